@@ -40,3 +40,24 @@ impl Pipeline {
         todo!("issue #2: aggregation")
     }
 }
+
+/// A parsed sort specification (`{field: 1 | -1, ...}`), shared by `find` and `$sort`.
+///
+/// Missing fields sort as null; an array field sorts by its smallest element ascending and its
+/// largest descending, as MongoDB does.
+#[derive(Debug, Clone)]
+pub struct SortSpec {}
+
+impl SortSpec {
+    /// Parses a sort document; a direction other than 1/-1 (or `{$meta: ...}`) is code 15974/2.
+    pub fn parse(spec: &Document) -> CommandResult<SortSpec> {
+        let _ = spec;
+        todo!("issue #2: aggregation")
+    }
+
+    /// Orders two documents by this specification.
+    pub fn compare(&self, left: &Document, right: &Document) -> std::cmp::Ordering {
+        let _ = (left, right);
+        todo!("issue #2: aggregation")
+    }
+}
