@@ -574,7 +574,7 @@ fn rename(
     let id = || {
         document
             .get("_id")
-            .map(|id| error_text::render_value(id))
+            .map(error_text::render_value)
             .unwrap_or_default()
     };
     if let Some(array_name) = array_on_path(document, &source_parts) {

@@ -519,10 +519,10 @@ fn apply_arithmetic(
     }
 }
 
-fn expect_array<'a>(
-    current: Option<&'a Bson>,
+fn expect_array(
+    current: Option<&Bson>,
     not_array: impl FnOnce(&Bson) -> CommandError,
-) -> CommandResult<Option<&'a Vec<Bson>>> {
+) -> CommandResult<Option<&Vec<Bson>>> {
     match current {
         None => Ok(None),
         Some(Bson::Array(items)) => Ok(Some(items)),

@@ -703,7 +703,8 @@ fn replacement_keeps_the_id_and_drops_other_fields() {
     assert!(spec.apply(&mut document, &context()).unwrap());
     assert_eq!(document, doc! {"_id": 1, "b": 2, "c": 3});
     let spec = UpdateSpec::parse(&Bson::Document(doc! {"b": 2, "_id": 1}), &[]).unwrap();
-    assert!(!spec.apply(&mut document.clone(), &context()).is_err());
+    spec.apply(&mut document, &context()).unwrap();
+    assert_eq!(document, doc! {"_id": 1, "b": 2});
 }
 
 #[test]
@@ -774,4 +775,152 @@ fn replacement_upsert_keeps_only_the_seeded_id() {
 fn updates_that_are_neither_documents_nor_arrays_fail() {
     let error = UpdateSpec::parse(&Bson::Int32(1), &[]).unwrap_err();
     assert_eq!(error.code, codes::FAILED_TO_PARSE);
+}
+
+/// Random updates on random documents: never a panic, and a failed update changes nothing.
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const FIELD_NAMES: [&str; 6] = ["a", "b", "c", "0", "1", "_id"];
+    const PATHS: [&str; 16] = [
+        "a", "b", "c", "_id", "a.b", "a.0", "a.1.b", "a.$[]", "a.$[].b", "a.$", "b.c.d", "a.5",
+        "c..d", "", "a.$foo", "0",
+    ];
+    const OPERATORS: [&str; 15] = [
+        "$set",
+        "$unset",
+        "$inc",
+        "$mul",
+        "$min",
+        "$max",
+        "$rename",
+        "$setOnInsert",
+        "$currentDate",
+        "$push",
+        "$addToSet",
+        "$pull",
+        "$pullAll",
+        "$pop",
+        "$bogus",
+    ];
+
+    fn scalar() -> impl Strategy<Value = Bson> {
+        prop_oneof![
+            Just(Bson::Null),
+            any::<i32>().prop_map(Bson::Int32),
+            any::<i64>().prop_map(Bson::Int64),
+            any::<f64>().prop_map(Bson::Double),
+            (-3_i32..3).prop_map(Bson::Int32),
+            "[a-c.$]{0,3}".prop_map(Bson::String),
+            any::<bool>().prop_map(Bson::Boolean),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Bson> {
+        scalar().prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Bson::Array),
+                prop::collection::vec((prop::sample::select(&FIELD_NAMES[..]), inner), 0..4)
+                    .prop_map(|fields| {
+                        let mut document = Document::new();
+                        for (name, value) in fields {
+                            document.insert(name, value);
+                        }
+                        Bson::Document(document)
+                    }),
+            ]
+        })
+    }
+
+    /// Operator arguments, including `$push`/`$addToSet` modifier documents.
+    fn argument() -> impl Strategy<Value = Bson> {
+        prop_oneof![
+            4 => value(),
+            1 => (prop::collection::vec(value(), 0..4), prop::option::of(-3_i32..4), prop::option::of(-3_i32..4), prop::option::of(prop_oneof![Just(Bson::Int32(1)), Just(Bson::Int32(-1)), Just(Bson::Document(doc! {"b": 1}))]))
+                .prop_map(|(each, slice, position, sort)| {
+                    let mut modifiers = doc! {"$each": each};
+                    if let Some(slice) = slice { modifiers.insert("$slice", slice); }
+                    if let Some(position) = position { modifiers.insert("$position", position); }
+                    if let Some(sort) = sort { modifiers.insert("$sort", sort); }
+                    Bson::Document(modifiers)
+                }),
+            1 => prop::sample::select(&PATHS[..]).prop_map(|path| Bson::String(path.to_string())),
+        ]
+    }
+
+    fn update() -> impl Strategy<Value = Document> {
+        prop::collection::vec(
+            (
+                prop::sample::select(&OPERATORS[..]),
+                prop::collection::vec((prop::sample::select(&PATHS[..]), argument()), 0..3),
+            ),
+            1..3,
+        )
+        .prop_map(|operators| {
+            let mut update = Document::new();
+            for (operator, fields) in operators {
+                let mut arguments = Document::new();
+                for (path, argument) in fields {
+                    // Query conditions in `$pull` need the matcher; keep `$pull` to plain values.
+                    let argument = match (operator, argument) {
+                        ("$pull", Bson::Document(_)) => Bson::Int32(1),
+                        (_, other) => other,
+                    };
+                    arguments.insert(path, argument);
+                }
+                update.insert(operator, arguments);
+            }
+            update
+        })
+    }
+
+    fn document() -> impl Strategy<Value = Document> {
+        prop::collection::vec((prop::sample::select(&FIELD_NAMES[..]), value()), 0..5).prop_map(
+            |fields| {
+                let mut document = doc! {"_id": 1};
+                for (name, value) in fields {
+                    if name != "_id" {
+                        document.insert(name, value);
+                    }
+                }
+                document
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn random_updates_never_panic_and_failures_change_nothing(
+            original in document(),
+            update in update(),
+            position in prop::option::of(0_usize..3),
+            inserting in any::<bool>(),
+        ) {
+            let Ok(spec) = UpdateSpec::parse(&Bson::Document(update), &[]) else {
+                return Ok(());
+            };
+            let mut document = original.clone();
+            let context = ApplyContext { array_position: position, inserting, ..context() };
+            match spec.apply(&mut document, &context) {
+                Err(_) => prop_assert_eq!(&document, &original),
+                Ok(changed) => {
+                    let same = super::super::operators::identical_documents(&document, &original);
+                    prop_assert_eq!(changed, !same);
+                    prop_assert!(document.get("_id").is_some());
+                }
+            }
+        }
+
+        #[test]
+        fn random_filters_seed_without_panicking(filter in document(), extra in value()) {
+            let mut filter = filter;
+            filter.insert("$and", Bson::Array(vec![Bson::Document(doc! {"a.b": extra})]));
+            if let Ok(seed) = upsert_seed(&filter) {
+                prop_assert_eq!(seed.get("_id"), Some(&Bson::Int32(1)));
+            }
+        }
+    }
 }
