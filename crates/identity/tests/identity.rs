@@ -1127,3 +1127,119 @@ async fn collections_are_created_idempotently_and_the_users_validator_guards_the
         "the seed validator refuses an unknown role"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_registrations_with_one_email_create_exactly_one_account() {
+    let fx = fixture().await;
+    let attempts = (0..4).map(|_| {
+        let service = fx.service.clone();
+        tokio::spawn(async move {
+            service
+                .register(register_input(
+                    "race@techcorp.com",
+                    RegistrationRole::Client,
+                ))
+                .await
+        })
+    });
+    let outcomes = futures_util::future::join_all(attempts).await;
+    let created = outcomes
+        .iter()
+        .filter(|outcome| matches!(outcome, Ok(Ok(_))))
+        .count();
+    let taken = outcomes
+        .iter()
+        .filter(|outcome| matches!(outcome, Ok(Err(IdentityError::EmailTaken))))
+        .count();
+    assert_eq!((created, taken), (1, 3));
+    assert_eq!(
+        fx.count("users", doc! { "email": "race@techcorp.com" })
+            .await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_refreshes_of_one_token_never_both_rotate() {
+    let fx = fixture().await;
+    fx.register("twice@techcorp.com", RegistrationRole::Tester)
+        .await;
+    let tokens = fx.login("twice@techcorp.com").await;
+    let attempts = (0..2).map(|_| {
+        let service = fx.service.clone();
+        let token = tokens.refresh_token.clone();
+        tokio::spawn(async move { service.refresh(&token, ClientInfo::default()).await })
+    });
+    let outcomes = futures_util::future::join_all(attempts).await;
+    let rotated = outcomes
+        .iter()
+        .filter(|outcome| matches!(outcome, Ok(Ok(_))))
+        .count();
+    assert!(
+        rotated <= 1,
+        "at most one refresh may rotate the token: {outcomes:?}"
+    );
+    let reused = outcomes
+        .iter()
+        .filter(|outcome| matches!(outcome, Ok(Err(IdentityError::RefreshTokenReused))))
+        .count();
+    assert_eq!(rotated + reused, 2, "{outcomes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_member_additions_cannot_overshoot_the_limit() {
+    let fx = fixture().await;
+    let (_, owner) = fx
+        .signed_in("owner@race.io", RegistrationRole::Client)
+        .await;
+    let organization = fx
+        .service
+        .create_organization(&owner, organization_input("race"))
+        .await
+        .unwrap();
+    let mut candidates = Vec::new();
+    for index in 0..4 {
+        candidates.push(
+            fx.register(
+                &format!("candidate{index}@race.io"),
+                RegistrationRole::Client,
+            )
+            .await
+            .id,
+        );
+    }
+    let attempts = candidates.iter().map(|&user_id| {
+        let service = fx.service.clone();
+        let owner = owner.clone();
+        tokio::spawn(async move {
+            service
+                .add_organization_member(
+                    &owner,
+                    AddMemberInput {
+                        organization_id: organization.id,
+                        member: MemberReference::UserId(user_id),
+                        role: OrganizationRole::Member,
+                    },
+                )
+                .await
+        })
+    });
+    let outcomes = futures_util::future::join_all(attempts).await;
+    let added = outcomes
+        .iter()
+        .filter(|outcome| matches!(outcome, Ok(Ok(_))))
+        .count();
+    assert_eq!(added, 2, "two seats were left: {outcomes:?}");
+    let stored = fx
+        .service
+        .organization(organization.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.usage.member_count, 3);
+    assert_eq!(stored.members.len(), 3);
+    let mirrored = fx
+        .count("users", doc! { "organization_id": organization.id })
+        .await;
+    assert_eq!(mirrored, 3, "only actual members point at the organization");
+}
