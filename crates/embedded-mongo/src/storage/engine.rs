@@ -11,10 +11,7 @@ use crate::storage::catalog::{Catalog, Op};
 use crate::storage::change_log::{ChangeLog, ClusterClock, PendingEvent};
 use crate::storage::journal::{encode_entry, zero_timestamp, Counters, Journal};
 use crate::storage::write::{ConflictCheck, WriteScope};
-use crate::storage::{StoreOptions, Transaction};
-
-/// Journal size that triggers compaction unless configured otherwise.
-const DEFAULT_COMPACTION_THRESHOLD: u64 = 64 * 1024 * 1024;
+use crate::storage::{StoreOptions, StoreTuning, Transaction};
 
 /// Signals the TTL monitor to stop.
 #[derive(Default)]
@@ -55,7 +52,7 @@ impl Drop for Engine {
 
 impl Engine {
     /// Opens the engine, recovering from the data directory when there is one.
-    pub fn open(options: &StoreOptions) -> CommandResult<Engine> {
+    pub fn open(options: &StoreOptions, tuning: &StoreTuning) -> CommandResult<Engine> {
         let (journal, catalog, counters) = match &options.data_dir {
             Some(dir) => {
                 let (journal, recovered) = Journal::open(dir)?;
@@ -81,9 +78,7 @@ impl Engine {
             journal,
             compacting: AtomicBool::new(false),
             compaction: Mutex::new(None),
-            compaction_threshold: options
-                .compaction_threshold
-                .unwrap_or(DEFAULT_COMPACTION_THRESHOLD),
+            compaction_threshold: tuning.compaction_threshold,
             examined: AtomicU64::new(0),
             stop: Arc::new(StopSignal::default()),
         })

@@ -32,11 +32,25 @@ use engine::Engine;
 pub struct StoreOptions {
     /// Where the journal and snapshots live; `None` keeps everything in memory.
     pub data_dir: Option<PathBuf>,
-    /// How often the TTL monitor removes expired documents; `None` means every 60 seconds,
-    /// as in MongoDB.
-    pub ttl_interval: Option<Duration>,
-    /// Journal size that triggers compaction into a snapshot; `None` means 64 MiB.
-    pub compaction_threshold: Option<u64>,
+}
+
+/// Background-work settings, separate from [`StoreOptions`] so existing struct literals of
+/// the latter keep compiling; [`Store::open`] uses the defaults.
+#[derive(Debug, Clone)]
+pub struct StoreTuning {
+    /// How often the TTL monitor removes expired documents (MongoDB: every 60 seconds).
+    pub ttl_interval: Duration,
+    /// Journal size that triggers compaction into a snapshot (default 64 MiB).
+    pub compaction_threshold: u64,
+}
+
+impl Default for StoreTuning {
+    fn default() -> Self {
+        StoreTuning {
+            ttl_interval: Duration::from_secs(60),
+            compaction_threshold: 64 * 1024 * 1024,
+        }
+    }
 }
 
 /// A handle to the store; cheap to clone, shared by every connection.
@@ -188,9 +202,6 @@ pub struct Transaction {
     touched: BTreeMap<write::DocumentKey, Option<Arc<Document>>>,
 }
 
-/// The MongoDB wire-visible TTL monitor period.
-const DEFAULT_TTL_INTERVAL: Duration = Duration::from_secs(60);
-
 /// One database of a catalog snapshot, as `$lookup` sees it.
 struct DatabaseView<'a> {
     catalog: &'a Catalog,
@@ -298,12 +309,13 @@ impl Store {
     /// Opens (or creates) a store; with a data directory, recovers from the snapshot and journal.
     /// A data directory another open store holds is refused (code 98, DBPathInUse).
     pub fn open(options: StoreOptions) -> CommandResult<Store> {
-        let engine = Arc::new(Engine::open(&options)?);
-        let interval = options
-            .ttl_interval
-            .unwrap_or(DEFAULT_TTL_INTERVAL)
-            .max(Duration::from_millis(10));
-        ttl::spawn_monitor(&engine, interval);
+        Self::open_tuned(options, StoreTuning::default())
+    }
+
+    /// [`Store::open`] with explicit TTL-monitor and compaction settings.
+    pub fn open_tuned(options: StoreOptions, tuning: StoreTuning) -> CommandResult<Store> {
+        let engine = Arc::new(Engine::open(&options, &tuning)?);
+        ttl::spawn_monitor(&engine, tuning.ttl_interval.max(Duration::from_millis(10)));
         Ok(Store { engine })
     }
 

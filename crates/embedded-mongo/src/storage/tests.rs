@@ -14,7 +14,6 @@ fn memory_store() -> Store {
 fn disk_store(dir: &std::path::Path) -> Store {
     Store::open(StoreOptions {
         data_dir: Some(dir.to_path_buf()),
-        ..StoreOptions::default()
     })
     .unwrap()
 }
@@ -752,7 +751,6 @@ fn a_data_directory_in_use_is_refused() {
     let _store = disk_store(dir.path());
     let error = Store::open(StoreOptions {
         data_dir: Some(dir.path().to_path_buf()),
-        ..StoreOptions::default()
     })
     .err()
     .unwrap();
@@ -823,11 +821,15 @@ fn compaction_writes_a_snapshot_that_recovery_uses() {
 fn small_compaction_thresholds_compact_automatically() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = Store::open(StoreOptions {
-            data_dir: Some(dir.path().to_path_buf()),
-            compaction_threshold: Some(1024),
-            ..StoreOptions::default()
-        })
+        let store = Store::open_tuned(
+            StoreOptions {
+                data_dir: Some(dir.path().to_path_buf()),
+            },
+            StoreTuning {
+                compaction_threshold: 1024,
+                ..StoreTuning::default()
+            },
+        )
         .unwrap();
         for i in 0..200 {
             insert(&store, "c", vec![doc! {"_id": i, "pad": "x".repeat(50)}]);
