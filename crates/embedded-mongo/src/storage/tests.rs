@@ -861,3 +861,383 @@ fn transactions_are_journaled_and_recovered() {
         vec![Bson::Int32(1), Bson::Int32(2)]
     );
 }
+
+fn update(
+    store: &Store,
+    txn: Option<&mut Transaction>,
+    filter: Document,
+    update: Document,
+    multi: bool,
+    upsert: bool,
+) -> WriteOutcome {
+    store.update(
+        txn,
+        "db",
+        "c",
+        &[UpdateStatement {
+            filter,
+            update: Bson::Document(update),
+            multi,
+            upsert,
+            array_filters: Vec::new(),
+        }],
+        true,
+    )
+}
+
+fn find(store: &Store, filter: Document) -> Vec<Document> {
+    store
+        .find(
+            None,
+            "db",
+            "c",
+            &FindRequest {
+                filter,
+                ..FindRequest::default()
+            },
+        )
+        .unwrap()
+}
+
+#[test]
+fn indexed_lookups_examine_only_the_matches() {
+    let store = memory_store();
+    store
+        .create_indexes(
+            "db",
+            "c",
+            &[
+                doc! {"key": {"email": 1}, "name": "email_1", "unique": true},
+                doc! {"key": {"group": 1, "n": -1}, "name": "group_1_n_-1"},
+            ],
+        )
+        .unwrap();
+    let documents: Vec<Document> = (0..10_000)
+        .map(|i| doc! {"_id": i, "email": format!("u{i}@x.io"), "group": i % 1000, "n": i})
+        .collect();
+    assert_eq!(insert(&store, "c", documents).n, 10_000);
+
+    let examined = |filter: Document, expected: usize| {
+        let before = store.documents_examined();
+        let found = find(&store, filter.clone());
+        assert_eq!(found.len(), expected, "{filter}");
+        store.documents_examined() - before
+    };
+    assert_eq!(examined(doc! {"_id": 5000}, 1), 1);
+    assert_eq!(examined(doc! {"_id": {"$in": [1, 2, 3, 99_999]}}, 3), 3);
+    assert_eq!(examined(doc! {"email": "u42@x.io"}, 1), 1);
+    assert_eq!(
+        examined(
+            doc! {"email": {"$in": ["u1@x.io", "u2@x.io"]}, "n": {"$gt": 1}},
+            1
+        ),
+        2
+    );
+    assert_eq!(examined(doc! {"group": {"$in": [7, 8]}}, 20), 20);
+    assert_eq!(examined(doc! {"_id": {"$gte": 9990}}, 10), 10);
+    assert_eq!(examined(doc! {"n": 7}, 1), 10_000);
+}
+
+#[test]
+fn multikey_ranges_find_documents_whose_elements_straddle_the_bounds() {
+    let store = memory_store();
+    store
+        .create_indexes("db", "c", &[doc! {"key": {"a": 1}}])
+        .unwrap();
+    insert(
+        &store,
+        "c",
+        vec![doc! {"_id": 1, "a": [1, 10]}, doc! {"_id": 2, "a": 20}],
+    );
+    let found = find(&store, doc! {"a": {"$gt": 5, "$lt": 8}});
+    assert_eq!(ids(&found), vec![Bson::Int32(1)]);
+}
+
+#[test]
+fn updates_count_matches_and_real_modifications() {
+    let store = memory_store();
+    insert(
+        &store,
+        "c",
+        vec![
+            doc! {"_id": 1, "a": 1},
+            doc! {"_id": 2, "a": 2},
+            doc! {"_id": 3, "a": 2},
+        ],
+    );
+    let before = store.latest_change_sequence();
+    let outcome = update(&store, None, doc! {}, doc! {"$set": {"a": 2}}, true, false);
+    assert_eq!((outcome.n, outcome.n_modified), (3, 1));
+    let events = store.change_events_since(Some(before), 10).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].operation, ChangeOperation::Update);
+    assert_eq!(
+        events[0].update_description,
+        Some(doc! {"updatedFields": {"a": 2}, "removedFields": [], "truncatedArrays": []})
+    );
+    let single = update(
+        &store,
+        None,
+        doc! {"a": 2},
+        doc! {"$inc": {"a": 1}},
+        false,
+        false,
+    );
+    assert_eq!((single.n, single.n_modified), (1, 1));
+    assert_eq!(find(&store, doc! {"a": 3}).len(), 1);
+}
+
+#[test]
+fn upserts_seed_from_the_filter() {
+    let store = memory_store();
+    let outcome = update(
+        &store,
+        None,
+        doc! {"_id": 7, "kind": "x"},
+        doc! {"$set": {"n": 1}, "$setOnInsert": {"created": true}},
+        false,
+        true,
+    );
+    assert_eq!((outcome.n, outcome.n_modified), (1, 0));
+    assert_eq!(outcome.upserted, vec![(0, Bson::Int32(7))]);
+    assert_eq!(
+        find(&store, doc! {"_id": 7}),
+        vec![doc! {"_id": 7, "kind": "x", "n": 1, "created": true}]
+    );
+    let replacement = update(
+        &store,
+        None,
+        doc! {"_id": 8},
+        doc! {"name": "replaced"},
+        false,
+        true,
+    );
+    assert_eq!(replacement.upserted, vec![(0, Bson::Int32(8))]);
+    assert_eq!(
+        find(&store, doc! {"_id": 8}),
+        vec![doc! {"_id": 8, "name": "replaced"}]
+    );
+}
+
+#[test]
+fn replacements_keep_the_id_and_cannot_change_it() {
+    let store = memory_store();
+    insert(&store, "c", vec![doc! {"_id": 1, "a": 1}]);
+    let outcome = update(&store, None, doc! {"_id": 1}, doc! {"b": 2}, false, false);
+    assert_eq!(outcome.n_modified, 1);
+    assert_eq!(find(&store, doc! {}), vec![doc! {"_id": 1, "b": 2}]);
+    let changed = update(
+        &store,
+        None,
+        doc! {"_id": 1},
+        doc! {"_id": 2, "b": 2},
+        false,
+        false,
+    );
+    assert_eq!(changed.errors[0].1.code, 66);
+    assert_eq!(find(&store, doc! {}), vec![doc! {"_id": 1, "b": 2}]);
+}
+
+#[test]
+fn updates_that_violate_a_unique_index_change_nothing() {
+    let store = memory_store();
+    store
+        .create_indexes("db", "c", &[doc! {"key": {"email": 1}, "unique": true}])
+        .unwrap();
+    insert(
+        &store,
+        "c",
+        vec![doc! {"_id": 1, "email": "a"}, doc! {"_id": 2, "email": "b"}],
+    );
+    let outcome = update(
+        &store,
+        None,
+        doc! {"_id": 2},
+        doc! {"$set": {"email": "a"}},
+        false,
+        false,
+    );
+    assert_eq!(outcome.errors[0].1.code, 11000);
+    assert_eq!(
+        find(&store, doc! {"_id": 2}),
+        vec![doc! {"_id": 2, "email": "b"}]
+    );
+}
+
+#[test]
+fn partial_unique_indexes_only_constrain_matching_documents() {
+    let store = memory_store();
+    store
+        .create_indexes(
+            "db",
+            "c",
+            &[doc! {"key": {"email": 1}, "unique": true, "partialFilterExpression": {"active": true}}],
+        )
+        .unwrap();
+    let outcome = insert(
+        &store,
+        "c",
+        vec![
+            doc! {"_id": 1, "email": "a", "active": false},
+            doc! {"_id": 2, "email": "a", "active": false},
+            doc! {"_id": 3, "email": "a", "active": true},
+        ],
+    );
+    assert!(outcome.errors.is_empty());
+    let duplicate = insert(
+        &store,
+        "c",
+        vec![doc! {"_id": 4, "email": "a", "active": true}],
+    );
+    assert_eq!(duplicate.errors[0].1.code, 11000);
+    assert_eq!(find(&store, doc! {"email": "a"}).len(), 3);
+}
+
+#[test]
+fn validators_reject_invalid_documents_with_err_info() {
+    let store = memory_store();
+    store
+        .create_collection(
+            "db",
+            "c",
+            &doc! {"validator": {"$jsonSchema": {"bsonType": "object", "required": ["name"]}}},
+        )
+        .unwrap();
+    let outcome = insert(&store, "c", vec![doc! {"_id": 1, "age": 3}]);
+    let error = &outcome.errors[0].1;
+    assert_eq!(error.code, 121);
+    assert_eq!(error.message, "Document failed validation");
+    let info = error.extra.get_document("errInfo").unwrap();
+    assert_eq!(info.get("failingDocumentId"), Some(&Bson::Int32(1)));
+    assert!(info.get_document("details").is_ok());
+    assert!(find(&store, doc! {}).is_empty());
+    assert_eq!(
+        store.list_collections("db")[0].options,
+        doc! {"validator": {"$jsonSchema": {"bsonType": "object", "required": ["name"]}}}
+    );
+}
+
+#[test]
+fn moderate_validation_lets_invalid_documents_be_updated_and_warn_accepts() {
+    let store = memory_store();
+    insert(
+        &store,
+        "c",
+        vec![doc! {"_id": 1}, doc! {"_id": 2, "name": "ok"}],
+    );
+    store
+        .coll_mod(
+            "db",
+            "c",
+            &doc! {"validator": {"name": {"$type": "string"}}, "validationLevel": "moderate"},
+        )
+        .unwrap();
+    let legacy = update(
+        &store,
+        None,
+        doc! {"_id": 1},
+        doc! {"$set": {"x": 1}},
+        false,
+        false,
+    );
+    assert!(legacy.errors.is_empty());
+    let valid = update(
+        &store,
+        None,
+        doc! {"_id": 2},
+        doc! {"$set": {"name": 5}},
+        false,
+        false,
+    );
+    assert_eq!(valid.errors[0].1.code, 121);
+    store
+        .coll_mod("db", "c", &doc! {"validationAction": "warn"})
+        .unwrap();
+    let warned = update(
+        &store,
+        None,
+        doc! {"_id": 2},
+        doc! {"$set": {"name": 5}},
+        false,
+        false,
+    );
+    assert!(warned.errors.is_empty());
+    assert_eq!(
+        find(&store, doc! {"_id": 2}),
+        vec![doc! {"_id": 2, "name": 5}]
+    );
+}
+
+#[test]
+fn find_and_modify_returns_new_or_old_and_upserts() {
+    let store = memory_store();
+    insert(&store, "c", vec![doc! {"_id": 1, "n": 1}]);
+    let request = FindAndModifyRequest {
+        filter: doc! {"_id": 1},
+        update: Some(Bson::Document(doc! {"$inc": {"n": 1}})),
+        return_new: true,
+        ..FindAndModifyRequest::default()
+    };
+    let outcome = store.find_and_modify(None, "db", "c", &request).unwrap();
+    assert_eq!(outcome.value, Some(doc! {"_id": 1, "n": 2}));
+    assert!(outcome.updated_existing);
+    let old = store
+        .find_and_modify(
+            None,
+            "db",
+            "c",
+            &FindAndModifyRequest {
+                return_new: false,
+                ..request.clone()
+            },
+        )
+        .unwrap();
+    assert_eq!(old.value, Some(doc! {"_id": 1, "n": 2}));
+    let upserted = store
+        .find_and_modify(
+            None,
+            "db",
+            "c",
+            &FindAndModifyRequest {
+                filter: doc! {"_id": 9},
+                upsert: true,
+                fields: Some(doc! {"n": 1, "_id": 0}),
+                ..request
+            },
+        )
+        .unwrap();
+    assert_eq!(upserted.value, Some(doc! {"n": 1}));
+    assert_eq!(upserted.upserted, Some(Bson::Int32(9)));
+    assert!(!upserted.updated_existing);
+}
+
+#[test]
+fn a_document_updated_outside_a_transaction_conflicts_at_commit() {
+    let store = memory_store();
+    insert(&store, "c", vec![doc! {"_id": 1, "n": 0}]);
+    let mut txn = store.begin_transaction();
+    let inside = update(
+        &store,
+        Some(&mut txn),
+        doc! {"_id": 1},
+        doc! {"$inc": {"n": 1}},
+        false,
+        false,
+    );
+    assert_eq!(inside.n_modified, 1);
+    assert_eq!(find(&store, doc! {"_id": 1}), vec![doc! {"_id": 1, "n": 0}]);
+    update(
+        &store,
+        None,
+        doc! {"_id": 1},
+        doc! {"$inc": {"n": 10}},
+        false,
+        false,
+    );
+    let error = store.commit_transaction(txn).unwrap_err();
+    assert_eq!(error.code, 112);
+    assert_eq!(
+        find(&store, doc! {"_id": 1}),
+        vec![doc! {"_id": 1, "n": 10}]
+    );
+}
