@@ -34,6 +34,30 @@ const UPDATE_PIPELINE_STAGES: [&str; 6] = [
     "$replaceWith",
 ];
 
+/// Other aggregation stages, which exist but may not appear in an update pipeline.
+const KNOWN_PIPELINE_STAGES: [&str; 20] = [
+    "$match",
+    "$group",
+    "$sort",
+    "$limit",
+    "$skip",
+    "$unwind",
+    "$lookup",
+    "$count",
+    "$facet",
+    "$sortByCount",
+    "$out",
+    "$merge",
+    "$bucket",
+    "$bucketAuto",
+    "$sample",
+    "$graphLookup",
+    "$unionWith",
+    "$redact",
+    "$geoNear",
+    "$setWindowFields",
+];
+
 /// A parsed update.
 #[derive(Debug, Clone)]
 pub struct UpdateSpec {
@@ -103,7 +127,7 @@ impl UpdateSpec {
                 if is_operators {
                     UpdateKind::Operators(parse_operators(document, array_filters)?)
                 } else {
-                    reject_array_filters(array_filters, "replacement")?;
+                    // MongoDB accepts (and ignores) arrayFilters with a replacement document.
                     UpdateKind::Replacement(parse_replacement(document)?)
                 }
             }
@@ -187,6 +211,10 @@ fn parse_pipeline(stages: &[Bson]) -> CommandResult<Pipeline> {
         };
         if let Some(name) = stage.keys().next() {
             if !UPDATE_PIPELINE_STAGES.contains(&name.as_str()) {
+                // MongoDB parses the pipeline first, so an unknown stage reports its own error.
+                if !KNOWN_PIPELINE_STAGES.contains(&name.as_str()) {
+                    Pipeline::parse(stages)?;
+                }
                 return Err(CommandError::new(
                     codes::INVALID_OPTIONS,
                     format!("{name} is not allowed to be used within an update"),
@@ -197,14 +225,15 @@ fn parse_pipeline(stages: &[Bson]) -> CommandResult<Pipeline> {
     Pipeline::parse(stages)
 }
 
-/// The result of replacing `original` with `replacement`: `_id` keeps its value and comes
-/// first; a replacement that changes it is code 66.
+/// The result of replacing `original` with `replacement`, as MongoDB's replacement executor
+/// does it: a replacement without `_id` keeps the original `_id` (first); one with an `_id` keeps
+/// its own order but may not change the value (code 66).
 fn keep_id(original: &Document, replacement: Document) -> CommandResult<Document> {
     let Some(id) = original.get("_id") else {
         return Ok(replacement);
     };
     if let Some(new_id) = replacement.get("_id") {
-        if !bson_equal(new_id, id) || std::mem::discriminant(new_id) != std::mem::discriminant(id) {
+        if !bson_equal(new_id, id) {
             return Err(CommandError::new(
                 codes::IMMUTABLE_FIELD,
                 format!(
@@ -214,14 +243,11 @@ fn keep_id(original: &Document, replacement: Document) -> CommandResult<Document
                 ),
             ));
         }
+        return Ok(replacement);
     }
     let mut result = Document::new();
     result.insert("_id", id.clone());
-    for (key, value) in replacement {
-        if key != "_id" {
-            result.insert(key, value);
-        }
-    }
+    result.extend(replacement);
     Ok(result)
 }
 

@@ -91,7 +91,7 @@ impl FieldPath {
             };
             if index == 0 && !matches!(component, Component::Field(_)) {
                 return Err(CommandError::bad_value(format!(
-                    "Cannot have positional (i.e. '$') element in the first component in path '{text}'"
+                    "Cannot have positional (i.e. '$') element in the first position in path '{text}'"
                 )));
             }
             components.push(component);

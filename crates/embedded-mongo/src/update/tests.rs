@@ -704,7 +704,7 @@ fn replacement_keeps_the_id_and_drops_other_fields() {
     assert_eq!(document, doc! {"_id": 1, "b": 2, "c": 3});
     let spec = UpdateSpec::parse(&Bson::Document(doc! {"b": 2, "_id": 1}), &[]).unwrap();
     spec.apply(&mut document, &context()).unwrap();
-    assert_eq!(document, doc! {"_id": 1, "b": 2});
+    assert_eq!(document, doc! {"b": 2, "_id": 1});
 }
 
 #[test]
