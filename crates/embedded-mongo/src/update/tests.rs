@@ -783,9 +783,9 @@ mod properties {
     use proptest::prelude::*;
 
     const FIELD_NAMES: [&str; 6] = ["a", "b", "c", "0", "1", "_id"];
-    const PATHS: [&str; 16] = [
+    const PATHS: [&str; 18] = [
         "a", "b", "c", "_id", "a.b", "a.0", "a.1.b", "a.$[]", "a.$[].b", "a.$", "b.c.d", "a.5",
-        "c..d", "", "a.$foo", "0",
+        "c..d", "", "a.$foo", "0", "a.$[x]", "b.$[x].c",
     ];
     const OPERATORS: [&str; 15] = [
         "$set",
@@ -862,11 +862,6 @@ mod properties {
             for (operator, fields) in operators {
                 let mut arguments = Document::new();
                 for (path, argument) in fields {
-                    // Query conditions in `$pull` need the matcher; keep `$pull` to plain values.
-                    let argument = match (operator, argument) {
-                        ("$pull", Bson::Document(_)) => Bson::Int32(1),
-                        (_, other) => other,
-                    };
                     arguments.insert(path, argument);
                 }
                 update.insert(operator, arguments);
@@ -898,8 +893,13 @@ mod properties {
             update in update(),
             position in prop::option::of(0_usize..3),
             inserting in any::<bool>(),
+            filters in prop_oneof![
+                Just(Vec::new()),
+                Just(vec![doc! {"x": {"$gte": 0}}]),
+                Just(vec![doc! {"x.b": {"$exists": true}}]),
+            ],
         ) {
-            let Ok(spec) = UpdateSpec::parse(&Bson::Document(update), &[]) else {
+            let Ok(spec) = UpdateSpec::parse(&Bson::Document(update), &filters) else {
                 return Ok(());
             };
             let mut document = original.clone();
