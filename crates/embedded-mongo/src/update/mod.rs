@@ -19,7 +19,7 @@ use crate::query::Matcher;
 use error_text::{render_document, render_element, render_id};
 use operators::{apply_action, identical_documents, is_update_operator, parse_action};
 use operators::{Action, LeafContext};
-use path::{child, compare_paths, modify_path, value_at, Component, FieldPath};
+use path::{array_index, child, compare_paths, modify_path, Component, FieldPath};
 use path::{ConflictRegistry, LeafChange};
 
 pub use seed::upsert_seed;
@@ -160,7 +160,7 @@ impl UpdateSpec {
                 working
             }
             UpdateKind::Pipeline(pipeline) => {
-                let variables = Variables::new().with("NOW", Bson::DateTime(context.now));
+                let variables = Variables::new().with_now(context.now);
                 let mut output =
                     pipeline.run(vec![document.clone()], &DetachedDocument, &variables)?;
                 if output.len() != 1 {
@@ -597,35 +597,82 @@ fn rename(
 ) -> CommandResult<()> {
     let source_parts = source.parts();
     let destination_parts = destination.parts();
-    let id = || {
-        document
-            .get("_id")
-            .map(error_text::render_value)
-            .unwrap_or_default()
+    let id = || match document.get("_id") {
+        Some(id) => render_element("_id", id),
+        None => "no id".to_string(),
+    };
+    let Some(value) = rename_source(document, &source_parts, &source.text)?.cloned() else {
+        return Ok(());
     };
     if let Some(array_name) = array_on_path(document, &source_parts) {
         return Err(CommandError::bad_value(format!(
-            "The source field cannot be an array element, '{}' in doc with _id: {} has an array \
+            "The source field cannot be an array element, '{}' in doc with {} has an array \
              field called '{array_name}'",
             source.text,
             id()
         )));
     }
-    let Some(value) = value_at(document, &source_parts).cloned() else {
-        return Ok(());
-    };
     if let Some(array_name) = array_on_path(document, &destination_parts) {
         return Err(CommandError::bad_value(format!(
-            "The destination field cannot be an array element, '{}' in doc with _id: {} has an \
+            "The destination field cannot be an array element, '{}' in doc with {} has an \
              array field called '{array_name}'",
             destination.text,
             id()
         )));
     }
+    if source_parts.first().is_some_and(|first| first == "_id") {
+        return Err(CommandError::new(
+            codes::IMMUTABLE_FIELD,
+            format!(
+                "Unsetting the path '{}' using $rename would modify the immutable field '_id'",
+                source.text
+            ),
+        ));
+    }
     modify_path(document, &destination_parts, &mut |_| {
         Ok(LeafChange::Store(value.clone()))
     })?;
     modify_path(document, &source_parts, &mut |_| Ok(LeafChange::Remove))
+}
+
+/// The value a `$rename` moves, or `None` when the source does not exist. A source path that
+/// runs into a scalar (or indexes an array by name) is code 28.
+fn rename_source<'a>(
+    document: &'a Document,
+    parts: &[String],
+    text: &str,
+) -> CommandResult<Option<&'a Bson>> {
+    let Some((first, rest)) = parts.split_first() else {
+        return Ok(None);
+    };
+    let mut current_name = first;
+    let Some(mut current) = document.get(first) else {
+        return Ok(None);
+    };
+    for name in rest {
+        let viable = match current {
+            Bson::Document(_) => true,
+            Bson::Array(_) => array_index(name).is_some(),
+            _ => false,
+        };
+        if !viable {
+            return Err(CommandError::new(
+                codes::PATH_NOT_VIABLE,
+                format!(
+                    "cannot use the part ({name} of {text}) to traverse the element ({{{}}})",
+                    render_element(current_name, current)
+                ),
+            ));
+        }
+        match child(current, name) {
+            Some(next) => {
+                current = next;
+                current_name = name;
+            }
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(current))
 }
 
 /// The name of the first array met strictly before the last component of `path`, if any.

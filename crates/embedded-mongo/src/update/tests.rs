@@ -1125,3 +1125,46 @@ fn pull_from_a_non_array_fails() {
     assert_eq!(error.code, codes::BAD_VALUE);
     assert_eq!(error.message, "Cannot apply $pull to a non-array value");
 }
+
+#[test]
+fn array_removal_operators_fail_on_paths_blocked_by_scalars() {
+    let error = failure(doc! {"_id": 1, "a": 1}, doc! {"$pull": {"a.b": 1}});
+    assert_eq!(error.code, codes::PATH_NOT_VIABLE);
+    assert_eq!(
+        error.message,
+        "Cannot use the part (b) of (a.b) to traverse the element ({a: 1})"
+    );
+    let error = failure(doc! {"_id": 1, "a": [1]}, doc! {"$pop": {"a.b": 1}});
+    assert_eq!(error.code, codes::PATH_NOT_VIABLE);
+    let (_, changed) = updated(doc! {"_id": 1, "a": 1}, doc! {"$unset": {"a.b": 1}});
+    assert!(!changed, "$unset tolerates a blocked path");
+    let (_, changed) = updated(doc! {"_id": 1, "a": {}}, doc! {"$pull": {"a.b": 1}});
+    assert!(!changed, "a missing but reachable path is a no-op");
+}
+
+#[test]
+fn rename_through_a_scalar_is_path_not_viable() {
+    let error = failure(doc! {"_id": 1, "a": 1}, doc! {"$rename": {"a.b": "c"}});
+    assert_eq!(error.code, codes::PATH_NOT_VIABLE);
+    assert_eq!(
+        error.message,
+        "cannot use the part (b of a.b) to traverse the element ({a: 1})"
+    );
+}
+
+#[test]
+fn rename_of_the_id_is_immutable_field() {
+    let error = failure(doc! {"_id": 1}, doc! {"$rename": {"_id": "x"}});
+    assert_eq!(error.code, codes::IMMUTABLE_FIELD);
+    assert_eq!(
+        error.message,
+        "Unsetting the path '_id' using $rename would modify the immutable field '_id'"
+    );
+}
+
+#[test]
+fn setting_far_past_the_end_of_an_array_is_refused() {
+    let error = failure(doc! {"_id": 1, "a": []}, doc! {"$set": {"a.2000000": 1}});
+    assert_eq!(error.code, super::path::CANNOT_BACKFILL_ARRAY);
+    assert_eq!(error.message, "can't backfill more than 1500000 elements");
+}
