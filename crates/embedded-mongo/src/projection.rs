@@ -1,20 +1,517 @@
 //! Find projections: inclusion, exclusion, `_id` rules, positional `$`, `$elemMatch`, `$slice`,
 //! and aggregation expressions in projections.
 
-use bson::Document;
+use bson::{doc, Bson, Document};
 
-use crate::error::CommandResult;
+use crate::error::{CommandError, CommandResult};
+use crate::expression::{Expression, Variables};
+use crate::query::Matcher;
 
 /// A parsed projection.
 #[derive(Debug, Clone)]
-pub struct Projection {}
+pub struct Projection {
+    root: ProjectionNode,
+    inclusion: bool,
+}
+
+/// The projection for one level of a document, keyed by field name in specification order.
+#[derive(Debug, Clone, Default)]
+struct ProjectionNode {
+    fields: Vec<(String, Action)>,
+}
+
+/// What happens to one field.
+#[derive(Debug, Clone)]
+enum Action {
+    Include,
+    Exclude,
+    Nested(ProjectionNode),
+    /// `$slice`: `skip` is `None` for the single-number form.
+    Slice {
+        skip: Option<i64>,
+        limit: i64,
+    },
+    /// `$elemMatch`: a matcher for `{field: {$elemMatch: ...}}`, tested element by element.
+    ElemMatch(Box<Matcher>),
+    /// `field.$`: the array element the query's positional match found.
+    Positional,
+    Computed(Box<Expression>),
+}
+
+/// How a specification entry constrains the projection's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Inclusion,
+    Exclusion,
+    Computed,
+    Neutral,
+}
+
+impl ProjectionNode {
+    fn get(&self, name: &str) -> Option<&Action> {
+        self.fields
+            .iter()
+            .find(|(field, _)| field == name)
+            .map(|(_, action)| action)
+    }
+
+    fn has_computed(&self) -> bool {
+        self.fields.iter().any(|(_, action)| match action {
+            Action::Computed(_) => true,
+            Action::Nested(child) => child.has_computed(),
+            _ => false,
+        })
+    }
+
+    /// Adds `action` at the dotted `path`; a path that is a prefix of another is a collision.
+    fn insert(&mut self, path: &str, parts: &[&str], action: Action) -> CommandResult<()> {
+        let collision = || CommandError::new(31250, format!("Path collision at {path}"));
+        let Some((first, rest)) = parts.split_first() else {
+            return Err(collision());
+        };
+        let existing = self.fields.iter_mut().find(|(field, _)| field == first);
+        if rest.is_empty() {
+            if existing.is_some() {
+                return Err(collision());
+            }
+            self.fields.push((first.to_string(), action));
+            return Ok(());
+        }
+        match existing {
+            Some((_, Action::Nested(child))) => child.insert(path, rest, action),
+            Some(_) => Err(collision()),
+            None => {
+                let mut child = ProjectionNode::default();
+                child.insert(path, rest, action)?;
+                self.fields.push((first.to_string(), Action::Nested(child)));
+                Ok(())
+            }
+        }
+    }
+}
+
+fn is_flag(value: &Bson) -> Option<bool> {
+    match value {
+        Bson::Boolean(flag) => Some(*flag),
+        Bson::Int32(number) => Some(*number != 0),
+        Bson::Int64(number) => Some(*number != 0),
+        Bson::Double(number) => Some(*number != 0.0),
+        Bson::Decimal128(decimal) => Some(crate::compare::decimal_to_f64(decimal) != 0.0),
+        _ => None,
+    }
+}
+
+fn slice_number(value: &Bson) -> Option<i64> {
+    match value {
+        Bson::Int32(number) => Some(i64::from(*number)),
+        Bson::Int64(number) => Some(*number),
+        Bson::Double(number) if number.is_finite() => Some(number.trunc() as i64),
+        Bson::Decimal128(decimal) => {
+            let number = crate::compare::decimal_to_f64(decimal);
+            number.is_finite().then_some(number.trunc() as i64)
+        }
+        _ => None,
+    }
+}
+
+fn parse_slice(argument: &Bson) -> CommandResult<Action> {
+    if let Some(limit) = slice_number(argument) {
+        return Ok(Action::Slice { skip: None, limit });
+    }
+    let Bson::Array(arguments) = argument else {
+        return Err(CommandError::new(
+            28667,
+            "Argument to $slice must be a number or an array of two numbers",
+        ));
+    };
+    let [skip, limit] = arguments.as_slice() else {
+        return Err(CommandError::new(
+            28667,
+            "Argument to $slice must be an array of two numbers",
+        ));
+    };
+    let (Some(skip), Some(limit)) = (slice_number(skip), slice_number(limit)) else {
+        return Err(CommandError::new(
+            28667,
+            "Arguments to $slice must be numbers",
+        ));
+    };
+    if limit <= 0 {
+        return Err(CommandError::new(
+            28724,
+            "Second argument to $slice must be positive",
+        ));
+    }
+    Ok(Action::Slice {
+        skip: Some(skip),
+        limit,
+    })
+}
+
+/// Classifies one specification entry and builds its action.
+fn parse_entry(
+    path: &str,
+    value: &Bson,
+    positional_count: &mut usize,
+) -> CommandResult<(Kind, Action)> {
+    if let Some(array_path) = path.strip_suffix(".$") {
+        if array_path
+            .split('.')
+            .any(|part| part == "$" || part.is_empty())
+        {
+            return Err(CommandError::bad_value(format!(
+                "Positional projection '{path}' contains the positional operator more than once."
+            )));
+        }
+        *positional_count += 1;
+        if *positional_count > 1 {
+            return Err(CommandError::new(
+                31276,
+                "Cannot specify more than one positional projection per query.",
+            ));
+        }
+        return match is_flag(value) {
+            Some(true) => Ok((Kind::Inclusion, Action::Positional)),
+            _ => Err(CommandError::new(
+                31395,
+                "positional projection cannot be used with exclusion",
+            )),
+        };
+    }
+    if path.split('.').any(|part| part.starts_with('$')) {
+        return Err(CommandError::new(
+            16410,
+            format!("FieldPath field names may not start with '$'. Consider using $getField or $setField. Found: {path}"),
+        ));
+    }
+    if let Some(flag) = is_flag(value) {
+        return Ok(if flag {
+            (Kind::Inclusion, Action::Include)
+        } else {
+            (Kind::Exclusion, Action::Exclude)
+        });
+    }
+    if let Bson::Document(operator) = value {
+        match operator.keys().next().map(String::as_str) {
+            Some("$slice") if operator.len() == 1 => {
+                let argument = operator.get("$slice").unwrap_or(&Bson::Null);
+                return Ok((Kind::Neutral, parse_slice(argument)?));
+            }
+            Some("$elemMatch") if operator.len() == 1 => {
+                if path.contains('.') {
+                    return Err(CommandError::new(
+                        31275,
+                        "Cannot use $elemMatch projection on a nested field.",
+                    ));
+                }
+                let argument = operator.get("$elemMatch").unwrap_or(&Bson::Null);
+                if !matches!(argument, Bson::Document(_)) {
+                    return Err(CommandError::bad_value(
+                        "elemMatch: Invalid argument, object required.",
+                    ));
+                }
+                let matcher = Matcher::parse(&doc! {path: {"$elemMatch": argument.clone()}})?;
+                return Ok((Kind::Neutral, Action::ElemMatch(Box::new(matcher))));
+            }
+            _ => {}
+        }
+    }
+    Ok((
+        Kind::Computed,
+        Action::Computed(Box::new(Expression::parse(value)?)),
+    ))
+}
+
+/// Flattens `{a: {b: 1}}` into `("a.b", 1)` so nested and dotted specifications agree.
+fn flatten(prefix: &str, spec: &Document, out: &mut Vec<(String, Bson)>) -> CommandResult<()> {
+    for (key, value) in spec {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            Bson::Document(nested) if nested.is_empty() => {
+                return Err(CommandError::new(
+                    51270,
+                    format!("An empty sub-projection is not a valid value. Found empty object at path {path}"),
+                ))
+            }
+            Bson::Document(nested)
+                if !nested.keys().next().is_some_and(|first| first.starts_with('$')) =>
+            {
+                flatten(&path, nested, out)?
+            }
+            _ => out.push((path, value.clone())),
+        }
+    }
+    Ok(())
+}
+
+fn slice_array(items: &[Bson], skip: Option<i64>, limit: i64) -> Vec<Bson> {
+    let length = items.len() as i64;
+    let (start, count) = match skip {
+        None if limit >= 0 => (0, limit),
+        None => ((length + limit).max(0), length),
+        Some(skip) if skip >= 0 => (skip.min(length), limit),
+        Some(skip) => ((length + skip).max(0), limit),
+    };
+    let end = start.saturating_add(count).min(length);
+    items[start as usize..end.max(start) as usize].to_vec()
+}
+
+fn positional_missing() -> CommandError {
+    CommandError::new(
+        51246,
+        "Executor error during find command :: caused by :: positional operator '.$' couldn't find a matching element in the array",
+    )
+}
+
+fn apply_positional(value: &Bson, position: Option<usize>) -> CommandResult<Bson> {
+    let Bson::Array(items) = value else {
+        return Ok(value.clone());
+    };
+    let element = position
+        .and_then(|index| items.get(index))
+        .ok_or_else(positional_missing)?;
+    Ok(Bson::Array(vec![element.clone()]))
+}
+
+fn apply_elem_match(name: &str, matcher: &Matcher, value: Option<&Bson>) -> Option<Bson> {
+    let Some(Bson::Array(items)) = value else {
+        return None;
+    };
+    items
+        .iter()
+        .find(|item| matcher.matches(&doc! {name: [(*item).clone()]}))
+        .map(|item| Bson::Array(vec![item.clone()]))
+}
+
+/// Applies the actions that do not depend on the projection's kind.
+fn apply_common(
+    action: &Action,
+    value: &Bson,
+    position: Option<usize>,
+) -> CommandResult<Option<Bson>> {
+    Ok(match action {
+        Action::Slice { skip, limit } => Some(match value {
+            Bson::Array(items) => Bson::Array(slice_array(items, *skip, *limit)),
+            other => other.clone(),
+        }),
+        Action::Positional => Some(apply_positional(value, position)?),
+        _ => None,
+    })
+}
+
+struct Applier<'a> {
+    root: &'a Document,
+    position: Option<usize>,
+    variables: Variables,
+}
+
+impl Applier<'_> {
+    fn include_document(
+        &self,
+        node: &ProjectionNode,
+        document: &Document,
+        top: bool,
+    ) -> CommandResult<Document> {
+        let mut out = Document::new();
+        for (name, value) in document {
+            let Some(action) = node.get(name) else {
+                if top && name == "_id" {
+                    out.insert(name.clone(), value.clone());
+                }
+                continue;
+            };
+            match action {
+                Action::Include => {
+                    out.insert(name.clone(), value.clone());
+                }
+                Action::Nested(child) => match value {
+                    Bson::Document(inner) => {
+                        out.insert(name.clone(), self.include_document(child, inner, false)?);
+                    }
+                    Bson::Array(items) => {
+                        out.insert(name.clone(), self.include_array(child, items)?);
+                    }
+                    _ if child.has_computed() => {
+                        out.insert(
+                            name.clone(),
+                            self.include_document(child, &Document::new(), false)?,
+                        );
+                    }
+                    _ => {}
+                },
+                Action::Slice { .. } | Action::Positional => {
+                    if let Some(projected) = apply_common(action, value, self.position)? {
+                        out.insert(name.clone(), projected);
+                    }
+                }
+                Action::Exclude | Action::ElemMatch(_) | Action::Computed(_) => {}
+            }
+        }
+        // Computed fields, `$elemMatch` results and new subdocuments follow the existing fields,
+        // in specification order, as MongoDB places them.
+        for (name, action) in &node.fields {
+            match action {
+                Action::Computed(expression) => {
+                    if let Some(value) = expression.evaluate(self.root, &self.variables)? {
+                        out.insert(name.clone(), value);
+                    }
+                }
+                Action::ElemMatch(matcher) => {
+                    if let Some(value) = apply_elem_match(name, matcher, document.get(name)) {
+                        out.insert(name.clone(), value);
+                    }
+                }
+                Action::Nested(child) if !document.contains_key(name) && child.has_computed() => {
+                    out.insert(
+                        name.clone(),
+                        self.include_document(child, &Document::new(), false)?,
+                    );
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    fn include_array(&self, node: &ProjectionNode, items: &[Bson]) -> CommandResult<Vec<Bson>> {
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                Bson::Document(inner) => {
+                    out.push(Bson::Document(self.include_document(node, inner, false)?))
+                }
+                Bson::Array(nested) => out.push(Bson::Array(self.include_array(node, nested)?)),
+                _ if node.has_computed() => out.push(Bson::Document(self.include_document(
+                    node,
+                    &Document::new(),
+                    false,
+                )?)),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    fn exclude_document(
+        &self,
+        node: &ProjectionNode,
+        document: &Document,
+    ) -> CommandResult<Document> {
+        let mut out = Document::new();
+        for (name, value) in document {
+            let Some(action) = node.get(name) else {
+                out.insert(name.clone(), value.clone());
+                continue;
+            };
+            match action {
+                Action::Exclude => {}
+                Action::Nested(child) => {
+                    let projected = match value {
+                        Bson::Document(inner) => {
+                            Bson::Document(self.exclude_document(child, inner)?)
+                        }
+                        Bson::Array(items) => Bson::Array(self.exclude_array(child, items)?),
+                        other => other.clone(),
+                    };
+                    out.insert(name.clone(), projected);
+                }
+                Action::ElemMatch(matcher) => {
+                    if let Some(projected) = apply_elem_match(name, matcher, Some(value)) {
+                        out.insert(name.clone(), projected);
+                    }
+                }
+                Action::Slice { .. } | Action::Positional => {
+                    if let Some(projected) = apply_common(action, value, self.position)? {
+                        out.insert(name.clone(), projected);
+                    }
+                }
+                Action::Include | Action::Computed(_) => {
+                    out.insert(name.clone(), value.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn exclude_array(&self, node: &ProjectionNode, items: &[Bson]) -> CommandResult<Vec<Bson>> {
+        items
+            .iter()
+            .map(|item| {
+                Ok(match item {
+                    Bson::Document(inner) => Bson::Document(self.exclude_document(node, inner)?),
+                    Bson::Array(nested) => Bson::Array(self.exclude_array(node, nested)?),
+                    other => other.clone(),
+                })
+            })
+            .collect()
+    }
+}
 
 impl Projection {
     /// Parses a projection; mixing inclusion and exclusion (other than `_id`) is an error
     /// (code 31254/31253 as MongoDB reports it).
     pub fn parse(projection: &Document) -> CommandResult<Projection> {
-        let _ = projection;
-        todo!("issue #2: projection")
+        let mut entries = Vec::with_capacity(projection.len());
+        flatten("", projection, &mut entries)?;
+        let mut root = ProjectionNode::default();
+        let mut mode: Option<Kind> = None;
+        let mut positional_count = 0;
+        let mut saw_neutral = false;
+        for (path, value) in &entries {
+            let (kind, action) = parse_entry(path, value, &mut positional_count)?;
+            let is_id = path == "_id";
+            match (kind, mode) {
+                (Kind::Neutral, _) => saw_neutral = true,
+                // `_id` may be included or excluded in either kind of projection.
+                (Kind::Inclusion | Kind::Exclusion, _) if is_id => {}
+                (Kind::Exclusion, Some(Kind::Inclusion)) => {
+                    return Err(CommandError::new(
+                        31254,
+                        format!("Cannot do exclusion on field {path} in inclusion projection"),
+                    ))
+                }
+                (Kind::Inclusion | Kind::Computed, Some(Kind::Exclusion)) => {
+                    return Err(if kind == Kind::Computed {
+                        CommandError::new(
+                            31252,
+                            format!("Cannot use expression other than $meta in exclusion projection on field {path}"),
+                        )
+                    } else {
+                        CommandError::new(
+                            31253,
+                            format!("Cannot do inclusion on field {path} in exclusion projection"),
+                        )
+                    })
+                }
+                (Kind::Exclusion, None) => mode = Some(Kind::Exclusion),
+                (Kind::Inclusion | Kind::Computed, None) => mode = Some(Kind::Inclusion),
+                _ => {}
+            }
+            let parts: Vec<&str> = path.split('.').collect();
+            let parts = match path.strip_suffix(".$") {
+                Some(_) => &parts[..parts.len() - 1],
+                None => &parts[..],
+            };
+            root.insert(path, parts, action)?;
+        }
+        let inclusion = match mode {
+            Some(kind) => kind == Kind::Inclusion,
+            // Only `_id` flags and neutral operators: `$elemMatch` alone selects fields the
+            // way an inclusion does, `$slice` alone keeps every other field.
+            None => {
+                let elem_match = root
+                    .fields
+                    .iter()
+                    .any(|(_, action)| matches!(action, Action::ElemMatch(_)));
+                let id_included = matches!(root.get("_id"), Some(Action::Include));
+                elem_match || (id_included && !saw_neutral)
+            }
+        };
+        Ok(Projection { root, inclusion })
     }
 
     /// Applies the projection. `array_position` comes from [`crate::query::MatchDetails`] and
@@ -24,7 +521,15 @@ impl Projection {
         document: &Document,
         array_position: Option<usize>,
     ) -> CommandResult<Document> {
-        let _ = (document, array_position);
-        todo!("issue #2: projection")
+        let applier = Applier {
+            root: document,
+            position: array_position,
+            variables: Variables::new(),
+        };
+        if self.inclusion {
+            applier.include_document(&self.root, document, true)
+        } else {
+            applier.exclude_document(&self.root, document)
+        }
     }
 }

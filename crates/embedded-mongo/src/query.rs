@@ -1,10 +1,18 @@
 //! The query language: a filter document is parsed once into a [`Matcher`], which then tests
 //! documents with MongoDB's semantics (dotted paths through arrays, null versus missing, ...).
 
-use bson::Document;
+use std::cmp::Ordering;
 
-use crate::error::CommandResult;
-use crate::expression::Variables;
+use bson::{doc, Bson, Document};
+
+use crate::compare::{bson_equal, canonical_type_rank, compare_bson, is_number};
+use crate::error::{codes, CommandError, CommandResult};
+use crate::expression::{is_truthy, Expression, Variables};
+use crate::schema::JsonSchema;
+
+/// How deeply logical operators, `$not` and `$elemMatch` may nest before a filter is rejected.
+/// MongoDB enforces the same limit so that a hostile filter cannot exhaust the stack.
+pub const MAX_QUERY_DEPTH: usize = 100;
 
 /// Options that change how a filter parses.
 #[derive(Debug, Clone, Default)]
@@ -16,7 +24,10 @@ pub struct ParseOptions {
 
 /// A parsed filter.
 #[derive(Debug, Clone)]
-pub struct Matcher {}
+pub struct Matcher {
+    root: Node,
+    has_text: bool,
+}
 
 /// What a successful match learned about the document.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -40,6 +51,1222 @@ pub enum FieldBound {
     },
 }
 
+/// One node of the parsed filter tree.
+#[derive(Debug, Clone)]
+enum Node {
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    Nor(Vec<Node>),
+    Field {
+        path: FieldPath,
+        predicate: Predicate,
+    },
+    Expr(Box<Expression>),
+    Schema(Box<JsonSchema>),
+    Text(TextQuery),
+    Constant(bool),
+}
+
+/// A dotted path split into its components once, at parse time.
+#[derive(Debug, Clone)]
+struct FieldPath {
+    dotted: String,
+    parts: Vec<String>,
+}
+
+impl FieldPath {
+    fn new(dotted: &str) -> Self {
+        Self {
+            dotted: dotted.to_string(),
+            parts: dotted.split('.').map(str::to_string).collect(),
+        }
+    }
+}
+
+/// The comparison operators that order values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Comparison {
+    Greater,
+    GreaterOrEqual,
+    Less,
+    LessOrEqual,
+}
+
+impl Comparison {
+    fn accepts(self, ordering: Ordering) -> bool {
+        match self {
+            Comparison::Greater => ordering == Ordering::Greater,
+            Comparison::GreaterOrEqual => ordering != Ordering::Less,
+            Comparison::Less => ordering == Ordering::Less,
+            Comparison::LessOrEqual => ordering != Ordering::Greater,
+        }
+    }
+
+    fn includes_equality(self) -> bool {
+        matches!(self, Comparison::GreaterOrEqual | Comparison::LessOrEqual)
+    }
+}
+
+/// A compiled regular expression together with the BSON regex it came from.
+#[derive(Debug, Clone)]
+pub(crate) struct Pattern {
+    compiled: regex::Regex,
+    source: bson::Regex,
+}
+
+impl Pattern {
+    /// Compiles a pattern with MongoDB's option letters (`i`, `m`, `s`, `x`, `u`).
+    pub(crate) fn new(pattern: &str, options: &str) -> CommandResult<Pattern> {
+        let mut builder = regex::RegexBuilder::new(pattern);
+        let mut sorted: Vec<char> = Vec::new();
+        for flag in options.chars() {
+            match flag {
+                'i' => {
+                    builder.case_insensitive(true);
+                }
+                'm' => {
+                    builder.multi_line(true);
+                }
+                's' => {
+                    builder.dot_matches_new_line(true);
+                }
+                'x' => {
+                    builder.ignore_whitespace(true);
+                }
+                'u' | 'l' => {}
+                other => {
+                    return Err(CommandError::new(
+                        51108,
+                        format!("invalid flag in regex options: {other}"),
+                    ))
+                }
+            }
+            if !sorted.contains(&flag) {
+                sorted.push(flag);
+            }
+        }
+        sorted.sort_unstable();
+        let compiled = builder.build().map_err(|error| {
+            CommandError::new(51091, format!("Regular expression is invalid: {error}"))
+        })?;
+        Ok(Pattern {
+            compiled,
+            source: bson::Regex {
+                pattern: pattern.to_string(),
+                options: sorted.into_iter().collect(),
+            },
+        })
+    }
+
+    /// True when `text` contains a match.
+    pub(crate) fn is_match(&self, text: &str) -> bool {
+        self.compiled.is_match(text)
+    }
+
+    /// Strings and symbols match by search; a stored regex matches when it is the same regex.
+    fn matches_value(&self, value: &Bson) -> bool {
+        match value {
+            Bson::String(text) | Bson::Symbol(text) => self.compiled.is_match(text),
+            Bson::RegularExpression(regex) => {
+                regex.pattern == self.source.pattern && regex.options == self.source.options
+            }
+            _ => false,
+        }
+    }
+}
+
+/// One type a `$type` (or `bsonType`) accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TypeSpec {
+    /// Any numeric type (the `"number"` alias).
+    Number,
+    /// One BSON type code (`-1` MinKey, `127` MaxKey).
+    Code(i32),
+}
+
+impl TypeSpec {
+    /// Parses a type alias such as `"string"` or `"number"`.
+    pub(crate) fn from_alias(alias: &str) -> Option<TypeSpec> {
+        let code = match alias {
+            "number" => return Some(TypeSpec::Number),
+            "double" => 1,
+            "string" => 2,
+            "object" => 3,
+            "array" => 4,
+            "binData" => 5,
+            "undefined" => 6,
+            "objectId" => 7,
+            "bool" => 8,
+            "date" => 9,
+            "null" => 10,
+            "regex" => 11,
+            "dbPointer" => 12,
+            "javascript" => 13,
+            "symbol" => 14,
+            "javascriptWithScope" => 15,
+            "int" => 16,
+            "timestamp" => 17,
+            "long" => 18,
+            "decimal" => 19,
+            "minKey" => -1,
+            "maxKey" => 127,
+            _ => return None,
+        };
+        Some(TypeSpec::Code(code))
+    }
+
+    /// True when `value` has this type.
+    pub(crate) fn matches(self, value: &Bson) -> bool {
+        match self {
+            TypeSpec::Number => is_number(value),
+            TypeSpec::Code(code) => type_code(value) == code,
+        }
+    }
+}
+
+/// The BSON type code of a value, as `$type` numbers them.
+pub(crate) fn type_code(value: &Bson) -> i32 {
+    match value {
+        Bson::Double(_) => 1,
+        Bson::String(_) => 2,
+        Bson::Document(_) => 3,
+        Bson::Array(_) => 4,
+        Bson::Binary(_) => 5,
+        Bson::Undefined => 6,
+        Bson::ObjectId(_) => 7,
+        Bson::Boolean(_) => 8,
+        Bson::DateTime(_) => 9,
+        Bson::Null => 10,
+        Bson::RegularExpression(_) => 11,
+        Bson::DbPointer(_) => 12,
+        Bson::JavaScriptCode(_) => 13,
+        Bson::Symbol(_) => 14,
+        Bson::JavaScriptCodeWithScope(_) => 15,
+        Bson::Int32(_) => 16,
+        Bson::Timestamp(_) => 17,
+        Bson::Int64(_) => 18,
+        Bson::Decimal128(_) => 19,
+        Bson::MinKey => -1,
+        Bson::MaxKey => 127,
+    }
+}
+
+/// The type alias MongoDB reports for a value (`consideredType` in validation errors).
+pub(crate) fn type_alias(value: &Bson) -> &'static str {
+    match value {
+        Bson::Double(_) => "double",
+        Bson::String(_) => "string",
+        Bson::Document(_) => "object",
+        Bson::Array(_) => "array",
+        Bson::Binary(_) => "binData",
+        Bson::Undefined => "undefined",
+        Bson::ObjectId(_) => "objectId",
+        Bson::Boolean(_) => "bool",
+        Bson::DateTime(_) => "date",
+        Bson::Null => "null",
+        Bson::RegularExpression(_) => "regex",
+        Bson::DbPointer(_) => "dbPointer",
+        Bson::JavaScriptCode(_) => "javascript",
+        Bson::Symbol(_) => "symbol",
+        Bson::JavaScriptCodeWithScope(_) => "javascriptWithScope",
+        Bson::Int32(_) => "int",
+        Bson::Timestamp(_) => "timestamp",
+        Bson::Int64(_) => "long",
+        Bson::Decimal128(_) => "decimal",
+        Bson::MinKey => "minKey",
+        Bson::MaxKey => "maxKey",
+    }
+}
+
+/// One entry of `$in`/`$nin`: a value compared for equality or a regex.
+#[derive(Debug, Clone)]
+enum InValue {
+    Value(Bson),
+    Pattern(Pattern),
+}
+
+/// A condition on the values found at one path.
+#[derive(Debug, Clone)]
+enum Predicate {
+    Equal(Bson),
+    Compare(Comparison, Bson),
+    In(Vec<InValue>),
+    Exists,
+    Type(Vec<TypeSpec>),
+    Pattern(Pattern),
+    Modulo {
+        divisor: i64,
+        remainder: i64,
+    },
+    Size(usize),
+    ElemMatchDocument(Box<Node>),
+    ElemMatchValue(Vec<Predicate>),
+    /// `$all`: every condition holds; an empty `$all` matches nothing.
+    All(Vec<Predicate>),
+    /// Several operators on one path (`{a: {$gt: 1, $lt: 5}}`), each tested independently.
+    And(Vec<Predicate>),
+    Not(Box<Predicate>),
+}
+
+/// A parsed `$text` query.
+#[derive(Debug, Clone)]
+struct TextQuery {
+    terms: Vec<String>,
+    negated: Vec<String>,
+    phrases: Vec<String>,
+    case_sensitive: bool,
+    fields: Vec<String>,
+}
+
+/// A value found while walking a path: `None` stands for a missing field.
+#[derive(Debug, Clone, Copy)]
+struct Candidate<'a> {
+    value: Option<&'a Bson>,
+    position: Option<usize>,
+}
+
+/// Outcome of a successful match: the positional array index, if one was found.
+type Hit = Option<usize>;
+
+struct ParseContext<'a> {
+    options: &'a ParseOptions,
+    text_count: usize,
+}
+
+fn too_deep() -> CommandError {
+    CommandError::bad_value(format!(
+        "exceeded maximum query tree depth of {MAX_QUERY_DEPTH}"
+    ))
+}
+
+fn is_operator_document(document: &Document) -> bool {
+    match document.keys().next() {
+        Some(first) => first.starts_with('$') && !matches!(first.as_str(), "$ref" | "$id" | "$db"),
+        None => false,
+    }
+}
+
+fn parse_filter(
+    filter: &Document,
+    context: &mut ParseContext,
+    depth: usize,
+) -> CommandResult<Node> {
+    if depth > MAX_QUERY_DEPTH {
+        return Err(too_deep());
+    }
+    let mut children = Vec::with_capacity(filter.len());
+    for (key, value) in filter {
+        if let Some(operator) = key.strip_prefix('$') {
+            if let Some(node) = parse_top_level(operator, key, value, context, depth)? {
+                children.push(node);
+            }
+        } else {
+            children.push(parse_field(key, value, context, depth)?);
+        }
+    }
+    Ok(if children.len() == 1 {
+        children.pop().unwrap_or(Node::And(Vec::new()))
+    } else {
+        Node::And(children)
+    })
+}
+
+fn parse_top_level(
+    operator: &str,
+    key: &str,
+    value: &Bson,
+    context: &mut ParseContext,
+    depth: usize,
+) -> CommandResult<Option<Node>> {
+    let node = match operator {
+        "and" | "or" | "nor" => {
+            let Bson::Array(entries) = value else {
+                return Err(CommandError::bad_value(format!("{key} must be an array")));
+            };
+            if entries.is_empty() {
+                return Err(CommandError::bad_value(
+                    "$and/$or/$nor must be a nonempty array",
+                ));
+            }
+            let mut clauses = Vec::with_capacity(entries.len());
+            for entry in entries {
+                let Bson::Document(clause) = entry else {
+                    return Err(CommandError::bad_value(
+                        "$or/$and/$nor entries need to be full objects",
+                    ));
+                };
+                clauses.push(parse_filter(clause, context, depth + 1)?);
+            }
+            match operator {
+                "and" => Node::And(clauses),
+                "or" => Node::Or(clauses),
+                _ => Node::Nor(clauses),
+            }
+        }
+        "comment" => return Ok(None),
+        "where" => return Err(CommandError::bad_value("$where is not supported")),
+        "expr" => Node::Expr(Box::new(Expression::parse(value)?)),
+        "jsonSchema" => {
+            let Bson::Document(schema) = value else {
+                return Err(CommandError::type_mismatch("$jsonSchema must be an object"));
+            };
+            Node::Schema(Box::new(JsonSchema::parse(schema)?))
+        }
+        "text" => Node::Text(parse_text(value, context)?),
+        "alwaysTrue" | "alwaysFalse" => {
+            if !matches!(value, Bson::Int32(1) | Bson::Int64(1) | Bson::Double(1.0)) {
+                return Err(CommandError::failed_to_parse(format!(
+                    "{key} must be an integer value of 1"
+                )));
+            }
+            Node::Constant(operator == "alwaysTrue")
+        }
+        _ => {
+            return Err(CommandError::bad_value(format!(
+                "unknown top level operator: {key}. If you have a field name that starts with a '$' symbol, consider using $getField or $setField."
+            )))
+        }
+    };
+    Ok(Some(node))
+}
+
+fn parse_text(value: &Bson, context: &mut ParseContext) -> CommandResult<TextQuery> {
+    let Some(fields) = context.options.text_fields.as_ref() else {
+        return Err(CommandError::new(
+            codes::INDEX_NOT_FOUND,
+            "text index required for $text query",
+        ));
+    };
+    context.text_count += 1;
+    if context.text_count > 1 {
+        return Err(CommandError::bad_value("Too many text expressions"));
+    }
+    let Bson::Document(spec) = value else {
+        return Err(CommandError::bad_value("$text expects an object"));
+    };
+    let mut search = None;
+    let mut case_sensitive = false;
+    for (key, argument) in spec {
+        match key.as_str() {
+            "$search" => match argument {
+                Bson::String(text) => search = Some(text.clone()),
+                _ => return Err(CommandError::type_mismatch("$search must be a string")),
+            },
+            "$caseSensitive" => match argument {
+                Bson::Boolean(flag) => case_sensitive = *flag,
+                _ => {
+                    return Err(CommandError::type_mismatch(
+                        "$caseSensitive must be a boolean",
+                    ))
+                }
+            },
+            "$diacriticSensitive" => {
+                if !matches!(argument, Bson::Boolean(_)) {
+                    return Err(CommandError::type_mismatch(
+                        "$diacriticSensitive must be a boolean",
+                    ));
+                }
+            }
+            "$language" => {
+                if !matches!(argument, Bson::String(_)) {
+                    return Err(CommandError::type_mismatch("$language must be a string"));
+                }
+            }
+            other => {
+                return Err(CommandError::bad_value(format!(
+                    "Unexpected field {other} in $text"
+                )))
+            }
+        }
+    }
+    let Some(search) = search else {
+        return Err(CommandError::failed_to_parse("$search needs a String"));
+    };
+    let fold = |text: &str| {
+        if case_sensitive {
+            text.to_string()
+        } else {
+            text.to_lowercase()
+        }
+    };
+    let mut query = TextQuery {
+        terms: Vec::new(),
+        negated: Vec::new(),
+        phrases: Vec::new(),
+        case_sensitive,
+        fields: fields.iter().map(|(field, _)| field.clone()).collect(),
+    };
+    // Quotes alternate between free text and phrases: odd segments are phrases.
+    for (index, segment) in search.split('"').enumerate() {
+        if index % 2 == 1 {
+            if !segment.trim().is_empty() {
+                query.phrases.push(fold(segment));
+                query.terms.extend(tokenize(segment).map(fold));
+            }
+            continue;
+        }
+        for word in segment.split_whitespace() {
+            if let Some(excluded) = word.strip_prefix('-') {
+                query.negated.extend(tokenize(excluded).map(fold));
+            } else {
+                query.terms.extend(tokenize(word).map(fold));
+            }
+        }
+    }
+    Ok(query)
+}
+
+fn tokenize(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|token| !token.is_empty())
+}
+
+fn parse_field(
+    path: &str,
+    value: &Bson,
+    context: &mut ParseContext,
+    depth: usize,
+) -> CommandResult<Node> {
+    let predicate = match value {
+        Bson::Document(operators) if is_operator_document(operators) => {
+            parse_operators(operators, context, depth)?
+        }
+        Bson::RegularExpression(regex) => {
+            Predicate::Pattern(Pattern::new(&regex.pattern, &regex.options)?)
+        }
+        other => Predicate::Equal(other.clone()),
+    };
+    Ok(Node::Field {
+        path: FieldPath::new(path),
+        predicate,
+    })
+}
+
+/// Parses an operator document such as `{$gt: 1, $lt: 5}`.
+fn parse_operators(
+    operators: &Document,
+    context: &mut ParseContext,
+    depth: usize,
+) -> CommandResult<Predicate> {
+    if depth > MAX_QUERY_DEPTH {
+        return Err(too_deep());
+    }
+    let mut predicates = Vec::with_capacity(operators.len());
+    for (operator, argument) in operators {
+        match operator.as_str() {
+            "$regex" => predicates.push(parse_regex_operator(operators, argument)?),
+            "$options" => {
+                if !operators.contains_key("$regex") {
+                    return Err(CommandError::bad_value("$options needs a $regex"));
+                }
+            }
+            _ => predicates.push(parse_operator(operator, argument, context, depth)?),
+        }
+    }
+    Ok(if predicates.len() == 1 {
+        predicates
+            .pop()
+            .unwrap_or_else(|| Predicate::And(Vec::new()))
+    } else {
+        Predicate::And(predicates)
+    })
+}
+
+fn parse_regex_operator(operators: &Document, argument: &Bson) -> CommandResult<Predicate> {
+    let options = match operators.get("$options") {
+        None => None,
+        Some(Bson::String(options)) => Some(options.as_str()),
+        Some(_) => return Err(CommandError::bad_value("$options has to be a string")),
+    };
+    let pattern = match argument {
+        Bson::String(pattern) => Pattern::new(pattern, options.unwrap_or(""))?,
+        Bson::RegularExpression(regex) => {
+            if options.is_some() && !regex.options.is_empty() {
+                return Err(CommandError::bad_value(
+                    "options set in both $regex and $options",
+                ));
+            }
+            Pattern::new(&regex.pattern, options.unwrap_or(&regex.options))?
+        }
+        _ => return Err(CommandError::bad_value("$regex has to be a string")),
+    };
+    Ok(Predicate::Pattern(pattern))
+}
+
+fn parse_operator(
+    operator: &str,
+    argument: &Bson,
+    context: &mut ParseContext,
+    depth: usize,
+) -> CommandResult<Predicate> {
+    let comparison = |kind| Predicate::Compare(kind, argument.clone());
+    Ok(match operator {
+        "$eq" => Predicate::Equal(argument.clone()),
+        "$ne" => {
+            if matches!(argument, Bson::RegularExpression(_)) {
+                return Err(CommandError::bad_value("Can't have regex as arg to $ne."));
+            }
+            Predicate::Not(Box::new(Predicate::Equal(argument.clone())))
+        }
+        "$gt" => comparison(Comparison::Greater),
+        "$gte" => comparison(Comparison::GreaterOrEqual),
+        "$lt" => comparison(Comparison::Less),
+        "$lte" => comparison(Comparison::LessOrEqual),
+        "$in" => Predicate::In(parse_in_values("$in", argument)?),
+        "$nin" => Predicate::Not(Box::new(Predicate::In(parse_in_values("$nin", argument)?))),
+        "$exists" => {
+            if is_truthy_flag(argument) {
+                Predicate::Exists
+            } else {
+                Predicate::Not(Box::new(Predicate::Exists))
+            }
+        }
+        "$type" => Predicate::Type(parse_types(argument)?),
+        "$mod" => parse_modulo(argument)?,
+        "$size" => Predicate::Size(parse_size(argument)?),
+        "$all" => parse_all(argument, context, depth)?,
+        "$elemMatch" => parse_elem_match(argument, context, depth)?,
+        "$not" => match argument {
+            Bson::RegularExpression(regex) => Predicate::Not(Box::new(Predicate::Pattern(
+                Pattern::new(&regex.pattern, &regex.options)?,
+            ))),
+            Bson::Document(inner) => {
+                if inner.is_empty() {
+                    return Err(CommandError::bad_value("$not cannot be empty"));
+                }
+                if !is_operator_document(inner) {
+                    return Err(CommandError::bad_value("$not needs a regex or a document"));
+                }
+                Predicate::Not(Box::new(parse_operators(inner, context, depth + 1)?))
+            }
+            _ => return Err(CommandError::bad_value("$not needs a regex or a document")),
+        },
+        "$comment" => Predicate::And(Vec::new()),
+        _ => {
+            return Err(CommandError::bad_value(format!(
+                "unknown operator: {operator}"
+            )))
+        }
+    })
+}
+
+/// `$exists` and similar flags: false, 0 and null are false, everything else is true.
+fn is_truthy_flag(value: &Bson) -> bool {
+    match value {
+        Bson::Boolean(flag) => *flag,
+        Bson::Int32(number) => *number != 0,
+        Bson::Int64(number) => *number != 0,
+        Bson::Double(number) => *number != 0.0,
+        Bson::Null | Bson::Undefined => false,
+        _ => true,
+    }
+}
+
+fn parse_in_values(operator: &str, argument: &Bson) -> CommandResult<Vec<InValue>> {
+    let Bson::Array(values) = argument else {
+        return Err(CommandError::bad_value(format!(
+            "{operator} needs an array"
+        )));
+    };
+    values
+        .iter()
+        .map(|value| match value {
+            Bson::RegularExpression(regex) => Ok(InValue::Pattern(Pattern::new(
+                &regex.pattern,
+                &regex.options,
+            )?)),
+            Bson::Document(document) if is_operator_document(document) => {
+                Err(CommandError::bad_value("cannot nest $ under $in"))
+            }
+            other => Ok(InValue::Value(other.clone())),
+        })
+        .collect()
+}
+
+fn parse_types(argument: &Bson) -> CommandResult<Vec<TypeSpec>> {
+    let parse_one = |value: &Bson| -> CommandResult<TypeSpec> {
+        match value {
+            Bson::String(alias) => TypeSpec::from_alias(alias).ok_or_else(|| {
+                CommandError::bad_value(format!("Unknown type name alias: {alias}"))
+            }),
+            Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_) | Bson::Decimal128(_) => {
+                let code = integral_value(value)
+                    .filter(|code| matches!(*code, -1 | 127) || (1..=19).contains(code));
+                match code {
+                    Some(code) => Ok(TypeSpec::Code(code as i32)),
+                    None => Err(CommandError::bad_value(format!(
+                        "Invalid numerical type code: {value}"
+                    ))),
+                }
+            }
+            _ => Err(CommandError::type_mismatch(
+                "type must be represented as a number or a string",
+            )),
+        }
+    };
+    match argument {
+        Bson::Array(values) => {
+            if values.is_empty() {
+                return Err(CommandError::failed_to_parse(
+                    "$type must match at least one type",
+                ));
+            }
+            values.iter().map(parse_one).collect()
+        }
+        other => Ok(vec![parse_one(other)?]),
+    }
+}
+
+/// The value of a number with no fractional part, as an integer.
+fn integral_value(value: &Bson) -> Option<i64> {
+    match value {
+        Bson::Int32(number) => Some(i64::from(*number)),
+        Bson::Int64(number) => Some(*number),
+        Bson::Double(number) => {
+            (number.fract() == 0.0 && number.abs() < 9.2e18).then_some(*number as i64)
+        }
+        Bson::Decimal128(decimal) => {
+            let number = crate::compare::decimal_to_f64(decimal);
+            (number.fract() == 0.0 && number.abs() < 9.2e18).then_some(number as i64)
+        }
+        _ => None,
+    }
+}
+
+/// A number truncated toward zero, as `$mod` treats its arguments and values.
+fn truncated_value(value: &Bson) -> Option<i64> {
+    let number = match value {
+        Bson::Int32(number) => return Some(i64::from(*number)),
+        Bson::Int64(number) => return Some(*number),
+        Bson::Double(number) => *number,
+        Bson::Decimal128(decimal) => crate::compare::decimal_to_f64(decimal),
+        _ => return None,
+    };
+    (number.is_finite() && number.abs() < 9.2e18).then_some(number.trunc() as i64)
+}
+
+fn parse_modulo(argument: &Bson) -> CommandResult<Predicate> {
+    let Bson::Array(arguments) = argument else {
+        return Err(CommandError::bad_value(
+            "malformed mod, needs to be an array",
+        ));
+    };
+    if arguments.len() < 2 {
+        return Err(CommandError::bad_value(
+            "malformed mod, not enough elements",
+        ));
+    }
+    if arguments.len() > 2 {
+        return Err(CommandError::bad_value("malformed mod, too many elements"));
+    }
+    if !is_number(&arguments[0]) {
+        return Err(CommandError::bad_value(
+            "malformed mod, divisor not a number",
+        ));
+    }
+    if !is_number(&arguments[1]) {
+        return Err(CommandError::bad_value(
+            "malformed mod, remainder not a number",
+        ));
+    }
+    let Some(divisor) = truncated_value(&arguments[0]) else {
+        return Err(CommandError::bad_value(
+            "malformed mod, divisor value is invalid",
+        ));
+    };
+    let Some(remainder) = truncated_value(&arguments[1]) else {
+        return Err(CommandError::bad_value(
+            "malformed mod, remainder value is invalid",
+        ));
+    };
+    if divisor == 0 {
+        return Err(CommandError::bad_value("divisor cannot be 0"));
+    }
+    Ok(Predicate::Modulo { divisor, remainder })
+}
+
+fn parse_size(argument: &Bson) -> CommandResult<usize> {
+    if !is_number(argument) {
+        return Err(CommandError::bad_value("$size needs a number"));
+    }
+    let Some(size) = integral_value(argument) else {
+        return Err(CommandError::bad_value(format!(
+            "Failed to parse $size. Expected an integer, but found {argument}"
+        )));
+    };
+    if size < 0 {
+        return Err(CommandError::bad_value(format!(
+            "Failed to parse $size. Expected a non-negative number in: $size: {size}"
+        )));
+    }
+    usize::try_from(size).map_err(|_| CommandError::bad_value("$size is too large"))
+}
+
+fn parse_all(
+    argument: &Bson,
+    context: &mut ParseContext,
+    depth: usize,
+) -> CommandResult<Predicate> {
+    let Bson::Array(values) = argument else {
+        return Err(CommandError::bad_value("$all needs an array"));
+    };
+    let is_elem_match = |value: &Bson| {
+        matches!(value, Bson::Document(document)
+            if document.keys().next().map(String::as_str) == Some("$elemMatch"))
+    };
+    let elem_match_form = values.first().is_some_and(is_elem_match);
+    let mut predicates = Vec::with_capacity(values.len());
+    for value in values {
+        if elem_match_form {
+            let Bson::Document(document) = value else {
+                return Err(CommandError::bad_value(
+                    "$all/$elemMatch has to be consistent",
+                ));
+            };
+            if !is_elem_match(value) || document.len() != 1 {
+                return Err(CommandError::bad_value(
+                    "$all/$elemMatch has to be consistent",
+                ));
+            }
+            let argument = document.get("$elemMatch").unwrap_or(&Bson::Null);
+            predicates.push(parse_elem_match(argument, context, depth)?);
+            continue;
+        }
+        predicates.push(match value {
+            Bson::RegularExpression(regex) => {
+                Predicate::Pattern(Pattern::new(&regex.pattern, &regex.options)?)
+            }
+            Bson::Document(document) if is_operator_document(document) => {
+                return Err(CommandError::bad_value("no $ expressions in $all"))
+            }
+            other => Predicate::Equal(other.clone()),
+        });
+    }
+    Ok(Predicate::All(predicates))
+}
+
+fn parse_elem_match(
+    argument: &Bson,
+    context: &mut ParseContext,
+    depth: usize,
+) -> CommandResult<Predicate> {
+    let Bson::Document(spec) = argument else {
+        return Err(CommandError::bad_value("$elemMatch needs an Object"));
+    };
+    if depth + 1 > MAX_QUERY_DEPTH {
+        return Err(too_deep());
+    }
+    let value_form = match spec.keys().next() {
+        Some(first) => {
+            first.starts_with('$')
+                && !matches!(
+                    first.as_str(),
+                    "$and"
+                        | "$or"
+                        | "$nor"
+                        | "$expr"
+                        | "$where"
+                        | "$text"
+                        | "$comment"
+                        | "$jsonSchema"
+                        | "$alwaysTrue"
+                        | "$alwaysFalse"
+                )
+        }
+        None => false,
+    };
+    if value_form {
+        let predicates = match parse_operators(spec, context, depth + 1)? {
+            Predicate::And(predicates) => predicates,
+            single => vec![single],
+        };
+        return Ok(Predicate::ElemMatchValue(predicates));
+    }
+    if spec.contains_key("$where") {
+        return Err(CommandError::bad_value(
+            "$elemMatch cannot contain $where expression",
+        ));
+    }
+    if spec.contains_key("$text") {
+        return Err(CommandError::bad_value(
+            "$elemMatch cannot contain $text expression",
+        ));
+    }
+    Ok(Predicate::ElemMatchDocument(Box::new(parse_filter(
+        spec,
+        context,
+        depth + 1,
+    )?)))
+}
+
+/// Walks `parts` from a document, collecting the values found (and missing leaves).
+fn collect_from_document<'a>(
+    document: &'a Document,
+    parts: &[String],
+    position: Option<usize>,
+    out: &mut Vec<Candidate<'a>>,
+) {
+    let Some((first, rest)) = parts.split_first() else {
+        return;
+    };
+    match document.get(first) {
+        None => out.push(Candidate {
+            value: None,
+            position,
+        }),
+        Some(value) => collect_from_value(value, rest, position, out),
+    }
+}
+
+fn collect_from_value<'a>(
+    value: &'a Bson,
+    rest: &[String],
+    position: Option<usize>,
+    out: &mut Vec<Candidate<'a>>,
+) {
+    let Some(next) = rest.first() else {
+        out.push(Candidate {
+            value: Some(value),
+            position,
+        });
+        return;
+    };
+    match value {
+        Bson::Document(document) => collect_from_document(document, rest, position, out),
+        Bson::Array(items) => {
+            // A numeric component may index the array, and may also name a field of the
+            // embedded documents in it: MongoDB tries both.
+            if let Some(index) = array_index(next) {
+                if let Some(item) = items.get(index) {
+                    collect_from_value(item, &rest[1..], position, out);
+                }
+            }
+            for (index, item) in items.iter().enumerate() {
+                if let Bson::Document(document) = item {
+                    collect_from_document(document, rest, position.or(Some(index)), out);
+                }
+            }
+        }
+        _ => out.push(Candidate {
+            value: None,
+            position,
+        }),
+    }
+}
+
+fn array_index(component: &str) -> Option<usize> {
+    if component.is_empty() || !component.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    if component.len() > 1 && component.starts_with('0') {
+        return None;
+    }
+    component.parse().ok()
+}
+
+fn candidates<'a>(document: &'a Document, path: &FieldPath) -> Vec<Candidate<'a>> {
+    let mut out = Vec::new();
+    collect_from_document(document, &path.parts, None, &mut out);
+    out
+}
+
+fn values_equal(value: &Bson, target: &Bson) -> bool {
+    match target {
+        Bson::Null => matches!(value, Bson::Null | Bson::Undefined),
+        _ => bson_equal(value, target),
+    }
+}
+
+fn compare_matches(kind: Comparison, value: &Bson, target: &Bson) -> bool {
+    // MinKey and MaxKey bound every type, so comparisons against them cross type brackets.
+    if !matches!(target, Bson::MinKey | Bson::MaxKey)
+        && canonical_type_rank(value) != canonical_type_rank(target)
+    {
+        return false;
+    }
+    if is_nan(value) || is_nan(target) {
+        return kind.includes_equality() && is_nan(value) && is_nan(target);
+    }
+    kind.accepts(compare_bson(value, target))
+}
+
+fn is_nan(value: &Bson) -> bool {
+    match value {
+        Bson::Double(number) => number.is_nan(),
+        Bson::Decimal128(decimal) => crate::compare::decimal_to_f64(decimal).is_nan(),
+        _ => false,
+    }
+}
+
+/// Tests a predicate that looks at single values against one value (not expanding arrays).
+fn test_scalar(predicate: &Predicate, value: &Bson) -> bool {
+    match predicate {
+        Predicate::Equal(target) => values_equal(value, target),
+        Predicate::Compare(kind, target) => compare_matches(*kind, value, target),
+        Predicate::In(values) => values.iter().any(|entry| match entry {
+            InValue::Value(target) => values_equal(value, target),
+            InValue::Pattern(pattern) => pattern.matches_value(value),
+        }),
+        Predicate::Type(types) => types.iter().any(|spec| spec.matches(value)),
+        Predicate::Pattern(pattern) => pattern.matches_value(value),
+        Predicate::Modulo { divisor, remainder } => {
+            is_number(value)
+                && truncated_value(value)
+                    .is_some_and(|number| number.wrapping_rem(*divisor) == *remainder)
+        }
+        _ => false,
+    }
+}
+
+/// True when a predicate that looks at single values matches a missing field.
+fn matches_missing(predicate: &Predicate) -> bool {
+    match predicate {
+        Predicate::Equal(Bson::Null) => true,
+        Predicate::Compare(kind, Bson::Null) => kind.includes_equality(),
+        Predicate::In(values) => values
+            .iter()
+            .any(|entry| matches!(entry, InValue::Value(Bson::Null))),
+        _ => false,
+    }
+}
+
+impl Node {
+    fn evaluate(&self, document: &Document, variables: &Variables) -> Option<Hit> {
+        match self {
+            Node::And(children) => {
+                let mut position = None;
+                for child in children {
+                    let hit = child.evaluate(document, variables)?;
+                    position = position.or(hit);
+                }
+                Some(position)
+            }
+            Node::Or(children) => children
+                .iter()
+                .find_map(|child| child.evaluate(document, variables)),
+            Node::Nor(children) => children
+                .iter()
+                .all(|child| child.evaluate(document, variables).is_none())
+                .then_some(None),
+            Node::Field { path, predicate } => {
+                predicate.evaluate(&candidates(document, path), variables)
+            }
+            Node::Expr(expression) => {
+                let value = expression.evaluate(document, variables).ok()?;
+                is_truthy(value.as_ref()).then_some(None)
+            }
+            Node::Schema(schema) => schema.is_valid(document).then_some(None),
+            Node::Text(query) => query.matches(document).then_some(None),
+            Node::Constant(result) => result.then_some(None),
+        }
+    }
+
+    fn contains_text(&self) -> bool {
+        match self {
+            Node::And(children) | Node::Or(children) | Node::Nor(children) => {
+                children.iter().any(Node::contains_text)
+            }
+            Node::Text(_) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Predicate {
+    /// Tests the values found at a path; `Some(position)` on a match.
+    fn evaluate(&self, found: &[Candidate], variables: &Variables) -> Option<Hit> {
+        match self {
+            Predicate::Exists => found
+                .iter()
+                .find(|candidate| candidate.value.is_some())
+                .map(|candidate| candidate.position),
+            Predicate::Size(size) => found
+                .iter()
+                .find(|candidate| {
+                    matches!(candidate.value, Some(Bson::Array(items)) if items.len() == *size)
+                })
+                .map(|candidate| candidate.position),
+            Predicate::ElemMatchDocument(_) | Predicate::ElemMatchValue(_) => {
+                found.iter().find_map(|candidate| {
+                    let Some(Bson::Array(items)) = candidate.value else {
+                        return None;
+                    };
+                    items
+                        .iter()
+                        .position(|item| self.element_matches(item, variables))
+                        .map(|index| candidate.position.or(Some(index)))
+                })
+            }
+            Predicate::All(predicates) => {
+                if predicates.is_empty() {
+                    return None;
+                }
+                Self::evaluate_all(predicates, found, variables)
+            }
+            Predicate::And(predicates) => Self::evaluate_all(predicates, found, variables),
+            Predicate::Not(inner) => inner.evaluate(found, variables).is_none().then_some(None),
+            _ => found
+                .iter()
+                .find_map(|candidate| self.evaluate_candidate(candidate)),
+        }
+    }
+
+    fn evaluate_all(
+        predicates: &[Predicate],
+        found: &[Candidate],
+        variables: &Variables,
+    ) -> Option<Hit> {
+        let mut position = None;
+        for predicate in predicates {
+            let hit = predicate.evaluate(found, variables)?;
+            position = position.or(hit);
+        }
+        Some(position)
+    }
+
+    /// Single-value predicates: a missing field, the value itself, or any array element.
+    fn evaluate_candidate(&self, candidate: &Candidate) -> Option<Hit> {
+        let Some(value) = candidate.value else {
+            return matches_missing(self).then_some(candidate.position);
+        };
+        if test_scalar(self, value) {
+            return Some(candidate.position);
+        }
+        if let Bson::Array(items) = value {
+            return items
+                .iter()
+                .position(|item| test_scalar(self, item))
+                .map(|index| candidate.position.or(Some(index)));
+        }
+        None
+    }
+
+    fn element_matches(&self, item: &Bson, variables: &Variables) -> bool {
+        match self {
+            Predicate::ElemMatchDocument(node) => match item {
+                Bson::Document(document) => node.evaluate(document, variables).is_some(),
+                _ => false,
+            },
+            Predicate::ElemMatchValue(predicates) => {
+                let found = [Candidate {
+                    value: Some(item),
+                    position: None,
+                }];
+                predicates
+                    .iter()
+                    .all(|predicate| predicate.evaluate(&found, variables).is_some())
+            }
+            _ => false,
+        }
+    }
+}
+
+impl TextQuery {
+    fn matches(&self, document: &Document) -> bool {
+        let mut texts = Vec::new();
+        for field in &self.fields {
+            if field == "$**" {
+                collect_all_strings(&Bson::Document(document.clone()), &mut texts);
+                continue;
+            }
+            for candidate in candidates(document, &FieldPath::new(field)) {
+                match candidate.value {
+                    Some(Bson::String(text)) => texts.push(text.clone()),
+                    Some(Bson::Array(items)) => {
+                        texts.extend(items.iter().filter_map(|item| match item {
+                            Bson::String(text) => Some(text.clone()),
+                            _ => None,
+                        }))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if !self.case_sensitive {
+            for text in &mut texts {
+                *text = text.to_lowercase();
+            }
+        }
+        let tokens: std::collections::HashSet<&str> =
+            texts.iter().flat_map(|text| tokenize(text)).collect();
+        self.terms.iter().any(|term| tokens.contains(term.as_str()))
+            && self
+                .phrases
+                .iter()
+                .all(|phrase| texts.iter().any(|text| text.contains(phrase.as_str())))
+            && !self
+                .negated
+                .iter()
+                .any(|term| tokens.contains(term.as_str()))
+    }
+}
+
+fn collect_all_strings(value: &Bson, out: &mut Vec<String>) {
+    match value {
+        Bson::String(text) => out.push(text.clone()),
+        Bson::Array(items) => items.iter().for_each(|item| collect_all_strings(item, out)),
+        Bson::Document(document) => document
+            .values()
+            .for_each(|item| collect_all_strings(item, out)),
+        _ => {}
+    }
+}
+
+/// True when an index can look a value up exactly: null (which also means missing), arrays
+/// (compared whole, while a multikey index stores elements) and regexes are left to the scan.
+fn indexable(value: &Bson) -> bool {
+    !matches!(
+        value,
+        Bson::Null | Bson::Undefined | Bson::Array(_) | Bson::RegularExpression(_)
+    )
+}
+
+fn collect_bounds(node: &Node, out: &mut Vec<(String, FieldBound)>) {
+    match node {
+        Node::And(children) => children.iter().for_each(|child| collect_bounds(child, out)),
+        Node::Field { path, predicate } => predicate_bounds(&path.dotted, predicate, out),
+        _ => {}
+    }
+}
+
+fn predicate_bounds(path: &str, predicate: &Predicate, out: &mut Vec<(String, FieldBound)>) {
+    match predicate {
+        Predicate::Equal(value) if indexable(value) => {
+            out.push((path.to_string(), FieldBound::Equal(value.clone())))
+        }
+        Predicate::In(values) => {
+            let mut plain = Vec::with_capacity(values.len());
+            for entry in values {
+                match entry {
+                    InValue::Value(value) if indexable(value) => plain.push(value.clone()),
+                    _ => return,
+                }
+            }
+            out.push((path.to_string(), FieldBound::In(plain)));
+        }
+        Predicate::Compare(kind, value) if indexable(value) && !is_nan(value) => {
+            let bound = Some((value.clone(), kind.includes_equality()));
+            // Each operator becomes its own one-sided range: on an array field, `$gt` and `$lt`
+            // may be satisfied by different elements, so intersecting them would lose matches.
+            let range = match kind {
+                Comparison::Greater | Comparison::GreaterOrEqual => FieldBound::Range {
+                    lower: bound,
+                    upper: None,
+                },
+                Comparison::Less | Comparison::LessOrEqual => FieldBound::Range {
+                    lower: None,
+                    upper: bound,
+                },
+            };
+            out.push((path.to_string(), range));
+        }
+        Predicate::And(predicates) | Predicate::All(predicates) => predicates
+            .iter()
+            .for_each(|inner| predicate_bounds(path, inner, out)),
+        _ => {}
+    }
+}
+
 impl Matcher {
     /// Parses a filter with default options.
     pub fn parse(filter: &Document) -> CommandResult<Matcher> {
@@ -49,8 +1276,13 @@ impl Matcher {
     /// Parses a filter; unknown operators and malformed arguments are `BadValue` (2) errors
     /// with MongoDB's messages.
     pub fn parse_with(filter: &Document, options: &ParseOptions) -> CommandResult<Matcher> {
-        let _ = (filter, options);
-        todo!("issue #2: query matcher")
+        let mut context = ParseContext {
+            options,
+            text_count: 0,
+        };
+        let root = parse_filter(filter, &mut context, 0)?;
+        let has_text = root.contains_text();
+        Ok(Matcher { root, has_text })
     }
 
     /// True when the document matches.
@@ -60,30 +1292,180 @@ impl Matcher {
 
     /// Matches with variables in scope for `$expr` (e.g. `$lookup`'s `let`).
     pub fn matches_with(&self, document: &Document, variables: &Variables) -> bool {
-        let _ = (document, variables);
-        todo!("issue #2: query matcher")
+        self.root.evaluate(document, variables).is_some()
     }
 
     /// Matches and reports details (the positional array index), or `None` when it does not match.
     pub fn match_details(&self, document: &Document) -> Option<MatchDetails> {
-        let _ = document;
-        todo!("issue #2: query matcher")
+        self.root
+            .evaluate(document, &Variables::new())
+            .map(|array_position| MatchDetails { array_position })
     }
 
     /// Top-level constraints (from the root and from a root `$and`) that an index can use,
     /// as `(dotted path, bound)`. A document matching the filter always satisfies every bound.
+    ///
+    /// Bounds on one path are not intersected: on an array field each bound may be met by a
+    /// different element, so a caller should pick one bound per path.
     pub fn index_bounds(&self) -> Vec<(String, FieldBound)> {
-        todo!("issue #2: query matcher")
+        let mut out = Vec::new();
+        collect_bounds(&self.root, &mut out);
+        out
     }
 
     /// True when the filter contains `$text`.
     pub fn has_text(&self) -> bool {
-        todo!("issue #2: query matcher")
+        self.has_text
     }
 }
 
 /// The `errInfo.details` MongoDB reports when `document` fails a collection's `validator`.
 pub fn validation_failure_details(validator: &Document, document: &Document) -> Document {
-    let _ = (validator, document);
-    todo!("issue #2: query matcher")
+    let mut failures = Vec::new();
+    for (index, (key, value)) in validator.iter().enumerate() {
+        if let Some(details) = clause_failure(key, value, document) {
+            failures.push((index, details));
+        }
+    }
+    if validator.len() == 1 {
+        if let Some((_, details)) = failures.pop() {
+            return details;
+        }
+    }
+    let clauses: Vec<Bson> = failures
+        .into_iter()
+        .map(|(index, details)| Bson::Document(doc! {"index": index as i32, "details": details}))
+        .collect();
+    doc! {"operatorName": "$and", "clausesNotSatisfied": clauses}
+}
+
+/// Details for one top-level validator clause, or `None` when the document satisfies it.
+fn clause_failure(key: &str, value: &Bson, document: &Document) -> Option<Document> {
+    let clause = doc! {key: value.clone()};
+    let matcher = Matcher::parse(&clause).ok()?;
+    if matcher.matches(document) {
+        return None;
+    }
+    match (key, value) {
+        ("$jsonSchema", Bson::Document(schema)) => {
+            let schema = JsonSchema::parse(schema).ok()?;
+            schema.explain(document)
+        }
+        ("$and" | "$or" | "$nor", Bson::Array(entries)) => {
+            let mut clauses = Vec::new();
+            for (index, entry) in entries.iter().enumerate() {
+                let Bson::Document(entry) = entry else {
+                    continue;
+                };
+                let entry_matches = Matcher::parse(entry)
+                    .map(|matcher| matcher.matches(document))
+                    .unwrap_or(false);
+                // `$nor` fails on the clauses that match; `$and`/`$or` on those that do not.
+                if entry_matches == (key == "$nor") {
+                    clauses.push(Bson::Document(doc! {
+                        "index": index as i32,
+                        "details": validation_failure_details(entry, document),
+                    }));
+                }
+            }
+            Some(doc! {"operatorName": key, "clausesNotSatisfied": clauses})
+        }
+        ("$expr", _) => Some(doc! {
+            "operatorName": "$expr",
+            "specifiedAs": clause,
+            "reason": "expression did not match",
+            "expressionResult": false,
+        }),
+        _ if key.starts_with('$') => Some(doc! {"operatorName": key, "specifiedAs": clause}),
+        _ => Some(field_failure(key, value, document)),
+    }
+}
+
+fn field_failure(path: &str, value: &Bson, document: &Document) -> Document {
+    let found = candidates(document, &FieldPath::new(path));
+    let considered: Vec<&Bson> = found
+        .iter()
+        .filter_map(|candidate| candidate.value)
+        .collect();
+    let describe = |operator: &str, specified: Bson| {
+        let mut details = doc! {
+            "operatorName": operator,
+            "specifiedAs": {path: specified},
+        };
+        match considered.as_slice() {
+            [] => {
+                details.insert("reason", "field was missing");
+            }
+            [single] => {
+                details.insert("reason", reason_for(operator));
+                details.insert("consideredValue", (*single).clone());
+            }
+            many => {
+                details.insert("reason", reason_for(operator));
+                details.insert(
+                    "consideredValues",
+                    many.iter()
+                        .map(|value| (*value).clone())
+                        .collect::<Vec<_>>(),
+                );
+            }
+        }
+        details
+    };
+    match value {
+        Bson::Document(operators) if is_operator_document(operators) => {
+            let failing: Vec<Document> = operators
+                .iter()
+                .filter(|(operator, _)| operator.as_str() != "$options")
+                .filter(|(operator, argument)| {
+                    let mut single = doc! {operator.as_str(): (*argument).clone()};
+                    if operator.as_str() == "$regex" {
+                        if let Some(options) = operators.get("$options") {
+                            single.insert("$options", options.clone());
+                        }
+                    }
+                    Matcher::parse(&doc! {path: single})
+                        .map(|matcher| !matcher.matches(document))
+                        .unwrap_or(true)
+                })
+                .map(|(operator, argument)| {
+                    describe(
+                        operator,
+                        Bson::Document(doc! {operator.as_str(): argument.clone()}),
+                    )
+                })
+                .collect();
+            match <[Document; 1]>::try_from(failing) {
+                Ok([single]) => single,
+                Err(failing) => doc! {
+                    "operatorName": "$and",
+                    "clausesNotSatisfied": failing
+                        .into_iter()
+                        .enumerate()
+                        .map(|(index, details)| {
+                            Bson::Document(doc! {"index": index as i32, "details": details})
+                        })
+                        .collect::<Vec<_>>(),
+                },
+            }
+        }
+        Bson::RegularExpression(_) => describe("$regex", value.clone()),
+        _ => describe("$eq", value.clone()),
+    }
+}
+
+fn reason_for(operator: &str) -> &'static str {
+    match operator {
+        "$eq" | "$ne" | "$gt" | "$gte" | "$lt" | "$lte" => "comparison failed",
+        "$in" => "no matching value found in array",
+        "$nin" => "matching value found in array",
+        "$exists" => "path does not exist",
+        "$type" => "type did not match",
+        "$regex" => "regular expression did not match",
+        "$size" => "array length was not equal to given size",
+        "$all" => "array did not contain all specified values",
+        "$elemMatch" => "array did not satisfy the child predicate",
+        "$mod" => "$mod did not evaluate to expected remainder",
+        _ => "expression did not match",
+    }
 }
