@@ -1095,13 +1095,15 @@ fn evaluate_node(
                                 ),
                             ))
                         }
-                        None => return Err(error(
-                            327392,
-                            format!(
+                        None => {
+                            return Err(error(
+                                327392,
+                                format!(
                                 "$filter: limit must be represented as a 32-bit integral value: {}",
                                 conversion::display_value(&value)
                             ),
-                        )),
+                            ))
+                        }
                     },
                 },
             };

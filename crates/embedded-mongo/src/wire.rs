@@ -274,7 +274,7 @@ pub fn decode_document(bytes: &[u8]) -> CommandResult<(Document, usize)> {
             format!("BSONObj size: {size} is invalid. Size must be between 0 and 16793600(16MB)"),
         ));
     }
-    let raw = RawDocument::from_bytes(&bytes[..size]).map_err(|error| invalid_bson(error))?;
+    let raw = RawDocument::from_bytes(&bytes[..size]).map_err(invalid_bson)?;
     check_structure(raw)?;
     let document = Document::try_from(raw).map_err(invalid_bson)?;
     Ok((document, size))

@@ -333,6 +333,14 @@ fn with_cluster_time(state: &ServerState, mut reply: Document) -> Document {
     reply
 }
 
+/// A count as MongoDB renders it: an int when it fits, a long beyond that.
+fn count_value(count: u64) -> Bson {
+    match i32::try_from(count) {
+        Ok(count) => Bson::Int32(count),
+        Err(_) => Bson::Int64(count.min(i64::MAX as u64) as i64),
+    }
+}
+
 /// MongoDB's name for a value's BSON type, as used in its error messages.
 pub fn type_name(value: &Bson) -> &'static str {
     match value {

@@ -2,7 +2,7 @@
 
 use bson::{doc, Bson, Document};
 
-use super::{cursor_id, missing_field, streams, type_name, wrong_type, Context};
+use super::{count_value, cursor_id, missing_field, streams, type_name, wrong_type, Context};
 use crate::cursor::{first_batch_reply, take_batch, CheckoutError, Cursor, KillResult};
 use crate::error::{codes, CommandError, CommandResult};
 use crate::storage::{FindRequest, Transaction};
@@ -186,7 +186,7 @@ pub fn count(
         skip,
         limit,
     )?;
-    Ok(doc! {"n": n as i64, "ok": 1.0})
+    Ok(doc! {"n": count_value(n), "ok": 1.0})
 }
 
 pub fn distinct(
