@@ -230,7 +230,9 @@ impl Config {
                 return invalid("ENCRYPTION_KEY is required in production");
             }
             if self.mongodb_uri.is_none() {
-                return invalid("MONGODB_URI is required in production (the embedded store is for development)");
+                return invalid(
+                    "MONGODB_URI is required in production (the embedded store is for development)",
+                );
             }
             if self.demo_data {
                 return invalid("DEMO_DATA is refused in production");
@@ -319,7 +321,8 @@ mod tests {
     fn unknown_file_keys_are_rejected() {
         let directory = tempfile::tempdir().expect("temp dir");
         let path = directory.path().join("gateway.toml");
-        std::fs::write(&path, "bind_addr = \"127.0.0.1:1\"\nmongo_uri = \"typo\"\n").expect("write");
+        std::fs::write(&path, "bind_addr = \"127.0.0.1:1\"\nmongo_uri = \"typo\"\n")
+            .expect("write");
         let error = Config::load(Some(&path), env(&[])).expect_err("typo rejected");
         assert!(error.to_string().contains("mongo_uri"), "{error}");
     }
@@ -328,9 +331,13 @@ mod tests {
     fn file_values_are_read_and_environment_wins() {
         let directory = tempfile::tempdir().expect("temp dir");
         let path = directory.path().join("gateway.toml");
-        std::fs::write(&path, "database_name = \"from_file\"\nlog_format = \"json\"\n")
-            .expect("write");
-        let config = Config::load(Some(&path), env(&[("DATABASE_NAME", "from_env")])).expect("valid");
+        std::fs::write(
+            &path,
+            "database_name = \"from_file\"\nlog_format = \"json\"\n",
+        )
+        .expect("write");
+        let config =
+            Config::load(Some(&path), env(&[("DATABASE_NAME", "from_env")])).expect("valid");
         assert_eq!(config.database_name, "from_env");
         assert_eq!(config.log_format, LogFormat::Json);
     }
@@ -368,7 +375,9 @@ mod tests {
             .lines()
             .filter_map(|line| line.trim_start_matches('#').trim().split_once('='))
             .map(|(key, _)| key.trim())
-            .filter(|key| !key.is_empty() && key.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+            .filter(|key| {
+                !key.is_empty() && key.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+            })
             .collect();
         for (key, _) in KEYS {
             assert!(
@@ -379,7 +388,8 @@ mod tests {
         }
         for key in documented {
             assert!(
-                key == "PEERTEST_CONFIG" || KEYS.iter().any(|(known, _)| known.to_uppercase() == key),
+                key == "PEERTEST_CONFIG"
+                    || KEYS.iter().any(|(known, _)| known.to_uppercase() == key),
                 "{key} in .env.sample is not a configuration key"
             );
         }

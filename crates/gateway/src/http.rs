@@ -41,7 +41,10 @@ pub struct RequestId(pub String);
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
-        .route_service("/graphql/ws", GraphQLSubscription::new(state.schema.clone()))
+        .route_service(
+            "/graphql/ws",
+            GraphQLSubscription::new(state.schema.clone()),
+        )
         .route("/graphiql/{asset}", get(graphiql_asset))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -319,8 +322,14 @@ mod tests {
             bearer_token(&headers(&[("authorization", "bearer abc.def")])),
             Some("abc.def")
         );
-        assert_eq!(bearer_token(&headers(&[("authorization", "Basic abc")])), None);
-        assert_eq!(bearer_token(&headers(&[("authorization", "Bearer ")])), None);
+        assert_eq!(
+            bearer_token(&headers(&[("authorization", "Basic abc")])),
+            None
+        );
+        assert_eq!(
+            bearer_token(&headers(&[("authorization", "Bearer ")])),
+            None
+        );
     }
 
     #[test]
@@ -334,7 +343,10 @@ mod tests {
     #[test]
     fn unknown_paths_share_one_metrics_label() {
         assert_eq!(route_label("/graphql"), "/graphql");
-        assert_eq!(route_label("/graphiql/react.production.min.js"), "/graphiql");
+        assert_eq!(
+            route_label("/graphiql/react.production.min.js"),
+            "/graphiql"
+        );
         assert_eq!(route_label("/wp-admin"), "other");
     }
 }

@@ -116,7 +116,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningGateway> {
     for spec in identity::IdentityService::collections() {
         foundation::ensure_collection(&database, &spec)
             .await
-            .with_context(|| format!("creating collection {} with its indexes and validator", spec.name))?;
+            .with_context(|| {
+                format!(
+                    "creating collection {} with its indexes and validator",
+                    spec.name
+                )
+            })?;
     }
     let mut identity_settings =
         identity::IdentitySettings::new(secrets.jwt_secret, secrets.encryption_key);
@@ -129,9 +134,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningGateway> {
     .context("configuring the identity service")?;
     let services = graphql::Services::new(identity);
     if config.demo_data {
-        demo::seed(&services)
-            .await
-            .context("seeding demo data")?;
+        demo::seed(&services).await.context("seeding demo data")?;
     }
     let schema = graphql::build_schema(
         services.clone(),
@@ -179,16 +182,17 @@ async fn connect(uri: &str, metrics: Arc<Metrics>) -> anyhow::Result<mongodb::Cl
         .context("parsing MONGODB_URI")?;
     options.app_name = Some("peertest-gateway".to_string());
     options.server_selection_timeout = Some(Duration::from_secs(10));
-    options.command_event_handler = Some(EventHandler::callback(move |event: CommandEvent| {
-        match event {
-            CommandEvent::Succeeded(event) => {
-                metrics.record_mongodb_command(&event.command_name, CommandOutcome::Succeeded)
-            }
-            CommandEvent::Failed(event) => {
-                metrics.record_mongodb_command(&event.command_name, CommandOutcome::Failed)
-            }
-            _ => {}
-        }
-    }));
+    options.command_event_handler =
+        Some(EventHandler::callback(
+            move |event: CommandEvent| match event {
+                CommandEvent::Succeeded(event) => {
+                    metrics.record_mongodb_command(&event.command_name, CommandOutcome::Succeeded)
+                }
+                CommandEvent::Failed(event) => {
+                    metrics.record_mongodb_command(&event.command_name, CommandOutcome::Failed)
+                }
+                _ => {}
+            },
+        ));
     mongodb::Client::with_options(options).context("configuring the MongoDB client")
 }

@@ -60,15 +60,16 @@ async fn stop_requested() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(error) => {
-                    tracing::warn!(error = %error, "cannot listen for SIGTERM; only SIGINT stops the gateway");
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
+        let mut terminate = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot listen for SIGTERM; only SIGINT stops the gateway");
+                let _ = interrupt.await;
+                return;
+            }
+        };
         tokio::select! {
             _ = interrupt => {},
             _ = terminate.recv() => {},
@@ -97,7 +98,10 @@ async fn main() -> anyhow::Result<()> {
         running.local_addr()
     );
     match &config.mongodb_uri {
-        Some(_) => println!("  Database: MongoDB at MONGODB_URI, database {}", config.database_name),
+        Some(_) => println!(
+            "  Database: MongoDB at MONGODB_URI, database {}",
+            config.database_name
+        ),
         None => println!(
             "  Database: embedded store in {}",
             config.data_dir.join("store").display()

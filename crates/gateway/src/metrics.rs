@@ -45,7 +45,10 @@ impl Metrics {
     /// Records one finished HTTP request. `route` is the matched route template, never the raw
     /// path, so label cardinality stays bounded.
     pub fn record_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
-        let mut registry = self.registry.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut registry = self
+            .registry
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         *registry
             .requests
             .entry((route.to_string(), method.to_string(), status))
@@ -67,7 +70,10 @@ impl Metrics {
             CommandOutcome::Succeeded => "succeeded",
             CommandOutcome::Failed => "failed",
         };
-        let mut registry = self.registry.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut registry = self
+            .registry
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         *registry
             .mongodb_commands
             .entry((command_name.to_string(), outcome))
@@ -76,9 +82,14 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
-        let registry = self.registry.lock().unwrap_or_else(|poison| poison.into_inner());
+        let registry = self
+            .registry
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         let mut out = String::new();
-        out.push_str("# HELP http_requests_total HTTP requests handled, by route, method and status.\n");
+        out.push_str(
+            "# HELP http_requests_total HTTP requests handled, by route, method and status.\n",
+        );
         out.push_str("# TYPE http_requests_total counter\n");
         for ((route, method, status), count) in &registry.requests {
             let _ = writeln!(
@@ -86,7 +97,9 @@ impl Metrics {
                 "http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {count}"
             );
         }
-        out.push_str("# HELP http_request_duration_seconds Time to answer an HTTP request, by route.\n");
+        out.push_str(
+            "# HELP http_request_duration_seconds Time to answer an HTTP request, by route.\n",
+        );
         out.push_str("# TYPE http_request_duration_seconds histogram\n");
         for (route, histogram) in &registry.latencies {
             for (bound, bucket) in LATENCY_BUCKETS.iter().zip(histogram.buckets) {
@@ -133,9 +146,13 @@ mod tests {
         metrics.record_request("/graphql", "POST", 200, Duration::from_millis(20));
         metrics.record_request("/graphql", "POST", 200, Duration::from_millis(300));
         let text = metrics.render();
-        assert!(text.contains("http_requests_total{route=\"/graphql\",method=\"POST\",status=\"200\"} 2"));
-        assert!(text.contains("http_request_duration_seconds_bucket{route=\"/graphql\",le=\"0.025\"} 1"));
-        assert!(text.contains("http_request_duration_seconds_bucket{route=\"/graphql\",le=\"0.5\"} 2"));
+        assert!(text
+            .contains("http_requests_total{route=\"/graphql\",method=\"POST\",status=\"200\"} 2"));
+        assert!(text
+            .contains("http_request_duration_seconds_bucket{route=\"/graphql\",le=\"0.025\"} 1"));
+        assert!(
+            text.contains("http_request_duration_seconds_bucket{route=\"/graphql\",le=\"0.5\"} 2")
+        );
         assert!(text.contains("http_request_duration_seconds_count{route=\"/graphql\"} 2"));
     }
 

@@ -44,10 +44,12 @@ impl Services {
 
 /// Every query field, one object per domain.
 #[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
 pub struct QueryRoot(node::NodeQuery, identity_api::IdentityQuery);
 
 /// Every mutation field, one object per domain.
 #[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
 pub struct MutationRoot(identity_api::IdentityMutation);
 
 /// The executable schema.
@@ -149,10 +151,9 @@ pub async fn execute(
 ) -> async_graphql::Response {
     let request_id = meta.request_id.clone();
     if viewer.is_read_only_key() && is_mutation(&request) {
-        let error: async_graphql::Error = ApiError::Forbidden(
-            "this API key is read-only: mutations are refused".to_string(),
-        )
-        .into();
+        let error: async_graphql::Error =
+            ApiError::Forbidden("this API key is read-only: mutations are refused".to_string())
+                .into();
         let response = async_graphql::Response::from_errors(vec![
             error.into_server_error(async_graphql::Pos::default())
         ]);

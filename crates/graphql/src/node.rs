@@ -26,6 +26,7 @@ pub enum Node {
 #[derive(Default)]
 pub struct NodeQuery;
 
+/// The `node` query.
 #[Object]
 impl NodeQuery {
     /// Fetches any object by its global ID. Users are visible to every signed-in caller (their

@@ -213,14 +213,19 @@ mod tests {
     #[test]
     fn first_and_after_walk_forward() {
         let items: Vec<i32> = (1..=5).collect();
-        let first_page = connection_from_list(&page_request(Some(2), None, None, None), items.clone(), |n| n)
-            .expect("page");
+        let first_page = connection_from_list(
+            &page_request(Some(2), None, None, None),
+            items.clone(),
+            |n| n,
+        )
+        .expect("page");
         assert_eq!(keys(&first_page), vec![1, 2]);
         assert!(first_page.has_next_page);
         assert!(!first_page.has_previous_page);
         assert_eq!(first_page.additional_fields.total_count, 5);
-        let second_page = connection_from_list(&page_request(Some(2), after(1), None, None), items, |n| n)
-            .expect("page");
+        let second_page =
+            connection_from_list(&page_request(Some(2), after(1), None, None), items, |n| n)
+                .expect("page");
         assert_eq!(keys(&second_page), vec![3, 4]);
         assert!(second_page.has_previous_page);
         assert!(second_page.has_next_page);
@@ -229,21 +234,28 @@ mod tests {
     #[test]
     fn last_and_before_walk_backward() {
         let items: Vec<i32> = (1..=5).collect();
-        let tail = connection_from_list(&page_request(None, None, Some(2), None), items.clone(), |n| n)
-            .expect("page");
+        let tail = connection_from_list(
+            &page_request(None, None, Some(2), None),
+            items.clone(),
+            |n| n,
+        )
+        .expect("page");
         assert_eq!(keys(&tail), vec![4, 5]);
         assert!(!tail.has_next_page);
         assert!(tail.has_previous_page);
-        let before_tail = connection_from_list(&page_request(None, None, Some(2), after(3)), items, |n| n)
-            .expect("page");
+        let before_tail =
+            connection_from_list(&page_request(None, None, Some(2), after(3)), items, |n| n)
+                .expect("page");
         assert_eq!(keys(&before_tail), vec![2, 3]);
     }
 
     #[test]
     fn out_of_range_page_sizes_are_bad_input_on_that_argument() {
-        let too_many = connection_from_list(&page_request(Some(1000), None, None, None), vec![1], |n| n);
+        let too_many =
+            connection_from_list(&page_request(Some(1000), None, None, None), vec![1], |n| n);
         assert!(matches!(too_many, Err(ApiError::BadUserInput { field, .. }) if field == "first"));
-        let negative = connection_from_list(&page_request(None, None, Some(-1), None), vec![1], |n| n);
+        let negative =
+            connection_from_list(&page_request(None, None, Some(-1), None), vec![1], |n| n);
         assert!(matches!(negative, Err(ApiError::BadUserInput { field, .. }) if field == "last"));
     }
 }

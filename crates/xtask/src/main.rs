@@ -169,7 +169,9 @@ fn pytest_line(line: &str) -> Option<Tally> {
     }
     let tally = Tally {
         passed: count_before(line, "passed"),
-        failed: count_before(line, "failed") + count_before(line, "error") + count_before(line, "errors"),
+        failed: count_before(line, "failed")
+            + count_before(line, "error")
+            + count_before(line, "errors"),
         skipped: count_before(line, "skipped") + count_before(line, "xfailed"),
     };
     (tally != Tally::default()).then_some(tally)

@@ -109,7 +109,7 @@ impl From<TesterDataInput> for identity::TesterDataUpdate {
 pub struct RegisterInput {
     /// E-mail address; trimmed and lower-cased.
     pub email: String,
-    /// Password: at least 12 characters, not the e-mail, not a common password.
+    /// Password: at least 10 characters with a letter and a digit, not the e-mail address.
     pub password: String,
     /// Display name.
     pub full_name: String,
@@ -257,6 +257,7 @@ pub struct UserIdInput {
 #[derive(Default)]
 pub struct AccountQuery;
 
+/// Account queries.
 #[Object]
 impl AccountQuery {
     /// The signed-in user.
@@ -292,10 +293,15 @@ impl AccountQuery {
 #[derive(Default)]
 pub struct AccountMutation;
 
+/// Account mutations.
 #[Object]
 impl AccountMutation {
     /// Creates a client or tester account and queues a verification e-mail.
-    async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> ApiResult<RegisterPayload> {
+    async fn register(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterInput,
+    ) -> ApiResult<RegisterPayload> {
         let user = services(ctx)
             .identity()
             .register(identity::RegisterInput {
@@ -403,7 +409,11 @@ impl AccountMutation {
     }
 
     /// Confirms an e-mail address with the token from the verification e-mail.
-    async fn verify_email(&self, ctx: &Context<'_>, input: VerifyEmailInput) -> ApiResult<UserPayload> {
+    async fn verify_email(
+        &self,
+        ctx: &Context<'_>,
+        input: VerifyEmailInput,
+    ) -> ApiResult<UserPayload> {
         let user = services(ctx).identity().verify_email(&input.token).await?;
         Ok(UserPayload {
             user: User::own(user),

@@ -92,7 +92,10 @@ impl Loader<ObjectId> for UserLoader {
     type Value = identity::User;
     type Error = std::sync::Arc<String>;
 
-    async fn load(&self, keys: &[ObjectId]) -> Result<HashMap<ObjectId, identity::User>, Self::Error> {
+    async fn load(
+        &self,
+        keys: &[ObjectId],
+    ) -> Result<HashMap<ObjectId, identity::User>, Self::Error> {
         let users = self
             .0
             .identity()
@@ -106,6 +109,7 @@ impl Loader<ObjectId> for UserLoader {
 /// One membership.
 pub struct OrganizationMember(identity::OrganizationMember);
 
+/// One membership of an organization.
 #[Object]
 impl OrganizationMember {
     /// The member's role.
@@ -139,6 +143,7 @@ async fn load_user(ctx: &Context<'_>, user_id: ObjectId) -> ApiResult<Option<ide
 /// A team of clients sharing projects, plan limits and API keys.
 pub struct Organization(pub identity::Organization);
 
+/// A team of clients sharing projects, plan limits and API keys.
 #[Object]
 impl Organization {
     /// Global ID.
@@ -259,6 +264,7 @@ pub async fn visible_organization(
 /// A partner API key as listed: never its secret.
 pub struct ApiKey(identity::ApiKey);
 
+/// A partner API key as listed: never its secret.
 #[Object]
 impl ApiKey {
     /// Global ID.
@@ -400,6 +406,7 @@ pub struct ApiKeyPayload {
 #[derive(Default)]
 pub struct OrganizationQuery;
 
+/// Organization queries.
 #[Object]
 impl OrganizationQuery {
     /// An organization the viewer belongs to (or any, for admins; its own, for an API key).
@@ -420,6 +427,7 @@ impl OrganizationQuery {
 #[derive(Default)]
 pub struct OrganizationMutation;
 
+/// Organization and API key mutations.
 #[Object]
 impl OrganizationMutation {
     /// Creates an organization; the caller becomes its owner. Clients and admins only.
@@ -462,8 +470,11 @@ impl OrganizationMutation {
         input: AddOrganizationMemberInput,
     ) -> ApiResult<OrganizationPayload> {
         let principal = viewer(ctx).principal()?;
-        let organization_id =
-            GlobalId::decode_as(&input.organization_id, NodeType::Organization, "organizationId")?;
+        let organization_id = GlobalId::decode_as(
+            &input.organization_id,
+            NodeType::Organization,
+            "organizationId",
+        )?;
         let member = match (input.user_id, input.email) {
             (Some(user_id), _) => identity::MemberReference::UserId(GlobalId::decode_as(
                 &user_id,
@@ -499,8 +510,11 @@ impl OrganizationMutation {
         input: RemoveOrganizationMemberInput,
     ) -> ApiResult<OrganizationPayload> {
         let principal = viewer(ctx).principal()?;
-        let organization_id =
-            GlobalId::decode_as(&input.organization_id, NodeType::Organization, "organizationId")?;
+        let organization_id = GlobalId::decode_as(
+            &input.organization_id,
+            NodeType::Organization,
+            "organizationId",
+        )?;
         let user_id = GlobalId::decode_as(&input.user_id, NodeType::User, "userId")?;
         let organization = services(ctx)
             .identity()
@@ -519,8 +533,11 @@ impl OrganizationMutation {
         input: ChangeOrganizationMemberRoleInput,
     ) -> ApiResult<OrganizationPayload> {
         let principal = viewer(ctx).principal()?;
-        let organization_id =
-            GlobalId::decode_as(&input.organization_id, NodeType::Organization, "organizationId")?;
+        let organization_id = GlobalId::decode_as(
+            &input.organization_id,
+            NodeType::Organization,
+            "organizationId",
+        )?;
         let user_id = GlobalId::decode_as(&input.user_id, NodeType::User, "userId")?;
         let organization = services(ctx)
             .identity()
@@ -540,8 +557,11 @@ impl OrganizationMutation {
         input: CreateApiKeyInput,
     ) -> ApiResult<CreateApiKeyPayload> {
         let principal = viewer(ctx).principal()?;
-        let organization_id =
-            GlobalId::decode_as(&input.organization_id, NodeType::Organization, "organizationId")?;
+        let organization_id = GlobalId::decode_as(
+            &input.organization_id,
+            NodeType::Organization,
+            "organizationId",
+        )?;
         let created = services(ctx)
             .identity()
             .create_api_key(principal, organization_id, &input.name, input.scope.into())

@@ -44,6 +44,7 @@ pub struct DisableTwoFactorInput {
 #[derive(Default)]
 pub struct TwoFactorMutation;
 
+/// Two-factor mutations.
 #[Object]
 impl TwoFactorMutation {
     /// Starts enrolment: returns a new secret. Logins need no code until `confirmTwoFactor`.

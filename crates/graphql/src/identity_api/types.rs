@@ -204,6 +204,7 @@ impl User {
     }
 }
 
+/// A person with an account: client, tester or admin.
 #[Object]
 impl User {
     /// Global ID.
@@ -268,14 +269,18 @@ impl User {
     }
     /// Number of successful logins. Visible to the user and admins.
     async fn login_count(&self, ctx: &Context<'_>) -> Option<i64> {
-        self.viewer_is_self_or_admin(ctx).then_some(self.record.login_count)
+        self.viewer_is_self_or_admin(ctx)
+            .then_some(self.record.login_count)
     }
     /// When the account was created.
     async fn created_at(&self) -> DateTime {
         self.record.created_at.into()
     }
     /// The organization the user belongs to, when the viewer may see it.
-    async fn organization(&self, ctx: &Context<'_>) -> ApiResult<Option<super::organizations::Organization>> {
+    async fn organization(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Option<super::organizations::Organization>> {
         let Some(organization_id) = self.record.organization_id else {
             return Ok(None);
         };
@@ -336,6 +341,7 @@ pub struct AuthPayload {
     pub(crate) tokens: identity::AuthTokens,
 }
 
+/// Tokens issued by `login` and `refresh`.
 #[Object]
 impl AuthPayload {
     /// Access token (JWT, 15 minutes) for `Authorization: Bearer`.
@@ -362,7 +368,10 @@ impl AuthPayload {
     async fn user(&self, ctx: &Context<'_>) -> ApiResult<User> {
         let services = ctx.data_unchecked::<Services>();
         Ok(User::own(
-            services.identity().require_user(self.tokens.user_id).await?,
+            services
+                .identity()
+                .require_user(self.tokens.user_id)
+                .await?,
         ))
     }
 }
