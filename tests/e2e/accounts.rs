@@ -38,13 +38,15 @@ async fn latest_outbox_token(gateway: &TestGateway, email: &str, kind: &str) -> 
         .to_string()
 }
 
-fn totp_now(secret_base32: &str) -> String {
+/// The authenticator code `steps_ahead` 30-second steps from now (the server accepts one step of
+/// drift, and each step only once).
+fn totp_code(secret_base32: &str, steps_ahead: u64) -> String {
     let secret = identity::totp::base32_decode(secret_base32).expect("base32 secret");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock after 1970")
         .as_secs();
-    identity::totp::code_at(&secret, now)
+    identity::totp::code_at(&secret, now + 30 * steps_ahead)
 }
 
 #[tokio::test]
@@ -264,7 +266,7 @@ async fn two_factor_enrolment_then_login_needs_a_code() {
         .ok(
             Some(&access),
             "mutation($input: ConfirmTwoFactorInput!) { confirmTwoFactor(input: $input) { recoveryCodes } }",
-            json!({ "input": { "code": totp_now(&secret) } }),
+            json!({ "input": { "code": totp_code(&secret, 0) } }),
         )
         .await;
     let recovery_codes: Vec<String> = confirmed["confirmTwoFactor"]["recoveryCodes"]
@@ -283,11 +285,23 @@ async fn two_factor_enrolment_then_login_needs_a_code() {
         )
         .await;
     assert_eq!(outcome(&without_code), "UNAUTHENTICATED");
+    let replayed = gateway
+        .graphql(
+            None,
+            LOGIN,
+            json!({ "input": { "email": email, "password": crate::harness::DEMO_PASSWORD, "totpCode": totp_code(&secret, 0) } }),
+        )
+        .await;
+    assert_eq!(
+        outcome(&replayed),
+        "BAD_USER_INPUT",
+        "the code that confirmed enrolment cannot be replayed"
+    );
     let with_code = gateway
         .ok(
             None,
             LOGIN,
-            json!({ "input": { "email": email, "password": crate::harness::DEMO_PASSWORD, "totpCode": totp_now(&secret) } }),
+            json!({ "input": { "email": email, "password": crate::harness::DEMO_PASSWORD, "totpCode": totp_code(&secret, 1) } }),
         )
         .await;
     assert_eq!(with_code["login"]["user"]["email"], email);
