@@ -709,6 +709,48 @@ mod tests {
         assert_eq!(header.op_code, OP_MSG);
     }
 
+    fn frame_from(op_code: i32, payload: Vec<u8>) -> Frame {
+        Frame {
+            header: MessageHeader {
+                message_length: (16 + payload.len()) as i32,
+                request_id: 1,
+                response_to: 0,
+                op_code,
+            },
+            payload,
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_payloads_decode_to_a_request_or_an_error(
+            op_code in proptest::prop_oneof![proptest::prelude::Just(OP_MSG), proptest::prelude::Just(OP_QUERY), proptest::prelude::any::<i32>()],
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+        ) {
+            let frame = frame_from(op_code, payload);
+            let _ = verify_checksum(&frame);
+            let _ = decode_request(&frame);
+        }
+
+        #[test]
+        fn corrupting_one_byte_of_a_valid_message_never_panics(
+            position in 0usize..200,
+            value in proptest::prelude::any::<u8>(),
+        ) {
+            let mut sections = body_section(&doc! {
+                "insert": "c", "ordered": true, "$db": "test",
+                "nested": {"a": [1, "two", {"b": 3.5}], "when": bson::DateTime::from_millis(5)},
+            });
+            sections.extend(sequence_section("documents", &[doc! {"x": 1}, doc! {"y": [null, true]}]));
+            let mut payload = 0u32.to_le_bytes().to_vec();
+            payload.extend_from_slice(&sections);
+            let index = position % payload.len();
+            payload[index] = value;
+            let frame = frame_from(OP_MSG, payload);
+            let _ = decode_request(&frame);
+        }
+    }
+
     #[tokio::test]
     async fn oversized_frames_are_refused_before_reading_the_payload() {
         let mut bytes = (MAX_MESSAGE_SIZE_BYTES + 1).to_le_bytes().to_vec();
