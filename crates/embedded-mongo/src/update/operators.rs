@@ -238,7 +238,7 @@ fn parse_push(argument: &Bson) -> CommandResult<PushSpec> {
             "$slice" => {
                 spec.slice = Some(integral(value).ok_or_else(|| {
                     CommandError::bad_value(format!(
-                        "The value for $slice must be an integral value but was given type: {}",
+                        "The value for $slice must be an integer value but was given type: {}",
                         type_name(value)
                     ))
                 })?)
@@ -262,21 +262,22 @@ fn parse_push(argument: &Bson) -> CommandResult<PushSpec> {
     Ok(spec)
 }
 
-fn sort_direction(value: &Bson) -> Option<bool> {
-    match integral(value) {
-        Some(1) => Some(true),
-        Some(-1) => Some(false),
-        _ => None,
+fn sort_direction(value: &Bson) -> CommandResult<bool> {
+    let direction = if is_number(value) {
+        integral(value)
+    } else {
+        None
+    };
+    match direction {
+        Some(1) => Ok(true),
+        Some(-1) => Ok(false),
+        _ => Err(CommandError::bad_value(
+            "The $sort element value must be either 1 or -1",
+        )),
     }
 }
 
 fn parse_push_sort(value: &Bson) -> CommandResult<PushSort> {
-    let invalid = || {
-        CommandError::bad_value(
-            "The $sort is invalid: use 1/-1 to sort the whole element, or {field:1/-1} to sort \
-             embedded fields",
-        )
-    };
     match value {
         Bson::Document(fields) => {
             if fields.is_empty() {
@@ -286,20 +287,25 @@ fn parse_push_sort(value: &Bson) -> CommandResult<PushSort> {
             }
             let mut keys = Vec::new();
             for (name, direction) in fields {
+                let ascending = sort_direction(direction)?;
                 let parts: Vec<String> = name.split('.').map(str::to_string).collect();
-                if parts
-                    .iter()
-                    .any(|part| part.is_empty() || part.starts_with('$'))
-                {
-                    return Err(invalid());
+                if name.is_empty() {
+                    return Err(CommandError::bad_value("The $sort field cannot be empty"));
                 }
-                keys.push((parts, sort_direction(direction).ok_or_else(invalid)?));
+                if parts.iter().any(String::is_empty) {
+                    return Err(CommandError::bad_value(format!(
+                        "The $sort field is a dotted field but has an empty part: {name}"
+                    )));
+                }
+                keys.push((parts, ascending));
             }
             Ok(PushSort::Fields(keys))
         }
-        other => sort_direction(other)
-            .map(PushSort::Whole)
-            .ok_or_else(invalid),
+        other if is_number(other) => sort_direction(other).map(PushSort::Whole),
+        _ => Err(CommandError::bad_value(
+            "The $sort is invalid: use 1/-1 to sort the whole element, or {field:1/-1} to sort \
+             embedded fields",
+        )),
     }
 }
 
@@ -604,7 +610,7 @@ pub fn apply_action(
                 CommandError::bad_value("Cannot apply $pull to a non-array value")
             })?
             else {
-                return Ok(LeafChange::Keep);
+                return Ok(LeafChange::KeepIfViable);
             };
             let kept: Vec<Bson> = items
                 .iter()
@@ -618,7 +624,7 @@ pub fn apply_action(
                 CommandError::bad_value("Cannot apply $pullAll to a non-array value")
             })?
             else {
-                return Ok(LeafChange::Keep);
+                return Ok(LeafChange::KeepIfViable);
             };
             let kept: Vec<Bson> = items
                 .iter()
@@ -636,7 +642,7 @@ pub fn apply_action(
                 ))
             })?
             else {
-                return Ok(LeafChange::Keep);
+                return Ok(LeafChange::KeepIfViable);
             };
             if items.is_empty() {
                 return Ok(LeafChange::Keep);
