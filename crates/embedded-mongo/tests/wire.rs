@@ -106,6 +106,18 @@ impl RawClient {
     }
 }
 
+/// The next item of a change stream, failing the test after 10 s.
+async fn next_event<S, T>(stream: &mut S) -> T
+where
+    S: futures_util::Stream<Item = mongodb::error::Result<T>> + Unpin,
+{
+    tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("event within 10 s")
+        .expect("stream open")
+        .expect("event")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hello_reports_a_writable_replica_set_primary() {
     let server = start().await;
@@ -578,4 +590,78 @@ async fn many_concurrent_connections_are_served() {
     let reply = raw.command(doc! {"count": "many", "$db": "load"}).await;
     assert_eq!(reply.get_i32("n").unwrap(), 320);
     server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_change_stream_get_more_returns_an_empty_batch_with_a_resume_token() {
+    let server = start().await;
+    let mut raw = RawClient::connect(&server).await;
+    let reply = raw
+        .command(doc! {
+            "aggregate": "idle", "pipeline": [{"$changeStream": {}}], "cursor": {}, "$db": "cs",
+        })
+        .await;
+    let cursor = reply.get_document("cursor").unwrap();
+    assert!(cursor.get_array("firstBatch").unwrap().is_empty());
+    assert!(cursor.get_document("postBatchResumeToken").is_ok());
+    assert_eq!(cursor.get_str("ns").unwrap(), "cs.idle");
+    let id = cursor.get_i64("id").unwrap();
+    assert_ne!(id, 0);
+
+    let started = Instant::now();
+    let reply = raw
+        .command(doc! {"getMore": id, "collection": "idle", "maxTimeMS": 200i64, "$db": "cs"})
+        .await;
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    let cursor = reply.get_document("cursor").unwrap();
+    assert!(cursor.get_array("nextBatch").unwrap().is_empty());
+    assert!(cursor.get_document("postBatchResumeToken").is_ok());
+    // The cursor stays open (tailable) until killed.
+    assert_eq!(cursor.get_i64("id").unwrap(), id);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_and_deployment_streams_see_every_collection() {
+    let server = start().await;
+    let client = direct_client(&server).await;
+    let database = client.database("scoped");
+    let mut database_stream = database.watch().await.unwrap();
+    let mut cluster_stream = client.watch().await.unwrap();
+    database
+        .collection::<Document>("one")
+        .insert_one(doc! {"_id": 1})
+        .await
+        .unwrap();
+    client
+        .database("other")
+        .collection::<Document>("two")
+        .insert_one(doc! {"_id": 2})
+        .await
+        .unwrap();
+    let from_database = next_event(&mut database_stream).await;
+    assert_eq!(from_database.ns.unwrap().coll.as_deref(), Some("one"));
+    let first = next_event(&mut cluster_stream).await;
+    let second = next_event(&mut cluster_stream).await;
+    assert_eq!(first.ns.unwrap().db, "scoped");
+    assert_eq!(second.ns.unwrap().db, "other");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_waiting_requests_and_stops_listening() {
+    let server = start().await;
+    let address = server.local_addr();
+    let mut raw = RawClient::connect(&server).await;
+    let first = raw.command(doc! {"hello": 1, "$db": "admin"}).await;
+    let topology = first.get_document("topologyVersion").unwrap().clone();
+    raw.send_message(
+        EXHAUST_ALLOWED,
+        &doc! {"hello": 1, "topologyVersion": topology, "maxAwaitTimeMS": 30_000i64, "$db": "admin"},
+    )
+    .await;
+    let started = Instant::now();
+    server.shutdown().await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(TcpStream::connect(address).await.is_err());
 }
