@@ -665,3 +665,37 @@ async fn shutdown_ends_waiting_requests_and_stops_listening() {
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(TcpStream::connect(address).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_collections_cursors_continue_and_die_in_the_cmd_namespace() {
+    let server = start().await;
+    let mut raw = RawClient::connect(&server).await;
+    for name in ["a", "b", "c"] {
+        let reply = raw.command(doc! {"create": name, "$db": "catalog"}).await;
+        assert_eq!(reply.get_f64("ok").unwrap(), 1.0, "{reply}");
+    }
+    let reply = raw
+        .command(doc! {"listCollections": 1, "nameOnly": true, "cursor": {"batchSize": 1}, "$db": "catalog"})
+        .await;
+    let cursor = reply.get_document("cursor").unwrap();
+    assert_eq!(
+        cursor.get_str("ns").unwrap(),
+        "catalog.$cmd.listCollections"
+    );
+    assert_eq!(cursor.get_array("firstBatch").unwrap().len(), 1);
+    let id = cursor.get_i64("id").unwrap();
+    let reply = raw
+        .command(doc! {"getMore": id, "collection": "$cmd.listCollections", "batchSize": 1, "$db": "catalog"})
+        .await;
+    let cursor = reply.get_document("cursor").unwrap();
+    assert_eq!(cursor.get_array("nextBatch").unwrap().len(), 1);
+    assert_eq!(cursor.get_i64("id").unwrap(), id);
+    let reply = raw
+        .command(doc! {"killCursors": "$cmd.listCollections", "cursors": [id], "$db": "catalog"})
+        .await;
+    assert_eq!(
+        reply.get_array("cursorsKilled").unwrap(),
+        &vec![Bson::Int64(id)]
+    );
+    server.shutdown().await;
+}
