@@ -115,8 +115,16 @@ pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Frame, F
     {
         return Err(FrameError::InvalidLength(header.message_length));
     }
-    let mut payload = vec![0u8; header.message_length as usize - MessageHeader::SIZE];
-    reader.read_exact(&mut payload).await?;
+    // Grow the buffer as bytes arrive rather than trusting the header with a 48 MB allocation.
+    let expected = header.message_length as usize - MessageHeader::SIZE;
+    let mut payload = Vec::with_capacity(expected.min(64 * 1024));
+    (&mut *reader)
+        .take(expected as u64)
+        .read_to_end(&mut payload)
+        .await?;
+    if payload.len() != expected {
+        return Err(FrameError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+    }
     Ok(Frame { header, payload })
 }
 
@@ -749,6 +757,23 @@ mod tests {
             let frame = frame_from(OP_MSG, payload);
             let _ = decode_request(&frame);
         }
+    }
+
+    #[tokio::test]
+    async fn a_frame_cut_short_is_an_unexpected_end_of_stream() {
+        let mut bytes = 40i32.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&[0; 12]);
+        bytes.extend_from_slice(&[1, 2, 3]);
+        let mut reader = &bytes[..];
+        assert!(matches!(
+            read_frame(&mut reader).await,
+            Err(FrameError::Io(_))
+        ));
+        let mut empty: &[u8] = &[];
+        assert!(matches!(
+            read_frame(&mut empty).await,
+            Err(FrameError::Closed)
+        ));
     }
 
     #[tokio::test]
