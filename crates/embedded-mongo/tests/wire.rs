@@ -139,6 +139,15 @@ async fn hello_reports_a_writable_replica_set_primary() {
     assert_eq!(reply.get_i32("maxMessageSizeBytes").unwrap(), 48_000_000);
     assert_eq!(reply.get_i32("maxWriteBatchSize").unwrap(), 100_000);
     assert_eq!(reply.get_i32("logicalSessionTimeoutMinutes").unwrap(), 30);
+    assert!(reply.get_i32("connectionId").unwrap() >= 1);
+    assert_eq!(
+        reply
+            .get_document("topologyVersion")
+            .unwrap()
+            .get_i64("counter")
+            .unwrap(),
+        0
+    );
     assert!(reply.get_document("$clusterTime").is_ok());
     assert!(reply.get_timestamp("operationTime").is_ok());
     server.shutdown().await;
