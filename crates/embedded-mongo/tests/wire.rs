@@ -708,3 +708,50 @@ async fn list_collections_cursors_continue_and_die_in_the_cmd_namespace() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_stream_can_start_at_an_operation_time() {
+    let server = start().await;
+    let mut raw = RawClient::connect(&server).await;
+    let first = raw
+        .command(doc! {"insert": "timed", "documents": [{"_id": "a"}], "$db": "cs"})
+        .await;
+    let time = first.get_timestamp("operationTime").unwrap();
+    raw.command(doc! {"insert": "timed", "documents": [{"_id": "b"}], "$db": "cs"})
+        .await;
+    let reply = raw
+        .command(doc! {
+            "aggregate": "timed",
+            "pipeline": [{"$changeStream": {"startAtOperationTime": time}}],
+            "cursor": {},
+            "$db": "cs",
+        })
+        .await;
+    let batch = reply
+        .get_document("cursor")
+        .unwrap()
+        .get_array("firstBatch")
+        .unwrap();
+    let keys: Vec<&Document> = batch
+        .iter()
+        .map(|event| {
+            event
+                .as_document()
+                .unwrap()
+                .get_document("documentKey")
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(keys, vec![&doc! {"_id": "a"}, &doc! {"_id": "b"}]);
+
+    let reply = raw
+        .command(doc! {
+            "aggregate": "timed",
+            "pipeline": [{"$changeStream": {"resumeAfter": {"_data": "not a token"}}}],
+            "cursor": {},
+            "$db": "cs",
+        })
+        .await;
+    assert_eq!(reply.get_i32("code").unwrap(), 2);
+    server.shutdown().await;
+}
