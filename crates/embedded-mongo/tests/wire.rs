@@ -755,3 +755,20 @@ async fn a_change_stream_can_start_at_an_operation_time() {
     assert_eq!(reply.get_i32("code").unwrap(), 2);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coll_stats_counts_documents_and_their_bson_size() {
+    let server = start().await;
+    let mut raw = RawClient::connect(&server).await;
+    raw.command(doc! {"insert": "sized", "documents": [{"_id": 1}, {"_id": 2}], "$db": "stats"})
+        .await;
+    let reply = raw
+        .command(doc! {"collStats": "sized", "$db": "stats"})
+        .await;
+    assert_eq!(reply.get_i64("count").unwrap(), 2);
+    // {_id: <int32>} is 14 bytes of BSON.
+    assert_eq!(reply.get_i64("size").unwrap(), 28);
+    assert_eq!(reply.get_i64("avgObjSize").unwrap(), 14);
+    assert_eq!(reply.get_i64("nindexes").unwrap(), 1);
+    server.shutdown().await;
+}
