@@ -749,3 +749,120 @@ fn nested_pipelines_are_bounded() {
         codes::FAILED_TO_PARSE
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const STAGES: &[&str] = &[
+        "$match",
+        "$project",
+        "$addFields",
+        "$set",
+        "$unset",
+        "$group",
+        "$sort",
+        "$skip",
+        "$limit",
+        "$unwind",
+        "$lookup",
+        "$count",
+        "$facet",
+        "$replaceRoot",
+        "$replaceWith",
+        "$sortByCount",
+        "$sample",
+        "$unionWith",
+        "$bucket",
+        "$redact",
+    ];
+
+    const KEYS: &[&str] = &[
+        "_id",
+        "a",
+        "b.c",
+        "path",
+        "from",
+        "localField",
+        "foreignField",
+        "as",
+        "let",
+        "pipeline",
+        "newRoot",
+        "size",
+        "groupBy",
+        "boundaries",
+        "default",
+        "output",
+        "coll",
+        "includeArrayIndex",
+        "preserveNullAndEmptyArrays",
+        "$sum",
+        "$push",
+        "$gt",
+        "$add",
+        "$expr",
+        "$eq",
+    ];
+
+    fn argument() -> impl Strategy<Value = Bson> {
+        let leaf = prop_oneof![
+            Just(Bson::Null),
+            any::<bool>().prop_map(Bson::Boolean),
+            (-3_i32..30).prop_map(Bson::Int32),
+            any::<i64>().prop_map(Bson::Int64),
+            prop::sample::select(vec![
+                "$a",
+                "$b.c",
+                "$arr",
+                "other",
+                "$$ROOT",
+                "x",
+                "$$KEEP",
+                "$$DESCEND"
+            ])
+            .prop_map(|s| Bson::String(s.to_string())),
+        ];
+        leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Bson::Array),
+                prop::collection::vec((prop::sample::select(KEYS), inner), 0..4).prop_map(
+                    |pairs| {
+                        let mut document = Document::new();
+                        for (key, value) in pairs {
+                            document.insert(key, value);
+                        }
+                        Bson::Document(document)
+                    }
+                ),
+            ]
+        })
+    }
+
+    fn pipeline() -> impl Strategy<Value = Vec<Bson>> {
+        prop::collection::vec(
+            (prop::sample::select(STAGES), argument()).prop_map(|(stage, argument)| {
+                let mut document = Document::new();
+                document.insert(stage, argument);
+                Bson::Document(document)
+            }),
+            1..4,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn random_pipelines_never_panic(stages in pipeline()) {
+            let input = vec![
+                doc! {"_id": 1, "a": 1, "b": {"c": [1, 2]}, "arr": [{"a": 1}, 3]},
+                doc! {"_id": 2, "a": "x", "arr": []},
+                doc! {"_id": 3},
+            ];
+            let mut context = Collections::default();
+            context.0.insert("other".to_string(), input.clone());
+            if let Ok(pipeline) = Pipeline::parse(&stages) {
+                let _ = pipeline.run(input, &context, &Variables::new());
+            }
+        }
+    }
+}
