@@ -2158,7 +2158,7 @@ mod tests {
         assert_eq!(parse_error(elem_match).code, 2);
 
         let mut shallow = doc! {"a": 1};
-        for _ in 0..50 {
+        for _ in 0..MAX_QUERY_DEPTH {
             shallow = doc! {"$or": [shallow]};
         }
         assert!(matches(shallow, doc! {"a": 1}));
