@@ -13,6 +13,7 @@ pub mod projection;
 pub mod query;
 pub mod schema;
 pub mod server;
+pub mod session;
 pub mod storage;
 pub mod update;
 pub mod wire;

@@ -1,0 +1,284 @@
+//! Catalog commands: databases, collections and indexes (`listDatabases`, `listCollections`,
+//! `create`, `collMod`, `drop`, `dropDatabase`, `createIndexes`, `listIndexes`, `dropIndexes`)
+//! and the size statistics `dbStats`/`collStats`.
+
+use bson::{doc, Bson, Document};
+
+use super::{missing_field, Context};
+use crate::cursor::first_batch_reply;
+use crate::error::{codes, CommandError, CommandResult};
+use crate::query::Matcher;
+use crate::storage::Transaction;
+
+fn optional_filter(context: &Context<'_>) -> CommandResult<Option<Matcher>> {
+    match context.document("filter")? {
+        Some(filter) if !filter.is_empty() => Ok(Some(Matcher::parse(&filter)?)),
+        _ => Ok(None),
+    }
+}
+
+pub fn list_databases(
+    context: &Context<'_>,
+    _: Option<&mut Transaction>,
+) -> CommandResult<Document> {
+    if context.database != "admin" {
+        return Err(CommandError::new(
+            13,
+            "listDatabases may only be run against the admin database.",
+        ));
+    }
+    let name_only = context.boolean("nameOnly")?.unwrap_or(false);
+    let filter = optional_filter(context)?;
+    let mut databases = Vec::new();
+    let mut total_size = 0i64;
+    for database in context.state.store.list_databases() {
+        let entry = doc! {
+            "name": database.name.clone(),
+            "sizeOnDisk": database.size_on_disk,
+            "empty": database.empty,
+        };
+        if filter
+            .as_ref()
+            .is_some_and(|filter| !filter.matches(&entry))
+        {
+            continue;
+        }
+        total_size += database.size_on_disk;
+        databases.push(Bson::Document(if name_only {
+            doc! {"name": database.name}
+        } else {
+            entry
+        }));
+    }
+    let mut reply = doc! {"databases": databases};
+    if !name_only {
+        reply.insert("totalSize", total_size);
+        reply.insert("totalSizeMb", total_size / (1024 * 1024));
+    }
+    reply.insert("ok", 1.0);
+    Ok(reply)
+}
+
+pub fn list_collections(
+    context: &Context<'_>,
+    _: Option<&mut Transaction>,
+) -> CommandResult<Document> {
+    let name_only = context.boolean("nameOnly")?.unwrap_or(false);
+    let filter = optional_filter(context)?;
+    let batch_size = context.cursor_batch_size()?;
+    let mut entries = Vec::new();
+    for collection in context.state.store.list_collections(context.database) {
+        let entry = doc! {
+            "name": collection.name.clone(),
+            "type": "collection",
+            "options": collection.options,
+            "info": {"readOnly": false, "uuid": bson::Binary::from_uuid(collection.uuid)},
+            "idIndex": {"v": 2, "key": {"_id": 1}, "name": "_id_"},
+        };
+        if filter
+            .as_ref()
+            .is_some_and(|filter| !filter.matches(&entry))
+        {
+            continue;
+        }
+        entries.push(if name_only {
+            doc! {"name": collection.name, "type": "collection"}
+        } else {
+            entry
+        });
+    }
+    let namespace = format!("{}.$cmd.listCollections", context.database);
+    Ok(first_batch_reply(
+        &context.state.cursors,
+        &namespace,
+        entries,
+        batch_size,
+        false,
+    ))
+}
+
+pub fn create(context: &Context<'_>, _: Option<&mut Transaction>) -> CommandResult<Document> {
+    let collection = context.collection()?;
+    let options = context.options();
+    if options.contains_key("viewOn") || options.contains_key("pipeline") {
+        return Err(CommandError::new(
+            codes::COMMAND_NOT_SUPPORTED,
+            "views are not supported by embedded-mongo",
+        ));
+    }
+    if options.contains_key("timeseries") {
+        return Err(CommandError::new(
+            codes::COMMAND_NOT_SUPPORTED,
+            "time-series collections are not supported by embedded-mongo",
+        ));
+    }
+    context
+        .state
+        .store
+        .create_collection(context.database, &collection, &options)?;
+    Ok(doc! {"ok": 1.0})
+}
+
+pub fn coll_mod(context: &Context<'_>, _: Option<&mut Transaction>) -> CommandResult<Document> {
+    let collection = context.collection()?;
+    let mut reply =
+        context
+            .state
+            .store
+            .coll_mod(context.database, &collection, &context.options())?;
+    reply.remove("ok");
+    reply.insert("ok", 1.0);
+    Ok(reply)
+}
+
+pub fn drop(context: &Context<'_>, _: Option<&mut Transaction>) -> CommandResult<Document> {
+    let collection = context.collection()?;
+    let store = &context.state.store;
+    let indexes = match store.list_indexes(context.database, &collection) {
+        Ok(indexes) => Some(indexes.len() as i32),
+        Err(error) if error.code == codes::NAMESPACE_NOT_FOUND => None,
+        Err(error) => return Err(error),
+    };
+    let existed = store.drop_collection(context.database, &collection)?;
+    // MongoDB 7.0 answers ok for a collection that does not exist.
+    Ok(match (existed, indexes) {
+        (true, Some(count)) => doc! {
+            "nIndexesWas": count,
+            "ns": context.namespace(&collection),
+            "ok": 1.0,
+        },
+        _ => doc! {"ok": 1.0},
+    })
+}
+
+pub fn drop_database(
+    context: &Context<'_>,
+    _: Option<&mut Transaction>,
+) -> CommandResult<Document> {
+    context.state.store.drop_database(context.database)?;
+    Ok(doc! {"dropped": context.database, "ok": 1.0})
+}
+
+pub fn create_indexes(
+    context: &Context<'_>,
+    _: Option<&mut Transaction>,
+) -> CommandResult<Document> {
+    let collection = context.collection()?;
+    let specs = context.documents("indexes")?;
+    if specs.is_empty() {
+        return Err(CommandError::bad_value(
+            "Must specify at least one index to create",
+        ));
+    }
+    let outcome = context
+        .state
+        .store
+        .create_indexes(context.database, &collection, &specs)?;
+    let mut reply = doc! {
+        "numIndexesBefore": outcome.num_indexes_before,
+        "numIndexesAfter": outcome.num_indexes_after,
+        "createdCollectionAutomatically": outcome.created_collection_automatically,
+    };
+    if let Some(note) = outcome.note {
+        reply.insert("note", note);
+    }
+    reply.insert("ok", 1.0);
+    Ok(reply)
+}
+
+pub fn list_indexes(context: &Context<'_>, _: Option<&mut Transaction>) -> CommandResult<Document> {
+    let collection = context.collection()?;
+    let batch_size = context.cursor_batch_size()?;
+    let indexes = context
+        .state
+        .store
+        .list_indexes(context.database, &collection)?;
+    Ok(first_batch_reply(
+        &context.state.cursors,
+        &context.namespace(&collection),
+        indexes,
+        batch_size,
+        false,
+    ))
+}
+
+pub fn drop_indexes(context: &Context<'_>, _: Option<&mut Transaction>) -> CommandResult<Document> {
+    let collection = context.collection()?;
+    let Some(index) = context.body.get("index") else {
+        return Err(missing_field(context.name, "index"));
+    };
+    let was = context
+        .state
+        .store
+        .drop_indexes(context.database, &collection, index)?;
+    Ok(doc! {"nIndexesWas": was, "ok": 1.0})
+}
+
+pub fn db_stats(context: &Context<'_>, _: Option<&mut Transaction>) -> CommandResult<Document> {
+    let store = &context.state.store;
+    let collections = store.list_collections(context.database);
+    let mut objects = 0i64;
+    let mut indexes = 0i64;
+    for collection in &collections {
+        objects += store
+            .count(
+                None,
+                context.database,
+                &collection.name,
+                &Document::new(),
+                0,
+                0,
+            )
+            .unwrap_or(0) as i64;
+        indexes += store
+            .list_indexes(context.database, &collection.name)
+            .map_or(0, |list| list.len() as i64);
+    }
+    let size = store
+        .list_databases()
+        .into_iter()
+        .find(|database| database.name == context.database)
+        .map_or(0, |database| database.size_on_disk);
+    Ok(doc! {
+        "db": context.database,
+        "collections": collections.len() as i64,
+        "views": 0i64,
+        "objects": objects,
+        "avgObjSize": if objects > 0 { size as f64 / objects as f64 } else { 0.0 },
+        "dataSize": size as f64,
+        "storageSize": size as f64,
+        "indexes": indexes,
+        "indexSize": 0.0,
+        "totalSize": size as f64,
+        "scaleFactor": 1.0,
+        "ok": 1.0,
+    })
+}
+
+pub fn coll_stats(context: &Context<'_>, _: Option<&mut Transaction>) -> CommandResult<Document> {
+    let collection = context.collection()?;
+    let store = &context.state.store;
+    let count = store
+        .count(None, context.database, &collection, &Document::new(), 0, 0)
+        .unwrap_or(0) as i64;
+    let indexes = store
+        .list_indexes(context.database, &collection)
+        .unwrap_or_default();
+    let mut index_sizes = Document::new();
+    for index in &indexes {
+        if let Ok(name) = index.get_str("name") {
+            index_sizes.insert(name, 0i64);
+        }
+    }
+    Ok(doc! {
+        "ns": context.namespace(&collection),
+        "count": count,
+        "size": 0i64,
+        "storageSize": 0i64,
+        "nindexes": indexes.len() as i64,
+        "totalIndexSize": 0i64,
+        "indexSizes": index_sizes,
+        "scaleFactor": 1,
+        "ok": 1.0,
+    })
+}

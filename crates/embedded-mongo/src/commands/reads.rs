@@ -1,0 +1,300 @@
+//! Read commands: `find`, `getMore`, `killCursors`, `count`, `distinct` and `aggregate`.
+
+use bson::{doc, Bson, Document};
+
+use super::{count_value, cursor_id, missing_field, streams, type_name, wrong_type, Context};
+use crate::cursor::{first_batch_reply, take_batch, CheckoutError, Cursor, KillResult};
+use crate::error::{codes, CommandError, CommandResult};
+use crate::storage::{FindRequest, Transaction};
+
+pub fn find(
+    context: &Context<'_>,
+    transaction: Option<&mut Transaction>,
+) -> CommandResult<Document> {
+    let collection = context.collection()?;
+    let namespace = context.namespace(&collection);
+    let filter = context.document("filter")?.unwrap_or_default();
+    let sort = context.document("sort")?.filter(|sort| !sort.is_empty());
+    let projection = context.document("projection")?;
+    let skip = context.non_negative("skip")?.unwrap_or(0);
+    // A negative limit is the legacy spelling of "one batch of at most |limit| documents".
+    let limit = context.integer("limit")?.unwrap_or(0);
+    let batch_size = context.non_negative("batchSize")?.map(|size| size as usize);
+    let single_batch = context.boolean("singleBatch")?.unwrap_or(false) || limit < 0;
+    let limit = limit.unsigned_abs();
+    let request = FindRequest {
+        filter,
+        sort,
+        projection,
+        skip,
+        limit,
+    };
+    let documents =
+        context
+            .state
+            .store
+            .find(transaction, context.database, &collection, &request)?;
+    let batch_size = match (batch_size, single_batch && limit > 0) {
+        // A single batch returns up to `limit` documents even beyond the default first batch.
+        (None, true) => Some(limit as usize),
+        (size, _) => size,
+    };
+    Ok(first_batch_reply(
+        &context.state.cursors,
+        &namespace,
+        documents,
+        batch_size,
+        single_batch,
+    ))
+}
+
+/// The arguments of `getMore`: cursor id, namespace and batch size.
+pub struct GetMoreArguments {
+    pub id: i64,
+    pub namespace: String,
+    pub batch_size: Option<usize>,
+}
+
+impl GetMoreArguments {
+    pub fn parse(database: &str, body: &Document) -> CommandResult<GetMoreArguments> {
+        let id = cursor_id(body.get("getMore").unwrap_or(&Bson::Null))?;
+        let collection = match body.get("collection") {
+            Some(Bson::String(collection)) => collection.clone(),
+            Some(other) => return Err(wrong_type("getMore", "collection", other, "string")),
+            None => return Err(missing_field("getMore", "collection")),
+        };
+        let batch_size =
+            match super::optional_integer("getMore", "batchSize", body.get("batchSize"))? {
+                Some(size) if size < 0 => {
+                    return Err(CommandError::bad_value(format!(
+                        "Batch size for getMore must be non-negative, but received: {size}"
+                    )))
+                }
+                Some(0) | None => None,
+                Some(size) => Some(size as usize),
+            };
+        Ok(GetMoreArguments {
+            id,
+            namespace: format!("{database}.{collection}"),
+            batch_size,
+        })
+    }
+}
+
+/// The error for a cursor `getMore` cannot use.
+pub fn checkout_error(arguments: &GetMoreArguments, error: CheckoutError) -> CommandError {
+    match error {
+        CheckoutError::NotFound => CommandError::new(
+            codes::CURSOR_NOT_FOUND,
+            format!("cursor id {} not found", arguments.id),
+        ),
+        CheckoutError::WrongNamespace(owner) => CommandError::new(
+            13,
+            format!(
+                "Requested getMore on namespace '{}', but cursor belongs to a different namespace {owner}",
+                arguments.namespace
+            ),
+        ),
+        CheckoutError::InUse => CommandError::new(
+            292,
+            format!("Cursor already in use (namespace: '{}', id: {}).", arguments.namespace, arguments.id),
+        ),
+    }
+}
+
+pub fn get_more(context: &Context<'_>, _: Option<&mut Transaction>) -> CommandResult<Document> {
+    let arguments = GetMoreArguments::parse(context.database, context.body)?;
+    let cursors = &context.state.cursors;
+    let cursor = cursors
+        .check_out(arguments.id, &arguments.namespace)
+        .map_err(|error| checkout_error(&arguments, error))?;
+    match cursor {
+        Cursor::Documents(mut cursor) => {
+            let batch = take_batch(&mut cursor.remaining, arguments.batch_size);
+            let id = if cursor.remaining.is_empty() {
+                cursors.remove(arguments.id);
+                0
+            } else {
+                cursors.check_in(arguments.id, Cursor::Documents(cursor));
+                arguments.id
+            };
+            Ok(doc! {
+                "cursor": {"nextBatch": batch, "id": id, "ns": arguments.namespace},
+                "ok": 1.0,
+            })
+        }
+        // Change streams are normally served by the asynchronous path; a stream that got here
+        // answers with what is available now.
+        Cursor::ChangeStream(stream) => {
+            cursors.check_in(arguments.id, Cursor::ChangeStream(stream));
+            Err(CommandError::new(
+                292,
+                "change stream cursor was busy; retry getMore",
+            ))
+        }
+    }
+}
+
+pub fn kill_cursors(context: &Context<'_>, _: Option<&mut Transaction>) -> CommandResult<Document> {
+    let collection = context.collection()?;
+    let _ = collection;
+    let ids = match context.body.get("cursors") {
+        Some(Bson::Array(ids)) => ids
+            .iter()
+            .map(cursor_id)
+            .collect::<CommandResult<Vec<i64>>>()?,
+        Some(other) => return Err(wrong_type("killCursors", "cursors", other, "array")),
+        None => return Err(missing_field("killCursors", "cursors")),
+    };
+    let mut killed = Vec::new();
+    let mut not_found = Vec::new();
+    for id in ids {
+        match context.state.cursors.kill(id) {
+            KillResult::Killed => killed.push(Bson::Int64(id)),
+            KillResult::NotFound => not_found.push(Bson::Int64(id)),
+        }
+    }
+    Ok(doc! {
+        "cursorsKilled": killed,
+        "cursorsNotFound": not_found,
+        "cursorsAlive": [],
+        "cursorsUnknown": [],
+        "ok": 1.0,
+    })
+}
+
+pub fn count(
+    context: &Context<'_>,
+    transaction: Option<&mut Transaction>,
+) -> CommandResult<Document> {
+    let collection = context.collection()?;
+    let filter = context.document("query")?.unwrap_or_default();
+    let skip = match context.integer("skip")? {
+        Some(skip) if skip < 0 => {
+            return Err(CommandError::bad_value(
+                "skip value is negative in count query",
+            ))
+        }
+        other => other.unwrap_or(0) as u64,
+    };
+    let limit = context.integer("limit")?.unwrap_or(0).unsigned_abs();
+    let n = context.state.store.count(
+        transaction,
+        context.database,
+        &collection,
+        &filter,
+        skip,
+        limit,
+    )?;
+    Ok(doc! {"n": count_value(n), "ok": 1.0})
+}
+
+pub fn distinct(
+    context: &Context<'_>,
+    transaction: Option<&mut Transaction>,
+) -> CommandResult<Document> {
+    let collection = context.collection()?;
+    let key = match context.body.get("key") {
+        Some(Bson::String(key)) => key.clone(),
+        Some(other) => return Err(wrong_type("distinct", "key", other, "string")),
+        None => return Err(missing_field("distinct", "key")),
+    };
+    let filter = context.document("query")?.unwrap_or_default();
+    let values =
+        context
+            .state
+            .store
+            .distinct(transaction, context.database, &collection, &key, &filter)?;
+    Ok(doc! {"values": values, "ok": 1.0})
+}
+
+pub fn aggregate(
+    context: &Context<'_>,
+    transaction: Option<&mut Transaction>,
+) -> CommandResult<Document> {
+    let collection = match context.body.get("aggregate") {
+        Some(Bson::String(_)) => Some(context.collection()?),
+        Some(Bson::Int32(1)) | Some(Bson::Int64(1)) => None,
+        Some(Bson::Double(number)) if *number == 1.0 => None,
+        Some(other) => {
+            return Err(CommandError::new(
+                codes::FAILED_TO_PARSE,
+                format!(
+                    "Invalid {{aggregate: ...}} value: must be a collection name or 1, not {}",
+                    type_name(other)
+                ),
+            ))
+        }
+        None => return Err(missing_field("aggregate", "aggregate")),
+    };
+    let pipeline = match context.body.get("pipeline") {
+        Some(Bson::Array(stages)) => stages.clone(),
+        Some(other) => return Err(wrong_type("aggregate", "pipeline", other, "array")),
+        None => return Err(missing_field("aggregate", "pipeline")),
+    };
+    for (index, stage) in pipeline.iter().enumerate() {
+        if !matches!(stage, Bson::Document(_)) {
+            return Err(wrong_type(
+                "aggregate",
+                &format!("pipeline.{index}"),
+                stage,
+                "object",
+            ));
+        }
+    }
+    if context.boolean("explain")? == Some(true) {
+        return Err(CommandError::new(
+            codes::COMMAND_NOT_SUPPORTED,
+            "explain is not supported by embedded-mongo",
+        ));
+    }
+    if !context.body.contains_key("cursor") {
+        return Err(CommandError::failed_to_parse(
+            "The 'cursor' option is required, except for aggregate with the explain argument",
+        ));
+    }
+    let batch_size = context.cursor_batch_size()?;
+    let change_stream = match pipeline.first() {
+        Some(Bson::Document(first)) => first.get("$changeStream").cloned(),
+        _ => None,
+    };
+    if let Some(options) = change_stream {
+        if transaction.is_some() {
+            return Err(CommandError::new(
+                codes::OPERATION_NOT_SUPPORTED_IN_TRANSACTION,
+                "Operation not permitted in transaction :: caused by :: $changeStream",
+            ));
+        }
+        let Bson::Document(options) = options else {
+            return Err(CommandError::new(
+                50808,
+                "$changeStream stage expects a document as argument",
+            ));
+        };
+        return streams::open(
+            context,
+            collection.as_deref(),
+            &options,
+            &pipeline[1..],
+            batch_size,
+        );
+    }
+    let Some(collection) = collection else {
+        return Err(CommandError::new(
+            codes::INVALID_NAMESPACE,
+            "{aggregate: 1} is only supported with $changeStream; a collection is required",
+        ));
+    };
+    let documents =
+        context
+            .state
+            .store
+            .aggregate(transaction, context.database, &collection, &pipeline)?;
+    Ok(first_batch_reply(
+        &context.state.cursors,
+        &context.namespace(&collection),
+        documents,
+        batch_size,
+        false,
+    ))
+}

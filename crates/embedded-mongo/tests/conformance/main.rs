@@ -1,0 +1,14 @@
+//! The conformance suite: MongoDB's documented behaviour, checked through the official Rust
+//! driver against an in-process embedded server. Each module covers one area of the issue's
+//! "Commands", "Languages" and "Indexes, validation, transactions, change streams" lists.
+
+mod aggregation;
+mod change_streams;
+mod commands;
+mod connection;
+mod fixture;
+mod indexes;
+mod query_operators;
+mod transactions;
+mod update_operators;
+mod validation;
