@@ -2279,6 +2279,27 @@ mod tests {
     }
 
     #[test]
+    fn expr_compares_fields_of_the_same_document() {
+        // The manual's monthlyBudget example.
+        let filter = doc! {"$expr": {"$gt": ["$spent", "$budget"]}};
+        assert!(matches(
+            filter.clone(),
+            doc! {"category": "food", "budget": 400, "spent": 450}
+        ));
+        assert!(!matches(
+            filter,
+            doc! {"category": "drinks", "budget": 100, "spent": 150.0 - 100.0}
+        ));
+        assert!(matches(doc! {"$expr": true}, doc! {}));
+        assert!(!matches(doc! {"$expr": "$missing"}, doc! {}));
+        let with_variable = Matcher::parse(&doc! {"$expr": {"$eq": ["$a", "$$target"]}}).unwrap();
+        let variables = Variables::new().with("target", Bson::Int32(3));
+        assert!(with_variable.matches_with(&doc! {"a": 3}, &variables));
+        assert!(!with_variable.matches_with(&doc! {"a": 4}, &variables));
+        assert!(Matcher::parse(&doc! {"$expr": {"$bogus": 1}}).is_err());
+    }
+
+    #[test]
     fn json_schema_filters_documents() {
         let filter = doc! {"$jsonSchema": {"required": ["name"], "properties": {"age": {"bsonType": "int"}}}};
         assert!(matches(filter.clone(), doc! {"name": "x", "age": 3}));
