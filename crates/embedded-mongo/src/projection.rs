@@ -36,6 +36,8 @@ enum Action {
     /// `field.$`: the array element the query's positional match found.
     Positional,
     Computed(Box<Expression>),
+    /// `{$meta: "textScore"}`: the `$text` relevance score the caller passes in.
+    TextScore,
 }
 
 /// How a specification entry constrains the projection's kind.
@@ -197,6 +199,20 @@ fn parse_entry(
                 let argument = operator.get("$slice").unwrap_or(&Bson::Null);
                 return Ok((Kind::Neutral, parse_slice(argument)?));
             }
+            Some("$meta") if operator.len() == 1 => {
+                return match operator.get("$meta") {
+                    Some(Bson::String(name)) if name == "textScore" => {
+                        Ok((Kind::Neutral, Action::TextScore))
+                    }
+                    Some(Bson::String(name)) => Err(CommandError::bad_value(format!(
+                        "Unsupported argument to $meta: {name}"
+                    ))),
+                    _ => Err(CommandError::new(
+                        17307,
+                        "$meta only supports string arguments",
+                    )),
+                };
+            }
             Some("$elemMatch") if operator.len() == 1 => {
                 if path.contains('.') {
                     return Err(CommandError::new(
@@ -306,6 +322,7 @@ fn apply_common(
 struct Applier<'a> {
     root: &'a Document,
     position: Option<usize>,
+    text_score: Option<f64>,
     variables: Variables,
 }
 
@@ -348,7 +365,10 @@ impl Applier<'_> {
                         out.insert(name.clone(), projected);
                     }
                 }
-                Action::Exclude | Action::ElemMatch(_) | Action::Computed(_) => {}
+                Action::Exclude
+                | Action::ElemMatch(_)
+                | Action::Computed(_)
+                | Action::TextScore => {}
             }
         }
         // Computed fields, `$elemMatch` results and new subdocuments follow the existing fields,
@@ -371,10 +391,17 @@ impl Applier<'_> {
                         self.include_document(child, &Document::new(), false)?,
                     );
                 }
+                Action::TextScore => self.insert_text_score(name, &mut out),
                 _ => {}
             }
         }
         Ok(out)
+    }
+
+    fn insert_text_score(&self, name: &str, out: &mut Document) {
+        if let Some(score) = self.text_score {
+            out.insert(name, score);
+        }
     }
 
     fn include_array(&self, node: &ProjectionNode, items: &[Bson]) -> CommandResult<Vec<Bson>> {
@@ -432,6 +459,12 @@ impl Applier<'_> {
                 Action::Include | Action::Computed(_) => {
                     out.insert(name.clone(), value.clone());
                 }
+                Action::TextScore => {}
+            }
+        }
+        for (name, action) in &node.fields {
+            if matches!(action, Action::TextScore) {
+                self.insert_text_score(name, &mut out);
             }
         }
         Ok(out)
@@ -521,9 +554,30 @@ impl Projection {
         document: &Document,
         array_position: Option<usize>,
     ) -> CommandResult<Document> {
+        self.apply_with_text_score(document, array_position, None)
+    }
+
+    /// True when the projection asks for `{$meta: "textScore"}`, so the caller should compute
+    /// [`crate::query::Matcher::text_score`] and use [`Projection::apply_with_text_score`].
+    pub fn needs_text_score(&self) -> bool {
+        self.root
+            .fields
+            .iter()
+            .any(|(_, action)| matches!(action, Action::TextScore))
+    }
+
+    /// Applies the projection with the document's `$text` score; a `textScore` field is left
+    /// out when `text_score` is `None`.
+    pub fn apply_with_text_score(
+        &self,
+        document: &Document,
+        array_position: Option<usize>,
+        text_score: Option<f64>,
+    ) -> CommandResult<Document> {
         let applier = Applier {
             root: document,
             position: array_position,
+            text_score,
             variables: Variables::new(),
         };
         if self.inclusion {
@@ -794,5 +848,31 @@ mod tests {
             doc! {"n": {"d": true}}
         );
         assert_eq!(parse_error(doc! {"a": 0, "x": "$b"}).code, 31252);
+    }
+
+    #[test]
+    fn text_score_meta_adds_the_score_in_either_kind_of_projection() {
+        let document = doc! {"_id": 1, "subject": "coffee", "views": 5};
+        let included =
+            Projection::parse(&doc! {"score": {"$meta": "textScore"}, "subject": 1}).unwrap();
+        assert!(included.needs_text_score());
+        assert_eq!(
+            included
+                .apply_with_text_score(&document, None, Some(1.1))
+                .unwrap(),
+            doc! {"_id": 1, "subject": "coffee", "score": 1.1}
+        );
+        let alone = Projection::parse(&doc! {"score": {"$meta": "textScore"}}).unwrap();
+        assert_eq!(
+            alone
+                .apply_with_text_score(&document, None, Some(0.75))
+                .unwrap(),
+            doc! {"_id": 1, "subject": "coffee", "views": 5, "score": 0.75}
+        );
+        assert_eq!(alone.apply(&document, None).unwrap(), document);
+        assert!(!Projection::parse(&doc! {"a": 1})
+            .unwrap()
+            .needs_text_score());
+        assert_eq!(parse_error(doc! {"s": {"$meta": "bogus"}}).code, 2);
     }
 }
