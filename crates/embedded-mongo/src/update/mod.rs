@@ -443,8 +443,10 @@ impl OperatorUpdate {
                     let id_text = render_id(document);
                     for target in targets {
                         let field = target.last().cloned().unwrap_or_default();
+                        let dotted = target.join(".");
                         let leaf_context = LeafContext {
                             field: &field,
+                            path: &dotted,
                             id_text: &id_text,
                             now: context.now,
                             inserting: context.inserting,

@@ -78,6 +78,8 @@ pub enum PullCondition {
 pub struct LeafContext<'a> {
     /// The last component of the concrete path, for messages.
     pub field: &'a str,
+    /// The whole concrete path, dotted, for messages.
+    pub path: &'a str,
     /// The document's `_id` rendered as `{_id: ...}`, for messages.
     pub id_text: &'a str,
     pub now: DateTime,
@@ -310,25 +312,27 @@ fn parse_push_sort(value: &Bson) -> CommandResult<PushSort> {
 }
 
 fn parse_add_to_set(argument: &Bson) -> CommandResult<Vec<Bson>> {
-    match argument {
-        Bson::Document(document) if document.contains_key("$each") => {
-            if document.len() > 1 {
-                return Err(CommandError::bad_value(format!(
-                    "Found unexpected fields after $each in $addToSet: {}",
-                    render_value(argument)
-                )));
-            }
-            match document.get("$each") {
-                Some(Bson::Array(values)) => Ok(values.clone()),
-                Some(other) => Err(CommandError::bad_value(format!(
-                    "The argument to $each in $addToSet must be an array but it was of type {}",
-                    type_name(other)
-                ))),
-                None => Ok(Vec::new()),
-            }
-        }
-        other => Ok(vec![other.clone()]),
+    // Only a document whose first field is `$each` lists several values.
+    let each = match argument {
+        Bson::Document(document) => document.iter().next().filter(|(key, _)| *key == "$each"),
+        _ => None,
+    };
+    let Some((_, values)) = each else {
+        return Ok(vec![argument.clone()]);
+    };
+    let Bson::Array(values) = values else {
+        return Err(CommandError::type_mismatch(format!(
+            "The argument to $each in $addToSet must be an array but it was of type {}",
+            type_name(values)
+        )));
+    };
+    if matches!(argument, Bson::Document(document) if document.len() > 1) {
+        return Err(CommandError::bad_value(format!(
+            "Found unexpected fields after $each in $addToSet: {}",
+            render_value(argument)
+        )));
     }
+    Ok(values.clone())
 }
 
 /// Logical operators that make a `$pull` condition a query on document elements.
@@ -342,10 +346,12 @@ fn is_logical_operator(name: &str) -> bool {
 fn parse_pull(argument: &Bson) -> CommandResult<PullCondition> {
     match argument {
         Bson::Document(condition) => {
-            let operator_only = !condition.is_empty()
-                && condition
-                    .keys()
-                    .all(|key| key.starts_with('$') && !is_logical_operator(key));
+            // As in MongoDB, the first field decides: a field operator such as `$gte` makes a
+            // condition on the element itself, anything else a query on document elements.
+            let operator_only = condition
+                .keys()
+                .next()
+                .is_some_and(|key| key.starts_with('$') && !is_logical_operator(key));
             if operator_only {
                 let mut wrapped = Document::new();
                 wrapped.insert(PULL_ELEMENT_FIELD, argument.clone());
@@ -580,7 +586,7 @@ pub fn apply_action(
             let existing = expect_array(current, |other| {
                 CommandError::bad_value(format!(
                     "The field '{}' must be an array but is of type {} in document {}",
-                    context.field,
+                    context.path,
                     type_name(other),
                     context.id_text
                 ))
@@ -637,7 +643,7 @@ pub fn apply_action(
             let Some(items) = expect_array(current, |other| {
                 CommandError::type_mismatch(format!(
                     "Path '{}' contains an element of non-array type '{}'",
-                    context.field,
+                    context.path,
                     type_name(other)
                 ))
             })?

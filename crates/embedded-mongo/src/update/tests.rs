@@ -1168,3 +1168,42 @@ fn setting_far_past_the_end_of_an_array_is_refused() {
     assert_eq!(error.code, super::path::CANNOT_BACKFILL_ARRAY);
     assert_eq!(error.message, "can't backfill more than 1500000 elements");
 }
+
+#[test]
+fn add_to_set_each_must_be_an_array_and_come_first() {
+    let error = failure(doc! {"_id": 1}, doc! {"$addToSet": {"a": {"$each": 1}}});
+    assert_eq!(error.code, codes::TYPE_MISMATCH);
+    assert_eq!(
+        error.message,
+        "The argument to $each in $addToSet must be an array but it was of type int"
+    );
+    // A document that does not start with `$each` is one value to add.
+    let result = apply(
+        doc! {"_id": 1},
+        doc! {"$addToSet": {"a": {"x": 1, "$each": [2]}}},
+    );
+    assert_eq!(result, doc! {"_id": 1, "a": [{"x": 1, "$each": [2]}]});
+}
+
+#[test]
+fn pull_with_an_empty_document_removes_every_document_element() {
+    let result = apply(
+        doc! {"_id": 1, "a": [1, {"b": 2}, {}, "x"]},
+        doc! {"$pull": {"a": {}}},
+    );
+    assert_eq!(result, doc! {"_id": 1, "a": [1, "x"]});
+}
+
+#[test]
+fn push_and_pop_errors_name_the_whole_path() {
+    let error = failure(doc! {"_id": 1, "a": {"b": 1}}, doc! {"$push": {"a.b": 2}});
+    assert_eq!(
+        error.message,
+        "The field 'a.b' must be an array but is of type int in document {_id: 1}"
+    );
+    let error = failure(doc! {"_id": 1, "a": {"b": "x"}}, doc! {"$pop": {"a.b": 1}});
+    assert_eq!(
+        error.message,
+        "Path 'a.b' contains an element of non-array type 'string'"
+    );
+}
