@@ -136,7 +136,7 @@ pub fn parse_action(operator: &str, field: &str, argument: &Bson) -> CommandResu
         }
         "$min" => Action::Min(argument.clone()),
         "$max" => Action::Max(argument.clone()),
-        "$currentDate" => Action::CurrentDate(parse_current_date(field, argument)?),
+        "$currentDate" => Action::CurrentDate(parse_current_date(argument)?),
         "$push" => Action::Push(parse_push(argument)?),
         "$addToSet" => Action::AddToSet(parse_add_to_set(argument)?),
         "$pull" => Action::Pull(parse_pull(argument)?),
@@ -160,7 +160,7 @@ pub fn parse_action(operator: &str, field: &str, argument: &Bson) -> CommandResu
     Ok(action)
 }
 
-fn parse_current_date(field: &str, argument: &Bson) -> CommandResult<DateKind> {
+fn parse_current_date(argument: &Bson) -> CommandResult<DateKind> {
     match argument {
         Bson::Boolean(_) => Ok(DateKind::Date),
         Bson::Document(options) => {
@@ -171,11 +171,11 @@ fn parse_current_date(field: &str, argument: &Bson) -> CommandResult<DateKind> {
                         "Unrecognized $currentDate option: {key}"
                     )));
                 }
-                kind = match value {
-                    Bson::String(name) if name == "date" => Some(DateKind::Date),
-                    Bson::String(name) if name == "timestamp" => Some(DateKind::Timestamp),
-                    _ => None,
-                };
+                match value {
+                    Bson::String(name) if name == "date" => kind = Some(DateKind::Date),
+                    Bson::String(name) if name == "timestamp" => kind = Some(DateKind::Timestamp),
+                    _ => {}
+                }
             }
             kind.ok_or_else(|| {
                 CommandError::bad_value(
@@ -185,9 +185,9 @@ fn parse_current_date(field: &str, argument: &Bson) -> CommandResult<DateKind> {
             })
         }
         other => Err(CommandError::bad_value(format!(
-            "{{{}}} is not valid type for $currentDate. Please use a boolean ('true') or a \
-             $type expression ({{$type: 'timestamp/date'}}).",
-            render_element(field, other)
+            "{} is not valid type for $currentDate. Please use a boolean ('true') or a $type \
+             expression ({{$type: 'timestamp/date'}}).",
+            type_name(other)
         ))),
     }
 }

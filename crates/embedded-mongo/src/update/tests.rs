@@ -356,6 +356,10 @@ fn current_date_rejects_other_types() {
     assert_eq!(error.code, codes::BAD_VALUE);
     let error = failure(doc! {"_id": 1}, doc! {"$currentDate": {"a": 1}});
     assert_eq!(error.code, codes::BAD_VALUE);
+    assert_eq!(
+        error.message,
+        "int is not valid type for $currentDate. Please use a boolean ('true') or a $type expression ({$type: 'timestamp/date'})."
+    );
 }
 
 #[test]
