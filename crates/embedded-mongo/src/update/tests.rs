@@ -1211,3 +1211,26 @@ fn push_and_pop_errors_name_the_whole_path() {
         "Path 'a.b' contains an element of non-array type 'string'"
     );
 }
+
+#[test]
+fn two_array_filters_matching_one_element_conflict() {
+    let spec = UpdateSpec::parse(
+        &Bson::Document(doc! {"$set": {"a.$[i]": 1, "a.$[j]": 2}}),
+        &[doc! {"i": 0}, doc! {"j": {"$lte": 0}}],
+    )
+    .unwrap();
+    let original = doc! {"_id": 1, "a": [0, 5]};
+    let mut document = original.clone();
+    let error = spec.apply(&mut document, &context()).unwrap_err();
+    assert_eq!(error.code, codes::CONFLICTING_UPDATE_OPERATORS);
+    assert_eq!(error.message, "Update created a conflict at 'a.0'");
+    assert_eq!(document, original);
+    let mut disjoint = doc! {"_id": 1, "a": [0, -1, 5]};
+    let spec = UpdateSpec::parse(
+        &Bson::Document(doc! {"$set": {"a.$[i]": 1, "a.$[j]": 2}}),
+        &[doc! {"i": 0}, doc! {"j": {"$lt": 0}}],
+    )
+    .unwrap();
+    spec.apply(&mut disjoint, &context()).unwrap();
+    assert_eq!(disjoint, doc! {"_id": 1, "a": [1, 2, 5]});
+}
