@@ -172,9 +172,26 @@ impl UpdateSpec {
                 keep_id(document, output.remove(0))?
             }
         };
+        check_id_type(&updated)?;
         let changed = !identical_documents(document, &updated);
         *document = updated;
         Ok(changed)
+    }
+}
+
+/// MongoDB refuses to store an `_id` that is an array, a regex or undefined (code 53).
+fn check_id_type(document: &Document) -> CommandResult<()> {
+    match document.get("_id") {
+        Some(id @ (Bson::Array(_) | Bson::RegularExpression(_) | Bson::Undefined)) => {
+            Err(CommandError::new(
+                codes::INVALID_ID_FIELD,
+                format!(
+                    "The '_id' value cannot be of type {}",
+                    error_text::type_name(id)
+                ),
+            ))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -1234,3 +1234,24 @@ fn two_array_filters_matching_one_element_conflict() {
     spec.apply(&mut disjoint, &context()).unwrap();
     assert_eq!(disjoint, doc! {"_id": 1, "a": [1, 2, 5]});
 }
+
+#[test]
+fn nested_dollar_fields_are_allowed_but_top_level_ones_are_not() {
+    let result = apply(doc! {"_id": 1}, doc! {"$set": {"a.$b": 1}});
+    assert_eq!(result, doc! {"_id": 1, "a": {"$b": 1}});
+    let error = failure(doc! {"_id": 1}, doc! {"$set": {"$b": 1}});
+    assert_eq!(error.code, codes::DOLLAR_PREFIXED_FIELD_NAME);
+}
+
+#[test]
+fn an_array_id_cannot_be_stored() {
+    let spec = UpdateSpec::parse(&Bson::Document(doc! {"$set": {"_id": [1]}}), &[]).unwrap();
+    let mut document = upsert_seed(&doc! {}).unwrap();
+    let inserting = ApplyContext {
+        inserting: true,
+        ..context()
+    };
+    let error = spec.apply(&mut document, &inserting).unwrap_err();
+    assert_eq!(error.code, codes::INVALID_ID_FIELD);
+    assert_eq!(error.message, "The '_id' value cannot be of type array");
+}
