@@ -179,9 +179,13 @@ fn compare_field_names(a: &str, b: &str) -> Ordering {
     }
 }
 
-/// The index an all-digit path component names, if it is one.
+/// The index an all-digit path component names, if it is one. As in MongoDB, a component with
+/// a leading zero (`01`) is a field name, not an index.
 pub fn array_index(name: &str) -> Option<usize> {
     if name.is_empty() || !name.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    if name.len() > 1 && name.starts_with('0') {
         return None;
     }
     // Absurdly long digit strings are never valid indexes; treat them as past the end.
