@@ -459,9 +459,10 @@ fn arithmetic(operation: Arithmetic, left: &Bson, right: &Bson) -> Option<Bson> 
         Arithmetic::Multiply => a * b,
     };
     match (left, right) {
-        (Bson::Decimal128(_), _) | (_, Bson::Decimal128(_)) => {
-            Some(decimal_from_f64(float(as_f64(left), as_f64(right))))
-        }
+        (Bson::Decimal128(_), _) | (_, Bson::Decimal128(_)) => Some(
+            exact_decimal(operation, left, right)
+                .unwrap_or_else(|| decimal_from_f64(float(as_f64(left), as_f64(right)))),
+        ),
         (Bson::Double(_), _) | (_, Bson::Double(_)) => {
             Some(Bson::Double(float(as_f64(left), as_f64(right))))
         }
@@ -485,6 +486,94 @@ fn arithmetic(operation: Arithmetic, left: &Bson, right: &Bson) -> Option<Bson> 
             result.map(Bson::Int64)
         }
     }
+}
+
+/// A finite decimal number, `coefficient × 10^exponent`, for exact decimal arithmetic.
+#[derive(Debug, Clone, Copy)]
+struct ExactDecimal {
+    coefficient: i128,
+    exponent: i32,
+}
+
+impl ExactDecimal {
+    /// The exact value of a number; doubles convert with 15 significant digits, as MongoDB
+    /// converts them to decimals. Infinities, NaN and huge coefficients have no exact form here.
+    fn of(value: &Bson) -> Option<ExactDecimal> {
+        let text = match value {
+            Bson::Int32(number) => {
+                return Some(ExactDecimal {
+                    coefficient: i128::from(*number),
+                    exponent: 0,
+                })
+            }
+            Bson::Int64(number) => {
+                return Some(ExactDecimal {
+                    coefficient: i128::from(*number),
+                    exponent: 0,
+                })
+            }
+            Bson::Double(number) if number.is_finite() => format!("{number:.14e}"),
+            Bson::Decimal128(number) => number.to_string(),
+            _ => return None,
+        };
+        Self::parse(&text)
+    }
+
+    fn parse(text: &str) -> Option<ExactDecimal> {
+        let lower = text.to_ascii_lowercase();
+        let (mantissa, exponent) = match lower.split_once('e') {
+            Some((mantissa, exponent)) => (mantissa, exponent.parse::<i32>().ok()?),
+            None => (lower.as_str(), 0),
+        };
+        let (negative, digits) = match mantissa.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, mantissa.strip_prefix('+').unwrap_or(mantissa)),
+        };
+        let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+        let all_digits = whole
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit());
+        if (whole.is_empty() && fraction.is_empty()) || !all_digits {
+            return None;
+        }
+        let magnitude: i128 = format!("{whole}{fraction}").parse().ok()?;
+        let exponent = exponent.checked_sub(i32::try_from(fraction.len()).ok()?)?;
+        Some(ExactDecimal {
+            coefficient: if negative { -magnitude } else { magnitude },
+            exponent,
+        })
+    }
+
+    /// The coefficient rescaled to a smaller exponent.
+    fn scaled_to(self, exponent: i32) -> Option<i128> {
+        let shift = u32::try_from(self.exponent.checked_sub(exponent)?).ok()?;
+        self.coefficient.checked_mul(10_i128.checked_pow(shift)?)
+    }
+}
+
+/// Decimal addition or multiplication without a detour through doubles (so `0.1 + 0.2` is
+/// `0.3`); `None` when the operands are not finite or the coefficient overflows.
+fn exact_decimal(operation: Arithmetic, left: &Bson, right: &Bson) -> Option<Bson> {
+    let a = ExactDecimal::of(left)?;
+    let b = ExactDecimal::of(right)?;
+    let result = match operation {
+        Arithmetic::Add => {
+            let exponent = a.exponent.min(b.exponent);
+            ExactDecimal {
+                coefficient: a.scaled_to(exponent)?.checked_add(b.scaled_to(exponent)?)?,
+                exponent,
+            }
+        }
+        Arithmetic::Multiply => ExactDecimal {
+            coefficient: a.coefficient.checked_mul(b.coefficient)?,
+            exponent: a.exponent.checked_add(b.exponent)?,
+        },
+    };
+    format!("{}E{}", result.coefficient, result.exponent)
+        .parse::<Decimal128>()
+        .ok()
+        .map(Bson::Decimal128)
 }
 
 fn zero_like(value: &Bson) -> Bson {
@@ -779,6 +868,26 @@ mod tests {
             panic!("expected a decimal");
         };
         assert_eq!(decimal_to_f64(&sum), 3.5);
+    }
+
+    fn decimal(text: &str) -> Bson {
+        Bson::Decimal128(text.parse().unwrap())
+    }
+
+    #[test]
+    fn decimal_arithmetic_is_exact() {
+        let Some(Bson::Decimal128(sum)) =
+            arithmetic(Arithmetic::Add, &decimal("0.1"), &decimal("0.2"))
+        else {
+            panic!("expected a decimal");
+        };
+        assert_eq!(sum.to_string(), "0.3");
+        let Some(Bson::Decimal128(product)) =
+            arithmetic(Arithmetic::Multiply, &decimal("1.25"), &Bson::Int32(3))
+        else {
+            panic!("expected a decimal");
+        };
+        assert_eq!(product.to_string(), "3.75");
     }
 
     #[test]

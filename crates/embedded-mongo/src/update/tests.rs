@@ -818,6 +818,13 @@ mod properties {
             (-3_i32..3).prop_map(Bson::Int32),
             "[a-c.$]{0,3}".prop_map(Bson::String),
             any::<bool>().prop_map(Bson::Boolean),
+            (any::<i64>(), 0_u32..40).prop_map(|(coefficient, scale)| {
+                Bson::Decimal128(
+                    format!("{coefficient}E-{scale}")
+                        .parse()
+                        .expect("valid decimal"),
+                )
+            }),
         ]
     }
 
