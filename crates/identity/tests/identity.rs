@@ -1243,3 +1243,96 @@ async fn racing_member_additions_cannot_overshoot_the_limit() {
         .await;
     assert_eq!(mirrored, 3, "only actual members point at the organization");
 }
+
+#[tokio::test]
+async fn changing_the_password_keeps_the_current_session_and_revokes_the_others() {
+    let fx = fixture().await;
+    fx.register("change@techcorp.com", RegistrationRole::Client)
+        .await;
+    let here = fx.login("change@techcorp.com").await;
+    let elsewhere = fx.login("change@techcorp.com").await;
+    let principal = fx.principal(&here).await;
+    assert!(matches!(
+        fx.service
+            .change_password(&principal, "not my password 1", "a brand new passphrase 7")
+            .await,
+        Err(IdentityError::InvalidCredentials)
+    ));
+    fx.service
+        .change_password(&principal, PASSWORD, "a brand new passphrase 7")
+        .await
+        .unwrap();
+    assert!(fx
+        .service
+        .authenticate_access_token(&here.access_token)
+        .await
+        .is_ok());
+    assert!(matches!(
+        fx.service
+            .authenticate_access_token(&elsewhere.access_token)
+            .await,
+        Err(IdentityError::SessionRevoked)
+    ));
+    assert!(fx
+        .service
+        .login(login_input(
+            "change@techcorp.com",
+            "a brand new passphrase 7"
+        ))
+        .await
+        .is_ok());
+}
+
+#[tokio::test]
+async fn erasing_an_account_removes_personal_data_and_blocks_login() {
+    let fx = fixture().await;
+    let (user, principal) = fx
+        .signed_in("erase.me@techcorp.com", RegistrationRole::Tester)
+        .await;
+    let export = fx.service.export_user_data(&principal).await.unwrap();
+    assert_eq!(export.user.email, "erase.me@techcorp.com");
+    assert_eq!(export.sessions.len(), 1);
+    assert!(!export.sessions[0].contains_key("current_token_hash"));
+    assert_eq!(export.emails.len(), 1);
+    assert!(!export.emails[0].contains_key("link"));
+    assert!(export.to_json().unwrap().contains("erase.me@techcorp.com"));
+
+    assert!(matches!(
+        fx.service
+            .erase_account(&principal, "wrong password 1")
+            .await,
+        Err(IdentityError::InvalidCredentials)
+    ));
+    fx.service
+        .erase_account(&principal, PASSWORD)
+        .await
+        .unwrap();
+    let erased = fx.service.user(user.id).await.unwrap().unwrap();
+    assert_eq!(
+        erased.email,
+        format!("erased-{}@erased.invalid", user.id.to_hex())
+    );
+    assert_eq!(erased.full_name, "Erased user");
+    assert_eq!(erased.status, UserStatus::Suspended);
+    assert!(erased.deleted_at.is_some());
+    assert!(erased.tester_data.is_none());
+    assert!(fx
+        .service
+        .authenticate_access_token(&"x".repeat(3))
+        .await
+        .is_err());
+    assert!(matches!(
+        fx.service
+            .login(login_input("erase.me@techcorp.com", PASSWORD))
+            .await,
+        Err(IdentityError::InvalidCredentials)
+    ));
+    assert_eq!(
+        fx.count("sessions", doc! { "user_id": user.id, "revoked": false })
+            .await,
+        0
+    );
+    // The address is free again for a new, unrelated account.
+    fx.register("erase.me@techcorp.com", RegistrationRole::Client)
+        .await;
+}
