@@ -12,7 +12,8 @@ use anyhow::{bail, Context};
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
-  test            every test: cargo test --workspace, then the pymongo suite; prints a summary
+  test            every test: cargo test --workspace --no-fail-fast, then the pymongo suite;
+                  prints a summary
   schema          write schema.graphql from the code
   schema --check  fail if schema.graphql differs from the code
   run [ARGS]      run the gateway on the embedded store with demo data (extra ARGS go to it)
@@ -204,9 +205,11 @@ fn test() -> anyhow::Result<()> {
     let mut total = Tally::default();
     let mut failures: Vec<String> = Vec::new();
 
-    println!("xtask: cargo test --workspace");
+    println!("xtask: cargo test --workspace --no-fail-fast");
     let mut command = cargo_command();
-    command.args(["test", "--workspace"]);
+    // Without --no-fail-fast cargo stops at the first failing test binary and the summary would
+    // leave out every binary after it.
+    command.args(["test", "--workspace", "--no-fail-fast"]);
     let (status, tally) = run_and_tally(command, cargo_test_line)?;
     total.add(tally);
     if !status.success() {
