@@ -119,6 +119,15 @@ pub struct WriteOutcome {
     pub errors: Vec<(usize, CommandError)>,
 }
 
+/// Per-command write settings beyond the statements themselves.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteOptions {
+    /// Stop at the first failing statement (MongoDB's default is `true`).
+    pub ordered: bool,
+    /// `bypassDocumentValidation`: skip the collection's validator.
+    pub bypass_document_validation: bool,
+}
+
 /// What `findAndModify` asks for.
 #[derive(Debug, Clone, Default)]
 pub struct FindAndModifyRequest {
@@ -919,14 +928,36 @@ impl Store {
         documents: Vec<Document>,
         ordered: bool,
     ) -> WriteOutcome {
+        self.insert_with(
+            txn,
+            database,
+            collection,
+            documents,
+            WriteOptions {
+                ordered,
+                bypass_document_validation: false,
+            },
+        )
+    }
+
+    /// [`Store::insert`] with `bypassDocumentValidation`.
+    pub fn insert_with(
+        &self,
+        txn: Option<&mut Transaction>,
+        database: &str,
+        collection: &str,
+        documents: Vec<Document>,
+        options: WriteOptions,
+    ) -> WriteOutcome {
         let mut outcome = WriteOutcome::default();
         let result = self.engine.write(txn, |scope| {
+            scope.bypass_validation = options.bypass_document_validation;
             for (position, document) in documents.into_iter().enumerate() {
                 match scope.insert_one(database, collection, document) {
                     Ok(_) => outcome.n += 1,
                     Err(error) => {
                         outcome.errors.push((position, error));
-                        if ordered {
+                        if options.ordered {
                             break;
                         }
                     }
@@ -948,20 +979,44 @@ impl Store {
         statements: &[UpdateStatement],
         ordered: bool,
     ) -> WriteOutcome {
+        self.update_with(
+            txn,
+            database,
+            collection,
+            statements,
+            WriteOptions {
+                ordered,
+                bypass_document_validation: false,
+            },
+        )
+    }
+
+    /// [`Store::update`] with `bypassDocumentValidation`.
+    pub fn update_with(
+        &self,
+        txn: Option<&mut Transaction>,
+        database: &str,
+        collection: &str,
+        statements: &[UpdateStatement],
+        options: WriteOptions,
+    ) -> WriteOutcome {
         let mut outcome = WriteOutcome::default();
         let result = self.engine.write(txn, |scope| {
+            scope.bypass_validation = options.bypass_document_validation;
             for (position, statement) in statements.iter().enumerate() {
-                match scope.update_statement(database, collection, statement) {
-                    Ok((matched, modified, upserted)) => {
-                        outcome.n += matched;
-                        outcome.n_modified += modified;
+                let mut counts = (0, 0);
+                let result = scope.update_statement(database, collection, statement, &mut counts);
+                outcome.n += counts.0;
+                outcome.n_modified += counts.1;
+                match result {
+                    Ok(upserted) => {
                         if let Some(id) = upserted {
                             outcome.upserted.push((position, id));
                         }
                     }
                     Err(error) => {
                         outcome.errors.push((position, error));
-                        if ordered {
+                        if options.ordered {
                             break;
                         }
                     }
@@ -1011,7 +1066,20 @@ impl Store {
         collection: &str,
         request: &FindAndModifyRequest,
     ) -> CommandResult<FindAndModifyOutcome> {
+        self.find_and_modify_with(txn, database, collection, request, false)
+    }
+
+    /// [`Store::find_and_modify`] with `bypassDocumentValidation`.
+    pub fn find_and_modify_with(
+        &self,
+        txn: Option<&mut Transaction>,
+        database: &str,
+        collection: &str,
+        request: &FindAndModifyRequest,
+        bypass_document_validation: bool,
+    ) -> CommandResult<FindAndModifyOutcome> {
         self.engine.write(txn, |scope| {
+            scope.bypass_validation = bypass_document_validation;
             scope.find_and_modify(database, collection, request)
         })
     }

@@ -1241,3 +1241,32 @@ fn a_document_updated_outside_a_transaction_conflicts_at_commit() {
         vec![doc! {"_id": 1, "n": 10}]
     );
 }
+
+#[test]
+fn bypassing_validation_accepts_invalid_documents() {
+    let store = memory_store();
+    store
+        .create_collection("db", "c", &doc! {"validator": {"name": {"$exists": true}}})
+        .unwrap();
+    let outcome = store.insert_with(
+        None,
+        "db",
+        "c",
+        vec![doc! {"_id": 1}],
+        WriteOptions {
+            ordered: true,
+            bypass_document_validation: true,
+        },
+    );
+    assert!(outcome.errors.is_empty());
+    let checked = update(
+        &store,
+        None,
+        doc! {"_id": 1},
+        doc! {"$set": {"x": 1}},
+        false,
+        false,
+    );
+    assert_eq!(checked.errors[0].1.code, 121);
+    assert_eq!(find(&store, doc! {}), vec![doc! {"_id": 1}]);
+}
