@@ -233,11 +233,59 @@ impl aggregate::PipelineContext for DatabaseView<'_> {
     }
 }
 
-fn parse_sort(sort: &Option<Document>) -> CommandResult<Option<aggregate::SortSpec>> {
-    match sort {
-        Some(sort) if !sort.is_empty() => Ok(Some(aggregate::SortSpec::parse(sort)?)),
-        _ => Ok(None),
+/// One part of a `find` sort: ordinary fields, or `{$meta: "textScore"}` (highest first).
+enum SortPart {
+    Fields(aggregate::SortSpec),
+    TextScore,
+}
+
+fn is_text_score_meta(value: &Bson) -> bool {
+    matches!(value, Bson::Document(meta) if meta.get_str("$meta") == Ok("textScore"))
+}
+
+/// Splits a sort document into runs of ordinary fields and text-score keys.
+fn parse_sort(sort: &Option<Document>) -> CommandResult<Option<Vec<SortPart>>> {
+    let Some(sort) = sort.as_ref().filter(|sort| !sort.is_empty()) else {
+        return Ok(None);
+    };
+    let mut parts = Vec::new();
+    let mut fields = Document::new();
+    for (key, value) in sort {
+        if is_text_score_meta(value) {
+            if !fields.is_empty() {
+                parts.push(SortPart::Fields(aggregate::SortSpec::parse(&fields)?));
+                fields = Document::new();
+            }
+            parts.push(SortPart::TextScore);
+        } else {
+            fields.insert(key.clone(), value.clone());
+        }
     }
+    if !fields.is_empty() {
+        parts.push(SortPart::Fields(aggregate::SortSpec::parse(&fields)?));
+    }
+    Ok(Some(parts))
+}
+
+fn compare_sorted(
+    parts: &[SortPart],
+    left: &(plan::Found, Option<f64>),
+    right: &(plan::Found, Option<f64>),
+) -> std::cmp::Ordering {
+    for part in parts {
+        let order = match part {
+            SortPart::Fields(spec) => spec.compare(&left.0.document, &right.0.document),
+            SortPart::TextScore => right
+                .1
+                .unwrap_or(0.0)
+                .partial_cmp(&left.1.unwrap_or(0.0))
+                .unwrap_or(std::cmp::Ordering::Equal),
+        };
+        if order.is_ne() {
+            return order;
+        }
+    }
+    std::cmp::Ordering::Equal
 }
 
 fn parse_projection(
@@ -815,16 +863,37 @@ impl Store {
             } else {
                 None
             };
-            let mut found = plan::matching(target, &filter, &self.engine.examined, stop_after);
-            if let Some(sort) = &sort {
-                found.sort_by(|a, b| sort.compare(&a.document, &b.document));
+            let wants_score = projection
+                .as_ref()
+                .is_some_and(|projection| projection.needs_text_score())
+                || sort.as_ref().is_some_and(|parts| {
+                    parts.iter().any(|part| matches!(part, SortPart::TextScore))
+                });
+            let mut found: Vec<(plan::Found, Option<f64>)> =
+                plan::matching(target, &filter, &self.engine.examined, stop_after)
+                    .into_iter()
+                    .map(|hit| {
+                        let score = if wants_score {
+                            filter.text_score(&hit.document)
+                        } else {
+                            None
+                        };
+                        (hit, score)
+                    })
+                    .collect();
+            if let Some(parts) = &sort {
+                found.sort_by(|a, b| compare_sorted(parts, a, b));
             }
             found
                 .into_iter()
                 .skip(skip)
                 .take(limit)
-                .map(|hit| match &projection {
-                    Some(projection) => projection.apply(&hit.document, hit.details.array_position),
+                .map(|(hit, score)| match &projection {
+                    Some(projection) => projection.apply_with_text_score(
+                        &hit.document,
+                        hit.details.array_position,
+                        score,
+                    ),
                     None => Ok((*hit.document).clone()),
                 })
                 .collect()
