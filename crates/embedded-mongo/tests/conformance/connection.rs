@@ -498,3 +498,28 @@ async fn more_to_come_request_gets_no_reply_but_is_applied() {
         .unwrap();
     assert_eq!(stored, Some(doc! { "_id": 1 }));
 }
+
+#[tokio::test]
+async fn invalid_bson_in_a_well_framed_message_gets_an_invalid_bson_error_reply() {
+    let test = TestServer::start().await;
+    let mut stream = TcpStream::connect(test.server.local_addr()).await.unwrap();
+    // A body document of 12 bytes whose single element has the undefined type byte 0x7a.
+    let mut document = Vec::new();
+    document.extend_from_slice(&12i32.to_le_bytes());
+    document.push(0x7a);
+    document.extend_from_slice(b"ab\0");
+    document.extend_from_slice(&[1, 2, 3]);
+    document.push(0);
+    let mut body = Vec::new();
+    body.extend_from_slice(&0u32.to_le_bytes());
+    body.push(0);
+    body.extend_from_slice(&document);
+    stream.write_all(&frame(31, 2013, &body)).await.unwrap();
+    let (response_to, op_code, reply) = read_reply(&mut stream).await;
+    assert_eq!(response_to, 31);
+    assert_eq!(op_code, 2013);
+    let reply = Document::from_reader(&reply[5..]).unwrap();
+    assert_eq!(reply.get_f64("ok").unwrap(), 0.0, "{reply}");
+    assert_eq!(reply.get_i32("code").unwrap(), 22, "{reply}");
+    assert_eq!(reply.get_str("codeName").unwrap(), "InvalidBSON");
+}
