@@ -20,9 +20,9 @@ async fn hello_reports_a_writable_single_node_replica_set_primary() {
         .await
         .unwrap();
     let address = test.server.local_addr().to_string();
-    assert_eq!(reply.get_bool("isWritablePrimary").unwrap(), true);
+    assert!(reply.get_bool("isWritablePrimary").unwrap());
     assert_eq!(reply.get_str("setName").unwrap(), "rs0");
-    assert_eq!(reply.get_bool("secondary").unwrap(), false);
+    assert!(!reply.get_bool("secondary").unwrap());
     let hosts: Vec<&str> = reply
         .get_array("hosts")
         .unwrap()
@@ -39,7 +39,7 @@ async fn hello_reports_a_writable_single_node_replica_set_primary() {
     assert_eq!(number(&reply, "minWireVersion"), 0);
     assert!(number(&reply, "maxWireVersion") >= 17, "{reply}");
     assert!(matches!(reply.get("localTime"), Some(Bson::DateTime(_))));
-    assert_eq!(reply.get_bool("readOnly").unwrap(), false);
+    assert!(!reply.get_bool("readOnly").unwrap());
     assert!(reply.get_document("topologyVersion").is_ok(), "{reply}");
     assert_eq!(reply.get_f64("ok").unwrap(), 1.0);
 }
@@ -53,7 +53,7 @@ async fn is_master_reports_ismaster_true_for_legacy_drivers() {
         .run_command(doc! { "isMaster": 1 })
         .await
         .unwrap();
-    assert_eq!(reply.get_bool("ismaster").unwrap(), true);
+    assert!(reply.get_bool("ismaster").unwrap());
     assert_eq!(reply.get_str("setName").unwrap(), "rs0");
     let lowercase = test
         .client
@@ -61,7 +61,7 @@ async fn is_master_reports_ismaster_true_for_legacy_drivers() {
         .run_command(doc! { "ismaster": 1 })
         .await
         .unwrap();
-    assert_eq!(lowercase.get_bool("ismaster").unwrap(), true);
+    assert!(lowercase.get_bool("ismaster").unwrap());
 }
 
 #[tokio::test]
@@ -266,7 +266,7 @@ async fn legacy_op_query_hello_gets_an_op_reply() {
     let number_returned = i32::from_le_bytes(body[16..20].try_into().unwrap());
     assert_eq!(number_returned, 1);
     let reply = Document::from_reader(&body[20..]).unwrap();
-    assert_eq!(reply.get_bool("ismaster").unwrap(), true);
+    assert!(reply.get_bool("ismaster").unwrap());
     assert_eq!(reply.get_f64("ok").unwrap(), 1.0);
 }
 
@@ -284,7 +284,7 @@ async fn op_msg_with_exhaust_allowed_is_answered() {
     assert_eq!(op_code, 2013);
     assert_eq!(body[4], 0, "the first section is a body section");
     let reply = Document::from_reader(&body[5..]).unwrap();
-    assert_eq!(reply.get_bool("isWritablePrimary").unwrap(), true);
+    assert!(reply.get_bool("isWritablePrimary").unwrap());
 }
 
 #[tokio::test]
