@@ -315,7 +315,7 @@ struct TextQuery {
     negated: Vec<String>,
     phrases: Vec<String>,
     case_sensitive: bool,
-    fields: Vec<String>,
+    fields: Vec<(String, i32)>,
 }
 
 /// A value found while walking a path: `None` stands for a missing field.
@@ -494,7 +494,7 @@ fn parse_text(value: &Bson, context: &mut ParseContext) -> CommandResult<TextQue
         negated: Vec::new(),
         phrases: Vec::new(),
         case_sensitive,
-        fields: fields.iter().map(|(field, _)| field.clone()).collect(),
+        fields: fields.clone(),
     };
     // Quotes alternate between free text and phrases: odd segments are phrases.
     for (index, segment) in search.split('"').enumerate() {
@@ -1162,31 +1162,76 @@ impl Predicate {
 }
 
 impl TextQuery {
-    fn matches(&self, document: &Document) -> bool {
-        let mut texts = Vec::new();
-        for field in &self.fields {
+    /// The indexed strings of `document`, one list per text-indexed field, with the field's
+    /// weight, folded to lower case unless the search is case sensitive.
+    fn field_texts(&self, document: &Document) -> Vec<(i32, Vec<String>)> {
+        let mut out = Vec::with_capacity(self.fields.len());
+        for (field, weight) in &self.fields {
+            let mut texts = Vec::new();
             if field == "$**" {
-                collect_all_strings(&Bson::Document(document.clone()), &mut texts);
-                continue;
-            }
-            for candidate in candidates(document, &FieldPath::new(field)) {
-                match candidate.value {
-                    Some(Bson::String(text)) => texts.push(text.clone()),
-                    Some(Bson::Array(items)) => {
-                        texts.extend(items.iter().filter_map(|item| match item {
-                            Bson::String(text) => Some(text.clone()),
-                            _ => None,
-                        }))
+                for value in document.values() {
+                    collect_all_strings(value, &mut texts);
+                }
+            } else {
+                for candidate in candidates(document, &FieldPath::new(field)) {
+                    match candidate.value {
+                        Some(Bson::String(text)) => texts.push(text.clone()),
+                        Some(Bson::Array(items)) => {
+                            texts.extend(items.iter().filter_map(|item| match item {
+                                Bson::String(text) => Some(text.clone()),
+                                _ => None,
+                            }))
+                        }
+                        _ => {}
                     }
-                    _ => {}
+                }
+            }
+            if !self.case_sensitive {
+                for text in &mut texts {
+                    *text = text.to_lowercase();
+                }
+            }
+            out.push((*weight, texts));
+        }
+        out
+    }
+
+    /// MongoDB-style relevance: per field and distinct term, the field weight times
+    /// `0.5 + 0.5 * occurrences / tokens`, with a 10% bonus when the whole string is the term.
+    fn score(&self, document: &Document) -> f64 {
+        let mut terms: Vec<&str> = self.terms.iter().map(String::as_str).collect();
+        terms.sort_unstable();
+        terms.dedup();
+        let mut score = 0.0;
+        for (weight, texts) in self.field_texts(document) {
+            for text in &texts {
+                let tokens: Vec<&str> = tokenize(text).collect();
+                if tokens.is_empty() {
+                    continue;
+                }
+                for term in &terms {
+                    let count = tokens.iter().filter(|token| *token == term).count();
+                    if count == 0 {
+                        continue;
+                    }
+                    let mut contribution =
+                        f64::from(weight) * (0.5 + 0.5 * count as f64 / tokens.len() as f64);
+                    if text.trim() == *term {
+                        contribution *= 1.1;
+                    }
+                    score += contribution;
                 }
             }
         }
-        if !self.case_sensitive {
-            for text in &mut texts {
-                *text = text.to_lowercase();
-            }
-        }
+        score
+    }
+
+    fn matches(&self, document: &Document) -> bool {
+        let texts: Vec<String> = self
+            .field_texts(document)
+            .into_iter()
+            .flat_map(|(_, texts)| texts)
+            .collect();
         let tokens: std::collections::HashSet<&str> =
             texts.iter().flat_map(|text| tokenize(text)).collect();
         self.terms.iter().any(|term| tokens.contains(term.as_str()))
@@ -1316,6 +1361,21 @@ impl Matcher {
     /// True when the filter contains `$text`.
     pub fn has_text(&self) -> bool {
         self.has_text
+    }
+
+    /// The `$text` relevance score of a document (what `{$meta: "textScore"}` projects and
+    /// sorts by), or `None` when the filter has no `$text`.
+    pub fn text_score(&self, document: &Document) -> Option<f64> {
+        fn find(node: &Node) -> Option<&TextQuery> {
+            match node {
+                Node::Text(query) => Some(query),
+                Node::And(children) | Node::Or(children) | Node::Nor(children) => {
+                    children.iter().find_map(find)
+                }
+                _ => None,
+            }
+        }
+        find(&self.root).map(|query| query.score(document))
     }
 }
 
@@ -2158,7 +2218,7 @@ mod tests {
         assert_eq!(parse_error(elem_match).code, 2);
 
         let mut shallow = doc! {"a": 1};
-        for _ in 0..50 {
+        for _ in 0..MAX_QUERY_DEPTH {
             shallow = doc! {"$or": [shallow]};
         }
         assert!(matches(shallow, doc! {"a": 1}));
@@ -2199,6 +2259,22 @@ mod tests {
         )
         .unwrap();
         assert!(!sensitive.matches(&coffee));
+        let scored = Matcher::parse_with(&doc! {"$text": {"$search": "coffee"}}, &options).unwrap();
+        let exact = scored.text_score(&doc! {"subject": "coffee"}).unwrap();
+        let partial = scored
+            .text_score(&doc! {"subject": "Coffee Shopping"})
+            .unwrap();
+        let longer = scored
+            .text_score(&doc! {"subject": "coffee and cream"})
+            .unwrap();
+        assert!(
+            exact > partial && partial > longer && longer > 0.0,
+            "{exact} {partial} {longer}"
+        );
+        assert_eq!(
+            Matcher::parse(&doc! {"a": 1}).unwrap().text_score(&coffee),
+            None
+        );
         assert!(!Matcher::parse(&doc! {"a": 1}).unwrap().has_text());
         let twice = doc! {"$and": [{"$text": {"$search": "a"}}, {"$text": {"$search": "b"}}]};
         assert_eq!(Matcher::parse_with(&twice, &options).unwrap_err().code, 2);
@@ -2276,6 +2352,27 @@ mod tests {
         assert!(with_regex.index_bounds().is_empty());
         let negated = Matcher::parse(&doc! {"a": {"$ne": 1}, "b": {"$nin": [1]}}).unwrap();
         assert!(negated.index_bounds().is_empty());
+    }
+
+    #[test]
+    fn expr_compares_fields_of_the_same_document() {
+        // The manual's monthlyBudget example.
+        let filter = doc! {"$expr": {"$gt": ["$spent", "$budget"]}};
+        assert!(matches(
+            filter.clone(),
+            doc! {"category": "food", "budget": 400, "spent": 450}
+        ));
+        assert!(!matches(
+            filter,
+            doc! {"category": "drinks", "budget": 100, "spent": 150.0 - 100.0}
+        ));
+        assert!(matches(doc! {"$expr": true}, doc! {}));
+        assert!(!matches(doc! {"$expr": "$missing"}, doc! {}));
+        let with_variable = Matcher::parse(&doc! {"$expr": {"$eq": ["$a", "$$target"]}}).unwrap();
+        let variables = Variables::new().with("target", Bson::Int32(3));
+        assert!(with_variable.matches_with(&doc! {"a": 3}, &variables));
+        assert!(!with_variable.matches_with(&doc! {"a": 4}, &variables));
+        assert!(Matcher::parse(&doc! {"$expr": {"$bogus": 1}}).is_err());
     }
 
     #[test]
