@@ -278,8 +278,8 @@ async fn sparse_unique_index_allows_many_documents_without_the_field() {
         .as_document()
         .unwrap()
         .clone();
-    assert_eq!(spec.get_bool("sparse").unwrap(), true);
-    assert_eq!(spec.get_bool("unique").unwrap(), true);
+    assert!(spec.get_bool("sparse").unwrap());
+    assert!(spec.get_bool("unique").unwrap());
     let all: Vec<Document> = users
         .find(doc! {})
         .sort(doc! { "_id": 1 })
