@@ -148,7 +148,9 @@ pub fn update(
 /// `bypassDocumentValidation: true` skips the collection's validator for this command, as in
 /// MongoDB (where it needs a privilege; this store has no authentication).
 fn bypasses_validation(context: &Context<'_>) -> CommandResult<bool> {
-    Ok(context.boolean("bypassDocumentValidation")?.unwrap_or(false))
+    Ok(context
+        .boolean("bypassDocumentValidation")?
+        .unwrap_or(false))
 }
 
 fn parse_update_statement(statement: &Document) -> CommandResult<UpdateStatement> {
