@@ -17,8 +17,8 @@ use rand::seq::SliceRandom;
 use crate::compare::{compare_bson, OrderedBson};
 use crate::error::{codes, CommandError, CommandResult};
 use crate::expression::{
-    add_numbers, parse_field_path, standard_deviation, type_name, validate_variable_name,
-    Expression, Number, Variables,
+    add_numbers, float_result, parse_field_path, standard_deviation, type_name,
+    validate_variable_name, Expression, Number, Variables,
 };
 use crate::query::Matcher;
 use shape::Shape;
@@ -1216,7 +1216,7 @@ impl Accumulator {
                 } else {
                     let mean = total.as_f64() / count as f64;
                     match total {
-                        Number::Decimal(_) => Number::Decimal(mean).to_bson(),
+                        Number::Decimal(_) => float_result(mean, true).to_bson(),
                         _ => Bson::Double(mean),
                     }
                 }

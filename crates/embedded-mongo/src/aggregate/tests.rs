@@ -327,6 +327,53 @@ fn group_accumulators_ignore_missing_values() {
 }
 
 #[test]
+fn unwinding_embedded_arrays_and_summing_decimals_matches_the_manual() {
+    let decimal = |text: &str| Bson::Decimal128(text.parse().unwrap());
+    let input = vec![
+        doc! {"_id": "1", "items": [
+            {"name": "pens", "tags": ["writing", "office", "school", "stationary"], "price": decimal("12.00"), "quantity": 5},
+            {"name": "envelopes", "tags": ["stationary", "office"], "price": decimal("19.95"), "quantity": 8},
+        ]},
+        doc! {"_id": "2", "items": [
+            {"name": "laptop", "tags": ["office", "electronics"], "price": decimal("800.00"), "quantity": 1},
+            {"name": "notepad", "tags": ["stationary", "school"], "price": decimal("14.95"), "quantity": 3},
+        ]},
+    ];
+    let output = run(
+        bson!([
+            {"$unwind": "$items"},
+            {"$unwind": "$items.tags"},
+            {"$group": {"_id": "$items.tags", "totalSalesAmount": {"$sum": {"$multiply": ["$items.price", "$items.quantity"]}}}},
+            {"$sort": {"_id": 1}},
+        ]),
+        input,
+    );
+    let totals: Vec<(String, String)> = output
+        .iter()
+        .map(|d| {
+            (
+                d.get_str("_id").unwrap().to_string(),
+                d.get("totalSalesAmount").unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("electronics", "800.00"),
+        ("office", "1019.60"),
+        ("school", "104.85"),
+        ("stationary", "264.45"),
+        ("writing", "60.00"),
+    ];
+    assert_eq!(
+        totals,
+        expected
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
 fn group_sum_promotes_on_overflow() {
     let output = run(
         bson!([{"$group": {"_id": null, "total": {"$sum": "$v"}}}]),

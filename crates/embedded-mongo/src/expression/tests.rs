@@ -346,6 +346,44 @@ fn multiply_divide_and_mod() {
     );
 }
 
+fn decimal(text: &str) -> Bson {
+    Bson::Decimal128(text.parse().unwrap())
+}
+
+#[test]
+fn decimal_arithmetic_is_exact() {
+    assert_eq!(
+        value(bson!({"$multiply": [decimal("12.00"), 5]})),
+        decimal("60.00")
+    );
+    assert_eq!(
+        value(bson!({"$add": [decimal("0.1"), decimal("0.2")]})),
+        decimal("0.3")
+    );
+    assert_eq!(
+        value(bson!({"$subtract": [decimal("10"), decimal("0.25")]})),
+        decimal("9.75")
+    );
+    assert_eq!(
+        value(bson!({"$add": [decimal("1.5"), 2.5]})).to_string(),
+        "4.00000000000000"
+    );
+    assert_eq!(
+        value(bson!({"$toDecimal": 2.5})).to_string(),
+        "2.50000000000000"
+    );
+    assert_eq!(value(bson!({"$toDecimal": true})).to_string(), "1");
+    assert_eq!(value(bson!({"$toDecimal": "-5.5"})).to_string(), "-5.5");
+    assert_eq!(
+        value(bson!({"$toDecimal": date("2018-03-26T04:38:28.044Z")})).to_string(),
+        "1522039108044"
+    );
+    assert_eq!(
+        value(bson!({"$sum": [[decimal("19.95"), decimal("0.05")]]})),
+        decimal("20.00")
+    );
+}
+
 #[test]
 fn single_argument_math() {
     assert_eq!(value(bson!({"$abs": -1})), Bson::Int32(1));
