@@ -36,6 +36,8 @@ enum Action {
     /// `field.$`: the array element the query's positional match found.
     Positional,
     Computed(Box<Expression>),
+    /// `{$meta: "textScore"}`: the `$text` relevance score the caller passes in.
+    TextScore,
 }
 
 /// How a specification entry constrains the projection's kind.
@@ -197,6 +199,20 @@ fn parse_entry(
                 let argument = operator.get("$slice").unwrap_or(&Bson::Null);
                 return Ok((Kind::Neutral, parse_slice(argument)?));
             }
+            Some("$meta") if operator.len() == 1 => {
+                return match operator.get("$meta") {
+                    Some(Bson::String(name)) if name == "textScore" => {
+                        Ok((Kind::Neutral, Action::TextScore))
+                    }
+                    Some(Bson::String(name)) => Err(CommandError::bad_value(format!(
+                        "Unsupported argument to $meta: {name}"
+                    ))),
+                    _ => Err(CommandError::new(
+                        17307,
+                        "$meta only supports string arguments",
+                    )),
+                };
+            }
             Some("$elemMatch") if operator.len() == 1 => {
                 if path.contains('.') {
                     return Err(CommandError::new(
@@ -306,6 +322,7 @@ fn apply_common(
 struct Applier<'a> {
     root: &'a Document,
     position: Option<usize>,
+    text_score: Option<f64>,
     variables: Variables,
 }
 
@@ -348,7 +365,10 @@ impl Applier<'_> {
                         out.insert(name.clone(), projected);
                     }
                 }
-                Action::Exclude | Action::ElemMatch(_) | Action::Computed(_) => {}
+                Action::Exclude
+                | Action::ElemMatch(_)
+                | Action::Computed(_)
+                | Action::TextScore => {}
             }
         }
         // Computed fields, `$elemMatch` results and new subdocuments follow the existing fields,
@@ -371,10 +391,17 @@ impl Applier<'_> {
                         self.include_document(child, &Document::new(), false)?,
                     );
                 }
+                Action::TextScore => self.insert_text_score(name, &mut out),
                 _ => {}
             }
         }
         Ok(out)
+    }
+
+    fn insert_text_score(&self, name: &str, out: &mut Document) {
+        if let Some(score) = self.text_score {
+            out.insert(name, score);
+        }
     }
 
     fn include_array(&self, node: &ProjectionNode, items: &[Bson]) -> CommandResult<Vec<Bson>> {
@@ -432,6 +459,12 @@ impl Applier<'_> {
                 Action::Include | Action::Computed(_) => {
                     out.insert(name.clone(), value.clone());
                 }
+                Action::TextScore => {}
+            }
+        }
+        for (name, action) in &node.fields {
+            if matches!(action, Action::TextScore) {
+                self.insert_text_score(name, &mut out);
             }
         }
         Ok(out)
@@ -521,9 +554,30 @@ impl Projection {
         document: &Document,
         array_position: Option<usize>,
     ) -> CommandResult<Document> {
+        self.apply_with_text_score(document, array_position, None)
+    }
+
+    /// True when the projection asks for `{$meta: "textScore"}`, so the caller should compute
+    /// [`crate::query::Matcher::text_score`] and use [`Projection::apply_with_text_score`].
+    pub fn needs_text_score(&self) -> bool {
+        self.root
+            .fields
+            .iter()
+            .any(|(_, action)| matches!(action, Action::TextScore))
+    }
+
+    /// Applies the projection with the document's `$text` score; a `textScore` field is left
+    /// out when `text_score` is `None`.
+    pub fn apply_with_text_score(
+        &self,
+        document: &Document,
+        array_position: Option<usize>,
+        text_score: Option<f64>,
+    ) -> CommandResult<Document> {
         let applier = Applier {
             root: document,
             position: array_position,
+            text_score,
             variables: Variables::new(),
         };
         if self.inclusion {
@@ -531,5 +585,294 @@ impl Projection {
         } else {
             applier.exclude_document(&self.root, document)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(spec: Document, document: Document) -> Document {
+        Projection::parse(&spec)
+            .unwrap_or_else(|error| panic!("{spec}: {error}"))
+            .apply(&document, None)
+            .unwrap()
+    }
+
+    fn parse_error(spec: Document) -> CommandError {
+        match Projection::parse(&spec) {
+            Ok(_) => panic!("{spec} parsed"),
+            Err(error) => error,
+        }
+    }
+
+    fn inventory() -> Document {
+        doc! {
+            "_id": 1,
+            "item": "journal",
+            "status": "A",
+            "size": {"h": 14, "w": 21, "uom": "cm"},
+            "instock": [{"warehouse": "A", "qty": 5}, {"warehouse": "C", "qty": 15}],
+        }
+    }
+
+    #[test]
+    fn inclusion_keeps_listed_fields_and_id_in_document_order() {
+        assert_eq!(
+            project(doc! {"status": 1, "item": 1}, inventory()),
+            doc! {"_id": 1, "item": "journal", "status": "A"}
+        );
+        assert_eq!(
+            project(doc! {"item": true, "status": 1, "_id": 0}, inventory()),
+            doc! {"item": "journal", "status": "A"}
+        );
+        assert_eq!(project(doc! {"_id": 1}, inventory()), doc! {"_id": 1});
+        assert_eq!(project(doc! {"missing": 1}, inventory()), doc! {"_id": 1});
+    }
+
+    #[test]
+    fn exclusion_removes_listed_fields() {
+        assert_eq!(
+            project(doc! {"status": 0, "instock": 0}, inventory()),
+            doc! {"_id": 1, "item": "journal", "size": {"h": 14, "w": 21, "uom": "cm"}}
+        );
+        assert_eq!(
+            project(doc! {"_id": 0}, doc! {"_id": 1, "a": 2}),
+            doc! {"a": 2}
+        );
+        assert_eq!(project(doc! {}, inventory()), inventory());
+    }
+
+    #[test]
+    fn dotted_paths_project_embedded_documents_and_arrays() {
+        assert_eq!(
+            project(doc! {"item": 1, "size.uom": 1}, inventory()),
+            doc! {"_id": 1, "item": "journal", "size": {"uom": "cm"}}
+        );
+        assert_eq!(
+            project(doc! {"item": 1, "size": {"uom": 1}}, inventory()),
+            doc! {"_id": 1, "item": "journal", "size": {"uom": "cm"}}
+        );
+        assert_eq!(
+            project(doc! {"size.uom": 0}, inventory())
+                .get_document("size")
+                .unwrap(),
+            &doc! {"h": 14, "w": 21}
+        );
+        assert_eq!(
+            project(doc! {"instock.qty": 1, "_id": 0}, inventory()),
+            doc! {"instock": [{"qty": 5}, {"qty": 15}]}
+        );
+        // Scalars inside arrays vanish under inclusion and stay under exclusion.
+        let mixed = doc! {"a": [{"b": 1, "c": 2}, 3, {"c": 4}]};
+        assert_eq!(
+            project(doc! {"a.b": 1, "_id": 0}, mixed.clone()),
+            doc! {"a": [{"b": 1}, {}]}
+        );
+        assert_eq!(
+            project(doc! {"a.b": 0}, mixed),
+            doc! {"a": [{"c": 2}, 3, {"c": 4}]}
+        );
+        assert_eq!(
+            project(doc! {"a.b": 1}, doc! {"a": {"c": 1}}),
+            doc! {"a": {}}
+        );
+        assert_eq!(project(doc! {"a.b": 1}, doc! {"a": 5}), doc! {});
+    }
+
+    #[test]
+    fn mixing_inclusion_and_exclusion_is_an_error() {
+        let error = parse_error(doc! {"a": 1, "b": 0});
+        assert_eq!(error.code, 31254);
+        assert_eq!(
+            error.message,
+            "Cannot do exclusion on field b in inclusion projection"
+        );
+        let error = parse_error(doc! {"a": 0, "b.c": 1});
+        assert_eq!(error.code, 31253);
+        assert_eq!(
+            error.message,
+            "Cannot do inclusion on field b.c in exclusion projection"
+        );
+        assert!(Projection::parse(&doc! {"_id": 0, "a": 1}).is_ok());
+        assert!(Projection::parse(&doc! {"a": 0, "_id": 1}).is_ok());
+    }
+
+    #[test]
+    fn overlapping_paths_collide() {
+        assert_eq!(parse_error(doc! {"a": 1, "a.b": 1}).code, 31250);
+        assert_eq!(parse_error(doc! {"a.b": 1, "a": 1}).code, 31250);
+        assert_eq!(parse_error(doc! {"a": {}}).code, 51270);
+    }
+
+    #[test]
+    fn positional_projection_returns_the_matched_element() {
+        let spec = Projection::parse(&doc! {"grades.$": 1}).unwrap();
+        let document = doc! {"_id": 1, "semester": 1, "grades": [70, 87, 90]};
+        assert_eq!(
+            spec.apply(&document, Some(1)).unwrap(),
+            doc! {"_id": 1, "grades": [87]}
+        );
+        let error = spec.apply(&document, None).unwrap_err();
+        assert_eq!(error.code, 51246);
+        assert_eq!(spec.apply(&document, Some(7)).unwrap_err().code, 51246);
+        assert_eq!(parse_error(doc! {"a.$": 1, "b.$": 1}).code, 31276);
+        assert_eq!(parse_error(doc! {"a": 0, "b.$": 1}).code, 31253);
+    }
+
+    #[test]
+    fn positional_projection_follows_the_query_match() {
+        let filter = crate::query::Matcher::parse(&doc! {"grades": {"$gte": 85}}).unwrap();
+        let document = doc! {"_id": 1, "grades": [80, 85, 90]};
+        let position = filter.match_details(&document).unwrap().array_position;
+        let projected = Projection::parse(&doc! {"grades.$": 1})
+            .unwrap()
+            .apply(&document, position)
+            .unwrap();
+        assert_eq!(projected, doc! {"_id": 1, "grades": [85]});
+    }
+
+    #[test]
+    fn elem_match_projects_the_first_matching_element() {
+        // The manual's schools example.
+        let school = doc! {"_id": 1, "zipcode": "63109", "students": [
+            {"name": "john", "school": 102, "age": 10},
+            {"name": "jess", "school": 102, "age": 11},
+            {"name": "jeff", "school": 108, "age": 15},
+        ]};
+        assert_eq!(
+            project(
+                doc! {"students": {"$elemMatch": {"school": 102}}},
+                school.clone()
+            ),
+            doc! {"_id": 1, "students": [{"name": "john", "school": 102, "age": 10}]}
+        );
+        assert_eq!(
+            project(
+                doc! {"students": {"$elemMatch": {"school": 102, "age": {"$gt": 10}}}},
+                school.clone()
+            ),
+            doc! {"_id": 1, "students": [{"name": "jess", "school": 102, "age": 11}]}
+        );
+        assert_eq!(
+            project(
+                doc! {"students": {"$elemMatch": {"school": 999}}},
+                school.clone()
+            ),
+            doc! {"_id": 1}
+        );
+        // The $elemMatch field follows the other included fields.
+        assert_eq!(
+            project(
+                doc! {"students": {"$elemMatch": {"age": 15}}, "zipcode": 1},
+                school
+            )
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>(),
+            vec!["_id", "zipcode", "students"]
+        );
+        assert_eq!(
+            project(
+                doc! {"a": {"$elemMatch": {"$gt": 2}}},
+                doc! {"a": [1, 3, 5]}
+            ),
+            doc! {"a": [3]}
+        );
+        assert_eq!(
+            parse_error(doc! {"a.b": {"$elemMatch": {"c": 1}}}).code,
+            31275
+        );
+    }
+
+    #[test]
+    fn slice_limits_arrays_and_keeps_other_fields() {
+        let post = doc! {"_id": 1, "title": "t", "comments": [1, 2, 3, 4, 5]};
+        assert_eq!(
+            project(doc! {"comments": {"$slice": 2}}, post.clone()),
+            doc! {"_id": 1, "title": "t", "comments": [1, 2]}
+        );
+        assert_eq!(
+            project(doc! {"comments": {"$slice": -2}}, post.clone()),
+            doc! {"_id": 1, "title": "t", "comments": [4, 5]}
+        );
+        assert_eq!(
+            project(doc! {"comments": {"$slice": [1, 2]}}, post.clone()),
+            doc! {"_id": 1, "title": "t", "comments": [2, 3]}
+        );
+        assert_eq!(
+            project(doc! {"comments": {"$slice": [-2, 5]}}, post.clone()),
+            doc! {"_id": 1, "title": "t", "comments": [4, 5]}
+        );
+        assert_eq!(
+            project(doc! {"comments": {"$slice": [10, 1]}}, post.clone()),
+            doc! {"_id": 1, "title": "t", "comments": []}
+        );
+        assert_eq!(
+            project(doc! {"comments": {"$slice": -10}}, post.clone()),
+            doc! {"_id": 1, "title": "t", "comments": [1, 2, 3, 4, 5]}
+        );
+        assert_eq!(
+            project(doc! {"comments": {"$slice": 1}, "title": 1}, post.clone()),
+            doc! {"_id": 1, "title": "t", "comments": [1]}
+        );
+        assert_eq!(
+            project(doc! {"title": {"$slice": 1}}, post),
+            doc! {"_id": 1, "title": "t", "comments": [1, 2, 3, 4, 5]}
+        );
+        assert_eq!(parse_error(doc! {"a": {"$slice": [1, 0]}}).code, 28724);
+        assert_eq!(parse_error(doc! {"a": {"$slice": "x"}}).code, 28667);
+    }
+
+    #[test]
+    fn expressions_compute_new_fields() {
+        let document = doc! {"_id": 1, "a": 5, "b": {"c": "x"}};
+        assert_eq!(
+            project(doc! {"x": {"$literal": 1}}, document.clone()),
+            doc! {"_id": 1, "x": 1}
+        );
+        assert_eq!(
+            project(doc! {"a": 1, "copy": "$b.c", "_id": 0}, document.clone()),
+            doc! {"a": 5, "copy": "x"}
+        );
+        assert_eq!(
+            project(doc! {"sum": {"$add": ["$a", 1]}}, document.clone()),
+            doc! {"_id": 1, "sum": 6}
+        );
+        assert_eq!(
+            project(doc! {"gone": "$missing"}, document.clone()),
+            doc! {"_id": 1}
+        );
+        assert_eq!(
+            project(doc! {"n.d": {"$literal": true}, "_id": 0}, document),
+            doc! {"n": {"d": true}}
+        );
+        assert_eq!(parse_error(doc! {"a": 0, "x": "$b"}).code, 31252);
+    }
+
+    #[test]
+    fn text_score_meta_adds_the_score_in_either_kind_of_projection() {
+        let document = doc! {"_id": 1, "subject": "coffee", "views": 5};
+        let included =
+            Projection::parse(&doc! {"score": {"$meta": "textScore"}, "subject": 1}).unwrap();
+        assert!(included.needs_text_score());
+        assert_eq!(
+            included
+                .apply_with_text_score(&document, None, Some(1.1))
+                .unwrap(),
+            doc! {"_id": 1, "subject": "coffee", "score": 1.1}
+        );
+        let alone = Projection::parse(&doc! {"score": {"$meta": "textScore"}}).unwrap();
+        assert_eq!(
+            alone
+                .apply_with_text_score(&document, None, Some(0.75))
+                .unwrap(),
+            doc! {"_id": 1, "subject": "coffee", "views": 5, "score": 0.75}
+        );
+        assert_eq!(alone.apply(&document, None).unwrap(), document);
+        assert!(!Projection::parse(&doc! {"a": 1})
+            .unwrap()
+            .needs_text_score());
+        assert_eq!(parse_error(doc! {"s": {"$meta": "bogus"}}).code, 2);
     }
 }

@@ -315,7 +315,7 @@ struct TextQuery {
     negated: Vec<String>,
     phrases: Vec<String>,
     case_sensitive: bool,
-    fields: Vec<String>,
+    fields: Vec<(String, i32)>,
 }
 
 /// A value found while walking a path: `None` stands for a missing field.
@@ -494,7 +494,7 @@ fn parse_text(value: &Bson, context: &mut ParseContext) -> CommandResult<TextQue
         negated: Vec::new(),
         phrases: Vec::new(),
         case_sensitive,
-        fields: fields.iter().map(|(field, _)| field.clone()).collect(),
+        fields: fields.clone(),
     };
     // Quotes alternate between free text and phrases: odd segments are phrases.
     for (index, segment) in search.split('"').enumerate() {
@@ -1162,31 +1162,76 @@ impl Predicate {
 }
 
 impl TextQuery {
-    fn matches(&self, document: &Document) -> bool {
-        let mut texts = Vec::new();
-        for field in &self.fields {
+    /// The indexed strings of `document`, one list per text-indexed field, with the field's
+    /// weight, folded to lower case unless the search is case sensitive.
+    fn field_texts(&self, document: &Document) -> Vec<(i32, Vec<String>)> {
+        let mut out = Vec::with_capacity(self.fields.len());
+        for (field, weight) in &self.fields {
+            let mut texts = Vec::new();
             if field == "$**" {
-                collect_all_strings(&Bson::Document(document.clone()), &mut texts);
-                continue;
-            }
-            for candidate in candidates(document, &FieldPath::new(field)) {
-                match candidate.value {
-                    Some(Bson::String(text)) => texts.push(text.clone()),
-                    Some(Bson::Array(items)) => {
-                        texts.extend(items.iter().filter_map(|item| match item {
-                            Bson::String(text) => Some(text.clone()),
-                            _ => None,
-                        }))
+                for value in document.values() {
+                    collect_all_strings(value, &mut texts);
+                }
+            } else {
+                for candidate in candidates(document, &FieldPath::new(field)) {
+                    match candidate.value {
+                        Some(Bson::String(text)) => texts.push(text.clone()),
+                        Some(Bson::Array(items)) => {
+                            texts.extend(items.iter().filter_map(|item| match item {
+                                Bson::String(text) => Some(text.clone()),
+                                _ => None,
+                            }))
+                        }
+                        _ => {}
                     }
-                    _ => {}
+                }
+            }
+            if !self.case_sensitive {
+                for text in &mut texts {
+                    *text = text.to_lowercase();
+                }
+            }
+            out.push((*weight, texts));
+        }
+        out
+    }
+
+    /// MongoDB-style relevance: per field and distinct term, the field weight times
+    /// `0.5 + 0.5 * occurrences / tokens`, with a 10% bonus when the whole string is the term.
+    fn score(&self, document: &Document) -> f64 {
+        let mut terms: Vec<&str> = self.terms.iter().map(String::as_str).collect();
+        terms.sort_unstable();
+        terms.dedup();
+        let mut score = 0.0;
+        for (weight, texts) in self.field_texts(document) {
+            for text in &texts {
+                let tokens: Vec<&str> = tokenize(text).collect();
+                if tokens.is_empty() {
+                    continue;
+                }
+                for term in &terms {
+                    let count = tokens.iter().filter(|token| *token == term).count();
+                    if count == 0 {
+                        continue;
+                    }
+                    let mut contribution =
+                        f64::from(weight) * (0.5 + 0.5 * count as f64 / tokens.len() as f64);
+                    if text.trim() == *term {
+                        contribution *= 1.1;
+                    }
+                    score += contribution;
                 }
             }
         }
-        if !self.case_sensitive {
-            for text in &mut texts {
-                *text = text.to_lowercase();
-            }
-        }
+        score
+    }
+
+    fn matches(&self, document: &Document) -> bool {
+        let texts: Vec<String> = self
+            .field_texts(document)
+            .into_iter()
+            .flat_map(|(_, texts)| texts)
+            .collect();
         let tokens: std::collections::HashSet<&str> =
             texts.iter().flat_map(|text| tokenize(text)).collect();
         self.terms.iter().any(|term| tokens.contains(term.as_str()))
@@ -1316,6 +1361,21 @@ impl Matcher {
     /// True when the filter contains `$text`.
     pub fn has_text(&self) -> bool {
         self.has_text
+    }
+
+    /// The `$text` relevance score of a document (what `{$meta: "textScore"}` projects and
+    /// sorts by), or `None` when the filter has no `$text`.
+    pub fn text_score(&self, document: &Document) -> Option<f64> {
+        fn find(node: &Node) -> Option<&TextQuery> {
+            match node {
+                Node::Text(query) => Some(query),
+                Node::And(children) | Node::Or(children) | Node::Nor(children) => {
+                    children.iter().find_map(find)
+                }
+                _ => None,
+            }
+        }
+        find(&self.root).map(|query| query.score(document))
     }
 }
 
@@ -1467,5 +1527,1037 @@ fn reason_for(operator: &str) -> &'static str {
         "$elemMatch" => "array did not satisfy the child predicate",
         "$mod" => "$mod did not evaluate to expected remainder",
         _ => "expression did not match",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::{oid::ObjectId, Decimal128, Regex as BsonRegex};
+    use proptest::prelude::*;
+
+    fn matches(filter: Document, document: Document) -> bool {
+        Matcher::parse(&filter)
+            .unwrap_or_else(|error| panic!("{filter} failed to parse: {error}"))
+            .matches(&document)
+    }
+
+    fn parse_error(filter: Document) -> CommandError {
+        match Matcher::parse(&filter) {
+            Ok(_) => panic!("{filter} parsed"),
+            Err(error) => error,
+        }
+    }
+
+    fn position(filter: Document, document: Document) -> Option<usize> {
+        Matcher::parse(&filter)
+            .unwrap()
+            .match_details(&document)
+            .and_then(|details| details.array_position)
+    }
+
+    fn regex(pattern: &str, options: &str) -> Bson {
+        Bson::RegularExpression(BsonRegex {
+            pattern: pattern.into(),
+            options: options.into(),
+        })
+    }
+
+    #[test]
+    fn equality_matches_scalars_and_any_array_element() {
+        assert!(matches(
+            doc! {"tags": "red"},
+            doc! {"tags": ["blank", "red"]}
+        ));
+        assert!(matches(doc! {"tags": "red"}, doc! {"tags": "red"}));
+        assert!(!matches(doc! {"tags": "red"}, doc! {"tags": ["blue"]}));
+        assert!(matches(doc! {"qty": {"$eq": 20}}, doc! {"qty": 20}));
+        assert!(!matches(doc! {"qty": 20}, doc! {"qty": "20"}));
+    }
+
+    #[test]
+    fn whole_array_equality_is_exact_and_order_sensitive() {
+        let filter = doc! {"tags": ["red", "blank"]};
+        assert!(matches(filter.clone(), doc! {"tags": ["red", "blank"]}));
+        assert!(!matches(filter.clone(), doc! {"tags": ["blank", "red"]}));
+        assert!(!matches(
+            filter.clone(),
+            doc! {"tags": ["red", "blank", "plain"]}
+        ));
+        // An array value also matches an array nested as an element.
+        assert!(matches(filter, doc! {"tags": [["red", "blank"], "x"]}));
+    }
+
+    #[test]
+    fn numbers_of_different_types_are_equal_by_value() {
+        let decimal: Decimal128 = "1".parse().unwrap();
+        for value in [
+            Bson::Int32(1),
+            Bson::Int64(1),
+            Bson::Double(1.0),
+            Bson::Decimal128(decimal),
+        ] {
+            assert!(matches(doc! {"a": 1}, doc! {"a": value.clone()}), "{value}");
+            assert!(matches(
+                doc! {"a": {"$in": [1.0]}},
+                doc! {"a": value.clone()}
+            ));
+        }
+        assert!(!matches(doc! {"a": 1}, doc! {"a": 1.5}));
+    }
+
+    #[test]
+    fn embedded_document_equality_requires_exact_field_order() {
+        let document = doc! {"size": {"h": 14, "w": 21, "uom": "cm"}};
+        assert!(matches(
+            doc! {"size": {"h": 14, "w": 21, "uom": "cm"}},
+            document.clone()
+        ));
+        assert!(!matches(
+            doc! {"size": {"w": 21, "h": 14, "uom": "cm"}},
+            document.clone()
+        ));
+        assert!(matches(doc! {"size.uom": "cm"}, document.clone()));
+        assert!(matches(doc! {"size.h": {"$lt": 15}}, document));
+    }
+
+    #[test]
+    fn comparisons_only_match_values_of_the_same_type_bracket() {
+        assert!(matches(doc! {"a": {"$gt": 5}}, doc! {"a": 6.5}));
+        assert!(!matches(doc! {"a": {"$gt": 5}}, doc! {"a": "10"}));
+        assert!(!matches(doc! {"a": {"$lt": 5}}, doc! {"a": null}));
+        assert!(!matches(doc! {"a": {"$gt": 5}}, doc! {}));
+        assert!(matches(doc! {"a": {"$gte": "b"}}, doc! {"a": "c"}));
+        assert!(!matches(doc! {"a": {"$gte": "b"}}, doc! {"a": 100}));
+        let now = bson::DateTime::from_millis(1_000);
+        assert!(matches(
+            doc! {"a": {"$lt": now}},
+            doc! {"a": bson::DateTime::from_millis(5)}
+        ));
+        assert!(!matches(doc! {"a": {"$lt": now}}, doc! {"a": 5}));
+        let first = ObjectId::from_bytes([0; 12]);
+        let second = ObjectId::from_bytes([1; 12]);
+        assert!(matches(doc! {"_id": {"$gt": first}}, doc! {"_id": second}));
+    }
+
+    #[test]
+    fn min_key_and_max_key_bound_every_type() {
+        assert!(matches(
+            doc! {"a": {"$gt": Bson::MinKey}},
+            doc! {"a": "text"}
+        ));
+        assert!(matches(doc! {"a": {"$gt": Bson::MinKey}}, doc! {"a": null}));
+        assert!(matches(
+            doc! {"a": {"$lt": Bson::MaxKey}},
+            doc! {"a": {"b": 1}}
+        ));
+        assert!(!matches(doc! {"a": {"$gt": Bson::MaxKey}}, doc! {"a": 1}));
+        assert!(!matches(
+            doc! {"a": {"$gt": Bson::MinKey}},
+            doc! {"a": Bson::MinKey}
+        ));
+    }
+
+    #[test]
+    fn nan_only_equals_nan() {
+        assert!(matches(doc! {"a": f64::NAN}, doc! {"a": f64::NAN}));
+        assert!(!matches(doc! {"a": {"$gt": f64::NAN}}, doc! {"a": 1}));
+        assert!(!matches(doc! {"a": {"$lt": 1}}, doc! {"a": f64::NAN}));
+        assert!(matches(
+            doc! {"a": {"$gte": f64::NAN}},
+            doc! {"a": f64::NAN}
+        ));
+    }
+
+    #[test]
+    fn range_conditions_on_arrays_may_be_met_by_different_elements() {
+        // The manual's inventory example: dim_cm [14, 21] matches {$gt: 15, $lt: 20} because
+        // 21 > 15 and 14 < 20, but not the $elemMatch form.
+        let document = doc! {"dim_cm": [14, 21]};
+        assert!(matches(
+            doc! {"dim_cm": {"$gt": 15, "$lt": 20}},
+            document.clone()
+        ));
+        assert!(!matches(
+            doc! {"dim_cm": {"$elemMatch": {"$gt": 15, "$lt": 20}}},
+            document
+        ));
+        assert!(matches(
+            doc! {"dim_cm": {"$elemMatch": {"$gt": 22, "$lt": 30}}},
+            doc! {"dim_cm": [22.85, 30]}
+        ));
+        assert!(matches(
+            doc! {"dim_cm.1": {"$gt": 25}},
+            doc! {"dim_cm": [10, 30]}
+        ));
+        assert!(!matches(
+            doc! {"dim_cm.1": {"$gt": 25}},
+            doc! {"dim_cm": [30, 10]}
+        ));
+    }
+
+    #[test]
+    fn null_matches_null_and_missing_fields() {
+        // The manual's example: {_id: 1, item: null} and {_id: 2}.
+        let with_null = doc! {"_id": 1, "item": null};
+        let missing = doc! {"_id": 2};
+        assert!(matches(doc! {"item": null}, with_null.clone()));
+        assert!(matches(doc! {"item": null}, missing.clone()));
+        assert!(matches(doc! {"item": {"$type": 10}}, with_null.clone()));
+        assert!(!matches(doc! {"item": {"$type": 10}}, missing.clone()));
+        assert!(!matches(
+            doc! {"item": {"$exists": false}},
+            with_null.clone()
+        ));
+        assert!(matches(doc! {"item": {"$exists": false}}, missing.clone()));
+        assert!(!matches(doc! {"item": {"$ne": null}}, with_null));
+        assert!(!matches(doc! {"item": {"$ne": null}}, missing));
+        assert!(matches(doc! {"item": {"$ne": null}}, doc! {"item": 0}));
+        assert!(matches(doc! {"item": {"$in": [null, 5]}}, doc! {}));
+        assert!(matches(doc! {"item": {"$gte": null}}, doc! {}));
+        assert!(!matches(doc! {"item": {"$gt": null}}, doc! {}));
+        assert!(matches(doc! {"item": null}, doc! {"item": [1, null]}));
+    }
+
+    #[test]
+    fn null_on_dotted_paths_matches_documents_missing_the_field() {
+        assert!(matches(
+            doc! {"a.b": null},
+            doc! {"a": [{"b": 1}, {"c": 2}]}
+        ));
+        assert!(!matches(doc! {"a.b": null}, doc! {"a": [{"b": 1}]}));
+        assert!(matches(doc! {"a.b": null}, doc! {"a": 5}));
+        assert!(matches(doc! {"a.b": null}, doc! {}));
+        assert!(matches(
+            doc! {"a.b": {"$exists": true}},
+            doc! {"a": [{"c": 1}, {"b": null}]}
+        ));
+        assert!(!matches(
+            doc! {"a.b": {"$exists": true}},
+            doc! {"a": [{"c": 1}, 3]}
+        ));
+    }
+
+    #[test]
+    fn dotted_paths_traverse_arrays_of_documents() {
+        let document = doc! {"item": "journal", "instock": [
+            {"warehouse": "A", "qty": 5},
+            {"warehouse": "C", "qty": 15},
+        ]};
+        assert!(matches(
+            doc! {"instock": {"warehouse": "A", "qty": 5}},
+            document.clone()
+        ));
+        assert!(!matches(
+            doc! {"instock": {"qty": 5, "warehouse": "A"}},
+            document.clone()
+        ));
+        assert!(matches(doc! {"instock.qty": {"$lte": 5}}, document.clone()));
+        assert!(matches(
+            doc! {"instock.0.qty": {"$lte": 5}},
+            document.clone()
+        ));
+        assert!(!matches(
+            doc! {"instock.1.qty": {"$lte": 5}},
+            document.clone()
+        ));
+        assert!(matches(
+            doc! {"instock.qty": 5, "instock.warehouse": "C"},
+            document.clone()
+        ));
+        assert!(!matches(
+            doc! {"instock": {"$elemMatch": {"qty": 5, "warehouse": "C"}}},
+            document.clone()
+        ));
+        assert!(matches(
+            doc! {"instock": {"$elemMatch": {"qty": {"$gt": 10, "$lte": 20}}}},
+            document
+        ));
+    }
+
+    #[test]
+    fn numeric_path_components_are_indexes_and_field_names() {
+        assert!(matches(doc! {"a.0": 5}, doc! {"a": {"0": 5}}));
+        assert!(matches(doc! {"a.0": 5}, doc! {"a": [5, 6]}));
+        assert!(matches(doc! {"a.0": 5}, doc! {"a": [{"0": 5}]}));
+        assert!(!matches(doc! {"a.2": 5}, doc! {"a": [5, 6]}));
+        assert!(matches(doc! {"a.0.b": 1}, doc! {"a": [[{"b": 1}]]}));
+        // Implicit traversal goes through one level of arrays only.
+        assert!(!matches(doc! {"a.b": 1}, doc! {"a": [[{"b": 1}]]}));
+    }
+
+    #[test]
+    fn in_and_nin_compare_elementwise_and_accept_regexes() {
+        assert!(matches(doc! {"qty": {"$in": [5, 15]}}, doc! {"qty": 15}));
+        assert!(matches(
+            doc! {"tags": {"$in": ["a", "b"]}},
+            doc! {"tags": ["c", "b"]}
+        ));
+        assert!(matches(
+            doc! {"tags": {"$in": [regex("^be", "")]}},
+            doc! {"tags": ["best"]}
+        ));
+        assert!(!matches(
+            doc! {"tags": {"$in": [regex("^be", "")]}},
+            doc! {"tags": ["abe"]}
+        ));
+        assert!(matches(doc! {"qty": {"$nin": [5, 15]}}, doc! {}));
+        assert!(!matches(
+            doc! {"tags": {"$nin": ["a"]}},
+            doc! {"tags": ["b", "a"]}
+        ));
+        assert!(!matches(doc! {"qty": {"$in": []}}, doc! {"qty": 1}));
+        assert!(matches(
+            doc! {"qty": {"$in": [[1, 2]]}},
+            doc! {"qty": [1, 2]}
+        ));
+        let error = parse_error(doc! {"qty": {"$in": 5}});
+        assert_eq!(
+            (error.code, error.message.as_str()),
+            (2, "$in needs an array")
+        );
+        assert_eq!(
+            parse_error(doc! {"qty": {"$nin": "x"}}).message,
+            "$nin needs an array"
+        );
+        assert_eq!(parse_error(doc! {"qty": {"$in": [{"$gt": 1}]}}).code, 2);
+    }
+
+    #[test]
+    fn logical_operators_combine_clauses() {
+        let document = doc! {"price": 1.99, "qty": 30, "sale": true};
+        assert!(matches(
+            doc! {"$and": [{"price": {"$ne": 1.99}}, {"price": {"$exists": true}}]},
+            doc! {"price": 2}
+        ));
+        assert!(!matches(
+            doc! {"$and": [{"price": {"$ne": 1.99}}, {"price": {"$exists": true}}]},
+            document.clone()
+        ));
+        assert!(matches(
+            doc! {"$or": [{"qty": {"$lt": 20}}, {"price": 1.99}]},
+            document.clone()
+        ));
+        assert!(!matches(
+            doc! {"$or": [{"qty": {"$lt": 20}}, {"price": 10}]},
+            document.clone()
+        ));
+        assert!(!matches(
+            doc! {"$nor": [{"price": 1.99}, {"sale": true}]},
+            document.clone()
+        ));
+        assert!(matches(
+            doc! {"$nor": [{"price": 1.99}, {"sale": true}]},
+            doc! {"price": 3}
+        ));
+        assert!(matches(
+            doc! {"$nor": [{"price": 1.99}, {"sale": true}]},
+            doc! {}
+        ));
+    }
+
+    #[test]
+    fn logical_operators_need_nonempty_arrays_of_objects() {
+        for operator in ["$and", "$or", "$nor"] {
+            let error = parse_error(doc! {operator: []});
+            assert_eq!(error.code, 2);
+            assert_eq!(error.message, "$and/$or/$nor must be a nonempty array");
+            assert_eq!(
+                parse_error(doc! {operator: {"a": 1}}).message,
+                format!("{operator} must be an array")
+            );
+            assert_eq!(parse_error(doc! {operator: [1]}).code, 2);
+        }
+    }
+
+    #[test]
+    fn not_negates_operator_documents_and_regexes() {
+        let filter = doc! {"price": {"$not": {"$gt": 1.99}}};
+        assert!(matches(filter.clone(), doc! {"price": 1.99}));
+        assert!(matches(filter.clone(), doc! {}));
+        assert!(matches(filter.clone(), doc! {"price": "expensive"}));
+        assert!(!matches(filter, doc! {"price": 2.5}));
+        assert!(matches(
+            doc! {"item": {"$not": regex("^p.*", "")}},
+            doc! {"item": "journal"}
+        ));
+        assert!(!matches(
+            doc! {"item": {"$not": regex("^p.*", "")}},
+            doc! {"item": "paper"}
+        ));
+        assert!(!matches(
+            doc! {"item": {"$not": {"$regex": "^P", "$options": "i"}}},
+            doc! {"item": "paper"}
+        ));
+        assert_eq!(
+            parse_error(doc! {"a": {"$not": 5}}).message,
+            "$not needs a regex or a document"
+        );
+        assert_eq!(parse_error(doc! {"a": {"$not": {}}}).code, 2);
+    }
+
+    #[test]
+    fn exists_tests_presence_including_null_values() {
+        assert!(matches(doc! {"a": {"$exists": true}}, doc! {"a": null}));
+        assert!(matches(doc! {"a": {"$exists": 1}}, doc! {"a": []}));
+        assert!(!matches(doc! {"a": {"$exists": true}}, doc! {"b": 1}));
+        assert!(matches(doc! {"a": {"$exists": 0}}, doc! {"b": 1}));
+    }
+
+    #[test]
+    fn type_accepts_codes_aliases_number_and_lists() {
+        assert!(matches(doc! {"a": {"$type": 2}}, doc! {"a": "x"}));
+        assert!(matches(doc! {"a": {"$type": "string"}}, doc! {"a": ["x"]}));
+        assert!(matches(
+            doc! {"a": {"$type": "number"}},
+            doc! {"a": Bson::Int64(4)}
+        ));
+        assert!(matches(doc! {"a": {"$type": "double"}}, doc! {"a": 4.0}));
+        assert!(!matches(doc! {"a": {"$type": "int"}}, doc! {"a": 4.0}));
+        assert!(matches(
+            doc! {"a": {"$type": ["string", "int"]}},
+            doc! {"a": 4}
+        ));
+        assert!(matches(doc! {"a": {"$type": "array"}}, doc! {"a": []}));
+        assert!(!matches(doc! {"a": {"$type": "array"}}, doc! {"a": 1}));
+        assert!(matches(
+            doc! {"a": {"$type": "object"}},
+            doc! {"a": {"b": 1}}
+        ));
+        assert!(matches(doc! {"a": {"$type": -1}}, doc! {"a": Bson::MinKey}));
+        assert!(matches(
+            doc! {"a": {"$type": 127}},
+            doc! {"a": Bson::MaxKey}
+        ));
+        assert!(matches(
+            doc! {"a": {"$type": "objectId"}},
+            doc! {"a": ObjectId::new()}
+        ));
+        assert!(matches(doc! {"a": {"$type": "bool"}}, doc! {"a": false}));
+        let error = parse_error(doc! {"a": {"$type": "strin"}});
+        assert_eq!(
+            (error.code, error.message.as_str()),
+            (2, "Unknown type name alias: strin")
+        );
+        assert_eq!(
+            parse_error(doc! {"a": {"$type": 100}}).message,
+            "Invalid numerical type code: 100"
+        );
+    }
+
+    #[test]
+    fn regex_supports_options_and_literals() {
+        assert!(matches(
+            doc! {"sku": {"$regex": "789$"}},
+            doc! {"sku": "abc789"}
+        ));
+        assert!(matches(
+            doc! {"sku": {"$regex": "^ABC", "$options": "i"}},
+            doc! {"sku": "abc123"}
+        ));
+        assert!(!matches(
+            doc! {"sku": {"$regex": "^ABC"}},
+            doc! {"sku": "abc123"}
+        ));
+        assert!(matches(
+            doc! {"sku": regex("^ABC", "i")},
+            doc! {"sku": "abc123"}
+        ));
+        assert!(matches(
+            doc! {"sku": {"$regex": regex("^ABC", "i")}},
+            doc! {"sku": "abc123"}
+        ));
+        let multiline = doc! {"d": "First line\nSecond line"};
+        assert!(!matches(doc! {"d": {"$regex": "^S"}}, multiline.clone()));
+        assert!(matches(
+            doc! {"d": {"$regex": "^S", "$options": "m"}},
+            multiline.clone()
+        ));
+        assert!(!matches(
+            doc! {"d": {"$regex": "line.Second"}},
+            multiline.clone()
+        ));
+        assert!(matches(
+            doc! {"d": {"$regex": "line.Second", "$options": "s"}},
+            multiline.clone()
+        ));
+        assert!(matches(
+            doc! {"d": {"$regex": "F i r s t  # comment", "$options": "x"}},
+            multiline
+        ));
+        assert!(!matches(doc! {"n": {"$regex": "1"}}, doc! {"n": 1}));
+        assert!(matches(
+            doc! {"r": regex("a", "")},
+            doc! {"r": regex("a", "")}
+        ));
+        assert_eq!(
+            parse_error(doc! {"a": {"$regex": "a", "$options": "z"}}).code,
+            51108
+        );
+        assert_eq!(
+            parse_error(doc! {"a": {"$options": "i"}}).message,
+            "$options needs a $regex"
+        );
+        assert_eq!(parse_error(doc! {"a": {"$regex": "("}}).code, 51091);
+        assert_eq!(
+            parse_error(doc! {"a": {"$regex": 5}}).message,
+            "$regex has to be a string"
+        );
+    }
+
+    #[test]
+    fn mod_truncates_and_rejects_malformed_arguments() {
+        assert!(matches(doc! {"qty": {"$mod": [4, 0]}}, doc! {"qty": 12}));
+        assert!(!matches(doc! {"qty": {"$mod": [4, 0]}}, doc! {"qty": 21}));
+        assert!(matches(
+            doc! {"qty": {"$mod": [4.0, 0]}},
+            doc! {"qty": 12.9}
+        ));
+        assert!(matches(doc! {"qty": {"$mod": [4, -1]}}, doc! {"qty": -5}));
+        assert!(!matches(doc! {"qty": {"$mod": [4, 0]}}, doc! {"qty": "12"}));
+        assert!(matches(
+            doc! {"qty": {"$mod": [5, 0]}},
+            doc! {"qty": [3, 10]}
+        ));
+        let message = |filter| parse_error(filter).message;
+        assert_eq!(
+            message(doc! {"q": {"$mod": [4]}}),
+            "malformed mod, not enough elements"
+        );
+        assert_eq!(
+            message(doc! {"q": {"$mod": []}}),
+            "malformed mod, not enough elements"
+        );
+        assert_eq!(
+            message(doc! {"q": {"$mod": [4, 1, 2]}}),
+            "malformed mod, too many elements"
+        );
+        assert_eq!(
+            message(doc! {"q": {"$mod": 4}}),
+            "malformed mod, needs to be an array"
+        );
+        assert_eq!(
+            message(doc! {"q": {"$mod": ["a", 1]}}),
+            "malformed mod, divisor not a number"
+        );
+        assert_eq!(message(doc! {"q": {"$mod": [0, 1]}}), "divisor cannot be 0");
+    }
+
+    #[test]
+    fn all_requires_every_value_and_supports_elem_match() {
+        let document = doc! {"tags": ["appliance", "school", "book"], "qty": [
+            {"size": "S", "num": 10, "color": "blue"},
+            {"size": "M", "num": 45, "color": "blue"},
+        ]};
+        assert!(matches(
+            doc! {"tags": {"$all": ["appliance", "school", "book"]}},
+            document.clone()
+        ));
+        assert!(!matches(
+            doc! {"tags": {"$all": ["appliance", "pen"]}},
+            document.clone()
+        ));
+        assert!(matches(
+            doc! {"qty": {"$all": [
+                {"$elemMatch": {"size": "M", "num": {"$gt": 50}}},
+            ]}},
+            doc! {"qty": [{"size": "M", "num": 100}]}
+        ));
+        assert!(matches(
+            doc! {"qty": {"$all": [
+                {"$elemMatch": {"size": "S", "num": 10}},
+                {"$elemMatch": {"num": 45, "color": "blue"}},
+            ]}},
+            document.clone()
+        ));
+        assert!(!matches(
+            doc! {"qty": {"$all": [{"$elemMatch": {"size": "L"}}]}},
+            document.clone()
+        ));
+        assert!(!matches(doc! {"tags": {"$all": []}}, document.clone()));
+        assert!(matches(
+            doc! {"tags": {"$all": ["book"]}},
+            doc! {"tags": "book"}
+        ));
+        assert!(matches(
+            doc! {"tags": {"$all": [["a", "b"]]}},
+            doc! {"tags": [["a", "b"], "c"]}
+        ));
+        assert_eq!(
+            parse_error(doc! {"t": {"$all": 1}}).message,
+            "$all needs an array"
+        );
+        assert_eq!(
+            parse_error(doc! {"t": {"$all": [{"$elemMatch": {"a": 1}}, 5]}}).message,
+            "$all/$elemMatch has to be consistent"
+        );
+    }
+
+    #[test]
+    fn size_matches_exact_array_length() {
+        assert!(matches(
+            doc! {"field": {"$size": 2}},
+            doc! {"field": ["red", "green"]}
+        ));
+        assert!(!matches(
+            doc! {"field": {"$size": 1}},
+            doc! {"field": ["red", "green"]}
+        ));
+        assert!(matches(doc! {"field": {"$size": 0}}, doc! {"field": []}));
+        assert!(!matches(
+            doc! {"field": {"$size": 1}},
+            doc! {"field": "red"}
+        ));
+        assert!(matches(
+            doc! {"field": {"$size": 2.0}},
+            doc! {"field": [1, 2]}
+        ));
+        assert_eq!(
+            parse_error(doc! {"f": {"$size": "2"}}).message,
+            "$size needs a number"
+        );
+        assert_eq!(parse_error(doc! {"f": {"$size": -1}}).code, 2);
+        assert_eq!(parse_error(doc! {"f": {"$size": 1.5}}).code, 2);
+    }
+
+    #[test]
+    fn elem_match_value_and_document_forms() {
+        // The manual's scores example.
+        let filter = doc! {"results": {"$elemMatch": {"$gte": 80, "$lt": 85}}};
+        assert!(matches(filter.clone(), doc! {"results": [82, 85, 88]}));
+        assert!(!matches(filter, doc! {"results": [75, 88, 89]}));
+        let products = doc! {"results": [
+            {"product": "abc", "score": 10},
+            {"product": "xyz", "score": 5},
+        ]};
+        assert!(matches(
+            doc! {"results": {"$elemMatch": {"product": "xyz", "score": {"$gte": 5}}}},
+            products.clone()
+        ));
+        assert!(!matches(
+            doc! {"results": {"$elemMatch": {"product": "xyz", "score": {"$gte": 8}}}},
+            products.clone()
+        ));
+        assert!(matches(
+            doc! {"results": {"$elemMatch": {"$or": [{"score": 10}, {"score": 1}]}}},
+            products
+        ));
+        assert!(!matches(
+            doc! {"results": {"$elemMatch": {"$gt": 1}}},
+            doc! {"results": 5}
+        ));
+        assert!(matches(
+            doc! {"r": {"$elemMatch": {"$not": {"$gt": 1}}}},
+            doc! {"r": [5, 0]}
+        ));
+        assert_eq!(
+            parse_error(doc! {"r": {"$elemMatch": 1}}).message,
+            "$elemMatch needs an Object"
+        );
+    }
+
+    #[test]
+    fn unknown_and_unsupported_operators_are_bad_values() {
+        let error = parse_error(doc! {"a": {"$foo": 1}});
+        assert_eq!(
+            (error.code, error.message.as_str()),
+            (2, "unknown operator: $foo")
+        );
+        let error = parse_error(doc! {"$foo": 1});
+        assert_eq!(error.code, 2);
+        assert!(
+            error
+                .message
+                .starts_with("unknown top level operator: $foo"),
+            "{}",
+            error.message
+        );
+        let error = parse_error(doc! {"$where": "this.a == 1"});
+        assert_eq!(
+            (error.code, error.message.as_str()),
+            (2, "$where is not supported")
+        );
+        assert!(matches(doc! {"a": 1, "$comment": "why"}, doc! {"a": 1}));
+        assert!(matches(doc! {}, doc! {"a": 1}));
+        assert!(matches(doc! {"$alwaysTrue": 1}, doc! {}));
+        assert!(!matches(doc! {"$alwaysFalse": 1}, doc! {}));
+    }
+
+    #[test]
+    fn literal_documents_with_operator_like_keys_later_are_equality() {
+        assert!(matches(
+            doc! {"a": {"b": 1, "$gt": 2}},
+            doc! {"a": {"b": 1, "$gt": 2}}
+        ));
+        assert!(!matches(
+            doc! {"a": {"b": 1, "$gt": 2}},
+            doc! {"a": {"b": 1}}
+        ));
+    }
+
+    #[test]
+    fn nesting_beyond_the_limit_is_an_error_not_a_crash() {
+        let mut filter = doc! {"a": 1};
+        for _ in 0..200 {
+            filter = doc! {"$and": [filter]};
+        }
+        let error = parse_error(filter);
+        assert_eq!(error.code, 2);
+        assert!(error.message.contains("depth"), "{}", error.message);
+
+        let mut operators = doc! {"$gt": 1};
+        for _ in 0..200 {
+            operators = doc! {"$not": operators};
+        }
+        assert_eq!(parse_error(doc! {"a": operators}).code, 2);
+
+        let mut elem_match = doc! {"a": 1};
+        for _ in 0..200 {
+            elem_match = doc! {"a": {"$elemMatch": elem_match}};
+        }
+        assert_eq!(parse_error(elem_match).code, 2);
+
+        let mut shallow = doc! {"a": 1};
+        for _ in 0..MAX_QUERY_DEPTH {
+            shallow = doc! {"$or": [shallow]};
+        }
+        assert!(matches(shallow, doc! {"a": 1}));
+    }
+
+    #[test]
+    fn text_requires_a_text_index() {
+        let error = parse_error(doc! {"$text": {"$search": "coffee"}});
+        assert_eq!(error.code, 27);
+        assert_eq!(error.code_name(), "IndexNotFound");
+        assert_eq!(error.message, "text index required for $text query");
+    }
+
+    #[test]
+    fn text_matches_terms_phrases_and_exclusions() {
+        let options = ParseOptions {
+            text_fields: Some(vec![("subject".to_string(), 1), ("tags".to_string(), 1)]),
+        };
+        let text = |search: &str, document: Document| {
+            let matcher =
+                Matcher::parse_with(&doc! {"$text": {"$search": search}}, &options).unwrap();
+            assert!(matcher.has_text());
+            matcher.matches(&document)
+        };
+        let coffee = doc! {"subject": "Coffee Shopping", "tags": ["espresso"]};
+        let tea = doc! {"subject": "Baking a cake", "tags": ["tea", "cake"]};
+        assert!(text("coffee", coffee.clone()));
+        assert!(!text("coffee", tea.clone()));
+        assert!(text("bake coffee cake", tea.clone()));
+        assert!(text("espresso", coffee.clone()));
+        assert!(text("\"coffee shopping\"", coffee.clone()));
+        assert!(!text("\"shopping coffee\"", coffee.clone()));
+        assert!(!text("coffee -shopping", coffee.clone()));
+        assert!(text("cake -coffee", tea));
+        let sensitive = Matcher::parse_with(
+            &doc! {"$text": {"$search": "coffee", "$caseSensitive": true}},
+            &options,
+        )
+        .unwrap();
+        assert!(!sensitive.matches(&coffee));
+        let scored = Matcher::parse_with(&doc! {"$text": {"$search": "coffee"}}, &options).unwrap();
+        let exact = scored.text_score(&doc! {"subject": "coffee"}).unwrap();
+        let partial = scored
+            .text_score(&doc! {"subject": "Coffee Shopping"})
+            .unwrap();
+        let longer = scored
+            .text_score(&doc! {"subject": "coffee and cream"})
+            .unwrap();
+        assert!(
+            exact > partial && partial > longer && longer > 0.0,
+            "{exact} {partial} {longer}"
+        );
+        assert_eq!(
+            Matcher::parse(&doc! {"a": 1}).unwrap().text_score(&coffee),
+            None
+        );
+        assert!(!Matcher::parse(&doc! {"a": 1}).unwrap().has_text());
+        let twice = doc! {"$and": [{"$text": {"$search": "a"}}, {"$text": {"$search": "b"}}]};
+        assert_eq!(Matcher::parse_with(&twice, &options).unwrap_err().code, 2);
+    }
+
+    #[test]
+    fn match_details_report_the_first_matching_array_position() {
+        assert_eq!(
+            position(doc! {"grades": {"$gte": 85}}, doc! {"grades": [80, 85, 90]}),
+            Some(1)
+        );
+        assert_eq!(
+            position(doc! {"grades": 90}, doc! {"grades": [80, 85, 90]}),
+            Some(2)
+        );
+        assert_eq!(
+            position(doc! {"a.b": 2}, doc! {"a": [{"b": 1}, {"b": 2}, {"b": 2}]}),
+            Some(1)
+        );
+        assert_eq!(
+            position(
+                doc! {"a": {"$elemMatch": {"b": {"$gt": 1}}}},
+                doc! {"a": [{"b": 1}, {"b": 2}]}
+            ),
+            Some(1)
+        );
+        assert_eq!(position(doc! {"x": 1}, doc! {"x": 1}), None);
+        assert_eq!(
+            position(doc! {"x": 1, "a": 3}, doc! {"x": 1, "a": [1, 2, 3]}),
+            Some(2)
+        );
+        let details = Matcher::parse(&doc! {"a": 9})
+            .unwrap()
+            .match_details(&doc! {"a": [1]});
+        assert_eq!(details, None);
+    }
+
+    #[test]
+    fn index_bounds_cover_equality_in_and_ranges() {
+        let matcher = Matcher::parse(&doc! {
+            "_id": 5,
+            "$and": [{"status": {"$in": ["a", "b"]}}],
+            "age": {"$gte": 18, "$lt": 65},
+            "name": regex("^a", ""),
+            "missing": null,
+            "tags": ["x", "y"],
+            "$or": [{"q": 1}, {"r": 2}],
+        })
+        .unwrap();
+        assert_eq!(
+            matcher.index_bounds(),
+            vec![
+                ("_id".to_string(), FieldBound::Equal(Bson::Int32(5))),
+                (
+                    "status".to_string(),
+                    FieldBound::In(vec![Bson::String("a".into()), Bson::String("b".into())])
+                ),
+                (
+                    "age".to_string(),
+                    FieldBound::Range {
+                        lower: Some((Bson::Int32(18), true)),
+                        upper: None
+                    }
+                ),
+                (
+                    "age".to_string(),
+                    FieldBound::Range {
+                        lower: None,
+                        upper: Some((Bson::Int32(65), false))
+                    }
+                ),
+            ]
+        );
+        let with_regex = Matcher::parse(&doc! {"a": {"$in": [1, regex("x", "")]}}).unwrap();
+        assert!(with_regex.index_bounds().is_empty());
+        let negated = Matcher::parse(&doc! {"a": {"$ne": 1}, "b": {"$nin": [1]}}).unwrap();
+        assert!(negated.index_bounds().is_empty());
+    }
+
+    #[test]
+    fn expr_compares_fields_of_the_same_document() {
+        // The manual's monthlyBudget example.
+        let filter = doc! {"$expr": {"$gt": ["$spent", "$budget"]}};
+        assert!(matches(
+            filter.clone(),
+            doc! {"category": "food", "budget": 400, "spent": 450}
+        ));
+        assert!(!matches(
+            filter,
+            doc! {"category": "drinks", "budget": 100, "spent": 150.0 - 100.0}
+        ));
+        assert!(matches(doc! {"$expr": true}, doc! {}));
+        assert!(!matches(doc! {"$expr": "$missing"}, doc! {}));
+        let with_variable = Matcher::parse(&doc! {"$expr": {"$eq": ["$a", "$$target"]}}).unwrap();
+        let variables = Variables::new().with("target", Bson::Int32(3));
+        assert!(with_variable.matches_with(&doc! {"a": 3}, &variables));
+        assert!(!with_variable.matches_with(&doc! {"a": 4}, &variables));
+        assert!(Matcher::parse(&doc! {"$expr": {"$bogus": 1}}).is_err());
+    }
+
+    #[test]
+    fn json_schema_filters_documents() {
+        let filter = doc! {"$jsonSchema": {"required": ["name"], "properties": {"age": {"bsonType": "int"}}}};
+        assert!(matches(filter.clone(), doc! {"name": "x", "age": 3}));
+        assert!(!matches(filter.clone(), doc! {"age": 3}));
+        assert!(!matches(filter, doc! {"name": "x", "age": "3"}));
+        assert_eq!(parse_error(doc! {"$jsonSchema": {"foo": 1}}).code, 9);
+    }
+
+    fn seed_users_validator() -> Document {
+        doc! {"$jsonSchema": {
+            "bsonType": "object",
+            "required": ["email", "password_hash", "full_name", "role", "status"],
+            "properties": {
+                "email": {
+                    "bsonType": "string",
+                    "pattern": "^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\\.[a-zA-Z]{2,}$"
+                },
+                "role": {"enum": ["client", "tester", "admin"]},
+                "status": {"enum": ["active", "suspended", "pending_verification"]}
+            }
+        }}
+    }
+
+    #[test]
+    fn seed_validator_reports_json_schema_failures() {
+        let validator = seed_users_validator();
+        let matcher = Matcher::parse(&validator).unwrap();
+        let valid = doc! {"email": "ann@example.com", "password_hash": "h", "full_name": "Ann",
+        "role": "tester", "status": "active"};
+        assert!(matcher.matches(&valid));
+        let invalid = doc! {"email": "not-an-email", "password_hash": "h", "full_name": "Ann",
+        "role": "boss"};
+        assert!(!matcher.matches(&invalid));
+        let details = validation_failure_details(&validator, &invalid);
+        assert_eq!(
+            details,
+            doc! {
+                "operatorName": "$jsonSchema",
+                "schemaRulesNotSatisfied": [
+                    {"operatorName": "required",
+                     "specifiedAs": {"required": ["email", "password_hash", "full_name", "role", "status"]},
+                     "missingProperties": ["status"]},
+                    {"operatorName": "properties", "propertiesNotSatisfied": [
+                        {"propertyName": "email", "details": [
+                            {"operatorName": "pattern",
+                             "specifiedAs": {"pattern": "^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\\.[a-zA-Z]{2,}$"},
+                             "reason": "regular expression did not match",
+                             "consideredValue": "not-an-email"}
+                        ]},
+                        {"propertyName": "role", "details": [
+                            {"operatorName": "enum",
+                             "specifiedAs": {"enum": ["client", "tester", "admin"]},
+                             "reason": "value was not found in enum",
+                             "consideredValue": "boss"}
+                        ]}
+                    ]}
+                ]
+            }
+        );
+    }
+
+    #[test]
+    fn query_validators_report_the_failing_operator() {
+        let validator = doc! {"qty": {"$gt": 5}};
+        assert_eq!(
+            validation_failure_details(&validator, &doc! {"qty": 3}),
+            doc! {"operatorName": "$gt", "specifiedAs": {"qty": {"$gt": 5}},
+            "reason": "comparison failed", "consideredValue": 3}
+        );
+        assert_eq!(
+            validation_failure_details(&validator, &doc! {}),
+            doc! {"operatorName": "$gt", "specifiedAs": {"qty": {"$gt": 5}},
+            "reason": "field was missing"}
+        );
+        let two = doc! {"qty": {"$gt": 5}, "name": "x"};
+        assert_eq!(
+            validation_failure_details(&two, &doc! {"qty": 9, "name": "y"}),
+            doc! {"operatorName": "$and", "clausesNotSatisfied": [
+                {"index": 1, "details": {"operatorName": "$eq", "specifiedAs": {"name": "x"},
+                    "reason": "comparison failed", "consideredValue": "y"}}
+            ]}
+        );
+        let either = doc! {"$or": [{"a": 1}, {"b": 1}]};
+        let details = validation_failure_details(&either, &doc! {"a": 2});
+        assert_eq!(details.get_str("operatorName").unwrap(), "$or");
+        assert_eq!(details.get_array("clausesNotSatisfied").unwrap().len(), 2);
+    }
+
+    fn scalar() -> impl Strategy<Value = Bson> {
+        prop_oneof![
+            any::<i32>().prop_map(Bson::Int32),
+            any::<i64>().prop_map(Bson::Int64),
+            any::<f64>().prop_map(Bson::Double),
+            "[a-c]{0,3}".prop_map(Bson::String),
+            any::<bool>().prop_map(Bson::Boolean),
+            Just(Bson::Null),
+            Just(Bson::MinKey),
+            Just(Bson::MaxKey),
+            (-3i32..3).prop_map(Bson::Int32),
+            "[a-c.*^$()\\[]{0,4}".prop_map(|pattern| regex(&pattern, "")),
+        ]
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("a".to_string()),
+            Just("b".to_string()),
+            Just("0".to_string()),
+            Just("a.b".to_string()),
+            Just("a.0".to_string()),
+            prop::sample::select(vec![
+                "$eq",
+                "$ne",
+                "$gt",
+                "$gte",
+                "$lt",
+                "$lte",
+                "$in",
+                "$nin",
+                "$and",
+                "$or",
+                "$nor",
+                "$not",
+                "$exists",
+                "$type",
+                "$regex",
+                "$options",
+                "$mod",
+                "$all",
+                "$elemMatch",
+                "$size",
+                "$comment",
+                "$where",
+                "$jsonSchema",
+                "$text",
+                "$foo",
+                "bsonType",
+                "required",
+                "properties",
+                "enum",
+                "minimum",
+                "items",
+                "pattern",
+            ])
+            .prop_map(str::to_string),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Bson> {
+        scalar().prop_recursive(5, 64, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Bson::Array),
+                prop::collection::vec((key(), inner), 0..4)
+                    .prop_map(|fields| { Bson::Document(fields.into_iter().collect()) }),
+            ]
+        })
+    }
+
+    fn document() -> impl Strategy<Value = Document> {
+        prop::collection::vec((key(), value()), 0..5)
+            .prop_map(|fields| fields.into_iter().collect())
+    }
+
+    proptest! {
+        #[test]
+        fn random_filters_and_documents_never_panic(filter in document(), target in document()) {
+            let options = ParseOptions { text_fields: Some(vec![("a".to_string(), 1)]) };
+            if let Ok(matcher) = Matcher::parse_with(&filter, &options) {
+                let _ = matcher.match_details(&target);
+                let _ = matcher.index_bounds();
+            }
+            let _ = validation_failure_details(&filter, &target);
+        }
+
+        #[test]
+        fn in_with_one_value_agrees_with_equality(probe in scalar(), stored in scalar()) {
+            let target = doc! {"a": stored};
+            // Invalid regexes fail to parse both ways; everything else must agree.
+            let equality = Matcher::parse(&doc! {"a": probe.clone()}).map(|m| m.matches(&target));
+            let membership =
+                Matcher::parse(&doc! {"a": {"$in": [probe]}}).map(|m| m.matches(&target));
+            prop_assert_eq!(equality.ok(), membership.ok());
+        }
     }
 }

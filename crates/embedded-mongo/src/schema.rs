@@ -230,196 +230,397 @@ fn parse_node(schema: &Document, depth: usize) -> CommandResult<SchemaNode> {
     }
     let mut node = SchemaNode::default();
     for (keyword, value) in schema {
-        let rule = match keyword.as_str() {
-            "bsonType" => Rule::BsonType {
-                types: parse_type_names(keyword, value, |name| {
-                    TypeSpec::from_alias(name).ok_or_else(|| {
-                        CommandError::bad_value(format!("Unknown type name alias: {name}"))
-                    })
-                })?,
-                specified: value.clone(),
-            },
-            "type" => Rule::JsonType {
-                types: parse_type_names(keyword, value, parse_json_type)?,
-                specified: value.clone(),
-            },
-            "required" => {
-                let names = parse_string_list(keyword, value)?;
-                if names.is_empty() {
-                    return Err(CommandError::bad_value(
-                        "$jsonSchema keyword 'required' cannot be an empty array",
-                    ));
-                }
-                Rule::Required(names)
-            }
-            "properties" => {
-                let Bson::Document(properties) = value else {
-                    return Err(keyword_type_error(keyword, "an object"));
-                };
-                let mut parsed = Vec::with_capacity(properties.len());
-                for (name, property) in properties {
-                    let Bson::Document(property) = property else {
-                        return Err(CommandError::type_mismatch(format!(
-                            "Nested schema for $jsonSchema property '{name}' must be an object"
-                        )));
-                    };
-                    parsed.push((name.clone(), parse_node(property, depth + 1)?));
-                }
-                Rule::Properties(parsed)
-            }
-            "enum" => {
-                let Bson::Array(values) = value else {
-                    return Err(keyword_type_error(keyword, "an array"));
-                };
-                if values.is_empty() {
-                    return Err(CommandError::failed_to_parse(
-                        "$jsonSchema keyword 'enum' cannot be an empty array",
-                    ));
-                }
-                Rule::Enum(values.clone())
-            }
-            "pattern" => {
-                let Bson::String(source) = value else {
-                    return Err(keyword_type_error(keyword, "a string"));
-                };
-                Rule::Pattern(Pattern::new(source, "")?, source.clone())
-            }
-            "minimum" | "exclusiveMinimum" => {
-                match parse_bound(schema, "minimum", "exclusiveMinimum")? {
-                    Some((limit, exclusive)) if keyword == "minimum" => {
-                        Rule::Minimum { limit, exclusive }
-                    }
-                    _ => continue,
-                }
-            }
-            "maximum" | "exclusiveMaximum" => {
-                match parse_bound(schema, "maximum", "exclusiveMaximum")? {
-                    Some((limit, exclusive)) if keyword == "maximum" => {
-                        Rule::Maximum { limit, exclusive }
-                    }
-                    _ => continue,
-                }
-            }
-            "minLength" => Rule::MinLength(parse_count(keyword, value)?),
-            "maxLength" => Rule::MaxLength(parse_count(keyword, value)?),
-            "minItems" => Rule::MinItems(parse_count(keyword, value)?),
-            "maxItems" => Rule::MaxItems(parse_count(keyword, value)?),
-            "minProperties" => Rule::MinProperties(parse_count(keyword, value)?),
-            "maxProperties" => Rule::MaxProperties(parse_count(keyword, value)?),
-            "uniqueItems" => match value {
-                Bson::Boolean(true) => Rule::UniqueItems,
-                Bson::Boolean(false) => continue,
-                _ => return Err(keyword_type_error(keyword, "a boolean")),
-            },
-            "items" => match value {
-                Bson::Document(item) => Rule::Items(Box::new(parse_node(item, depth + 1)?)),
-                Bson::Array(_) => Rule::TupleItems {
-                    schemas: parse_schema_list(keyword, value, depth)?,
-                    additional: schema
-                        .get("additionalItems")
-                        .map(|additional| parse_additional("additionalItems", additional, depth))
-                        .transpose()?,
-                },
-                _ => return Err(keyword_type_error(keyword, "an array or an object")),
-            },
-            "additionalItems" => {
-                // Only meaningful next to an array-form `items`, which reads it; alone it is inert.
-                parse_additional(keyword, value, depth)?;
-                continue;
-            }
-            "additionalProperties" => {
-                let known = match schema.get("properties") {
-                    Some(Bson::Document(properties)) => properties.keys().cloned().collect(),
-                    _ => Vec::new(),
-                };
-                let patterns = match schema.get("patternProperties") {
-                    Some(Bson::Document(patterns)) => patterns
-                        .keys()
-                        .map(|source| Pattern::new(source, ""))
-                        .collect::<CommandResult<Vec<_>>>()?,
-                    _ => Vec::new(),
-                };
-                Rule::AdditionalProperties {
-                    allowed: parse_additional(keyword, value, depth)?,
-                    known,
-                    patterns,
-                }
-            }
-            "patternProperties" => {
-                let Bson::Document(patterns) = value else {
-                    return Err(keyword_type_error(keyword, "an object"));
-                };
-                let mut parsed = Vec::with_capacity(patterns.len());
-                for (source, property) in patterns {
-                    let Bson::Document(property) = property else {
-                        return Err(CommandError::type_mismatch(format!(
-                            "$jsonSchema keyword 'patternProperties' has property '{source}' which is not an object"
-                        )));
-                    };
-                    parsed.push((
-                        Pattern::new(source, "")?,
-                        source.clone(),
-                        parse_node(property, depth + 1)?,
-                    ));
-                }
-                Rule::PatternProperties(parsed)
-            }
-            "allOf" => Rule::AllOf(parse_schema_list(keyword, value, depth)?),
-            "anyOf" => Rule::AnyOf(parse_schema_list(keyword, value, depth)?),
-            "oneOf" => Rule::OneOf(parse_schema_list(keyword, value, depth)?),
-            "not" => Rule::Not(Box::new(parse_subschema(keyword, value, depth)?)),
-            "dependencies" => {
-                let Bson::Document(dependencies) = value else {
-                    return Err(keyword_type_error(keyword, "an object"));
-                };
-                let mut parsed = Vec::with_capacity(dependencies.len());
-                for (name, dependency) in dependencies {
-                    let dependency = match dependency {
-                        Bson::Document(schema) => Dependency::Schema(Box::new(parse_node(schema, depth + 1)?)),
-                        Bson::Array(_) => {
-                            let names = parse_string_list(keyword, dependency)?;
-                            if names.is_empty() {
-                                return Err(CommandError::failed_to_parse(format!(
-                                    "property '{name}' in $jsonSchema keyword 'dependencies' cannot be an empty array"
-                                )));
-                            }
-                            Dependency::Properties(names)
-                        }
-                        _ => {
-                            return Err(CommandError::type_mismatch(format!(
-                                "property '{name}' in $jsonSchema keyword 'dependencies' must be either an object or an array"
-                            )))
-                        }
-                    };
-                    parsed.push((name.clone(), dependency));
-                }
-                Rule::Dependencies(parsed)
-            }
-            "title" | "description" => {
-                let Bson::String(text) = value else {
-                    return Err(keyword_type_error(keyword, "a string"));
-                };
-                if keyword == "title" {
-                    node.title = Some(text.clone());
-                } else {
-                    node.description = Some(text.clone());
-                }
-                continue;
-            }
-            "$ref" | "$schema" | "default" | "definitions" | "format" | "id" => {
-                return Err(CommandError::failed_to_parse(format!(
-                    "$jsonSchema keyword '{keyword}' is not currently supported"
-                )))
-            }
-            other => {
-                return Err(CommandError::failed_to_parse(format!(
-                    "Unknown $jsonSchema keyword: {other}"
-                )))
-            }
+        let rule = if is_nested_keyword(keyword) {
+            parse_nested_keyword(schema, keyword, value, depth)?
+        } else {
+            parse_scalar_keyword(schema, keyword, value, &mut node)?
         };
-        node.rules.push(rule);
+        if let Some(rule) = rule {
+            node.rules.push(rule);
+        }
     }
     Ok(node)
+}
+
+/// Keywords that hold subschemas. They are parsed in their own small function so that each
+/// level of a deeply nested schema costs little stack.
+fn is_nested_keyword(keyword: &str) -> bool {
+    matches!(
+        keyword,
+        "properties"
+            | "items"
+            | "additionalItems"
+            | "additionalProperties"
+            | "patternProperties"
+            | "allOf"
+            | "anyOf"
+            | "oneOf"
+            | "not"
+            | "dependencies"
+    )
+}
+
+fn parse_nested_keyword(
+    schema: &Document,
+    keyword: &str,
+    value: &Bson,
+    depth: usize,
+) -> CommandResult<Option<Rule>> {
+    let parsers: [NestedParser; 10] = [
+        parse_properties_keyword,
+        parse_items_keyword,
+        parse_additional_items_keyword,
+        parse_additional_properties_keyword,
+        parse_pattern_properties_keyword,
+        parse_all_of_keyword,
+        parse_any_of_keyword,
+        parse_one_of_keyword,
+        parse_not_keyword,
+        parse_dependencies_keyword,
+    ];
+    for parser in parsers {
+        if let Some(rule) = parser(schema, keyword, value, depth)? {
+            return Ok(Some(rule));
+        }
+    }
+    Ok(None)
+}
+
+/// Parses one subschema-holding keyword, or returns `None` for the others.
+type NestedParser = fn(&Document, &str, &Bson, usize) -> CommandResult<Option<Rule>>;
+
+#[inline(never)]
+fn parse_properties_keyword(
+    schema: &Document,
+    keyword: &str,
+    value: &Bson,
+    depth: usize,
+) -> CommandResult<Option<Rule>> {
+    let _ = (schema, depth);
+    let rule = match keyword {
+        "properties" => {
+            let Bson::Document(properties) = value else {
+                return Err(keyword_type_error(keyword, "an object"));
+            };
+            let mut parsed = Vec::with_capacity(properties.len());
+            for (name, property) in properties {
+                let Bson::Document(property) = property else {
+                    return Err(CommandError::type_mismatch(format!(
+                        "Nested schema for $jsonSchema property '{name}' must be an object"
+                    )));
+                };
+                parsed.push((name.clone(), parse_node(property, depth + 1)?));
+            }
+            Rule::Properties(parsed)
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(rule))
+}
+
+#[inline(never)]
+fn parse_items_keyword(
+    schema: &Document,
+    keyword: &str,
+    value: &Bson,
+    depth: usize,
+) -> CommandResult<Option<Rule>> {
+    let _ = (schema, depth);
+    let rule = match keyword {
+        "items" => match value {
+            Bson::Document(item) => Rule::Items(Box::new(parse_node(item, depth + 1)?)),
+            Bson::Array(_) => Rule::TupleItems {
+                schemas: parse_schema_list(keyword, value, depth)?,
+                additional: schema
+                    .get("additionalItems")
+                    .map(|additional| parse_additional("additionalItems", additional, depth))
+                    .transpose()?,
+            },
+            _ => return Err(keyword_type_error(keyword, "an array or an object")),
+        },
+        _ => return Ok(None),
+    };
+    Ok(Some(rule))
+}
+
+#[inline(never)]
+fn parse_additional_items_keyword(
+    schema: &Document,
+    keyword: &str,
+    value: &Bson,
+    depth: usize,
+) -> CommandResult<Option<Rule>> {
+    let _ = schema;
+    if keyword == "additionalItems" {
+        // Only meaningful next to an array-form `items`, which reads it; alone it is inert,
+        // but it must still be well formed.
+        parse_additional(keyword, value, depth)?;
+    }
+    Ok(None)
+}
+
+#[inline(never)]
+fn parse_additional_properties_keyword(
+    schema: &Document,
+    keyword: &str,
+    value: &Bson,
+    depth: usize,
+) -> CommandResult<Option<Rule>> {
+    let _ = (schema, depth);
+    let rule = match keyword {
+        "additionalProperties" => {
+            let known = match schema.get("properties") {
+                Some(Bson::Document(properties)) => properties.keys().cloned().collect(),
+                _ => Vec::new(),
+            };
+            let patterns = match schema.get("patternProperties") {
+                Some(Bson::Document(patterns)) => patterns
+                    .keys()
+                    .map(|source| Pattern::new(source, ""))
+                    .collect::<CommandResult<Vec<_>>>()?,
+                _ => Vec::new(),
+            };
+            Rule::AdditionalProperties {
+                allowed: parse_additional(keyword, value, depth)?,
+                known,
+                patterns,
+            }
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(rule))
+}
+
+#[inline(never)]
+fn parse_pattern_properties_keyword(
+    schema: &Document,
+    keyword: &str,
+    value: &Bson,
+    depth: usize,
+) -> CommandResult<Option<Rule>> {
+    let _ = (schema, depth);
+    let rule = match keyword {
+        "patternProperties" => {
+            let Bson::Document(patterns) = value else {
+                return Err(keyword_type_error(keyword, "an object"));
+            };
+            let mut parsed = Vec::with_capacity(patterns.len());
+            for (source, property) in patterns {
+                let Bson::Document(property) = property else {
+                    return Err(CommandError::type_mismatch(format!(
+                        "$jsonSchema keyword 'patternProperties' has property '{source}' which is not an object"
+                    )));
+                };
+                parsed.push((
+                    Pattern::new(source, "")?,
+                    source.clone(),
+                    parse_node(property, depth + 1)?,
+                ));
+            }
+            Rule::PatternProperties(parsed)
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(rule))
+}
+
+#[inline(never)]
+fn parse_all_of_keyword(
+    schema: &Document,
+    keyword: &str,
+    value: &Bson,
+    depth: usize,
+) -> CommandResult<Option<Rule>> {
+    let _ = (schema, depth);
+    let rule = match keyword {
+        "allOf" => Rule::AllOf(parse_schema_list(keyword, value, depth)?),
+        _ => return Ok(None),
+    };
+    Ok(Some(rule))
+}
+
+#[inline(never)]
+fn parse_any_of_keyword(
+    schema: &Document,
+    keyword: &str,
+    value: &Bson,
+    depth: usize,
+) -> CommandResult<Option<Rule>> {
+    let _ = (schema, depth);
+    let rule = match keyword {
+        "anyOf" => Rule::AnyOf(parse_schema_list(keyword, value, depth)?),
+        _ => return Ok(None),
+    };
+    Ok(Some(rule))
+}
+
+#[inline(never)]
+fn parse_one_of_keyword(
+    schema: &Document,
+    keyword: &str,
+    value: &Bson,
+    depth: usize,
+) -> CommandResult<Option<Rule>> {
+    let _ = (schema, depth);
+    let rule = match keyword {
+        "oneOf" => Rule::OneOf(parse_schema_list(keyword, value, depth)?),
+        _ => return Ok(None),
+    };
+    Ok(Some(rule))
+}
+
+#[inline(never)]
+fn parse_not_keyword(
+    schema: &Document,
+    keyword: &str,
+    value: &Bson,
+    depth: usize,
+) -> CommandResult<Option<Rule>> {
+    let _ = (schema, depth);
+    let rule = match keyword {
+        "not" => Rule::Not(Box::new(parse_subschema(keyword, value, depth)?)),
+        _ => return Ok(None),
+    };
+    Ok(Some(rule))
+}
+
+#[inline(never)]
+fn parse_dependencies_keyword(
+    schema: &Document,
+    keyword: &str,
+    value: &Bson,
+    depth: usize,
+) -> CommandResult<Option<Rule>> {
+    let _ = (schema, depth);
+    let rule = match keyword {
+        "dependencies" => {
+            let Bson::Document(dependencies) = value else {
+                return Err(keyword_type_error(keyword, "an object"));
+            };
+            let mut parsed = Vec::with_capacity(dependencies.len());
+            for (name, dependency) in dependencies {
+                let dependency = match dependency {
+                    Bson::Document(schema) => Dependency::Schema(Box::new(parse_node(schema, depth + 1)?)),
+                    Bson::Array(_) => {
+                        let names = parse_string_list(keyword, dependency)?;
+                        if names.is_empty() {
+                            return Err(CommandError::failed_to_parse(format!(
+                                "property '{name}' in $jsonSchema keyword 'dependencies' cannot be an empty array"
+                            )));
+                        }
+                        Dependency::Properties(names)
+                    }
+                    _ => {
+                        return Err(CommandError::type_mismatch(format!(
+                            "property '{name}' in $jsonSchema keyword 'dependencies' must be either an object or an array"
+                        )))
+                    }
+                };
+                parsed.push((name.clone(), dependency));
+            }
+            Rule::Dependencies(parsed)
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(rule))
+}
+
+#[inline(never)]
+fn parse_scalar_keyword(
+    schema: &Document,
+    keyword: &str,
+    value: &Bson,
+    node: &mut SchemaNode,
+) -> CommandResult<Option<Rule>> {
+    let rule = match keyword {
+        "bsonType" => Rule::BsonType {
+            types: parse_type_names(keyword, value, |name| {
+                TypeSpec::from_alias(name).ok_or_else(|| {
+                    CommandError::bad_value(format!("Unknown type name alias: {name}"))
+                })
+            })?,
+            specified: value.clone(),
+        },
+        "type" => Rule::JsonType {
+            types: parse_type_names(keyword, value, parse_json_type)?,
+            specified: value.clone(),
+        },
+        "required" => {
+            let names = parse_string_list(keyword, value)?;
+            if names.is_empty() {
+                return Err(CommandError::bad_value(
+                    "$jsonSchema keyword 'required' cannot be an empty array",
+                ));
+            }
+            Rule::Required(names)
+        }
+        "enum" => {
+            let Bson::Array(values) = value else {
+                return Err(keyword_type_error(keyword, "an array"));
+            };
+            if values.is_empty() {
+                return Err(CommandError::failed_to_parse(
+                    "$jsonSchema keyword 'enum' cannot be an empty array",
+                ));
+            }
+            Rule::Enum(values.clone())
+        }
+        "pattern" => {
+            let Bson::String(source) = value else {
+                return Err(keyword_type_error(keyword, "a string"));
+            };
+            Rule::Pattern(Pattern::new(source, "")?, source.clone())
+        }
+        "minimum" | "exclusiveMinimum" => {
+            match parse_bound(schema, "minimum", "exclusiveMinimum")? {
+                Some((limit, exclusive)) if keyword == "minimum" => {
+                    Rule::Minimum { limit, exclusive }
+                }
+                _ => return Ok(None),
+            }
+        }
+        "maximum" | "exclusiveMaximum" => {
+            match parse_bound(schema, "maximum", "exclusiveMaximum")? {
+                Some((limit, exclusive)) if keyword == "maximum" => {
+                    Rule::Maximum { limit, exclusive }
+                }
+                _ => return Ok(None),
+            }
+        }
+        "minLength" => Rule::MinLength(parse_count(keyword, value)?),
+        "maxLength" => Rule::MaxLength(parse_count(keyword, value)?),
+        "minItems" => Rule::MinItems(parse_count(keyword, value)?),
+        "maxItems" => Rule::MaxItems(parse_count(keyword, value)?),
+        "minProperties" => Rule::MinProperties(parse_count(keyword, value)?),
+        "maxProperties" => Rule::MaxProperties(parse_count(keyword, value)?),
+        "uniqueItems" => match value {
+            Bson::Boolean(true) => Rule::UniqueItems,
+            Bson::Boolean(false) => return Ok(None),
+            _ => return Err(keyword_type_error(keyword, "a boolean")),
+        },
+        "title" | "description" => {
+            let Bson::String(text) = value else {
+                return Err(keyword_type_error(keyword, "a string"));
+            };
+            if keyword == "title" {
+                node.title = Some(text.clone());
+            } else {
+                node.description = Some(text.clone());
+            }
+            return Ok(None);
+        }
+        "$ref" | "$schema" | "default" | "definitions" | "format" | "id" => {
+            return Err(CommandError::failed_to_parse(format!(
+                "$jsonSchema keyword '{keyword}' is not currently supported"
+            )))
+        }
+        other => {
+            return Err(CommandError::failed_to_parse(format!(
+                "Unknown $jsonSchema keyword: {other}"
+            )))
+        }
+    };
+    Ok(Some(rule))
 }
 
 fn parse_type_names<T>(
@@ -516,6 +717,350 @@ impl Rule {
     /// The failure entry for this rule, or `None` when `value` satisfies it. Each keyword only
     /// looks at values of the type it is about (`minimum` ignores strings, and so on).
     fn failure(&self, value: &Bson) -> Option<Document> {
+        if self.holds_subschemas() {
+            self.nested_failure(value)
+        } else {
+            self.scalar_failure(value)
+        }
+    }
+
+    /// Rules whose checks recurse into subschemas; they are checked in their own small
+    /// function so that each level of a deeply nested schema costs little stack.
+    fn holds_subschemas(&self) -> bool {
+        matches!(
+            self,
+            Rule::Properties(_)
+                | Rule::Items(_)
+                | Rule::TupleItems { .. }
+                | Rule::AdditionalProperties { .. }
+                | Rule::PatternProperties(_)
+                | Rule::AllOf(_)
+                | Rule::AnyOf(_)
+                | Rule::OneOf(_)
+                | Rule::Not(_)
+                | Rule::Dependencies(_)
+        )
+    }
+
+    /// Each subschema-holding rule is checked by its own function, tried in turn, so the
+    /// stack grows by one small frame per schema level.
+    fn nested_failure(&self, value: &Bson) -> Option<Document> {
+        if let Some(failure) = self.properties_failure(value) {
+            return Some(failure);
+        }
+        if let Some(failure) = self.items_failure(value) {
+            return Some(failure);
+        }
+        if let Some(failure) = self.tuple_items_failure(value) {
+            return Some(failure);
+        }
+        if let Some(failure) = self.additional_properties_failure(value) {
+            return Some(failure);
+        }
+        if let Some(failure) = self.pattern_properties_failure(value) {
+            return Some(failure);
+        }
+        if let Some(failure) = self.all_or_any_of_failure(value) {
+            return Some(failure);
+        }
+        if let Some(failure) = self.one_of_failure(value) {
+            return Some(failure);
+        }
+        if let Some(failure) = self.not_failure(value) {
+            return Some(failure);
+        }
+        if let Some(failure) = self.dependencies_failure(value) {
+            return Some(failure);
+        }
+        None
+    }
+
+    #[inline(never)]
+    fn properties_failure(&self, value: &Bson) -> Option<Document> {
+        match self {
+            Rule::Properties(properties) => {
+                let Bson::Document(document) = value else {
+                    return None;
+                };
+                let mut unsatisfied = Vec::new();
+                for (name, schema) in properties {
+                    let Some(property) = document.get(name) else {
+                        continue;
+                    };
+                    let details = schema.failures(property);
+                    if details.is_empty() {
+                        continue;
+                    }
+                    let mut entry = doc! {"propertyName": name.clone()};
+                    if let Some(title) = &schema.title {
+                        entry.insert("title", title.clone());
+                    }
+                    if let Some(description) = &schema.description {
+                        entry.insert("description", description.clone());
+                    }
+                    entry.insert("details", details);
+                    unsatisfied.push(Bson::Document(entry));
+                }
+                (!unsatisfied.is_empty()).then(|| {
+                    doc! {"operatorName": "properties", "propertiesNotSatisfied": unsatisfied}
+                })
+            }
+            _ => None,
+        }
+    }
+
+    #[inline(never)]
+    fn items_failure(&self, value: &Bson) -> Option<Document> {
+        match self {
+            Rule::Items(schema) => {
+                let Bson::Array(items) = value else {
+                    return None;
+                };
+                items.iter().enumerate().find_map(|(index, item)| {
+                    let details = schema.failures(item);
+                    (!details.is_empty()).then(|| {
+                        doc! {
+                            "operatorName": "items",
+                            "reason": "At least one item did not match the sub-schema",
+                            "itemIndex": index as i32,
+                            "details": details,
+                        }
+                    })
+                })
+            }
+            _ => None,
+        }
+    }
+
+    #[inline(never)]
+    fn tuple_items_failure(&self, value: &Bson) -> Option<Document> {
+        match self {
+            Rule::TupleItems {
+                schemas,
+                additional,
+            } => {
+                let Bson::Array(items) = value else {
+                    return None;
+                };
+                let failing: Vec<(usize, Vec<Bson>)> = schemas
+                    .iter()
+                    .zip(items.iter())
+                    .enumerate()
+                    .map(|(index, (schema, item))| (index, schema.failures(item)))
+                    .filter(|(_, details)| !details.is_empty())
+                    .collect();
+                if !failing.is_empty() {
+                    return Some(doc! {"operatorName": "items", "details": numbered(failing)});
+                }
+                let extra = items.get(schemas.len()..).unwrap_or(&[]);
+                match additional {
+                    Some(Additional::Allowed(false)) if !extra.is_empty() => Some(doc! {
+                        "operatorName": "additionalItems",
+                        "specifiedAs": {"additionalItems": false},
+                        "reason": "found additional items",
+                        "additionalItems": extra.to_vec(),
+                    }),
+                    Some(Additional::Schema(schema)) => {
+                        extra.iter().enumerate().find_map(|(offset, item)| {
+                            let details = schema.failures(item);
+                            (!details.is_empty()).then(|| {
+                                doc! {
+                                    "operatorName": "additionalItems",
+                                    "reason": "At least one item did not match the sub-schema",
+                                    "itemIndex": (schemas.len() + offset) as i32,
+                                    "details": details,
+                                }
+                            })
+                        })
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    #[inline(never)]
+    fn additional_properties_failure(&self, value: &Bson) -> Option<Document> {
+        match self {
+            Rule::AdditionalProperties {
+                allowed,
+                known,
+                patterns,
+            } => {
+                let Bson::Document(document) = value else {
+                    return None;
+                };
+                let mut extra = document.iter().filter(|(name, _)| {
+                    !known.contains(name) && !patterns.iter().any(|pattern| pattern.is_match(name))
+                });
+                match allowed {
+                    Additional::Allowed(true) => None,
+                    Additional::Allowed(false) => {
+                        let names: Vec<String> = extra.map(|(name, _)| name.clone()).collect();
+                        (!names.is_empty()).then(|| {
+                            doc! {
+                                "operatorName": "additionalProperties",
+                                "specifiedAs": {"additionalProperties": false},
+                                "additionalProperties": names,
+                            }
+                        })
+                    }
+                    Additional::Schema(schema) => extra.find_map(|(name, property)| {
+                        let details = schema.failures(property);
+                        (!details.is_empty()).then(|| {
+                            doc! {
+                                "operatorName": "additionalProperties",
+                                "reason": "at least one additional property did not match the subschema",
+                                "failingProperty": name.clone(),
+                                "details": details,
+                            }
+                        })
+                    }),
+                }
+            }
+            _ => None,
+        }
+    }
+
+    #[inline(never)]
+    fn pattern_properties_failure(&self, value: &Bson) -> Option<Document> {
+        match self {
+            Rule::PatternProperties(patterns) => {
+                let Bson::Document(document) = value else {
+                    return None;
+                };
+                let mut failing = Vec::new();
+                for (name, property) in document {
+                    for (pattern, source, schema) in patterns {
+                        if !pattern.is_match(name) {
+                            continue;
+                        }
+                        let details = schema.failures(property);
+                        if !details.is_empty() {
+                            failing.push(Bson::Document(doc! {
+                                "propertyName": name.clone(),
+                                "regexMatched": source.clone(),
+                                "details": details,
+                            }));
+                        }
+                    }
+                }
+                (!failing.is_empty())
+                    .then(|| doc! {"operatorName": "patternProperties", "details": failing})
+            }
+            _ => None,
+        }
+    }
+
+    #[inline(never)]
+    fn all_or_any_of_failure(&self, value: &Bson) -> Option<Document> {
+        match self {
+            Rule::AllOf(schemas) | Rule::AnyOf(schemas) => {
+                let failing: Vec<(usize, Vec<Bson>)> = schemas
+                    .iter()
+                    .enumerate()
+                    .map(|(index, schema)| (index, schema.failures(value)))
+                    .filter(|(_, details)| !details.is_empty())
+                    .collect();
+                let (keyword, broken) = match self {
+                    Rule::AllOf(_) => ("allOf", !failing.is_empty()),
+                    _ => ("anyOf", failing.len() == schemas.len()),
+                };
+                broken.then(
+                    || doc! {"operatorName": keyword, "schemasNotSatisfied": numbered(failing)},
+                )
+            }
+            _ => None,
+        }
+    }
+
+    #[inline(never)]
+    fn one_of_failure(&self, value: &Bson) -> Option<Document> {
+        match self {
+            Rule::OneOf(schemas) => {
+                let results: Vec<(usize, Vec<Bson>)> = schemas
+                    .iter()
+                    .enumerate()
+                    .map(|(index, schema)| (index, schema.failures(value)))
+                    .collect();
+                let matching: Vec<i32> = results
+                    .iter()
+                    .filter(|(_, details)| details.is_empty())
+                    .map(|(index, _)| *index as i32)
+                    .collect();
+                match matching.len() {
+                    1 => None,
+                    0 => Some(
+                        doc! {"operatorName": "oneOf", "schemasNotSatisfied": numbered(results)},
+                    ),
+                    _ => Some(doc! {
+                        "operatorName": "oneOf",
+                        "reason": "more than one subschema matched",
+                        "matchingSchemaIndexes": matching,
+                    }),
+                }
+            }
+            _ => None,
+        }
+    }
+
+    #[inline(never)]
+    fn not_failure(&self, value: &Bson) -> Option<Document> {
+        match self {
+            Rule::Not(schema) => schema.is_satisfied(value).then(|| {
+                doc! {"operatorName": "not", "reason": "child expression matched"}
+            }),
+            _ => None,
+        }
+    }
+
+    #[inline(never)]
+    fn dependencies_failure(&self, value: &Bson) -> Option<Document> {
+        match self {
+            Rule::Dependencies(dependencies) => {
+                let Bson::Document(document) = value else {
+                    return None;
+                };
+                let mut failing = Vec::new();
+                for (name, dependency) in dependencies {
+                    if !document.contains_key(name) {
+                        continue;
+                    }
+                    match dependency {
+                        Dependency::Properties(names) => {
+                            let missing: Vec<String> = names
+                                .iter()
+                                .filter(|needed| !document.contains_key(needed.as_str()))
+                                .cloned()
+                                .collect();
+                            if !missing.is_empty() {
+                                failing.push(Bson::Document(doc! {
+                                    "conditionalProperty": name.clone(),
+                                    "missingProperties": missing,
+                                }));
+                            }
+                        }
+                        Dependency::Schema(schema) => {
+                            let details = schema.failures(value);
+                            if !details.is_empty() {
+                                failing.push(Bson::Document(doc! {
+                                    "conditionalProperty": name.clone(),
+                                    "details": details,
+                                }));
+                            }
+                        }
+                    }
+                }
+                (!failing.is_empty())
+                    .then(|| doc! {"operatorName": "dependencies", "failingDependencies": failing})
+            }
+            _ => None,
+        }
+    }
+
+    #[inline(never)]
+    fn scalar_failure(&self, value: &Bson) -> Option<Document> {
         match self {
             Rule::BsonType { types, specified } => (!types.iter().any(|spec| spec.matches(value)))
                 .then(|| {
@@ -551,33 +1096,6 @@ impl Rule {
                         "specifiedAs": {"required": names.clone()},
                         "missingProperties": missing.into_iter().cloned().collect::<Vec<_>>(),
                     }
-                })
-            }
-            Rule::Properties(properties) => {
-                let Bson::Document(document) = value else {
-                    return None;
-                };
-                let mut unsatisfied = Vec::new();
-                for (name, schema) in properties {
-                    let Some(property) = document.get(name) else {
-                        continue;
-                    };
-                    let details = schema.failures(property);
-                    if details.is_empty() {
-                        continue;
-                    }
-                    let mut entry = doc! {"propertyName": name.clone()};
-                    if let Some(title) = &schema.title {
-                        entry.insert("title", title.clone());
-                    }
-                    if let Some(description) = &schema.description {
-                        entry.insert("description", description.clone());
-                    }
-                    entry.insert("details", details);
-                    unsatisfied.push(Bson::Document(entry));
-                }
-                (!unsatisfied.is_empty()).then(|| {
-                    doc! {"operatorName": "properties", "propertiesNotSatisfied": unsatisfied}
                 })
             }
             Rule::Enum(values) => {
@@ -688,122 +1206,6 @@ impl Rule {
                     "duplicatedValue": duplicate,
                 })
             }
-            Rule::Items(schema) => {
-                let Bson::Array(items) = value else {
-                    return None;
-                };
-                items.iter().enumerate().find_map(|(index, item)| {
-                    let details = schema.failures(item);
-                    (!details.is_empty()).then(|| {
-                        doc! {
-                            "operatorName": "items",
-                            "reason": "At least one item did not match the sub-schema",
-                            "itemIndex": index as i32,
-                            "details": details,
-                        }
-                    })
-                })
-            }
-            Rule::TupleItems {
-                schemas,
-                additional,
-            } => {
-                let Bson::Array(items) = value else {
-                    return None;
-                };
-                let failing: Vec<(usize, Vec<Bson>)> = schemas
-                    .iter()
-                    .zip(items.iter())
-                    .enumerate()
-                    .map(|(index, (schema, item))| (index, schema.failures(item)))
-                    .filter(|(_, details)| !details.is_empty())
-                    .collect();
-                if !failing.is_empty() {
-                    return Some(doc! {"operatorName": "items", "details": numbered(failing)});
-                }
-                let extra = items.get(schemas.len()..).unwrap_or(&[]);
-                match additional {
-                    Some(Additional::Allowed(false)) if !extra.is_empty() => Some(doc! {
-                        "operatorName": "additionalItems",
-                        "specifiedAs": {"additionalItems": false},
-                        "reason": "found additional items",
-                        "additionalItems": extra.to_vec(),
-                    }),
-                    Some(Additional::Schema(schema)) => {
-                        extra.iter().enumerate().find_map(|(offset, item)| {
-                            let details = schema.failures(item);
-                            (!details.is_empty()).then(|| {
-                                doc! {
-                                    "operatorName": "additionalItems",
-                                    "reason": "At least one item did not match the sub-schema",
-                                    "itemIndex": (schemas.len() + offset) as i32,
-                                    "details": details,
-                                }
-                            })
-                        })
-                    }
-                    _ => None,
-                }
-            }
-            Rule::AdditionalProperties {
-                allowed,
-                known,
-                patterns,
-            } => {
-                let Bson::Document(document) = value else {
-                    return None;
-                };
-                let mut extra = document.iter().filter(|(name, _)| {
-                    !known.contains(name) && !patterns.iter().any(|pattern| pattern.is_match(name))
-                });
-                match allowed {
-                    Additional::Allowed(true) => None,
-                    Additional::Allowed(false) => {
-                        let names: Vec<String> = extra.map(|(name, _)| name.clone()).collect();
-                        (!names.is_empty()).then(|| {
-                            doc! {
-                                "operatorName": "additionalProperties",
-                                "specifiedAs": {"additionalProperties": false},
-                                "additionalProperties": names,
-                            }
-                        })
-                    }
-                    Additional::Schema(schema) => extra.find_map(|(name, property)| {
-                        let details = schema.failures(property);
-                        (!details.is_empty()).then(|| {
-                            doc! {
-                                "operatorName": "additionalProperties",
-                                "reason": "at least one additional property did not match the subschema",
-                                "failingProperty": name.clone(),
-                                "details": details,
-                            }
-                        })
-                    }),
-                }
-            }
-            Rule::PatternProperties(patterns) => {
-                let Bson::Document(document) = value else {
-                    return None;
-                };
-                let mut failing = Vec::new();
-                for (name, property) in document {
-                    for (pattern, source, schema) in patterns {
-                        if !pattern.is_match(name) {
-                            continue;
-                        }
-                        let details = schema.failures(property);
-                        if !details.is_empty() {
-                            failing.push(Bson::Document(doc! {
-                                "propertyName": name.clone(),
-                                "regexMatched": source.clone(),
-                                "details": details,
-                            }));
-                        }
-                    }
-                }
-                (!failing.is_empty())
-                    .then(|| doc! {"operatorName": "patternProperties", "details": failing})
-            }
             Rule::MinProperties(limit) | Rule::MaxProperties(limit) => {
                 let Bson::Document(document) = value else {
                     return None;
@@ -829,84 +1231,7 @@ impl Rule {
                     }
                 })
             }
-            Rule::AllOf(schemas) | Rule::AnyOf(schemas) => {
-                let failing: Vec<(usize, Vec<Bson>)> = schemas
-                    .iter()
-                    .enumerate()
-                    .map(|(index, schema)| (index, schema.failures(value)))
-                    .filter(|(_, details)| !details.is_empty())
-                    .collect();
-                let (keyword, broken) = match self {
-                    Rule::AllOf(_) => ("allOf", !failing.is_empty()),
-                    _ => ("anyOf", failing.len() == schemas.len()),
-                };
-                broken.then(
-                    || doc! {"operatorName": keyword, "schemasNotSatisfied": numbered(failing)},
-                )
-            }
-            Rule::OneOf(schemas) => {
-                let results: Vec<(usize, Vec<Bson>)> = schemas
-                    .iter()
-                    .enumerate()
-                    .map(|(index, schema)| (index, schema.failures(value)))
-                    .collect();
-                let matching: Vec<i32> = results
-                    .iter()
-                    .filter(|(_, details)| details.is_empty())
-                    .map(|(index, _)| *index as i32)
-                    .collect();
-                match matching.len() {
-                    1 => None,
-                    0 => Some(
-                        doc! {"operatorName": "oneOf", "schemasNotSatisfied": numbered(results)},
-                    ),
-                    _ => Some(doc! {
-                        "operatorName": "oneOf",
-                        "reason": "more than one subschema matched",
-                        "matchingSchemaIndexes": matching,
-                    }),
-                }
-            }
-            Rule::Not(schema) => schema.is_satisfied(value).then(|| {
-                doc! {"operatorName": "not", "reason": "child expression matched"}
-            }),
-            Rule::Dependencies(dependencies) => {
-                let Bson::Document(document) = value else {
-                    return None;
-                };
-                let mut failing = Vec::new();
-                for (name, dependency) in dependencies {
-                    if !document.contains_key(name) {
-                        continue;
-                    }
-                    match dependency {
-                        Dependency::Properties(names) => {
-                            let missing: Vec<String> = names
-                                .iter()
-                                .filter(|needed| !document.contains_key(needed.as_str()))
-                                .cloned()
-                                .collect();
-                            if !missing.is_empty() {
-                                failing.push(Bson::Document(doc! {
-                                    "conditionalProperty": name.clone(),
-                                    "missingProperties": missing,
-                                }));
-                            }
-                        }
-                        Dependency::Schema(schema) => {
-                            let details = schema.failures(value);
-                            if !details.is_empty() {
-                                failing.push(Bson::Document(doc! {
-                                    "conditionalProperty": name.clone(),
-                                    "details": details,
-                                }));
-                            }
-                        }
-                    }
-                }
-                (!failing.is_empty())
-                    .then(|| doc! {"operatorName": "dependencies", "failingDependencies": failing})
-            }
+            _ => None,
         }
     }
 }
@@ -931,5 +1256,326 @@ impl JsonSchema {
         (!failures.is_empty()).then(|| {
             doc! {"operatorName": "$jsonSchema", "schemaRulesNotSatisfied": failures}
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema(spec: Document) -> JsonSchema {
+        JsonSchema::parse(&spec).unwrap_or_else(|error| panic!("{spec}: {error}"))
+    }
+
+    fn valid(spec: Document, document: Document) -> bool {
+        schema(spec).is_valid(&document)
+    }
+
+    fn rules(spec: Document, document: Document) -> Vec<Bson> {
+        let details = schema(spec)
+            .explain(&document)
+            .expect("document should fail");
+        assert_eq!(details.get_str("operatorName").unwrap(), "$jsonSchema");
+        details
+            .get_array("schemaRulesNotSatisfied")
+            .unwrap()
+            .clone()
+    }
+
+    fn parse_error(spec: Document) -> CommandError {
+        match JsonSchema::parse(&spec) {
+            Ok(_) => panic!("{spec} parsed"),
+            Err(error) => error,
+        }
+    }
+
+    #[test]
+    fn bson_type_accepts_names_lists_and_number() {
+        let spec = |kind: Bson| doc! {"properties": {"a": {"bsonType": kind}}};
+        assert!(valid(spec("int".into()), doc! {"a": 1}));
+        assert!(!valid(spec("int".into()), doc! {"a": 1.5}));
+        assert!(valid(spec("long".into()), doc! {"a": Bson::Int64(1)}));
+        assert!(valid(spec("double".into()), doc! {"a": 1.5}));
+        assert!(valid(spec("number".into()), doc! {"a": Bson::Int64(1)}));
+        assert!(valid(spec(vec!["string", "null"].into()), doc! {"a": null}));
+        assert!(valid(
+            spec("objectId".into()),
+            doc! {"a": bson::oid::ObjectId::new()}
+        ));
+        assert!(valid(
+            spec("date".into()),
+            doc! {"a": bson::DateTime::now()}
+        ));
+        assert!(valid(spec("bool".into()), doc! {"a": true}));
+        assert!(valid(spec("array".into()), doc! {"a": [1]}));
+        assert!(valid(spec("object".into()), doc! {"a": {}}));
+        assert!(valid(spec("int".into()), doc! {}));
+        assert_eq!(
+            rules(spec("string".into()), doc! {"a": 5}),
+            vec![Bson::Document(
+                doc! {"operatorName": "properties", "propertiesNotSatisfied": [
+                    {"propertyName": "a", "details": [
+                        {"operatorName": "bsonType", "specifiedAs": {"bsonType": "string"},
+                         "reason": "type did not match", "consideredValue": 5, "consideredType": "int"}
+                    ]}
+                ]}
+            )]
+        );
+        let error = parse_error(spec("strin".into()));
+        assert_eq!(
+            (error.code, error.message.as_str()),
+            (2, "Unknown type name alias: strin")
+        );
+    }
+
+    #[test]
+    fn json_type_uses_json_names() {
+        let spec = |kind: &str| doc! {"properties": {"a": {"type": kind}}};
+        assert!(valid(spec("number"), doc! {"a": 2.5}));
+        assert!(valid(spec("boolean"), doc! {"a": false}));
+        assert!(!valid(spec("string"), doc! {"a": false}));
+        assert!(valid(spec("object"), doc! {"a": {"b": 1}}));
+        assert_eq!(parse_error(spec("integer")).code, 2);
+        assert_eq!(
+            parse_error(doc! {"type": "object", "bsonType": "object"}).code,
+            9
+        );
+    }
+
+    #[test]
+    fn required_lists_missing_properties() {
+        let spec = doc! {"required": ["a", "b", "c"]};
+        assert!(valid(spec.clone(), doc! {"a": 1, "b": null, "c": 0}));
+        assert_eq!(
+            rules(spec, doc! {"b": 1}),
+            vec![Bson::Document(doc! {"operatorName": "required",
+            "specifiedAs": {"required": ["a", "b", "c"]}, "missingProperties": ["a", "c"]})]
+        );
+        assert_eq!(parse_error(doc! {"required": []}).code, 2);
+        assert_eq!(parse_error(doc! {"required": "a"}).code, 14);
+        assert_eq!(parse_error(doc! {"required": ["a", "a"]}).code, 9);
+    }
+
+    #[test]
+    fn unknown_keywords_fail_to_parse() {
+        let error = parse_error(doc! {"foo": 1});
+        assert_eq!(
+            (error.code, error.message.as_str()),
+            (9, "Unknown $jsonSchema keyword: foo")
+        );
+        assert_eq!(parse_error(doc! {"format": "email"}).code, 9);
+        assert_eq!(
+            parse_error(doc! {"properties": {"a": {"bar": 1}}}).message,
+            "Unknown $jsonSchema keyword: bar"
+        );
+        assert!(valid(
+            doc! {"title": "t", "description": "d"},
+            doc! {"x": 1}
+        ));
+    }
+
+    #[test]
+    fn enum_compares_with_bson_equality() {
+        let spec = doc! {"properties": {"a": {"enum": [1, "x", {"b": 1, "c": 2}, [1, 2]]}}};
+        assert!(valid(spec.clone(), doc! {"a": 1.0}));
+        assert!(valid(spec.clone(), doc! {"a": "x"}));
+        assert!(valid(spec.clone(), doc! {"a": {"b": 1, "c": 2}}));
+        assert!(!valid(spec.clone(), doc! {"a": {"c": 2, "b": 1}}));
+        assert!(valid(spec.clone(), doc! {"a": [1, 2]}));
+        assert!(!valid(spec.clone(), doc! {"a": 2}));
+        assert_eq!(parse_error(doc! {"enum": []}).code, 9);
+    }
+
+    #[test]
+    fn pattern_applies_to_strings_only() {
+        let spec = doc! {"properties": {"a": {"pattern": "^x+$"}}};
+        assert!(valid(spec.clone(), doc! {"a": "xxx"}));
+        assert!(!valid(spec.clone(), doc! {"a": "xy"}));
+        assert!(valid(spec, doc! {"a": 5}));
+    }
+
+    #[test]
+    fn minimum_and_maximum_respect_exclusivity_and_ignore_non_numbers() {
+        let spec = doc! {"properties": {"a": {"minimum": 0, "maximum": 10}}};
+        assert!(valid(spec.clone(), doc! {"a": 0}));
+        assert!(valid(spec.clone(), doc! {"a": 10.0}));
+        assert!(!valid(spec.clone(), doc! {"a": -0.5}));
+        assert!(!valid(spec.clone(), doc! {"a": Bson::Int64(11)}));
+        assert!(valid(spec, doc! {"a": "100"}));
+        let exclusive = doc! {"properties": {"a": {"minimum": 0, "exclusiveMinimum": true,
+        "maximum": 10, "exclusiveMaximum": true}}};
+        assert!(!valid(exclusive.clone(), doc! {"a": 0}));
+        assert!(!valid(exclusive.clone(), doc! {"a": 10}));
+        assert!(valid(exclusive.clone(), doc! {"a": 5}));
+        let details = rules(exclusive, doc! {"a": 10});
+        assert_eq!(
+            details,
+            vec![Bson::Document(
+                doc! {"operatorName": "properties", "propertiesNotSatisfied": [
+                    {"propertyName": "a", "details": [
+                        {"operatorName": "maximum", "specifiedAs": {"maximum": 10, "exclusiveMaximum": true},
+                         "reason": "comparison failed", "consideredValue": 10}
+                    ]}
+                ]}
+            )]
+        );
+        assert_eq!(parse_error(doc! {"exclusiveMinimum": true}).code, 9);
+        assert_eq!(parse_error(doc! {"minimum": "1"}).code, 14);
+    }
+
+    #[test]
+    fn string_lengths_count_code_points() {
+        let spec = doc! {"properties": {"a": {"minLength": 2, "maxLength": 3}}};
+        assert!(valid(spec.clone(), doc! {"a": "éé"}));
+        assert!(valid(spec.clone(), doc! {"a": "日本語"}));
+        assert!(!valid(spec.clone(), doc! {"a": "é"}));
+        assert!(!valid(spec.clone(), doc! {"a": "abcd"}));
+        assert!(valid(spec, doc! {"a": 12345}));
+        assert_eq!(parse_error(doc! {"minLength": -1}).code, 9);
+    }
+
+    #[test]
+    fn array_keywords_check_items_counts_and_uniqueness() {
+        let spec = doc! {"properties": {"a": {"minItems": 1, "maxItems": 3, "uniqueItems": true,
+        "items": {"bsonType": "int"}}}};
+        assert!(valid(spec.clone(), doc! {"a": [1, 2]}));
+        assert!(!valid(spec.clone(), doc! {"a": []}));
+        assert!(!valid(spec.clone(), doc! {"a": [1, 2, 3, 4]}));
+        assert!(!valid(spec.clone(), doc! {"a": [1, 1.0]}));
+        assert!(!valid(spec.clone(), doc! {"a": [1, "2"]}));
+        assert!(valid(spec, doc! {"a": "not an array"}));
+        let tuple = doc! {"properties": {"a": {"items": [{"bsonType": "string"}, {"bsonType": "int"}],
+        "additionalItems": false}}};
+        assert!(valid(tuple.clone(), doc! {"a": ["x", 1]}));
+        assert!(valid(tuple.clone(), doc! {"a": ["x"]}));
+        assert!(!valid(tuple.clone(), doc! {"a": [1, 1]}));
+        assert!(!valid(tuple, doc! {"a": ["x", 1, 2]}));
+        let extra_schema =
+            doc! {"items": [{"bsonType": "string"}], "additionalItems": {"bsonType": "int"}};
+        let wrapped = doc! {"properties": {"a": extra_schema}};
+        assert!(valid(wrapped.clone(), doc! {"a": ["x", 1, 2]}));
+        assert!(!valid(wrapped, doc! {"a": ["x", 1, "y"]}));
+    }
+
+    #[test]
+    fn additional_and_pattern_properties_constrain_unlisted_fields() {
+        let closed = doc! {"properties": {"_id": {}, "a": {}}, "additionalProperties": false};
+        assert!(valid(closed.clone(), doc! {"_id": 1, "a": 1}));
+        assert_eq!(
+            rules(closed, doc! {"_id": 1, "b": 1, "c": 2}),
+            vec![Bson::Document(
+                doc! {"operatorName": "additionalProperties",
+                "specifiedAs": {"additionalProperties": false}, "additionalProperties": ["b", "c"]}
+            )]
+        );
+        let typed = doc! {"properties": {"a": {}}, "patternProperties": {"^x_": {"bsonType": "string"}},
+        "additionalProperties": {"bsonType": "int"}};
+        assert!(valid(
+            typed.clone(),
+            doc! {"a": "any", "x_name": "s", "other": 3}
+        ));
+        assert!(!valid(typed.clone(), doc! {"x_name": 3}));
+        assert!(!valid(typed, doc! {"other": "s"}));
+    }
+
+    #[test]
+    fn property_counts_are_checked_on_objects() {
+        let spec = doc! {"minProperties": 2, "maxProperties": 3};
+        assert!(valid(spec.clone(), doc! {"a": 1, "b": 2}));
+        assert!(!valid(spec.clone(), doc! {"a": 1}));
+        assert!(!valid(spec, doc! {"a": 1, "b": 2, "c": 3, "d": 4}));
+    }
+
+    #[test]
+    fn combinators_follow_json_schema_logic() {
+        let small = doc! {"properties": {"a": {"maximum": 5}}};
+        let even = doc! {"properties": {"a": {"enum": [2, 4, 6, 8]}}};
+        let all_of = doc! {"allOf": [small.clone(), even.clone()]};
+        let any_of = doc! {"anyOf": [small.clone(), even.clone()]};
+        let one_of = doc! {"oneOf": [small.clone(), even.clone()]};
+        assert!(valid(all_of.clone(), doc! {"a": 4}));
+        assert!(!valid(all_of, doc! {"a": 3}));
+        assert!(valid(any_of.clone(), doc! {"a": 3}));
+        assert!(!valid(any_of, doc! {"a": 7}));
+        assert!(valid(one_of.clone(), doc! {"a": 3}));
+        assert!(valid(one_of.clone(), doc! {"a": 8}));
+        assert!(!valid(one_of.clone(), doc! {"a": 4}));
+        assert!(!valid(one_of, doc! {"a": 7}));
+        assert!(valid(doc! {"not": small.clone()}, doc! {"a": 7}));
+        assert!(!valid(doc! {"not": small}, doc! {"a": 1}));
+        assert_eq!(parse_error(doc! {"anyOf": []}).code, 2);
+    }
+
+    #[test]
+    fn dependencies_require_companions_or_schemas() {
+        let spec = doc! {"dependencies": {"card": ["billing"], "vip": {"required": ["level"]}}};
+        assert!(valid(spec.clone(), doc! {"name": "x"}));
+        assert!(valid(spec.clone(), doc! {"card": 1, "billing": 2}));
+        assert!(!valid(spec.clone(), doc! {"card": 1}));
+        assert!(!valid(spec.clone(), doc! {"vip": true}));
+        assert_eq!(
+            rules(spec, doc! {"card": 1}),
+            vec![Bson::Document(
+                doc! {"operatorName": "dependencies", "failingDependencies": [
+                    {"conditionalProperty": "card", "missingProperties": ["billing"]}
+                ]}
+            )]
+        );
+    }
+
+    #[test]
+    fn property_descriptions_are_echoed_in_details() {
+        let spec = doc! {"properties": {"gpa": {"bsonType": "double",
+        "description": "must be a double if the field exists"}}};
+        let details = rules(spec, doc! {"gpa": 3});
+        let properties = details[0]
+            .as_document()
+            .unwrap()
+            .get_array("propertiesNotSatisfied")
+            .unwrap();
+        assert_eq!(
+            properties[0]
+                .as_document()
+                .unwrap()
+                .get_str("description")
+                .unwrap(),
+            "must be a double if the field exists"
+        );
+    }
+
+    #[test]
+    fn nested_properties_validate_recursively() {
+        let spec = doc! {"bsonType": "object", "properties": {"profile": {"bsonType": "object",
+        "required": ["country"], "properties": {"country": {"bsonType": "string", "maxLength": 2}}}}};
+        assert!(valid(spec.clone(), doc! {"profile": {"country": "FR"}}));
+        assert!(!valid(
+            spec.clone(),
+            doc! {"profile": {"country": "France"}}
+        ));
+        assert!(!valid(spec, doc! {"profile": {}}));
+    }
+
+    #[test]
+    fn absurdly_deep_schemas_are_rejected() {
+        let mut spec = doc! {"bsonType": "int"};
+        for _ in 0..150 {
+            spec = doc! {"not": spec};
+        }
+        assert_eq!(parse_error(spec).code, 2);
+    }
+
+    #[test]
+    fn schemas_nested_to_the_limit_parse_and_validate() {
+        let mut spec = doc! {"bsonType": "int"};
+        let mut good = doc! {"a": 1};
+        let mut bad = doc! {"a": "x"};
+        for _ in 0..99 {
+            spec = doc! {"properties": {"a": spec}};
+            good = doc! {"a": good};
+            bad = doc! {"a": bad};
+        }
+        let schema = schema(doc! {"properties": {"a": spec}});
+        assert!(schema.is_valid(&good));
+        assert!(schema.explain(&bad).is_some());
     }
 }

@@ -223,6 +223,12 @@ async fn dispatch(
         }
     };
     validate_database_name(&database)?;
+    tracing::debug!(
+        connection = connection.id,
+        command = %name,
+        database = %database,
+        "command"
+    );
     match name.as_str() {
         "hello" | "isMaster" | "ismaster" => {
             return diagnostics::hello(state, &connection, &name, &body).await
@@ -331,6 +337,14 @@ fn with_cluster_time(state: &ServerState, mut reply: Document) -> Document {
     );
     reply.insert("operationTime", time);
     reply
+}
+
+/// A count as MongoDB renders it: an int when it fits, a long beyond that.
+fn count_value(count: u64) -> Bson {
+    match i32::try_from(count) {
+        Ok(count) => Bson::Int32(count),
+        Err(_) => Bson::Int64(count.min(i64::MAX as u64) as i64),
+    }
 }
 
 /// MongoDB's name for a value's BSON type, as used in its error messages.

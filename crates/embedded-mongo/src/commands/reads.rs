@@ -2,7 +2,7 @@
 
 use bson::{doc, Bson, Document};
 
-use super::{cursor_id, missing_field, streams, type_name, wrong_type, Context};
+use super::{count_value, cursor_id, missing_field, streams, type_name, wrong_type, Context};
 use crate::cursor::{first_batch_reply, take_batch, CheckoutError, Cursor, KillResult};
 use crate::error::{codes, CommandError, CommandResult};
 use crate::storage::{FindRequest, Transaction};
@@ -136,8 +136,13 @@ pub fn get_more(context: &Context<'_>, _: Option<&mut Transaction>) -> CommandRe
 }
 
 pub fn kill_cursors(context: &Context<'_>, _: Option<&mut Transaction>) -> CommandResult<Document> {
-    let collection = context.collection()?;
-    let _ = collection;
+    // Cursors of listCollections or database change streams live in `db.$cmd.*` namespaces, so
+    // the name is not checked as a collection name.
+    match context.body.get("killCursors") {
+        Some(Bson::String(_)) => {}
+        Some(other) => return Err(wrong_type("killCursors", "killCursors", other, "string")),
+        None => return Err(missing_field("killCursors", "killCursors")),
+    }
     let ids = match context.body.get("cursors") {
         Some(Bson::Array(ids)) => ids
             .iter()
@@ -186,7 +191,7 @@ pub fn count(
         skip,
         limit,
     )?;
-    Ok(doc! {"n": n as i64, "ok": 1.0})
+    Ok(doc! {"n": count_value(n), "ok": 1.0})
 }
 
 pub fn distinct(

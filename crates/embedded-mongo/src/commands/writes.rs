@@ -3,7 +3,7 @@
 
 use bson::{doc, Bson, Document};
 
-use super::{missing_field, optional_boolean, wrong_type, Context};
+use super::{count_value, missing_field, optional_boolean, wrong_type, Context};
 use crate::error::{codes, CommandError, CommandResult};
 use crate::storage::{
     DeleteStatement, FindAndModifyRequest, Transaction, UpdateStatement, WriteOutcome,
@@ -36,9 +36,9 @@ fn write_reply(
             return Err(error.clone());
         }
     }
-    let mut reply = doc! {"n": outcome.n as i64};
+    let mut reply = doc! {"n": count_value(outcome.n)};
     if include_modified {
-        reply.insert("nModified", outcome.n_modified as i64);
+        reply.insert("nModified", count_value(outcome.n_modified));
         if !outcome.upserted.is_empty() {
             let upserted: Vec<Bson> = outcome
                 .upserted
@@ -106,7 +106,8 @@ pub fn insert(
     for (index, _) in &mut outcome.errors {
         *index = original_index.get(*index).copied().unwrap_or(*index);
     }
-    if !(ordered && !outcome.errors.is_empty()) {
+    // An ordered batch stops at the store's first error, before any later oversized document.
+    if !ordered || outcome.errors.is_empty() {
         outcome.errors.extend(too_large);
     }
     outcome.errors.sort_by_key(|(index, _)| *index);
@@ -264,7 +265,7 @@ pub fn find_and_modify(
         &collection,
         &request,
     )?;
-    let mut last_error = doc! {"n": outcome.n as i64};
+    let mut last_error = doc! {"n": count_value(outcome.n)};
     if !remove {
         last_error.insert("updatedExisting", outcome.updated_existing);
     }
@@ -301,8 +302,8 @@ mod tests {
             errors: vec![(2, CommandError::new(codes::DUPLICATE_KEY, "dup"))],
         };
         let reply = write_reply(outcome, false, true).unwrap();
-        assert_eq!(reply.get_i64("n").unwrap(), 2);
-        assert_eq!(reply.get_i64("nModified").unwrap(), 1);
+        assert_eq!(reply.get_i32("n").unwrap(), 2);
+        assert_eq!(reply.get_i32("nModified").unwrap(), 1);
         assert_eq!(
             reply.get_array("upserted").unwrap(),
             &vec![Bson::Document(doc! {"index": 1, "_id": 9})]

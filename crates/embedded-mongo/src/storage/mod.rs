@@ -4,12 +4,28 @@
 //! Every method is synchronous and returns only after its writes are durable (journal flushed)
 //! when the store has a data directory. Callers on an async runtime use `spawn_blocking`.
 
+mod catalog;
+mod change_log;
+mod engine;
+mod index;
+mod journal;
+mod plan;
+mod transaction;
+mod ttl;
+mod write;
+
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bson::{Bson, Document};
 
+use crate::aggregate;
 use crate::error::{CommandError, CommandResult};
+use catalog::{Catalog, Op};
+use change_log::PendingEvent;
+use engine::Engine;
 
 /// How to open a store.
 #[derive(Debug, Clone, Default)]
@@ -18,10 +34,29 @@ pub struct StoreOptions {
     pub data_dir: Option<PathBuf>,
 }
 
+/// Background-work settings, separate from [`StoreOptions`] so existing struct literals of
+/// the latter keep compiling; [`Store::open`] uses the defaults.
+#[derive(Debug, Clone)]
+pub struct StoreTuning {
+    /// How often the TTL monitor removes expired documents (MongoDB: every 60 seconds).
+    pub ttl_interval: Duration,
+    /// Journal size that triggers compaction into a snapshot (default 64 MiB).
+    pub compaction_threshold: u64,
+}
+
+impl Default for StoreTuning {
+    fn default() -> Self {
+        StoreTuning {
+            ttl_interval: Duration::from_secs(60),
+            compaction_threshold: 64 * 1024 * 1024,
+        }
+    }
+}
+
 /// A handle to the store; cheap to clone, shared by every connection.
 #[derive(Clone)]
 pub struct Store {
-    _private: Arc<()>,
+    engine: Arc<Engine>,
 }
 
 /// One database in `listDatabases`.
@@ -156,33 +191,220 @@ pub struct ChangeEvent {
 /// An open multi-document transaction: reads see its snapshot plus its own writes; its writes
 /// become visible atomically at commit. Dropping it aborts.
 pub struct Transaction {
-    _private: (),
+    /// The committed state the transaction started from.
+    base: Arc<Catalog>,
+    /// The snapshot plus the transaction's own writes; its reads see this.
+    working: Catalog,
+    /// Physical changes in order, re-applied to the committed state at commit.
+    ops: Vec<Op>,
+    events: Vec<PendingEvent>,
+    /// Every document written, with the version the snapshot had (for conflict checks).
+    touched: BTreeMap<write::DocumentKey, Option<Arc<Document>>>,
 }
+
+/// One database of a catalog snapshot, as `$lookup` sees it.
+struct DatabaseView<'a> {
+    catalog: &'a Catalog,
+    database: &'a str,
+}
+
+impl aggregate::PipelineContext for DatabaseView<'_> {
+    fn collection_documents(&self, collection: &str) -> CommandResult<Vec<Document>> {
+        Ok(self
+            .catalog
+            .collection(self.database, collection)
+            .map(|target| {
+                target
+                    .records
+                    .values()
+                    .map(|record| (*record.document).clone())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
+
+fn parse_sort(sort: &Option<Document>) -> CommandResult<Option<aggregate::SortSpec>> {
+    match sort {
+        Some(sort) if !sort.is_empty() => Ok(Some(aggregate::SortSpec::parse(sort)?)),
+        _ => Ok(None),
+    }
+}
+
+fn parse_projection(
+    projection: &Option<Document>,
+) -> CommandResult<Option<crate::projection::Projection>> {
+    match projection {
+        Some(projection) if !projection.is_empty() => {
+            Ok(Some(crate::projection::Projection::parse(projection)?))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn check_collection_options(options: &Document) -> CommandResult<()> {
+    if let Some(validator) = options.get("validator") {
+        if !matches!(validator, Bson::Document(_)) {
+            return Err(CommandError::type_mismatch(format!(
+                "BSON field 'validator' is the wrong type '{}', expected type 'object'",
+                type_name(validator)
+            )));
+        }
+    }
+    check_enumeration(options, "validationLevel", &["off", "strict", "moderate"])?;
+    check_enumeration(options, "validationAction", &["error", "warn"])?;
+    Ok(())
+}
+
+fn type_name(value: &Bson) -> &'static str {
+    match value {
+        Bson::Double(_) => "double",
+        Bson::String(_) => "string",
+        Bson::Document(_) => "object",
+        Bson::Array(_) => "array",
+        Bson::Boolean(_) => "bool",
+        Bson::Int32(_) => "int",
+        Bson::Int64(_) => "long",
+        Bson::Null => "null",
+        _ => "unknown",
+    }
+}
+
+fn check_enumeration(options: &Document, field: &str, allowed: &[&str]) -> CommandResult<()> {
+    match options.get(field) {
+        None => Ok(()),
+        Some(Bson::String(value)) if allowed.contains(&value.as_str()) => Ok(()),
+        Some(Bson::String(value)) => Err(CommandError::bad_value(format!(
+            "Enumeration value '{value}' for field '{field}' is not a valid value."
+        ))),
+        Some(other) => Err(CommandError::type_mismatch(format!(
+            "BSON field '{field}' is the wrong type '{}', expected type 'string'",
+            type_name(other)
+        ))),
+    }
+}
+
+fn namespace_not_found(database: &str, collection: &str) -> CommandError {
+    CommandError::new(
+        crate::error::codes::NAMESPACE_NOT_FOUND,
+        format!("ns does not exist: {database}.{collection}"),
+    )
+}
+
+/// Arguments every command may carry, which `collMod` ignores.
+const GENERIC_ARGUMENTS: &[&str] = &[
+    "collMod",
+    "lsid",
+    "txnNumber",
+    "writeConcern",
+    "comment",
+    "maxTimeMS",
+    "readConcern",
+    "apiVersion",
+    "apiStrict",
+    "apiDeprecationErrors",
+];
 
 impl Store {
     /// Opens (or creates) a store; with a data directory, recovers from the snapshot and journal.
+    /// A data directory another open store holds is refused (code 98, DBPathInUse).
     pub fn open(options: StoreOptions) -> CommandResult<Store> {
-        let _ = options;
-        todo!("issue #2: storage")
+        Self::open_tuned(options, StoreTuning::default())
+    }
+
+    /// [`Store::open`] with explicit TTL-monitor and compaction settings.
+    pub fn open_tuned(options: StoreOptions, tuning: StoreTuning) -> CommandResult<Store> {
+        let engine = Arc::new(Engine::open(&options, &tuning)?);
+        ttl::spawn_monitor(&engine, tuning.ttl_interval.max(Duration::from_millis(10)));
+        Ok(Store { engine })
     }
 
     /// Flushes and stops background work (TTL expiry, compaction). Idempotent.
     pub fn shutdown(&self) {
-        todo!("issue #2: storage")
+        self.engine.stop.stop();
+        if let Err(error) = self.engine.flush() {
+            tracing::error!(%error, "flushing the journal at shutdown failed");
+        }
     }
 
     /// The cluster time of the latest write (for `operationTime`/`$clusterTime`).
     pub fn cluster_time(&self) -> bson::Timestamp {
-        todo!("issue #2: storage")
+        self.engine.cluster_time()
+    }
+
+    /// Removes every document a TTL index says has expired, now; returns how many. The
+    /// background monitor runs the same pass every `StoreOptions::ttl_interval`.
+    pub fn expire_ttl_documents_now(&self) -> u64 {
+        match ttl::expire(&self.engine) {
+            Ok(removed) => removed,
+            Err(error) => {
+                tracing::warn!(%error, "TTL pass failed");
+                0
+            }
+        }
+    }
+
+    /// How many documents queries have tested against a filter since the store opened
+    /// (explain's `totalDocsExamined`, summed); shows whether a query used an index.
+    pub fn documents_examined(&self) -> u64 {
+        self.engine
+            .examined
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Writes a snapshot and starts a fresh journal (also done automatically when the
+    /// journal outgrows `StoreOptions::compaction_threshold`).
+    pub fn compact(&self) -> CommandResult<()> {
+        self.engine.compact()
+    }
+
+    fn read<R>(
+        &self,
+        txn: Option<&mut Transaction>,
+        work: impl FnOnce(&Catalog) -> CommandResult<R>,
+    ) -> CommandResult<R> {
+        match txn {
+            Some(txn) => work(&txn.working),
+            None => work(&self.engine.current()),
+        }
     }
 
     pub fn list_databases(&self) -> Vec<DatabaseInfo> {
-        todo!("issue #2: storage")
+        let catalog = self.engine.current();
+        catalog
+            .databases
+            .iter()
+            .map(|(name, database)| {
+                let size: u64 = database
+                    .collections
+                    .values()
+                    .map(|collection| collection.data_size)
+                    .sum();
+                DatabaseInfo {
+                    name: name.clone(),
+                    size_on_disk: size as i64,
+                    empty: size == 0,
+                }
+            })
+            .collect()
     }
 
     pub fn list_collections(&self, database: &str) -> Vec<CollectionInfo> {
-        let _ = database;
-        todo!("issue #2: storage")
+        let catalog = self.engine.current();
+        catalog
+            .databases
+            .get(database)
+            .map(|db| {
+                db.collections
+                    .iter()
+                    .map(|(name, collection)| CollectionInfo {
+                        name: name.clone(),
+                        options: collection.options.clone(),
+                        uuid: collection.uuid,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// `create`; an existing collection is code 48 (NamespaceExists).
@@ -192,8 +414,16 @@ impl Store {
         collection: &str,
         options: &Document,
     ) -> CommandResult<()> {
-        let _ = (database, collection, options);
-        todo!("issue #2: storage")
+        write::check_namespace(database, collection)?;
+        check_collection_options(options)?;
+        self.engine.write(None, |scope| {
+            scope.apply_ddl(Op::CreateCollection {
+                database: database.to_string(),
+                collection: collection.to_string(),
+                uuid: bson::Uuid::new(),
+                options: options.clone(),
+            })
+        })
     }
 
     /// `collMod` (validator, validationLevel, validationAction, index TTL changes).
@@ -203,19 +433,153 @@ impl Store {
         collection: &str,
         changes: &Document,
     ) -> CommandResult<Document> {
-        let _ = (database, collection, changes);
-        todo!("issue #2: storage")
+        check_collection_options(changes)?;
+        self.engine.write(None, |scope| {
+            let target = scope
+                .catalog
+                .collection(database, collection)
+                .ok_or_else(|| namespace_not_found(database, collection))?;
+            let mut options = target.options.clone();
+            let mut options_changed = false;
+            let mut reply = Document::new();
+            let mut index_change = None;
+            for (key, value) in changes {
+                match key.as_str() {
+                    "validator" | "validationLevel" | "validationAction" => {
+                        options.insert(key.clone(), value.clone());
+                        options_changed = true;
+                    }
+                    "index" => {
+                        let Bson::Document(change) = value else {
+                            return Err(CommandError::type_mismatch(
+                                "BSON field 'index' is the wrong type, expected type 'object'",
+                            ));
+                        };
+                        let index = target
+                            .indexes
+                            .iter()
+                            .find(
+                                |index| match (change.get("name"), change.get("keyPattern")) {
+                                    (Some(Bson::String(name)), _) => index.spec.name == *name,
+                                    (_, Some(Bson::Document(pattern))) => {
+                                        crate::compare::bson_equal(
+                                            &Bson::Document(index.spec.key.clone()),
+                                            &Bson::Document(pattern.clone()),
+                                        )
+                                    }
+                                    _ => false,
+                                },
+                            )
+                            .ok_or_else(|| {
+                                CommandError::new(
+                                    crate::error::codes::INDEX_NOT_FOUND,
+                                    format!(
+                                        "cannot find index {} for ns {database}.{collection}",
+                                        index::render_document(change)
+                                    ),
+                                )
+                            })?;
+                        if let Some(seconds) = change.get("expireAfterSeconds") {
+                            let seconds = match seconds {
+                                Bson::Int32(v) => i64::from(*v),
+                                Bson::Int64(v) => *v,
+                                Bson::Double(v) => *v as i64,
+                                _ => {
+                                    return Err(CommandError::type_mismatch(
+                                        "expireAfterSeconds must be a number",
+                                    ))
+                                }
+                            };
+                            let Some(old) = index.spec.expire_after_seconds else {
+                                return Err(CommandError::new(
+                                    crate::error::codes::INVALID_OPTIONS,
+                                    "no expireAfterSeconds field to update",
+                                ));
+                            };
+                            reply.insert("expireAfterSeconds_old", old);
+                            reply.insert("expireAfterSeconds_new", seconds);
+                            index_change = Some((index.spec.name.clone(), seconds));
+                        }
+                    }
+                    other if other.starts_with('$') || GENERIC_ARGUMENTS.contains(&other) => {}
+                    other => {
+                        return Err(CommandError::new(
+                            40415,
+                            format!("BSON field 'collMod.{other}' is an unknown field."),
+                        ))
+                    }
+                }
+            }
+            if options_changed {
+                scope.apply_ddl(Op::SetOptions {
+                    database: database.to_string(),
+                    collection: collection.to_string(),
+                    options,
+                })?;
+            }
+            if let Some((name, seconds)) = index_change {
+                scope.apply_ddl(Op::SetIndexExpiry {
+                    database: database.to_string(),
+                    collection: collection.to_string(),
+                    name,
+                    seconds,
+                })?;
+            }
+            Ok(reply)
+        })
     }
 
     /// `drop`; returns false when the collection did not exist.
     pub fn drop_collection(&self, database: &str, collection: &str) -> CommandResult<bool> {
-        let _ = (database, collection);
-        todo!("issue #2: storage")
+        self.engine.write(None, |scope| {
+            if scope.catalog.collection(database, collection).is_none() {
+                return Ok(false);
+            }
+            scope.apply_ddl(Op::DropCollection {
+                database: database.to_string(),
+                collection: collection.to_string(),
+            })?;
+            scope.push_event(PendingEvent {
+                operation: ChangeOperation::Drop,
+                database: database.to_string(),
+                collection: collection.to_string(),
+                document_key: None,
+                full_document: None,
+                update_description: None,
+            });
+            Ok(true)
+        })
     }
 
     pub fn drop_database(&self, database: &str) -> CommandResult<()> {
-        let _ = database;
-        todo!("issue #2: storage")
+        self.engine.write(None, |scope| {
+            let Some(db) = scope.catalog.databases.get(database) else {
+                return Ok(());
+            };
+            let names: Vec<String> = db.collections.keys().cloned().collect();
+            scope.apply_ddl(Op::DropDatabase {
+                database: database.to_string(),
+            })?;
+            for name in names {
+                scope.push_event(PendingEvent {
+                    operation: ChangeOperation::Drop,
+                    database: database.to_string(),
+                    collection: name,
+                    document_key: None,
+                    full_document: None,
+                    update_description: None,
+                });
+            }
+            scope.push_event(PendingEvent {
+                operation: ChangeOperation::DropDatabase,
+                database: database.to_string(),
+                collection: String::new(),
+                document_key: None,
+                full_document: None,
+                update_description: None,
+            });
+            Ok(())
+        })
     }
 
     pub fn create_indexes(
@@ -224,14 +588,101 @@ impl Store {
         collection: &str,
         specs: &[Document],
     ) -> CommandResult<CreateIndexesOutcome> {
-        let _ = (database, collection, specs);
-        todo!("issue #2: storage")
+        use crate::error::codes::{INDEX_KEY_SPECS_CONFLICT, INDEX_OPTIONS_CONFLICT};
+        let parsed: Vec<index::IndexSpec> = specs
+            .iter()
+            .map(index::IndexSpec::parse)
+            .collect::<CommandResult<_>>()?;
+        self.engine.write(None, |scope| {
+            let created = scope.ensure_collection(database, collection)?;
+            let before = scope
+                .catalog
+                .collection(database, collection)
+                .map(|target| target.indexes.len() as i32 + 1)
+                .unwrap_or(1);
+            for spec in parsed {
+                let target = scope
+                    .catalog
+                    .collection(database, collection)
+                    .ok_or_else(|| namespace_not_found(database, collection))?;
+                let id_spec = index::IndexSpec::id_index();
+                let existing: Vec<index::IndexSpec> = std::iter::once(id_spec)
+                    .chain(target.indexes.iter().map(|index| (*index.spec).clone()))
+                    .collect();
+                if spec.is_id_pattern() && spec.name != "_id_" && spec.same_options(&index::IndexSpec::id_index()) {
+                    return Err(CommandError::new(
+                        INDEX_OPTIONS_CONFLICT,
+                        "Index already exists with a different name: _id_",
+                    ));
+                }
+                if let Some(same_name) = existing.iter().find(|e| e.name == spec.name) {
+                    if !same_name.same_key(&spec) {
+                        return Err(CommandError::new(
+                            INDEX_KEY_SPECS_CONFLICT,
+                            format!(
+                                "An existing index has the same name as the requested index. When index names are not specified, they are auto generated and can cause conflicts. Please refer to our documentation. Requested index: {}, existing index: {}",
+                                index::render_document(&spec.to_document()),
+                                index::render_document(&same_name.to_document())
+                            ),
+                        ));
+                    }
+                    if same_name.name == "_id_" || same_name.same_options(&spec) {
+                        continue;
+                    }
+                    return Err(CommandError::new(
+                        INDEX_OPTIONS_CONFLICT,
+                        format!(
+                            "An equivalent index already exists with the same name but different options. Requested index: {}, existing index: {}",
+                            index::render_document(&spec.to_document()),
+                            index::render_document(&same_name.to_document())
+                        ),
+                    ));
+                }
+                if let Some(same_key) = existing.iter().find(|e| e.same_key(&spec)) {
+                    return Err(CommandError::new(
+                        INDEX_OPTIONS_CONFLICT,
+                        format!("Index already exists with a different name: {}", same_key.name),
+                    ));
+                }
+                if spec.text_fields.is_some() {
+                    if let Some(text) = existing.iter().find(|e| e.text_fields.is_some()) {
+                        return Err(CommandError::new(
+                            INDEX_OPTIONS_CONFLICT,
+                            format!(
+                                "An equivalent index already exists with a different name and options. Requested index: {}, existing index: {}",
+                                index::render_document(&spec.to_document()),
+                                index::render_document(&text.to_document())
+                            ),
+                        ));
+                    }
+                }
+                scope.apply_ddl(Op::CreateIndex {
+                    database: database.to_string(),
+                    collection: collection.to_string(),
+                    spec: spec.to_document(),
+                })?;
+            }
+            let after = scope
+                .catalog
+                .collection(database, collection)
+                .map(|target| target.indexes.len() as i32 + 1)
+                .unwrap_or(1);
+            Ok(CreateIndexesOutcome {
+                num_indexes_before: before,
+                num_indexes_after: after,
+                created_collection_automatically: created,
+                note: (before == after).then(|| "all indexes already exist".to_string()),
+            })
+        })
     }
 
     /// `listIndexes`; a missing collection is code 26 (NamespaceNotFound).
     pub fn list_indexes(&self, database: &str, collection: &str) -> CommandResult<Vec<Document>> {
-        let _ = (database, collection);
-        todo!("issue #2: storage")
+        let catalog = self.engine.current();
+        catalog
+            .collection(database, collection)
+            .map(|target| target.index_documents())
+            .ok_or_else(|| namespace_not_found(database, collection))
     }
 
     /// `dropIndexes` with `index` as "*", a name, a key pattern or an array of names; returns
@@ -242,8 +693,91 @@ impl Store {
         collection: &str,
         index: &Bson,
     ) -> CommandResult<i32> {
-        let _ = (database, collection, index);
-        todo!("issue #2: storage")
+        use crate::error::codes::{INDEX_NOT_FOUND, INVALID_OPTIONS};
+        self.engine.write(None, |scope| {
+            let target = scope
+                .catalog
+                .collection(database, collection)
+                .ok_or_else(|| {
+                    CommandError::new(
+                        crate::error::codes::NAMESPACE_NOT_FOUND,
+                        format!("ns not found {database}.{collection}"),
+                    )
+                })?;
+            let was = target.indexes.len() as i32 + 1;
+            let cannot_drop_id = || CommandError::new(INVALID_OPTIONS, "cannot drop _id index");
+            let by_name = |name: &str| -> CommandResult<String> {
+                if name == "_id_" {
+                    return Err(cannot_drop_id());
+                }
+                target
+                    .indexes
+                    .iter()
+                    .find(|index| index.spec.name == name)
+                    .map(|index| index.spec.name.clone())
+                    .ok_or_else(|| {
+                        CommandError::new(
+                            INDEX_NOT_FOUND,
+                            format!("index not found with name [{name}]"),
+                        )
+                    })
+            };
+            let names: Vec<String> = match index {
+                Bson::String(star) if star == "*" => target
+                    .indexes
+                    .iter()
+                    .map(|index| index.spec.name.clone())
+                    .collect(),
+                Bson::String(name) => vec![by_name(name)?],
+                Bson::Array(items) => items
+                    .iter()
+                    .map(|item| match item {
+                        Bson::String(name) => by_name(name),
+                        _ => Err(CommandError::type_mismatch(
+                            "dropIndexes: the index names must be strings",
+                        )),
+                    })
+                    .collect::<CommandResult<_>>()?,
+                Bson::Document(pattern) => {
+                    let wanted = Bson::Document(pattern.clone());
+                    if crate::compare::bson_equal(&wanted, &Bson::Document(bson::doc! {"_id": 1})) {
+                        return Err(cannot_drop_id());
+                    }
+                    let found = target.indexes.iter().find(|index| {
+                        crate::compare::bson_equal(&Bson::Document(index.spec.key.clone()), &wanted)
+                            || crate::compare::bson_equal(
+                                &Bson::Document(index.spec.listed_key()),
+                                &wanted,
+                            )
+                    });
+                    match found {
+                        Some(index) => vec![index.spec.name.clone()],
+                        None => {
+                            return Err(CommandError::new(
+                                INDEX_NOT_FOUND,
+                                format!(
+                                    "can't find index with key: {}",
+                                    index::render_document(pattern)
+                                ),
+                            ))
+                        }
+                    }
+                }
+                _ => {
+                    return Err(CommandError::type_mismatch(
+                        "dropIndexes: 'index' must be a string, an object or an array of strings",
+                    ))
+                }
+            };
+            for name in names {
+                scope.apply_ddl(Op::DropIndex {
+                    database: database.to_string(),
+                    collection: collection.to_string(),
+                    name,
+                })?;
+            }
+            Ok(was)
+        })
     }
 
     /// `find`: filter, sort, skip, limit and projection, using an index where one applies.
@@ -254,8 +788,38 @@ impl Store {
         collection: &str,
         request: &FindRequest,
     ) -> CommandResult<Vec<Document>> {
-        let _ = (txn, database, collection, request);
-        todo!("issue #2: storage")
+        self.read(txn, |catalog| {
+            let target = catalog.collection(database, collection);
+            let filter = plan::Filter::parse(&request.filter, target)?;
+            let sort = parse_sort(&request.sort)?;
+            let projection = parse_projection(&request.projection)?;
+            let Some(target) = target else {
+                return Ok(Vec::new());
+            };
+            let skip = usize::try_from(request.skip).unwrap_or(usize::MAX);
+            let limit = match request.limit {
+                0 => usize::MAX,
+                limit => usize::try_from(limit).unwrap_or(usize::MAX),
+            };
+            let stop_after = if sort.is_none() && limit != usize::MAX {
+                Some(skip.saturating_add(limit))
+            } else {
+                None
+            };
+            let mut found = plan::matching(target, &filter, &self.engine.examined, stop_after);
+            if let Some(sort) = &sort {
+                found.sort_by(|a, b| sort.compare(&a.document, &b.document));
+            }
+            found
+                .into_iter()
+                .skip(skip)
+                .take(limit)
+                .map(|hit| match &projection {
+                    Some(projection) => projection.apply(&hit.document, hit.details.array_position),
+                    None => Ok((*hit.document).clone()),
+                })
+                .collect()
+        })
     }
 
     pub fn count(
@@ -267,8 +831,32 @@ impl Store {
         skip: u64,
         limit: u64,
     ) -> CommandResult<u64> {
-        let _ = (txn, database, collection, filter, skip, limit);
-        todo!("issue #2: storage")
+        self.read(txn, |catalog| {
+            let target = catalog.collection(database, collection);
+            let filter = plan::Filter::parse(filter, target)?;
+            let Some(target) = target else {
+                return Ok(0);
+            };
+            if matches!(filter, plan::Filter::All) {
+                let total = target.records.len() as u64;
+                let after_skip = total.saturating_sub(skip);
+                return Ok(if limit == 0 {
+                    after_skip
+                } else {
+                    after_skip.min(limit)
+                });
+            }
+            let stop_after = (limit > 0)
+                .then(|| usize::try_from(skip.saturating_add(limit)).unwrap_or(usize::MAX));
+            let matched =
+                plan::matching(target, &filter, &self.engine.examined, stop_after).len() as u64;
+            let after_skip = matched.saturating_sub(skip);
+            Ok(if limit == 0 {
+                after_skip
+            } else {
+                after_skip.min(limit)
+            })
+        })
     }
 
     pub fn distinct(
@@ -279,8 +867,20 @@ impl Store {
         key: &str,
         filter: &Document,
     ) -> CommandResult<Vec<Bson>> {
-        let _ = (txn, database, collection, key, filter);
-        todo!("issue #2: storage")
+        self.read(txn, |catalog| {
+            let target = catalog.collection(database, collection);
+            let filter = plan::Filter::parse(filter, target)?;
+            let Some(target) = target else {
+                return Ok(Vec::new());
+            };
+            let mut values = std::collections::BTreeSet::new();
+            for hit in plan::matching(target, &filter, &self.engine.examined, None) {
+                for value in index::path_values(&hit.document, key) {
+                    values.insert(crate::compare::OrderedBson(value));
+                }
+            }
+            Ok(values.into_iter().map(|value| value.0).collect())
+        })
     }
 
     /// Runs a pipeline (without `$changeStream`, which the command layer serves) over a collection.
@@ -291,8 +891,24 @@ impl Store {
         collection: &str,
         pipeline: &[Bson],
     ) -> CommandResult<Vec<Document>> {
-        let _ = (txn, database, collection, pipeline);
-        todo!("issue #2: storage")
+        self.read(txn, |catalog| {
+            let pipeline = aggregate::Pipeline::parse(pipeline)?;
+            let input = match catalog.collection(database, collection) {
+                None => Vec::new(),
+                Some(target) => {
+                    let filter = match pipeline.leading_match() {
+                        Some(filter) => plan::Filter::parse(filter, Some(target))?,
+                        None => plan::Filter::All,
+                    };
+                    plan::matching(target, &filter, &self.engine.examined, None)
+                        .into_iter()
+                        .map(|hit| (*hit.document).clone())
+                        .collect()
+                }
+            };
+            let view = DatabaseView { catalog, database };
+            pipeline.run(input, &view, &crate::expression::Variables::new())
+        })
     }
 
     pub fn insert(
@@ -303,8 +919,25 @@ impl Store {
         documents: Vec<Document>,
         ordered: bool,
     ) -> WriteOutcome {
-        let _ = (txn, database, collection, documents, ordered);
-        todo!("issue #2: storage")
+        let mut outcome = WriteOutcome::default();
+        let result = self.engine.write(txn, |scope| {
+            for (position, document) in documents.into_iter().enumerate() {
+                match scope.insert_one(database, collection, document) {
+                    Ok(_) => outcome.n += 1,
+                    Err(error) => {
+                        outcome.errors.push((position, error));
+                        if ordered {
+                            break;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        });
+        if let Err(error) = result {
+            outcome.errors.push((0, error));
+        }
+        outcome
     }
 
     pub fn update(
@@ -315,8 +948,31 @@ impl Store {
         statements: &[UpdateStatement],
         ordered: bool,
     ) -> WriteOutcome {
-        let _ = (txn, database, collection, statements, ordered);
-        todo!("issue #2: storage")
+        let mut outcome = WriteOutcome::default();
+        let result = self.engine.write(txn, |scope| {
+            for (position, statement) in statements.iter().enumerate() {
+                match scope.update_statement(database, collection, statement) {
+                    Ok((matched, modified, upserted)) => {
+                        outcome.n += matched;
+                        outcome.n_modified += modified;
+                        if let Some(id) = upserted {
+                            outcome.upserted.push((position, id));
+                        }
+                    }
+                    Err(error) => {
+                        outcome.errors.push((position, error));
+                        if ordered {
+                            break;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        });
+        if let Err(error) = result {
+            outcome.errors.push((0, error));
+        }
+        outcome
     }
 
     pub fn delete(
@@ -327,8 +983,25 @@ impl Store {
         statements: &[DeleteStatement],
         ordered: bool,
     ) -> WriteOutcome {
-        let _ = (txn, database, collection, statements, ordered);
-        todo!("issue #2: storage")
+        let mut outcome = WriteOutcome::default();
+        let result = self.engine.write(txn, |scope| {
+            for (position, statement) in statements.iter().enumerate() {
+                match scope.delete_statement(database, collection, statement) {
+                    Ok(deleted) => outcome.n += deleted,
+                    Err(error) => {
+                        outcome.errors.push((position, error));
+                        if ordered {
+                            break;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        });
+        if let Err(error) = result {
+            outcome.errors.push((0, error));
+        }
+        outcome
     }
 
     pub fn find_and_modify(
@@ -338,20 +1011,20 @@ impl Store {
         collection: &str,
         request: &FindAndModifyRequest,
     ) -> CommandResult<FindAndModifyOutcome> {
-        let _ = (txn, database, collection, request);
-        todo!("issue #2: storage")
+        self.engine.write(txn, |scope| {
+            scope.find_and_modify(database, collection, request)
+        })
     }
 
     /// Starts a transaction on a snapshot of the current state.
     pub fn begin_transaction(&self) -> Transaction {
-        todo!("issue #2: storage")
+        self.engine.begin()
     }
 
     /// Commits atomically; a conflicting concurrent write is code 112 (WriteConflict) with the
     /// `TransientTransactionError` label and nothing is applied.
     pub fn commit_transaction(&self, txn: Transaction) -> CommandResult<()> {
-        let _ = txn;
-        todo!("issue #2: storage")
+        self.engine.commit(txn)
     }
 
     /// Change events with `sequence > after` (all retained ones when `after` is `None`), at most
@@ -361,17 +1034,19 @@ impl Store {
         after: Option<u64>,
         max: usize,
     ) -> CommandResult<Vec<ChangeEvent>> {
-        let _ = (after, max);
-        todo!("issue #2: storage")
+        self.engine.changes.lock().since(after, max)
     }
 
     /// The sequence of the newest change event (0 when none).
     pub fn latest_change_sequence(&self) -> u64 {
-        todo!("issue #2: storage")
+        self.engine.changes.lock().last_sequence
     }
 
     /// Notified after every committed write, so change-stream cursors can wake up.
     pub fn change_notifier(&self) -> Arc<tokio::sync::Notify> {
-        todo!("issue #2: storage")
+        self.engine.notify.clone()
     }
 }
+
+#[cfg(test)]
+mod tests;

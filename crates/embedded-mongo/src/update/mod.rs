@@ -19,7 +19,7 @@ use crate::query::Matcher;
 use error_text::{render_document, render_element, render_id};
 use operators::{apply_action, identical_documents, is_update_operator, parse_action};
 use operators::{Action, LeafContext};
-use path::{child, compare_paths, modify_path, value_at, Component, FieldPath};
+use path::{array_index, child, compare_paths, modify_path, Component, FieldPath};
 use path::{ConflictRegistry, LeafChange};
 
 pub use seed::upsert_seed;
@@ -32,6 +32,30 @@ const UPDATE_PIPELINE_STAGES: [&str; 6] = [
     "$unset",
     "$replaceRoot",
     "$replaceWith",
+];
+
+/// Other aggregation stages, which exist but may not appear in an update pipeline.
+const KNOWN_PIPELINE_STAGES: [&str; 20] = [
+    "$match",
+    "$group",
+    "$sort",
+    "$limit",
+    "$skip",
+    "$unwind",
+    "$lookup",
+    "$count",
+    "$facet",
+    "$sortByCount",
+    "$out",
+    "$merge",
+    "$bucket",
+    "$bucketAuto",
+    "$sample",
+    "$graphLookup",
+    "$unionWith",
+    "$redact",
+    "$geoNear",
+    "$setWindowFields",
 ];
 
 /// A parsed update.
@@ -103,7 +127,7 @@ impl UpdateSpec {
                 if is_operators {
                     UpdateKind::Operators(parse_operators(document, array_filters)?)
                 } else {
-                    reject_array_filters(array_filters, "replacement")?;
+                    // MongoDB accepts (and ignores) arrayFilters with a replacement document.
                     UpdateKind::Replacement(parse_replacement(document)?)
                 }
             }
@@ -136,7 +160,7 @@ impl UpdateSpec {
                 working
             }
             UpdateKind::Pipeline(pipeline) => {
-                let variables = Variables::new().with("NOW", Bson::DateTime(context.now));
+                let variables = Variables::new().with_now(context.now);
                 let mut output =
                     pipeline.run(vec![document.clone()], &DetachedDocument, &variables)?;
                 if output.len() != 1 {
@@ -148,9 +172,26 @@ impl UpdateSpec {
                 keep_id(document, output.remove(0))?
             }
         };
+        check_id_type(&updated)?;
         let changed = !identical_documents(document, &updated);
         *document = updated;
         Ok(changed)
+    }
+}
+
+/// MongoDB refuses to store an `_id` that is an array, a regex or undefined (code 53).
+fn check_id_type(document: &Document) -> CommandResult<()> {
+    match document.get("_id") {
+        Some(id @ (Bson::Array(_) | Bson::RegularExpression(_) | Bson::Undefined)) => {
+            Err(CommandError::new(
+                codes::INVALID_ID_FIELD,
+                format!(
+                    "The '_id' value cannot be of type {}",
+                    error_text::type_name(id)
+                ),
+            ))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -187,6 +228,10 @@ fn parse_pipeline(stages: &[Bson]) -> CommandResult<Pipeline> {
         };
         if let Some(name) = stage.keys().next() {
             if !UPDATE_PIPELINE_STAGES.contains(&name.as_str()) {
+                // MongoDB parses the pipeline first, so an unknown stage reports its own error.
+                if !KNOWN_PIPELINE_STAGES.contains(&name.as_str()) {
+                    Pipeline::parse(stages)?;
+                }
                 return Err(CommandError::new(
                     codes::INVALID_OPTIONS,
                     format!("{name} is not allowed to be used within an update"),
@@ -197,14 +242,15 @@ fn parse_pipeline(stages: &[Bson]) -> CommandResult<Pipeline> {
     Pipeline::parse(stages)
 }
 
-/// The result of replacing `original` with `replacement`: `_id` keeps its value and comes
-/// first; a replacement that changes it is code 66.
+/// The result of replacing `original` with `replacement`, as MongoDB's replacement executor
+/// does it: a replacement without `_id` keeps the original `_id` (first); one with an `_id` keeps
+/// its own order but may not change the value (code 66).
 fn keep_id(original: &Document, replacement: Document) -> CommandResult<Document> {
     let Some(id) = original.get("_id") else {
         return Ok(replacement);
     };
     if let Some(new_id) = replacement.get("_id") {
-        if !bson_equal(new_id, id) || std::mem::discriminant(new_id) != std::mem::discriminant(id) {
+        if !bson_equal(new_id, id) {
             return Err(CommandError::new(
                 codes::IMMUTABLE_FIELD,
                 format!(
@@ -214,14 +260,11 @@ fn keep_id(original: &Document, replacement: Document) -> CommandResult<Document
                 ),
             ));
         }
+        return Ok(replacement);
     }
     let mut result = Document::new();
     result.insert("_id", id.clone());
-    for (key, value) in replacement {
-        if key != "_id" {
-            result.insert(key, value);
-        }
-    }
+    result.extend(replacement);
     Ok(result)
 }
 
@@ -409,16 +452,35 @@ fn check_identifiers(
 
 impl OperatorUpdate {
     fn apply(&self, document: &mut Document, context: &ApplyContext) -> CommandResult<()> {
+        // Positional paths can only conflict once resolved against the document.
+        let dynamic = self
+            .operations
+            .iter()
+            .any(|operation| operation.path.is_dynamic());
+        // MongoDB matches array filters against the document as it was before the update, so
+        // every path is resolved before any operation runs.
+        let mut resolved = Vec::with_capacity(self.operations.len());
         for operation in &self.operations {
+            resolved.push(match operation.kind {
+                OperationKind::Modify(_) => self.resolve(document, &operation.path, context)?,
+                OperationKind::Rename(_) => Vec::new(),
+            });
+        }
+        let mut touched: Vec<Vec<String>> = Vec::new();
+        for (operation, targets) in self.operations.iter().zip(resolved) {
             let id_before = document.get("_id").cloned();
             match &operation.kind {
                 OperationKind::Modify(action) => {
-                    let targets = self.resolve(document, &operation.path, context)?;
+                    if dynamic {
+                        check_resolved_conflicts(&mut touched, &targets)?;
+                    }
                     let id_text = render_id(document);
                     for target in targets {
                         let field = target.last().cloned().unwrap_or_default();
+                        let dotted = target.join(".");
                         let leaf_context = LeafContext {
                             field: &field,
+                            path: &dotted,
                             id_text: &id_text,
                             now: context.now,
                             inserting: context.inserting,
@@ -429,6 +491,10 @@ impl OperatorUpdate {
                     }
                 }
                 OperationKind::Rename(destination) => {
+                    if dynamic {
+                        let moved = [operation.path.parts(), destination.parts()];
+                        check_resolved_conflicts(&mut touched, &moved)?;
+                    }
                     rename(document, &operation.path, destination)?
                 }
             }
@@ -533,6 +599,30 @@ impl OperatorUpdate {
     }
 }
 
+/// Records the concrete paths one operation changes, failing (code 40) when one of them is, or
+/// is inside, a path an earlier operation changed (two array filters matching one element).
+fn check_resolved_conflicts(
+    touched: &mut Vec<Vec<String>>,
+    targets: &[Vec<String>],
+) -> CommandResult<()> {
+    for target in targets {
+        for earlier in touched.iter() {
+            let shared = earlier.len().min(target.len());
+            if earlier[..shared] == target[..shared] {
+                return Err(CommandError::new(
+                    codes::CONFLICTING_UPDATE_OPERATORS,
+                    format!(
+                        "Update created a conflict at '{}'",
+                        target[..shared].join(".")
+                    ),
+                ));
+            }
+        }
+    }
+    touched.extend(targets.iter().cloned());
+    Ok(())
+}
+
 fn check_id_unchanged(
     before: Option<&Bson>,
     document: &Document,
@@ -571,35 +661,82 @@ fn rename(
 ) -> CommandResult<()> {
     let source_parts = source.parts();
     let destination_parts = destination.parts();
-    let id = || {
-        document
-            .get("_id")
-            .map(error_text::render_value)
-            .unwrap_or_default()
+    let id = || match document.get("_id") {
+        Some(id) => render_element("_id", id),
+        None => "no id".to_string(),
+    };
+    let Some(value) = rename_source(document, &source_parts, &source.text)?.cloned() else {
+        return Ok(());
     };
     if let Some(array_name) = array_on_path(document, &source_parts) {
         return Err(CommandError::bad_value(format!(
-            "The source field cannot be an array element, '{}' in doc with _id: {} has an array \
+            "The source field cannot be an array element, '{}' in doc with {} has an array \
              field called '{array_name}'",
             source.text,
             id()
         )));
     }
-    let Some(value) = value_at(document, &source_parts).cloned() else {
-        return Ok(());
-    };
     if let Some(array_name) = array_on_path(document, &destination_parts) {
         return Err(CommandError::bad_value(format!(
-            "The destination field cannot be an array element, '{}' in doc with _id: {} has an \
+            "The destination field cannot be an array element, '{}' in doc with {} has an \
              array field called '{array_name}'",
             destination.text,
             id()
         )));
     }
+    if source_parts.first().is_some_and(|first| first == "_id") {
+        return Err(CommandError::new(
+            codes::IMMUTABLE_FIELD,
+            format!(
+                "Unsetting the path '{}' using $rename would modify the immutable field '_id'",
+                source.text
+            ),
+        ));
+    }
     modify_path(document, &destination_parts, &mut |_| {
         Ok(LeafChange::Store(value.clone()))
     })?;
     modify_path(document, &source_parts, &mut |_| Ok(LeafChange::Remove))
+}
+
+/// The value a `$rename` moves, or `None` when the source does not exist. A source path that
+/// runs into a scalar (or indexes an array by name) is code 28.
+fn rename_source<'a>(
+    document: &'a Document,
+    parts: &[String],
+    text: &str,
+) -> CommandResult<Option<&'a Bson>> {
+    let Some((first, rest)) = parts.split_first() else {
+        return Ok(None);
+    };
+    let mut current_name = first;
+    let Some(mut current) = document.get(first) else {
+        return Ok(None);
+    };
+    for name in rest {
+        let viable = match current {
+            Bson::Document(_) => true,
+            Bson::Array(_) => array_index(name).is_some(),
+            _ => false,
+        };
+        if !viable {
+            return Err(CommandError::new(
+                codes::PATH_NOT_VIABLE,
+                format!(
+                    "cannot use the part ({name} of {text}) to traverse the element ({{{}}})",
+                    render_element(current_name, current)
+                ),
+            ));
+        }
+        match child(current, name) {
+            Some(next) => {
+                current = next;
+                current_name = name;
+            }
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(current))
 }
 
 /// The name of the first array met strictly before the last component of `path`, if any.

@@ -13,7 +13,11 @@ use crate::error::{codes, CommandError, CommandResult};
 /// component.
 pub const EMPTY_FIELD_NAME: i32 = 56;
 
-/// MongoDB refuses to pad an array beyond this many elements when setting past its end.
+/// MongoDB's `CannotBackfillArray` code (not among the shared codes): setting an index too far
+/// past the end of an array.
+pub const CANNOT_BACKFILL_ARRAY: i32 = 34;
+
+/// MongoDB refuses to pad an array with more than this many nulls when setting past its end.
 const MAX_ARRAY_PADDING: usize = 1_500_000;
 
 /// One component of an update path.
@@ -79,11 +83,14 @@ impl FieldPath {
                 .and_then(|rest| rest.strip_suffix(']'))
             {
                 Component::Filtered(identifier.to_string())
-            } else if part.starts_with('$') {
+            } else if index == 0 && part.starts_with('$') {
+                // Since 5.0 only top-level field names may not start with `$`.
                 return Err(CommandError::new(
                     codes::DOLLAR_PREFIXED_FIELD_NAME,
                     format!(
-                        "The dollar ($) prefixed field '{part}' in '{text}' is not valid for storage."
+                        "The dollar ($) prefixed field '{part}' in '{part}' is not allowed in the \
+                         context of an update's replacement document. Consider using an \
+                         aggregation pipeline with $replaceWith."
                     ),
                 ));
             } else {
@@ -91,7 +98,7 @@ impl FieldPath {
             };
             if index == 0 && !matches!(component, Component::Field(_)) {
                 return Err(CommandError::bad_value(format!(
-                    "Cannot have positional (i.e. '$') element in the first component in path '{text}'"
+                    "Cannot have positional (i.e. '$') element in the first position in path '{text}'"
                 )));
             }
             components.push(component);
@@ -172,9 +179,13 @@ fn compare_field_names(a: &str, b: &str) -> Ordering {
     }
 }
 
-/// The index an all-digit path component names, if it is one.
+/// The index an all-digit path component names, if it is one. As in MongoDB, a component with
+/// a leading zero (`01`) is a field name, not an index.
 pub fn array_index(name: &str) -> Option<usize> {
     if name.is_empty() || !name.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    if name.len() > 1 && name.starts_with('0') {
         return None;
     }
     // Absurdly long digit strings are never valid indexes; treat them as past the end.
@@ -187,27 +198,42 @@ pub fn array_index(name: &str) -> Option<usize> {
 pub enum LeafChange {
     /// Leave the document as it is.
     Keep,
+    /// Leave the document as it is, but fail (code 28) when a scalar blocks the path, as
+    /// `$pull`, `$pullAll` and `$pop` do.
+    KeepIfViable,
     /// Store this value at the path, creating intermediate documents as needed.
     Store(Bson),
     /// Remove the field (an array element becomes null, as `$unset` does).
     Remove,
 }
 
+type Leaf<'a> = dyn FnMut(Option<&Bson>) -> CommandResult<LeafChange> + 'a;
+
 /// Changes the value at a concrete path of `document` with `leaf`.
 ///
 /// A path that cannot be reached because a scalar (or an array with a non-numeric component)
-/// is in the way is an error only when `leaf` wants to store a value there (code 28).
+/// is in the way is an error only when `leaf` wants to store a value there or asks for a
+/// viable path (code 28).
 pub fn modify_path(
     document: &mut Document,
     path: &[String],
-    leaf: &mut dyn FnMut(Option<&Bson>) -> CommandResult<LeafChange>,
+    leaf: &mut Leaf<'_>,
 ) -> CommandResult<()> {
-    let Some((first, rest)) = path.split_first() else {
+    modify_in_document(document, path, 0, leaf)
+}
+
+fn modify_in_document(
+    document: &mut Document,
+    path: &[String],
+    depth: usize,
+    leaf: &mut Leaf<'_>,
+) -> CommandResult<()> {
+    let Some(first) = path.get(depth) else {
         return Ok(());
     };
-    if rest.is_empty() {
+    if depth + 1 == path.len() {
         match leaf(document.get(first))? {
-            LeafChange::Keep => {}
+            LeafChange::Keep | LeafChange::KeepIfViable => {}
             LeafChange::Store(value) => {
                 document.insert(first.clone(), value);
             }
@@ -218,78 +244,89 @@ pub fn modify_path(
         return Ok(());
     }
     match document.get_mut(first) {
-        Some(Bson::Document(inner)) => modify_path(inner, rest, leaf),
-        Some(Bson::Array(items)) => modify_array(items, first, rest, leaf),
-        Some(blocking) => {
-            if let LeafChange::Store(_) = leaf(None)? {
-                return Err(cannot_create(&rest[0], first, blocking));
-            }
-            Ok(())
-        }
+        Some(Bson::Document(inner)) => modify_in_document(inner, path, depth + 1, leaf),
+        Some(Bson::Array(items)) => modify_in_array(items, path, depth + 1, leaf),
+        Some(blocking) => blocked(path, depth, blocking, leaf),
         None => {
             if let LeafChange::Store(value) = leaf(None)? {
-                document.insert(first.clone(), nested_value(rest, value));
+                document.insert(first.clone(), nested_value(&path[depth + 1..], value));
             }
             Ok(())
         }
     }
 }
 
-fn modify_array(
+/// `items` is the array named `path[depth - 1]`; `path[depth]` should index it.
+fn modify_in_array(
     items: &mut Vec<Bson>,
-    name: &str,
     path: &[String],
-    leaf: &mut dyn FnMut(Option<&Bson>) -> CommandResult<LeafChange>,
+    depth: usize,
+    leaf: &mut Leaf<'_>,
 ) -> CommandResult<()> {
-    let Some((first, rest)) = path.split_first() else {
+    let Some(first) = path.get(depth) else {
         return Ok(());
     };
     let Some(index) = array_index(first) else {
-        if let LeafChange::Store(_) = leaf(None)? {
-            return Err(cannot_create(first, name, &Bson::Array(items.clone())));
+        let array = Bson::Array(std::mem::take(items));
+        let result = blocked(path, depth - 1, &array, leaf);
+        if let Bson::Array(restored) = array {
+            *items = restored;
         }
-        return Ok(());
+        return result;
     };
     if index >= items.len() {
         if let LeafChange::Store(value) = leaf(None)? {
-            if index > MAX_ARRAY_PADDING {
-                return Err(CommandError::bad_value(format!(
-                    "can't backfill array to larger than {MAX_ARRAY_PADDING} elements"
-                )));
+            if index - items.len() > MAX_ARRAY_PADDING {
+                return Err(CommandError::new(
+                    CANNOT_BACKFILL_ARRAY,
+                    format!("can't backfill more than {MAX_ARRAY_PADDING} elements"),
+                ));
             }
             items.resize(index, Bson::Null);
-            items.push(nested_value(rest, value));
+            items.push(nested_value(&path[depth + 1..], value));
         }
         return Ok(());
     }
-    if rest.is_empty() {
+    if depth + 1 == path.len() {
         match leaf(Some(&items[index]))? {
-            LeafChange::Keep => {}
+            LeafChange::Keep | LeafChange::KeepIfViable => {}
             LeafChange::Store(value) => items[index] = value,
             LeafChange::Remove => items[index] = Bson::Null,
         }
         return Ok(());
     }
     match &mut items[index] {
-        Bson::Document(inner) => modify_path(inner, rest, leaf),
-        Bson::Array(inner) => modify_array(inner, first, rest, leaf),
-        blocking => {
-            if let LeafChange::Store(_) = leaf(None)? {
-                return Err(cannot_create(&rest[0], first, blocking));
-            }
-            Ok(())
-        }
+        Bson::Document(inner) => modify_in_document(inner, path, depth + 1, leaf),
+        Bson::Array(inner) => modify_in_array(inner, path, depth + 1, leaf),
+        blocking => blocked(path, depth, blocking, leaf),
     }
 }
 
-/// The value at a concrete path, looking through documents and (numeric components) arrays.
-pub fn value_at<'a>(document: &'a Document, path: &[String]) -> Option<&'a Bson> {
-    let (first, rest) = path.split_first()?;
-    let mut current = document.get(first)?;
-    for name in rest {
-        current = child(current, name)?;
+/// The value `path[depth]` is a scalar (or an array the next component cannot index), so the
+/// rest of the path does not exist and cannot be created.
+fn blocked(
+    path: &[String],
+    depth: usize,
+    blocking: &Bson,
+    leaf: &mut Leaf<'_>,
+) -> CommandResult<()> {
+    let element = || render_element(&path[depth], blocking);
+    let next = &path[depth + 1];
+    match leaf(None)? {
+        LeafChange::Store(_) => Err(CommandError::new(
+            codes::PATH_NOT_VIABLE,
+            format!("Cannot create field '{next}' in element {{{}}}", element()),
+        )),
+        LeafChange::KeepIfViable => Err(CommandError::new(
+            codes::PATH_NOT_VIABLE,
+            format!(
+                "Cannot use the part ({next}) of ({}) to traverse the element ({{{}}})",
+                path.join("."),
+                element()
+            ),
+        )),
+        LeafChange::Keep | LeafChange::Remove => Ok(()),
     }
-    Some(current)
 }
 
 /// The child of a document field or array element named `name`.
@@ -308,16 +345,6 @@ fn nested_value(path: &[String], value: Bson) -> Bson {
         document.insert(name.clone(), inner);
         Bson::Document(document)
     })
-}
-
-fn cannot_create(field: &str, parent_name: &str, parent: &Bson) -> CommandError {
-    CommandError::new(
-        codes::PATH_NOT_VIABLE,
-        format!(
-            "Cannot create field '{field}' in element {{{}}}",
-            render_element(parent_name, parent)
-        ),
-    )
 }
 
 #[cfg(test)]
@@ -399,8 +426,12 @@ mod tests {
             "Too many positional (i.e. '$') elements found in path 'a.$.b.$'"
         );
         assert_eq!(
-            FieldPath::parse("a.$foo").unwrap_err().code,
+            FieldPath::parse("$foo.a").unwrap_err().code,
             codes::DOLLAR_PREFIXED_FIELD_NAME
+        );
+        assert_eq!(
+            FieldPath::parse("a.$foo").unwrap().components[1],
+            Component::Field("$foo".to_string())
         );
         assert_eq!(FieldPath::parse("$[]").unwrap_err().code, codes::BAD_VALUE);
         assert_eq!(

@@ -356,6 +356,10 @@ fn current_date_rejects_other_types() {
     assert_eq!(error.code, codes::BAD_VALUE);
     let error = failure(doc! {"_id": 1}, doc! {"$currentDate": {"a": 1}});
     assert_eq!(error.code, codes::BAD_VALUE);
+    assert_eq!(
+        error.message,
+        "int is not valid type for $currentDate. Please use a boolean ('true') or a $type expression ({$type: 'timestamp/date'})."
+    );
 }
 
 #[test]
@@ -704,7 +708,7 @@ fn replacement_keeps_the_id_and_drops_other_fields() {
     assert_eq!(document, doc! {"_id": 1, "b": 2, "c": 3});
     let spec = UpdateSpec::parse(&Bson::Document(doc! {"b": 2, "_id": 1}), &[]).unwrap();
     spec.apply(&mut document, &context()).unwrap();
-    assert_eq!(document, doc! {"_id": 1, "b": 2});
+    assert_eq!(document, doc! {"b": 2, "_id": 1});
 }
 
 #[test]
@@ -783,9 +787,9 @@ mod properties {
     use proptest::prelude::*;
 
     const FIELD_NAMES: [&str; 6] = ["a", "b", "c", "0", "1", "_id"];
-    const PATHS: [&str; 16] = [
+    const PATHS: [&str; 18] = [
         "a", "b", "c", "_id", "a.b", "a.0", "a.1.b", "a.$[]", "a.$[].b", "a.$", "b.c.d", "a.5",
-        "c..d", "", "a.$foo", "0",
+        "c..d", "", "a.$foo", "0", "a.$[x]", "b.$[x].c",
     ];
     const OPERATORS: [&str; 15] = [
         "$set",
@@ -814,6 +818,13 @@ mod properties {
             (-3_i32..3).prop_map(Bson::Int32),
             "[a-c.$]{0,3}".prop_map(Bson::String),
             any::<bool>().prop_map(Bson::Boolean),
+            (any::<i64>(), 0_u32..40).prop_map(|(coefficient, scale)| {
+                Bson::Decimal128(
+                    format!("{coefficient}E-{scale}")
+                        .parse()
+                        .expect("valid decimal"),
+                )
+            }),
         ]
     }
 
@@ -862,11 +873,6 @@ mod properties {
             for (operator, fields) in operators {
                 let mut arguments = Document::new();
                 for (path, argument) in fields {
-                    // Query conditions in `$pull` need the matcher; keep `$pull` to plain values.
-                    let argument = match (operator, argument) {
-                        ("$pull", Bson::Document(_)) => Bson::Int32(1),
-                        (_, other) => other,
-                    };
                     arguments.insert(path, argument);
                 }
                 update.insert(operator, arguments);
@@ -898,8 +904,13 @@ mod properties {
             update in update(),
             position in prop::option::of(0_usize..3),
             inserting in any::<bool>(),
+            filters in prop_oneof![
+                Just(Vec::new()),
+                Just(vec![doc! {"x": {"$gte": 0}}]),
+                Just(vec![doc! {"x.b": {"$exists": true}}]),
+            ],
         ) {
-            let Ok(spec) = UpdateSpec::parse(&Bson::Document(update), &[]) else {
+            let Ok(spec) = UpdateSpec::parse(&Bson::Document(update), &filters) else {
                 return Ok(());
             };
             let mut document = original.clone();
@@ -923,4 +934,331 @@ mod properties {
             }
         }
     }
+}
+
+fn updated_with_filters(document: Document, update: Document, filters: &[Document]) -> Document {
+    let mut document = document;
+    let spec = UpdateSpec::parse(&Bson::Document(update), filters).expect("update parses");
+    spec.apply(&mut document, &context())
+        .expect("update applies");
+    document
+}
+
+#[test]
+fn array_filters_update_matching_elements() {
+    let result = updated_with_filters(
+        doc! {"_id": 1, "grades": [95, 92, 90]},
+        doc! {"$set": {"grades.$[element]": 100}},
+        &[doc! {"element": {"$gte": 100}}],
+    );
+    assert_eq!(result, doc! {"_id": 1, "grades": [95, 92, 90]});
+    let result = updated_with_filters(
+        doc! {"_id": 3, "grades": [95, 110, 100]},
+        doc! {"$set": {"grades.$[element]": 100}},
+        &[doc! {"element": {"$gte": 100}}],
+    );
+    assert_eq!(result, doc! {"_id": 3, "grades": [95, 100, 100]});
+}
+
+#[test]
+fn array_filters_on_fields_of_document_elements() {
+    let result = updated_with_filters(
+        doc! {"_id": 1, "grades": [
+            {"grade": 80, "mean": 75, "std": 6},
+            {"grade": 85, "mean": 90, "std": 4},
+            {"grade": 85, "mean": 85, "std": 6},
+        ]},
+        doc! {"$set": {"grades.$[elem].mean": 100}},
+        &[doc! {"elem.grade": {"$gte": 85}}],
+    );
+    assert_eq!(
+        result,
+        doc! {"_id": 1, "grades": [
+            {"grade": 80, "mean": 75, "std": 6},
+            {"grade": 85, "mean": 100, "std": 4},
+            {"grade": 85, "mean": 100, "std": 6},
+        ]}
+    );
+}
+
+#[test]
+fn array_filters_with_several_conditions_on_one_identifier() {
+    let result = updated_with_filters(
+        doc! {"_id": 2, "grades": [
+            {"grade": 90, "mean": 75, "std": 6},
+            {"grade": 87, "mean": 90, "std": 3},
+            {"grade": 85, "mean": 85, "std": 4},
+        ]},
+        doc! {"$inc": {"grades.$[elem].std": -1}},
+        &[doc! {"elem.grade": {"$gte": 80}, "elem.std": {"$gt": 5}}],
+    );
+    assert_eq!(
+        result,
+        doc! {"_id": 2, "grades": [
+            {"grade": 90, "mean": 75, "std": 5},
+            {"grade": 87, "mean": 90, "std": 3},
+            {"grade": 85, "mean": 85, "std": 4},
+        ]}
+    );
+}
+
+#[test]
+fn array_filters_combine_with_all_positional() {
+    let result = updated_with_filters(
+        doc! {"_id": 1, "grades": [{"type": "quiz", "questions": [10, 8, 5]}, {"type": "exam", "questions": [5, 9, 8]}]},
+        doc! {"$inc": {"grades.$[].questions.$[score]": 2}},
+        &[doc! {"score": {"$gte": 8}}],
+    );
+    assert_eq!(
+        result,
+        doc! {"_id": 1, "grades": [{"type": "quiz", "questions": [12, 10, 5]}, {"type": "exam", "questions": [5, 11, 10]}]}
+    );
+}
+
+#[test]
+fn array_filters_with_logical_operators() {
+    let result = updated_with_filters(
+        doc! {"_id": 1, "a": [1, 5, 9]},
+        doc! {"$set": {"a.$[x]": 0}},
+        &[doc! {"$or": [{"x": 1}, {"x": 9}]}],
+    );
+    assert_eq!(result, doc! {"_id": 1, "a": [0, 5, 0]});
+}
+
+#[test]
+fn unused_array_filter_is_failed_to_parse() {
+    let error = UpdateSpec::parse(
+        &Bson::Document(doc! {"$set": {"a.$[i]": 5}}),
+        &[doc! {"i": 0}, doc! {"j": 0}],
+    )
+    .unwrap_err();
+    assert_eq!(error.code, codes::FAILED_TO_PARSE);
+    assert_eq!(
+        error.message,
+        "The array filter for identifier 'j' was not used in the update { $set: { a.$[i]: 5 } }"
+    );
+}
+
+#[test]
+fn malformed_array_filters_are_rejected() {
+    let update = Bson::Document(doc! {"$set": {"a.$[i]": 5}});
+    let error = UpdateSpec::parse(&update, &[doc! {}]).unwrap_err();
+    assert_eq!(error.code, codes::FAILED_TO_PARSE);
+    assert_eq!(
+        error.message,
+        "Cannot use an expression without a top-level field name in arrayFilters"
+    );
+    let error = UpdateSpec::parse(&update, &[doc! {"i": 0, "j": 1}]).unwrap_err();
+    assert_eq!(error.code, codes::FAILED_TO_PARSE);
+    let error = UpdateSpec::parse(&update, &[doc! {"i": 0}, doc! {"i": 1}]).unwrap_err();
+    assert_eq!(
+        error.message,
+        "Found multiple array filters with the same top-level field name i"
+    );
+    let error = UpdateSpec::parse(&update, &[doc! {"I": 0}]).unwrap_err();
+    assert_eq!(error.code, codes::BAD_VALUE);
+}
+
+#[test]
+fn array_filters_on_a_non_array_fail() {
+    let spec = UpdateSpec::parse(
+        &Bson::Document(doc! {"$set": {"a.$[i]": 0}}),
+        &[doc! {"i": 0}],
+    )
+    .unwrap();
+    let original = doc! {"_id": 1, "a": 5};
+    let mut document = original.clone();
+    let error = spec.apply(&mut document, &context()).unwrap_err();
+    assert_eq!(error.code, codes::BAD_VALUE);
+    assert_eq!(
+        error.message,
+        "Cannot apply array updates to non-array element a: 5"
+    );
+    assert_eq!(document, original);
+}
+
+#[test]
+fn pull_with_a_condition_removes_matching_scalars() {
+    let result = apply(
+        doc! {"_id": 1, "votes": [3, 5, 6, 7, 7, 8]},
+        doc! {"$pull": {"votes": {"$gte": 6}}},
+    );
+    assert_eq!(result, doc! {"_id": 1, "votes": [3, 5]});
+}
+
+#[test]
+fn pull_with_in_removes_listed_values() {
+    let result = apply(
+        doc! {"_id": 1, "fruits": ["apples", "pears", "oranges"], "vegetables": ["carrots", "celery"]},
+        doc! {"$pull": {"fruits": {"$in": ["apples", "oranges"]}, "vegetables": "carrots"}},
+    );
+    assert_eq!(
+        result,
+        doc! {"_id": 1, "fruits": ["pears"], "vegetables": ["celery"]}
+    );
+}
+
+#[test]
+fn pull_with_a_document_matches_elements_as_queries() {
+    let result = apply(
+        doc! {"_id": 1, "results": [
+            {"item": "A", "score": 5},
+            {"item": "B", "score": 8, "comment": "Strongly agree"},
+        ]},
+        doc! {"$pull": {"results": {"score": 8, "item": "B"}}},
+    );
+    assert_eq!(
+        result,
+        doc! {"_id": 1, "results": [{"item": "A", "score": 5}]}
+    );
+}
+
+#[test]
+fn pull_with_elem_match_reaches_nested_arrays() {
+    let result = apply(
+        doc! {"_id": 1, "results": [
+            {"item": "A", "score": 5, "answers": [{"q": 1, "a": 4}, {"q": 2, "a": 6}]},
+            {"item": "B", "score": 8, "answers": [{"q": 1, "a": 8}, {"q": 2, "a": 9}]},
+        ]},
+        doc! {"$pull": {"results": {"answers": {"$elemMatch": {"q": 2, "a": {"$gte": 8}}}}}},
+    );
+    assert_eq!(
+        result,
+        doc! {"_id": 1, "results": [
+            {"item": "A", "score": 5, "answers": [{"q": 1, "a": 4}, {"q": 2, "a": 6}]},
+        ]}
+    );
+}
+
+#[test]
+fn pull_from_a_non_array_fails() {
+    let error = failure(doc! {"_id": 1, "a": 1}, doc! {"$pull": {"a": 1}});
+    assert_eq!(error.code, codes::BAD_VALUE);
+    assert_eq!(error.message, "Cannot apply $pull to a non-array value");
+}
+
+#[test]
+fn array_removal_operators_fail_on_paths_blocked_by_scalars() {
+    let error = failure(doc! {"_id": 1, "a": 1}, doc! {"$pull": {"a.b": 1}});
+    assert_eq!(error.code, codes::PATH_NOT_VIABLE);
+    assert_eq!(
+        error.message,
+        "Cannot use the part (b) of (a.b) to traverse the element ({a: 1})"
+    );
+    let error = failure(doc! {"_id": 1, "a": [1]}, doc! {"$pop": {"a.b": 1}});
+    assert_eq!(error.code, codes::PATH_NOT_VIABLE);
+    let (_, changed) = updated(doc! {"_id": 1, "a": 1}, doc! {"$unset": {"a.b": 1}});
+    assert!(!changed, "$unset tolerates a blocked path");
+    let (_, changed) = updated(doc! {"_id": 1, "a": {}}, doc! {"$pull": {"a.b": 1}});
+    assert!(!changed, "a missing but reachable path is a no-op");
+}
+
+#[test]
+fn rename_through_a_scalar_is_path_not_viable() {
+    let error = failure(doc! {"_id": 1, "a": 1}, doc! {"$rename": {"a.b": "c"}});
+    assert_eq!(error.code, codes::PATH_NOT_VIABLE);
+    assert_eq!(
+        error.message,
+        "cannot use the part (b of a.b) to traverse the element ({a: 1})"
+    );
+}
+
+#[test]
+fn rename_of_the_id_is_immutable_field() {
+    let error = failure(doc! {"_id": 1}, doc! {"$rename": {"_id": "x"}});
+    assert_eq!(error.code, codes::IMMUTABLE_FIELD);
+    assert_eq!(
+        error.message,
+        "Unsetting the path '_id' using $rename would modify the immutable field '_id'"
+    );
+}
+
+#[test]
+fn setting_far_past_the_end_of_an_array_is_refused() {
+    let error = failure(doc! {"_id": 1, "a": []}, doc! {"$set": {"a.2000000": 1}});
+    assert_eq!(error.code, super::path::CANNOT_BACKFILL_ARRAY);
+    assert_eq!(error.message, "can't backfill more than 1500000 elements");
+}
+
+#[test]
+fn add_to_set_each_must_be_an_array_and_come_first() {
+    let error = failure(doc! {"_id": 1}, doc! {"$addToSet": {"a": {"$each": 1}}});
+    assert_eq!(error.code, codes::TYPE_MISMATCH);
+    assert_eq!(
+        error.message,
+        "The argument to $each in $addToSet must be an array but it was of type int"
+    );
+    // A document that does not start with `$each` is one value to add.
+    let result = apply(
+        doc! {"_id": 1},
+        doc! {"$addToSet": {"a": {"x": 1, "$each": [2]}}},
+    );
+    assert_eq!(result, doc! {"_id": 1, "a": [{"x": 1, "$each": [2]}]});
+}
+
+#[test]
+fn pull_with_an_empty_document_removes_every_document_element() {
+    let result = apply(
+        doc! {"_id": 1, "a": [1, {"b": 2}, {}, "x"]},
+        doc! {"$pull": {"a": {}}},
+    );
+    assert_eq!(result, doc! {"_id": 1, "a": [1, "x"]});
+}
+
+#[test]
+fn push_and_pop_errors_name_the_whole_path() {
+    let error = failure(doc! {"_id": 1, "a": {"b": 1}}, doc! {"$push": {"a.b": 2}});
+    assert_eq!(
+        error.message,
+        "The field 'a.b' must be an array but is of type int in document {_id: 1}"
+    );
+    let error = failure(doc! {"_id": 1, "a": {"b": "x"}}, doc! {"$pop": {"a.b": 1}});
+    assert_eq!(
+        error.message,
+        "Path 'a.b' contains an element of non-array type 'string'"
+    );
+}
+
+#[test]
+fn two_array_filters_matching_one_element_conflict() {
+    let spec = UpdateSpec::parse(
+        &Bson::Document(doc! {"$set": {"a.$[i]": 1, "a.$[j]": 2}}),
+        &[doc! {"i": 0}, doc! {"j": {"$lte": 0}}],
+    )
+    .unwrap();
+    let original = doc! {"_id": 1, "a": [0, 5]};
+    let mut document = original.clone();
+    let error = spec.apply(&mut document, &context()).unwrap_err();
+    assert_eq!(error.code, codes::CONFLICTING_UPDATE_OPERATORS);
+    assert_eq!(error.message, "Update created a conflict at 'a.0'");
+    assert_eq!(document, original);
+    let mut disjoint = doc! {"_id": 1, "a": [0, -1, 5]};
+    let spec = UpdateSpec::parse(
+        &Bson::Document(doc! {"$set": {"a.$[i]": 1, "a.$[j]": 2}}),
+        &[doc! {"i": 0}, doc! {"j": {"$lt": 0}}],
+    )
+    .unwrap();
+    spec.apply(&mut disjoint, &context()).unwrap();
+    assert_eq!(disjoint, doc! {"_id": 1, "a": [1, 2, 5]});
+}
+
+#[test]
+fn nested_dollar_fields_are_allowed_but_top_level_ones_are_not() {
+    let result = apply(doc! {"_id": 1}, doc! {"$set": {"a.$b": 1}});
+    assert_eq!(result, doc! {"_id": 1, "a": {"$b": 1}});
+    let error = failure(doc! {"_id": 1}, doc! {"$set": {"$b": 1}});
+    assert_eq!(error.code, codes::DOLLAR_PREFIXED_FIELD_NAME);
+}
+
+#[test]
+fn an_array_id_cannot_be_stored() {
+    let spec = UpdateSpec::parse(&Bson::Document(doc! {"$set": {"_id": [1]}}), &[]).unwrap();
+    let mut document = upsert_seed(&doc! {}).unwrap();
+    let inserting = ApplyContext {
+        inserting: true,
+        ..context()
+    };
+    let error = spec.apply(&mut document, &inserting).unwrap_err();
+    assert_eq!(error.code, codes::INVALID_ID_FIELD);
+    assert_eq!(error.message, "The '_id' value cannot be of type array");
 }

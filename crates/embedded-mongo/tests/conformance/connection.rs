@@ -335,3 +335,166 @@ async fn absurdly_nested_filter_is_an_error_not_a_crash() {
     let reply = test.run(doc! { "ping": 1 }).await.unwrap();
     assert_eq!(reply.get_f64("ok").unwrap(), 1.0);
 }
+
+/// Runs a command against `admin` and returns the reply.
+async fn admin(test: &TestServer, command: Document) -> Document {
+    test.client
+        .database("admin")
+        .run_command(command)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn tools_connect_commands_reply_with_documented_shapes() {
+    let test = TestServer::start().await;
+    let parameter = admin(
+        &test,
+        doc! { "getParameter": 1, "featureCompatibilityVersion": 1 },
+    )
+    .await;
+    let version = parameter
+        .get_document("featureCompatibilityVersion")
+        .unwrap()
+        .get_str("version")
+        .unwrap();
+    assert!(version.contains('.'), "{parameter}");
+
+    let status = admin(&test, doc! { "connectionStatus": 1 }).await;
+    let auth = status.get_document("authInfo").unwrap();
+    assert_eq!(
+        auth.get_array("authenticatedUsers").unwrap(),
+        &Vec::<Bson>::new()
+    );
+    assert_eq!(
+        auth.get_array("authenticatedUserRoles").unwrap(),
+        &Vec::<Bson>::new()
+    );
+
+    let you = admin(&test, doc! { "whatsmyuri": 1 }).await;
+    assert!(
+        you.get_str("you").unwrap().starts_with("127.0.0.1:"),
+        "{you}"
+    );
+
+    let log = admin(&test, doc! { "getLog": "startupWarnings" }).await;
+    assert!(log.get_array("log").is_ok(), "{log}");
+    assert!(log.contains_key("totalLinesWritten"), "{log}");
+
+    let options = admin(&test, doc! { "getCmdLineOpts": 1 }).await;
+    assert!(options.get_array("argv").is_ok(), "{options}");
+    assert!(options.get_document("parsed").is_ok(), "{options}");
+
+    let host = admin(&test, doc! { "hostInfo": 1 }).await;
+    assert!(host.get_document("system").is_ok(), "{host}");
+    assert!(host.get_document("os").is_ok(), "{host}");
+
+    let commands = admin(&test, doc! { "listCommands": 1 }).await;
+    let listed = commands.get_document("commands").unwrap();
+    for name in ["find", "insert", "update", "delete", "aggregate", "hello"] {
+        assert!(listed.contains_key(name), "listCommands lacks {name}");
+    }
+
+    let server_status = admin(&test, doc! { "serverStatus": 1 }).await;
+    assert!(server_status.get_str("version").is_ok(), "{server_status}");
+    assert!(server_status.contains_key("uptime"), "{server_status}");
+    assert_eq!(server_status.get_f64("ok").unwrap(), 1.0);
+}
+
+#[tokio::test]
+async fn db_stats_and_coll_stats_count_documents() {
+    let test = TestServer::start().await;
+    test.collection("counted")
+        .insert_many(vec![doc! { "a": 1 }, doc! { "a": 2 }, doc! { "a": 3 }])
+        .await
+        .unwrap();
+    let database = test.run(doc! { "dbStats": 1 }).await.unwrap();
+    assert_eq!(database.get_str("db").unwrap(), "conformance");
+    assert_eq!(number(&database, "collections"), 1);
+    assert_eq!(number(&database, "objects"), 3);
+    let collection = test.run(doc! { "collStats": "counted" }).await.unwrap();
+    assert_eq!(collection.get_str("ns").unwrap(), "conformance.counted");
+    assert_eq!(number(&collection, "count"), 3);
+    assert_eq!(number(&collection, "nindexes"), 1);
+}
+
+/// Frames an OP_MSG with a body section and one document-sequence section.
+fn op_msg_with_sequence(
+    request_id: i32,
+    flags: u32,
+    command: &Document,
+    identifier: &str,
+    documents: &[Document],
+) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&flags.to_le_bytes());
+    body.push(0);
+    command.to_writer(&mut body).unwrap();
+    let mut sequence = Vec::new();
+    sequence.extend_from_slice(identifier.as_bytes());
+    sequence.push(0);
+    for document in documents {
+        document.to_writer(&mut sequence).unwrap();
+    }
+    body.push(1);
+    body.extend_from_slice(&((sequence.len() + 4) as i32).to_le_bytes());
+    body.extend_from_slice(&sequence);
+    frame(request_id, 2013, &body)
+}
+
+#[tokio::test]
+async fn op_msg_document_sequence_carries_the_documents_of_an_insert() {
+    let test = TestServer::start().await;
+    let mut stream = TcpStream::connect(test.server.local_addr()).await.unwrap();
+    let message = op_msg_with_sequence(
+        11,
+        0,
+        &doc! { "insert": "sequenced", "$db": "conformance" },
+        "documents",
+        &[doc! { "_id": 1 }, doc! { "_id": 2 }],
+    );
+    stream.write_all(&message).await.unwrap();
+    let (response_to, _, body) = read_reply(&mut stream).await;
+    assert_eq!(response_to, 11);
+    let reply = Document::from_reader(&body[5..]).unwrap();
+    assert_eq!(number(&reply, "n"), 2, "{reply}");
+    let count = test
+        .collection("sequenced")
+        .count_documents(doc! {})
+        .await
+        .unwrap();
+    assert_eq!(count, 2);
+}
+
+#[tokio::test]
+async fn more_to_come_request_gets_no_reply_but_is_applied() {
+    let test = TestServer::start().await;
+    let mut stream = TcpStream::connect(test.server.local_addr()).await.unwrap();
+    // Flag bit 1 is moreToCome: an unacknowledged (w: 0) write the server must not answer.
+    let unacknowledged = op_msg(
+        21,
+        1 << 1,
+        &doc! {
+            "insert": "fire_and_forget",
+            "documents": [ { "_id": 1 } ],
+            "writeConcern": { "w": 0 },
+            "$db": "conformance",
+        },
+    );
+    stream.write_all(&unacknowledged).await.unwrap();
+    stream
+        .write_all(&op_msg(22, 0, &doc! { "ping": 1, "$db": "admin" }))
+        .await
+        .unwrap();
+    let (response_to, _, _) = read_reply(&mut stream).await;
+    assert_eq!(
+        response_to, 22,
+        "the first reply answers the ping, not the w:0 insert"
+    );
+    let stored = test
+        .collection("fire_and_forget")
+        .find_one(doc! { "_id": 1 })
+        .await
+        .unwrap();
+    assert_eq!(stored, Some(doc! { "_id": 1 }));
+}

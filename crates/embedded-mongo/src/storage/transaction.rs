@@ -1,0 +1,103 @@
+//! Multi-document transactions: snapshot reads, a private working copy, and first-committer-wins
+//! commits that re-apply the write set to the latest committed state atomically.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bson::Bson;
+
+use crate::error::CommandResult;
+use crate::storage::catalog::Op;
+use crate::storage::engine::Engine;
+use crate::storage::write::{same_version, write_conflict};
+use crate::storage::Transaction;
+
+impl Engine {
+    /// A transaction reading the current committed state.
+    pub fn begin(&self) -> Transaction {
+        let base = self.current();
+        Transaction {
+            working: (*base).clone(),
+            base,
+            ops: Vec::new(),
+            events: Vec::new(),
+            touched: BTreeMap::new(),
+        }
+    }
+
+    /// Commits `txn`: every document it wrote must still be the version its snapshot saw,
+    /// then its changes are re-applied to the committed state and published as one journal
+    /// entry. Any conflict is a `WriteConflict` and nothing is applied.
+    pub fn commit(self: &Arc<Self>, txn: Transaction) -> CommandResult<()> {
+        if txn.ops.is_empty() {
+            return Ok(());
+        }
+        let guard = self.lock_writer();
+        let current = self.current();
+        for ((database, collection, id), version) in &txn.touched {
+            let now = current.document_by_id(database, collection, &id.0);
+            if !same_version(version, &now) {
+                return Err(write_conflict());
+            }
+        }
+        let mut next = (*current).clone();
+        let mut applied = Vec::with_capacity(txn.ops.len());
+        for op in txn.ops {
+            let translated = match op {
+                Op::CreateCollection {
+                    ref database,
+                    ref collection,
+                    ..
+                } if next.collection(database, collection).is_some() => continue,
+                Op::Put {
+                    database,
+                    collection,
+                    document,
+                    ..
+                } => {
+                    let id = document.get("_id").cloned().unwrap_or(Bson::Null);
+                    let existing = next
+                        .collection(&database, &collection)
+                        .and_then(|target| target.by_id(&id))
+                        .map(|(record, _)| record);
+                    let record = match existing {
+                        Some(record) => record,
+                        None => next.allocate_record(),
+                    };
+                    Op::Put {
+                        database,
+                        collection,
+                        record,
+                        document,
+                    }
+                }
+                Op::Delete {
+                    database,
+                    collection,
+                    id,
+                    ..
+                } => {
+                    let existing = next
+                        .collection(&database, &collection)
+                        .and_then(|target| target.by_id(&id))
+                        .map(|(record, _)| record);
+                    match existing {
+                        Some(record) => Op::Delete {
+                            database,
+                            collection,
+                            record,
+                            id,
+                        },
+                        None => continue,
+                    }
+                }
+                other => other,
+            };
+            next.apply(&translated).map_err(|_| write_conflict())?;
+            applied.push(translated);
+        }
+        let ticket = self.publish(next, &applied, txn.events);
+        drop(guard);
+        self.finish(ticket)
+    }
+}

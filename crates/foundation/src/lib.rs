@@ -1,0 +1,23 @@
+//! Shared building blocks that every domain crate of PeerTest Hub uses and that carry no domain logic.
+//!
+//! What lives here: injectable time ([`clock`]), identifier parsing ([`id`]), exact money
+//! ([`money`]), cursor pagination primitives ([`pagination`]), collection creation with validators
+//! and indexes ([`collection`]) and random token secrets ([`secret`]). What deliberately does not:
+//! anything that knows about users, jobs or payments, and anything that knows about GraphQL or HTTP.
+
+pub mod clock;
+pub mod collection;
+pub mod error;
+pub mod id;
+pub mod money;
+pub mod pagination;
+pub mod secret;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use collection::{ensure_collection, CollectionSpec};
+pub use error::{CollectionError, IdError, MoneyError, PaginationError};
+pub use id::parse_object_id;
+pub use money::{Currency, Money};
+pub use pagination::{
+    Cursor, PageDirection, PageRequest, ValidatedPage, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+};

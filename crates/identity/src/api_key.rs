@@ -1,0 +1,200 @@
+//! Partner API keys: created by an organization's owners or admins with a scope, shown once
+//! (`ptk_<random>`), stored as a SHA-256 hash, listed by prefix only, revocable, with
+//! `last_used_at` kept. A key authenticates as its organization with exactly its scope.
+
+use bson::oid::ObjectId;
+use bson::{doc, DateTime, Document};
+use foundation::secret::{generate_token, hash_token};
+use futures_util::TryStreamExt;
+use mongodb::options::FindOptions;
+use serde::{Deserialize, Serialize};
+
+use crate::authorization::{self, can_manage_org};
+use crate::error::IdentityError;
+use crate::organization::OrganizationStatus;
+use crate::principal::{ApiKeyPrincipal, Principal};
+use crate::service::IdentityService;
+
+/// Every raw API key starts with this, so the gateway can tell keys from JWTs and secret scanners
+/// can spot leaked keys.
+pub const API_KEY_PREFIX: &str = "ptk_";
+/// Characters of the raw key kept (in clear) to let people recognise a key in lists.
+const DISPLAY_PREFIX_LENGTH: usize = 12;
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiKeyScope {
+    /// Queries only.
+    Read,
+    /// Queries and mutations.
+    ReadWrite,
+}
+
+/// A key as listed: never the secret, only its recognisable prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    /// Identifier.
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    /// The organization the key acts as.
+    pub organization_id: ObjectId,
+    /// A label chosen by its creator.
+    pub name: String,
+    /// The first characters of the raw key, e.g. `ptk_AbCdEfGh`.
+    pub prefix: String,
+    /// What the key may do.
+    pub scope: ApiKeyScope,
+    /// Who created it.
+    pub created_by_id: ObjectId,
+    /// Creation time.
+    pub created_at: DateTime,
+    /// Last successful authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<DateTime>,
+    /// When revoked; a revoked key no longer authenticates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<DateTime>,
+}
+
+/// A newly created key together with its raw value, which is shown this once only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedApiKey {
+    /// The stored key.
+    pub api_key: ApiKey,
+    /// The raw secret (`ptk_...`) to hand to the partner.
+    pub raw_key: String,
+}
+
+impl IdentityService {
+    /// Creates a key for an organization; owners and admins only (and platform admins).
+    pub async fn create_api_key(
+        &self,
+        actor: &Principal,
+        organization_id: ObjectId,
+        name: &str,
+        scope: ApiKeyScope,
+    ) -> Result<CreatedApiKey, IdentityError> {
+        let creator_id = actor.require_user()?.user_id;
+        let organization = self
+            .organization(organization_id)
+            .await?
+            .ok_or(IdentityError::OrganizationNotFound)?;
+        authorization::require(can_manage_org(actor, &organization), "manage API keys")?;
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(IdentityError::InvalidInput {
+                field: "name",
+                reason: "must be 1 to 100 characters".into(),
+            });
+        }
+        let raw_key = format!("{API_KEY_PREFIX}{}", generate_token());
+        let api_key = ApiKey {
+            id: ObjectId::new(),
+            organization_id,
+            name: name.to_owned(),
+            prefix: raw_key.chars().take(DISPLAY_PREFIX_LENGTH).collect(),
+            scope,
+            created_by_id: creator_id,
+            created_at: self.now(),
+            last_used_at: None,
+            revoked_at: None,
+        };
+        let mut document = bson::to_document(&api_key)?;
+        document.insert("key_hash", hash_token(&raw_key));
+        self.api_keys.insert_one(document).await?;
+        Ok(CreatedApiKey { api_key, raw_key })
+    }
+
+    /// The organization's keys, newest first; owners and admins only.
+    pub async fn list_api_keys(
+        &self,
+        actor: &Principal,
+        organization_id: ObjectId,
+    ) -> Result<Vec<ApiKey>, IdentityError> {
+        let organization = self
+            .organization(organization_id)
+            .await?
+            .ok_or(IdentityError::OrganizationNotFound)?;
+        authorization::require(can_manage_org(actor, &organization), "manage API keys")?;
+        let options = FindOptions::builder()
+            .sort(doc! { "created_at": -1 })
+            .build();
+        let documents: Vec<Document> = self
+            .api_keys
+            .find(doc! { "organization_id": organization_id })
+            .with_options(options)
+            .await?
+            .try_collect()
+            .await?;
+        documents
+            .into_iter()
+            .map(|document| bson::from_document(document).map_err(IdentityError::from))
+            .collect()
+    }
+
+    /// Revokes a key; owners and admins of its organization only. Revoking twice is harmless.
+    pub async fn revoke_api_key(
+        &self,
+        actor: &Principal,
+        api_key_id: ObjectId,
+    ) -> Result<ApiKey, IdentityError> {
+        let found = self
+            .api_keys
+            .find_one(doc! { "_id": api_key_id })
+            .await?
+            .ok_or(IdentityError::ApiKeyNotFound)?;
+        let api_key: ApiKey = bson::from_document(found)?;
+        let organization = self
+            .organization(api_key.organization_id)
+            .await?
+            .ok_or(IdentityError::OrganizationNotFound)?;
+        authorization::require(can_manage_org(actor, &organization), "manage API keys")?;
+        self.api_keys
+            .update_one(
+                doc! { "_id": api_key_id, "revoked_at": null },
+                doc! { "$set": { "revoked_at": self.now() } },
+            )
+            .await?;
+        let updated = self
+            .api_keys
+            .find_one(doc! { "_id": api_key_id })
+            .await?
+            .ok_or(IdentityError::ApiKeyNotFound)?;
+        Ok(bson::from_document(updated)?)
+    }
+
+    /// Authenticates a raw key: it must exist, not be revoked, and belong to an organization that
+    /// is not suspended. Records `last_used_at`.
+    pub async fn authenticate_api_key(&self, raw_key: &str) -> Result<Principal, IdentityError> {
+        let raw_key = raw_key.trim();
+        if !raw_key.starts_with(API_KEY_PREFIX) {
+            return Err(IdentityError::InvalidApiKey);
+        }
+        let key_hash = hash_token(raw_key);
+        let found = self
+            .api_keys
+            .find_one(doc! { "key_hash": &key_hash, "revoked_at": null })
+            .await?
+            .ok_or(IdentityError::InvalidApiKey)?;
+        let api_key: ApiKey = bson::from_document(found)?;
+        let organization = self
+            .organization(api_key.organization_id)
+            .await?
+            .ok_or(IdentityError::InvalidApiKey)?;
+        if organization.status == OrganizationStatus::Suspended {
+            return Err(IdentityError::InvalidApiKey);
+        }
+        self.api_keys
+            .update_one(
+                doc! { "_id": api_key.id },
+                doc! { "$set": { "last_used_at": self.now() } },
+            )
+            .await?;
+        Ok(Principal::ApiKey(ApiKeyPrincipal {
+            api_key_id: api_key.id,
+            organization_id: api_key.organization_id,
+            scope: api_key.scope,
+        }))
+    }
+}

@@ -1,0 +1,50 @@
+//! The identity domain of PeerTest Hub: accounts, sessions and tokens, email verification and
+//! password reset, TOTP two-factor authentication, organizations and partner API keys.
+//!
+//! [`IdentityService`] is the only entry point and the only code that touches the collections this
+//! crate owns (`users`, `organizations`, `sessions`, `api_keys`, `outbox`, `login_attempts`; see
+//! [`IdentityService::collections`]). It knows nothing about GraphQL or HTTP: callers pass typed
+//! inputs and an authenticated [`Principal`], and get typed values or an [`IdentityError`] back.
+//! Authorization decisions are plain functions in [`authorization`].
+
+pub mod access_token;
+pub mod api_key;
+pub mod authorization;
+pub mod collections;
+pub mod error;
+pub mod login_throttle;
+pub mod organization;
+pub mod outbox;
+pub mod password;
+pub mod principal;
+pub mod privacy;
+pub mod recovery;
+pub mod secret_box;
+pub mod service;
+pub mod session;
+pub mod settings;
+pub mod totp;
+pub mod two_factor;
+pub mod user;
+
+pub use api_key::{ApiKey, ApiKeyScope, CreatedApiKey, API_KEY_PREFIX};
+pub use error::{ErrorCategory, IdentityError};
+pub use organization::{
+    AddMemberInput, CreateOrganizationInput, MemberReference, Organization, OrganizationLimits,
+    OrganizationMember, OrganizationPlan, OrganizationRole, OrganizationSettings,
+    OrganizationStatus, OrganizationUsage,
+};
+pub use outbox::{OutboxKind, OutboxMessage};
+pub use principal::{ApiKeyPrincipal, Principal, UserPrincipal};
+pub use privacy::UserDataExport;
+pub use service::IdentityService;
+pub use session::{AuthTokens, ClientInfo, LoginInput, SecondFactor, Session};
+pub use settings::{
+    IdentitySettings, LoginThrottleSettings, PasswordHashingSettings, PlanLimitsTable,
+};
+pub use two_factor::TwoFactorEnrollment;
+pub use user::{
+    ClientData, ClientDataUpdate, NotificationPreferences, Profile, ProfileUpdate,
+    ProvisionUserInput, RegisterInput, RegistrationRole, Role, TesterData, TesterDataUpdate, User,
+    UserStatus,
+};

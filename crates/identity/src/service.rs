@@ -1,0 +1,118 @@
+//! [`IdentityService`]: construction, the collections it owns, and the small internals (time,
+//! password hashing off the async threads) its operations share. The operations themselves live
+//! in the module of the thing they act on (`user`, `session`, `organization`, ...).
+
+use std::sync::Arc;
+
+use argon2::Argon2;
+use bson::{DateTime, Document};
+use foundation::{Clock, CollectionSpec};
+use mongodb::{Collection, Database};
+
+use crate::access_token::AccessTokenKeys;
+use crate::collections;
+use crate::error::IdentityError;
+use crate::password;
+use crate::secret_box::SecretBox;
+use crate::settings::IdentitySettings;
+
+/// The identity domain's API. Cheap to clone (shared handles); create one per process.
+#[derive(Clone, Debug)]
+pub struct IdentityService {
+    pub(crate) users: Collection<Document>,
+    pub(crate) organizations: Collection<Document>,
+    pub(crate) sessions: Collection<Document>,
+    pub(crate) api_keys: Collection<Document>,
+    pub(crate) outbox: Collection<Document>,
+    pub(crate) login_attempts: Collection<Document>,
+    pub(crate) settings: Arc<IdentitySettings>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) access_tokens: AccessTokenKeys,
+    pub(crate) secret_box: SecretBox,
+    pub(crate) hasher: Arc<Argon2<'static>>,
+    /// A hash of a random password, verified against when the email is unknown so that unknown
+    /// emails and wrong passwords take the same time.
+    pub(crate) dummy_password_hash: Arc<String>,
+}
+
+impl IdentityService {
+    /// A service over `database` with `settings` and `clock`. Fails on unusable settings.
+    /// Call [`IdentityService::ensure_collections`] once at start-up.
+    pub fn new(
+        database: Database,
+        settings: IdentitySettings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, IdentityError> {
+        settings.validate()?;
+        let hasher = password::hasher(settings.password_hashing)?;
+        let dummy_password_hash = password::hash(&hasher, &foundation::secret::generate_token())?;
+        Ok(Self {
+            users: database.collection(collections::USERS),
+            organizations: database.collection(collections::ORGANIZATIONS),
+            sessions: database.collection(collections::SESSIONS),
+            api_keys: database.collection(collections::API_KEYS),
+            outbox: database.collection(collections::OUTBOX),
+            login_attempts: database.collection(collections::LOGIN_ATTEMPTS),
+            access_tokens: AccessTokenKeys::new(&settings.jwt_secret, &settings.jwt_issuer),
+            secret_box: SecretBox::new(&settings.totp_encryption_key),
+            hasher: Arc::new(hasher),
+            dummy_password_hash: Arc::new(dummy_password_hash),
+            settings: Arc::new(settings),
+            clock,
+        })
+    }
+
+    /// The collections this crate owns, with their indexes and validators.
+    pub fn collections() -> Vec<CollectionSpec> {
+        collections::specs()
+    }
+
+    /// Creates (or updates) every owned collection, validator and index; idempotent.
+    pub async fn ensure_collections(&self, database: &Database) -> Result<(), IdentityError> {
+        for spec in Self::collections() {
+            foundation::ensure_collection(database, &spec).await?;
+        }
+        Ok(())
+    }
+
+    /// The settings the service runs with.
+    pub fn settings(&self) -> &IdentitySettings {
+        &self.settings
+    }
+
+    pub(crate) fn now(&self) -> DateTime {
+        self.clock.now()
+    }
+
+    pub(crate) fn now_seconds(&self) -> i64 {
+        self.clock.now().timestamp_millis().div_euclid(1_000)
+    }
+
+    /// Hashes on the blocking pool: argon2id is deliberately slow and must not stall the runtime.
+    pub(crate) async fn hash_password(&self, plain: &str) -> Result<String, IdentityError> {
+        let hasher = Arc::clone(&self.hasher);
+        let plain = plain.to_owned();
+        tokio::task::spawn_blocking(move || password::hash(&hasher, &plain))
+            .await
+            .map_err(|error| IdentityError::Internal(format!("hashing task failed: {error}")))?
+    }
+
+    /// Verifies on the blocking pool; `stored = None` verifies against the dummy hash and fails.
+    pub(crate) async fn verify_password(
+        &self,
+        plain: &str,
+        stored: Option<String>,
+    ) -> Result<bool, IdentityError> {
+        let hasher = Arc::clone(&self.hasher);
+        let plain = plain.to_owned();
+        let known = stored.is_some();
+        let stored = stored.unwrap_or_else(|| self.dummy_password_hash.as_str().to_owned());
+        let matched =
+            tokio::task::spawn_blocking(move || password::verify(&hasher, &plain, &stored))
+                .await
+                .map_err(|error| {
+                    IdentityError::Internal(format!("verification task failed: {error}"))
+                })?;
+        Ok(known && matched)
+    }
+}
