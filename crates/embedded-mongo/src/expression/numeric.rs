@@ -311,7 +311,10 @@ pub(super) fn evaluate(op: &str, values: Vec<Option<Bson>>) -> CommandResult<Opt
                 ));
             };
             if divisor.as_f64() == 0.0 {
-                return Err(error(16608, "can't $divide by zero"));
+                return Err(error(
+                    crate::error::codes::BAD_VALUE,
+                    "can't $divide by zero",
+                ));
             }
             Ok(Some(
                 float_result(
@@ -339,7 +342,7 @@ pub(super) fn evaluate(op: &str, values: Vec<Option<Bson>>) -> CommandResult<Opt
                 ));
             };
             if divisor.as_f64() == 0.0 {
-                return Err(error(16610, "can't $mod by zero"));
+                return Err(error(crate::error::codes::BAD_VALUE, "can't $mod by zero"));
             }
             let result = match (dividend.as_integer(), divisor.as_integer()) {
                 (Some(x), Some(y)) => integer_result(

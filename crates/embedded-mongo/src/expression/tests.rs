@@ -331,7 +331,7 @@ fn multiply_divide_and_mod() {
     let error = failure(bson!({"$divide": [1, 0]}), Document::new());
     assert_eq!(
         (error.code, error.message.as_str()),
-        (16608, "can't $divide by zero")
+        (2, "can't $divide by zero")
     );
     assert_eq!(
         failure(bson!({"$divide": ["a", 1]}), Document::new()).code,
@@ -340,10 +340,7 @@ fn multiply_divide_and_mod() {
     assert_eq!(value(bson!({"$mod": [80, 7]})), Bson::Int32(3));
     assert_eq!(value(bson!({"$mod": [-5, 3]})), Bson::Int32(-2));
     assert_eq!(value(bson!({"$mod": [5.5, 2]})), Bson::Double(1.5));
-    assert_eq!(
-        failure(bson!({"$mod": [5, 0]}), Document::new()).code,
-        16610
-    );
+    assert_eq!(failure(bson!({"$mod": [5, 0]}), Document::new()).code, 2);
 }
 
 fn decimal(text: &str) -> Bson {
@@ -587,7 +584,7 @@ fn size_and_element_access() {
     assert_eq!(error.code, 17124);
     assert_eq!(
         error.message,
-        "The argument to $size must be an array. Type of argument was: missing."
+        "The argument to $size must be an array, but was of type: missing"
     );
     assert_eq!(value(bson!({"$arrayElemAt": [[1, 2, 3], -1]})), bson!(3));
     assert_eq!(
