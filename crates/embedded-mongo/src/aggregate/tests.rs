@@ -419,6 +419,27 @@ fn sort_orders_by_compound_keys() {
     );
     assert_eq!(parse_error(bson!([{"$sort": {}}])).code, 15976);
     assert_eq!(parse_error(bson!([{"$sort": {"a": "up"}}])).code, 15974);
+    assert_eq!(
+        parse_error(bson!([{"$sort": {"a": {"$meta": "bogus"}}}])).code,
+        2
+    );
+}
+
+#[test]
+fn text_score_sorts_highest_first_when_scores_are_known() {
+    let spec = SortSpec::parse(&doc! {"score": {"$meta": "textScore"}, "_id": 1}).unwrap();
+    assert!(spec.needs_text_score());
+    let (a, b) = (doc! {"_id": 1}, doc! {"_id": 2});
+    assert_eq!(
+        spec.compare_scored(&a, Some(0.5), &b, Some(1.5)),
+        Ordering::Greater
+    );
+    assert_eq!(
+        spec.compare_scored(&a, Some(1.0), &b, Some(1.0)),
+        Ordering::Less
+    );
+    assert_eq!(spec.compare(&b, &a), Ordering::Greater);
+    assert!(!SortSpec::parse(&doc! {"a": 1}).unwrap().needs_text_score());
 }
 
 #[test]
