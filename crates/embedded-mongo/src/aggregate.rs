@@ -17,8 +17,8 @@ use rand::seq::SliceRandom;
 use crate::compare::{compare_bson, OrderedBson};
 use crate::error::{codes, CommandError, CommandResult};
 use crate::expression::{
-    add_numbers, parse_field_path, standard_deviation, type_name, validate_variable_name,
-    Expression, Number, Variables,
+    add_numbers, float_result, parse_field_path, standard_deviation, type_name,
+    validate_variable_name, Expression, Number, Variables,
 };
 use crate::query::Matcher;
 use shape::Shape;
@@ -1216,7 +1216,7 @@ impl Accumulator {
                 } else {
                     let mean = total.as_f64() / count as f64;
                     match total {
-                        Number::Decimal(_) => Number::Decimal(mean).to_bson(),
+                        Number::Decimal(_) => float_result(mean, true).to_bson(),
                         _ => Bson::Double(mean),
                     }
                 }
@@ -1545,6 +1545,8 @@ struct SortKey {
     field: String,
     path: Vec<String>,
     descending: bool,
+    /// `{$meta: "textScore"}`: the `$text` relevance score, highest first.
+    text_score: bool,
 }
 
 impl SortSpec {
@@ -1564,10 +1566,20 @@ impl SortSpec {
                     }
                 }
                 Bson::Document(meta) if meta.contains_key("$meta") => {
-                    return Err(CommandError::bad_value(format!(
-                        "$meta sort by {} is not supported by this store",
-                        meta.get("$meta").map_or_else(String::new, Bson::to_string)
-                    )))
+                    if meta.len() != 1
+                        || meta.get("$meta") != Some(&Bson::String("textScore".into()))
+                    {
+                        return Err(CommandError::bad_value(format!(
+                            "Illegal $meta sort: {meta}"
+                        )));
+                    }
+                    keys.push(SortKey {
+                        field: field.clone(),
+                        path: Vec::new(),
+                        descending: true,
+                        text_score: true,
+                    });
+                    continue;
                 }
                 _ => return Err(error(
                     15974,
@@ -1590,6 +1602,7 @@ impl SortSpec {
                 field: field.clone(),
                 path: field.split('.').map(str::to_string).collect(),
                 descending,
+                text_score: false,
             });
         }
         Ok(SortSpec { keys })
@@ -1603,16 +1616,42 @@ impl SortSpec {
             .collect()
     }
 
-    /// Orders two documents by this specification.
+    /// Orders two documents by this specification. A `{$meta: "textScore"}` key ranks every
+    /// document equal here; use [`SortSpec::compare_scored`] when scores are known.
     pub fn compare(&self, left: &Document, right: &Document) -> Ordering {
-        compare_keys(&self.keys, &self.sort_key(left), &self.sort_key(right))
+        compare_keys(
+            &self.keys,
+            &self.sort_key(left, None),
+            &self.sort_key(right, None),
+        )
+    }
+
+    /// True when a key is `{$meta: "textScore"}`, so the caller should compute each document's
+    /// `$text` score ([`crate::query::Matcher::text_score`]) and call [`SortSpec::compare_scored`].
+    pub fn needs_text_score(&self) -> bool {
+        self.keys.iter().any(|key| key.text_score)
+    }
+
+    /// Orders two documents whose `$text` scores are known (higher scores first).
+    pub fn compare_scored(
+        &self,
+        left: &Document,
+        left_score: Option<f64>,
+        right: &Document,
+        right_score: Option<f64>,
+    ) -> Ordering {
+        compare_keys(
+            &self.keys,
+            &self.sort_key(left, left_score),
+            &self.sort_key(right, right_score),
+        )
     }
 
     /// Sorts documents stably by this specification, computing each document's key once.
     pub fn sort(&self, documents: Vec<Document>) -> Vec<Document> {
         let mut keyed: Vec<(Vec<Bson>, Document)> = documents
             .into_iter()
-            .map(|document| (self.sort_key(&document), document))
+            .map(|document| (self.sort_key(&document, None), document))
             .collect();
         keyed.sort_by(|a, b| compare_keys(&self.keys, &a.0, &b.0));
         keyed.into_iter().map(|(_, document)| document).collect()
@@ -1620,10 +1659,13 @@ impl SortSpec {
 
     /// The value each key sorts by: missing is null, an empty array sorts before null, and an
     /// array contributes its smallest (ascending) or largest (descending) element.
-    fn sort_key(&self, document: &Document) -> Vec<Bson> {
+    fn sort_key(&self, document: &Document, text_score: Option<f64>) -> Vec<Bson> {
         self.keys
             .iter()
             .map(|key| {
+                if key.text_score {
+                    return text_score.map_or(Bson::Null, Bson::Double);
+                }
                 let mut values = Vec::new();
                 match key.path.split_first() {
                     Some((first, rest)) => match document.get(first) {

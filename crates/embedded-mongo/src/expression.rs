@@ -21,7 +21,7 @@ use crate::compare::compare_bson;
 use crate::error::{codes, CommandError, CommandResult};
 
 pub use conversion::{format_double, type_name};
-pub(crate) use numeric::{add as add_numbers, standard_deviation, Number};
+pub(crate) use numeric::{add as add_numbers, float_result, standard_deviation, Number};
 
 /// Expressions nested deeper than this are rejected at parse time, so that evaluation (which
 /// recurses over the tree) can never exhaust the stack.

@@ -17,7 +17,7 @@ use crate::commands;
 use crate::cursor::CursorRegistry;
 use crate::error::CommandError;
 use crate::session::SessionRegistry;
-use crate::storage::{Store, StoreOptions};
+use crate::storage::{Store, StoreOptions, StoreTuning};
 use crate::wire::{self, FrameError, Request};
 
 /// How to run the server.
@@ -31,6 +31,8 @@ pub struct ServerConfig {
     pub data_dir: Option<PathBuf>,
     /// The replica-set name reported by `hello`.
     pub replica_set_name: String,
+    /// How often the TTL monitor removes expired documents (MongoDB's default: 60 seconds).
+    pub ttl_interval: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -40,6 +42,7 @@ impl Default for ServerConfig {
             port: 0,
             data_dir: None,
             replica_set_name: "rs0".to_string(),
+            ttl_interval: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -96,7 +99,11 @@ impl EmbeddedMongo {
         let options = StoreOptions {
             data_dir: config.data_dir.clone(),
         };
-        let store = tokio::task::spawn_blocking(move || Store::open(options))
+        let tuning = StoreTuning {
+            ttl_interval: config.ttl_interval,
+            ..StoreTuning::default()
+        };
+        let store = tokio::task::spawn_blocking(move || Store::open_tuned(options, tuning))
             .await
             .map_err(std::io::Error::other)?
             .map_err(|error| std::io::Error::other(error.message))?;

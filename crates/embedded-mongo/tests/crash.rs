@@ -262,6 +262,23 @@ async fn every_acknowledged_write_survives_sigkill_and_restart() {
     let transfers = tokio::spawn(transferrer(client.clone(), acknowledged.clone()));
 
     let deadline = Instant::now() + Duration::from_secs(120);
+    while acknowledged.load(Ordering::SeqCst) < ACKNOWLEDGED_BEFORE_KILL / 3 {
+        assert!(
+            Instant::now() < deadline,
+            "writes stalled before the index build"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // An index built while the writers run must be as durable as the documents.
+    database
+        .collection::<Document>("items")
+        .create_index(
+            IndexModel::builder()
+                .keys(doc! { "task": 1, "step": -1 })
+                .build(),
+        )
+        .await
+        .unwrap();
     while acknowledged.load(Ordering::SeqCst) < ACKNOWLEDGED_BEFORE_KILL {
         assert!(
             Instant::now() < deadline,
@@ -372,6 +389,12 @@ async fn every_acknowledged_write_survives_sigkill_and_restart() {
             .as_ref()
             .and_then(|options| options.unique),
         Some(true)
+    );
+    assert!(
+        indexes
+            .iter()
+            .any(|index| index.keys == doc! { "task": 1, "step": -1 }),
+        "the index built during the writes survives the crash: {indexes:?}"
     );
     let surviving = actual
         .values()

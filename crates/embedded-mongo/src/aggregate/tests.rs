@@ -327,6 +327,53 @@ fn group_accumulators_ignore_missing_values() {
 }
 
 #[test]
+fn unwinding_embedded_arrays_and_summing_decimals_matches_the_manual() {
+    let decimal = |text: &str| Bson::Decimal128(text.parse().unwrap());
+    let input = vec![
+        doc! {"_id": "1", "items": [
+            {"name": "pens", "tags": ["writing", "office", "school", "stationary"], "price": decimal("12.00"), "quantity": 5},
+            {"name": "envelopes", "tags": ["stationary", "office"], "price": decimal("19.95"), "quantity": 8},
+        ]},
+        doc! {"_id": "2", "items": [
+            {"name": "laptop", "tags": ["office", "electronics"], "price": decimal("800.00"), "quantity": 1},
+            {"name": "notepad", "tags": ["stationary", "school"], "price": decimal("14.95"), "quantity": 3},
+        ]},
+    ];
+    let output = run(
+        bson!([
+            {"$unwind": "$items"},
+            {"$unwind": "$items.tags"},
+            {"$group": {"_id": "$items.tags", "totalSalesAmount": {"$sum": {"$multiply": ["$items.price", "$items.quantity"]}}}},
+            {"$sort": {"_id": 1}},
+        ]),
+        input,
+    );
+    let totals: Vec<(String, String)> = output
+        .iter()
+        .map(|d| {
+            (
+                d.get_str("_id").unwrap().to_string(),
+                d.get("totalSalesAmount").unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("electronics", "800.00"),
+        ("office", "1019.60"),
+        ("school", "104.85"),
+        ("stationary", "264.45"),
+        ("writing", "60.00"),
+    ];
+    assert_eq!(
+        totals,
+        expected
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
 fn group_sum_promotes_on_overflow() {
     let output = run(
         bson!([{"$group": {"_id": null, "total": {"$sum": "$v"}}}]),
@@ -372,6 +419,27 @@ fn sort_orders_by_compound_keys() {
     );
     assert_eq!(parse_error(bson!([{"$sort": {}}])).code, 15976);
     assert_eq!(parse_error(bson!([{"$sort": {"a": "up"}}])).code, 15974);
+    assert_eq!(
+        parse_error(bson!([{"$sort": {"a": {"$meta": "bogus"}}}])).code,
+        2
+    );
+}
+
+#[test]
+fn text_score_sorts_highest_first_when_scores_are_known() {
+    let spec = SortSpec::parse(&doc! {"score": {"$meta": "textScore"}, "_id": 1}).unwrap();
+    assert!(spec.needs_text_score());
+    let (a, b) = (doc! {"_id": 1}, doc! {"_id": 2});
+    assert_eq!(
+        spec.compare_scored(&a, Some(0.5), &b, Some(1.5)),
+        Ordering::Greater
+    );
+    assert_eq!(
+        spec.compare_scored(&a, Some(1.0), &b, Some(1.0)),
+        Ordering::Less
+    );
+    assert_eq!(spec.compare(&b, &a), Ordering::Greater);
+    assert!(!SortSpec::parse(&doc! {"a": 1}).unwrap().needs_text_score());
 }
 
 #[test]

@@ -6,7 +6,7 @@ use bson::{doc, Bson, Document};
 use super::{count_value, missing_field, optional_boolean, wrong_type, Context};
 use crate::error::{codes, CommandError, CommandResult};
 use crate::storage::{
-    DeleteStatement, FindAndModifyRequest, Transaction, UpdateStatement, WriteOutcome,
+    DeleteStatement, FindAndModifyRequest, Transaction, UpdateStatement, WriteOptions, WriteOutcome,
 };
 use crate::wire::{document_size, MAX_BSON_OBJECT_SIZE, MAX_WRITE_BATCH_SIZE};
 
@@ -68,6 +68,10 @@ pub fn insert(
     let documents = context.documents("documents")?;
     check_batch_size(documents.len())?;
     let ordered = context.boolean("ordered")?.unwrap_or(true);
+    let write_options = WriteOptions {
+        ordered,
+        bypass_document_validation: bypasses_validation(context)?,
+    };
     let in_transaction = transaction.is_some();
     // Documents over 16 MiB fail on their own, as in MongoDB; the rest go to the store with
     // their original statement indexes restored afterwards.
@@ -95,12 +99,12 @@ pub fn insert(
     let mut outcome = if accepted.is_empty() {
         WriteOutcome::default()
     } else {
-        context.state.store.insert(
+        context.state.store.insert_with(
             transaction,
             context.database,
             &collection,
             accepted,
-            ordered,
+            write_options,
         )
     };
     for (index, _) in &mut outcome.errors {
@@ -127,14 +131,26 @@ pub fn update(
         .map(parse_update_statement)
         .collect::<CommandResult<Vec<_>>>()?;
     let in_transaction = transaction.is_some();
-    let outcome = context.state.store.update(
+    let write_options = WriteOptions {
+        ordered,
+        bypass_document_validation: bypasses_validation(context)?,
+    };
+    let outcome = context.state.store.update_with(
         transaction,
         context.database,
         &collection,
         &statements,
-        ordered,
+        write_options,
     );
     write_reply(outcome, in_transaction, true)
+}
+
+/// `bypassDocumentValidation: true` skips the collection's validator for this command, as in
+/// MongoDB (where it needs a privilege; this store has no authentication).
+fn bypasses_validation(context: &Context<'_>) -> CommandResult<bool> {
+    Ok(context
+        .boolean("bypassDocumentValidation")?
+        .unwrap_or(false))
 }
 
 fn parse_update_statement(statement: &Document) -> CommandResult<UpdateStatement> {
@@ -259,11 +275,12 @@ pub fn find_and_modify(
         upsert,
         array_filters: array_filters(context.name, context.body.get("arrayFilters"))?,
     };
-    let outcome = context.state.store.find_and_modify(
+    let outcome = context.state.store.find_and_modify_with(
         transaction,
         context.database,
         &collection,
         &request,
+        bypasses_validation(context)?,
     )?;
     let mut last_error = doc! {"n": count_value(outcome.n)};
     if !remove {

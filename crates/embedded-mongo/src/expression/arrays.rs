@@ -36,7 +36,7 @@ pub(super) fn evaluate(op: &str, values: Vec<Option<Bson>>) -> CommandResult<Opt
             other => Err(error(
                 17124,
                 format!(
-                    "The argument to $size must be an array. Type of argument was: {}.",
+                    "The argument to $size must be an array, but was of type: {}",
                     value_type(other)
                 ),
             )),
@@ -387,11 +387,11 @@ fn index_of_array(values: &[Option<Bson>]) -> CommandResult<Option<Bson>> {
             Some(Some(value)) if Number::from_bson(value).is_some() => match integral(value) {
                 Some(index) if index >= 0 => Ok(Some(index as usize)),
                 Some(index) => Err(error(
-                    40097,
-                    format!("$indexOfArray requires a nonnegative {which} index, got: {index}"),
+                    9711601,
+                    format!("$indexOfArray requires a nonnegative {which} index, found: {index}"),
                 )),
                 None => Err(error(
-                    40096,
+                    9711600,
                     format!(
                         "$indexOfArray requires an integral {which} index, found a value of type: {}, with value: {}",
                         type_name(value),
@@ -400,7 +400,7 @@ fn index_of_array(values: &[Option<Bson>]) -> CommandResult<Option<Bson>> {
                 )),
             },
             Some(other) => Err(error(
-                40096,
+                9711600,
                 format!(
                     "$indexOfArray requires an integral {which} index, found a value of type: {}",
                     value_type(other)
@@ -486,7 +486,20 @@ fn array_to_object(value: &Option<Bson>) -> CommandResult<Option<Bson>> {
         }
     };
     let mut output = Document::new();
-    let pair_form = matches!(items.first(), Some(Bson::Array(_)));
+    let pair_form = match items.first() {
+        None => return Ok(Some(Bson::Document(output))),
+        Some(Bson::Array(_)) => true,
+        Some(Bson::Document(_)) => false,
+        Some(other) => {
+            return Err(error(
+                40398,
+                format!(
+                    "Unrecognised input type format for $arrayToObject: {}",
+                    type_name(other)
+                ),
+            ))
+        }
+    };
     for item in items {
         let (key, value) = match item {
             Bson::Array(pair) if pair_form => {
@@ -538,11 +551,20 @@ fn array_to_object(value: &Option<Bson>) -> CommandResult<Option<Bson>> {
                 };
                 (key.clone(), value.clone())
             }
+            other if pair_form => {
+                return Err(error(
+                    40396,
+                    format!(
+                        "$arrayToObject requires a consistent input format. Elements mustall be arrays or all be objects. Array was detected, now found: {}",
+                        type_name(other)
+                    ),
+                ))
+            }
             other => {
                 return Err(error(
-                    40398,
+                    40391,
                     format!(
-                        "Unrecognised input type format for $arrayToObject: {}",
+                        "$arrayToObject requires a consistent input format. Elements mustall be arrays or all be objects. Object was detected, now found: {}",
                         type_name(other)
                     ),
                 ))

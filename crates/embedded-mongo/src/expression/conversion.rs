@@ -4,7 +4,7 @@
 use bson::oid::ObjectId;
 use bson::Bson;
 
-use super::numeric::{decimal_from_f64, Number};
+use super::numeric::{decimal_from_f64, double_to_decimal, Number};
 use super::{dates, error};
 use crate::error::CommandResult;
 
@@ -321,6 +321,8 @@ pub(crate) fn convert_value(value: &Bson, target: &str) -> CommandResult<Bson> {
             };
             Ok(if target == "double" {
                 Bson::Double(float)
+            } else if matches!(value, Bson::Double(_)) {
+                double_to_decimal(float).to_bson()
             } else {
                 decimal_from_f64(float)
             })

@@ -3,7 +3,9 @@
 //!
 //! Results follow MongoDB's type promotion: int32 widens to int64 on overflow, int64 to double,
 //! and any double (or decimal) operand makes the result a double (or decimal). Decimal128
-//! arithmetic is carried out in double precision, then stored back as a decimal.
+//! addition, subtraction and multiplication are exact while the coefficients fit in 128 bits
+//! (so `NumberDecimal("12.00") * 5` is `NumberDecimal("60.00")`); other decimal operations go
+//! through double precision.
 
 use std::cmp::Ordering;
 
@@ -19,7 +21,7 @@ pub(crate) enum Number {
     Int(i32),
     Long(i64),
     Double(f64),
-    Decimal(f64),
+    Decimal(bson::Decimal128),
 }
 
 impl Number {
@@ -29,7 +31,7 @@ impl Number {
             Bson::Int32(v) => Some(Number::Int(*v)),
             Bson::Int64(v) => Some(Number::Long(*v)),
             Bson::Double(v) => Some(Number::Double(*v)),
-            Bson::Decimal128(v) => Some(Number::Decimal(decimal_to_f64(v))),
+            Bson::Decimal128(v) => Some(Number::Decimal(*v)),
             _ => None,
         }
     }
@@ -40,7 +42,7 @@ impl Number {
             Number::Int(v) => Bson::Int32(v),
             Number::Long(v) => Bson::Int64(v),
             Number::Double(v) => Bson::Double(v),
-            Number::Decimal(v) => decimal_from_f64(v),
+            Number::Decimal(v) => Bson::Decimal128(v),
         }
     }
 
@@ -48,7 +50,8 @@ impl Number {
         match self {
             Number::Int(v) => f64::from(v),
             Number::Long(v) => v as f64,
-            Number::Double(v) | Number::Decimal(v) => v,
+            Number::Double(v) => v,
+            Number::Decimal(v) => decimal_to_f64(&v),
         }
     }
 
@@ -78,7 +81,8 @@ pub(crate) fn integral(value: &Bson) -> Option<i64> {
     match Number::from_bson(value)? {
         Number::Int(v) => Some(i64::from(v)),
         Number::Long(v) => Some(v),
-        Number::Double(v) | Number::Decimal(v) => {
+        number @ (Number::Double(_) | Number::Decimal(_)) => {
+            let v = number.as_f64();
             if v.fract() == 0.0 && v.abs() < 9.2e18 {
                 Some(v as i64)
             } else {
@@ -101,12 +105,115 @@ fn integer_result(value: i64, both_int: bool) -> Number {
     }
 }
 
-fn float_result(value: f64, decimal: bool) -> Number {
+pub(crate) fn float_result(value: f64, decimal: bool) -> Number {
     if decimal {
-        Number::Decimal(value)
+        match format!("{value}").parse::<bson::Decimal128>() {
+            Ok(decimal) => Number::Decimal(decimal),
+            Err(_) => Number::Double(value),
+        }
     } else {
         Number::Double(value)
     }
+}
+
+/// A double converted to a decimal as MongoDB converts it: rounded to 15 significant digits
+/// (`2.5` becomes `NumberDecimal("2.50000000000000")`).
+pub(crate) fn double_to_decimal(value: f64) -> Number {
+    let text = if value.is_finite() {
+        format!("{value:.14e}")
+    } else {
+        format!("{value}")
+    };
+    match text.parse::<bson::Decimal128>() {
+        Ok(decimal) => Number::Decimal(decimal),
+        Err(_) => Number::Double(value),
+    }
+}
+
+/// A finite decimal as `coefficient * 10^exponent`, for exact arithmetic.
+#[derive(Debug, Clone, Copy)]
+struct ExactDecimal {
+    coefficient: i128,
+    exponent: i32,
+}
+
+impl ExactDecimal {
+    /// The exact value of an integer or finite decimal; `None` for doubles, NaN and infinities.
+    fn of(number: Number) -> Option<ExactDecimal> {
+        match number {
+            Number::Int(v) => Some(ExactDecimal {
+                coefficient: i128::from(v),
+                exponent: 0,
+            }),
+            Number::Long(v) => Some(ExactDecimal {
+                coefficient: i128::from(v),
+                exponent: 0,
+            }),
+            Number::Double(v) => match double_to_decimal(v) {
+                Number::Decimal(decimal) => ExactDecimal::of(Number::Decimal(decimal)),
+                _ => None,
+            },
+            Number::Decimal(v) => {
+                let text = v.to_string().to_ascii_lowercase();
+                let (mantissa, exponent) = match text.split_once('e') {
+                    Some((mantissa, exponent)) => {
+                        (mantissa.to_string(), exponent.parse::<i32>().ok()?)
+                    }
+                    None => (text.clone(), 0),
+                };
+                let (whole, fraction) = mantissa.split_once('.').unwrap_or((&mantissa, ""));
+                let digits = format!("{whole}{fraction}");
+                Some(ExactDecimal {
+                    coefficient: digits.parse::<i128>().ok()?,
+                    exponent: exponent.checked_sub(i32::try_from(fraction.len()).ok()?)?,
+                })
+            }
+        }
+    }
+
+    /// Both values scaled to the smaller exponent.
+    fn aligned(a: ExactDecimal, b: ExactDecimal) -> Option<(i128, i128, i32)> {
+        let exponent = a.exponent.min(b.exponent);
+        let scale = |x: ExactDecimal| -> Option<i128> {
+            let shift = u32::try_from(x.exponent - exponent).ok()?;
+            x.coefficient.checked_mul(10_i128.checked_pow(shift)?)
+        };
+        Some((scale(a)?, scale(b)?, exponent))
+    }
+
+    fn into_number(self) -> Option<Number> {
+        format!("{}e{}", self.coefficient, self.exponent)
+            .parse::<bson::Decimal128>()
+            .ok()
+            .map(Number::Decimal)
+    }
+}
+
+/// `a op b` computed exactly when a decimal is involved and neither operand is a double.
+fn exact_decimal(a: Number, b: Number, op: char) -> Option<Number> {
+    if !(a.is_decimal() || b.is_decimal()) {
+        return None;
+    }
+    let (x, y) = (ExactDecimal::of(a)?, ExactDecimal::of(b)?);
+    let result = match op {
+        '*' => ExactDecimal {
+            coefficient: x.coefficient.checked_mul(y.coefficient)?,
+            exponent: x.exponent.checked_add(y.exponent)?,
+        },
+        _ => {
+            let (x, y, exponent) = ExactDecimal::aligned(x, y)?;
+            let coefficient = if op == '+' {
+                x.checked_add(y)?
+            } else {
+                x.checked_sub(y)?
+            };
+            ExactDecimal {
+                coefficient,
+                exponent,
+            }
+        }
+    };
+    result.into_number()
 }
 
 /// `a + b` with MongoDB's promotion rules.
@@ -117,6 +224,9 @@ pub(crate) fn add(a: Number, b: Number) -> Number {
             Some(sum) => integer_result(sum, both_int),
             None => Number::Double(x as f64 + y as f64),
         };
+    }
+    if let Some(exact) = exact_decimal(a, b, '+') {
+        return exact;
     }
     float_result(a.as_f64() + b.as_f64(), a.is_decimal() || b.is_decimal())
 }
@@ -129,6 +239,9 @@ fn subtract(a: Number, b: Number) -> Number {
             None => Number::Double(x as f64 - y as f64),
         };
     }
+    if let Some(exact) = exact_decimal(a, b, '-') {
+        return exact;
+    }
     float_result(a.as_f64() - b.as_f64(), a.is_decimal() || b.is_decimal())
 }
 
@@ -139,6 +252,9 @@ fn multiply(a: Number, b: Number) -> Number {
             Some(product) => integer_result(product, both_int),
             None => Number::Double(x as f64 * y as f64),
         };
+    }
+    if let Some(exact) = exact_decimal(a, b, '*') {
+        return exact;
     }
     float_result(a.as_f64() * b.as_f64(), a.is_decimal() || b.is_decimal())
 }
@@ -195,7 +311,10 @@ pub(super) fn evaluate(op: &str, values: Vec<Option<Bson>>) -> CommandResult<Opt
                 ));
             };
             if divisor.as_f64() == 0.0 {
-                return Err(error(16608, "can't $divide by zero"));
+                return Err(error(
+                    crate::error::codes::BAD_VALUE,
+                    "can't $divide by zero",
+                ));
             }
             Ok(Some(
                 float_result(
@@ -223,7 +342,7 @@ pub(super) fn evaluate(op: &str, values: Vec<Option<Bson>>) -> CommandResult<Opt
                 ));
             };
             if divisor.as_f64() == 0.0 {
-                return Err(error(16610, "can't $mod by zero"));
+                return Err(error(crate::error::codes::BAD_VALUE, "can't $mod by zero"));
             }
             let result = match (dividend.as_integer(), divisor.as_integer()) {
                 (Some(x), Some(y)) => integer_result(

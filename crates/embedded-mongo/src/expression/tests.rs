@@ -331,7 +331,7 @@ fn multiply_divide_and_mod() {
     let error = failure(bson!({"$divide": [1, 0]}), Document::new());
     assert_eq!(
         (error.code, error.message.as_str()),
-        (16608, "can't $divide by zero")
+        (2, "can't $divide by zero")
     );
     assert_eq!(
         failure(bson!({"$divide": ["a", 1]}), Document::new()).code,
@@ -340,9 +340,44 @@ fn multiply_divide_and_mod() {
     assert_eq!(value(bson!({"$mod": [80, 7]})), Bson::Int32(3));
     assert_eq!(value(bson!({"$mod": [-5, 3]})), Bson::Int32(-2));
     assert_eq!(value(bson!({"$mod": [5.5, 2]})), Bson::Double(1.5));
+    assert_eq!(failure(bson!({"$mod": [5, 0]}), Document::new()).code, 2);
+}
+
+fn decimal(text: &str) -> Bson {
+    Bson::Decimal128(text.parse().unwrap())
+}
+
+#[test]
+fn decimal_arithmetic_is_exact() {
     assert_eq!(
-        failure(bson!({"$mod": [5, 0]}), Document::new()).code,
-        16610
+        value(bson!({"$multiply": [decimal("12.00"), 5]})),
+        decimal("60.00")
+    );
+    assert_eq!(
+        value(bson!({"$add": [decimal("0.1"), decimal("0.2")]})),
+        decimal("0.3")
+    );
+    assert_eq!(
+        value(bson!({"$subtract": [decimal("10"), decimal("0.25")]})),
+        decimal("9.75")
+    );
+    assert_eq!(
+        value(bson!({"$add": [decimal("1.5"), 2.5]})).to_string(),
+        "4.00000000000000"
+    );
+    assert_eq!(
+        value(bson!({"$toDecimal": 2.5})).to_string(),
+        "2.50000000000000"
+    );
+    assert_eq!(value(bson!({"$toDecimal": true})).to_string(), "1");
+    assert_eq!(value(bson!({"$toDecimal": "-5.5"})).to_string(), "-5.5");
+    assert_eq!(
+        value(bson!({"$toDecimal": date("2018-03-26T04:38:28.044Z")})).to_string(),
+        "1522039108044"
+    );
+    assert_eq!(
+        value(bson!({"$sum": [[decimal("19.95"), decimal("0.05")]]})),
+        decimal("20.00")
     );
 }
 
@@ -549,7 +584,7 @@ fn size_and_element_access() {
     assert_eq!(error.code, 17124);
     assert_eq!(
         error.message,
-        "The argument to $size must be an array. Type of argument was: missing."
+        "The argument to $size must be an array, but was of type: missing"
     );
     assert_eq!(value(bson!({"$arrayElemAt": [[1, 2, 3], -1]})), bson!(3));
     assert_eq!(

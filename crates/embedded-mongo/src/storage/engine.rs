@@ -122,6 +122,7 @@ impl Engine {
                 }),
                 examined: &self.examined,
                 now,
+                bypass_validation: false,
             };
             let result = work(&mut scope)?;
             let WriteScope {
@@ -143,6 +144,7 @@ impl Engine {
             conflicts: None,
             examined: &self.examined,
             now,
+            bypass_validation: false,
         };
         let result = work(&mut scope)?;
         let WriteScope {

@@ -119,6 +119,15 @@ pub struct WriteOutcome {
     pub errors: Vec<(usize, CommandError)>,
 }
 
+/// Per-command write settings beyond the statements themselves.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteOptions {
+    /// Stop at the first failing statement (MongoDB's default is `true`).
+    pub ordered: bool,
+    /// `bypassDocumentValidation`: skip the collection's validator.
+    pub bypass_document_validation: bool,
+}
+
 /// What `findAndModify` asks for.
 #[derive(Debug, Clone, Default)]
 pub struct FindAndModifyRequest {
@@ -224,11 +233,59 @@ impl aggregate::PipelineContext for DatabaseView<'_> {
     }
 }
 
-fn parse_sort(sort: &Option<Document>) -> CommandResult<Option<aggregate::SortSpec>> {
-    match sort {
-        Some(sort) if !sort.is_empty() => Ok(Some(aggregate::SortSpec::parse(sort)?)),
-        _ => Ok(None),
+/// One part of a `find` sort: ordinary fields, or `{$meta: "textScore"}` (highest first).
+enum SortPart {
+    Fields(aggregate::SortSpec),
+    TextScore,
+}
+
+fn is_text_score_meta(value: &Bson) -> bool {
+    matches!(value, Bson::Document(meta) if meta.get_str("$meta") == Ok("textScore"))
+}
+
+/// Splits a sort document into runs of ordinary fields and text-score keys.
+fn parse_sort(sort: &Option<Document>) -> CommandResult<Option<Vec<SortPart>>> {
+    let Some(sort) = sort.as_ref().filter(|sort| !sort.is_empty()) else {
+        return Ok(None);
+    };
+    let mut parts = Vec::new();
+    let mut fields = Document::new();
+    for (key, value) in sort {
+        if is_text_score_meta(value) {
+            if !fields.is_empty() {
+                parts.push(SortPart::Fields(aggregate::SortSpec::parse(&fields)?));
+                fields = Document::new();
+            }
+            parts.push(SortPart::TextScore);
+        } else {
+            fields.insert(key.clone(), value.clone());
+        }
     }
+    if !fields.is_empty() {
+        parts.push(SortPart::Fields(aggregate::SortSpec::parse(&fields)?));
+    }
+    Ok(Some(parts))
+}
+
+fn compare_sorted(
+    parts: &[SortPart],
+    left: &(plan::Found, Option<f64>),
+    right: &(plan::Found, Option<f64>),
+) -> std::cmp::Ordering {
+    for part in parts {
+        let order = match part {
+            SortPart::Fields(spec) => spec.compare(&left.0.document, &right.0.document),
+            SortPart::TextScore => right
+                .1
+                .unwrap_or(0.0)
+                .partial_cmp(&left.1.unwrap_or(0.0))
+                .unwrap_or(std::cmp::Ordering::Equal),
+        };
+        if order.is_ne() {
+            return order;
+        }
+    }
+    std::cmp::Ordering::Equal
 }
 
 fn parse_projection(
@@ -806,16 +863,37 @@ impl Store {
             } else {
                 None
             };
-            let mut found = plan::matching(target, &filter, &self.engine.examined, stop_after);
-            if let Some(sort) = &sort {
-                found.sort_by(|a, b| sort.compare(&a.document, &b.document));
+            let wants_score = projection
+                .as_ref()
+                .is_some_and(|projection| projection.needs_text_score())
+                || sort.as_ref().is_some_and(|parts| {
+                    parts.iter().any(|part| matches!(part, SortPart::TextScore))
+                });
+            let mut found: Vec<(plan::Found, Option<f64>)> =
+                plan::matching(target, &filter, &self.engine.examined, stop_after)
+                    .into_iter()
+                    .map(|hit| {
+                        let score = if wants_score {
+                            filter.text_score(&hit.document)
+                        } else {
+                            None
+                        };
+                        (hit, score)
+                    })
+                    .collect();
+            if let Some(parts) = &sort {
+                found.sort_by(|a, b| compare_sorted(parts, a, b));
             }
             found
                 .into_iter()
                 .skip(skip)
                 .take(limit)
-                .map(|hit| match &projection {
-                    Some(projection) => projection.apply(&hit.document, hit.details.array_position),
+                .map(|(hit, score)| match &projection {
+                    Some(projection) => projection.apply_with_text_score(
+                        &hit.document,
+                        hit.details.array_position,
+                        score,
+                    ),
                     None => Ok((*hit.document).clone()),
                 })
                 .collect()
@@ -919,14 +997,36 @@ impl Store {
         documents: Vec<Document>,
         ordered: bool,
     ) -> WriteOutcome {
+        self.insert_with(
+            txn,
+            database,
+            collection,
+            documents,
+            WriteOptions {
+                ordered,
+                bypass_document_validation: false,
+            },
+        )
+    }
+
+    /// [`Store::insert`] with `bypassDocumentValidation`.
+    pub fn insert_with(
+        &self,
+        txn: Option<&mut Transaction>,
+        database: &str,
+        collection: &str,
+        documents: Vec<Document>,
+        options: WriteOptions,
+    ) -> WriteOutcome {
         let mut outcome = WriteOutcome::default();
         let result = self.engine.write(txn, |scope| {
+            scope.bypass_validation = options.bypass_document_validation;
             for (position, document) in documents.into_iter().enumerate() {
                 match scope.insert_one(database, collection, document) {
                     Ok(_) => outcome.n += 1,
                     Err(error) => {
                         outcome.errors.push((position, error));
-                        if ordered {
+                        if options.ordered {
                             break;
                         }
                     }
@@ -948,20 +1048,44 @@ impl Store {
         statements: &[UpdateStatement],
         ordered: bool,
     ) -> WriteOutcome {
+        self.update_with(
+            txn,
+            database,
+            collection,
+            statements,
+            WriteOptions {
+                ordered,
+                bypass_document_validation: false,
+            },
+        )
+    }
+
+    /// [`Store::update`] with `bypassDocumentValidation`.
+    pub fn update_with(
+        &self,
+        txn: Option<&mut Transaction>,
+        database: &str,
+        collection: &str,
+        statements: &[UpdateStatement],
+        options: WriteOptions,
+    ) -> WriteOutcome {
         let mut outcome = WriteOutcome::default();
         let result = self.engine.write(txn, |scope| {
+            scope.bypass_validation = options.bypass_document_validation;
             for (position, statement) in statements.iter().enumerate() {
-                match scope.update_statement(database, collection, statement) {
-                    Ok((matched, modified, upserted)) => {
-                        outcome.n += matched;
-                        outcome.n_modified += modified;
+                let mut counts = (0, 0);
+                let result = scope.update_statement(database, collection, statement, &mut counts);
+                outcome.n += counts.0;
+                outcome.n_modified += counts.1;
+                match result {
+                    Ok(upserted) => {
                         if let Some(id) = upserted {
                             outcome.upserted.push((position, id));
                         }
                     }
                     Err(error) => {
                         outcome.errors.push((position, error));
-                        if ordered {
+                        if options.ordered {
                             break;
                         }
                     }
@@ -1011,7 +1135,20 @@ impl Store {
         collection: &str,
         request: &FindAndModifyRequest,
     ) -> CommandResult<FindAndModifyOutcome> {
+        self.find_and_modify_with(txn, database, collection, request, false)
+    }
+
+    /// [`Store::find_and_modify`] with `bypassDocumentValidation`.
+    pub fn find_and_modify_with(
+        &self,
+        txn: Option<&mut Transaction>,
+        database: &str,
+        collection: &str,
+        request: &FindAndModifyRequest,
+        bypass_document_validation: bool,
+    ) -> CommandResult<FindAndModifyOutcome> {
         self.engine.write(txn, |scope| {
+            scope.bypass_validation = bypass_document_validation;
             scope.find_and_modify(database, collection, request)
         })
     }

@@ -44,6 +44,14 @@ impl Filter {
         }
     }
 
+    /// The `$text` relevance score of a document, when the filter has `$text`.
+    pub fn text_score(&self, document: &Document) -> Option<f64> {
+        match self {
+            Filter::All => None,
+            Filter::Matching(matcher) => matcher.text_score(document),
+        }
+    }
+
     fn bounds(&self) -> Vec<(String, FieldBound)> {
         match self {
             Filter::All => Vec::new(),

@@ -1241,3 +1241,90 @@ fn a_document_updated_outside_a_transaction_conflicts_at_commit() {
         vec![doc! {"_id": 1, "n": 10}]
     );
 }
+
+#[test]
+fn bypassing_validation_accepts_invalid_documents() {
+    let store = memory_store();
+    store
+        .create_collection("db", "c", &doc! {"validator": {"name": {"$exists": true}}})
+        .unwrap();
+    let outcome = store.insert_with(
+        None,
+        "db",
+        "c",
+        vec![doc! {"_id": 1}],
+        WriteOptions {
+            ordered: true,
+            bypass_document_validation: true,
+        },
+    );
+    assert!(outcome.errors.is_empty());
+    let checked = update(
+        &store,
+        None,
+        doc! {"_id": 1},
+        doc! {"$set": {"x": 1}},
+        false,
+        false,
+    );
+    assert_eq!(checked.errors[0].1.code, 121);
+    assert_eq!(find(&store, doc! {}), vec![doc! {"_id": 1}]);
+}
+
+#[test]
+fn find_sorts_before_skip_and_limit() {
+    let store = memory_store();
+    insert(
+        &store,
+        "c",
+        (0..5).map(|i| doc! {"_id": i, "n": i % 3}).collect(),
+    );
+    let found = store
+        .find(
+            None,
+            "db",
+            "c",
+            &FindRequest {
+                sort: Some(doc! {"n": -1, "_id": 1}),
+                skip: 1,
+                limit: 2,
+                ..FindRequest::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(ids(&found), vec![Bson::Int32(1), Bson::Int32(4)]);
+}
+
+#[test]
+fn text_search_sorts_and_projects_by_score() {
+    let store = memory_store();
+    store
+        .create_indexes("db", "c", &[doc! {"key": {"subject": "text"}}])
+        .unwrap();
+    insert(
+        &store,
+        "c",
+        vec![
+            doc! {"_id": 1, "subject": "tea and more tea and cake"},
+            doc! {"_id": 2, "subject": "tea"},
+            doc! {"_id": 3, "subject": "cake"},
+        ],
+    );
+    let found = store
+        .find(
+            None,
+            "db",
+            "c",
+            &FindRequest {
+                filter: doc! {"$text": {"$search": "tea"}},
+                sort: Some(doc! {"score": {"$meta": "textScore"}, "_id": 1}),
+                projection: Some(doc! {"score": {"$meta": "textScore"}, "_id": 1}),
+                ..FindRequest::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(found.len(), 2);
+    let scores: Vec<f64> = found.iter().map(|d| d.get_f64("score").unwrap()).collect();
+    assert!(scores[0] >= scores[1], "{scores:?}");
+    assert!(scores.iter().all(|score| *score > 0.0));
+}

@@ -61,6 +61,8 @@ pub(crate) struct WriteScope<'a> {
     pub conflicts: Option<ConflictCheck<'a>>,
     pub examined: &'a AtomicU64,
     pub now: bson::DateTime,
+    /// `bypassDocumentValidation`: skip the collection's validator.
+    pub bypass_validation: bool,
 }
 
 /// Checks a database and collection name as MongoDB does.
@@ -249,7 +251,9 @@ impl WriteScope<'_> {
     ) -> CommandResult<Bson> {
         let document = prepare_new_document(document)?;
         self.ensure_collection(database, collection)?;
-        validate(self.collection(database, collection)?, &document, None)?;
+        if !self.bypass_validation {
+            validate(self.collection(database, collection)?, &document, None)?;
+        }
         let id = document.get("_id").cloned().unwrap_or(Bson::Null);
         self.touch(database, collection, &id)?;
         let record = self.catalog.allocate_record();
@@ -299,11 +303,13 @@ impl WriteScope<'_> {
             Some(_) => {}
         }
         check_size(&document)?;
-        validate(
-            self.collection(database, collection)?,
-            &document,
-            Some(previous),
-        )?;
+        if !self.bypass_validation {
+            validate(
+                self.collection(database, collection)?,
+                &document,
+                Some(previous),
+            )?;
+        }
         self.touch(database, collection, &id)?;
         let description = match operation {
             ChangeOperation::Update => Some(update_description(previous, &document)),
@@ -398,31 +404,34 @@ impl WriteScope<'_> {
         Ok(document)
     }
 
-    /// One statement of `update`: `(matched, modified, upserted _id)`.
+    /// One statement of `update`. Matched and modified documents are added to `counts` as
+    /// they are written, so a failure part-way through a multi-update still reports the
+    /// documents already changed; returns the upserted `_id`, if any.
     pub fn update_statement(
         &mut self,
         database: &str,
         collection: &str,
         statement: &UpdateStatement,
-    ) -> CommandResult<(u64, u64, Option<Bson>)> {
+        counts: &mut (u64, u64),
+    ) -> CommandResult<Option<Bson>> {
         check_namespace(database, collection)?;
         let spec = UpdateSpec::parse(&statement.update, &statement.array_filters)?;
         let limit = if statement.multi { None } else { Some(1) };
         let found = self.find_matching(database, collection, &statement.filter, limit)?;
         if found.is_empty() {
             if !statement.upsert {
-                return Ok((0, 0, None));
+                return Ok(None);
             }
             let document = self.upsert_document(&statement.filter, &spec)?;
             let id = self.insert_one(database, collection, document)?;
-            return Ok((1, 0, Some(id)));
+            counts.0 += 1;
+            return Ok(Some(id));
         }
         let operation = if spec.is_replacement() {
             ChangeOperation::Replace
         } else {
             ChangeOperation::Update
         };
-        let (mut matched, mut modified) = (0, 0);
         for hit in found {
             let mut updated = (*hit.document).clone();
             let changed = spec.apply(
@@ -433,7 +442,6 @@ impl WriteScope<'_> {
                     now: self.now,
                 },
             )?;
-            matched += 1;
             if changed {
                 self.replace_one(
                     database,
@@ -443,10 +451,11 @@ impl WriteScope<'_> {
                     updated,
                     operation,
                 )?;
-                modified += 1;
+                counts.1 += 1;
             }
+            counts.0 += 1;
         }
-        Ok((matched, modified, None))
+        Ok(None)
     }
 
     /// One statement of `delete`: the number deleted.

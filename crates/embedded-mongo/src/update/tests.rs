@@ -1262,3 +1262,52 @@ fn an_array_id_cannot_be_stored() {
     assert_eq!(error.code, codes::INVALID_ID_FIELD);
     assert_eq!(error.message, "The '_id' value cannot be of type array");
 }
+
+fn pipeline(stages: Vec<Document>) -> UpdateSpec {
+    let stages = Bson::Array(stages.into_iter().map(Bson::Document).collect());
+    UpdateSpec::parse(&stages, &[]).expect("pipeline parses")
+}
+
+#[test]
+fn pipeline_updates_compute_fields_from_the_document() {
+    let spec = pipeline(vec![
+        doc! {"$set": {"total": {"$add": ["$a", "$b"]}, "modified": "$$NOW"}},
+        doc! {"$unset": "a"},
+    ]);
+    assert!(!spec.is_replacement());
+    let mut document = doc! {"_id": 1, "a": 2, "b": 3};
+    assert!(spec.apply(&mut document, &context()).unwrap());
+    assert_eq!(
+        document,
+        doc! {"_id": 1, "b": 3, "total": 5, "modified": context().now}
+    );
+}
+
+#[test]
+fn pipeline_replace_with_keeps_the_id() {
+    let spec = pipeline(vec![doc! {"$replaceWith": {"name": "$profile.name"}}]);
+    let mut document = doc! {"_id": 7, "profile": {"name": "ada"}};
+    spec.apply(&mut document, &context()).unwrap();
+    assert_eq!(document, doc! {"_id": 7, "name": "ada"});
+}
+
+#[test]
+fn pipeline_changing_the_id_is_immutable_field() {
+    let spec = pipeline(vec![doc! {"$set": {"_id": 2}}]);
+    let original = doc! {"_id": 1};
+    let mut document = original.clone();
+    let error = spec.apply(&mut document, &context()).unwrap_err();
+    assert_eq!(error.code, codes::IMMUTABLE_FIELD);
+    assert_eq!(document, original);
+}
+
+#[test]
+fn pipeline_updates_reject_array_filters() {
+    let stages = Bson::Array(vec![Bson::Document(doc! {"$set": {"a": 1}})]);
+    let error = UpdateSpec::parse(&stages, &[doc! {"x": 1}]).unwrap_err();
+    assert_eq!(error.code, codes::FAILED_TO_PARSE);
+    assert_eq!(
+        error.message,
+        "arrayFilters may not be specified for pipeline-style updates"
+    );
+}

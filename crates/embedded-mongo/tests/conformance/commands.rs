@@ -33,7 +33,7 @@ async fn list_databases_reports_name_size_and_empty() {
         .find(|entry| entry.get_str("name").unwrap() == "conformance")
         .expect("the written database is listed");
     assert!(ours.contains_key("sizeOnDisk"));
-    assert_eq!(ours.get_bool("empty").unwrap(), false);
+    assert!(!ours.get_bool("empty").unwrap());
     assert!(reply.contains_key("totalSize"));
     assert_eq!(reply.get_f64("ok").unwrap(), 1.0);
 }
@@ -89,7 +89,7 @@ async fn list_collections_reports_type_options_info_and_id_index() {
     assert_eq!(entry.get_str("type").unwrap(), "collection");
     assert_eq!(entry.get_document("options").unwrap(), &doc! {});
     let info = entry.get_document("info").unwrap();
-    assert_eq!(info.get_bool("readOnly").unwrap(), false);
+    assert!(!info.get_bool("readOnly").unwrap());
     assert!(matches!(info.get("uuid"), Some(Bson::Binary(binary)) if binary.bytes.len() == 16));
     let id_index = entry.get_document("idIndex").unwrap();
     assert_eq!(id_index.get_document("key").unwrap(), &doc! { "_id": 1 });
@@ -690,7 +690,7 @@ async fn find_and_modify_returns_the_old_document_by_default() {
     );
     let last_error = reply.get_document("lastErrorObject").unwrap();
     assert_eq!(number(last_error, "n"), 1);
-    assert_eq!(last_error.get_bool("updatedExisting").unwrap(), true);
+    assert!(last_error.get_bool("updatedExisting").unwrap());
     assert_eq!(reply.get_f64("ok").unwrap(), 1.0);
 }
 
@@ -735,7 +735,7 @@ async fn find_and_modify_upsert_reports_the_upserted_id() {
     );
     let last_error = reply.get_document("lastErrorObject").unwrap();
     assert_eq!(number(last_error, "n"), 1);
-    assert_eq!(last_error.get_bool("updatedExisting").unwrap(), false);
+    assert!(!last_error.get_bool("updatedExisting").unwrap());
     assert_eq!(last_error.get_i32("upserted").unwrap(), 7);
 }
 
@@ -976,10 +976,7 @@ async fn create_list_and_drop_indexes_reply_shapes() {
         .unwrap();
     assert_eq!(number(&created, "numIndexesBefore"), 1);
     assert_eq!(number(&created, "numIndexesAfter"), 2);
-    assert_eq!(
-        created.get_bool("createdCollectionAutomatically").unwrap(),
-        true
-    );
+    assert!(created.get_bool("createdCollectionAutomatically").unwrap());
     assert_eq!(created.get_f64("ok").unwrap(), 1.0);
 
     let again = test

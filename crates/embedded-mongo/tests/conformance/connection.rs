@@ -20,9 +20,9 @@ async fn hello_reports_a_writable_single_node_replica_set_primary() {
         .await
         .unwrap();
     let address = test.server.local_addr().to_string();
-    assert_eq!(reply.get_bool("isWritablePrimary").unwrap(), true);
+    assert!(reply.get_bool("isWritablePrimary").unwrap());
     assert_eq!(reply.get_str("setName").unwrap(), "rs0");
-    assert_eq!(reply.get_bool("secondary").unwrap(), false);
+    assert!(!reply.get_bool("secondary").unwrap());
     let hosts: Vec<&str> = reply
         .get_array("hosts")
         .unwrap()
@@ -39,7 +39,7 @@ async fn hello_reports_a_writable_single_node_replica_set_primary() {
     assert_eq!(number(&reply, "minWireVersion"), 0);
     assert!(number(&reply, "maxWireVersion") >= 17, "{reply}");
     assert!(matches!(reply.get("localTime"), Some(Bson::DateTime(_))));
-    assert_eq!(reply.get_bool("readOnly").unwrap(), false);
+    assert!(!reply.get_bool("readOnly").unwrap());
     assert!(reply.get_document("topologyVersion").is_ok(), "{reply}");
     assert_eq!(reply.get_f64("ok").unwrap(), 1.0);
 }
@@ -53,7 +53,7 @@ async fn is_master_reports_ismaster_true_for_legacy_drivers() {
         .run_command(doc! { "isMaster": 1 })
         .await
         .unwrap();
-    assert_eq!(reply.get_bool("ismaster").unwrap(), true);
+    assert!(reply.get_bool("ismaster").unwrap());
     assert_eq!(reply.get_str("setName").unwrap(), "rs0");
     let lowercase = test
         .client
@@ -61,7 +61,7 @@ async fn is_master_reports_ismaster_true_for_legacy_drivers() {
         .run_command(doc! { "ismaster": 1 })
         .await
         .unwrap();
-    assert_eq!(lowercase.get_bool("ismaster").unwrap(), true);
+    assert!(lowercase.get_bool("ismaster").unwrap());
 }
 
 #[tokio::test]
@@ -266,7 +266,7 @@ async fn legacy_op_query_hello_gets_an_op_reply() {
     let number_returned = i32::from_le_bytes(body[16..20].try_into().unwrap());
     assert_eq!(number_returned, 1);
     let reply = Document::from_reader(&body[20..]).unwrap();
-    assert_eq!(reply.get_bool("ismaster").unwrap(), true);
+    assert!(reply.get_bool("ismaster").unwrap());
     assert_eq!(reply.get_f64("ok").unwrap(), 1.0);
 }
 
@@ -284,7 +284,7 @@ async fn op_msg_with_exhaust_allowed_is_answered() {
     assert_eq!(op_code, 2013);
     assert_eq!(body[4], 0, "the first section is a body section");
     let reply = Document::from_reader(&body[5..]).unwrap();
-    assert_eq!(reply.get_bool("isWritablePrimary").unwrap(), true);
+    assert!(reply.get_bool("isWritablePrimary").unwrap());
 }
 
 #[tokio::test]
@@ -497,4 +497,29 @@ async fn more_to_come_request_gets_no_reply_but_is_applied() {
         .await
         .unwrap();
     assert_eq!(stored, Some(doc! { "_id": 1 }));
+}
+
+#[tokio::test]
+async fn invalid_bson_in_a_well_framed_message_gets_an_invalid_bson_error_reply() {
+    let test = TestServer::start().await;
+    let mut stream = TcpStream::connect(test.server.local_addr()).await.unwrap();
+    // A body document of 12 bytes whose single element has the undefined type byte 0x7a.
+    let mut document = Vec::new();
+    document.extend_from_slice(&12i32.to_le_bytes());
+    document.push(0x7a);
+    document.extend_from_slice(b"ab\0");
+    document.extend_from_slice(&[1, 2, 3]);
+    document.push(0);
+    let mut body = Vec::new();
+    body.extend_from_slice(&0u32.to_le_bytes());
+    body.push(0);
+    body.extend_from_slice(&document);
+    stream.write_all(&frame(31, 2013, &body)).await.unwrap();
+    let (response_to, op_code, reply) = read_reply(&mut stream).await;
+    assert_eq!(response_to, 31);
+    assert_eq!(op_code, 2013);
+    let reply = Document::from_reader(&reply[5..]).unwrap();
+    assert_eq!(reply.get_f64("ok").unwrap(), 0.0, "{reply}");
+    assert_eq!(reply.get_i32("code").unwrap(), 22, "{reply}");
+    assert_eq!(reply.get_str("codeName").unwrap(), "InvalidBSON");
 }

@@ -31,6 +31,20 @@ impl TestServer {
         TestServer { server, client, db }
     }
 
+    /// Starts a memory-only server whose TTL monitor runs every `ttl_interval` instead of
+    /// MongoDB's 60 seconds, so expiry can be observed without a minute's wait.
+    pub async fn start_with_ttl_interval(ttl_interval: Duration) -> TestServer {
+        let server = EmbeddedMongo::start(ServerConfig {
+            ttl_interval,
+            ..ServerConfig::default()
+        })
+        .await
+        .expect("the embedded server starts");
+        let client = connect(&server.uri()).await;
+        let db = client.database(DATABASE);
+        TestServer { server, client, db }
+    }
+
     /// Starts a memory-only server and connects with `replicaSet=rs0`, so the driver runs its
     /// replica-set discovery against the server's `hello`.
     pub async fn start_replica_set() -> TestServer {

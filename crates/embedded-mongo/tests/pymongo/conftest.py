@@ -7,12 +7,16 @@ loopback port with a temporary data directory and killed when the session ends.
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
 
 import pytest
 from pymongo import MongoClient
+
+# Keep the test modules from leaving __pycache__ directories in the source tree.
+sys.dont_write_bytecode = True
 
 
 def _free_port():
