@@ -14,6 +14,7 @@ pub mod codes {
     pub const UNAUTHORIZED: i32 = 13;
     pub const ILLEGAL_OPERATION: i32 = 20;
     pub const INVALID_BSON: i32 = 22;
+    pub const CANNOT_BACKFILL_ARRAY: i32 = 34;
     pub const NAMESPACE_NOT_FOUND: i32 = 26;
     pub const INDEX_NOT_FOUND: i32 = 27;
     pub const PATH_NOT_VIABLE: i32 = 28;
@@ -24,6 +25,7 @@ pub mod codes {
     pub const DOLLAR_PREFIXED_FIELD_NAME: i32 = 52;
     pub const INVALID_ID_FIELD: i32 = 53;
     pub const NOT_SINGLE_VALUE_FIELD: i32 = 54;
+    pub const EMPTY_FIELD_NAME: i32 = 56;
     pub const COMMAND_NOT_FOUND: i32 = 59;
     pub const IMMUTABLE_FIELD: i32 = 66;
     pub const CANNOT_CREATE_INDEX: i32 = 67;
@@ -64,6 +66,7 @@ pub fn code_name(code: i32) -> String {
         UNAUTHORIZED => "Unauthorized",
         ILLEGAL_OPERATION => "IllegalOperation",
         INVALID_BSON => "InvalidBSON",
+        CANNOT_BACKFILL_ARRAY => "CannotBackfillArray",
         NAMESPACE_NOT_FOUND => "NamespaceNotFound",
         INDEX_NOT_FOUND => "IndexNotFound",
         PATH_NOT_VIABLE => "PathNotViable",
@@ -74,6 +77,7 @@ pub fn code_name(code: i32) -> String {
         DOLLAR_PREFIXED_FIELD_NAME => "DollarPrefixedFieldName",
         INVALID_ID_FIELD => "InvalidIdField",
         NOT_SINGLE_VALUE_FIELD => "NotSingleValueField",
+        EMPTY_FIELD_NAME => "EmptyFieldName",
         COMMAND_NOT_FOUND => "CommandNotFound",
         IMMUTABLE_FIELD => "ImmutableField",
         CANNOT_CREATE_INDEX => "CannotCreateIndex",

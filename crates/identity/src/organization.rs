@@ -557,15 +557,19 @@ impl IdentityService {
         let mut organization = self.require_organization(organization_id).await?;
         let leaving_self = actor.user_id() == Some(user_id);
         for _ in 0..MEMBERSHIP_RETRIES {
-            let target = organization
-                .member(user_id)
-                .ok_or(IdentityError::NotAMember)?
-                .clone();
+            // Authorization comes before the membership lookup, so an outsider learns nothing
+            // about who belongs to the organization.
             if !leaving_self {
                 authorization::require(
                     can_manage_org(actor, &organization),
                     "manage organization members",
                 )?;
+            }
+            let target = organization
+                .member(user_id)
+                .ok_or(IdentityError::NotAMember)?
+                .clone();
+            if !leaving_self {
                 if target.role == OrganizationRole::Owner {
                     authorization::require(
                         can_manage_owners(actor, &organization),

@@ -842,6 +842,16 @@ async fn organizations_track_members_roles_and_the_member_limit() {
             .organization_id,
         None
     );
+    // An outsider is refused before any membership lookup, for members and non-members alike,
+    // so the answer does not reveal who belongs to the organization.
+    for target in [owner.id, ObjectId::new()] {
+        assert!(matches!(
+            fx.service
+                .remove_organization_member(&rival, organization.id, target)
+                .await,
+            Err(IdentityError::Forbidden { .. })
+        ));
+    }
 
     let (admin_user, admin_principal) = fx
         .signed_in("lead@techcorp.com", RegistrationRole::Client)

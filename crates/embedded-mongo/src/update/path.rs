@@ -9,13 +9,7 @@ use bson::{Bson, Document};
 use super::error_text::render_element;
 use crate::error::{codes, CommandError, CommandResult};
 
-/// MongoDB's `EmptyFieldName` code (not among the shared codes): an update path with an empty
-/// component.
-pub const EMPTY_FIELD_NAME: i32 = 56;
-
-/// MongoDB's `CannotBackfillArray` code (not among the shared codes): setting an index too far
-/// past the end of an array.
-pub const CANNOT_BACKFILL_ARRAY: i32 = 34;
+pub use crate::error::codes::{CANNOT_BACKFILL_ARRAY, EMPTY_FIELD_NAME};
 
 /// MongoDB refuses to pad an array with more than this many nulls when setting past its end.
 const MAX_ARRAY_PADDING: usize = 1_500_000;
