@@ -464,8 +464,8 @@ impl ChangeStream {
             ChangeOperation::Insert | ChangeOperation::Replace => Some(
                 event
                     .full_document
-                    .clone()
-                    .map_or(Bson::Null, Bson::Document),
+                    .as_deref()
+                    .map_or(Bson::Null, |full| Bson::Document(full.clone())),
             ),
             ChangeOperation::Update => match self.full_document {
                 FullDocumentMode::Default => None,
@@ -473,8 +473,8 @@ impl ChangeStream {
                 FullDocumentMode::WhenAvailable | FullDocumentMode::Required => Some(
                     event
                         .full_document
-                        .clone()
-                        .map_or(Bson::Null, Bson::Document),
+                        .as_deref()
+                        .map_or(Bson::Null, |full| Bson::Document(full.clone())),
                 ),
             },
             _ => None,

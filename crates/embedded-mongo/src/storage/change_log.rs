@@ -3,6 +3,7 @@
 //! by diffing a document before and after an update.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use bson::{Bson, Document};
 
@@ -20,7 +21,7 @@ pub(crate) struct PendingEvent {
     pub database: String,
     pub collection: String,
     pub document_key: Option<Document>,
-    pub full_document: Option<Document>,
+    pub full_document: Option<Arc<Document>>,
     pub update_description: Option<Document>,
 }
 

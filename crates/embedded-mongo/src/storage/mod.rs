@@ -191,8 +191,9 @@ pub struct ChangeEvent {
     pub collection: String,
     /// `{_id: ...}` for document events.
     pub document_key: Option<Document>,
-    /// The document after the change (insert, replace, update).
-    pub full_document: Option<Document>,
+    /// The document after the change (insert, replace, update), shared with the stored
+    /// record so the retained history does not hold a second copy of every document.
+    pub full_document: Option<Arc<Document>>,
     /// `{updatedFields, removedFields, truncatedArrays}` for updates.
     pub update_description: Option<Document>,
 }

@@ -548,7 +548,10 @@ fn change_events_record_inserts_deletes_and_drops_in_order() {
         events.iter().map(|e| e.sequence).collect::<Vec<_>>(),
         vec![1, 2, 3]
     );
-    assert_eq!(events[0].full_document, Some(doc! {"_id": 1, "a": 1}));
+    assert_eq!(
+        events[0].full_document.as_deref(),
+        Some(&doc! {"_id": 1, "a": 1})
+    );
     assert_eq!(events[1].document_key, Some(doc! {"_id": 1}));
     assert!(events[0].cluster_time > start);
     assert!(events[1].cluster_time > events[0].cluster_time);

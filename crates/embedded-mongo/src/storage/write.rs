@@ -269,7 +269,7 @@ impl WriteScope<'_> {
             database: database.to_string(),
             collection: collection.to_string(),
             document_key: Some(doc! {"_id": id.clone()}),
-            full_document: Some((*document).clone()),
+            full_document: Some(Arc::clone(&document)),
             update_description: None,
         });
         Ok(id)
@@ -327,7 +327,7 @@ impl WriteScope<'_> {
             database: database.to_string(),
             collection: collection.to_string(),
             document_key: Some(doc! {"_id": id}),
-            full_document: Some((*document).clone()),
+            full_document: Some(Arc::clone(&document)),
             update_description: description,
         });
         Ok(())
