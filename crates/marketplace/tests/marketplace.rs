@@ -1,0 +1,936 @@
+//! Integration tests of the marketplace service against the embedded MongoDB-compatible store,
+//! through the official driver. Each test starts its own server and uses a manual clock.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bson::oid::ObjectId;
+use bson::{doc, DateTime, Document};
+use embedded_mongo::{EmbeddedMongo, ServerConfig};
+use foundation::ManualClock;
+use marketplace::{
+    Actor, ActorRole, Bug, ErrorCategory, ExperienceLevel, Job, JobAction, JobStatus, JourneyStep,
+    JourneyTemplate, MarketplaceError, MarketplaceService, MarketplaceSettings, NewJob,
+    NewTemplate, OrganizationLimits, ReviewDecision, Severity, StepOutcome, StepResult,
+    SubmissionContent, SubmissionStatus, TemplateStep, TemplateVariable, TestEnvironment, TestType,
+    TesterLevel, TesterProfile, Visibility,
+};
+use mongodb::{Client, Database};
+
+const LIMITS: OrganizationLimits = OrganizationLimits {
+    max_projects: 10,
+    max_concurrent_jobs: 10,
+};
+
+struct Fixture {
+    _server: EmbeddedMongo,
+    database: Database,
+    clock: Arc<ManualClock>,
+    service: MarketplaceService,
+}
+
+async fn fixture() -> Fixture {
+    let server = EmbeddedMongo::start(ServerConfig::default())
+        .await
+        .expect("embedded server starts");
+    let client = Client::with_uri_str(server.uri())
+        .await
+        .expect("driver connects");
+    let database = client.database("marketplace_tests");
+    let clock = Arc::new(ManualClock::new(DateTime::from_millis(1_700_000_000_000)));
+    let service = MarketplaceService::new(
+        database.clone(),
+        MarketplaceSettings::new([7; 32]),
+        clock.clone(),
+    );
+    service
+        .ensure_collections(&database)
+        .await
+        .expect("collections are created");
+    Fixture {
+        _server: server,
+        database,
+        clock,
+        service,
+    }
+}
+
+fn client() -> Actor {
+    Actor {
+        user_id: ObjectId::new(),
+        role: ActorRole::Client,
+        organization: None,
+    }
+}
+
+fn tester() -> (Actor, TesterProfile) {
+    let id = ObjectId::new();
+    (
+        Actor {
+            user_id: id,
+            role: ActorRole::Tester,
+            organization: None,
+        },
+        TesterProfile {
+            tester_id: id,
+            experience_level: ExperienceLevel::Intermediate,
+            qualification_status: "qualified".into(),
+            devices: vec!["iPhone".into()],
+            browsers: vec!["Safari".into()],
+            os: vec!["iOS 17".into()],
+        },
+    )
+}
+
+fn new_job(fixture: &Fixture, max_testers: i32) -> NewJob {
+    NewJob {
+        project_id: ObjectId::new(),
+        title: "Checkout on mobile".into(),
+        description: "Buy something".into(),
+        test_type: TestType::UserJourney,
+        scenario: "A shopper buys a kettle".into(),
+        steps: vec![
+            ("Open the shop".into(), "The home page shows".into()),
+            ("Add a kettle".into(), "The cart holds one kettle".into()),
+            ("Pay".into(), "An order number shows".into()),
+        ],
+        required_devices: vec!["iPhone".into(), "Android Phone".into()],
+        required_browsers: vec!["Safari".into()],
+        required_os: vec![],
+        tester_level: TesterLevel::Intermediate,
+        max_testers,
+        budget_per_tester_cents: 2_500,
+        deadline: DateTime::from_millis(fixture.clock_now_millis() + 86_400_000),
+        estimated_duration_minutes: Some(30),
+        visibility: Visibility::Public,
+        invited_tester_ids: vec![],
+    }
+}
+
+impl Fixture {
+    fn clock_now_millis(&self) -> i64 {
+        foundation::Clock::now(self.clock.as_ref()).timestamp_millis()
+    }
+
+    async fn raw_job(&self, id: ObjectId) -> Document {
+        self.database
+            .collection::<Document>("jobs")
+            .find_one(doc! { "_id": id })
+            .await
+            .unwrap()
+            .expect("job stored")
+    }
+
+    async fn raw_submission(&self, id: ObjectId) -> Document {
+        self.database
+            .collection::<Document>("submissions")
+            .find_one(doc! { "_id": id })
+            .await
+            .unwrap()
+            .expect("submission stored")
+    }
+
+    async fn open_job(&self, owner: &Actor, max_testers: i32) -> Job {
+        let job = self
+            .service
+            .create_job(owner, new_job(self, max_testers))
+            .await
+            .expect("draft created");
+        self.service
+            .publish_job(owner, job.id, LIMITS)
+            .await
+            .expect("published")
+            .job
+    }
+
+    /// Asserts the job's counters equal what its submissions say.
+    async fn assert_counters_match(&self, job_id: ObjectId) -> (i32, i32, i32) {
+        let job = self.service.job(job_id).await.unwrap();
+        let submissions: Vec<Document> = {
+            use futures_util::TryStreamExt;
+            self.database
+                .collection::<Document>("submissions")
+                .find(doc! { "job_id": job_id, "status": { "$ne": "draft" } })
+                .await
+                .unwrap()
+                .try_collect()
+                .await
+                .unwrap()
+        };
+        let approved = submissions
+            .iter()
+            .filter(|s| s.get_str("status").unwrap() == "approved")
+            .count() as i32;
+        let bugs: i32 = submissions
+            .iter()
+            .map(|s| s.get_array("bugs").unwrap().len() as i32)
+            .sum();
+        assert_eq!(job.submission_count, submissions.len() as i32);
+        assert_eq!(job.approved_submission_count, approved);
+        assert_eq!(job.bugs_found, bugs);
+        (
+            job.submission_count,
+            job.approved_submission_count,
+            job.bugs_found,
+        )
+    }
+}
+
+fn conflict(error: &MarketplaceError) -> bool {
+    error.category() == ErrorCategory::Conflict
+}
+
+#[tokio::test]
+async fn a_draft_job_stores_numbered_steps_and_budget_in_cents() {
+    let fixture = fixture().await;
+    let owner = client();
+    let job = fixture
+        .service
+        .create_job(&owner, new_job(&fixture, 3))
+        .await
+        .unwrap();
+    assert_eq!(job.status, JobStatus::Draft);
+    assert_eq!(
+        job.user_journey.steps[1],
+        JourneyStep {
+            step_number: 2,
+            action: "Add a kettle".into(),
+            expected_result: "The cart holds one kettle".into(),
+        }
+    );
+    let raw = fixture.raw_job(job.id).await;
+    assert_eq!(raw.get_i64("budget_per_tester_usd").unwrap(), 2_500);
+    assert_eq!(raw.get_i64("total_budget_usd").unwrap(), 7_500);
+    assert_eq!(raw.get_str("status").unwrap(), "draft");
+}
+
+#[tokio::test]
+async fn publishing_without_escrow_opens_the_job_unfunded_and_says_so() {
+    let fixture = fixture().await;
+    let owner = client();
+    let job = fixture
+        .service
+        .create_job(&owner, new_job(&fixture, 3))
+        .await
+        .unwrap();
+    let published = fixture
+        .service
+        .publish_job(&owner, job.id, LIMITS)
+        .await
+        .unwrap();
+    assert_eq!(published.job.status, JobStatus::Open);
+    assert_eq!(published.job.escrow_status.as_deref(), Some("pending"));
+    assert_eq!(published.job.escrow_transaction_id, None);
+    assert!(published.funding.note.contains("without funding"));
+    assert!(published.job.published_at.is_some());
+}
+
+#[tokio::test]
+async fn publishing_twice_or_editing_a_published_journey_is_a_conflict_that_changes_nothing() {
+    let fixture = fixture().await;
+    let owner = client();
+    let job = fixture.open_job(&owner, 3).await;
+    let before = fixture.raw_job(job.id).await;
+    let error = fixture
+        .service
+        .publish_job(&owner, job.id, LIMITS)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        MarketplaceError::InvalidJobTransition { from: "open", .. }
+    ));
+    let error = fixture
+        .service
+        .update_job_journey(&owner, job.id, "new".into(), vec![("a".into(), "b".into())])
+        .await
+        .unwrap_err();
+    assert!(matches!(error, MarketplaceError::JourneyLocked));
+    assert!(conflict(&error));
+    assert_eq!(fixture.raw_job(job.id).await, before);
+}
+
+#[tokio::test]
+async fn a_draft_journey_can_be_edited_and_renumbered() {
+    let fixture = fixture().await;
+    let owner = client();
+    let job = fixture
+        .service
+        .create_job(&owner, new_job(&fixture, 1))
+        .await
+        .unwrap();
+    let edited = fixture
+        .service
+        .update_job_journey(
+            &owner,
+            job.id,
+            "Return flow".into(),
+            vec![("Open orders".into(), "Orders list".into())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(edited.user_journey.scenario, "Return flow");
+    assert_eq!(edited.user_journey.steps.len(), 1);
+    assert_eq!(edited.user_journey.steps[0].step_number, 1);
+}
+
+#[tokio::test]
+async fn the_job_lifecycle_runs_to_completion_and_cancel_is_refused_after_review() {
+    let fixture = fixture().await;
+    let owner = client();
+    let job = fixture.open_job(&owner, 1).await;
+    for (action, status) in [
+        (JobAction::StartTesting, JobStatus::InProgress),
+        (JobAction::BeginReview, JobStatus::Review),
+    ] {
+        let moved = fixture
+            .service
+            .transition_job(&owner, job.id, action)
+            .await
+            .unwrap();
+        assert_eq!(moved.status, status);
+    }
+    let before = fixture.raw_job(job.id).await;
+    let error = fixture
+        .service
+        .transition_job(&owner, job.id, JobAction::Cancel)
+        .await
+        .unwrap_err();
+    assert!(conflict(&error));
+    assert_eq!(fixture.raw_job(job.id).await, before);
+    let done = fixture
+        .service
+        .transition_job(&owner, job.id, JobAction::Complete)
+        .await
+        .unwrap();
+    assert_eq!(done.status, JobStatus::Completed);
+    assert!(done.completed_at.is_some());
+}
+
+#[tokio::test]
+async fn another_client_may_not_publish_someone_elses_job() {
+    let fixture = fixture().await;
+    let owner = client();
+    let job = fixture
+        .service
+        .create_job(&owner, new_job(&fixture, 1))
+        .await
+        .unwrap();
+    let error = fixture
+        .service
+        .publish_job(&client(), job.id, LIMITS)
+        .await
+        .unwrap_err();
+    assert_eq!(error.category(), ErrorCategory::Forbidden);
+    assert_eq!(
+        fixture.service.job(job.id).await.unwrap().status,
+        JobStatus::Draft
+    );
+}
+
+#[tokio::test]
+async fn publishing_beyond_the_concurrent_job_limit_is_refused() {
+    let fixture = fixture().await;
+    let owner = client();
+    let limits = OrganizationLimits {
+        max_projects: 1,
+        max_concurrent_jobs: 1,
+    };
+    let first = fixture
+        .service
+        .create_job(&owner, new_job(&fixture, 1))
+        .await
+        .unwrap();
+    fixture
+        .service
+        .publish_job(&owner, first.id, limits)
+        .await
+        .unwrap();
+    let second = fixture
+        .service
+        .create_job(&owner, new_job(&fixture, 1))
+        .await
+        .unwrap();
+    let error = fixture
+        .service
+        .publish_job(&owner, second.id, limits)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        MarketplaceError::ConcurrentJobLimitReached { limit: 1 }
+    ));
+    assert_eq!(
+        fixture.service.job(second.id).await.unwrap().status,
+        JobStatus::Draft
+    );
+}
+
+#[tokio::test]
+async fn fifty_concurrent_claims_on_a_three_seat_job_seat_exactly_three_testers() {
+    let fixture = fixture().await;
+    let owner = client();
+    let job = fixture.open_job(&owner, 3).await;
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let service = fixture.service.clone();
+        let (actor, profile) = tester();
+        tasks.push(tokio::spawn(async move {
+            service.claim_job(&actor, &profile, job.id).await
+        }));
+    }
+    let mut won = 0;
+    let mut seats_full = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(error) => {
+                assert!(matches!(error, MarketplaceError::SeatsFull), "{error:?}");
+                assert_eq!(error.category(), ErrorCategory::Conflict);
+                seats_full += 1;
+            }
+        }
+    }
+    assert_eq!(won, 3);
+    assert_eq!(seats_full, 47);
+    let stored = fixture.raw_job(job.id).await;
+    assert_eq!(stored.get_array("assigned_testers").unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn claims_distinguish_closed_already_claimed_and_unqualified() {
+    let fixture = fixture().await;
+    let owner = client();
+    let job = fixture.open_job(&owner, 2).await;
+    let (actor, profile) = tester();
+    fixture
+        .service
+        .claim_job(&actor, &profile, job.id)
+        .await
+        .unwrap();
+    let before = fixture.raw_job(job.id).await;
+    let again = fixture
+        .service
+        .claim_job(&actor, &profile, job.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(again, MarketplaceError::AlreadyClaimed));
+    assert!(conflict(&again));
+
+    let (beginner_actor, mut beginner) = tester();
+    beginner.experience_level = ExperienceLevel::Beginner;
+    let unqualified = fixture
+        .service
+        .claim_job(&beginner_actor, &beginner, job.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(unqualified, MarketplaceError::NotQualified));
+
+    let (desktop_actor, mut desktop) = tester();
+    desktop.devices = vec!["Desktop".into()];
+    desktop.browsers = vec!["Edge".into()];
+    desktop.os = vec!["Windows 11".into()];
+    let no_equipment = fixture
+        .service
+        .claim_job(&desktop_actor, &desktop, job.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(no_equipment, MarketplaceError::NotQualified));
+
+    let (pending_actor, mut pending) = tester();
+    pending.qualification_status = "pending".into();
+    let not_yet = fixture
+        .service
+        .claim_job(&pending_actor, &pending, job.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(not_yet, MarketplaceError::NotQualified));
+    assert_eq!(fixture.raw_job(job.id).await, before);
+
+    fixture
+        .service
+        .transition_job(&owner, job.id, JobAction::StartTesting)
+        .await
+        .unwrap();
+    let before = fixture.raw_job(job.id).await;
+    let (late_actor, late) = tester();
+    let closed = fixture
+        .service
+        .claim_job(&late_actor, &late, job.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(closed, MarketplaceError::JobNotOpen));
+    assert_eq!(fixture.raw_job(job.id).await, before);
+}
+
+#[tokio::test]
+async fn invited_only_jobs_seat_only_invited_testers() {
+    let fixture = fixture().await;
+    let owner = client();
+    let (invited_actor, invited) = tester();
+    let (stranger_actor, stranger) = tester();
+    let mut input = new_job(&fixture, 2);
+    input.visibility = Visibility::InvitedOnly;
+    input.invited_tester_ids = vec![invited.tester_id];
+    let job = fixture.service.create_job(&owner, input).await.unwrap();
+    fixture
+        .service
+        .publish_job(&owner, job.id, LIMITS)
+        .await
+        .unwrap();
+    let error = fixture
+        .service
+        .claim_job(&stranger_actor, &stranger, job.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, MarketplaceError::NotQualified));
+    let seated = fixture
+        .service
+        .claim_job(&invited_actor, &invited, job.id)
+        .await
+        .unwrap();
+    assert_eq!(seated.assigned_testers[0].tester_id, invited.tester_id);
+}
+
+#[tokio::test]
+async fn withdrawing_frees_the_seat_for_another_tester() {
+    let fixture = fixture().await;
+    let owner = client();
+    let job = fixture.open_job(&owner, 1).await;
+    let (first_actor, first) = tester();
+    let (second_actor, second) = tester();
+    fixture
+        .service
+        .claim_job(&first_actor, &first, job.id)
+        .await
+        .unwrap();
+    let full = fixture
+        .service
+        .claim_job(&second_actor, &second, job.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(full, MarketplaceError::SeatsFull));
+    let freed = fixture
+        .service
+        .withdraw_from_job(&first_actor, job.id)
+        .await
+        .unwrap();
+    assert!(freed.assigned_testers.is_empty());
+    let seated = fixture
+        .service
+        .claim_job(&second_actor, &second, job.id)
+        .await
+        .unwrap();
+    assert_eq!(seated.assigned_testers.len(), 1);
+    assert_eq!(seated.assigned_testers[0].tester_id, second.tester_id);
+}
+
+fn content(bugs: usize) -> SubmissionContent {
+    SubmissionContent {
+        summary: "Checkout mostly works".into(),
+        test_results: vec![
+            StepResult {
+                step_number: 1,
+                status: StepOutcome::Passed,
+                notes: "fine".into(),
+                screenshots: vec![],
+                timestamp: None,
+            },
+            StepResult {
+                step_number: 3,
+                status: StepOutcome::Failed,
+                notes: "payment spinner hangs".into(),
+                screenshots: vec!["https://cdn.test/pay.png".into()],
+                timestamp: None,
+            },
+        ],
+        bugs: (0..bugs)
+            .map(|n| Bug {
+                title: format!("Bug {n}"),
+                severity: Severity::High,
+                description: "Spinner never stops".into(),
+                steps_to_reproduce: vec!["Pay".into()],
+                expected_behavior: "Order number".into(),
+                actual_behavior: "Spinner".into(),
+                screenshots: vec![],
+                video_url: Some("https://cdn.test/pay.mp4".into()),
+                affected_devices: vec!["iPhone".into()],
+                affected_browsers: vec!["Safari".into()],
+            })
+            .collect(),
+        environment: TestEnvironment {
+            device_used: "iPhone".into(),
+            browser_used: "Safari".into(),
+            browser_version: "17.2".into(),
+            os_used: "iOS".into(),
+            os_version: "17.2".into(),
+            screen_resolution: "1179x2556".into(),
+        },
+        time_spent_minutes: 42,
+    }
+}
+
+#[tokio::test]
+async fn submission_review_with_revision_keeps_counters_equal_to_submissions() {
+    let fixture = fixture().await;
+    let owner = client();
+    let job = fixture.open_job(&owner, 2).await;
+    let (actor, profile) = tester();
+    fixture
+        .service
+        .claim_job(&actor, &profile, job.id)
+        .await
+        .unwrap();
+
+    let draft = fixture
+        .service
+        .create_submission(&actor, job.id)
+        .await
+        .unwrap();
+    assert_eq!(draft.status, SubmissionStatus::Draft);
+    let seat = fixture.service.job(job.id).await.unwrap().assigned_testers[0].status;
+    assert_eq!(seat, marketplace::AssignmentStatus::InProgress);
+    let saved = fixture
+        .service
+        .save_submission(&actor, draft.id, content(2))
+        .await
+        .unwrap();
+    assert_eq!(saved.environment.browser_version, "17.2");
+    assert_eq!(fixture.assert_counters_match(job.id).await, (0, 0, 0));
+
+    let submitted = fixture
+        .service
+        .submit_submission(&actor, draft.id)
+        .await
+        .unwrap();
+    assert_eq!(submitted.status, SubmissionStatus::Submitted);
+    assert_eq!(fixture.assert_counters_match(job.id).await, (1, 0, 2));
+
+    // Submitting twice is a conflict that changes nothing.
+    let before = (
+        fixture.raw_job(job.id).await,
+        fixture.raw_submission(draft.id).await,
+    );
+    let twice = fixture
+        .service
+        .submit_submission(&actor, draft.id)
+        .await
+        .unwrap_err();
+    assert!(conflict(&twice), "{twice:?}");
+    assert_eq!(
+        (
+            fixture.raw_job(job.id).await,
+            fixture.raw_submission(draft.id).await
+        ),
+        before
+    );
+
+    let sent_back = fixture
+        .service
+        .review_submission(
+            &owner,
+            draft.id,
+            ReviewDecision::RequestRevision {
+                notes: "Add the console log".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent_back.status, SubmissionStatus::RevisionRequested);
+    assert_eq!(
+        sent_back.revision_notes.as_deref(),
+        Some("Add the console log")
+    );
+    assert_eq!(fixture.assert_counters_match(job.id).await, (1, 0, 2));
+
+    fixture
+        .service
+        .save_submission(&actor, draft.id, content(3))
+        .await
+        .unwrap();
+    assert_eq!(fixture.assert_counters_match(job.id).await, (1, 0, 3));
+    fixture
+        .service
+        .submit_submission(&actor, draft.id)
+        .await
+        .unwrap();
+    assert_eq!(fixture.assert_counters_match(job.id).await, (1, 0, 3));
+
+    let approved = fixture
+        .service
+        .review_submission(&owner, draft.id, ReviewDecision::Approve)
+        .await
+        .unwrap();
+    assert_eq!(approved.status, SubmissionStatus::Approved);
+    assert_eq!(fixture.assert_counters_match(job.id).await, (1, 1, 3));
+    let seat = fixture.service.job(job.id).await.unwrap().assigned_testers[0].status;
+    assert_eq!(seat, marketplace::AssignmentStatus::Completed);
+}
+
+#[tokio::test]
+async fn approving_a_draft_or_reporting_an_unknown_step_changes_nothing() {
+    let fixture = fixture().await;
+    let owner = client();
+    let job = fixture.open_job(&owner, 1).await;
+    let (actor, profile) = tester();
+    fixture
+        .service
+        .claim_job(&actor, &profile, job.id)
+        .await
+        .unwrap();
+    let draft = fixture
+        .service
+        .create_submission(&actor, job.id)
+        .await
+        .unwrap();
+    let before = (
+        fixture.raw_job(job.id).await,
+        fixture.raw_submission(draft.id).await,
+    );
+
+    let error = fixture
+        .service
+        .review_submission(&owner, draft.id, ReviewDecision::Approve)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        MarketplaceError::InvalidSubmissionTransition { from: "draft", .. }
+    ));
+
+    let mut bad = content(0);
+    bad.test_results[0].step_number = 9;
+    let error = fixture
+        .service
+        .save_submission(&actor, draft.id, bad)
+        .await
+        .unwrap_err();
+    assert_eq!(error.category(), ErrorCategory::BadUserInput);
+
+    let duplicate = fixture
+        .service
+        .create_submission(&actor, job.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(duplicate, MarketplaceError::SubmissionExists));
+    assert_eq!(
+        (
+            fixture.raw_job(job.id).await,
+            fixture.raw_submission(draft.id).await
+        ),
+        before
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_submission_keeps_feedback_and_counts_as_submitted_not_approved() {
+    let fixture = fixture().await;
+    let owner = client();
+    let job = fixture.open_job(&owner, 1).await;
+    let (actor, profile) = tester();
+    fixture
+        .service
+        .claim_job(&actor, &profile, job.id)
+        .await
+        .unwrap();
+    let draft = fixture
+        .service
+        .create_submission(&actor, job.id)
+        .await
+        .unwrap();
+    fixture
+        .service
+        .save_submission(&actor, draft.id, content(1))
+        .await
+        .unwrap();
+    fixture
+        .service
+        .submit_submission(&actor, draft.id)
+        .await
+        .unwrap();
+    let rejected = fixture
+        .service
+        .review_submission(
+            &owner,
+            draft.id,
+            ReviewDecision::Reject {
+                feedback: "Steps not followed".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rejected.client_feedback.as_deref(),
+        Some("Steps not followed")
+    );
+    assert_eq!(fixture.assert_counters_match(job.id).await, (1, 0, 1));
+    let tester_review = fixture
+        .service
+        .review_submission(&actor, draft.id, ReviewDecision::Approve)
+        .await
+        .unwrap_err();
+    assert_eq!(tester_review.category(), ErrorCategory::Forbidden);
+}
+
+fn checkout_template() -> NewTemplate {
+    NewTemplate {
+        name: "Checkout".into(),
+        description: "Buy a product".into(),
+        category: "e-commerce".into(),
+        template_type: "user_journey".into(),
+        journey_template: JourneyTemplate {
+            scenario: "Buy {{product}} on {{site}}".into(),
+            variables: vec![
+                TemplateVariable {
+                    name: "product".into(),
+                    description: "What to buy".into(),
+                    example: "a kettle".into(),
+                },
+                TemplateVariable {
+                    name: "site".into(),
+                    description: "Where".into(),
+                    example: "shop.test".into(),
+                },
+            ],
+            steps: vec![
+                TemplateStep {
+                    step_number: 2,
+                    action_template: "Pay for {{product}}".into(),
+                    expected_result_template: "Order confirmed".into(),
+                },
+                TemplateStep {
+                    step_number: 1,
+                    action_template: "Open {{site}}".into(),
+                    expected_result_template: "{{site}} loads".into(),
+                },
+            ],
+        },
+        is_premium: false,
+    }
+}
+
+#[tokio::test]
+async fn a_job_from_a_template_fills_variables_and_counts_the_use() {
+    let fixture = fixture().await;
+    let admin = Actor {
+        user_id: ObjectId::new(),
+        role: ActorRole::Admin,
+        organization: None,
+    };
+    let template = fixture
+        .service
+        .create_template(&admin, checkout_template())
+        .await
+        .unwrap();
+    let owner = client();
+    let values = HashMap::from([
+        ("product".to_string(), "a kettle".to_string()),
+        ("site".to_string(), "shop.test".to_string()),
+    ]);
+    let job = fixture
+        .service
+        .create_job_from_template(&owner, template.id, &values, false, new_job(&fixture, 1))
+        .await
+        .unwrap();
+    assert_eq!(job.user_journey.scenario, "Buy a kettle on shop.test");
+    assert_eq!(job.user_journey.steps[0].action, "Open shop.test");
+    assert_eq!(job.user_journey.steps[0].expected_result, "shop.test loads");
+    assert_eq!(job.user_journey.steps[1].action, "Pay for a kettle");
+    assert_eq!(job.user_journey.ai_template_id, Some(template.id));
+    assert_eq!(
+        fixture
+            .service
+            .template(template.id)
+            .await
+            .unwrap()
+            .usage_count,
+        1
+    );
+
+    let missing = HashMap::from([("product".to_string(), "a kettle".to_string())]);
+    let error = fixture
+        .service
+        .create_job_from_template(&owner, template.id, &missing, false, new_job(&fixture, 1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, MarketplaceError::MissingTemplateVariable { ref name } if name == "site")
+    );
+    assert_eq!(error.category(), ErrorCategory::BadUserInput);
+    assert_eq!(
+        fixture
+            .service
+            .template(template.id)
+            .await
+            .unwrap()
+            .usage_count,
+        1
+    );
+}
+
+#[tokio::test]
+async fn only_admins_create_templates() {
+    let fixture = fixture().await;
+    let error = fixture
+        .service
+        .create_template(&client(), checkout_template())
+        .await
+        .unwrap_err();
+    assert_eq!(error.category(), ErrorCategory::Forbidden);
+}
+
+#[tokio::test]
+async fn batch_loaders_group_jobs_by_project_with_a_per_parent_limit() {
+    let fixture = fixture().await;
+    let owner = client();
+    let project = ObjectId::new();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let mut input = new_job(&fixture, 1);
+        input.project_id = project;
+        ids.push(fixture.service.create_job(&owner, input).await.unwrap().id);
+        fixture.clock.advance(Duration::from_secs(1));
+    }
+    let other = fixture
+        .service
+        .create_job(&owner, new_job(&fixture, 1))
+        .await
+        .unwrap();
+    let by_id = fixture
+        .service
+        .jobs_by_ids(&[ids[0], other.id, ObjectId::new()])
+        .await
+        .unwrap();
+    assert_eq!(by_id.len(), 2);
+    let grouped = fixture
+        .service
+        .jobs_by_project_ids(&[project, other.project_id], 2)
+        .await
+        .unwrap();
+    let newest: Vec<ObjectId> = grouped[&project].iter().map(|job| job.id).collect();
+    assert_eq!(newest, vec![ids[2], ids[1]]);
+    assert_eq!(grouped[&other.project_id].len(), 1);
+}
+
+#[tokio::test]
+async fn collections_carry_the_seed_indexes_including_project_text_search() {
+    let fixture = fixture().await;
+    let names: Vec<String> = fixture
+        .database
+        .collection::<Document>("projects")
+        .list_index_names()
+        .await
+        .unwrap();
+    assert!(names.iter().any(|name| name.contains("text")), "{names:?}");
+    let submissions = fixture
+        .database
+        .collection::<Document>("submissions")
+        .list_index_names()
+        .await
+        .unwrap();
+    assert!(
+        submissions.contains(&"job_id_1_tester_id_1".to_string()),
+        "{submissions:?}"
+    );
+}
