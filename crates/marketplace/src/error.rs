@@ -30,6 +30,18 @@ pub enum MarketplaceError {
     /// No job with that id (or not visible to the caller).
     #[error("job not found")]
     JobNotFound,
+    /// No project with that id (or not visible to the caller).
+    #[error("project not found")]
+    ProjectNotFound,
+    /// The project is archived; it takes no changes.
+    #[error("project is archived")]
+    ProjectArchived,
+    /// The organization (or client) already has its maximum of active projects.
+    #[error("project limit of {limit} reached")]
+    ProjectLimitReached {
+        /// The limit that applied.
+        limit: u32,
+    },
     /// No AI test template with that id, or it is inactive.
     #[error("test template not found")]
     TemplateNotFound,
@@ -127,7 +139,7 @@ impl MarketplaceError {
         match self {
             Forbidden { .. } | NotQualified => ErrorCategory::Forbidden,
             InvalidInput { .. } | MissingTemplateVariable { .. } => ErrorCategory::BadUserInput,
-            JobNotFound | TemplateNotFound | SubmissionNotFound | NotAssigned => {
+            JobNotFound | ProjectNotFound | TemplateNotFound | SubmissionNotFound | NotAssigned => {
                 ErrorCategory::NotFound
             }
             JobNotOpen
@@ -138,6 +150,8 @@ impl MarketplaceError {
             | InvalidSubmissionTransition { .. }
             | JourneyLocked
             | SubmissionExists
+            | ProjectArchived
+            | ProjectLimitReached { .. }
             | ConcurrentJobLimitReached { .. }
             | FundingFailed(_) => ErrorCategory::Conflict,
             Internal(_) | Database(_) | Collection(_) => ErrorCategory::Internal,

@@ -1,4 +1,4 @@
-//! The marketplace domain: jobs, tester seats, submissions and AI test templates (projects follow).
+//! The marketplace domain: projects, jobs, tester seats, submissions and AI test templates.
 //!
 //! **Owns** the `projects`, `jobs`, `submissions` and `ai_test_templates` collections (seed
 //! sections 2, 3, 4 and 9) with their indexes and validators ([`MarketplaceService::collections`]),
@@ -6,7 +6,9 @@
 //! in MongoDB: jobs ([`JOB_TRANSITIONS`]), seats ([`ASSIGNMENT_TRANSITIONS`]) and submissions
 //! ([`SUBMISSION_TRANSITIONS`]). Claims take a seat in one conditional update; submission changes
 //! run in a multi-document transaction that also recounts the job's counters. It enforces the
-//! organization's `max_concurrent_jobs` handed in as [`OrganizationLimits`].
+//! organization's `max_projects` and `max_concurrent_jobs` handed in as [`OrganizationLimits`],
+//! and keeps project credentials sealed with AES-256-GCM, opened only for the owner, the owner's
+//! organization admins and testers seated on one of the project's running jobs.
 //!
 //! **Is not**: an identity or payments crate. It depends on `foundation` only: the caller arrives
 //! as an [`Actor`] and a tester's qualifications as a [`TesterProfile`], both built by the GraphQL
@@ -22,9 +24,11 @@ mod actor;
 mod assignment;
 mod batch;
 pub mod collections;
+mod credentials;
 mod error;
 mod funding;
 mod job;
+mod project;
 mod service;
 mod settings;
 mod submission;
@@ -40,6 +44,9 @@ pub use funding::{FundingReceipt, JobFunding, NoFunding};
 pub use job::{
     job_transition, Job, JobAction, JobStatus, JourneyStep, NewJob, OrganizationLimits,
     PublishedJob, TestType, TesterLevel, UserJourney, Visibility, JOB_TRANSITIONS,
+};
+pub use project::{
+    NewProject, Project, ProjectCredentials, ProjectStatus, ProjectUpdate, SealedCredentials,
 };
 pub use service::MarketplaceService;
 pub use settings::MarketplaceSettings;

@@ -9,9 +9,11 @@ use foundation::{Clock, CollectionSpec};
 use mongodb::{Client, Collection, Database};
 
 use crate::collections;
+use crate::credentials::CredentialCipher;
 use crate::error::MarketplaceError;
 use crate::funding::{JobFunding, NoFunding};
 use crate::job::Job;
+use crate::project::Project;
 use crate::settings::MarketplaceSettings;
 use crate::submission::Submission;
 
@@ -19,13 +21,14 @@ use crate::submission::Submission;
 #[derive(Clone, Debug)]
 pub struct MarketplaceService {
     pub(crate) client: Client,
-    pub(crate) projects: Collection<Document>,
+    pub(crate) projects: Collection<Project>,
     pub(crate) jobs: Collection<Job>,
     pub(crate) submissions: Collection<Submission>,
     pub(crate) templates: Collection<Document>,
     pub(crate) settings: Arc<MarketplaceSettings>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) funding: Arc<dyn JobFunding>,
+    pub(crate) credential_cipher: CredentialCipher,
 }
 
 impl MarketplaceService {
@@ -39,6 +42,7 @@ impl MarketplaceService {
             jobs: database.collection(collections::JOBS),
             submissions: database.collection(collections::SUBMISSIONS),
             templates: database.collection(collections::AI_TEST_TEMPLATES),
+            credential_cipher: CredentialCipher::new(&settings.credentials_encryption_key),
             settings: Arc::new(settings),
             clock,
             funding: Arc::new(NoFunding),

@@ -11,10 +11,11 @@ use embedded_mongo::{EmbeddedMongo, ServerConfig};
 use foundation::ManualClock;
 use marketplace::{
     Actor, ActorRole, Bug, ErrorCategory, ExperienceLevel, Job, JobAction, JobStatus, JourneyStep,
-    JourneyTemplate, MarketplaceError, MarketplaceService, MarketplaceSettings, NewJob,
-    NewTemplate, OrganizationLimits, ReviewDecision, Severity, StepOutcome, StepResult,
-    SubmissionContent, SubmissionStatus, TemplateStep, TemplateVariable, TestEnvironment, TestType,
-    TesterLevel, TesterProfile, Visibility,
+    JourneyTemplate, MarketplaceError, MarketplaceService, MarketplaceSettings, NewJob, NewProject,
+    NewTemplate, OrgRole, OrganizationLimits, ProjectCredentials, ProjectStatus, ProjectUpdate,
+    ReviewDecision, Severity, StepOutcome, StepResult, SubmissionContent, SubmissionStatus,
+    TemplateStep, TemplateVariable, TestEnvironment, TestType, TesterLevel, TesterProfile,
+    Visibility,
 };
 use mongodb::{Client, Database};
 
@@ -933,4 +934,200 @@ async fn collections_carry_the_seed_indexes_including_project_text_search() {
         submissions.contains(&"job_id_1_tester_id_1".to_string()),
         "{submissions:?}"
     );
+}
+
+fn new_project(with_credentials: bool) -> NewProject {
+    NewProject {
+        name: "Shop".into(),
+        description: "Main web shop".into(),
+        project_type: "web".into(),
+        url: "https://shop.test".into(),
+        environment: "staging".into(),
+        credentials: with_credentials.then(|| ProjectCredentials {
+            username: "qa@shop.test".into(),
+            password: "hunter2".into(),
+            additional_info: "promo TEST".into(),
+        }),
+        target_devices: vec!["iPhone".into()],
+        target_browsers: vec!["Safari".into()],
+        target_os: vec!["iOS 17".into()],
+    }
+}
+
+#[tokio::test]
+async fn project_credentials_are_sealed_at_rest_and_readable_only_by_the_allowed() {
+    let fixture = fixture().await;
+    let organization = ObjectId::new();
+    let owner = Actor {
+        user_id: ObjectId::new(),
+        role: ActorRole::Client,
+        organization: Some((organization, OrgRole::Member)),
+    };
+    let project = fixture
+        .service
+        .create_project(&owner, new_project(true), LIMITS)
+        .await
+        .unwrap();
+    let raw = fixture
+        .database
+        .collection::<Document>("projects")
+        .find_one(doc! { "_id": project.id })
+        .await
+        .unwrap()
+        .unwrap();
+    let stored_password = raw
+        .get_document("credentials")
+        .unwrap()
+        .get_str("password")
+        .unwrap();
+    assert!(!stored_password.contains("hunter2"));
+
+    let mut input = new_job(&fixture, 2);
+    input.project_id = project.id;
+    let job = fixture.service.create_job(&owner, input).await.unwrap();
+    fixture
+        .service
+        .publish_job(&owner, job.id, LIMITS)
+        .await
+        .unwrap();
+    let (seated, seated_profile) = tester();
+    fixture
+        .service
+        .claim_job(&seated, &seated_profile, job.id)
+        .await
+        .unwrap();
+    let (unseated, _) = tester();
+    let org_admin = Actor {
+        user_id: ObjectId::new(),
+        role: ActorRole::Client,
+        organization: Some((organization, OrgRole::Admin)),
+    };
+    let org_member = Actor {
+        user_id: ObjectId::new(),
+        role: ActorRole::Client,
+        organization: Some((organization, OrgRole::Member)),
+    };
+    let cases = [
+        ("owner", &owner, true),
+        ("org admin", &org_admin, true),
+        ("seated tester", &seated, true),
+        ("other org member", &org_member, false),
+        ("unseated tester", &unseated, false),
+        ("stranger client", &client(), false),
+    ];
+    for (who, actor, allowed) in cases {
+        let result = fixture.service.project_credentials(actor, project.id).await;
+        if allowed {
+            let credentials = result.unwrap().expect("credentials set");
+            assert_eq!(credentials.password, "hunter2", "{who}");
+        } else {
+            let error = result.unwrap_err();
+            assert_eq!(error.category(), ErrorCategory::Forbidden, "{who}");
+        }
+    }
+    fixture
+        .service
+        .withdraw_from_job(&seated, job.id)
+        .await
+        .unwrap();
+    let error = fixture
+        .service
+        .project_credentials(&seated, project.id)
+        .await
+        .unwrap_err();
+    assert_eq!(error.category(), ErrorCategory::Forbidden);
+}
+
+#[tokio::test]
+async fn the_project_limit_counts_the_organizations_active_projects() {
+    let fixture = fixture().await;
+    let organization = ObjectId::new();
+    let member = |role| Actor {
+        user_id: ObjectId::new(),
+        role: ActorRole::Client,
+        organization: Some((organization, role)),
+    };
+    let limits = OrganizationLimits {
+        max_projects: 1,
+        max_concurrent_jobs: 1,
+    };
+    let first = fixture
+        .service
+        .create_project(&member(OrgRole::Member), new_project(false), limits)
+        .await
+        .unwrap();
+    let error = fixture
+        .service
+        .create_project(&member(OrgRole::Owner), new_project(false), limits)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        MarketplaceError::ProjectLimitReached { limit: 1 }
+    ));
+    assert!(conflict(&error));
+
+    let refused = fixture
+        .service
+        .archive_project(&member(OrgRole::Member), first.id)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.category(), ErrorCategory::Forbidden);
+    let archived = fixture
+        .service
+        .archive_project(&member(OrgRole::Admin), first.id)
+        .await
+        .unwrap();
+    assert_eq!(archived.status, ProjectStatus::Archived);
+    let renamed = fixture
+        .service
+        .update_project(
+            &member(OrgRole::Member),
+            first.id,
+            ProjectUpdate {
+                name: Some("Renamed".into()),
+                ..ProjectUpdate::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(renamed, MarketplaceError::ProjectArchived));
+    fixture
+        .service
+        .create_project(&member(OrgRole::Owner), new_project(false), limits)
+        .await
+        .expect("an archived project frees its slot");
+}
+
+#[tokio::test]
+async fn a_member_updates_a_project_and_outsiders_may_not() {
+    let fixture = fixture().await;
+    let owner = client();
+    let project = fixture
+        .service
+        .create_project(&owner, new_project(false), LIMITS)
+        .await
+        .unwrap();
+    let update = ProjectUpdate {
+        target_browsers: Some(vec!["Firefox".into()]),
+        ..ProjectUpdate::default()
+    };
+    let updated = fixture
+        .service
+        .update_project(&owner, project.id, update.clone())
+        .await
+        .unwrap();
+    assert_eq!(updated.target_browsers, vec!["Firefox".to_string()]);
+    let error = fixture
+        .service
+        .update_project(&client(), project.id, update)
+        .await
+        .unwrap_err();
+    assert_eq!(error.category(), ErrorCategory::Forbidden);
+    let loaded = fixture
+        .service
+        .projects_by_ids(&[project.id])
+        .await
+        .unwrap();
+    assert_eq!(loaded[&project.id].name, "Shop");
 }
