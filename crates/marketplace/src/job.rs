@@ -10,6 +10,7 @@ use crate::actor::Actor;
 use crate::assignment::Assignment;
 use crate::error::MarketplaceError;
 use crate::funding::FundingReceipt;
+use crate::project::ProjectStatus;
 use crate::service::MarketplaceService;
 
 /// Where a job is in its life.
@@ -322,7 +323,8 @@ pub(crate) fn numbered_steps(
 }
 
 impl MarketplaceService {
-    /// Creates a draft job owned by the calling client (and their organization).
+    /// Creates a draft job in a project the caller manages; the job belongs to the project's
+    /// client and organization.
     pub async fn create_job(&self, actor: &Actor, input: NewJob) -> Result<Job, MarketplaceError> {
         self.create_job_with_journey(actor, input, false, None)
             .await
@@ -372,11 +374,20 @@ impl MarketplaceService {
                 reason: "must be in the future".into(),
             });
         }
+        let project = self.project(input.project_id).await?;
+        if !actor.manages(project.client_id, project.organization_id) {
+            return Err(MarketplaceError::Forbidden {
+                action: "create jobs in this project",
+            });
+        }
+        if project.status == ProjectStatus::Archived {
+            return Err(MarketplaceError::ProjectArchived);
+        }
         let job = Job {
             id: ObjectId::new(),
             project_id: input.project_id,
-            client_id: actor.user_id,
-            organization_id: actor.organization.map(|(id, _)| id),
+            client_id: project.client_id,
+            organization_id: project.organization_id,
             title: input.title,
             description: input.description,
             test_type: input.test_type,

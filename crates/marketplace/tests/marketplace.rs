@@ -84,9 +84,9 @@ fn tester() -> (Actor, TesterProfile) {
     )
 }
 
-fn new_job(fixture: &Fixture, max_testers: i32) -> NewJob {
+fn new_job(fixture: &Fixture, project_id: ObjectId, max_testers: i32) -> NewJob {
     NewJob {
-        project_id: ObjectId::new(),
+        project_id,
         title: "Checkout on mobile".into(),
         description: "Buy something".into(),
         test_type: TestType::UserJourney,
@@ -132,10 +132,19 @@ impl Fixture {
             .expect("submission stored")
     }
 
+    async fn new_job(&self, owner: &Actor, max_testers: i32) -> NewJob {
+        let project = self
+            .service
+            .create_project(owner, new_project(false), LIMITS)
+            .await
+            .expect("project created");
+        new_job(self, project.id, max_testers)
+    }
+
     async fn open_job(&self, owner: &Actor, max_testers: i32) -> Job {
         let job = self
             .service
-            .create_job(owner, new_job(self, max_testers))
+            .create_job(owner, self.new_job(owner, max_testers).await)
             .await
             .expect("draft created");
         self.service
@@ -188,7 +197,7 @@ async fn a_draft_job_stores_numbered_steps_and_budget_in_cents() {
     let owner = client();
     let job = fixture
         .service
-        .create_job(&owner, new_job(&fixture, 3))
+        .create_job(&owner, fixture.new_job(&owner, 3).await)
         .await
         .unwrap();
     assert_eq!(job.status, JobStatus::Draft);
@@ -212,7 +221,7 @@ async fn publishing_without_escrow_opens_the_job_unfunded_and_says_so() {
     let owner = client();
     let job = fixture
         .service
-        .create_job(&owner, new_job(&fixture, 3))
+        .create_job(&owner, fixture.new_job(&owner, 3).await)
         .await
         .unwrap();
     let published = fixture
@@ -258,7 +267,7 @@ async fn a_draft_journey_can_be_edited_and_renumbered() {
     let owner = client();
     let job = fixture
         .service
-        .create_job(&owner, new_job(&fixture, 1))
+        .create_job(&owner, fixture.new_job(&owner, 1).await)
         .await
         .unwrap();
     let edited = fixture
@@ -315,7 +324,7 @@ async fn another_client_may_not_publish_someone_elses_job() {
     let owner = client();
     let job = fixture
         .service
-        .create_job(&owner, new_job(&fixture, 1))
+        .create_job(&owner, fixture.new_job(&owner, 1).await)
         .await
         .unwrap();
     let error = fixture
@@ -340,7 +349,7 @@ async fn publishing_beyond_the_concurrent_job_limit_is_refused() {
     };
     let first = fixture
         .service
-        .create_job(&owner, new_job(&fixture, 1))
+        .create_job(&owner, fixture.new_job(&owner, 1).await)
         .await
         .unwrap();
     fixture
@@ -350,7 +359,7 @@ async fn publishing_beyond_the_concurrent_job_limit_is_refused() {
         .unwrap();
     let second = fixture
         .service
-        .create_job(&owner, new_job(&fixture, 1))
+        .create_job(&owner, fixture.new_job(&owner, 1).await)
         .await
         .unwrap();
     let error = fixture
@@ -471,7 +480,7 @@ async fn invited_only_jobs_seat_only_invited_testers() {
     let owner = client();
     let (invited_actor, invited) = tester();
     let (stranger_actor, stranger) = tester();
-    let mut input = new_job(&fixture, 2);
+    let mut input = fixture.new_job(&owner, 2).await;
     input.visibility = Visibility::InvitedOnly;
     input.invited_tester_ids = vec![invited.tester_id];
     let job = fixture.service.create_job(&owner, input).await.unwrap();
@@ -831,7 +840,13 @@ async fn a_job_from_a_template_fills_variables_and_counts_the_use() {
     ]);
     let job = fixture
         .service
-        .create_job_from_template(&owner, template.id, &values, false, new_job(&fixture, 1))
+        .create_job_from_template(
+            &owner,
+            template.id,
+            &values,
+            false,
+            fixture.new_job(&owner, 1).await,
+        )
         .await
         .unwrap();
     assert_eq!(job.user_journey.scenario, "Buy a kettle on shop.test");
@@ -852,7 +867,13 @@ async fn a_job_from_a_template_fills_variables_and_counts_the_use() {
     let missing = HashMap::from([("product".to_string(), "a kettle".to_string())]);
     let error = fixture
         .service
-        .create_job_from_template(&owner, template.id, &missing, false, new_job(&fixture, 1))
+        .create_job_from_template(
+            &owner,
+            template.id,
+            &missing,
+            false,
+            fixture.new_job(&owner, 1).await,
+        )
         .await
         .unwrap_err();
     assert!(
@@ -885,17 +906,22 @@ async fn only_admins_create_templates() {
 async fn batch_loaders_group_jobs_by_project_with_a_per_parent_limit() {
     let fixture = fixture().await;
     let owner = client();
-    let project = ObjectId::new();
+    let project = fixture
+        .service
+        .create_project(&owner, new_project(false), LIMITS)
+        .await
+        .unwrap()
+        .id;
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let mut input = new_job(&fixture, 1);
+        let mut input = fixture.new_job(&owner, 1).await;
         input.project_id = project;
         ids.push(fixture.service.create_job(&owner, input).await.unwrap().id);
         fixture.clock.advance(Duration::from_secs(1));
     }
     let other = fixture
         .service
-        .create_job(&owner, new_job(&fixture, 1))
+        .create_job(&owner, fixture.new_job(&owner, 1).await)
         .await
         .unwrap();
     let by_id = fixture
@@ -982,7 +1008,7 @@ async fn project_credentials_are_sealed_at_rest_and_readable_only_by_the_allowed
         .unwrap();
     assert!(!stored_password.contains("hunter2"));
 
-    let mut input = new_job(&fixture, 2);
+    let mut input = fixture.new_job(&owner, 2).await;
     input.project_id = project.id;
     let job = fixture.service.create_job(&owner, input).await.unwrap();
     fixture
@@ -1130,4 +1156,37 @@ async fn a_member_updates_a_project_and_outsiders_may_not() {
         .await
         .unwrap();
     assert_eq!(loaded[&project.id].name, "Shop");
+}
+
+#[tokio::test]
+async fn jobs_are_created_only_in_managed_live_projects() {
+    let fixture = fixture().await;
+    let owner = client();
+    let input = fixture.new_job(&owner, 1).await;
+    let project_id = input.project_id;
+    let error = fixture
+        .service
+        .create_job(&client(), input.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(error.category(), ErrorCategory::Forbidden);
+    fixture
+        .service
+        .archive_project(&owner, project_id)
+        .await
+        .unwrap();
+    let error = fixture
+        .service
+        .create_job(&owner, input.clone())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, MarketplaceError::ProjectArchived));
+    let mut unknown = input;
+    unknown.project_id = ObjectId::new();
+    let error = fixture
+        .service
+        .create_job(&owner, unknown)
+        .await
+        .unwrap_err();
+    assert_eq!(error.category(), ErrorCategory::NotFound);
 }
