@@ -295,3 +295,74 @@ impl MarketplaceService {
         }
     }
 }
+
+/// Narrowing of a tester's available jobs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AvailableJobsFilter {
+    /// Only this kind of test.
+    pub test_type: Option<crate::job::TestType>,
+    /// Only jobs paying at least this much per tester, in US cents.
+    pub min_budget_per_tester_cents: Option<i64>,
+}
+
+impl MarketplaceService {
+    /// Open jobs with a free seat that `tester` qualifies for and has not claimed: public ones plus
+    /// invited-only ones they were invited to (private jobs are never listed), newest first.
+    /// Forward pagination only (`first`/`after`); returns the page and whether more follow.
+    pub async fn available_jobs(
+        &self,
+        tester: &TesterProfile,
+        filter: &AvailableJobsFilter,
+        page: &foundation::PageRequest,
+    ) -> Result<(Vec<Job>, bool), MarketplaceError> {
+        let page = page
+            .validate()
+            .map_err(|error| MarketplaceError::InvalidInput {
+                field: "page",
+                reason: error.to_string(),
+            })?;
+        if page.direction != foundation::PageDirection::Forward {
+            return Err(MarketplaceError::InvalidInput {
+                field: "page",
+                reason: "available jobs page forward only".into(),
+            });
+        }
+        let offset = match &page.cursor {
+            Some(cursor) => cursor
+                .offset()
+                .map_err(|error| MarketplaceError::InvalidInput {
+                    field: "after",
+                    reason: error.to_string(),
+                })?,
+            None => 0,
+        };
+        if !tester.is_qualified() {
+            return Ok((Vec::new(), false));
+        }
+        let mut conditions = vec![
+            doc! { "status": JobStatus::Open.as_str() },
+            doc! { "visibility": { "$in": ["public", "invited_only"] } },
+            doc! { "assigned_testers.tester_id": { "$ne": tester.tester_id } },
+            doc! { "$expr": { "$lt": [ { "$size": "$assigned_testers" }, "$max_testers" ] } },
+        ];
+        conditions.extend(qualification_filter(tester));
+        if let Some(test_type) = filter.test_type {
+            conditions.push(doc! { "test_type": bson::to_bson(&test_type)? });
+        }
+        if let Some(minimum) = filter.min_budget_per_tester_cents {
+            conditions.push(doc! { "budget_per_tester_usd": { "$gte": minimum } });
+        }
+        let mut jobs: Vec<Job> = futures_util::TryStreamExt::try_collect(
+            self.jobs
+                .find(doc! { "$and": conditions })
+                .sort(doc! { "published_at": -1, "_id": -1 })
+                .skip(offset)
+                .limit(page.limit + 1)
+                .await?,
+        )
+        .await?;
+        let has_next = jobs.len() as i64 > page.limit;
+        jobs.truncate(page.limit as usize);
+        Ok((jobs, has_next))
+    }
+}

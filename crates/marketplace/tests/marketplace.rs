@@ -1190,3 +1190,80 @@ async fn jobs_are_created_only_in_managed_live_projects() {
         .unwrap_err();
     assert_eq!(error.category(), ErrorCategory::NotFound);
 }
+
+#[tokio::test]
+async fn available_jobs_list_open_qualifying_public_and_invited_jobs_page_by_page() {
+    let fixture = fixture().await;
+    let owner = client();
+    let (seeker_actor, seeker) = tester();
+    let mut public = Vec::new();
+    for _ in 0..3 {
+        public.push(fixture.open_job(&owner, 2).await.id);
+        fixture.clock.advance(Duration::from_secs(1));
+    }
+    let mut invited = fixture.new_job(&owner, 2).await;
+    invited.visibility = Visibility::InvitedOnly;
+    invited.invited_tester_ids = vec![seeker.tester_id];
+    let invited = fixture.service.create_job(&owner, invited).await.unwrap();
+    fixture
+        .service
+        .publish_job(&owner, invited.id, LIMITS)
+        .await
+        .unwrap();
+    let mut private = fixture.new_job(&owner, 2).await;
+    private.visibility = Visibility::Private;
+    private.invited_tester_ids = vec![seeker.tester_id];
+    let private = fixture.service.create_job(&owner, private).await.unwrap();
+    fixture
+        .service
+        .publish_job(&owner, private.id, LIMITS)
+        .await
+        .unwrap();
+    let mut expert = fixture.new_job(&owner, 2).await;
+    expert.tester_level = TesterLevel::Expert;
+    let expert = fixture.service.create_job(&owner, expert).await.unwrap();
+    fixture
+        .service
+        .publish_job(&owner, expert.id, LIMITS)
+        .await
+        .unwrap();
+    let _draft = fixture
+        .service
+        .create_job(&owner, fixture.new_job(&owner, 2).await)
+        .await
+        .unwrap();
+    fixture
+        .service
+        .claim_job(&seeker_actor, &seeker, public[0])
+        .await
+        .unwrap();
+
+    let filter = marketplace::AvailableJobsFilter::default();
+    let (first_page, more) = fixture
+        .service
+        .available_jobs(&seeker, &filter, &foundation::PageRequest::first(2))
+        .await
+        .unwrap();
+    assert!(more);
+    let after = foundation::Cursor::from_offset(2).encode();
+    let (second_page, more) = fixture
+        .service
+        .available_jobs(
+            &seeker,
+            &filter,
+            &foundation::PageRequest {
+                first: Some(2),
+                after: Some(after),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!more);
+    let listed: Vec<ObjectId> = first_page
+        .iter()
+        .chain(second_page.iter())
+        .map(|job| job.id)
+        .collect();
+    assert_eq!(listed, vec![invited.id, public[2], public[1]]);
+}
