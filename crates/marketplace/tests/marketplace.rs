@@ -1267,3 +1267,103 @@ async fn available_jobs_list_open_qualifying_public_and_invited_jobs_page_by_pag
         .collect();
     assert_eq!(listed, vec![invited.id, public[2], public[1]]);
 }
+
+#[tokio::test]
+async fn racing_reviews_of_one_submission_let_exactly_one_decision_win() {
+    let fixture = fixture().await;
+    let owner = client();
+    let job = fixture.open_job(&owner, 1).await;
+    let (actor, profile) = tester();
+    fixture
+        .service
+        .claim_job(&actor, &profile, job.id)
+        .await
+        .unwrap();
+    let draft = fixture
+        .service
+        .create_submission(&actor, job.id)
+        .await
+        .unwrap();
+    fixture
+        .service
+        .save_submission(&actor, draft.id, content(2))
+        .await
+        .unwrap();
+    fixture
+        .service
+        .submit_submission(&actor, draft.id)
+        .await
+        .unwrap();
+    let decisions = [
+        ReviewDecision::Approve,
+        ReviewDecision::RequestRevision {
+            notes: "more".into(),
+        },
+        ReviewDecision::Reject {
+            feedback: "no".into(),
+        },
+        ReviewDecision::Approve,
+    ];
+    let mut tasks = Vec::new();
+    for decision in decisions {
+        let service = fixture.service.clone();
+        let owner = owner.clone();
+        tasks.push(tokio::spawn(async move {
+            service.review_submission(&owner, draft.id, decision).await
+        }));
+    }
+    let mut winners = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => winners += 1,
+            Err(error) => assert!(conflict(&error), "{error:?}"),
+        }
+    }
+    assert_eq!(winners, 1);
+    let (submitted, approved, bugs) = fixture.assert_counters_match(job.id).await;
+    assert_eq!((submitted, bugs), (1, 2));
+    assert!(approved <= 1);
+}
+
+#[tokio::test]
+async fn racing_publish_and_cancel_let_exactly_one_win() {
+    let fixture = fixture().await;
+    let owner = client();
+    let job = fixture
+        .service
+        .create_job(&owner, fixture.new_job(&owner, 1).await)
+        .await
+        .unwrap();
+    let publish = {
+        let service = fixture.service.clone();
+        let owner = owner.clone();
+        tokio::spawn(async move {
+            service
+                .publish_job(&owner, job.id, LIMITS)
+                .await
+                .map(|p| p.job)
+        })
+    };
+    let cancel = {
+        let service = fixture.service.clone();
+        let owner = owner.clone();
+        tokio::spawn(async move {
+            service
+                .transition_job(&owner, job.id, JobAction::Cancel)
+                .await
+        })
+    };
+    let outcomes = [publish.await.unwrap(), cancel.await.unwrap()];
+    let final_status = fixture.service.job(job.id).await.unwrap().status;
+    match final_status {
+        JobStatus::Cancelled => {
+            // Cancel may win outright, or after the publish: both orders are legal.
+            assert!(outcomes[1].is_ok());
+        }
+        JobStatus::Open => {
+            assert!(outcomes[0].is_ok());
+            assert!(conflict(outcomes[1].as_ref().unwrap_err()));
+        }
+        other => panic!("unexpected status {other:?}"),
+    }
+}
