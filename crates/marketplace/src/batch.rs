@@ -88,3 +88,61 @@ impl MarketplaceService {
         Ok(grouped)
     }
 }
+
+impl MarketplaceService {
+    /// The newest `per_parent_limit` jobs each tester holds a seat on, one `$in` query on the
+    /// indexed `assigned_testers.tester_id`.
+    pub async fn jobs_by_tester_ids(
+        &self,
+        tester_ids: &[ObjectId],
+        per_parent_limit: usize,
+    ) -> Result<HashMap<ObjectId, Vec<Job>>, MarketplaceError> {
+        let jobs: Vec<Job> = self
+            .jobs
+            .find(doc! { "assigned_testers.tester_id": { "$in": tester_ids } })
+            .sort(doc! { "created_at": -1, "_id": -1 })
+            .await?
+            .try_collect()
+            .await?;
+        let mut grouped: HashMap<ObjectId, Vec<Job>> = HashMap::new();
+        for job in jobs {
+            for seat in &job.assigned_testers {
+                if !tester_ids.contains(&seat.tester_id) {
+                    continue;
+                }
+                let list = grouped.entry(seat.tester_id).or_default();
+                if list.len() < per_parent_limit {
+                    list.push(job.clone());
+                }
+            }
+        }
+        Ok(grouped)
+    }
+
+    /// Projects owned by the caller's client account or organization whose name or description
+    /// match `text` (the `projects` text index), best match first, at most `limit`.
+    pub async fn search_projects(
+        &self,
+        actor: &crate::Actor,
+        text: &str,
+        limit: i64,
+    ) -> Result<Vec<crate::Project>, MarketplaceError> {
+        let owner = match actor.organization {
+            Some((organization_id, _)) => doc! { "$or": [
+                { "client_id": actor.user_id },
+                { "organization_id": organization_id },
+            ]},
+            None => doc! { "client_id": actor.user_id },
+        };
+        let projects = self
+            .projects
+            .find(doc! { "$and": [ { "$text": { "$search": text } }, owner ] })
+            .projection(doc! { "score": { "$meta": "textScore" } })
+            .sort(doc! { "score": { "$meta": "textScore" } })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?;
+        Ok(projects)
+    }
+}

@@ -1367,3 +1367,69 @@ async fn racing_publish_and_cancel_let_exactly_one_win() {
         other => panic!("unexpected status {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn project_search_finds_only_the_callers_matching_projects() {
+    let fixture = fixture().await;
+    let owner = client();
+    let mut mobile = new_project(false);
+    mobile.name = "Mobile banking app".into();
+    mobile.description = "Transfers and statements".into();
+    let mobile = fixture
+        .service
+        .create_project(&owner, mobile, LIMITS)
+        .await
+        .unwrap();
+    fixture
+        .service
+        .create_project(&owner, new_project(false), LIMITS)
+        .await
+        .unwrap();
+    let mut foreign = new_project(false);
+    foreign.name = "Banking portal".into();
+    fixture
+        .service
+        .create_project(&client(), foreign, LIMITS)
+        .await
+        .unwrap();
+    let found = fixture
+        .service
+        .search_projects(&owner, "banking", 10)
+        .await
+        .unwrap();
+    let ids: Vec<ObjectId> = found.iter().map(|project| project.id).collect();
+    assert_eq!(ids, vec![mobile.id]);
+}
+
+#[tokio::test]
+async fn jobs_by_tester_ids_groups_seats_per_tester() {
+    let fixture = fixture().await;
+    let owner = client();
+    let first = fixture.open_job(&owner, 2).await;
+    let second = fixture.open_job(&owner, 2).await;
+    let (actor, profile) = tester();
+    let (other_actor, other) = tester();
+    fixture
+        .service
+        .claim_job(&actor, &profile, first.id)
+        .await
+        .unwrap();
+    fixture
+        .service
+        .claim_job(&actor, &profile, second.id)
+        .await
+        .unwrap();
+    fixture
+        .service
+        .claim_job(&other_actor, &other, second.id)
+        .await
+        .unwrap();
+    let grouped = fixture
+        .service
+        .jobs_by_tester_ids(&[profile.tester_id, other.tester_id], 10)
+        .await
+        .unwrap();
+    assert_eq!(grouped[&profile.tester_id].len(), 2);
+    assert_eq!(grouped[&other.tester_id].len(), 1);
+    assert_eq!(grouped[&other.tester_id][0].id, second.id);
+}
