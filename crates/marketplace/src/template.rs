@@ -156,6 +156,49 @@ impl MarketplaceService {
         Ok(template)
     }
 
+    /// Offers (`true`) or withdraws (`false`) a template; admins only. Jobs already made from it
+    /// keep their journeys.
+    pub async fn set_template_active(
+        &self,
+        actor: &Actor,
+        template_id: ObjectId,
+        is_active: bool,
+    ) -> Result<AiTestTemplate, MarketplaceError> {
+        if actor.role != ActorRole::Admin {
+            return Err(MarketplaceError::Forbidden {
+                action: "manage test templates",
+            });
+        }
+        let updated = self
+            .templates
+            .find_one_and_update(
+                doc! { "_id": template_id },
+                doc! { "$set": { "is_active": is_active, "updated_at": self.now() } },
+            )
+            .return_document(mongodb::options::ReturnDocument::After)
+            .await?
+            .ok_or(MarketplaceError::TemplateNotFound)?;
+        Ok(bson::from_document(updated)?)
+    }
+
+    /// The templates with these ids, one `$in` query on `_id`.
+    pub async fn templates_by_ids(
+        &self,
+        ids: &[ObjectId],
+    ) -> Result<HashMap<ObjectId, AiTestTemplate>, MarketplaceError> {
+        let documents: Vec<bson::Document> = futures_util::TryStreamExt::try_collect(
+            self.templates.find(doc! { "_id": { "$in": ids } }).await?,
+        )
+        .await?;
+        documents
+            .into_iter()
+            .map(|document| {
+                let template: AiTestTemplate = bson::from_document(document)?;
+                Ok((template.id, template))
+            })
+            .collect()
+    }
+
     /// The template with `template_id`.
     pub async fn template(
         &self,

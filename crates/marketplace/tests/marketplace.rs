@@ -1433,3 +1433,42 @@ async fn jobs_by_tester_ids_groups_seats_per_tester() {
     assert_eq!(grouped[&other.tester_id].len(), 1);
     assert_eq!(grouped[&other.tester_id][0].id, second.id);
 }
+
+#[tokio::test]
+async fn a_withdrawn_template_cannot_seed_jobs() {
+    let fixture = fixture().await;
+    let admin = Actor {
+        user_id: ObjectId::new(),
+        role: ActorRole::Admin,
+        organization: None,
+    };
+    let template = fixture
+        .service
+        .create_template(&admin, checkout_template())
+        .await
+        .unwrap();
+    let withdrawn = fixture
+        .service
+        .set_template_active(&admin, template.id, false)
+        .await
+        .unwrap();
+    assert!(!withdrawn.is_active);
+    let owner = client();
+    let values = HashMap::from([
+        ("product".to_string(), "a kettle".to_string()),
+        ("site".to_string(), "shop.test".to_string()),
+    ]);
+    let input = fixture.new_job(&owner, 1).await;
+    let error = fixture
+        .service
+        .create_job_from_template(&owner, template.id, &values, false, input)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, MarketplaceError::TemplateNotFound));
+    let loaded = fixture
+        .service
+        .templates_by_ids(&[template.id])
+        .await
+        .unwrap();
+    assert_eq!(loaded[&template.id].usage_count, 0);
+}
