@@ -1,0 +1,109 @@
+//! Who is asking: the caller as the marketplace sees it ([`Actor`]) and a tester's qualifications
+//! ([`TesterProfile`]). The GraphQL layer builds both from identity, so this crate does not depend
+//! on identity.
+
+use bson::oid::ObjectId;
+use serde::{Deserialize, Serialize};
+
+/// The platform role of the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorRole {
+    /// Posts projects and jobs and reviews submissions.
+    Client,
+    /// Claims jobs and submits results.
+    Tester,
+    /// Platform staff: may manage anything.
+    Admin,
+}
+
+/// The caller's role inside an organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgRole {
+    /// Full control.
+    Owner,
+    /// Manages members and everything the organization owns.
+    Admin,
+    /// Uses the organization's projects and jobs.
+    Member,
+}
+
+/// The authenticated caller of a marketplace operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The caller's user id.
+    pub user_id: ObjectId,
+    /// The caller's platform role.
+    pub role: ActorRole,
+    /// The caller's organization and role in it, when the caller belongs to one.
+    pub organization: Option<(ObjectId, OrgRole)>,
+}
+
+impl Actor {
+    /// Whether the caller may manage something owned by `client_id` (and, when set, by
+    /// `organization_id`): the owner itself, any member of the owning organization, or an admin.
+    pub(crate) fn manages(&self, client_id: ObjectId, organization_id: Option<ObjectId>) -> bool {
+        if self.role == ActorRole::Admin || self.user_id == client_id {
+            return true;
+        }
+        matches!((self.organization, organization_id), (Some((mine, _)), Some(theirs)) if mine == theirs)
+    }
+}
+
+/// A tester's experience level, ordered from least to most experienced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExperienceLevel {
+    /// New to testing.
+    Beginner,
+    /// Some track record.
+    Intermediate,
+    /// Proven track record.
+    Expert,
+}
+
+impl ExperienceLevel {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExperienceLevel::Beginner => "beginner",
+            ExperienceLevel::Intermediate => "intermediate",
+            ExperienceLevel::Expert => "expert",
+        }
+    }
+
+    /// Every level up to and including this one.
+    pub(crate) fn at_or_below(self) -> Vec<ExperienceLevel> {
+        [
+            ExperienceLevel::Beginner,
+            ExperienceLevel::Intermediate,
+            ExperienceLevel::Expert,
+        ]
+        .into_iter()
+        .filter(|level| *level <= self)
+        .collect()
+    }
+}
+
+/// What a job needs to know about a tester to decide whether they may claim it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TesterProfile {
+    /// The tester's user id.
+    pub tester_id: ObjectId,
+    /// The tester's level.
+    pub experience_level: ExperienceLevel,
+    /// The tester's qualification status as identity stores it; only `"qualified"` may claim.
+    pub qualification_status: String,
+    /// Devices the tester owns.
+    pub devices: Vec<String>,
+    /// Browsers the tester uses.
+    pub browsers: Vec<String>,
+    /// Operating systems the tester uses.
+    pub os: Vec<String>,
+}
+
+impl TesterProfile {
+    /// Whether the tester passed qualification.
+    pub fn is_qualified(&self) -> bool {
+        self.qualification_status == "qualified"
+    }
+}

@@ -1,0 +1,368 @@
+//! Seats on a job: a tester claims one atomically, withdraws to free it, and moves it through the
+//! assignment lifecycle (assigned → in_progress → submitted → completed), each step a
+//! compare-and-set inside the job document.
+
+use bson::oid::ObjectId;
+use bson::{doc, DateTime, Document};
+use mongodb::options::ReturnDocument;
+use serde::{Deserialize, Serialize};
+
+use crate::actor::{ActorRole, TesterProfile};
+use crate::error::MarketplaceError;
+use crate::job::{Job, JobStatus, TesterLevel, Visibility};
+use crate::service::MarketplaceService;
+use crate::Actor;
+
+/// Where a tester's seat is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssignmentStatus {
+    /// Seat taken, not started.
+    Assigned,
+    /// Tester is testing.
+    InProgress,
+    /// Tester submitted results.
+    Submitted,
+    /// Client approved the results.
+    Completed,
+}
+
+impl AssignmentStatus {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssignmentStatus::Assigned => "assigned",
+            AssignmentStatus::InProgress => "in_progress",
+            AssignmentStatus::Submitted => "submitted",
+            AssignmentStatus::Completed => "completed",
+        }
+    }
+}
+
+/// The assignment lifecycle: every allowed (from, to). A revision request sends a submitted
+/// assignment back to in_progress.
+pub const ASSIGNMENT_TRANSITIONS: &[(AssignmentStatus, AssignmentStatus)] = &[
+    (AssignmentStatus::Assigned, AssignmentStatus::InProgress),
+    (AssignmentStatus::InProgress, AssignmentStatus::Submitted),
+    (AssignmentStatus::Submitted, AssignmentStatus::InProgress),
+    (AssignmentStatus::Submitted, AssignmentStatus::Completed),
+];
+
+/// Whether the table allows `from` → `to`.
+pub fn assignment_transition_allowed(from: AssignmentStatus, to: AssignmentStatus) -> bool {
+    ASSIGNMENT_TRANSITIONS.contains(&(from, to))
+}
+
+/// One tester's seat on a job (an element of `jobs.assigned_testers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    /// The tester.
+    pub tester_id: ObjectId,
+    /// When the seat was taken.
+    pub assigned_at: DateTime,
+    /// Lifecycle status.
+    pub status: AssignmentStatus,
+}
+
+/// Whether `tester` meets the job's requirements and visibility rules (the same rules the claim
+/// filter expresses in MongoDB; used to explain a refused claim).
+pub fn tester_qualifies(job: &Job, tester: &TesterProfile) -> bool {
+    let level_ok = match job.tester_level {
+        TesterLevel::Any => true,
+        TesterLevel::Beginner => true,
+        TesterLevel::Intermediate => {
+            tester.experience_level >= crate::ExperienceLevel::Intermediate
+        }
+        TesterLevel::Expert => tester.experience_level >= crate::ExperienceLevel::Expert,
+    };
+    let no_requirements = job.required_devices.is_empty()
+        && job.required_browsers.is_empty()
+        && job.required_os.is_empty();
+    let owns_any =
+        |required: &[String], owned: &[String]| required.iter().any(|r| owned.contains(r));
+    let equipment_ok = no_requirements
+        || owns_any(&job.required_devices, &tester.devices)
+        || owns_any(&job.required_browsers, &tester.browsers)
+        || owns_any(&job.required_os, &tester.os);
+    let visible =
+        job.visibility == Visibility::Public || job.invited_tester_ids.contains(&tester.tester_id);
+    tester.is_qualified() && level_ok && equipment_ok && visible
+}
+
+/// The MongoDB conditions under which `tester` qualifies for a job (level, equipment, visibility).
+pub(crate) fn qualification_filter(tester: &TesterProfile) -> Vec<Document> {
+    let mut levels = vec!["any".to_string()];
+    levels.extend(
+        tester
+            .experience_level
+            .at_or_below()
+            .into_iter()
+            .map(|level| level.as_str().to_string()),
+    );
+    vec![
+        doc! { "tester_level": { "$in": levels } },
+        doc! { "$or": [
+            { "required_devices": { "$in": &tester.devices } },
+            { "required_browsers": { "$in": &tester.browsers } },
+            { "required_os": { "$in": &tester.os } },
+            { "required_devices": { "$size": 0 }, "required_browsers": { "$size": 0 }, "required_os": { "$size": 0 } },
+        ]},
+        doc! { "$or": [
+            { "visibility": "public" },
+            { "invited_tester_ids": tester.tester_id },
+        ]},
+    ]
+}
+
+impl MarketplaceService {
+    /// Takes a seat on an open job for `tester`, in one conditional update: the job must be open,
+    /// have a free seat, not already seat this tester, and the tester must qualify. When the
+    /// update matches nothing the job is re-read to say why (JobNotOpen, AlreadyClaimed,
+    /// NotQualified, SeatsFull); nothing was written.
+    pub async fn claim_job(
+        &self,
+        actor: &Actor,
+        tester: &TesterProfile,
+        job_id: ObjectId,
+    ) -> Result<Job, MarketplaceError> {
+        if actor.role != ActorRole::Tester || actor.user_id != tester.tester_id {
+            return Err(MarketplaceError::Forbidden {
+                action: "claim jobs for someone else",
+            });
+        }
+        if !tester.is_qualified() {
+            return Err(MarketplaceError::NotQualified);
+        }
+        let assignment = bson::to_bson(&Assignment {
+            tester_id: tester.tester_id,
+            assigned_at: self.now(),
+            status: AssignmentStatus::Assigned,
+        })?;
+        let mut conditions = vec![
+            doc! { "_id": job_id },
+            doc! { "status": JobStatus::Open.as_str() },
+            doc! { "assigned_testers.tester_id": { "$ne": tester.tester_id } },
+            doc! { "$expr": { "$lt": [ { "$size": "$assigned_testers" }, "$max_testers" ] } },
+        ];
+        conditions.extend(qualification_filter(tester));
+        let claimed = self
+            .jobs
+            .find_one_and_update(
+                doc! { "$and": conditions },
+                doc! {
+                    "$push": { "assigned_testers": assignment },
+                    "$set": { "updated_at": self.now() },
+                },
+            )
+            .return_document(ReturnDocument::After)
+            .await?;
+        if let Some(job) = claimed {
+            return Ok(job);
+        }
+        let job = self.job(job_id).await?;
+        Err(if job.status != JobStatus::Open {
+            MarketplaceError::JobNotOpen
+        } else if job
+            .assigned_testers
+            .iter()
+            .any(|seat| seat.tester_id == tester.tester_id)
+        {
+            MarketplaceError::AlreadyClaimed
+        } else if !tester_qualifies(&job, tester) {
+            MarketplaceError::NotQualified
+        } else {
+            MarketplaceError::SeatsFull
+        })
+    }
+
+    /// Gives the tester's seat back while the job is open or in progress and the tester has not
+    /// submitted; the seat is free for another tester.
+    pub async fn withdraw_from_job(
+        &self,
+        actor: &Actor,
+        job_id: ObjectId,
+    ) -> Result<Job, MarketplaceError> {
+        let releasable = [
+            AssignmentStatus::Assigned.as_str(),
+            AssignmentStatus::InProgress.as_str(),
+        ];
+        let withdrawn = self
+            .jobs
+            .find_one_and_update(
+                doc! {
+                    "_id": job_id,
+                    "status": { "$in": [JobStatus::Open.as_str(), JobStatus::InProgress.as_str()] },
+                    "assigned_testers": { "$elemMatch": {
+                        "tester_id": actor.user_id,
+                        "status": { "$in": releasable.to_vec() },
+                    }},
+                },
+                doc! {
+                    "$pull": { "assigned_testers": { "tester_id": actor.user_id } },
+                    "$set": { "updated_at": self.now() },
+                },
+            )
+            .return_document(ReturnDocument::After)
+            .await?;
+        if let Some(job) = withdrawn {
+            return Ok(job);
+        }
+        let job = self.job(job_id).await?;
+        match job
+            .assigned_testers
+            .iter()
+            .find(|seat| seat.tester_id == actor.user_id)
+        {
+            None => Err(MarketplaceError::NotAssigned),
+            Some(seat) if !releasable.contains(&seat.status.as_str()) => {
+                Err(MarketplaceError::InvalidAssignmentTransition {
+                    from: seat.status.as_str(),
+                    to: "withdrawn",
+                })
+            }
+            Some(_) => Err(MarketplaceError::InvalidJobTransition {
+                from: job.status.as_str(),
+                action: "release a seat",
+            }),
+        }
+    }
+
+    /// The tester starts testing: their seat moves assigned → in_progress.
+    pub async fn start_assignment(
+        &self,
+        actor: &Actor,
+        job_id: ObjectId,
+    ) -> Result<Job, MarketplaceError> {
+        self.move_assignment(
+            None,
+            job_id,
+            actor.user_id,
+            AssignmentStatus::Assigned,
+            AssignmentStatus::InProgress,
+        )
+        .await
+    }
+
+    /// Moves one seat `from` → `to` by compare-and-set on its status (optionally inside a
+    /// transaction session).
+    pub(crate) async fn move_assignment(
+        &self,
+        session: Option<&mut mongodb::ClientSession>,
+        job_id: ObjectId,
+        tester_id: ObjectId,
+        from: AssignmentStatus,
+        to: AssignmentStatus,
+    ) -> Result<Job, MarketplaceError> {
+        if !assignment_transition_allowed(from, to) {
+            return Err(MarketplaceError::InvalidAssignmentTransition {
+                from: from.as_str(),
+                to: to.as_str(),
+            });
+        }
+        let filter = doc! {
+            "_id": job_id,
+            "assigned_testers": { "$elemMatch": { "tester_id": tester_id, "status": from.as_str() } },
+        };
+        let update = doc! { "$set": {
+            "assigned_testers.$.status": to.as_str(),
+            "updated_at": self.now(),
+        }};
+        let action = self
+            .jobs
+            .find_one_and_update(filter, update)
+            .return_document(ReturnDocument::After);
+        let moved = match session {
+            Some(session) => action.session(session).await?,
+            None => action.await?,
+        };
+        if let Some(job) = moved {
+            return Ok(job);
+        }
+        let job = match self.jobs.find_one(doc! { "_id": job_id }).await? {
+            Some(job) => job,
+            None => return Err(MarketplaceError::JobNotFound),
+        };
+        match job
+            .assigned_testers
+            .iter()
+            .find(|seat| seat.tester_id == tester_id)
+        {
+            None => Err(MarketplaceError::NotAssigned),
+            Some(seat) => Err(MarketplaceError::InvalidAssignmentTransition {
+                from: seat.status.as_str(),
+                to: to.as_str(),
+            }),
+        }
+    }
+}
+
+/// Narrowing of a tester's available jobs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AvailableJobsFilter {
+    /// Only this kind of test.
+    pub test_type: Option<crate::job::TestType>,
+    /// Only jobs paying at least this much per tester, in US cents.
+    pub min_budget_per_tester_cents: Option<i64>,
+}
+
+impl MarketplaceService {
+    /// Open jobs with a free seat that `tester` qualifies for and has not claimed: public ones plus
+    /// invited-only ones they were invited to (private jobs are never listed), newest first.
+    /// Forward pagination only (`first`/`after`); returns the page and whether more follow.
+    pub async fn available_jobs(
+        &self,
+        tester: &TesterProfile,
+        filter: &AvailableJobsFilter,
+        page: &foundation::PageRequest,
+    ) -> Result<(Vec<Job>, bool), MarketplaceError> {
+        let page = page
+            .validate()
+            .map_err(|error| MarketplaceError::InvalidInput {
+                field: "page",
+                reason: error.to_string(),
+            })?;
+        if page.direction != foundation::PageDirection::Forward {
+            return Err(MarketplaceError::InvalidInput {
+                field: "page",
+                reason: "available jobs page forward only".into(),
+            });
+        }
+        let offset = match &page.cursor {
+            Some(cursor) => cursor
+                .offset()
+                .map_err(|error| MarketplaceError::InvalidInput {
+                    field: "after",
+                    reason: error.to_string(),
+                })?,
+            None => 0,
+        };
+        if !tester.is_qualified() {
+            return Ok((Vec::new(), false));
+        }
+        let mut conditions = vec![
+            doc! { "status": JobStatus::Open.as_str() },
+            doc! { "visibility": { "$in": ["public", "invited_only"] } },
+            doc! { "assigned_testers.tester_id": { "$ne": tester.tester_id } },
+            doc! { "$expr": { "$lt": [ { "$size": "$assigned_testers" }, "$max_testers" ] } },
+        ];
+        conditions.extend(qualification_filter(tester));
+        if let Some(test_type) = filter.test_type {
+            conditions.push(doc! { "test_type": bson::to_bson(&test_type)? });
+        }
+        if let Some(minimum) = filter.min_budget_per_tester_cents {
+            conditions.push(doc! { "budget_per_tester_usd": { "$gte": minimum } });
+        }
+        let mut jobs: Vec<Job> = futures_util::TryStreamExt::try_collect(
+            self.jobs
+                .find(doc! { "$and": conditions })
+                .sort(doc! { "published_at": -1, "_id": -1 })
+                .skip(offset)
+                .limit(page.limit + 1)
+                .await?,
+        )
+        .await?;
+        let has_next = jobs.len() as i64 > page.limit;
+        jobs.truncate(page.limit as usize);
+        Ok((jobs, has_next))
+    }
+}

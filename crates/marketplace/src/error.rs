@@ -1,0 +1,172 @@
+//! The marketplace domain's errors. Each variant names a condition a client can act on; its doc
+//! says what the client is told. [`MarketplaceError::category`] classifies them for transports (the
+//! GraphQL layer maps a category to its stable `extensions.code`).
+
+use thiserror::Error;
+
+/// Everything a marketplace operation can fail with.
+#[derive(Debug, Error)]
+pub enum MarketplaceError {
+    /// The caller is authenticated but may not do this; `action` names what was refused.
+    #[error("not allowed to {action}")]
+    Forbidden {
+        /// The refused action, e.g. "publish this job".
+        action: &'static str,
+    },
+    /// An input field is invalid; `reason` says why in words a user understands.
+    #[error("invalid {field}: {reason}")]
+    InvalidInput {
+        /// The offending input field (snake_case, as stored).
+        field: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// Creating a job from a template needs a value for this `{{variable}}`.
+    #[error("template variable `{name}` has no value")]
+    MissingTemplateVariable {
+        /// The variable's name as written in the template.
+        name: String,
+    },
+    /// No job with that id (or not visible to the caller).
+    #[error("job not found")]
+    JobNotFound,
+    /// No project with that id (or not visible to the caller).
+    #[error("project not found")]
+    ProjectNotFound,
+    /// The project is archived; it takes no changes.
+    #[error("project is archived")]
+    ProjectArchived,
+    /// The organization (or client) already has its maximum of active projects.
+    #[error("project limit of {limit} reached")]
+    ProjectLimitReached {
+        /// The limit that applied.
+        limit: u32,
+    },
+    /// No AI test template with that id, or it is inactive.
+    #[error("test template not found")]
+    TemplateNotFound,
+    /// No submission with that id (or not visible to the caller).
+    #[error("submission not found")]
+    SubmissionNotFound,
+    /// The tester holds no seat on this job.
+    #[error("you are not assigned to this job")]
+    NotAssigned,
+    /// The job is not open for claims (draft, already running, finished or cancelled).
+    #[error("job is not open")]
+    JobNotOpen,
+    /// Every seat of the job is taken.
+    #[error("all seats of this job are taken")]
+    SeatsFull,
+    /// The tester already holds a seat on this job.
+    #[error("you already claimed this job")]
+    AlreadyClaimed,
+    /// The tester does not meet the job's requirements (qualification, level, devices, browsers,
+    /// OS) or was not invited to a non-public job.
+    #[error("you do not qualify for this job")]
+    NotQualified,
+    /// The job's lifecycle does not allow this step from its current status.
+    #[error("a job in status `{from}` cannot {action}")]
+    InvalidJobTransition {
+        /// The status the job was in.
+        from: &'static str,
+        /// The refused step, e.g. "publish".
+        action: &'static str,
+    },
+    /// The assignment's lifecycle does not allow this step from its current status.
+    #[error("an assignment in status `{from}` cannot become `{to}`")]
+    InvalidAssignmentTransition {
+        /// The status the assignment was in.
+        from: &'static str,
+        /// The refused target status.
+        to: &'static str,
+    },
+    /// The submission's lifecycle does not allow this step from its current status.
+    #[error("a submission in status `{from}` cannot {action}")]
+    InvalidSubmissionTransition {
+        /// The status the submission was in.
+        from: &'static str,
+        /// The refused step, e.g. "approve".
+        action: &'static str,
+    },
+    /// The user journey can only change while the job is a draft.
+    #[error("the journey of a published job cannot change")]
+    JourneyLocked,
+    /// The tester already has a submission for this job; edit that one.
+    #[error("a submission for this job already exists")]
+    SubmissionExists,
+    /// The organization (or client) already runs its maximum of concurrent jobs.
+    #[error("concurrent job limit of {limit} reached")]
+    ConcurrentJobLimitReached {
+        /// The limit that applied.
+        limit: u32,
+    },
+    /// Publishing could not fund the job; nothing was published.
+    #[error("funding the job failed: {0}")]
+    FundingFailed(String),
+    /// A stored document does not have the expected shape. Client sees a generic message.
+    #[error("stored document is malformed: {0}")]
+    Internal(String),
+    /// The database failed. Client sees a generic message.
+    #[error("database error: {0}")]
+    Database(#[from] mongodb::error::Error),
+    /// Creating a collection or index failed at start-up.
+    #[error(transparent)]
+    Collection(#[from] foundation::CollectionError),
+}
+
+/// Transport-neutral classification of a [`MarketplaceError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCategory {
+    /// Not authenticated (UNAUTHENTICATED). The marketplace always receives an authenticated
+    /// [`crate::Actor`], so only the transport produces this; it is here so the mapping is total.
+    Unauthenticated,
+    /// Authenticated but not allowed (FORBIDDEN).
+    Forbidden,
+    /// The thing does not exist or is not visible (NOT_FOUND).
+    NotFound,
+    /// The input is invalid (BAD_USER_INPUT).
+    BadUserInput,
+    /// The request conflicts with current state (CONFLICT).
+    Conflict,
+    /// A server-side failure (INTERNAL).
+    Internal,
+}
+
+impl MarketplaceError {
+    /// The category that decides the client-visible error code.
+    pub fn category(&self) -> ErrorCategory {
+        use MarketplaceError::*;
+        match self {
+            Forbidden { .. } | NotQualified => ErrorCategory::Forbidden,
+            InvalidInput { .. } | MissingTemplateVariable { .. } => ErrorCategory::BadUserInput,
+            JobNotFound | ProjectNotFound | TemplateNotFound | SubmissionNotFound | NotAssigned => {
+                ErrorCategory::NotFound
+            }
+            JobNotOpen
+            | SeatsFull
+            | AlreadyClaimed
+            | InvalidJobTransition { .. }
+            | InvalidAssignmentTransition { .. }
+            | InvalidSubmissionTransition { .. }
+            | JourneyLocked
+            | SubmissionExists
+            | ProjectArchived
+            | ProjectLimitReached { .. }
+            | ConcurrentJobLimitReached { .. }
+            | FundingFailed(_) => ErrorCategory::Conflict,
+            Internal(_) | Database(_) | Collection(_) => ErrorCategory::Internal,
+        }
+    }
+}
+
+impl From<bson::de::Error> for MarketplaceError {
+    fn from(error: bson::de::Error) -> Self {
+        MarketplaceError::Internal(error.to_string())
+    }
+}
+
+impl From<bson::ser::Error> for MarketplaceError {
+    fn from(error: bson::ser::Error) -> Self {
+        MarketplaceError::Internal(error.to_string())
+    }
+}

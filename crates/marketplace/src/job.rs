@@ -1,0 +1,615 @@
+//! Jobs (seed section 3): the stored shape, the job lifecycle as one transition table, and the
+//! client operations on it (create a draft, edit its journey, publish, move it along, cancel).
+
+use bson::oid::ObjectId;
+use bson::{doc, DateTime};
+use mongodb::options::ReturnDocument;
+use serde::{Deserialize, Serialize};
+
+use crate::actor::Actor;
+use crate::assignment::Assignment;
+use crate::error::MarketplaceError;
+use crate::funding::FundingReceipt;
+use crate::project::ProjectStatus;
+use crate::service::MarketplaceService;
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Being written by the client; invisible to testers; the journey may change.
+    Draft,
+    /// Published: testers may find and claim seats.
+    Open,
+    /// Testing under way; no new claims.
+    InProgress,
+    /// Testing over; the client reviews submissions.
+    Review,
+    /// Finished.
+    Completed,
+    /// Withdrawn by the client before review.
+    Cancelled,
+}
+
+impl JobStatus {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Draft => "draft",
+            JobStatus::Open => "open",
+            JobStatus::InProgress => "in_progress",
+            JobStatus::Review => "review",
+            JobStatus::Completed => "completed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A step a client can take on a job's lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobAction {
+    /// draft → open (funds the job first).
+    Publish,
+    /// open → in_progress: stop taking claims, testing runs.
+    StartTesting,
+    /// in_progress → review.
+    BeginReview,
+    /// review → completed.
+    Complete,
+    /// draft | open | in_progress → cancelled.
+    Cancel,
+}
+
+impl JobAction {
+    /// The action in words, for errors.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobAction::Publish => "publish",
+            JobAction::StartTesting => "start testing",
+            JobAction::BeginReview => "begin review",
+            JobAction::Complete => "complete",
+            JobAction::Cancel => "cancel",
+        }
+    }
+}
+
+/// The job lifecycle: every allowed (from, action, to). Nothing else is allowed.
+pub const JOB_TRANSITIONS: &[(JobStatus, JobAction, JobStatus)] = &[
+    (JobStatus::Draft, JobAction::Publish, JobStatus::Open),
+    (
+        JobStatus::Open,
+        JobAction::StartTesting,
+        JobStatus::InProgress,
+    ),
+    (
+        JobStatus::InProgress,
+        JobAction::BeginReview,
+        JobStatus::Review,
+    ),
+    (JobStatus::Review, JobAction::Complete, JobStatus::Completed),
+    (JobStatus::Draft, JobAction::Cancel, JobStatus::Cancelled),
+    (JobStatus::Open, JobAction::Cancel, JobStatus::Cancelled),
+    (
+        JobStatus::InProgress,
+        JobAction::Cancel,
+        JobStatus::Cancelled,
+    ),
+];
+
+/// The status `action` leads to from `from`, if the table allows it.
+pub fn job_transition(from: JobStatus, action: JobAction) -> Option<JobStatus> {
+    JOB_TRANSITIONS
+        .iter()
+        .find(|(source, step, _)| *source == from && *step == action)
+        .map(|(_, _, target)| *target)
+}
+
+/// Who may see and claim a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Listed to every qualifying tester.
+    Public,
+    /// Not listed; claimable only by invited testers.
+    Private,
+    /// Listed and claimable only for invited testers.
+    InvitedOnly,
+}
+
+/// The level a job asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TesterLevel {
+    /// Any tester.
+    Any,
+    /// Beginner or better.
+    Beginner,
+    /// Intermediate or better.
+    Intermediate,
+    /// Experts only.
+    Expert,
+}
+
+/// The kind of test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestType {
+    /// Free exploration.
+    Exploratory,
+    /// Re-check known behaviour.
+    Regression,
+    /// One feature.
+    SpecificFeature,
+    /// Follow the user journey.
+    UserJourney,
+}
+
+/// One step of a user journey.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JourneyStep {
+    /// 1-based position; the steps of a journey are numbered 1, 2, 3, ... in order.
+    pub step_number: i32,
+    /// What the tester does.
+    pub action: String,
+    /// What should happen.
+    pub expected_result: String,
+}
+
+/// The structured test a job asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct UserJourney {
+    /// High-level description.
+    pub scenario: String,
+    /// Ordered steps.
+    pub steps: Vec<JourneyStep>,
+    /// Whether an AI provider enhanced it.
+    pub ai_generated: bool,
+    /// The template it was made from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai_template_id: Option<ObjectId>,
+}
+
+/// A job as stored in `jobs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// The job id.
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    /// The project tested.
+    pub project_id: ObjectId,
+    /// The client who posted it.
+    pub client_id: ObjectId,
+    /// The client's organization when posted on its behalf.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<ObjectId>,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Kind of test.
+    pub test_type: TestType,
+    /// The structured test.
+    pub user_journey: UserJourney,
+    /// Devices; a tester must own at least one required device, browser or OS.
+    pub required_devices: Vec<String>,
+    /// Browsers.
+    pub required_browsers: Vec<String>,
+    /// Operating systems.
+    pub required_os: Vec<String>,
+    /// Minimum tester level.
+    pub tester_level: TesterLevel,
+    /// Seats.
+    pub max_testers: i32,
+    /// Seats taken, one per tester.
+    pub assigned_testers: Vec<Assignment>,
+    /// Pay per tester in US cents (the seed's name is kept; the unit is minor units).
+    pub budget_per_tester_usd: i64,
+    /// `budget_per_tester_usd × max_testers`, in US cents.
+    pub total_budget_usd: i64,
+    /// When testing must be done.
+    pub deadline: DateTime,
+    /// Expected effort per tester.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_duration_minutes: Option<i32>,
+    /// Lifecycle status.
+    pub status: JobStatus,
+    /// Who may see and claim it.
+    pub visibility: Visibility,
+    /// Testers invited to a private or invited-only job.
+    #[serde(default)]
+    pub invited_tester_ids: Vec<ObjectId>,
+    /// What funding reported on publish.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escrow_status: Option<String>,
+    /// The escrow transaction, once escrow exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escrow_transaction_id: Option<ObjectId>,
+    /// Submitted (non-draft) submissions.
+    pub submission_count: i32,
+    /// Approved submissions.
+    pub approved_submission_count: i32,
+    /// Bugs in submitted (non-draft) submissions.
+    pub bugs_found: i32,
+    /// Created.
+    pub created_at: DateTime,
+    /// Last changed.
+    pub updated_at: DateTime,
+    /// Published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<DateTime>,
+    /// Completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<DateTime>,
+    /// Cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_at: Option<DateTime>,
+}
+
+/// What a client supplies to create a draft job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    /// The project tested.
+    pub project_id: ObjectId,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Kind of test.
+    pub test_type: TestType,
+    /// Scenario of the journey.
+    pub scenario: String,
+    /// Steps as (action, expected result); numbered 1.. in this order.
+    pub steps: Vec<(String, String)>,
+    /// Required devices.
+    pub required_devices: Vec<String>,
+    /// Required browsers.
+    pub required_browsers: Vec<String>,
+    /// Required operating systems.
+    pub required_os: Vec<String>,
+    /// Minimum level.
+    pub tester_level: TesterLevel,
+    /// Seats, at least 1.
+    pub max_testers: i32,
+    /// Pay per tester in US cents, not negative.
+    pub budget_per_tester_cents: i64,
+    /// Deadline; must be in the future.
+    pub deadline: DateTime,
+    /// Expected effort.
+    pub estimated_duration_minutes: Option<i32>,
+    /// Visibility.
+    pub visibility: Visibility,
+    /// Invited testers (for private and invited-only jobs).
+    pub invited_tester_ids: Vec<ObjectId>,
+}
+
+/// Organization limits the caller passes in (identity records them per plan).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrganizationLimits {
+    /// Projects that may be active at once.
+    pub max_projects: u32,
+    /// Jobs that may be open, in progress or in review at once.
+    pub max_concurrent_jobs: u32,
+}
+
+/// The result of publishing: the open job and what funding said.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishedJob {
+    /// The job, now open.
+    pub job: Job,
+    /// The funding outcome.
+    pub funding: FundingReceipt,
+}
+
+pub(crate) fn numbered_steps(
+    steps: Vec<(String, String)>,
+) -> Result<Vec<JourneyStep>, MarketplaceError> {
+    steps
+        .into_iter()
+        .enumerate()
+        .map(|(index, (action, expected_result))| {
+            if action.trim().is_empty() {
+                return Err(MarketplaceError::InvalidInput {
+                    field: "steps",
+                    reason: format!("step {} has no action", index + 1),
+                });
+            }
+            Ok(JourneyStep {
+                step_number: index as i32 + 1,
+                action,
+                expected_result,
+            })
+        })
+        .collect()
+}
+
+impl MarketplaceService {
+    /// Creates a draft job in a project the caller manages; the job belongs to the project's
+    /// client and organization.
+    pub async fn create_job(&self, actor: &Actor, input: NewJob) -> Result<Job, MarketplaceError> {
+        self.create_job_with_journey(actor, input, false, None)
+            .await
+    }
+
+    pub(crate) async fn create_job_with_journey(
+        &self,
+        actor: &Actor,
+        input: NewJob,
+        ai_generated: bool,
+        ai_template_id: Option<ObjectId>,
+    ) -> Result<Job, MarketplaceError> {
+        if actor.role == crate::ActorRole::Tester {
+            return Err(MarketplaceError::Forbidden {
+                action: "create jobs",
+            });
+        }
+        if input.title.trim().is_empty() {
+            return Err(MarketplaceError::InvalidInput {
+                field: "title",
+                reason: "must not be empty".into(),
+            });
+        }
+        if input.max_testers < 1 {
+            return Err(MarketplaceError::InvalidInput {
+                field: "max_testers",
+                reason: "at least one tester".into(),
+            });
+        }
+        if input.budget_per_tester_cents < 0 {
+            return Err(MarketplaceError::InvalidInput {
+                field: "budget_per_tester_usd",
+                reason: "must not be negative".into(),
+            });
+        }
+        let total_budget = input
+            .budget_per_tester_cents
+            .checked_mul(i64::from(input.max_testers))
+            .ok_or(MarketplaceError::InvalidInput {
+                field: "budget_per_tester_usd",
+                reason: "total budget overflows".into(),
+            })?;
+        let now = self.now();
+        if input.deadline <= now {
+            return Err(MarketplaceError::InvalidInput {
+                field: "deadline",
+                reason: "must be in the future".into(),
+            });
+        }
+        let project = self.project(input.project_id).await?;
+        if !actor.manages(project.client_id, project.organization_id) {
+            return Err(MarketplaceError::Forbidden {
+                action: "create jobs in this project",
+            });
+        }
+        if project.status == ProjectStatus::Archived {
+            return Err(MarketplaceError::ProjectArchived);
+        }
+        let job = Job {
+            id: ObjectId::new(),
+            project_id: input.project_id,
+            client_id: project.client_id,
+            organization_id: project.organization_id,
+            title: input.title,
+            description: input.description,
+            test_type: input.test_type,
+            user_journey: UserJourney {
+                scenario: input.scenario,
+                steps: numbered_steps(input.steps)?,
+                ai_generated,
+                ai_template_id,
+            },
+            required_devices: input.required_devices,
+            required_browsers: input.required_browsers,
+            required_os: input.required_os,
+            tester_level: input.tester_level,
+            max_testers: input.max_testers,
+            assigned_testers: Vec::new(),
+            budget_per_tester_usd: input.budget_per_tester_cents,
+            total_budget_usd: total_budget,
+            deadline: input.deadline,
+            estimated_duration_minutes: input.estimated_duration_minutes,
+            status: JobStatus::Draft,
+            visibility: input.visibility,
+            invited_tester_ids: input.invited_tester_ids,
+            escrow_status: None,
+            escrow_transaction_id: None,
+            submission_count: 0,
+            approved_submission_count: 0,
+            bugs_found: 0,
+            created_at: now,
+            updated_at: now,
+            published_at: None,
+            completed_at: None,
+            cancelled_at: None,
+        };
+        self.jobs.insert_one(&job).await?;
+        Ok(job)
+    }
+
+    /// The job with `job_id`.
+    pub async fn job(&self, job_id: ObjectId) -> Result<Job, MarketplaceError> {
+        self.jobs
+            .find_one(doc! { "_id": job_id })
+            .await?
+            .ok_or(MarketplaceError::JobNotFound)
+    }
+
+    async fn managed_job(&self, actor: &Actor, job_id: ObjectId) -> Result<Job, MarketplaceError> {
+        let job = self.job(job_id).await?;
+        if !actor.manages(job.client_id, job.organization_id) {
+            return Err(MarketplaceError::Forbidden {
+                action: "manage this job",
+            });
+        }
+        Ok(job)
+    }
+
+    /// Replaces the journey of a draft job. A published job's journey is fixed: JourneyLocked.
+    pub async fn update_job_journey(
+        &self,
+        actor: &Actor,
+        job_id: ObjectId,
+        scenario: String,
+        steps: Vec<(String, String)>,
+    ) -> Result<Job, MarketplaceError> {
+        self.managed_job(actor, job_id).await?;
+        let steps = bson::to_bson(&numbered_steps(steps)?)?;
+        self.jobs
+            .find_one_and_update(
+                doc! { "_id": job_id, "status": JobStatus::Draft.as_str() },
+                doc! { "$set": {
+                    "user_journey.scenario": scenario,
+                    "user_journey.steps": steps,
+                    "updated_at": self.now(),
+                }},
+            )
+            .return_document(ReturnDocument::After)
+            .await?
+            .ok_or(MarketplaceError::JourneyLocked)
+    }
+
+    /// Publishes a draft: checks the concurrent-job limit, funds the job through the configured
+    /// [`crate::JobFunding`], then moves it draft → open by compare-and-set.
+    pub async fn publish_job(
+        &self,
+        actor: &Actor,
+        job_id: ObjectId,
+        limits: OrganizationLimits,
+    ) -> Result<PublishedJob, MarketplaceError> {
+        let job = self.managed_job(actor, job_id).await?;
+        if job_transition(job.status, JobAction::Publish).is_none() {
+            return Err(MarketplaceError::InvalidJobTransition {
+                from: job.status.as_str(),
+                action: JobAction::Publish.as_str(),
+            });
+        }
+        let owner = match job.organization_id {
+            Some(organization_id) => doc! { "organization_id": organization_id },
+            None => doc! { "client_id": job.client_id },
+        };
+        let mut running = owner;
+        running.insert("status", doc! { "$in": ["open", "in_progress", "review"] });
+        let active = self.jobs.count_documents(running).await?;
+        if active >= u64::from(limits.max_concurrent_jobs) {
+            return Err(MarketplaceError::ConcurrentJobLimitReached {
+                limit: limits.max_concurrent_jobs,
+            });
+        }
+        let funding = self.funding.fund(&job).await?;
+        let now = self.now();
+        let mut set = doc! {
+            "status": JobStatus::Open.as_str(),
+            "published_at": now,
+            "updated_at": now,
+            "escrow_status": &funding.escrow_status,
+        };
+        if let Some(transaction_id) = funding.escrow_transaction_id {
+            set.insert("escrow_transaction_id", transaction_id);
+        }
+        let job = self
+            .jobs
+            .find_one_and_update(
+                doc! { "_id": job_id, "status": JobStatus::Draft.as_str() },
+                doc! { "$set": set },
+            )
+            .return_document(ReturnDocument::After)
+            .await?;
+        match job {
+            Some(job) => Ok(PublishedJob { job, funding }),
+            None => Err(self
+                .job_transition_refused(job_id, JobAction::Publish)
+                .await),
+        }
+    }
+
+    /// Applies a lifecycle step other than publishing (start testing, begin review, complete,
+    /// cancel) by compare-and-set on the current status.
+    pub async fn transition_job(
+        &self,
+        actor: &Actor,
+        job_id: ObjectId,
+        action: JobAction,
+    ) -> Result<Job, MarketplaceError> {
+        if action == JobAction::Publish {
+            return Err(MarketplaceError::InvalidInput {
+                field: "action",
+                reason: "publish through publish_job".into(),
+            });
+        }
+        let job = self.managed_job(actor, job_id).await?;
+        let Some(target) = job_transition(job.status, action) else {
+            return Err(MarketplaceError::InvalidJobTransition {
+                from: job.status.as_str(),
+                action: action.as_str(),
+            });
+        };
+        let now = self.now();
+        let mut set = doc! { "status": target.as_str(), "updated_at": now };
+        match target {
+            JobStatus::Completed => set.insert("completed_at", now),
+            JobStatus::Cancelled => set.insert("cancelled_at", now),
+            _ => None,
+        };
+        self.jobs
+            .find_one_and_update(
+                doc! { "_id": job_id, "status": job.status.as_str() },
+                doc! { "$set": set },
+            )
+            .return_document(ReturnDocument::After)
+            .await?
+            .ok_or(MarketplaceError::InvalidJobTransition {
+                from: job.status.as_str(),
+                action: action.as_str(),
+            })
+    }
+
+    async fn job_transition_refused(
+        &self,
+        job_id: ObjectId,
+        action: JobAction,
+    ) -> MarketplaceError {
+        match self.job(job_id).await {
+            Ok(job) => MarketplaceError::InvalidJobTransition {
+                from: job.status.as_str(),
+                action: action.as_str(),
+            },
+            Err(error) => error,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancel_is_allowed_only_before_review() {
+        for from in [JobStatus::Draft, JobStatus::Open, JobStatus::InProgress] {
+            assert_eq!(
+                job_transition(from, JobAction::Cancel),
+                Some(JobStatus::Cancelled)
+            );
+        }
+        for from in [
+            JobStatus::Review,
+            JobStatus::Completed,
+            JobStatus::Cancelled,
+        ] {
+            assert_eq!(job_transition(from, JobAction::Cancel), None);
+        }
+    }
+
+    #[test]
+    fn the_happy_path_runs_draft_to_completed() {
+        let mut status = JobStatus::Draft;
+        for action in [
+            JobAction::Publish,
+            JobAction::StartTesting,
+            JobAction::BeginReview,
+            JobAction::Complete,
+        ] {
+            status = job_transition(status, action).expect("allowed");
+        }
+        assert_eq!(status, JobStatus::Completed);
+        assert_eq!(job_transition(JobStatus::Open, JobAction::Publish), None);
+    }
+}

@@ -1,0 +1,372 @@
+//! Projects (seed section 2): created, updated and archived by the owning client or members of its
+//! organization by role, limited by the organization's `max_projects`; their credentials are
+//! encrypted at rest and readable only by the owner, the owner's organization admins and testers
+//! currently seated on one of the project's jobs.
+
+use bson::oid::ObjectId;
+use bson::{doc, DateTime};
+use futures_util::TryStreamExt;
+use mongodb::options::ReturnDocument;
+use serde::{Deserialize, Serialize};
+
+use crate::actor::{Actor, ActorRole, OrgRole};
+use crate::error::MarketplaceError;
+use crate::job::OrganizationLimits;
+use crate::service::MarketplaceService;
+
+/// Where a project is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProjectStatus {
+    /// In use.
+    Active,
+    /// Retired; takes no changes.
+    Archived,
+    /// Being set up.
+    Draft,
+}
+
+/// Credentials testers need to log into the tested product, in plain text (only ever in memory).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProjectCredentials {
+    /// Login name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// Anything else testers need (promo codes, 2FA numbers).
+    pub additional_info: String,
+}
+
+/// Credentials as stored: every field sealed with AES-256-GCM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedCredentials {
+    /// Sealed login name.
+    pub username: String,
+    /// Sealed password.
+    pub password: String,
+    /// Sealed additional info.
+    pub additional_info: String,
+}
+
+/// A project as stored in `projects` (credentials stay sealed; read them with
+/// [`MarketplaceService::project_credentials`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Project {
+    /// The project id.
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// The owning client.
+    pub client_id: ObjectId,
+    /// The owning organization, when created on its behalf.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<ObjectId>,
+    /// "web" | "mobile" | "api" | "desktop".
+    pub project_type: String,
+    /// Main URL or app link.
+    pub url: String,
+    /// "production" | "staging" | "development".
+    pub environment: String,
+    /// Sealed credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<SealedCredentials>,
+    /// Target devices.
+    pub target_devices: Vec<String>,
+    /// Target browsers.
+    pub target_browsers: Vec<String>,
+    /// Target operating systems.
+    pub target_os: Vec<String>,
+    /// Lifecycle status.
+    pub status: ProjectStatus,
+    /// Created.
+    pub created_at: DateTime,
+    /// Last changed.
+    pub updated_at: DateTime,
+    /// Archived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archived_at: Option<DateTime>,
+}
+
+/// What a client supplies to create a project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewProject {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Seed spelling: "web" | "mobile" | "api" | "desktop".
+    pub project_type: String,
+    /// Main URL or app link.
+    pub url: String,
+    /// Seed spelling: "production" | "staging" | "development".
+    pub environment: String,
+    /// Credentials to seal, if any.
+    pub credentials: Option<ProjectCredentials>,
+    /// Target devices.
+    pub target_devices: Vec<String>,
+    /// Target browsers.
+    pub target_browsers: Vec<String>,
+    /// Target operating systems.
+    pub target_os: Vec<String>,
+}
+
+/// Fields to change on a project; `None` leaves a field as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProjectUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New URL.
+    pub url: Option<String>,
+    /// New credentials (re-sealed).
+    pub credentials: Option<ProjectCredentials>,
+    /// New target devices.
+    pub target_devices: Option<Vec<String>>,
+    /// New target browsers.
+    pub target_browsers: Option<Vec<String>>,
+    /// New target operating systems.
+    pub target_os: Option<Vec<String>>,
+}
+
+impl MarketplaceService {
+    fn seal_credentials(
+        &self,
+        credentials: &ProjectCredentials,
+    ) -> Result<SealedCredentials, MarketplaceError> {
+        Ok(SealedCredentials {
+            username: self.credential_cipher.seal(&credentials.username)?,
+            password: self.credential_cipher.seal(&credentials.password)?,
+            additional_info: self.credential_cipher.seal(&credentials.additional_info)?,
+        })
+    }
+
+    /// Creates an active project owned by the calling client (and their organization), unless the
+    /// owner already has `limits.max_projects` active or draft projects.
+    pub async fn create_project(
+        &self,
+        actor: &Actor,
+        input: NewProject,
+        limits: OrganizationLimits,
+    ) -> Result<Project, MarketplaceError> {
+        if actor.role == ActorRole::Tester {
+            return Err(MarketplaceError::Forbidden {
+                action: "create projects",
+            });
+        }
+        if input.name.trim().is_empty() {
+            return Err(MarketplaceError::InvalidInput {
+                field: "name",
+                reason: "must not be empty".into(),
+            });
+        }
+        let organization_id = actor.organization.map(|(id, _)| id);
+        let mut owner = match organization_id {
+            Some(id) => doc! { "organization_id": id },
+            None => doc! { "client_id": actor.user_id },
+        };
+        owner.insert("status", doc! { "$in": ["active", "draft"] });
+        if self.projects.count_documents(owner).await? >= u64::from(limits.max_projects) {
+            return Err(MarketplaceError::ProjectLimitReached {
+                limit: limits.max_projects,
+            });
+        }
+        let now = self.now();
+        let project = Project {
+            id: ObjectId::new(),
+            name: input.name,
+            description: input.description,
+            client_id: actor.user_id,
+            organization_id,
+            project_type: input.project_type,
+            url: input.url,
+            environment: input.environment,
+            credentials: input
+                .credentials
+                .as_ref()
+                .map(|credentials| self.seal_credentials(credentials))
+                .transpose()?,
+            target_devices: input.target_devices,
+            target_browsers: input.target_browsers,
+            target_os: input.target_os,
+            status: ProjectStatus::Active,
+            created_at: now,
+            updated_at: now,
+            archived_at: None,
+        };
+        self.projects.insert_one(&project).await?;
+        Ok(project)
+    }
+
+    /// The project with `project_id`.
+    pub async fn project(&self, project_id: ObjectId) -> Result<Project, MarketplaceError> {
+        self.projects
+            .find_one(doc! { "_id": project_id })
+            .await?
+            .ok_or(MarketplaceError::ProjectNotFound)
+    }
+
+    /// Whether `actor` administers the project: its client, an owner or admin of its
+    /// organization, or a platform admin.
+    fn administers(actor: &Actor, project: &Project) -> bool {
+        actor.role == ActorRole::Admin
+            || actor.user_id == project.client_id
+            || matches!(
+                (actor.organization, project.organization_id),
+                (Some((mine, OrgRole::Owner | OrgRole::Admin)), Some(theirs)) if mine == theirs
+            )
+    }
+
+    /// Changes a non-archived project; the owner and any member of its organization may.
+    pub async fn update_project(
+        &self,
+        actor: &Actor,
+        project_id: ObjectId,
+        update: ProjectUpdate,
+    ) -> Result<Project, MarketplaceError> {
+        let project = self.project(project_id).await?;
+        if actor.role == ActorRole::Tester
+            || !actor.manages(project.client_id, project.organization_id)
+        {
+            return Err(MarketplaceError::Forbidden {
+                action: "change this project",
+            });
+        }
+        let mut set = doc! { "updated_at": self.now() };
+        if let Some(name) = update.name {
+            set.insert("name", name);
+        }
+        if let Some(description) = update.description {
+            set.insert("description", description);
+        }
+        if let Some(url) = update.url {
+            set.insert("url", url);
+        }
+        if let Some(credentials) = update.credentials {
+            set.insert(
+                "credentials",
+                bson::to_bson(&self.seal_credentials(&credentials)?)?,
+            );
+        }
+        if let Some(devices) = update.target_devices {
+            set.insert("target_devices", devices);
+        }
+        if let Some(browsers) = update.target_browsers {
+            set.insert("target_browsers", browsers);
+        }
+        if let Some(os) = update.target_os {
+            set.insert("target_os", os);
+        }
+        self.projects
+            .find_one_and_update(
+                doc! { "_id": project_id, "status": { "$ne": "archived" } },
+                doc! { "$set": set },
+            )
+            .return_document(ReturnDocument::After)
+            .await?
+            .ok_or(MarketplaceError::ProjectArchived)
+    }
+
+    /// Archives a project; its client or an owner or admin of its organization may.
+    pub async fn archive_project(
+        &self,
+        actor: &Actor,
+        project_id: ObjectId,
+    ) -> Result<Project, MarketplaceError> {
+        let project = self.project(project_id).await?;
+        if !Self::administers(actor, &project) {
+            return Err(MarketplaceError::Forbidden {
+                action: "archive this project",
+            });
+        }
+        let now = self.now();
+        self.projects
+            .find_one_and_update(
+                doc! { "_id": project_id, "status": { "$ne": "archived" } },
+                doc! { "$set": { "status": "archived", "archived_at": now, "updated_at": now } },
+            )
+            .return_document(ReturnDocument::After)
+            .await?
+            .ok_or(MarketplaceError::ProjectArchived)
+    }
+
+    /// The project's credentials in plain text, for its client, an owner or admin of its
+    /// organization, or a tester currently seated (not yet completed) on one of its running jobs.
+    /// Everyone else: Forbidden.
+    pub async fn project_credentials(
+        &self,
+        actor: &Actor,
+        project_id: ObjectId,
+    ) -> Result<Option<ProjectCredentials>, MarketplaceError> {
+        let project = self.project(project_id).await?;
+        let allowed = Self::administers(actor, &project)
+            || (actor.role == ActorRole::Tester
+                && self
+                    .jobs
+                    .count_documents(doc! {
+                        "project_id": project_id,
+                        "status": { "$in": ["open", "in_progress", "review"] },
+                        "assigned_testers": { "$elemMatch": {
+                            "tester_id": actor.user_id,
+                            "status": { "$in": ["assigned", "in_progress", "submitted"] },
+                        }},
+                    })
+                    .await?
+                    > 0);
+        if !allowed {
+            return Err(MarketplaceError::Forbidden {
+                action: "read this project's credentials",
+            });
+        }
+        project
+            .credentials
+            .map(|sealed| {
+                Ok(ProjectCredentials {
+                    username: self.credential_cipher.open(&sealed.username)?,
+                    password: self.credential_cipher.open(&sealed.password)?,
+                    additional_info: self.credential_cipher.open(&sealed.additional_info)?,
+                })
+            })
+            .transpose()
+    }
+
+    /// The projects with these ids, one `$in` query on `_id`.
+    pub async fn projects_by_ids(
+        &self,
+        ids: &[ObjectId],
+    ) -> Result<std::collections::HashMap<ObjectId, Project>, MarketplaceError> {
+        let projects: Vec<Project> = self
+            .projects
+            .find(doc! { "_id": { "$in": ids } })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(projects.into_iter().map(|p| (p.id, p)).collect())
+    }
+
+    /// The newest `per_parent_limit` projects of each client, one `$in` query on `client_id`.
+    pub async fn projects_by_client_ids(
+        &self,
+        client_ids: &[ObjectId],
+        per_parent_limit: usize,
+    ) -> Result<std::collections::HashMap<ObjectId, Vec<Project>>, MarketplaceError> {
+        let projects: Vec<Project> = self
+            .projects
+            .find(doc! { "client_id": { "$in": client_ids } })
+            .sort(doc! { "created_at": -1, "_id": -1 })
+            .await?
+            .try_collect()
+            .await?;
+        let mut grouped: std::collections::HashMap<ObjectId, Vec<Project>> = Default::default();
+        for project in projects {
+            let list = grouped.entry(project.client_id).or_default();
+            if list.len() < per_parent_limit {
+                list.push(project);
+            }
+        }
+        Ok(grouped)
+    }
+}

@@ -1,0 +1,79 @@
+//! [`MarketplaceService`]: construction, the collections it owns, and the small internals (time,
+//! the funding seam) its operations share. The operations live in the module of the thing they act
+//! on (`job`, `assignment`, `submission`, `template`, `batch`).
+
+use std::sync::Arc;
+
+use bson::{DateTime, Document};
+use foundation::{Clock, CollectionSpec};
+use mongodb::{Client, Collection, Database};
+
+use crate::collections;
+use crate::credentials::CredentialCipher;
+use crate::error::MarketplaceError;
+use crate::funding::{JobFunding, NoFunding};
+use crate::job::Job;
+use crate::project::Project;
+use crate::settings::MarketplaceSettings;
+use crate::submission::Submission;
+
+/// The marketplace domain's API. Cheap to clone (shared handles); create one per process.
+#[derive(Clone, Debug)]
+pub struct MarketplaceService {
+    pub(crate) client: Client,
+    pub(crate) projects: Collection<Project>,
+    pub(crate) jobs: Collection<Job>,
+    pub(crate) submissions: Collection<Submission>,
+    pub(crate) templates: Collection<Document>,
+    pub(crate) settings: Arc<MarketplaceSettings>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) funding: Arc<dyn JobFunding>,
+    pub(crate) credential_cipher: CredentialCipher,
+}
+
+impl MarketplaceService {
+    /// A service over `database` that publishes jobs without funding ([`NoFunding`]) until
+    /// [`MarketplaceService::with_funding`] plugs escrow in. Call
+    /// [`MarketplaceService::ensure_collections`] once at start-up.
+    pub fn new(database: Database, settings: MarketplaceSettings, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            client: database.client().clone(),
+            projects: database.collection(collections::PROJECTS),
+            jobs: database.collection(collections::JOBS),
+            submissions: database.collection(collections::SUBMISSIONS),
+            templates: database.collection(collections::AI_TEST_TEMPLATES),
+            credential_cipher: CredentialCipher::new(&settings.credentials_encryption_key),
+            settings: Arc::new(settings),
+            clock,
+            funding: Arc::new(NoFunding),
+        }
+    }
+
+    /// The same service, funding published jobs through `funding`.
+    pub fn with_funding(mut self, funding: Arc<dyn JobFunding>) -> Self {
+        self.funding = funding;
+        self
+    }
+
+    /// The collections this crate owns, with their indexes and validators.
+    pub fn collections() -> Vec<CollectionSpec> {
+        collections::specs()
+    }
+
+    /// Creates (or updates) every owned collection, validator and index; idempotent.
+    pub async fn ensure_collections(&self, database: &Database) -> Result<(), MarketplaceError> {
+        for spec in Self::collections() {
+            foundation::ensure_collection(database, &spec).await?;
+        }
+        Ok(())
+    }
+
+    /// The settings the service runs with.
+    pub fn settings(&self) -> &MarketplaceSettings {
+        &self.settings
+    }
+
+    pub(crate) fn now(&self) -> DateTime {
+        self.clock.now()
+    }
+}

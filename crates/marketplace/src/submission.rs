@@ -1,0 +1,676 @@
+//! Submissions (seed section 4): one per seat, drafted then submitted, reviewed by the client.
+//! Every change is a compare-and-set on the submission's status inside a multi-document
+//! transaction that also moves the tester's seat and recomputes the job's counters from the
+//! submissions, so `submission_count`, `approved_submission_count` and `bugs_found` always equal
+//! what the submissions say.
+
+use bson::oid::ObjectId;
+use bson::{doc, DateTime, Document};
+use futures_util::TryStreamExt;
+use mongodb::options::ReturnDocument;
+use mongodb::ClientSession;
+use serde::{Deserialize, Serialize};
+
+use crate::actor::{Actor, ActorRole};
+use crate::assignment::AssignmentStatus;
+use crate::error::MarketplaceError;
+use crate::job::JobStatus;
+use crate::service::MarketplaceService;
+
+/// Where a submission is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubmissionStatus {
+    /// Being written by the tester; invisible to the client and not counted.
+    Draft,
+    /// Handed in; waiting for the client.
+    Submitted,
+    /// The client started reviewing.
+    UnderReview,
+    /// Accepted by the client.
+    Approved,
+    /// Refused by the client, with feedback.
+    Rejected,
+    /// Sent back to the tester with notes; the tester revises and resubmits.
+    RevisionRequested,
+}
+
+impl SubmissionStatus {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubmissionStatus::Draft => "draft",
+            SubmissionStatus::Submitted => "submitted",
+            SubmissionStatus::UnderReview => "under_review",
+            SubmissionStatus::Approved => "approved",
+            SubmissionStatus::Rejected => "rejected",
+            SubmissionStatus::RevisionRequested => "revision_requested",
+        }
+    }
+}
+
+/// A step a tester or client can take on a submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmissionAction {
+    /// The tester edits the content.
+    Edit,
+    /// The tester hands it in (first time or after a revision request).
+    Submit,
+    /// The client starts reviewing.
+    StartReview,
+    /// The client approves.
+    Approve,
+    /// The client rejects with feedback.
+    Reject,
+    /// The client asks for a revision with notes.
+    RequestRevision,
+}
+
+impl SubmissionAction {
+    /// The action in words, for errors.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubmissionAction::Edit => "be edited",
+            SubmissionAction::Submit => "be submitted",
+            SubmissionAction::StartReview => "be taken into review",
+            SubmissionAction::Approve => "be approved",
+            SubmissionAction::Reject => "be rejected",
+            SubmissionAction::RequestRevision => "be sent back for revision",
+        }
+    }
+}
+
+use SubmissionAction as A;
+use SubmissionStatus as S;
+
+/// The submission lifecycle: every allowed (from, action, to). Nothing else is allowed.
+pub const SUBMISSION_TRANSITIONS: &[(SubmissionStatus, SubmissionAction, SubmissionStatus)] = &[
+    (S::Draft, A::Edit, S::Draft),
+    (S::RevisionRequested, A::Edit, S::RevisionRequested),
+    (S::Draft, A::Submit, S::Submitted),
+    (S::RevisionRequested, A::Submit, S::Submitted),
+    (S::Submitted, A::StartReview, S::UnderReview),
+    (S::Submitted, A::Approve, S::Approved),
+    (S::UnderReview, A::Approve, S::Approved),
+    (S::Submitted, A::Reject, S::Rejected),
+    (S::UnderReview, A::Reject, S::Rejected),
+    (S::Submitted, A::RequestRevision, S::RevisionRequested),
+    (S::UnderReview, A::RequestRevision, S::RevisionRequested),
+];
+
+/// The statuses from which `action` is allowed, and the status it sets: `None` when the action
+/// keeps each status as it is (editing).
+fn transitions_for(action: SubmissionAction) -> (Vec<&'static str>, Option<SubmissionStatus>) {
+    let mut sources = Vec::new();
+    let mut targets = Vec::new();
+    for (from, step, to) in SUBMISSION_TRANSITIONS {
+        if *step == action {
+            sources.push(from.as_str());
+            targets.push(*to);
+        }
+    }
+    let single = targets
+        .first()
+        .copied()
+        .filter(|first| targets.iter().all(|to| to == first));
+    (sources, single)
+}
+
+/// The status `action` leads to from `from`, if the table allows it.
+pub fn submission_transition(
+    from: SubmissionStatus,
+    action: SubmissionAction,
+) -> Option<SubmissionStatus> {
+    SUBMISSION_TRANSITIONS
+        .iter()
+        .find(|(source, step, _)| *source == from && *step == action)
+        .map(|(_, _, target)| *target)
+}
+
+/// The outcome of one journey step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepResult {
+    /// A step number of the job's journey.
+    pub step_number: i32,
+    /// "passed" | "failed" | "blocked" | "skipped".
+    pub status: StepOutcome,
+    /// Notes.
+    pub notes: String,
+    /// Screenshot URLs.
+    pub screenshots: Vec<String>,
+    /// When the step was tested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<DateTime>,
+}
+
+/// How a journey step went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepOutcome {
+    /// Worked as expected.
+    Passed,
+    /// Did not.
+    Failed,
+    /// Could not be tried.
+    Blocked,
+    /// Not tried.
+    Skipped,
+}
+
+/// How bad a bug is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Blocks core use.
+    Critical,
+    /// Serious.
+    High,
+    /// Noticeable.
+    Medium,
+    /// Cosmetic.
+    Low,
+}
+
+/// A bug report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bug {
+    /// Title.
+    pub title: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Description.
+    pub description: String,
+    /// Steps to reproduce.
+    pub steps_to_reproduce: Vec<String>,
+    /// Expected behaviour.
+    pub expected_behavior: String,
+    /// Actual behaviour.
+    pub actual_behavior: String,
+    /// Screenshot URLs.
+    pub screenshots: Vec<String>,
+    /// Video URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_url: Option<String>,
+    /// Affected devices.
+    pub affected_devices: Vec<String>,
+    /// Affected browsers.
+    pub affected_browsers: Vec<String>,
+}
+
+/// The test environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct TestEnvironment {
+    /// Device.
+    pub device_used: String,
+    /// Browser.
+    pub browser_used: String,
+    /// Browser version.
+    pub browser_version: String,
+    /// Operating system.
+    pub os_used: String,
+    /// Operating system version.
+    pub os_version: String,
+    /// Screen resolution, e.g. "1920x1080".
+    pub screen_resolution: String,
+}
+
+/// What a tester writes into a submission.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SubmissionContent {
+    /// Overall findings.
+    pub summary: String,
+    /// Results per journey step; step numbers must exist in the job and appear once.
+    pub test_results: Vec<StepResult>,
+    /// Bugs found.
+    pub bugs: Vec<Bug>,
+    /// Where it was tested.
+    pub environment: TestEnvironment,
+    /// Minutes spent, not negative.
+    pub time_spent_minutes: i32,
+}
+
+/// A submission as stored in `submissions`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Submission {
+    /// The submission id.
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    /// The job.
+    pub job_id: ObjectId,
+    /// The tester.
+    pub tester_id: ObjectId,
+    /// Overall findings.
+    pub summary: String,
+    /// AI-written summary, once enhanced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai_enhanced_summary: Option<String>,
+    /// Results per step.
+    pub test_results: Vec<StepResult>,
+    /// Bugs.
+    pub bugs: Vec<Bug>,
+    /// Environment (flattened into the seed's top-level fields).
+    #[serde(flatten)]
+    pub environment: TestEnvironment,
+    /// Minutes spent.
+    pub time_spent_minutes: i32,
+    /// Lifecycle status.
+    pub status: SubmissionStatus,
+    /// The client's feedback on rejection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_feedback: Option<String>,
+    /// The client's notes on a revision request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_notes: Option<String>,
+    /// Created.
+    pub created_at: DateTime,
+    /// Last handed in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_at: Option<DateTime>,
+    /// Last reviewed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewed_at: Option<DateTime>,
+    /// Last changed.
+    pub updated_at: DateTime,
+}
+
+/// The client's verdict on a submission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReviewDecision {
+    /// Accept it.
+    Approve,
+    /// Refuse it with feedback.
+    Reject {
+        /// Why.
+        feedback: String,
+    },
+    /// Send it back with notes.
+    RequestRevision {
+        /// What to change.
+        notes: String,
+    },
+}
+
+/// One submission change, applied in a transaction (see the module docs).
+struct SubmissionChange {
+    submission_id: ObjectId,
+    action: SubmissionAction,
+    /// Extra conditions on the submission (who may act).
+    guard: Document,
+    set: Document,
+    seat: Option<(AssignmentStatus, AssignmentStatus)>,
+}
+
+const TRANSIENT_TRANSACTION_ERROR: &str = "TransientTransactionError";
+const UNKNOWN_COMMIT_RESULT: &str = "UnknownTransactionCommitResult";
+const MAX_TRANSACTION_ATTEMPTS: usize = 20;
+
+fn is_transient(error: &MarketplaceError) -> bool {
+    matches!(error, MarketplaceError::Database(error) if error.contains_label(TRANSIENT_TRANSACTION_ERROR))
+}
+
+impl MarketplaceService {
+    /// Opens the tester's draft submission for a job they hold a seat on (one per seat); the seat
+    /// moves to in_progress if it was only assigned.
+    pub async fn create_submission(
+        &self,
+        actor: &Actor,
+        job_id: ObjectId,
+    ) -> Result<Submission, MarketplaceError> {
+        let job = self.job(job_id).await?;
+        let Some(seat) = job
+            .assigned_testers
+            .iter()
+            .find(|seat| seat.tester_id == actor.user_id)
+        else {
+            return Err(MarketplaceError::NotAssigned);
+        };
+        if !matches!(job.status, JobStatus::Open | JobStatus::InProgress) {
+            return Err(MarketplaceError::InvalidJobTransition {
+                from: job.status.as_str(),
+                action: "take submissions",
+            });
+        }
+        let now = self.now();
+        let submission = Submission {
+            id: ObjectId::new(),
+            job_id,
+            tester_id: actor.user_id,
+            summary: String::new(),
+            ai_enhanced_summary: None,
+            test_results: Vec::new(),
+            bugs: Vec::new(),
+            environment: TestEnvironment::default(),
+            time_spent_minutes: 0,
+            status: SubmissionStatus::Draft,
+            client_feedback: None,
+            revision_notes: None,
+            created_at: now,
+            submitted_at: None,
+            reviewed_at: None,
+            updated_at: now,
+        };
+        match self.submissions.insert_one(&submission).await {
+            Ok(_) => {}
+            Err(error) if foundation::collection::is_duplicate_key(&error) => {
+                return Err(MarketplaceError::SubmissionExists)
+            }
+            Err(error) => return Err(error.into()),
+        }
+        if seat.status == AssignmentStatus::Assigned {
+            self.move_assignment(
+                None,
+                job_id,
+                actor.user_id,
+                AssignmentStatus::Assigned,
+                AssignmentStatus::InProgress,
+            )
+            .await?;
+        }
+        Ok(submission)
+    }
+
+    /// The submission with `submission_id`, visible to its tester and to whoever manages the job.
+    pub async fn submission(
+        &self,
+        actor: &Actor,
+        submission_id: ObjectId,
+    ) -> Result<Submission, MarketplaceError> {
+        let submission = self
+            .submissions
+            .find_one(doc! { "_id": submission_id })
+            .await?
+            .ok_or(MarketplaceError::SubmissionNotFound)?;
+        if submission.tester_id == actor.user_id {
+            return Ok(submission);
+        }
+        let job = self.job(submission.job_id).await?;
+        if actor.manages(job.client_id, job.organization_id) && actor.role != ActorRole::Tester {
+            Ok(submission)
+        } else {
+            Err(MarketplaceError::SubmissionNotFound)
+        }
+    }
+
+    /// Replaces the content of the tester's draft (or revision-requested) submission. Step numbers
+    /// must exist in the job's journey.
+    pub async fn save_submission(
+        &self,
+        actor: &Actor,
+        submission_id: ObjectId,
+        content: SubmissionContent,
+    ) -> Result<Submission, MarketplaceError> {
+        let current = self.submission(actor, submission_id).await?;
+        let job = self.job(current.job_id).await?;
+        let mut seen = Vec::new();
+        for result in &content.test_results {
+            if !job
+                .user_journey
+                .steps
+                .iter()
+                .any(|step| step.step_number == result.step_number)
+            {
+                return Err(MarketplaceError::InvalidInput {
+                    field: "test_results",
+                    reason: format!("the job has no step {}", result.step_number),
+                });
+            }
+            if seen.contains(&result.step_number) {
+                return Err(MarketplaceError::InvalidInput {
+                    field: "test_results",
+                    reason: format!("step {} is reported twice", result.step_number),
+                });
+            }
+            seen.push(result.step_number);
+        }
+        if content.time_spent_minutes < 0 {
+            return Err(MarketplaceError::InvalidInput {
+                field: "time_spent_minutes",
+                reason: "must not be negative".into(),
+            });
+        }
+        let mut set = bson::to_document(&content.environment)?;
+        set.insert("summary", content.summary);
+        set.insert("test_results", bson::to_bson(&content.test_results)?);
+        set.insert("bugs", bson::to_bson(&content.bugs)?);
+        set.insert("time_spent_minutes", content.time_spent_minutes);
+        set.insert("updated_at", self.now());
+        self.apply_submission_change(SubmissionChange {
+            submission_id,
+            action: SubmissionAction::Edit,
+            guard: doc! { "tester_id": actor.user_id },
+            set,
+            seat: None,
+        })
+        .await
+    }
+
+    /// Hands the tester's submission in (first time or after a revision request); the seat moves
+    /// in_progress → submitted and the job's counters follow.
+    pub async fn submit_submission(
+        &self,
+        actor: &Actor,
+        submission_id: ObjectId,
+    ) -> Result<Submission, MarketplaceError> {
+        let now = self.now();
+        self.apply_submission_change(SubmissionChange {
+            submission_id,
+            action: SubmissionAction::Submit,
+            guard: doc! { "tester_id": actor.user_id },
+            set: doc! { "submitted_at": now, "updated_at": now },
+            seat: Some((AssignmentStatus::InProgress, AssignmentStatus::Submitted)),
+        })
+        .await
+    }
+
+    /// The client's review: approve (seat completed), reject with feedback (seat completed) or
+    /// request a revision with notes (seat back to in_progress).
+    pub async fn review_submission(
+        &self,
+        actor: &Actor,
+        submission_id: ObjectId,
+        decision: ReviewDecision,
+    ) -> Result<Submission, MarketplaceError> {
+        let submission = self.submission(actor, submission_id).await?;
+        let job = self.job(submission.job_id).await?;
+        if actor.role == ActorRole::Tester || !actor.manages(job.client_id, job.organization_id) {
+            return Err(MarketplaceError::Forbidden {
+                action: "review this submission",
+            });
+        }
+        let now = self.now();
+        let mut set = doc! { "reviewed_at": now, "updated_at": now };
+        let (action, seat_target) = match decision {
+            ReviewDecision::Approve => (SubmissionAction::Approve, AssignmentStatus::Completed),
+            ReviewDecision::Reject { feedback } => {
+                set.insert("client_feedback", feedback);
+                (SubmissionAction::Reject, AssignmentStatus::Completed)
+            }
+            ReviewDecision::RequestRevision { notes } => {
+                set.insert("revision_notes", notes);
+                (
+                    SubmissionAction::RequestRevision,
+                    AssignmentStatus::InProgress,
+                )
+            }
+        };
+        self.apply_submission_change(SubmissionChange {
+            submission_id,
+            action,
+            guard: Document::new(),
+            set,
+            seat: Some((AssignmentStatus::Submitted, seat_target)),
+        })
+        .await
+    }
+
+    /// Runs `change` in a transaction, retrying on transient transaction errors (write conflicts
+    /// between racing changes of the same job).
+    async fn apply_submission_change(
+        &self,
+        change: SubmissionChange,
+    ) -> Result<Submission, MarketplaceError> {
+        let mut session = self.client.start_session().await?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            session.start_transaction().await?;
+            let outcome = self.submission_change_steps(&mut session, &change).await;
+            match outcome {
+                Ok(submission) => match self.commit(&mut session).await {
+                    Ok(()) => return Ok(submission),
+                    Err(error) if is_transient(&error) && attempt < MAX_TRANSACTION_ATTEMPTS => {}
+                    Err(error) => return Err(error),
+                },
+                Err(error) => {
+                    let _ = session.abort_transaction().await;
+                    if !(is_transient(&error) && attempt < MAX_TRANSACTION_ATTEMPTS) {
+                        return Err(error);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn commit(&self, session: &mut ClientSession) -> Result<(), MarketplaceError> {
+        loop {
+            match session.commit_transaction().await {
+                Ok(()) => return Ok(()),
+                Err(error) if error.contains_label(UNKNOWN_COMMIT_RESULT) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    async fn submission_change_steps(
+        &self,
+        session: &mut ClientSession,
+        change: &SubmissionChange,
+    ) -> Result<Submission, MarketplaceError> {
+        let (sources, target) = transitions_for(change.action);
+        let mut filter = change.guard.clone();
+        filter.insert("_id", change.submission_id);
+        filter.insert("status", doc! { "$in": sources });
+        let mut set = change.set.clone();
+        if let Some(target) = target {
+            set.insert("status", target.as_str());
+        }
+        let updated = self
+            .submissions
+            .find_one_and_update(filter, doc! { "$set": set })
+            .return_document(ReturnDocument::After)
+            .session(&mut *session)
+            .await?;
+        let Some(submission) = updated else {
+            let current = self
+                .submissions
+                .find_one(doc! { "_id": change.submission_id })
+                .session(&mut *session)
+                .await?;
+            return Err(match current {
+                None => MarketplaceError::SubmissionNotFound,
+                Some(current)
+                    if !change.guard.is_empty()
+                        && current.tester_id != guard_tester(&change.guard) =>
+                {
+                    MarketplaceError::SubmissionNotFound
+                }
+                Some(current) => MarketplaceError::InvalidSubmissionTransition {
+                    from: current.status.as_str(),
+                    action: change.action.as_str(),
+                },
+            });
+        };
+        if let Some((from, to)) = change.seat {
+            self.move_assignment(
+                Some(&mut *session),
+                submission.job_id,
+                submission.tester_id,
+                from,
+                to,
+            )
+            .await?;
+        }
+        self.recount_job(session, submission.job_id).await?;
+        Ok(submission)
+    }
+
+    /// Sets the job's counters to what its submissions say: submitted (non-draft) submissions,
+    /// approved ones, and bugs in non-draft submissions.
+    async fn recount_job(
+        &self,
+        session: &mut ClientSession,
+        job_id: ObjectId,
+    ) -> Result<(), MarketplaceError> {
+        let submissions: Vec<Submission> = self
+            .submissions
+            .find(doc! { "job_id": job_id })
+            .session(&mut *session)
+            .await?
+            .stream(&mut *session)
+            .try_collect()
+            .await?;
+        let counted = submissions
+            .iter()
+            .filter(|submission| submission.status != SubmissionStatus::Draft);
+        let submission_count = counted.clone().count() as i32;
+        let approved = counted
+            .clone()
+            .filter(|submission| submission.status == SubmissionStatus::Approved)
+            .count() as i32;
+        let bugs: i32 = counted.map(|submission| submission.bugs.len() as i32).sum();
+        self.jobs
+            .update_one(
+                doc! { "_id": job_id },
+                doc! { "$set": {
+                    "submission_count": submission_count,
+                    "approved_submission_count": approved,
+                    "bugs_found": bugs,
+                }},
+            )
+            .session(&mut *session)
+            .await?;
+        Ok(())
+    }
+}
+
+fn guard_tester(guard: &Document) -> ObjectId {
+    guard.get_object_id("tester_id").unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_draft_cannot_be_approved_and_a_revision_can_be_resubmitted() {
+        assert_eq!(submission_transition(S::Draft, A::Approve), None);
+        assert_eq!(
+            submission_transition(S::RevisionRequested, A::Submit),
+            Some(S::Submitted)
+        );
+        assert_eq!(submission_transition(S::Submitted, A::Submit), None);
+        assert_eq!(submission_transition(S::Approved, A::Reject), None);
+    }
+
+    #[test]
+    fn every_action_leads_to_exactly_one_status() {
+        for action in [
+            A::Edit,
+            A::Submit,
+            A::Approve,
+            A::Reject,
+            A::RequestRevision,
+            A::StartReview,
+        ] {
+            let targets: Vec<_> = SUBMISSION_TRANSITIONS
+                .iter()
+                .filter(|(_, step, _)| *step == action)
+                .map(|(_, _, to)| *to)
+                .collect();
+            assert!(!targets.is_empty());
+            if action != A::Edit {
+                assert!(targets.iter().all(|to| *to == targets[0]));
+            }
+        }
+    }
+}

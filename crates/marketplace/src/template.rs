@@ -1,0 +1,277 @@
+//! AI test templates (seed section 9): admins create them; clients create draft jobs from them by
+//! filling their `{{name}}` variables, which increments the template's `usage_count`.
+
+use bson::oid::ObjectId;
+use bson::{doc, DateTime};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+use crate::actor::{Actor, ActorRole};
+use crate::error::MarketplaceError;
+use crate::job::{Job, NewJob};
+use crate::service::MarketplaceService;
+
+/// A placeholder a template asks the client to fill.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateVariable {
+    /// Written `{{name}}` in the template text.
+    pub name: String,
+    /// What it stands for.
+    pub description: String,
+    /// An example value.
+    pub example: String,
+}
+
+/// A step with placeholders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateStep {
+    /// 1-based position.
+    pub step_number: i32,
+    /// The action with `{{name}}` placeholders.
+    pub action_template: String,
+    /// The expected result with `{{name}}` placeholders.
+    pub expected_result_template: String,
+}
+
+/// The journey part of a template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JourneyTemplate {
+    /// Scenario with placeholders.
+    pub scenario: String,
+    /// Declared variables.
+    pub variables: Vec<TemplateVariable>,
+    /// Steps.
+    pub steps: Vec<TemplateStep>,
+}
+
+/// A template as stored in `ai_test_templates`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AiTestTemplate {
+    /// The template id.
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// "e-commerce" | "saas" | "mobile-app" | "api" | "general".
+    pub category: String,
+    /// "user_journey" | "test_checklist" | "exploratory_guide".
+    pub template_type: String,
+    /// The journey with placeholders.
+    pub journey_template: JourneyTemplate,
+    /// Prompt for the enhancement provider.
+    pub openai_system_prompt: String,
+    /// Instructions for the enhancement provider.
+    pub enhancement_instructions: String,
+    /// Jobs created from it.
+    pub usage_count: i64,
+    /// Offered to clients.
+    pub is_active: bool,
+    /// Only for pro and team plans.
+    pub is_premium: bool,
+    /// The admin who created it.
+    pub created_by_id: ObjectId,
+    /// Created.
+    pub created_at: DateTime,
+    /// Last changed.
+    pub updated_at: DateTime,
+}
+
+/// What an admin supplies to create a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTemplate {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Category (seed spelling).
+    pub category: String,
+    /// Template type (seed spelling).
+    pub template_type: String,
+    /// The journey with placeholders.
+    pub journey_template: JourneyTemplate,
+    /// Premium flag.
+    pub is_premium: bool,
+}
+
+/// Replaces every `{{name}}` in `text` with its value; a placeholder without a value is an error
+/// naming it.
+pub fn fill_placeholders(
+    text: &str,
+    values: &HashMap<String, String>,
+) -> Result<String, MarketplaceError> {
+    let mut filled = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        filled.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            filled.push_str(&rest[start..]);
+            return Ok(filled);
+        };
+        let name = after[..end].trim();
+        let value = values
+            .get(name)
+            .ok_or_else(|| MarketplaceError::MissingTemplateVariable { name: name.into() })?;
+        filled.push_str(value);
+        rest = &after[end + 2..];
+    }
+    filled.push_str(rest);
+    Ok(filled)
+}
+
+impl MarketplaceService {
+    /// Creates an active template; admins only.
+    pub async fn create_template(
+        &self,
+        actor: &Actor,
+        input: NewTemplate,
+    ) -> Result<AiTestTemplate, MarketplaceError> {
+        if actor.role != ActorRole::Admin {
+            return Err(MarketplaceError::Forbidden {
+                action: "manage test templates",
+            });
+        }
+        let now = self.now();
+        let template = AiTestTemplate {
+            id: ObjectId::new(),
+            name: input.name,
+            description: input.description,
+            category: input.category,
+            template_type: input.template_type,
+            journey_template: input.journey_template,
+            openai_system_prompt: String::new(),
+            enhancement_instructions: String::new(),
+            usage_count: 0,
+            is_active: true,
+            is_premium: input.is_premium,
+            created_by_id: actor.user_id,
+            created_at: now,
+            updated_at: now,
+        };
+        self.templates
+            .insert_one(bson::to_document(&template)?)
+            .await?;
+        Ok(template)
+    }
+
+    /// Offers (`true`) or withdraws (`false`) a template; admins only. Jobs already made from it
+    /// keep their journeys.
+    pub async fn set_template_active(
+        &self,
+        actor: &Actor,
+        template_id: ObjectId,
+        is_active: bool,
+    ) -> Result<AiTestTemplate, MarketplaceError> {
+        if actor.role != ActorRole::Admin {
+            return Err(MarketplaceError::Forbidden {
+                action: "manage test templates",
+            });
+        }
+        let updated = self
+            .templates
+            .find_one_and_update(
+                doc! { "_id": template_id },
+                doc! { "$set": { "is_active": is_active, "updated_at": self.now() } },
+            )
+            .return_document(mongodb::options::ReturnDocument::After)
+            .await?
+            .ok_or(MarketplaceError::TemplateNotFound)?;
+        Ok(bson::from_document(updated)?)
+    }
+
+    /// The templates with these ids, one `$in` query on `_id`.
+    pub async fn templates_by_ids(
+        &self,
+        ids: &[ObjectId],
+    ) -> Result<HashMap<ObjectId, AiTestTemplate>, MarketplaceError> {
+        let documents: Vec<bson::Document> = futures_util::TryStreamExt::try_collect(
+            self.templates.find(doc! { "_id": { "$in": ids } }).await?,
+        )
+        .await?;
+        documents
+            .into_iter()
+            .map(|document| {
+                let template: AiTestTemplate = bson::from_document(document)?;
+                Ok((template.id, template))
+            })
+            .collect()
+    }
+
+    /// The template with `template_id`.
+    pub async fn template(
+        &self,
+        template_id: ObjectId,
+    ) -> Result<AiTestTemplate, MarketplaceError> {
+        let document = self
+            .templates
+            .find_one(doc! { "_id": template_id })
+            .await?
+            .ok_or(MarketplaceError::TemplateNotFound)?;
+        Ok(bson::from_document(document)?)
+    }
+
+    /// Creates a draft job whose journey is the template's with `values` filled in; the steps of
+    /// `input` are ignored. `premium_allowed` says whether the client's plan may use premium
+    /// templates (pro or team). Increments the template's `usage_count`.
+    pub async fn create_job_from_template(
+        &self,
+        actor: &Actor,
+        template_id: ObjectId,
+        values: &HashMap<String, String>,
+        premium_allowed: bool,
+        mut input: NewJob,
+    ) -> Result<Job, MarketplaceError> {
+        let template = self.template(template_id).await?;
+        if !template.is_active {
+            return Err(MarketplaceError::TemplateNotFound);
+        }
+        if template.is_premium && !premium_allowed {
+            return Err(MarketplaceError::Forbidden {
+                action: "use premium templates on this plan",
+            });
+        }
+        let journey = &template.journey_template;
+        input.scenario = fill_placeholders(&journey.scenario, values)?;
+        let mut steps = journey.steps.clone();
+        steps.sort_by_key(|step| step.step_number);
+        input.steps = steps
+            .iter()
+            .map(|step| {
+                Ok((
+                    fill_placeholders(&step.action_template, values)?,
+                    fill_placeholders(&step.expected_result_template, values)?,
+                ))
+            })
+            .collect::<Result<_, MarketplaceError>>()?;
+        let job = self
+            .create_job_with_journey(actor, input, false, Some(template_id))
+            .await?;
+        self.templates
+            .update_one(
+                doc! { "_id": template_id },
+                doc! { "$inc": { "usage_count": 1_i64 } },
+            )
+            .await?;
+        Ok(job)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_filled_and_a_missing_one_is_named() {
+        let values = HashMap::from([("product".to_string(), "a kettle".to_string())]);
+        assert_eq!(
+            fill_placeholders("Buy {{product}} then {{ product }}.", &values).unwrap(),
+            "Buy a kettle then a kettle."
+        );
+        let error = fill_placeholders("Pay with {{payment_method}}", &values).unwrap_err();
+        assert!(
+            matches!(error, MarketplaceError::MissingTemplateVariable { ref name } if name == "payment_method")
+        );
+    }
+}
