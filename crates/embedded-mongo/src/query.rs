@@ -521,12 +521,27 @@ fn tokenize(text: &str) -> impl Iterator<Item = &str> {
         .filter(|token| !token.is_empty())
 }
 
+/// The most components a dotted path may have; BSON documents cannot nest deeper than this,
+/// and the limit keeps path walking shallow.
+pub const MAX_PATH_COMPONENTS: usize = 200;
+
+/// Rejects dotted paths with more components than any document can have.
+pub(crate) fn check_path_length(path: &str) -> CommandResult<()> {
+    if path.split('.').count() > MAX_PATH_COMPONENTS {
+        return Err(CommandError::bad_value(format!(
+            "FieldPath is too long: more than {MAX_PATH_COMPONENTS} components"
+        )));
+    }
+    Ok(())
+}
+
 fn parse_field(
     path: &str,
     value: &Bson,
     context: &mut ParseContext,
     depth: usize,
 ) -> CommandResult<Node> {
+    check_path_length(path)?;
     let predicate = match value {
         Bson::Document(operators) if is_operator_document(operators) => {
             parse_operators(operators, context, depth)?
@@ -2222,6 +2237,14 @@ mod tests {
             shallow = doc! {"$or": [shallow]};
         }
         assert!(matches(shallow, doc! {"a": 1}));
+    }
+
+    #[test]
+    fn absurdly_long_paths_are_rejected() {
+        let path = vec!["a"; MAX_PATH_COMPONENTS + 1].join(".");
+        assert_eq!(parse_error(doc! {path: 1}).code, 2);
+        let path = vec!["a"; MAX_PATH_COMPONENTS].join(".");
+        assert!(!matches(doc! {path: 1}, doc! {"a": {"a": 1}}));
     }
 
     #[test]
