@@ -2240,6 +2240,30 @@ mod tests {
     }
 
     #[test]
+    fn deepest_filters_with_deepest_schemas_evaluate_without_overflow() {
+        let mut schema = doc! {"bsonType": "int"};
+        let mut document = doc! {"a": 1};
+        for _ in 0..99 {
+            schema = doc! {"properties": {"a": schema}};
+            document = doc! {"a": document};
+        }
+        let mut filter = doc! {"$jsonSchema": {"properties": {"a": schema}}};
+        for _ in 0..MAX_QUERY_DEPTH {
+            filter = doc! {"$and": [filter]};
+        }
+        let mut elem_match = doc! {"$jsonSchema": {"properties": {"a": {"bsonType": "int"}}}};
+        for _ in 0..MAX_QUERY_DEPTH - 1 {
+            elem_match = doc! {"a": {"$elemMatch": elem_match}};
+        }
+        let mut nested = doc! {"a": 1};
+        for _ in 0..MAX_QUERY_DEPTH - 1 {
+            nested = doc! {"a": [nested]};
+        }
+        assert!(matches(filter, document));
+        assert!(matches(elem_match, nested));
+    }
+
+    #[test]
     fn absurdly_long_paths_are_rejected() {
         let path = vec!["a"; MAX_PATH_COMPONENTS + 1].join(".");
         assert_eq!(parse_error(doc! {path: 1}).code, 2);
