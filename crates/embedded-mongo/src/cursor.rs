@@ -401,7 +401,19 @@ impl ChangeStream {
                     ChangeStreamScope::Cluster => "admin".to_string(),
                 };
                 let context = StoreContext { store, database };
-                stages.run(documents, &context, &Variables::new())
+                let transformed = stages.run(documents, &context, &Variables::new())?;
+                if transformed.iter().any(|event| {
+                    !matches!(event.get("_id"), Some(Bson::Document(token)) if token.contains_key("_data"))
+                }) {
+                    return Err(CommandError::new(
+                        280,
+                        "Encountered an event whose _id field, which contains the resume token, \
+                         was modified by the pipeline. Modifying the _id field of an event makes \
+                         it impossible to resume the stream from that point. Only transformations \
+                         that retain the unmodified _id field are allowed.",
+                    ));
+                }
+                Ok(transformed)
             }
             _ => Ok(documents),
         }

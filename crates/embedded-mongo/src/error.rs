@@ -11,6 +11,7 @@ pub mod codes {
     pub const FAILED_TO_PARSE: i32 = 9;
     pub const TYPE_MISMATCH: i32 = 14;
     pub const INVALID_LENGTH: i32 = 16;
+    pub const UNAUTHORIZED: i32 = 13;
     pub const ILLEGAL_OPERATION: i32 = 20;
     pub const INVALID_BSON: i32 = 22;
     pub const NAMESPACE_NOT_FOUND: i32 = 26;
@@ -40,7 +41,10 @@ pub mod codes {
     pub const NO_SUCH_TRANSACTION: i32 = 251;
     pub const TRANSACTION_COMMITTED: i32 = 256;
     pub const OPERATION_NOT_SUPPORTED_IN_TRANSACTION: i32 = 263;
+    pub const CHANGE_STREAM_FATAL_ERROR: i32 = 280;
     pub const CHANGE_STREAM_HISTORY_LOST: i32 = 286;
+    pub const CURSOR_IN_USE: i32 = 292;
+    pub const UNSUPPORTED_OP_QUERY_COMMAND: i32 = 352;
     pub const API_STRICT_ERROR: i32 = 323;
     pub const DUPLICATE_KEY: i32 = 11000;
     pub const BSON_OBJECT_TOO_LARGE: i32 = 10334;
@@ -57,6 +61,7 @@ pub fn code_name(code: i32) -> String {
         FAILED_TO_PARSE => "FailedToParse",
         TYPE_MISMATCH => "TypeMismatch",
         INVALID_LENGTH => "InvalidLength",
+        UNAUTHORIZED => "Unauthorized",
         ILLEGAL_OPERATION => "IllegalOperation",
         INVALID_BSON => "InvalidBSON",
         NAMESPACE_NOT_FOUND => "NamespaceNotFound",
@@ -86,7 +91,10 @@ pub fn code_name(code: i32) -> String {
         NO_SUCH_TRANSACTION => "NoSuchTransaction",
         TRANSACTION_COMMITTED => "TransactionCommitted",
         OPERATION_NOT_SUPPORTED_IN_TRANSACTION => "OperationNotSupportedInTransaction",
+        CHANGE_STREAM_FATAL_ERROR => "ChangeStreamFatalError",
         CHANGE_STREAM_HISTORY_LOST => "ChangeStreamHistoryLost",
+        CURSOR_IN_USE => "CursorInUse",
+        UNSUPPORTED_OP_QUERY_COMMAND => "UnsupportedOpQueryCommand",
         API_STRICT_ERROR => "APIStrictError",
         DUPLICATE_KEY => "DuplicateKey",
         BSON_OBJECT_TOO_LARGE => "BSONObjectTooLarge",

@@ -21,6 +21,7 @@ use crate::compare::compare_bson;
 use crate::error::{codes, CommandError, CommandResult};
 
 pub use conversion::{format_double, type_name};
+pub(crate) use numeric::{add as add_numbers, standard_deviation, Number};
 
 /// Expressions nested deeper than this are rejected at parse time, so that evaluation (which
 /// recurses over the tree) can never exhaust the stack.
@@ -471,7 +472,7 @@ pub fn validate_variable_name(name: &str) -> CommandResult<()> {
     let Some(first) = characters.next() else {
         return Err(error(16869, "empty variable names are not allowed"));
     };
-    if !(first.is_ascii_lowercase() || !first.is_ascii()) {
+    if !first.is_ascii_lowercase() && first.is_ascii() {
         return Err(error(
             16870,
             format!("'{name}' starts with an invalid character for a user variable name"),

@@ -95,7 +95,6 @@ impl EmbeddedMongo {
     pub async fn start(config: ServerConfig) -> std::io::Result<EmbeddedMongo> {
         let options = StoreOptions {
             data_dir: config.data_dir.clone(),
-            ..StoreOptions::default()
         };
         let store = tokio::task::spawn_blocking(move || Store::open(options))
             .await

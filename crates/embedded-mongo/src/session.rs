@@ -440,6 +440,85 @@ mod tests {
         assert_eq!(error.code, codes::TRANSACTION_TOO_OLD);
     }
 
+    fn in_transaction(number: i64, start: bool) -> TransactionArguments {
+        TransactionArguments {
+            session_key: "session".to_string(),
+            txn_number: number,
+            autocommit: Some(false),
+            start_transaction: start,
+        }
+    }
+
+    fn memory_store() -> Store {
+        Store::open(crate::storage::StoreOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn a_committed_transaction_commits_again_and_cannot_be_aborted() {
+        let store = memory_store();
+        let registry = SessionRegistry::default();
+        registry
+            .run_in_transaction(&store, &in_transaction(1, true), |_| Ok(doc! {"ok": 1.0}))
+            .unwrap();
+        registry.commit(&store, &in_transaction(1, false)).unwrap();
+        registry.commit(&store, &in_transaction(1, false)).unwrap();
+        let error = registry.abort(&in_transaction(1, false)).unwrap_err();
+        assert_eq!(error.code, codes::TRANSACTION_COMMITTED);
+    }
+
+    #[test]
+    fn a_failed_statement_aborts_its_transaction() {
+        let store = memory_store();
+        let registry = SessionRegistry::default();
+        let error = registry
+            .run_in_transaction(&store, &in_transaction(1, true), |_| {
+                Err(CommandError::bad_value("bad statement"))
+            })
+            .unwrap_err();
+        assert_eq!(error.code, codes::BAD_VALUE);
+        let error = registry
+            .run_in_transaction(&store, &in_transaction(1, false), |_| Ok(doc! {"ok": 1.0}))
+            .unwrap_err();
+        assert_eq!(error.code, codes::NO_SUCH_TRANSACTION);
+        let error = registry
+            .commit(&store, &in_transaction(1, false))
+            .unwrap_err();
+        assert_eq!(error.code, codes::NO_SUCH_TRANSACTION);
+        assert_eq!(error.labels, vec![TRANSIENT_TRANSACTION_ERROR.to_string()]);
+    }
+
+    #[test]
+    fn a_newer_transaction_replaces_the_open_one_and_an_older_one_is_too_old() {
+        let store = memory_store();
+        let registry = SessionRegistry::default();
+        registry
+            .run_in_transaction(&store, &in_transaction(1, true), |_| Ok(doc! {"ok": 1.0}))
+            .unwrap();
+        registry
+            .run_in_transaction(&store, &in_transaction(2, true), |_| Ok(doc! {"ok": 1.0}))
+            .unwrap();
+        let error = registry
+            .commit(&store, &in_transaction(1, false))
+            .unwrap_err();
+        assert_eq!(error.code, codes::TRANSACTION_TOO_OLD);
+        registry.commit(&store, &in_transaction(2, false)).unwrap();
+    }
+
+    #[test]
+    fn ending_a_session_forgets_its_transaction() {
+        let store = memory_store();
+        let registry = SessionRegistry::default();
+        registry
+            .run_in_transaction(&store, &in_transaction(1, true), |_| Ok(doc! {"ok": 1.0}))
+            .unwrap();
+        registry.end(&["session".to_string()]);
+        assert!(registry.is_empty());
+        let error = registry
+            .commit(&store, &in_transaction(1, false))
+            .unwrap_err();
+        assert_eq!(error.code, codes::NO_SUCH_TRANSACTION);
+    }
+
     #[test]
     fn committing_an_unknown_transaction_is_no_such_transaction_with_the_transient_label() {
         let registry = SessionRegistry::default();

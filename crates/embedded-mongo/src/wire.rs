@@ -115,8 +115,16 @@ pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Frame, F
     {
         return Err(FrameError::InvalidLength(header.message_length));
     }
-    let mut payload = vec![0u8; header.message_length as usize - MessageHeader::SIZE];
-    reader.read_exact(&mut payload).await?;
+    // Grow the buffer as bytes arrive rather than trusting the header with a 48 MB allocation.
+    let expected = header.message_length as usize - MessageHeader::SIZE;
+    let mut payload = Vec::with_capacity(expected.min(64 * 1024));
+    (&mut *reader)
+        .take(expected as u64)
+        .read_to_end(&mut payload)
+        .await?;
+    if payload.len() != expected {
+        return Err(FrameError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+    }
     Ok(Frame { header, payload })
 }
 
@@ -707,6 +715,65 @@ mod tests {
         assert_eq!(header.message_length as usize, bytes.len());
         assert_eq!(header.response_to, 7);
         assert_eq!(header.op_code, OP_MSG);
+    }
+
+    fn frame_from(op_code: i32, payload: Vec<u8>) -> Frame {
+        Frame {
+            header: MessageHeader {
+                message_length: (16 + payload.len()) as i32,
+                request_id: 1,
+                response_to: 0,
+                op_code,
+            },
+            payload,
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_payloads_decode_to_a_request_or_an_error(
+            op_code in proptest::prop_oneof![proptest::prelude::Just(OP_MSG), proptest::prelude::Just(OP_QUERY), proptest::prelude::any::<i32>()],
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+        ) {
+            let frame = frame_from(op_code, payload);
+            let _ = verify_checksum(&frame);
+            let _ = decode_request(&frame);
+        }
+
+        #[test]
+        fn corrupting_one_byte_of_a_valid_message_never_panics(
+            position in 0usize..200,
+            value in proptest::prelude::any::<u8>(),
+        ) {
+            let mut sections = body_section(&doc! {
+                "insert": "c", "ordered": true, "$db": "test",
+                "nested": {"a": [1, "two", {"b": 3.5}], "when": bson::DateTime::from_millis(5)},
+            });
+            sections.extend(sequence_section("documents", &[doc! {"x": 1}, doc! {"y": [null, true]}]));
+            let mut payload = 0u32.to_le_bytes().to_vec();
+            payload.extend_from_slice(&sections);
+            let index = position % payload.len();
+            payload[index] = value;
+            let frame = frame_from(OP_MSG, payload);
+            let _ = decode_request(&frame);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_frame_cut_short_is_an_unexpected_end_of_stream() {
+        let mut bytes = 40i32.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&[0; 12]);
+        bytes.extend_from_slice(&[1, 2, 3]);
+        let mut reader = &bytes[..];
+        assert!(matches!(
+            read_frame(&mut reader).await,
+            Err(FrameError::Io(_))
+        ));
+        let mut empty: &[u8] = &[];
+        assert!(matches!(
+            read_frame(&mut empty).await,
+            Err(FrameError::Closed)
+        ));
     }
 
     #[tokio::test]

@@ -106,6 +106,18 @@ impl RawClient {
     }
 }
 
+/// The next item of a change stream, failing the test after 10 s.
+async fn next_event<S, T>(stream: &mut S) -> T
+where
+    S: futures_util::Stream<Item = mongodb::error::Result<T>> + Unpin,
+{
+    tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("event within 10 s")
+        .expect("stream open")
+        .expect("event")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hello_reports_a_writable_replica_set_primary() {
     let server = start().await;
@@ -127,6 +139,15 @@ async fn hello_reports_a_writable_replica_set_primary() {
     assert_eq!(reply.get_i32("maxMessageSizeBytes").unwrap(), 48_000_000);
     assert_eq!(reply.get_i32("maxWriteBatchSize").unwrap(), 100_000);
     assert_eq!(reply.get_i32("logicalSessionTimeoutMinutes").unwrap(), 30);
+    assert!(reply.get_i32("connectionId").unwrap() >= 1);
+    assert_eq!(
+        reply
+            .get_document("topologyVersion")
+            .unwrap()
+            .get_i64("counter")
+            .unwrap(),
+        0
+    );
     assert!(reply.get_document("$clusterTime").is_ok());
     assert!(reply.get_timestamp("operationTime").is_ok());
     server.shutdown().await;
@@ -185,20 +206,20 @@ async fn get_more_serves_every_document_across_batches() {
     collection.insert_many(documents).await.unwrap();
     let found: Vec<Document> = collection
         .find(doc! {})
-        .sort(doc! {"_id": 1})
         .batch_size(40)
         .await
         .unwrap()
         .try_collect()
         .await
         .unwrap();
-    assert_eq!(found.len(), 250);
-    assert_eq!(found[249], doc! {"_id": 249});
+    let mut ids: Vec<i32> = found.iter().map(|d| d.get_i32("_id").unwrap()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..250).collect::<Vec<i32>>());
 
     // The default first batch holds 101 documents and leaves an open cursor.
     let database = client.database("batches");
     let reply = database
-        .run_command(doc! {"find": "numbers", "sort": {"_id": 1}})
+        .run_command(doc! {"find": "numbers"})
         .await
         .unwrap();
     let cursor = reply.get_document("cursor").unwrap();
@@ -577,5 +598,177 @@ async fn many_concurrent_connections_are_served() {
     let mut raw = RawClient::connect(&server).await;
     let reply = raw.command(doc! {"count": "many", "$db": "load"}).await;
     assert_eq!(reply.get_i32("n").unwrap(), 320);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_change_stream_get_more_returns_an_empty_batch_with_a_resume_token() {
+    let server = start().await;
+    let mut raw = RawClient::connect(&server).await;
+    let reply = raw
+        .command(doc! {
+            "aggregate": "idle", "pipeline": [{"$changeStream": {}}], "cursor": {}, "$db": "cs",
+        })
+        .await;
+    let cursor = reply.get_document("cursor").unwrap();
+    assert!(cursor.get_array("firstBatch").unwrap().is_empty());
+    assert!(cursor.get_document("postBatchResumeToken").is_ok());
+    assert_eq!(cursor.get_str("ns").unwrap(), "cs.idle");
+    let id = cursor.get_i64("id").unwrap();
+    assert_ne!(id, 0);
+
+    let started = Instant::now();
+    let reply = raw
+        .command(doc! {"getMore": id, "collection": "idle", "maxTimeMS": 200i64, "$db": "cs"})
+        .await;
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    let cursor = reply.get_document("cursor").unwrap();
+    assert!(cursor.get_array("nextBatch").unwrap().is_empty());
+    assert!(cursor.get_document("postBatchResumeToken").is_ok());
+    // The cursor stays open (tailable) until killed.
+    assert_eq!(cursor.get_i64("id").unwrap(), id);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_and_deployment_streams_see_every_collection() {
+    let server = start().await;
+    let client = direct_client(&server).await;
+    let database = client.database("scoped");
+    let mut database_stream = database.watch().await.unwrap();
+    let mut cluster_stream = client.watch().await.unwrap();
+    database
+        .collection::<Document>("one")
+        .insert_one(doc! {"_id": 1})
+        .await
+        .unwrap();
+    client
+        .database("other")
+        .collection::<Document>("two")
+        .insert_one(doc! {"_id": 2})
+        .await
+        .unwrap();
+    let from_database = next_event(&mut database_stream).await;
+    assert_eq!(from_database.ns.unwrap().coll.as_deref(), Some("one"));
+    let first = next_event(&mut cluster_stream).await;
+    let second = next_event(&mut cluster_stream).await;
+    assert_eq!(first.ns.unwrap().db, "scoped");
+    assert_eq!(second.ns.unwrap().db, "other");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_waiting_requests_and_stops_listening() {
+    let server = start().await;
+    let address = server.local_addr();
+    let mut raw = RawClient::connect(&server).await;
+    let first = raw.command(doc! {"hello": 1, "$db": "admin"}).await;
+    let topology = first.get_document("topologyVersion").unwrap().clone();
+    raw.send_message(
+        EXHAUST_ALLOWED,
+        &doc! {"hello": 1, "topologyVersion": topology, "maxAwaitTimeMS": 30_000i64, "$db": "admin"},
+    )
+    .await;
+    let started = Instant::now();
+    server.shutdown().await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(TcpStream::connect(address).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_collections_cursors_continue_and_die_in_the_cmd_namespace() {
+    let server = start().await;
+    let mut raw = RawClient::connect(&server).await;
+    for name in ["a", "b", "c"] {
+        let reply = raw.command(doc! {"create": name, "$db": "catalog"}).await;
+        assert_eq!(reply.get_f64("ok").unwrap(), 1.0, "{reply}");
+    }
+    let reply = raw
+        .command(doc! {"listCollections": 1, "nameOnly": true, "cursor": {"batchSize": 1}, "$db": "catalog"})
+        .await;
+    let cursor = reply.get_document("cursor").unwrap();
+    assert_eq!(
+        cursor.get_str("ns").unwrap(),
+        "catalog.$cmd.listCollections"
+    );
+    assert_eq!(cursor.get_array("firstBatch").unwrap().len(), 1);
+    let id = cursor.get_i64("id").unwrap();
+    let reply = raw
+        .command(doc! {"getMore": id, "collection": "$cmd.listCollections", "batchSize": 1, "$db": "catalog"})
+        .await;
+    let cursor = reply.get_document("cursor").unwrap();
+    assert_eq!(cursor.get_array("nextBatch").unwrap().len(), 1);
+    assert_eq!(cursor.get_i64("id").unwrap(), id);
+    let reply = raw
+        .command(doc! {"killCursors": "$cmd.listCollections", "cursors": [id], "$db": "catalog"})
+        .await;
+    assert_eq!(
+        reply.get_array("cursorsKilled").unwrap(),
+        &vec![Bson::Int64(id)]
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_stream_can_start_at_an_operation_time() {
+    let server = start().await;
+    let mut raw = RawClient::connect(&server).await;
+    let first = raw
+        .command(doc! {"insert": "timed", "documents": [{"_id": "a"}], "$db": "cs"})
+        .await;
+    let time = first.get_timestamp("operationTime").unwrap();
+    raw.command(doc! {"insert": "timed", "documents": [{"_id": "b"}], "$db": "cs"})
+        .await;
+    let reply = raw
+        .command(doc! {
+            "aggregate": "timed",
+            "pipeline": [{"$changeStream": {"startAtOperationTime": time}}],
+            "cursor": {},
+            "$db": "cs",
+        })
+        .await;
+    let batch = reply
+        .get_document("cursor")
+        .unwrap()
+        .get_array("firstBatch")
+        .unwrap();
+    let keys: Vec<&Document> = batch
+        .iter()
+        .map(|event| {
+            event
+                .as_document()
+                .unwrap()
+                .get_document("documentKey")
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(keys, vec![&doc! {"_id": "a"}, &doc! {"_id": "b"}]);
+
+    let reply = raw
+        .command(doc! {
+            "aggregate": "timed",
+            "pipeline": [{"$changeStream": {"resumeAfter": {"_data": "not a token"}}}],
+            "cursor": {},
+            "$db": "cs",
+        })
+        .await;
+    assert_eq!(reply.get_i32("code").unwrap(), 2);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coll_stats_counts_documents_and_their_bson_size() {
+    let server = start().await;
+    let mut raw = RawClient::connect(&server).await;
+    raw.command(doc! {"insert": "sized", "documents": [{"_id": 1}, {"_id": 2}], "$db": "stats"})
+        .await;
+    let reply = raw
+        .command(doc! {"collStats": "sized", "$db": "stats"})
+        .await;
+    assert_eq!(reply.get_i64("count").unwrap(), 2);
+    // {_id: <int32>} is 14 bytes of BSON.
+    assert_eq!(reply.get_i64("size").unwrap(), 28);
+    assert_eq!(reply.get_i64("avgObjSize").unwrap(), 14);
+    assert_eq!(reply.get_i64("nindexes").unwrap(), 1);
     server.shutdown().await;
 }

@@ -17,6 +17,7 @@ pub mod organization;
 pub mod outbox;
 pub mod password;
 pub mod principal;
+pub mod privacy;
 pub mod recovery;
 pub mod secret_box;
 pub mod service;
@@ -35,6 +36,7 @@ pub use organization::{
 };
 pub use outbox::{OutboxKind, OutboxMessage};
 pub use principal::{ApiKeyPrincipal, Principal, UserPrincipal};
+pub use privacy::UserDataExport;
 pub use service::IdentityService;
 pub use session::{AuthTokens, ClientInfo, LoginInput, SecondFactor, Session};
 pub use settings::{

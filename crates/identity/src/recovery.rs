@@ -1,4 +1,4 @@
-//! Email verification and password reset: single-use random tokens whose SHA-256 is stored on the
+//! Email verification, password reset and password change. Verification and reset use single-use random tokens whose SHA-256 is stored on the
 //! user (seed fields `email_verification_token`/`_expires`, `password_reset_token`/`_expires`) and
 //! whose raw value travels only in the outbox email. Using a token is a compare-and-set on its
 //! hash, so it works once even under concurrent requests.
@@ -115,6 +115,49 @@ impl IdentityService {
         let revoked = self.revoke_all_sessions(user.id, "password_reset").await?;
         self.clear_login_failures(&user.email).await?;
         tracing::info!(user_id = %user.id, revoked_sessions = revoked, "password reset");
+        Ok(())
+    }
+
+    /// Changes the caller's password after checking the current one. Every other session is
+    /// revoked; the session making the change stays signed in.
+    pub async fn change_password(
+        &self,
+        actor: &Principal,
+        current_password: &str,
+        new_password: &str,
+    ) -> Result<(), IdentityError> {
+        let caller = actor.require_user()?;
+        let stored = self
+            .users
+            .find_one(doc! { "_id": caller.user_id })
+            .await?
+            .ok_or(IdentityError::UserNotFound)?;
+        let current_hash = stored.get_str("password_hash").ok().map(str::to_owned);
+        if !self.verify_password(current_password, current_hash).await? {
+            return Err(IdentityError::InvalidCredentials);
+        }
+        let email = stored
+            .get_str("email")
+            .map_err(|_| IdentityError::Internal("user without email".into()))?;
+        password::check_policy(new_password, email)?;
+        let password_hash = self.hash_password(new_password).await?;
+        let now = self.now();
+        self.users
+            .update_one(
+                doc! { "_id": caller.user_id },
+                doc! {
+                    "$set": { "password_hash": password_hash, "password_changed_at": now, "updated_at": now },
+                    "$unset": { "password_reset_token": "", "password_reset_expires": "" },
+                    "$inc": { "version": 1_i64 },
+                },
+            )
+            .await?;
+        self.sessions
+            .update_many(
+                doc! { "user_id": caller.user_id, "revoked": false, "_id": { "$ne": caller.session_id } },
+                doc! { "$set": { "revoked": true, "revoked_at": now, "revoked_reason": "password_changed" } },
+            )
+            .await?;
         Ok(())
     }
 }

@@ -40,6 +40,27 @@ pub fn base32_encode(bytes: &[u8]) -> String {
     output
 }
 
+/// Decodes RFC 4648 base32 (upper or lower case, padding and spaces ignored); `None` on any other
+/// character. Lets tests and tools turn a displayed secret back into bytes.
+pub fn base32_decode(text: &str) -> Option<Vec<u8>> {
+    let mut output = Vec::with_capacity(text.len() * 5 / 8);
+    let mut buffer: u64 = 0;
+    let mut bits = 0_u32;
+    for character in text.chars().filter(|c| *c != '=' && !c.is_whitespace()) {
+        let upper = character.to_ascii_uppercase();
+        let value = BASE32_ALPHABET
+            .iter()
+            .position(|&letter| char::from(letter) == upper)?;
+        buffer = (buffer << 5) | value as u64;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            output.push(((buffer >> bits) & 0xff) as u8);
+        }
+    }
+    Some(output)
+}
+
 /// The HOTP value (RFC 4226 section 5.3) of `secret` at `counter`.
 pub fn hotp(secret: &[u8], counter: u64) -> u32 {
     // HMAC accepts keys of any length, so construction cannot fail; fall back to an impossible
@@ -165,6 +186,15 @@ mod tests {
         assert_eq!(base32_encode(b"foob"), "MZXW6YQ");
         assert_eq!(base32_encode(b"fooba"), "MZXW6YTB");
         assert_eq!(base32_encode(b"foobar"), "MZXW6YTBOI");
+    }
+
+    #[test]
+    fn base32_decoding_inverts_encoding() {
+        assert_eq!(base32_decode("MZXW6YTBOI").unwrap(), b"foobar");
+        assert_eq!(base32_decode("mzxw6ytboi======").unwrap(), b"foobar");
+        let secret: Vec<u8> = (0..20).collect();
+        assert_eq!(base32_decode(&base32_encode(&secret)).unwrap(), secret);
+        assert_eq!(base32_decode("MZ1"), None);
     }
 
     #[test]

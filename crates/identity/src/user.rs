@@ -267,6 +267,9 @@ pub struct User {
     /// Optimistic concurrency version, incremented by every update.
     #[serde(default)]
     pub version: i64,
+    /// Set when the account was erased (soft delete): personal data removed, login impossible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime>,
 }
 
 /// Self-registration input.
@@ -702,6 +705,7 @@ impl IdentityService {
             last_login: None,
             login_count: 0,
             version: 1,
+            deleted_at: None,
         };
         let mut document = bson::to_document(&user)?;
         document.insert("password_hash", password_hash);

@@ -8,7 +8,8 @@ use super::{missing_field, Context};
 use crate::cursor::first_batch_reply;
 use crate::error::{codes, CommandError, CommandResult};
 use crate::query::Matcher;
-use crate::storage::Transaction;
+use crate::storage::{FindRequest, Transaction};
+use crate::wire::document_size;
 
 fn optional_filter(context: &Context<'_>) -> CommandResult<Option<Matcher>> {
     match context.document("filter")? {
@@ -258,9 +259,19 @@ pub fn db_stats(context: &Context<'_>, _: Option<&mut Transaction>) -> CommandRe
 pub fn coll_stats(context: &Context<'_>, _: Option<&mut Transaction>) -> CommandResult<Document> {
     let collection = context.collection()?;
     let store = &context.state.store;
-    let count = store
-        .count(None, context.database, &collection, &Document::new(), 0, 0)
-        .unwrap_or(0) as i64;
+    // Sizes are the documents' BSON sizes; this store keeps no separate on-disk extents.
+    let (count, size) =
+        match store.find(None, context.database, &collection, &FindRequest::default()) {
+            Ok(documents) => (
+                documents.len() as i64,
+                documents
+                    .iter()
+                    .map(|document| document_size(document) as i64)
+                    .sum::<i64>(),
+            ),
+            Err(error) if error.code == codes::NAMESPACE_NOT_FOUND => (0, 0),
+            Err(error) => return Err(error),
+        };
     let indexes = store
         .list_indexes(context.database, &collection)
         .unwrap_or_default();
@@ -270,15 +281,19 @@ pub fn coll_stats(context: &Context<'_>, _: Option<&mut Transaction>) -> Command
             index_sizes.insert(name, 0i64);
         }
     }
-    Ok(doc! {
+    let mut reply = doc! {
         "ns": context.namespace(&collection),
         "count": count,
-        "size": 0i64,
-        "storageSize": 0i64,
-        "nindexes": indexes.len() as i64,
-        "totalIndexSize": 0i64,
-        "indexSizes": index_sizes,
-        "scaleFactor": 1,
-        "ok": 1.0,
-    })
+        "size": size,
+        "storageSize": size,
+    };
+    if count > 0 {
+        reply.insert("avgObjSize", size / count);
+    }
+    reply.insert("nindexes", indexes.len() as i64);
+    reply.insert("totalIndexSize", 0i64);
+    reply.insert("indexSizes", index_sizes);
+    reply.insert("scaleFactor", 1);
+    reply.insert("ok", 1.0);
+    Ok(reply)
 }

@@ -102,7 +102,10 @@ fn hello_reply(
     reply.insert("maxWriteBatchSize", MAX_WRITE_BATCH_SIZE);
     reply.insert("localTime", now);
     reply.insert("logicalSessionTimeoutMinutes", 30);
-    reply.insert("connectionId", connection.id);
+    reply.insert(
+        "connectionId",
+        super::count_value(connection.id.max(0) as u64),
+    );
     reply.insert("minWireVersion", 0);
     reply.insert("maxWireVersion", MAX_WIRE_VERSION);
     reply.insert("readOnly", false);

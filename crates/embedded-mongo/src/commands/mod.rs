@@ -223,6 +223,12 @@ async fn dispatch(
         }
     };
     validate_database_name(&database)?;
+    tracing::debug!(
+        connection = connection.id,
+        command = %name,
+        database = %database,
+        "command"
+    );
     match name.as_str() {
         "hello" | "isMaster" | "ismaster" => {
             return diagnostics::hello(state, &connection, &name, &body).await

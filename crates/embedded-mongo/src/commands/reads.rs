@@ -136,8 +136,13 @@ pub fn get_more(context: &Context<'_>, _: Option<&mut Transaction>) -> CommandRe
 }
 
 pub fn kill_cursors(context: &Context<'_>, _: Option<&mut Transaction>) -> CommandResult<Document> {
-    let collection = context.collection()?;
-    let _ = collection;
+    // Cursors of listCollections or database change streams live in `db.$cmd.*` namespaces, so
+    // the name is not checked as a collection name.
+    match context.body.get("killCursors") {
+        Some(Bson::String(_)) => {}
+        Some(other) => return Err(wrong_type("killCursors", "killCursors", other, "string")),
+        None => return Err(missing_field("killCursors", "killCursors")),
+    }
     let ids = match context.body.get("cursors") {
         Some(Bson::Array(ids)) => ids
             .iter()

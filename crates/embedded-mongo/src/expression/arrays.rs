@@ -415,6 +415,9 @@ fn index_of_array(values: &[Option<Bson>]) -> CommandResult<Option<Bson>> {
     Ok(Some(Bson::Int32(found.map_or(-1, |index| index as i32))))
 }
 
+/// The most elements `$range` builds; MongoDB bounds the memory it may use the same way.
+const MAX_RANGE_ELEMENTS: i64 = 10_000_000;
+
 fn range(values: &[Option<Bson>]) -> CommandResult<Option<Bson>> {
     let argument = |position: usize, name: &str, type_code: i32, range_code: i32| {
         match &values[position] {
@@ -448,7 +451,18 @@ fn range(values: &[Option<Bson>]) -> CommandResult<Option<Bson>> {
     if step == 0 {
         return Err(error(34449, "$range requires a non-zero step value"));
     }
-    let mut output = Vec::new();
+    let count = if step > 0 {
+        (end - start).max(0) / step + i64::from((end - start).max(0) % step != 0)
+    } else {
+        (start - end).max(0) / -step + i64::from((start - end).max(0) % -step != 0)
+    };
+    if count > MAX_RANGE_ELEMENTS {
+        return Err(error(
+            5029600,
+            format!("$range would use too much memory ({count} elements) and cannot spill to disk"),
+        ));
+    }
+    let mut output = Vec::with_capacity(count as usize);
     let mut current = start;
     while (step > 0 && current < end) || (step < 0 && current > end) {
         output.push(Bson::Int32(current as i32));

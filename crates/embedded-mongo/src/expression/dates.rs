@@ -667,16 +667,25 @@ fn parse_unit(op: &str, value: &Option<Option<Bson>>) -> CommandResult<Option<&'
     }
 }
 
-/// Adds `amount` calendar months to a local instant, clamping the day to the month's end.
-fn add_months(local: i64, months: i64) -> i64 {
+/// Adds `months` calendar months to a local instant, clamping the day to the month's end;
+/// `None` when the result is outside the representable range.
+fn add_months(local: i64, months: i64) -> Option<i64> {
     let days = local.div_euclid(MILLIS_PER_DAY);
     let within = local.rem_euclid(MILLIS_PER_DAY);
     let (year, month, day) = civil_from_days(days);
-    let total = year * 12 + i64::from(month) - 1 + months;
+    let total = year
+        .checked_mul(12)?
+        .checked_add(i64::from(month) - 1)?
+        .checked_add(months)?;
     let new_year = total.div_euclid(12);
+    if new_year.abs() > 300_000_000 {
+        return None;
+    }
     let new_month = (total.rem_euclid(12) + 1) as u32;
     let new_day = day.min(days_in_month(new_year, new_month));
-    days_from_civil(new_year, new_month, new_day) * MILLIS_PER_DAY + within
+    days_from_civil(new_year, new_month, new_day)
+        .checked_mul(MILLIS_PER_DAY)?
+        .checked_add(within)
 }
 
 fn unit_millis(unit: &str) -> i64 {
@@ -736,8 +745,10 @@ fn date_add(op: &str, args: Vec<Option<Option<Bson>>>) -> CommandResult<Option<B
                 "quarter" => amount.saturating_mul(3),
                 _ => amount,
             };
-            let local = start + offset * 60_000;
-            add_months(local, months) - offset * 60_000
+            let local = start.saturating_add(offset * 60_000);
+            add_months(local, months)
+                .ok_or_else(|| error(5166406, format!("{op} overflowed")))?
+                .saturating_sub(offset * 60_000)
         }
         other => start.saturating_add(amount.saturating_mul(unit_millis(other))),
     };
@@ -856,34 +867,61 @@ fn date_trunc(args: Vec<Option<Option<Bson>>>) -> CommandResult<Option<Bson>> {
         return Ok(Some(Bson::Null));
     };
     let millis = date_millis("$dateTrunc", &date)?;
-    let local = millis + offset * 60_000;
+    let local = millis.saturating_add(offset * 60_000);
     let parts = DateParts::from_millis(millis, offset);
-    let truncated_local = match unit {
+    let truncated_local =
+        truncate_local(unit, bin_size, week_start, local, &parts).ok_or_else(|| {
+            error(
+                crate::error::codes::BAD_VALUE,
+                "$dateTrunc result cannot be represented as a date",
+            )
+        })?;
+    Ok(Some(Bson::DateTime(bson::DateTime::from_millis(
+        truncated_local.saturating_sub(offset * 60_000),
+    ))))
+}
+
+/// The start of the bin containing the local instant `local`, counting bins from 2000-01-01
+/// (MongoDB's reference point); `None` when it is outside the representable range.
+fn truncate_local(
+    unit: &str,
+    bin_size: i64,
+    week_start: i64,
+    local: i64,
+    parts: &DateParts,
+) -> Option<i64> {
+    match unit {
         "year" | "quarter" | "month" => {
             let months_per_unit = match unit {
-                "year" => 12,
+                "year" => 12_i64,
                 "quarter" => 3,
                 _ => 1,
-            } * bin_size;
-            // Bins are counted from 2000-01-01, MongoDB's reference point.
+            }
+            .checked_mul(bin_size)?;
             let months = (parts.year - 2000) * 12 + i64::from(parts.month) - 1;
-            let binned = months.div_euclid(months_per_unit) * months_per_unit;
-            let year = 2000 + binned.div_euclid(12);
+            let binned = months
+                .div_euclid(months_per_unit)
+                .checked_mul(months_per_unit)?;
+            let year = 2000_i64.checked_add(binned.div_euclid(12))?;
+            if year.abs() > 300_000_000 {
+                return None;
+            }
             let month = (binned.rem_euclid(12) + 1) as u32;
-            days_from_civil(year, month, 1) * MILLIS_PER_DAY
+            days_from_civil(year, month, 1).checked_mul(MILLIS_PER_DAY)
         }
         "week" => {
             let reference = days_from_civil(2000, 1, 2) + week_start;
-            let weeks = (parts.days - reference).div_euclid(7 * bin_size) * 7 * bin_size;
-            (reference + weeks) * MILLIS_PER_DAY
+            let width = 7_i64.checked_mul(bin_size)?;
+            let weeks = (parts.days - reference)
+                .div_euclid(width)
+                .checked_mul(width)?;
+            reference.checked_add(weeks)?.checked_mul(MILLIS_PER_DAY)
         }
         other => {
-            let size = unit_millis(other).saturating_mul(bin_size);
+            let size = unit_millis(other).checked_mul(bin_size)?;
             let reference = days_from_civil(2000, 1, 1) * MILLIS_PER_DAY;
-            reference + (local - reference).div_euclid(size) * size
+            let bins = local.checked_sub(reference)?.div_euclid(size);
+            reference.checked_add(bins.checked_mul(size)?)
         }
-    };
-    Ok(Some(Bson::DateTime(bson::DateTime::from_millis(
-        truncated_local - offset * 60_000,
-    ))))
+    }
 }

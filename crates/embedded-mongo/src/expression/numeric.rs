@@ -432,6 +432,10 @@ fn subtract_values(left: &Option<Bson>, right: &Option<Bson>) -> CommandResult<O
                 a.timestamp_millis().saturating_sub(millis),
             ))))
         }
+        (Bson::DateTime(_), other) => Err(error(
+            16613,
+            format!("can't $subtract {} from Date", type_name(other)),
+        )),
         (a, b) => match (Number::from_bson(a), Number::from_bson(b)) {
             (Some(x), Some(y)) => Ok(Some(subtract(x, y).to_bson())),
             _ => Err(error(

@@ -1068,6 +1068,43 @@ fn date_arithmetic_and_differences() {
 }
 
 #[test]
+fn extreme_dates_and_sizes_fail_cleanly() {
+    let far = bson!({"$toDate": i64::MAX});
+    assert_eq!(
+        failure(
+            bson!({"$dateAdd": {"startDate": far.clone(), "unit": "year", "amount": i64::MAX}}),
+            Document::new()
+        )
+        .code,
+        5166406
+    );
+    assert!(Expression::parse(
+        &bson!({"$dateTrunc": {"date": far.clone(), "unit": "month", "binSize": i64::MAX}})
+    )
+    .unwrap()
+    .evaluate(&Document::new(), &Variables::new())
+    .is_ok());
+    assert_eq!(
+        failure(
+            bson!({"$dateTrunc": {"date": {"$toDate": i64::MIN}, "unit": "second", "binSize": 7}}),
+            Document::new()
+        )
+        .code,
+        codes::BAD_VALUE
+    );
+    assert!(
+        Expression::parse(&bson!({"$dateToString": {"date": far, "timezone": "+14:00"}}))
+            .unwrap()
+            .evaluate(&Document::new(), &Variables::new())
+            .is_ok()
+    );
+    assert_eq!(
+        failure(bson!({"$range": [i32::MIN, i32::MAX]}), Document::new()).code,
+        5029600
+    );
+}
+
+#[test]
 fn civil_calendar_round_trips() {
     for days in [-800_000_i64, -1, 0, 59, 365, 11_016, 2_932_896] {
         let (year, month, day) = dates::civil_from_days(days);

@@ -172,9 +172,26 @@ impl UpdateSpec {
                 keep_id(document, output.remove(0))?
             }
         };
+        check_id_type(&updated)?;
         let changed = !identical_documents(document, &updated);
         *document = updated;
         Ok(changed)
+    }
+}
+
+/// MongoDB refuses to store an `_id` that is an array, a regex or undefined (code 53).
+fn check_id_type(document: &Document) -> CommandResult<()> {
+    match document.get("_id") {
+        Some(id @ (Bson::Array(_) | Bson::RegularExpression(_) | Bson::Undefined)) => {
+            Err(CommandError::new(
+                codes::INVALID_ID_FIELD,
+                format!(
+                    "The '_id' value cannot be of type {}",
+                    error_text::type_name(id)
+                ),
+            ))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -435,16 +452,35 @@ fn check_identifiers(
 
 impl OperatorUpdate {
     fn apply(&self, document: &mut Document, context: &ApplyContext) -> CommandResult<()> {
+        // Positional paths can only conflict once resolved against the document.
+        let dynamic = self
+            .operations
+            .iter()
+            .any(|operation| operation.path.is_dynamic());
+        // MongoDB matches array filters against the document as it was before the update, so
+        // every path is resolved before any operation runs.
+        let mut resolved = Vec::with_capacity(self.operations.len());
         for operation in &self.operations {
+            resolved.push(match operation.kind {
+                OperationKind::Modify(_) => self.resolve(document, &operation.path, context)?,
+                OperationKind::Rename(_) => Vec::new(),
+            });
+        }
+        let mut touched: Vec<Vec<String>> = Vec::new();
+        for (operation, targets) in self.operations.iter().zip(resolved) {
             let id_before = document.get("_id").cloned();
             match &operation.kind {
                 OperationKind::Modify(action) => {
-                    let targets = self.resolve(document, &operation.path, context)?;
+                    if dynamic {
+                        check_resolved_conflicts(&mut touched, &targets)?;
+                    }
                     let id_text = render_id(document);
                     for target in targets {
                         let field = target.last().cloned().unwrap_or_default();
+                        let dotted = target.join(".");
                         let leaf_context = LeafContext {
                             field: &field,
+                            path: &dotted,
                             id_text: &id_text,
                             now: context.now,
                             inserting: context.inserting,
@@ -455,6 +491,10 @@ impl OperatorUpdate {
                     }
                 }
                 OperationKind::Rename(destination) => {
+                    if dynamic {
+                        let moved = [operation.path.parts(), destination.parts()];
+                        check_resolved_conflicts(&mut touched, &moved)?;
+                    }
                     rename(document, &operation.path, destination)?
                 }
             }
@@ -557,6 +597,30 @@ impl OperatorUpdate {
             }
         }
     }
+}
+
+/// Records the concrete paths one operation changes, failing (code 40) when one of them is, or
+/// is inside, a path an earlier operation changed (two array filters matching one element).
+fn check_resolved_conflicts(
+    touched: &mut Vec<Vec<String>>,
+    targets: &[Vec<String>],
+) -> CommandResult<()> {
+    for target in targets {
+        for earlier in touched.iter() {
+            let shared = earlier.len().min(target.len());
+            if earlier[..shared] == target[..shared] {
+                return Err(CommandError::new(
+                    codes::CONFLICTING_UPDATE_OPERATORS,
+                    format!(
+                        "Update created a conflict at '{}'",
+                        target[..shared].join(".")
+                    ),
+                ));
+            }
+        }
+    }
+    touched.extend(targets.iter().cloned());
+    Ok(())
 }
 
 fn check_id_unchanged(

@@ -78,6 +78,8 @@ pub enum PullCondition {
 pub struct LeafContext<'a> {
     /// The last component of the concrete path, for messages.
     pub field: &'a str,
+    /// The whole concrete path, dotted, for messages.
+    pub path: &'a str,
     /// The document's `_id` rendered as `{_id: ...}`, for messages.
     pub id_text: &'a str,
     pub now: DateTime,
@@ -134,7 +136,7 @@ pub fn parse_action(operator: &str, field: &str, argument: &Bson) -> CommandResu
         }
         "$min" => Action::Min(argument.clone()),
         "$max" => Action::Max(argument.clone()),
-        "$currentDate" => Action::CurrentDate(parse_current_date(field, argument)?),
+        "$currentDate" => Action::CurrentDate(parse_current_date(argument)?),
         "$push" => Action::Push(parse_push(argument)?),
         "$addToSet" => Action::AddToSet(parse_add_to_set(argument)?),
         "$pull" => Action::Pull(parse_pull(argument)?),
@@ -158,7 +160,7 @@ pub fn parse_action(operator: &str, field: &str, argument: &Bson) -> CommandResu
     Ok(action)
 }
 
-fn parse_current_date(field: &str, argument: &Bson) -> CommandResult<DateKind> {
+fn parse_current_date(argument: &Bson) -> CommandResult<DateKind> {
     match argument {
         Bson::Boolean(_) => Ok(DateKind::Date),
         Bson::Document(options) => {
@@ -169,11 +171,11 @@ fn parse_current_date(field: &str, argument: &Bson) -> CommandResult<DateKind> {
                         "Unrecognized $currentDate option: {key}"
                     )));
                 }
-                kind = match value {
-                    Bson::String(name) if name == "date" => Some(DateKind::Date),
-                    Bson::String(name) if name == "timestamp" => Some(DateKind::Timestamp),
-                    _ => None,
-                };
+                match value {
+                    Bson::String(name) if name == "date" => kind = Some(DateKind::Date),
+                    Bson::String(name) if name == "timestamp" => kind = Some(DateKind::Timestamp),
+                    _ => {}
+                }
             }
             kind.ok_or_else(|| {
                 CommandError::bad_value(
@@ -183,9 +185,9 @@ fn parse_current_date(field: &str, argument: &Bson) -> CommandResult<DateKind> {
             })
         }
         other => Err(CommandError::bad_value(format!(
-            "{{{}}} is not valid type for $currentDate. Please use a boolean ('true') or a \
-             $type expression ({{$type: 'timestamp/date'}}).",
-            render_element(field, other)
+            "{} is not valid type for $currentDate. Please use a boolean ('true') or a $type \
+             expression ({{$type: 'timestamp/date'}}).",
+            type_name(other)
         ))),
     }
 }
@@ -310,25 +312,27 @@ fn parse_push_sort(value: &Bson) -> CommandResult<PushSort> {
 }
 
 fn parse_add_to_set(argument: &Bson) -> CommandResult<Vec<Bson>> {
-    match argument {
-        Bson::Document(document) if document.contains_key("$each") => {
-            if document.len() > 1 {
-                return Err(CommandError::bad_value(format!(
-                    "Found unexpected fields after $each in $addToSet: {}",
-                    render_value(argument)
-                )));
-            }
-            match document.get("$each") {
-                Some(Bson::Array(values)) => Ok(values.clone()),
-                Some(other) => Err(CommandError::bad_value(format!(
-                    "The argument to $each in $addToSet must be an array but it was of type {}",
-                    type_name(other)
-                ))),
-                None => Ok(Vec::new()),
-            }
-        }
-        other => Ok(vec![other.clone()]),
+    // Only a document whose first field is `$each` lists several values.
+    let each = match argument {
+        Bson::Document(document) => document.iter().next().filter(|(key, _)| *key == "$each"),
+        _ => None,
+    };
+    let Some((_, values)) = each else {
+        return Ok(vec![argument.clone()]);
+    };
+    let Bson::Array(values) = values else {
+        return Err(CommandError::type_mismatch(format!(
+            "The argument to $each in $addToSet must be an array but it was of type {}",
+            type_name(values)
+        )));
+    };
+    if matches!(argument, Bson::Document(document) if document.len() > 1) {
+        return Err(CommandError::bad_value(format!(
+            "Found unexpected fields after $each in $addToSet: {}",
+            render_value(argument)
+        )));
     }
+    Ok(values.clone())
 }
 
 /// Logical operators that make a `$pull` condition a query on document elements.
@@ -342,10 +346,12 @@ fn is_logical_operator(name: &str) -> bool {
 fn parse_pull(argument: &Bson) -> CommandResult<PullCondition> {
     match argument {
         Bson::Document(condition) => {
-            let operator_only = !condition.is_empty()
-                && condition
-                    .keys()
-                    .all(|key| key.starts_with('$') && !is_logical_operator(key));
+            // As in MongoDB, the first field decides: a field operator such as `$gte` makes a
+            // condition on the element itself, anything else a query on document elements.
+            let operator_only = condition
+                .keys()
+                .next()
+                .is_some_and(|key| key.starts_with('$') && !is_logical_operator(key));
             if operator_only {
                 let mut wrapped = Document::new();
                 wrapped.insert(PULL_ELEMENT_FIELD, argument.clone());
@@ -453,9 +459,10 @@ fn arithmetic(operation: Arithmetic, left: &Bson, right: &Bson) -> Option<Bson> 
         Arithmetic::Multiply => a * b,
     };
     match (left, right) {
-        (Bson::Decimal128(_), _) | (_, Bson::Decimal128(_)) => {
-            Some(decimal_from_f64(float(as_f64(left), as_f64(right))))
-        }
+        (Bson::Decimal128(_), _) | (_, Bson::Decimal128(_)) => Some(
+            exact_decimal(operation, left, right)
+                .unwrap_or_else(|| decimal_from_f64(float(as_f64(left), as_f64(right)))),
+        ),
         (Bson::Double(_), _) | (_, Bson::Double(_)) => {
             Some(Bson::Double(float(as_f64(left), as_f64(right))))
         }
@@ -479,6 +486,94 @@ fn arithmetic(operation: Arithmetic, left: &Bson, right: &Bson) -> Option<Bson> 
             result.map(Bson::Int64)
         }
     }
+}
+
+/// A finite decimal number, `coefficient × 10^exponent`, for exact decimal arithmetic.
+#[derive(Debug, Clone, Copy)]
+struct ExactDecimal {
+    coefficient: i128,
+    exponent: i32,
+}
+
+impl ExactDecimal {
+    /// The exact value of a number; doubles convert with 15 significant digits, as MongoDB
+    /// converts them to decimals. Infinities, NaN and huge coefficients have no exact form here.
+    fn of(value: &Bson) -> Option<ExactDecimal> {
+        let text = match value {
+            Bson::Int32(number) => {
+                return Some(ExactDecimal {
+                    coefficient: i128::from(*number),
+                    exponent: 0,
+                })
+            }
+            Bson::Int64(number) => {
+                return Some(ExactDecimal {
+                    coefficient: i128::from(*number),
+                    exponent: 0,
+                })
+            }
+            Bson::Double(number) if number.is_finite() => format!("{number:.14e}"),
+            Bson::Decimal128(number) => number.to_string(),
+            _ => return None,
+        };
+        Self::parse(&text)
+    }
+
+    fn parse(text: &str) -> Option<ExactDecimal> {
+        let lower = text.to_ascii_lowercase();
+        let (mantissa, exponent) = match lower.split_once('e') {
+            Some((mantissa, exponent)) => (mantissa, exponent.parse::<i32>().ok()?),
+            None => (lower.as_str(), 0),
+        };
+        let (negative, digits) = match mantissa.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, mantissa.strip_prefix('+').unwrap_or(mantissa)),
+        };
+        let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+        let all_digits = whole
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit());
+        if (whole.is_empty() && fraction.is_empty()) || !all_digits {
+            return None;
+        }
+        let magnitude: i128 = format!("{whole}{fraction}").parse().ok()?;
+        let exponent = exponent.checked_sub(i32::try_from(fraction.len()).ok()?)?;
+        Some(ExactDecimal {
+            coefficient: if negative { -magnitude } else { magnitude },
+            exponent,
+        })
+    }
+
+    /// The coefficient rescaled to a smaller exponent.
+    fn scaled_to(self, exponent: i32) -> Option<i128> {
+        let shift = u32::try_from(self.exponent.checked_sub(exponent)?).ok()?;
+        self.coefficient.checked_mul(10_i128.checked_pow(shift)?)
+    }
+}
+
+/// Decimal addition or multiplication without a detour through doubles (so `0.1 + 0.2` is
+/// `0.3`); `None` when the operands are not finite or the coefficient overflows.
+fn exact_decimal(operation: Arithmetic, left: &Bson, right: &Bson) -> Option<Bson> {
+    let a = ExactDecimal::of(left)?;
+    let b = ExactDecimal::of(right)?;
+    let result = match operation {
+        Arithmetic::Add => {
+            let exponent = a.exponent.min(b.exponent);
+            ExactDecimal {
+                coefficient: a.scaled_to(exponent)?.checked_add(b.scaled_to(exponent)?)?,
+                exponent,
+            }
+        }
+        Arithmetic::Multiply => ExactDecimal {
+            coefficient: a.coefficient.checked_mul(b.coefficient)?,
+            exponent: a.exponent.checked_add(b.exponent)?,
+        },
+    };
+    format!("{}E{}", result.coefficient, result.exponent)
+        .parse::<Decimal128>()
+        .ok()
+        .map(Bson::Decimal128)
 }
 
 fn zero_like(value: &Bson) -> Bson {
@@ -580,7 +675,7 @@ pub fn apply_action(
             let existing = expect_array(current, |other| {
                 CommandError::bad_value(format!(
                     "The field '{}' must be an array but is of type {} in document {}",
-                    context.field,
+                    context.path,
                     type_name(other),
                     context.id_text
                 ))
@@ -637,7 +732,7 @@ pub fn apply_action(
             let Some(items) = expect_array(current, |other| {
                 CommandError::type_mismatch(format!(
                     "Path '{}' contains an element of non-array type '{}'",
-                    context.field,
+                    context.path,
                     type_name(other)
                 ))
             })?
@@ -773,6 +868,26 @@ mod tests {
             panic!("expected a decimal");
         };
         assert_eq!(decimal_to_f64(&sum), 3.5);
+    }
+
+    fn decimal(text: &str) -> Bson {
+        Bson::Decimal128(text.parse().unwrap())
+    }
+
+    #[test]
+    fn decimal_arithmetic_is_exact() {
+        let Some(Bson::Decimal128(sum)) =
+            arithmetic(Arithmetic::Add, &decimal("0.1"), &decimal("0.2"))
+        else {
+            panic!("expected a decimal");
+        };
+        assert_eq!(sum.to_string(), "0.3");
+        let Some(Bson::Decimal128(product)) =
+            arithmetic(Arithmetic::Multiply, &decimal("1.25"), &Bson::Int32(3))
+        else {
+            panic!("expected a decimal");
+        };
+        assert_eq!(product.to_string(), "3.75");
     }
 
     #[test]

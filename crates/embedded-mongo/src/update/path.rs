@@ -83,11 +83,14 @@ impl FieldPath {
                 .and_then(|rest| rest.strip_suffix(']'))
             {
                 Component::Filtered(identifier.to_string())
-            } else if part.starts_with('$') {
+            } else if index == 0 && part.starts_with('$') {
+                // Since 5.0 only top-level field names may not start with `$`.
                 return Err(CommandError::new(
                     codes::DOLLAR_PREFIXED_FIELD_NAME,
                     format!(
-                        "The dollar ($) prefixed field '{part}' in '{text}' is not valid for storage."
+                        "The dollar ($) prefixed field '{part}' in '{part}' is not allowed in the \
+                         context of an update's replacement document. Consider using an \
+                         aggregation pipeline with $replaceWith."
                     ),
                 ));
             } else {
@@ -176,9 +179,13 @@ fn compare_field_names(a: &str, b: &str) -> Ordering {
     }
 }
 
-/// The index an all-digit path component names, if it is one.
+/// The index an all-digit path component names, if it is one. As in MongoDB, a component with
+/// a leading zero (`01`) is a field name, not an index.
 pub fn array_index(name: &str) -> Option<usize> {
     if name.is_empty() || !name.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    if name.len() > 1 && name.starts_with('0') {
         return None;
     }
     // Absurdly long digit strings are never valid indexes; treat them as past the end.
@@ -419,8 +426,12 @@ mod tests {
             "Too many positional (i.e. '$') elements found in path 'a.$.b.$'"
         );
         assert_eq!(
-            FieldPath::parse("a.$foo").unwrap_err().code,
+            FieldPath::parse("$foo.a").unwrap_err().code,
             codes::DOLLAR_PREFIXED_FIELD_NAME
+        );
+        assert_eq!(
+            FieldPath::parse("a.$foo").unwrap().components[1],
+            Component::Field("$foo".to_string())
         );
         assert_eq!(FieldPath::parse("$[]").unwrap_err().code, codes::BAD_VALUE);
         assert_eq!(

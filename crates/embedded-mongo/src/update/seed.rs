@@ -8,11 +8,15 @@ use crate::error::{codes, CommandError, CommandResult};
 /// top-level `$and`), as nested fields, before the update applies.
 ///
 /// `{a: 1}`, `{a: {$eq: 1}}` and `{a: {$in: [1]}}` all seed `a: 1`; `{"b.c": 2}` seeds
-/// `{b: {c: 2}}`; other operators (`$gt`, `$or`, ...) seed nothing. Two equalities on the same
+/// `{b: {c: 2}}`; an `$or` with a single clause counts like `$and`; other operators (`$gt`,
+/// `$or` of several clauses, ...) seed nothing. Fields come in path order. Two equalities on the same
 /// path, or on a path and its prefix, are code 54 (NotSingleValueField), as in MongoDB.
 pub fn upsert_seed(filter: &Document) -> CommandResult<Document> {
     let mut equalities = Vec::new();
     collect_equalities(filter, &mut equalities);
+    // MongoDB extracts equalities from its canonical (path-sorted) query, so the seeded fields
+    // come in path order and a parent path is always seen before its children.
+    equalities.sort_by(|(a, _), (b, _)| a.as_bytes().cmp(b.as_bytes()));
     let mut seeded: Vec<Vec<String>> = Vec::new();
     let mut document = Document::new();
     for (path, value) in equalities {
@@ -24,7 +28,7 @@ pub fn upsert_seed(filter: &Document) -> CommandResult<Document> {
                     format!("cannot infer query fields to set, path '{path}' is matched twice")
                 } else {
                     format!(
-                        "cannot infer query fields to set, both paths '{}' and '{path}' are \
+                        "cannot infer query fields to set, both paths '{path}' and '{}' are \
                          matched",
                         existing.join(".")
                     )
@@ -47,7 +51,9 @@ pub fn upsert_seed(filter: &Document) -> CommandResult<Document> {
 
 fn collect_equalities(filter: &Document, equalities: &mut Vec<(String, Bson)>) {
     for (key, condition) in filter {
-        if key == "$and" {
+        let single_or =
+            key == "$or" && matches!(condition, Bson::Array(clauses) if clauses.len() == 1);
+        if key == "$and" || single_or {
             if let Bson::Array(clauses) = condition {
                 for clause in clauses {
                     if let Bson::Document(clause) = clause {
@@ -111,7 +117,7 @@ mod tests {
 
     #[test]
     fn equalities_become_fields_and_dotted_paths_nest() {
-        let seed = upsert_seed(&doc! {"a": 1, "b.c": 2, "b.d": {"$eq": 3}}).unwrap();
+        let seed = upsert_seed(&doc! {"b.d": {"$eq": 3}, "a": 1, "b.c": 2}).unwrap();
         assert_eq!(seed, doc! {"a": 1, "b": {"c": 2, "d": 3}});
     }
 
@@ -128,10 +134,16 @@ mod tests {
     fn range_operators_or_and_regexes_seed_nothing() {
         let filter = doc! {
             "a": {"$gt": 1},
-            "$or": [{"b": 1}],
+            "$or": [{"b": 1}, {"b": 2}],
             "c": Bson::RegularExpression(Regex { pattern: "^x".into(), options: String::new() }),
         };
         assert_eq!(upsert_seed(&filter).unwrap(), doc! {});
+    }
+
+    #[test]
+    fn a_single_clause_or_seeds_like_an_and() {
+        let seed = upsert_seed(&doc! {"$or": [{"x": 1}]}).unwrap();
+        assert_eq!(seed, doc! {"x": 1});
     }
 
     #[test]
@@ -152,7 +164,7 @@ mod tests {
         assert_eq!(error.code, codes::NOT_SINGLE_VALUE_FIELD);
         assert_eq!(
             error.message,
-            "cannot infer query fields to set, both paths 'a' and 'a.b' are matched"
+            "cannot infer query fields to set, both paths 'a.b' and 'a' are matched"
         );
         let error = upsert_seed(&doc! {"a": 1, "$and": [{"a": 2}]}).unwrap_err();
         assert_eq!(

@@ -356,6 +356,10 @@ fn current_date_rejects_other_types() {
     assert_eq!(error.code, codes::BAD_VALUE);
     let error = failure(doc! {"_id": 1}, doc! {"$currentDate": {"a": 1}});
     assert_eq!(error.code, codes::BAD_VALUE);
+    assert_eq!(
+        error.message,
+        "int is not valid type for $currentDate. Please use a boolean ('true') or a $type expression ({$type: 'timestamp/date'})."
+    );
 }
 
 #[test]
@@ -814,6 +818,13 @@ mod properties {
             (-3_i32..3).prop_map(Bson::Int32),
             "[a-c.$]{0,3}".prop_map(Bson::String),
             any::<bool>().prop_map(Bson::Boolean),
+            (any::<i64>(), 0_u32..40).prop_map(|(coefficient, scale)| {
+                Bson::Decimal128(
+                    format!("{coefficient}E-{scale}")
+                        .parse()
+                        .expect("valid decimal"),
+                )
+            }),
         ]
     }
 
@@ -1167,4 +1178,87 @@ fn setting_far_past_the_end_of_an_array_is_refused() {
     let error = failure(doc! {"_id": 1, "a": []}, doc! {"$set": {"a.2000000": 1}});
     assert_eq!(error.code, super::path::CANNOT_BACKFILL_ARRAY);
     assert_eq!(error.message, "can't backfill more than 1500000 elements");
+}
+
+#[test]
+fn add_to_set_each_must_be_an_array_and_come_first() {
+    let error = failure(doc! {"_id": 1}, doc! {"$addToSet": {"a": {"$each": 1}}});
+    assert_eq!(error.code, codes::TYPE_MISMATCH);
+    assert_eq!(
+        error.message,
+        "The argument to $each in $addToSet must be an array but it was of type int"
+    );
+    // A document that does not start with `$each` is one value to add.
+    let result = apply(
+        doc! {"_id": 1},
+        doc! {"$addToSet": {"a": {"x": 1, "$each": [2]}}},
+    );
+    assert_eq!(result, doc! {"_id": 1, "a": [{"x": 1, "$each": [2]}]});
+}
+
+#[test]
+fn pull_with_an_empty_document_removes_every_document_element() {
+    let result = apply(
+        doc! {"_id": 1, "a": [1, {"b": 2}, {}, "x"]},
+        doc! {"$pull": {"a": {}}},
+    );
+    assert_eq!(result, doc! {"_id": 1, "a": [1, "x"]});
+}
+
+#[test]
+fn push_and_pop_errors_name_the_whole_path() {
+    let error = failure(doc! {"_id": 1, "a": {"b": 1}}, doc! {"$push": {"a.b": 2}});
+    assert_eq!(
+        error.message,
+        "The field 'a.b' must be an array but is of type int in document {_id: 1}"
+    );
+    let error = failure(doc! {"_id": 1, "a": {"b": "x"}}, doc! {"$pop": {"a.b": 1}});
+    assert_eq!(
+        error.message,
+        "Path 'a.b' contains an element of non-array type 'string'"
+    );
+}
+
+#[test]
+fn two_array_filters_matching_one_element_conflict() {
+    let spec = UpdateSpec::parse(
+        &Bson::Document(doc! {"$set": {"a.$[i]": 1, "a.$[j]": 2}}),
+        &[doc! {"i": 0}, doc! {"j": {"$lte": 0}}],
+    )
+    .unwrap();
+    let original = doc! {"_id": 1, "a": [0, 5]};
+    let mut document = original.clone();
+    let error = spec.apply(&mut document, &context()).unwrap_err();
+    assert_eq!(error.code, codes::CONFLICTING_UPDATE_OPERATORS);
+    assert_eq!(error.message, "Update created a conflict at 'a.0'");
+    assert_eq!(document, original);
+    let mut disjoint = doc! {"_id": 1, "a": [0, -1, 5]};
+    let spec = UpdateSpec::parse(
+        &Bson::Document(doc! {"$set": {"a.$[i]": 1, "a.$[j]": 2}}),
+        &[doc! {"i": 0}, doc! {"j": {"$lt": 0}}],
+    )
+    .unwrap();
+    spec.apply(&mut disjoint, &context()).unwrap();
+    assert_eq!(disjoint, doc! {"_id": 1, "a": [1, 2, 5]});
+}
+
+#[test]
+fn nested_dollar_fields_are_allowed_but_top_level_ones_are_not() {
+    let result = apply(doc! {"_id": 1}, doc! {"$set": {"a.$b": 1}});
+    assert_eq!(result, doc! {"_id": 1, "a": {"$b": 1}});
+    let error = failure(doc! {"_id": 1}, doc! {"$set": {"$b": 1}});
+    assert_eq!(error.code, codes::DOLLAR_PREFIXED_FIELD_NAME);
+}
+
+#[test]
+fn an_array_id_cannot_be_stored() {
+    let spec = UpdateSpec::parse(&Bson::Document(doc! {"$set": {"_id": [1]}}), &[]).unwrap();
+    let mut document = upsert_seed(&doc! {}).unwrap();
+    let inserting = ApplyContext {
+        inserting: true,
+        ..context()
+    };
+    let error = spec.apply(&mut document, &inserting).unwrap_err();
+    assert_eq!(error.code, codes::INVALID_ID_FIELD);
+    assert_eq!(error.message, "The '_id' value cannot be of type array");
 }

@@ -741,7 +741,7 @@ async fn size_of_a_non_array_is_error_17124() {
     assert_eq!(error.code, 17124);
     assert_eq!(
         error.message,
-        "The argument to $size must be an array. Type of argument: string"
+        "The argument to $size must be an array, but was of type: string"
     );
 }
 

@@ -1171,3 +1171,59 @@ async fn write_commands_implicitly_create_the_collection() {
     names.sort();
     assert_eq!(names, vec!["implicit", "upserted"]);
 }
+
+#[tokio::test]
+async fn an_array_id_is_invalid_id_field_53() {
+    let test = TestServer::start().await;
+    let reply = test
+        .run(doc! { "insert": "things", "documents": [ { "_id": [1, 2] } ] })
+        .await
+        .unwrap();
+    assert_eq!(write_error_codes(&reply), vec![(0, 53)]);
+    let error = reply.get_array("writeErrors").unwrap()[0]
+        .as_document()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        error.get_str("errmsg").unwrap(),
+        "The '_id' value cannot be of type array"
+    );
+    assert_eq!(
+        test.collection("things")
+            .count_documents(doc! {})
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn find_on_a_missing_collection_returns_an_empty_closed_cursor() {
+    let test = TestServer::start().await;
+    let reply = test.run(doc! { "find": "absent" }).await.unwrap();
+    let cursor = reply.get_document("cursor").unwrap();
+    assert_eq!(number(cursor, "id"), 0);
+    assert_eq!(cursor.get_str("ns").unwrap(), "conformance.absent");
+    assert_eq!(cursor.get_array("firstBatch").unwrap(), &Vec::<Bson>::new());
+}
+
+#[tokio::test]
+async fn create_with_an_empty_name_is_invalid_namespace_73() {
+    let test = TestServer::start().await;
+    let error = test.run(doc! { "create": "" }).await.unwrap_err();
+    let error = server_error(&error);
+    assert_eq!(error.code, 73);
+    assert_eq!(error.code_name, "InvalidNamespace");
+}
+
+#[tokio::test]
+async fn find_with_a_non_document_filter_is_type_mismatch_14() {
+    let test = TestServer::start().await;
+    let error = test
+        .run(doc! { "find": "things", "filter": "not a document" })
+        .await
+        .unwrap_err();
+    let error = server_error(&error);
+    assert_eq!(error.code, 14);
+    assert_eq!(error.code_name, "TypeMismatch");
+}

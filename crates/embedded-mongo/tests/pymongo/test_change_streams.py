@@ -17,7 +17,6 @@ def test_insert_and_update_events(db):
     with db.items.watch(full_document="updateLookup", max_await_time_ms=200) as stream:
         db.items.insert_one({"_id": 1, "n": 1})
         db.items.update_one({"_id": 1}, {"$inc": {"n": 1}, "$unset": {"missing": ""}})
-        db.items.delete_one({"_id": 1})
         insert = next_change(stream)
         assert insert["operationType"] == "insert"
         assert insert["ns"] == {"db": db.name, "coll": "items"}
@@ -26,7 +25,9 @@ def test_insert_and_update_events(db):
         update = next_change(stream)
         assert update["operationType"] == "update"
         assert update["updateDescription"]["updatedFields"] == {"n": 2}
+        # updateLookup reads the document as it is when the event is returned.
         assert update["fullDocument"] == {"_id": 1, "n": 2}
+        db.items.delete_one({"_id": 1})
         delete = next_change(stream)
         assert delete["operationType"] == "delete"
         assert delete["documentKey"] == {"_id": 1}

@@ -1,0 +1,397 @@
+//! The gateway's one typed configuration: read from an optional TOML file, then from the
+//! environment, with unknown file keys rejected.
+//!
+//! Every key is a field of [`Config`]; its TOML spelling is the field name (`bind_addr`) and its
+//! environment spelling is the same name upper-cased (`BIND_ADDR`). The environment wins over the
+//! file so a deployment can override one value without editing the file. `.env.sample` and the
+//! README list every key; a unit test keeps [`KEYS`] and `.env.sample` in step.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Where the gateway runs; production refuses the conveniences meant for a laptop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    /// Secrets may be generated and kept in the data directory; the embedded store is allowed.
+    Development,
+    /// `JWT_SECRET`, `ENCRYPTION_KEY` and `MONGODB_URI` are required; demo data is refused.
+    Production,
+}
+
+/// How log lines are written to standard output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines, for a terminal.
+    Text,
+    /// One JSON object per line, for a log collector.
+    Json,
+}
+
+/// The whole configuration of a gateway process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address and port the HTTP server listens on. Port 0 picks a free port.
+    #[serde(default = "default_bind_addr")]
+    pub bind_addr: SocketAddr,
+    /// Connection string of a real MongoDB (a replica set in production). Unset: the gateway
+    /// starts the embedded store in-process, persisting to `data_dir`.
+    #[serde(default)]
+    pub mongodb_uri: Option<String>,
+    /// Directory for the embedded store's files and, in development, the generated secrets.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Name of the MongoDB database holding every collection.
+    #[serde(default = "default_database_name")]
+    pub database_name: String,
+    /// `development` or `production`.
+    #[serde(default = "default_environment")]
+    pub environment: Environment,
+    /// Secret that signs access tokens (HS256), at least 32 characters. Unset in development: one
+    /// is generated once and kept in `<data_dir>/jwt_secret`.
+    #[serde(default)]
+    pub jwt_secret: Option<String>,
+    /// Key that encrypts two-factor secrets at rest: 64 hex characters (32 bytes). Unset in
+    /// development: one is generated once and kept in `<data_dir>/encryption_key`.
+    #[serde(default)]
+    pub encryption_key: Option<String>,
+    /// Base URL of the web front end; links in verification and password-reset e-mails start
+    /// with it.
+    #[serde(default = "default_public_base_url")]
+    pub public_base_url: String,
+    /// Seed the demo users and organizations at start-up (idempotent). `--demo` sets it.
+    #[serde(default)]
+    pub demo_data: bool,
+    /// `text` or `json`.
+    #[serde(default = "default_log_format")]
+    pub log_format: LogFormat,
+    /// Which log lines to keep, in `tracing`'s env-filter syntax (`info`, `gateway=debug`).
+    #[serde(default = "default_log_filter")]
+    pub log_filter: String,
+    /// Addresses of reverse proxies whose `x-forwarded-for` header is believed. Empty: the client
+    /// address is always the socket's peer.
+    #[serde(default)]
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Deepest selection set a query may nest.
+    #[serde(default = "default_graphql_max_depth")]
+    pub graphql_max_depth: usize,
+    /// Highest complexity (roughly, number of fields resolved) a query may have.
+    #[serde(default = "default_graphql_max_complexity")]
+    pub graphql_max_complexity: usize,
+    /// Seconds a shutdown waits for in-flight requests before closing their connections.
+    #[serde(default = "default_shutdown_grace_seconds")]
+    pub shutdown_grace_seconds: u64,
+}
+
+fn default_bind_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./data")
+}
+fn default_database_name() -> String {
+    "peertest_hub".to_string()
+}
+fn default_environment() -> Environment {
+    Environment::Development
+}
+fn default_public_base_url() -> String {
+    "http://localhost:8080".to_string()
+}
+fn default_log_format() -> LogFormat {
+    LogFormat::Text
+}
+fn default_log_filter() -> String {
+    "info".to_string()
+}
+fn default_graphql_max_depth() -> usize {
+    12
+}
+fn default_graphql_max_complexity() -> usize {
+    1000
+}
+fn default_shutdown_grace_seconds() -> u64 {
+    20
+}
+
+/// How an environment variable's text becomes a typed TOML value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// Kept as text.
+    Text,
+    /// `true`/`false`/`1`/`0`.
+    Boolean,
+    /// A non-negative integer.
+    Integer,
+    /// A comma-separated list of text items.
+    List,
+}
+
+/// Every configuration key and how to read it from the environment.
+pub const KEYS: &[(&str, KeyKind)] = &[
+    ("bind_addr", KeyKind::Text),
+    ("mongodb_uri", KeyKind::Text),
+    ("data_dir", KeyKind::Text),
+    ("database_name", KeyKind::Text),
+    ("environment", KeyKind::Text),
+    ("jwt_secret", KeyKind::Text),
+    ("encryption_key", KeyKind::Text),
+    ("public_base_url", KeyKind::Text),
+    ("demo_data", KeyKind::Boolean),
+    ("log_format", KeyKind::Text),
+    ("log_filter", KeyKind::Text),
+    ("trusted_proxies", KeyKind::List),
+    ("graphql_max_depth", KeyKind::Integer),
+    ("graphql_max_complexity", KeyKind::Integer),
+    ("shutdown_grace_seconds", KeyKind::Integer),
+];
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file named by `--config` or `PEERTEST_CONFIG` could not be read.
+    #[error("cannot read configuration file {path}: {source}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file or a variable is not valid (unknown key, wrong type, bad value).
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads the optional TOML file, overlays the given environment, and checks the result.
+    ///
+    /// `environment` is passed in (rather than read here) so tests do not touch the process's
+    /// variables.
+    pub fn load<I>(file: Option<&Path>, environment: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let mut table = match file {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
+                text.parse::<toml::Table>()
+                    .map_err(|error| ConfigError::Invalid(format!("{}: {error}", path.display())))?
+            }
+            None => toml::Table::new(),
+        };
+        let variables: std::collections::HashMap<String, String> =
+            environment.into_iter().collect();
+        for (key, kind) in KEYS {
+            let Some(raw) = variables.get(&key.to_uppercase()) else {
+                continue;
+            };
+            if raw.is_empty() {
+                continue;
+            }
+            table.insert(key.to_string(), env_value(key, raw, *kind)?);
+        }
+        let config = Config::deserialize(toml::Value::Table(table))
+            .map_err(|error| ConfigError::Invalid(error.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Defaults for everything, as a fresh checkout runs.
+    pub fn defaults() -> Config {
+        Config::deserialize(toml::Value::Table(toml::Table::new()))
+            .expect("every field has a default")
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: &str| Err(ConfigError::Invalid(message.to_string()));
+        if let Some(secret) = &self.jwt_secret {
+            if secret.len() < 32 {
+                return invalid("JWT_SECRET must be at least 32 characters");
+            }
+        }
+        if let Some(key) = &self.encryption_key {
+            if key.len() != 64 || hex::decode(key).is_err() {
+                return invalid("ENCRYPTION_KEY must be 64 hex characters (32 bytes)");
+            }
+        }
+        if self.environment == Environment::Production {
+            if self.jwt_secret.is_none() {
+                return invalid("JWT_SECRET is required in production");
+            }
+            if self.encryption_key.is_none() {
+                return invalid("ENCRYPTION_KEY is required in production");
+            }
+            if self.mongodb_uri.is_none() {
+                return invalid(
+                    "MONGODB_URI is required in production (the embedded store is for development)",
+                );
+            }
+            if self.demo_data {
+                return invalid("DEMO_DATA is refused in production");
+            }
+        }
+        if self.graphql_max_depth == 0 || self.graphql_max_complexity == 0 {
+            return invalid("GRAPHQL_MAX_DEPTH and GRAPHQL_MAX_COMPLEXITY must be positive");
+        }
+        Ok(())
+    }
+}
+
+fn env_value(key: &str, raw: &str, kind: KeyKind) -> Result<toml::Value, ConfigError> {
+    let name = key.to_uppercase();
+    match kind {
+        KeyKind::Text => Ok(toml::Value::String(raw.to_string())),
+        KeyKind::Boolean => match raw.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(toml::Value::Boolean(true)),
+            "false" | "0" | "no" => Ok(toml::Value::Boolean(false)),
+            _ => Err(ConfigError::Invalid(format!(
+                "{name} must be true or false, not {raw:?}"
+            ))),
+        },
+        KeyKind::Integer => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|value| *value >= 0)
+            .map(toml::Value::Integer)
+            .ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "{name} must be a non-negative integer, not {raw:?}"
+                ))
+            }),
+        KeyKind::List => Ok(toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(|item| toml::Value::String(item.to_string()))
+                .collect(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_run_on_the_embedded_store_in_development() {
+        let config = Config::load(None, env(&[])).expect("defaults are valid");
+        assert_eq!(config.bind_addr, "127.0.0.1:8080".parse().expect("address"));
+        assert_eq!(config.mongodb_uri, None);
+        assert_eq!(config.database_name, "peertest_hub");
+        assert_eq!(config.data_dir, PathBuf::from("./data"));
+        assert_eq!(config.environment, Environment::Development);
+        assert!(!config.demo_data);
+    }
+
+    #[test]
+    fn environment_overrides_typed_values() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("BIND_ADDR", "0.0.0.0:9000"),
+                ("DEMO_DATA", "true"),
+                ("GRAPHQL_MAX_DEPTH", "7"),
+                ("TRUSTED_PROXIES", "10.0.0.1, 10.0.0.2"),
+                ("UNRELATED_VARIABLE", "ignored"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(config.bind_addr.port(), 9000);
+        assert!(config.demo_data);
+        assert_eq!(config.graphql_max_depth, 7);
+        assert_eq!(config.trusted_proxies.len(), 2);
+    }
+
+    #[test]
+    fn unknown_file_keys_are_rejected() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let path = directory.path().join("gateway.toml");
+        std::fs::write(&path, "bind_addr = \"127.0.0.1:1\"\nmongo_uri = \"typo\"\n")
+            .expect("write");
+        let error = Config::load(Some(&path), env(&[])).expect_err("typo rejected");
+        assert!(error.to_string().contains("mongo_uri"), "{error}");
+    }
+
+    #[test]
+    fn file_values_are_read_and_environment_wins() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let path = directory.path().join("gateway.toml");
+        std::fs::write(
+            &path,
+            "database_name = \"from_file\"\nlog_format = \"json\"\n",
+        )
+        .expect("write");
+        let config =
+            Config::load(Some(&path), env(&[("DATABASE_NAME", "from_env")])).expect("valid");
+        assert_eq!(config.database_name, "from_env");
+        assert_eq!(config.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn production_requires_secrets_and_a_real_database() {
+        let error = Config::load(None, env(&[("ENVIRONMENT", "production")])).expect_err("refused");
+        assert!(error.to_string().contains("JWT_SECRET"), "{error}");
+        let key = "ab".repeat(32);
+        let config = Config::load(
+            None,
+            env(&[
+                ("ENVIRONMENT", "production"),
+                ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+                ("ENCRYPTION_KEY", &key),
+                ("MONGODB_URI", "mongodb://db-1,db-2,db-3/?replicaSet=rs0"),
+            ]),
+        )
+        .expect("complete production config");
+        assert_eq!(config.environment, Environment::Production);
+    }
+
+    #[test]
+    fn malformed_values_are_rejected() {
+        assert!(Config::load(None, env(&[("DEMO_DATA", "maybe")])).is_err());
+        assert!(Config::load(None, env(&[("SHUTDOWN_GRACE_SECONDS", "-3")])).is_err());
+        assert!(Config::load(None, env(&[("ENCRYPTION_KEY", "short")])).is_err());
+        assert!(Config::load(None, env(&[("BIND_ADDR", "nowhere")])).is_err());
+    }
+
+    #[test]
+    fn every_key_is_documented_in_env_sample() {
+        let sample = include_str!("../../../.env.sample");
+        let documented: Vec<&str> = sample
+            .lines()
+            .filter_map(|line| line.trim_start_matches('#').trim().split_once('='))
+            .map(|(key, _)| key.trim())
+            .filter(|key| {
+                !key.is_empty() && key.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+            })
+            .collect();
+        for (key, _) in KEYS {
+            assert!(
+                documented.contains(&key.to_uppercase().as_str()),
+                "{} is missing from .env.sample",
+                key.to_uppercase()
+            );
+        }
+        for key in documented {
+            assert!(
+                key == "PEERTEST_CONFIG"
+                    || KEYS.iter().any(|(known, _)| known.to_uppercase() == key),
+                "{key} in .env.sample is not a configuration key"
+            );
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! The HTTP surface: the router, the GraphQL endpoint and IDE, health, readiness and metrics,
+//! and the middleware that gives every request an id, a span and a metrics sample.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse, GraphQLSubscription};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use tracing::Instrument;
+
+use crate::metrics::Metrics;
+
+/// The header carrying the request id in both directions.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// What every handler shares.
+pub struct AppState {
+    /// The executable GraphQL schema.
+    pub schema: graphql::AppSchema,
+    /// The domain services, used to resolve the caller's credentials.
+    pub services: graphql::Services,
+    /// The database, for the readiness probe.
+    pub database: mongodb::Database,
+    /// Process metrics.
+    pub metrics: Arc<Metrics>,
+    /// Proxies whose `x-forwarded-for` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+/// The id of the current request, set by [`observe_request`].
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Builds the router over the shared state.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route_service(
+            "/graphql/ws",
+            GraphQLSubscription::new(state.schema.clone()),
+        )
+        .route("/graphiql/{asset}", get(graphiql_asset))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe_request,
+        ))
+        .with_state(state)
+}
+
+/// Routes whose names may label metrics; anything else is counted as `other` so a scan of
+/// random paths cannot grow the label set.
+const KNOWN_ROUTES: [&str; 6] = [
+    "/graphql",
+    "/graphql/ws",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/graphiql",
+];
+
+fn route_label(path: &str) -> &'static str {
+    if path.starts_with("/graphiql/") {
+        return "/graphiql";
+    }
+    KNOWN_ROUTES
+        .into_iter()
+        .find(|route| *route == path)
+        .unwrap_or("other")
+}
+
+/// Accepts a caller's request id only if it is short printable ASCII, so it is safe in headers
+/// and logs.
+fn acceptable_request_id(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 128
+        && value
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"-_.:".contains(&byte))
+}
+
+fn new_request_id() -> String {
+    hex::encode(rand::random::<[u8; 12]>())
+}
+
+/// Middleware: assigns the request id (the caller's `x-request-id` or a fresh one), runs the
+/// request inside a span carrying it, echoes it in the response, and records metrics.
+async fn observe_request(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| acceptable_request_id(value))
+        .map(str::to_string)
+        .unwrap_or_else(new_request_id);
+    request
+        .extensions_mut()
+        .insert(RequestId(request_id.clone()));
+    let route = route_label(request.uri().path());
+    let method = request.method().to_string();
+    let span = tracing::info_span!("request", request_id = %request_id, method = %method, route);
+    let started = Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    state
+        .metrics
+        .record_request(route, &method, status, elapsed);
+    span.in_scope(|| {
+        tracing::info!(
+            status,
+            elapsed_ms = elapsed.as_millis() as u64,
+            "request finished"
+        )
+    });
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
+/// The caller's address: the socket peer, or, when the peer is a trusted proxy, the nearest
+/// untrusted address in `x-forwarded-for` (read right to left, since proxies append).
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpAddr]) -> IpAddr {
+    if !trusted_proxies.contains(&peer) {
+        return peer;
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|item| item.trim().parse::<IpAddr>().ok())
+        .collect::<Vec<_>>();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|address| !trusted_proxies.contains(address))
+        .unwrap_or(peer)
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|token| !token.is_empty())
+}
+
+async fn execute_graphql(
+    state: &AppState,
+    request_id: &RequestId,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+) -> GraphQLResponse {
+    let client_ip = client_ip(peer.ip(), headers, &state.trusted_proxies);
+    let viewer = graphql::authenticate(&state.services, bearer_token(headers)).await;
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string);
+    let meta = graphql::RequestMeta {
+        request_id: request_id.0.clone(),
+        client_ip,
+        user_agent,
+    };
+    graphql::execute(&state.schema, &state.services, request, viewer, meta)
+        .await
+        .into()
+}
+
+async fn graphql_post(
+    State(state): State<Arc<AppState>>,
+    Extension(request_id): Extension<RequestId>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
+    execute_graphql(&state, &request_id, peer, &headers, request.into_inner()).await
+}
+
+/// GET serves the IDE to browsers and runs queries (never mutations) for everyone else.
+async fn graphql_get(
+    State(state): State<Arc<AppState>>,
+    Extension(request_id): Extension<RequestId>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    request: Request,
+) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_html {
+        return Html(include_str!("../assets/graphiql.html")).into_response();
+    }
+    let query = request.uri().query().unwrap_or_default();
+    let graphql_request = match async_graphql::http::parse_query_string(query) {
+        Ok(graphql_request) => graphql_request,
+        Err(error) => return (StatusCode::BAD_REQUEST, error.to_string()).into_response(),
+    };
+    if graphql::is_mutation(&graphql_request) {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "POST")],
+            "mutations must be sent with POST",
+        )
+            .into_response();
+    }
+    execute_graphql(&state, &request_id, peer, &headers, graphql_request)
+        .await
+        .into_response()
+}
+
+/// Serves the IDE's vendored assets; they are compiled into the binary so the IDE works offline.
+async fn graphiql_asset(axum::extract::Path(asset): axum::extract::Path<String>) -> Response {
+    let (body, content_type): (&'static [u8], &str) = match asset.as_str() {
+        "graphiql.min.js" => (
+            include_bytes!("../assets/graphiql.min.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "graphiql.min.css" => (
+            include_bytes!("../assets/graphiql.min.css"),
+            "text/css; charset=utf-8",
+        ),
+        "react.production.min.js" => (
+            include_bytes!("../assets/react.production.min.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "react-dom.production.min.js" => (
+            include_bytes!("../assets/react-dom.production.min.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// How long the readiness probe waits for the database before declaring it unreachable.
+const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let ping = state.database.run_command(bson::doc! { "ping": 1 });
+    match tokio::time::timeout(READINESS_TIMEOUT, ping).await {
+        Ok(Ok(_)) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(Err(error)) => {
+            tracing::warn!(error = %error, "readiness ping failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response()
+        }
+        Err(_) => {
+            tracing::warn!("readiness ping timed out");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_str(value).expect("header value"));
+        }
+        map
+    }
+
+    #[test]
+    fn forwarded_for_is_ignored_from_untrusted_peers() {
+        let peer: IpAddr = "203.0.113.9".parse().expect("ip");
+        let spoofed = headers(&[("x-forwarded-for", "1.2.3.4")]);
+        assert_eq!(client_ip(peer, &spoofed, &[]), peer);
+    }
+
+    #[test]
+    fn forwarded_for_is_read_right_to_left_past_trusted_proxies() {
+        let proxy: IpAddr = "10.0.0.1".parse().expect("ip");
+        let forwarded = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.0.0.1")]);
+        assert_eq!(
+            client_ip(proxy, &forwarded, &[proxy]),
+            "198.51.100.7".parse::<IpAddr>().expect("ip")
+        );
+    }
+
+    #[test]
+    fn bearer_token_is_extracted_case_insensitively() {
+        assert_eq!(
+            bearer_token(&headers(&[("authorization", "bearer abc.def")])),
+            Some("abc.def")
+        );
+        assert_eq!(
+            bearer_token(&headers(&[("authorization", "Basic abc")])),
+            None
+        );
+        assert_eq!(
+            bearer_token(&headers(&[("authorization", "Bearer ")])),
+            None
+        );
+    }
+
+    #[test]
+    fn request_ids_with_unsafe_characters_are_replaced() {
+        assert!(acceptable_request_id("abc-123_x.y:z"));
+        assert!(!acceptable_request_id("has space"));
+        assert!(!acceptable_request_id(&"x".repeat(129)));
+        assert_eq!(new_request_id().len(), 24);
+    }
+
+    #[test]
+    fn unknown_paths_share_one_metrics_label() {
+        assert_eq!(route_label("/graphql"), "/graphql");
+        assert_eq!(
+            route_label("/graphiql/react.production.min.js"),
+            "/graphiql"
+        );
+        assert_eq!(route_label("/wp-admin"), "other");
+    }
+}

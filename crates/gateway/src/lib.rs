@@ -1,0 +1,198 @@
+//! The PeerTest Hub gateway: turns a [`Config`] into a running HTTP server over MongoDB.
+//!
+//! [`start`] is the one entry point, used by the binary and by the end-to-end tests alike: it
+//! starts the embedded store when no `MONGODB_URI` is given, connects through the official driver
+//! (the only data path, even to the embedded store), creates every collection's indexes and
+//! validators, seeds demo data when asked, and serves until [`RunningGateway::shutdown`].
+
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod metrics;
+pub mod secrets;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use embedded_mongo::{EmbeddedMongo, ServerConfig};
+use mongodb::event::command::CommandEvent;
+use mongodb::event::EventHandler;
+use mongodb::options::ClientOptions;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::Config;
+
+use crate::metrics::{CommandOutcome, Metrics};
+
+/// A gateway that is serving requests.
+pub struct RunningGateway {
+    local_addr: SocketAddr,
+    mongodb_uri: String,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<std::io::Result<()>>,
+    client: mongodb::Client,
+    embedded: Option<EmbeddedMongo>,
+    grace: Duration,
+}
+
+impl RunningGateway {
+    /// The address the HTTP server is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The connection string the gateway's driver uses (the embedded store's, when it runs one);
+    /// tests use it to observe side effects through the driver.
+    pub fn mongodb_uri(&self) -> &str {
+        &self.mongodb_uri
+    }
+
+    /// The GraphQL endpoint's URL.
+    pub fn graphql_url(&self) -> String {
+        let address = self.local_addr;
+        let host = if address.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            address.ip().to_string()
+        };
+        format!("http://{host}:{}/graphql", address.port())
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish (up to the configured grace
+    /// period), closes the driver's connections, then stops the embedded store if it runs here.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        match tokio::time::timeout(self.grace, self.server).await {
+            Ok(Ok(Ok(()))) => tracing::info!("in-flight requests drained"),
+            Ok(Ok(Err(error))) => tracing::error!(error = %error, "HTTP server failed"),
+            Ok(Err(error)) => tracing::error!(error = %error, "HTTP server task panicked"),
+            Err(_) => tracing::warn!(
+                grace_seconds = self.grace.as_secs(),
+                "grace period over; closing remaining connections"
+            ),
+        }
+        if tokio::time::timeout(Duration::from_secs(5), self.client.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("database client did not close in time");
+        }
+        if let Some(embedded) = self.embedded {
+            embedded.shutdown().await;
+            tracing::info!("embedded store stopped");
+        }
+    }
+}
+
+/// Starts the gateway as configured and returns once it accepts requests.
+pub async fn start(config: Config) -> anyhow::Result<RunningGateway> {
+    let metrics = Arc::new(Metrics::default());
+    let (uri, embedded) = match &config.mongodb_uri {
+        Some(uri) => (uri.clone(), None),
+        None => {
+            let store_dir = config.data_dir.join("store");
+            std::fs::create_dir_all(&store_dir)
+                .with_context(|| format!("creating {}", store_dir.display()))?;
+            let server = EmbeddedMongo::start(ServerConfig {
+                data_dir: Some(store_dir.clone()),
+                ..Default::default()
+            })
+            .await
+            .with_context(|| format!("starting the embedded store in {}", store_dir.display()))?;
+            tracing::info!(address = %server.local_addr(), data_dir = %store_dir.display(), "embedded store started");
+            (server.uri(), Some(server))
+        }
+    };
+    let client = connect(&uri, metrics.clone()).await?;
+    let database = client.database(&config.database_name);
+    database
+        .run_command(bson::doc! { "ping": 1 })
+        .await
+        .context("MongoDB did not answer ping")?;
+    let secrets = secrets::Secrets::resolve(&config)?;
+    for spec in identity::IdentityService::collections() {
+        foundation::ensure_collection(&database, &spec)
+            .await
+            .with_context(|| {
+                format!(
+                    "creating collection {} with its indexes and validator",
+                    spec.name
+                )
+            })?;
+    }
+    let mut identity_settings =
+        identity::IdentitySettings::new(secrets.jwt_secret, secrets.encryption_key);
+    identity_settings.public_base_url = config.public_base_url.clone();
+    let identity = identity::IdentityService::new(
+        database.clone(),
+        identity_settings,
+        Arc::new(foundation::SystemClock),
+    )
+    .context("configuring the identity service")?;
+    let services = graphql::Services::new(identity);
+    if config.demo_data {
+        demo::seed(&services).await.context("seeding demo data")?;
+    }
+    let schema = graphql::build_schema(
+        services.clone(),
+        graphql::SchemaLimits {
+            max_depth: config.graphql_max_depth,
+            max_complexity: config.graphql_max_complexity,
+        },
+    );
+    let state = Arc::new(http::AppState {
+        schema,
+        services,
+        database,
+        metrics,
+        trusted_proxies: config.trusted_proxies.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind(config.bind_addr)
+        .await
+        .with_context(|| format!("binding {}", config.bind_addr))?;
+    let local_addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    tracing::info!(address = %local_addr, "gateway listening");
+    Ok(RunningGateway {
+        local_addr,
+        mongodb_uri: uri,
+        stop,
+        server,
+        client,
+        embedded,
+        grace: Duration::from_secs(config.shutdown_grace_seconds),
+    })
+}
+
+/// Connects the official driver, counting every command by name for `/metrics`.
+async fn connect(uri: &str, metrics: Arc<Metrics>) -> anyhow::Result<mongodb::Client> {
+    let mut options = ClientOptions::parse(uri)
+        .await
+        .context("parsing MONGODB_URI")?;
+    options.app_name = Some("peertest-gateway".to_string());
+    options.server_selection_timeout = Some(Duration::from_secs(10));
+    options.command_event_handler =
+        Some(EventHandler::callback(
+            move |event: CommandEvent| match event {
+                CommandEvent::Succeeded(event) => {
+                    metrics.record_mongodb_command(&event.command_name, CommandOutcome::Succeeded)
+                }
+                CommandEvent::Failed(event) => {
+                    metrics.record_mongodb_command(&event.command_name, CommandOutcome::Failed)
+                }
+                _ => {}
+            },
+        ));
+    mongodb::Client::with_options(options).context("configuring the MongoDB client")
+}

@@ -1,0 +1,377 @@
+//! The identity domain's output types: users with their profiles, sessions, organizations and
+//! API keys, as GraphQL objects over identity's records.
+
+use async_graphql::{ComplexObject, Context, Enum, Object, SimpleObject, ID};
+
+use crate::error::ApiResult;
+use crate::relay::{GlobalId, NodeType};
+use crate::scalars::DateTime;
+use crate::viewer::viewer;
+use crate::Services;
+
+/// A platform role.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "identity::Role")]
+pub enum Role {
+    /// Posts testing jobs and pays for them.
+    Client,
+    /// Takes jobs and submits results.
+    Tester,
+    /// Operates the marketplace.
+    Admin,
+}
+
+/// The role a person may choose when registering.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "identity::RegistrationRole")]
+pub enum RegistrationRole {
+    /// Register as a client.
+    Client,
+    /// Register as a tester.
+    Tester,
+}
+
+/// Account status.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "identity::UserStatus")]
+pub enum UserStatus {
+    /// Verified and in good standing.
+    Active,
+    /// Blocked by an admin: cannot log in, tokens are refused.
+    Suspended,
+    /// Registered; the email address is not verified yet.
+    PendingVerification,
+}
+
+/// Public profile information.
+#[derive(SimpleObject)]
+pub struct Profile {
+    /// Short biography.
+    pub bio: Option<String>,
+    /// Avatar image URL.
+    pub avatar_url: Option<String>,
+    /// IANA time zone, e.g. `Europe/London`.
+    pub timezone: Option<String>,
+    /// Preferred language tag, e.g. `en`.
+    pub preferred_language: Option<String>,
+    /// ISO country code, e.g. `GB`.
+    pub country: Option<String>,
+}
+
+impl From<identity::Profile> for Profile {
+    fn from(profile: identity::Profile) -> Self {
+        Profile {
+            bio: profile.bio,
+            avatar_url: profile.avatar_url,
+            timezone: profile.timezone,
+            preferred_language: profile.preferred_language,
+            country: profile.country,
+        }
+    }
+}
+
+/// What a client tells about their company.
+#[derive(SimpleObject)]
+pub struct ClientData {
+    /// Company name.
+    pub company_name: Option<String>,
+    /// Company website.
+    pub company_website: Option<String>,
+    /// Industry, e.g. `SaaS`.
+    pub industry: Option<String>,
+    /// `1-10`, `11-50`, `51-200` or `201+`.
+    pub team_size: Option<String>,
+    /// `starter`, `pro` or `team`.
+    pub membership_tier: Option<String>,
+}
+
+impl From<identity::ClientData> for ClientData {
+    fn from(data: identity::ClientData) -> Self {
+        ClientData {
+            company_name: data.company_name,
+            company_website: data.company_website,
+            industry: data.industry,
+            team_size: data.team_size,
+            membership_tier: data.membership_tier,
+        }
+    }
+}
+
+/// What a tester tells about their skills and equipment, plus totals other domains maintain.
+#[derive(SimpleObject)]
+pub struct TesterData {
+    /// e.g. `web`, `mobile`, `api`, `accessibility`.
+    pub specializations: Vec<String>,
+    /// `beginner`, `intermediate` or `expert`.
+    pub experience_level: Option<String>,
+    /// Devices the tester owns.
+    pub devices: Vec<String>,
+    /// Browsers the tester uses.
+    pub browsers: Vec<String>,
+    /// Hourly rate in US cents.
+    pub hourly_rate_usd_cents: Option<i64>,
+    /// `full-time`, `part-time` or `weekends`.
+    pub availability: Option<String>,
+    /// `pending`, `qualified` or `rejected`.
+    pub qualification_status: Option<String>,
+    /// Lifetime earnings in US cents.
+    pub total_earned_usd_cents: i64,
+    /// Completed jobs.
+    pub total_jobs_completed: i64,
+    /// Average rating, 0 to 5.
+    pub average_rating: Option<f64>,
+}
+
+impl From<identity::TesterData> for TesterData {
+    fn from(data: identity::TesterData) -> Self {
+        TesterData {
+            specializations: data.specializations,
+            experience_level: data.experience_level,
+            devices: data.devices,
+            browsers: data.browsers,
+            hourly_rate_usd_cents: data.hourly_rate_usd,
+            availability: data.availability,
+            qualification_status: data.qualification_status,
+            total_earned_usd_cents: data.total_earned_usd,
+            total_jobs_completed: data.total_jobs_completed,
+            average_rating: data.average_rating,
+        }
+    }
+}
+
+/// Which e-mails and in-app notifications the user wants.
+#[derive(SimpleObject)]
+pub struct NotificationPreferences {
+    /// A new job matching the tester was posted.
+    pub email_new_job: bool,
+    /// Assigned to a job.
+    pub email_job_assigned: bool,
+    /// A submission arrived (clients).
+    pub email_submission_received: bool,
+    /// A payment arrived.
+    pub email_payment_received: bool,
+    /// A rating was received.
+    pub email_rating_received: bool,
+    /// In-app notifications at all.
+    pub in_app_notifications: bool,
+}
+
+impl From<identity::NotificationPreferences> for NotificationPreferences {
+    fn from(preferences: identity::NotificationPreferences) -> Self {
+        NotificationPreferences {
+            email_new_job: preferences.email_new_job,
+            email_job_assigned: preferences.email_job_assigned,
+            email_submission_received: preferences.email_submission_received,
+            email_payment_received: preferences.email_payment_received,
+            email_rating_received: preferences.email_rating_received,
+            in_app_notifications: preferences.in_app_notifications,
+        }
+    }
+}
+
+/// A person with an account: client, tester or admin.
+pub struct User {
+    record: identity::User,
+    /// Set when the payload is the caller's own account even though the request carried no
+    /// token (the `user` of `login` and `register`).
+    own_account: bool,
+}
+
+impl User {
+    /// A user as the request's viewer sees it.
+    pub fn new(record: identity::User) -> Self {
+        User {
+            record,
+            own_account: false,
+        }
+    }
+
+    /// The caller's own account, private fields included.
+    pub fn own(record: identity::User) -> Self {
+        User {
+            record,
+            own_account: true,
+        }
+    }
+
+    /// Whether the viewer may see this user's private fields: the user themself or an admin.
+    fn viewer_is_self_or_admin(&self, ctx: &Context<'_>) -> bool {
+        self.own_account
+            || match viewer(ctx).user() {
+                Ok(user) => user.user_id == self.record.id || user.role == identity::Role::Admin,
+                Err(_) => false,
+            }
+    }
+}
+
+/// A person with an account: client, tester or admin.
+#[Object]
+impl User {
+    /// Global ID.
+    pub async fn id(&self) -> ID {
+        GlobalId::encode(NodeType::User, self.record.id)
+    }
+    /// Normalized e-mail address. Visible to the user and admins (organization members see each
+    /// other's through `Organization.members`).
+    async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
+        self.viewer_is_self_or_admin(ctx)
+            .then_some(self.record.email.as_str())
+    }
+    /// Display name.
+    async fn full_name(&self) -> &str {
+        &self.record.full_name
+    }
+    /// Platform role.
+    async fn role(&self) -> Role {
+        self.record.role.into()
+    }
+    /// Account status.
+    async fn status(&self) -> UserStatus {
+        self.record.status.into()
+    }
+    /// Public profile.
+    async fn profile(&self) -> Profile {
+        self.record.profile.clone().into()
+    }
+    /// Company details (clients).
+    async fn client_data(&self) -> Option<ClientData> {
+        self.record.client_data.clone().map(Into::into)
+    }
+    /// Skills, equipment and totals (testers).
+    async fn tester_data(&self) -> Option<TesterData> {
+        self.record.tester_data.clone().map(Into::into)
+    }
+    /// Role within the user's organization: `owner`, `admin` or `member`.
+    async fn organization_role(&self) -> Option<&str> {
+        self.record.organization_role.as_deref()
+    }
+    /// Whether the e-mail address was confirmed.
+    async fn email_verified(&self) -> bool {
+        self.record.email_verified
+    }
+    /// Whether logins require a second factor. Visible to the user and admins.
+    async fn two_factor_enabled(&self, ctx: &Context<'_>) -> Option<bool> {
+        self.viewer_is_self_or_admin(ctx)
+            .then_some(self.record.two_factor_enabled)
+    }
+    /// Notification choices. Visible to the user and admins.
+    async fn notification_preferences(&self, ctx: &Context<'_>) -> Option<NotificationPreferences> {
+        self.viewer_is_self_or_admin(ctx)
+            .then(|| self.record.notification_preferences.into())
+    }
+    /// Last successful login. Visible to the user and admins.
+    async fn last_login(&self, ctx: &Context<'_>) -> Option<DateTime> {
+        if self.viewer_is_self_or_admin(ctx) {
+            self.record.last_login.map(Into::into)
+        } else {
+            None
+        }
+    }
+    /// Number of successful logins. Visible to the user and admins.
+    async fn login_count(&self, ctx: &Context<'_>) -> Option<i64> {
+        self.viewer_is_self_or_admin(ctx)
+            .then_some(self.record.login_count)
+    }
+    /// When the account was created.
+    async fn created_at(&self) -> DateTime {
+        self.record.created_at.into()
+    }
+    /// The organization the user belongs to, when the viewer may see it.
+    async fn organization(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Option<super::organizations::Organization>> {
+        let Some(organization_id) = self.record.organization_id else {
+            return Ok(None);
+        };
+        super::organizations::visible_organization(ctx, organization_id).await
+    }
+}
+
+/// One signed-in device: a refresh-token family.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct Session {
+    #[graphql(skip)]
+    pub(crate) record: identity::Session,
+    /// Device label given at login.
+    pub device: Option<String>,
+    /// User agent at the last use.
+    pub user_agent: Option<String>,
+    /// Client address at the last use.
+    pub ip: Option<String>,
+    /// Whether this is the session of the access token making the request.
+    pub current: bool,
+}
+
+#[ComplexObject]
+impl Session {
+    /// Global ID.
+    async fn id(&self) -> ID {
+        GlobalId::encode(NodeType::Session, self.record.id)
+    }
+    /// When the session logged in.
+    async fn created_at(&self) -> DateTime {
+        self.record.created_at.into()
+    }
+    /// Last login or refresh.
+    async fn last_used_at(&self) -> DateTime {
+        self.record.last_used_at.into()
+    }
+    /// When the session's refresh token expires.
+    async fn expires_at(&self) -> DateTime {
+        self.record.expires_at.into()
+    }
+}
+
+impl From<identity::Session> for Session {
+    fn from(record: identity::Session) -> Self {
+        Session {
+            device: record.device.clone(),
+            user_agent: record.user_agent.clone(),
+            ip: record.ip.clone(),
+            current: record.current,
+            record,
+        }
+    }
+}
+
+/// Tokens issued by `login` and `refresh`.
+pub struct AuthPayload {
+    pub(crate) tokens: identity::AuthTokens,
+}
+
+/// Tokens issued by `login` and `refresh`.
+#[Object]
+impl AuthPayload {
+    /// Access token (JWT, 15 minutes) for `Authorization: Bearer`.
+    async fn access_token(&self) -> &str {
+        &self.tokens.access_token
+    }
+    /// When the access token expires.
+    async fn access_token_expires_at(&self) -> DateTime {
+        self.tokens.expires_at.into()
+    }
+    /// Opaque refresh token (7 days); single use: `refresh` exchanges it for a new pair.
+    async fn refresh_token(&self) -> &str {
+        &self.tokens.refresh_token
+    }
+    /// When the refresh token expires.
+    async fn refresh_token_expires_at(&self) -> DateTime {
+        self.tokens.refresh_expires_at.into()
+    }
+    /// The session the tokens belong to.
+    async fn session_id(&self) -> ID {
+        GlobalId::encode(NodeType::Session, self.tokens.session_id)
+    }
+    /// The signed-in user.
+    async fn user(&self, ctx: &Context<'_>) -> ApiResult<User> {
+        let services = ctx.data_unchecked::<Services>();
+        Ok(User::own(
+            services
+                .identity()
+                .require_user(self.tokens.user_id)
+                .await?,
+        ))
+    }
+}

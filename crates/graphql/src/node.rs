@@ -1,0 +1,56 @@
+//! Relay's `Node` interface and the `node(id:)` query that fetches any object by global ID.
+//!
+//! Users and organizations are nodes. Sessions and API keys have global IDs too (so mutations
+//! can name them) but are reached only through their owner's connections.
+
+use async_graphql::{Context, Interface, Object, ID};
+
+use crate::error::{ApiError, ApiResult};
+use crate::identity_api::organizations::Organization;
+use crate::identity_api::types::User;
+use crate::relay::{GlobalId, NodeType};
+use crate::viewer::{viewer, Authenticated};
+use crate::Services;
+
+/// An object with a global ID that `node(id:)` can fetch.
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "ID", desc = "Global ID."))]
+pub enum Node {
+    /// A user.
+    User(User),
+    /// An organization.
+    Organization(Organization),
+}
+
+/// The `node` query.
+#[derive(Default)]
+pub struct NodeQuery;
+
+/// The `node` query.
+#[Object]
+impl NodeQuery {
+    /// Fetches any object by its global ID. Users are visible to every signed-in caller (their
+    /// private fields only to themselves and admins); organizations to their members, admins and
+    /// their own API keys. Anything else is `NOT_FOUND`.
+    #[graphql(guard = "Authenticated")]
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Node> {
+        let global_id = GlobalId::decode(&id, "id")?;
+        let not_found = || ApiError::NotFound(format!("no object with ID {}", id.as_str()));
+        let identity = ctx.data_unchecked::<Services>().identity();
+        match global_id.node_type {
+            NodeType::User => identity
+                .user(global_id.object_id)
+                .await?
+                .map(|user| Node::User(User::new(user)))
+                .ok_or_else(not_found),
+            NodeType::Organization => {
+                let principal = viewer(ctx).principal()?;
+                let organization = identity
+                    .organization_for(principal, global_id.object_id)
+                    .await?;
+                Ok(Node::Organization(Organization(organization)))
+            }
+            NodeType::Session | NodeType::ApiKey => Err(not_found()),
+        }
+    }
+}

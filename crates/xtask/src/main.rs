@@ -1,0 +1,359 @@
+//! Project tasks, written in Rust so they run the same on every machine: `cargo xtask <task>`.
+//!
+//! `test` is exactly what CI runs (`.ci/run` calls it): every Rust test in the workspace, then the
+//! embedded store's pymongo suite, then one summary line. The `justfile` only calls these.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::{bail, Context};
+
+const USAGE: &str = "usage: cargo xtask <task>
+
+tasks:
+  test            every test: cargo test --workspace, then the pymongo suite; prints a summary
+  schema          write schema.graphql from the code
+  schema --check  fail if schema.graphql differs from the code
+  run [ARGS]      run the gateway on the embedded store with demo data (extra ARGS go to it)
+  fmt [--check]   format every crate
+  lint            clippy on every target, warnings are errors
+  bench           run the workspace's benchmarks";
+
+fn main() -> ExitCode {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    let result = match arguments.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("schema") => schema(arguments.get(1).map(String::as_str) == Some("--check")),
+        Some("run") => run(&arguments[1..]),
+        Some("fmt") => fmt(arguments.get(1).map(String::as_str) == Some("--check")),
+        Some("lint") => lint(),
+        Some("bench") => cargo(&["bench", "--workspace"]),
+        Some("help" | "--help" | "-h") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: xtask lives in `crates/xtask`.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Cargo's target directory, honouring `CARGO_TARGET_DIR`.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+fn cargo_command() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(workspace_root());
+    command
+}
+
+fn cargo(arguments: &[&str]) -> anyhow::Result<()> {
+    let status = cargo_command()
+        .args(arguments)
+        .status()
+        .with_context(|| format!("starting cargo {}", arguments.join(" ")))?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", arguments.join(" "));
+    }
+    Ok(())
+}
+
+fn run(extra: &[String]) -> anyhow::Result<()> {
+    let mut arguments = vec!["run", "--release", "-p", "gateway", "--", "--demo"];
+    arguments.extend(extra.iter().map(String::as_str));
+    cargo(&arguments)
+}
+
+fn fmt(check: bool) -> anyhow::Result<()> {
+    if check {
+        cargo(&["fmt", "--all", "--", "--check"])
+    } else {
+        cargo(&["fmt", "--all"])
+    }
+}
+
+fn lint() -> anyhow::Result<()> {
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])
+}
+
+fn schema(check: bool) -> anyhow::Result<()> {
+    let path = workspace_root().join("schema.graphql");
+    let generated = graphql::schema_sdl();
+    if check {
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        if committed != generated {
+            bail!("schema.graphql is stale: run `cargo xtask schema` and commit it");
+        }
+        println!("schema.graphql is up to date");
+        return Ok(());
+    }
+    std::fs::write(&path, generated).with_context(|| format!("writing {}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+/// Test counts gathered from the runners' own summary lines.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+    skipped: u64,
+}
+
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+    }
+}
+
+/// Reads the number before `word` in a summary line such as `12 passed; 0 failed`.
+fn count_before(line: &str, word: &str) -> u64 {
+    let words: Vec<&str> = line
+        .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+        .filter(|w| !w.is_empty())
+        .collect();
+    words
+        .windows(2)
+        .filter(|pair| pair[1] == word)
+        .filter_map(|pair| pair[0].parse::<u64>().ok())
+        .sum()
+}
+
+/// Parses one line of `cargo test` output (`test result: ok. 3 passed; 0 failed; 1 ignored; ...`).
+fn cargo_test_line(line: &str) -> Option<Tally> {
+    let rest = line.trim().strip_prefix("test result: ")?;
+    Some(Tally {
+        passed: count_before(rest, "passed"),
+        failed: count_before(rest, "failed"),
+        skipped: count_before(rest, "ignored"),
+    })
+}
+
+/// Parses pytest's final line (`=== 3 passed, 1 skipped in 0.12s ===` or, with `-q`,
+/// `3 passed, 1 skipped in 0.12s`).
+fn pytest_line(line: &str) -> Option<Tally> {
+    let line = line.trim().trim_matches('=').trim();
+    if !line.contains(" in ") {
+        return None;
+    }
+    let tally = Tally {
+        passed: count_before(line, "passed"),
+        failed: count_before(line, "failed")
+            + count_before(line, "error")
+            + count_before(line, "errors"),
+        skipped: count_before(line, "skipped") + count_before(line, "xfailed"),
+    };
+    (tally != Tally::default()).then_some(tally)
+}
+
+/// Runs `command`, echoing its output as it comes, and returns its exit status and the tally
+/// read from its summary lines.
+fn run_and_tally(
+    mut command: Command,
+    parse: fn(&str) -> Option<Tally>,
+) -> anyhow::Result<(std::process::ExitStatus, Tally)> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting a test runner")?;
+    let mut tally = Tally::default();
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.context("reading test output")?;
+            println!("{line}");
+            if let Some(counts) = parse(&line) {
+                tally.add(counts);
+            }
+        }
+    }
+    Ok((child.wait()?, tally))
+}
+
+fn test() -> anyhow::Result<()> {
+    let mut total = Tally::default();
+    let mut failures: Vec<String> = Vec::new();
+
+    println!("xtask: cargo test --workspace");
+    let mut command = cargo_command();
+    command.args(["test", "--workspace"]);
+    let (status, tally) = run_and_tally(command, cargo_test_line)?;
+    total.add(tally);
+    if !status.success() {
+        failures.push(format!("cargo test --workspace ({status})"));
+    }
+
+    match pymongo_suite()? {
+        PymongoOutcome::Ran { succeeded, tally } => {
+            total.add(tally);
+            if !succeeded {
+                failures.push("pymongo suite".to_string());
+            }
+        }
+        PymongoOutcome::Missing(directory) => println!(
+            "xtask: SKIPPED the pymongo suite: {} does not exist yet",
+            directory.display()
+        ),
+    }
+
+    println!();
+    println!(
+        "summary: {} passed, {} failed, {} skipped",
+        total.passed, total.failed, total.skipped
+    );
+    if !failures.is_empty() {
+        bail!("failed: {}", failures.join("; "));
+    }
+    if total.passed == 0 {
+        bail!("no test ran");
+    }
+    Ok(())
+}
+
+enum PymongoOutcome {
+    Ran { succeeded: bool, tally: Tally },
+    Missing(PathBuf),
+}
+
+/// Runs the embedded store's compatibility suite with pymongo against the real binary.
+fn pymongo_suite() -> anyhow::Result<PymongoOutcome> {
+    let root = workspace_root();
+    let suite = root.join("crates/embedded-mongo/tests/pymongo");
+    if !suite.is_dir() {
+        return Ok(PymongoOutcome::Missing(suite));
+    }
+    println!("xtask: pymongo suite in {}", suite.display());
+    let venv = root.join("target/pymongo-venv");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        let status = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .context("starting python3 -m venv")?;
+        if !status.success() {
+            bail!("python3 -m venv {} failed", venv.display());
+        }
+    }
+    let requirements = suite.join("requirements.txt");
+    if requirements.exists() {
+        install_requirements(&python, &requirements, &venv)?;
+    }
+
+    cargo(&["build", "-p", "embedded-mongo", "--bin", "embedded-mongo"])?;
+    let binary = target_dir().join("debug/embedded-mongo");
+    if !binary.exists() {
+        bail!("built embedded-mongo but {} is missing", binary.display());
+    }
+
+    let mut command = Command::new(&python);
+    command
+        .args(["-m", "pytest", "-q"])
+        .current_dir(&suite)
+        .env("EMBEDDED_MONGO_BIN", &binary);
+    let (status, tally) = run_and_tally(command, pytest_line)?;
+    // pytest exits 5 when it collected nothing: report it, but an empty suite is not a failure.
+    if status.code() == Some(5) {
+        println!("xtask: the pymongo suite collected no tests");
+        return Ok(PymongoOutcome::Ran {
+            succeeded: true,
+            tally,
+        });
+    }
+    Ok(PymongoOutcome::Ran {
+        succeeded: status.success(),
+        tally,
+    })
+}
+
+/// Installs the suite's requirements, skipping pip when they have not changed since last time.
+fn install_requirements(python: &Path, requirements: &Path, venv: &Path) -> anyhow::Result<()> {
+    let wanted = std::fs::read_to_string(requirements)
+        .with_context(|| format!("reading {}", requirements.display()))?;
+    let stamp = venv.join("installed-requirements.txt");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(());
+    }
+    let status = Command::new(python)
+        .args(["-m", "pip", "install", "--quiet", "-r"])
+        .arg(requirements)
+        .status()
+        .context("starting pip")?;
+    if !status.success() {
+        bail!("pip install -r {} failed", requirements.display());
+    }
+    std::fs::write(&stamp, wanted).context("recording installed requirements")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cargo_test_summary_lines_are_counted() {
+        let tally = cargo_test_line(
+            "test result: ok. 12 passed; 0 failed; 2 ignored; 0 measured; 0 filtered out; finished in 0.31s",
+        );
+        assert_eq!(
+            tally,
+            Some(Tally {
+                passed: 12,
+                failed: 0,
+                skipped: 2
+            })
+        );
+        assert_eq!(cargo_test_line("running 12 tests"), None);
+    }
+
+    #[test]
+    fn pytest_summary_lines_are_counted() {
+        assert_eq!(
+            pytest_line("3 failed, 40 passed, 2 skipped in 1.52s"),
+            Some(Tally {
+                passed: 40,
+                failed: 3,
+                skipped: 2
+            })
+        );
+        assert_eq!(
+            pytest_line("============ 7 passed in 0.12s ============"),
+            Some(Tally {
+                passed: 7,
+                failed: 0,
+                skipped: 0
+            })
+        );
+        assert_eq!(pytest_line("collected 7 items"), None);
+    }
+}

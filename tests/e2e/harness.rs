@@ -1,0 +1,126 @@
+//! The end-to-end harness: a real gateway on `127.0.0.1:0` over the embedded store in a temporary
+//! directory, a small GraphQL client, and direct driver access for observing side effects.
+
+use std::time::Duration;
+
+use gateway::{Config, RunningGateway};
+use serde_json::{json, Value};
+
+/// The demo accounts' password.
+pub const DEMO_PASSWORD: &str = gateway::demo::DEMO_PASSWORD;
+
+/// A password that satisfies the policy, for accounts the tests register.
+pub const STRONG_PASSWORD: &str = "Correct-Horse-Battery-9";
+
+/// A running gateway plus what the tests need around it.
+pub struct TestGateway {
+    running: Option<RunningGateway>,
+    _data_dir: tempfile::TempDir,
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub base_url: String,
+    /// The HTTP client.
+    pub http: reqwest::Client,
+    /// The database, through the official driver, for reading side effects.
+    pub database: mongodb::Database,
+}
+
+impl TestGateway {
+    /// Starts a gateway with demo data on a fresh embedded store.
+    pub async fn start() -> TestGateway {
+        let data_dir = tempfile::tempdir().expect("temporary data directory");
+        let mut config = Config::defaults();
+        config.bind_addr = "127.0.0.1:0".parse().expect("address");
+        config.data_dir = data_dir.path().to_path_buf();
+        config.demo_data = true;
+        config.shutdown_grace_seconds = 5;
+        let running = gateway::start(config).await.expect("gateway starts");
+        let base_url = format!("http://{}", running.local_addr());
+        let client = mongodb::Client::with_uri_str(running.mongodb_uri())
+            .await
+            .expect("driver connects to the embedded store");
+        let database = client.database("peertest_hub");
+        TestGateway {
+            running: Some(running),
+            _data_dir: data_dir,
+            base_url,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("HTTP client"),
+            database,
+        }
+    }
+
+    /// Stops the gateway gracefully.
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+
+    /// Sends a GraphQL request with an optional bearer credential and returns the JSON body.
+    pub async fn graphql(&self, bearer: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .http
+            .post(format!("{}/graphql", self.base_url))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request reaches the gateway");
+        response.json().await.expect("GraphQL responses are JSON")
+    }
+
+    /// Runs a mutation that takes one `input` and returns its payload, failing the test on error.
+    pub async fn ok(&self, bearer: Option<&str>, query: &str, variables: Value) -> Value {
+        let body = self.graphql(bearer, query, variables).await;
+        assert!(
+            body.get("errors").is_none(),
+            "unexpected errors for {query}: {body}"
+        );
+        body["data"].clone()
+    }
+
+    /// Logs in and returns `(accessToken, refreshToken)`.
+    pub async fn login(&self, email: &str, password: &str) -> (String, String) {
+        let data = self
+            .ok(
+                None,
+                "mutation($input: LoginInput!) { login(input: $input) { accessToken refreshToken } }",
+                json!({ "input": { "email": email, "password": password } }),
+            )
+            .await;
+        (
+            data["login"]["accessToken"]
+                .as_str()
+                .expect("access token")
+                .to_string(),
+            data["login"]["refreshToken"]
+                .as_str()
+                .expect("refresh token")
+                .to_string(),
+        )
+    }
+
+    /// Registers an account and returns its access token.
+    pub async fn register(&self, email: &str, role: &str) -> String {
+        self.ok(
+            None,
+            "mutation($input: RegisterInput!) { register(input: $input) { user { id } } }",
+            json!({ "input": { "email": email, "password": STRONG_PASSWORD, "fullName": "Test Person", "role": role } }),
+        )
+        .await;
+        self.login(email, STRONG_PASSWORD).await.0
+    }
+}
+
+/// The `extensions.code` of the first error, or `"OK"` when the response has no error.
+pub fn outcome(body: &Value) -> String {
+    match body.get("errors").and_then(|errors| errors.get(0)) {
+        Some(error) => error["extensions"]["code"]
+            .as_str()
+            .unwrap_or("NO_CODE")
+            .to_string(),
+        None => "OK".to_string(),
+    }
+}

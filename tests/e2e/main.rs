@@ -1,0 +1,9 @@
+//! End-to-end tests: each test starts the real gateway (`gateway::start`) on `127.0.0.1:0` over
+//! the embedded store in a temporary directory, talks to it over HTTP, and reads side effects
+//! through the official driver.
+
+mod accounts;
+mod authorization;
+mod harness;
+mod http_surface;
+mod organizations;
