@@ -5,7 +5,7 @@ use bson::{doc, Bson, Document};
 
 use crate::error::{CommandError, CommandResult};
 use crate::expression::{Expression, Variables};
-use crate::query::Matcher;
+use crate::query::{check_path_length, Matcher};
 
 /// A parsed projection.
 #[derive(Debug, Clone)]
@@ -246,6 +246,7 @@ fn flatten(prefix: &str, spec: &Document, out: &mut Vec<(String, Bson)>) -> Comm
         } else {
             format!("{prefix}.{key}")
         };
+        check_path_length(&path)?;
         match value {
             Bson::Document(nested) if nested.is_empty() => {
                 return Err(CommandError::new(
@@ -696,6 +697,15 @@ mod tests {
         );
         assert!(Projection::parse(&doc! {"_id": 0, "a": 1}).is_ok());
         assert!(Projection::parse(&doc! {"a": 0, "_id": 1}).is_ok());
+    }
+
+    #[test]
+    fn absurdly_deep_projections_are_rejected() {
+        let mut spec = doc! {"a": 1};
+        for _ in 0..1000 {
+            spec = doc! {"a": spec};
+        }
+        assert_eq!(parse_error(spec).code, 2);
     }
 
     #[test]

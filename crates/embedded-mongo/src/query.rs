@@ -315,6 +315,7 @@ struct TextQuery {
     negated: Vec<String>,
     phrases: Vec<String>,
     case_sensitive: bool,
+    diacritic_sensitive: bool,
     fields: Vec<(String, i32)>,
 }
 
@@ -446,6 +447,7 @@ fn parse_text(value: &Bson, context: &mut ParseContext) -> CommandResult<TextQue
     };
     let mut search = None;
     let mut case_sensitive = false;
+    let mut diacritic_sensitive = false;
     for (key, argument) in spec {
         match key.as_str() {
             "$search" => match argument {
@@ -460,13 +462,14 @@ fn parse_text(value: &Bson, context: &mut ParseContext) -> CommandResult<TextQue
                     ))
                 }
             },
-            "$diacriticSensitive" => {
-                if !matches!(argument, Bson::Boolean(_)) {
+            "$diacriticSensitive" => match argument {
+                Bson::Boolean(flag) => diacritic_sensitive = *flag,
+                _ => {
                     return Err(CommandError::type_mismatch(
                         "$diacriticSensitive must be a boolean",
-                    ));
+                    ))
                 }
-            }
+            },
             "$language" => {
                 if !matches!(argument, Bson::String(_)) {
                     return Err(CommandError::type_mismatch("$language must be a string"));
@@ -482,18 +485,13 @@ fn parse_text(value: &Bson, context: &mut ParseContext) -> CommandResult<TextQue
     let Some(search) = search else {
         return Err(CommandError::failed_to_parse("$search needs a String"));
     };
-    let fold = |text: &str| {
-        if case_sensitive {
-            text.to_string()
-        } else {
-            text.to_lowercase()
-        }
-    };
+    let fold = |text: &str| fold_text(text, case_sensitive, diacritic_sensitive);
     let mut query = TextQuery {
         terms: Vec::new(),
         negated: Vec::new(),
         phrases: Vec::new(),
         case_sensitive,
+        diacritic_sensitive,
         fields: fields.clone(),
     };
     // Quotes alternate between free text and phrases: odd segments are phrases.
@@ -516,9 +514,64 @@ fn parse_text(value: &Bson, context: &mut ParseContext) -> CommandResult<TextQue
     Ok(query)
 }
 
+/// Folds text the way a text index compares it: lower case unless the search is case
+/// sensitive, and accented Latin letters reduced to their base letter unless it is diacritic
+/// sensitive.
+fn fold_text(text: &str, case_sensitive: bool, diacritic_sensitive: bool) -> String {
+    let cased = if case_sensitive {
+        text.to_string()
+    } else {
+        text.to_lowercase()
+    };
+    if diacritic_sensitive {
+        return cased;
+    }
+    cased.chars().map(strip_diacritic).collect()
+}
+
+fn strip_diacritic(letter: char) -> char {
+    match letter {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' => 'a',
+        'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' | 'Ā' | 'Ă' | 'Ą' => 'A',
+        'ç' | 'ć' | 'č' => 'c',
+        'Ç' | 'Ć' | 'Č' => 'C',
+        'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ė' | 'ę' | 'ě' => 'e',
+        'È' | 'É' | 'Ê' | 'Ë' | 'Ē' | 'Ė' | 'Ę' | 'Ě' => 'E',
+        'ì' | 'í' | 'î' | 'ï' | 'ī' | 'į' => 'i',
+        'Ì' | 'Í' | 'Î' | 'Ï' | 'Ī' | 'Į' => 'I',
+        'ñ' | 'ń' | 'ň' => 'n',
+        'Ñ' | 'Ń' | 'Ň' => 'N',
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ő' => 'o',
+        'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' | 'Ø' | 'Ō' | 'Ő' => 'O',
+        'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ů' | 'ű' | 'ų' => 'u',
+        'Ù' | 'Ú' | 'Û' | 'Ü' | 'Ū' | 'Ů' | 'Ű' | 'Ų' => 'U',
+        'ý' | 'ÿ' => 'y',
+        'Ý' | 'Ÿ' => 'Y',
+        'ś' | 'š' => 's',
+        'Ś' | 'Š' => 'S',
+        'ź' | 'ż' | 'ž' => 'z',
+        'Ź' | 'Ż' | 'Ž' => 'Z',
+        other => other,
+    }
+}
+
 fn tokenize(text: &str) -> impl Iterator<Item = &str> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|token| !token.is_empty())
+}
+
+/// The most components a dotted path may have; BSON documents cannot nest deeper than this,
+/// and the limit keeps path walking shallow.
+pub const MAX_PATH_COMPONENTS: usize = 200;
+
+/// Rejects dotted paths with more components than any document can have.
+pub(crate) fn check_path_length(path: &str) -> CommandResult<()> {
+    if path.split('.').count() > MAX_PATH_COMPONENTS {
+        return Err(CommandError::bad_value(format!(
+            "FieldPath is too long: more than {MAX_PATH_COMPONENTS} components"
+        )));
+    }
+    Ok(())
 }
 
 fn parse_field(
@@ -527,6 +580,7 @@ fn parse_field(
     context: &mut ParseContext,
     depth: usize,
 ) -> CommandResult<Node> {
+    check_path_length(path)?;
     let predicate = match value {
         Bson::Document(operators) if is_operator_document(operators) => {
             parse_operators(operators, context, depth)?
@@ -1186,10 +1240,8 @@ impl TextQuery {
                     }
                 }
             }
-            if !self.case_sensitive {
-                for text in &mut texts {
-                    *text = text.to_lowercase();
-                }
+            for text in &mut texts {
+                *text = fold_text(text, self.case_sensitive, self.diacritic_sensitive);
             }
             out.push((*weight, texts));
         }
@@ -2225,6 +2277,38 @@ mod tests {
     }
 
     #[test]
+    fn deepest_filters_with_deepest_schemas_evaluate_without_overflow() {
+        let mut schema = doc! {"bsonType": "int"};
+        let mut document = doc! {"a": 1};
+        for _ in 0..99 {
+            schema = doc! {"properties": {"a": schema}};
+            document = doc! {"a": document};
+        }
+        let mut filter = doc! {"$jsonSchema": {"properties": {"a": schema}}};
+        for _ in 0..MAX_QUERY_DEPTH {
+            filter = doc! {"$and": [filter]};
+        }
+        let mut elem_match = doc! {"$jsonSchema": {"properties": {"a": {"bsonType": "int"}}}};
+        for _ in 0..MAX_QUERY_DEPTH - 1 {
+            elem_match = doc! {"a": {"$elemMatch": elem_match}};
+        }
+        let mut nested = doc! {"a": 1};
+        for _ in 0..MAX_QUERY_DEPTH - 1 {
+            nested = doc! {"a": [nested]};
+        }
+        assert!(matches(filter, document));
+        assert!(matches(elem_match, nested));
+    }
+
+    #[test]
+    fn absurdly_long_paths_are_rejected() {
+        let path = vec!["a"; MAX_PATH_COMPONENTS + 1].join(".");
+        assert_eq!(parse_error(doc! {path: 1}).code, 2);
+        let path = vec!["a"; MAX_PATH_COMPONENTS].join(".");
+        assert!(!matches(doc! {path: 1}, doc! {"a": {"a": 1}}));
+    }
+
+    #[test]
     fn text_requires_a_text_index() {
         let error = parse_error(doc! {"$text": {"$search": "coffee"}});
         assert_eq!(error.code, 27);
@@ -2259,6 +2343,16 @@ mod tests {
         )
         .unwrap();
         assert!(!sensitive.matches(&coffee));
+        // The manual's articles: "Café Con Leche" and "Cafe con Leche" both match "cafe".
+        let cafe = doc! {"subject": "Café Con Leche"};
+        assert!(text("cafe", cafe.clone()));
+        assert!(text("CAFÉ", doc! {"subject": "Cafe con Leche"}));
+        let strict = Matcher::parse_with(
+            &doc! {"$text": {"$search": "cafe", "$diacriticSensitive": true}},
+            &options,
+        )
+        .unwrap();
+        assert!(!strict.matches(&cafe));
         let scored = Matcher::parse_with(&doc! {"$text": {"$search": "coffee"}}, &options).unwrap();
         let exact = scored.text_score(&doc! {"subject": "coffee"}).unwrap();
         let partial = scored

@@ -127,10 +127,7 @@ mod tests {
             },
             status: OrganizationStatus::Active,
             trial_ends_at: None,
-            created_by_id: members
-                .first()
-                .map(|member| member.0)
-                .unwrap_or_else(ObjectId::new),
+            created_by_id: members.first().map(|member| member.0).unwrap_or_default(),
             created_at: DateTime::from_millis(0),
             updated_at: DateTime::from_millis(0),
             members: members
