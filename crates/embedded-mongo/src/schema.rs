@@ -266,16 +266,13 @@ fn parse_nested_keyword(
     value: &Bson,
     depth: usize,
 ) -> CommandResult<Option<Rule>> {
-    let parsers: [NestedParser; 10] = [
+    let parsers: [NestedParser; 7] = [
         parse_properties_keyword,
         parse_items_keyword,
         parse_additional_items_keyword,
         parse_additional_properties_keyword,
         parse_pattern_properties_keyword,
-        parse_all_of_keyword,
-        parse_any_of_keyword,
-        parse_one_of_keyword,
-        parse_not_keyword,
+        parse_combinator_keyword,
         parse_dependencies_keyword,
     ];
     for parser in parsers {
@@ -424,60 +421,18 @@ fn parse_pattern_properties_keyword(
     Ok(Some(rule))
 }
 
+/// The combinators: `allOf`, `anyOf` and `oneOf` take a list of subschemas, `not` one.
 #[inline(never)]
-fn parse_all_of_keyword(
-    schema: &Document,
+fn parse_combinator_keyword(
+    _schema: &Document,
     keyword: &str,
     value: &Bson,
     depth: usize,
 ) -> CommandResult<Option<Rule>> {
-    let _ = (schema, depth);
     let rule = match keyword {
         "allOf" => Rule::AllOf(parse_schema_list(keyword, value, depth)?),
-        _ => return Ok(None),
-    };
-    Ok(Some(rule))
-}
-
-#[inline(never)]
-fn parse_any_of_keyword(
-    schema: &Document,
-    keyword: &str,
-    value: &Bson,
-    depth: usize,
-) -> CommandResult<Option<Rule>> {
-    let _ = (schema, depth);
-    let rule = match keyword {
         "anyOf" => Rule::AnyOf(parse_schema_list(keyword, value, depth)?),
-        _ => return Ok(None),
-    };
-    Ok(Some(rule))
-}
-
-#[inline(never)]
-fn parse_one_of_keyword(
-    schema: &Document,
-    keyword: &str,
-    value: &Bson,
-    depth: usize,
-) -> CommandResult<Option<Rule>> {
-    let _ = (schema, depth);
-    let rule = match keyword {
         "oneOf" => Rule::OneOf(parse_schema_list(keyword, value, depth)?),
-        _ => return Ok(None),
-    };
-    Ok(Some(rule))
-}
-
-#[inline(never)]
-fn parse_not_keyword(
-    schema: &Document,
-    keyword: &str,
-    value: &Bson,
-    depth: usize,
-) -> CommandResult<Option<Rule>> {
-    let _ = (schema, depth);
-    let rule = match keyword {
         "not" => Rule::Not(Box::new(parse_subschema(keyword, value, depth)?)),
         _ => return Ok(None),
     };
