@@ -700,34 +700,15 @@ impl Rule {
     /// Each subschema-holding rule is checked by its own function, tried in turn, so the
     /// stack grows by one small frame per schema level.
     fn nested_failure(&self, value: &Bson) -> Option<Document> {
-        if let Some(failure) = self.properties_failure(value) {
-            return Some(failure);
-        }
-        if let Some(failure) = self.items_failure(value) {
-            return Some(failure);
-        }
-        if let Some(failure) = self.tuple_items_failure(value) {
-            return Some(failure);
-        }
-        if let Some(failure) = self.additional_properties_failure(value) {
-            return Some(failure);
-        }
-        if let Some(failure) = self.pattern_properties_failure(value) {
-            return Some(failure);
-        }
-        if let Some(failure) = self.all_or_any_of_failure(value) {
-            return Some(failure);
-        }
-        if let Some(failure) = self.one_of_failure(value) {
-            return Some(failure);
-        }
-        if let Some(failure) = self.not_failure(value) {
-            return Some(failure);
-        }
-        if let Some(failure) = self.dependencies_failure(value) {
-            return Some(failure);
-        }
-        None
+        self.properties_failure(value)
+            .or_else(|| self.items_failure(value))
+            .or_else(|| self.tuple_items_failure(value))
+            .or_else(|| self.additional_properties_failure(value))
+            .or_else(|| self.pattern_properties_failure(value))
+            .or_else(|| self.all_or_any_of_failure(value))
+            .or_else(|| self.one_of_failure(value))
+            .or_else(|| self.not_failure(value))
+            .or_else(|| self.dependencies_failure(value))
     }
 
     #[inline(never)]

@@ -601,12 +601,19 @@ async fn two_factor_login_needs_a_code_and_recovery_codes_work_once() {
         &enrollment.secret_base32,
         &fx.clock,
     )));
-    assert!(fx.service.login(with_code).await.is_ok());
+    assert_eq!(fx.service.login(with_code).await.unwrap().user_id, user.id);
 
     let mut with_recovery = login_input("secure@techcorp.com", PASSWORD);
     with_recovery.second_factor =
         Some(SecondFactor::RecoveryCode(recovery_codes[0].to_uppercase()));
-    assert!(fx.service.login(with_recovery.clone()).await.is_ok());
+    assert_eq!(
+        fx.service
+            .login(with_recovery.clone())
+            .await
+            .unwrap()
+            .user_id,
+        user.id
+    );
     assert!(matches!(
         fx.service.login(with_recovery).await,
         Err(IdentityError::InvalidTwoFactorCode)
