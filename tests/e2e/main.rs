@@ -6,4 +6,5 @@ mod accounts;
 mod authorization;
 mod harness;
 mod http_surface;
+mod marketplace;
 mod organizations;

@@ -1,8 +1,9 @@
-//! Demo data for a newcomer's first run: an admin, two clients each owning an organization, and
-//! three testers with different devices and browsers. Seeding is idempotent: accounts that exist
-//! are left as they are.
-//!
-//! Projects and test templates are owned by the marketplace issue and will be seeded there.
+//! Demo data for a newcomer's first run: an admin, two clients each owning an organization,
+//! three qualified testers with different devices and browsers, and a marketplace to explore:
+//! AI test templates (one premium), a project per client (TechCorp's with test credentials),
+//! open jobs testers can claim and a draft made from a template. Seeding is idempotent: accounts
+//! that exist are left as they are, and the marketplace is seeded once (when John Doe has no
+//! project yet).
 
 use anyhow::Context;
 
@@ -192,5 +193,321 @@ pub async fn seed(services: &graphql::Services) -> anyhow::Result<()> {
         }
         tracing::info!(email = account.email, "seeded demo account");
     }
+    qualify_testers(services).await?;
+    seed_marketplace(services).await
+}
+
+async fn demo_user(services: &graphql::Services, email: &str) -> anyhow::Result<identity::User> {
+    services
+        .identity()
+        .user_by_email(email)
+        .await?
+        .with_context(|| format!("demo account {email} is missing"))
+}
+
+fn principal_of(user: &identity::User) -> identity::Principal {
+    // Seeding acts without a session; the session id only labels the principal.
+    identity::Principal::User(identity::UserPrincipal {
+        user_id: user.id,
+        role: user.role,
+        session_id: bson::oid::ObjectId::new(),
+    })
+}
+
+/// Marks every demo tester qualified (what passing the qualification test will do).
+async fn qualify_testers(services: &graphql::Services) -> anyhow::Result<()> {
+    let admin = principal_of(&demo_user(services, "admin@peertest.io").await?);
+    for account in ACCOUNTS {
+        if let DemoRole::Tester { .. } = account.role {
+            let tester = demo_user(services, account.email).await?;
+            let qualified = tester
+                .tester_data
+                .as_ref()
+                .and_then(|data| data.qualification_status.as_deref())
+                == Some("qualified");
+            if !qualified {
+                services
+                    .identity()
+                    .set_tester_qualification(&admin, tester.id, "qualified", Some(85.0))
+                    .await
+                    .with_context(|| format!("qualifying {}", account.email))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn template(
+    name: &str,
+    category: &str,
+    scenario: &str,
+    variables: &[(&str, &str)],
+    steps: &[(&str, &str)],
+    is_premium: bool,
+) -> marketplace::NewTemplate {
+    marketplace::NewTemplate {
+        name: name.to_string(),
+        description: format!("{scenario} A reusable journey for {category} products."),
+        category: category.to_string(),
+        template_type: "user_journey".to_string(),
+        journey_template: marketplace::JourneyTemplate {
+            scenario: scenario.to_string(),
+            variables: variables
+                .iter()
+                .map(|(name, example)| marketplace::TemplateVariable {
+                    name: name.to_string(),
+                    description: format!("The {}", name.replace('_', " ")),
+                    example: example.to_string(),
+                })
+                .collect(),
+            steps: steps
+                .iter()
+                .enumerate()
+                .map(|(index, (action, expected))| marketplace::TemplateStep {
+                    step_number: index as i32 + 1,
+                    action_template: action.to_string(),
+                    expected_result_template: expected.to_string(),
+                })
+                .collect(),
+        },
+        is_premium,
+    }
+}
+
+fn job_details(
+    project_id: bson::oid::ObjectId,
+    title: &str,
+    devices: &[&str],
+    browsers: &[&str],
+    os: &[&str],
+    seats: i32,
+    cents: i64,
+    steps: &[(&str, &str)],
+) -> marketplace::NewJob {
+    let in_three_weeks = bson::DateTime::from_millis(
+        bson::DateTime::now().timestamp_millis() + 21 * 24 * 60 * 60 * 1000,
+    );
+    marketplace::NewJob {
+        project_id,
+        title: title.to_string(),
+        description: format!("{title}: follow the journey and report every bug you meet."),
+        test_type: marketplace::TestType::UserJourney,
+        scenario: title.to_string(),
+        steps: steps
+            .iter()
+            .map(|(action, expected)| (action.to_string(), expected.to_string()))
+            .collect(),
+        required_devices: devices.iter().map(|d| d.to_string()).collect(),
+        required_browsers: browsers.iter().map(|b| b.to_string()).collect(),
+        required_os: os.iter().map(|o| o.to_string()).collect(),
+        tester_level: marketplace::TesterLevel::Any,
+        max_testers: seats,
+        budget_per_tester_cents: cents,
+        deadline: in_three_weeks,
+        estimated_duration_minutes: Some(45),
+        visibility: marketplace::Visibility::Public,
+        invited_tester_ids: Vec::new(),
+    }
+}
+
+/// Templates, projects and jobs, once.
+async fn seed_marketplace(services: &graphql::Services) -> anyhow::Result<()> {
+    let market = services.marketplace();
+    let john = demo_user(services, "john.doe@techcorp.com").await?;
+    if !market
+        .projects_by_client_ids(&[john.id], 1)
+        .await?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    let admin = graphql::marketplace_api::access::actor_of(
+        &demo_user(services, "admin@peertest.io").await?,
+    );
+    let checkout = market
+        .create_template(
+            &admin,
+            template(
+                "E-commerce checkout",
+                "e-commerce",
+                "A shopper buys {{product}} and pays with {{payment_method}}.",
+                &[
+                    ("product", "a blue kettle"),
+                    ("payment_method", "a Visa card"),
+                ],
+                &[
+                    ("Search for {{product}}", "Matching products are listed"),
+                    ("Add {{product}} to the cart", "The cart shows one item"),
+                    (
+                        "Check out and pay with {{payment_method}}",
+                        "The order is confirmed",
+                    ),
+                ],
+                false,
+            ),
+        )
+        .await?;
+    market
+        .create_template(
+            &admin,
+            template(
+                "Accessibility audit (premium)",
+                "general",
+                "A screen-reader user completes {{task}}.",
+                &[("task", "sign-up")],
+                &[
+                    (
+                        "Complete {{task}} with a screen reader only",
+                        "Every control is announced",
+                    ),
+                    (
+                        "Complete {{task}} with the keyboard only",
+                        "Focus is always visible",
+                    ),
+                ],
+                true,
+            ),
+        )
+        .await?;
+    let limits = marketplace::OrganizationLimits {
+        max_projects: 50,
+        max_concurrent_jobs: 25,
+    };
+    let john_actor = graphql::marketplace_api::access::actor_of(&john);
+    let storefront = market
+        .create_project(
+            &john_actor,
+            marketplace::NewProject {
+                name: "TechCorp Storefront".to_string(),
+                description: "The TechCorp web shop: catalogue, cart and checkout.".to_string(),
+                project_type: "web".to_string(),
+                url: "https://staging.techcorp.example".to_string(),
+                environment: "staging".to_string(),
+                credentials: Some(marketplace::ProjectCredentials {
+                    username: "qa@techcorp.example".to_string(),
+                    password: "staging-only-pass".to_string(),
+                    additional_info: "Use coupon TEST100 for free orders".to_string(),
+                }),
+                target_devices: vec!["iPhone 14 Pro".into(), "Windows 11 PC".into()],
+                target_browsers: vec!["Safari".into(), "Chrome".into(), "Firefox".into()],
+                target_os: vec!["iOS".into(), "Windows".into()],
+            },
+            limits,
+        )
+        .await?;
+    let checkout_job = market
+        .create_job(
+            &john_actor,
+            job_details(
+                storefront.id,
+                "Checkout on mobile Safari",
+                &["iPhone 14 Pro"],
+                &["Safari"],
+                &["iOS"],
+                3,
+                4_500,
+                &[
+                    (
+                        "Open the storefront and search for a kettle",
+                        "Kettles are listed",
+                    ),
+                    (
+                        "Add one to the cart and check out",
+                        "The order is confirmed",
+                    ),
+                ],
+            ),
+        )
+        .await?;
+    market
+        .publish_job(&john_actor, checkout_job.id, limits)
+        .await?;
+    let desktop_job = market
+        .create_job(
+            &john_actor,
+            job_details(
+                storefront.id,
+                "Account settings on desktop browsers",
+                &[],
+                &["Firefox", "Edge", "Chrome"],
+                &["Windows"],
+                2,
+                3_000,
+                &[
+                    ("Sign in and open account settings", "Settings are shown"),
+                    ("Change the display name", "The new name shows everywhere"),
+                ],
+            ),
+        )
+        .await?;
+    market
+        .publish_job(&john_actor, desktop_job.id, limits)
+        .await?;
+    let values = std::collections::HashMap::from([
+        ("product".to_string(), "a TechCorp hoodie".to_string()),
+        ("payment_method".to_string(), "PayPal".to_string()),
+    ]);
+    market
+        .create_job_from_template(
+            &john_actor,
+            checkout.id,
+            &values,
+            true,
+            job_details(
+                storefront.id,
+                "Hoodie checkout (draft)",
+                &[],
+                &[],
+                &[],
+                5,
+                2_500,
+                &[],
+            ),
+        )
+        .await?;
+    let maria = demo_user(services, "maria.garcia@shoplane.io").await?;
+    let maria_actor = graphql::marketplace_api::access::actor_of(&maria);
+    let app = market
+        .create_project(
+            &maria_actor,
+            marketplace::NewProject {
+                name: "ShopLane Android app".to_string(),
+                description: "ShopLane's grocery delivery app for Android.".to_string(),
+                project_type: "mobile".to_string(),
+                url: "https://play.example/shoplane".to_string(),
+                environment: "production".to_string(),
+                credentials: None,
+                target_devices: vec!["Samsung Galaxy S23".into(), "Pixel 8".into()],
+                target_browsers: Vec::new(),
+                target_os: vec!["Android".into()],
+            },
+            limits,
+        )
+        .await?;
+    let delivery_job = market
+        .create_job(
+            &maria_actor,
+            job_details(
+                app.id,
+                "Book a delivery slot",
+                &["Samsung Galaxy S23", "Pixel 8"],
+                &[],
+                &["Android"],
+                2,
+                6_000,
+                &[
+                    (
+                        "Fill a basket and choose a delivery slot",
+                        "The slot is reserved",
+                    ),
+                    ("Pay and track the order", "Tracking shows the driver"),
+                ],
+            ),
+        )
+        .await?;
+    market
+        .publish_job(&maria_actor, delivery_job.id, limits)
+        .await?;
+    tracing::info!("seeded demo marketplace: 2 templates, 2 projects, 4 jobs");
     Ok(())
 }

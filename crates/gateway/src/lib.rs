@@ -113,7 +113,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningGateway> {
         .await
         .context("MongoDB did not answer ping")?;
     let secrets = secrets::Secrets::resolve(&config)?;
-    for spec in identity::IdentityService::collections() {
+    let specs = identity::IdentityService::collections()
+        .into_iter()
+        .chain(marketplace::MarketplaceService::collections());
+    for spec in specs {
         foundation::ensure_collection(&database, &spec)
             .await
             .with_context(|| {
@@ -123,6 +126,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningGateway> {
                 )
             })?;
     }
+    let credentials_key = secrets.derived_key("marketplace/credentials");
     let mut identity_settings =
         identity::IdentitySettings::new(secrets.jwt_secret, secrets.encryption_key);
     identity_settings.public_base_url = config.public_base_url.clone();
@@ -132,7 +136,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningGateway> {
         Arc::new(foundation::SystemClock),
     )
     .context("configuring the identity service")?;
-    let services = graphql::Services::new(identity);
+    let marketplace = marketplace::MarketplaceService::new(
+        database.clone(),
+        marketplace::MarketplaceSettings::new(credentials_key),
+        Arc::new(foundation::SystemClock),
+    );
+    let services = graphql::Services::new(identity, marketplace);
     if config.demo_data {
         demo::seed(&services).await.context("seeding demo data")?;
     }

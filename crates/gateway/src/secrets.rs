@@ -45,6 +45,21 @@ impl Secrets {
 }
 
 /// Reads a 32-byte hex secret from `path`, creating it (readable by the owner only) if absent.
+impl Secrets {
+    /// A 32-byte key for one purpose, derived from `ENCRYPTION_KEY` as
+    /// HMAC-SHA256(key, "peertest/" + purpose), so each domain encrypts with its own key and
+    /// one configured secret covers them all. Rotating `ENCRYPTION_KEY` rotates every derived key
+    /// (see the README on re-encrypting stored credentials).
+    pub fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.encryption_key)
+            .expect("HMAC accepts keys of any length");
+        mac.update(b"peertest/");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+}
+
 fn load_or_generate(path: &Path) -> anyhow::Result<String> {
     if let Ok(existing) = std::fs::read_to_string(path) {
         let existing = existing.trim().to_string();

@@ -183,6 +183,28 @@ impl From<identity::IdentityError> for ApiError {
     }
 }
 
+impl From<marketplace::MarketplaceError> for ApiError {
+    fn from(error: marketplace::MarketplaceError) -> Self {
+        use marketplace::{ErrorCategory, MarketplaceError};
+        let message = error.to_string();
+        match error.category() {
+            ErrorCategory::Unauthenticated => ApiError::Unauthenticated(message),
+            ErrorCategory::Forbidden => ApiError::Forbidden(message),
+            ErrorCategory::NotFound => ApiError::NotFound(message),
+            ErrorCategory::BadUserInput => ApiError::BadUserInput {
+                field: camel_case_field(match &error {
+                    MarketplaceError::InvalidInput { field, .. } => field,
+                    MarketplaceError::MissingTemplateVariable { .. } => "values",
+                    _ => "input",
+                }),
+                message,
+            },
+            ErrorCategory::Conflict => ApiError::Conflict(message),
+            ErrorCategory::Internal => ApiError::Internal(message),
+        }
+    }
+}
+
 /// Result type of every resolver.
 pub type ApiResult<T> = Result<T, ApiError>;
 

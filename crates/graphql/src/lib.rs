@@ -11,15 +11,14 @@
 
 pub mod error;
 pub mod identity_api;
+pub mod loaders;
+pub mod marketplace_api;
 pub mod node;
 pub mod relay;
 pub mod scalars;
 pub mod viewer;
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{EmptySubscription, MergedObject, Schema};
-
-use crate::identity_api::organizations::UserLoader;
 
 pub use error::{finish_response, ApiError, ApiResult, ErrorCode};
 pub use viewer::{RequestMeta, Viewer};
@@ -28,12 +27,24 @@ pub use viewer::{RequestMeta, Viewer};
 #[derive(Clone)]
 pub struct Services {
     identity: identity::IdentityService,
+    marketplace: marketplace::MarketplaceService,
 }
 
 impl Services {
     /// Bundles the domain services.
-    pub fn new(identity: identity::IdentityService) -> Self {
-        Services { identity }
+    pub fn new(
+        identity: identity::IdentityService,
+        marketplace: marketplace::MarketplaceService,
+    ) -> Self {
+        Services {
+            identity,
+            marketplace,
+        }
+    }
+
+    /// Projects, jobs, seats, submissions and test templates.
+    pub fn marketplace(&self) -> &marketplace::MarketplaceService {
+        &self.marketplace
     }
 
     /// Accounts, sessions, organizations and API keys.
@@ -45,12 +56,19 @@ impl Services {
 /// Every query field, one object per domain.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(node::NodeQuery, identity_api::IdentityQuery);
+pub struct QueryRoot(
+    node::NodeQuery,
+    identity_api::IdentityQuery,
+    marketplace_api::MarketplaceQuery,
+);
 
 /// Every mutation field, one object per domain.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(identity_api::IdentityMutation);
+pub struct MutationRoot(
+    identity_api::IdentityMutation,
+    marketplace_api::MarketplaceMutation,
+);
 
 /// The executable schema.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
@@ -159,11 +177,9 @@ pub async fn execute(
         ]);
         return finish_response(response, &request_id);
     }
-    // One loader per request: its cache must not outlive the request's authorization.
-    let user_loader = DataLoader::new(UserLoader(services.clone()), tokio::spawn);
-    let response = schema
-        .execute(request.data(viewer).data(meta).data(user_loader))
-        .await;
+    // Loaders per request: their caches must not outlive the request's authorization.
+    let request = loaders::install(request.data(viewer).data(meta), services);
+    let response = schema.execute(request).await;
     finish_response(response, &request_id)
 }
 

@@ -1,6 +1,6 @@
 //! Relay's `Node` interface and the `node(id:)` query that fetches any object by global ID.
 //!
-//! Users and organizations are nodes. Sessions and API keys have global IDs too (so mutations
+//! Users, organizations, projects, jobs, submissions and AI test templates are nodes. Sessions and API keys have global IDs too (so mutations
 //! can name them) but are reached only through their owner's connections.
 
 use async_graphql::{Context, Interface, Object, ID};
@@ -8,6 +8,8 @@ use async_graphql::{Context, Interface, Object, ID};
 use crate::error::{ApiError, ApiResult};
 use crate::identity_api::organizations::Organization;
 use crate::identity_api::types::User;
+use crate::marketplace_api::types::{AiTestTemplate, Job, Project, Submission};
+use crate::marketplace_api::{jobs, projects, submissions, templates};
 use crate::relay::{GlobalId, NodeType};
 use crate::viewer::{viewer, Authenticated};
 use crate::Services;
@@ -23,6 +25,14 @@ pub enum Node {
     User(User),
     /// An organization.
     Organization(Organization),
+    /// A project.
+    Project(Project),
+    /// A job.
+    Job(Job),
+    /// A submission.
+    Submission(Submission),
+    /// An AI test template.
+    AiTestTemplate(AiTestTemplate),
 }
 
 /// The `node` query.
@@ -53,6 +63,18 @@ impl NodeQuery {
                     .await?;
                 Ok(Node::Organization(Organization(organization)))
             }
+            NodeType::Project => Ok(Node::Project(
+                projects::visible_project(ctx, global_id.object_id).await?,
+            )),
+            NodeType::Job => Ok(Node::Job(
+                jobs::visible_job(ctx, global_id.object_id).await?,
+            )),
+            NodeType::Submission => Ok(Node::Submission(
+                submissions::visible_submission(ctx, global_id.object_id).await?,
+            )),
+            NodeType::AiTestTemplate => Ok(Node::AiTestTemplate(
+                templates::visible_template(ctx, id.clone()).await?,
+            )),
             NodeType::Session | NodeType::ApiKey => Err(not_found()),
         }
     }

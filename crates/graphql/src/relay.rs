@@ -23,6 +23,14 @@ pub enum NodeType {
     Session,
     /// An `ApiKey`.
     ApiKey,
+    /// A `Project`.
+    Project,
+    /// A `Job`.
+    Job,
+    /// A `Submission`.
+    Submission,
+    /// An `AiTestTemplate`.
+    AiTestTemplate,
 }
 
 impl NodeType {
@@ -33,6 +41,10 @@ impl NodeType {
             NodeType::Organization => "Organization",
             NodeType::Session => "Session",
             NodeType::ApiKey => "ApiKey",
+            NodeType::Project => "Project",
+            NodeType::Job => "Job",
+            NodeType::Submission => "Submission",
+            NodeType::AiTestTemplate => "AiTestTemplate",
         }
     }
 
@@ -42,6 +54,10 @@ impl NodeType {
             NodeType::Organization,
             NodeType::Session,
             NodeType::ApiKey,
+            NodeType::Project,
+            NodeType::Job,
+            NodeType::Submission,
+            NodeType::AiTestTemplate,
         ]
         .into_iter()
         .find(|candidate| candidate.type_name() == name)

@@ -843,6 +843,52 @@ impl IdentityService {
         self.require_user(user_id).await
     }
 
+    /// Admin only: records a tester's qualification outcome (`pending`, `qualified` or
+    /// `rejected`, with an optional 0-100 score). Until the qualification-test flow lands this is
+    /// how a tester becomes able to claim jobs.
+    pub async fn set_tester_qualification(
+        &self,
+        actor: &Principal,
+        user_id: ObjectId,
+        status: &str,
+        score: Option<f64>,
+    ) -> Result<User, IdentityError> {
+        authorization::require(
+            authorization::can_administer_users(actor),
+            "set tester qualifications",
+        )?;
+        if !["pending", "qualified", "rejected"].contains(&status) {
+            return Err(IdentityError::InvalidInput {
+                field: "status",
+                reason: "must be pending, qualified or rejected".into(),
+            });
+        }
+        if let Some(score) = score {
+            if !(0.0..=100.0).contains(&score) {
+                return Err(IdentityError::InvalidInput {
+                    field: "score",
+                    reason: "must be between 0 and 100".into(),
+                });
+            }
+        }
+        let now = self.now();
+        let mut set = doc! { "tester_data.qualification_status": status, "updated_at": now };
+        if let Some(score) = score {
+            set.insert("tester_data.qualification_score", score);
+        }
+        let result = self
+            .users
+            .update_one(
+                doc! { "_id": user_id, "role": Role::Tester.as_str() },
+                doc! { "$set": set, "$inc": { "version": 1_i64 } },
+            )
+            .await?;
+        if result.matched_count == 0 {
+            return Err(IdentityError::UserNotFound);
+        }
+        self.require_user(user_id).await
+    }
+
     /// Admin only: lifts a suspension. The user returns to `active` if their email is verified and
     /// to `pending_verification` otherwise.
     pub async fn reactivate_user(

@@ -296,6 +296,19 @@ impl MarketplaceService {
     }
 }
 
+/// One page of a tester's available jobs.
+#[derive(Debug, Clone)]
+pub struct AvailableJobsPage {
+    /// The jobs, newest first.
+    pub jobs: Vec<Job>,
+    /// The position of the first job in the whole list.
+    pub start: u64,
+    /// Whether more jobs follow.
+    pub has_next_page: bool,
+    /// How many jobs the whole list holds.
+    pub total_count: u64,
+}
+
 /// Narrowing of a tester's available jobs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AvailableJobsFilter {
@@ -308,13 +321,14 @@ pub struct AvailableJobsFilter {
 impl MarketplaceService {
     /// Open jobs with a free seat that `tester` qualifies for and has not claimed: public ones plus
     /// invited-only ones they were invited to (private jobs are never listed), newest first.
-    /// Forward pagination only (`first`/`after`); returns the page and whether more follow.
+    /// Forward pagination only (`first`/`after`, the cursor being the position of the last item
+    /// seen, as in every connection); two commands: the page and the total count.
     pub async fn available_jobs(
         &self,
         tester: &TesterProfile,
         filter: &AvailableJobsFilter,
         page: &foundation::PageRequest,
-    ) -> Result<(Vec<Job>, bool), MarketplaceError> {
+    ) -> Result<AvailableJobsPage, MarketplaceError> {
         let page = page
             .validate()
             .map_err(|error| MarketplaceError::InvalidInput {
@@ -333,11 +347,17 @@ impl MarketplaceService {
                 .map_err(|error| MarketplaceError::InvalidInput {
                     field: "after",
                     reason: error.to_string(),
-                })?,
+                })?
+                .saturating_add(1),
             None => 0,
         };
         if !tester.is_qualified() {
-            return Ok((Vec::new(), false));
+            return Ok(AvailableJobsPage {
+                jobs: Vec::new(),
+                start: offset,
+                has_next_page: false,
+                total_count: 0,
+            });
         }
         let mut conditions = vec![
             doc! { "status": JobStatus::Open.as_str() },
@@ -352,17 +372,24 @@ impl MarketplaceService {
         if let Some(minimum) = filter.min_budget_per_tester_cents {
             conditions.push(doc! { "budget_per_tester_usd": { "$gte": minimum } });
         }
+        let filter = doc! { "$and": conditions };
+        let total_count = self.jobs.count_documents(filter.clone()).await?;
         let mut jobs: Vec<Job> = futures_util::TryStreamExt::try_collect(
             self.jobs
-                .find(doc! { "$and": conditions })
+                .find(filter)
                 .sort(doc! { "published_at": -1, "_id": -1 })
                 .skip(offset)
                 .limit(page.limit + 1)
                 .await?,
         )
         .await?;
-        let has_next = jobs.len() as i64 > page.limit;
+        let has_next_page = jobs.len() as i64 > page.limit;
         jobs.truncate(page.limit as usize);
-        Ok((jobs, has_next))
+        Ok(AvailableJobsPage {
+            jobs,
+            start: offset,
+            has_next_page,
+            total_count,
+        })
     }
 }

@@ -37,7 +37,7 @@ mod template;
 pub use actor::{Actor, ActorRole, ExperienceLevel, OrgRole, TesterProfile};
 pub use assignment::{
     assignment_transition_allowed, tester_qualifies, Assignment, AssignmentStatus,
-    AvailableJobsFilter, ASSIGNMENT_TRANSITIONS,
+    AvailableJobsFilter, AvailableJobsPage, ASSIGNMENT_TRANSITIONS,
 };
 pub use error::{ErrorCategory, MarketplaceError};
 pub use funding::{FundingReceipt, JobFunding, NoFunding};

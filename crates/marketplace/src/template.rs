@@ -181,6 +181,34 @@ impl MarketplaceService {
         Ok(bson::from_document(updated)?)
     }
 
+    /// The template catalogue, most used first: active templates (in `category` when given), and
+    /// inactive ones too when `include_inactive` (admins manage those). Bounded by design: the
+    /// catalogue is curated by admins.
+    pub async fn list_templates(
+        &self,
+        category: Option<&str>,
+        include_inactive: bool,
+    ) -> Result<Vec<AiTestTemplate>, MarketplaceError> {
+        let mut filter = doc! {};
+        if let Some(category) = category {
+            filter.insert("category", category);
+        }
+        if !include_inactive {
+            filter.insert("is_active", true);
+        }
+        let documents: Vec<bson::Document> = futures_util::TryStreamExt::try_collect(
+            self.templates
+                .find(filter)
+                .sort(doc! { "usage_count": -1, "_id": 1 })
+                .await?,
+        )
+        .await?;
+        documents
+            .into_iter()
+            .map(|document| Ok(bson::from_document(document)?))
+            .collect()
+    }
+
     /// The templates with these ids, one `$in` query on `_id`.
     pub async fn templates_by_ids(
         &self,

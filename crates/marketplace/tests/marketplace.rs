@@ -1239,14 +1239,17 @@ async fn available_jobs_list_open_qualifying_public_and_invited_jobs_page_by_pag
         .unwrap();
 
     let filter = marketplace::AvailableJobsFilter::default();
-    let (first_page, more) = fixture
+    let first_page = fixture
         .service
         .available_jobs(&seeker, &filter, &foundation::PageRequest::first(2))
         .await
         .unwrap();
-    assert!(more);
-    let after = foundation::Cursor::from_offset(2).encode();
-    let (second_page, more) = fixture
+    assert!(first_page.has_next_page);
+    assert_eq!(first_page.total_count, 3);
+    assert_eq!(first_page.start, 0);
+    // The cursor names the last job seen (position 1).
+    let after = foundation::Cursor::from_offset(1).encode();
+    let second_page = fixture
         .service
         .available_jobs(
             &seeker,
@@ -1259,10 +1262,12 @@ async fn available_jobs_list_open_qualifying_public_and_invited_jobs_page_by_pag
         )
         .await
         .unwrap();
-    assert!(!more);
+    assert!(!second_page.has_next_page);
+    assert_eq!(second_page.start, 2);
     let listed: Vec<ObjectId> = first_page
+        .jobs
         .iter()
-        .chain(second_page.iter())
+        .chain(second_page.jobs.iter())
         .map(|job| job.id)
         .collect();
     assert_eq!(listed, vec![invited.id, public[2], public[1]]);

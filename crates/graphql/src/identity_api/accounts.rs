@@ -253,6 +253,28 @@ pub struct UserIdInput {
     pub user_id: ID,
 }
 
+/// A tester's qualification outcome.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QualificationStatus {
+    /// Not yet assessed.
+    Pending,
+    /// May claim jobs.
+    Qualified,
+    /// Failed the assessment.
+    Rejected,
+}
+
+/// Input of `setTesterQualification`.
+#[derive(InputObject)]
+pub struct SetTesterQualificationInput {
+    /// The tester.
+    pub user_id: ID,
+    /// The outcome.
+    pub status: QualificationStatus,
+    /// Score from 0 to 100.
+    pub score: Option<f64>,
+}
+
 /// Account queries.
 #[derive(Default)]
 pub struct AccountQuery;
@@ -264,9 +286,12 @@ impl AccountQuery {
     #[graphql(guard = "SignedInUser")]
     async fn me(&self, ctx: &Context<'_>) -> ApiResult<User> {
         let user = viewer(ctx).user()?;
-        Ok(User::new(
-            services(ctx).identity().require_user(user.user_id).await?,
-        ))
+        // Through the request's loader, so later fields that need the caller (their projects,
+        // their marketplace role) reuse this read.
+        crate::loaders::load_user(ctx, user.user_id)
+            .await?
+            .map(User::new)
+            .ok_or_else(|| identity::IdentityError::UserNotFound.into())
     }
 
     /// The signed-in user's live sessions, most recently used first.
@@ -469,6 +494,30 @@ impl AccountMutation {
         let user = services(ctx)
             .identity()
             .suspend_user(principal, user_id)
+            .await?;
+        Ok(UserPayload {
+            user: User::new(user),
+        })
+    }
+
+    /// Records a tester's qualification outcome; only QUALIFIED testers may claim jobs. Admins
+    /// only.
+    #[graphql(guard = "HasRole(identity::Role::Admin)")]
+    async fn set_tester_qualification(
+        &self,
+        ctx: &Context<'_>,
+        input: SetTesterQualificationInput,
+    ) -> ApiResult<UserPayload> {
+        let principal = viewer(ctx).principal()?;
+        let user_id = GlobalId::decode_as(&input.user_id, NodeType::User, "userId")?;
+        let status = match input.status {
+            QualificationStatus::Pending => "pending",
+            QualificationStatus::Qualified => "qualified",
+            QualificationStatus::Rejected => "rejected",
+        };
+        let user = services(ctx)
+            .identity()
+            .set_tester_qualification(principal, user_id, status, input.score)
             .await?;
         Ok(UserPayload {
             user: User::new(user),

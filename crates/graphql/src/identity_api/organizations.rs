@@ -2,14 +2,12 @@
 //! connection, membership changes, and API keys (created with their secret shown once, listed,
 //! revoked).
 
-use std::collections::HashMap;
-
-use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{ComplexObject, Context, Enum, InputObject, Object, SimpleObject, ID};
 use bson::oid::ObjectId;
 
 use super::types::User;
 use crate::error::{ApiError, ApiResult};
+use crate::loaders::load_user;
 use crate::relay::{connection_from_list, page_request, GlobalId, ListConnection, NodeType};
 use crate::scalars::DateTime;
 use crate::viewer::{viewer, Authenticated, SignedInUser};
@@ -85,27 +83,6 @@ pub struct OrganizationUsage {
     pub projects_count: i64,
 }
 
-/// Loads users by id in one query per batch, so a page of members costs one round trip.
-pub struct UserLoader(pub Services);
-
-impl Loader<ObjectId> for UserLoader {
-    type Value = identity::User;
-    type Error = std::sync::Arc<String>;
-
-    async fn load(
-        &self,
-        keys: &[ObjectId],
-    ) -> Result<HashMap<ObjectId, identity::User>, Self::Error> {
-        let users = self
-            .0
-            .identity()
-            .users_by_ids(keys)
-            .await
-            .map_err(|error| std::sync::Arc::new(error.to_string()))?;
-        Ok(users.into_iter().map(|user| (user.id, user)).collect())
-    }
-}
-
 /// One membership.
 pub struct OrganizationMember(identity::OrganizationMember);
 
@@ -127,16 +104,6 @@ impl OrganizationMember {
     /// The member.
     async fn user(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
         Ok(load_user(ctx, self.0.user_id).await?.map(User::new))
-    }
-}
-
-async fn load_user(ctx: &Context<'_>, user_id: ObjectId) -> ApiResult<Option<identity::User>> {
-    match ctx.data_opt::<DataLoader<UserLoader>>() {
-        Some(loader) => loader
-            .load_one(user_id)
-            .await
-            .map_err(|error| ApiError::Internal(error.to_string())),
-        None => Ok(services(ctx).identity().user(user_id).await?),
     }
 }
 

@@ -276,6 +276,45 @@ impl User {
     async fn created_at(&self) -> DateTime {
         self.record.created_at.into()
     }
+    /// The projects this client owns, newest first, as far as the viewer may see them (the
+    /// client themself, members of its organization, admins).
+    async fn projects(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> ApiResult<crate::relay::ListConnection<crate::marketplace_api::types::Project>> {
+        crate::marketplace_api::projects::projects_of(
+            ctx,
+            self.record.id,
+            first,
+            after,
+            last,
+            before,
+        )
+        .await
+    }
+    /// The jobs this tester holds a seat on, newest first, as far as the viewer may see them.
+    async fn assigned_jobs(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> ApiResult<crate::relay::ListConnection<crate::marketplace_api::types::Job>> {
+        crate::marketplace_api::jobs::jobs_of_tester(
+            ctx,
+            self.record.id,
+            first,
+            after,
+            last,
+            before,
+        )
+        .await
+    }
     /// The organization the user belongs to, when the viewer may see it.
     async fn organization(
         &self,

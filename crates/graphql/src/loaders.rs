@@ -1,0 +1,146 @@
+//! Per-request dataloaders: every reference along client → project → job → submission → tester
+//! (and template) is resolved by one `$in` query per batch on an indexed field, so a nested
+//! query costs one MongoDB command per level whatever its fan-out.
+//!
+//! Loaders live for one request (their caches must not outlive the request's authorization) and
+//! are installed by [`install`]. One-to-many loaders return a parent's whole list, newest first;
+//! resolvers page it in memory with [`crate::relay::connection_from_list`], which gives every
+//! parent its own pagination and `totalCount` without a query per parent.
+
+use std::collections::HashMap;
+
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use async_graphql::Context;
+use bson::oid::ObjectId;
+
+use crate::error::{ApiError, ApiResult};
+use crate::Services;
+
+/// A cached per-request loader.
+pub type RequestLoader<T> = DataLoader<T, HashMapCache>;
+
+/// Declares a loader over one batch function of the services.
+macro_rules! batch_loader {
+    ($(#[$doc:meta])* $name:ident: $value:ty, |$services:ident, $keys:ident| $body:expr) => {
+        $(#[$doc])*
+        pub struct $name(pub Services);
+
+        impl Loader<ObjectId> for $name {
+            type Value = $value;
+            type Error = ApiError;
+
+            async fn load(
+                &self,
+                $keys: &[ObjectId],
+            ) -> Result<HashMap<ObjectId, $value>, ApiError> {
+                let $services = &self.0;
+                Ok($body)
+            }
+        }
+    };
+}
+
+batch_loader!(
+    /// Users by id.
+    UserLoader: identity::User,
+    |services, keys| services
+        .identity()
+        .users_by_ids(keys)
+        .await?
+        .into_iter()
+        .map(|user| (user.id, user))
+        .collect()
+);
+
+batch_loader!(
+    /// Projects by id.
+    ProjectLoader: marketplace::Project,
+    |services, keys| services.marketplace().projects_by_ids(keys).await?
+);
+
+batch_loader!(
+    /// Every project of each client, newest first.
+    ProjectsByClientLoader: Vec<marketplace::Project>,
+    |services, keys| services
+        .marketplace()
+        .projects_by_client_ids(keys, usize::MAX)
+        .await?
+);
+
+batch_loader!(
+    /// Jobs by id.
+    JobLoader: marketplace::Job,
+    |services, keys| services.marketplace().jobs_by_ids(keys).await?
+);
+
+batch_loader!(
+    /// Every job of each project, newest first.
+    JobsByProjectLoader: Vec<marketplace::Job>,
+    |services, keys| services
+        .marketplace()
+        .jobs_by_project_ids(keys, usize::MAX)
+        .await?
+);
+
+batch_loader!(
+    /// Every job each tester holds a seat on, newest first.
+    JobsByTesterLoader: Vec<marketplace::Job>,
+    |services, keys| services
+        .marketplace()
+        .jobs_by_tester_ids(keys, usize::MAX)
+        .await?
+);
+
+batch_loader!(
+    /// Every non-draft submission of each job, newest first.
+    SubmissionsByJobLoader: Vec<marketplace::Submission>,
+    |services, keys| services
+        .marketplace()
+        .submissions_by_job_ids(keys, usize::MAX)
+        .await?
+);
+
+batch_loader!(
+    /// AI test templates by id.
+    TemplateLoader: marketplace::AiTestTemplate,
+    |services, keys| services.marketplace().templates_by_ids(keys).await?
+);
+
+fn cached<T: Loader<ObjectId>>(loader: T) -> RequestLoader<T> {
+    DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
+}
+
+/// Adds a fresh set of loaders to `request`.
+pub fn install(request: async_graphql::Request, services: &Services) -> async_graphql::Request {
+    let services = || services.clone();
+    request
+        .data(cached(UserLoader(services())))
+        .data(cached(ProjectLoader(services())))
+        .data(cached(ProjectsByClientLoader(services())))
+        .data(cached(JobLoader(services())))
+        .data(cached(JobsByProjectLoader(services())))
+        .data(cached(JobsByTesterLoader(services())))
+        .data(cached(SubmissionsByJobLoader(services())))
+        .data(cached(TemplateLoader(services())))
+}
+
+/// Loads one value through the request's loader of type `T`. Outside a request (SDL export,
+/// unit tests) there is none, and the value is loaded alone.
+pub async fn load<T>(ctx: &Context<'_>, loader: T, key: ObjectId) -> ApiResult<Option<T::Value>>
+where
+    T: Loader<ObjectId, Error = ApiError>,
+{
+    match ctx.data_opt::<RequestLoader<T>>() {
+        Some(request_loader) => request_loader.load_one(key).await,
+        None => Ok(loader.load(&[key]).await?.remove(&key)),
+    }
+}
+
+fn services<'a>(ctx: &Context<'a>) -> &'a Services {
+    ctx.data_unchecked::<Services>()
+}
+
+/// One user, batched.
+pub async fn load_user(ctx: &Context<'_>, id: ObjectId) -> ApiResult<Option<identity::User>> {
+    load(ctx, UserLoader(services(ctx).clone()), id).await
+}

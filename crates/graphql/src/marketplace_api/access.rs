@@ -1,0 +1,178 @@
+//! Who the marketplace sees: the request's [`Viewer`](crate::Viewer) turned into a marketplace
+//! [`Actor`], a tester's [`TesterProfile`] and the owner's [`OrganizationLimits`], all built from
+//! identity records loaded through the request's user loader (so they cost no extra command when
+//! the same request already loaded the user).
+
+use async_graphql::Context;
+use bson::oid::ObjectId;
+use marketplace::{Actor, ActorRole, ExperienceLevel, OrgRole, OrganizationLimits, TesterProfile};
+
+use crate::error::{ApiError, ApiResult};
+use crate::loaders::load_user;
+use crate::viewer::viewer;
+use crate::Services;
+
+/// Limits of a client who belongs to no organization, by membership tier: (projects, jobs).
+const INDIVIDUAL_LIMITS: &[(&str, u32, u32)] =
+    &[("starter", 3, 2), ("pro", 20, 10), ("team", 50, 25)];
+
+/// The caller as the marketplace sees it.
+///
+/// A signed-in user acts as themself, with their organization and role in it. A partner API key
+/// acts as a member of its organization with no user of its own (its id never matches a client),
+/// so it may read what the organization owns; creating things needs a signed-in user.
+pub async fn actor(ctx: &Context<'_>) -> ApiResult<Actor> {
+    match viewer(ctx).principal()? {
+        identity::Principal::User(user) => {
+            let record = require_user(ctx, user.user_id).await?;
+            Ok(actor_of(&record))
+        }
+        identity::Principal::ApiKey(key) => Ok(Actor {
+            user_id: key.api_key_id,
+            role: ActorRole::Client,
+            organization: Some((key.organization_id, OrgRole::Member)),
+        }),
+    }
+}
+
+/// The marketplace actor for an identity user record.
+pub fn actor_of(user: &identity::User) -> Actor {
+    let role = match user.role {
+        identity::Role::Client => ActorRole::Client,
+        identity::Role::Tester => ActorRole::Tester,
+        identity::Role::Admin => ActorRole::Admin,
+    };
+    let organization = user.organization_id.map(|id| {
+        let role = match user.organization_role.as_deref() {
+            Some("owner") => OrgRole::Owner,
+            Some("admin") => OrgRole::Admin,
+            _ => OrgRole::Member,
+        };
+        (id, role)
+    });
+    Actor {
+        user_id: user.id,
+        role,
+        organization,
+    }
+}
+
+/// The signed-in tester's qualifications; FORBIDDEN for anyone else.
+pub async fn tester_profile(ctx: &Context<'_>) -> ApiResult<TesterProfile> {
+    let user = viewer(ctx).user()?;
+    let record = require_user(ctx, user.user_id).await?;
+    tester_profile_of(&record)
+        .ok_or_else(|| ApiError::Forbidden("only testers may do this".to_string()))
+}
+
+/// A tester's profile from their identity record; `None` for non-testers.
+///
+/// Identity keeps devices and browsers but no operating systems; a tester's systems are read off
+/// their devices (an "iPhone" runs iOS, a "Windows 11 PC" Windows), which is what the seed's
+/// device names carry.
+pub fn tester_profile_of(user: &identity::User) -> Option<TesterProfile> {
+    if user.role != identity::Role::Tester {
+        return None;
+    }
+    let data = user.tester_data.clone().unwrap_or_default();
+    let experience_level = match data.experience_level.as_deref() {
+        Some("expert") => ExperienceLevel::Expert,
+        Some("intermediate") => ExperienceLevel::Intermediate,
+        _ => ExperienceLevel::Beginner,
+    };
+    let mut os = Vec::new();
+    for device in &data.devices {
+        if let Some(system) = operating_system_of(device) {
+            if !os.iter().any(|known| known == system) {
+                os.push(system.to_string());
+            }
+        }
+    }
+    Some(TesterProfile {
+        tester_id: user.id,
+        experience_level,
+        qualification_status: data
+            .qualification_status
+            .unwrap_or_else(|| "pending".to_string()),
+        devices: data.devices,
+        browsers: data.browsers,
+        os,
+    })
+}
+
+/// The operating system a device name implies, spelled as jobs require it.
+fn operating_system_of(device: &str) -> Option<&'static str> {
+    let device = device.to_ascii_lowercase();
+    let rules: &[(&[&str], &str)] = &[
+        (&["iphone", "ipad"], "iOS"),
+        (
+            &["android", "galaxy", "pixel", "oneplus", "xiaomi"],
+            "Android",
+        ),
+        (&["windows", "surface"], "Windows"),
+        (
+            &["macbook", "imac", "mac mini", "mac studio", "macos"],
+            "macOS",
+        ),
+        (&["linux", "ubuntu", "fedora"], "Linux"),
+        (&["chromebook"], "ChromeOS"),
+    ];
+    rules
+        .iter()
+        .find(|(needles, _)| needles.iter().any(|needle| device.contains(needle)))
+        .map(|(_, system)| *system)
+}
+
+/// The project and concurrent-job limits that apply to what `actor` creates: their
+/// organization's plan limits, or for an individual client the limits of their membership tier.
+pub async fn limits_for(ctx: &Context<'_>, actor: &Actor) -> ApiResult<OrganizationLimits> {
+    let services = ctx.data_unchecked::<Services>();
+    if let Some((organization_id, _)) = actor.organization {
+        if let Some(organization) = services.identity().organization(organization_id).await? {
+            let limits = organization.limits;
+            return Ok(OrganizationLimits {
+                max_projects: u32::try_from(limits.max_projects.max(0)).unwrap_or(u32::MAX),
+                max_concurrent_jobs: u32::try_from(limits.max_concurrent_jobs.max(0))
+                    .unwrap_or(u32::MAX),
+            });
+        }
+    }
+    let tier = match viewer(ctx).user() {
+        Ok(user) => require_user(ctx, user.user_id)
+            .await?
+            .client_data
+            .and_then(|data| data.membership_tier),
+        Err(_) => None,
+    };
+    let tier = tier.as_deref().unwrap_or("starter");
+    let (_, max_projects, max_concurrent_jobs) = INDIVIDUAL_LIMITS
+        .iter()
+        .find(|(name, _, _)| *name == tier)
+        .copied()
+        .unwrap_or(INDIVIDUAL_LIMITS[0]);
+    Ok(OrganizationLimits {
+        max_projects,
+        max_concurrent_jobs,
+    })
+}
+
+/// Whether the signed-in client may use premium templates: a `pro` or `team` membership tier, or
+/// membership of an organization. Admins may use every template.
+pub async fn premium_allowed(ctx: &Context<'_>, actor: &Actor) -> ApiResult<bool> {
+    if actor.role == ActorRole::Admin || actor.organization.is_some() {
+        return Ok(true);
+    }
+    let user = require_user(ctx, actor.user_id).await?;
+    Ok(matches!(
+        user.client_data
+            .and_then(|data| data.membership_tier)
+            .as_deref(),
+        Some("pro" | "team")
+    ))
+}
+
+async fn require_user(ctx: &Context<'_>, user_id: ObjectId) -> ApiResult<identity::User> {
+    load_user(ctx, user_id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthenticated("the signed-in account no longer exists".into()))
+}

@@ -1,0 +1,508 @@
+//! Jobs: the `job` and `availableJobs` queries, `User.assignedJobs`, creating jobs (from a
+//! journey or an AI test template), the lifecycle mutations and claiming seats.
+
+use std::collections::HashMap;
+
+use async_graphql::connection::Edge;
+use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
+use bson::oid::ObjectId;
+use foundation::Cursor;
+use marketplace::JobAction;
+
+use super::access::{actor, limits_for, premium_allowed, tester_profile};
+use super::projects::project_id;
+use super::types::{Job, JobVisibility, TestType, TesterLevel};
+use super::visibility::job_visible;
+use crate::error::{ApiError, ApiResult};
+use crate::loaders::{load, JobLoader, JobsByTesterLoader};
+use crate::relay::{
+    connection_from_list, page_error, page_request, ConnectionTotals, GlobalId, ListConnection,
+    NodeType,
+};
+use crate::scalars::DateTime;
+use crate::viewer::{Authenticated, HasRole, SignedInUser};
+use crate::Services;
+
+fn services<'a>(ctx: &Context<'a>) -> &'a Services {
+    ctx.data_unchecked::<Services>()
+}
+
+/// Decodes a job ID argument.
+pub fn job_id(id: &ID, field: &str) -> ApiResult<ObjectId> {
+    GlobalId::decode_as(id, NodeType::Job, field)
+}
+
+/// A job the caller may see, or `NOT_FOUND`.
+pub async fn visible_job(ctx: &Context<'_>, id: ObjectId) -> ApiResult<Job> {
+    let actor = actor(ctx).await?;
+    load(ctx, JobLoader(services(ctx).clone()), id)
+        .await?
+        .filter(|job| job_visible(&actor, job))
+        .map(Job)
+        .ok_or_else(|| ApiError::NotFound("job not found".to_string()))
+}
+
+/// The jobs a tester holds a seat on, newest first (`User.assignedJobs`); the tester themself
+/// and admins see them, and a client sees those of their own jobs.
+pub async fn jobs_of_tester(
+    ctx: &Context<'_>,
+    tester_id: ObjectId,
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+) -> ApiResult<ListConnection<Job>> {
+    let actor = actor(ctx).await?;
+    let jobs = load(ctx, JobsByTesterLoader(services(ctx).clone()), tester_id)
+        .await?
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|job| job_visible(&actor, job))
+        .collect();
+    connection_from_list(&page_request(first, after, last, before), jobs, Job)
+}
+
+/// Narrows `availableJobs`.
+#[derive(InputObject, Default)]
+pub struct AvailableJobsFilter {
+    /// Only this kind of test.
+    pub test_type: Option<TestType>,
+    /// Only jobs paying at least this much per tester, in US cents.
+    pub min_budget_per_tester_cents: Option<i64>,
+}
+
+/// Job queries.
+#[derive(Default)]
+pub struct JobQuery;
+
+/// Job queries.
+#[Object]
+impl JobQuery {
+    /// One job: visible to its client, their organization and admins; to testers seated on it or
+    /// invited to it; and, while open and public, to every tester.
+    #[graphql(guard = "Authenticated")]
+    async fn job(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Job> {
+        visible_job(ctx, job_id(&id, "id")?).await
+    }
+
+    /// Open jobs with a free seat the signed-in tester qualifies for (qualified status, level, one
+    /// of the required devices, browsers or OS) and has not claimed: public ones and those they
+    /// were invited to. Newest first; pages forward.
+    #[graphql(guard = "HasRole(identity::Role::Tester)")]
+    async fn available_jobs(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] filter: AvailableJobsFilter,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<ListConnection<Job>> {
+        if let Some(minimum) = filter.min_budget_per_tester_cents {
+            if minimum < 0 {
+                return Err(ApiError::bad_input(
+                    "filter.minBudgetPerTesterCents",
+                    "must not be negative",
+                ));
+            }
+        }
+        let tester = tester_profile(ctx).await?;
+        let request = page_request(first, after, None, None);
+        request.validate().map_err(page_error)?;
+        let page = services(ctx)
+            .marketplace()
+            .available_jobs(
+                &tester,
+                &marketplace::AvailableJobsFilter {
+                    test_type: filter.test_type.map(Into::into),
+                    min_budget_per_tester_cents: filter.min_budget_per_tester_cents,
+                },
+                &request,
+            )
+            .await?;
+        let mut connection = ListConnection::with_additional_fields(
+            page.start > 0,
+            page.has_next_page,
+            ConnectionTotals {
+                total_count: page.total_count,
+            },
+        );
+        connection.edges = page
+            .jobs
+            .into_iter()
+            .enumerate()
+            .map(|(index, job)| {
+                Edge::new(
+                    Cursor::from_offset(page.start + index as u64).encode(),
+                    Job(job),
+                )
+            })
+            .collect();
+        Ok(connection)
+    }
+}
+
+/// One step of a journey being written.
+#[derive(InputObject)]
+pub struct JourneyStepInput {
+    /// What the tester does.
+    pub action: String,
+    /// What should happen.
+    pub expected_result: String,
+}
+
+/// A journey being written: steps are numbered in the order given.
+#[derive(InputObject)]
+pub struct JourneyInput {
+    /// The scenario in one sentence.
+    pub scenario: String,
+    /// Ordered steps (at least one).
+    pub steps: Vec<JourneyStepInput>,
+}
+
+impl JourneyInput {
+    fn into_parts(self) -> (String, Vec<(String, String)>) {
+        (
+            self.scenario,
+            self.steps
+                .into_iter()
+                .map(|step| (step.action, step.expected_result))
+                .collect(),
+        )
+    }
+}
+
+/// What every job states besides its journey.
+#[derive(InputObject)]
+pub struct JobDetailsInput {
+    /// The project the job tests.
+    pub project_id: ID,
+    /// Title.
+    pub title: String,
+    /// Description.
+    #[graphql(default)]
+    pub description: String,
+    /// Kind of test.
+    #[graphql(default_with = "TestType::UserJourney")]
+    pub test_type: TestType,
+    /// Devices of which a tester needs one.
+    #[graphql(default)]
+    pub required_devices: Vec<String>,
+    /// Browsers of which a tester needs one.
+    #[graphql(default)]
+    pub required_browsers: Vec<String>,
+    /// Operating systems of which a tester needs one.
+    #[graphql(default)]
+    pub required_os: Vec<String>,
+    /// Experience asked for.
+    #[graphql(default_with = "TesterLevel::Any")]
+    pub tester_level: TesterLevel,
+    /// Seats (1 to 100).
+    pub max_testers: i32,
+    /// What each tester earns, in US cents.
+    pub budget_per_tester_cents: i64,
+    /// Deadline.
+    pub deadline: DateTime,
+    /// Expected testing time.
+    pub estimated_duration_minutes: Option<i32>,
+    /// Who may see and claim it.
+    #[graphql(default_with = "JobVisibility::Public")]
+    pub visibility: JobVisibility,
+    /// Testers invited (for PRIVATE and INVITED_ONLY jobs).
+    #[graphql(default)]
+    pub invited_tester_ids: Vec<ID>,
+}
+
+impl JobDetailsInput {
+    fn into_new_job(self, journey: Option<JourneyInput>) -> ApiResult<marketplace::NewJob> {
+        let project_id = project_id(&self.project_id, "details.projectId")?;
+        let invited_tester_ids = self
+            .invited_tester_ids
+            .iter()
+            .map(|id| GlobalId::decode_as(id, NodeType::User, "details.invitedTesterIds"))
+            .collect::<ApiResult<Vec<_>>>()?;
+        let (scenario, steps) = journey.map(JourneyInput::into_parts).unwrap_or_default();
+        Ok(marketplace::NewJob {
+            project_id,
+            title: self.title,
+            description: self.description,
+            test_type: self.test_type.into(),
+            scenario,
+            steps,
+            required_devices: self.required_devices,
+            required_browsers: self.required_browsers,
+            required_os: self.required_os,
+            tester_level: self.tester_level.into(),
+            max_testers: self.max_testers,
+            budget_per_tester_cents: self.budget_per_tester_cents,
+            deadline: self.deadline.0,
+            estimated_duration_minutes: self.estimated_duration_minutes,
+            visibility: self.visibility.into(),
+            invited_tester_ids,
+        })
+    }
+}
+
+/// Input of `createJob`.
+#[derive(InputObject)]
+pub struct CreateJobInput {
+    /// Requirements, seats, budget, deadline and visibility.
+    pub details: JobDetailsInput,
+    /// The journey testers follow.
+    pub journey: JourneyInput,
+}
+
+/// A value for one `{{variable}}` of a template.
+#[derive(InputObject)]
+pub struct TemplateValueInput {
+    /// The variable's name.
+    pub name: String,
+    /// Its value.
+    pub value: String,
+}
+
+/// Input of `createJobFromTemplate`.
+#[derive(InputObject)]
+pub struct CreateJobFromTemplateInput {
+    /// The template.
+    pub template_id: ID,
+    /// A value for every variable the template uses.
+    #[graphql(default)]
+    pub values: Vec<TemplateValueInput>,
+    /// Requirements, seats, budget, deadline and visibility.
+    pub details: JobDetailsInput,
+}
+
+/// Input of `updateJobJourney`.
+#[derive(InputObject)]
+pub struct UpdateJobJourneyInput {
+    /// The job (must still be a draft).
+    pub job_id: ID,
+    /// The new journey.
+    pub journey: JourneyInput,
+}
+
+/// Input naming one job.
+#[derive(InputObject)]
+pub struct JobIdInput {
+    /// The job.
+    pub job_id: ID,
+}
+
+/// A job after a change.
+#[derive(SimpleObject)]
+pub struct JobPayload {
+    /// The job.
+    pub job: Job,
+}
+
+/// What publishing did about money.
+#[derive(SimpleObject)]
+pub struct JobFunding {
+    /// The job's escrow status after publishing.
+    pub escrow_status: String,
+    /// What happened, in words.
+    pub note: String,
+}
+
+/// A published job.
+#[derive(SimpleObject)]
+pub struct PublishJobPayload {
+    /// The job, now open.
+    pub job: Job,
+    /// How it was funded.
+    pub funding: JobFunding,
+}
+
+/// A lifecycle step a client may take on a published job.
+#[derive(Debug, Clone, Copy)]
+enum LifecycleStep {
+    StartTesting,
+    BeginReview,
+    Complete,
+    Cancel,
+}
+
+async fn transition(
+    ctx: &Context<'_>,
+    input: JobIdInput,
+    step: LifecycleStep,
+) -> ApiResult<JobPayload> {
+    let id = job_id(&input.job_id, "jobId")?;
+    let actor = actor(ctx).await?;
+    let action = match step {
+        LifecycleStep::StartTesting => JobAction::StartTesting,
+        LifecycleStep::BeginReview => JobAction::BeginReview,
+        LifecycleStep::Complete => JobAction::Complete,
+        LifecycleStep::Cancel => JobAction::Cancel,
+    };
+    let job = services(ctx)
+        .marketplace()
+        .transition_job(&actor, id, action)
+        .await?;
+    Ok(JobPayload { job: Job(job) })
+}
+
+/// Job mutations.
+#[derive(Default)]
+pub struct JobMutation;
+
+/// Job mutations. Every lifecycle change is a compare-and-set on the job's status: of two racing
+/// requests one wins and the other gets `CONFLICT`, and an invalid step changes nothing.
+#[Object]
+impl JobMutation {
+    /// Creates a draft job with a journey in a project the caller manages.
+    #[graphql(guard = "SignedInUser")]
+    async fn create_job(&self, ctx: &Context<'_>, input: CreateJobInput) -> ApiResult<JobPayload> {
+        let new_job = input.details.into_new_job(Some(input.journey))?;
+        let actor = actor(ctx).await?;
+        let job = services(ctx)
+            .marketplace()
+            .create_job(&actor, new_job)
+            .await?;
+        Ok(JobPayload { job: Job(job) })
+    }
+
+    /// Creates a draft job whose journey is an AI test template's with `values` substituted for
+    /// its `{{variables}}`; a missing value is `BAD_USER_INPUT` naming the variable. Premium
+    /// templates need a pro or team plan (or an organization).
+    #[graphql(guard = "SignedInUser")]
+    async fn create_job_from_template(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateJobFromTemplateInput,
+    ) -> ApiResult<JobPayload> {
+        let template_id =
+            GlobalId::decode_as(&input.template_id, NodeType::AiTestTemplate, "templateId")?;
+        let values: HashMap<String, String> = input
+            .values
+            .into_iter()
+            .map(|value| (value.name, value.value))
+            .collect();
+        let new_job = input.details.into_new_job(None)?;
+        let actor = actor(ctx).await?;
+        let premium = premium_allowed(ctx, &actor).await?;
+        let job = services(ctx)
+            .marketplace()
+            .create_job_from_template(&actor, template_id, &values, premium, new_job)
+            .await?;
+        Ok(JobPayload { job: Job(job) })
+    }
+
+    /// Replaces a draft job's journey; a published job's journey is locked (`CONFLICT`).
+    #[graphql(guard = "SignedInUser")]
+    async fn update_job_journey(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateJobJourneyInput,
+    ) -> ApiResult<JobPayload> {
+        let id = job_id(&input.job_id, "jobId")?;
+        let (scenario, steps) = input.journey.into_parts();
+        let actor = actor(ctx).await?;
+        let job = services(ctx)
+            .marketplace()
+            .update_job_journey(&actor, id, scenario, steps)
+            .await?;
+        Ok(JobPayload { job: Job(job) })
+    }
+
+    /// Publishes a draft (DRAFT → OPEN): funds it, then opens it to testers, within the
+    /// organization's `maxConcurrentJobs`.
+    #[graphql(guard = "SignedInUser")]
+    async fn publish_job(
+        &self,
+        ctx: &Context<'_>,
+        input: JobIdInput,
+    ) -> ApiResult<PublishJobPayload> {
+        let id = job_id(&input.job_id, "jobId")?;
+        let actor = actor(ctx).await?;
+        let limits = limits_for(ctx, &actor).await?;
+        let published = services(ctx)
+            .marketplace()
+            .publish_job(&actor, id, limits)
+            .await?;
+        Ok(PublishJobPayload {
+            job: Job(published.job),
+            funding: JobFunding {
+                escrow_status: published.funding.escrow_status,
+                note: published.funding.note,
+            },
+        })
+    }
+
+    /// OPEN → IN_PROGRESS: stops taking claims.
+    #[graphql(guard = "SignedInUser")]
+    async fn start_job_testing(
+        &self,
+        ctx: &Context<'_>,
+        input: JobIdInput,
+    ) -> ApiResult<JobPayload> {
+        transition(ctx, input, LifecycleStep::StartTesting).await
+    }
+
+    /// IN_PROGRESS → REVIEW.
+    #[graphql(guard = "SignedInUser")]
+    async fn begin_job_review(
+        &self,
+        ctx: &Context<'_>,
+        input: JobIdInput,
+    ) -> ApiResult<JobPayload> {
+        transition(ctx, input, LifecycleStep::BeginReview).await
+    }
+
+    /// REVIEW → COMPLETED.
+    #[graphql(guard = "SignedInUser")]
+    async fn complete_job(&self, ctx: &Context<'_>, input: JobIdInput) -> ApiResult<JobPayload> {
+        transition(ctx, input, LifecycleStep::Complete).await
+    }
+
+    /// DRAFT, OPEN or IN_PROGRESS → CANCELLED.
+    #[graphql(guard = "SignedInUser")]
+    async fn cancel_job(&self, ctx: &Context<'_>, input: JobIdInput) -> ApiResult<JobPayload> {
+        transition(ctx, input, LifecycleStep::Cancel).await
+    }
+
+    /// Takes a seat on an open job the signed-in tester qualifies for. Atomic: when seats run
+    /// out, later claims get `CONFLICT`; a tester never holds two seats on one job.
+    #[graphql(guard = "HasRole(identity::Role::Tester)")]
+    async fn claim_job(&self, ctx: &Context<'_>, input: JobIdInput) -> ApiResult<JobPayload> {
+        let id = job_id(&input.job_id, "jobId")?;
+        let actor = actor(ctx).await?;
+        let tester = tester_profile(ctx).await?;
+        let job = services(ctx)
+            .marketplace()
+            .claim_job(&actor, &tester, id)
+            .await?;
+        Ok(JobPayload { job: Job(job) })
+    }
+
+    /// Gives the tester's seat back (before they submit); it is free for someone else.
+    #[graphql(guard = "HasRole(identity::Role::Tester)")]
+    async fn withdraw_from_job(
+        &self,
+        ctx: &Context<'_>,
+        input: JobIdInput,
+    ) -> ApiResult<JobPayload> {
+        let id = job_id(&input.job_id, "jobId")?;
+        let actor = actor(ctx).await?;
+        let job = services(ctx)
+            .marketplace()
+            .withdraw_from_job(&actor, id)
+            .await?;
+        Ok(JobPayload { job: Job(job) })
+    }
+
+    /// The tester starts testing: their seat moves ASSIGNED → IN_PROGRESS.
+    #[graphql(guard = "HasRole(identity::Role::Tester)")]
+    async fn start_assignment(
+        &self,
+        ctx: &Context<'_>,
+        input: JobIdInput,
+    ) -> ApiResult<JobPayload> {
+        let id = job_id(&input.job_id, "jobId")?;
+        let actor = actor(ctx).await?;
+        let job = services(ctx)
+            .marketplace()
+            .start_assignment(&actor, id)
+            .await?;
+        Ok(JobPayload { job: Job(job) })
+    }
+}

@@ -1,0 +1,797 @@
+//! The marketplace's output types over the domain records, and who may see what on them.
+//!
+//! Objects are reached only after their visibility was checked ([`super::visibility`]); fields
+//! that are more sensitive than the object itself (credentials, total budget, escrow, invite
+//! lists, other testers' seats and submissions) check again and answer `FORBIDDEN` (or leave other
+//! people's items out of lists), whatever path reached the object.
+
+use async_graphql::{Context, Enum, Object, SimpleObject, ID};
+use bson::oid::ObjectId;
+
+use super::visibility::{self, manages};
+use crate::error::{ApiError, ApiResult};
+use crate::identity_api::types::User;
+use crate::loaders::{
+    load, load_user, JobLoader, JobsByProjectLoader, ProjectLoader, SubmissionsByJobLoader,
+    TemplateLoader,
+};
+use crate::relay::{connection_from_list, page_request, GlobalId, ListConnection, NodeType};
+use crate::scalars::DateTime;
+use crate::Services;
+
+fn services<'a>(ctx: &Context<'a>) -> &'a Services {
+    ctx.data_unchecked::<Services>()
+}
+
+async fn user_by_id(ctx: &Context<'_>, id: ObjectId) -> ApiResult<Option<User>> {
+    Ok(load_user(ctx, id).await?.map(User::new))
+}
+
+/// Where a project is in its life.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "marketplace::ProjectStatus")]
+pub enum ProjectStatus {
+    /// In use.
+    Active,
+    /// Retired; takes no changes.
+    Archived,
+    /// Being set up.
+    Draft,
+}
+
+/// Where a job is in its life: DRAFT → OPEN → IN_PROGRESS → REVIEW → COMPLETED, and CANCELLED
+/// from DRAFT, OPEN or IN_PROGRESS.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "marketplace::JobStatus")]
+pub enum JobStatus {
+    /// Being written; invisible to testers; the journey may change.
+    Draft,
+    /// Published: testers find and claim seats.
+    Open,
+    /// Testing under way; no new claims.
+    InProgress,
+    /// Testing over; the client reviews submissions.
+    Review,
+    /// Finished.
+    Completed,
+    /// Withdrawn by the client.
+    Cancelled,
+}
+
+/// Who may see and claim a job.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "marketplace::Visibility")]
+pub enum JobVisibility {
+    /// Listed to every qualifying tester.
+    Public,
+    /// Not listed; claimable only by invited testers.
+    Private,
+    /// Listed and claimable only for invited testers.
+    InvitedOnly,
+}
+
+/// The experience a job asks for.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "marketplace::TesterLevel")]
+pub enum TesterLevel {
+    /// Any tester.
+    Any,
+    /// Beginner or better.
+    Beginner,
+    /// Intermediate or better.
+    Intermediate,
+    /// Experts only.
+    Expert,
+}
+
+/// The kind of test.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "marketplace::TestType")]
+pub enum TestType {
+    /// Free exploration.
+    Exploratory,
+    /// Re-check known behaviour.
+    Regression,
+    /// One feature.
+    SpecificFeature,
+    /// Follow the user journey.
+    UserJourney,
+}
+
+/// Where a tester's seat is: ASSIGNED → IN_PROGRESS → SUBMITTED → COMPLETED.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "marketplace::AssignmentStatus")]
+pub enum AssignmentStatus {
+    /// Claimed; testing not started.
+    Assigned,
+    /// Testing.
+    InProgress,
+    /// Results handed in.
+    Submitted,
+    /// Reviewed.
+    Completed,
+}
+
+/// Where a submission is: DRAFT → SUBMITTED → (UNDER_REVIEW) → APPROVED | REJECTED |
+/// REVISION_REQUESTED → SUBMITTED again.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "marketplace::SubmissionStatus")]
+pub enum SubmissionStatus {
+    /// Being written by the tester; invisible to the client.
+    Draft,
+    /// Handed in; waiting for review.
+    Submitted,
+    /// The client is reviewing.
+    UnderReview,
+    /// Accepted.
+    Approved,
+    /// Refused, with feedback.
+    Rejected,
+    /// Sent back with notes; the tester revises and resubmits.
+    RevisionRequested,
+}
+
+/// How a journey step went.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "marketplace::StepOutcome")]
+pub enum StepOutcome {
+    /// Worked as expected.
+    Passed,
+    /// Did not.
+    Failed,
+    /// Could not be tried.
+    Blocked,
+    /// Not tried.
+    Skipped,
+}
+
+/// How bad a bug is.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "marketplace::Severity")]
+pub enum Severity {
+    /// Blocks core use.
+    Critical,
+    /// Serious.
+    High,
+    /// Noticeable.
+    Medium,
+    /// Cosmetic.
+    Low,
+}
+
+/// Login details testers need for the product under test. Only the project's client, its
+/// organization's owners and admins, and testers seated on one of its running jobs may read them.
+#[derive(SimpleObject)]
+pub struct ProjectCredentials {
+    /// Login name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// Anything else testers need.
+    pub additional_info: String,
+}
+
+/// A product under test, owned by a client (and their organization).
+pub struct Project(pub marketplace::Project);
+
+/// A product under test, owned by a client (and their organization).
+#[Object]
+impl Project {
+    /// Global ID.
+    pub async fn id(&self) -> ID {
+        GlobalId::encode(NodeType::Project, self.0.id)
+    }
+    /// Name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Description.
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+    /// `web`, `mobile`, `api` or `desktop`.
+    async fn project_type(&self) -> &str {
+        &self.0.project_type
+    }
+    /// Where the product runs.
+    async fn url(&self) -> &str {
+        &self.0.url
+    }
+    /// `production`, `staging` or `development`.
+    async fn environment(&self) -> &str {
+        &self.0.environment
+    }
+    /// Devices the product targets.
+    async fn target_devices(&self) -> &[String] {
+        &self.0.target_devices
+    }
+    /// Browsers the product targets.
+    async fn target_browsers(&self) -> &[String] {
+        &self.0.target_browsers
+    }
+    /// Operating systems the product targets.
+    async fn target_os(&self) -> &[String] {
+        &self.0.target_os
+    }
+    /// Status.
+    async fn status(&self) -> ProjectStatus {
+        self.0.status.into()
+    }
+    /// When it was created.
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
+    }
+    /// Last change.
+    async fn updated_at(&self) -> DateTime {
+        self.0.updated_at.into()
+    }
+    /// When it was archived.
+    async fn archived_at(&self) -> Option<DateTime> {
+        self.0.archived_at.map(Into::into)
+    }
+    /// Whether credentials are stored (visible to whoever sees the project).
+    async fn has_credentials(&self) -> bool {
+        self.0.credentials.is_some()
+    }
+    /// The stored credentials, decrypted. `FORBIDDEN` for anyone but the project's client, its
+    /// organization's owners and admins, and testers seated on one of its running jobs.
+    async fn credentials(&self, ctx: &Context<'_>) -> ApiResult<Option<ProjectCredentials>> {
+        let actor = super::access::actor(ctx).await?;
+        let credentials = services(ctx)
+            .marketplace()
+            .project_credentials(&actor, self.0.id)
+            .await?;
+        Ok(credentials.map(|plain| ProjectCredentials {
+            username: plain.username,
+            password: plain.password,
+            additional_info: plain.additional_info,
+        }))
+    }
+    /// The owning client.
+    async fn client(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
+        user_by_id(ctx, self.0.client_id).await
+    }
+    /// The project's jobs, newest first: all of them for whoever manages the project, otherwise
+    /// only those the caller may see.
+    async fn jobs(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> ApiResult<ListConnection<Job>> {
+        let actor = super::access::actor(ctx).await?;
+        let jobs = load(ctx, JobsByProjectLoader(services(ctx).clone()), self.0.id)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|job| visibility::job_visible(&actor, job))
+            .collect();
+        connection_from_list(&page_request(first, after, last, before), jobs, Job)
+    }
+}
+
+/// One step of a user journey.
+#[derive(SimpleObject)]
+pub struct JourneyStep {
+    /// 1-based position.
+    pub step_number: i32,
+    /// What the tester does.
+    pub action: String,
+    /// What should happen.
+    pub expected_result: String,
+}
+
+/// The scenario testers follow.
+pub struct UserJourney(pub marketplace::UserJourney);
+
+/// The scenario testers follow.
+#[Object]
+impl UserJourney {
+    /// The scenario in one sentence.
+    async fn scenario(&self) -> &str {
+        &self.0.scenario
+    }
+    /// Ordered steps.
+    async fn steps(&self) -> Vec<JourneyStep> {
+        self.0
+            .steps
+            .iter()
+            .map(|step| JourneyStep {
+                step_number: step.step_number,
+                action: step.action.clone(),
+                expected_result: step.expected_result.clone(),
+            })
+            .collect()
+    }
+    /// Whether an AI template or enhancement wrote it.
+    async fn ai_generated(&self) -> bool {
+        self.0.ai_generated
+    }
+    /// The template it came from.
+    async fn template(&self, ctx: &Context<'_>) -> ApiResult<Option<AiTestTemplate>> {
+        match self.0.ai_template_id {
+            Some(id) => Ok(load(ctx, TemplateLoader(services(ctx).clone()), id)
+                .await?
+                .map(AiTestTemplate)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// A tester's seat on a job.
+pub struct Assignment(pub marketplace::Assignment);
+
+/// A tester's seat on a job.
+#[Object]
+impl Assignment {
+    /// The seated tester.
+    async fn tester(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
+        user_by_id(ctx, self.0.tester_id).await
+    }
+    /// When the seat was taken.
+    async fn assigned_at(&self) -> DateTime {
+        self.0.assigned_at.into()
+    }
+    /// Where the seat is.
+    async fn status(&self) -> AssignmentStatus {
+        self.0.status.into()
+    }
+}
+
+/// A testing job in a project: a journey, requirements, seats and a budget.
+pub struct Job(pub marketplace::Job);
+
+impl Job {
+    async fn require_manager(&self, ctx: &Context<'_>, field: &str) -> ApiResult<()> {
+        let actor = super::access::actor(ctx).await?;
+        if manages(&actor, self.0.client_id, self.0.organization_id) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "only the job's client, their organization and admins may read {field}"
+            )))
+        }
+    }
+}
+
+/// A testing job in a project: a journey, requirements, seats and a budget.
+#[Object]
+impl Job {
+    /// Global ID.
+    pub async fn id(&self) -> ID {
+        GlobalId::encode(NodeType::Job, self.0.id)
+    }
+    /// The project the job tests.
+    async fn project(&self, ctx: &Context<'_>) -> ApiResult<Option<Project>> {
+        Ok(
+            load(ctx, ProjectLoader(services(ctx).clone()), self.0.project_id)
+                .await?
+                .map(Project),
+        )
+    }
+    /// The client who posted it.
+    async fn client(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
+        user_by_id(ctx, self.0.client_id).await
+    }
+    /// Title.
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    /// Description.
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+    /// Kind of test.
+    async fn test_type(&self) -> TestType {
+        self.0.test_type.into()
+    }
+    /// The journey testers follow.
+    async fn user_journey(&self) -> UserJourney {
+        UserJourney(self.0.user_journey.clone())
+    }
+    /// Devices of which a tester needs one (any of devices, browsers or OS qualifies).
+    async fn required_devices(&self) -> &[String] {
+        &self.0.required_devices
+    }
+    /// Browsers of which a tester needs one.
+    async fn required_browsers(&self) -> &[String] {
+        &self.0.required_browsers
+    }
+    /// Operating systems of which a tester needs one.
+    async fn required_os(&self) -> &[String] {
+        &self.0.required_os
+    }
+    /// Experience asked for.
+    async fn tester_level(&self) -> TesterLevel {
+        self.0.tester_level.into()
+    }
+    /// Seats.
+    async fn max_testers(&self) -> i32 {
+        self.0.max_testers
+    }
+    /// Seats taken.
+    async fn seats_taken(&self) -> i32 {
+        self.0.assigned_testers.len() as i32
+    }
+    /// Seats still free.
+    async fn seats_remaining(&self) -> i32 {
+        (self.0.max_testers - self.0.assigned_testers.len() as i32).max(0)
+    }
+    /// What each tester earns, in US cents (before the platform fee).
+    async fn budget_per_tester_cents(&self) -> i64 {
+        self.0.budget_per_tester_usd
+    }
+    /// The whole budget in US cents. Client, organization and admins only.
+    async fn total_budget_cents(&self, ctx: &Context<'_>) -> ApiResult<i64> {
+        self.require_manager(ctx, "the total budget").await?;
+        Ok(self.0.total_budget_usd)
+    }
+    /// The escrow state of the job's money. Client, organization and admins only.
+    async fn escrow_status(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        self.require_manager(ctx, "the escrow status").await?;
+        Ok(self.0.escrow_status.clone())
+    }
+    /// Deadline.
+    async fn deadline(&self) -> DateTime {
+        self.0.deadline.into()
+    }
+    /// Expected testing time.
+    async fn estimated_duration_minutes(&self) -> Option<i32> {
+        self.0.estimated_duration_minutes
+    }
+    /// Lifecycle status.
+    async fn status(&self) -> JobStatus {
+        self.0.status.into()
+    }
+    /// Who may see and claim it.
+    async fn visibility(&self) -> JobVisibility {
+        self.0.visibility.into()
+    }
+    /// Testers invited to it. Client, organization and admins only.
+    async fn invited_testers(&self, ctx: &Context<'_>) -> ApiResult<Vec<User>> {
+        self.require_manager(ctx, "the invite list").await?;
+        let mut testers = Vec::new();
+        for id in &self.0.invited_tester_ids {
+            if let Some(user) = user_by_id(ctx, *id).await? {
+                testers.push(user);
+            }
+        }
+        Ok(testers)
+    }
+    /// Seats: all of them for the client, organization and admins; a tester sees their own.
+    async fn assignments(&self, ctx: &Context<'_>) -> ApiResult<Vec<Assignment>> {
+        let actor = super::access::actor(ctx).await?;
+        let everyone = manages(&actor, self.0.client_id, self.0.organization_id);
+        Ok(self
+            .0
+            .assigned_testers
+            .iter()
+            .filter(|seat| everyone || seat.tester_id == actor.user_id)
+            .cloned()
+            .map(Assignment)
+            .collect())
+    }
+    /// Handed-in submissions (not drafts).
+    async fn submission_count(&self) -> i32 {
+        self.0.submission_count
+    }
+    /// Approved submissions.
+    async fn approved_submission_count(&self) -> i32 {
+        self.0.approved_submission_count
+    }
+    /// Bugs reported in handed-in submissions.
+    async fn bugs_found(&self) -> i32 {
+        self.0.bugs_found
+    }
+    /// When it was created.
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
+    }
+    /// Last change.
+    async fn updated_at(&self) -> DateTime {
+        self.0.updated_at.into()
+    }
+    /// When it was published.
+    async fn published_at(&self) -> Option<DateTime> {
+        self.0.published_at.map(Into::into)
+    }
+    /// When it was completed.
+    async fn completed_at(&self) -> Option<DateTime> {
+        self.0.completed_at.map(Into::into)
+    }
+    /// When it was cancelled.
+    async fn cancelled_at(&self) -> Option<DateTime> {
+        self.0.cancelled_at.map(Into::into)
+    }
+    /// Handed-in submissions, newest first: all of them for the client, organization and admins;
+    /// a tester sees only their own.
+    async fn submissions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> ApiResult<ListConnection<Submission>> {
+        let actor = super::access::actor(ctx).await?;
+        let everyone = manages(&actor, self.0.client_id, self.0.organization_id)
+            && actor.role != marketplace::ActorRole::Tester;
+        let submissions = load(
+            ctx,
+            SubmissionsByJobLoader(services(ctx).clone()),
+            self.0.id,
+        )
+        .await?
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|submission| everyone || submission.tester_id == actor.user_id)
+        .collect();
+        connection_from_list(
+            &page_request(first, after, last, before),
+            submissions,
+            Submission,
+        )
+    }
+}
+
+/// How one journey step went.
+#[derive(SimpleObject)]
+pub struct StepResult {
+    /// The journey step.
+    pub step_number: i32,
+    /// Outcome.
+    pub status: StepOutcome,
+    /// Notes.
+    pub notes: String,
+    /// Screenshot URLs.
+    pub screenshots: Vec<String>,
+    /// When it was tested.
+    pub timestamp: Option<DateTime>,
+}
+
+/// A bug report.
+#[derive(SimpleObject)]
+pub struct Bug {
+    /// Title.
+    pub title: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Description.
+    pub description: String,
+    /// How to reproduce it.
+    pub steps_to_reproduce: Vec<String>,
+    /// What should happen.
+    pub expected_behavior: String,
+    /// What happens.
+    pub actual_behavior: String,
+    /// Screenshot URLs.
+    pub screenshots: Vec<String>,
+    /// Video URL.
+    pub video_url: Option<String>,
+    /// Devices it shows on.
+    pub affected_devices: Vec<String>,
+    /// Browsers it shows on.
+    pub affected_browsers: Vec<String>,
+}
+
+/// Where the tester tested.
+#[derive(SimpleObject)]
+pub struct TestEnvironment {
+    /// Device.
+    pub device_used: String,
+    /// Browser.
+    pub browser_used: String,
+    /// Browser version.
+    pub browser_version: String,
+    /// Operating system.
+    pub os_used: String,
+    /// Operating system version.
+    pub os_version: String,
+    /// Screen resolution, e.g. `1920x1080`.
+    pub screen_resolution: String,
+}
+
+/// A tester's results for one job.
+pub struct Submission(pub marketplace::Submission);
+
+/// A tester's results for one job. Visible to its tester and to whoever manages the job.
+#[Object]
+impl Submission {
+    /// Global ID.
+    pub async fn id(&self) -> ID {
+        GlobalId::encode(NodeType::Submission, self.0.id)
+    }
+    /// The job.
+    async fn job(&self, ctx: &Context<'_>) -> ApiResult<Option<Job>> {
+        Ok(load(ctx, JobLoader(services(ctx).clone()), self.0.job_id)
+            .await?
+            .map(Job))
+    }
+    /// The tester.
+    async fn tester(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
+        user_by_id(ctx, self.0.tester_id).await
+    }
+    /// Summary.
+    async fn summary(&self) -> &str {
+        &self.0.summary
+    }
+    /// The summary as the AI enhancement rewrote it.
+    async fn ai_enhanced_summary(&self) -> Option<&str> {
+        self.0.ai_enhanced_summary.as_deref()
+    }
+    /// Results per journey step.
+    async fn test_results(&self) -> Vec<StepResult> {
+        self.0
+            .test_results
+            .iter()
+            .map(|result| StepResult {
+                step_number: result.step_number,
+                status: result.status.into(),
+                notes: result.notes.clone(),
+                screenshots: result.screenshots.clone(),
+                timestamp: result.timestamp.map(Into::into),
+            })
+            .collect()
+    }
+    /// Bugs found.
+    async fn bugs(&self) -> Vec<Bug> {
+        self.0
+            .bugs
+            .iter()
+            .map(|bug| Bug {
+                title: bug.title.clone(),
+                severity: bug.severity.into(),
+                description: bug.description.clone(),
+                steps_to_reproduce: bug.steps_to_reproduce.clone(),
+                expected_behavior: bug.expected_behavior.clone(),
+                actual_behavior: bug.actual_behavior.clone(),
+                screenshots: bug.screenshots.clone(),
+                video_url: bug.video_url.clone(),
+                affected_devices: bug.affected_devices.clone(),
+                affected_browsers: bug.affected_browsers.clone(),
+            })
+            .collect()
+    }
+    /// Where the tester tested.
+    async fn environment(&self) -> TestEnvironment {
+        let environment = &self.0.environment;
+        TestEnvironment {
+            device_used: environment.device_used.clone(),
+            browser_used: environment.browser_used.clone(),
+            browser_version: environment.browser_version.clone(),
+            os_used: environment.os_used.clone(),
+            os_version: environment.os_version.clone(),
+            screen_resolution: environment.screen_resolution.clone(),
+        }
+    }
+    /// Minutes spent.
+    async fn time_spent_minutes(&self) -> i32 {
+        self.0.time_spent_minutes
+    }
+    /// Status.
+    async fn status(&self) -> SubmissionStatus {
+        self.0.status.into()
+    }
+    /// The client's feedback on a rejection.
+    async fn client_feedback(&self) -> Option<&str> {
+        self.0.client_feedback.as_deref()
+    }
+    /// The client's notes on a revision request.
+    async fn revision_notes(&self) -> Option<&str> {
+        self.0.revision_notes.as_deref()
+    }
+    /// When the draft was started.
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
+    }
+    /// When it was last handed in.
+    async fn submitted_at(&self) -> Option<DateTime> {
+        self.0.submitted_at.map(Into::into)
+    }
+    /// When it was last reviewed.
+    async fn reviewed_at(&self) -> Option<DateTime> {
+        self.0.reviewed_at.map(Into::into)
+    }
+    /// Last change.
+    async fn updated_at(&self) -> DateTime {
+        self.0.updated_at.into()
+    }
+}
+
+/// A variable a template's steps use as `{{name}}`.
+#[derive(SimpleObject)]
+pub struct TemplateVariable {
+    /// Name.
+    pub name: String,
+    /// What it means.
+    pub description: String,
+    /// An example value.
+    pub example: String,
+}
+
+/// One templated step.
+#[derive(SimpleObject)]
+pub struct TemplateStep {
+    /// Position.
+    pub step_number: i32,
+    /// The action, with `{{variables}}`.
+    pub action_template: String,
+    /// The expected result, with `{{variables}}`.
+    pub expected_result_template: String,
+}
+
+/// A reusable journey that jobs are created from by filling its variables.
+pub struct AiTestTemplate(pub marketplace::AiTestTemplate);
+
+/// A reusable journey that jobs are created from by filling its variables.
+#[Object]
+impl AiTestTemplate {
+    /// Global ID.
+    pub async fn id(&self) -> ID {
+        GlobalId::encode(NodeType::AiTestTemplate, self.0.id)
+    }
+    /// Name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Description.
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+    /// Category, e.g. `e-commerce`.
+    async fn category(&self) -> &str {
+        &self.0.category
+    }
+    /// Template type, e.g. `user_journey`.
+    async fn template_type(&self) -> &str {
+        &self.0.template_type
+    }
+    /// The scenario, with `{{variables}}`.
+    async fn scenario(&self) -> &str {
+        &self.0.journey_template.scenario
+    }
+    /// Variables to fill.
+    async fn variables(&self) -> Vec<TemplateVariable> {
+        self.0
+            .journey_template
+            .variables
+            .iter()
+            .map(|variable| TemplateVariable {
+                name: variable.name.clone(),
+                description: variable.description.clone(),
+                example: variable.example.clone(),
+            })
+            .collect()
+    }
+    /// Steps.
+    async fn steps(&self) -> Vec<TemplateStep> {
+        self.0
+            .journey_template
+            .steps
+            .iter()
+            .map(|step| TemplateStep {
+                step_number: step.step_number,
+                action_template: step.action_template.clone(),
+                expected_result_template: step.expected_result_template.clone(),
+            })
+            .collect()
+    }
+    /// How many jobs were created from it.
+    async fn usage_count(&self) -> i64 {
+        self.0.usage_count
+    }
+    /// Whether it can be used.
+    async fn is_active(&self) -> bool {
+        self.0.is_active
+    }
+    /// Whether only pro and team clients (and organizations) may use it.
+    async fn is_premium(&self) -> bool {
+        self.0.is_premium
+    }
+    /// When it was created.
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
+    }
+}

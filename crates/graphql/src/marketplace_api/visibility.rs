@@ -1,0 +1,86 @@
+//! Who may see which marketplace object. The domain crate decides who may change things; these
+//! rules decide what reads return, and they are applied on every path that reaches an object
+//! (top-level queries, `node`, nested fields alike).
+//!
+//! | object      | visible to |
+//! |-------------|------------|
+//! | project     | its client, members of its organization, admins; testers only through a job they see |
+//! | job         | its client, members of its organization, admins; testers seated on it, invited to it, or (when OPEN and PUBLIC) any tester |
+//! | submission  | its tester; the job's client, organization members and admins |
+//!
+//! Objects a caller may not see are `NOT_FOUND` (their existence is not revealed).
+
+use bson::oid::ObjectId;
+use marketplace::{Actor, ActorRole, Job, JobStatus, OrgRole, Project, Visibility};
+
+/// Whether `actor` manages what `client_id` (and `organization_id`) owns: the client, any member
+/// of the owning organization, or an admin.
+pub fn manages(actor: &Actor, client_id: ObjectId, organization_id: Option<ObjectId>) -> bool {
+    actor.role == ActorRole::Admin
+        || actor.user_id == client_id
+        || matches!(
+            (actor.organization, organization_id),
+            (Some((mine, _)), Some(theirs)) if mine == theirs
+        )
+}
+
+/// Whether `actor` administers what `client_id` owns: the client, an owner or admin of the
+/// owning organization, or a platform admin.
+pub fn administers(actor: &Actor, client_id: ObjectId, organization_id: Option<ObjectId>) -> bool {
+    actor.role == ActorRole::Admin
+        || actor.user_id == client_id
+        || matches!(
+            (actor.organization, organization_id),
+            (Some((mine, OrgRole::Owner | OrgRole::Admin)), Some(theirs)) if mine == theirs
+        )
+}
+
+/// Whether `actor` may see the project on its own (not through a job).
+pub fn project_visible(actor: &Actor, project: &Project) -> bool {
+    manages(actor, project.client_id, project.organization_id)
+}
+
+/// Whether `actor` may see the job.
+pub fn job_visible(actor: &Actor, job: &Job) -> bool {
+    if manages(actor, job.client_id, job.organization_id) {
+        return true;
+    }
+    if actor.role != ActorRole::Tester {
+        return false;
+    }
+    let seated = job
+        .assigned_testers
+        .iter()
+        .any(|seat| seat.tester_id == actor.user_id);
+    let invited = job.invited_tester_ids.contains(&actor.user_id);
+    let listed = job.status == JobStatus::Open && job.visibility == Visibility::Public;
+    seated || (job.status != JobStatus::Draft && invited) || listed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actor(role: ActorRole) -> Actor {
+        Actor {
+            user_id: ObjectId::new(),
+            role,
+            organization: None,
+        }
+    }
+
+    #[test]
+    fn organization_roles_decide_administration_but_not_management() {
+        let organization = ObjectId::new();
+        let client = ObjectId::new();
+        let mut member = actor(ActorRole::Client);
+        member.organization = Some((organization, OrgRole::Member));
+        assert!(manages(&member, client, Some(organization)));
+        assert!(!administers(&member, client, Some(organization)));
+        member.organization = Some((organization, OrgRole::Admin));
+        assert!(administers(&member, client, Some(organization)));
+        let outsider = actor(ActorRole::Client);
+        assert!(!manages(&outsider, client, Some(organization)));
+        assert!(manages(&actor(ActorRole::Admin), client, None));
+    }
+}
