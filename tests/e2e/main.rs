@@ -4,6 +4,7 @@
 
 mod accounts;
 mod authorization;
+mod batching;
 mod harness;
 mod http_surface;
 mod marketplace;

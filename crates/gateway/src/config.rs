@@ -112,7 +112,7 @@ fn default_graphql_max_depth() -> usize {
     12
 }
 fn default_graphql_max_complexity() -> usize {
-    1000
+    10_000
 }
 fn default_shutdown_grace_seconds() -> u64 {
     20

@@ -86,7 +86,7 @@ impl Default for SchemaLimits {
     fn default() -> Self {
         SchemaLimits {
             max_depth: 12,
-            max_complexity: 1000,
+            max_complexity: 10_000,
         }
     }
 }

@@ -116,6 +116,13 @@ pub struct ConnectionTotals {
 /// A Relay connection whose cursors are opaque strings.
 pub type ListConnection<Node> = Connection<String, Node, ConnectionTotals>;
 
+/// What a connection field adds to a query's complexity: its page size (the default page when
+/// none is given) times what each item costs, plus one for the field itself.
+pub fn page_cost(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
+    let size = first.or(last).unwrap_or(20).clamp(0, 100) as usize;
+    1 + size.saturating_mul(child_complexity)
+}
+
 /// Turns a pagination error into `BAD_USER_INPUT` on the argument it is about.
 pub fn page_error(error: foundation::PaginationError) -> ApiError {
     use foundation::PaginationError;

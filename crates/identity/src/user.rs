@@ -749,6 +749,8 @@ impl IdentityService {
         let documents: Vec<Document> = self
             .users
             .find(doc! { "_id": { "$in": ids.to_vec() } })
+            // One reply for the whole batch, not a `find` plus `getMore`s.
+            .batch_size(10_000)
             .await?
             .try_collect()
             .await?;

@@ -12,6 +12,10 @@ use crate::job::Job;
 use crate::service::MarketplaceService;
 use crate::submission::Submission;
 
+/// Documents asked for in a batch query's first reply, so one batch is one command (not a `find`
+/// plus `getMore`s) up to this many documents or 16 MiB.
+pub(crate) const LOADER_BATCH_SIZE: u32 = 10_000;
+
 impl MarketplaceService {
     /// The jobs with these ids (missing ids are absent from the map).
     pub async fn jobs_by_ids(
@@ -21,6 +25,7 @@ impl MarketplaceService {
         let jobs: Vec<Job> = self
             .jobs
             .find(doc! { "_id": { "$in": ids } })
+            .batch_size(LOADER_BATCH_SIZE)
             .await?
             .try_collect()
             .await?;
@@ -36,6 +41,7 @@ impl MarketplaceService {
         let jobs: Vec<Job> = self
             .jobs
             .find(doc! { "project_id": { "$in": project_ids } })
+            .batch_size(LOADER_BATCH_SIZE)
             .sort(doc! { "created_at": -1, "_id": -1 })
             .await?
             .try_collect()
@@ -58,6 +64,7 @@ impl MarketplaceService {
         let submissions: Vec<Submission> = self
             .submissions
             .find(doc! { "_id": { "$in": ids } })
+            .batch_size(LOADER_BATCH_SIZE)
             .await?
             .try_collect()
             .await?;
@@ -74,6 +81,7 @@ impl MarketplaceService {
         let submissions: Vec<Submission> = self
             .submissions
             .find(doc! { "job_id": { "$in": job_ids }, "status": { "$ne": "draft" } })
+            .batch_size(LOADER_BATCH_SIZE)
             .sort(doc! { "created_at": -1, "_id": -1 })
             .await?
             .try_collect()
@@ -100,6 +108,7 @@ impl MarketplaceService {
         let jobs: Vec<Job> = self
             .jobs
             .find(doc! { "assigned_testers.tester_id": { "$in": tester_ids } })
+            .batch_size(LOADER_BATCH_SIZE)
             .sort(doc! { "created_at": -1, "_id": -1 })
             .await?
             .try_collect()

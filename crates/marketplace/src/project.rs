@@ -341,6 +341,7 @@ impl MarketplaceService {
         let projects: Vec<Project> = self
             .projects
             .find(doc! { "_id": { "$in": ids } })
+            .batch_size(crate::batch::LOADER_BATCH_SIZE)
             .await?
             .try_collect()
             .await?;
@@ -356,6 +357,7 @@ impl MarketplaceService {
         let projects: Vec<Project> = self
             .projects
             .find(doc! { "client_id": { "$in": client_ids } })
+            .batch_size(crate::batch::LOADER_BATCH_SIZE)
             .sort(doc! { "created_at": -1, "_id": -1 })
             .await?
             .try_collect()

@@ -215,7 +215,10 @@ impl MarketplaceService {
         ids: &[ObjectId],
     ) -> Result<HashMap<ObjectId, AiTestTemplate>, MarketplaceError> {
         let documents: Vec<bson::Document> = futures_util::TryStreamExt::try_collect(
-            self.templates.find(doc! { "_id": { "$in": ids } }).await?,
+            self.templates
+                .find(doc! { "_id": { "$in": ids } })
+                .batch_size(crate::batch::LOADER_BATCH_SIZE)
+                .await?,
         )
         .await?;
         documents

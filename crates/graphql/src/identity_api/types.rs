@@ -278,6 +278,7 @@ impl User {
     }
     /// The projects this client owns, newest first, as far as the viewer may see them (the
     /// client themself, members of its organization, admins).
+    #[graphql(complexity = "crate::relay::page_cost(first, last, child_complexity)")]
     async fn projects(
         &self,
         ctx: &Context<'_>,
@@ -297,6 +298,7 @@ impl User {
         .await
     }
     /// The jobs this tester holds a seat on, newest first, as far as the viewer may see them.
+    #[graphql(complexity = "crate::relay::page_cost(first, last, child_complexity)")]
     async fn assigned_jobs(
         &self,
         ctx: &Context<'_>,

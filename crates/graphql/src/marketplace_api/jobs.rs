@@ -88,7 +88,10 @@ impl JobQuery {
     /// Open jobs with a free seat the signed-in tester qualifies for (qualified status, level, one
     /// of the required devices, browsers or OS) and has not claimed: public ones and those they
     /// were invited to. Newest first; pages forward.
-    #[graphql(guard = "HasRole(identity::Role::Tester)")]
+    #[graphql(
+        guard = "HasRole(identity::Role::Tester)",
+        complexity = "crate::relay::page_cost(first, None, child_complexity)"
+    )]
     async fn available_jobs(
         &self,
         ctx: &Context<'_>,

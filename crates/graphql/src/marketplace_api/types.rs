@@ -253,6 +253,7 @@ impl Project {
     }
     /// The project's jobs, newest first: all of them for whoever manages the project, otherwise
     /// only those the caller may see.
+    #[graphql(complexity = "crate::relay::page_cost(first, last, child_complexity)")]
     async fn jobs(
         &self,
         ctx: &Context<'_>,
@@ -507,6 +508,7 @@ impl Job {
     }
     /// Handed-in submissions, newest first: all of them for the client, organization and admins;
     /// a tester sees only their own.
+    #[graphql(complexity = "crate::relay::page_cost(first, last, child_complexity)")]
     async fn submissions(
         &self,
         ctx: &Context<'_>,
