@@ -8,4 +8,5 @@ mod batching;
 mod harness;
 mod http_surface;
 mod marketplace;
+mod marketplace_authorization;
 mod organizations;

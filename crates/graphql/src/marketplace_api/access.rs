@@ -126,8 +126,19 @@ fn operating_system_of(device: &str) -> Option<&'static str> {
 /// The project and concurrent-job limits that apply to what `actor` creates: their
 /// organization's plan limits, or for an individual client the limits of their membership tier.
 pub async fn limits_for(ctx: &Context<'_>, actor: &Actor) -> ApiResult<OrganizationLimits> {
+    limits_of_owner(ctx, actor.organization.map(|(id, _)| id), actor.user_id).await
+}
+
+/// The limits of whoever owns something: its organization's plan limits, or for an individual
+/// client the limits of their membership tier (an admin acting on a client's job is held to the
+/// client's limits, not their own).
+pub async fn limits_of_owner(
+    ctx: &Context<'_>,
+    organization_id: Option<ObjectId>,
+    client_id: ObjectId,
+) -> ApiResult<OrganizationLimits> {
     let services = ctx.data_unchecked::<Services>();
-    if let Some((organization_id, _)) = actor.organization {
+    if let Some(organization_id) = organization_id {
         if let Some(organization) = services.identity().organization(organization_id).await? {
             let limits = organization.limits;
             return Ok(OrganizationLimits {
@@ -137,13 +148,10 @@ pub async fn limits_for(ctx: &Context<'_>, actor: &Actor) -> ApiResult<Organizat
             });
         }
     }
-    let tier = match viewer(ctx).user() {
-        Ok(user) => require_user(ctx, user.user_id)
-            .await?
-            .client_data
-            .and_then(|data| data.membership_tier),
-        Err(_) => None,
-    };
+    let tier = load_user(ctx, client_id)
+        .await?
+        .and_then(|user| user.client_data)
+        .and_then(|data| data.membership_tier);
     let tier = tier.as_deref().unwrap_or("starter");
     let (_, max_projects, max_concurrent_jobs) = INDIVIDUAL_LIMITS
         .iter()

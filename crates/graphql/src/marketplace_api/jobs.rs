@@ -9,7 +9,7 @@ use bson::oid::ObjectId;
 use foundation::Cursor;
 use marketplace::JobAction;
 
-use super::access::{actor, limits_for, premium_allowed, tester_profile};
+use super::access::{actor, limits_of_owner, premium_allowed, tester_profile};
 use super::projects::project_id;
 use super::types::{Job, JobVisibility, TestType, TesterLevel};
 use super::visibility::job_visible;
@@ -417,7 +417,11 @@ impl JobMutation {
     ) -> ApiResult<PublishJobPayload> {
         let id = job_id(&input.job_id, "jobId")?;
         let actor = actor(ctx).await?;
-        let limits = limits_for(ctx, &actor).await?;
+        // The owner's limits apply, whoever publishes (an organization member, an admin).
+        let job = load(ctx, JobLoader(services(ctx).clone()), id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("job not found".to_string()))?;
+        let limits = limits_of_owner(ctx, job.organization_id, job.client_id).await?;
         let published = services(ctx)
             .marketplace()
             .publish_job(&actor, id, limits)

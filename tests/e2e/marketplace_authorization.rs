@@ -1,0 +1,320 @@
+//! The marketplace's authorization table: every marketplace query, mutation and sensitive field,
+//! called by each kind of caller, with the outcome code each must get.
+//!
+//! "The client" is the demo client John, who owns the project and jobs; "another client" is Maria
+//! (another organization); "the seated tester" is Sarah, who holds a seat on the job and submitted;
+//! "another tester" is Li Wei, who holds no seat on it (but has a draft on a job of another of
+//! John's projects). Rows that change state act on a target of their own per column, or come in
+//! an order where no row changes what a later row depends on.
+
+use serde_json::{json, Value};
+
+use crate::harness::{outcome, TestGateway, DEMO_PASSWORD};
+use crate::marketplace::{create_project, details, journey, open_job};
+
+const CALLERS: [&str; 7] = [
+    "anonymous",
+    "the client",
+    "another client",
+    "the seated tester",
+    "another tester",
+    "admin",
+    "read-only API key",
+];
+
+const OK: &str = "OK";
+const U: &str = "UNAUTHENTICATED";
+const FB: &str = "FORBIDDEN";
+const NF: &str = "NOT_FOUND";
+const C: &str = "CONFLICT";
+
+struct Row {
+    operation: &'static str,
+    query: &'static str,
+    variables: Box<dyn Fn(usize) -> Value>,
+    expected: [&'static str; 7],
+}
+
+fn row(
+    operation: &'static str,
+    query: &'static str,
+    variables: impl Fn(usize) -> Value + 'static,
+    expected: [&'static str; 7],
+) -> Row {
+    Row {
+        operation,
+        query,
+        variables: Box::new(variables),
+        expected,
+    }
+}
+
+fn id_of(value: &Value, path: &[&str]) -> String {
+    let mut current = value;
+    for key in path {
+        current = &current[*key];
+    }
+    current.as_str().expect("an ID").to_string()
+}
+
+async fn draft_job(gateway: &TestGateway, token: &str, project_id: &str) -> String {
+    let created = gateway
+        .ok(
+            Some(token),
+            "mutation($input: CreateJobInput!) { createJob(input: $input) { job { id } } }",
+            json!({ "input": { "details": details(project_id, 1, 1_000), "journey": journey() } }),
+        )
+        .await;
+    id_of(&created, &["createJob", "job", "id"])
+}
+
+async fn start_submission(gateway: &TestGateway, token: &str, job_id: &str) -> String {
+    gateway
+        .ok(
+            Some(token),
+            "mutation($input: JobIdInput!) { claimJob(input: $input) { job { id } } }",
+            json!({ "input": { "jobId": job_id } }),
+        )
+        .await;
+    let created = gateway
+        .ok(
+            Some(token),
+            "mutation($input: CreateSubmissionInput!) { createSubmission(input: $input) { submission { id } } }",
+            json!({ "input": { "jobId": job_id } }),
+        )
+        .await;
+    id_of(&created, &["createSubmission", "submission", "id"])
+}
+
+#[tokio::test]
+async fn every_marketplace_operation_for_every_kind_of_caller() {
+    let gateway = TestGateway::start().await;
+    let (john, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let (maria, _) = gateway
+        .login("maria.garcia@shoplane.io", DEMO_PASSWORD)
+        .await;
+    let (sarah, _) = gateway.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    let (li, _) = gateway.login("li.wei@testers.dev", DEMO_PASSWORD).await;
+    let (admin, _) = gateway.login("admin@peertest.io", DEMO_PASSWORD).await;
+    let me = gateway
+        .ok(Some(&john), "{ me { organization { id } } }", json!({}))
+        .await;
+    let organization_id = id_of(&me, &["me", "organization", "id"]);
+    let key = gateway
+        .ok(
+            Some(&john),
+            "mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret } }",
+            json!({ "input": { "organizationId": organization_id, "name": "reader", "scope": "READ" } }),
+        )
+        .await["createApiKey"]["secret"]
+        .as_str()
+        .expect("secret")
+        .to_string();
+    let li_id = id_of(
+        &gateway.ok(Some(&li), "{ me { id } }", json!({})).await,
+        &["me", "id"],
+    );
+
+    let project = create_project(&gateway, &john, "Authz storefront").await;
+    let job = open_job(&gateway, &john, &project, 3).await;
+    let submission = start_submission(&gateway, &sarah, &job).await;
+    gateway
+        .ok(
+            Some(&sarah),
+            "mutation($input: SaveSubmissionInput!) { saveSubmission(input: $input) { submission { id } } }",
+            json!({ "input": { "submissionId": submission, "summary": "Works",
+                "environment": { "deviceUsed": "iPhone 14 Pro", "browserUsed": "Safari", "osUsed": "iOS" } } }),
+        )
+        .await;
+    gateway
+        .ok(
+            Some(&sarah),
+            "mutation($input: SubmissionIdInput!) { submitSubmission(input: $input) { submission { id } } }",
+            json!({ "input": { "submissionId": submission } }),
+        )
+        .await;
+    // Li's draft lives on a job of another project, so Li stays unseated on `project`.
+    let other_project = create_project(&gateway, &john, "Authz back office").await;
+    let other_job = gateway
+        .ok(
+            Some(&john),
+            "mutation($input: CreateJobInput!) { createJob(input: $input) { job { id } } }",
+            json!({ "input": { "details": { "projectId": other_project, "title": "Back office",
+                "requiredBrowsers": ["Chrome"], "maxTesters": 2, "budgetPerTesterCents": 1000,
+                "deadline": "2099-01-01T00:00:00Z" }, "journey": journey() } }),
+        )
+        .await;
+    let other_job = id_of(&other_job, &["createJob", "job", "id"]);
+    gateway
+        .ok(
+            Some(&john),
+            "mutation($input: JobIdInput!) { publishJob(input: $input) { job { id } } }",
+            json!({ "input": { "jobId": other_job } }),
+        )
+        .await;
+    let li_draft = start_submission(&gateway, &li, &other_job).await;
+    let template = gateway
+        .ok(
+            Some(&john),
+            "{ aiTestTemplates { edges { node { id } } } }",
+            json!({}),
+        )
+        .await["aiTestTemplates"]["edges"][0]["node"]["id"]
+        .as_str()
+        .expect("template")
+        .to_string();
+    let mut archive_targets = Vec::new();
+    let mut publish_targets = Vec::new();
+    let mut cancel_targets = Vec::new();
+    for column in 0..CALLERS.len() {
+        archive_targets
+            .push(create_project(&gateway, &john, &format!("Archive me {column}")).await);
+        publish_targets.push(draft_job(&gateway, &john, &project).await);
+        cancel_targets.push(draft_job(&gateway, &john, &project).await);
+    }
+    let credentials: [Option<String>; 7] = [
+        None,
+        Some(john.clone()),
+        Some(maria),
+        Some(sarah),
+        Some(li),
+        Some(admin),
+        Some(key),
+    ];
+
+    let (p1, p2, p3, p4) = (
+        project.clone(),
+        project.clone(),
+        project.clone(),
+        project.clone(),
+    );
+    let (j1, j2, j3, j4, j5, j6, j7, j8, j9) = (
+        job.clone(),
+        job.clone(),
+        job.clone(),
+        job.clone(),
+        job.clone(),
+        job.clone(),
+        job.clone(),
+        job.clone(),
+        job.clone(),
+    );
+    let (s1, s2) = (submission.clone(), submission.clone());
+    let t1 = template.clone();
+    let rows = vec![
+        row("query project", "query($id: ID!) { project(id: $id) { name } }",
+            move |_| json!({ "id": p1 }), [U, OK, NF, NF, NF, OK, OK]),
+        row("field Project.credentials (through the job)",
+            "query($id: ID!) { job(id: $id) { project { credentials { password } } } }",
+            move |_| json!({ "id": j1 }), [U, OK, NF, OK, FB, OK, FB]),
+        row("field Job.totalBudgetCents", "query($id: ID!) { job(id: $id) { totalBudgetCents } }",
+            move |_| json!({ "id": j2 }), [U, OK, NF, FB, FB, OK, OK]),
+        row("field Job.escrowStatus", "query($id: ID!) { job(id: $id) { escrowStatus } }",
+            move |_| json!({ "id": j3 }), [U, OK, NF, FB, FB, OK, OK]),
+        row("field Job.invitedTesters", "query($id: ID!) { job(id: $id) { invitedTesters { id } } }",
+            move |_| json!({ "id": j4 }), [U, OK, NF, FB, FB, OK, OK]),
+        row("query job (public fields, budget per tester)",
+            "query($id: ID!) { job(id: $id) { title budgetPerTesterCents } }",
+            move |_| json!({ "id": j5 }), [U, OK, NF, OK, OK, OK, OK]),
+        row("query submission", "query($id: ID!) { submission(id: $id) { summary } }",
+            move |_| json!({ "id": s1 }), [U, OK, NF, OK, NF, OK, OK]),
+        row("query node (submission)", "query($id: ID!) { node(id: $id) { id } }",
+            move |_| json!({ "id": s2 }), [U, OK, NF, OK, NF, OK, OK]),
+        row("query availableJobs", "{ availableJobs { totalCount } }",
+            |_| json!({}), [U, FB, FB, OK, OK, FB, FB]),
+        row("query aiTestTemplates", "{ aiTestTemplates { totalCount } }",
+            |_| json!({}), [U, OK, OK, OK, OK, OK, OK]),
+        row("query aiTestTemplates(includeInactive)", "{ aiTestTemplates(includeInactive: true) { totalCount } }",
+            |_| json!({}), [U, FB, FB, FB, FB, OK, FB]),
+        row("query aiTestTemplate", "query($id: ID!) { aiTestTemplate(id: $id) { name } }",
+            move |_| json!({ "id": t1 }), [U, OK, OK, OK, OK, OK, OK]),
+        row("query searchProjects", "{ searchProjects(text: \"storefront\") { totalCount } }",
+            |_| json!({}), [U, OK, OK, OK, OK, OK, OK]),
+        row("field User.projects", "{ me { projects { totalCount } } }",
+            |_| json!({}), [U, OK, OK, OK, OK, OK, FB]),
+        row("field User.assignedJobs", "{ me { assignedJobs { totalCount } } }",
+            |_| json!({}), [U, OK, OK, OK, OK, OK, FB]),
+        row("mutation updateProject", "mutation($input: UpdateProjectInput!) { updateProject(input: $input) { project { id } } }",
+            move |_| json!({ "input": { "projectId": p2, "description": "Still a storefront" } }),
+            [U, OK, FB, FB, FB, OK, FB]),
+        row("mutation archiveProject", "mutation($input: ProjectIdInput!) { archiveProject(input: $input) { project { status } } }",
+            move |column| json!({ "input": { "projectId": archive_targets[column] } }),
+            [U, OK, FB, FB, FB, OK, FB]),
+        row("mutation createProject", "mutation { createProject(input: { name: \"Table project\" }) { project { id } } }",
+            |_| json!({}), [U, OK, OK, FB, FB, OK, FB]),
+        row("mutation createJob", "mutation($input: CreateJobInput!) { createJob(input: $input) { job { id } } }",
+            move |_| json!({ "input": { "details": details(&p3, 1, 1_000), "journey": journey() } }),
+            [U, OK, FB, FB, FB, OK, FB]),
+        row("mutation createJobFromTemplate", "mutation($input: CreateJobFromTemplateInput!) { createJobFromTemplate(input: $input) { job { id } } }",
+            move |_| json!({ "input": { "templateId": template, "details": details(&p4, 1, 1_000),
+                "values": [{ "name": "product", "value": "a mug" }, { "name": "payment_method", "value": "cash" }] } }),
+            [U, OK, FB, FB, FB, OK, FB]),
+        row("mutation publishJob", "mutation($input: JobIdInput!) { publishJob(input: $input) { job { id } } }",
+            move |column| json!({ "input": { "jobId": publish_targets[column] } }),
+            [U, OK, FB, FB, FB, OK, FB]),
+        row("mutation cancelJob", "mutation($input: JobIdInput!) { cancelJob(input: $input) { job { id } } }",
+            move |column| json!({ "input": { "jobId": cancel_targets[column] } }),
+            [U, OK, FB, FB, FB, OK, FB]),
+        row("mutation updateJobJourney (published job)", "mutation($input: UpdateJobJourneyInput!) { updateJobJourney(input: $input) { job { id } } }",
+            move |_| json!({ "input": { "jobId": j6, "journey": journey() } }),
+            [U, C, FB, FB, FB, C, FB]),
+        row("mutation approveSubmission (a draft)", "mutation($input: SubmissionIdInput!) { approveSubmission(input: $input) { submission { id } } }",
+            move |_| json!({ "input": { "submissionId": li_draft } }),
+            [U, C, NF, NF, FB, C, FB]),
+        row("mutation createAiTestTemplate", "mutation { createAiTestTemplate(input: { name: \"T\", category: GENERAL, scenario: \"S\", steps: [{ actionTemplate: \"a\", expectedResultTemplate: \"b\" }] }) { template { id } } }",
+            |_| json!({}), [U, FB, FB, FB, FB, OK, FB]),
+        row("mutation setAiTestTemplateActive", "mutation($input: SetAiTestTemplateActiveInput!) { setAiTestTemplateActive(input: $input) { template { id } } }",
+            move |_| json!({ "input": { "templateId": template_id_for_toggle(), "active": true } }),
+            [U, FB, FB, FB, FB, NF, FB]),
+        row("mutation setTesterQualification", "mutation($input: SetTesterQualificationInput!) { setTesterQualification(input: $input) { user { id } } }",
+            move |_| json!({ "input": { "userId": li_id, "status": "QUALIFIED" } }),
+            [U, FB, FB, FB, FB, OK, FB]),
+        // Seats last. Li owns none of the job's devices, browsers or systems: refused.
+        row("mutation createSubmission", "mutation($input: CreateSubmissionInput!) { createSubmission(input: $input) { submission { id } } }",
+            move |_| json!({ "input": { "jobId": j7 } }), [U, FB, FB, C, NF, FB, FB]),
+        row("mutation claimJob", "mutation($input: JobIdInput!) { claimJob(input: $input) { job { id } } }",
+            move |_| json!({ "input": { "jobId": j8 } }), [U, FB, FB, C, FB, FB, FB]),
+        row("mutation withdrawFromJob", "mutation($input: JobIdInput!) { withdrawFromJob(input: $input) { job { id } } }",
+            move |_| json!({ "input": { "jobId": j9 } }), [U, FB, FB, C, NF, FB, FB]),
+    ];
+
+    let mut mismatches = Vec::new();
+    for row in &rows {
+        for (column, caller) in CALLERS.iter().enumerate() {
+            let body = gateway
+                .graphql(
+                    credentials[column].as_deref(),
+                    row.query,
+                    (row.variables)(column),
+                )
+                .await;
+            let actual = outcome(&body);
+            if actual != row.expected[column] {
+                mismatches.push(format!(
+                    "{} as {caller}: expected {}, got {actual} ({})",
+                    row.operation,
+                    row.expected[column],
+                    body.get("errors").cloned().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} cells differ:\n{}",
+        mismatches.len(),
+        rows.len() * CALLERS.len(),
+        mismatches.join("\n")
+    );
+    gateway.stop().await;
+}
+
+/// A template ID that names no template: toggling it passes authorization and then finds
+/// nothing, so the row changes no state.
+fn template_id_for_toggle() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!(
+        "AiTestTemplate:{}",
+        bson::oid::ObjectId::new().to_hex()
+    ))
+}
