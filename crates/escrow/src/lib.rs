@@ -13,9 +13,11 @@
 //! seat's pay: the platform keeps its fee, the tester's share is held for the dispute window, then
 //! transferred ([`EscrowService::release_due_payouts`]). Cancelling a job refunds every unreleased
 //! cent; completing one refunds the seats nobody will be paid for ([`EscrowService::settle_job`]).
-//! Every step is a pure function on [`EscrowTransaction`] ([`ledger`](crate::EscrowTransaction)),
-//! checked by [`check_invariant`] (`captured = paid + held + fees + refunded + in escrow`) and
-//! written by compare-and-set on the document's `version`.
+//! Every step is a pure function on [`EscrowTransaction`] (`ledger.rs`), checked by
+//! [`check_invariant`] (`captured = paid + held + fees + refunded + in escrow`) and written by
+//! compare-and-set on the document's `version`. Payouts are embedded in the escrow document (the
+//! seed's `payouts`): at most one per seat, and keeping them beside the counters makes each money
+//! step one atomic document update.
 //!
 //! **Idempotency.** Every money-moving operation takes an [`IdempotencyKey`]: a repeat returns the
 //! first answer and does nothing, the same key with other arguments is refused. Every provider
