@@ -114,6 +114,9 @@ pub async fn seed_fan_out(
                     submitted_at: Some(now),
                     reviewed_at: None,
                     updated_at: now,
+                    payout_amount_usd: None,
+                    payout_status: None,
+                    payout_date: None,
                 });
             }
         }

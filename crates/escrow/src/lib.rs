@@ -1,7 +1,81 @@
 //! The escrow domain: money held for a job, released to testers or refunded to the client.
 //!
-//! This crate will own the `escrow_transactions` collection (seed section 5) and the escrow and
-//! payout state machines. Money is an exact integer of minor units plus a currency, never a float.
+//! **Owns** the `escrow_transactions` collection (seed section 5: one escrow per job, with its
+//! embedded `payouts`, `refunds` and append-only `events`) and `escrow_idempotency_keys` (answers
+//! of money-moving requests, expired by TTL), with their indexes and validators
+//! ([`EscrowService::collections`]); the escrow, payout and refund lifecycles, each an enum plus
+//! one transition table ([`ESCROW_TRANSITIONS`], [`PAYOUT_TRANSITIONS`], [`REFUND_TRANSITIONS`]);
+//! the platform fee ([`split_payout`], rounding documented there); and the [`PaymentProvider`]
+//! seam with its [`Sandbox`] implementation.
 //!
-//! It holds no code yet: the escrow issue fills it. Whether escrow reads marketplace jobs directly
-//! or receives them as arguments is a design decision to be written in ARCHITECTURE.md then.
+//! **How money moves.** Publishing a job captures its whole budget into escrow ([`JobFunding`]
+//! implementation; capture timing argued in `funding.rs`). Approving a submission releases one
+//! seat's pay: the platform keeps its fee, the tester's share is held for the dispute window, then
+//! transferred ([`EscrowService::release_due_payouts`]). Cancelling a job refunds every unreleased
+//! cent; completing one refunds the seats nobody will be paid for ([`EscrowService::settle_job`]).
+//! Every step is a pure function on [`EscrowTransaction`] (`ledger.rs`), checked by
+//! [`check_invariant`] (`captured = paid + held + fees + refunded + in escrow`) and written by
+//! compare-and-set on the document's `version`. Payouts are embedded in the escrow document (the
+//! seed's `payouts`): at most one per seat, and keeping them beside the counters makes each money
+//! step one atomic document update.
+//!
+//! **Idempotency.** Every money-moving operation takes an [`IdempotencyKey`]: a repeat returns the
+//! first answer and does nothing, the same key with other arguments is refused. Every provider
+//! call carries a key derived from our ids ([`ProviderKeys`]).
+//!
+//! **Crash safety.** Intent is written before each provider call and the answer after it, so a
+//! crash leaves a recognisable state (`pending` escrow, `processing` payout, `pending` refund);
+//! [`EscrowService::reconcile`] finishes it with the same provider keys, and also repairs what a
+//! lost marketplace hook left behind (approved submissions without a payout, closed jobs not
+//! refunded). [`EscrowService::run_due_work`] is the background job (auto-approval, due transfers,
+//! reconcile).
+//!
+//! **Is not**: a marketplace. It depends on `marketplace` (a documented link): it implements
+//! marketplace's [`JobFunding`] and [`JobSettlement`] seams and reads jobs and submissions through
+//! marketplace's API, never its collections. It writes a submission's `payout_*` fields through
+//! [`marketplace::MarketplaceService::record_submission_payout`] in its own transaction, and
+//! tester totals on identity's `users` only through the [`TesterEarnings`] seam. It knows nothing
+//! of GraphQL or HTTP.
+//!
+//! [`JobFunding`]: marketplace::JobFunding
+//! [`JobSettlement`]: marketplace::JobSettlement
+
+mod collections;
+mod earnings;
+mod error;
+mod fee;
+mod funding;
+mod idempotency;
+mod ledger;
+mod lifecycle;
+mod payout;
+mod provider;
+mod reconcile;
+mod refund;
+mod sandbox;
+mod service;
+mod settings;
+
+pub use collections::{ESCROW_IDEMPOTENCY_KEYS, ESCROW_TRANSACTIONS};
+pub use earnings::{TesterEarnings, UsersTesterTotals};
+pub use error::EscrowError;
+pub use fee::{split_payout, FeeSplit};
+pub use idempotency::IdempotencyKey;
+pub use ledger::{
+    check_invariant, EscrowActor, EscrowEvent, EscrowEventType, EscrowTransaction, Payout, Refund,
+};
+pub use lifecycle::{
+    derived_funded_status, escrow_transition_allowed, payout_transition, EscrowAction,
+    EscrowStatus, PayoutAction, PayoutStatus, RefundStatus, ESCROW_TRANSITIONS, PAYOUT_TRANSITIONS,
+    REFUND_TRANSITIONS,
+};
+pub use provider::{
+    Authorization, AuthorizeRequest, CancelAuthorizationRequest, Capture, CaptureRequest,
+    PaymentProvider, ProviderError, ProviderKeys, ProviderName, ProviderRefund, RefundRequest,
+    Transfer, TransferRequest,
+};
+pub use reconcile::{DueWorkReport, ReconcileProblem, ReconcileReport};
+pub use refund::JobSettlementSummary;
+pub use sandbox::{Sandbox, SandboxMovement, SandboxMovementKind};
+pub use service::EscrowService;
+pub use settings::EscrowSettings;

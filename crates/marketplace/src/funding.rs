@@ -1,11 +1,22 @@
-//! The publish seam: publishing a job asks a [`JobFunding`] to fund it. Escrow will implement it;
-//! until then [`NoFunding`] publishes unfunded and says so instead of faking a payment.
+//! The money seams. Publishing a job asks a [`JobFunding`] to fund it; reviews and the end of a
+//! job tell a [`JobSettlement`] so escrow can pay testers and refund clients. Escrow implements
+//! both; until it is plugged in, [`NoFunding`] publishes unfunded (and says so) and
+//! [`NoSettlement`] does nothing. The few marketplace operations escrow needs (recording a
+//! submission's payout, finding submissions left unreviewed) live here too, so everything the
+//! money side touches is in one place.
 
 use bson::oid::ObjectId;
+use bson::{doc, DateTime};
 use futures_util::future::BoxFuture;
+use futures_util::TryStreamExt;
+use mongodb::ClientSession;
+use serde::{Deserialize, Serialize};
 
+use crate::actor::Actor;
 use crate::error::MarketplaceError;
-use crate::job::Job;
+use crate::job::{Job, JobStatus};
+use crate::service::MarketplaceService;
+use crate::submission::{Submission, SubmissionStatus};
 
 /// What funding a job produced; stored on the job as `escrow_status` / `escrow_transaction_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,5 +53,199 @@ impl JobFunding for NoFunding {
                 note: "no escrow is configured: the job was published without funding".into(),
             })
         })
+    }
+}
+
+/// A marketplace change that moves money, told to [`JobSettlement`] after it committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettlementEvent {
+    /// A submission was approved: its tester is owed the job's pay per tester.
+    SubmissionApproved {
+        /// The job.
+        job_id: ObjectId,
+        /// The approved submission.
+        submission_id: ObjectId,
+        /// The reviewer; `None` when the platform approved it automatically.
+        approved_by: Option<ObjectId>,
+    },
+    /// A submission was rejected: its seat's money may go back to the client.
+    SubmissionRejected {
+        /// The job.
+        job_id: ObjectId,
+        /// The rejected submission.
+        submission_id: ObjectId,
+        /// The reviewer.
+        rejected_by: ObjectId,
+    },
+    /// The job was cancelled: every unreleased cent goes back to the client.
+    JobCancelled {
+        /// The job.
+        job_id: ObjectId,
+        /// Who cancelled it.
+        cancelled_by: ObjectId,
+    },
+    /// The job was completed: the money of unused seats goes back to the client.
+    JobCompleted {
+        /// The job.
+        job_id: ObjectId,
+        /// Who completed it.
+        completed_by: ObjectId,
+    },
+}
+
+/// Settles money after a marketplace change has committed. It returns nothing on purpose: the
+/// marketplace change stands whatever happens to the money, so an implementation owns its
+/// failures and must be able to repair them later from the marketplace's state (escrow's
+/// `reconcile` does). The marketplace passes itself so the implementation can read the facts.
+pub trait JobSettlement: Send + Sync + std::fmt::Debug {
+    /// Reacts to `event`.
+    fn settle<'a>(
+        &'a self,
+        marketplace: &'a MarketplaceService,
+        event: SettlementEvent,
+    ) -> BoxFuture<'a, ()>;
+}
+
+/// No escrow configured: nothing to settle.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSettlement;
+
+impl JobSettlement for NoSettlement {
+    fn settle<'a>(
+        &'a self,
+        _marketplace: &'a MarketplaceService,
+        _event: SettlementEvent,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// The seed's `submissions.payout_status`, as escrow reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubmissionPayoutStatus {
+    /// Owed and held (dispute window, or frozen by a dispute).
+    Pending,
+    /// Being transferred to the tester.
+    Processing,
+    /// Transferred.
+    Paid,
+    /// The transfer failed; it will be retried.
+    Failed,
+    /// Taken back after a dispute; the money went back to the client.
+    Reversed,
+}
+
+impl SubmissionPayoutStatus {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubmissionPayoutStatus::Pending => "pending",
+            SubmissionPayoutStatus::Processing => "processing",
+            SubmissionPayoutStatus::Paid => "paid",
+            SubmissionPayoutStatus::Failed => "failed",
+            SubmissionPayoutStatus::Reversed => "reversed",
+        }
+    }
+}
+
+/// A submission's payout as escrow reports it (the seed's `payout_*` fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubmissionPayout {
+    /// What the tester receives, in US cents (after the platform fee).
+    pub amount_cents: i64,
+    /// Where the payout is.
+    pub status: SubmissionPayoutStatus,
+    /// When it was paid.
+    pub paid_at: Option<DateTime>,
+}
+
+impl MarketplaceService {
+    /// The same service, telling `settlement` about approvals, rejections and closed jobs.
+    pub fn with_settlement(mut self, settlement: std::sync::Arc<dyn JobSettlement>) -> Self {
+        self.settlement = settlement;
+        self
+    }
+
+    /// Writes a submission's payout fields inside the caller's transaction, so escrow can move a
+    /// payout and the submission's `payout_status` together.
+    pub async fn record_submission_payout(
+        &self,
+        session: &mut ClientSession,
+        submission_id: ObjectId,
+        payout: SubmissionPayout,
+    ) -> Result<(), MarketplaceError> {
+        let mut set = doc! {
+            "payout_amount_usd": payout.amount_cents,
+            "payout_status": payout.status.as_str(),
+        };
+        if let Some(paid_at) = payout.paid_at {
+            set.insert("payout_date", paid_at);
+        }
+        self.submissions
+            .update_one(doc! { "_id": submission_id }, doc! { "$set": set })
+            .session(session)
+            .await?;
+        Ok(())
+    }
+
+    /// Submissions handed in at or before `submitted_before` and still waiting for the client
+    /// (submitted or under review), oldest first, at most `limit`.
+    pub async fn submissions_awaiting_review(
+        &self,
+        submitted_before: DateTime,
+        limit: i64,
+    ) -> Result<Vec<Submission>, MarketplaceError> {
+        let waiting = [
+            SubmissionStatus::Submitted.as_str(),
+            SubmissionStatus::UnderReview.as_str(),
+        ];
+        Ok(self
+            .submissions
+            .find(doc! {
+                "status": { "$in": waiting.to_vec() },
+                "submitted_at": { "$lte": submitted_before },
+            })
+            .sort(doc! { "submitted_at": 1, "_id": 1 })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?)
+    }
+
+    /// Tells the settlement seam about a job that just became cancelled or completed.
+    pub(crate) async fn settle_job_transition(&self, actor: &Actor, job: &Job) {
+        let event = match job.status {
+            JobStatus::Cancelled => SettlementEvent::JobCancelled {
+                job_id: job.id,
+                cancelled_by: actor.user_id,
+            },
+            JobStatus::Completed => SettlementEvent::JobCompleted {
+                job_id: job.id,
+                completed_by: actor.user_id,
+            },
+            _ => return,
+        };
+        self.settlement.settle(self, event).await;
+    }
+
+    /// Tells the settlement seam about a submission that was just approved or rejected.
+    pub(crate) async fn settle_review(&self, reviewer: Option<ObjectId>, submission: &Submission) {
+        let event = match (submission.status, reviewer) {
+            (SubmissionStatus::Approved, approved_by) => SettlementEvent::SubmissionApproved {
+                job_id: submission.job_id,
+                submission_id: submission.id,
+                approved_by,
+            },
+            (SubmissionStatus::Rejected, Some(rejected_by)) => {
+                SettlementEvent::SubmissionRejected {
+                    job_id: submission.job_id,
+                    submission_id: submission.id,
+                    rejected_by,
+                }
+            }
+            _ => return,
+        };
+        self.settlement.settle(self, event).await;
     }
 }

@@ -522,7 +522,8 @@ impl MarketplaceService {
     }
 
     /// Applies a lifecycle step other than publishing (start testing, begin review, complete,
-    /// cancel) by compare-and-set on the current status.
+    /// cancel) by compare-and-set on the current status. A cancelled or completed job is then told
+    /// to the settlement seam (refunds).
     pub async fn transition_job(
         &self,
         actor: &Actor,
@@ -549,7 +550,8 @@ impl MarketplaceService {
             JobStatus::Cancelled => set.insert("cancelled_at", now),
             _ => None,
         };
-        self.jobs
+        let job = self
+            .jobs
             .find_one_and_update(
                 doc! { "_id": job_id, "status": job.status.as_str() },
                 doc! { "$set": set },
@@ -559,7 +561,9 @@ impl MarketplaceService {
             .ok_or(MarketplaceError::InvalidJobTransition {
                 from: job.status.as_str(),
                 action: action.as_str(),
-            })
+            })?;
+        self.settle_job_transition(actor, &job).await;
+        Ok(job)
     }
 
     async fn job_transition_refused(

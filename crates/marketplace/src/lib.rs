@@ -12,8 +12,10 @@
 //!
 //! **Is not**: an identity or payments crate. It depends on `foundation` only: the caller arrives
 //! as an [`Actor`] and a tester's qualifications as a [`TesterProfile`], both built by the GraphQL
-//! layer from identity. Publishing funds a job through the [`JobFunding`] seam; until escrow
-//! implements it, [`NoFunding`] publishes unfunded and says so. It knows nothing of GraphQL or
+//! layer from identity. Publishing funds a job through the [`JobFunding`] seam, and approvals,
+//! rejections, cancellations and completions are told to the [`JobSettlement`] seam after they
+//! commit; escrow implements both, and until it is plugged in [`NoFunding`] publishes unfunded
+//! (and says so) and [`NoSettlement`] does nothing. It knows nothing of GraphQL or
 //! HTTP; the batch functions ([`MarketplaceService::jobs_by_ids`], ...) are what the dataloaders
 //! call, each one `$in` query on an indexed field.
 //!
@@ -40,7 +42,10 @@ pub use assignment::{
     AvailableJobsFilter, AvailableJobsPage, ASSIGNMENT_TRANSITIONS,
 };
 pub use error::{ErrorCategory, MarketplaceError};
-pub use funding::{FundingReceipt, JobFunding, NoFunding};
+pub use funding::{
+    FundingReceipt, JobFunding, JobSettlement, NoFunding, NoSettlement, SettlementEvent,
+    SubmissionPayout, SubmissionPayoutStatus,
+};
 pub use job::{
     job_transition, Job, JobAction, JobStatus, JourneyStep, NewJob, OrganizationLimits,
     PublishedJob, TestType, TesterLevel, UserJourney, Visibility, JOB_TRANSITIONS,

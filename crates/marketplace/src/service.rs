@@ -11,7 +11,7 @@ use mongodb::{Client, Collection, Database};
 use crate::collections;
 use crate::credentials::CredentialCipher;
 use crate::error::MarketplaceError;
-use crate::funding::{JobFunding, NoFunding};
+use crate::funding::{JobFunding, JobSettlement, NoFunding, NoSettlement};
 use crate::job::Job;
 use crate::project::Project;
 use crate::settings::MarketplaceSettings;
@@ -28,12 +28,14 @@ pub struct MarketplaceService {
     pub(crate) settings: Arc<MarketplaceSettings>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) funding: Arc<dyn JobFunding>,
+    pub(crate) settlement: Arc<dyn JobSettlement>,
     pub(crate) credential_cipher: CredentialCipher,
 }
 
 impl MarketplaceService {
-    /// A service over `database` that publishes jobs without funding ([`NoFunding`]) until
-    /// [`MarketplaceService::with_funding`] plugs escrow in. Call
+    /// A service over `database` that publishes jobs without funding ([`NoFunding`]) and settles
+    /// nothing ([`NoSettlement`]) until [`MarketplaceService::with_funding`] and
+    /// [`MarketplaceService::with_settlement`] plug escrow in. Call
     /// [`MarketplaceService::ensure_collections`] once at start-up.
     pub fn new(database: Database, settings: MarketplaceSettings, clock: Arc<dyn Clock>) -> Self {
         Self {
@@ -46,6 +48,7 @@ impl MarketplaceService {
             settings: Arc::new(settings),
             clock,
             funding: Arc::new(NoFunding),
+            settlement: Arc::new(NoSettlement),
         }
     }
 

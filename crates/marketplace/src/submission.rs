@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::actor::{Actor, ActorRole};
 use crate::assignment::AssignmentStatus;
 use crate::error::MarketplaceError;
+use crate::funding::SubmissionPayoutStatus;
 use crate::job::JobStatus;
 use crate::service::MarketplaceService;
 
@@ -271,6 +272,16 @@ pub struct Submission {
     pub reviewed_at: Option<DateTime>,
     /// Last changed.
     pub updated_at: DateTime,
+    /// What the tester receives once approved, in US cents after the platform fee (escrow writes
+    /// it through [`MarketplaceService::record_submission_payout`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payout_amount_usd: Option<i64>,
+    /// Where the payout is (escrow writes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payout_status: Option<SubmissionPayoutStatus>,
+    /// When the payout was paid (escrow writes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payout_date: Option<DateTime>,
 }
 
 /// The client's verdict on a submission.
@@ -348,6 +359,9 @@ impl MarketplaceService {
             submitted_at: None,
             reviewed_at: None,
             updated_at: now,
+            payout_amount_usd: None,
+            payout_status: None,
+            payout_date: None,
         };
         match self.submissions.insert_one(&submission).await {
             Ok(_) => {}
@@ -463,7 +477,8 @@ impl MarketplaceService {
     }
 
     /// The client's review: approve (seat completed), reject with feedback (seat completed) or
-    /// request a revision with notes (seat back to in_progress).
+    /// request a revision with notes (seat back to in_progress). An approval or rejection is then
+    /// told to the settlement seam (payout, refund).
     pub async fn review_submission(
         &self,
         actor: &Actor,
@@ -493,14 +508,40 @@ impl MarketplaceService {
                 )
             }
         };
-        self.apply_submission_change(SubmissionChange {
-            submission_id,
-            action,
-            guard: Document::new(),
-            set,
-            seat: Some((AssignmentStatus::Submitted, seat_target)),
-        })
-        .await
+        let reviewed = self
+            .apply_submission_change(SubmissionChange {
+                submission_id,
+                action,
+                guard: Document::new(),
+                set,
+                seat: Some((AssignmentStatus::Submitted, seat_target)),
+            })
+            .await?;
+        self.settle_review(Some(actor.user_id), &reviewed).await;
+        Ok(reviewed)
+    }
+
+    /// The platform approves a submission its client left unreviewed: only if it is still
+    /// submitted or under review and was handed in at or before `submitted_before` (so a
+    /// resubmission racing the sweep is not approved early). The compare-and-set makes a second
+    /// sweep over the same submission a refused transition, never a second approval.
+    pub async fn auto_approve_submission(
+        &self,
+        submission_id: ObjectId,
+        submitted_before: DateTime,
+    ) -> Result<Submission, MarketplaceError> {
+        let now = self.now();
+        let approved = self
+            .apply_submission_change(SubmissionChange {
+                submission_id,
+                action: SubmissionAction::Approve,
+                guard: doc! { "submitted_at": { "$lte": submitted_before } },
+                set: doc! { "reviewed_at": now, "updated_at": now, "auto_approved": true },
+                seat: Some((AssignmentStatus::Submitted, AssignmentStatus::Completed)),
+            })
+            .await?;
+        self.settle_review(None, &approved).await;
+        Ok(approved)
     }
 
     /// Runs `change` in a transaction, retrying on transient transaction errors (write conflicts
@@ -569,7 +610,7 @@ impl MarketplaceService {
             return Err(match current {
                 None => MarketplaceError::SubmissionNotFound,
                 Some(current)
-                    if !change.guard.is_empty()
+                    if change.guard.contains_key("tester_id")
                         && current.tester_id != guard_tester(&change.guard) =>
                 {
                     MarketplaceError::SubmissionNotFound

@@ -10,12 +10,12 @@ use bson::{doc, DateTime, Document};
 use embedded_mongo::{EmbeddedMongo, ServerConfig};
 use foundation::ManualClock;
 use marketplace::{
-    Actor, ActorRole, Bug, ErrorCategory, ExperienceLevel, Job, JobAction, JobStatus, JourneyStep,
-    JourneyTemplate, MarketplaceError, MarketplaceService, MarketplaceSettings, NewJob, NewProject,
-    NewTemplate, OrgRole, OrganizationLimits, ProjectCredentials, ProjectStatus, ProjectUpdate,
-    ReviewDecision, Severity, StepOutcome, StepResult, SubmissionContent, SubmissionStatus,
-    TemplateStep, TemplateVariable, TestEnvironment, TestType, TesterLevel, TesterProfile,
-    Visibility,
+    Actor, ActorRole, Bug, ErrorCategory, ExperienceLevel, Job, JobAction, JobSettlement,
+    JobStatus, JourneyStep, JourneyTemplate, MarketplaceError, MarketplaceService,
+    MarketplaceSettings, NewJob, NewProject, NewTemplate, OrgRole, OrganizationLimits,
+    ProjectCredentials, ProjectStatus, ProjectUpdate, ReviewDecision, SettlementEvent, Severity,
+    StepOutcome, StepResult, SubmissionContent, SubmissionStatus, TemplateStep, TemplateVariable,
+    TestEnvironment, TestType, TesterLevel, TesterProfile, Visibility,
 };
 use mongodb::{Client, Database};
 
@@ -1476,4 +1476,160 @@ async fn a_withdrawn_template_cannot_seed_jobs() {
         .await
         .unwrap();
     assert_eq!(loaded[&template.id].usage_count, 0);
+}
+
+/// Records what the marketplace tells the settlement seam.
+#[derive(Debug, Default)]
+struct RecordingSettlement {
+    events: std::sync::Mutex<Vec<SettlementEvent>>,
+}
+
+impl JobSettlement for RecordingSettlement {
+    fn settle<'a>(
+        &'a self,
+        _marketplace: &'a MarketplaceService,
+        event: SettlementEvent,
+    ) -> futures_util::future::BoxFuture<'a, ()> {
+        self.events.lock().unwrap().push(event);
+        Box::pin(async {})
+    }
+}
+
+impl Fixture {
+    /// A tester seated on `job_id` with a submitted submission; returns the submission id.
+    async fn submitted_by_new_tester(&self, job_id: ObjectId) -> ObjectId {
+        let (actor, profile) = tester();
+        self.service
+            .claim_job(&actor, &profile, job_id)
+            .await
+            .unwrap();
+        let draft = self
+            .service
+            .create_submission(&actor, job_id)
+            .await
+            .unwrap();
+        self.service
+            .submit_submission(&actor, draft.id)
+            .await
+            .unwrap();
+        draft.id
+    }
+}
+
+#[tokio::test]
+async fn approvals_rejections_and_closed_jobs_are_told_to_the_settlement_seam_after_commit() {
+    let mut fixture = fixture().await;
+    let settlement = Arc::new(RecordingSettlement::default());
+    fixture.service = fixture.service.clone().with_settlement(settlement.clone());
+    let owner = client();
+    let job = fixture.open_job(&owner, 3).await;
+    let approved = fixture.submitted_by_new_tester(job.id).await;
+    let rejected = fixture.submitted_by_new_tester(job.id).await;
+    let revised = fixture.submitted_by_new_tester(job.id).await;
+    let service = &fixture.service;
+    service
+        .review_submission(&owner, approved, ReviewDecision::Approve)
+        .await
+        .unwrap();
+    service
+        .review_submission(
+            &owner,
+            rejected,
+            ReviewDecision::Reject {
+                feedback: "Off topic".into(),
+            },
+        )
+        .await
+        .unwrap();
+    service
+        .review_submission(
+            &owner,
+            revised,
+            ReviewDecision::RequestRevision {
+                notes: "Add screenshots".into(),
+            },
+        )
+        .await
+        .unwrap();
+    service
+        .transition_job(&owner, job.id, JobAction::StartTesting)
+        .await
+        .unwrap();
+    service
+        .transition_job(&owner, job.id, JobAction::Cancel)
+        .await
+        .unwrap();
+    assert_eq!(
+        *settlement.events.lock().unwrap(),
+        vec![
+            SettlementEvent::SubmissionApproved {
+                job_id: job.id,
+                submission_id: approved,
+                approved_by: Some(owner.user_id),
+            },
+            SettlementEvent::SubmissionRejected {
+                job_id: job.id,
+                submission_id: rejected,
+                rejected_by: owner.user_id,
+            },
+            SettlementEvent::JobCancelled {
+                job_id: job.id,
+                cancelled_by: owner.user_id,
+            },
+        ]
+    );
+}
+
+#[tokio::test]
+async fn auto_approval_approves_only_old_unreviewed_submissions_and_only_once() {
+    let mut fixture = fixture().await;
+    let settlement = Arc::new(RecordingSettlement::default());
+    fixture.service = fixture.service.clone().with_settlement(settlement.clone());
+    let owner = client();
+    let job = fixture.open_job(&owner, 2).await;
+    let old = fixture.submitted_by_new_tester(job.id).await;
+    fixture.clock.advance(Duration::from_secs(3_600));
+    let recent = fixture.submitted_by_new_tester(job.id).await;
+    let cutoff = DateTime::from_millis(fixture.clock_now_millis() - 1_000);
+    let waiting = fixture
+        .service
+        .submissions_awaiting_review(cutoff, 10)
+        .await
+        .unwrap();
+    assert_eq!(waiting.iter().map(|s| s.id).collect::<Vec<_>>(), vec![old]);
+    let approved = fixture
+        .service
+        .auto_approve_submission(old, cutoff)
+        .await
+        .unwrap();
+    assert_eq!(approved.status, SubmissionStatus::Approved);
+    let again = fixture
+        .service
+        .auto_approve_submission(old, cutoff)
+        .await
+        .unwrap_err();
+    assert!(conflict(&again), "{again:?}");
+    let too_recent = fixture
+        .service
+        .auto_approve_submission(recent, cutoff)
+        .await
+        .unwrap_err();
+    assert!(conflict(&too_recent), "{too_recent:?}");
+    assert_eq!(
+        fixture
+            .raw_submission(recent)
+            .await
+            .get_str("status")
+            .unwrap(),
+        "submitted"
+    );
+    assert_eq!(fixture.assert_counters_match(job.id).await, (2, 1, 0));
+    assert_eq!(
+        *settlement.events.lock().unwrap(),
+        vec![SettlementEvent::SubmissionApproved {
+            job_id: job.id,
+            submission_id: old,
+            approved_by: None,
+        }]
+    );
 }

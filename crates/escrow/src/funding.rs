@@ -1,0 +1,238 @@
+//! Funding a job when it is published: create the job's escrow, authorize the client's payment,
+//! capture it. Each provider call's key is derived from the escrow id and funding attempt, and
+//! each answer is written by compare-and-set before the next call, so funding resumes where it
+//! stopped: a repeated publish, or `reconcile` after a crash, continues from the stored status.
+//!
+//! **Capture timing: at publish.** A job runs for days or weeks, longer than a card
+//! authorization stays valid (about 7 days), and testers start working as soon as it is open; so
+//! the whole budget is captured at publish and held, which guarantees every approved tester can be
+//! paid. Authorization and capture stay two steps (as a Stripe PaymentIntent with manual capture)
+//! so a declined card is told apart from a failed capture, and the seed's `authorized` and
+//! `captured` events both exist.
+
+use foundation::Money;
+use futures_util::future::BoxFuture;
+use marketplace::{FundingReceipt, Job, JobFunding, MarketplaceError};
+
+use crate::error::EscrowError;
+use crate::idempotency::IdempotencyKey;
+use crate::ledger::{EscrowActor, EscrowTransaction, NewEscrow};
+use crate::lifecycle::EscrowStatus;
+use crate::provider::{
+    AuthorizeRequest, CancelAuthorizationRequest, CaptureRequest, ProviderError, ProviderKeys,
+};
+use crate::service::EscrowService;
+
+impl EscrowService {
+    /// Funds `job` (its whole `total_budget_usd`): idempotent per job, so a repeated or racing
+    /// publish funds it once. A declined payment may be retried by publishing again.
+    pub async fn fund_job(
+        &self,
+        job: &Job,
+        actor: EscrowActor,
+    ) -> Result<EscrowTransaction, EscrowError> {
+        let key = IdempotencyKey::for_funding(job.id);
+        let arguments = format!(
+            "{}|{}|{}",
+            job.id, job.total_budget_usd, job.budget_per_tester_usd
+        );
+        self.idempotent(&key, "fund_job", arguments, async {
+            self.create_escrow(job, actor).await?;
+            self.drive_funding(job.id, actor, true).await
+        })
+        .await
+    }
+
+    async fn create_escrow(&self, job: &Job, actor: EscrowActor) -> Result<(), EscrowError> {
+        if job.total_budget_usd < 0 || job.budget_per_tester_usd < 0 {
+            return Err(EscrowError::InvalidAmount {
+                reason: "a job's budget cannot be negative".into(),
+            });
+        }
+        let now = self.now();
+        let escrow = EscrowTransaction::new(
+            NewEscrow {
+                job_id: job.id,
+                client_id: job.client_id,
+                provider: self.provider.name().as_str(),
+                amount: job.total_budget_usd,
+                budget_per_tester: job.budget_per_tester_usd,
+                currency: self.settings.currency.code().to_owned(),
+                platform_fee_basis_points: i64::from(self.settings.platform_fee_basis_points),
+                expires_at: foundation::clock::add_duration(
+                    now,
+                    self.settings.authorization_validity,
+                ),
+            },
+            now,
+            actor,
+        );
+        match self.escrows.insert_one(&escrow).await {
+            Ok(_) => Ok(()),
+            Err(error) if foundation::collection::is_duplicate_key(&error) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Moves the job's escrow forward until it is captured (or fails). With `restart_declined`,
+    /// a failed or expired escrow starts a new funding attempt; without it (reconcile), it is
+    /// left alone.
+    pub(crate) async fn drive_funding(
+        &self,
+        job_id: bson::oid::ObjectId,
+        actor: EscrowActor,
+        restart_declined: bool,
+    ) -> Result<EscrowTransaction, EscrowError> {
+        loop {
+            let escrow = self.escrow_for_job(job_id).await?;
+            let attempt = escrow.funding_attempt;
+            let amount = Money::new(escrow.amount_usd, self.settings.currency.clone());
+            match escrow.status {
+                status if status.is_funded() => return Ok(escrow),
+                EscrowStatus::Failed | EscrowStatus::Expired if restart_declined => {
+                    let validity = self.settings.authorization_validity;
+                    self.change(None, job_id, |escrow, now| {
+                        if matches!(escrow.status, EscrowStatus::Failed | EscrowStatus::Expired)
+                            && escrow.funding_attempt == attempt
+                        {
+                            let expires = foundation::clock::add_duration(now, validity);
+                            escrow.retry_funding(expires, now, actor)?;
+                        }
+                        Ok(())
+                    })
+                    .await?;
+                }
+                EscrowStatus::Failed | EscrowStatus::Expired => {
+                    return Err(EscrowError::PaymentDeclined(format!(
+                        "the escrow is {}",
+                        escrow.status.as_str()
+                    )))
+                }
+                EscrowStatus::Pending => {
+                    let answer = self
+                        .provider
+                        .authorize(AuthorizeRequest {
+                            idempotency_key: ProviderKeys::authorize(escrow.id, attempt),
+                            escrow_id: escrow.id,
+                            job_id,
+                            client_id: escrow.client_id,
+                            amount,
+                            transfer_group: ProviderKeys::transfer_group(job_id),
+                        })
+                        .await;
+                    match answer {
+                        Ok(authorization) => {
+                            self.change(None, job_id, |escrow, now| {
+                                if escrow.status == EscrowStatus::Pending
+                                    && escrow.funding_attempt == attempt
+                                {
+                                    escrow.authorize(
+                                        authorization.payment_id.clone(),
+                                        now,
+                                        actor,
+                                    )?;
+                                }
+                                Ok(())
+                            })
+                            .await?;
+                        }
+                        Err(error) => {
+                            return Err(self.funding_refused(job_id, attempt, actor, error).await)
+                        }
+                    }
+                }
+                EscrowStatus::Authorized if self.now() >= escrow.expires_at => {
+                    let payment_id = escrow.stripe_payment_intent_id.clone().unwrap_or_default();
+                    self.provider
+                        .cancel_authorization(CancelAuthorizationRequest {
+                            idempotency_key: ProviderKeys::cancel(escrow.id, attempt),
+                            payment_id,
+                        })
+                        .await?;
+                    self.change(None, job_id, |escrow, now| {
+                        if escrow.status == EscrowStatus::Authorized
+                            && escrow.funding_attempt == attempt
+                        {
+                            escrow.expire(now, actor)?;
+                        }
+                        Ok(())
+                    })
+                    .await?;
+                }
+                EscrowStatus::Authorized => {
+                    let answer = self
+                        .provider
+                        .capture(CaptureRequest {
+                            idempotency_key: ProviderKeys::capture(escrow.id, attempt),
+                            payment_id: escrow.stripe_payment_intent_id.clone().unwrap_or_default(),
+                            amount,
+                        })
+                        .await;
+                    match answer {
+                        Ok(capture) => {
+                            self.change(None, job_id, |escrow, now| {
+                                if escrow.status == EscrowStatus::Authorized
+                                    && escrow.funding_attempt == attempt
+                                {
+                                    escrow.capture(capture.charge_id.clone(), now, actor)?;
+                                }
+                                Ok(())
+                            })
+                            .await?;
+                        }
+                        Err(error) => {
+                            return Err(self.funding_refused(job_id, attempt, actor, error).await)
+                        }
+                    }
+                }
+                _ => unreachable!("every unfunded status is matched above"),
+            }
+        }
+    }
+
+    /// Records a definite refusal as `failed`; anything else is left for a retry.
+    async fn funding_refused(
+        &self,
+        job_id: bson::oid::ObjectId,
+        attempt: i32,
+        actor: EscrowActor,
+        error: ProviderError,
+    ) -> EscrowError {
+        if let ProviderError::Declined { reason } = &error {
+            let recorded = self
+                .change(None, job_id, |escrow, now| {
+                    if matches!(
+                        escrow.status,
+                        EscrowStatus::Pending | EscrowStatus::Authorized
+                    ) && escrow.funding_attempt == attempt
+                    {
+                        escrow.fail(reason, now, actor)?;
+                    }
+                    Ok(())
+                })
+                .await;
+            if let Err(recording) = recorded {
+                return recording;
+            }
+        }
+        error.into()
+    }
+}
+
+impl JobFunding for EscrowService {
+    /// Funds the job through escrow; the job records `escrow_status: "held"` and the escrow id.
+    fn fund<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<FundingReceipt, MarketplaceError>> {
+        Box::pin(async move {
+            let escrow = self
+                .fund_job(job, EscrowActor::User(job.client_id))
+                .await
+                .map_err(|error| MarketplaceError::FundingFailed(error.to_string()))?;
+            let held = Money::new(escrow.captured_usd, self.settings.currency.clone());
+            Ok(FundingReceipt {
+                escrow_status: "held".into(),
+                escrow_transaction_id: Some(escrow.id),
+                note: format!("{held} captured by {} and held in escrow", escrow.provider),
+            })
+        })
+    }
+}
