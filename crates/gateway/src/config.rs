@@ -85,6 +85,10 @@ pub struct Config {
     /// Seconds a shutdown waits for in-flight requests before closing their connections.
     #[serde(default = "default_shutdown_grace_seconds")]
     pub shutdown_grace_seconds: u64,
+    /// Seconds between runs of the escrow's background work (auto-approvals, due transfers,
+    /// reconcile).
+    #[serde(default = "default_escrow_work_interval_seconds")]
+    pub escrow_work_interval_seconds: u64,
 }
 
 fn default_bind_addr() -> SocketAddr {
@@ -117,6 +121,9 @@ fn default_graphql_max_complexity() -> usize {
 fn default_shutdown_grace_seconds() -> u64 {
     20
 }
+fn default_escrow_work_interval_seconds() -> u64 {
+    60
+}
 
 /// How an environment variable's text becomes a typed TOML value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +155,7 @@ pub const KEYS: &[(&str, KeyKind)] = &[
     ("graphql_max_depth", KeyKind::Integer),
     ("graphql_max_complexity", KeyKind::Integer),
     ("shutdown_grace_seconds", KeyKind::Integer),
+    ("escrow_work_interval_seconds", KeyKind::Integer),
 ];
 
 /// Why a configuration could not be loaded.
@@ -237,6 +245,9 @@ impl Config {
             if self.demo_data {
                 return invalid("DEMO_DATA is refused in production");
             }
+        }
+        if self.escrow_work_interval_seconds == 0 {
+            return invalid("ESCROW_WORK_INTERVAL_SECONDS must be positive");
         }
         if self.graphql_max_depth == 0 || self.graphql_max_complexity == 0 {
             return invalid("GRAPHQL_MAX_DEPTH and GRAPHQL_MAX_COMPLEXITY must be positive");

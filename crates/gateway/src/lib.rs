@@ -35,6 +35,7 @@ pub struct RunningGateway {
     server: JoinHandle<std::io::Result<()>>,
     client: mongodb::Client,
     embedded: Option<EmbeddedMongo>,
+    background: JoinHandle<()>,
     grace: Duration,
 }
 
@@ -65,6 +66,7 @@ impl RunningGateway {
     /// period), closes the driver's connections, then stops the embedded store if it runs here.
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
+        self.background.abort();
         match tokio::time::timeout(self.grace, self.server).await {
             Ok(Ok(Ok(()))) => tracing::info!("in-flight requests drained"),
             Ok(Ok(Err(error))) => tracing::error!(error = %error, "HTTP server failed"),
@@ -115,7 +117,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningGateway> {
     let secrets = secrets::Secrets::resolve(&config)?;
     let specs = identity::IdentityService::collections()
         .into_iter()
-        .chain(marketplace::MarketplaceService::collections());
+        .chain(marketplace::MarketplaceService::collections())
+        .chain(escrow::EscrowService::collections());
     for spec in specs {
         foundation::ensure_collection(&database, &spec)
             .await
@@ -136,12 +139,32 @@ pub async fn start(config: Config) -> anyhow::Result<RunningGateway> {
         Arc::new(foundation::SystemClock),
     )
     .context("configuring the identity service")?;
+    let clock: Arc<dyn foundation::Clock> = Arc::new(foundation::SystemClock);
+    // No payment provider is configured yet, so money moves through the sandbox, which settles
+    // instantly and says so (`provider: SANDBOX`) on every escrow it creates.
+    let escrow = escrow::EscrowService::new(
+        database.clone(),
+        escrow::EscrowSettings::default(),
+        clock.clone(),
+        Arc::new(escrow::Sandbox::new()),
+    );
+    escrow
+        .settings()
+        .validate()
+        .context("checking the escrow settings")?;
     let marketplace = marketplace::MarketplaceService::new(
         database.clone(),
         marketplace::MarketplaceSettings::new(credentials_key),
-        Arc::new(foundation::SystemClock),
-    );
-    let services = graphql::Services::new(identity, marketplace);
+        clock,
+    )
+    .with_funding(Arc::new(escrow.clone()))
+    .with_settlement(Arc::new(escrow.clone()));
+    let background = tokio::spawn(escrow_due_work(
+        escrow.clone(),
+        marketplace.clone(),
+        Duration::from_secs(config.escrow_work_interval_seconds),
+    ));
+    let services = graphql::Services::new(identity, marketplace, escrow);
     if config.demo_data {
         demo::seed(&services).await.context("seeding demo data")?;
     }
@@ -180,8 +203,30 @@ pub async fn start(config: Config) -> anyhow::Result<RunningGateway> {
         server,
         client,
         embedded,
+        background,
         grace: Duration::from_secs(config.shutdown_grace_seconds),
     })
+}
+
+/// The escrow's background work (auto-approvals, due transfers, reconcile) on an interval. It
+/// keeps no state and acts only by compare-and-set, so a restart or a second gateway running it
+/// at the same time never acts twice.
+async fn escrow_due_work(
+    escrow: escrow::EscrowService,
+    marketplace: marketplace::MarketplaceService,
+    every: Duration,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match escrow.run_due_work(&marketplace).await {
+            Ok(report) => tracing::debug!(?report, "escrow due work done"),
+            Err(error) => {
+                tracing::error!(error = %error, "escrow due work failed; retrying next tick")
+            }
+        }
+    }
 }
 
 /// Connects the official driver, counting every command by name for `/metrics`.

@@ -28,6 +28,7 @@ pub use viewer::{RequestMeta, Viewer};
 pub struct Services {
     identity: identity::IdentityService,
     marketplace: marketplace::MarketplaceService,
+    escrow: escrow::EscrowService,
 }
 
 impl Services {
@@ -35,11 +36,18 @@ impl Services {
     pub fn new(
         identity: identity::IdentityService,
         marketplace: marketplace::MarketplaceService,
+        escrow: escrow::EscrowService,
     ) -> Self {
         Services {
             identity,
             marketplace,
+            escrow,
         }
+    }
+
+    /// Money held for jobs, payouts and refunds.
+    pub fn escrow(&self) -> &escrow::EscrowService {
+        &self.escrow
     }
 
     /// Projects, jobs, seats, submissions and test templates.

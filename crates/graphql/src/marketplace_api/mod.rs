@@ -6,6 +6,7 @@
 //! ([`crate::loaders`]).
 
 pub mod access;
+pub mod escrow_types;
 pub mod jobs;
 pub mod projects;
 pub mod submissions;

@@ -8,7 +8,7 @@
 use async_graphql::{Context, Enum, Object, SimpleObject, ID};
 use bson::oid::ObjectId;
 
-use super::visibility::{self, manages};
+use super::visibility::{self, administers, manages};
 use crate::error::{ApiError, ApiResult};
 use crate::identity_api::types::User;
 use crate::loaders::{
@@ -434,6 +434,18 @@ impl Job {
         self.require_manager(ctx, "the escrow status").await?;
         Ok(self.0.escrow_status.clone())
     }
+    /// The money held for the job (`null` for a draft): the job's client, their organization's
+    /// owners and admins, and platform admins only.
+    async fn escrow(&self, ctx: &Context<'_>) -> ApiResult<Option<super::escrow_types::JobEscrow>> {
+        let actor = super::access::actor(ctx).await?;
+        if !administers(&actor, self.0.client_id, self.0.organization_id) {
+            return Err(ApiError::Forbidden(
+                "only the job's client, their organization's owners and admins, and admins may see its escrow"
+                    .to_string(),
+            ));
+        }
+        super::escrow_types::job_escrow(ctx, self.0.id).await
+    }
     /// Deadline.
     async fn deadline(&self) -> DateTime {
         self.0.deadline.into()
@@ -699,6 +711,23 @@ impl Submission {
     /// Last change.
     async fn updated_at(&self) -> DateTime {
         self.0.updated_at.into()
+    }
+    /// The tester's pay for this submission once approved (`null` before): its tester, the job's
+    /// client, their organization's owners and admins, and platform admins only.
+    async fn payout(&self, ctx: &Context<'_>) -> ApiResult<Option<super::escrow_types::Payout>> {
+        let actor = super::access::actor(ctx).await?;
+        if actor.user_id != self.0.tester_id {
+            let job = load(ctx, JobLoader(services(ctx).clone()), self.0.job_id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound("job not found".to_string()))?;
+            if !administers(&actor, job.client_id, job.organization_id) {
+                return Err(ApiError::Forbidden(
+                    "only the tester, the job's client and their organization's admins may see this payout"
+                        .to_string(),
+                ));
+            }
+        }
+        super::escrow_types::submission_payout(ctx, self.0.id).await
     }
 }
 

@@ -1,0 +1,226 @@
+//! Money on the marketplace's objects: a job's escrow (`Job.escrow`) and a submission's payout
+//! (`Submission.payout`). Escrow is visible to the job's client, their organization's owners and
+//! admins, and platform admins; a payout additionally to the tester it pays. Everyone else gets
+//! `FORBIDDEN`, on every path.
+
+use async_graphql::{Context, Enum, Object, SimpleObject};
+use bson::oid::ObjectId;
+
+use crate::error::{ApiError, ApiResult};
+use crate::identity_api::types::User;
+use crate::loaders::load_user;
+use crate::scalars::DateTime;
+use crate::Services;
+
+impl From<escrow::EscrowError> for ApiError {
+    fn from(error: escrow::EscrowError) -> Self {
+        use marketplace::ErrorCategory;
+        let message = error.to_string();
+        match error.category() {
+            ErrorCategory::Unauthenticated => ApiError::Unauthenticated(message),
+            ErrorCategory::Forbidden => ApiError::Forbidden(message),
+            ErrorCategory::NotFound => ApiError::NotFound(message),
+            ErrorCategory::BadUserInput => ApiError::bad_input("input", message),
+            ErrorCategory::Conflict => ApiError::Conflict(message),
+            ErrorCategory::Internal => ApiError::Internal(message),
+        }
+    }
+}
+
+/// Where a job's escrow is.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "escrow::EscrowStatus")]
+pub enum EscrowStatus {
+    /// Created; the payment is being set up.
+    Pending,
+    /// The card is authorized; nothing captured yet.
+    Authorized,
+    /// The whole budget is captured and held.
+    Captured,
+    /// Some of it was released to testers.
+    PartiallyReleased,
+    /// All of it was released.
+    Released,
+    /// Some of it was refunded to the client.
+    PartiallyRefunded,
+    /// All that was not released was refunded.
+    Refunded,
+    /// The payment failed.
+    Failed,
+    /// The authorization expired before capture.
+    Expired,
+}
+
+/// Where a tester's payout is: PENDING → HELD (dispute window) → PROCESSING → PAID; FROZEN by a
+/// dispute; FAILED and retried; REVERSED.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "escrow::PayoutStatus")]
+pub enum PayoutStatus {
+    /// Created.
+    Pending,
+    /// Held for the dispute window.
+    Held,
+    /// Frozen by a dispute.
+    Frozen,
+    /// The transfer is under way.
+    Processing,
+    /// Transferred to the tester.
+    Paid,
+    /// The transfer failed; it is retried.
+    Failed,
+    /// Taken back (a dispute was upheld).
+    Reversed,
+}
+
+/// One entry of an escrow's append-only ledger.
+#[derive(SimpleObject)]
+pub struct EscrowEvent {
+    /// What happened (`created`, `captured`, `payout_held`, `refunded`, ...).
+    pub event_type: String,
+    /// Cents moved.
+    pub amount_cents: i64,
+    /// When.
+    pub at: DateTime,
+    /// Notes.
+    pub notes: String,
+    /// The platform process that acted, when no user did.
+    pub process: Option<String>,
+}
+
+/// A tester's pay for one approved submission.
+pub struct Payout(pub escrow::Payout);
+
+/// A tester's pay for one approved submission.
+#[Object]
+impl Payout {
+    /// The seat's pay before the platform fee, in cents.
+    async fn gross_cents(&self) -> i64 {
+        self.0.amount_usd
+    }
+    /// The platform's fee, in cents (rounded down; the tester gets the rest).
+    async fn platform_fee_cents(&self) -> i64 {
+        self.0.platform_fee_usd
+    }
+    /// What the tester receives, in cents.
+    async fn tester_payout_cents(&self) -> i64 {
+        self.0.tester_payout_usd
+    }
+    /// Where it is.
+    async fn status(&self) -> PayoutStatus {
+        self.0.status.into()
+    }
+    /// When the dispute window ends and the transfer may go.
+    async fn release_after(&self) -> DateTime {
+        self.0.release_after.into()
+    }
+    /// When it was paid.
+    async fn completed_at(&self) -> Option<DateTime> {
+        self.0.completed_at.map(Into::into)
+    }
+    /// The tester.
+    async fn tester(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
+        Ok(load_user(ctx, self.0.tester_id).await?.map(User::new))
+    }
+}
+
+/// The money held for one job.
+pub struct JobEscrow(pub escrow::EscrowTransaction);
+
+/// The money held for one job. Always: captured = paid + held for testers + platform fees +
+/// refunded + in escrow.
+#[Object]
+impl JobEscrow {
+    /// `SANDBOX` or `STRIPE`.
+    async fn provider(&self) -> &str {
+        &self.0.provider
+    }
+    /// Status.
+    async fn status(&self) -> EscrowStatus {
+        self.0.status.into()
+    }
+    /// ISO currency code.
+    async fn currency(&self) -> &str {
+        &self.0.currency
+    }
+    /// The job's whole budget, in cents.
+    async fn amount_cents(&self) -> i64 {
+        self.0.amount_usd
+    }
+    /// Captured from the client.
+    async fn captured_cents(&self) -> i64 {
+        self.0.captured_usd
+    }
+    /// Still in escrow.
+    async fn in_escrow_cents(&self) -> i64 {
+        self.0.in_escrow_usd
+    }
+    /// Held for testers during the dispute window.
+    async fn held_for_testers_cents(&self) -> i64 {
+        self.0.held_for_testers_usd
+    }
+    /// Transferred to testers.
+    async fn paid_to_testers_cents(&self) -> i64 {
+        self.0.paid_to_testers_usd
+    }
+    /// Kept by the platform.
+    async fn platform_fee_cents(&self) -> i64 {
+        self.0.platform_fee_usd
+    }
+    /// Refunded to the client.
+    async fn refunded_cents(&self) -> i64 {
+        self.0.refunded_usd
+    }
+    /// The platform fee rate, in basis points (1500 = 15%).
+    async fn platform_fee_basis_points(&self) -> i64 {
+        self.0.platform_fee_basis_points
+    }
+    /// Payouts, one per approved submission.
+    async fn payouts(&self) -> Vec<Payout> {
+        self.0.payouts.iter().cloned().map(Payout).collect()
+    }
+    /// The ledger, oldest first.
+    async fn events(&self) -> Vec<EscrowEvent> {
+        self.0
+            .events
+            .iter()
+            .map(|event| EscrowEvent {
+                event_type: format!("{:?}", event.event_type),
+                amount_cents: event.amount_usd,
+                at: event.timestamp.into(),
+                notes: event.notes.clone(),
+                process: event.performed_by_process.clone(),
+            })
+            .collect()
+    }
+}
+
+/// The escrow of `job_id`, or `None` when the job has none (a draft).
+pub async fn job_escrow(ctx: &Context<'_>, job_id: ObjectId) -> ApiResult<Option<JobEscrow>> {
+    match ctx
+        .data_unchecked::<Services>()
+        .escrow()
+        .escrow_for_job(job_id)
+        .await
+    {
+        Ok(escrow) => Ok(Some(JobEscrow(escrow))),
+        Err(escrow::EscrowError::EscrowNotFound) => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The payout of `submission_id`, or `None` when it has none (not approved).
+pub async fn submission_payout(
+    ctx: &Context<'_>,
+    submission_id: ObjectId,
+) -> ApiResult<Option<Payout>> {
+    match ctx
+        .data_unchecked::<Services>()
+        .escrow()
+        .escrow_for_submission(submission_id)
+        .await
+    {
+        Ok(escrow) => Ok(escrow.payout_for(submission_id).cloned().map(Payout)),
+        Err(escrow::EscrowError::PayoutNotFound) => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
