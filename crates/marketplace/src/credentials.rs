@@ -1,7 +1,12 @@
 //! Encryption at rest for project credentials with AES-256-GCM. The stored form of each field is
 //! base64 of `nonce (12 bytes) || ciphertext+tag`, so every value carries its own random nonce.
-//! Key rotation: decrypt with the old key and re-seal with the new one in a maintenance job;
-//! a value sealed under another key fails authentication instead of decrypting to garbage.
+//!
+//! Key rotation: the cipher seals with the current key and opens with the current key or any
+//! previous one (GCM's tag tells which key a value was sealed with: under a wrong key it fails
+//! authentication instead of decrypting to garbage). To rotate, configure the new key as current
+//! and the old one as previous; [`crate::MarketplaceService::reseal_credentials`] (the gateway
+//! runs it at start-up when previous keys are configured) re-seals every stored value under the
+//! current key; once it reports nothing left, drop the previous key.
 
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
@@ -12,10 +17,11 @@ use crate::error::MarketplaceError;
 
 const NONCE_BYTES: usize = 12;
 
-/// Seals and opens credential fields with one 256-bit key.
+/// Seals credential fields with the current 256-bit key; opens them with it or a previous one.
 #[derive(Clone)]
 pub(crate) struct CredentialCipher {
     cipher: Aes256Gcm,
+    previous: Vec<Aes256Gcm>,
 }
 
 impl std::fmt::Debug for CredentialCipher {
@@ -25,10 +31,24 @@ impl std::fmt::Debug for CredentialCipher {
 }
 
 impl CredentialCipher {
+    #[cfg(test)]
     pub(crate) fn new(key: &[u8; 32]) -> Self {
+        Self::with_previous(key, &[])
+    }
+
+    pub(crate) fn with_previous(key: &[u8; 32], previous: &[[u8; 32]]) -> Self {
         Self {
             cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key)),
+            previous: previous
+                .iter()
+                .map(|key| Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key)))
+                .collect(),
         }
+    }
+
+    /// Whether `sealed` opens with the current key (so it needs no re-sealing).
+    pub(crate) fn is_current(&self, sealed: &str) -> bool {
+        Self::open_with(&self.cipher, sealed).is_some()
     }
 
     pub(crate) fn seal(&self, plaintext: &str) -> Result<String, MarketplaceError> {
@@ -43,17 +63,20 @@ impl CredentialCipher {
     }
 
     pub(crate) fn open(&self, sealed: &str) -> Result<String, MarketplaceError> {
-        let failed = || MarketplaceError::Internal("sealed credential cannot be opened".into());
-        let bytes = STANDARD.decode(sealed).map_err(|_| failed())?;
+        std::iter::once(&self.cipher)
+            .chain(&self.previous)
+            .find_map(|cipher| Self::open_with(cipher, sealed))
+            .ok_or_else(|| MarketplaceError::Internal("sealed credential cannot be opened".into()))
+    }
+
+    fn open_with(cipher: &Aes256Gcm, sealed: &str) -> Option<String> {
+        let bytes = STANDARD.decode(sealed).ok()?;
         if bytes.len() <= NONCE_BYTES {
-            return Err(failed());
+            return None;
         }
         let (nonce, ciphertext) = bytes.split_at(NONCE_BYTES);
-        let plaintext = self
-            .cipher
-            .decrypt(Nonce::from_slice(nonce), ciphertext)
-            .map_err(|_| failed())?;
-        String::from_utf8(plaintext).map_err(|_| failed())
+        let plaintext = cipher.decrypt(Nonce::from_slice(nonce), ciphertext).ok()?;
+        String::from_utf8(plaintext).ok()
     }
 }
 
@@ -69,5 +92,20 @@ mod tests {
         assert!(!sealed.contains("hunter2"));
         assert_eq!(cipher.open(&sealed).unwrap(), "hunter2");
         assert!(CredentialCipher::new(&[8; 32]).open(&sealed).is_err());
+    }
+
+    #[test]
+    fn after_rotation_old_values_open_and_new_ones_use_the_new_key() {
+        let old = CredentialCipher::new(&[1; 32]);
+        let sealed_before = old.seal("hunter2").unwrap();
+        let rotated = CredentialCipher::with_previous(&[2; 32], &[[1; 32]]);
+        assert_eq!(rotated.open(&sealed_before).unwrap(), "hunter2");
+        assert!(!rotated.is_current(&sealed_before));
+        let sealed_after = rotated.seal("hunter2").unwrap();
+        assert!(rotated.is_current(&sealed_after));
+        assert!(
+            old.open(&sealed_after).is_err(),
+            "new values use the new key only"
+        );
     }
 }

@@ -333,6 +333,50 @@ impl MarketplaceService {
             .transpose()
     }
 
+    /// Re-seals every stored credential that is not sealed under the current key (after a key
+    /// rotation), each project by compare-and-set on its old sealed value so a concurrent update
+    /// wins. Returns how many projects were re-sealed; run it until it returns 0, then drop the
+    /// previous key.
+    pub async fn reseal_credentials(&self) -> Result<u64, MarketplaceError> {
+        let mut stale: Vec<Project> = Vec::new();
+        let mut cursor = self
+            .projects
+            .find(doc! { "credentials": { "$type": "object" } })
+            .await?;
+        while let Some(project) = cursor.try_next().await? {
+            if let Some(sealed) = &project.credentials {
+                let fields = [&sealed.username, &sealed.password, &sealed.additional_info];
+                if !fields
+                    .iter()
+                    .all(|value| self.credential_cipher.is_current(value))
+                {
+                    stale.push(project);
+                }
+            }
+        }
+        let mut resealed = 0;
+        for project in stale {
+            let Some(sealed) = project.credentials else {
+                continue;
+            };
+            let plain = ProjectCredentials {
+                username: self.credential_cipher.open(&sealed.username)?,
+                password: self.credential_cipher.open(&sealed.password)?,
+                additional_info: self.credential_cipher.open(&sealed.additional_info)?,
+            };
+            let fresh = bson::to_bson(&self.seal_credentials(&plain)?)?;
+            let result = self
+                .projects
+                .update_one(
+                    doc! { "_id": project.id, "credentials": bson::to_bson(&sealed)? },
+                    doc! { "$set": { "credentials": fresh } },
+                )
+                .await?;
+            resealed += result.modified_count;
+        }
+        Ok(resealed)
+    }
+
     /// The projects with these ids, one `$in` query on `_id`.
     pub async fn projects_by_ids(
         &self,

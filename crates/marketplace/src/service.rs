@@ -44,7 +44,10 @@ impl MarketplaceService {
             jobs: database.collection(collections::JOBS),
             submissions: database.collection(collections::SUBMISSIONS),
             templates: database.collection(collections::AI_TEST_TEMPLATES),
-            credential_cipher: CredentialCipher::new(&settings.credentials_encryption_key),
+            credential_cipher: CredentialCipher::with_previous(
+                &settings.credentials_encryption_key,
+                &settings.previous_credentials_keys,
+            ),
             settings: Arc::new(settings),
             clock,
             funding: Arc::new(NoFunding),
