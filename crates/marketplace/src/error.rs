@@ -100,6 +100,9 @@ pub enum MarketplaceError {
         /// The limit that applied.
         limit: u32,
     },
+    /// The job's deadline has passed: it takes no more claims.
+    #[error("the job's deadline has passed")]
+    DeadlinePassed,
     /// Publishing could not fund the job; nothing was published.
     #[error("funding the job failed: {0}")]
     FundingFailed(String),
@@ -153,6 +156,7 @@ impl MarketplaceError {
             | ProjectArchived
             | ProjectLimitReached { .. }
             | ConcurrentJobLimitReached { .. }
+            | DeadlinePassed
             | FundingFailed(_) => ErrorCategory::Conflict,
             Internal(_) | Database(_) | Collection(_) => ErrorCategory::Internal,
         }

@@ -33,6 +33,8 @@ mod service;
 mod settings;
 mod submission;
 mod template;
+mod transaction;
+mod usage;
 
 pub use actor::{Actor, ActorRole, ExperienceLevel, OrgRole, TesterProfile};
 pub use assignment::{
@@ -52,7 +54,8 @@ pub use service::MarketplaceService;
 pub use settings::MarketplaceSettings;
 pub use submission::{
     submission_transition, Bug, ReviewDecision, Severity, StepOutcome, StepResult, Submission,
-    SubmissionAction, SubmissionContent, SubmissionStatus, TestEnvironment, SUBMISSION_TRANSITIONS,
+    SubmissionAction, SubmissionContent, SubmissionStatus, TestEnvironment,
+    REVIEWABLE_JOB_STATUSES, SUBMISSION_TRANSITIONS,
 };
 pub use template::{
     fill_placeholders, AiTestTemplate, JourneyTemplate, NewTemplate, TemplateStep, TemplateVariable,

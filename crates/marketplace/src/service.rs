@@ -1,6 +1,7 @@
 //! [`MarketplaceService`]: construction, the collections it owns, and the small internals (time,
-//! the funding seam) its operations share. The operations live in the module of the thing they act
-//! on (`job`, `assignment`, `submission`, `template`, `batch`).
+//! the funding seam) its operations share. The operations live in the module of the thing they
+//! act on (`project`, `job`, `assignment`, `submission`, `template`, `batch`); transactions and
+//! usage counters have their own modules.
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ pub struct MarketplaceService {
     pub(crate) jobs: Collection<Job>,
     pub(crate) submissions: Collection<Submission>,
     pub(crate) templates: Collection<Document>,
+    pub(crate) usage_counters: Collection<Document>,
     pub(crate) settings: Arc<MarketplaceSettings>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) funding: Arc<dyn JobFunding>,
@@ -42,6 +44,7 @@ impl MarketplaceService {
             jobs: database.collection(collections::JOBS),
             submissions: database.collection(collections::SUBMISSIONS),
             templates: database.collection(collections::AI_TEST_TEMPLATES),
+            usage_counters: database.collection(collections::USAGE_COUNTERS),
             credential_cipher: CredentialCipher::new(&settings.credentials_encryption_key),
             settings: Arc::new(settings),
             clock,

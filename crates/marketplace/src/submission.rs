@@ -100,7 +100,9 @@ pub const SUBMISSION_TRANSITIONS: &[(SubmissionStatus, SubmissionAction, Submiss
 
 /// The statuses from which `action` is allowed, and the status it sets: `None` when the action
 /// keeps each status as it is (editing).
-fn transitions_for(action: SubmissionAction) -> (Vec<&'static str>, Option<SubmissionStatus>) {
+pub(crate) fn transitions_for(
+    action: SubmissionAction,
+) -> (Vec<&'static str>, Option<SubmissionStatus>) {
     let mut sources = Vec::new();
     let mut targets = Vec::new();
     for (from, step, to) in SUBMISSION_TRANSITIONS {
@@ -298,15 +300,15 @@ struct SubmissionChange {
     guard: Document,
     set: Document,
     seat: Option<(AssignmentStatus, AssignmentStatus)>,
+    /// Whether this is the client's review, which the job's status must allow
+    /// ([`REVIEWABLE_JOB_STATUSES`]).
+    review: bool,
 }
 
-const TRANSIENT_TRANSACTION_ERROR: &str = "TransientTransactionError";
-const UNKNOWN_COMMIT_RESULT: &str = "UnknownTransactionCommitResult";
-const MAX_TRANSACTION_ATTEMPTS: usize = 20;
-
-fn is_transient(error: &MarketplaceError) -> bool {
-    matches!(error, MarketplaceError::Database(error) if error.contains_label(TRANSIENT_TRANSACTION_ERROR))
-}
+/// The job statuses in which a client may review submissions: while the job runs and during its
+/// review phase; not on a draft, a cancelled or a completed job.
+pub const REVIEWABLE_JOB_STATUSES: &[JobStatus] =
+    &[JobStatus::Open, JobStatus::InProgress, JobStatus::Review];
 
 impl MarketplaceService {
     /// Opens the tester's draft submission for a job they hold a seat on (one per seat); the seat
@@ -440,6 +442,7 @@ impl MarketplaceService {
             guard: doc! { "tester_id": actor.user_id },
             set,
             seat: None,
+            review: false,
         })
         .await
     }
@@ -458,12 +461,16 @@ impl MarketplaceService {
             guard: doc! { "tester_id": actor.user_id },
             set: doc! { "submitted_at": now, "updated_at": now },
             seat: Some((AssignmentStatus::InProgress, AssignmentStatus::Submitted)),
+            review: false,
         })
         .await
     }
 
     /// The client's review: approve (seat completed), reject with feedback (seat completed) or
-    /// request a revision with notes (seat back to in_progress).
+    /// request a revision with notes (seat back to in_progress). Only while the job is open, in
+    /// progress or in review ([`REVIEWABLE_JOB_STATUSES`]): checked inside the transaction that
+    /// also writes the job, so a racing cancel or completion either lands first and refuses the
+    /// review, or waits for it.
     pub async fn review_submission(
         &self,
         actor: &Actor,
@@ -499,6 +506,7 @@ impl MarketplaceService {
             guard: Document::new(),
             set,
             seat: Some((AssignmentStatus::Submitted, seat_target)),
+            review: true,
         })
         .await
     }
@@ -509,36 +517,12 @@ impl MarketplaceService {
         &self,
         change: SubmissionChange,
     ) -> Result<Submission, MarketplaceError> {
-        let mut session = self.client.start_session().await?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            session.start_transaction().await?;
-            let outcome = self.submission_change_steps(&mut session, &change).await;
-            match outcome {
-                Ok(submission) => match self.commit(&mut session).await {
-                    Ok(()) => return Ok(submission),
-                    Err(error) if is_transient(&error) && attempt < MAX_TRANSACTION_ATTEMPTS => {}
-                    Err(error) => return Err(error),
-                },
-                Err(error) => {
-                    let _ = session.abort_transaction().await;
-                    if !(is_transient(&error) && attempt < MAX_TRANSACTION_ATTEMPTS) {
-                        return Err(error);
-                    }
-                }
-            }
-        }
-    }
-
-    async fn commit(&self, session: &mut ClientSession) -> Result<(), MarketplaceError> {
-        loop {
-            match session.commit_transaction().await {
-                Ok(()) => return Ok(()),
-                Err(error) if error.contains_label(UNKNOWN_COMMIT_RESULT) => {}
-                Err(error) => return Err(error.into()),
-            }
-        }
+        let change = &change;
+        self.in_transaction(|mut session| async move {
+            let outcome = self.submission_change_steps(&mut session, change).await;
+            (session, outcome)
+        })
+        .await
     }
 
     async fn submission_change_steps(
@@ -546,6 +530,10 @@ impl MarketplaceService {
         session: &mut ClientSession,
         change: &SubmissionChange,
     ) -> Result<Submission, MarketplaceError> {
+        if change.review {
+            self.require_reviewable_job(session, change.submission_id)
+                .await?;
+        }
         let (sources, target) = transitions_for(change.action);
         let mut filter = change.guard.clone();
         filter.insert("_id", change.submission_id);
@@ -592,6 +580,35 @@ impl MarketplaceService {
         }
         self.recount_job(session, submission.job_id).await?;
         Ok(submission)
+    }
+
+    /// Refuses the review unless the submission's job is in a [`REVIEWABLE_JOB_STATUSES`] status,
+    /// as the transaction's snapshot sees it.
+    async fn require_reviewable_job(
+        &self,
+        session: &mut ClientSession,
+        submission_id: ObjectId,
+    ) -> Result<(), MarketplaceError> {
+        let submission = self
+            .submissions
+            .find_one(doc! { "_id": submission_id })
+            .session(&mut *session)
+            .await?
+            .ok_or(MarketplaceError::SubmissionNotFound)?;
+        let job = self
+            .jobs
+            .find_one(doc! { "_id": submission.job_id })
+            .session(&mut *session)
+            .await?
+            .ok_or(MarketplaceError::JobNotFound)?;
+        if REVIEWABLE_JOB_STATUSES.contains(&job.status) {
+            Ok(())
+        } else {
+            Err(MarketplaceError::InvalidJobTransition {
+                from: job.status.as_str(),
+                action: "review submissions",
+            })
+        }
     }
 
     /// Sets the job's counters to what its submissions say: submitted (non-draft) submissions,

@@ -19,6 +19,10 @@ use marketplace::{
 };
 use mongodb::{Client, Database};
 
+// More tests of this one binary, grouped by topic under `tests/marketplace/`.
+#[path = "marketplace/limits.rs"]
+mod limits;
+
 const LIMITS: OrganizationLimits = OrganizationLimits {
     max_projects: 10,
     max_concurrent_jobs: 10,
