@@ -25,6 +25,7 @@ mod assignment;
 mod batch;
 pub mod collections;
 mod credentials;
+mod enhance;
 mod error;
 mod funding;
 mod job;
@@ -40,6 +41,12 @@ pub use actor::{Actor, ActorRole, ExperienceLevel, OrgRole, TesterProfile};
 pub use assignment::{
     assignment_transition_allowed, tester_qualifies, Assignment, AssignmentStatus,
     AvailableJobsFilter, ASSIGNMENT_TRANSITIONS,
+};
+pub use enhance::{
+    EnhancedContent, EnhancedJob, EnhancedSubmission, Enhancement, EnhancementFailure,
+    EnhancementProvider, EnhancementRequest, EnhancementSubject, OpenAiCompatible, PassThrough,
+    DEFAULT_JOURNEY_INSTRUCTIONS, DEFAULT_JOURNEY_SYSTEM_PROMPT, DEFAULT_SUMMARY_INSTRUCTIONS,
+    DEFAULT_SUMMARY_SYSTEM_PROMPT, MAX_ENHANCED_STEPS, MAX_ENHANCED_SUMMARY_CHARS,
 };
 pub use error::{ErrorCategory, MarketplaceError};
 pub use funding::{FundingReceipt, JobFunding, NoFunding};

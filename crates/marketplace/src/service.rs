@@ -1,7 +1,7 @@
 //! [`MarketplaceService`]: construction, the collections it owns, and the small internals (time,
-//! the funding seam) its operations share. The operations live in the module of the thing they
-//! act on (`project`, `job`, `assignment`, `submission`, `template`, `batch`); transactions and
-//! usage counters have their own modules.
+//! the funding and enhancement seams) its operations share. The operations live in the module of
+//! the thing they act on (`project`, `job`, `assignment`, `submission`, `template`, `enhance`,
+//! `batch`); transactions and usage counters have their own modules.
 
 use std::sync::Arc;
 
@@ -11,6 +11,7 @@ use mongodb::{Client, Collection, Database};
 
 use crate::collections;
 use crate::credentials::CredentialCipher;
+use crate::enhance::{EnhancementProvider, PassThrough};
 use crate::error::MarketplaceError;
 use crate::funding::{JobFunding, NoFunding};
 use crate::job::Job;
@@ -30,12 +31,14 @@ pub struct MarketplaceService {
     pub(crate) settings: Arc<MarketplaceSettings>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) funding: Arc<dyn JobFunding>,
+    pub(crate) enhancer: Arc<dyn EnhancementProvider>,
     pub(crate) credential_cipher: CredentialCipher,
 }
 
 impl MarketplaceService {
     /// A service over `database` that publishes jobs without funding ([`NoFunding`]) until
-    /// [`MarketplaceService::with_funding`] plugs escrow in. Call
+    /// [`MarketplaceService::with_funding`] plugs escrow in, and enhances nothing
+    /// ([`PassThrough`]) until [`MarketplaceService::with_enhancer`] plugs an AI provider in. Call
     /// [`MarketplaceService::ensure_collections`] once at start-up.
     pub fn new(database: Database, settings: MarketplaceSettings, clock: Arc<dyn Clock>) -> Self {
         Self {
@@ -49,12 +52,19 @@ impl MarketplaceService {
             settings: Arc::new(settings),
             clock,
             funding: Arc::new(NoFunding),
+            enhancer: Arc::new(PassThrough),
         }
     }
 
     /// The same service, funding published jobs through `funding`.
     pub fn with_funding(mut self, funding: Arc<dyn JobFunding>) -> Self {
         self.funding = funding;
+        self
+    }
+
+    /// The same service, enhancing journeys and submission summaries through `enhancer`.
+    pub fn with_enhancer(mut self, enhancer: Arc<dyn EnhancementProvider>) -> Self {
+        self.enhancer = enhancer;
         self
     }
 

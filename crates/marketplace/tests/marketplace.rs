@@ -20,6 +20,8 @@ use marketplace::{
 use mongodb::{Client, Database};
 
 // More tests of this one binary, grouped by topic under `tests/marketplace/`.
+#[path = "marketplace/enhancement.rs"]
+mod enhancement;
 #[path = "marketplace/limits.rs"]
 mod limits;
 
@@ -820,6 +822,8 @@ fn checkout_template() -> NewTemplate {
                 },
             ],
         },
+        openai_system_prompt: String::new(),
+        enhancement_instructions: String::new(),
         is_premium: false,
     }
 }
