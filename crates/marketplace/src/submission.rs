@@ -394,7 +394,7 @@ impl MarketplaceService {
     }
 
     /// Replaces the content of the tester's draft (or revision-requested) submission. Step numbers
-    /// must exist in the job's journey.
+    /// must exist in the job's journey. A changed summary drops its `ai_enhanced_summary`.
     pub async fn save_submission(
         &self,
         actor: &Actor,
@@ -431,6 +431,10 @@ impl MarketplaceService {
             });
         }
         let mut set = bson::to_document(&content.environment)?;
+        if content.summary != current.summary {
+            // An AI summary of the old text would misrepresent the new one.
+            set.insert("ai_enhanced_summary", bson::Bson::Null);
+        }
         set.insert("summary", content.summary);
         set.insert("test_results", bson::to_bson(&content.test_results)?);
         set.insert("bugs", bson::to_bson(&content.bugs)?);

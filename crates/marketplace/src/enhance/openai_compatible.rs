@@ -150,7 +150,15 @@ impl OpenAiCompatible {
         if error.is_timeout() {
             EnhancementFailure::Timeout(self.timeout)
         } else {
-            EnhancementFailure::Unreachable(error.without_url().to_string())
+            // The causes say what went wrong (refused, DNS, TLS); the URL is the configured one.
+            let mut message = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                message.push_str(": ");
+                message.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            EnhancementFailure::Unreachable(message)
         }
     }
 

@@ -559,6 +559,22 @@ async fn an_enhanced_summary_is_stored_beside_the_testers_own() {
         raw.get_str("ai_enhanced_summary").unwrap(),
         "Checkout works on iPhone; payment hangs on step 3."
     );
+
+    // Saving the same summary keeps the enhancement; a new summary drops the stale one.
+    let kept = fixture
+        .service
+        .save_submission(&actor, submission, content(2))
+        .await
+        .unwrap();
+    assert!(kept.ai_enhanced_summary.is_some());
+    let mut rewritten = content(2);
+    rewritten.summary = "Payment hangs with every card".into();
+    let dropped = fixture
+        .service
+        .save_submission(&actor, submission, rewritten)
+        .await
+        .unwrap();
+    assert_eq!(dropped.ai_enhanced_summary, None);
 }
 
 #[tokio::test]
