@@ -1,21 +1,37 @@
 //! The marketplace domain: projects, jobs, tester seats, submissions and AI test templates.
 //!
 //! **Owns** the `projects`, `jobs`, `submissions` and `ai_test_templates` collections (seed
-//! sections 2, 3, 4 and 9) with their indexes and validators ([`MarketplaceService::collections`]),
-//! and the lifecycles on them, each an enum plus one transition table applied by compare-and-set
-//! in MongoDB: jobs ([`JOB_TRANSITIONS`]), seats ([`ASSIGNMENT_TRANSITIONS`]) and submissions
-//! ([`SUBMISSION_TRANSITIONS`]). Claims take a seat in one conditional update; submission changes
-//! run in a multi-document transaction that also recounts the job's counters. It enforces the
-//! organization's `max_projects` and `max_concurrent_jobs` handed in as [`OrganizationLimits`],
-//! and keeps project credentials sealed with AES-256-GCM, opened only for the owner, the owner's
+//! sections 2, 3, 4 and 9) and `usage_counters`, with their indexes and validators
+//! ([`MarketplaceService::collections`]), and the lifecycles on them, each an enum plus one
+//! transition table applied by compare-and-set in MongoDB: jobs ([`JOB_TRANSITIONS`]), seats
+//! ([`ASSIGNMENT_TRANSITIONS`]) and submissions ([`SUBMISSION_TRANSITIONS`]). Claims take a seat in
+//! one conditional update and are refused after the job's deadline (by the service clock);
+//! submission changes run in a multi-document transaction that also recounts the job's counters,
+//! and a review also checks there that the job still takes reviews ([`REVIEWABLE_JOB_STATUSES`]).
+//! It keeps project credentials sealed with AES-256-GCM, opened only for the owner, the owner's
 //! organization admins and testers seated on one of the project's running jobs.
+//!
+//! **Limits.** The organization's `max_projects` and `max_concurrent_jobs`, handed in as
+//! [`OrganizationLimits`], are kept by one `usage_counters` document per owner (the organization,
+//! or the client without one): creating a project or publishing a job takes a unit with a
+//! conditional `$inc` in the same transaction as the insert or the status change, and archiving a
+//! project or completing or cancelling a running job gives it back, so racing requests cannot
+//! overrun a limit and the counters equal the real counts.
+//!
+//! **AI enhancement.** A draft job's journey and a tester's editable submission summary can be
+//! enhanced through the [`EnhancementProvider`] seam: [`PassThrough`] (the default) returns the
+//! text unchanged and says no provider is configured; [`OpenAiCompatible`] asks an OpenAI-style
+//! chat-completions API with the job's template prompts or defaults. Provider failures are
+//! [`MarketplaceError::EnhancementUnavailable`] ([`ErrorCategory::Unavailable`]).
 //!
 //! **Is not**: an identity or payments crate. It depends on `foundation` only: the caller arrives
 //! as an [`Actor`] and a tester's qualifications as a [`TesterProfile`], both built by the GraphQL
 //! layer from identity. Publishing funds a job through the [`JobFunding`] seam; until escrow
-//! implements it, [`NoFunding`] publishes unfunded and says so. It knows nothing of GraphQL or
-//! HTTP; the batch functions ([`MarketplaceService::jobs_by_ids`], ...) are what the dataloaders
-//! call, each one `$in` query on an indexed field.
+//! implements it, [`NoFunding`] publishes unfunded and says so. It knows nothing of GraphQL and
+//! serves no HTTP; its only HTTP is the outbound call of [`OpenAiCompatible`], and it reads no
+//! configuration (the gateway builds the provider). The batch functions
+//! ([`MarketplaceService::jobs_by_ids`], ...) are what the dataloaders call, each one `$in` query
+//! on an indexed field.
 //!
 //! Money is integer US cents; the seed's `budget_per_tester_usd` and `total_budget_usd` names are
 //! kept but hold cents.
