@@ -168,17 +168,19 @@ impl OpenAiCompatible {
     ) -> Result<Enhancement, EnhancementFailure> {
         let content = match &request.subject {
             EnhancementSubject::Journey { scenario, steps } => {
-                let current: Vec<StepText<'_>> = steps
-                    .iter()
-                    .map(|step| StepText {
-                        action: &step.action,
-                        expected_result: &step.expected_result,
-                    })
-                    .collect();
-                let current = serde_json::to_string_pretty(&current)
-                    .map_err(|error| EnhancementFailure::Misconfigured(error.to_string()))?;
+                let current = serde_json::Value::Array(
+                    steps
+                        .iter()
+                        .map(|step| {
+                            serde_json::json!({
+                                "action": step.action,
+                                "expected_result": step.expected_result,
+                            })
+                        })
+                        .collect(),
+                );
                 let prompt = format!(
-                    "{instructions}\n\nScenario: {scenario}\n\nCurrent steps (JSON):\n{current}\n\n\
+                    "{instructions}\n\nScenario: {scenario}\n\nCurrent steps (JSON):\n{current:#}\n\n\
                      Reply with only a JSON array of objects, one per step in order, each with \
                      the string fields \"action\" and \"expected_result\". No other text.",
                     instructions = request.instructions,
@@ -264,12 +266,6 @@ struct ChatChoice {
 #[derive(Deserialize)]
 struct ChatReplyMessage {
     content: Option<String>,
-}
-
-#[derive(Serialize)]
-struct StepText<'a> {
-    action: &'a str,
-    expected_result: &'a str,
 }
 
 #[derive(Deserialize)]
