@@ -27,12 +27,19 @@ pub struct TestGateway {
 impl TestGateway {
     /// Starts a gateway with demo data on a fresh embedded store.
     pub async fn start() -> TestGateway {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a gateway with demo data on a fresh embedded store, letting `adjust` change the
+    /// configuration first.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestGateway {
         let data_dir = tempfile::tempdir().expect("temporary data directory");
         let mut config = Config::defaults();
         config.bind_addr = "127.0.0.1:0".parse().expect("address");
         config.data_dir = data_dir.path().to_path_buf();
         config.demo_data = true;
         config.shutdown_grace_seconds = 5;
+        adjust(&mut config);
         let running = gateway::start(config).await.expect("gateway starts");
         let base_url = format!("http://{}", running.local_addr());
         let client = mongodb::Client::with_uri_str(running.mongodb_uri())

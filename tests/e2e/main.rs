@@ -5,6 +5,7 @@
 mod accounts;
 mod authorization;
 mod batching;
+mod enhancement;
 mod escrow;
 mod harness;
 mod http_surface;

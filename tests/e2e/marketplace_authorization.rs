@@ -199,7 +199,8 @@ async fn every_marketplace_operation_for_every_kind_of_caller() {
         job.clone(),
         job.clone(),
     );
-    let (s1, s2) = (submission.clone(), submission.clone());
+    let (s1, s2, s3) = (submission.clone(), submission.clone(), submission.clone());
+    let j10 = job.clone();
     let t1 = template.clone();
     let rows = vec![
         row("query project", "query($id: ID!) { project(id: $id) { name } }",
@@ -258,6 +259,12 @@ async fn every_marketplace_operation_for_every_kind_of_caller() {
         row("mutation updateJobJourney (published job)", "mutation($input: UpdateJobJourneyInput!) { updateJobJourney(input: $input) { job { id } } }",
             move |_| json!({ "input": { "jobId": j6, "journey": journey() } }),
             [U, C, FB, FB, FB, C, FB]),
+        row("mutation enhanceJobJourney (published job)", "mutation($input: JobIdInput!) { enhanceJobJourney(input: $input) { enhancement { enhanced } } }",
+            move |_| json!({ "input": { "jobId": j10 } }),
+            [U, C, FB, FB, FB, C, FB]),
+        row("mutation enhanceSubmissionSummary (handed in)", "mutation($input: SubmissionIdInput!) { enhanceSubmissionSummary(input: $input) { enhancement { enhanced } } }",
+            move |_| json!({ "input": { "submissionId": s3 } }),
+            [U, FB, FB, C, NF, FB, FB]),
         row("mutation approveSubmission (a draft)", "mutation($input: SubmissionIdInput!) { approveSubmission(input: $input) { submission { id } } }",
             move |_| json!({ "input": { "submissionId": li_draft } }),
             [U, C, NF, NF, FB, C, FB]),

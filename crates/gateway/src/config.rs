@@ -2,13 +2,18 @@
 //! environment, with unknown file keys rejected.
 //!
 //! Every key is a field of [`Config`]; its TOML spelling is the field name (`bind_addr`) and its
-//! environment spelling is the same name upper-cased (`BIND_ADDR`). The environment wins over the
-//! file so a deployment can override one value without editing the file. `.env.sample` and the
-//! README list every key; a unit test keeps [`KEYS`] and `.env.sample` in step.
+//! environment spelling is the same name upper-cased (`BIND_ADDR`). Keys of a section are written
+//! in the section's TOML table (`[ai]` then `base_url = ...`) and in the environment with the
+//! section's name in front (`AI_BASE_URL`). The environment wins over the file so a deployment can
+//! override one value without editing the file. `.env.sample` and the README list every key; a
+//! unit test keeps [`KEYS`] and `.env.sample` in step.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
+use marketplace::{EnhancementProvider, OpenAiCompatible, PassThrough};
 use serde::Deserialize;
 
 /// Where the gateway runs; production refuses the conveniences meant for a laptop.
@@ -59,6 +64,11 @@ pub struct Config {
     /// development: one is generated once and kept in `<data_dir>/encryption_key`.
     #[serde(default)]
     pub encryption_key: Option<String>,
+    /// Keys `ENCRYPTION_KEY` replaced (64 hex characters each, comma-separated): project
+    /// credentials sealed under them still open, and are re-sealed under the current key at
+    /// start-up. Drop them once the start-up log reports nothing left to re-seal.
+    #[serde(default)]
+    pub previous_encryption_keys: Vec<String>,
     /// Base URL of the web front end; links in verification and password-reset e-mails start
     /// with it.
     #[serde(default = "default_public_base_url")]
@@ -89,6 +99,58 @@ pub struct Config {
     /// reconcile).
     #[serde(default = "default_escrow_work_interval_seconds")]
     pub escrow_work_interval_seconds: u64,
+    /// The AI provider that enhances journeys and submission summaries (`[ai]`). Unset:
+    /// enhancement returns the text unchanged and says no AI provider is configured.
+    #[serde(default)]
+    pub ai: Option<AiConfig>,
+}
+
+/// An OpenAI-compatible chat-completions API (`[ai]` in the file, `AI_*` in the environment).
+/// Setting any of its keys requires `base_url`, `model` and `api_key`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AiConfig {
+    /// Base URL of the API, e.g. `https://api.openai.com/v1`; requests go to
+    /// `<base_url>/chat/completions`. Production accepts plain `http` only on the loopback
+    /// interface, because the key travels with every request.
+    pub base_url: String,
+    /// Model named in every request, e.g. `gpt-4o-mini`.
+    pub model: String,
+    /// Bearer key for the API. A secret: `Debug` output shows it redacted.
+    pub api_key: String,
+    /// Seconds one enhancement may take, reply included, before it fails as unavailable (1-300).
+    #[serde(default = "default_ai_timeout_seconds")]
+    pub timeout_seconds: u64,
+}
+
+impl std::fmt::Debug for AiConfig {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("AiConfig")
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("api_key", &"<redacted>")
+            .field("timeout_seconds", &self.timeout_seconds)
+            .finish()
+    }
+}
+
+/// The enhancement provider the marketplace should use: [`OpenAiCompatible`] when `[ai]` is
+/// configured, else [`PassThrough`]. Hand it to `MarketplaceService::with_enhancer`.
+pub fn enhancement_provider(
+    ai: Option<&AiConfig>,
+) -> Result<Arc<dyn EnhancementProvider>, ConfigError> {
+    let Some(ai) = ai else {
+        return Ok(Arc::new(PassThrough));
+    };
+    let provider = OpenAiCompatible::new(
+        &ai.base_url,
+        ai.model.clone(),
+        ai.api_key.clone(),
+        Duration::from_secs(ai.timeout_seconds),
+    )
+    .map_err(|error| ConfigError::Invalid(format!("[ai]: {error}")))?;
+    Ok(Arc::new(provider))
 }
 
 fn default_bind_addr() -> SocketAddr {
@@ -124,6 +186,9 @@ fn default_shutdown_grace_seconds() -> u64 {
 fn default_escrow_work_interval_seconds() -> u64 {
     60
 }
+fn default_ai_timeout_seconds() -> u64 {
+    30
+}
 
 /// How an environment variable's text becomes a typed TOML value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,7 +203,8 @@ pub enum KeyKind {
     List,
 }
 
-/// Every configuration key and how to read it from the environment.
+/// Every configuration key and how to read it from the environment; a key inside a section is
+/// written `section.key`.
 pub const KEYS: &[(&str, KeyKind)] = &[
     ("bind_addr", KeyKind::Text),
     ("mongodb_uri", KeyKind::Text),
@@ -147,6 +213,7 @@ pub const KEYS: &[(&str, KeyKind)] = &[
     ("environment", KeyKind::Text),
     ("jwt_secret", KeyKind::Text),
     ("encryption_key", KeyKind::Text),
+    ("previous_encryption_keys", KeyKind::List),
     ("public_base_url", KeyKind::Text),
     ("demo_data", KeyKind::Boolean),
     ("log_format", KeyKind::Text),
@@ -156,7 +223,17 @@ pub const KEYS: &[(&str, KeyKind)] = &[
     ("graphql_max_complexity", KeyKind::Integer),
     ("shutdown_grace_seconds", KeyKind::Integer),
     ("escrow_work_interval_seconds", KeyKind::Integer),
+    ("ai.base_url", KeyKind::Text),
+    ("ai.model", KeyKind::Text),
+    ("ai.api_key", KeyKind::Text),
+    ("ai.timeout_seconds", KeyKind::Integer),
 ];
+
+/// The environment variable of a key in [`KEYS`]: upper case, a section's dot as `_`
+/// (`ai.base_url` is `AI_BASE_URL`).
+pub fn env_name(key: &str) -> String {
+    key.replace('.', "_").to_uppercase()
+}
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -198,13 +275,30 @@ impl Config {
         let variables: std::collections::HashMap<String, String> =
             environment.into_iter().collect();
         for (key, kind) in KEYS {
-            let Some(raw) = variables.get(&key.to_uppercase()) else {
+            let Some(raw) = variables.get(&env_name(key)) else {
                 continue;
             };
             if raw.is_empty() {
                 continue;
             }
-            table.insert(key.to_string(), env_value(key, raw, *kind)?);
+            let value = env_value(key, raw, *kind)?;
+            match key.split_once('.') {
+                None => {
+                    table.insert(key.to_string(), value);
+                }
+                Some((section, field)) => {
+                    let entry = table
+                        .entry(section.to_string())
+                        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                    let toml::Value::Table(section_table) = entry else {
+                        return Err(ConfigError::Invalid(format!(
+                            "`{section}` must be a table to take {}",
+                            env_name(key)
+                        )));
+                    };
+                    section_table.insert(field.to_string(), value);
+                }
+            }
         }
         let config = Config::deserialize(toml::Value::Table(table))
             .map_err(|error| ConfigError::Invalid(error.to_string()))?;
@@ -246,18 +340,54 @@ impl Config {
                 return invalid("DEMO_DATA is refused in production");
             }
         }
+        for key in &self.previous_encryption_keys {
+            if key.len() != 64 || hex::decode(key).is_err() {
+                return invalid("PREVIOUS_ENCRYPTION_KEYS must be 64 hex characters each");
+            }
+        }
         if self.escrow_work_interval_seconds == 0 {
             return invalid("ESCROW_WORK_INTERVAL_SECONDS must be positive");
         }
         if self.graphql_max_depth == 0 || self.graphql_max_complexity == 0 {
             return invalid("GRAPHQL_MAX_DEPTH and GRAPHQL_MAX_COMPLEXITY must be positive");
         }
+        if let Some(ai) = &self.ai {
+            ai.validate(self.environment)?;
+        }
+        Ok(())
+    }
+}
+
+impl AiConfig {
+    fn validate(&self, environment: Environment) -> Result<(), ConfigError> {
+        let invalid = |message: &str| Err(ConfigError::Invalid(message.to_string()));
+        let base_url = self.base_url.trim();
+        if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+            return invalid("AI_BASE_URL must be an http or https URL");
+        }
+        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|prefix| base_url.starts_with(prefix));
+        if environment == Environment::Production && base_url.starts_with("http://") && !loopback {
+            return invalid(
+                "AI_BASE_URL must use https in production (the key goes with every request)",
+            );
+        }
+        if self.model.trim().is_empty() {
+            return invalid("AI_MODEL must not be empty");
+        }
+        if self.api_key.trim().is_empty() {
+            return invalid("AI_API_KEY must not be empty");
+        }
+        if !(1..=300).contains(&self.timeout_seconds) {
+            return invalid("AI_TIMEOUT_SECONDS must be between 1 and 300");
+        }
         Ok(())
     }
 }
 
 fn env_value(key: &str, raw: &str, kind: KeyKind) -> Result<toml::Value, ConfigError> {
-    let name = key.to_uppercase();
+    let name = env_name(key);
     match kind {
         KeyKind::Text => Ok(toml::Value::String(raw.to_string())),
         KeyKind::Boolean => match raw.to_ascii_lowercase().as_str() {
@@ -392,17 +522,110 @@ mod tests {
             .collect();
         for (key, _) in KEYS {
             assert!(
-                documented.contains(&key.to_uppercase().as_str()),
+                documented.contains(&env_name(key).as_str()),
                 "{} is missing from .env.sample",
-                key.to_uppercase()
+                env_name(key)
             );
         }
         for key in documented {
             assert!(
-                key == "PEERTEST_CONFIG"
-                    || KEYS.iter().any(|(known, _)| known.to_uppercase() == key),
+                key == "PEERTEST_CONFIG" || KEYS.iter().any(|(known, _)| env_name(known) == key),
                 "{key} in .env.sample is not a configuration key"
             );
         }
+    }
+
+    #[test]
+    fn without_an_ai_section_enhancement_passes_text_through() {
+        let config = Config::load(None, env(&[])).expect("defaults are valid");
+        assert_eq!(config.ai, None);
+        let provider = enhancement_provider(config.ai.as_ref()).expect("pass-through");
+        assert_eq!(format!("{provider:?}"), "PassThrough");
+    }
+
+    #[test]
+    fn the_ai_section_comes_from_the_file_and_the_environment_wins() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let path = directory.path().join("gateway.toml");
+        std::fs::write(
+            &path,
+            "[ai]\nbase_url = \"https://llm.test/v1\"\nmodel = \"from-file\"\napi_key = \"sk-file\"\n",
+        )
+        .expect("write");
+        let config = Config::load(
+            Some(&path),
+            env(&[("AI_MODEL", "from-env"), ("AI_TIMEOUT_SECONDS", "5")]),
+        )
+        .expect("valid");
+        let ai = config.ai.as_ref().expect("configured");
+        assert_eq!(ai.base_url, "https://llm.test/v1");
+        assert_eq!(ai.model, "from-env");
+        assert_eq!(ai.api_key, "sk-file");
+        assert_eq!(ai.timeout_seconds, 5);
+        let provider = enhancement_provider(Some(ai)).expect("provider");
+        let printed = format!("{provider:?} {config:?}");
+        assert!(printed.contains("OpenAiCompatible"), "{printed}");
+        assert!(
+            printed.contains("https://llm.test/v1/chat/completions"),
+            "{printed}"
+        );
+        assert!(!printed.contains("sk-file"), "the key leaked: {printed}");
+    }
+
+    #[test]
+    fn the_ai_section_is_configurable_from_the_environment_alone() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("AI_BASE_URL", "http://127.0.0.1:11434/v1"),
+                ("AI_MODEL", "llama3"),
+                ("AI_API_KEY", "local"),
+            ]),
+        )
+        .expect("valid");
+        let ai = config.ai.expect("configured");
+        assert_eq!(ai.model, "llama3");
+        assert_eq!(ai.timeout_seconds, 30);
+    }
+
+    #[test]
+    fn an_incomplete_or_unsafe_ai_section_is_rejected() {
+        let error = Config::load(None, env(&[("AI_API_KEY", "sk-alone")])).expect_err("refused");
+        assert!(error.to_string().contains("base_url"), "{error}");
+        let directory = tempfile::tempdir().expect("temp dir");
+        let path = directory.path().join("gateway.toml");
+        std::fs::write(
+            &path,
+            "[ai]\nbase_url = \"https://llm.test\"\nmodel = \"m\"\napi_key = \"k\"\nmodle = \"typo\"\n",
+        )
+        .expect("write");
+        let error = Config::load(Some(&path), env(&[])).expect_err("typo rejected");
+        assert!(error.to_string().contains("modle"), "{error}");
+        let complete = |url: &str| {
+            vec![
+                ("AI_BASE_URL".to_string(), url.to_string()),
+                ("AI_MODEL".to_string(), "m".to_string()),
+                ("AI_API_KEY".to_string(), "k".to_string()),
+            ]
+        };
+        assert!(Config::load(None, complete("ftp://llm.test")).is_err());
+        let mut slow = complete("https://llm.test");
+        slow.push(("AI_TIMEOUT_SECONDS".into(), "0".into()));
+        assert!(Config::load(None, slow).is_err());
+        let key = "ab".repeat(32);
+        let production = |url: &str| {
+            let mut variables = complete(url);
+            variables.extend(env(&[
+                ("ENVIRONMENT", "production"),
+                ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+                ("ENCRYPTION_KEY", &key),
+                ("MONGODB_URI", "mongodb://db-1/?replicaSet=rs0"),
+            ]));
+            Config::load(None, variables)
+        };
+        let error = production("http://llm.internal/v1").expect_err("plain http refused");
+        assert!(error.to_string().contains("https"), "{error}");
+        assert!(production("http://127.0.0.1:8000/v1").is_ok());
+        assert!(production("https://llm.internal/v1").is_ok());
     }
 }

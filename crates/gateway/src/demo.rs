@@ -271,6 +271,8 @@ fn template(
                 .collect(),
         },
         is_premium,
+        openai_system_prompt: String::new(),
+        enhancement_instructions: String::new(),
     }
 }
 

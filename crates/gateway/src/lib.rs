@@ -152,13 +152,24 @@ pub async fn start(config: Config) -> anyhow::Result<RunningGateway> {
         .settings()
         .validate()
         .context("checking the escrow settings")?;
-    let marketplace = marketplace::MarketplaceService::new(
-        database.clone(),
-        marketplace::MarketplaceSettings::new(credentials_key),
-        clock,
-    )
-    .with_funding(Arc::new(escrow.clone()))
-    .with_settlement(Arc::new(escrow.clone()));
+    let mut marketplace_settings = marketplace::MarketplaceSettings::new(credentials_key);
+    marketplace_settings.previous_credentials_keys =
+        secrets::Secrets::previous_derived_keys(&config, "marketplace/credentials");
+    let marketplace =
+        marketplace::MarketplaceService::new(database.clone(), marketplace_settings, clock)
+            .with_funding(Arc::new(escrow.clone()))
+            .with_settlement(Arc::new(escrow.clone()))
+            .with_enhancer(config::enhancement_provider(config.ai.as_ref())?);
+    if !config.previous_encryption_keys.is_empty() {
+        let resealed = marketplace
+            .reseal_credentials()
+            .await
+            .context("re-sealing project credentials under the current ENCRYPTION_KEY")?;
+        tracing::info!(
+            projects = resealed,
+            "project credentials re-sealed under the current key; once a start reports 0, PREVIOUS_ENCRYPTION_KEYS can go"
+        );
+    }
     let background = tokio::spawn(escrow_due_work(
         escrow.clone(),
         marketplace.clone(),

@@ -51,13 +51,28 @@ impl Secrets {
     /// one configured secret covers them all. Rotating `ENCRYPTION_KEY` rotates every derived key
     /// (see the README on re-encrypting stored credentials).
     pub fn derived_key(&self, purpose: &str) -> [u8; 32] {
-        use hmac::{Hmac, Mac};
-        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.encryption_key)
-            .expect("HMAC accepts keys of any length");
-        mac.update(b"peertest/");
-        mac.update(purpose.as_bytes());
-        mac.finalize().into_bytes().into()
+        derive(&self.encryption_key, purpose)
     }
+
+    /// The same purpose's keys derived from every `PREVIOUS_ENCRYPTION_KEYS` entry (validated by
+    /// the configuration), newest first.
+    pub fn previous_derived_keys(config: &Config, purpose: &str) -> Vec<[u8; 32]> {
+        config
+            .previous_encryption_keys
+            .iter()
+            .filter_map(|hex_key| <[u8; 32]>::try_from(hex::decode(hex_key).ok()?).ok())
+            .map(|key| derive(&key, purpose))
+            .collect()
+    }
+}
+
+fn derive(key: &[u8; 32], purpose: &str) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    mac.update(b"peertest/");
+    mac.update(purpose.as_bytes());
+    mac.finalize().into_bytes().into()
 }
 
 fn load_or_generate(path: &Path) -> anyhow::Result<String> {

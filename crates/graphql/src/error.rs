@@ -23,6 +23,9 @@ pub enum ErrorCode {
     Conflict,
     /// Too many attempts; retry later.
     RateLimited,
+    /// A service the request depends on (the AI provider, the payment provider) failed or timed
+    /// out; nothing was changed, and retrying later may succeed.
+    ServiceUnavailable,
     /// The server failed; the detail is in the logs under the request id.
     Internal,
     /// The document itself could not be parsed or validated against the schema.
@@ -39,6 +42,7 @@ impl ErrorCode {
             ErrorCode::BadUserInput => "BAD_USER_INPUT",
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
             ErrorCode::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
         }
@@ -80,6 +84,9 @@ pub enum ApiError {
         /// Seconds until the next attempt may succeed.
         retry_after_seconds: Option<u64>,
     },
+    /// `SERVICE_UNAVAILABLE` with this message.
+    #[error("{0}")]
+    ServiceUnavailable(String),
     /// `INTERNAL` with the generic message; the detail is only logged.
     #[error("internal error: {0}")]
     Internal(String),
@@ -103,6 +110,7 @@ impl ApiError {
             ApiError::BadUserInput { .. } => ErrorCode::BadUserInput,
             ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::ServiceUnavailable(_) => ErrorCode::ServiceUnavailable,
             ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -200,6 +208,7 @@ impl From<marketplace::MarketplaceError> for ApiError {
                 message,
             },
             ErrorCategory::Conflict => ApiError::Conflict(message),
+            ErrorCategory::Unavailable => ApiError::ServiceUnavailable(message),
             ErrorCategory::Internal => ApiError::Internal(message),
         }
     }

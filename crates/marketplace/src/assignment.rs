@@ -116,9 +116,10 @@ pub(crate) fn qualification_filter(tester: &TesterProfile) -> Vec<Document> {
 
 impl MarketplaceService {
     /// Takes a seat on an open job for `tester`, in one conditional update: the job must be open,
-    /// have a free seat, not already seat this tester, and the tester must qualify. When the
-    /// update matches nothing the job is re-read to say why (JobNotOpen, AlreadyClaimed,
-    /// NotQualified, SeatsFull); nothing was written.
+    /// its deadline not passed (by the service clock), have a free seat, not already seat this
+    /// tester, and the tester must qualify. When the update matches nothing the job is re-read to
+    /// say why (JobNotOpen, DeadlinePassed, AlreadyClaimed, NotQualified, SeatsFull); nothing was
+    /// written.
     pub async fn claim_job(
         &self,
         actor: &Actor,
@@ -133,14 +134,16 @@ impl MarketplaceService {
         if !tester.is_qualified() {
             return Err(MarketplaceError::NotQualified);
         }
+        let now = self.now();
         let assignment = bson::to_bson(&Assignment {
             tester_id: tester.tester_id,
-            assigned_at: self.now(),
+            assigned_at: now,
             status: AssignmentStatus::Assigned,
         })?;
         let mut conditions = vec![
             doc! { "_id": job_id },
             doc! { "status": JobStatus::Open.as_str() },
+            doc! { "deadline": { "$gt": now } },
             doc! { "assigned_testers.tester_id": { "$ne": tester.tester_id } },
             doc! { "$expr": { "$lt": [ { "$size": "$assigned_testers" }, "$max_testers" ] } },
         ];
@@ -151,7 +154,7 @@ impl MarketplaceService {
                 doc! { "$and": conditions },
                 doc! {
                     "$push": { "assigned_testers": assignment },
-                    "$set": { "updated_at": self.now() },
+                    "$set": { "updated_at": now },
                 },
             )
             .return_document(ReturnDocument::After)
@@ -162,6 +165,8 @@ impl MarketplaceService {
         let job = self.job(job_id).await?;
         Err(if job.status != JobStatus::Open {
             MarketplaceError::JobNotOpen
+        } else if job.deadline <= now {
+            MarketplaceError::DeadlinePassed
         } else if job
             .assigned_testers
             .iter()
@@ -319,10 +324,11 @@ pub struct AvailableJobsFilter {
 }
 
 impl MarketplaceService {
-    /// Open jobs with a free seat that `tester` qualifies for and has not claimed: public ones plus
-    /// invited-only ones they were invited to (private jobs are never listed), newest first.
-    /// Forward pagination only (`first`/`after`, the cursor being the position of the last item
-    /// seen, as in every connection); two commands: the page and the total count.
+    /// Open jobs before their deadline with a free seat that `tester` qualifies for and has not
+    /// claimed: public ones plus invited-only ones they were invited to (private jobs are never
+    /// listed), newest first. Forward pagination only (`first`/`after`, the cursor being the
+    /// position of the last item seen, as in every connection); two commands: the page and the
+    /// total count.
     pub async fn available_jobs(
         &self,
         tester: &TesterProfile,
@@ -361,6 +367,7 @@ impl MarketplaceService {
         }
         let mut conditions = vec![
             doc! { "status": JobStatus::Open.as_str() },
+            doc! { "deadline": { "$gt": self.now() } },
             doc! { "visibility": { "$in": ["public", "invited_only"] } },
             doc! { "assigned_testers.tester_id": { "$ne": tester.tester_id } },
             doc! { "$expr": { "$lt": [ { "$size": "$assigned_testers" }, "$max_testers" ] } },

@@ -1,5 +1,5 @@
-//! The collections the marketplace owns (seed sections 2, 3, 4 and 9), with their indexes and
-//! validators.
+//! The collections the marketplace owns (seed sections 2, 3, 4 and 9, plus the usage counters
+//! behind the organization limits), with their indexes and validators.
 
 use bson::{doc, Document};
 use foundation::CollectionSpec;
@@ -14,6 +14,10 @@ pub const JOBS: &str = "jobs";
 pub const SUBMISSIONS: &str = "submissions";
 /// AI test templates (seed section 9).
 pub const AI_TEST_TEMPLATES: &str = "ai_test_templates";
+/// One document per organization (or client without one) counting its active projects and
+/// running jobs, so `max_projects` and `max_concurrent_jobs` hold under concurrency. Its `_id`
+/// is the owner's id; the field names are the seed's organization `usage` names.
+pub const USAGE_COUNTERS: &str = "usage_counters";
 
 fn index(keys: Document) -> IndexModel {
     IndexModel::builder().keys(keys).build()
@@ -28,7 +32,13 @@ fn unique(keys: Document) -> IndexModel {
 
 /// Every collection spec, in creation order.
 pub fn specs() -> Vec<CollectionSpec> {
-    vec![projects(), jobs(), submissions(), ai_test_templates()]
+    vec![
+        projects(),
+        jobs(),
+        submissions(),
+        ai_test_templates(),
+        usage_counters(),
+    ]
 }
 
 fn projects() -> CollectionSpec {
@@ -121,6 +131,23 @@ fn ai_test_templates() -> CollectionSpec {
                 "category": { "enum": ["e-commerce", "saas", "mobile-app", "api", "general"] },
                 "usage_count": { "bsonType": ["int", "long"], "minimum": 0 },
                 "is_active": { "bsonType": "bool" },
+            },
+        }})
+}
+
+fn usage_counters() -> CollectionSpec {
+    CollectionSpec::new(USAGE_COUNTERS)
+        // Operators list the busiest organizations or clients (billing, plan upgrades).
+        .index(index(doc! { "owner_type": 1, "active_jobs_count": -1 }))
+        .validator(doc! { "$jsonSchema": {
+            "bsonType": "object",
+            "required": ["_id", "owner_type", "projects_count", "active_jobs_count", "updated_at"],
+            "properties": {
+                "_id": { "bsonType": "objectId" },
+                "owner_type": { "enum": ["organization", "client"] },
+                "projects_count": { "bsonType": "long", "minimum": 0 },
+                "active_jobs_count": { "bsonType": "long", "minimum": 0 },
+                "updated_at": { "bsonType": "date" },
             },
         }})
 }

@@ -4,6 +4,8 @@
 
 use thiserror::Error;
 
+use crate::enhance::EnhancementFailure;
+
 /// Everything a marketplace operation can fail with.
 #[derive(Debug, Error)]
 pub enum MarketplaceError {
@@ -100,6 +102,17 @@ pub enum MarketplaceError {
         /// The limit that applied.
         limit: u32,
     },
+    /// The job's deadline has passed: it takes no more claims.
+    #[error("the job's deadline has passed")]
+    DeadlinePassed,
+    /// The journey or summary changed while the AI provider was enhancing it; nothing was stored,
+    /// so the newer text is not overwritten. Enhancing again works on the new text.
+    #[error("the text changed while it was being enhanced; nothing was stored")]
+    ChangedDuringEnhancement,
+    /// The AI enhancement provider failed, timed out or answered with something unusable; nothing
+    /// was stored. The client is told enhancement is unavailable and may retry later.
+    #[error("AI enhancement is unavailable: {0}")]
+    EnhancementUnavailable(#[from] EnhancementFailure),
     /// Publishing could not fund the job; nothing was published.
     #[error("funding the job failed: {0}")]
     FundingFailed(String),
@@ -128,6 +141,10 @@ pub enum ErrorCategory {
     BadUserInput,
     /// The request conflicts with current state (CONFLICT).
     Conflict,
+    /// A service the operation depends on (the AI enhancement provider) failed or did not answer
+    /// in time; retrying later may succeed. The transport picks the code (for example
+    /// SERVICE_UNAVAILABLE); it is neither the client's fault nor an internal bug.
+    Unavailable,
     /// A server-side failure (INTERNAL).
     Internal,
 }
@@ -153,7 +170,10 @@ impl MarketplaceError {
             | ProjectArchived
             | ProjectLimitReached { .. }
             | ConcurrentJobLimitReached { .. }
+            | DeadlinePassed
+            | ChangedDuringEnhancement
             | FundingFailed(_) => ErrorCategory::Conflict,
+            EnhancementUnavailable(_) => ErrorCategory::Unavailable,
             Internal(_) | Database(_) | Collection(_) => ErrorCategory::Internal,
         }
     }

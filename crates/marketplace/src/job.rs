@@ -4,6 +4,7 @@
 use bson::oid::ObjectId;
 use bson::{doc, DateTime};
 use mongodb::options::ReturnDocument;
+use mongodb::ClientSession;
 use serde::{Deserialize, Serialize};
 
 use crate::actor::Actor;
@@ -12,6 +13,7 @@ use crate::error::MarketplaceError;
 use crate::funding::FundingReceipt;
 use crate::project::ProjectStatus;
 use crate::service::MarketplaceService;
+use crate::usage::{is_running, UsageCounter, UsageOwner};
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -300,6 +302,25 @@ pub struct PublishedJob {
     pub funding: FundingReceipt,
 }
 
+/// How a job change moves the owner's running-job count.
+#[derive(Debug, Clone, Copy)]
+enum UsageChange {
+    /// Take a unit, refusing at `limit`.
+    Take { limit: u32 },
+    /// Give a unit back.
+    Release,
+}
+
+/// One job status change, applied by compare-and-set on `from` in a transaction that also moves
+/// the owner's running-job count.
+struct CountedJobChange {
+    job_id: ObjectId,
+    from: JobStatus,
+    action: JobAction,
+    set: bson::Document,
+    usage: Option<(UsageOwner, UsageChange)>,
+}
+
 pub(crate) fn numbered_steps(
     steps: Vec<(String, String)>,
 ) -> Result<Vec<JourneyStep>, MarketplaceError> {
@@ -433,7 +454,11 @@ impl MarketplaceService {
             .ok_or(MarketplaceError::JobNotFound)
     }
 
-    async fn managed_job(&self, actor: &Actor, job_id: ObjectId) -> Result<Job, MarketplaceError> {
+    pub(crate) async fn managed_job(
+        &self,
+        actor: &Actor,
+        job_id: ObjectId,
+    ) -> Result<Job, MarketplaceError> {
         let job = self.job(job_id).await?;
         if !actor.manages(job.client_id, job.organization_id) {
             return Err(MarketplaceError::Forbidden {
@@ -467,8 +492,10 @@ impl MarketplaceService {
             .ok_or(MarketplaceError::JourneyLocked)
     }
 
-    /// Publishes a draft: checks the concurrent-job limit, funds the job through the configured
-    /// [`crate::JobFunding`], then moves it draft → open by compare-and-set.
+    /// Publishes a draft: funds the job through the configured [`crate::JobFunding`], then, in
+    /// one transaction, moves it draft → open by compare-and-set and takes a unit of the owner's
+    /// running-job count, refusing at `limits.max_concurrent_jobs` (so racing publishes cannot
+    /// overrun it). A limit already reached is refused before funding.
     pub async fn publish_job(
         &self,
         actor: &Actor,
@@ -482,17 +509,11 @@ impl MarketplaceService {
                 action: JobAction::Publish.as_str(),
             });
         }
-        let owner = match job.organization_id {
-            Some(organization_id) => doc! { "organization_id": organization_id },
-            None => doc! { "client_id": job.client_id },
-        };
-        let mut running = owner;
-        running.insert("status", doc! { "$in": ["open", "in_progress", "review"] });
-        let active = self.jobs.count_documents(running).await?;
-        if active >= u64::from(limits.max_concurrent_jobs) {
-            return Err(MarketplaceError::ConcurrentJobLimitReached {
-                limit: limits.max_concurrent_jobs,
-            });
+        let owner = UsageOwner::of(job.client_id, job.organization_id);
+        let limit = limits.max_concurrent_jobs;
+        let running = self.usage(owner, UsageCounter::RunningJobs).await?;
+        if running.is_some_and(|running| running >= i64::from(limit)) {
+            return Err(MarketplaceError::ConcurrentJobLimitReached { limit });
         }
         let funding = self.funding.fund(&job).await?;
         let now = self.now();
@@ -505,24 +526,21 @@ impl MarketplaceService {
         if let Some(transaction_id) = funding.escrow_transaction_id {
             set.insert("escrow_transaction_id", transaction_id);
         }
-        let job = self
-            .jobs
-            .find_one_and_update(
-                doc! { "_id": job_id, "status": JobStatus::Draft.as_str() },
-                doc! { "$set": set },
-            )
-            .return_document(ReturnDocument::After)
-            .await?;
-        match job {
-            Some(job) => Ok(PublishedJob { job, funding }),
-            None => Err(self
-                .job_transition_refused(job_id, JobAction::Publish)
-                .await),
-        }
+        let change = CountedJobChange {
+            job_id,
+            from: JobStatus::Draft,
+            action: JobAction::Publish,
+            set,
+            usage: Some((owner, UsageChange::Take { limit })),
+        };
+        let job = self.apply_counted_job_change(&change).await?;
+        Ok(PublishedJob { job, funding })
     }
 
     /// Applies a lifecycle step other than publishing (start testing, begin review, complete,
-    /// cancel) by compare-and-set on the current status. A cancelled or completed job is then told
+    /// cancel) by compare-and-set on the current status. A step that takes the job out of the
+    /// running states (complete, cancel while open or in progress) gives its unit of the owner's
+    /// running-job count back in the same transaction; a cancelled or completed job is then told
     /// to the settlement seam (refunds).
     pub async fn transition_job(
         &self,
@@ -550,34 +568,84 @@ impl MarketplaceService {
             JobStatus::Cancelled => set.insert("cancelled_at", now),
             _ => None,
         };
-        let job = self
-            .jobs
-            .find_one_and_update(
-                doc! { "_id": job_id, "status": job.status.as_str() },
-                doc! { "$set": set },
-            )
-            .return_document(ReturnDocument::After)
-            .await?
-            .ok_or(MarketplaceError::InvalidJobTransition {
-                from: job.status.as_str(),
-                action: action.as_str(),
-            })?;
+        let stops_running = is_running(job.status) && !is_running(target);
+        let change = CountedJobChange {
+            job_id,
+            from: job.status,
+            action,
+            set,
+            usage: stops_running.then_some((
+                UsageOwner::of(job.client_id, job.organization_id),
+                UsageChange::Release,
+            )),
+        };
+        let job = self.apply_counted_job_change(&change).await?;
         self.settle_job_transition(actor, &job).await;
         Ok(job)
     }
 
-    async fn job_transition_refused(
+    /// Runs `change` in a transaction (retried on write conflicts).
+    async fn apply_counted_job_change(
         &self,
-        job_id: ObjectId,
-        action: JobAction,
-    ) -> MarketplaceError {
-        match self.job(job_id).await {
-            Ok(job) => MarketplaceError::InvalidJobTransition {
-                from: job.status.as_str(),
-                action: action.as_str(),
-            },
-            Err(error) => error,
+        change: &CountedJobChange,
+    ) -> Result<Job, MarketplaceError> {
+        self.in_transaction(|mut session| async move {
+            let outcome = self.counted_job_change_steps(&mut session, change).await;
+            (session, outcome)
+        })
+        .await
+    }
+
+    async fn counted_job_change_steps(
+        &self,
+        session: &mut ClientSession,
+        change: &CountedJobChange,
+    ) -> Result<Job, MarketplaceError> {
+        // The counter is read (or created from a count) before the job moves, so a count taken
+        // now does not already include this change.
+        let usage = match change.usage {
+            Some((owner, usage_change)) => {
+                Some((self.usage_counter(session, owner).await?, usage_change))
+            }
+            None => None,
+        };
+        let moved = self
+            .jobs
+            .find_one_and_update(
+                doc! { "_id": change.job_id, "status": change.from.as_str() },
+                doc! { "$set": change.set.clone() },
+            )
+            .return_document(ReturnDocument::After)
+            .session(&mut *session)
+            .await?;
+        let Some(job) = moved else {
+            let current = self
+                .jobs
+                .find_one(doc! { "_id": change.job_id })
+                .session(&mut *session)
+                .await?
+                .ok_or(MarketplaceError::JobNotFound)?;
+            return Err(MarketplaceError::InvalidJobTransition {
+                from: current.status.as_str(),
+                action: change.action.as_str(),
+            });
+        };
+        match usage {
+            Some((counter, UsageChange::Take { limit })) => {
+                let taken = self
+                    .take_usage(session, &counter, UsageCounter::RunningJobs, limit)
+                    .await?;
+                if !taken {
+                    return Err(MarketplaceError::ConcurrentJobLimitReached { limit });
+                }
+            }
+            Some((counter, UsageChange::Release)) => {
+                self.release_usage(session, &counter, UsageCounter::RunningJobs)
+                    .await?;
+            }
+            None => {}
         }
+        Ok(job)
     }
 }
 

@@ -1,23 +1,39 @@
 //! The marketplace domain: projects, jobs, tester seats, submissions and AI test templates.
 //!
 //! **Owns** the `projects`, `jobs`, `submissions` and `ai_test_templates` collections (seed
-//! sections 2, 3, 4 and 9) with their indexes and validators ([`MarketplaceService::collections`]),
-//! and the lifecycles on them, each an enum plus one transition table applied by compare-and-set
-//! in MongoDB: jobs ([`JOB_TRANSITIONS`]), seats ([`ASSIGNMENT_TRANSITIONS`]) and submissions
-//! ([`SUBMISSION_TRANSITIONS`]). Claims take a seat in one conditional update; submission changes
-//! run in a multi-document transaction that also recounts the job's counters. It enforces the
-//! organization's `max_projects` and `max_concurrent_jobs` handed in as [`OrganizationLimits`],
-//! and keeps project credentials sealed with AES-256-GCM, opened only for the owner, the owner's
+//! sections 2, 3, 4 and 9) and `usage_counters`, with their indexes and validators
+//! ([`MarketplaceService::collections`]), and the lifecycles on them, each an enum plus one
+//! transition table applied by compare-and-set in MongoDB: jobs ([`JOB_TRANSITIONS`]), seats
+//! ([`ASSIGNMENT_TRANSITIONS`]) and submissions ([`SUBMISSION_TRANSITIONS`]). Claims take a seat in
+//! one conditional update and are refused after the job's deadline (by the service clock);
+//! submission changes run in a multi-document transaction that also recounts the job's counters,
+//! and a review also checks there that the job still takes reviews ([`REVIEWABLE_JOB_STATUSES`]).
+//! It keeps project credentials sealed with AES-256-GCM, opened only for the owner, the owner's
 //! organization admins and testers seated on one of the project's running jobs.
+//!
+//! **Limits.** The organization's `max_projects` and `max_concurrent_jobs`, handed in as
+//! [`OrganizationLimits`], are kept by one `usage_counters` document per owner (the organization,
+//! or the client without one): creating a project or publishing a job takes a unit with a
+//! conditional `$inc` in the same transaction as the insert or the status change, and archiving a
+//! project or completing or cancelling a running job gives it back, so racing requests cannot
+//! overrun a limit and the counters equal the real counts.
+//!
+//! **AI enhancement.** A draft job's journey and a tester's editable submission summary can be
+//! enhanced through the [`EnhancementProvider`] seam: [`PassThrough`] (the default) returns the
+//! text unchanged and says no provider is configured; [`OpenAiCompatible`] asks an OpenAI-style
+//! chat-completions API with the job's template prompts or defaults. Provider failures are
+//! [`MarketplaceError::EnhancementUnavailable`] ([`ErrorCategory::Unavailable`]).
 //!
 //! **Is not**: an identity or payments crate. It depends on `foundation` only: the caller arrives
 //! as an [`Actor`] and a tester's qualifications as a [`TesterProfile`], both built by the GraphQL
 //! layer from identity. Publishing funds a job through the [`JobFunding`] seam, and approvals,
 //! rejections, cancellations and completions are told to the [`JobSettlement`] seam after they
 //! commit; escrow implements both, and until it is plugged in [`NoFunding`] publishes unfunded
-//! (and says so) and [`NoSettlement`] does nothing. It knows nothing of GraphQL or
-//! HTTP; the batch functions ([`MarketplaceService::jobs_by_ids`], ...) are what the dataloaders
-//! call, each one `$in` query on an indexed field.
+//! (and says so) and [`NoSettlement`] does nothing. It knows nothing of GraphQL and serves no
+//! HTTP; its only HTTP is the outbound call of [`OpenAiCompatible`], and it reads no
+//! configuration (the gateway builds the provider). The batch functions
+//! ([`MarketplaceService::jobs_by_ids`], ...) are what the dataloaders call, each one `$in` query
+//! on an indexed field.
 //!
 //! Money is integer US cents; the seed's `budget_per_tester_usd` and `total_budget_usd` names are
 //! kept but hold cents.
@@ -27,6 +43,7 @@ mod assignment;
 mod batch;
 pub mod collections;
 mod credentials;
+mod enhance;
 mod error;
 mod funding;
 mod job;
@@ -35,11 +52,19 @@ mod service;
 mod settings;
 mod submission;
 mod template;
+mod transaction;
+mod usage;
 
 pub use actor::{Actor, ActorRole, ExperienceLevel, OrgRole, TesterProfile};
 pub use assignment::{
     assignment_transition_allowed, tester_qualifies, Assignment, AssignmentStatus,
     AvailableJobsFilter, AvailableJobsPage, ASSIGNMENT_TRANSITIONS,
+};
+pub use enhance::{
+    EnhancedContent, EnhancedJob, EnhancedSubmission, Enhancement, EnhancementFailure,
+    EnhancementProvider, EnhancementRequest, EnhancementSubject, OpenAiCompatible, PassThrough,
+    DEFAULT_JOURNEY_INSTRUCTIONS, DEFAULT_JOURNEY_SYSTEM_PROMPT, DEFAULT_SUMMARY_INSTRUCTIONS,
+    DEFAULT_SUMMARY_SYSTEM_PROMPT, MAX_ENHANCED_STEPS, MAX_ENHANCED_SUMMARY_CHARS,
 };
 pub use error::{ErrorCategory, MarketplaceError};
 pub use funding::{
@@ -57,7 +82,8 @@ pub use service::MarketplaceService;
 pub use settings::MarketplaceSettings;
 pub use submission::{
     submission_transition, Bug, ReviewDecision, Severity, StepOutcome, StepResult, Submission,
-    SubmissionAction, SubmissionContent, SubmissionStatus, TestEnvironment, SUBMISSION_TRANSITIONS,
+    SubmissionAction, SubmissionContent, SubmissionStatus, TestEnvironment,
+    REVIEWABLE_JOB_STATUSES, SUBMISSION_TRANSITIONS,
 };
 pub use template::{
     fill_placeholders, AiTestTemplate, JourneyTemplate, NewTemplate, TemplateStep, TemplateVariable,

@@ -7,12 +7,14 @@ use bson::oid::ObjectId;
 use bson::{doc, DateTime};
 use futures_util::TryStreamExt;
 use mongodb::options::ReturnDocument;
+use mongodb::ClientSession;
 use serde::{Deserialize, Serialize};
 
 use crate::actor::{Actor, ActorRole, OrgRole};
 use crate::error::MarketplaceError;
 use crate::job::OrganizationLimits;
 use crate::service::MarketplaceService;
+use crate::usage::{UsageCounter, UsageOwner};
 
 /// Where a project is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,7 +147,8 @@ impl MarketplaceService {
     }
 
     /// Creates an active project owned by the calling client (and their organization), unless the
-    /// owner already has `limits.max_projects` active or draft projects.
+    /// owner already has `limits.max_projects` active or draft projects. The limit holds under
+    /// concurrency: the insert and the owner's usage counter move in one transaction.
     pub async fn create_project(
         &self,
         actor: &Actor,
@@ -164,12 +167,9 @@ impl MarketplaceService {
             });
         }
         let organization_id = actor.organization.map(|(id, _)| id);
-        let mut owner = match organization_id {
-            Some(id) => doc! { "organization_id": id },
-            None => doc! { "client_id": actor.user_id },
-        };
-        owner.insert("status", doc! { "$in": ["active", "draft"] });
-        if self.projects.count_documents(owner).await? >= u64::from(limits.max_projects) {
+        let owner = UsageOwner::of(actor.user_id, organization_id);
+        let used = self.usage(owner, UsageCounter::Projects).await?;
+        if used.is_some_and(|used| used >= i64::from(limits.max_projects)) {
             return Err(MarketplaceError::ProjectLimitReached {
                 limit: limits.max_projects,
             });
@@ -197,8 +197,37 @@ impl MarketplaceService {
             updated_at: now,
             archived_at: None,
         };
-        self.projects.insert_one(&project).await?;
-        Ok(project)
+        let project = &project;
+        self.in_transaction(|mut session| async move {
+            let outcome = self
+                .insert_counted_project(&mut session, project, owner, limits.max_projects)
+                .await;
+            (session, outcome)
+        })
+        .await?;
+        Ok(project.clone())
+    }
+
+    /// Takes a unit of the owner's project count (refusing at `limit`) and inserts `project`.
+    async fn insert_counted_project(
+        &self,
+        session: &mut ClientSession,
+        project: &Project,
+        owner: UsageOwner,
+        limit: u32,
+    ) -> Result<(), MarketplaceError> {
+        let counter = self.usage_counter(session, owner).await?;
+        if !self
+            .take_usage(session, &counter, UsageCounter::Projects, limit)
+            .await?
+        {
+            return Err(MarketplaceError::ProjectLimitReached { limit });
+        }
+        self.projects
+            .insert_one(project)
+            .session(&mut *session)
+            .await?;
+        Ok(())
     }
 
     /// The project with `project_id`.
@@ -270,7 +299,8 @@ impl MarketplaceService {
             .ok_or(MarketplaceError::ProjectArchived)
     }
 
-    /// Archives a project; its client or an owner or admin of its organization may.
+    /// Archives a project, freeing its slot under `max_projects`; its client or an owner or admin
+    /// of its organization may.
     pub async fn archive_project(
         &self,
         actor: &Actor,
@@ -282,15 +312,39 @@ impl MarketplaceService {
                 action: "archive this project",
             });
         }
+        let owner = UsageOwner::of(project.client_id, project.organization_id);
+        self.in_transaction(|mut session| async move {
+            let outcome = self
+                .archive_counted_project(&mut session, project_id, owner)
+                .await;
+            (session, outcome)
+        })
+        .await
+    }
+
+    /// Archives the project by compare-and-set on "not archived" and gives its unit of the
+    /// owner's project count back.
+    async fn archive_counted_project(
+        &self,
+        session: &mut ClientSession,
+        project_id: ObjectId,
+        owner: UsageOwner,
+    ) -> Result<Project, MarketplaceError> {
+        let counter = self.usage_counter(session, owner).await?;
         let now = self.now();
-        self.projects
+        let archived = self
+            .projects
             .find_one_and_update(
                 doc! { "_id": project_id, "status": { "$ne": "archived" } },
                 doc! { "$set": { "status": "archived", "archived_at": now, "updated_at": now } },
             )
             .return_document(ReturnDocument::After)
+            .session(&mut *session)
             .await?
-            .ok_or(MarketplaceError::ProjectArchived)
+            .ok_or(MarketplaceError::ProjectArchived)?;
+        self.release_usage(session, &counter, UsageCounter::Projects)
+            .await?;
+        Ok(archived)
     }
 
     /// The project's credentials in plain text, for its client, an owner or admin of its

@@ -1,6 +1,7 @@
 //! [`MarketplaceService`]: construction, the collections it owns, and the small internals (time,
-//! the funding seam) its operations share. The operations live in the module of the thing they act
-//! on (`job`, `assignment`, `submission`, `template`, `batch`).
+//! the funding and enhancement seams) its operations share. The operations live in the module of
+//! the thing they act on (`project`, `job`, `assignment`, `submission`, `template`, `enhance`,
+//! `batch`); transactions and usage counters have their own modules.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use mongodb::{Client, Collection, Database};
 
 use crate::collections;
 use crate::credentials::CredentialCipher;
+use crate::enhance::{EnhancementProvider, PassThrough};
 use crate::error::MarketplaceError;
 use crate::funding::{JobFunding, JobSettlement, NoFunding, NoSettlement};
 use crate::job::Job;
@@ -25,17 +27,20 @@ pub struct MarketplaceService {
     pub(crate) jobs: Collection<Job>,
     pub(crate) submissions: Collection<Submission>,
     pub(crate) templates: Collection<Document>,
+    pub(crate) usage_counters: Collection<Document>,
     pub(crate) settings: Arc<MarketplaceSettings>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) funding: Arc<dyn JobFunding>,
     pub(crate) settlement: Arc<dyn JobSettlement>,
+    pub(crate) enhancer: Arc<dyn EnhancementProvider>,
     pub(crate) credential_cipher: CredentialCipher,
 }
 
 impl MarketplaceService {
-    /// A service over `database` that publishes jobs without funding ([`NoFunding`]) and settles
-    /// nothing ([`NoSettlement`]) until [`MarketplaceService::with_funding`] and
-    /// [`MarketplaceService::with_settlement`] plug escrow in. Call
+    /// A service over `database` that publishes jobs without funding ([`NoFunding`]), settles
+    /// nothing ([`NoSettlement`]) and enhances nothing ([`PassThrough`]) until
+    /// [`MarketplaceService::with_funding`], [`MarketplaceService::with_settlement`] and
+    /// [`MarketplaceService::with_enhancer`] plug escrow and an AI provider in. Call
     /// [`MarketplaceService::ensure_collections`] once at start-up.
     pub fn new(database: Database, settings: MarketplaceSettings, clock: Arc<dyn Clock>) -> Self {
         Self {
@@ -44,6 +49,7 @@ impl MarketplaceService {
             jobs: database.collection(collections::JOBS),
             submissions: database.collection(collections::SUBMISSIONS),
             templates: database.collection(collections::AI_TEST_TEMPLATES),
+            usage_counters: database.collection(collections::USAGE_COUNTERS),
             credential_cipher: CredentialCipher::with_previous(
                 &settings.credentials_encryption_key,
                 &settings.previous_credentials_keys,
@@ -52,12 +58,19 @@ impl MarketplaceService {
             clock,
             funding: Arc::new(NoFunding),
             settlement: Arc::new(NoSettlement),
+            enhancer: Arc::new(PassThrough),
         }
     }
 
     /// The same service, funding published jobs through `funding`.
     pub fn with_funding(mut self, funding: Arc<dyn JobFunding>) -> Self {
         self.funding = funding;
+        self
+    }
+
+    /// The same service, enhancing journeys and submission summaries through `enhancer`.
+    pub fn with_enhancer(mut self, enhancer: Arc<dyn EnhancementProvider>) -> Self {
+        self.enhancer = enhancer;
         self
     }
 

@@ -101,7 +101,9 @@ pub const SUBMISSION_TRANSITIONS: &[(SubmissionStatus, SubmissionAction, Submiss
 
 /// The statuses from which `action` is allowed, and the status it sets: `None` when the action
 /// keeps each status as it is (editing).
-fn transitions_for(action: SubmissionAction) -> (Vec<&'static str>, Option<SubmissionStatus>) {
+pub(crate) fn transitions_for(
+    action: SubmissionAction,
+) -> (Vec<&'static str>, Option<SubmissionStatus>) {
     let mut sources = Vec::new();
     let mut targets = Vec::new();
     for (from, step, to) in SUBMISSION_TRANSITIONS {
@@ -309,15 +311,15 @@ struct SubmissionChange {
     guard: Document,
     set: Document,
     seat: Option<(AssignmentStatus, AssignmentStatus)>,
+    /// Whether this is the client's review, which the job's status must allow
+    /// ([`REVIEWABLE_JOB_STATUSES`]).
+    review: bool,
 }
 
-const TRANSIENT_TRANSACTION_ERROR: &str = "TransientTransactionError";
-const UNKNOWN_COMMIT_RESULT: &str = "UnknownTransactionCommitResult";
-const MAX_TRANSACTION_ATTEMPTS: usize = 20;
-
-fn is_transient(error: &MarketplaceError) -> bool {
-    matches!(error, MarketplaceError::Database(error) if error.contains_label(TRANSIENT_TRANSACTION_ERROR))
-}
+/// The job statuses in which a client may review submissions: while the job runs and during its
+/// review phase; not on a draft, a cancelled or a completed job.
+pub const REVIEWABLE_JOB_STATUSES: &[JobStatus] =
+    &[JobStatus::Open, JobStatus::InProgress, JobStatus::Review];
 
 impl MarketplaceService {
     /// Opens the tester's draft submission for a job they hold a seat on (one per seat); the seat
@@ -406,7 +408,7 @@ impl MarketplaceService {
     }
 
     /// Replaces the content of the tester's draft (or revision-requested) submission. Step numbers
-    /// must exist in the job's journey.
+    /// must exist in the job's journey. A changed summary drops its `ai_enhanced_summary`.
     pub async fn save_submission(
         &self,
         actor: &Actor,
@@ -443,6 +445,10 @@ impl MarketplaceService {
             });
         }
         let mut set = bson::to_document(&content.environment)?;
+        if content.summary != current.summary {
+            // An AI summary of the old text would misrepresent the new one.
+            set.insert("ai_enhanced_summary", bson::Bson::Null);
+        }
         set.insert("summary", content.summary);
         set.insert("test_results", bson::to_bson(&content.test_results)?);
         set.insert("bugs", bson::to_bson(&content.bugs)?);
@@ -454,6 +460,7 @@ impl MarketplaceService {
             guard: doc! { "tester_id": actor.user_id },
             set,
             seat: None,
+            review: false,
         })
         .await
     }
@@ -472,13 +479,17 @@ impl MarketplaceService {
             guard: doc! { "tester_id": actor.user_id },
             set: doc! { "submitted_at": now, "updated_at": now },
             seat: Some((AssignmentStatus::InProgress, AssignmentStatus::Submitted)),
+            review: false,
         })
         .await
     }
 
     /// The client's review: approve (seat completed), reject with feedback (seat completed) or
-    /// request a revision with notes (seat back to in_progress). An approval or rejection is then
-    /// told to the settlement seam (payout, refund).
+    /// request a revision with notes (seat back to in_progress). Only while the job is open, in
+    /// progress or in review ([`REVIEWABLE_JOB_STATUSES`]): checked inside the transaction that
+    /// also writes the job, so a racing cancel or completion either lands first and refuses the
+    /// review, or waits for it. An approval or rejection is then told to the settlement seam
+    /// (payout, refund).
     pub async fn review_submission(
         &self,
         actor: &Actor,
@@ -515,6 +526,7 @@ impl MarketplaceService {
                 guard: Document::new(),
                 set,
                 seat: Some((AssignmentStatus::Submitted, seat_target)),
+                review: true,
             })
             .await?;
         self.settle_review(Some(actor.user_id), &reviewed).await;
@@ -538,6 +550,7 @@ impl MarketplaceService {
                 guard: doc! { "submitted_at": { "$lte": submitted_before } },
                 set: doc! { "reviewed_at": now, "updated_at": now, "auto_approved": true },
                 seat: Some((AssignmentStatus::Submitted, AssignmentStatus::Completed)),
+                review: true,
             })
             .await?;
         self.settle_review(None, &approved).await;
@@ -550,36 +563,12 @@ impl MarketplaceService {
         &self,
         change: SubmissionChange,
     ) -> Result<Submission, MarketplaceError> {
-        let mut session = self.client.start_session().await?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            session.start_transaction().await?;
-            let outcome = self.submission_change_steps(&mut session, &change).await;
-            match outcome {
-                Ok(submission) => match self.commit(&mut session).await {
-                    Ok(()) => return Ok(submission),
-                    Err(error) if is_transient(&error) && attempt < MAX_TRANSACTION_ATTEMPTS => {}
-                    Err(error) => return Err(error),
-                },
-                Err(error) => {
-                    let _ = session.abort_transaction().await;
-                    if !(is_transient(&error) && attempt < MAX_TRANSACTION_ATTEMPTS) {
-                        return Err(error);
-                    }
-                }
-            }
-        }
-    }
-
-    async fn commit(&self, session: &mut ClientSession) -> Result<(), MarketplaceError> {
-        loop {
-            match session.commit_transaction().await {
-                Ok(()) => return Ok(()),
-                Err(error) if error.contains_label(UNKNOWN_COMMIT_RESULT) => {}
-                Err(error) => return Err(error.into()),
-            }
-        }
+        let change = &change;
+        self.in_transaction(|mut session| async move {
+            let outcome = self.submission_change_steps(&mut session, change).await;
+            (session, outcome)
+        })
+        .await
     }
 
     async fn submission_change_steps(
@@ -587,6 +576,10 @@ impl MarketplaceService {
         session: &mut ClientSession,
         change: &SubmissionChange,
     ) -> Result<Submission, MarketplaceError> {
+        if change.review {
+            self.require_reviewable_job(session, change.submission_id)
+                .await?;
+        }
         let (sources, target) = transitions_for(change.action);
         let mut filter = change.guard.clone();
         filter.insert("_id", change.submission_id);
@@ -633,6 +626,35 @@ impl MarketplaceService {
         }
         self.recount_job(session, submission.job_id).await?;
         Ok(submission)
+    }
+
+    /// Refuses the review unless the submission's job is in a [`REVIEWABLE_JOB_STATUSES`] status,
+    /// as the transaction's snapshot sees it.
+    async fn require_reviewable_job(
+        &self,
+        session: &mut ClientSession,
+        submission_id: ObjectId,
+    ) -> Result<(), MarketplaceError> {
+        let submission = self
+            .submissions
+            .find_one(doc! { "_id": submission_id })
+            .session(&mut *session)
+            .await?
+            .ok_or(MarketplaceError::SubmissionNotFound)?;
+        let job = self
+            .jobs
+            .find_one(doc! { "_id": submission.job_id })
+            .session(&mut *session)
+            .await?
+            .ok_or(MarketplaceError::JobNotFound)?;
+        if REVIEWABLE_JOB_STATUSES.contains(&job.status) {
+            Ok(())
+        } else {
+            Err(MarketplaceError::InvalidJobTransition {
+                from: job.status.as_str(),
+                action: "review submissions",
+            })
+        }
     }
 
     /// Sets the job's counters to what its submissions say: submitted (non-draft) submissions,

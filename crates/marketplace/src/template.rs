@@ -60,9 +60,9 @@ pub struct AiTestTemplate {
     pub template_type: String,
     /// The journey with placeholders.
     pub journey_template: JourneyTemplate,
-    /// Prompt for the enhancement provider.
+    /// System prompt for the enhancement provider (empty: the default).
     pub openai_system_prompt: String,
-    /// Instructions for the enhancement provider.
+    /// Instructions for the enhancement provider (empty: the default).
     pub enhancement_instructions: String,
     /// Jobs created from it.
     pub usage_count: i64,
@@ -91,6 +91,11 @@ pub struct NewTemplate {
     pub template_type: String,
     /// The journey with placeholders.
     pub journey_template: JourneyTemplate,
+    /// System prompt the enhancement provider gets for journeys of jobs made from this template;
+    /// empty: the marketplace's default.
+    pub openai_system_prompt: String,
+    /// What the enhancement provider should do to those journeys; empty: the default.
+    pub enhancement_instructions: String,
     /// Premium flag.
     pub is_premium: bool,
 }
@@ -141,8 +146,8 @@ impl MarketplaceService {
             category: input.category,
             template_type: input.template_type,
             journey_template: input.journey_template,
-            openai_system_prompt: String::new(),
-            enhancement_instructions: String::new(),
+            openai_system_prompt: input.openai_system_prompt,
+            enhancement_instructions: input.enhancement_instructions,
             usage_count: 0,
             is_active: true,
             is_premium: input.is_premium,

@@ -19,6 +19,12 @@ use marketplace::{
 };
 use mongodb::{Client, Database};
 
+// More tests of this one binary, grouped by topic under `tests/marketplace/`.
+#[path = "marketplace/enhancement.rs"]
+mod enhancement;
+#[path = "marketplace/limits.rs"]
+mod limits;
+
 const LIMITS: OrganizationLimits = OrganizationLimits {
     max_projects: 10,
     max_concurrent_jobs: 10,
@@ -816,6 +822,8 @@ fn checkout_template() -> NewTemplate {
                 },
             ],
         },
+        openai_system_prompt: String::new(),
+        enhancement_instructions: String::new(),
         is_premium: false,
     }
 }
@@ -1632,4 +1640,50 @@ async fn auto_approval_approves_only_old_unreviewed_submissions_and_only_once() 
             approved_by: None,
         }]
     );
+}
+
+#[tokio::test]
+async fn after_a_key_rotation_credentials_still_open_and_reseal_moves_them_to_the_new_key() {
+    let fixture = fixture().await;
+    let owner = client();
+    let project = fixture
+        .service
+        .create_project(&owner, new_project(true), LIMITS)
+        .await
+        .unwrap();
+    let mut rotated_settings = MarketplaceSettings::new([9; 32]);
+    rotated_settings.previous_credentials_keys = vec![[7; 32]];
+    let rotated = MarketplaceService::new(
+        fixture.database.clone(),
+        rotated_settings,
+        fixture.clock.clone(),
+    );
+    let before = rotated
+        .project_credentials(&owner, project.id)
+        .await
+        .unwrap()
+        .expect("credentials");
+    assert_eq!(rotated.reseal_credentials().await.unwrap(), 1);
+    assert_eq!(
+        rotated.reseal_credentials().await.unwrap(),
+        0,
+        "nothing left"
+    );
+    // Only the new key is needed now.
+    let new_key_only = MarketplaceService::new(
+        fixture.database.clone(),
+        MarketplaceSettings::new([9; 32]),
+        fixture.clock.clone(),
+    );
+    let after = new_key_only
+        .project_credentials(&owner, project.id)
+        .await
+        .unwrap()
+        .expect("credentials");
+    assert_eq!(after, before);
+    assert!(fixture
+        .service
+        .project_credentials(&owner, project.id)
+        .await
+        .is_err());
 }

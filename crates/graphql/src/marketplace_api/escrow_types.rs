@@ -22,6 +22,7 @@ impl From<escrow::EscrowError> for ApiError {
             ErrorCategory::NotFound => ApiError::NotFound(message),
             ErrorCategory::BadUserInput => ApiError::bad_input("input", message),
             ErrorCategory::Conflict => ApiError::Conflict(message),
+            ErrorCategory::Unavailable => ApiError::ServiceUnavailable(message),
             ErrorCategory::Internal => ApiError::Internal(message),
         }
     }

@@ -315,6 +315,36 @@ pub struct PublishJobPayload {
     pub funding: JobFunding,
 }
 
+/// What an AI enhancement did.
+#[derive(SimpleObject)]
+pub struct EnhancementResult {
+    /// Which provider answered (`pass-through` when none is configured).
+    pub provider: String,
+    /// Whether the text was actually changed.
+    pub enhanced: bool,
+    /// What happened, in words (e.g. that no AI provider is configured).
+    pub note: String,
+}
+
+impl From<marketplace::Enhancement> for EnhancementResult {
+    fn from(enhancement: marketplace::Enhancement) -> Self {
+        EnhancementResult {
+            provider: enhancement.provider,
+            enhanced: enhancement.enhanced,
+            note: enhancement.note,
+        }
+    }
+}
+
+/// A draft job after its journey was enhanced.
+#[derive(SimpleObject)]
+pub struct EnhanceJobJourneyPayload {
+    /// The job (unchanged when nothing was enhanced).
+    pub job: Job,
+    /// What the enhancement did.
+    pub enhancement: EnhancementResult,
+}
+
 /// A lifecycle step a client may take on a published job.
 #[derive(Debug, Clone, Copy)]
 enum LifecycleStep {
@@ -432,6 +462,27 @@ impl JobMutation {
                 escrow_status: published.funding.escrow_status,
                 note: published.funding.note,
             },
+        })
+    }
+
+    /// Rewrites a draft job's journey through the configured AI provider (clearer actions and
+    /// expected results, renumbered steps); without a provider the journey is left as it is and
+    /// the answer says so. A provider failure is `SERVICE_UNAVAILABLE` and changes nothing.
+    #[graphql(guard = "SignedInUser")]
+    async fn enhance_job_journey(
+        &self,
+        ctx: &Context<'_>,
+        input: JobIdInput,
+    ) -> ApiResult<EnhanceJobJourneyPayload> {
+        let id = job_id(&input.job_id, "jobId")?;
+        let actor = actor(ctx).await?;
+        let enhanced = services(ctx)
+            .marketplace()
+            .enhance_job_journey(&actor, id)
+            .await?;
+        Ok(EnhanceJobJourneyPayload {
+            job: Job(enhanced.job),
+            enhancement: enhanced.enhancement.into(),
         })
     }
 

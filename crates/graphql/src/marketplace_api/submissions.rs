@@ -191,6 +191,15 @@ async fn review(
     ))
 }
 
+/// A submission after its summary was enhanced.
+#[derive(SimpleObject)]
+pub struct EnhanceSubmissionSummaryPayload {
+    /// The submission; `aiEnhancedSummary` holds the new text.
+    pub submission: Submission,
+    /// What the enhancement did.
+    pub enhancement: super::jobs::EnhancementResult,
+}
+
 /// Submission mutations. Every status change is a compare-and-set in a transaction that also
 /// recounts the job's `submissionCount`, `approvedSubmissionCount` and `bugsFound`.
 #[derive(Default)]
@@ -271,6 +280,26 @@ impl SubmissionMutation {
                 .save_submission(&actor, id, content)
                 .await?,
         ))
+    }
+
+    /// Writes an AI-enhanced version of the tester's summary into `aiEnhancedSummary` (the
+    /// tester's own text stays); without a provider nothing is stored and the answer says so.
+    #[graphql(guard = "HasRole(identity::Role::Tester)")]
+    async fn enhance_submission_summary(
+        &self,
+        ctx: &Context<'_>,
+        input: SubmissionIdInput,
+    ) -> ApiResult<EnhanceSubmissionSummaryPayload> {
+        let id = submission_id(&input.submission_id, "submissionId")?;
+        let actor = actor(ctx).await?;
+        let enhanced = services(ctx)
+            .marketplace()
+            .enhance_submission_summary(&actor, id)
+            .await?;
+        Ok(EnhanceSubmissionSummaryPayload {
+            submission: Submission(enhanced.submission),
+            enhancement: enhanced.enhancement.into(),
+        })
     }
 
     /// Hands the submission in (first time, or again after a revision request).

@@ -145,6 +145,12 @@ pub struct CreateAiTestTemplateInput {
     /// Whether only pro and team clients (and organizations) may use it.
     #[graphql(default)]
     pub is_premium: bool,
+    /// System prompt for AI enhancement of journeys made from it (default prompt when empty).
+    #[graphql(default)]
+    pub openai_system_prompt: String,
+    /// Extra instructions for that enhancement.
+    #[graphql(default)]
+    pub enhancement_instructions: String,
 }
 
 /// Input of `setAiTestTemplateActive`.
@@ -210,6 +216,8 @@ impl TemplateMutation {
                             .collect(),
                     },
                     is_premium: input.is_premium,
+                    openai_system_prompt: input.openai_system_prompt,
+                    enhancement_instructions: input.enhancement_instructions,
                 },
             )
             .await?;
