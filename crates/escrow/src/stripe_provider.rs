@@ -12,8 +12,8 @@
 //! Every request carries the `Idempotency-Key` escrow derived from its own ids
 //! ([`crate::ProviderKeys`]), so a retry after a crash or a timeout gets Stripe's first answer and
 //! moves no money twice. Responses are read as plain JSON and only the fields escrow uses (`id`,
-//! `status`, `latest_charge`, `last_payment_error`) are looked at: a new field, or one Stripe
-//! leaves out, cannot turn a payment that happened into an error.
+//! `status`, `latest_charge`, `last_payment_error`, a refund's `failure_reason`) are looked at:
+//! a new field, or one Stripe leaves out, cannot turn a payment that happened into an error.
 //!
 //! Errors keep the provider seam's promise: a card decline or a request Stripe refuses for good
 //! is [`ProviderError::Declined`]; a key reused with other parameters (`idempotency_error`) is

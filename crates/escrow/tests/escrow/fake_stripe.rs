@@ -29,10 +29,13 @@ use parking_lot::Mutex;
 const LOCALSTRIPE_PYTHON: &str = "LOCALSTRIPE_PYTHON";
 
 /// Starts localstripe's aiohttp app bound to 127.0.0.1 only (its own command line listens on every
-/// interface) with an empty store.
+/// interface) with an empty store kept in memory only (it otherwise rewrites one shared file in
+/// `/tmp` on every change, which parallel tests would fight over).
 const LOCALSTRIPE_BOOTSTRAP: &str = "import sys\n\
 from aiohttp import web\n\
+from localstripe.resources import store\n\
 from localstripe.server import app\n\
+store.dump_to_disk = lambda: None\n\
 web.run_app(app, host='127.0.0.1', port=int(sys.argv[1]), print=None, access_log=None)\n";
 
 /// A running localstripe, stopped when dropped.
