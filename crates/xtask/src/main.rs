@@ -337,6 +337,10 @@ fn python_venv() -> anyhow::Result<PathBuf> {
             &std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {}", path.display()))?,
         );
+        // A file without a final newline must not glue its last line to the next file's first.
+        if !wanted.ends_with('\n') {
+            wanted.push('\n');
+        }
     }
     install_requirements(&python, &wanted, &venv)?;
     Ok(venv)
