@@ -8,6 +8,10 @@ run *ARGS:
 test:
     cargo xtask test
 
+# The Python venv the tests use (pymongo, pytest, localstripe).
+venv:
+    cargo xtask venv
+
 # Format every crate.
 fmt:
     cargo xtask fmt

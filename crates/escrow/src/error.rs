@@ -74,6 +74,10 @@ pub enum EscrowError {
     /// operation is completed by a retry or by `reconcile`. Client sees a generic message.
     #[error("the payment provider is unavailable: {0}")]
     ProviderUnavailable(String),
+    /// The tester has no connected payout account able to receive transfers yet; the payout
+    /// stays held and is transferred by a later sweep. Client sees a conflict.
+    #[error("the tester cannot receive payouts yet: {0}")]
+    PayoutAccountNotReady(String),
     /// Too many concurrent changes to one escrow; retry. Client sees a conflict.
     #[error("the escrow is busy; retry")]
     Contended,
@@ -112,6 +116,7 @@ impl EscrowError {
             | InsufficientEscrow { .. }
             | IdempotencyKeyReused { .. }
             | PaymentDeclined(_)
+            | PayoutAccountNotReady(_)
             | Contended => ErrorCategory::Conflict,
             Marketplace(error) => error.category(),
             ProviderUnavailable(_)
@@ -129,6 +134,9 @@ impl From<ProviderError> for EscrowError {
         match error {
             ProviderError::Declined { reason } => EscrowError::PaymentDeclined(reason),
             ProviderError::Unavailable { reason } => EscrowError::ProviderUnavailable(reason),
+            ProviderError::RecipientNotReady { reason } => {
+                EscrowError::PayoutAccountNotReady(reason)
+            }
             ProviderError::IdempotencyMismatch { key } => EscrowError::IdempotencyKeyReused { key },
         }
     }

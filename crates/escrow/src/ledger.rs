@@ -674,6 +674,39 @@ impl EscrowTransaction {
         Ok(payout)
     }
 
+    /// processing → held, for transfer attempt `attempt`, when the tester cannot receive
+    /// transfers yet. Nothing reached the provider, so the attempt is given back: the next sweep
+    /// asks again with the same key.
+    pub(crate) fn defer_transfer(
+        &mut self,
+        submission_id: ObjectId,
+        attempt: i32,
+        reason: &str,
+        now: DateTime,
+        actor: EscrowActor,
+    ) -> Result<Payout, EscrowError> {
+        let current = self
+            .payout_for(submission_id)
+            .ok_or(EscrowError::PayoutNotFound)?
+            .clone();
+        if current.status != PayoutStatus::Processing || current.transfer_attempts != attempt {
+            return Ok(current);
+        }
+        self.move_payout(submission_id, PayoutAction::Defer, now)?;
+        let payout = self.payout_mut(submission_id)?;
+        payout.transfer_attempts -= 1;
+        let payout = payout.clone();
+        self.record(
+            EscrowEventType::PayoutHeld,
+            payout.tester_payout_usd,
+            now,
+            actor,
+            format!("Transfer deferred: {reason}"),
+        )
+        .submission_id = Some(submission_id);
+        Ok(payout)
+    }
+
     /// held → frozen by a dispute. Freezing a payout already frozen by the same dispute returns
     /// it unchanged.
     pub(crate) fn freeze_payout(

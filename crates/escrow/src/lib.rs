@@ -6,7 +6,11 @@
 //! ([`EscrowService::collections`]); the escrow, payout and refund lifecycles, each an enum plus
 //! one transition table ([`ESCROW_TRANSITIONS`], [`PAYOUT_TRANSITIONS`], [`REFUND_TRANSITIONS`]);
 //! the platform fee ([`split_payout`], rounding documented there); and the [`PaymentProvider`]
-//! seam with its [`Sandbox`] implementation.
+//! seam with its [`Sandbox`] implementation (embedded setup and tests) and its
+//! [`StripeProvider`] implementation (PaymentIntents with manual capture, refunds and Connect
+//! transfers through async-stripe; used whenever Stripe keys are configured), which finds a
+//! tester's connected account through the [`ConnectedAccounts`] seam. A tester whose account
+//! cannot receive transfers yet is not paid: the payout stays held for a later sweep.
 //!
 //! **How money moves.** Publishing a job captures its whole budget into escrow ([`JobFunding`]
 //! implementation; capture timing argued in `funding.rs`). Approving a submission releases one
@@ -34,13 +38,15 @@
 //! marketplace's [`JobFunding`] and [`JobSettlement`] seams and reads jobs and submissions through
 //! marketplace's API, never its collections. It writes a submission's `payout_*` fields through
 //! [`marketplace::MarketplaceService::record_submission_payout`] in its own transaction, and
-//! tester totals on identity's `users` only through the [`TesterEarnings`] seam. It knows nothing
+//! tester totals on identity's `users` only through the [`TesterEarnings`] seam (and reads the
+//! tester's connected account there only through [`ConnectedAccounts`]). It knows nothing
 //! of GraphQL or HTTP.
 //!
 //! [`JobFunding`]: marketplace::JobFunding
 //! [`JobSettlement`]: marketplace::JobSettlement
 
 mod collections;
+mod connected_accounts;
 mod earnings;
 mod error;
 mod fee;
@@ -55,8 +61,10 @@ mod refund;
 mod sandbox;
 mod service;
 mod settings;
+mod stripe_provider;
 
 pub use collections::{ESCROW_IDEMPOTENCY_KEYS, ESCROW_TRANSACTIONS};
+pub use connected_accounts::{ConnectedAccounts, UsersConnectedAccounts, CONNECT_STATUS_VERIFIED};
 pub use earnings::{TesterEarnings, UsersTesterTotals};
 pub use error::EscrowError;
 pub use fee::{split_payout, FeeSplit};
@@ -79,3 +87,4 @@ pub use refund::JobSettlementSummary;
 pub use sandbox::{Sandbox, SandboxMovement, SandboxMovementKind};
 pub use service::EscrowService;
 pub use settings::EscrowSettings;
+pub use stripe_provider::{StripeProvider, StripeSecretKey, StripeSettings, STRIPE_API_BASE};

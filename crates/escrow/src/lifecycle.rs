@@ -236,6 +236,9 @@ pub enum PayoutAction {
     Fail,
     /// Try a failed transfer again.
     Retry,
+    /// The tester cannot receive transfers yet (no verified connected account): nothing was
+    /// sent, the payout waits held for the next sweep.
+    Defer,
     /// The dispute ended in the client's favour.
     Reverse,
 }
@@ -251,6 +254,7 @@ impl PayoutAction {
             PayoutAction::Settle => "be settled",
             PayoutAction::Fail => "fail",
             PayoutAction::Retry => "be retried",
+            PayoutAction::Defer => "wait for the tester's payout account",
             PayoutAction::Reverse => "be reversed",
         }
     }
@@ -269,6 +273,7 @@ pub const PAYOUT_TRANSITIONS: &[(PayoutStatus, PayoutAction, PayoutStatus)] = &[
     (PS::Processing, PA::Settle, PS::Paid),
     (PS::Processing, PA::Fail, PS::Failed),
     (PS::Failed, PA::Retry, PS::Processing),
+    (PS::Processing, PA::Defer, PS::Held),
     (PS::Held, PA::Reverse, PS::Reversed),
     (PS::Frozen, PA::Reverse, PS::Reversed),
 ];

@@ -85,8 +85,8 @@ impl EscrowService {
     }
 
     /// Transfers the payout of `submission_id` now that its dispute window is over (or retries a
-    /// failed transfer). Returns the payout as it ends up: paid, or failed when the provider
-    /// refused.
+    /// failed transfer). Returns the payout as it ends up: paid, failed when the provider
+    /// refused, or held again when the tester cannot receive transfers yet.
     pub async fn release_payout(
         &self,
         marketplace: &MarketplaceService,
@@ -147,6 +147,12 @@ impl EscrowService {
             Err(ProviderError::Declined { reason }) => {
                 self.change(Some(marketplace), job_id, |escrow, now| {
                     escrow.fail_transfer(submission_id, attempt, &reason, now, actor)
+                })
+                .await?
+            }
+            Err(ProviderError::RecipientNotReady { reason }) => {
+                self.change(Some(marketplace), job_id, |escrow, now| {
+                    escrow.defer_transfer(submission_id, attempt, &reason, now, actor)
                 })
                 .await?
             }

@@ -146,6 +146,13 @@ pub enum ProviderError {
         /// What went wrong.
         reason: String,
     },
+    /// The recipient cannot receive money yet (a tester without a verified connected account):
+    /// nothing was sent; the same request is asked again later, and the payout stays held.
+    #[error("recipient not ready: {reason}")]
+    RecipientNotReady {
+        /// Why.
+        reason: String,
+    },
     /// The key was used before with different parameters.
     #[error("idempotency key `{key}` reused with different parameters")]
     IdempotencyMismatch {

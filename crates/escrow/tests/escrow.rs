@@ -1,6 +1,12 @@
 //! Integration tests of escrow with the marketplace, against the embedded MongoDB-compatible
-//! store through the official driver, on the sandbox provider. Each test starts its own server;
-//! time moves only through a manual clock.
+//! store through the official driver, on the sandbox provider; `stripe_provider` runs the Stripe
+//! provider against localstripe and a local Stripe front (`fake_stripe`). Each test starts its
+//! own server; time moves only through a manual clock.
+
+#[path = "escrow/fake_stripe.rs"]
+mod fake_stripe;
+#[path = "escrow/stripe_provider.rs"]
+mod stripe_provider;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -94,11 +100,21 @@ struct World {
     database: Database,
     clock: Arc<ManualClock>,
     provider: Arc<CrashAfterCall>,
+    /// What escrow pays through: `provider`, unless a test chose another.
+    payments: Arc<dyn PaymentProvider>,
     escrow: EscrowService,
     marketplace: MarketplaceService,
 }
 
 async fn world() -> World {
+    world_paying_through(|_| None).await
+}
+
+/// A world whose escrow pays through the provider `payments` builds from the database (the
+/// sandbox-backed [`CrashAfterCall`] when it gives none).
+async fn world_paying_through(
+    payments: impl FnOnce(&Database) -> Option<Arc<dyn PaymentProvider>>,
+) -> World {
     let server = EmbeddedMongo::start(ServerConfig::default())
         .await
         .expect("embedded server starts");
@@ -108,7 +124,8 @@ async fn world() -> World {
     let database = client.database("escrow_tests");
     let clock = Arc::new(ManualClock::new(DateTime::from_millis(1_700_000_000_000)));
     let provider = Arc::new(CrashAfterCall::default());
-    let (escrow, marketplace) = services(&database, &clock, &provider);
+    let payments = payments(&database).unwrap_or_else(|| provider.clone());
+    let (escrow, marketplace) = services(&database, &clock, payments.clone());
     escrow
         .ensure_collections(&database)
         .await
@@ -122,6 +139,7 @@ async fn world() -> World {
         database,
         clock,
         provider,
+        payments,
         escrow,
         marketplace,
     }
@@ -131,13 +149,13 @@ async fn world() -> World {
 fn services(
     database: &Database,
     clock: &Arc<ManualClock>,
-    provider: &Arc<CrashAfterCall>,
+    provider: Arc<dyn PaymentProvider>,
 ) -> (EscrowService, MarketplaceService) {
     let escrow = EscrowService::new(
         database.clone(),
         EscrowSettings::default(),
         clock.clone(),
-        provider.clone(),
+        provider,
     );
     let marketplace = MarketplaceService::new(
         database.clone(),
@@ -171,7 +189,8 @@ impl World {
         self.clock.now()
     }
 
-    /// A tester with a `users` document holding zero totals (identity's shape).
+    /// A tester with a `users` document holding zero totals and a verified Stripe connected
+    /// account (identity's shape).
     async fn tester(&self) -> Tester {
         let id = ObjectId::new();
         self.database
@@ -179,7 +198,12 @@ impl World {
             .insert_one(doc! {
                 "_id": id,
                 "role": "tester",
-                "tester_data": { "total_earned_usd": 0_i64, "total_jobs_completed": 0_i64 },
+                "tester_data": {
+                    "total_earned_usd": 0_i64,
+                    "total_jobs_completed": 0_i64,
+                    "stripe_connect_id": format!("acct_{}", id.to_hex()),
+                    "stripe_connect_status": "verified",
+                },
             })
             .await
             .unwrap();
@@ -605,7 +629,8 @@ async fn an_unreviewed_submission_is_approved_after_ten_days_and_paid_once_even_
     );
 
     // A restarted process (new services over the same database) finds nothing left to approve.
-    let (escrow_service, marketplace) = services(&world.database, &world.clock, &world.provider);
+    let (escrow_service, marketplace) =
+        services(&world.database, &world.clock, world.payments.clone());
     let restarted = escrow_service.run_due_work(&marketplace).await.unwrap();
     assert!(restarted.auto_approved.is_empty());
     assert_eq!(world.escrow_of(job.id).await.payouts.len(), 1);

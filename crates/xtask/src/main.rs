@@ -1,7 +1,12 @@
 //! Project tasks, written in Rust so they run the same on every machine: `cargo xtask <task>`.
 //!
-//! `test` is exactly what CI runs (`.ci/run` calls it): every Rust test in the workspace, then the
-//! embedded store's pymongo suite, then one summary line. The `justfile` only calls these.
+//! `test` is exactly what CI runs (`.ci/run` calls it): it prepares the Python tools the tests
+//! need, then every Rust test in the workspace, then the embedded store's pymongo suite, then one
+//! summary line. The `justfile` only calls these.
+//!
+//! The Python tools live in one venv, `target/pymongo-venv`: pymongo and pytest for the embedded
+//! store's suite, and localstripe (a fake Stripe server) for escrow's Stripe provider tests, which
+//! find it through `LOCALSTRIPE_PYTHON`.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -12,8 +17,10 @@ use anyhow::{bail, Context};
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
-  test            every test: cargo test --workspace --no-fail-fast, then the pymongo suite;
-                  prints a summary
+  test            every test: prepares the Python venv, cargo test --workspace --no-fail-fast,
+                  then the pymongo suite; prints a summary
+  venv            create target/pymongo-venv with pymongo, pytest and localstripe (what the
+                  escrow Stripe tests and the pymongo suite need; `test` does it too)
   schema          write schema.graphql from the code
   schema --check  fail if schema.graphql differs from the code
   run [ARGS]      run the gateway on the embedded store with demo data (extra ARGS go to it)
@@ -25,6 +32,9 @@ fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     let result = match arguments.first().map(String::as_str) {
         Some("test") => test(),
+        Some("venv") => python_venv().map(|venv| {
+            println!("xtask: python venv ready in {}", venv.display());
+        }),
         Some("schema") => schema(arguments.get(1).map(String::as_str) == Some("--check")),
         Some("run") => run(&arguments[1..]),
         Some("fmt") => fmt(arguments.get(1).map(String::as_str) == Some("--check")),
@@ -205,11 +215,17 @@ fn test() -> anyhow::Result<()> {
     let mut total = Tally::default();
     let mut failures: Vec<String> = Vec::new();
 
+    // Escrow's Stripe tests start localstripe from the venv; they fail (never skip) without it,
+    // so it is installed before any test runs.
+    let venv = python_venv()?;
+
     println!("xtask: cargo test --workspace --no-fail-fast");
     let mut command = cargo_command();
     // Without --no-fail-fast cargo stops at the first failing test binary and the summary would
     // leave out every binary after it.
-    command.args(["test", "--workspace", "--no-fail-fast"]);
+    command
+        .args(["test", "--workspace", "--no-fail-fast"])
+        .env(LOCALSTRIPE_PYTHON, venv_python(&venv));
     let (status, tally) = run_and_tally(command, cargo_test_line)?;
     total.add(tally);
     if !status.success() {
@@ -256,22 +272,7 @@ fn pymongo_suite() -> anyhow::Result<PymongoOutcome> {
         return Ok(PymongoOutcome::Missing(suite));
     }
     println!("xtask: pymongo suite in {}", suite.display());
-    let venv = root.join("target/pymongo-venv");
-    let python = venv.join("bin/python");
-    if !python.exists() {
-        let status = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .context("starting python3 -m venv")?;
-        if !status.success() {
-            bail!("python3 -m venv {} failed", venv.display());
-        }
-    }
-    let requirements = suite.join("requirements.txt");
-    if requirements.exists() {
-        install_requirements(&python, &requirements, &venv)?;
-    }
+    let python = venv_python(&python_venv()?);
 
     cargo(&["build", "-p", "embedded-mongo", "--bin", "embedded-mongo"])?;
     let binary = target_dir().join("debug/embedded-mongo");
@@ -299,17 +300,64 @@ fn pymongo_suite() -> anyhow::Result<PymongoOutcome> {
     })
 }
 
-/// Installs the suite's requirements, skipping pip when they have not changed since last time.
-fn install_requirements(python: &Path, requirements: &Path, venv: &Path) -> anyhow::Result<()> {
-    let wanted = std::fs::read_to_string(requirements)
-        .with_context(|| format!("reading {}", requirements.display()))?;
+/// The environment variable naming the Python that can run localstripe (read by escrow's tests).
+const LOCALSTRIPE_PYTHON: &str = "LOCALSTRIPE_PYTHON";
+
+/// Every requirements file the venv is built from: the pymongo suite's and escrow's (localstripe,
+/// pinned there).
+const PYTHON_REQUIREMENTS: &[&str] = &[
+    "crates/embedded-mongo/tests/pymongo/requirements.txt",
+    "crates/escrow/tests/localstripe-requirements.txt",
+];
+
+fn venv_python(venv: &Path) -> PathBuf {
+    venv.join("bin/python")
+}
+
+/// Creates `target/pymongo-venv` if needed and installs every file of [`PYTHON_REQUIREMENTS`]
+/// into it; returns the venv. Fails, rather than skipping, when Python or pip cannot.
+fn python_venv() -> anyhow::Result<PathBuf> {
+    let root = workspace_root();
+    let venv = root.join("target/pymongo-venv");
+    let python = venv_python(&venv);
+    if !python.exists() {
+        let status = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .context("starting python3 -m venv")?;
+        if !status.success() {
+            bail!("python3 -m venv {} failed", venv.display());
+        }
+    }
+    let mut wanted = String::new();
+    for file in PYTHON_REQUIREMENTS {
+        let path = root.join(file);
+        wanted.push_str(
+            &std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        );
+        // A file without a final newline must not glue its last line to the next file's first.
+        if !wanted.ends_with('\n') {
+            wanted.push('\n');
+        }
+    }
+    install_requirements(&python, &wanted, &venv)?;
+    Ok(venv)
+}
+
+/// Installs `wanted` (requirements-file lines), skipping pip when they have not changed since
+/// last time.
+fn install_requirements(python: &Path, wanted: &str, venv: &Path) -> anyhow::Result<()> {
     let stamp = venv.join("installed-requirements.txt");
-    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted) {
         return Ok(());
     }
+    let requirements = venv.join("requirements.txt");
+    std::fs::write(&requirements, wanted).context("writing the venv's requirements")?;
     let status = Command::new(python)
         .args(["-m", "pip", "install", "--quiet", "-r"])
-        .arg(requirements)
+        .arg(&requirements)
         .status()
         .context("starting pip")?;
     if !status.success() {
