@@ -36,8 +36,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// The whole configuration of a gateway process.
-#[derive(Debug, Clone, Deserialize)]
+/// The whole configuration of a gateway process. Its `Debug` output redacts every secret.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Address and port the HTTP server listens on. Port 0 picks a free port.
@@ -99,6 +99,17 @@ pub struct Config {
     /// reconcile).
     #[serde(default = "default_escrow_work_interval_seconds")]
     pub escrow_work_interval_seconds: u64,
+    /// Stripe secret key. Set: money moves through Stripe and the sandbox is never used. Unset:
+    /// the sandbox settles instantly and every escrow says `provider: SANDBOX`.
+    #[serde(default)]
+    pub stripe_secret_key: Option<String>,
+    /// Stripe's API base URL (a test double's in tests).
+    #[serde(default = "default_stripe_api_base")]
+    pub stripe_api_base: String,
+    /// The payment method job budgets are charged to (one per platform until clients store their
+    /// own).
+    #[serde(default)]
+    pub stripe_payment_method: Option<String>,
     /// The AI provider that enhances journeys and submission summaries (`[ai]`). Unset:
     /// enhancement returns the text unchanged and says no AI provider is configured.
     #[serde(default)]
@@ -153,6 +164,56 @@ pub fn enhancement_provider(
     Ok(Arc::new(provider))
 }
 
+impl std::fmt::Debug for Config {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Config")
+            .field("bind_addr", &self.bind_addr)
+            .field(
+                "mongodb_uri",
+                &self
+                    .mongodb_uri
+                    .as_ref()
+                    .map(|_| "<set, may hold credentials>"),
+            )
+            .field("data_dir", &self.data_dir)
+            .field("database_name", &self.database_name)
+            .field("environment", &self.environment)
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "encryption_key",
+                &self.encryption_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "previous_encryption_keys",
+                &format_args!("<{} redacted>", self.previous_encryption_keys.len()),
+            )
+            .field("public_base_url", &self.public_base_url)
+            .field("demo_data", &self.demo_data)
+            .field("log_format", &self.log_format)
+            .field("log_filter", &self.log_filter)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("graphql_max_depth", &self.graphql_max_depth)
+            .field("graphql_max_complexity", &self.graphql_max_complexity)
+            .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
+            .field(
+                "escrow_work_interval_seconds",
+                &self.escrow_work_interval_seconds,
+            )
+            .field(
+                "stripe_secret_key",
+                &self.stripe_secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("stripe_api_base", &self.stripe_api_base)
+            .field("stripe_payment_method", &self.stripe_payment_method)
+            .field("ai", &self.ai)
+            .finish()
+    }
+}
+
 fn default_bind_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
@@ -185,6 +246,9 @@ fn default_shutdown_grace_seconds() -> u64 {
 }
 fn default_escrow_work_interval_seconds() -> u64 {
     60
+}
+fn default_stripe_api_base() -> String {
+    escrow::STRIPE_API_BASE.to_string()
 }
 fn default_ai_timeout_seconds() -> u64 {
     30
@@ -223,6 +287,9 @@ pub const KEYS: &[(&str, KeyKind)] = &[
     ("graphql_max_complexity", KeyKind::Integer),
     ("shutdown_grace_seconds", KeyKind::Integer),
     ("escrow_work_interval_seconds", KeyKind::Integer),
+    ("stripe_secret_key", KeyKind::Text),
+    ("stripe_api_base", KeyKind::Text),
+    ("stripe_payment_method", KeyKind::Text),
     ("ai.base_url", KeyKind::Text),
     ("ai.model", KeyKind::Text),
     ("ai.api_key", KeyKind::Text),
@@ -345,6 +412,9 @@ impl Config {
                 return invalid("PREVIOUS_ENCRYPTION_KEYS must be 64 hex characters each");
             }
         }
+        if self.stripe_secret_key.is_some() != self.stripe_payment_method.is_some() {
+            return invalid("STRIPE_SECRET_KEY and STRIPE_PAYMENT_METHOD are set together");
+        }
         if self.escrow_work_interval_seconds == 0 {
             return invalid("ESCROW_WORK_INTERVAL_SECONDS must be positive");
         }
@@ -420,6 +490,26 @@ fn env_value(key: &str, raw: &str, kind: KeyKind) -> Result<toml::Value, ConfigE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_redacts_every_secret() {
+        let mut config = Config::defaults();
+        config.jwt_secret = Some("jwt-secret-value-that-is-long-enough-123".into());
+        config.encryption_key = Some("ab".repeat(32));
+        config.previous_encryption_keys = vec!["cd".repeat(32)];
+        config.stripe_secret_key = Some("sk_test_secret".into());
+        config.mongodb_uri = Some("mongodb://user:pw@db".into());
+        let printed = format!("{config:?}");
+        for secret in [
+            "jwt-secret-value",
+            &"ab".repeat(32),
+            &"cd".repeat(32),
+            "sk_test_secret",
+            "user:pw",
+        ] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

@@ -140,13 +140,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningGateway> {
     )
     .context("configuring the identity service")?;
     let clock: Arc<dyn foundation::Clock> = Arc::new(foundation::SystemClock);
-    // No payment provider is configured yet, so money moves through the sandbox, which settles
-    // instantly and says so (`provider: SANDBOX`) on every escrow it creates.
     let escrow = escrow::EscrowService::new(
         database.clone(),
         escrow::EscrowSettings::default(),
         clock.clone(),
-        Arc::new(escrow::Sandbox::new()),
+        payment_provider(&config, &database)?,
     );
     escrow
         .settings()
@@ -219,6 +217,29 @@ pub async fn start(config: Config) -> anyhow::Result<RunningGateway> {
     })
 }
 
+/// Stripe when a secret key is configured (the sandbox is then never used), else the sandbox,
+/// which settles instantly and says so (`provider: SANDBOX`) on every escrow it creates.
+fn payment_provider(
+    config: &Config,
+    database: &mongodb::Database,
+) -> anyhow::Result<Arc<dyn escrow::PaymentProvider>> {
+    let (Some(key), Some(payment_method)) =
+        (&config.stripe_secret_key, &config.stripe_payment_method)
+    else {
+        tracing::warn!("no Stripe key configured: money moves through the SANDBOX provider");
+        return Ok(Arc::new(escrow::Sandbox::new()));
+    };
+    let mut settings =
+        escrow::StripeSettings::new(escrow::StripeSecretKey::new(key.clone()), payment_method);
+    settings.api_base = config.stripe_api_base.clone();
+    let provider = escrow::StripeProvider::new(
+        settings,
+        Arc::new(escrow::UsersConnectedAccounts::new(database)),
+    )
+    .context("configuring the Stripe provider")?;
+    Ok(Arc::new(provider))
+}
+
 /// The escrow's background work (auto-approvals, due transfers, reconcile) on an interval. It
 /// keeps no state and acts only by compare-and-set, so a restart or a second gateway running it
 /// at the same time never acts twice.
@@ -260,4 +281,32 @@ async fn connect(uri: &str, metrics: Arc<Metrics>) -> anyhow::Result<mongodb::Cl
             },
         ));
     mongodb::Client::with_options(options).context("configuring the MongoDB client")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn database() -> (EmbeddedMongo, mongodb::Database) {
+        let server = EmbeddedMongo::start(ServerConfig::default())
+            .await
+            .expect("embedded store");
+        let client = mongodb::Client::with_uri_str(server.uri())
+            .await
+            .expect("driver");
+        let database = client.database("provider_choice");
+        (server, database)
+    }
+
+    #[tokio::test]
+    async fn stripe_keys_select_stripe_and_the_sandbox_is_only_the_fallback() {
+        let (_server, database) = database().await;
+        let mut config = Config::defaults();
+        let fallback = payment_provider(&config, &database).expect("sandbox");
+        assert_eq!(fallback.name(), escrow::ProviderName::Sandbox);
+        config.stripe_secret_key = Some("sk_test_123".into());
+        config.stripe_payment_method = Some("pm_card_visa".into());
+        let stripe = payment_provider(&config, &database).expect("stripe");
+        assert_eq!(stripe.name(), escrow::ProviderName::Stripe);
+    }
 }
