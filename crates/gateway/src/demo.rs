@@ -276,12 +276,11 @@ fn template(
     }
 }
 
+/// A published-ready job; `[devices, browsers, os]` are its requirements.
 fn job_details(
     project_id: bson::oid::ObjectId,
     title: &str,
-    devices: &[&str],
-    browsers: &[&str],
-    os: &[&str],
+    [devices, browsers, os]: [&[&str]; 3],
     seats: i32,
     cents: i64,
     steps: &[(&str, &str)],
@@ -403,9 +402,7 @@ async fn seed_marketplace(services: &graphql::Services) -> anyhow::Result<()> {
             job_details(
                 storefront.id,
                 "Checkout on mobile Safari",
-                &["iPhone 14 Pro"],
-                &["Safari"],
-                &["iOS"],
+                [&["iPhone 14 Pro"], &["Safari"], &["iOS"]],
                 3,
                 4_500,
                 &[
@@ -430,9 +427,7 @@ async fn seed_marketplace(services: &graphql::Services) -> anyhow::Result<()> {
             job_details(
                 storefront.id,
                 "Account settings on desktop browsers",
-                &[],
-                &["Firefox", "Edge", "Chrome"],
-                &["Windows"],
+                [&[], &["Firefox", "Edge", "Chrome"], &["Windows"]],
                 2,
                 3_000,
                 &[
@@ -458,9 +453,7 @@ async fn seed_marketplace(services: &graphql::Services) -> anyhow::Result<()> {
             job_details(
                 storefront.id,
                 "Hoodie checkout (draft)",
-                &[],
-                &[],
-                &[],
+                [&[], &[], &[]],
                 5,
                 2_500,
                 &[],
@@ -492,9 +485,7 @@ async fn seed_marketplace(services: &graphql::Services) -> anyhow::Result<()> {
             job_details(
                 app.id,
                 "Book a delivery slot",
-                &["Samsung Galaxy S23", "Pixel 8"],
-                &[],
-                &["Android"],
+                [&["Samsung Galaxy S23", "Pixel 8"], &[], &["Android"]],
                 2,
                 6_000,
                 &[

@@ -39,6 +39,8 @@ pub struct TemplateQuery;
 #[Object]
 impl TemplateQuery {
     /// The template catalogue, most used first. `includeInactive` is for admins.
+    // The arguments are the field's GraphQL arguments (filters plus the four Relay ones).
+    #[allow(clippy::too_many_arguments)]
     #[graphql(guard = "Authenticated")]
     async fn ai_test_templates(
         &self,
