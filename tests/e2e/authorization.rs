@@ -9,7 +9,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{outcome, TestGateway, DEMO_PASSWORD, STRONG_PASSWORD};
+use crate::harness::{check_table, row, TestGateway, DEMO_PASSWORD, STRONG_PASSWORD};
 
 /// The callers, in column order.
 const CALLERS: [&str; 7] = [
@@ -28,27 +28,6 @@ const FORBIDDEN: &str = "FORBIDDEN";
 const NOT_FOUND: &str = "NOT_FOUND";
 const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
 const CONFLICT: &str = "CONFLICT";
-
-struct Row {
-    operation: &'static str,
-    query: &'static str,
-    variables: Box<dyn Fn(usize) -> Value>,
-    expected: [&'static str; 7],
-}
-
-fn row(
-    operation: &'static str,
-    query: &'static str,
-    variables: impl Fn(usize) -> Value + 'static,
-    expected: [&'static str; 7],
-) -> Row {
-    Row {
-        operation,
-        query,
-        variables: Box::new(variables),
-        expected,
-    }
-}
 
 async fn create_key(
     gateway: &TestGateway,
@@ -214,34 +193,7 @@ async fn every_operation_for_every_kind_of_caller() {
             [UNAUTHENTICATED, OK, OK, OK, OK, FORBIDDEN, FORBIDDEN]),
     ];
 
-    let mut mismatches = Vec::new();
-    for row in &rows {
-        for (column, caller) in CALLERS.iter().enumerate() {
-            let body = gateway
-                .graphql(
-                    credentials[column].as_deref(),
-                    row.query,
-                    (row.variables)(column),
-                )
-                .await;
-            let actual = outcome(&body);
-            if actual != row.expected[column] {
-                mismatches.push(format!(
-                    "{} as {caller}: expected {}, got {actual} ({})",
-                    row.operation,
-                    row.expected[column],
-                    body.get("errors").cloned().unwrap_or_default()
-                ));
-            }
-        }
-    }
-    assert!(
-        mismatches.is_empty(),
-        "{} of {} cells differ:\n{}",
-        mismatches.len(),
-        rows.len() * CALLERS.len(),
-        mismatches.join("\n")
-    );
+    check_table(&gateway, CALLERS, &credentials, &rows).await;
     // The users' sessions ended with the `logout` row; the API key still reads.
     let members = gateway
         .ok(credentials[5].as_deref(), "query($id: ID!) { organization(id: $id) { usage { memberCount } members { totalCount } } }", json!({ "id": organization_id }))

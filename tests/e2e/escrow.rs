@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use crate::harness::{outcome, TestGateway, DEMO_PASSWORD};
-use crate::marketplace::{create_project, open_job};
+use crate::marketplace::{create_project, hand_in, open_job};
 
 const ESCROW: &str = "query($id: ID!) { job(id: $id) { escrow {
     provider status capturedCents inEscrowCents heldForTestersCents paidToTestersCents
@@ -50,38 +50,7 @@ async fn publishing_approving_and_completing_move_exact_amounts_through_the_sand
         assert_eq!(outcome(&refused), "FORBIDDEN", "{refused}");
     }
 
-    gateway
-        .ok(
-            Some(&sarah),
-            "mutation($input: JobIdInput!) { claimJob(input: $input) { job { id } } }",
-            json!({ "input": { "jobId": job } }),
-        )
-        .await;
-    let submission = gateway
-        .ok(
-            Some(&sarah),
-            "mutation($input: CreateSubmissionInput!) { createSubmission(input: $input) { submission { id } } }",
-            json!({ "input": { "jobId": job } }),
-        )
-        .await["createSubmission"]["submission"]["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    gateway
-        .ok(
-            Some(&sarah),
-            "mutation($input: SaveSubmissionInput!) { saveSubmission(input: $input) { submission { id } } }",
-            json!({ "input": { "submissionId": submission, "summary": "Works",
-                "environment": { "deviceUsed": "iPhone 14 Pro", "browserUsed": "Safari", "osUsed": "iOS" } } }),
-        )
-        .await;
-    gateway
-        .ok(
-            Some(&sarah),
-            "mutation($input: SubmissionIdInput!) { submitSubmission(input: $input) { submission { id } } }",
-            json!({ "input": { "submissionId": submission } }),
-        )
-        .await;
+    let submission = hand_in(&gateway, &sarah, &job).await;
     let payout_query = "query($id: ID!) { submission(id: $id) { payout { grossCents platformFeeCents testerPayoutCents status } } }";
     let before = gateway
         .ok(Some(&sarah), payout_query, json!({ "id": submission }))

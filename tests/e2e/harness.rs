@@ -131,3 +131,64 @@ pub fn outcome(body: &Value) -> String {
         None => "OK".to_string(),
     }
 }
+
+/// One row of an authorization table: an operation, its variables per caller column, and the
+/// outcome code each caller must get.
+pub struct Row {
+    operation: &'static str,
+    query: &'static str,
+    variables: Box<dyn Fn(usize) -> Value>,
+    expected: [&'static str; 7],
+}
+
+/// A row of an authorization table with seven caller columns.
+pub fn row(
+    operation: &'static str,
+    query: &'static str,
+    variables: impl Fn(usize) -> Value + 'static,
+    expected: [&'static str; 7],
+) -> Row {
+    Row {
+        operation,
+        query,
+        variables: Box::new(variables),
+        expected,
+    }
+}
+
+/// Runs every row as every caller, in order, and fails listing every cell whose outcome differs.
+pub async fn check_table(
+    gateway: &TestGateway,
+    callers: [&str; 7],
+    credentials: &[Option<String>; 7],
+    rows: &[Row],
+) {
+    let mut mismatches = Vec::new();
+    for row in rows {
+        for (column, caller) in callers.iter().enumerate() {
+            let body = gateway
+                .graphql(
+                    credentials[column].as_deref(),
+                    row.query,
+                    (row.variables)(column),
+                )
+                .await;
+            let actual = outcome(&body);
+            if actual != row.expected[column] {
+                mismatches.push(format!(
+                    "{} as {caller}: expected {}, got {actual} ({})",
+                    row.operation,
+                    row.expected[column],
+                    body.get("errors").cloned().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} cells differ:\n{}",
+        mismatches.len(),
+        rows.len() * callers.len(),
+        mismatches.join("\n")
+    );
+}

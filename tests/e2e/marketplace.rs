@@ -5,7 +5,7 @@
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
-use crate::harness::{outcome, TestGateway, DEMO_PASSWORD, STRONG_PASSWORD};
+use crate::harness::{outcome, TestGateway, DEMO_PASSWORD};
 
 const CREATE_PROJECT: &str = "mutation($input: CreateProjectInput!) {
     createProject(input: $input) { project { id name status hasCredentials } } }";
@@ -129,6 +129,43 @@ pub async fn open_job(gateway: &TestGateway, token: &str, project_id: &str, seat
         )
         .await;
     job_id
+}
+
+/// Claims a seat on `job_id` as `token` and starts a draft submission; returns its ID.
+pub async fn draft_submission(gateway: &TestGateway, token: &str, job_id: &str) -> String {
+    gateway
+        .ok(Some(token), CLAIM, json!({ "input": { "jobId": job_id } }))
+        .await;
+    gateway
+        .ok(
+            Some(token),
+            CREATE_SUBMISSION,
+            json!({ "input": { "jobId": job_id } }),
+        )
+        .await["createSubmission"]["submission"]["id"]
+        .as_str()
+        .expect("submission id")
+        .to_string()
+}
+
+/// Claims, drafts, fills (one bug) and hands in a submission on `job_id`; returns its ID.
+pub async fn hand_in(gateway: &TestGateway, token: &str, job_id: &str) -> String {
+    let submission = draft_submission(gateway, token, job_id).await;
+    gateway
+        .ok(
+            Some(token),
+            SAVE_SUBMISSION,
+            save_input(&submission, 1, "Paying fails"),
+        )
+        .await;
+    gateway
+        .ok(
+            Some(token),
+            SUBMIT,
+            json!({ "input": { "submissionId": submission } }),
+        )
+        .await;
+    submission
 }
 
 #[tokio::test]
@@ -637,7 +674,6 @@ async fn fifty_concurrent_claims_on_three_seats_let_exactly_three_in() {
         .ok(Some(&loser), CLAIM, json!({ "input": { "jobId": job_id } }))
         .await;
     assert_eq!(second_chance["claimJob"]["job"]["seatsTaken"], 3);
-    let _ = STRONG_PASSWORD;
     gateway.stop().await;
 }
 
@@ -651,33 +687,7 @@ async fn nested_reads_show_each_caller_only_what_they_may_see() {
     let job_id = open_job(&gateway, &john, &project_id, 3).await;
     let racer = register_tester(&gateway, &admin, 900).await;
     for token in [&sarah, &racer] {
-        gateway
-            .ok(Some(token), CLAIM, json!({ "input": { "jobId": job_id } }))
-            .await;
-        let submission = gateway
-            .ok(
-                Some(token),
-                CREATE_SUBMISSION,
-                json!({ "input": { "jobId": job_id } }),
-            )
-            .await["createSubmission"]["submission"]["id"]
-            .as_str()
-            .expect("id")
-            .to_string();
-        gateway
-            .ok(
-                Some(token),
-                SAVE_SUBMISSION,
-                save_input(&submission, 1, "x"),
-            )
-            .await;
-        gateway
-            .ok(
-                Some(token),
-                SUBMIT,
-                json!({ "input": { "submissionId": submission } }),
-            )
-            .await;
+        hand_in(&gateway, token, &job_id).await;
     }
     let query = "query($id: ID!) { job(id: $id) {
         submissions { totalCount edges { node { tester { fullName } } } }

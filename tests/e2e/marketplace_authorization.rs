@@ -9,8 +9,8 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{outcome, TestGateway, DEMO_PASSWORD};
-use crate::marketplace::{create_project, details, journey, open_job};
+use crate::harness::{check_table, row, TestGateway, DEMO_PASSWORD};
+use crate::marketplace::{create_project, details, draft_submission, hand_in, journey, open_job};
 
 const CALLERS: [&str; 7] = [
     "anonymous",
@@ -27,27 +27,6 @@ const U: &str = "UNAUTHENTICATED";
 const FB: &str = "FORBIDDEN";
 const NF: &str = "NOT_FOUND";
 const C: &str = "CONFLICT";
-
-struct Row {
-    operation: &'static str,
-    query: &'static str,
-    variables: Box<dyn Fn(usize) -> Value>,
-    expected: [&'static str; 7],
-}
-
-fn row(
-    operation: &'static str,
-    query: &'static str,
-    variables: impl Fn(usize) -> Value + 'static,
-    expected: [&'static str; 7],
-) -> Row {
-    Row {
-        operation,
-        query,
-        variables: Box::new(variables),
-        expected,
-    }
-}
 
 fn id_of(value: &Value, path: &[&str]) -> String {
     let mut current = value;
@@ -66,24 +45,6 @@ async fn draft_job(gateway: &TestGateway, token: &str, project_id: &str) -> Stri
         )
         .await;
     id_of(&created, &["createJob", "job", "id"])
-}
-
-async fn start_submission(gateway: &TestGateway, token: &str, job_id: &str) -> String {
-    gateway
-        .ok(
-            Some(token),
-            "mutation($input: JobIdInput!) { claimJob(input: $input) { job { id } } }",
-            json!({ "input": { "jobId": job_id } }),
-        )
-        .await;
-    let created = gateway
-        .ok(
-            Some(token),
-            "mutation($input: CreateSubmissionInput!) { createSubmission(input: $input) { submission { id } } }",
-            json!({ "input": { "jobId": job_id } }),
-        )
-        .await;
-    id_of(&created, &["createSubmission", "submission", "id"])
 }
 
 #[tokio::test]
@@ -117,22 +78,7 @@ async fn every_marketplace_operation_for_every_kind_of_caller() {
 
     let project = create_project(&gateway, &john, "Authz storefront").await;
     let job = open_job(&gateway, &john, &project, 3).await;
-    let submission = start_submission(&gateway, &sarah, &job).await;
-    gateway
-        .ok(
-            Some(&sarah),
-            "mutation($input: SaveSubmissionInput!) { saveSubmission(input: $input) { submission { id } } }",
-            json!({ "input": { "submissionId": submission, "summary": "Works",
-                "environment": { "deviceUsed": "iPhone 14 Pro", "browserUsed": "Safari", "osUsed": "iOS" } } }),
-        )
-        .await;
-    gateway
-        .ok(
-            Some(&sarah),
-            "mutation($input: SubmissionIdInput!) { submitSubmission(input: $input) { submission { id } } }",
-            json!({ "input": { "submissionId": submission } }),
-        )
-        .await;
+    let submission = hand_in(&gateway, &sarah, &job).await;
     // Li's draft lives on a job of another project, so Li stays unseated on `project`.
     let other_project = create_project(&gateway, &john, "Authz back office").await;
     let other_job = gateway
@@ -152,7 +98,7 @@ async fn every_marketplace_operation_for_every_kind_of_caller() {
             json!({ "input": { "jobId": other_job } }),
         )
         .await;
-    let li_draft = start_submission(&gateway, &li, &other_job).await;
+    let li_draft = draft_submission(&gateway, &li, &other_job).await;
     let template = gateway
         .ok(
             Some(&john),
@@ -285,34 +231,7 @@ async fn every_marketplace_operation_for_every_kind_of_caller() {
             move |_| json!({ "input": { "jobId": j9 } }), [U, FB, FB, C, NF, FB, FB]),
     ];
 
-    let mut mismatches = Vec::new();
-    for row in &rows {
-        for (column, caller) in CALLERS.iter().enumerate() {
-            let body = gateway
-                .graphql(
-                    credentials[column].as_deref(),
-                    row.query,
-                    (row.variables)(column),
-                )
-                .await;
-            let actual = outcome(&body);
-            if actual != row.expected[column] {
-                mismatches.push(format!(
-                    "{} as {caller}: expected {}, got {actual} ({})",
-                    row.operation,
-                    row.expected[column],
-                    body.get("errors").cloned().unwrap_or_default()
-                ));
-            }
-        }
-    }
-    assert!(
-        mismatches.is_empty(),
-        "{} of {} cells differ:\n{}",
-        mismatches.len(),
-        rows.len() * CALLERS.len(),
-        mismatches.join("\n")
-    );
+    check_table(&gateway, CALLERS, &credentials, &rows).await;
     gateway.stop().await;
 }
 

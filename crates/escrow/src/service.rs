@@ -98,6 +98,25 @@ impl EscrowService {
             .ok_or(EscrowError::EscrowNotFound)
     }
 
+    /// The escrows of these jobs, one `$in` query on the unique `job_id` (for dataloaders); jobs
+    /// without an escrow are absent from the map.
+    pub async fn escrows_by_job_ids(
+        &self,
+        job_ids: &[ObjectId],
+    ) -> Result<std::collections::HashMap<ObjectId, EscrowTransaction>, EscrowError> {
+        let escrows: Vec<EscrowTransaction> = futures_util::TryStreamExt::try_collect(
+            self.escrows
+                .find(doc! { "job_id": { "$in": job_ids } })
+                .batch_size(10_000)
+                .await?,
+        )
+        .await?;
+        Ok(escrows
+            .into_iter()
+            .map(|escrow| (escrow.job_id, escrow))
+            .collect())
+    }
+
     /// The escrow holding the payout of `submission_id`.
     pub async fn escrow_for_submission(
         &self,

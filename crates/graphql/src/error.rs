@@ -191,26 +191,41 @@ impl From<identity::IdentityError> for ApiError {
     }
 }
 
-impl From<marketplace::MarketplaceError> for ApiError {
-    fn from(error: marketplace::MarketplaceError) -> Self {
-        use marketplace::{ErrorCategory, MarketplaceError};
-        let message = error.to_string();
-        match error.category() {
+impl ApiError {
+    /// The error of a marketplace-family domain (marketplace, escrow: they share
+    /// `marketplace::ErrorCategory`), with `field` named when the input is at fault.
+    fn from_category(category: marketplace::ErrorCategory, message: String, field: &str) -> Self {
+        use marketplace::ErrorCategory;
+        match category {
             ErrorCategory::Unauthenticated => ApiError::Unauthenticated(message),
             ErrorCategory::Forbidden => ApiError::Forbidden(message),
             ErrorCategory::NotFound => ApiError::NotFound(message),
             ErrorCategory::BadUserInput => ApiError::BadUserInput {
-                field: camel_case_field(match &error {
-                    MarketplaceError::InvalidInput { field, .. } => field,
-                    MarketplaceError::MissingTemplateVariable { .. } => "values",
-                    _ => "input",
-                }),
+                field: camel_case_field(field),
                 message,
             },
             ErrorCategory::Conflict => ApiError::Conflict(message),
             ErrorCategory::Unavailable => ApiError::ServiceUnavailable(message),
             ErrorCategory::Internal => ApiError::Internal(message),
         }
+    }
+}
+
+impl From<marketplace::MarketplaceError> for ApiError {
+    fn from(error: marketplace::MarketplaceError) -> Self {
+        use marketplace::MarketplaceError;
+        let field = match &error {
+            MarketplaceError::InvalidInput { field, .. } => field,
+            MarketplaceError::MissingTemplateVariable { .. } => "values",
+            _ => "input",
+        };
+        ApiError::from_category(error.category(), error.to_string(), field)
+    }
+}
+
+impl From<escrow::EscrowError> for ApiError {
+    fn from(error: escrow::EscrowError) -> Self {
+        ApiError::from_category(error.category(), error.to_string(), "input")
     }
 }
 

@@ -1,5 +1,5 @@
 //! Per-request dataloaders: every reference along client → project → job → submission → tester
-//! (and template) is resolved by one `$in` query per batch on an indexed field, so a nested
+//! (and template, and a job's escrow) is resolved by one `$in` query per batch on an indexed field, so a nested
 //! query costs one MongoDB command per level whatever its fan-out.
 //!
 //! Loaders live for one request (their caches must not outlive the request's authorization) and
@@ -106,6 +106,12 @@ batch_loader!(
     |services, keys| services.marketplace().templates_by_ids(keys).await?
 );
 
+batch_loader!(
+    /// The escrow of each job (none for drafts).
+    EscrowByJobLoader: escrow::EscrowTransaction,
+    |services, keys| services.escrow().escrows_by_job_ids(keys).await?
+);
+
 fn cached<T: Loader<ObjectId>>(loader: T) -> RequestLoader<T> {
     DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
 }
@@ -122,6 +128,7 @@ pub fn install(request: async_graphql::Request, services: &Services) -> async_gr
         .data(cached(JobsByTesterLoader(services())))
         .data(cached(SubmissionsByJobLoader(services())))
         .data(cached(TemplateLoader(services())))
+        .data(cached(EscrowByJobLoader(services())))
 }
 
 /// Loads one value through the request's loader of type `T`. Outside a request (SDL export,

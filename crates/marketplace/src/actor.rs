@@ -41,11 +41,22 @@ pub struct Actor {
 impl Actor {
     /// Whether the caller may manage something owned by `client_id` (and, when set, by
     /// `organization_id`): the owner itself, any member of the owning organization, or an admin.
-    pub(crate) fn manages(&self, client_id: ObjectId, organization_id: Option<ObjectId>) -> bool {
+    pub fn manages(&self, client_id: ObjectId, organization_id: Option<ObjectId>) -> bool {
         if self.role == ActorRole::Admin || self.user_id == client_id {
             return true;
         }
         matches!((self.organization, organization_id), (Some((mine, _)), Some(theirs)) if mine == theirs)
+    }
+
+    /// Whether the caller administers something owned by `client_id` (and `organization_id`):
+    /// the owner itself, an owner or admin of the owning organization, or a platform admin.
+    pub fn administers(&self, client_id: ObjectId, organization_id: Option<ObjectId>) -> bool {
+        self.role == ActorRole::Admin
+            || self.user_id == client_id
+            || matches!(
+                (self.organization, organization_id),
+                (Some((mine, OrgRole::Owner | OrgRole::Admin)), Some(theirs)) if mine == theirs
+            )
     }
 }
 

@@ -10,7 +10,7 @@ use mongodb::options::ReturnDocument;
 use mongodb::ClientSession;
 use serde::{Deserialize, Serialize};
 
-use crate::actor::{Actor, ActorRole, OrgRole};
+use crate::actor::{Actor, ActorRole};
 use crate::error::MarketplaceError;
 use crate::job::OrganizationLimits;
 use crate::service::MarketplaceService;
@@ -241,12 +241,7 @@ impl MarketplaceService {
     /// Whether `actor` administers the project: its client, an owner or admin of its
     /// organization, or a platform admin.
     fn administers(actor: &Actor, project: &Project) -> bool {
-        actor.role == ActorRole::Admin
-            || actor.user_id == project.client_id
-            || matches!(
-                (actor.organization, project.organization_id),
-                (Some((mine, OrgRole::Owner | OrgRole::Admin)), Some(theirs)) if mine == theirs
-            )
+        actor.administers(project.client_id, project.organization_id)
     }
 
     /// Changes a non-archived project; the owner and any member of its organization may.

@@ -6,27 +6,11 @@
 use async_graphql::{Context, Enum, Object, SimpleObject};
 use bson::oid::ObjectId;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::identity_api::types::User;
-use crate::loaders::load_user;
+use crate::loaders::{load, load_user, EscrowByJobLoader};
 use crate::scalars::DateTime;
 use crate::Services;
-
-impl From<escrow::EscrowError> for ApiError {
-    fn from(error: escrow::EscrowError) -> Self {
-        use marketplace::ErrorCategory;
-        let message = error.to_string();
-        match error.category() {
-            ErrorCategory::Unauthenticated => ApiError::Unauthenticated(message),
-            ErrorCategory::Forbidden => ApiError::Forbidden(message),
-            ErrorCategory::NotFound => ApiError::NotFound(message),
-            ErrorCategory::BadUserInput => ApiError::bad_input("input", message),
-            ErrorCategory::Conflict => ApiError::Conflict(message),
-            ErrorCategory::Unavailable => ApiError::ServiceUnavailable(message),
-            ErrorCategory::Internal => ApiError::Internal(message),
-        }
-    }
-}
 
 /// Where a job's escrow is.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,33 +179,26 @@ impl JobEscrow {
     }
 }
 
-/// The escrow of `job_id`, or `None` when the job has none (a draft).
+/// The escrow of `job_id`, or `None` when the job has none (a draft); batched per request.
 pub async fn job_escrow(ctx: &Context<'_>, job_id: ObjectId) -> ApiResult<Option<JobEscrow>> {
-    match ctx
-        .data_unchecked::<Services>()
-        .escrow()
-        .escrow_for_job(job_id)
-        .await
-    {
-        Ok(escrow) => Ok(Some(JobEscrow(escrow))),
-        Err(escrow::EscrowError::EscrowNotFound) => Ok(None),
-        Err(error) => Err(error.into()),
-    }
+    Ok(load(ctx, EscrowByJobLoader(services(ctx).clone()), job_id)
+        .await?
+        .map(JobEscrow))
 }
 
-/// The payout of `submission_id`, or `None` when it has none (not approved).
+/// The payout of `submission_id` (on job `job_id`), or `None` when it has none (not approved);
+/// it lives in the job's escrow, so a page of submissions costs one batched escrow query.
 pub async fn submission_payout(
     ctx: &Context<'_>,
+    job_id: ObjectId,
     submission_id: ObjectId,
 ) -> ApiResult<Option<Payout>> {
-    match ctx
-        .data_unchecked::<Services>()
-        .escrow()
-        .escrow_for_submission(submission_id)
-        .await
-    {
-        Ok(escrow) => Ok(escrow.payout_for(submission_id).cloned().map(Payout)),
-        Err(escrow::EscrowError::PayoutNotFound) => Ok(None),
-        Err(error) => Err(error.into()),
-    }
+    Ok(load(ctx, EscrowByJobLoader(services(ctx).clone()), job_id)
+        .await?
+        .and_then(|escrow| escrow.payout_for(submission_id).cloned())
+        .map(Payout))
+}
+
+fn services<'a>(ctx: &Context<'a>) -> &'a Services {
+    ctx.data_unchecked::<Services>()
 }

@@ -727,7 +727,7 @@ impl Submission {
                 ));
             }
         }
-        super::escrow_types::submission_payout(ctx, self.0.id).await
+        super::escrow_types::submission_payout(ctx, self.0.job_id, self.0.id).await
     }
 }
 

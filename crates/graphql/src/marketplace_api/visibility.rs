@@ -11,28 +11,18 @@
 //! Objects a caller may not see are `NOT_FOUND` (their existence is not revealed).
 
 use bson::oid::ObjectId;
-use marketplace::{Actor, ActorRole, Job, JobStatus, OrgRole, Project, Visibility};
+use marketplace::{Actor, ActorRole, Job, JobStatus, Project, Visibility};
 
 /// Whether `actor` manages what `client_id` (and `organization_id`) owns: the client, any member
-/// of the owning organization, or an admin.
+/// of the owning organization, or an admin (the marketplace's own rule).
 pub fn manages(actor: &Actor, client_id: ObjectId, organization_id: Option<ObjectId>) -> bool {
-    actor.role == ActorRole::Admin
-        || actor.user_id == client_id
-        || matches!(
-            (actor.organization, organization_id),
-            (Some((mine, _)), Some(theirs)) if mine == theirs
-        )
+    actor.manages(client_id, organization_id)
 }
 
 /// Whether `actor` administers what `client_id` owns: the client, an owner or admin of the
-/// owning organization, or a platform admin.
+/// owning organization, or a platform admin (the marketplace's own rule).
 pub fn administers(actor: &Actor, client_id: ObjectId, organization_id: Option<ObjectId>) -> bool {
-    actor.role == ActorRole::Admin
-        || actor.user_id == client_id
-        || matches!(
-            (actor.organization, organization_id),
-            (Some((mine, OrgRole::Owner | OrgRole::Admin)), Some(theirs)) if mine == theirs
-        )
+    actor.administers(client_id, organization_id)
 }
 
 /// Whether `actor` may see the project on its own (not through a job).
@@ -60,6 +50,7 @@ pub fn job_visible(actor: &Actor, job: &Job) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use marketplace::OrgRole;
 
     fn actor(role: ActorRole) -> Actor {
         Actor {
