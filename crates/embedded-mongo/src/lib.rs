@@ -9,6 +9,7 @@ pub mod compare;
 pub mod cursor;
 pub mod error;
 pub mod expression;
+pub mod fail_point;
 pub mod projection;
 pub mod query;
 pub mod schema;

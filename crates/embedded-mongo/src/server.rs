@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 use crate::commands;
 use crate::cursor::CursorRegistry;
 use crate::error::CommandError;
+use crate::fail_point::{FailPoints, Injected};
 use crate::session::SessionRegistry;
 use crate::storage::{Store, StoreOptions, StoreTuning};
 use crate::wire::{self, FrameError, Request};
@@ -33,6 +34,10 @@ pub struct ServerConfig {
     pub replica_set_name: String,
     /// How often the TTL monitor removes expired documents (MongoDB's default: 60 seconds).
     pub ttl_interval: std::time::Duration,
+    /// Serve the test-only commands (`configureFailPoint` with MongoDB's `failCommand`, see
+    /// [`crate::fail_point`]), as `mongod --setParameter enableTestCommands=1` does. Off by
+    /// default: only tests turn it on.
+    pub enable_test_commands: bool,
 }
 
 impl Default for ServerConfig {
@@ -43,6 +48,7 @@ impl Default for ServerConfig {
             data_dir: None,
             replica_set_name: "rs0".to_string(),
             ttl_interval: std::time::Duration::from_secs(60),
+            enable_test_commands: false,
         }
     }
 }
@@ -57,6 +63,8 @@ pub struct ServerState {
     pub process_id: ObjectId,
     pub cursors: CursorRegistry,
     pub sessions: SessionRegistry,
+    /// Test fail points; only reachable when `config.enable_test_commands` is set.
+    pub fail_points: FailPoints,
     pub started: Instant,
     /// Becomes true when the server shuts down; long waits (awaitable `hello`, change-stream
     /// `getMore`) watch it so they end promptly.
@@ -83,6 +91,9 @@ pub struct Connection {
     /// `connectionId` in `hello`, increasing from 1.
     pub id: i64,
     pub peer: SocketAddr,
+    /// `client.application.name` from the connection's handshake, when the driver sent one
+    /// (matched by the `failCommand` fail point's `appName`).
+    pub app_name: Arc<parking_lot::Mutex<Option<String>>>,
 }
 
 /// A running server.
@@ -129,6 +140,7 @@ impl EmbeddedMongo {
             process_id: ObjectId::new(),
             cursors: CursorRegistry::default(),
             sessions: SessionRegistry::default(),
+            fail_points: FailPoints::default(),
             started: Instant::now(),
             shutdown,
             next_connection_id: AtomicI64::new(1),
@@ -188,7 +200,7 @@ async fn accept_connections(listener: TcpListener, state: Arc<ServerState>) {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let id = state.next_connection_id.fetch_add(1, Ordering::Relaxed);
-                    let connection = Connection { id, peer };
+                    let connection = Connection { id, peer, app_name: Arc::default() };
                     connections.spawn(serve_connection(state.clone(), stream, connection));
                 }
                 Err(error) => {
@@ -266,7 +278,20 @@ async fn respond(
     let decoded = wire::verify_checksum(&frame).and_then(|()| wire::decode_request(&frame));
     let (reply, legacy) = match decoded {
         Ok(Request::Message { flags, body }) => {
-            let reply = commands::execute(state.clone(), connection.clone(), body).await;
+            let injected = if state.config.enable_test_commands {
+                let name = body.keys().next().map(String::as_str).unwrap_or_default();
+                let app_name = connection.app_name.lock().clone();
+                state.fail_points.intercept(name, app_name.as_deref())
+            } else {
+                None
+            };
+            let reply = match injected {
+                Some(Injected::CloseConnection) => {
+                    return Err("closed by the failCommand fail point")
+                }
+                Some(Injected::Fail(error)) => commands::error_reply(state, error),
+                None => commands::execute(state.clone(), connection.clone(), body).await,
+            };
             if flags & wire::FLAG_MORE_TO_COME != 0 {
                 return Ok(None);
             }
@@ -300,6 +325,7 @@ embedded-mongo: an embedded MongoDB-compatible server (no authentication)
 
 USAGE:
     embedded-mongo [--port N] [--bind ADDR] [--data-dir DIR] [--replica-set NAME]
+                   [--enable-test-commands]
 
 OPTIONS:
     --port N            TCP port to listen on (default 27017; 0 picks a free port)
@@ -307,6 +333,9 @@ OPTIONS:
                         every database to the network without authentication
     --data-dir DIR      keep data durably in DIR (default: memory only)
     --replica-set NAME  replica-set name reported to drivers (default rs0)
+    --enable-test-commands
+                        serve configureFailPoint (MongoDB's failCommand) for tests; never in
+                        production
     --help              print this help
 ";
 
@@ -332,6 +361,10 @@ fn parse_arguments(arguments: impl IntoIterator<Item = String>) -> anyhow::Resul
         };
         if flag == "--help" || flag == "-h" {
             return Ok(Invocation::Help);
+        }
+        if flag == "--enable-test-commands" {
+            config.enable_test_commands = true;
+            continue;
         }
         let mut value = || -> anyhow::Result<String> {
             inline
@@ -431,6 +464,7 @@ mod tests {
         assert_eq!(config.bind, IpAddr::V4(Ipv4Addr::LOCALHOST));
         assert_eq!(config.data_dir, None);
         assert_eq!(config.replica_set_name, "rs0");
+        assert!(!config.enable_test_commands);
     }
 
     #[test]
@@ -442,6 +476,7 @@ mod tests {
             "--data-dir",
             "/tmp/x",
             "--replica-set=set1",
+            "--enable-test-commands",
         ]))
         .unwrap();
         let Invocation::Serve(config) = parsed else {
@@ -451,6 +486,7 @@ mod tests {
         assert_eq!(config.bind, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         assert_eq!(config.data_dir, Some(PathBuf::from("/tmp/x")));
         assert_eq!(config.replica_set_name, "set1");
+        assert!(config.enable_test_commands);
         assert_eq!(
             parse_arguments(arguments(&["--help"])).unwrap(),
             Invocation::Help

@@ -56,7 +56,35 @@ pub async fn hello(
             }
         }
     }
+    if let Ok(app_name) = body
+        .get_document("client")
+        .and_then(|client| client.get_document("application"))
+        .and_then(|application| application.get_str("name"))
+    {
+        *connection.app_name.lock() = Some(app_name.to_string());
+    }
     Ok(hello_reply(state, connection, name, body))
+}
+
+/// `configureFailPoint`: only on a server started with test commands (otherwise unknown, as in
+/// `mongod`), only against `admin`; see [`crate::fail_point`].
+pub fn configure_fail_point(
+    context: &Context<'_>,
+    _: Option<&mut Transaction>,
+) -> CommandResult<Document> {
+    if !context.state.config.enable_test_commands {
+        return Err(CommandError::new(
+            codes::COMMAND_NOT_FOUND,
+            format!("no such command: '{}'", context.name),
+        ));
+    }
+    if context.database != "admin" {
+        return Err(CommandError::new(
+            codes::UNAUTHORIZED,
+            "configureFailPoint may only be run against the admin database.",
+        ));
+    }
+    context.state.fail_points.configure(context.body)
 }
 
 fn hello_reply(

@@ -156,6 +156,7 @@ fn command(name: &str) -> Option<Command> {
         "distinct" => transactional(reads::distinct),
         "aggregate" => transactional(reads::aggregate),
         "commitTransaction" | "abortTransaction" => transactional(outside_transaction),
+        "configureFailPoint" => plain(diagnostics::configure_fail_point),
         _ => return None,
     })
 }
@@ -167,6 +168,12 @@ pub async fn execute(state: Arc<ServerState>, connection: Connection, body: Docu
         Err(error) => error.to_reply(),
     };
     with_cluster_time(&state, reply)
+}
+
+/// The reply to a command that failed before it ran (an injected failure), shaped like every
+/// other reply.
+pub fn error_reply(state: &ServerState, error: CommandError) -> Document {
+    with_cluster_time(state, error.to_reply())
 }
 
 /// Runs a legacy OP_QUERY command: only the handshake (`isMaster`/`hello`) is served, as in
@@ -540,6 +547,15 @@ fn optional_integer(
         ))),
         Some(other) => Err(wrong_type(command, field, other, "long")),
     }
+}
+
+/// An optional whole-number argument (int, long or whole double), for code outside the handlers.
+pub(crate) fn whole_number(
+    command: &str,
+    field: &str,
+    value: Option<&Bson>,
+) -> CommandResult<Option<i64>> {
+    optional_integer(command, field, value)
 }
 
 /// A cursor id argument (`getMore`, `killCursors`): a long, or an int from older clients.

@@ -45,6 +45,19 @@ impl TestServer {
         TestServer { server, client, db }
     }
 
+    /// Starts a memory-only server with test commands (`configureFailPoint`) enabled.
+    pub async fn start_with_test_commands() -> TestServer {
+        let server = EmbeddedMongo::start(ServerConfig {
+            enable_test_commands: true,
+            ..ServerConfig::default()
+        })
+        .await
+        .expect("the embedded server starts");
+        let client = connect(&server.uri()).await;
+        let db = client.database(DATABASE);
+        TestServer { server, client, db }
+    }
+
     /// Starts a memory-only server and connects with `replicaSet=rs0`, so the driver runs its
     /// replica-set discovery against the server's `hello`.
     pub async fn start_replica_set() -> TestServer {

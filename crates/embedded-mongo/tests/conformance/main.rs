@@ -6,6 +6,7 @@ mod aggregation;
 mod change_streams;
 mod commands;
 mod connection;
+mod fail_points;
 mod fixture;
 mod indexes;
 mod query_operators;

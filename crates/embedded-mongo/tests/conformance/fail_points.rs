@@ -1,0 +1,144 @@
+//! MongoDB's `failCommand` fail point through the official driver: refused unless the server runs
+//! with test commands, then failing the named commands `times` times (or until `off`), only for
+//! the client whose handshake carried `appName`, with an error code or a closed connection.
+
+use mongodb::bson::{doc, Document};
+use mongodb::error::ErrorKind;
+use mongodb::options::ClientOptions;
+use mongodb::Client;
+
+use crate::fixture::{server_error, TestServer};
+
+async fn configure(server: &TestServer, mode: mongodb::bson::Bson, data: Document) -> Document {
+    server
+        .client
+        .database("admin")
+        .run_command(doc! { "configureFailPoint": "failCommand", "mode": mode, "data": data })
+        .await
+        .expect("configureFailPoint is accepted")
+}
+
+#[tokio::test]
+async fn configure_fail_point_is_an_unknown_command_without_test_commands() {
+    let server = TestServer::start().await;
+    let error = server
+        .client
+        .database("admin")
+        .run_command(
+            doc! { "configureFailPoint": "failCommand", "mode": "alwaysOn",
+            "data": { "failCommands": ["find"], "errorCode": 2 } },
+        )
+        .await
+        .expect_err("refused");
+    assert_eq!(server_error(&error).code, 59);
+}
+
+#[tokio::test]
+async fn configure_fail_point_runs_only_against_admin() {
+    let server = TestServer::start_with_test_commands().await;
+    let error = server
+        .run(doc! { "configureFailPoint": "failCommand", "mode": "off" })
+        .await
+        .expect_err("refused outside admin");
+    assert_eq!(server_error(&error).code, 13);
+}
+
+#[tokio::test]
+async fn times_fails_the_next_n_named_commands_with_the_code_and_message_then_stops() {
+    let server = TestServer::start_with_test_commands().await;
+    let items = server.collection("items");
+    items.insert_one(doc! { "_id": 1, "n": 0 }).await.unwrap();
+    configure(
+        &server,
+        doc! { "times": 2 }.into(),
+        doc! { "failCommands": ["update"], "errorCode": 50, "errmsg": "injected timeout" },
+    )
+    .await;
+
+    // Other commands are not affected.
+    assert_eq!(items.count_documents(doc! {}).await.unwrap(), 1);
+    for _ in 0..2 {
+        let error = items
+            .update_one(doc! { "_id": 1 }, doc! { "$inc": { "n": 1 } })
+            .await
+            .expect_err("the fail point fails the update");
+        let error = server_error(&error);
+        assert_eq!(
+            (error.code, error.message.as_str()),
+            (50, "injected timeout")
+        );
+    }
+    items
+        .update_one(doc! { "_id": 1 }, doc! { "$inc": { "n": 1 } })
+        .await
+        .expect("the third update runs");
+    let stored = items.find_one(doc! { "_id": 1 }).await.unwrap().unwrap();
+    assert_eq!(
+        stored.get_i32("n").unwrap(),
+        1,
+        "failed updates changed nothing"
+    );
+}
+
+#[tokio::test]
+async fn always_on_fails_until_turned_off_and_labels_reach_the_driver() {
+    let server = TestServer::start_with_test_commands().await;
+    let items = server.collection("items");
+    configure(
+        &server,
+        "alwaysOn".into(),
+        doc! { "failCommands": ["insert"], "errorCode": 112, "errorLabels": ["TransientTransactionError"] },
+    )
+    .await;
+    for n in 0..3 {
+        let error = items.insert_one(doc! { "n": n }).await.expect_err("fails");
+        assert!(error.contains_label("TransientTransactionError"), "{error}");
+        assert_eq!(server_error(&error).code, 112);
+    }
+    let reply = server
+        .client
+        .database("admin")
+        .run_command(doc! { "configureFailPoint": "failCommand", "mode": "off" })
+        .await
+        .unwrap();
+    assert_eq!(reply.get_i64("count").unwrap(), 3);
+    items.insert_one(doc! { "n": 9 }).await.expect("off again");
+    assert_eq!(items.count_documents(doc! {}).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn app_name_limits_the_fail_point_to_one_client_and_close_connection_drops_it() {
+    let server = TestServer::start_with_test_commands().await;
+    let mut options = ClientOptions::parse(server.server.uri()).await.unwrap();
+    options.app_name = Some("victim".into());
+    options.retry_reads = Some(false);
+    let victim = Client::with_options(options).unwrap();
+    let victim_items = victim
+        .database(crate::fixture::DATABASE)
+        .collection::<Document>("items");
+    // The handshake that names the client happens on the first command.
+    victim_items.count_documents(doc! {}).await.unwrap();
+    configure(
+        &server,
+        doc! { "times": 1 }.into(),
+        doc! { "failCommands": ["find"], "closeConnection": true, "appName": "victim" },
+    )
+    .await;
+
+    // Another client's find is untouched and does not use up the fail point.
+    assert!(server
+        .collection("items")
+        .find_one(doc! {})
+        .await
+        .unwrap()
+        .is_none());
+    let error = victim_items
+        .find_one(doc! {})
+        .await
+        .expect_err("the connection is closed without a reply");
+    assert!(matches!(*error.kind, ErrorKind::Io(_)), "{error}");
+    victim_items
+        .find_one(doc! {})
+        .await
+        .expect("a new connection works once the fail point is used up");
+}
