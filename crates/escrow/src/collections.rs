@@ -1,6 +1,7 @@
 //! The collections escrow owns, with their indexes and validators: `escrow_transactions` (seed
-//! section 5, one per job) and `escrow_idempotency_keys` (what each money-moving request answered,
-//! kept for a day).
+//! section 5, one per job), `escrow_idempotency_keys` (what each money-moving request answered,
+//! kept for a day) and `stripe_webhook_events` (the webhook inbox, specified in
+//! `webhooks/inbox.rs`).
 
 use std::time::Duration;
 
@@ -24,7 +25,11 @@ fn index_with(keys: Document, options: IndexOptions) -> IndexModel {
 
 /// Every collection spec, in creation order.
 pub fn specs() -> Vec<CollectionSpec> {
-    vec![escrow_transactions(), escrow_idempotency_keys()]
+    vec![
+        escrow_transactions(),
+        escrow_idempotency_keys(),
+        crate::webhooks::inbox_spec(),
+    ]
 }
 
 fn escrow_transactions() -> CollectionSpec {
@@ -37,6 +42,9 @@ fn escrow_transactions() -> CollectionSpec {
         .index(index(doc! { "client_id": 1, "status": 1 }))
         .index(index(doc! { "payouts.tester_id": 1 }))
         .index(index(doc! { "payouts.submission_id": 1 }))
+        // Webhooks find payouts and refunds by the ids escrow put in Stripe's metadata.
+        .index(index(doc! { "payouts.payout_id": 1 }))
+        .index(index(doc! { "refunds.refund_id": 1 }))
         // One field only: the embedded store refuses compound keys over one array as
         // "parallel arrays" (MongoDB accepts them); the status narrows the due sweep enough.
         .index(index(doc! { "payouts.status": 1 }))

@@ -78,6 +78,10 @@ pub enum EscrowError {
     /// stays held and is transferred by a later sweep. Client sees a conflict.
     #[error("the tester cannot receive payouts yet: {0}")]
     PayoutAccountNotReady(String),
+    /// Recording a connected account's status from a webhook failed (the owner's store); the
+    /// webhook is answered 5xx and delivered again. Client sees a generic message.
+    #[error("recording the payout account's status failed: {0}")]
+    AccountUpdateFailed(String),
     /// Too many concurrent changes to one escrow; retry. Client sees a conflict.
     #[error("the escrow is busy; retry")]
     Contended,
@@ -120,6 +124,7 @@ impl EscrowError {
             | Contended => ErrorCategory::Conflict,
             Marketplace(error) => error.category(),
             ProviderUnavailable(_)
+            | AccountUpdateFailed(_)
             | InvariantViolated(_)
             | InvalidSettings(_)
             | Internal(_)

@@ -114,6 +114,7 @@ impl EscrowService {
                         .authorize(AuthorizeRequest {
                             idempotency_key: ProviderKeys::authorize(escrow.id, attempt),
                             escrow_id: escrow.id,
+                            funding_attempt: attempt,
                             job_id,
                             client_id: escrow.client_id,
                             amount,

@@ -78,6 +78,10 @@ pub enum EscrowEventType {
     RefundRequested,
     /// The provider refused a refund; the money is available in escrow again.
     RefundFailed,
+    /// The provider reports a paid payout's transfer reversed (money pulled back from the
+    /// tester's account, an operator's act outside escrow). Recorded for the operator; it moves
+    /// no ledger bucket and the payout stays paid.
+    TransferReversed,
 }
 
 /// One entry of the append-only event log (the seed's `events`).
@@ -231,6 +235,18 @@ pub struct EscrowTransaction {
     pub expires_at: DateTime,
     /// Optimistic concurrency: every write requires the version it read and increments it.
     pub version: i64,
+}
+
+/// What a provider's report of a transfer meant for its payout ([`EscrowTransaction`]'s
+/// `confirm_transfer`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TransferConfirmation {
+    /// The processing payout is now paid.
+    Settled(Payout),
+    /// It was already paid by that transfer.
+    AlreadyPaid,
+    /// The ledger disagrees with the provider; nothing changed. Says how.
+    Conflict(String),
 }
 
 /// What a new escrow is made from.
@@ -705,6 +721,86 @@ impl EscrowTransaction {
         )
         .submission_id = Some(submission_id);
         Ok(payout)
+    }
+
+    /// The provider reports transfer `transfer_id` for payout `payout_id` (a webhook): a
+    /// processing payout is paid, whatever its attempt, since a payout has at most one transfer
+    /// that went through (a retry without an answer reuses its attempt's key; a new attempt only
+    /// follows a definite refusal). A payout already paid by that transfer is unchanged; any other
+    /// state is a conflict for an operator, and nothing changes.
+    pub(crate) fn confirm_transfer(
+        &mut self,
+        payout_id: ObjectId,
+        transfer_id: &str,
+        now: DateTime,
+        actor: EscrowActor,
+    ) -> Result<TransferConfirmation, EscrowError> {
+        let payout = self.payout_by_id(payout_id)?.clone();
+        match payout.status {
+            PayoutStatus::Processing => {
+                let paid = self.settle_transfer(
+                    payout.submission_id,
+                    payout.transfer_attempts,
+                    transfer_id.to_owned(),
+                    now,
+                    actor,
+                )?;
+                Ok(TransferConfirmation::Settled(paid))
+            }
+            PayoutStatus::Paid if payout.stripe_transfer_id.as_deref() == Some(transfer_id) => {
+                Ok(TransferConfirmation::AlreadyPaid)
+            }
+            PayoutStatus::Paid => Ok(TransferConfirmation::Conflict(format!(
+                "payout {} was paid by transfer {}, the provider reports another transfer {transfer_id}",
+                payout_id.to_hex(),
+                payout.stripe_transfer_id.as_deref().unwrap_or("(none)")
+            ))),
+            status => Ok(TransferConfirmation::Conflict(format!(
+                "the provider reports transfer {transfer_id} for payout {}, which is {}",
+                payout_id.to_hex(),
+                status.as_str()
+            ))),
+        }
+    }
+
+    /// Appends a [`EscrowEventType::TransferReversed`] event for payout `payout_id`, with the
+    /// cumulative `amount_reversed` the provider reports; the same amount recorded twice is
+    /// recorded once.
+    pub(crate) fn record_transfer_reversal(
+        &mut self,
+        payout_id: ObjectId,
+        transfer_id: &str,
+        amount_reversed: i64,
+        now: DateTime,
+        actor: EscrowActor,
+    ) -> Result<Payout, EscrowError> {
+        let payout = self.payout_by_id(payout_id)?.clone();
+        let already = self.events.iter().any(|event| {
+            event.event_type == EscrowEventType::TransferReversed
+                && event.submission_id == Some(payout.submission_id)
+                && event.amount_usd == amount_reversed
+        });
+        if !already {
+            self.record(
+                EscrowEventType::TransferReversed,
+                amount_reversed,
+                now,
+                actor,
+                format!(
+                    "The provider reports transfer {transfer_id} reversed by {amount_reversed} cents in all; the payout stays paid for an operator to settle"
+                ),
+            )
+            .submission_id = Some(payout.submission_id);
+        }
+        Ok(payout)
+    }
+
+    /// The payout with our id `payout_id`.
+    pub fn payout_by_id(&self, payout_id: ObjectId) -> Result<&Payout, EscrowError> {
+        self.payouts
+            .iter()
+            .find(|payout| payout.payout_id == payout_id)
+            .ok_or(EscrowError::PayoutNotFound)
     }
 
     /// held → frozen by a dispute. Freezing a payout already frozen by the same dispute returns
@@ -1255,6 +1351,56 @@ mod tests {
             .fail_transfer(submission, 2, "no account", at(104), USER)
             .unwrap();
         assert!(escrow.begin_transfer(submission, 2, at(105), USER).is_err());
+        check_invariant(&escrow).unwrap();
+    }
+
+    #[test]
+    fn a_reported_transfer_pays_a_processing_payout_once_and_disagreements_change_nothing() {
+        let mut escrow = funded(1, 2_500);
+        let submission = ObjectId::new();
+        let payout = approve(&mut escrow, submission);
+        let held = escrow.clone();
+        assert!(matches!(
+            escrow.confirm_transfer(payout.payout_id, "tr_1", at(100), USER),
+            Ok(TransferConfirmation::Conflict(_))
+        ));
+        assert_eq!(escrow, held);
+        escrow.begin_transfer(submission, 5, at(100), USER).unwrap();
+        let Ok(TransferConfirmation::Settled(paid)) =
+            escrow.confirm_transfer(payout.payout_id, "tr_1", at(101), USER)
+        else {
+            panic!("a processing payout is settled by the provider's report");
+        };
+        assert_eq!(paid.status, PayoutStatus::Paid);
+        assert_eq!(paid.stripe_transfer_id.as_deref(), Some("tr_1"));
+        // Our own answer arriving afterwards, or the report again, changes nothing.
+        let settled = escrow.clone();
+        escrow
+            .settle_transfer(submission, 1, "tr_1".into(), at(102), USER)
+            .unwrap();
+        assert!(matches!(
+            escrow.confirm_transfer(payout.payout_id, "tr_1", at(103), USER),
+            Ok(TransferConfirmation::AlreadyPaid)
+        ));
+        assert!(matches!(
+            escrow.confirm_transfer(payout.payout_id, "tr_2", at(104), USER),
+            Ok(TransferConfirmation::Conflict(_))
+        ));
+        assert_eq!(escrow, settled);
+        assert_eq!(escrow.paid_to_testers_usd, 2_125);
+
+        for _ in 0..2 {
+            escrow
+                .record_transfer_reversal(payout.payout_id, "tr_1", 500, at(105), USER)
+                .unwrap();
+        }
+        let reversals = escrow
+            .events
+            .iter()
+            .filter(|event| event.event_type == EscrowEventType::TransferReversed)
+            .count();
+        assert_eq!(reversals, 1);
+        assert_eq!(escrow.paid_to_testers_usd, 2_125);
         check_invariant(&escrow).unwrap();
     }
 

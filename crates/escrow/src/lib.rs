@@ -62,6 +62,7 @@ mod sandbox;
 mod service;
 mod settings;
 mod stripe_provider;
+mod webhooks;
 
 pub use collections::{ESCROW_IDEMPOTENCY_KEYS, ESCROW_TRANSACTIONS};
 pub use connected_accounts::{ConnectedAccounts, UsersConnectedAccounts, CONNECT_STATUS_VERIFIED};
@@ -88,3 +89,9 @@ pub use sandbox::{Sandbox, SandboxMovement, SandboxMovementKind};
 pub use service::EscrowService;
 pub use settings::EscrowSettings;
 pub use stripe_provider::{StripeProvider, StripeSecretKey, StripeSettings, STRIPE_API_BASE};
+pub use webhooks::{
+    verify_signature, AccountUpdateRecorded, ConnectedAccountUpdate, EventParseError,
+    PaymentIntentFacts, PayoutAccountUpdates, ProviderEvent, ProviderEventKind,
+    ProviderRefundStatus, RefundFacts, SignatureError, TransferFacts, WebhookError, WebhookOutcome,
+    WebhookReceipt, WebhookSecret, SIGNATURE_TOLERANCE, STRIPE_WEBHOOK_EVENTS,
+};

@@ -43,6 +43,9 @@ pub struct AuthorizeRequest {
     pub idempotency_key: String,
     /// Our escrow transaction.
     pub escrow_id: ObjectId,
+    /// The escrow's funding attempt this payment belongs to (a provider's report of an earlier,
+    /// abandoned attempt must not fund the escrow).
+    pub funding_attempt: i32,
     /// The job funded.
     pub job_id: ObjectId,
     /// The paying client (the provider maps it to its customer).
@@ -93,6 +96,12 @@ pub struct CancelAuthorizationRequest {
 pub struct RefundRequest {
     /// Derived from our refund id.
     pub idempotency_key: String,
+    /// Our refund (a provider's later report of it names it).
+    pub refund_id: ObjectId,
+    /// The escrow it comes out of.
+    pub escrow_id: ObjectId,
+    /// The job.
+    pub job_id: ObjectId,
     /// The captured payment.
     pub payment_id: String,
     /// The amount.

@@ -86,6 +86,9 @@ impl EscrowService {
             .provider
             .refund(RefundRequest {
                 idempotency_key: ProviderKeys::refund(refund_id),
+                refund_id,
+                escrow_id: escrow.id,
+                job_id,
                 payment_id: escrow.stripe_payment_intent_id.clone().unwrap_or_default(),
                 amount: Money::new(refund.amount_usd, self.settings.currency.clone()),
                 reason: refund.reason.clone(),

@@ -9,6 +9,11 @@
 //! | `refund`               | `POST /v1/refunds` (`payment_intent`, `amount`)                 |
 //! | `transfer`             | `POST /v1/transfers` (`destination`, `transfer_group`)          |
 //!
+//! Every object escrow creates carries our ids in its `metadata`, so a webhook about it can be
+//! matched even when escrow's own write of Stripe's answer was lost: PaymentIntents `escrow_id`,
+//! `funding_attempt`, `job_id`, `client_id`; refunds `refund_id`, `escrow_id`, `job_id`, `reason`;
+//! transfers `payout_id`, `tester_id`.
+//!
 //! Every request carries the `Idempotency-Key` escrow derived from its own ids
 //! ([`crate::ProviderKeys`]), so a retry after a crash or a timeout gets Stripe's first answer and
 //! moves no money twice. Responses are read as plain JSON and only the fields escrow uses (`id`,
@@ -180,6 +185,10 @@ impl StripeProvider {
             .transfer_group(request.transfer_group)
             .metadata(HashMap::from([
                 ("escrow_id".to_owned(), request.escrow_id.to_hex()),
+                (
+                    "funding_attempt".to_owned(),
+                    request.funding_attempt.to_string(),
+                ),
                 ("job_id".to_owned(), request.job_id.to_hex()),
                 ("client_id".to_owned(), request.client_id.to_hex()),
             ]));
@@ -250,7 +259,12 @@ impl StripeProvider {
         let create = CreateRefund::new()
             .payment_intent(request.payment_id)
             .amount(amount)
-            .metadata(HashMap::from([("reason".to_owned(), request.reason)]));
+            .metadata(HashMap::from([
+                ("reason".to_owned(), request.reason),
+                ("refund_id".to_owned(), request.refund_id.to_hex()),
+                ("escrow_id".to_owned(), request.escrow_id.to_hex()),
+                ("job_id".to_owned(), request.job_id.to_hex()),
+            ]));
         let refund = self.send(create, &request.idempotency_key).await?;
         let refund_id = required_string(&refund, "id")?;
         match string_field(&refund, "status") {

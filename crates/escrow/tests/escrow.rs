@@ -1,10 +1,8 @@
 //! Integration tests of escrow with the marketplace, against the embedded MongoDB-compatible
 //! store through the official driver, on the sandbox provider; `stripe_provider` runs the Stripe
-//! provider against localstripe and a local Stripe front (`fake_stripe`). Each test starts its
+//! provider against localstripe and a local Stripe front (`stripe-fake`). Each test starts its
 //! own server; time moves only through a manual clock.
 
-#[path = "escrow/fake_stripe.rs"]
-mod fake_stripe;
 #[path = "escrow/stripe_provider.rs"]
 mod stripe_provider;
 

@@ -300,14 +300,15 @@ fn pymongo_suite() -> anyhow::Result<PymongoOutcome> {
     })
 }
 
-/// The environment variable naming the Python that can run localstripe (read by escrow's tests).
+/// The environment variable naming the Python that can run localstripe (read by `stripe-fake`,
+/// which escrow's and the end-to-end tests use).
 const LOCALSTRIPE_PYTHON: &str = "LOCALSTRIPE_PYTHON";
 
-/// Every requirements file the venv is built from: the pymongo suite's and escrow's (localstripe,
+/// Every requirements file the venv is built from: the pymongo suite's and `stripe-fake`'s (localstripe,
 /// pinned there).
 const PYTHON_REQUIREMENTS: &[&str] = &[
     "crates/embedded-mongo/tests/pymongo/requirements.txt",
-    "crates/escrow/tests/localstripe-requirements.txt",
+    "crates/stripe-fake/localstripe-requirements.txt",
 ];
 
 fn venv_python(venv: &Path) -> PathBuf {

@@ -18,8 +18,8 @@ use foundation::{Currency, Money};
 use futures_util::future::BoxFuture;
 use marketplace::{ErrorCategory, JobAction, ReviewDecision};
 
-use super::fake_stripe::{Localstripe, StripeFront};
 use super::{buckets, client, rejection, world_paying_through, DAY};
+use stripe_fake::{Localstripe, StripeFront};
 
 const TEST_CARD: &str = "pm_card_visa";
 
@@ -67,6 +67,7 @@ fn authorize_request(escrow_id: ObjectId, job_id: ObjectId, cents: i64) -> Autho
     AuthorizeRequest {
         idempotency_key: ProviderKeys::authorize(escrow_id, 1),
         escrow_id,
+        funding_attempt: 1,
         job_id,
         client_id: ObjectId::new(),
         amount: usd(cents),
@@ -101,6 +102,9 @@ async fn an_authorization_is_a_confirmed_manual_capture_payment_intent_that_capt
     assert_eq!(intent["status"], "requires_capture");
     assert_eq!(intent["amount"], 7_500);
     assert_eq!(intent["capture_method"], "manual");
+    // Our ids travel with the PaymentIntent, so its webhooks can be matched to the escrow.
+    assert_eq!(intent["metadata"]["escrow_id"], escrow_id.to_hex());
+    assert_eq!(intent["metadata"]["funding_attempt"], "1");
 
     let capture = provider
         .capture(CaptureRequest {
@@ -166,6 +170,9 @@ async fn a_refund_returns_part_of_a_captured_payment() {
     let refund = provider
         .refund(RefundRequest {
             idempotency_key: ProviderKeys::refund(refund_id),
+            refund_id,
+            escrow_id,
+            job_id: ObjectId::new(),
             payment_id: authorization.payment_id.clone(),
             amount: usd(2_500),
             reason: "seat not paid".into(),
@@ -179,6 +186,8 @@ async fn a_refund_returns_part_of_a_captured_payment() {
     assert_eq!(stored["amount"], 2_500);
     assert_eq!(stored["status"], "succeeded");
     assert_eq!(stored["charge"], capture.charge_id.as_str());
+    assert_eq!(stored["metadata"]["refund_id"], refund_id.to_hex());
+    assert_eq!(stored["metadata"]["escrow_id"], escrow_id.to_hex());
     let sent = &front.requests_to("POST", "/v1/refunds")[0];
     assert_eq!(
         sent.idempotency_key.as_deref(),

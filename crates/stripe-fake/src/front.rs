@@ -1,128 +1,26 @@
-//! Local stand-ins for Stripe, on loopback only: [`Localstripe`] runs the localstripe fake (a
-//! stateful Stripe server from PyPI, installed by `cargo xtask venv`/`test`), and [`StripeFront`]
-//! is a small HTTP server the provider talks to. The front
-//!
-//! - answers `POST /v1/transfers` itself with Stripe's documented Transfer object (localstripe has
-//!   no Connect), or with an error a test queued;
-//! - keeps Stripe's documented idempotency rules, which localstripe does not implement: a repeated
-//!   key with the same request gets the first answer (and `Idempotent-Replayed: true`) without
-//!   reaching localstripe; the same key with another request gets a 400 `idempotency_error`;
-//! - forwards everything else to localstripe, taking `transfer_group` out of PaymentIntent
-//!   creations first (Stripe accepts it, localstripe refuses it);
-//! - records every request, so tests can check paths, keys and parameters.
+//! [`StripeFront`]: the HTTP server a Stripe provider under test talks to (see the crate docs).
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener as StdTcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
-
-/// Where the venv `cargo xtask` builds keeps a Python that can run localstripe.
-const LOCALSTRIPE_PYTHON: &str = "LOCALSTRIPE_PYTHON";
-
-/// Starts localstripe's aiohttp app bound to 127.0.0.1 only (its own command line listens on every
-/// interface) with an empty store kept in memory only (it otherwise rewrites one shared file in
-/// `/tmp` on every change, which parallel tests would fight over).
-const LOCALSTRIPE_BOOTSTRAP: &str = "import sys\n\
-from aiohttp import web\n\
-from localstripe.resources import store\n\
-from localstripe.server import app\n\
-store.dump_to_disk = lambda: None\n\
-web.run_app(app, host='127.0.0.1', port=int(sys.argv[1]), print=None, access_log=None)\n";
-
-/// A running localstripe, stopped when dropped.
-pub struct Localstripe {
-    child: Child,
-    pub address: SocketAddr,
-}
-
-impl Localstripe {
-    /// Starts localstripe on a free loopback port and waits until it answers. Panics with what to
-    /// do when it cannot: these tests never skip.
-    pub fn start() -> Self {
-        let python = localstripe_python();
-        let port = StdTcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free loopback port")
-            .port();
-        let child = Command::new(&python)
-            .args(["-c", LOCALSTRIPE_BOOTSTRAP])
-            .arg(port.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|error| {
-                panic!(
-                    "cannot start localstripe with {}: {error}",
-                    python.display()
-                )
-            });
-        let mut localstripe = Self {
-            child,
-            address: SocketAddr::from(([127, 0, 0, 1], port)),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(localstripe.address).is_err() {
-            if let Ok(Some(status)) = localstripe.child.try_wait() {
-                panic!(
-                    "localstripe exited ({status}) before listening; is it installed in the \
-                     venv? Run `cargo xtask venv`"
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "localstripe did not listen on {} within 30 s",
-                localstripe.address
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        localstripe
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}", self.address)
-    }
-}
-
-impl Drop for Localstripe {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `LOCALSTRIPE_PYTHON` (set by `cargo xtask test`), else the venv `cargo xtask venv` made in the
-/// workspace's `target/`.
-fn localstripe_python() -> PathBuf {
-    if let Some(python) = std::env::var_os(LOCALSTRIPE_PYTHON) {
-        return PathBuf::from(python);
-    }
-    let venv_python =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/pymongo-venv/bin/python");
-    assert!(
-        venv_python.exists(),
-        "localstripe is not installed: run `cargo xtask venv` (or `cargo xtask test`, which CI \
-         runs), or set {LOCALSTRIPE_PYTHON} to a Python that has localstripe==1.15.10; {} does \
-         not exist",
-        venv_python.display()
-    );
-    venv_python
-}
+use serde_json::Value;
 
 /// One request the front received.
 #[derive(Debug, Clone)]
 pub struct RecordedRequest {
+    /// `GET`, `POST`, ...
     pub method: String,
+    /// The path, without the query.
     pub path: String,
+    /// The `Idempotency-Key` header.
     pub idempotency_key: Option<String>,
     /// The form body as sent (`application/x-www-form-urlencoded`).
     pub body: String,
@@ -134,13 +32,51 @@ impl RecordedRequest {
     pub fn form_value(&self, name: &str) -> Option<&str> {
         form_value(&self.body, name)
     }
+
+    /// The decoded value of form field `name`, with the key compared decoded
+    /// (`metadata[payout_id]`).
+    pub fn form_field(&self, name: &str) -> Option<String> {
+        form_field(&self.body, name)
+    }
 }
+
+/// A request and the answer the front gives it, as a hook sees it.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// The request.
+    pub request: RecordedRequest,
+    /// The answer's status.
+    pub status: u16,
+    /// The answer's JSON.
+    pub body: Value,
+}
+
+/// A test's hook, run when a matching request has been answered and before the answer is sent.
+pub type ExchangeHook = Arc<dyn Fn(Exchange) -> BoxFuture<'static, ()> + Send + Sync>;
+
+type RequestMatcher = Box<dyn Fn(&RecordedRequest) -> bool + Send + Sync>;
 
 fn form_value<'a>(body: &'a str, name: &str) -> Option<&'a str> {
     body.split('&')
         .filter_map(|pair| pair.split_once('='))
         .find(|(key, _)| *key == name)
         .map(|(_, value)| value)
+}
+
+fn form_field(body: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(body.as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+}
+
+/// The `metadata[...]` fields of a form body, as Stripe stores them.
+fn form_metadata(body: &str) -> serde_json::Map<String, Value> {
+    form_urlencoded::parse(body.as_bytes())
+        .filter_map(|(key, value)| {
+            let name = key.strip_prefix("metadata[")?.strip_suffix(']')?.to_owned();
+            Some((name, Value::String(value.into_owned())))
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone)]
@@ -156,13 +92,16 @@ struct FrontState {
     requests: Mutex<Vec<RecordedRequest>>,
     answers: Mutex<HashMap<String, StoredAnswer>>,
     queued_transfer_errors: Mutex<Vec<(StatusCode, String)>>,
+    transfers: Mutex<Vec<Value>>,
+    hooks: Mutex<Vec<(Arc<RequestMatcher>, ExchangeHook)>>,
     http: reqwest::Client,
 }
 
-/// The front described in the module docs, listening on `127.0.0.1:<free port>`.
+/// The front described in the crate docs, listening on `127.0.0.1:<free port>`.
 #[derive(Clone)]
 pub struct StripeFront {
     state: Arc<FrontState>,
+    /// Where it listens.
     pub address: SocketAddr,
 }
 
@@ -176,7 +115,7 @@ impl StripeFront {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a loopback port for the Stripe front");
-        let address = listener.local_addr().unwrap();
+        let address = listener.local_addr().expect("a bound address");
         let router = Router::new().fallback(answer).with_state(state.clone());
         tokio::spawn(async move {
             axum::serve(listener, router).await.ok();
@@ -184,6 +123,7 @@ impl StripeFront {
         Self { state, address }
     }
 
+    /// Its base URL, ending in `/` as the provider's `api_base` wants.
     pub fn url(&self) -> String {
         format!("http://{}/", self.address)
     }
@@ -201,16 +141,44 @@ impl StripeFront {
             .collect()
     }
 
-    /// The next transfer creation is answered with `status` and Stripe error JSON `body`.
-    pub fn fail_next_transfer(&self, status: u16, body: &str) {
-        self.state
-            .queued_transfer_errors
-            .lock()
-            .push((StatusCode::from_u16(status).unwrap(), body.to_owned()));
+    /// The Transfer objects the front created, in order (replays are not new transfers).
+    pub fn transfers(&self) -> Vec<Value> {
+        self.state.transfers.lock().clone()
     }
 
-    /// GETs `path` from localstripe (to look at its state), as JSON.
-    pub async fn upstream_json(&self, path: &str) -> serde_json::Value {
+    /// The next transfer creation is answered with `status` and Stripe error JSON `body`.
+    pub fn fail_next_transfer(&self, status: u16, body: &str) {
+        self.state.queued_transfer_errors.lock().push((
+            StatusCode::from_u16(status).expect("an HTTP status"),
+            body.to_owned(),
+        ));
+    }
+
+    /// Runs `hook` every time a `method` request whose path satisfies `path` has been answered
+    /// (replayed answers included), before the answer is sent: the caller has not seen it yet.
+    pub fn after_answering(
+        &self,
+        method: &str,
+        path: impl Fn(&str) -> bool + Send + Sync + 'static,
+        hook: impl Fn(Exchange) -> BoxFuture<'static, ()> + Send + Sync + 'static,
+    ) {
+        let method = method.to_owned();
+        let matcher: RequestMatcher =
+            Box::new(move |request| request.method == method && path(&request.path));
+        self.state
+            .hooks
+            .lock()
+            .push((Arc::new(matcher), Arc::new(hook)));
+    }
+
+    /// Removes every hook.
+    pub fn clear_hooks(&self) {
+        self.state.hooks.lock().clear();
+    }
+
+    /// GETs `path` from localstripe (to look at its state, or take an object for a webhook), as
+    /// JSON.
+    pub async fn upstream_json(&self, path: &str) -> Value {
         let upstream = self
             .state
             .upstream
@@ -219,7 +187,7 @@ impl StripeFront {
         self.state
             .http
             .get(format!("{upstream}{path}"))
-            .basic_auth("sk_test_escrow", Some(""))
+            .basic_auth("sk_test_front", Some(""))
             .send()
             .await
             .expect("localstripe answers")
@@ -252,12 +220,13 @@ async fn answer(
         .get("idempotency-key")
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
-    state.requests.lock().push(RecordedRequest {
+    let request = RecordedRequest {
         method: method.to_string(),
         path: path.clone(),
         idempotency_key: idempotency_key.clone(),
         body: body_text.clone(),
-    });
+    };
+    state.requests.lock().push(request.clone());
 
     // Stripe compares parameters, not bytes: form pairs in any order are the same request.
     let mut parameters: Vec<&str> = body_text.split('&').collect();
@@ -265,8 +234,10 @@ async fn answer(
     let fingerprint = format!("{method} {uri} {}", parameters.join("&"));
     let is_post = method == Method::POST;
     if let Some(key) = idempotency_key.as_ref().filter(|_| is_post) {
-        if let Some(stored) = state.answers.lock().get(key).cloned() {
+        let stored = state.answers.lock().get(key).cloned();
+        if let Some(stored) = stored {
             if stored.fingerprint == fingerprint {
+                run_hooks(&state, &request, stored.status, &stored.body).await;
                 return json_response(stored.status, stored.body, true);
             }
             let error = serde_json::json!({ "error": {
@@ -302,7 +273,32 @@ async fn answer(
             );
         }
     }
+    run_hooks(&state, &request, status, &answer_body).await;
     json_response(status, answer_body, false)
+}
+
+/// Runs every hook matching `request`, in the order they were added.
+async fn run_hooks(
+    state: &FrontState,
+    request: &RecordedRequest,
+    status: StatusCode,
+    body: &Bytes,
+) {
+    let hooks: Vec<ExchangeHook> = state
+        .hooks
+        .lock()
+        .iter()
+        .filter(|(matcher, _)| matcher(request))
+        .map(|(_, hook)| hook.clone())
+        .collect();
+    for hook in hooks {
+        hook(Exchange {
+            request: request.clone(),
+            status: status.as_u16(),
+            body: serde_json::from_slice(body).unwrap_or(Value::Null),
+        })
+        .await;
+    }
 }
 
 /// Stripe's Transfer object for a created transfer, or a queued error.
@@ -322,12 +318,12 @@ fn transfer_answer(state: &FrontState, body: &str) -> (StatusCode, Bytes) {
         "amount_reversed": 0,
         "balance_transaction": format!("txn_front{count:06}"),
         "created": 1_763_700_000,
-        "currency": form_value(body, "currency").unwrap_or("usd"),
+        "currency": form_field(body, "currency").unwrap_or_else(|| "usd".into()),
         "description": null,
-        "destination": form_value(body, "destination"),
+        "destination": form_field(body, "destination"),
         "destination_payment": format!("py_front{count:06}"),
         "livemode": false,
-        "metadata": {},
+        "metadata": form_metadata(body),
         "reversals": {
             "object": "list",
             "data": [],
@@ -338,8 +334,9 @@ fn transfer_answer(state: &FrontState, body: &str) -> (StatusCode, Bytes) {
         "reversed": false,
         "source_transaction": null,
         "source_type": "card",
-        "transfer_group": form_value(body, "transfer_group"),
+        "transfer_group": form_field(body, "transfer_group"),
     });
+    state.transfers.lock().push(transfer.clone());
     (StatusCode::OK, Bytes::from(transfer.to_string()))
 }
 
@@ -371,7 +368,7 @@ async fn forward(
         "{upstream}{}",
         uri.path_and_query().map_or(path, |value| value.as_str())
     );
-    let method = reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap();
+    let method = reqwest::Method::from_bytes(method.as_str().as_bytes()).expect("an HTTP method");
     let mut request = state.http.request(method, target).body(body);
     for name in ["authorization", "content-type", "stripe-version"] {
         if let Some(value) = headers.get(name).and_then(|value| value.to_str().ok()) {
@@ -380,7 +377,7 @@ async fn forward(
     }
     match request.send().await {
         Ok(response) => {
-            let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+            let status = StatusCode::from_u16(response.status().as_u16()).expect("an HTTP status");
             (status, response.bytes().await.unwrap_or_default())
         }
         Err(error) => {
