@@ -1,6 +1,7 @@
 //! The end-to-end harness: a real gateway on `127.0.0.1:0` over the embedded store in a temporary
 //! directory, a small GraphQL client, and direct driver access for observing side effects.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use gateway::{Config, RunningGateway};
@@ -33,6 +34,15 @@ impl TestGateway {
     /// Starts a gateway with demo data on a fresh embedded store, letting `adjust` change the
     /// configuration first.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestGateway {
+        Self::start_with_clock(Arc::new(foundation::SystemClock), adjust).await
+    }
+
+    /// [`TestGateway::start_with`], with `clock` as escrow's and the marketplace's time
+    /// (`gateway::start_with_clock`), so a test can move past dispute windows.
+    pub async fn start_with_clock(
+        clock: Arc<dyn foundation::Clock>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestGateway {
         let data_dir = tempfile::tempdir().expect("temporary data directory");
         let mut config = Config::defaults();
         config.bind_addr = "127.0.0.1:0".parse().expect("address");
@@ -40,7 +50,9 @@ impl TestGateway {
         config.demo_data = true;
         config.shutdown_grace_seconds = 5;
         adjust(&mut config);
-        let running = gateway::start(config).await.expect("gateway starts");
+        let running = gateway::start_with_clock(config, clock)
+            .await
+            .expect("gateway starts");
         let base_url = format!("http://{}", running.local_addr());
         let client = mongodb::Client::with_uri_str(running.mongodb_uri())
             .await
@@ -63,6 +75,47 @@ impl TestGateway {
         if let Some(running) = self.running.take() {
             running.shutdown().await;
         }
+    }
+
+    fn running(&self) -> &RunningGateway {
+        self.running.as_ref().expect("the gateway is running")
+    }
+
+    /// Runs the escrow's background work once (auto-approvals, due transfers, reconcile).
+    pub async fn run_escrow_due_work(&self) -> escrow::DueWorkReport {
+        self.running()
+            .run_escrow_due_work()
+            .await
+            .expect("escrow due work runs")
+    }
+
+    /// Transfers the due payouts only (no reconcile); returns how many were paid.
+    pub async fn release_due_payouts(&self) -> usize {
+        self.running()
+            .release_due_payouts()
+            .await
+            .expect("the due sweep runs")
+            .len()
+    }
+
+    /// POSTs `payload` to `/webhooks/stripe` with `signature` as `Stripe-Signature` (none when
+    /// `None`); returns the status and the JSON answer.
+    pub async fn deliver_webhook(&self, payload: &str, signature: Option<&str>) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}/webhooks/stripe", self.base_url))
+            .header("content-type", "application/json")
+            .body(payload.to_owned());
+        if let Some(signature) = signature {
+            request = request.header("stripe-signature", signature);
+        }
+        let response = request
+            .send()
+            .await
+            .expect("the webhook reaches the gateway");
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body)
     }
 
     /// Sends a GraphQL request with an optional bearer credential and returns the JSON body.

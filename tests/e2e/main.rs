@@ -12,3 +12,5 @@ mod http_surface;
 mod marketplace;
 mod marketplace_authorization;
 mod organizations;
+mod stripe;
+mod webhooks;

@@ -110,6 +110,16 @@ pub struct Config {
     /// own).
     #[serde(default)]
     pub stripe_payment_method: Option<String>,
+    /// The signing secret (`whsec_…`) of the Stripe webhook endpoint `POST /webhooks/stripe`.
+    /// Set: Stripe's events are verified with it and applied (payments, refunds, transfers,
+    /// connected accounts). Unset: the endpoint answers 404. A secret: never logged.
+    #[serde(default)]
+    pub stripe_webhook_secret: Option<String>,
+    /// Test only: start the embedded store with MongoDB's test commands (`configureFailPoint`),
+    /// so end-to-end tests can make a database write fail. Refused in production and with
+    /// `MONGODB_URI`.
+    #[serde(default)]
+    pub embedded_test_commands: bool,
     /// The AI provider that enhances journeys and submission summaries (`[ai]`). Unset:
     /// enhancement returns the text unchanged and says no AI provider is configured.
     #[serde(default)]
@@ -209,6 +219,11 @@ impl std::fmt::Debug for Config {
             )
             .field("stripe_api_base", &self.stripe_api_base)
             .field("stripe_payment_method", &self.stripe_payment_method)
+            .field(
+                "stripe_webhook_secret",
+                &self.stripe_webhook_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("embedded_test_commands", &self.embedded_test_commands)
             .field("ai", &self.ai)
             .finish()
     }
@@ -290,6 +305,8 @@ pub const KEYS: &[(&str, KeyKind)] = &[
     ("stripe_secret_key", KeyKind::Text),
     ("stripe_api_base", KeyKind::Text),
     ("stripe_payment_method", KeyKind::Text),
+    ("stripe_webhook_secret", KeyKind::Text),
+    ("embedded_test_commands", KeyKind::Boolean),
     ("ai.base_url", KeyKind::Text),
     ("ai.model", KeyKind::Text),
     ("ai.api_key", KeyKind::Text),
@@ -406,6 +423,9 @@ impl Config {
             if self.demo_data {
                 return invalid("DEMO_DATA is refused in production");
             }
+            if self.embedded_test_commands {
+                return invalid("EMBEDDED_TEST_COMMANDS is for tests and refused in production");
+            }
         }
         for key in &self.previous_encryption_keys {
             if key.len() != 64 || hex::decode(key).is_err() {
@@ -414,6 +434,18 @@ impl Config {
         }
         if self.stripe_secret_key.is_some() != self.stripe_payment_method.is_some() {
             return invalid("STRIPE_SECRET_KEY and STRIPE_PAYMENT_METHOD are set together");
+        }
+        if let Some(secret) = &self.stripe_webhook_secret {
+            if !secret.starts_with("whsec_") || secret.len() <= "whsec_".len() {
+                return invalid(
+                    "STRIPE_WEBHOOK_SECRET must be the endpoint's signing secret (whsec_...), not an API key",
+                );
+            }
+        }
+        if self.embedded_test_commands && self.mongodb_uri.is_some() {
+            return invalid(
+                "EMBEDDED_TEST_COMMANDS applies to the embedded store only; unset MONGODB_URI",
+            );
         }
         if self.escrow_work_interval_seconds == 0 {
             return invalid("ESCROW_WORK_INTERVAL_SECONDS must be positive");
@@ -498,6 +530,7 @@ mod tests {
         config.encryption_key = Some("ab".repeat(32));
         config.previous_encryption_keys = vec!["cd".repeat(32)];
         config.stripe_secret_key = Some("sk_test_secret".into());
+        config.stripe_webhook_secret = Some("whsec_signing_value".into());
         config.mongodb_uri = Some("mongodb://user:pw@db".into());
         let printed = format!("{config:?}");
         for secret in [
@@ -505,6 +538,7 @@ mod tests {
             &"ab".repeat(32),
             &"cd".repeat(32),
             "sk_test_secret",
+            "whsec_signing_value",
             "user:pw",
         ] {
             assert!(!printed.contains(secret), "{printed}");
@@ -589,6 +623,46 @@ mod tests {
         )
         .expect("complete production config");
         assert_eq!(config.environment, Environment::Production);
+    }
+
+    #[test]
+    fn the_webhook_secret_must_be_a_signing_secret_and_test_commands_stay_out_of_production() {
+        let config = Config::load(None, env(&[("STRIPE_WEBHOOK_SECRET", "whsec_abc123")]))
+            .expect("a signing secret");
+        assert_eq!(
+            config.stripe_webhook_secret.as_deref(),
+            Some("whsec_abc123")
+        );
+        let error = Config::load(None, env(&[("STRIPE_WEBHOOK_SECRET", "sk_test_abc")]))
+            .expect_err("an API key is not a signing secret");
+        assert!(error.to_string().contains("whsec_"), "{error}");
+        assert!(!error.to_string().contains("sk_test_abc"), "{error}");
+        let config = Config::load(None, env(&[("EMBEDDED_TEST_COMMANDS", "true")])).expect("dev");
+        assert!(config.embedded_test_commands);
+        assert!(Config::load(
+            None,
+            env(&[
+                ("EMBEDDED_TEST_COMMANDS", "true"),
+                ("MONGODB_URI", "mongodb://db/")
+            ])
+        )
+        .is_err());
+        let key = "ab".repeat(32);
+        let error = Config::load(
+            None,
+            env(&[
+                ("ENVIRONMENT", "production"),
+                ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+                ("ENCRYPTION_KEY", &key),
+                ("MONGODB_URI", "mongodb://db-1/?replicaSet=rs0"),
+                ("EMBEDDED_TEST_COMMANDS", "true"),
+            ]),
+        )
+        .expect_err("refused in production");
+        assert!(
+            error.to_string().contains("EMBEDDED_TEST_COMMANDS"),
+            "{error}"
+        );
     }
 
     #[test]

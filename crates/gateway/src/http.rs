@@ -1,16 +1,17 @@
 //! The HTTP surface: the router, the GraphQL endpoint and IDE, health, readiness and metrics,
-//! and the middleware that gives every request an id, a span and a metrics sample.
+//! the Stripe webhook endpoint (`stripe_webhooks`), and the middleware that gives every request an id, a span and a metrics sample.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse, GraphQLSubscription};
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Router};
 use tracing::Instrument;
 
@@ -31,6 +32,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Proxies whose `x-forwarded-for` is believed.
     pub trusted_proxies: Vec<IpAddr>,
+    /// The Stripe webhook endpoint, when a signing secret is configured.
+    pub stripe_webhooks: Option<crate::stripe_webhooks::StripeWebhooks>,
 }
 
 /// The id of the current request, set by [`observe_request`].
@@ -49,6 +52,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route(
+            "/webhooks/stripe",
+            post(crate::stripe_webhooks::receive).layer(DefaultBodyLimit::max(
+                crate::stripe_webhooks::MAX_WEBHOOK_BODY_BYTES,
+            )),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             observe_request,
@@ -58,13 +67,14 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// Routes whose names may label metrics; anything else is counted as `other` so a scan of
 /// random paths cannot grow the label set.
-const KNOWN_ROUTES: [&str; 6] = [
+const KNOWN_ROUTES: [&str; 7] = [
     "/graphql",
     "/graphql/ws",
     "/healthz",
     "/readyz",
     "/metrics",
     "/graphiql",
+    "/webhooks/stripe",
 ];
 
 fn route_label(path: &str) -> &'static str {
@@ -347,6 +357,7 @@ mod tests {
             route_label("/graphiql/react.production.min.js"),
             "/graphiql"
         );
+        assert_eq!(route_label("/webhooks/stripe"), "/webhooks/stripe");
         assert_eq!(route_label("/wp-admin"), "other");
     }
 }

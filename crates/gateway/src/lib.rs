@@ -4,12 +4,15 @@
 //! starts the embedded store when no `MONGODB_URI` is given, connects through the official driver
 //! (the only data path, even to the embedded store), creates every collection's indexes and
 //! validators, seeds demo data when asked, and serves until [`RunningGateway::shutdown`].
+//! [`start_with_clock`] is the same with the clock of money and marketplace time injected, for
+//! tests that move time (dispute windows, auto-approval).
 
 pub mod config;
 pub mod demo;
 pub mod http;
 pub mod metrics;
 pub mod secrets;
+pub mod stripe_webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,6 +40,8 @@ pub struct RunningGateway {
     embedded: Option<EmbeddedMongo>,
     background: JoinHandle<()>,
     grace: Duration,
+    escrow: escrow::EscrowService,
+    marketplace: marketplace::MarketplaceService,
 }
 
 impl RunningGateway {
@@ -60,6 +65,19 @@ impl RunningGateway {
             address.ip().to_string()
         };
         format!("http://{host}:{}/graphql", address.port())
+    }
+
+    /// Runs the escrow's background work once now (auto-approvals, due transfers, reconcile), as
+    /// the interval does; for tests that must not wait for the interval.
+    pub async fn run_escrow_due_work(&self) -> Result<escrow::DueWorkReport, escrow::EscrowError> {
+        self.escrow.run_due_work(&self.marketplace).await
+    }
+
+    /// Transfers the payouts that are due, without the reconcile that follows in
+    /// [`RunningGateway::run_escrow_due_work`]; returns the payouts paid. For tests that look at
+    /// what a failed transfer write leaves behind before anything repairs it.
+    pub async fn release_due_payouts(&self) -> Result<Vec<escrow::Payout>, escrow::EscrowError> {
+        self.escrow.release_due_payouts(&self.marketplace).await
     }
 
     /// Stops accepting connections, lets in-flight requests finish (up to the configured grace
@@ -91,6 +109,17 @@ impl RunningGateway {
 
 /// Starts the gateway as configured and returns once it accepts requests.
 pub async fn start(config: Config) -> anyhow::Result<RunningGateway> {
+    start_with_clock(config, Arc::new(foundation::SystemClock)).await
+}
+
+/// [`start`], with `clock` as the time of escrow and the marketplace (deadlines, dispute windows,
+/// auto-approval, webhook signature freshness). For tests that move time with a
+/// `foundation::ManualClock`; identity keeps the system clock, so tokens and sessions stay valid
+/// while the test's clock jumps days ahead.
+pub async fn start_with_clock(
+    config: Config,
+    clock: Arc<dyn foundation::Clock>,
+) -> anyhow::Result<RunningGateway> {
     let metrics = Arc::new(Metrics::default());
     let (uri, embedded) = match &config.mongodb_uri {
         Some(uri) => (uri.clone(), None),
@@ -100,6 +129,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningGateway> {
                 .with_context(|| format!("creating {}", store_dir.display()))?;
             let server = EmbeddedMongo::start(ServerConfig {
                 data_dir: Some(store_dir.clone()),
+                enable_test_commands: config.embedded_test_commands,
                 ..Default::default()
             })
             .await
@@ -139,7 +169,6 @@ pub async fn start(config: Config) -> anyhow::Result<RunningGateway> {
         Arc::new(foundation::SystemClock),
     )
     .context("configuring the identity service")?;
-    let clock: Arc<dyn foundation::Clock> = Arc::new(foundation::SystemClock);
     let escrow = escrow::EscrowService::new(
         database.clone(),
         escrow::EscrowSettings::default(),
@@ -173,7 +202,15 @@ pub async fn start(config: Config) -> anyhow::Result<RunningGateway> {
         marketplace.clone(),
         Duration::from_secs(config.escrow_work_interval_seconds),
     ));
-    let services = graphql::Services::new(identity, marketplace, escrow);
+    let stripe_webhooks =
+        config
+            .stripe_webhook_secret
+            .as_ref()
+            .map(|secret| stripe_webhooks::StripeWebhooks {
+                secret: escrow::WebhookSecret::new(secret.clone()),
+                accounts: stripe_webhooks::IdentityPayoutAccounts(identity.clone()),
+            });
+    let services = graphql::Services::new(identity, marketplace.clone(), escrow.clone());
     if config.demo_data {
         demo::seed(&services).await.context("seeding demo data")?;
     }
@@ -190,6 +227,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningGateway> {
         database,
         metrics,
         trusted_proxies: config.trusted_proxies.clone(),
+        stripe_webhooks,
     });
     let listener = tokio::net::TcpListener::bind(config.bind_addr)
         .await
@@ -214,6 +252,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningGateway> {
         embedded,
         background,
         grace: Duration::from_secs(config.shutdown_grace_seconds),
+        escrow,
+        marketplace,
     })
 }
 

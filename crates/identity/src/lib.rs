@@ -5,7 +5,8 @@
 //! crate owns (`users`, `organizations`, `sessions`, `api_keys`, `outbox`, `login_attempts`; see
 //! [`IdentityService::collections`]). It knows nothing about GraphQL or HTTP: callers pass typed
 //! inputs and an authenticated [`Principal`], and get typed values or an [`IdentityError`] back.
-//! Authorization decisions are plain functions in [`authorization`].
+//! Authorization decisions are plain functions in [`authorization`]. A tester's Stripe Connect
+//! payout account status is recorded in [`payout_account`].
 
 pub mod access_token;
 pub mod api_key;
@@ -16,6 +17,7 @@ pub mod login_throttle;
 pub mod organization;
 pub mod outbox;
 pub mod password;
+pub mod payout_account;
 pub mod principal;
 pub mod privacy;
 pub mod recovery;
@@ -35,6 +37,7 @@ pub use organization::{
     OrganizationStatus, OrganizationUsage,
 };
 pub use outbox::{OutboxKind, OutboxMessage};
+pub use payout_account::{PayoutAccountRecorded, PayoutAccountStatus};
 pub use principal::{ApiKeyPrincipal, Principal, UserPrincipal};
 pub use privacy::UserDataExport;
 pub use service::IdentityService;

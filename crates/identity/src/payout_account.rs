@@ -1,0 +1,148 @@
+//! A tester's Stripe Connect payout account status: the `tester_data.stripe_connect_status` of
+//! the user whose `tester_data.stripe_connect_id` is the account (seed fields). Payouts wait
+//! until it is `verified` (escrow reads these two fields).
+//!
+//! The status is derived from the facts Stripe reports on the account ([`PayoutAccountStatus::
+//! from_account`]) and recorded by [`IdentityService::record_payout_account_status`], which the
+//! gateway calls for Stripe's `account.updated` webhook. Creating the account and storing its id
+//! (onboarding) is not here: it builds on these two pieces.
+
+use bson::doc;
+
+use crate::error::IdentityError;
+use crate::service::IdentityService;
+
+/// Whether a tester's connected account can receive transfers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PayoutAccountStatus {
+    /// Onboarding or verification not finished; payouts wait.
+    Pending,
+    /// Transfers are active and payouts enabled; payouts go.
+    Verified,
+    /// Stripe disabled the account (past-due requirements, rejection, ...); payouts wait until
+    /// the tester fixes it.
+    Restricted,
+}
+
+impl PayoutAccountStatus {
+    /// The stored spelling (`pending`, `verified`, `restricted`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayoutAccountStatus::Pending => "pending",
+            PayoutAccountStatus::Verified => "verified",
+            PayoutAccountStatus::Restricted => "restricted",
+        }
+    }
+
+    /// The status for an account as Stripe describes it: `payouts_enabled`,
+    /// `capabilities.transfers` (`active`, `inactive`, `pending`) and
+    /// `requirements.disabled_reason`. Disabled while Stripe is still verifying
+    /// (`requirements.pending_verification`, `under_review`) is pending; disabled for any other
+    /// reason is restricted; verified needs transfers active, payouts enabled and nothing
+    /// disabled; anything else is still pending.
+    pub fn from_account(
+        payouts_enabled: bool,
+        transfers_capability: Option<&str>,
+        disabled_reason: Option<&str>,
+    ) -> Self {
+        match disabled_reason {
+            Some("requirements.pending_verification" | "under_review") => {
+                PayoutAccountStatus::Pending
+            }
+            Some(_) => PayoutAccountStatus::Restricted,
+            None if payouts_enabled && transfers_capability == Some("active") => {
+                PayoutAccountStatus::Verified
+            }
+            None => PayoutAccountStatus::Pending,
+        }
+    }
+}
+
+/// What recording an account's status found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayoutAccountRecorded {
+    /// The tester's status changed.
+    Changed,
+    /// The tester already had that status.
+    Unchanged,
+    /// No user has this account id.
+    UnknownAccount,
+}
+
+impl IdentityService {
+    /// Stores `status` as the connect status of the user whose `tester_data.stripe_connect_id`
+    /// is `stripe_account_id`. Idempotent; an id no user has changes nothing.
+    pub async fn record_payout_account_status(
+        &self,
+        stripe_account_id: &str,
+        status: PayoutAccountStatus,
+    ) -> Result<PayoutAccountRecorded, IdentityError> {
+        if stripe_account_id.is_empty() {
+            return Ok(PayoutAccountRecorded::UnknownAccount);
+        }
+        let updated = self
+            .users
+            .update_one(
+                doc! {
+                    "tester_data.stripe_connect_id": stripe_account_id,
+                    "tester_data.stripe_connect_status": { "$ne": status.as_str() },
+                },
+                doc! { "$set": {
+                    "tester_data.stripe_connect_status": status.as_str(),
+                    "updated_at": self.clock.now(),
+                }},
+            )
+            .await?;
+        if updated.matched_count == 1 {
+            return Ok(PayoutAccountRecorded::Changed);
+        }
+        let known = self
+            .users
+            .find_one(doc! { "tester_data.stripe_connect_id": stripe_account_id })
+            .projection(doc! { "_id": 1 })
+            .await?;
+        Ok(if known.is_some() {
+            PayoutAccountRecorded::Unchanged
+        } else {
+            PayoutAccountRecorded::UnknownAccount
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_active_enabled_undisabled_account_is_verified() {
+        use PayoutAccountStatus::*;
+        assert_eq!(
+            PayoutAccountStatus::from_account(true, Some("active"), None),
+            Verified
+        );
+        assert_eq!(
+            PayoutAccountStatus::from_account(false, Some("active"), None),
+            Pending
+        );
+        assert_eq!(
+            PayoutAccountStatus::from_account(true, Some("pending"), None),
+            Pending
+        );
+        assert_eq!(PayoutAccountStatus::from_account(true, None, None), Pending);
+        assert_eq!(
+            PayoutAccountStatus::from_account(
+                false,
+                Some("inactive"),
+                Some("requirements.pending_verification")
+            ),
+            Pending
+        );
+        for reason in ["requirements.past_due", "rejected.fraud", "listed", "other"] {
+            assert_eq!(
+                PayoutAccountStatus::from_account(true, Some("active"), Some(reason)),
+                Restricted,
+                "{reason}"
+            );
+        }
+    }
+}
