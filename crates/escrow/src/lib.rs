@@ -1,8 +1,9 @@
 //! The escrow domain: money held for a job, released to testers or refunded to the client.
 //!
 //! **Owns** the `escrow_transactions` collection (seed section 5: one escrow per job, with its
-//! embedded `payouts`, `refunds` and append-only `events`) and `escrow_idempotency_keys` (answers
-//! of money-moving requests, expired by TTL), with their indexes and validators
+//! embedded `payouts`, `refunds` and append-only `events`), `escrow_idempotency_keys` (answers
+//! of money-moving requests, expired by TTL) and `stripe_webhook_events` (the webhook inbox:
+//! each Stripe event processed once), with their indexes and validators
 //! ([`EscrowService::collections`]); the escrow, payout and refund lifecycles, each an enum plus
 //! one transition table ([`ESCROW_TRANSITIONS`], [`PAYOUT_TRANSITIONS`], [`REFUND_TRANSITIONS`]);
 //! the platform fee ([`split_payout`], rounding documented there); and the [`PaymentProvider`]
@@ -32,7 +33,10 @@
 //! [`EscrowService::reconcile`] finishes it with the same provider keys, and also repairs what a
 //! lost marketplace hook left behind (approved submissions without a payout, closed jobs not
 //! refunded). [`EscrowService::run_due_work`] is the background job (auto-approval, due transfers,
-//! reconcile).
+//! reconcile). Stripe's webhooks ([`EscrowService::receive_webhook`], `webhooks/`) repair the same
+//! crashes sooner: a verified event is applied once, through the same ledger steps, found by the
+//! ids escrow put in the Stripe objects' metadata; `account.updated` goes to the
+//! [`PayoutAccountUpdates`] seam.
 //!
 //! **Is not**: a marketplace. It depends on `marketplace` (a documented link): it implements
 //! marketplace's [`JobFunding`] and [`JobSettlement`] seams and reads jobs and submissions through
