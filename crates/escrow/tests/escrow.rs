@@ -5,6 +5,8 @@
 
 #[path = "escrow/stripe_provider.rs"]
 mod stripe_provider;
+#[path = "escrow/webhooks.rs"]
+mod webhooks;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -44,7 +44,7 @@ fn usd(cents: i64) -> Money {
     Money::new(cents, Currency::usd())
 }
 
-fn provider_at(
+pub(crate) fn provider_at(
     api_base: String,
     payment_method: &str,
     accounts: Arc<dyn ConnectedAccounts>,
