@@ -9,6 +9,7 @@ mod enhancement;
 mod escrow;
 mod harness;
 mod http_surface;
+mod idempotency;
 mod marketplace;
 mod marketplace_authorization;
 mod organizations;

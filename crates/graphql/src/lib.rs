@@ -10,6 +10,7 @@
 //! request and calls [`execute`].
 
 pub mod error;
+mod idempotency;
 pub mod identity_api;
 pub mod loaders;
 pub mod marketplace_api;
