@@ -13,3 +13,4 @@ mod idempotency;
 mod marketplace;
 mod marketplace_authorization;
 mod organizations;
+mod payout_accounts;

@@ -2,7 +2,8 @@
 //! unreleased money to the client: goodwill, a support case) and `releasePayout` (the job's
 //! client, or an admin, pays an approved tester now instead of at the end of the dispute window,
 //! or retries a failed transfer). Both take an idempotency key ([`crate::idempotency`]).
-//! Who may see the results follows `Job.escrow` and `Submission.payout`.
+//! Who may see the results follows `Job.escrow` and `Submission.payout`. And
+//! `connectPayoutAccount`: a tester connects the account their payouts are transferred to.
 
 use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 
@@ -47,6 +48,15 @@ pub struct RefundEscrowPayload {
     pub refund: EscrowRefund,
 }
 
+/// Input of `connectPayoutAccount`. The account is always the signed-in tester's, and the
+/// provider sends them back to this platform's pages.
+#[derive(InputObject, Default)]
+pub struct ConnectPayoutAccountInput {
+    /// The account's country (ISO 3166-1 alpha-2, e.g. `US`, `DE`); the platform's when left out.
+    /// Used only when the account is created.
+    pub country: Option<String>,
+}
+
 /// Input of `releasePayout`.
 #[derive(InputObject)]
 pub struct ReleasePayoutInput {
@@ -64,6 +74,50 @@ pub struct ReleasePayoutPayload {
     /// Its payout: PAID, FAILED when the provider refused, or HELD when the tester cannot
     /// receive transfers yet (it goes as soon as they can).
     pub payout: Payout,
+}
+
+/// A tester's payout account as the API shows it.
+#[derive(SimpleObject)]
+pub struct PayoutAccountInfo {
+    /// The provider's account id.
+    pub account_id: String,
+    /// PENDING while onboarding, VERIFIED once it can receive transfers, RESTRICTED when the
+    /// provider disabled it.
+    pub status: PayoutAccountStatus,
+}
+
+/// Where a tester's payout account is.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayoutAccountStatus {
+    /// Onboarding is not finished; payouts wait (held) until it is.
+    Pending,
+    /// Can receive transfers.
+    Verified,
+    /// The provider disabled transfers; payouts wait.
+    Restricted,
+}
+
+impl PayoutAccountInfo {
+    /// The account stored on `user`, if any.
+    pub fn of(user: &identity::User) -> Option<Self> {
+        let data = user.tester_data.as_ref()?;
+        let account_id = data.stripe_connect_id.clone()?;
+        let status = match data.stripe_connect_status.as_deref() {
+            Some("verified") => PayoutAccountStatus::Verified,
+            Some("restricted") => PayoutAccountStatus::Restricted,
+            _ => PayoutAccountStatus::Pending,
+        };
+        Some(Self { account_id, status })
+    }
+}
+
+/// A tester's payout account after `connectPayoutAccount`.
+#[derive(SimpleObject)]
+pub struct ConnectPayoutAccountPayload {
+    /// The account.
+    pub payout_account: PayoutAccountInfo,
+    /// Where to finish onboarding (a single-use link, valid for minutes); `null` once verified.
+    pub onboarding_url: Option<String>,
 }
 
 /// Escrow mutations.
@@ -120,6 +174,73 @@ impl MoneyMutation {
             })
         };
         once(ctx, key, "refundEscrow", arguments, run).await
+    }
+
+    /// Connects the signed-in tester's payout account: creates it at the payment provider the
+    /// first time (never a second one) and answers with a fresh onboarding link while it is not
+    /// verified. Payouts wait, held, until the provider verifies the account. Testers only.
+    #[graphql(guard = "HasRole(identity::Role::Tester)")]
+    async fn connect_payout_account(
+        &self,
+        ctx: &Context<'_>,
+        input: Option<ConnectPayoutAccountInput>,
+    ) -> ApiResult<ConnectPayoutAccountPayload> {
+        let input = input.unwrap_or_default();
+        let country = input
+            .country
+            .map(|country| country.trim().to_ascii_uppercase());
+        if let Some(country) = &country {
+            if country.len() != 2 || !country.bytes().all(|byte| byte.is_ascii_uppercase()) {
+                return Err(ApiError::bad_input(
+                    "country",
+                    "must be a two-letter ISO 3166-1 country code",
+                ));
+            }
+        }
+        let Some(onboarding) = services(ctx).payout_onboarding() else {
+            return Err(ApiError::ServiceUnavailable(
+                "payout accounts are not configured on this server".to_string(),
+            ));
+        };
+        let user_id = crate::viewer::viewer(ctx).user()?.user_id;
+        let identity = services(ctx).identity();
+        let mut user = identity.require_user(user_id).await?;
+        if PayoutAccountInfo::of(&user).is_none() {
+            let account = onboarding
+                .accounts
+                .create_account(escrow::CreatePayoutAccountRequest {
+                    idempotency_key: escrow::payout_account_key(user_id),
+                    tester_id: user_id,
+                    email: user.email.clone(),
+                    country,
+                })
+                .await
+                .map_err(escrow::EscrowError::from)?;
+            user = identity
+                .attach_payout_account(user_id, &account.account_id, account.verified)
+                .await?;
+        }
+        let payout_account = PayoutAccountInfo::of(&user)
+            .ok_or_else(|| ApiError::Internal("the payout account was not recorded".to_string()))?;
+        let onboarding_url = if payout_account.status == PayoutAccountStatus::Verified {
+            None
+        } else {
+            Some(
+                onboarding
+                    .accounts
+                    .onboarding_link(escrow::OnboardingLinkRequest {
+                        account_id: payout_account.account_id.clone(),
+                        refresh_url: onboarding.refresh_url.clone(),
+                        return_url: onboarding.return_url.clone(),
+                    })
+                    .await
+                    .map_err(escrow::EscrowError::from)?,
+            )
+        };
+        Ok(ConnectPayoutAccountPayload {
+            payout_account,
+            onboarding_url,
+        })
     }
 
     /// Pays an approved submission's tester now: the job's client (or their organization's
