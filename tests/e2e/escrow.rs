@@ -63,7 +63,7 @@ async fn publishing_approving_and_completing_move_exact_amounts_through_the_sand
     gateway
         .ok(
             Some(&john),
-            "mutation($input: SubmissionIdInput!) { approveSubmission(input: $input) { submission { status } } }",
+            "mutation($input: SubmissionMoneyInput!) { approveSubmission(input: $input) { submission { status } } }",
             json!({ "input": { "submissionId": submission } }),
         )
         .await;
@@ -84,8 +84,13 @@ async fn publishing_approving_and_completing_move_exact_amounts_through_the_sand
     );
 
     for step in ["startJobTesting", "beginJobReview", "completeJob"] {
+        let input = if step == "completeJob" {
+            "JobMoneyInput"
+        } else {
+            "JobIdInput"
+        };
         let query = format!(
-            "mutation($input: JobIdInput!) {{ {step}(input: $input) {{ job {{ status }} }} }}"
+            "mutation($input: {input}!) {{ {step}(input: $input) {{ job {{ status }} }} }}"
         );
         gateway
             .ok(Some(&john), &query, json!({ "input": { "jobId": job } }))

@@ -131,6 +131,28 @@ impl TestGateway {
         response.json().await.expect("GraphQL responses are JSON")
     }
 
+    /// Sends a GraphQL request with extra headers (an `Idempotency-Key`, say).
+    pub async fn graphql_with_headers(
+        &self,
+        bearer: Option<&str>,
+        headers: &[(&str, &str)],
+        query: &str,
+        variables: Value,
+    ) -> Value {
+        let mut request = self
+            .http
+            .post(format!("{}/graphql", self.base_url))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("request reaches the gateway");
+        response.json().await.expect("GraphQL responses are JSON")
+    }
+
     /// Runs a mutation that takes one `input` and returns its payload, failing the test on error.
     pub async fn ok(&self, bearer: Option<&str>, query: &str, variables: Value) -> Value {
         let body = self.graphql(bearer, query, variables).await;

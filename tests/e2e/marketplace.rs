@@ -14,7 +14,7 @@ const CREATE_FROM_TEMPLATE: &str = "mutation($input: CreateJobFromTemplateInput!
       steps { stepNumber action expectedResult } template { id name } } } } }";
 const CREATE_JOB: &str = "mutation($input: CreateJobInput!) {
     createJob(input: $input) { job { id status } } }";
-const PUBLISH: &str = "mutation($input: JobIdInput!) {
+const PUBLISH: &str = "mutation($input: JobMoneyInput!) {
     publishJob(input: $input) { job { id status publishedAt } funding { escrowStatus note } } }";
 const CLAIM: &str = "mutation($input: JobIdInput!) {
     claimJob(input: $input) { job { id seatsTaken seatsRemaining } } }";
@@ -111,16 +111,7 @@ pub async fn create_project(gateway: &TestGateway, token: &str, name: &str) -> S
 
 /// Creates and publishes a job in `project_id` and returns its ID.
 pub async fn open_job(gateway: &TestGateway, token: &str, project_id: &str, seats: i32) -> String {
-    let job_id = gateway
-        .ok(
-            Some(token),
-            CREATE_JOB,
-            json!({ "input": { "details": details(project_id, seats, 5_000), "journey": journey() } }),
-        )
-        .await["createJob"]["job"]["id"]
-        .as_str()
-        .expect("job id")
-        .to_string();
+    let job_id = draft_job(gateway, token, project_id, seats).await;
     gateway
         .ok(
             Some(token),
@@ -129,6 +120,20 @@ pub async fn open_job(gateway: &TestGateway, token: &str, project_id: &str, seat
         )
         .await;
     job_id
+}
+
+/// Creates a draft job with `seats` seats at 5,000 cents each in `project_id`; returns its ID.
+pub async fn draft_job(gateway: &TestGateway, token: &str, project_id: &str, seats: i32) -> String {
+    gateway
+        .ok(
+            Some(token),
+            CREATE_JOB,
+            json!({ "input": { "details": details(project_id, seats, 5_000), "journey": journey() } }),
+        )
+        .await["createJob"]["job"]["id"]
+        .as_str()
+        .expect("job id")
+        .to_string()
 }
 
 /// Claims a seat on `job_id` as `token` and starts a draft submission; returns its ID.
@@ -151,11 +156,17 @@ pub async fn draft_submission(gateway: &TestGateway, token: &str, job_id: &str) 
 /// Claims, drafts, fills (one bug) and hands in a submission on `job_id`; returns its ID.
 pub async fn hand_in(gateway: &TestGateway, token: &str, job_id: &str) -> String {
     let submission = draft_submission(gateway, token, job_id).await;
+    submit_draft(gateway, token, &submission).await;
+    submission
+}
+
+/// Fills in the draft `submission` (one step, one bug) and hands it in as `token`.
+pub async fn submit_draft(gateway: &TestGateway, token: &str, submission: &str) {
     gateway
         .ok(
             Some(token),
             SAVE_SUBMISSION,
-            save_input(&submission, 1, "Paying fails"),
+            save_input(submission, 1, "Paying fails"),
         )
         .await;
     gateway
@@ -165,7 +176,6 @@ pub async fn hand_in(gateway: &TestGateway, token: &str, job_id: &str) -> String
             json!({ "input": { "submissionId": submission } }),
         )
         .await;
-    submission
 }
 
 #[tokio::test]
@@ -377,7 +387,7 @@ async fn a_job_goes_from_template_to_approved_submission_with_counters_right_at_
     let approved = gateway
         .ok(
             Some(&john),
-            "mutation($input: SubmissionIdInput!) { approveSubmission(input: $input) { submission { status reviewedAt tester { fullName } } } }",
+            "mutation($input: SubmissionMoneyInput!) { approveSubmission(input: $input) { submission { status reviewedAt tester { fullName } } } }",
             json!({ "input": { "submissionId": submission_id } }),
         )
         .await;
@@ -469,15 +479,15 @@ async fn every_invalid_transition_is_a_conflict_and_changes_nothing() {
     gateway
         .ok(
             Some(&john),
-            "mutation($input: JobIdInput!) { cancelJob(input: $input) { job { status } } }",
+            "mutation($input: JobMoneyInput!) { cancelJob(input: $input) { job { status } } }",
             json!({ "input": { "jobId": cancelled_id } }),
         )
         .await;
 
-    let approve = "mutation($input: SubmissionIdInput!) { approveSubmission(input: $input) { submission { id } } }";
-    let complete = "mutation($input: JobIdInput!) { completeJob(input: $input) { job { id } } }";
+    let approve = "mutation($input: SubmissionMoneyInput!) { approveSubmission(input: $input) { submission { id } } }";
+    let complete = "mutation($input: JobMoneyInput!) { completeJob(input: $input) { job { id } } }";
     let update_journey = "mutation($input: UpdateJobJourneyInput!) { updateJobJourney(input: $input) { job { id } } }";
-    let cancel = "mutation($input: JobIdInput!) { cancelJob(input: $input) { job { id } } }";
+    let cancel = "mutation($input: JobMoneyInput!) { cancelJob(input: $input) { job { id } } }";
     // (what, caller, query, variables, collection and id whose document must not change)
     let attempts: Vec<(&str, &str, &str, Value, &str, &str)> = vec![
         (

@@ -94,7 +94,7 @@ async fn every_marketplace_operation_for_every_kind_of_caller() {
     gateway
         .ok(
             Some(&john),
-            "mutation($input: JobIdInput!) { publishJob(input: $input) { job { id } } }",
+            "mutation($input: JobMoneyInput!) { publishJob(input: $input) { job { id } } }",
             json!({ "input": { "jobId": other_job } }),
         )
         .await;
@@ -147,6 +147,9 @@ async fn every_marketplace_operation_for_every_kind_of_caller() {
     );
     let (s1, s2, s3) = (submission.clone(), submission.clone(), submission.clone());
     let j10 = job.clone();
+    let (e1, e2, e3) = (job.clone(), job.clone(), job.clone());
+    let (s4, s5, s6) = (submission.clone(), submission.clone(), submission.clone());
+    let p5 = project.clone();
     let t1 = template.clone();
     let rows = vec![
         row("query project", "query($id: ID!) { project(id: $id) { name } }",
@@ -157,7 +160,27 @@ async fn every_marketplace_operation_for_every_kind_of_caller() {
         row("field Job.totalBudgetCents", "query($id: ID!) { job(id: $id) { totalBudgetCents } }",
             move |_| json!({ "id": j2 }), [U, OK, NF, FB, FB, OK, OK]),
         row("field Job.escrowStatus", "query($id: ID!) { job(id: $id) { escrowStatus } }",
-            move |_| json!({ "id": j3 }), [U, OK, NF, FB, FB, OK, OK]),
+            move |_| json!({ "id": j3 }), [U, OK, NF, FB, FB, OK, FB]),
+        // Money, on every path that reaches a job or a submission.
+        row("field Job.escrow", "query($id: ID!) { job(id: $id) { escrow { capturedCents } } }",
+            move |_| json!({ "id": e1 }), [U, OK, NF, FB, FB, OK, FB]),
+        row("field Job.escrow (through node)", "query($id: ID!) { node(id: $id) { ... on Job { escrow { status } } } }",
+            move |_| json!({ "id": e2 }), [U, OK, NF, FB, FB, OK, FB]),
+        row("field Job.escrow (through submission.job)", "query($id: ID!) { submission(id: $id) { job { escrow { status } } } }",
+            move |_| json!({ "id": s4 }), [U, OK, NF, FB, NF, OK, FB]),
+        row("field Job.escrow (through project.jobs)", "query($id: ID!) { project(id: $id) { jobs(first: 5) { edges { node { escrow { status } } } } } }",
+            move |_| json!({ "id": p5 }), [U, OK, NF, NF, NF, OK, FB]),
+        // Both testers hold a seat (Li on the back-office job); clients and admins have none.
+        row("field Job.escrow (through me.assignedJobs)", "{ me { assignedJobs(first: 5) { edges { node { escrow { status } } } } } }",
+            |_| json!({}), [U, OK, OK, FB, FB, OK, FB]),
+        row("field Submission.payout", "query($id: ID!) { submission(id: $id) { payout { status } } }",
+            move |_| json!({ "id": s5 }), [U, OK, NF, OK, NF, OK, FB]),
+        row("mutation refundEscrow", "mutation($input: RefundEscrowInput!) { refundEscrow(input: $input) { refund { status } } }",
+            move |_| json!({ "input": { "jobId": e3, "amountCents": 1, "reason": "authz" } }),
+            [U, FB, FB, FB, FB, OK, FB]),
+        row("mutation releasePayout (not approved)", "mutation($input: ReleasePayoutInput!) { releasePayout(input: $input) { payout { status } } }",
+            move |_| json!({ "input": { "submissionId": s6 } }),
+            [U, NF, NF, FB, NF, NF, FB]),
         row("field Job.invitedTesters", "query($id: ID!) { job(id: $id) { invitedTesters { id } } }",
             move |_| json!({ "id": j4 }), [U, OK, NF, FB, FB, OK, OK]),
         row("query job (public fields, budget per tester)",
@@ -196,10 +219,10 @@ async fn every_marketplace_operation_for_every_kind_of_caller() {
             move |_| json!({ "input": { "templateId": template, "details": details(&p4, 1, 1_000),
                 "values": [{ "name": "product", "value": "a mug" }, { "name": "payment_method", "value": "cash" }] } }),
             [U, OK, FB, FB, FB, OK, FB]),
-        row("mutation publishJob", "mutation($input: JobIdInput!) { publishJob(input: $input) { job { id } } }",
+        row("mutation publishJob", "mutation($input: JobMoneyInput!) { publishJob(input: $input) { job { id } } }",
             move |column| json!({ "input": { "jobId": publish_targets[column] } }),
             [U, OK, FB, FB, FB, OK, FB]),
-        row("mutation cancelJob", "mutation($input: JobIdInput!) { cancelJob(input: $input) { job { id } } }",
+        row("mutation cancelJob", "mutation($input: JobMoneyInput!) { cancelJob(input: $input) { job { id } } }",
             move |column| json!({ "input": { "jobId": cancel_targets[column] } }),
             [U, OK, FB, FB, FB, OK, FB]),
         row("mutation updateJobJourney (published job)", "mutation($input: UpdateJobJourneyInput!) { updateJobJourney(input: $input) { job { id } } }",
@@ -211,7 +234,7 @@ async fn every_marketplace_operation_for_every_kind_of_caller() {
         row("mutation enhanceSubmissionSummary (handed in)", "mutation($input: SubmissionIdInput!) { enhanceSubmissionSummary(input: $input) { enhancement { enhanced } } }",
             move |_| json!({ "input": { "submissionId": s3 } }),
             [U, FB, FB, C, NF, FB, FB]),
-        row("mutation approveSubmission (a draft)", "mutation($input: SubmissionIdInput!) { approveSubmission(input: $input) { submission { id } } }",
+        row("mutation approveSubmission (a draft)", "mutation($input: SubmissionMoneyInput!) { approveSubmission(input: $input) { submission { id } } }",
             move |_| json!({ "input": { "submissionId": li_draft } }),
             [U, C, NF, NF, FB, C, FB]),
         row("mutation createAiTestTemplate", "mutation { createAiTestTemplate(input: { name: \"T\", category: GENERAL, scenario: \"S\", steps: [{ actionTemplate: \"a\", expectedResultTemplate: \"b\" }] }) { template { id } } }",

@@ -61,6 +61,13 @@ pub enum EscrowError {
         /// The key.
         key: String,
     },
+    /// Another request with this idempotency key is still running; retry shortly to get its
+    /// answer. Client sees a conflict.
+    #[error("a request with idempotency key `{key}` is still in progress; retry shortly")]
+    IdempotencyKeyInProgress {
+        /// The key.
+        key: String,
+    },
     /// The idempotency key is empty or too long.
     #[error("invalid idempotency key: {reason}")]
     InvalidIdempotencyKey {
@@ -119,6 +126,7 @@ impl EscrowError {
             | PayoutStillHeld
             | InsufficientEscrow { .. }
             | IdempotencyKeyReused { .. }
+            | IdempotencyKeyInProgress { .. }
             | PaymentDeclined(_)
             | PayoutAccountNotReady(_)
             | Contended => ErrorCategory::Conflict,

@@ -10,6 +10,7 @@
 //! that failed may be retried with the same key.
 
 use std::future::Future;
+use std::time::{Duration, Instant};
 
 use bson::oid::ObjectId;
 use bson::{doc, Bson, DateTime};
@@ -74,9 +75,33 @@ impl IdempotencyKey {
         Self(format!("platform:reject:{}", submission_id.to_hex()))
     }
 
+    /// A key for one request that carried no key of its own: unique, so the request runs once
+    /// and a repeat is a new request.
+    pub fn unique() -> Self {
+        Self(format!("platform:request:{}", ObjectId::new().to_hex()))
+    }
+
+    /// A key for step `step` inside the request this key identifies: a retry of the request
+    /// repeats the step under the same key, and the two never collide.
+    pub fn derived(&self, step: &str) -> Self {
+        // A space never occurs in a client's key, so a derived key never equals one.
+        Self(format!("{} {step}", self.0))
+    }
+
     /// The stored text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The key as its sender wrote it (a client's key without the caller scope), for messages.
+    pub fn shown(&self) -> &str {
+        self.0
+            .strip_prefix("client:")
+            .and_then(|rest| rest.split_once(':'))
+            .map_or(self.0.as_str(), |(_, key)| key)
+            .split(' ')
+            .next()
+            .unwrap_or_default()
     }
 }
 
@@ -98,11 +123,27 @@ pub(crate) struct IdempotencyRecord {
     /// SHA-256 of the operation and its arguments.
     pub fingerprint: String,
     pub status: IdempotencyStatus,
+    /// Which run holds a started key: a run that takes over a stale key writes its own, so the
+    /// run it replaced can no longer answer or release the key.
+    #[serde(default = "ObjectId::new")]
+    pub owner: ObjectId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<Bson>,
     pub created_at: DateTime,
+    /// When the current owner started (a started key older than [`STALE_AFTER`] is taken over).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime>,
     pub expires_at: DateTime,
 }
+
+/// How long a request waits for another request with the same key to finish before it is told
+/// the key is in progress.
+const IN_PROGRESS_WAIT: Duration = Duration::from_secs(15);
+
+/// A key still `started` this long after its run began belongs to a run that died (a crash, a
+/// lost connection): the next request with the key runs the operation again. That is safe:
+/// every operation is also deduplicated by our own ids (see the module docs).
+const STALE_AFTER: Duration = Duration::from_secs(120);
 
 fn fingerprint(operation: &str, arguments: &str) -> String {
     hex::encode(Sha256::digest(
@@ -110,9 +151,17 @@ fn fingerprint(operation: &str, arguments: &str) -> String {
     ))
 }
 
+/// What looking up a key found.
+enum Claim<T> {
+    /// The key was answered before: this is the answer.
+    Answered(T),
+    /// This request holds the key (its owner token) and must run the operation.
+    Run(ObjectId),
+}
+
 impl EscrowService {
-    /// Runs `run` at most once per `key` as far as callers can tell (see the module docs).
-    /// `arguments` must describe everything that changes the operation's effect.
+    /// Runs `run` at most once per `key` as far as callers can tell (see the module docs), for
+    /// escrow's own operations.
     pub(crate) async fn idempotent<T, F>(
         &self,
         key: &IdempotencyKey,
@@ -124,46 +173,137 @@ impl EscrowService {
         T: Serialize + DeserializeOwned,
         F: Future<Output = Result<T, EscrowError>>,
     {
+        self.remember(key, operation, arguments, run).await
+    }
+
+    /// Runs `run` once per `key` and remembers its answer: the first request with a key runs;
+    /// a repeat with the same `operation` and `arguments` gets the stored answer without running
+    /// anything; the same key with another operation or other arguments is refused
+    /// ([`EscrowError::IdempotencyKeyReused`]). A repeat that arrives while the first is still
+    /// running waits for its answer (up to 15 s, then [`EscrowError::IdempotencyKeyInProgress`]).
+    /// A run that fails stores nothing and frees the key, so the request may be retried.
+    ///
+    /// The transports use it for client keys (the `Idempotency-Key` of a money-moving mutation);
+    /// `arguments` must describe everything that changes the operation's effect.
+    pub async fn remember<T, E, F>(
+        &self,
+        key: &IdempotencyKey,
+        operation: &str,
+        arguments: String,
+        run: F,
+    ) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned,
+        E: From<EscrowError>,
+        F: Future<Output = Result<T, E>>,
+    {
         let fingerprint = fingerprint(operation, &arguments);
-        if let Some(answer) = self.known_answer(key, &fingerprint).await? {
-            return Ok(answer);
-        }
-        let now = self.now();
-        let record = IdempotencyRecord {
-            id: ObjectId::new(),
-            key: key.as_str().to_owned(),
-            operation: operation.to_owned(),
-            fingerprint: fingerprint.clone(),
-            status: IdempotencyStatus::Started,
-            response: None,
-            created_at: now,
-            expires_at: foundation::clock::add_duration(now, self.settings.idempotency_key_ttl),
+        let owner = match self.claim(key, operation, &fingerprint).await? {
+            Claim::Answered(answer) => return Ok(answer),
+            Claim::Run(owner) => owner,
         };
-        match self.idempotency_keys.insert_one(&record).await {
-            Ok(_) => {}
-            Err(error) if foundation::collection::is_duplicate_key(&error) => {
-                if let Some(answer) = self.known_answer(key, &fingerprint).await? {
-                    return Ok(answer);
-                }
+        let result = match run.await {
+            Ok(result) => result,
+            Err(error) => {
+                // Free the key for a retry; if this fails the key goes stale and is taken over.
+                let _ = self
+                    .idempotency_keys
+                    .delete_one(doc! { "key": key.as_str(), "owner": owner, "status": "started" })
+                    .await;
+                return Err(error);
             }
-            Err(error) => return Err(error.into()),
-        }
-        let result = run.await?;
-        let response = bson::to_bson(&result)?;
+        };
+        let response = bson::to_bson(&result).map_err(EscrowError::from)?;
         let stored = self
             .idempotency_keys
             .update_one(
-                doc! { "key": key.as_str(), "status": "started" },
+                doc! { "key": key.as_str(), "owner": owner, "status": "started" },
                 doc! { "$set": { "status": "completed", "response": response } },
             )
-            .await?;
+            .await
+            .map_err(EscrowError::from)?;
         if stored.matched_count == 0 {
-            // A racing request with the same key answered first: its answer is the answer.
+            // Another run took the key over as stale and answered first: its answer stands.
             if let Some(answer) = self.known_answer(key, &fingerprint).await? {
                 return Ok(answer);
             }
         }
         Ok(result)
+    }
+
+    /// Finds the stored answer for `key`, or makes this request the key's runner: inserting a
+    /// new record, taking over a stale one, or waiting for a running one to answer.
+    async fn claim<T: DeserializeOwned>(
+        &self,
+        key: &IdempotencyKey,
+        operation: &str,
+        fingerprint: &str,
+    ) -> Result<Claim<T>, EscrowError> {
+        let deadline = Instant::now() + IN_PROGRESS_WAIT;
+        let mut pause = Duration::from_millis(10);
+        loop {
+            let existing = self
+                .idempotency_keys
+                .find_one(doc! { "key": key.as_str() })
+                .await?;
+            let now = self.now();
+            let Some(record) = existing else {
+                let owner = ObjectId::new();
+                let record = IdempotencyRecord {
+                    id: ObjectId::new(),
+                    key: key.as_str().to_owned(),
+                    operation: operation.to_owned(),
+                    fingerprint: fingerprint.to_owned(),
+                    status: IdempotencyStatus::Started,
+                    owner,
+                    response: None,
+                    created_at: now,
+                    started_at: Some(now),
+                    expires_at: foundation::clock::add_duration(
+                        now,
+                        self.settings.idempotency_key_ttl,
+                    ),
+                };
+                match self.idempotency_keys.insert_one(&record).await {
+                    Ok(_) => return Ok(Claim::Run(owner)),
+                    // Somebody inserted it first: look again.
+                    Err(error) if foundation::collection::is_duplicate_key(&error) => continue,
+                    Err(error) => return Err(error.into()),
+                }
+            };
+            if record.fingerprint != fingerprint {
+                return Err(EscrowError::IdempotencyKeyReused {
+                    key: key.shown().to_owned(),
+                });
+            }
+            if let (IdempotencyStatus::Completed, Some(response)) =
+                (record.status, record.response.clone())
+            {
+                return Ok(Claim::Answered(bson::from_bson(response)?));
+            }
+            let started = record.started_at.unwrap_or(record.created_at);
+            if foundation::clock::add_duration(started, STALE_AFTER) <= now {
+                let owner = ObjectId::new();
+                let taken = self
+                    .idempotency_keys
+                    .update_one(
+                        doc! { "_id": record.id, "owner": record.owner, "status": "started" },
+                        doc! { "$set": { "owner": owner, "started_at": now } },
+                    )
+                    .await?;
+                if taken.matched_count == 1 {
+                    return Ok(Claim::Run(owner));
+                }
+                continue;
+            }
+            if Instant::now() >= deadline {
+                return Err(EscrowError::IdempotencyKeyInProgress {
+                    key: key.shown().to_owned(),
+                });
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(200));
+        }
     }
 
     /// The stored answer for `key`, refusing a different request under the same key.
@@ -181,7 +321,7 @@ impl EscrowService {
         };
         if record.fingerprint != fingerprint {
             return Err(EscrowError::IdempotencyKeyReused {
-                key: key.as_str().to_owned(),
+                key: key.shown().to_owned(),
             });
         }
         match (record.status, record.response) {
@@ -209,6 +349,10 @@ mod tests {
         assert!(IdempotencyKey::for_payout(alice)
             .as_str()
             .starts_with("platform:"));
+        assert_eq!(
+            IdempotencyKey::from_client(alice, "k:1").unwrap().shown(),
+            "k:1"
+        );
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub enum EscrowEventType {
     PayoutFrozen,
     /// A dispute ended in the tester's favour.
     PayoutUnfrozen,
+    /// The client (or an admin) gave up the rest of the dispute window: the payout is due now.
+    PayoutWindowWaived,
     /// A transfer to the tester was requested.
     PayoutProcessing,
     /// The tester was paid.
@@ -801,6 +803,44 @@ impl EscrowTransaction {
             .iter()
             .find(|payout| payout.payout_id == payout_id)
             .ok_or(EscrowError::PayoutNotFound)
+    }
+
+    /// Ends a held payout's dispute window now, so the next transfer may go at once (the client
+    /// waives their right to dispute it). A payout already transferring or paid is returned
+    /// unchanged; a frozen one is refused (its dispute decides).
+    pub(crate) fn waive_dispute_window(
+        &mut self,
+        submission_id: ObjectId,
+        now: DateTime,
+        actor: EscrowActor,
+    ) -> Result<Payout, EscrowError> {
+        let payout = self
+            .payout_for(submission_id)
+            .ok_or(EscrowError::PayoutNotFound)?
+            .clone();
+        match payout.status {
+            PayoutStatus::Held if payout.release_after > now => {}
+            PayoutStatus::Frozen | PayoutStatus::Reversed => {
+                return Err(EscrowError::InvalidPayoutTransition {
+                    from: payout.status.as_str(),
+                    action: "be released early",
+                })
+            }
+            _ => return Ok(payout),
+        }
+        let payout = self.payout_mut(submission_id)?;
+        payout.release_after = now;
+        payout.updated_at = now;
+        let payout = payout.clone();
+        self.record(
+            EscrowEventType::PayoutWindowWaived,
+            payout.tester_payout_usd,
+            now,
+            actor,
+            "Dispute window waived; released early",
+        )
+        .submission_id = Some(submission_id);
+        Ok(payout)
     }
 
     /// held → frozen by a dispute. Freezing a payout already frozen by the same dispute returns

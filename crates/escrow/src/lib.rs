@@ -59,6 +59,7 @@ mod idempotency;
 mod ledger;
 mod lifecycle;
 mod payout;
+mod payout_accounts;
 mod provider;
 mod reconcile;
 mod refund;
@@ -81,6 +82,10 @@ pub use lifecycle::{
     derived_funded_status, escrow_transition_allowed, payout_transition, EscrowAction,
     EscrowStatus, PayoutAction, PayoutStatus, RefundStatus, ESCROW_TRANSITIONS, PAYOUT_TRANSITIONS,
     REFUND_TRANSITIONS,
+};
+pub use payout_accounts::{
+    payout_account_key, CreatePayoutAccountRequest, OnboardingLinkRequest, PayoutAccount,
+    PayoutAccounts,
 };
 pub use provider::{
     Authorization, AuthorizeRequest, CancelAuthorizationRequest, Capture, CaptureRequest,

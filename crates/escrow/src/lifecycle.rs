@@ -34,6 +34,21 @@ pub enum EscrowStatus {
 }
 
 impl EscrowStatus {
+    /// The job's `escrow_status` (seed section 3: "pending" | "reserved" | "held" | "released" |
+    /// "refunded") that this escrow status means: unfunded escrows are `pending`, an
+    /// authorization is `reserved`, captured money not yet all paid out or refunded is `held`.
+    pub fn job_escrow_status(self) -> &'static str {
+        match self {
+            EscrowStatus::Pending | EscrowStatus::Failed | EscrowStatus::Expired => "pending",
+            EscrowStatus::Authorized => "reserved",
+            EscrowStatus::Captured
+            | EscrowStatus::PartiallyReleased
+            | EscrowStatus::PartiallyRefunded => "held",
+            EscrowStatus::Released => "released",
+            EscrowStatus::Refunded => "refunded",
+        }
+    }
+
     /// The stored spelling.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -104,6 +104,35 @@ impl EscrowService {
         .await
     }
 
+    /// Releases the payout of `submission_id` now, before its dispute window ends (the client
+    /// waives their right to dispute it, or an admin decides), and transfers it. Returns the
+    /// payout as it ends up (see [`EscrowService::release_payout`]). The same key returns the
+    /// same answer; a frozen payout is refused.
+    pub async fn release_payout_now(
+        &self,
+        marketplace: &MarketplaceService,
+        submission_id: ObjectId,
+        actor: EscrowActor,
+        key: &IdempotencyKey,
+    ) -> Result<Payout, EscrowError> {
+        let escrow = self.escrow_for_submission(submission_id).await?;
+        let job_id = escrow.job_id;
+        self.idempotent(
+            key,
+            "release_payout_now",
+            submission_id.to_hex(),
+            async move {
+                self.change(Some(marketplace), job_id, |escrow, now| {
+                    escrow.waive_dispute_window(submission_id, now, actor)
+                })
+                .await?;
+                self.transfer_payout(marketplace, job_id, submission_id, actor)
+                    .await
+            },
+        )
+        .await
+    }
+
     pub(crate) async fn transfer_payout(
         &self,
         marketplace: &MarketplaceService,

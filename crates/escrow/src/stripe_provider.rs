@@ -159,7 +159,11 @@ impl StripeProvider {
     }
 
     /// Sends `request` once with `key` as its `Idempotency-Key` and returns Stripe's JSON.
-    async fn send(&self, request: impl StripeRequest, key: &str) -> Result<Value, ProviderError> {
+    pub(crate) async fn send(
+        &self,
+        request: impl StripeRequest,
+        key: &str,
+    ) -> Result<Value, ProviderError> {
         let idempotency_key =
             IdempotencyKey::new(key).map_err(|error| ProviderError::Declined {
                 reason: format!("unusable idempotency key: {error}"),
@@ -357,7 +361,7 @@ fn string_field<'a>(object: &'a Value, name: &str) -> Option<&'a str> {
     }
 }
 
-fn required_string(object: &Value, name: &str) -> Result<String, ProviderError> {
+pub(crate) fn required_string(object: &Value, name: &str) -> Result<String, ProviderError> {
     string_field(object, name)
         .map(str::to_owned)
         .ok_or_else(|| ProviderError::Unavailable {

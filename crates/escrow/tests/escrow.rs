@@ -1220,3 +1220,54 @@ mod random_sequences {
         }
     }
 }
+
+#[tokio::test]
+async fn a_key_whose_request_died_is_taken_over_after_it_goes_stale_and_a_failure_frees_it() {
+    let world = world().await;
+    let caller = ObjectId::new();
+    let key = IdempotencyKey::from_client(caller, "transfer-42").expect("key");
+
+    // A request that fails stores nothing: the same key runs again and its answer is kept.
+    let failed: Result<i64, EscrowError> = world
+        .escrow
+        .remember(&key, "op", "a".into(), async {
+            Err(EscrowError::InvalidAmount {
+                reason: "first try fails".into(),
+            })
+        })
+        .await;
+    assert!(failed.is_err());
+
+    // A request that dies mid-way (its future dropped, as in a crash) leaves the key started.
+    let died = tokio::time::timeout(
+        Duration::from_millis(200),
+        world.escrow.remember(&key, "op", "a".into(), async {
+            std::future::pending::<Result<i64, EscrowError>>().await
+        }),
+    )
+    .await;
+    assert!(died.is_err(), "the run never finishes");
+
+    // Two minutes later the key is stale: the next request runs and its answer stands.
+    world.clock.advance(Duration::from_secs(121));
+    let answer: i64 = world
+        .escrow
+        .remember(&key, "op", "a".into(), async { Ok::<_, EscrowError>(7) })
+        .await
+        .expect("stale key taken over");
+    assert_eq!(answer, 7);
+    let repeat: i64 = world
+        .escrow
+        .remember(&key, "op", "a".into(), async { Ok::<_, EscrowError>(8) })
+        .await
+        .expect("stored answer");
+    assert_eq!(repeat, 7, "the first answer, not a second run");
+    let other: Result<i64, EscrowError> = world
+        .escrow
+        .remember(&key, "op", "b".into(), async { Ok::<_, EscrowError>(9) })
+        .await;
+    assert!(matches!(
+        other,
+        Err(EscrowError::IdempotencyKeyReused { ref key }) if key == "transfer-42"
+    ));
+}

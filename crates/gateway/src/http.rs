@@ -20,6 +20,9 @@ use crate::metrics::Metrics;
 /// The header carrying the request id in both directions.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// The header a client may send instead of a money-moving mutation's `idempotencyKey` input.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+
 /// What every handler shares.
 pub struct AppState {
     /// The executable GraphQL schema.
@@ -183,10 +186,27 @@ async fn execute_graphql(
         .get(header::USER_AGENT)
         .and_then(|value| value.to_str().ok())
         .map(str::to_string);
+    let idempotency_key = match headers.get(IDEMPOTENCY_KEY_HEADER) {
+        None => None,
+        Some(value) => match value.to_str() {
+            Ok(key) => Some(key.to_string()),
+            Err(_) => {
+                let error = graphql::ApiError::bad_input(
+                    "Idempotency-Key",
+                    "the header must be printable ASCII",
+                );
+                let response = async_graphql::Response::from_errors(vec![
+                    async_graphql::Error::from(error).into_server_error(Default::default()),
+                ]);
+                return graphql::finish_response(response, &request_id.0).into();
+            }
+        },
+    };
     let meta = graphql::RequestMeta {
         request_id: request_id.0.clone(),
         client_ip,
         user_agent,
+        idempotency_key,
     };
     graphql::execute(&state.schema, &state.services, request, viewer, meta)
         .await

@@ -169,11 +169,12 @@ pub async fn start_with_clock(
         Arc::new(foundation::SystemClock),
     )
     .context("configuring the identity service")?;
+    let payments = payment_provider(&config, &database)?;
     let escrow = escrow::EscrowService::new(
         database.clone(),
         escrow::EscrowSettings::default(),
         clock.clone(),
-        payment_provider(&config, &database)?,
+        payments.provider,
     );
     escrow
         .settings()
@@ -210,7 +211,13 @@ pub async fn start_with_clock(
                 secret: escrow::WebhookSecret::new(secret.clone()),
                 accounts: stripe_webhooks::IdentityPayoutAccounts(identity.clone()),
             });
-    let services = graphql::Services::new(identity, marketplace.clone(), escrow.clone());
+    let base_url = config.public_base_url.trim_end_matches('/');
+    let services = graphql::Services::new(identity, marketplace.clone(), escrow.clone())
+        .with_payout_onboarding(graphql::PayoutOnboarding {
+            accounts: payments.accounts,
+            return_url: format!("{base_url}/payouts/onboarding/done"),
+            refresh_url: format!("{base_url}/payouts/onboarding/expired"),
+        });
     if config.demo_data {
         demo::seed(&services).await.context("seeding demo data")?;
     }
@@ -259,25 +266,37 @@ pub async fn start_with_clock(
 
 /// Stripe when a secret key is configured (the sandbox is then never used), else the sandbox,
 /// which settles instantly and says so (`provider: SANDBOX`) on every escrow it creates.
-fn payment_provider(
-    config: &Config,
-    database: &mongodb::Database,
-) -> anyhow::Result<Arc<dyn escrow::PaymentProvider>> {
+fn payment_provider(config: &Config, database: &mongodb::Database) -> anyhow::Result<Payments> {
     let (Some(key), Some(payment_method)) =
         (&config.stripe_secret_key, &config.stripe_payment_method)
     else {
         tracing::warn!("no Stripe key configured: money moves through the SANDBOX provider");
-        return Ok(Arc::new(escrow::Sandbox::new()));
+        let sandbox = Arc::new(escrow::Sandbox::new());
+        return Ok(Payments {
+            provider: sandbox.clone(),
+            accounts: sandbox,
+        });
     };
     let mut settings =
         escrow::StripeSettings::new(escrow::StripeSecretKey::new(key.clone()), payment_method);
     settings.api_base = config.stripe_api_base.clone();
-    let provider = escrow::StripeProvider::new(
-        settings,
-        Arc::new(escrow::UsersConnectedAccounts::new(database)),
-    )
-    .context("configuring the Stripe provider")?;
-    Ok(Arc::new(provider))
+    let provider = Arc::new(
+        escrow::StripeProvider::new(
+            settings,
+            Arc::new(escrow::UsersConnectedAccounts::new(database)),
+        )
+        .context("configuring the Stripe provider")?,
+    );
+    Ok(Payments {
+        provider: provider.clone(),
+        accounts: provider,
+    })
+}
+
+/// The payment provider, and its connected accounts for tester payouts (one object).
+struct Payments {
+    provider: Arc<dyn escrow::PaymentProvider>,
+    accounts: Arc<dyn escrow::PayoutAccounts>,
 }
 
 /// The escrow's background work (auto-approvals, due transfers, reconcile) on an interval. It
@@ -343,10 +362,10 @@ mod tests {
         let (_server, database) = database().await;
         let mut config = Config::defaults();
         let fallback = payment_provider(&config, &database).expect("sandbox");
-        assert_eq!(fallback.name(), escrow::ProviderName::Sandbox);
+        assert_eq!(fallback.provider.name(), escrow::ProviderName::Sandbox);
         config.stripe_secret_key = Some("sk_test_123".into());
         config.stripe_payment_method = Some("pm_card_visa".into());
         let stripe = payment_provider(&config, &database).expect("stripe");
-        assert_eq!(stripe.name(), escrow::ProviderName::Stripe);
+        assert_eq!(stripe.provider.name(), escrow::ProviderName::Stripe);
     }
 }

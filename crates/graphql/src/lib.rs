@@ -10,6 +10,7 @@
 //! request and calls [`execute`].
 
 pub mod error;
+mod idempotency;
 pub mod identity_api;
 pub mod loaders;
 pub mod marketplace_api;
@@ -29,6 +30,19 @@ pub struct Services {
     identity: identity::IdentityService,
     marketplace: marketplace::MarketplaceService,
     escrow: escrow::EscrowService,
+    payout_onboarding: Option<PayoutOnboarding>,
+}
+
+/// Where testers connect the account their payouts go to: the provider's connected accounts and
+/// the pages the provider sends them back to after onboarding.
+#[derive(Clone, Debug)]
+pub struct PayoutOnboarding {
+    /// The provider (sandbox or Stripe).
+    pub accounts: std::sync::Arc<dyn escrow::PayoutAccounts>,
+    /// Where a tester lands after onboarding.
+    pub return_url: String,
+    /// Where a tester lands when an onboarding link expired.
+    pub refresh_url: String,
 }
 
 impl Services {
@@ -42,7 +56,20 @@ impl Services {
             identity,
             marketplace,
             escrow,
+            payout_onboarding: None,
         }
+    }
+
+    /// The same services, letting testers connect payout accounts through `onboarding`
+    /// (without it, `connectPayoutAccount` answers `SERVICE_UNAVAILABLE`).
+    pub fn with_payout_onboarding(mut self, onboarding: PayoutOnboarding) -> Self {
+        self.payout_onboarding = Some(onboarding);
+        self
+    }
+
+    /// Payout-account onboarding, when configured.
+    pub fn payout_onboarding(&self) -> Option<&PayoutOnboarding> {
+        self.payout_onboarding.as_ref()
     }
 
     /// Money held for jobs, payouts and refunds.

@@ -56,6 +56,8 @@ pub struct RequestMeta {
     pub client_ip: IpAddr,
     /// The `User-Agent` header, which labels the session a login creates.
     pub user_agent: Option<String>,
+    /// The `Idempotency-Key` header, applied to the request's money-moving mutation.
+    pub idempotency_key: Option<String>,
 }
 
 /// The viewer of the request in `ctx`; anonymous when the transport set none (SDL export, tests).

@@ -569,13 +569,8 @@ impl IdentityService {
                 .member(user_id)
                 .ok_or(IdentityError::NotAMember)?
                 .clone();
-            if !leaving_self {
-                if target.role == OrganizationRole::Owner {
-                    authorization::require(
-                        can_manage_owners(actor, &organization),
-                        "remove owners",
-                    )?;
-                }
+            if !leaving_self && target.role == OrganizationRole::Owner {
+                authorization::require(can_manage_owners(actor, &organization), "remove owners")?;
             }
             if target.role == OrganizationRole::Owner && organization.owner_count() <= 1 {
                 return Err(IdentityError::LastOwner);

@@ -4,8 +4,8 @@
 //!
 //! The status is derived from the facts Stripe reports on the account ([`PayoutAccountStatus::
 //! from_account`]) and recorded by [`IdentityService::record_payout_account_status`], which the
-//! gateway calls for Stripe's `account.updated` webhook. Creating the account and storing its id
-//! (onboarding) is not here: it builds on these two pieces.
+//! gateway calls for Stripe's `account.updated` webhook. Attaching the account to the tester
+//! (onboarding) is `connect_account.rs`.
 
 use bson::doc;
 

@@ -241,6 +241,17 @@ impl User {
     async fn tester_data(&self) -> Option<TesterData> {
         self.record.tester_data.clone().map(Into::into)
     }
+    /// The account a tester's payouts are transferred to (`null` until connected, and for
+    /// everyone but the tester and admins).
+    async fn payout_account(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Option<crate::marketplace_api::money::PayoutAccountInfo> {
+        if !self.viewer_is_self_or_admin(ctx) {
+            return None;
+        }
+        crate::marketplace_api::money::PayoutAccountInfo::of(&self.record)
+    }
     /// Role within the user's organization: `owner`, `admin` or `member`.
     async fn organization_role(&self) -> Option<&str> {
         self.record.organization_role.as_deref()

@@ -57,6 +57,52 @@ pub enum PayoutStatus {
     Reversed,
 }
 
+/// Where a refund to the client is: PENDING until the provider confirms, then SUCCEEDED or
+/// FAILED (its money is back in escrow).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "escrow::RefundStatus")]
+pub enum RefundStatus {
+    /// Asked of the provider.
+    Pending,
+    /// Returned to the client.
+    Succeeded,
+    /// Refused by the provider; the money is available in escrow again.
+    Failed,
+}
+
+/// Money returned to the client from a job's escrow.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct EscrowRefund(pub escrow::Refund);
+
+/// Money returned to the client from a job's escrow.
+#[Object]
+impl EscrowRefund {
+    /// Cents returned.
+    async fn amount_cents(&self) -> i64 {
+        self.0.amount_usd
+    }
+    /// Why.
+    async fn reason(&self) -> &str {
+        &self.0.reason
+    }
+    /// Where it is.
+    async fn status(&self) -> RefundStatus {
+        self.0.status.into()
+    }
+    /// The provider's reason, when it refused.
+    async fn failure_reason(&self) -> Option<&str> {
+        self.0.failure_reason.as_deref()
+    }
+    /// When it was asked for.
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
+    }
+    /// When the provider confirmed it.
+    async fn completed_at(&self) -> Option<DateTime> {
+        self.0.completed_at.map(Into::into)
+    }
+}
+
 /// One entry of an escrow's append-only ledger.
 #[derive(SimpleObject)]
 pub struct EscrowEvent {
@@ -73,6 +119,7 @@ pub struct EscrowEvent {
 }
 
 /// A tester's pay for one approved submission.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Payout(pub escrow::Payout);
 
 /// A tester's pay for one approved submission.
@@ -162,6 +209,10 @@ impl JobEscrow {
     /// Payouts, one per approved submission.
     async fn payouts(&self) -> Vec<Payout> {
         self.0.payouts.iter().cloned().map(Payout).collect()
+    }
+    /// Refunds to the client, oldest first.
+    async fn refunds(&self) -> Vec<EscrowRefund> {
+        self.0.refunds.iter().cloned().map(EscrowRefund).collect()
     }
     /// The ledger, oldest first.
     async fn events(&self) -> Vec<EscrowEvent> {

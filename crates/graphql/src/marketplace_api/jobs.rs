@@ -14,6 +14,7 @@ use super::projects::project_id;
 use super::types::{Job, JobVisibility, TestType, TesterLevel};
 use super::visibility::job_visible;
 use crate::error::{ApiError, ApiResult};
+use crate::idempotency::once;
 use crate::loaders::{load, JobLoader, JobsByTesterLoader};
 use crate::relay::{
     connection_from_list, page_error, page_request, ConnectionTotals, GlobalId, ListConnection,
@@ -290,15 +291,26 @@ pub struct JobIdInput {
     pub job_id: ID,
 }
 
+/// Input naming one job, for a mutation that moves money.
+#[derive(InputObject)]
+pub struct JobMoneyInput {
+    /// The job.
+    pub job_id: ID,
+    /// Makes a retry safe: a repeat with the same key gets the first answer and changes nothing;
+    /// the same key with another input is refused. May be sent as the `Idempotency-Key` header
+    /// instead. At most 200 printable ASCII characters.
+    pub idempotency_key: Option<String>,
+}
+
 /// A job after a change.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, serde::Serialize, serde::Deserialize)]
 pub struct JobPayload {
     /// The job.
     pub job: Job,
 }
 
 /// What publishing did about money.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, serde::Serialize, serde::Deserialize)]
 pub struct JobFunding {
     /// The job's escrow status after publishing.
     pub escrow_status: String,
@@ -307,7 +319,7 @@ pub struct JobFunding {
 }
 
 /// A published job.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, serde::Serialize, serde::Deserialize)]
 pub struct PublishJobPayload {
     /// The job, now open.
     pub job: Job,
@@ -354,12 +366,8 @@ enum LifecycleStep {
     Cancel,
 }
 
-async fn transition(
-    ctx: &Context<'_>,
-    input: JobIdInput,
-    step: LifecycleStep,
-) -> ApiResult<JobPayload> {
-    let id = job_id(&input.job_id, "jobId")?;
+async fn transition(ctx: &Context<'_>, id: &ID, step: LifecycleStep) -> ApiResult<JobPayload> {
+    let id = job_id(id, "jobId")?;
     let actor = actor(ctx).await?;
     let action = match step {
         LifecycleStep::StartTesting => JobAction::StartTesting,
@@ -443,26 +451,36 @@ impl JobMutation {
     async fn publish_job(
         &self,
         ctx: &Context<'_>,
-        input: JobIdInput,
+        input: JobMoneyInput,
     ) -> ApiResult<PublishJobPayload> {
         let id = job_id(&input.job_id, "jobId")?;
-        let actor = actor(ctx).await?;
-        // The owner's limits apply, whoever publishes (an organization member, an admin).
-        let job = load(ctx, JobLoader(services(ctx).clone()), id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound("job not found".to_string()))?;
-        let limits = limits_of_owner(ctx, job.organization_id, job.client_id).await?;
-        let published = services(ctx)
-            .marketplace()
-            .publish_job(&actor, id, limits)
-            .await?;
-        Ok(PublishJobPayload {
-            job: Job(published.job),
-            funding: JobFunding {
-                escrow_status: published.funding.escrow_status,
-                note: published.funding.note,
-            },
-        })
+        let run = async {
+            let actor = actor(ctx).await?;
+            // The owner's limits apply, whoever publishes (an organization member, an admin).
+            let job = load(ctx, JobLoader(services(ctx).clone()), id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound("job not found".to_string()))?;
+            let limits = limits_of_owner(ctx, job.organization_id, job.client_id).await?;
+            let published = services(ctx)
+                .marketplace()
+                .publish_job(&actor, id, limits)
+                .await?;
+            Ok(PublishJobPayload {
+                job: Job(published.job),
+                funding: JobFunding {
+                    escrow_status: published.funding.escrow_status,
+                    note: published.funding.note,
+                },
+            })
+        };
+        once(
+            ctx,
+            input.idempotency_key.as_deref(),
+            "publishJob",
+            id.to_hex(),
+            run,
+        )
+        .await
     }
 
     /// Rewrites a draft job's journey through the configured AI provider (clearer actions and
@@ -493,7 +511,7 @@ impl JobMutation {
         ctx: &Context<'_>,
         input: JobIdInput,
     ) -> ApiResult<JobPayload> {
-        transition(ctx, input, LifecycleStep::StartTesting).await
+        transition(ctx, &input.job_id, LifecycleStep::StartTesting).await
     }
 
     /// IN_PROGRESS → REVIEW.
@@ -503,19 +521,37 @@ impl JobMutation {
         ctx: &Context<'_>,
         input: JobIdInput,
     ) -> ApiResult<JobPayload> {
-        transition(ctx, input, LifecycleStep::BeginReview).await
+        transition(ctx, &input.job_id, LifecycleStep::BeginReview).await
     }
 
     /// REVIEW → COMPLETED.
     #[graphql(guard = "SignedInUser")]
-    async fn complete_job(&self, ctx: &Context<'_>, input: JobIdInput) -> ApiResult<JobPayload> {
-        transition(ctx, input, LifecycleStep::Complete).await
+    async fn complete_job(&self, ctx: &Context<'_>, input: JobMoneyInput) -> ApiResult<JobPayload> {
+        let run = transition(ctx, &input.job_id, LifecycleStep::Complete);
+        let arguments = input.job_id.to_string();
+        once(
+            ctx,
+            input.idempotency_key.as_deref(),
+            "completeJob",
+            arguments,
+            run,
+        )
+        .await
     }
 
     /// DRAFT, OPEN or IN_PROGRESS → CANCELLED.
     #[graphql(guard = "SignedInUser")]
-    async fn cancel_job(&self, ctx: &Context<'_>, input: JobIdInput) -> ApiResult<JobPayload> {
-        transition(ctx, input, LifecycleStep::Cancel).await
+    async fn cancel_job(&self, ctx: &Context<'_>, input: JobMoneyInput) -> ApiResult<JobPayload> {
+        let run = transition(ctx, &input.job_id, LifecycleStep::Cancel);
+        let arguments = input.job_id.to_string();
+        once(
+            ctx,
+            input.idempotency_key.as_deref(),
+            "cancelJob",
+            arguments,
+            run,
+        )
+        .await
     }
 
     /// Takes a seat on an open job the signed-in tester qualifies for. Atomic: when seats run

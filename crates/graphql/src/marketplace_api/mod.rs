@@ -8,6 +8,7 @@
 pub mod access;
 pub mod escrow_types;
 pub mod jobs;
+pub mod money;
 pub mod projects;
 pub mod submissions;
 pub mod templates;
@@ -32,4 +33,5 @@ pub struct MarketplaceMutation(
     jobs::JobMutation,
     submissions::SubmissionMutation,
     templates::TemplateMutation,
+    money::MoneyMutation,
 );

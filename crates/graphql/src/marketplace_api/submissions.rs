@@ -9,6 +9,7 @@ use super::access::actor;
 use super::jobs::job_id;
 use super::types::{Severity, StepOutcome, Submission};
 use crate::error::ApiResult;
+use crate::idempotency::once;
 use crate::relay::{GlobalId, NodeType};
 use crate::viewer::{Authenticated, HasRole, SignedInUser};
 use crate::Services;
@@ -145,6 +146,17 @@ pub struct SubmissionIdInput {
     pub submission_id: ID,
 }
 
+/// Input naming one submission, for a mutation that moves money.
+#[derive(InputObject)]
+pub struct SubmissionMoneyInput {
+    /// The submission.
+    pub submission_id: ID,
+    /// Makes a retry safe: a repeat with the same key gets the first answer and changes nothing;
+    /// the same key with another input is refused. May be sent as the `Idempotency-Key` header
+    /// instead. At most 200 printable ASCII characters.
+    pub idempotency_key: Option<String>,
+}
+
 /// Input of `rejectSubmission`.
 #[derive(InputObject)]
 pub struct RejectSubmissionInput {
@@ -152,6 +164,8 @@ pub struct RejectSubmissionInput {
     pub submission_id: ID,
     /// Why it is refused (shown to the tester).
     pub feedback: String,
+    /// Makes a retry safe (see `SubmissionMoneyInput.idempotencyKey`).
+    pub idempotency_key: Option<String>,
 }
 
 /// Input of `requestSubmissionRevision`.
@@ -164,7 +178,7 @@ pub struct RequestSubmissionRevisionInput {
 }
 
 /// A submission after a change.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, serde::Serialize, serde::Deserialize)]
 pub struct SubmissionPayload {
     /// The submission.
     pub submission: Submission,
@@ -319,32 +333,39 @@ impl SubmissionMutation {
         ))
     }
 
-    /// Accepts a handed-in submission: the job's approved count goes up (and, once escrow is
-    /// wired, the tester is paid).
+    /// Accepts a handed-in submission: the job's approved count goes up and the tester's pay
+    /// (minus the platform fee) is held for the dispute window, then transferred. Takes an
+    /// idempotency key.
     #[graphql(guard = "SignedInUser")]
     async fn approve_submission(
         &self,
         ctx: &Context<'_>,
-        input: SubmissionIdInput,
+        input: SubmissionMoneyInput,
     ) -> ApiResult<SubmissionPayload> {
-        review(ctx, &input.submission_id, ReviewDecision::Approve).await
+        let run = review(ctx, &input.submission_id, ReviewDecision::Approve);
+        let arguments = input.submission_id.to_string();
+        let key = input.idempotency_key.as_deref();
+        once(ctx, key, "approveSubmission", arguments, run).await
     }
 
-    /// Refuses a handed-in submission with feedback.
+    /// Refuses a handed-in submission with feedback; its seat's money goes back to the client
+    /// when the job no longer needs it. Takes an idempotency key.
     #[graphql(guard = "SignedInUser")]
     async fn reject_submission(
         &self,
         ctx: &Context<'_>,
         input: RejectSubmissionInput,
     ) -> ApiResult<SubmissionPayload> {
-        review(
+        let arguments = format!("{}\n{}", input.submission_id.as_str(), input.feedback);
+        let run = review(
             ctx,
             &input.submission_id,
             ReviewDecision::Reject {
-                feedback: input.feedback,
+                feedback: input.feedback.clone(),
             },
-        )
-        .await
+        );
+        let key = input.idempotency_key.as_deref();
+        once(ctx, key, "rejectSubmission", arguments, run).await
     }
 
     /// Sends a handed-in submission back to the tester with notes; they revise and resubmit.

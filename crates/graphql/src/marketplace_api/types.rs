@@ -341,7 +341,9 @@ impl Assignment {
     }
 }
 
-/// A testing job in a project: a journey, requirements, seats and a budget.
+/// A testing job in a project: a journey, requirements, seats and a budget. Serializable so an
+/// idempotent mutation can store the payload it answered.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Job(pub marketplace::Job);
 
 impl Job {
@@ -429,10 +431,21 @@ impl Job {
         self.require_manager(ctx, "the total budget").await?;
         Ok(self.0.total_budget_usd)
     }
-    /// The escrow state of the job's money. Client, organization and admins only.
+    /// Where the job's money is: `pending` (not funded), `reserved`, `held`, `released` or
+    /// `refunded`, read from its escrow. The same readers as `escrow`.
     async fn escrow_status(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
-        self.require_manager(ctx, "the escrow status").await?;
-        Ok(self.0.escrow_status.clone())
+        let actor = super::access::actor(ctx).await?;
+        if !administers(&actor, self.0.client_id, self.0.organization_id) {
+            return Err(ApiError::Forbidden(
+                "only the job's client, their organization's owners and admins, and admins may see its escrow status"
+                    .to_string(),
+            ));
+        }
+        let escrow = super::escrow_types::job_escrow(ctx, self.0.id).await?;
+        Ok(match escrow {
+            Some(escrow) => Some(escrow.0.status.job_escrow_status().to_string()),
+            None => self.0.escrow_status.clone(),
+        })
     }
     /// The money held for the job (`null` for a draft): the job's client, their organization's
     /// owners and admins, and platform admins only.
@@ -607,7 +620,9 @@ pub struct TestEnvironment {
     pub screen_resolution: String,
 }
 
-/// A tester's results for one job.
+/// A tester's results for one job. Serializable so an idempotent mutation can store the payload
+/// it answered.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Submission(pub marketplace::Submission);
 
 /// A tester's results for one job. Visible to its tester and to whoever manages the job.

@@ -1,0 +1,302 @@
+//! The escrow mutations that are not a marketplace step: `refundEscrow` (an admin returns
+//! unreleased money to the client: goodwill, a support case) and `releasePayout` (the job's
+//! client, or an admin, pays an approved tester now instead of at the end of the dispute window,
+//! or retries a failed transfer). Both take an idempotency key ([`crate::idempotency`]).
+//! Who may see the results follows `Job.escrow` and `Submission.payout`. And
+//! `connectPayoutAccount`: a tester connects the account their payouts are transferred to.
+
+use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
+
+use super::access::actor;
+use super::escrow_types::{EscrowRefund, Payout};
+use super::jobs::job_id;
+use super::submissions::submission_id;
+use super::types::{Job, Submission};
+use super::visibility::administers;
+use crate::error::{ApiError, ApiResult};
+use crate::idempotency::{once, step_key};
+use crate::loaders::{load, JobLoader};
+use crate::viewer::{HasRole, SignedInUser};
+use crate::Services;
+
+fn services<'a>(ctx: &Context<'a>) -> &'a Services {
+    ctx.data_unchecked::<Services>()
+}
+
+/// Longest refund reason kept.
+const MAX_REASON_LENGTH: usize = 500;
+
+/// Input of `refundEscrow`.
+#[derive(InputObject)]
+pub struct RefundEscrowInput {
+    /// The job whose escrow pays the refund.
+    pub job_id: ID,
+    /// Cents to return; at most what the escrow holds unreleased and unreserved.
+    pub amount_cents: i64,
+    /// Why (kept in the ledger and sent to the provider).
+    pub reason: String,
+    /// Makes a retry safe (see `JobMoneyInput.idempotencyKey`).
+    pub idempotency_key: Option<String>,
+}
+
+/// A refund made.
+#[derive(SimpleObject, serde::Serialize, serde::Deserialize)]
+pub struct RefundEscrowPayload {
+    /// The job.
+    pub job: Job,
+    /// The refund (PENDING while the provider has not confirmed it).
+    pub refund: EscrowRefund,
+}
+
+/// Input of `connectPayoutAccount`. The account is always the signed-in tester's, and the
+/// provider sends them back to this platform's pages.
+#[derive(InputObject, Default)]
+pub struct ConnectPayoutAccountInput {
+    /// The account's country (ISO 3166-1 alpha-2, e.g. `US`, `DE`); the platform's when left out.
+    /// Used only when the account is created.
+    pub country: Option<String>,
+}
+
+/// Input of `releasePayout`.
+#[derive(InputObject)]
+pub struct ReleasePayoutInput {
+    /// The approved submission whose payout to release.
+    pub submission_id: ID,
+    /// Makes a retry safe (see `JobMoneyInput.idempotencyKey`).
+    pub idempotency_key: Option<String>,
+}
+
+/// A payout released.
+#[derive(SimpleObject, serde::Serialize, serde::Deserialize)]
+pub struct ReleasePayoutPayload {
+    /// The submission.
+    pub submission: Submission,
+    /// Its payout: PAID, FAILED when the provider refused, or HELD when the tester cannot
+    /// receive transfers yet (it goes as soon as they can).
+    pub payout: Payout,
+}
+
+/// A tester's payout account as the API shows it.
+#[derive(SimpleObject)]
+pub struct PayoutAccountInfo {
+    /// The provider's account id.
+    pub account_id: String,
+    /// PENDING while onboarding, VERIFIED once it can receive transfers, RESTRICTED when the
+    /// provider disabled it.
+    pub status: PayoutAccountStatus,
+}
+
+/// Where a tester's payout account is.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayoutAccountStatus {
+    /// Onboarding is not finished; payouts wait (held) until it is.
+    Pending,
+    /// Can receive transfers.
+    Verified,
+    /// The provider disabled transfers; payouts wait.
+    Restricted,
+}
+
+impl PayoutAccountInfo {
+    /// The account stored on `user`, if any.
+    pub fn of(user: &identity::User) -> Option<Self> {
+        let data = user.tester_data.as_ref()?;
+        let account_id = data.stripe_connect_id.clone()?;
+        let status = match data.stripe_connect_status.as_deref() {
+            Some("verified") => PayoutAccountStatus::Verified,
+            Some("restricted") => PayoutAccountStatus::Restricted,
+            _ => PayoutAccountStatus::Pending,
+        };
+        Some(Self { account_id, status })
+    }
+}
+
+/// A tester's payout account after `connectPayoutAccount`.
+#[derive(SimpleObject)]
+pub struct ConnectPayoutAccountPayload {
+    /// The account.
+    pub payout_account: PayoutAccountInfo,
+    /// Where to finish onboarding (a single-use link, valid for minutes); `null` once verified.
+    pub onboarding_url: Option<String>,
+}
+
+/// Escrow mutations.
+#[derive(Default)]
+pub struct MoneyMutation;
+
+/// Escrow mutations.
+#[Object]
+impl MoneyMutation {
+    /// Returns `amountCents` of a job's unreleased escrow to its client. Admins only: money
+    /// reserved for open seats must stay until the job ends (cancelling or completing the job
+    /// refunds it by itself). Takes an idempotency key.
+    #[graphql(guard = "HasRole(identity::Role::Admin)")]
+    async fn refund_escrow(
+        &self,
+        ctx: &Context<'_>,
+        input: RefundEscrowInput,
+    ) -> ApiResult<RefundEscrowPayload> {
+        let id = job_id(&input.job_id, "jobId")?;
+        let reason = input.reason.trim().to_string();
+        if reason.is_empty() || reason.chars().count() > MAX_REASON_LENGTH {
+            return Err(ApiError::bad_input(
+                "reason",
+                format!("must be 1 to {MAX_REASON_LENGTH} characters"),
+            ));
+        }
+        if input.amount_cents <= 0 {
+            return Err(ApiError::bad_input("amountCents", "must be more than zero"));
+        }
+        let user = crate::viewer::viewer(ctx).user()?.user_id;
+        let arguments = format!("{}\n{}\n{reason}", id.to_hex(), input.amount_cents);
+        let key = input.idempotency_key.as_deref();
+        let refund_key = step_key(ctx, key, "refund")?;
+        let run = async {
+            let refund = services(ctx)
+                .escrow()
+                .refund(
+                    id,
+                    input.amount_cents,
+                    &reason,
+                    escrow::EscrowActor::User(user),
+                    &refund_key,
+                )
+                .await?;
+            let job = services(ctx)
+                .marketplace()
+                .jobs_by_ids(&[id])
+                .await?
+                .remove(&id)
+                .ok_or_else(|| ApiError::NotFound("job not found".to_string()))?;
+            Ok(RefundEscrowPayload {
+                job: Job(job),
+                refund: EscrowRefund(refund),
+            })
+        };
+        once(ctx, key, "refundEscrow", arguments, run).await
+    }
+
+    /// Connects the signed-in tester's payout account: creates it at the payment provider the
+    /// first time (never a second one) and answers with a fresh onboarding link while it is not
+    /// verified. Payouts wait, held, until the provider verifies the account. Testers only.
+    #[graphql(guard = "HasRole(identity::Role::Tester)")]
+    async fn connect_payout_account(
+        &self,
+        ctx: &Context<'_>,
+        input: Option<ConnectPayoutAccountInput>,
+    ) -> ApiResult<ConnectPayoutAccountPayload> {
+        let input = input.unwrap_or_default();
+        let country = input
+            .country
+            .map(|country| country.trim().to_ascii_uppercase());
+        if let Some(country) = &country {
+            if country.len() != 2 || !country.bytes().all(|byte| byte.is_ascii_uppercase()) {
+                return Err(ApiError::bad_input(
+                    "country",
+                    "must be a two-letter ISO 3166-1 country code",
+                ));
+            }
+        }
+        let Some(onboarding) = services(ctx).payout_onboarding() else {
+            return Err(ApiError::ServiceUnavailable(
+                "payout accounts are not configured on this server".to_string(),
+            ));
+        };
+        let user_id = crate::viewer::viewer(ctx).user()?.user_id;
+        let identity = services(ctx).identity();
+        let mut user = identity.require_user(user_id).await?;
+        if PayoutAccountInfo::of(&user).is_none() {
+            let account = onboarding
+                .accounts
+                .create_account(escrow::CreatePayoutAccountRequest {
+                    idempotency_key: escrow::payout_account_key(user_id),
+                    tester_id: user_id,
+                    email: user.email.clone(),
+                    country,
+                })
+                .await
+                .map_err(escrow::EscrowError::from)?;
+            user = identity
+                .attach_payout_account(user_id, &account.account_id, account.verified)
+                .await?;
+        }
+        let payout_account = PayoutAccountInfo::of(&user)
+            .ok_or_else(|| ApiError::Internal("the payout account was not recorded".to_string()))?;
+        let onboarding_url = if payout_account.status == PayoutAccountStatus::Verified {
+            None
+        } else {
+            Some(
+                onboarding
+                    .accounts
+                    .onboarding_link(escrow::OnboardingLinkRequest {
+                        account_id: payout_account.account_id.clone(),
+                        refresh_url: onboarding.refresh_url.clone(),
+                        return_url: onboarding.return_url.clone(),
+                    })
+                    .await
+                    .map_err(escrow::EscrowError::from)?,
+            )
+        };
+        Ok(ConnectPayoutAccountPayload {
+            payout_account,
+            onboarding_url,
+        })
+    }
+
+    /// Pays an approved submission's tester now: the job's client (or their organization's
+    /// owners and admins) gives up the rest of the dispute window, or an admin releases it; a
+    /// failed transfer is retried. A payout frozen by a dispute is refused. Takes an
+    /// idempotency key.
+    #[graphql(guard = "SignedInUser")]
+    async fn release_payout(
+        &self,
+        ctx: &Context<'_>,
+        input: ReleasePayoutInput,
+    ) -> ApiResult<ReleasePayoutPayload> {
+        let id = submission_id(&input.submission_id, "submissionId")?;
+        let key = input.idempotency_key.as_deref();
+        let release_key = step_key(ctx, key, "release")?;
+        let run = async {
+            let actor = actor(ctx).await?;
+            let submission = services(ctx)
+                .marketplace()
+                .submissions_by_ids(&[id])
+                .await?
+                .remove(&id)
+                .ok_or_else(|| ApiError::NotFound("submission not found".to_string()))?;
+            let job = load(ctx, JobLoader(services(ctx).clone()), submission.job_id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound("submission not found".to_string()))?;
+            if !administers(&actor, job.client_id, job.organization_id) {
+                if actor.user_id == submission.tester_id {
+                    return Err(ApiError::Forbidden(
+                        "only the job's client, their organization's owners and admins, and admins may release a payout"
+                            .to_string(),
+                    ));
+                }
+                // Anyone else may not learn the submission exists.
+                return Err(ApiError::NotFound("submission not found".to_string()));
+            }
+            let payout = services(ctx)
+                .escrow()
+                .release_payout_now(
+                    services(ctx).marketplace(),
+                    id,
+                    escrow::EscrowActor::User(actor.user_id),
+                    &release_key,
+                )
+                .await?;
+            let submission = services(ctx)
+                .marketplace()
+                .submissions_by_ids(&[id])
+                .await?
+                .remove(&id)
+                .ok_or_else(|| ApiError::NotFound("submission not found".to_string()))?;
+            Ok(ReleasePayoutPayload {
+                submission: Submission(submission),
+                payout: Payout(payout),
+            })
+        };
+        once(ctx, key, "releasePayout", id.to_hex(), run).await
+    }
+}
