@@ -114,7 +114,12 @@ pub fn specs() -> Vec<CollectionSpec> {
             .index(index(doc! { "tester_data.specializations": 1 }))
             .index(index(doc! { "created_at": -1 }))
             .index(index_with(doc! { "email_verification_token": 1 }, sparse()))
-            .index(index_with(doc! { "password_reset_token": 1 }, sparse())),
+            .index(index_with(doc! { "password_reset_token": 1 }, sparse()))
+            // One payout account belongs to one tester; found by id for account.updated.
+            .index(index_with(
+                doc! { "tester_data.stripe_connect_id": 1 },
+                IndexOptions::builder().unique(true).sparse(true).build(),
+            )),
         CollectionSpec::new(ORGANIZATIONS)
             .validator(organizations_validator())
             .index(index_with(doc! { "slug": 1 }, unique()))

@@ -12,7 +12,6 @@ pub mod access_token;
 pub mod api_key;
 pub mod authorization;
 pub mod collections;
-pub mod connect_account;
 pub mod error;
 pub mod login_throttle;
 pub mod organization;

@@ -4,13 +4,18 @@
 //!
 //! The status is derived from the facts Stripe reports on the account ([`PayoutAccountStatus::
 //! from_account`]) and recorded by [`IdentityService::record_payout_account_status`], which the
-//! gateway calls for Stripe's `account.updated` webhook. Attaching the account to the tester
-//! (onboarding) is `connect_account.rs`.
+//! gateway calls for Stripe's `account.updated` webhook. Onboarding attaches the account to the
+//! tester once ([`IdentityService::attach_payout_account`]): the payment provider creates it
+//! (escrow's `PayoutAccounts`), identity records its id and first status, and a tester never has
+//! two (a unique sparse index on `tester_data.stripe_connect_id` also keeps one account from
+//! belonging to two testers).
 
 use bson::doc;
+use bson::oid::ObjectId;
 
 use crate::error::IdentityError;
 use crate::service::IdentityService;
+use crate::user::{Role, User};
 
 /// Whether a tester's connected account can receive transfers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,6 +36,16 @@ impl PayoutAccountStatus {
             PayoutAccountStatus::Pending => "pending",
             PayoutAccountStatus::Verified => "verified",
             PayoutAccountStatus::Restricted => "restricted",
+        }
+    }
+
+    /// The status stored as `spelling`; `None` for anything else.
+    pub fn parse(spelling: &str) -> Option<Self> {
+        match spelling {
+            "pending" => Some(PayoutAccountStatus::Pending),
+            "verified" => Some(PayoutAccountStatus::Verified),
+            "restricted" => Some(PayoutAccountStatus::Restricted),
+            _ => None,
         }
     }
 
@@ -70,6 +85,47 @@ pub enum PayoutAccountRecorded {
 }
 
 impl IdentityService {
+    /// Records `account_id` as the tester's payout account with its first `status`, unless they
+    /// already have one: the first account recorded stays (a racing second request gets the
+    /// user with the first), so a tester never ends up with two.
+    pub async fn attach_payout_account(
+        &self,
+        user_id: ObjectId,
+        account_id: &str,
+        status: PayoutAccountStatus,
+    ) -> Result<User, IdentityError> {
+        if account_id.is_empty() {
+            return Err(IdentityError::InvalidInput {
+                field: "accountId",
+                reason: "must not be empty".into(),
+            });
+        }
+        let user = self.require_user(user_id).await?;
+        if user.role != Role::Tester {
+            return Err(IdentityError::Forbidden {
+                action: "connect a payout account without the tester role",
+            });
+        }
+        self.users
+            .update_one(
+                doc! {
+                    "_id": user_id,
+                    "role": Role::Tester.as_str(),
+                    "tester_data.stripe_connect_id": null,
+                },
+                doc! {
+                    "$set": {
+                        "tester_data.stripe_connect_id": account_id,
+                        "tester_data.stripe_connect_status": status.as_str(),
+                        "updated_at": self.now(),
+                    },
+                    "$inc": { "version": 1_i64 },
+                },
+            )
+            .await?;
+        self.require_user(user_id).await
+    }
+
     /// Stores `status` as the connect status of the user whose `tester_data.stripe_connect_id`
     /// is `stripe_account_id`. Idempotent; an id no user has changes nothing.
     pub async fn record_payout_account_status(

@@ -256,6 +256,10 @@ async fn answer(
 
     let (status, answer_body) = if is_post && path == "/v1/transfers" {
         transfer_answer(&state, &body_text)
+    } else if is_post && path == "/v1/accounts" {
+        account_answer(&state, &body_text)
+    } else if is_post && path == "/v1/account_links" {
+        account_link_answer(&state, &body_text)
     } else {
         forward(&state, &method, &uri, &headers, &path, &body_text).await
     };
@@ -338,6 +342,53 @@ fn transfer_answer(state: &FrontState, body: &str) -> (StatusCode, Bytes) {
     });
     state.transfers.lock().push(transfer.clone());
     (StatusCode::OK, Bytes::from(transfer.to_string()))
+}
+
+/// Stripe's Account object for a new connected account (localstripe has no Connect): onboarding
+/// not done, so transfers are inactive and payouts disabled until `account.updated` says so.
+fn account_answer(state: &FrontState, body: &str) -> (StatusCode, Bytes) {
+    let count = state.requests.lock().len();
+    let account = serde_json::json!({
+        "id": format!("acct_front{count:06}"),
+        "object": "account",
+        "business_type": null,
+        "capabilities": { "transfers": "inactive" },
+        "charges_enabled": false,
+        "controller": { "type": "application", "is_controller": true },
+        "country": form_field(body, "country").unwrap_or_else(|| "US".into()),
+        "created": 1_763_700_000,
+        "default_currency": "usd",
+        "details_submitted": false,
+        "email": form_field(body, "email"),
+        "metadata": form_metadata(body),
+        "payouts_enabled": false,
+        "requirements": {
+            "currently_due": ["external_account", "tos_acceptance.date"],
+            "disabled_reason": "requirements.past_due",
+        },
+        "type": "express",
+    });
+    (StatusCode::OK, Bytes::from(account.to_string()))
+}
+
+/// Stripe's AccountLink object: a single-use onboarding URL for the account.
+fn account_link_answer(state: &FrontState, body: &str) -> (StatusCode, Bytes) {
+    let count = state.requests.lock().len();
+    let Some(account) = form_field(body, "account") else {
+        let error = serde_json::json!({ "error": {
+            "type": "invalid_request_error",
+            "message": "Missing required param: account.",
+            "param": "account",
+        }});
+        return (StatusCode::BAD_REQUEST, Bytes::from(error.to_string()));
+    };
+    let link = serde_json::json!({
+        "object": "account_link",
+        "created": 1_763_700_000,
+        "expires_at": 1_763_700_300,
+        "url": format!("https://connect.stripe.com/setup/e/{account}/front{count:06}"),
+    });
+    (StatusCode::OK, Bytes::from(link.to_string()))
 }
 
 /// Sends the request on to localstripe, without `transfer_group` on a PaymentIntent creation.

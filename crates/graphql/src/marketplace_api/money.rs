@@ -88,6 +88,7 @@ pub struct PayoutAccountInfo {
 
 /// Where a tester's payout account is.
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "identity::PayoutAccountStatus")]
 pub enum PayoutAccountStatus {
     /// Onboarding is not finished; payouts wait (held) until it is.
     Pending,
@@ -102,12 +103,15 @@ impl PayoutAccountInfo {
     pub fn of(user: &identity::User) -> Option<Self> {
         let data = user.tester_data.as_ref()?;
         let account_id = data.stripe_connect_id.clone()?;
-        let status = match data.stripe_connect_status.as_deref() {
-            Some("verified") => PayoutAccountStatus::Verified,
-            Some("restricted") => PayoutAccountStatus::Restricted,
-            _ => PayoutAccountStatus::Pending,
-        };
-        Some(Self { account_id, status })
+        let status = data
+            .stripe_connect_status
+            .as_deref()
+            .and_then(identity::PayoutAccountStatus::parse)
+            .unwrap_or(identity::PayoutAccountStatus::Pending);
+        Some(Self {
+            account_id,
+            status: status.into(),
+        })
     }
 }
 
@@ -217,7 +221,15 @@ impl MoneyMutation {
                 .await
                 .map_err(escrow::EscrowError::from)?;
             user = identity
-                .attach_payout_account(user_id, &account.account_id, account.verified)
+                .attach_payout_account(
+                    user_id,
+                    &account.account_id,
+                    if account.verified {
+                        identity::PayoutAccountStatus::Verified
+                    } else {
+                        identity::PayoutAccountStatus::Pending
+                    },
+                )
                 .await?;
         }
         let payout_account = PayoutAccountInfo::of(&user)
