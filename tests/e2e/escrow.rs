@@ -325,6 +325,21 @@ async fn a_three_seat_job_settles_exactly(world: &World) {
             payout_of(gateway, &tokens[seat], &submissions[seat]).await,
             paid
         );
+        let transfer = gateway
+            .ok(
+                Some(&tokens[seat]),
+                "query($id: ID!) { submission(id: $id) { payout { transferId transferAttempts } } }",
+                json!({ "id": submissions[seat] }),
+            )
+            .await;
+        let payout = &transfer["submission"]["payout"];
+        assert_eq!(payout["transferAttempts"], 1, "{transfer}");
+        let transfer_id = payout["transferId"]
+            .as_str()
+            .expect("a transfer id once paid");
+        if world.stripe.is_some() {
+            assert!(transfer_id.starts_with("tr_"), "{transfer_id}");
+        }
         assert_eq!(
             world
                 .submission_payout_status(&submissions[seat])

@@ -149,6 +149,14 @@ impl Payout {
     async fn completed_at(&self) -> Option<DateTime> {
         self.0.completed_at.map(Into::into)
     }
+    /// The provider's transfer id once paid (`tr_...` on Stripe), to match bank statements.
+    async fn transfer_id(&self) -> Option<&str> {
+        self.0.stripe_transfer_id.as_deref()
+    }
+    /// Transfers tried so far (a failed one is retried up to the configured limit).
+    async fn transfer_attempts(&self) -> i32 {
+        self.0.transfer_attempts
+    }
     /// The tester.
     async fn tester(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
         Ok(load_user(ctx, self.0.tester_id).await?.map(User::new))
