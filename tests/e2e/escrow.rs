@@ -84,14 +84,7 @@ async fn publishing_approving_and_completing_move_exact_amounts_through_the_sand
     );
 
     for step in ["startJobTesting", "beginJobReview", "completeJob"] {
-        let input = if step == "completeJob" {
-            "JobMoneyInput"
-        } else {
-            "JobIdInput"
-        };
-        let query = format!(
-            "mutation($input: {input}!) {{ {step}(input: $input) {{ job {{ status }} }} }}"
-        );
+        let query = lifecycle_mutation(step);
         gateway
             .ok(Some(&john), &query, json!({ "input": { "jobId": job } }))
             .await;
@@ -149,9 +142,37 @@ async fn payout_of(gateway: &TestGateway, token: &str, submission: &str) -> serd
         .clone()
 }
 
+/// The job lifecycle mutation `step` (the ones that move money take `JobMoneyInput`).
+fn lifecycle_mutation(step: &str) -> String {
+    let input = if ["completeJob", "cancelJob", "publishJob"].contains(&step) {
+        "JobMoneyInput"
+    } else {
+        "JobIdInput"
+    };
+    format!("mutation($input: {input}!) {{ {step}(input: $input) {{ job {{ status }} }} }}")
+}
+
 /// Creates and publishes a job of `seats` seats at 5,000 cents with no device, browser or system
 /// requirement, so all three demo testers qualify; returns its ID.
-async fn open_job_for_every_device(
+pub async fn open_job_for_every_device(
+    gateway: &TestGateway,
+    token: &str,
+    project: &str,
+    seats: i32,
+) -> String {
+    let job = draft_job_for_every_device(gateway, token, project, seats).await;
+    gateway
+        .ok(
+            Some(token),
+            "mutation($input: JobMoneyInput!) { publishJob(input: $input) { job { status } } }",
+            json!({ "input": { "jobId": job } }),
+        )
+        .await;
+    job
+}
+
+/// The same job as [`open_job_for_every_device`], left a draft.
+pub async fn draft_job_for_every_device(
     gateway: &TestGateway,
     token: &str,
     project: &str,
@@ -161,7 +182,7 @@ async fn open_job_for_every_device(
     for field in ["requiredDevices", "requiredBrowsers", "requiredOs"] {
         details[field] = json!([]);
     }
-    let job = gateway
+    gateway
         .ok(
             Some(token),
             "mutation($input: CreateJobInput!) { createJob(input: $input) { job { id } } }",
@@ -170,15 +191,7 @@ async fn open_job_for_every_device(
         .await["createJob"]["job"]["id"]
         .as_str()
         .expect("job id")
-        .to_string();
-    gateway
-        .ok(
-            Some(token),
-            "mutation($input: JobIdInput!) { publishJob(input: $input) { job { status } } }",
-            json!({ "input": { "jobId": job } }),
-        )
-        .await;
-    job
+        .to_string()
 }
 
 /// Runs `approveSubmission` or `rejectSubmission` as `token`.
@@ -295,9 +308,7 @@ async fn a_three_seat_job_settles_exactly(world: &World) {
         .is_null());
 
     for step in ["startJobTesting", "beginJobReview", "completeJob"] {
-        let query = format!(
-            "mutation($input: JobIdInput!) {{ {step}(input: $input) {{ job {{ status }} }} }}"
-        );
+        let query = lifecycle_mutation(step);
         gateway
             .ok(Some(&john), &query, json!({ "input": { "jobId": job } }))
             .await;

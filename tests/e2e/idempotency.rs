@@ -6,8 +6,9 @@ use bson::doc;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
+use crate::escrow::{draft_job_for_every_device, open_job_for_every_device};
 use crate::harness::{outcome, TestGateway, DEMO_PASSWORD};
-use crate::marketplace::{create_project, details, hand_in, journey};
+use crate::marketplace::{create_project, hand_in};
 
 const PUBLISH: &str = "mutation($input: JobMoneyInput!) { publishJob(input: $input) {
     job { id status publishedAt } funding { escrowStatus note } } }";
@@ -22,31 +23,6 @@ const RELEASE: &str = "mutation($input: ReleasePayoutInput!) { releasePayout(inp
 const ESCROW: &str = "query($id: ID!) { job(id: $id) { escrowStatus escrow {
     status capturedCents inEscrowCents heldForTestersCents paidToTestersCents platformFeeCents
     refundedCents payouts { status } refunds { amountCents status } events { eventType } } } }";
-
-/// Creates a two-seat job at 5,000 cents a seat that every qualified tester may claim; returns
-/// its ID, published unless `draft`.
-async fn job_for_anyone(gateway: &TestGateway, token: &str, project: &str, draft: bool) -> String {
-    let mut details = details(project, 2, 5_000);
-    for field in ["requiredDevices", "requiredBrowsers", "requiredOs"] {
-        details[field] = json!([]);
-    }
-    let job = gateway
-        .ok(
-            Some(token),
-            "mutation($input: CreateJobInput!) { createJob(input: $input) { job { id } } }",
-            json!({ "input": { "details": details, "journey": journey() } }),
-        )
-        .await["createJob"]["job"]["id"]
-        .as_str()
-        .expect("job id")
-        .to_string();
-    if !draft {
-        gateway
-            .ok(Some(token), PUBLISH, json!({ "input": { "jobId": job } }))
-            .await;
-    }
-    job
-}
 
 async fn escrow(gateway: &TestGateway, token: &str, job: &str) -> Value {
     gateway.ok(Some(token), ESCROW, json!({ "id": job })).await["job"].clone()
@@ -89,7 +65,7 @@ async fn a_repeat_with_the_same_key_gets_the_first_answer_and_moves_nothing() {
     let (sarah, _) = gateway.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
     let (li, _) = gateway.login("li.wei@testers.dev", DEMO_PASSWORD).await;
     let project = create_project(&gateway, &john, "Idempotent shop").await;
-    let job = job_for_anyone(&gateway, &john, &project, true).await;
+    let job = draft_job_for_every_device(&gateway, &john, &project, 2).await;
 
     // Publish with a key in the input, then repeat it with the same key as a header: the stored
     // answer comes back verbatim, and the budget is captured once.
@@ -243,7 +219,7 @@ async fn a_hundred_concurrent_duplicate_approvals_pay_exactly_once() {
     let (sarah, _) = gateway.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
     let (li, _) = gateway.login("li.wei@testers.dev", DEMO_PASSWORD).await;
     let project = create_project(&gateway, &john, "Racing approvals").await;
-    let job = job_for_anyone(&gateway, &john, &project, false).await;
+    let job = open_job_for_every_device(&gateway, &john, &project, 2).await;
     let sarahs = hand_in(&gateway, &sarah, &job).await;
     let lis = hand_in(&gateway, &li, &job).await;
 
@@ -325,7 +301,7 @@ async fn refunds_are_for_admins_and_early_releases_for_the_client() {
     let (admin, _) = gateway.login("admin@peertest.io", DEMO_PASSWORD).await;
     let (sarah, _) = gateway.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
     let project = create_project(&gateway, &john, "Goodwill").await;
-    let job = job_for_anyone(&gateway, &john, &project, false).await;
+    let job = open_job_for_every_device(&gateway, &john, &project, 2).await;
     let funded = escrow(&gateway, &john, &job).await;
 
     let refund = |amount: i64, key: &str| json!({ "input": { "jobId": job, "amountCents": amount, "reason": "Goodwill", "idempotencyKey": key } });

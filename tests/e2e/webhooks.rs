@@ -180,7 +180,8 @@ async fn a_capture_whose_write_was_lost_is_repaired_by_payment_intent_succeeded(
             Box::pin(async move { crate::stripe::arm_fail_point(&client, "update").await })
         },
     );
-    let publish = "mutation($input: JobIdInput!) { publishJob(input: $input) { job { status } } }";
+    let publish =
+        "mutation($input: JobMoneyInput!) { publishJob(input: $input) { job { status } } }";
     let failed = gateway
         .graphql(Some(&john), publish, json!({ "input": { "jobId": job } }))
         .await;
@@ -263,7 +264,7 @@ async fn approved_seat(world: &World) -> (String, String, String) {
     gateway
         .ok(
             Some(&john),
-            "mutation($input: SubmissionIdInput!) { approveSubmission(input: $input) { submission { status } } }",
+            "mutation($input: SubmissionMoneyInput!) { approveSubmission(input: $input) { submission { status } } }",
             json!({ "input": { "submissionId": submission } }),
         )
         .await;

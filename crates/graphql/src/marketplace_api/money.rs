@@ -23,6 +23,24 @@ fn services<'a>(ctx: &Context<'a>) -> &'a Services {
     ctx.data_unchecked::<Services>()
 }
 
+/// `NOT_FOUND` for a `what`.
+fn not_found(what: &'static str) -> impl FnOnce() -> ApiError {
+    move || ApiError::NotFound(format!("{what} not found"))
+}
+
+/// The submission `id`, read now (not through the request's loader cache).
+async fn submission_by_id(
+    ctx: &Context<'_>,
+    id: bson::oid::ObjectId,
+) -> ApiResult<marketplace::Submission> {
+    services(ctx)
+        .marketplace()
+        .submissions_by_ids(&[id])
+        .await?
+        .remove(&id)
+        .ok_or_else(not_found("submission"))
+}
+
 /// Longest refund reason kept.
 const MAX_REASON_LENGTH: usize = 500;
 
@@ -171,7 +189,7 @@ impl MoneyMutation {
                 .jobs_by_ids(&[id])
                 .await?
                 .remove(&id)
-                .ok_or_else(|| ApiError::NotFound("job not found".to_string()))?;
+                .ok_or_else(not_found("job"))?;
             Ok(RefundEscrowPayload {
                 job: Job(job),
                 refund: EscrowRefund(refund),
@@ -270,15 +288,10 @@ impl MoneyMutation {
         let release_key = step_key(ctx, key, "release")?;
         let run = async {
             let actor = actor(ctx).await?;
-            let submission = services(ctx)
-                .marketplace()
-                .submissions_by_ids(&[id])
-                .await?
-                .remove(&id)
-                .ok_or_else(|| ApiError::NotFound("submission not found".to_string()))?;
+            let submission = submission_by_id(ctx, id).await?;
             let job = load(ctx, JobLoader(services(ctx).clone()), submission.job_id)
                 .await?
-                .ok_or_else(|| ApiError::NotFound("submission not found".to_string()))?;
+                .ok_or_else(not_found("submission"))?;
             if !administers(&actor, job.client_id, job.organization_id) {
                 if actor.user_id == submission.tester_id {
                     return Err(ApiError::Forbidden(
@@ -298,12 +311,8 @@ impl MoneyMutation {
                     &release_key,
                 )
                 .await?;
-            let submission = services(ctx)
-                .marketplace()
-                .submissions_by_ids(&[id])
-                .await?
-                .remove(&id)
-                .ok_or_else(|| ApiError::NotFound("submission not found".to_string()))?;
+            // Read again: the payout moved the submission's `payout_status`.
+            let submission = submission_by_id(ctx, id).await?;
             Ok(ReleasePayoutPayload {
                 submission: Submission(submission),
                 payout: Payout(payout),
