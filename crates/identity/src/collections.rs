@@ -157,7 +157,18 @@ mod tests {
     fn users_spec_has_the_seed_indexes_and_validator() {
         let specs = specs();
         let users = specs.iter().find(|spec| spec.name == USERS).unwrap();
-        assert_eq!(users.indexes.len(), 8);
+        assert_eq!(users.indexes.len(), 9);
+        let payout_account = users
+            .indexes
+            .iter()
+            .find(|index| index.keys == doc! { "tester_data.stripe_connect_id": 1 })
+            .expect("the payout account index");
+        let options = payout_account.options.as_ref().expect("options");
+        assert_eq!(
+            (options.unique, options.sparse),
+            (Some(true), Some(true)),
+            "one payout account belongs to one tester"
+        );
         assert_eq!(users.indexes[0].keys, doc! { "email": 1 });
         assert_eq!(
             users.indexes[0]
