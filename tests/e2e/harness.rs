@@ -163,6 +163,25 @@ impl TestGateway {
         body["data"].clone()
     }
 
+    /// `tester_data.total_earned_usd` and `total_jobs_completed` of the user with `email`, read
+    /// through the driver.
+    pub async fn tester_totals(&self, email: &str) -> (i64, i64) {
+        let user = self
+            .database
+            .collection::<bson::Document>("users")
+            .find_one(bson::doc! { "email": email })
+            .await
+            .expect("user read")
+            .expect("the user exists");
+        let data = user.get_document("tester_data").expect("tester data");
+        let number = |name: &str| {
+            data.get_i64(name)
+                .or_else(|_| data.get_i32(name).map(i64::from))
+                .unwrap_or(0)
+        };
+        (number("total_earned_usd"), number("total_jobs_completed"))
+    }
+
     /// Logs in and returns `(accessToken, refreshToken)`.
     pub async fn login(&self, email: &str, password: &str) -> (String, String) {
         let data = self

@@ -162,23 +162,9 @@ impl World {
             .expect("the job has an escrow")
     }
 
-    /// `tester_data.total_earned_usd` and `total_jobs_completed` of the user with `email`.
+    /// The tester's totals (see [`TestGateway::tester_totals`]).
     pub async fn tester_totals(&self, email: &str) -> (i64, i64) {
-        let user = self
-            .gateway
-            .database
-            .collection::<Document>("users")
-            .find_one(doc! { "email": email })
-            .await
-            .expect("user read")
-            .expect("the user exists");
-        let data = user.get_document("tester_data").expect("tester data");
-        let number = |name: &str| {
-            data.get_i64(name)
-                .or_else(|_| data.get_i32(name).map(i64::from))
-                .unwrap_or(0)
-        };
-        (number("total_earned_usd"), number("total_jobs_completed"))
+        self.gateway.tester_totals(email).await
     }
 
     /// The stored `payout_status` of a submission (by its global id).

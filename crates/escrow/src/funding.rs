@@ -36,7 +36,7 @@ impl EscrowService {
             "{}|{}|{}",
             job.id, job.total_budget_usd, job.budget_per_tester_usd
         );
-        self.idempotent(&key, "fund_job", arguments, async {
+        self.remember(&key, "fund_job", arguments, async {
             self.create_escrow(job, actor).await?;
             self.drive_funding(job.id, actor, true).await
         })

@@ -160,22 +160,6 @@ enum Claim<T> {
 }
 
 impl EscrowService {
-    /// Runs `run` at most once per `key` as far as callers can tell (see the module docs), for
-    /// escrow's own operations.
-    pub(crate) async fn idempotent<T, F>(
-        &self,
-        key: &IdempotencyKey,
-        operation: &str,
-        arguments: String,
-        run: F,
-    ) -> Result<T, EscrowError>
-    where
-        T: Serialize + DeserializeOwned,
-        F: Future<Output = Result<T, EscrowError>>,
-    {
-        self.remember(key, operation, arguments, run).await
-    }
-
     /// Runs `run` once per `key` and remembers its answer: the first request with a key runs;
     /// a repeat with the same `operation` and `arguments` gets the stored answer without running
     /// anything; the same key with another operation or other arguments is refused

@@ -44,7 +44,7 @@ impl EscrowService {
         if submission.status != SubmissionStatus::Approved {
             return Err(EscrowError::SubmissionNotApproved);
         }
-        self.idempotent(
+        self.remember(
             key,
             "pay_approved_submission",
             submission_id.to_hex(),
@@ -84,52 +84,32 @@ impl EscrowService {
         Ok(payout)
     }
 
-    /// Transfers the payout of `submission_id` now that its dispute window is over (or retries a
-    /// failed transfer). Returns the payout as it ends up: paid, failed when the provider
-    /// refused, or held again when the tester cannot receive transfers yet.
+    /// Transfers the payout of `submission_id` (or retries a failed transfer). Inside the
+    /// dispute window it is refused ([`EscrowError::PayoutStillHeld`]) unless
+    /// `waive_dispute_window`: the client gives up their right to dispute it (or an admin
+    /// decides), which the ledger records. Returns the payout as it ends up: paid, failed when
+    /// the provider refused, or held again when the tester cannot receive transfers yet. The
+    /// same key returns the same answer; a frozen payout is refused.
     pub async fn release_payout(
         &self,
         marketplace: &MarketplaceService,
         submission_id: ObjectId,
+        waive_dispute_window: bool,
         actor: EscrowActor,
         key: &IdempotencyKey,
     ) -> Result<Payout, EscrowError> {
-        let escrow = self.escrow_for_submission(submission_id).await?;
-        self.idempotent(
-            key,
-            "release_payout",
-            submission_id.to_hex(),
-            self.transfer_payout(marketplace, escrow.job_id, submission_id, actor),
-        )
-        .await
-    }
-
-    /// Releases the payout of `submission_id` now, before its dispute window ends (the client
-    /// waives their right to dispute it, or an admin decides), and transfers it. Returns the
-    /// payout as it ends up (see [`EscrowService::release_payout`]). The same key returns the
-    /// same answer; a frozen payout is refused.
-    pub async fn release_payout_now(
-        &self,
-        marketplace: &MarketplaceService,
-        submission_id: ObjectId,
-        actor: EscrowActor,
-        key: &IdempotencyKey,
-    ) -> Result<Payout, EscrowError> {
-        let escrow = self.escrow_for_submission(submission_id).await?;
-        let job_id = escrow.job_id;
-        self.idempotent(
-            key,
-            "release_payout_now",
-            submission_id.to_hex(),
-            async move {
+        let job_id = self.escrow_for_submission(submission_id).await?.job_id;
+        let arguments = format!("{}|{waive_dispute_window}", submission_id.to_hex());
+        self.remember(key, "release_payout", arguments, async move {
+            if waive_dispute_window {
                 self.change(Some(marketplace), job_id, |escrow, now| {
                     escrow.waive_dispute_window(submission_id, now, actor)
                 })
                 .await?;
-                self.transfer_payout(marketplace, job_id, submission_id, actor)
-                    .await
-            },
-        )
+            }
+            self.transfer_payout(marketplace, job_id, submission_id, actor)
+                .await
+        })
         .await
     }
 
@@ -255,7 +235,7 @@ impl EscrowService {
     ) -> Result<Payout, EscrowError> {
         let escrow = self.escrow_for_submission(submission_id).await?;
         let arguments = format!("{submission_id}|{dispute_id}");
-        self.idempotent(key, "freeze_payout", arguments, async {
+        self.remember(key, "freeze_payout", arguments, async {
             let (_, payout) = self
                 .change(None, escrow.job_id, |escrow, now| {
                     escrow.freeze_payout(submission_id, dispute_id, now, actor)
@@ -275,7 +255,7 @@ impl EscrowService {
         key: &IdempotencyKey,
     ) -> Result<Payout, EscrowError> {
         let escrow = self.escrow_for_submission(submission_id).await?;
-        self.idempotent(key, "unfreeze_payout", submission_id.to_hex(), async {
+        self.remember(key, "unfreeze_payout", submission_id.to_hex(), async {
             let (_, payout) = self
                 .change(None, escrow.job_id, |escrow, now| {
                     escrow.unfreeze_payout(submission_id, now, actor)
@@ -297,7 +277,7 @@ impl EscrowService {
     ) -> Result<Refund, EscrowError> {
         let escrow = self.escrow_for_submission(submission_id).await?;
         let job_id = escrow.job_id;
-        self.idempotent(key, "reverse_payout", submission_id.to_hex(), async {
+        self.remember(key, "reverse_payout", submission_id.to_hex(), async {
             let (_, refund) = self
                 .change(Some(marketplace), job_id, |escrow, now| {
                     escrow.reverse_payout(submission_id, ObjectId::new(), now, actor)

@@ -48,7 +48,7 @@ impl EscrowService {
         key: &IdempotencyKey,
     ) -> Result<Refund, EscrowError> {
         let arguments = format!("{job_id}|{amount}");
-        self.idempotent(key, "refund", arguments, async {
+        self.remember(key, "refund", arguments, async {
             let (_, refund) = self
                 .change(None, job_id, |escrow, now| {
                     escrow.request_refund(
@@ -121,7 +121,7 @@ impl EscrowService {
         actor: EscrowActor,
         key: &IdempotencyKey,
     ) -> Result<JobSettlementSummary, EscrowError> {
-        self.idempotent(
+        self.remember(
             key,
             "settle_job",
             job_id.to_hex(),

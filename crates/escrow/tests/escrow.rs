@@ -555,6 +555,21 @@ async fn a_hundred_concurrent_duplicate_approvals_pay_exactly_once() {
     assert_eq!(escrow.payouts.len(), 1);
     assert_eq!(buckets(&escrow), (2_500, 2_125, 0, 375, 0));
 
+    // Inside the dispute window a release that does not waive it is refused.
+    let early = world
+        .escrow
+        .release_payout(
+            &world.marketplace,
+            submission,
+            false,
+            EscrowActor::Platform("test"),
+            &IdempotencyKey::from_client(owner.user_id, "too-early").unwrap(),
+        )
+        .await;
+    assert!(
+        matches!(early, Err(EscrowError::PayoutStillHeld)),
+        "{early:?}"
+    );
     world.clock.advance(3 * DAY);
     let release_key = IdempotencyKey::from_client(owner.user_id, "release-once").unwrap();
     let mut releases = Vec::new();
@@ -569,6 +584,7 @@ async fn a_hundred_concurrent_duplicate_approvals_pay_exactly_once() {
                 .release_payout(
                     &marketplace,
                     submission,
+                    false,
                     EscrowActor::Platform("test"),
                     &key,
                 )

@@ -304,9 +304,10 @@ impl MoneyMutation {
             }
             let payout = services(ctx)
                 .escrow()
-                .release_payout_now(
+                .release_payout(
                     services(ctx).marketplace(),
                     id,
+                    true,
                     escrow::EscrowActor::User(actor.user_id),
                     &release_key,
                 )
