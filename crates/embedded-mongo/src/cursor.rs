@@ -270,7 +270,8 @@ impl ChangeStream {
                         }
                     }
                 }
-                ("fullDocumentBeforeChange", Bson::String(_)) => {}
+                // Pre-images are not kept, so only their absence can be asked for.
+                ("fullDocumentBeforeChange", Bson::String(mode)) if mode == "off" => {}
                 ("resumeAfter" | "startAfter", token) => {
                     if start.is_some() {
                         return Err(CommandError::new(
@@ -282,12 +283,15 @@ impl ChangeStream {
                 }
                 ("startAtOperationTime", Bson::Timestamp(time)) => start_at_time = Some(*time),
                 ("allChangesForCluster", Bson::Boolean(flag)) => all_changes_for_cluster = *flag,
-                ("showExpandedEvents", Bson::Boolean(_)) => {}
+                ("showExpandedEvents", Bson::Boolean(false)) => {}
                 (other, _) => {
-                    return Err(CommandError::new(
-                        40415,
-                        format!("BSON field '$changeStream.{other}' is an unknown field or has the wrong type."),
-                    ))
+                    return Err(crate::commands::surface::refusal("$changeStream", other)
+                        .unwrap_or_else(|| {
+                            CommandError::new(
+                                codes::TYPE_MISMATCH,
+                                format!("BSON field '$changeStream.{other}' has the wrong type."),
+                            )
+                        }))
                 }
             }
         }

@@ -13,6 +13,7 @@ pub mod codes {
     pub const INVALID_LENGTH: i32 = 16;
     pub const UNAUTHORIZED: i32 = 13;
     pub const ILLEGAL_OPERATION: i32 = 20;
+    pub const LOCK_TIMEOUT: i32 = 24;
     pub const INVALID_BSON: i32 = 22;
     pub const CANNOT_BACKFILL_ARRAY: i32 = 34;
     pub const NAMESPACE_NOT_FOUND: i32 = 26;
@@ -39,10 +40,14 @@ pub mod codes {
     pub const DOCUMENT_VALIDATION_FAILURE: i32 = 121;
     pub const INVALID_PIPELINE_OPERATOR: i32 = 168;
     pub const NO_SUCH_SESSION: i32 = 206;
+    pub const NOT_IMPLEMENTED: i32 = 238;
+    pub const SNAPSHOT_TOO_OLD: i32 = 239;
+    pub const SNAPSHOT_UNAVAILABLE: i32 = 246;
     pub const TRANSACTION_TOO_OLD: i32 = 225;
     pub const NO_SUCH_TRANSACTION: i32 = 251;
     pub const TRANSACTION_COMMITTED: i32 = 256;
     pub const OPERATION_NOT_SUPPORTED_IN_TRANSACTION: i32 = 263;
+    pub const PREPARED_TRANSACTION_IN_PROGRESS: i32 = 267;
     pub const CHANGE_STREAM_FATAL_ERROR: i32 = 280;
     pub const CHANGE_STREAM_HISTORY_LOST: i32 = 286;
     pub const CURSOR_IN_USE: i32 = 292;
@@ -50,6 +55,9 @@ pub mod codes {
     pub const API_STRICT_ERROR: i32 = 323;
     pub const DUPLICATE_KEY: i32 = 11000;
     pub const BSON_OBJECT_TOO_LARGE: i32 = 10334;
+    pub const INTERRUPTED: i32 = 11601;
+    /// An IDL-parsed command carrying a field it does not define; MongoDB gives it no name.
+    pub const UNKNOWN_FIELD: i32 = 40415;
     pub const UNRECOGNIZED_PIPELINE_STAGE: i32 = 40324;
 }
 
@@ -65,6 +73,7 @@ pub fn code_name(code: i32) -> String {
         INVALID_LENGTH => "InvalidLength",
         UNAUTHORIZED => "Unauthorized",
         ILLEGAL_OPERATION => "IllegalOperation",
+        LOCK_TIMEOUT => "LockTimeout",
         INVALID_BSON => "InvalidBSON",
         CANNOT_BACKFILL_ARRAY => "CannotBackfillArray",
         NAMESPACE_NOT_FOUND => "NamespaceNotFound",
@@ -91,10 +100,14 @@ pub fn code_name(code: i32) -> String {
         DOCUMENT_VALIDATION_FAILURE => "DocumentValidationFailure",
         INVALID_PIPELINE_OPERATOR => "InvalidPipelineOperator",
         NO_SUCH_SESSION => "NoSuchSession",
+        NOT_IMPLEMENTED => "NotImplemented",
+        SNAPSHOT_TOO_OLD => "SnapshotTooOld",
+        SNAPSHOT_UNAVAILABLE => "SnapshotUnavailable",
         TRANSACTION_TOO_OLD => "TransactionTooOld",
         NO_SUCH_TRANSACTION => "NoSuchTransaction",
         TRANSACTION_COMMITTED => "TransactionCommitted",
         OPERATION_NOT_SUPPORTED_IN_TRANSACTION => "OperationNotSupportedInTransaction",
+        PREPARED_TRANSACTION_IN_PROGRESS => "PreparedTransactionInProgress",
         CHANGE_STREAM_FATAL_ERROR => "ChangeStreamFatalError",
         CHANGE_STREAM_HISTORY_LOST => "ChangeStreamHistoryLost",
         CURSOR_IN_USE => "CursorInUse",
@@ -102,6 +115,7 @@ pub fn code_name(code: i32) -> String {
         API_STRICT_ERROR => "APIStrictError",
         DUPLICATE_KEY => "DuplicateKey",
         BSON_OBJECT_TOO_LARGE => "BSONObjectTooLarge",
+        INTERRUPTED => "Interrupted",
         other => return format!("Location{other}"),
     };
     name.to_string()
@@ -118,7 +132,8 @@ pub struct CommandError {
     /// `errorLabels`, e.g. `TransientTransactionError` on write conflicts inside transactions.
     pub labels: Vec<String>,
     /// Extra reply fields: `keyPattern`/`keyValue` for duplicate keys, `errInfo` for validation.
-    pub extra: Document,
+    /// Boxed so that results carrying this error stay small on their (common) success path.
+    pub extra: Box<Document>,
 }
 
 impl CommandError {
@@ -128,7 +143,7 @@ impl CommandError {
             code,
             message: message.into(),
             labels: Vec::new(),
-            extra: Document::new(),
+            extra: Box::default(),
         }
     }
 
@@ -177,7 +192,7 @@ impl CommandError {
         if !self.labels.is_empty() {
             reply.insert("errorLabels", self.labels.clone());
         }
-        for (key, value) in &self.extra {
+        for (key, value) in self.extra.iter() {
             reply.insert(key.clone(), value.clone());
         }
         reply
@@ -191,7 +206,7 @@ impl CommandError {
             "codeName": self.code_name(),
             "errmsg": self.message.clone(),
         };
-        for (key, value) in &self.extra {
+        for (key, value) in self.extra.iter() {
             entry.insert(key.clone(), value.clone());
         }
         entry
@@ -216,5 +231,19 @@ mod tests {
         assert_eq!(reply.get_array("errorLabels").unwrap().len(), 1);
         assert_eq!(reply.get_document("keyValue").unwrap(), &doc! {"a": 1});
         assert_eq!(code_name(4242), "Location4242");
+        assert_eq!(code_name(40415), "Location40415");
+    }
+
+    #[test]
+    fn codes_mongod_names_are_reported_by_name_not_location() {
+        for (code, name) in [
+            (24, "LockTimeout"),
+            (238, "NotImplemented"),
+            (246, "SnapshotUnavailable"),
+            (267, "PreparedTransactionInProgress"),
+            (11601, "Interrupted"),
+        ] {
+            assert_eq!(code_name(code), name);
+        }
     }
 }

@@ -11,16 +11,22 @@
 //! { configureFailPoint: "failCommand",
 //!   mode: { times: 2 } | "alwaysOn" | "off",
 //!   data: { failCommands: ["update", ...], errorCode: 50, errmsg: "...", errorLabels: [...],
-//!           closeConnection: false, appName: "peertest-gateway" } }
+//!           closeConnection: false, appName: "peertest-gateway",
+//!           blockConnection: true, blockTimeMS: 200, writeConcernError: { code: 64, ... } } }
 //! ```
 //!
 //! A command whose name is in `failCommands`, sent by a client whose handshake named `appName`
-//! (when given), is not run: it gets `errorCode` (with `errmsg`, default MongoDB's "Failing command
-//! via 'failCommand' failpoint", and `errorLabels`, none by default), or, with `closeConnection`,
-//! the connection is closed without a reply. `{times: n}` fails the next `n` matching commands and
-//! then turns itself off. `configureFailPoint` itself is never failed. Not implemented:
-//! `{skip: n}`, `activationProbability`, `blockConnection`, `writeConcernError` and the
-//! `RetryableWriteError` label `mongod` adds on its own; they are refused, not ignored.
+//! (when given), first waits `blockTimeMS` when `blockConnection` is set; then it is not run: it
+//! gets `errorCode` (with `errmsg`, default MongoDB's "Failing command via 'failCommand'
+//! failpoint", and `errorLabels`), or, with `closeConnection`, the connection is closed without a
+//! reply. With only `writeConcernError` (or only a block) the command runs and its reply carries
+//! that `writeConcernError`. Without `errorLabels`, the labels are the ones mongod adds itself:
+//! `TransientTransactionError` on a transient code inside a transaction, `RetryableWriteError`
+//! on a retryable code of a retryable write or a commit/abort. `{times: n}` fires on the next `n`
+//! matching commands and then turns itself off. `configureFailPoint` itself is never failed.
+//! Not implemented: `{skip: n}`, `activationProbability` and the other fail points
+//! (`onPrimaryTransactionalWrite`, `failGetMoreAfterCursorCheckout`); they are refused, not
+//! ignored.
 
 use bson::{doc, Bson, Document};
 use parking_lot::Mutex;
@@ -49,18 +55,81 @@ struct FailCommand {
     commands: Vec<String>,
     error_code: Option<i32>,
     message: String,
-    error_labels: Vec<String>,
+    /// `None` when not configured: then mongod's own labelling applies.
+    error_labels: Option<Vec<String>>,
     close_connection: bool,
     app_name: Option<String>,
+    block: Option<std::time::Duration>,
+    write_concern_error: Option<Document>,
 }
 
-/// What the fail point does to one command instead of running it.
+/// What the fail point does to one command.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Injected {
-    /// Reply with this error.
-    Fail(CommandError),
+    /// Reply with this error; `labels_configured` is false when mongod's own labels apply.
+    Fail {
+        error: CommandError,
+        labels_configured: bool,
+    },
     /// Close the connection without replying.
     CloseConnection,
+    /// Run the command, then add this `writeConcernError` to a successful reply.
+    WriteConcernError(Document),
+    /// Run the command normally (the fail point only blocked it).
+    Run,
+}
+
+/// An injection: how long to block the connection first, then what to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Injection {
+    pub block: Option<std::time::Duration>,
+    pub injected: Injected,
+}
+
+/// Codes mongod labels `TransientTransactionError` inside a transaction.
+const TRANSIENT_TRANSACTION_CODES: &[i32] = &[
+    codes::LOCK_TIMEOUT,
+    codes::WRITE_CONFLICT,
+    codes::SNAPSHOT_TOO_OLD,
+    codes::SNAPSHOT_UNAVAILABLE,
+    codes::NO_SUCH_TRANSACTION,
+    codes::PREPARED_TRANSACTION_IN_PROGRESS,
+    6,
+    7,
+    89,
+    91,
+    189,
+    9001,
+    10107,
+    11600,
+    11602,
+    13435,
+    13436,
+];
+
+/// Codes the retryable-writes specification retries, which mongod labels `RetryableWriteError`.
+const RETRYABLE_WRITE_CODES: &[i32] = &[
+    6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436,
+];
+
+/// Adds the labels mongod itself gives `error` for a command in `body`: inside a transaction a
+/// transient code is `TransientTransactionError`; on a retryable write (or a commit or abort) a
+/// retryable code is `RetryableWriteError`.
+pub fn label_as_mongod(mut error: CommandError, body: &Document) -> CommandError {
+    let name = body.keys().next().map(String::as_str).unwrap_or_default();
+    let in_transaction = matches!(body.get("autocommit"), Some(Bson::Boolean(false)));
+    let commit_or_abort = matches!(name, "commitTransaction" | "abortTransaction");
+    if in_transaction && !commit_or_abort && TRANSIENT_TRANSACTION_CODES.contains(&error.code) {
+        error = error.with_label("TransientTransactionError");
+    }
+    let retryable_write = body.contains_key("txnNumber")
+        && (commit_or_abort
+            || (!in_transaction
+                && matches!(name, "insert" | "update" | "delete" | "findAndModify")));
+    if retryable_write && RETRYABLE_WRITE_CODES.contains(&error.code) {
+        error = error.with_label("RetryableWriteError");
+    }
+    error
 }
 
 /// The server's fail points (only `failCommand`), shared by every connection.
@@ -109,7 +178,7 @@ impl FailPoints {
 
     /// What to do instead of running `command` for a client named `app_name`, if the fail point
     /// is set for it; counts one firing of `{times: n}`.
-    pub fn intercept(&self, command: &str, app_name: Option<&str>) -> Option<Injected> {
+    pub fn intercept(&self, command: &str, app_name: Option<&str>) -> Option<Injection> {
         if command == "configureFailPoint" {
             return None;
         }
@@ -127,11 +196,21 @@ impl FailPoints {
         }
         let injected = if fail.close_connection {
             Injected::CloseConnection
-        } else {
-            let code = fail.error_code.unwrap_or(codes::INTERNAL_ERROR);
+        } else if let Some(code) = fail.error_code {
             let mut error = CommandError::new(code, fail.message.clone());
-            error.labels = fail.error_labels.clone();
-            Injected::Fail(error)
+            error.labels = fail.error_labels.clone().unwrap_or_default();
+            Injected::Fail {
+                error,
+                labels_configured: fail.error_labels.is_some(),
+            }
+        } else if let Some(write_concern_error) = &fail.write_concern_error {
+            Injected::WriteConcernError(write_concern_error.clone())
+        } else {
+            Injected::Run
+        };
+        let injected = Injection {
+            block: fail.block,
+            injected,
         };
         if let Mode::Times(left) = &mut fail.mode {
             *left -= 1;
@@ -176,10 +255,14 @@ fn fail_command(mode: Mode, data: Option<&Bson>) -> CommandResult<FailCommand> {
         commands: Vec::new(),
         error_code: None,
         message: DEFAULT_MESSAGE.to_string(),
-        error_labels: Vec::new(),
+        error_labels: None,
         close_connection: false,
         app_name: None,
+        block: None,
+        write_concern_error: None,
     };
+    let mut block_connection = false;
+    let mut block_time = None;
     for (key, value) in data {
         match (key.as_str(), value) {
             ("failCommands", Bson::Array(names)) => {
@@ -193,7 +276,25 @@ fn fail_command(mode: Mode, data: Option<&Bson>) -> CommandResult<FailCommand> {
             }
             ("errmsg", Bson::String(message)) => fail.message = message.clone(),
             ("errorLabels", Bson::Array(labels)) => {
-                fail.error_labels = strings(labels, "errorLabels")?;
+                fail.error_labels = Some(strings(labels, "errorLabels")?);
+            }
+            ("blockConnection", Bson::Boolean(block)) => block_connection = *block,
+            ("blockTimeMS", value) => {
+                let milliseconds =
+                    crate::commands::whole_number("failCommand", "blockTimeMS", Some(value))?
+                        .filter(|milliseconds| (0..=600_000).contains(milliseconds))
+                        .ok_or_else(|| {
+                            CommandError::bad_value("blockTimeMS must be between 0 and 600000")
+                        })?;
+                block_time = Some(std::time::Duration::from_millis(milliseconds as u64));
+            }
+            ("writeConcernError", Bson::Document(error)) => {
+                if !matches!(error.get("code"), Some(Bson::Int32(_) | Bson::Int64(_))) {
+                    return Err(CommandError::bad_value(
+                        "writeConcernError needs an integer code",
+                    ));
+                }
+                fail.write_concern_error = Some(error.clone());
             }
             ("closeConnection", Bson::Boolean(close)) => fail.close_connection = *close,
             ("appName", Bson::String(name)) => fail.app_name = Some(name.clone()),
@@ -209,9 +310,18 @@ fn fail_command(mode: Mode, data: Option<&Bson>) -> CommandResult<FailCommand> {
             "failCommand needs a non-empty failCommands list",
         ));
     }
-    if fail.error_code.is_none() && !fail.close_connection {
+    match (block_connection, block_time) {
+        (true, Some(time)) => fail.block = Some(time),
+        (true, None) => return Err(CommandError::bad_value("blockConnection needs blockTimeMS")),
+        (false, _) => {}
+    }
+    if fail.error_code.is_none()
+        && !fail.close_connection
+        && fail.write_concern_error.is_none()
+        && fail.block.is_none()
+    {
         return Err(CommandError::bad_value(
-            "failCommand needs errorCode or closeConnection: true",
+            "failCommand needs errorCode, closeConnection, writeConcernError or blockConnection",
         ));
     }
     Ok(fail)
@@ -248,7 +358,11 @@ mod tests {
         .unwrap();
         assert_eq!(points.intercept("find", None), None);
         for _ in 0..2 {
-            let Some(Injected::Fail(error)) = points.intercept("update", None) else {
+            let Some(Injection {
+                injected: Injected::Fail { error, .. },
+                ..
+            }) = points.intercept("update", None)
+            else {
                 panic!("expected an injected failure");
             };
             assert_eq!(error.code, 50);
@@ -268,14 +382,12 @@ mod tests {
         .unwrap();
         assert_eq!(points.intercept("insert", Some("other")), None);
         assert_eq!(points.intercept("insert", None), None);
-        assert_eq!(
-            points.intercept("insert", Some("gw")),
-            Some(Injected::CloseConnection)
-        );
-        assert_eq!(
-            points.intercept("insert", Some("gw")),
-            Some(Injected::CloseConnection)
-        );
+        let close = Some(Injection {
+            block: None,
+            injected: Injected::CloseConnection,
+        });
+        assert_eq!(points.intercept("insert", Some("gw")), close);
+        assert_eq!(points.intercept("insert", Some("gw")), close);
         let reply = configure(
             &points,
             doc! { "configureFailPoint": "failCommand", "mode": "off" },
@@ -296,9 +408,26 @@ mod tests {
             "data": { "failCommands": ["find"] } },
             doc! { "configureFailPoint": "failCommand", "mode": "alwaysOn",
             "data": { "failCommands": ["find"], "errorCode": 2, "blockConnection": true } },
+            doc! { "configureFailPoint": "failCommand", "mode": "alwaysOn",
+            "data": { "failCommands": ["find"], "writeConcernError": { "errmsg": "x" } } },
+            doc! { "configureFailPoint": "onPrimaryTransactionalWrite", "mode": "alwaysOn" },
         ] {
             assert!(configure(&points, body.clone()).is_err(), "{body}");
         }
         assert_eq!(points.intercept("find", None), None);
+    }
+
+    #[test]
+    fn injected_errors_get_mongods_labels_unless_labels_were_configured() {
+        let in_transaction = doc! {"insert": "c", "txnNumber": 1i64, "autocommit": false};
+        let error = label_as_mongod(CommandError::new(24, "x"), &in_transaction);
+        assert_eq!(error.labels, vec!["TransientTransactionError".to_string()]);
+        let retryable = doc! {"insert": "c", "txnNumber": 1i64};
+        let error = label_as_mongod(CommandError::new(91, "x"), &retryable);
+        assert_eq!(error.labels, vec!["RetryableWriteError".to_string()]);
+        let plain = doc! {"find": "c"};
+        assert!(label_as_mongod(CommandError::new(91, "x"), &plain)
+            .labels
+            .is_empty());
     }
 }

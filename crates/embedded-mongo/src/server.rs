@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use crate::commands;
 use crate::cursor::CursorRegistry;
 use crate::error::CommandError;
-use crate::fail_point::{FailPoints, Injected};
+use crate::fail_point::{self, FailPoints, Injected, Injection};
 use crate::session::SessionRegistry;
 use crate::storage::{Store, StoreOptions, StoreTuning};
 use crate::wire::{self, FrameError, Request};
@@ -247,8 +247,18 @@ async fn serve_connection(state: Arc<ServerState>, stream: TcpStream, connection
             _ = state.stopped() => break,
         };
         match reply {
-            Ok(Some(bytes)) => {
-                if writer.write_all(&bytes).await.is_err() {
+            Ok(Some(outgoing)) => {
+                if writer.write_all(&outgoing.bytes).await.is_err() {
+                    break;
+                }
+                if let Some(stream) = outgoing.stream {
+                    // The client reads replies until one comes without `moreToCome`; it sends
+                    // nothing meanwhile, so any input (or end of input) ends the stream.
+                    tokio::select! {
+                        _ = stream_hello(&state, &connection, stream, &mut writer) => {}
+                        _ = wire::read_frame(&mut reader) => {}
+                        _ = state.stopped() => {}
+                    }
                     break;
                 }
             }
@@ -263,21 +273,78 @@ async fn serve_connection(state: Arc<ServerState>, stream: TcpStream, connection
     tracing::debug!(connection = connection.id, "connection closed");
 }
 
+/// An encoded reply, and the streaming `hello` it opened, if any.
+struct Outgoing {
+    bytes: Vec<u8>,
+    stream: Option<HelloStream>,
+}
+
+/// A streaming `hello` (exhaustAllowed, topologyVersion and maxAwaitTimeMS): after the first
+/// reply the server keeps answering, each reply flagged `moreToCome` and answering the one
+/// before it, as mongod does for drivers' streaming monitors.
+struct HelloStream {
+    body: bson::Document,
+    previous_reply_id: i32,
+}
+
+/// Whether a request asks for a streamed `hello`.
+fn wants_hello_stream(flags: u32, body: &bson::Document) -> bool {
+    let name = body.keys().next().map(String::as_str).unwrap_or_default();
+    flags & wire::FLAG_EXHAUST_ALLOWED != 0
+        && matches!(name, "hello" | "isMaster" | "ismaster")
+        && matches!(body.get("topologyVersion"), Some(bson::Bson::Document(_)))
+        && body.contains_key("maxAwaitTimeMS")
+}
+
+/// Sends the rest of a streamed `hello`: one reply per `maxAwaitTimeMS` (the awaitable
+/// `hello` waits that long because the topology version is this server's), until the
+/// connection or the server closes.
+async fn stream_hello(
+    state: &Arc<ServerState>,
+    connection: &Connection,
+    mut stream: HelloStream,
+    writer: &mut tokio::net::tcp::OwnedWriteHalf,
+) {
+    stream.body.insert(
+        "topologyVersion",
+        bson::doc! {"processId": state.process_id, "counter": 0i64},
+    );
+    loop {
+        let reply = commands::execute(state.clone(), connection.clone(), stream.body.clone()).await;
+        let ok = reply.get_f64("ok").is_ok_and(|ok| ok == 1.0);
+        let reply_id = state.next_request_id();
+        let flags = if ok { wire::FLAG_MORE_TO_COME } else { 0 };
+        let Ok(bytes) =
+            wire::encode_op_msg_with_flags(reply_id, stream.previous_reply_id, flags, &reply)
+        else {
+            return;
+        };
+        if writer.write_all(&bytes).await.is_err() || !ok {
+            return;
+        }
+        stream.previous_reply_id = reply_id;
+    }
+}
+
 /// Runs one message and encodes its reply; `Ok(None)` when the client asked for none and `Err`
 /// when the connection must be closed.
 async fn respond(
     state: &Arc<ServerState>,
     connection: &Connection,
     frame: wire::Frame,
-) -> Result<Option<Vec<u8>>, &'static str> {
+) -> Result<Option<Outgoing>, &'static str> {
     let op_code = frame.header.op_code;
     if !matches!(op_code, wire::OP_MSG | wire::OP_QUERY | wire::OP_COMPRESSED) {
         return Err("unsupported opcode");
     }
     let request_id = frame.header.request_id;
     let decoded = wire::verify_checksum(&frame).and_then(|()| wire::decode_request(&frame));
+    let mut stream_body = None;
     let (reply, legacy) = match decoded {
         Ok(Request::Message { flags, body }) => {
+            if wants_hello_stream(flags, &body) {
+                stream_body = Some(body.clone());
+            }
             let injected = if state.config.enable_test_commands {
                 let name = body.keys().next().map(String::as_str).unwrap_or_default();
                 let app_name = connection.app_name.lock().clone();
@@ -285,12 +352,41 @@ async fn respond(
             } else {
                 None
             };
+            let injected = match injected {
+                Some(Injection { block, injected }) => {
+                    if let Some(block) = block {
+                        tokio::time::sleep(block).await;
+                    }
+                    Some(injected)
+                }
+                None => None,
+            };
             let reply = match injected {
                 Some(Injected::CloseConnection) => {
                     return Err("closed by the failCommand fail point")
                 }
-                Some(Injected::Fail(error)) => commands::error_reply(state, error),
-                None => commands::execute(state.clone(), connection.clone(), body).await,
+                Some(Injected::Fail {
+                    error,
+                    labels_configured,
+                }) => {
+                    let error = if labels_configured {
+                        error
+                    } else {
+                        fail_point::label_as_mongod(error, &body)
+                    };
+                    commands::error_reply(state, error)
+                }
+                Some(Injected::WriteConcernError(write_concern_error)) => {
+                    let mut reply =
+                        commands::execute(state.clone(), connection.clone(), body).await;
+                    if reply.get_f64("ok").is_ok_and(|ok| ok == 1.0) {
+                        reply.insert("writeConcernError", write_concern_error);
+                    }
+                    reply
+                }
+                Some(Injected::Run) | None => {
+                    commands::execute(state.clone(), connection.clone(), body).await
+                }
             };
             if flags & wire::FLAG_MORE_TO_COME != 0 {
                 return Ok(None);
@@ -304,18 +400,40 @@ async fn respond(
         Err(error) => (error.to_reply(), op_code == wire::OP_QUERY),
     };
     let reply_id = state.next_request_id();
-    let encode = |body: &bson::Document| {
+    // Only a successful hello opens a stream; its reply says more replies follow.
+    let stream = stream_body
+        .filter(|_| reply.get_f64("ok").is_ok_and(|ok| ok == 1.0))
+        .map(|body| HelloStream {
+            body,
+            previous_reply_id: reply_id,
+        });
+    let flags = if stream.is_some() {
+        wire::FLAG_MORE_TO_COME
+    } else {
+        0
+    };
+    let encode = |body: &bson::Document, flags: u32| {
         if legacy {
             wire::encode_op_reply(reply_id, request_id, body)
         } else {
-            wire::encode_op_msg(reply_id, request_id, body)
+            wire::encode_op_msg_with_flags(reply_id, request_id, flags, body)
         }
     };
-    match encode(&reply) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(error) => encode(&error.to_reply())
-            .or_else(|_| encode(&CommandError::new(1, "reply could not be encoded").to_reply()))
-            .map(Some)
+    match encode(&reply, flags) {
+        Ok(bytes) => Ok(Some(Outgoing { bytes, stream })),
+        Err(error) => encode(&error.to_reply(), 0)
+            .or_else(|_| {
+                encode(
+                    &CommandError::new(1, "reply could not be encoded").to_reply(),
+                    0,
+                )
+            })
+            .map(|bytes| {
+                Some(Outgoing {
+                    bytes,
+                    stream: None,
+                })
+            })
             .map_err(|_| "reply could not be encoded"),
     }
 }

@@ -37,8 +37,8 @@ pub const OP_MSG: i32 = 2013;
 pub const FLAG_CHECKSUM_PRESENT: u32 = 1;
 /// OP_MSG flag: the sender expects no reply to this message.
 pub const FLAG_MORE_TO_COME: u32 = 1 << 1;
-/// OP_MSG flag: the client accepts several replies to one request (exhaust cursors). The server
-/// may ignore it and reply once, which this server does.
+/// OP_MSG flag: the client accepts several replies to one request. This server streams the
+/// awaitable `hello` (drivers' streaming monitor) and answers anything else once.
 pub const FLAG_EXHAUST_ALLOWED: u32 = 1 << 16;
 const KNOWN_FLAGS: u32 = FLAG_CHECKSUM_PRESENT | FLAG_MORE_TO_COME | FLAG_EXHAUST_ALLOWED;
 
@@ -333,6 +333,16 @@ fn check_structure(root: &RawDocument) -> CommandResult<()> {
 
 /// Encodes an OP_MSG reply with a single body section.
 pub fn encode_op_msg(request_id: i32, response_to: i32, body: &Document) -> CommandResult<Vec<u8>> {
+    encode_op_msg_with_flags(request_id, response_to, 0, body)
+}
+
+/// Encodes an OP_MSG reply with `flags` (`FLAG_MORE_TO_COME` on each reply of a stream).
+pub fn encode_op_msg_with_flags(
+    request_id: i32,
+    response_to: i32,
+    flags: u32,
+    body: &Document,
+) -> CommandResult<Vec<u8>> {
     let mut out = Vec::with_capacity(256);
     MessageHeader {
         message_length: 0,
@@ -341,7 +351,7 @@ pub fn encode_op_msg(request_id: i32, response_to: i32, body: &Document) -> Comm
         op_code: OP_MSG,
     }
     .write(&mut out);
-    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&flags.to_le_bytes());
     out.push(0);
     body.to_writer(&mut out)
         .map_err(|error| CommandError::new(codes::INTERNAL_ERROR, error.to_string()))?;

@@ -98,7 +98,10 @@ pub fn list_collections(
     ))
 }
 
-pub fn create(context: &Context<'_>, _: Option<&mut Transaction>) -> CommandResult<Document> {
+pub fn create(
+    context: &Context<'_>,
+    transaction: Option<&mut Transaction>,
+) -> CommandResult<Document> {
     let collection = context.collection()?;
     let options = context.options();
     if options.contains_key("viewOn") || options.contains_key("pipeline") {
@@ -116,7 +119,7 @@ pub fn create(context: &Context<'_>, _: Option<&mut Transaction>) -> CommandResu
     context
         .state
         .store
-        .create_collection(context.database, &collection, &options)?;
+        .create_collection(transaction, context.database, &collection, &options)?;
     Ok(doc! {"ok": 1.0})
 }
 
@@ -162,7 +165,7 @@ pub fn drop_database(
 
 pub fn create_indexes(
     context: &Context<'_>,
-    _: Option<&mut Transaction>,
+    transaction: Option<&mut Transaction>,
 ) -> CommandResult<Document> {
     let collection = context.collection()?;
     let specs = context.documents("indexes")?;
@@ -171,10 +174,11 @@ pub fn create_indexes(
             "Must specify at least one index to create",
         ));
     }
-    let outcome = context
-        .state
-        .store
-        .create_indexes(context.database, &collection, &specs)?;
+    let outcome =
+        context
+            .state
+            .store
+            .create_indexes(transaction, context.database, &collection, &specs)?;
     let mut reply = doc! {
         "numIndexesBefore": outcome.num_indexes_before,
         "numIndexesAfter": outcome.num_indexes_after,

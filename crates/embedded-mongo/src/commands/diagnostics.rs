@@ -170,8 +170,10 @@ pub fn build_info(_: &Context<'_>, _: Option<&mut Transaction>) -> CommandResult
 }
 
 /// The parameters `getParameter` knows, with their values.
-fn parameters() -> Document {
+fn parameters(enable_test_commands: bool) -> Document {
     doc! {
+        // Drivers' test runners read this to decide whether fail points are available.
+        "enableTestCommands": enable_test_commands,
         "featureCompatibilityVersion": {"version": "7.0"},
         "authenticationMechanisms": [],
         "logLevel": 0,
@@ -187,7 +189,7 @@ pub fn get_parameter(
     context: &Context<'_>,
     _: Option<&mut Transaction>,
 ) -> CommandResult<Document> {
-    let all = parameters();
+    let all = parameters(context.state.config.enable_test_commands);
     let everything = matches!(context.body.get("getParameter"), Some(Bson::String(star)) if star == "*")
         || matches!(context.body.get("getParameter"), Some(Bson::Document(options)) if options.get_bool("allParameters") == Ok(true));
     let mut reply = Document::new();

@@ -9,6 +9,7 @@ mod catalog;
 mod diagnostics;
 mod reads;
 mod streams;
+pub mod surface;
 mod writes;
 
 use std::sync::Arc;
@@ -278,9 +279,17 @@ fn run_blocking(context: &Context<'_>) -> CommandResult<Document> {
             format!("no such command: '{name}'"),
         ));
     };
+    surface::check(name, context.body)?;
     let sessions = &context.state.sessions;
     let store = &context.state.store;
-    match TransactionArguments::parse(context.body)? {
+    let arguments = TransactionArguments::parse(context.body)?;
+    let in_transaction = arguments
+        .as_ref()
+        .is_some_and(|arguments| arguments.in_transaction());
+    if let Some(snapshot) = check_read_concern(name, context.body, in_transaction)? {
+        return snapshot_read(context, &command, snapshot);
+    }
+    match arguments {
         None => (command.run)(context, None),
         Some(arguments) if arguments.in_transaction() => {
             if !matches!(context.database, "admin")
@@ -317,6 +326,113 @@ fn run_blocking(context: &Context<'_>) -> CommandResult<Document> {
             }
         }
     }
+}
+
+/// Commands that may read at `readConcern: {level: "snapshot"}` outside a transaction.
+const SNAPSHOT_READS: &[&str] = &["find", "aggregate", "distinct"];
+
+/// A snapshot read outside a transaction: at `atClusterTime`, or now when none was given.
+struct SnapshotRead {
+    at: Option<bson::Timestamp>,
+}
+
+/// MongoDB's read-concern rules: a known level, and `snapshot` outside a transaction only on
+/// the commands that support snapshot reads (as mongod, code 72 `InvalidOptions`). Returns the
+/// snapshot read to serve, if this is one.
+fn check_read_concern(
+    name: &str,
+    body: &Document,
+    in_transaction: bool,
+) -> CommandResult<Option<SnapshotRead>> {
+    let Some(read_concern) = body.get("readConcern") else {
+        return Ok(None);
+    };
+    let Bson::Document(read_concern) = read_concern else {
+        return Err(wrong_type(name, "readConcern", read_concern, "object"));
+    };
+    let level = match read_concern.get("level") {
+        None => "local",
+        Some(Bson::String(level)) => level.as_str(),
+        Some(other) => return Err(wrong_type(name, "readConcern.level", other, "string")),
+    };
+    if !matches!(
+        level,
+        "local" | "majority" | "linearizable" | "available" | "snapshot"
+    ) {
+        return Err(CommandError::bad_value(format!(
+            "Enumeration value '{level}' for field 'readConcern.level' is not a valid value."
+        )));
+    }
+    let at = match read_concern.get("atClusterTime") {
+        None => None,
+        Some(Bson::Timestamp(at)) if level == "snapshot" => Some(*at),
+        Some(Bson::Timestamp(_)) => {
+            return Err(CommandError::new(
+                codes::INVALID_OPTIONS,
+                "atClusterTime is only supported for snapshot read concern",
+            ))
+        }
+        Some(other) => {
+            return Err(wrong_type(
+                name,
+                "readConcern.atClusterTime",
+                other,
+                "timestamp",
+            ))
+        }
+    };
+    if level != "snapshot" || in_transaction {
+        return Ok(None);
+    }
+    if !SNAPSHOT_READS.contains(&name) {
+        return Err(CommandError::new(
+            codes::INVALID_OPTIONS,
+            format!(
+                "Command {name} does not support {{ readConcern: {{ level: \"snapshot\" }} }} :: caused by :: read concern not supported"
+            ),
+        ));
+    }
+    Ok(Some(SnapshotRead { at }))
+}
+
+/// Serves a snapshot read from the committed version as of its cluster time, and reports that
+/// time (`atClusterTime`) so the session's later reads see the same version.
+fn snapshot_read(
+    context: &Context<'_>,
+    command: &Command,
+    snapshot: SnapshotRead,
+) -> CommandResult<Document> {
+    let store = &context.state.store;
+    let now = store.cluster_time();
+    let at = snapshot.at.unwrap_or(now);
+    if (at.time, at.increment) > (now.time, now.increment) {
+        return Err(CommandError::new(
+            codes::SNAPSHOT_UNAVAILABLE,
+            format!(
+                "readConcern atClusterTime value {{ ts: Timestamp({}, {}) }} is greater than the latest cluster time",
+                at.time, at.increment
+            ),
+        ));
+    }
+    let Some(mut view) = store.snapshot_at(at) else {
+        return Err(CommandError::new(
+            codes::SNAPSHOT_TOO_OLD,
+            format!(
+                "Read timestamp Timestamp({}, {}) is older than the oldest available timestamp.",
+                at.time, at.increment
+            ),
+        ));
+    };
+    let mut reply = (command.run)(context, Some(&mut view))?;
+    match reply.get_mut("cursor") {
+        Some(Bson::Document(cursor)) => {
+            cursor.insert("atClusterTime", at);
+        }
+        _ => {
+            reply.insert("atClusterTime", at);
+        }
+    }
+    Ok(reply)
 }
 
 /// `commitTransaction`/`abortTransaction` without `txnNumber` and `autocommit: false`.
@@ -395,34 +511,13 @@ fn missing_field(command: &str, field: &str) -> CommandError {
     )
 }
 
-/// Arguments every command accepts and no handler interprets as its own option.
-const GENERIC_ARGUMENTS: &[&str] = &[
-    "$db",
-    "lsid",
-    "txnNumber",
-    "autocommit",
-    "startTransaction",
-    "$clusterTime",
-    "$readPreference",
-    "readConcern",
-    "writeConcern",
-    "comment",
-    "maxTimeMS",
-    "apiVersion",
-    "apiStrict",
-    "apiDeprecationErrors",
-    "$audit",
-    "$client",
-    "mayBypassWriteBlocking",
-];
-
 impl Context<'_> {
     /// The command's options: the body without its name and the generic arguments.
     fn options(&self) -> Document {
         self.body
             .iter()
             .skip(1)
-            .filter(|(key, _)| !GENERIC_ARGUMENTS.contains(&key.as_str()))
+            .filter(|(key, _)| !surface::GENERIC_ARGUMENTS.contains(&key.as_str()))
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect()
     }

@@ -8,6 +8,7 @@ use crate::error::{codes, CommandError, CommandResult};
 use crate::storage::{
     DeleteStatement, FindAndModifyRequest, Transaction, UpdateStatement, WriteOptions, WriteOutcome,
 };
+use crate::update::check_update_pipeline;
 use crate::wire::{document_size, MAX_BSON_OBJECT_SIZE, MAX_WRITE_BATCH_SIZE};
 
 fn check_batch_size(count: usize) -> CommandResult<()> {
@@ -160,7 +161,11 @@ fn parse_update_statement(statement: &Document) -> CommandResult<UpdateStatement
         None => return Err(missing_field("update.updates", "q")),
     };
     let update = match statement.get("u") {
-        Some(update @ (Bson::Document(_) | Bson::Array(_))) => update.clone(),
+        Some(Bson::Array(stages)) => {
+            check_update_pipeline(stages)?;
+            Bson::Array(stages.clone())
+        }
+        Some(update @ Bson::Document(_)) => update.clone(),
         Some(other) => return Err(wrong_type("update.updates", "u", other, "object")),
         None => return Err(missing_field("update.updates", "u")),
     };
@@ -237,7 +242,11 @@ pub fn find_and_modify(
     let remove = context.boolean("remove")?.unwrap_or(false);
     let update = match context.body.get("update") {
         None | Some(Bson::Null) => None,
-        Some(update @ (Bson::Document(_) | Bson::Array(_))) => Some(update.clone()),
+        Some(Bson::Array(stages)) => {
+            check_update_pipeline(stages)?;
+            Some(Bson::Array(stages.clone()))
+        }
+        Some(update @ Bson::Document(_)) => Some(update.clone()),
         Some(other) => return Err(wrong_type(context.name, "update", other, "object")),
     };
     let return_new = context.boolean("new")?.unwrap_or(false);
@@ -345,6 +354,20 @@ mod tests {
             ..WriteOutcome::default()
         };
         assert_eq!(write_reply(outcome, true, false).unwrap_err(), conflict);
+    }
+
+    #[test]
+    fn an_update_pipeline_with_a_forbidden_stage_fails_the_statement_parse() {
+        let statement = doc! {"q": {}, "u": [{"$match": {"a": 1}}]};
+        assert_eq!(
+            parse_update_statement(&statement).unwrap_err().code,
+            codes::INVALID_OPTIONS
+        );
+        let statement = doc! {"q": {}, "u": [{"$nope": {}}]};
+        assert_eq!(
+            parse_update_statement(&statement).unwrap_err().code,
+            codes::UNRECOGNIZED_PIPELINE_STAGE
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::error::CommandResult;
 use crate::storage::catalog::{Catalog, Op};
 use crate::storage::change_log::{ChangeLog, ClusterClock, PendingEvent};
 use crate::storage::journal::{encode_entry, zero_timestamp, Counters, Journal};
-use crate::storage::write::{ConflictCheck, WriteScope};
+use crate::storage::write::{ConflictCheck, WriteLocks, WriteScope};
 use crate::storage::{StoreOptions, StoreTuning, Transaction};
 
 /// Signals the TTL monitor to stop.
@@ -27,8 +27,15 @@ impl StopSignal {
     }
 }
 
+/// How many committed versions snapshot reads (`readConcern: {level: "snapshot",
+/// atClusterTime}`) can go back to. Versions share their unchanged documents, so a version costs
+/// only what its write replaced.
+pub(crate) const SNAPSHOT_HISTORY_VERSIONS: usize = 1024;
+
 pub(crate) struct Engine {
     committed: RwLock<Arc<Catalog>>,
+    /// Recent committed versions, oldest first, each with the cluster time it became current.
+    history: Mutex<std::collections::VecDeque<(bson::Timestamp, Arc<Catalog>)>>,
     /// Serialises writers: each derives the next catalog from the current one and publishes.
     writer: Mutex<()>,
     clock: Mutex<ClusterClock>,
@@ -42,6 +49,8 @@ pub(crate) struct Engine {
     /// Documents tested against a filter (the `totalDocsExamined` of explain).
     pub examined: AtomicU64,
     pub stop: Arc<StopSignal>,
+    /// Documents held by open transactions (write conflicts at write time).
+    pub write_locks: Arc<WriteLocks>,
 }
 
 impl Drop for Engine {
@@ -67,8 +76,13 @@ impl Engine {
                 },
             ),
         };
+        let catalog = Arc::new(catalog);
         Ok(Engine {
-            committed: RwLock::new(Arc::new(catalog)),
+            history: Mutex::new(std::collections::VecDeque::from([(
+                counters.cluster_time,
+                catalog.clone(),
+            )])),
+            committed: RwLock::new(catalog),
             writer: Mutex::new(()),
             clock: Mutex::new(ClusterClock {
                 last: counters.cluster_time,
@@ -81,12 +95,24 @@ impl Engine {
             compaction_threshold: tuning.compaction_threshold,
             examined: AtomicU64::new(0),
             stop: Arc::new(StopSignal::default()),
+            write_locks: Arc::new(WriteLocks::default()),
         })
     }
 
     /// The latest committed state.
     pub fn current(&self) -> Arc<Catalog> {
         self.committed.read().clone()
+    }
+
+    /// The committed state as of cluster time `at`: the latest version published at or before
+    /// it. `None` when `at` is older than the history kept.
+    pub fn catalog_at(&self, at: bson::Timestamp) -> Option<Arc<Catalog>> {
+        let history = self.history.lock();
+        let position =
+            history.partition_point(|(time, _)| timestamp_key(*time) <= timestamp_key(at));
+        position
+            .checked_sub(1)
+            .map(|index| history[index].1.clone())
     }
 
     /// The cluster time of the latest write.
@@ -110,6 +136,7 @@ impl Engine {
                 ops,
                 events,
                 touched,
+                locks,
             } = txn;
             let mut scope = WriteScope {
                 catalog: working.clone(),
@@ -119,6 +146,7 @@ impl Engine {
                     base: base.as_ref(),
                     committed: self.current(),
                     touched,
+                    locks,
                 }),
                 examined: &self.examined,
                 now,
@@ -184,7 +212,15 @@ impl Engine {
             .journal
             .as_ref()
             .map(|journal| journal.append(&encode_entry(ops, counters)));
-        *self.committed.write() = Arc::new(catalog);
+        let catalog = Arc::new(catalog);
+        {
+            let mut history = self.history.lock();
+            history.push_back((counters.cluster_time, catalog.clone()));
+            while history.len() > SNAPSHOT_HISTORY_VERSIONS {
+                history.pop_front();
+            }
+        }
+        *self.committed.write() = catalog;
         ticket.or(Some(0))
     }
 
@@ -249,4 +285,9 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// A timestamp as one ordered number (seconds, then increment).
+fn timestamp_key(time: bson::Timestamp) -> u64 {
+    (u64::from(time.time) << 32) | u64::from(time.increment)
 }

@@ -12,7 +12,7 @@ mod journal;
 mod plan;
 mod transaction;
 mod ttl;
-mod write;
+pub(crate) mod write;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -210,6 +210,8 @@ pub struct Transaction {
     events: Vec<PendingEvent>,
     /// Every document written, with the version the snapshot had (for conflict checks).
     touched: BTreeMap<write::DocumentKey, Option<Arc<Document>>>,
+    /// The documents this transaction holds against other transactions' writes.
+    locks: write::HeldLocks,
 }
 
 /// One database of a catalog snapshot, as `$lookup` sees it.
@@ -465,16 +467,18 @@ impl Store {
             .unwrap_or_default()
     }
 
-    /// `create`; an existing collection is code 48 (NamespaceExists).
+    /// `create`; an existing collection is code 48 (NamespaceExists). Inside a transaction the
+    /// collection exists only for the transaction until it commits, and an abort removes it.
     pub fn create_collection(
         &self,
+        txn: Option<&mut Transaction>,
         database: &str,
         collection: &str,
         options: &Document,
     ) -> CommandResult<()> {
         write::check_namespace(database, collection)?;
         check_collection_options(options)?;
-        self.engine.write(None, |scope| {
+        self.engine.write(txn, |scope| {
             scope.apply_ddl(Op::CreateCollection {
                 database: database.to_string(),
                 collection: collection.to_string(),
@@ -640,8 +644,11 @@ impl Store {
         })
     }
 
+    /// `createIndexes`. Inside a transaction, as in MongoDB, only on a collection the
+    /// transaction itself creates (code 263 otherwise); the indexes appear at commit.
     pub fn create_indexes(
         &self,
+        txn: Option<&mut Transaction>,
         database: &str,
         collection: &str,
         specs: &[Document],
@@ -651,7 +658,17 @@ impl Store {
             .iter()
             .map(index::IndexSpec::parse)
             .collect::<CommandResult<_>>()?;
-        self.engine.write(None, |scope| {
+        if let Some(txn) = &txn {
+            if txn.base.collection(database, collection).is_some() {
+                return Err(CommandError::new(
+                    crate::error::codes::OPERATION_NOT_SUPPORTED_IN_TRANSACTION,
+                    format!(
+                        "Cannot create new indexes on existing collection {database}.{collection} in a multi-document transaction."
+                    ),
+                ));
+            }
+        }
+        self.engine.write(txn, |scope| {
             let created = scope.ensure_collection(database, collection)?;
             let before = scope
                 .catalog
@@ -1157,6 +1174,12 @@ impl Store {
     /// Starts a transaction on a snapshot of the current state.
     pub fn begin_transaction(&self) -> Transaction {
         self.engine.begin()
+    }
+
+    /// A read-only snapshot of the committed state as of cluster time `at` (MongoDB's snapshot
+    /// reads); `None` when `at` is older than the versions kept.
+    pub fn snapshot_at(&self, at: bson::Timestamp) -> Option<Transaction> {
+        self.engine.begin_at(at)
     }
 
     /// Commits atomically; a conflicting concurrent write is code 112 (WriteConflict) with the

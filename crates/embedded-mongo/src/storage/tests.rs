@@ -61,8 +61,10 @@ fn inserts_create_the_collection_and_keep_natural_order() {
 #[test]
 fn explicit_create_of_an_existing_collection_is_namespace_exists() {
     let store = memory_store();
-    store.create_collection("db", "c", &doc! {}).unwrap();
-    let error = store.create_collection("db", "c", &doc! {}).unwrap_err();
+    store.create_collection(None, "db", "c", &doc! {}).unwrap();
+    let error = store
+        .create_collection(None, "db", "c", &doc! {})
+        .unwrap_err();
     assert_eq!(error.code, 48);
     assert_eq!(error.message, "Collection db.c already exists.");
     let uuid = store.list_collections("db")[0].uuid;
@@ -74,7 +76,7 @@ fn explicit_create_of_an_existing_collection_is_namespace_exists() {
 fn invalid_collection_options_are_rejected() {
     let store = memory_store();
     let error = store
-        .create_collection("db", "c", &doc! {"validationLevel": "sometimes"})
+        .create_collection(None, "db", "c", &doc! {"validationLevel": "sometimes"})
         .unwrap_err();
     assert_eq!(error.code, 2);
     assert!(store.list_collections("db").is_empty());
@@ -119,6 +121,7 @@ fn unique_email_store() -> Store {
     let store = memory_store();
     store
         .create_indexes(
+            None,
             "app",
             "users",
             &[doc! {"key": {"email": 1}, "name": "email_1", "unique": true}],
@@ -170,6 +173,7 @@ fn unique_multikey_indexes_allow_repeats_within_one_document_only() {
     let store = memory_store();
     store
         .create_indexes(
+            None,
             "db",
             "c",
             &[doc! {"key": {"tags": 1}, "name": "tags_1", "unique": true}],
@@ -201,6 +205,7 @@ fn missing_fields_collide_in_unique_indexes_unless_sparse() {
     let sparse = memory_store();
     sparse
         .create_indexes(
+            None,
             "db",
             "c",
             &[doc! {"key": {"email": 1}, "name": "email_1", "unique": true, "sparse": true}],
@@ -230,6 +235,7 @@ fn unique_index_over_existing_duplicates_fails_and_is_not_created() {
     );
     let error = store
         .create_indexes(
+            None,
             "db",
             "c",
             &[doc! {"key": {"a": 1}, "name": "a_1", "unique": true}],
@@ -243,7 +249,7 @@ fn unique_index_over_existing_duplicates_fails_and_is_not_created() {
 fn index_specs_conflict_like_mongodb() {
     let store = memory_store();
     let outcome = store
-        .create_indexes("db", "c", &[doc! {"key": {"a": 1, "b": -1}}])
+        .create_indexes(None, "db", "c", &[doc! {"key": {"a": 1, "b": -1}}])
         .unwrap();
     assert_eq!(outcome.num_indexes_before, 1);
     assert_eq!(outcome.num_indexes_after, 2);
@@ -252,6 +258,7 @@ fn index_specs_conflict_like_mongodb() {
 
     let again = store
         .create_indexes(
+            None,
             "db",
             "c",
             &[doc! {"key": {"a": 1, "b": -1}, "name": "a_1_b_-1"}],
@@ -262,13 +269,19 @@ fn index_specs_conflict_like_mongodb() {
     assert_eq!(again.num_indexes_after, 2);
 
     let same_name = store
-        .create_indexes("db", "c", &[doc! {"key": {"z": 1}, "name": "a_1_b_-1"}])
+        .create_indexes(
+            None,
+            "db",
+            "c",
+            &[doc! {"key": {"z": 1}, "name": "a_1_b_-1"}],
+        )
         .unwrap_err();
     assert_eq!(same_name.code, 86);
     assert_eq!(same_name.code_name(), "IndexKeySpecsConflict");
 
     let other_options = store
         .create_indexes(
+            None,
             "db",
             "c",
             &[doc! {"key": {"a": 1, "b": -1}, "name": "a_1_b_-1", "unique": true}],
@@ -277,6 +290,7 @@ fn index_specs_conflict_like_mongodb() {
     assert_eq!(other_options.code, 85);
     let other_name = store
         .create_indexes(
+            None,
             "db",
             "c",
             &[doc! {"key": {"a": 1, "b": -1}, "name": "other"}],
@@ -294,6 +308,7 @@ fn list_and_drop_indexes() {
     let store = memory_store();
     store
         .create_indexes(
+            None,
             "db",
             "c",
             &[
@@ -340,6 +355,7 @@ fn coll_mod_changes_ttl_and_reports_old_and_new() {
     let store = memory_store();
     store
         .create_indexes(
+            None,
             "db",
             "c",
             &[doc! {"key": {"at": 1}, "expireAfterSeconds": 60}],
@@ -370,6 +386,7 @@ fn ttl_pass_removes_only_expired_dates() {
     let store = memory_store();
     store
         .create_indexes(
+            None,
             "db",
             "s",
             &[doc! {"key": {"at": 1}, "expireAfterSeconds": 10}],
@@ -693,6 +710,7 @@ fn acknowledged_writes_survive_reopening_and_a_torn_tail_is_ignored() {
         let store = disk_store(dir.path());
         store
             .create_indexes(
+                None,
                 "db",
                 "c",
                 &[doc! {"key": {"email": 1}, "name": "email_1", "unique": true}],
@@ -793,6 +811,7 @@ fn compaction_writes_a_snapshot_that_recovery_uses() {
         let store = disk_store(dir.path());
         store
             .create_indexes(
+                None,
                 "db",
                 "c",
                 &[doc! {"key": {"n": 1}, "name": "n_1", "unique": true}],
@@ -907,6 +926,7 @@ fn indexed_lookups_examine_only_the_matches() {
     let store = memory_store();
     store
         .create_indexes(
+            None,
             "db",
             "c",
             &[
@@ -945,7 +965,7 @@ fn indexed_lookups_examine_only_the_matches() {
 fn multikey_ranges_find_documents_whose_elements_straddle_the_bounds() {
     let store = memory_store();
     store
-        .create_indexes("db", "c", &[doc! {"key": {"a": 1}}])
+        .create_indexes(None, "db", "c", &[doc! {"key": {"a": 1}}])
         .unwrap();
     insert(
         &store,
@@ -1045,7 +1065,12 @@ fn replacements_keep_the_id_and_cannot_change_it() {
 fn updates_that_violate_a_unique_index_change_nothing() {
     let store = memory_store();
     store
-        .create_indexes("db", "c", &[doc! {"key": {"email": 1}, "unique": true}])
+        .create_indexes(
+            None,
+            "db",
+            "c",
+            &[doc! {"key": {"email": 1}, "unique": true}],
+        )
         .unwrap();
     insert(
         &store,
@@ -1071,8 +1096,7 @@ fn updates_that_violate_a_unique_index_change_nothing() {
 fn partial_unique_indexes_only_constrain_matching_documents() {
     let store = memory_store();
     store
-        .create_indexes(
-            "db",
+        .create_indexes(None, "db",
             "c",
             &[doc! {"key": {"email": 1}, "unique": true, "partialFilterExpression": {"active": true}}],
         )
@@ -1101,6 +1125,7 @@ fn validators_reject_invalid_documents_with_err_info() {
     let store = memory_store();
     store
         .create_collection(
+            None,
             "db",
             "c",
             &doc! {"validator": {"$jsonSchema": {"bsonType": "object", "required": ["name"]}}},
@@ -1249,7 +1274,12 @@ fn a_document_updated_outside_a_transaction_conflicts_at_commit() {
 fn bypassing_validation_accepts_invalid_documents() {
     let store = memory_store();
     store
-        .create_collection("db", "c", &doc! {"validator": {"name": {"$exists": true}}})
+        .create_collection(
+            None,
+            "db",
+            "c",
+            &doc! {"validator": {"name": {"$exists": true}}},
+        )
         .unwrap();
     let outcome = store.insert_with(
         None,
@@ -1302,7 +1332,7 @@ fn find_sorts_before_skip_and_limit() {
 fn text_search_sorts_and_projects_by_score() {
     let store = memory_store();
     store
-        .create_indexes("db", "c", &[doc! {"key": {"subject": "text"}}])
+        .create_indexes(None, "db", "c", &[doc! {"key": {"subject": "text"}}])
         .unwrap();
     insert(
         &store,

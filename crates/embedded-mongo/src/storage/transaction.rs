@@ -22,7 +22,22 @@ impl Engine {
             ops: Vec::new(),
             events: Vec::new(),
             touched: BTreeMap::new(),
+            locks: self.write_locks.owner(),
         }
+    }
+
+    /// A read-only view of the committed state as of cluster time `at`, for snapshot reads
+    /// outside transactions; `None` when that version is no longer kept.
+    pub fn begin_at(&self, at: bson::Timestamp) -> Option<Transaction> {
+        let base = self.catalog_at(at)?;
+        Some(Transaction {
+            working: (*base).clone(),
+            base,
+            ops: Vec::new(),
+            events: Vec::new(),
+            touched: BTreeMap::new(),
+            locks: crate::storage::write::HeldLocks::none(),
+        })
     }
 
     /// Commits `txn`: every document it wrote must still be the version its snapshot saw,
@@ -44,11 +59,15 @@ impl Engine {
         let mut applied = Vec::with_capacity(txn.ops.len());
         for op in txn.ops {
             let translated = match op {
+                // Someone else created the collection since this transaction began: MongoDB
+                // reports that as a write conflict, so the transaction retries and sees it.
                 Op::CreateCollection {
                     ref database,
                     ref collection,
                     ..
-                } if next.collection(database, collection).is_some() => continue,
+                } if next.collection(database, collection).is_some() => {
+                    return Err(write_conflict())
+                }
                 Op::Put {
                     database,
                     collection,

@@ -33,6 +33,76 @@ pub(crate) struct ConflictCheck<'a> {
     pub base: &'a Catalog,
     pub committed: Arc<Catalog>,
     pub touched: &'a mut BTreeMap<DocumentKey, Option<Arc<Document>>>,
+    pub locks: &'a mut HeldLocks,
+}
+
+/// The documents open transactions have written, each held by one transaction until it commits
+/// or aborts. A second transaction writing a held document fails at that write with
+/// `WriteConflict`, as in MongoDB, instead of finding out at commit.
+#[derive(Default)]
+pub(crate) struct WriteLocks {
+    held: parking_lot::Mutex<BTreeMap<DocumentKey, u64>>,
+    next_owner: AtomicU64,
+}
+
+impl WriteLocks {
+    /// A new, empty set of locks for one transaction.
+    pub fn owner(self: &Arc<Self>) -> HeldLocks {
+        HeldLocks {
+            table: Some(self.clone()),
+            owner: self
+                .next_owner
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            keys: Vec::new(),
+        }
+    }
+}
+
+/// The locks one transaction holds; dropping it (commit, abort, expiry) releases them.
+pub(crate) struct HeldLocks {
+    table: Option<Arc<WriteLocks>>,
+    owner: u64,
+    keys: Vec<DocumentKey>,
+}
+
+impl HeldLocks {
+    /// Locks for a read-only view that never writes.
+    pub fn none() -> HeldLocks {
+        HeldLocks {
+            table: None,
+            owner: 0,
+            keys: Vec::new(),
+        }
+    }
+
+    fn acquire(&mut self, key: &DocumentKey) -> CommandResult<()> {
+        let Some(table) = &self.table else {
+            return Ok(());
+        };
+        let mut held = table.held.lock();
+        match held.get(key) {
+            Some(owner) if *owner == self.owner => Ok(()),
+            Some(_) => Err(write_conflict()),
+            None => {
+                held.insert(key.clone(), self.owner);
+                self.keys.push(key.clone());
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Drop for HeldLocks {
+    fn drop(&mut self) {
+        if let Some(table) = &self.table {
+            let mut held = table.held.lock();
+            for key in self.keys.drain(..) {
+                if held.get(&key) == Some(&self.owner) {
+                    held.remove(&key);
+                }
+            }
+        }
+    }
 }
 
 /// The error a transaction gets when another write got to a document first.
@@ -93,6 +163,9 @@ pub(crate) fn prepare_new_document(document: Document) -> CommandResult<Document
                 "The '_id' value cannot be of type array",
             ))
         }
+        Some(id) if dollar_prefixed_field_in_id(id).is_some() => {
+            return Err(id_with_dollar_prefixed_field(id))
+        }
         Some(_) if document.keys().next().map(String::as_str) == Some("_id") => document,
         Some(id) => {
             let mut ordered = Document::new();
@@ -113,6 +186,33 @@ pub(crate) fn prepare_new_document(document: Document) -> CommandResult<Document
     };
     check_size(&prepared)?;
     Ok(prepared)
+}
+
+/// The first `$`-prefixed field name anywhere inside an `_id` value: MongoDB refuses to store
+/// such an `_id` (code 53), because `{_id: {$gt: 1}}` could never be queried by equality.
+pub(crate) fn dollar_prefixed_field_in_id(id: &Bson) -> Option<&str> {
+    match id {
+        Bson::Document(document) => document.iter().find_map(|(key, value)| {
+            if key.starts_with('$') {
+                Some(key.as_str())
+            } else {
+                dollar_prefixed_field_in_id(value)
+            }
+        }),
+        Bson::Array(items) => items.iter().find_map(dollar_prefixed_field_in_id),
+        _ => None,
+    }
+}
+
+/// The error for an `_id` holding a `$`-prefixed field, in mongod's words.
+pub(crate) fn id_with_dollar_prefixed_field(id: &Bson) -> CommandError {
+    let field = dollar_prefixed_field_in_id(id).unwrap_or("$");
+    CommandError::new(
+        codes::INVALID_ID_FIELD,
+        format!(
+            "_id fields may not contain '$'-prefixed fields: {field} is not valid for storage."
+        ),
+    )
 }
 
 fn check_size(document: &Document) -> CommandResult<()> {
@@ -238,6 +338,7 @@ impl WriteScope<'_> {
         if !same_version(&base, &committed) {
             return Err(write_conflict());
         }
+        check.locks.acquire(&key)?;
         check.touched.insert(key, base);
         Ok(())
     }

@@ -191,6 +191,9 @@ fn check_id_type(document: &Document) -> CommandResult<()> {
                 ),
             ))
         }
+        Some(id) if crate::storage::write::dollar_prefixed_field_in_id(id).is_some() => {
+            Err(crate::storage::write::id_with_dollar_prefixed_field(id))
+        }
         _ => Ok(()),
     }
 }
@@ -217,6 +220,12 @@ fn parse_replacement(document: &Document) -> CommandResult<Document> {
         ));
     }
     Ok(document.clone())
+}
+
+/// Checks an update pipeline's stages. MongoDB parses update pipelines with the command, so a
+/// bad stage fails the whole command rather than one statement of it.
+pub fn check_update_pipeline(stages: &[Bson]) -> CommandResult<()> {
+    parse_pipeline(stages).map(|_| ())
 }
 
 fn parse_pipeline(stages: &[Bson]) -> CommandResult<Pipeline> {

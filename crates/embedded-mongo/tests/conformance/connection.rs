@@ -285,6 +285,94 @@ async fn op_msg_with_exhaust_allowed_is_answered() {
     assert_eq!(body[4], 0, "the first section is a body section");
     let reply = Document::from_reader(&body[5..]).unwrap();
     assert!(reply.get_bool("isWritablePrimary").unwrap());
+    let flags = u32::from_le_bytes(body[0..4].try_into().unwrap());
+    assert_eq!(
+        flags, 0,
+        "a hello that does not await is answered once, without moreToCome"
+    );
+}
+
+/// Reads one OP_MSG reply: `(requestId, responseTo, flags, body document)`.
+async fn read_op_msg(stream: &mut TcpStream) -> (i32, i32, u32, Document) {
+    let mut header = [0u8; 16];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut header))
+        .await
+        .expect("the server replies within 5 s")
+        .expect("the reply header arrives");
+    let length = i32::from_le_bytes(header[0..4].try_into().unwrap()) as usize;
+    let request_id = i32::from_le_bytes(header[4..8].try_into().unwrap());
+    let response_to = i32::from_le_bytes(header[8..12].try_into().unwrap());
+    assert_eq!(i32::from_le_bytes(header[12..16].try_into().unwrap()), 2013);
+    let mut body = vec![0u8; length - 16];
+    stream.read_exact(&mut body).await.unwrap();
+    let flags = u32::from_le_bytes(body[0..4].try_into().unwrap());
+    assert_eq!(body[4], 0, "the first section is a body section");
+    (
+        request_id,
+        response_to,
+        flags,
+        Document::from_reader(&body[5..]).unwrap(),
+    )
+}
+
+/// The Node driver's streaming monitor (and mongosh, Compass) sends an awaitable hello with
+/// exhaustAllowed and fails with "Server ended moreToCome unexpectedly" unless every reply but
+/// the last says more are coming, each answering the reply before it.
+#[tokio::test]
+async fn a_streaming_hello_gets_replies_flagged_more_to_come_each_answering_the_one_before() {
+    let test = TestServer::start().await;
+    let mut stream = TcpStream::connect(test.server.local_addr()).await.unwrap();
+    stream
+        .write_all(&op_msg(1, 0, &doc! { "hello": 1, "$db": "admin" }))
+        .await
+        .unwrap();
+    let (_, _, _, first) = read_op_msg(&mut stream).await;
+    let topology = first.get_document("topologyVersion").unwrap().clone();
+    let streaming = doc! {
+        "hello": 1,
+        "$db": "admin",
+        "topologyVersion": topology,
+        "maxAwaitTimeMS": 50,
+    };
+    stream
+        .write_all(&op_msg(2, 1 << 16, &streaming))
+        .await
+        .unwrap();
+    let mut answers = 2;
+    for _ in 0..3 {
+        let (request_id, response_to, flags, reply) = read_op_msg(&mut stream).await;
+        assert_eq!(response_to, answers, "each reply answers the one before");
+        assert_eq!(flags & 2, 2, "moreToCome is set: {flags:#x}");
+        assert!(reply.get_bool("isWritablePrimary").unwrap());
+        answers = request_id;
+    }
+    drop(stream);
+    // The server outlives the client that hung up mid-stream.
+    let reply = test.run(doc! { "ping": 1 }).await.unwrap();
+    assert_eq!(reply.get_f64("ok").unwrap(), 1.0);
+}
+
+/// Through the Rust driver, which streams hello too: many heartbeats later the client still
+/// works without reconnecting.
+#[tokio::test]
+async fn a_driver_with_a_fast_streaming_monitor_keeps_working() {
+    let test = TestServer::start().await;
+    let mut options = mongodb::options::ClientOptions::parse(test.server.uri())
+        .await
+        .unwrap();
+    options.heartbeat_freq = Some(Duration::from_millis(500));
+    let client = mongodb::Client::with_options(options).unwrap();
+    let collection = client
+        .database("conformance")
+        .collection::<Document>("beats");
+    for round in 0..3 {
+        collection
+            .insert_one(doc! { "round": round })
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    assert_eq!(collection.count_documents(doc! {}).await.unwrap(), 3);
 }
 
 #[tokio::test]

@@ -142,3 +142,116 @@ async fn app_name_limits_the_fail_point_to_one_client_and_close_connection_drops
         .await
         .expect("a new connection works once the fail point is used up");
 }
+
+#[tokio::test]
+async fn write_concern_error_runs_the_write_and_reports_the_write_concern_failure() {
+    let server = TestServer::start_with_test_commands().await;
+    let items = server.collection("items");
+    configure(
+        &server,
+        doc! { "times": 1 }.into(),
+        doc! { "failCommands": ["insert"], "writeConcernError": {
+            "code": 64, "codeName": "WriteConcernFailed", "errmsg": "waiting for replication timed out",
+        } },
+    )
+    .await;
+    let error = items.insert_one(doc! { "_id": 1 }).await.unwrap_err();
+    match &*error.kind {
+        ErrorKind::Write(mongodb::error::WriteFailure::WriteConcernError(concern)) => {
+            assert_eq!(concern.code, 64);
+            assert_eq!(concern.code_name, "WriteConcernFailed");
+        }
+        other => panic!("expected a write concern error, got {other:?}"),
+    }
+    assert_eq!(
+        items.count_documents(doc! {}).await.unwrap(),
+        1,
+        "the write was applied"
+    );
+}
+
+#[tokio::test]
+async fn block_connection_delays_the_command_and_then_runs_it() {
+    let server = TestServer::start_with_test_commands().await;
+    let items = server.collection("items");
+    configure(
+        &server,
+        doc! { "times": 1 }.into(),
+        doc! { "failCommands": ["insert"], "blockConnection": true, "blockTimeMS": 300 },
+    )
+    .await;
+    let started = std::time::Instant::now();
+    items.insert_one(doc! { "_id": 1 }).await.unwrap();
+    // A lower bound only: the block must have happened; how much longer it took is no concern.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+    assert_eq!(items.count_documents(doc! {}).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn an_error_injected_inside_a_transaction_carries_transient_transaction_error() {
+    let server = TestServer::start_with_test_commands().await;
+    let items = server.collection("items");
+    items.insert_one(doc! { "_id": 0 }).await.unwrap();
+    configure(
+        &server,
+        doc! { "times": 1 }.into(),
+        doc! { "failCommands": ["insert"], "errorCode": 24 },
+    )
+    .await;
+    let mut session = server.client.start_session().await.unwrap();
+    session.start_transaction().await.unwrap();
+    let error = items
+        .insert_one(doc! { "_id": 1 })
+        .session(&mut session)
+        .await
+        .unwrap_err();
+    assert!(
+        error.contains_label("TransientTransactionError"),
+        "{error:?}"
+    );
+    let error = server_error(&error);
+    assert_eq!((error.code, error.code_name.as_str()), (24, "LockTimeout"));
+    let _ = session.abort_transaction().await;
+}
+
+#[tokio::test]
+async fn configured_error_labels_replace_mongods_own() {
+    let server = TestServer::start_with_test_commands().await;
+    let items = server.collection("items");
+    items.insert_one(doc! { "_id": 0 }).await.unwrap();
+    configure(
+        &server,
+        doc! { "times": 1 }.into(),
+        doc! { "failCommands": ["insert"], "errorCode": 24, "errorLabels": ["Custom"] },
+    )
+    .await;
+    let mut session = server.client.start_session().await.unwrap();
+    session.start_transaction().await.unwrap();
+    let error = items
+        .insert_one(doc! { "_id": 1 })
+        .session(&mut session)
+        .await
+        .unwrap_err();
+    assert!(error.contains_label("Custom"), "{error:?}");
+    assert!(
+        !error.contains_label("TransientTransactionError"),
+        "{error:?}"
+    );
+    let _ = session.abort_transaction().await;
+}
+
+#[tokio::test]
+async fn get_parameter_reports_enable_test_commands_as_mongod_does() {
+    for (server, expected) in [
+        (TestServer::start_with_test_commands().await, true),
+        (TestServer::start().await, false),
+    ] {
+        let reply = server
+            .client
+            .database("admin")
+            .run_command(doc! { "getParameter": 1, "enableTestCommands": 1 })
+            .await
+            .unwrap();
+        assert_eq!(reply.get_bool("enableTestCommands").unwrap(), expected);
+    }
+}

@@ -10,6 +10,7 @@ mod fail_points;
 mod fixture;
 mod indexes;
 mod query_operators;
+mod surface;
 mod transactions;
 mod update_operators;
 mod validation;

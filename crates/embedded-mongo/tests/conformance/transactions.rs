@@ -149,7 +149,7 @@ async fn transaction_reads_from_a_snapshot() {
 }
 
 #[tokio::test]
-async fn concurrent_transactions_writing_the_same_document_conflict_with_112() {
+async fn a_second_transaction_writing_a_document_held_by_another_conflicts_with_112_at_the_write() {
     let test = TestServer::start_replica_set().await;
     let accounts = accounts(&test).await;
     let mut first = test.client.start_session().await.unwrap();
@@ -161,19 +161,13 @@ async fn concurrent_transactions_writing_the_same_document_conflict_with_112() {
         .session(&mut first)
         .await
         .unwrap();
-    // MongoDB refuses the second writer at once; a store that detects the conflict at commit
-    // must refuse the commit instead. Either way the error is 112 with the transient label.
-    let second_write = accounts
+    // MongoDB refuses the second writer at once, at the write, not at its commit: drivers'
+    // retry loops and our transaction helpers are built around that.
+    let conflict = accounts
         .update_one(doc! { "_id": "alice" }, doc! { "$inc": { "balance": 10 } })
         .session(&mut second)
-        .await;
-    let (conflict, first_committed) = match second_write {
-        Err(error) => (error, false),
-        Ok(_) => {
-            first.commit_transaction().await.unwrap();
-            (second.commit_transaction().await.unwrap_err(), true)
-        }
-    };
+        .await
+        .unwrap_err();
     assert!(
         conflict.contains_label("TransientTransactionError"),
         "{conflict:?}"
@@ -181,9 +175,15 @@ async fn concurrent_transactions_writing_the_same_document_conflict_with_112() {
     let conflict = server_error(&conflict);
     assert_eq!(conflict.code, 112);
     assert_eq!(conflict.code_name, "WriteConflict");
-    if !first_committed {
-        first.commit_transaction().await.unwrap();
-    }
+    // As in MongoDB, the conflict aborted the second transaction.
+    let aborted = accounts
+        .update_one(doc! { "_id": "bob" }, doc! { "$inc": { "balance": 5 } })
+        .session(&mut second)
+        .await
+        .unwrap_err();
+    assert_eq!(server_error(&aborted).code, 251);
+    let _ = second.abort_transaction().await;
+    first.commit_transaction().await.unwrap();
     assert_eq!(balance(&accounts, "alice").await, 101);
 }
 
@@ -391,4 +391,199 @@ async fn driver_retryable_writes_succeed_against_the_replica_set() {
         .await
         .unwrap();
     assert_eq!(total, vec![doc! { "_id": Bson::Null, "hits": 20 }]);
+}
+
+/// Snapshot sessions (MongoDB 5.0+): the first read fixes `atClusterTime`, later reads of the
+/// session see that version whatever is written meanwhile.
+#[tokio::test]
+async fn a_snapshot_session_keeps_reading_the_version_of_its_first_read() {
+    let test = TestServer::start().await;
+    let collection = test.collection("snap");
+    collection
+        .insert_one(doc! { "_id": 1, "x": 1 })
+        .await
+        .unwrap();
+    let mut session = test.client.start_session().snapshot(true).await.unwrap();
+    let first = collection
+        .find_one(doc! { "_id": 1 })
+        .session(&mut session)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(number(&first, "x"), 1);
+    collection
+        .update_one(doc! { "_id": 1 }, doc! { "$set": { "x": 2 } })
+        .await
+        .unwrap();
+    collection
+        .insert_one(doc! { "_id": 2, "x": 3 })
+        .await
+        .unwrap();
+    let again = collection
+        .find_one(doc! { "_id": 1 })
+        .session(&mut session)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(number(&again, "x"), 1, "the session reads its snapshot");
+    let values = collection
+        .distinct("x", doc! {})
+        .session(&mut session)
+        .await
+        .unwrap();
+    assert_eq!(values, vec![Bson::Int32(1)]);
+    let mut cursor = collection
+        .aggregate([doc! { "$count": "n" }])
+        .session(&mut session)
+        .await
+        .unwrap();
+    let counted = cursor.next(&mut session).await.unwrap().unwrap();
+    assert_eq!(number(&counted, "n"), 1);
+    let latest = collection
+        .find_one(doc! { "_id": 1 })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        number(&latest, "x"),
+        2,
+        "reads outside the session see the latest write"
+    );
+}
+
+#[tokio::test]
+async fn a_snapshot_read_reports_at_cluster_time_and_refuses_a_future_one() {
+    let test = TestServer::start().await;
+    test.collection("snap")
+        .insert_one(doc! { "_id": 1 })
+        .await
+        .unwrap();
+    let reply = test
+        .run(doc! { "find": "snap", "readConcern": { "level": "snapshot" } })
+        .await
+        .unwrap();
+    let at = reply
+        .get_document("cursor")
+        .unwrap()
+        .get_timestamp("atClusterTime")
+        .unwrap();
+    let future = mongodb::bson::Timestamp {
+        time: at.time + 3600,
+        increment: 1,
+    };
+    let error = test
+        .run(doc! { "find": "snap", "readConcern": { "level": "snapshot", "atClusterTime": future } })
+        .await
+        .unwrap_err();
+    assert_eq!(server_error(&error).code_name, "SnapshotUnavailable");
+    let count = test
+        .run(doc! { "count": "snap", "readConcern": { "level": "snapshot" } })
+        .await
+        .unwrap_err();
+    assert_eq!(server_error(&count).code, 72);
+}
+
+#[tokio::test]
+async fn an_aborted_transaction_releases_the_documents_it_held() {
+    let test = TestServer::start_replica_set().await;
+    let accounts = accounts(&test).await;
+    let mut first = test.client.start_session().await.unwrap();
+    first.start_transaction().await.unwrap();
+    accounts
+        .update_one(doc! { "_id": "alice" }, doc! { "$inc": { "balance": 1 } })
+        .session(&mut first)
+        .await
+        .unwrap();
+    first.abort_transaction().await.unwrap();
+    let mut second = test.client.start_session().await.unwrap();
+    second.start_transaction().await.unwrap();
+    accounts
+        .update_one(doc! { "_id": "alice" }, doc! { "$inc": { "balance": 7 } })
+        .session(&mut second)
+        .await
+        .expect("the aborted transaction no longer holds alice");
+    second.commit_transaction().await.unwrap();
+    assert_eq!(balance(&accounts, "alice").await, 107);
+}
+
+#[tokio::test]
+async fn a_collection_created_in_an_aborted_transaction_does_not_exist() {
+    let test = TestServer::start_replica_set().await;
+    let mut session = test.client.start_session().await.unwrap();
+    session.start_transaction().await.unwrap();
+    test.db
+        .create_collection("ledger")
+        .session(&mut session)
+        .await
+        .unwrap();
+    test.db
+        .collection::<Document>("ledger")
+        .create_index(
+            mongodb::IndexModel::builder()
+                .keys(doc! { "at": 1 })
+                .build(),
+        )
+        .session(&mut session)
+        .await
+        .unwrap();
+    let outside = test.db.list_collection_names().await.unwrap();
+    assert!(!outside.contains(&"ledger".to_string()), "{outside:?}");
+    session.abort_transaction().await.unwrap();
+    let after = test.db.list_collection_names().await.unwrap();
+    assert!(!after.contains(&"ledger".to_string()), "{after:?}");
+}
+
+#[tokio::test]
+async fn a_collection_and_index_created_in_a_committed_transaction_appear_together() {
+    let test = TestServer::start_replica_set().await;
+    let mut session = test.client.start_session().await.unwrap();
+    session.start_transaction().await.unwrap();
+    test.db
+        .create_collection("ledger")
+        .session(&mut session)
+        .await
+        .unwrap();
+    test.db
+        .collection::<Document>("ledger")
+        .create_index(
+            mongodb::IndexModel::builder()
+                .keys(doc! { "at": 1 })
+                .build(),
+        )
+        .session(&mut session)
+        .await
+        .unwrap();
+    session.commit_transaction().await.unwrap();
+    let names: Vec<String> = test
+        .db
+        .collection::<Document>("ledger")
+        .list_index_names()
+        .await
+        .unwrap();
+    assert_eq!(names, vec!["_id_".to_string(), "at_1".to_string()]);
+}
+
+#[tokio::test]
+async fn creating_an_index_on_an_existing_collection_in_a_transaction_is_263() {
+    let test = TestServer::start_replica_set().await;
+    let accounts = accounts(&test).await;
+    let mut session = test.client.start_session().await.unwrap();
+    session.start_transaction().await.unwrap();
+    let error = accounts
+        .create_index(
+            mongodb::IndexModel::builder()
+                .keys(doc! { "balance": 1 })
+                .build(),
+        )
+        .session(&mut session)
+        .await
+        .unwrap_err();
+    let error = server_error(&error);
+    assert_eq!(
+        (error.code, error.code_name.as_str()),
+        (263, "OperationNotSupportedInTransaction")
+    );
+    let _ = session.abort_transaction().await;
+    let names = accounts.list_index_names().await.unwrap();
+    assert_eq!(names, vec!["_id_".to_string()]);
 }

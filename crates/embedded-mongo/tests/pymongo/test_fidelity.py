@@ -1,0 +1,131 @@
+"""Issue #16 through pymongo: options the store does not implement are refused with MongoDB's
+codes, never accepted and ignored; write conflicts surface at the write; snapshot sessions read
+one version; DDL inside a transaction follows MongoDB's rules."""
+
+import pytest
+from pymongo.collation import Collation
+from pymongo.errors import OperationFailure, WriteError
+from pymongo.operations import IndexModel
+
+
+def test_collation_is_refused_with_not_implemented(db):
+    db.people.insert_many([{"name": "b"}, {"name": "A"}])
+    with pytest.raises(OperationFailure) as refused:
+        list(db.people.find({}, collation=Collation(locale="en", strength=2)))
+    assert refused.value.code == 238
+    assert refused.value.details["codeName"] == "NotImplemented"
+    with pytest.raises(OperationFailure) as refused:
+        db.people.count_documents({"name": "a"}, collation=Collation(locale="en", strength=2))
+    assert refused.value.code == 238
+
+
+def test_let_variables_are_refused_not_ignored(db):
+    db.c.insert_one({"_id": 1, "x": 1})
+    with pytest.raises(OperationFailure) as refused:
+        list(db.c.find({"$expr": {"$eq": ["$x", "$$one"]}}, let={"one": 1}))
+    assert refused.value.code == 238
+    with pytest.raises(OperationFailure) as refused:
+        db.c.update_one({"$expr": {"$eq": ["$x", "$$one"]}}, {"$set": {"y": 1}}, let={"one": 1})
+    assert refused.value.code == 238
+    assert db.c.find_one({"_id": 1}) == {"_id": 1, "x": 1}
+
+
+def test_an_unknown_option_is_40415_and_sort_on_update_is_unknown_on_7_0(db):
+    db.c.insert_many([{"_id": 1, "x": 1}, {"_id": 2, "x": 2}])
+    with pytest.raises(OperationFailure) as refused:
+        db.command("find", "c", notAnOption=1)
+    assert refused.value.code == 40415
+    assert "BSON field 'find.notAnOption' is an unknown field." in str(refused.value)
+    with pytest.raises(OperationFailure) as refused:
+        db.command({"update": "c", "updates": [{"q": {}, "u": {"$set": {"x": 9}}, "sort": {"_id": -1}}]})
+    assert refused.value.code == 40415
+    assert sorted(doc["x"] for doc in db.c.find()) == [1, 2]
+
+
+def test_snapshot_read_concern_outside_a_transaction_is_refused_on_writes(db):
+    with pytest.raises(OperationFailure) as refused:
+        db.command({"insert": "c", "documents": [{"x": 1}], "readConcern": {"level": "snapshot"}})
+    assert refused.value.code == 72
+    assert db.c.count_documents({}) == 0
+
+
+def test_a_snapshot_session_reads_the_version_of_its_first_read(client, db):
+    db.c.insert_one({"_id": 1, "x": 1})
+    with client.start_session(snapshot=True) as session:
+        assert db.c.find_one({"_id": 1}, session=session)["x"] == 1
+        db.c.update_one({"_id": 1}, {"$set": {"x": 2}})
+        assert db.c.find_one({"_id": 1}, session=session)["x"] == 1
+        assert db.c.distinct("x", session=session) == [1]
+    assert db.c.find_one({"_id": 1})["x"] == 2
+
+
+def test_a_dollar_prefixed_field_inside_id_is_invalid_id_field(db):
+    with pytest.raises(WriteError) as refused:
+        db.c.insert_one({"_id": {"$gt": 1}})
+    assert refused.value.code == 53
+    assert db.c.count_documents({}) == 0
+
+
+def test_a_second_transaction_conflicts_at_its_write(client, db):
+    db.accounts.insert_one({"_id": "alice", "balance": 100})
+    with client.start_session() as first, client.start_session() as second:
+        first.start_transaction()
+        second.start_transaction()
+        db.accounts.update_one({"_id": "alice"}, {"$inc": {"balance": 1}}, session=first)
+        with pytest.raises(OperationFailure) as conflict:
+            db.accounts.update_one({"_id": "alice"}, {"$inc": {"balance": 10}}, session=second)
+        assert conflict.value.code == 112
+        assert conflict.value.has_error_label("TransientTransactionError")
+        second.abort_transaction()
+        first.commit_transaction()
+    assert db.accounts.find_one({"_id": "alice"})["balance"] == 101
+
+
+def test_a_collection_created_in_an_aborted_transaction_vanishes(client, db):
+    db.existing.insert_one({"_id": 1})
+    with client.start_session() as session:
+        session.start_transaction()
+        db.create_collection("fresh", session=session)
+        db.fresh.create_indexes([IndexModel([("at", 1)])], session=session)
+        assert "fresh" not in db.list_collection_names()
+        with pytest.raises(OperationFailure) as refused:
+            db.existing.create_indexes([IndexModel([("at", 1)])], session=session)
+        assert refused.value.code == 263
+        session.abort_transaction()
+    assert "fresh" not in db.list_collection_names()
+
+
+def test_an_invalid_update_pipeline_stage_fails_the_command(db):
+    db.c.insert_one({"_id": 1, "x": 1})
+    with pytest.raises(OperationFailure) as refused:
+        db.c.update_one({"_id": 1}, [{"$match": {"x": 1}}])
+    assert refused.value.code == 72
+    assert db.c.find_one({"_id": 1}) == {"_id": 1, "x": 1}
+
+
+def test_pre_images_and_expanded_events_are_refused(db):
+    with pytest.raises(OperationFailure) as refused:
+        db.c.watch(full_document_before_change="required")
+    assert refused.value.code == 238
+    with pytest.raises(OperationFailure) as refused:
+        db.c.watch(show_expanded_events=True)
+    assert refused.value.code == 238
+
+
+def test_a_future_at_cluster_time_is_snapshot_unavailable_by_name(client):
+    future = {"find": "c", "readConcern": {"level": "snapshot", "atClusterTime": _far_future()}}
+    with pytest.raises(OperationFailure) as refused:
+        client.test_names.command(future)
+    assert refused.value.details["codeName"] == "SnapshotUnavailable"
+
+
+def _far_future():
+    from bson.timestamp import Timestamp
+
+    return Timestamp(4_000_000_000, 1)
+
+
+def test_read_concern_snapshot_is_accepted_on_find(db):
+    db.c.insert_one({"_id": 1})
+    reply = db.command({"find": "c", "readConcern": {"level": "snapshot"}})
+    assert "atClusterTime" in reply["cursor"]
