@@ -22,22 +22,6 @@ async fn count_users(gateway: &TestGateway) -> u64 {
         .expect("count users")
 }
 
-async fn latest_outbox_token(gateway: &TestGateway, email: &str, kind: &str) -> String {
-    let message = gateway
-        .database
-        .collection::<bson::Document>("outbox")
-        .find_one(doc! { "to": email, "kind": kind })
-        .sort(doc! { "created_at": -1 })
-        .await
-        .expect("outbox query")
-        .expect("an outbox message was queued");
-    let link = message.get_str("link").expect("link");
-    link.split("token=")
-        .nth(1)
-        .expect("link carries a token")
-        .to_string()
-}
-
 /// The authenticator code `steps_ahead` 30-second steps from now (the server accepts one step of
 /// drift, and each step only once).
 fn totp_code(secret_base32: &str, steps_ahead: u64) -> String {
@@ -242,8 +226,8 @@ async fn two_factor_enrolment_then_login_needs_a_code() {
     let enrolled = gateway
         .ok(
             Some(&access),
-            "mutation { enrollTwoFactor(input: {}) { secret otpauthUrl } }",
-            json!({}),
+            "mutation($input: EnrollTwoFactorInput!) { enrollTwoFactor(input: $input) { secret otpauthUrl } }",
+            json!({ "input": { "password": crate::harness::DEMO_PASSWORD } }),
         )
         .await;
     let secret = enrolled["enrollTwoFactor"]["secret"]
@@ -257,8 +241,8 @@ async fn two_factor_enrolment_then_login_needs_a_code() {
     let wrong = gateway
         .graphql(
             Some(&access),
-            "mutation { confirmTwoFactor(input: { code: \"000000\" }) { recoveryCodes } }",
-            json!({}),
+            "mutation($input: ConfirmTwoFactorInput!) { confirmTwoFactor(input: $input) { recoveryCodes } }",
+            json!({ "input": { "password": crate::harness::DEMO_PASSWORD, "code": "000000" } }),
         )
         .await;
     assert_eq!(outcome(&wrong), "BAD_USER_INPUT");
@@ -266,7 +250,7 @@ async fn two_factor_enrolment_then_login_needs_a_code() {
         .ok(
             Some(&access),
             "mutation($input: ConfirmTwoFactorInput!) { confirmTwoFactor(input: $input) { recoveryCodes } }",
-            json!({ "input": { "code": totp_code(&secret, 0) } }),
+            json!({ "input": { "password": crate::harness::DEMO_PASSWORD, "code": totp_code(&secret, 0) } }),
         )
         .await;
     let recovery_codes: Vec<String> = confirmed["confirmTwoFactor"]["recoveryCodes"]
@@ -321,7 +305,7 @@ async fn password_reset_revokes_sessions_and_email_verification_activates() {
     let email = "fresh.client@example.com";
     let access = gateway.register(email, "CLIENT").await;
 
-    let token = latest_outbox_token(&gateway, email, "email_verification").await;
+    let token = gateway.outbox_token(email, "email_verification").await;
     let verified = gateway
         .ok(
             None,
@@ -363,7 +347,7 @@ async fn password_reset_revokes_sessions_and_email_verification_activates() {
         "OK",
         "unknown addresses get the same answer"
     );
-    let reset_token = latest_outbox_token(&gateway, email, "password_reset").await;
+    let reset_token = gateway.outbox_token(email, "password_reset").await;
     let new_password = "Another-Strong-Passw0rd";
     gateway
         .ok(

@@ -1,6 +1,7 @@
 //! The end-to-end harness: a real gateway on `127.0.0.1:0` over the embedded store in a temporary
 //! directory, a small GraphQL client, and direct driver access for observing side effects.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +24,8 @@ pub struct TestGateway {
     pub http: reqwest::Client,
     /// The database, through the official driver, for reading side effects.
     pub database: mongodb::Database,
+    /// Numbers the simulated client addresses of [`TestGateway::register`].
+    next_client: AtomicU32,
 }
 
 impl TestGateway {
@@ -43,14 +46,28 @@ impl TestGateway {
         clock: Arc<dyn foundation::Clock>,
         adjust: impl FnOnce(&mut Config),
     ) -> TestGateway {
+        Self::start_with_clocks(clock, Arc::new(foundation::SystemClock), adjust).await
+    }
+
+    /// [`TestGateway::start_with_clock`], with `identity_clock` as identity's time as well
+    /// (`gateway::start_with_clocks`), so a test can cross throttling windows and session ends.
+    pub async fn start_with_clocks(
+        clock: Arc<dyn foundation::Clock>,
+        identity_clock: Arc<dyn foundation::Clock>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestGateway {
         let data_dir = tempfile::tempdir().expect("temporary data directory");
         let mut config = Config::defaults();
         config.bind_addr = "127.0.0.1:0".parse().expect("address");
         config.data_dir = data_dir.path().to_path_buf();
         config.demo_data = true;
         config.shutdown_grace_seconds = 5;
+        // The test client stands in for many people: `register` names a distinct address in
+        // `x-forwarded-for`, which the gateway believes from loopback only. Requests without the
+        // header come from 127.0.0.1, one address, as an attacker's would.
+        config.trusted_proxies = vec!["127.0.0.1".parse().expect("address")];
         adjust(&mut config);
-        let running = gateway::start_with_clock(config, clock)
+        let running = gateway::start_with_clocks(config, clock, identity_clock)
             .await
             .expect("gateway starts");
         let base_url = format!("http://{}", running.local_addr());
@@ -67,6 +84,7 @@ impl TestGateway {
                 .build()
                 .expect("HTTP client"),
             database,
+            next_client: AtomicU32::new(1),
         }
     }
 
@@ -203,15 +221,63 @@ impl TestGateway {
         )
     }
 
-    /// Registers an account and returns its access token.
+    /// Registers an account from an address of its own (registrations are limited per address)
+    /// and returns its access token.
     pub async fn register(&self, email: &str, role: &str) -> String {
-        self.ok(
-            None,
-            "mutation($input: RegisterInput!) { register(input: $input) { user { id } } }",
-            json!({ "input": { "email": email, "password": STRONG_PASSWORD, "fullName": "Test Person", "role": role } }),
-        )
-        .await;
+        let number = self.next_client.fetch_add(1, Ordering::Relaxed);
+        let address = format!(
+            "10.{}.{}.{}",
+            number >> 16 & 255,
+            number >> 8 & 255,
+            number & 255
+        );
+        let body = self
+            .graphql_with_headers(
+                None,
+                &[("x-forwarded-for", &address)],
+                "mutation($input: RegisterInput!) { register(input: $input) { user { id } } }",
+                json!({ "input": { "email": email, "password": STRONG_PASSWORD, "fullName": "Test Person", "role": role } }),
+            )
+            .await;
+        assert!(body.get("errors").is_none(), "registration failed: {body}");
         self.login(email, STRONG_PASSWORD).await.0
+    }
+
+    /// The newest pending e-mail of `kind` (`email_verification`, `password_reset`, ...) to
+    /// `email`, as the delivery worker will get it (subject, body, link). Reset e-mails are
+    /// queued after the answer, so this waits for one to appear.
+    pub async fn outbox_message(&self, email: &str, kind: &str) -> identity::OutboxMessage {
+        let kind: identity::OutboxKind =
+            serde_json::from_value(json!(kind)).expect("an outbox kind");
+        for _ in 0..200 {
+            let messages = self
+                .running()
+                .pending_outbox_messages()
+                .await
+                .expect("the outbox is readable");
+            if let Some(message) = messages
+                .into_iter()
+                .filter(|message| message.to == email && message.kind == kind)
+                .next_back()
+            {
+                return message;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no {kind:?} e-mail to {email} was queued");
+    }
+
+    /// The token in the link of the newest pending e-mail of `kind` to `email`.
+    pub async fn outbox_token(&self, email: &str, kind: &str) -> String {
+        let link = self
+            .outbox_message(email, kind)
+            .await
+            .link
+            .expect("the e-mail carries a link");
+        link.split_once("token=")
+            .expect("the link carries a token")
+            .1
+            .to_string()
     }
 }
 

@@ -14,5 +14,6 @@ mod marketplace;
 mod marketplace_authorization;
 mod organizations;
 mod payout_accounts;
+mod sign_in_attacks;
 mod stripe;
 mod webhooks;

@@ -99,6 +99,18 @@ pub struct Config {
     /// reconcile).
     #[serde(default = "default_escrow_work_interval_seconds")]
     pub escrow_work_interval_seconds: u64,
+    /// Days a sign-in session lasts from its login, however often its refresh token is rotated;
+    /// then the user signs in again.
+    #[serde(default = "default_session_max_lifetime_days")]
+    pub session_max_lifetime_days: u64,
+    /// Most password hashes (argon2id, 19 MiB each) computed at once, which bounds the memory a
+    /// burst of logins can take.
+    #[serde(default = "default_password_hashing_concurrency")]
+    pub password_hashing_concurrency: u64,
+    /// Milliseconds a login or registration waits for a hashing slot before it is refused with
+    /// 429 and `Retry-After`.
+    #[serde(default = "default_password_hashing_wait_milliseconds")]
+    pub password_hashing_wait_milliseconds: u64,
     /// Stripe secret key. Set: money moves through Stripe and the sandbox is never used. Unset:
     /// the sandbox settles instantly and every escrow says `provider: SANDBOX`.
     #[serde(default)]
@@ -213,6 +225,15 @@ impl std::fmt::Debug for Config {
                 "escrow_work_interval_seconds",
                 &self.escrow_work_interval_seconds,
             )
+            .field("session_max_lifetime_days", &self.session_max_lifetime_days)
+            .field(
+                "password_hashing_concurrency",
+                &self.password_hashing_concurrency,
+            )
+            .field(
+                "password_hashing_wait_milliseconds",
+                &self.password_hashing_wait_milliseconds,
+            )
             .field(
                 "stripe_secret_key",
                 &self.stripe_secret_key.as_ref().map(|_| "<redacted>"),
@@ -262,6 +283,15 @@ fn default_shutdown_grace_seconds() -> u64 {
 fn default_escrow_work_interval_seconds() -> u64 {
     60
 }
+fn default_session_max_lifetime_days() -> u64 {
+    30
+}
+fn default_password_hashing_concurrency() -> u64 {
+    4
+}
+fn default_password_hashing_wait_milliseconds() -> u64 {
+    2_000
+}
 fn default_stripe_api_base() -> String {
     escrow::STRIPE_API_BASE.to_string()
 }
@@ -302,6 +332,9 @@ pub const KEYS: &[(&str, KeyKind)] = &[
     ("graphql_max_complexity", KeyKind::Integer),
     ("shutdown_grace_seconds", KeyKind::Integer),
     ("escrow_work_interval_seconds", KeyKind::Integer),
+    ("session_max_lifetime_days", KeyKind::Integer),
+    ("password_hashing_concurrency", KeyKind::Integer),
+    ("password_hashing_wait_milliseconds", KeyKind::Integer),
     ("stripe_secret_key", KeyKind::Text),
     ("stripe_api_base", KeyKind::Text),
     ("stripe_payment_method", KeyKind::Text),
@@ -449,6 +482,15 @@ impl Config {
         }
         if self.escrow_work_interval_seconds == 0 {
             return invalid("ESCROW_WORK_INTERVAL_SECONDS must be positive");
+        }
+        if !(1..=365).contains(&self.session_max_lifetime_days) {
+            return invalid("SESSION_MAX_LIFETIME_DAYS must be between 1 and 365");
+        }
+        if !(1..=256).contains(&self.password_hashing_concurrency) {
+            return invalid("PASSWORD_HASHING_CONCURRENCY must be between 1 and 256");
+        }
+        if self.password_hashing_wait_milliseconds > 60_000 {
+            return invalid("PASSWORD_HASHING_WAIT_MILLISECONDS must be at most 60000");
         }
         if self.graphql_max_depth == 0 || self.graphql_max_complexity == 0 {
             return invalid("GRAPHQL_MAX_DEPTH and GRAPHQL_MAX_COMPLEXITY must be positive");

@@ -179,7 +179,7 @@ async fn execute_graphql(
     peer: SocketAddr,
     headers: &HeaderMap,
     request: async_graphql::Request,
-) -> GraphQLResponse {
+) -> Response {
     let client_ip = client_ip(peer.ip(), headers, &state.trusted_proxies);
     let viewer = graphql::authenticate(&state.services, bearer_token(headers)).await;
     let user_agent = headers
@@ -198,7 +198,8 @@ async fn execute_graphql(
                 let response = async_graphql::Response::from_errors(vec![
                     async_graphql::Error::from(error).into_server_error(Default::default()),
                 ]);
-                return graphql::finish_response(response, &request_id.0).into();
+                return GraphQLResponse::from(graphql::finish_response(response, &request_id.0))
+                    .into_response();
             }
         },
     };
@@ -208,9 +209,34 @@ async fn execute_graphql(
         user_agent,
         idempotency_key,
     };
-    graphql::execute(&state.schema, &state.services, request, viewer, meta)
-        .await
-        .into()
+    let response = graphql::execute(&state.schema, &state.services, request, viewer, meta).await;
+    let retry_after = rate_limited_retry_after(&response);
+    let mut http_response = GraphQLResponse::from(response).into_response();
+    if let Some(seconds) = retry_after {
+        *http_response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        http_response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    http_response
+}
+
+/// When a response carries a `RATE_LIMITED` error, the seconds its client should wait (the
+/// longest any of its errors asks for, at least 1): the answer is then HTTP 429 with
+/// `Retry-After`, so clients and proxies that never read GraphQL errors still back off.
+pub fn rate_limited_retry_after(response: &async_graphql::Response) -> Option<u64> {
+    response
+        .errors
+        .iter()
+        .filter_map(|error| error.extensions.as_ref())
+        .filter(|extensions| {
+            matches!(extensions.get("code"), Some(async_graphql::Value::String(code)) if code == "RATE_LIMITED")
+        })
+        .map(|extensions| match extensions.get("retryAfterSeconds") {
+            Some(async_graphql::Value::Number(seconds)) => seconds.as_u64().unwrap_or(1).max(1),
+            _ => 1,
+        })
+        .max()
 }
 
 async fn graphql_post(
@@ -219,7 +245,7 @@ async fn graphql_post(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     request: GraphQLRequest,
-) -> GraphQLResponse {
+) -> Response {
     execute_graphql(&state, &request_id, peer, &headers, request.into_inner()).await
 }
 
@@ -251,9 +277,7 @@ async fn graphql_get(
         )
             .into_response();
     }
-    execute_graphql(&state, &request_id, peer, &headers, graphql_request)
-        .await
-        .into_response()
+    execute_graphql(&state, &request_id, peer, &headers, graphql_request).await
 }
 
 /// Serves the IDE's vendored assets; they are compiled into the binary so the IDE works offline.
@@ -327,6 +351,33 @@ mod tests {
             map.append(*name, HeaderValue::from_str(value).expect("header value"));
         }
         map
+    }
+
+    fn error_with(extensions: &[(&str, async_graphql::Value)]) -> async_graphql::ServerError {
+        let mut error = async_graphql::ServerError::new("refused", None);
+        let mut values = async_graphql::ErrorExtensionValues::default();
+        for (name, value) in extensions {
+            values.set(*name, value.clone());
+        }
+        error.extensions = Some(values);
+        error
+    }
+
+    #[test]
+    fn a_rate_limited_error_makes_the_answer_a_429_with_the_longest_wait() {
+        let code = |code: &str| ("code", async_graphql::Value::from(code));
+        let wait = |seconds: u64| ("retryAfterSeconds", async_graphql::Value::from(seconds));
+        let response = async_graphql::Response::from_errors(vec![
+            error_with(&[code("BAD_USER_INPUT")]),
+            error_with(&[code("RATE_LIMITED"), wait(30)]),
+            error_with(&[code("RATE_LIMITED"), wait(900)]),
+        ]);
+        assert_eq!(rate_limited_retry_after(&response), Some(900));
+        let without_wait =
+            async_graphql::Response::from_errors(vec![error_with(&[code("RATE_LIMITED")])]);
+        assert_eq!(rate_limited_retry_after(&without_wait), Some(1));
+        let other = async_graphql::Response::from_errors(vec![error_with(&[code("FORBIDDEN")])]);
+        assert_eq!(rate_limited_retry_after(&other), None);
     }
 
     #[test]

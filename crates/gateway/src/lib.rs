@@ -42,6 +42,7 @@ pub struct RunningGateway {
     grace: Duration,
     escrow: escrow::EscrowService,
     marketplace: marketplace::MarketplaceService,
+    identity: identity::IdentityService,
 }
 
 impl RunningGateway {
@@ -71,6 +72,14 @@ impl RunningGateway {
     /// the interval does; for tests that must not wait for the interval.
     pub async fn run_escrow_due_work(&self) -> Result<escrow::DueWorkReport, escrow::EscrowError> {
         self.escrow.run_due_work(&self.marketplace).await
+    }
+
+    /// The e-mails waiting in identity's outbox, rendered as the delivery worker will get them
+    /// (the stored form keeps tokens sealed); for tests that follow a link from an e-mail.
+    pub async fn pending_outbox_messages(
+        &self,
+    ) -> Result<Vec<identity::OutboxMessage>, identity::IdentityError> {
+        self.identity.pending_outbox_messages(1_000).await
     }
 
     /// Transfers the payouts that are due, without the reconcile that follows in
@@ -120,6 +129,16 @@ pub async fn start_with_clock(
     config: Config,
     clock: Arc<dyn foundation::Clock>,
 ) -> anyhow::Result<RunningGateway> {
+    start_with_clocks(config, clock, Arc::new(foundation::SystemClock)).await
+}
+
+/// [`start_with_clock`], with `identity_clock` as identity's time too (token and session expiry,
+/// throttling windows), for tests that cross those without sleeping.
+pub async fn start_with_clocks(
+    config: Config,
+    clock: Arc<dyn foundation::Clock>,
+    identity_clock: Arc<dyn foundation::Clock>,
+) -> anyhow::Result<RunningGateway> {
     let metrics = Arc::new(Metrics::default());
     let (uri, embedded) = match &config.mongodb_uri {
         Some(uri) => (uri.clone(), None),
@@ -163,12 +182,18 @@ pub async fn start_with_clock(
     let mut identity_settings =
         identity::IdentitySettings::new(secrets.jwt_secret, secrets.encryption_key);
     identity_settings.public_base_url = config.public_base_url.clone();
-    let identity = identity::IdentityService::new(
-        database.clone(),
-        identity_settings,
-        Arc::new(foundation::SystemClock),
-    )
-    .context("configuring the identity service")?;
+    identity_settings.session_max_lifetime = Duration::from_secs(
+        config
+            .session_max_lifetime_days
+            .saturating_mul(24 * 60 * 60),
+    );
+    identity_settings.max_concurrent_password_hashes =
+        usize::try_from(config.password_hashing_concurrency).unwrap_or(usize::MAX);
+    identity_settings.password_hash_wait =
+        Duration::from_millis(config.password_hashing_wait_milliseconds);
+    let identity =
+        identity::IdentityService::new(database.clone(), identity_settings, identity_clock)
+            .context("configuring the identity service")?;
     let payments = payment_provider(&config, &database)?;
     let escrow = escrow::EscrowService::new(
         database.clone(),
@@ -212,7 +237,7 @@ pub async fn start_with_clock(
                 accounts: stripe_webhooks::IdentityPayoutAccounts(identity.clone()),
             });
     let base_url = config.public_base_url.trim_end_matches('/');
-    let services = graphql::Services::new(identity, marketplace.clone(), escrow.clone())
+    let services = graphql::Services::new(identity.clone(), marketplace.clone(), escrow.clone())
         .with_payout_onboarding(graphql::PayoutOnboarding {
             accounts: payments.accounts,
             return_url: format!("{base_url}/payouts/onboarding/done"),
@@ -261,6 +286,7 @@ pub async fn start_with_clock(
         grace: Duration::from_secs(config.shutdown_grace_seconds),
         escrow,
         marketplace,
+        identity,
     })
 }
 

@@ -1,4 +1,4 @@
-//! Access tokens: short-lived HS256 JWTs carrying the user id, role and session id. Expiry is
+//! Access tokens: short-lived HS256 JWTs carrying the user id, role, session id and audience. Expiry is
 //! checked against the service's [`foundation::Clock`], not the system clock, so tests can move time.
 
 use bson::oid::ObjectId;
@@ -19,6 +19,9 @@ pub struct AccessClaims {
     pub sid: String,
     /// Issuer.
     pub iss: String,
+    /// Audience: the API the token is for. Another service sharing the signing secret cannot
+    /// pass its tokens off here, nor ours there.
+    pub aud: String,
     /// Issued at, seconds since the epoch.
     pub iat: i64,
     /// Expires at, seconds since the epoch.
@@ -42,6 +45,7 @@ pub struct AccessTokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     issuer: String,
+    audience: String,
 }
 
 impl std::fmt::Debug for AccessTokenKeys {
@@ -49,17 +53,19 @@ impl std::fmt::Debug for AccessTokenKeys {
         formatter
             .debug_struct("AccessTokenKeys")
             .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
             .finish_non_exhaustive()
     }
 }
 
 impl AccessTokenKeys {
-    /// Keys from the shared HMAC secret.
-    pub fn new(secret: &str, issuer: &str) -> Self {
+    /// Keys from the shared HMAC secret, for tokens from `issuer` meant for `audience`.
+    pub fn new(secret: &str, issuer: &str, audience: &str) -> Self {
         Self {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
         }
     }
 
@@ -77,6 +83,7 @@ impl AccessTokenKeys {
             role: role.as_str().to_owned(),
             sid: session_id.to_hex(),
             iss: self.issuer.clone(),
+            aud: self.audience.clone(),
             iat: now_seconds,
             exp: now_seconds.saturating_add(ttl_seconds),
         };
@@ -84,7 +91,8 @@ impl AccessTokenKeys {
             .map_err(|error| IdentityError::Internal(format!("access token signing: {error}")))
     }
 
-    /// Verifies signature, algorithm, issuer and expiry (against `now_seconds`, no leeway).
+    /// Verifies signature, algorithm, issuer, audience and expiry (against `now_seconds`, no
+    /// leeway).
     pub fn verify(
         &self,
         token: &str,
@@ -95,10 +103,11 @@ impl AccessTokenKeys {
         validation.validate_exp = false;
         validation.required_spec_claims.clear();
         validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
         let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation)
             .map_err(|_| IdentityError::InvalidAccessToken)?;
         let claims = data.claims;
-        if claims.exp <= now_seconds {
+        if claims.aud != self.audience || claims.exp <= now_seconds {
             return Err(IdentityError::InvalidAccessToken);
         }
         let user_id =
@@ -119,10 +128,11 @@ mod tests {
     use super::*;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const AUDIENCE: &str = "peertest-hub/graphql";
 
     #[test]
     fn issued_tokens_verify_until_they_expire() {
-        let keys = AccessTokenKeys::new(SECRET, "peertest-hub");
+        let keys = AccessTokenKeys::new(SECRET, "peertest-hub", AUDIENCE);
         let (user, session) = (ObjectId::new(), ObjectId::new());
         let token = keys.issue(user, Role::Tester, session, 1_000, 900).unwrap();
         let verified = keys.verify(&token, 1_899).unwrap();
@@ -142,25 +152,37 @@ mod tests {
 
     #[test]
     fn tokens_signed_with_another_secret_or_issuer_are_refused() {
-        let keys = AccessTokenKeys::new(SECRET, "peertest-hub");
-        let forged = AccessTokenKeys::new("another secret that is long enough!", "peertest-hub")
-            .issue(ObjectId::new(), Role::Admin, ObjectId::new(), 1_000, 900)
-            .unwrap();
+        let keys = AccessTokenKeys::new(SECRET, "peertest-hub", AUDIENCE);
+        let forged = AccessTokenKeys::new(
+            "another secret that is long enough!",
+            "peertest-hub",
+            AUDIENCE,
+        )
+        .issue(ObjectId::new(), Role::Admin, ObjectId::new(), 1_000, 900)
+        .unwrap();
         assert!(keys.verify(&forged, 1_001).is_err());
-        let other_issuer = AccessTokenKeys::new(SECRET, "elsewhere")
+        let other_issuer = AccessTokenKeys::new(SECRET, "elsewhere", AUDIENCE)
             .issue(ObjectId::new(), Role::Admin, ObjectId::new(), 1_000, 900)
             .unwrap();
         assert!(keys.verify(&other_issuer, 1_001).is_err());
+        let other_audience = AccessTokenKeys::new(SECRET, "peertest-hub", "billing-service")
+            .issue(ObjectId::new(), Role::Admin, ObjectId::new(), 1_000, 900)
+            .unwrap();
+        assert!(matches!(
+            keys.verify(&other_audience, 1_001),
+            Err(IdentityError::InvalidAccessToken)
+        ));
         assert!(keys.verify("not.a.jwt", 1_001).is_err());
     }
 
     #[test]
-    fn claims_carry_sub_role_sid_iat_exp() {
-        let keys = AccessTokenKeys::new(SECRET, "peertest-hub");
+    fn claims_carry_sub_role_sid_iss_aud_iat_exp() {
+        let keys = AccessTokenKeys::new(SECRET, "peertest-hub", AUDIENCE);
         let (user, session) = (ObjectId::new(), ObjectId::new());
         let token = keys.issue(user, Role::Client, session, 5_000, 900).unwrap();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.validate_exp = false;
+        validation.set_audience(&[AUDIENCE]);
         let claims = jsonwebtoken::decode::<AccessClaims>(
             &token,
             &DecodingKey::from_secret(SECRET.as_bytes()),
@@ -175,6 +197,7 @@ mod tests {
                 role: "client".into(),
                 sid: session.to_hex(),
                 iss: "peertest-hub".into(),
+                aud: AUDIENCE.into(),
                 iat: 5_000,
                 exp: 5_900
             }

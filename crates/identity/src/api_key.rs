@@ -1,6 +1,12 @@
 //! Partner API keys: created by an organization's owners or admins with a scope, shown once
 //! (`ptk_<random>`), stored as a SHA-256 hash, listed by prefix only, revocable, with
 //! `last_used_at` kept. A key authenticates as its organization with exactly its scope.
+//!
+//! A key acts on its creator's authority, so it is *held* (refused, not deleted) while the
+//! creator could not act themselves: removed from the organization or demoted to member,
+//! suspended, or erased. Restoring the creator restores the key; revoking is still the way to
+//! end it. A key may carry an expiry (at most [`MAX_API_KEY_LIFETIME`] ahead), like GitHub's
+//! fine-grained tokens, and lists show who created it.
 
 use bson::oid::ObjectId;
 use bson::{doc, DateTime, Document};
@@ -11,13 +17,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::authorization::{self, can_manage_org};
 use crate::error::IdentityError;
-use crate::organization::OrganizationStatus;
+use crate::organization::{OrganizationRole, OrganizationStatus};
 use crate::principal::{ApiKeyPrincipal, Principal};
 use crate::service::IdentityService;
+use crate::user::{Role, UserStatus};
 
 /// Every raw API key starts with this, so the gateway can tell keys from JWTs and secret scanners
 /// can spot leaked keys.
 pub const API_KEY_PREFIX: &str = "ptk_";
+/// The furthest ahead a key's expiry may be set.
+pub const MAX_API_KEY_LIFETIME: std::time::Duration =
+    std::time::Duration::from_secs(366 * 24 * 60 * 60);
 /// Characters of the raw key kept (in clear) to let people recognise a key in lists.
 const DISPLAY_PREFIX_LENGTH: usize = 12;
 
@@ -55,6 +65,9 @@ pub struct ApiKey {
     /// When revoked; a revoked key no longer authenticates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<DateTime>,
+    /// When it stops authenticating on its own; `None`: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime>,
 }
 
 /// A newly created key together with its raw value, which is shown this once only.
@@ -67,13 +80,36 @@ pub struct CreatedApiKey {
 }
 
 impl IdentityService {
-    /// Creates a key for an organization; owners and admins only (and platform admins).
+    /// Whether the key's creator could still manage its organization themselves.
+    async fn creator_can_act(
+        &self,
+        api_key: &ApiKey,
+        organization: &crate::organization::Organization,
+    ) -> Result<bool, IdentityError> {
+        let Some(creator) = self.user(api_key.created_by_id).await? else {
+            return Ok(false);
+        };
+        if creator.status == UserStatus::Suspended || creator.deleted_at.is_some() {
+            return Ok(false);
+        }
+        let manages = organization.member(creator.id).is_some_and(|member| {
+            matches!(
+                member.role,
+                OrganizationRole::Owner | OrganizationRole::Admin
+            )
+        });
+        Ok(manages || creator.role == Role::Admin)
+    }
+
+    /// Creates a key for an organization; owners and admins only (and platform admins). An
+    /// expiry, when given, must be in the future and at most [`MAX_API_KEY_LIFETIME`] ahead.
     pub async fn create_api_key(
         &self,
         actor: &Principal,
         organization_id: ObjectId,
         name: &str,
         scope: ApiKeyScope,
+        expires_at: Option<DateTime>,
     ) -> Result<CreatedApiKey, IdentityError> {
         let creator_id = actor.require_user()?.user_id;
         let organization = self
@@ -88,6 +124,16 @@ impl IdentityService {
                 reason: "must be 1 to 100 characters".into(),
             });
         }
+        let now = self.now();
+        if let Some(expires_at) = expires_at {
+            let latest = foundation::clock::add_duration(now, MAX_API_KEY_LIFETIME);
+            if expires_at <= now || expires_at > latest {
+                return Err(IdentityError::InvalidInput {
+                    field: "expires_at",
+                    reason: "must be in the future and at most 366 days ahead".into(),
+                });
+            }
+        }
         let raw_key = format!("{API_KEY_PREFIX}{}", generate_token());
         let api_key = ApiKey {
             id: ObjectId::new(),
@@ -96,9 +142,10 @@ impl IdentityService {
             prefix: raw_key.chars().take(DISPLAY_PREFIX_LENGTH).collect(),
             scope,
             created_by_id: creator_id,
-            created_at: self.now(),
+            created_at: now,
             last_used_at: None,
             revoked_at: None,
+            expires_at,
         };
         let mut document = bson::to_document(&api_key)?;
         document.insert("key_hash", hash_token(&raw_key));
@@ -164,8 +211,10 @@ impl IdentityService {
         Ok(bson::from_document(updated)?)
     }
 
-    /// Authenticates a raw key: it must exist, not be revoked, and belong to an organization that
-    /// is not suspended. Records `last_used_at`.
+    /// Authenticates a raw key: it must exist, be neither revoked nor expired, belong to an
+    /// organization that is not suspended, and its creator must still be able to manage that
+    /// organization (an owner or admin of it, or a platform admin) and not be suspended or
+    /// erased. Records `last_used_at`.
     pub async fn authenticate_api_key(&self, raw_key: &str) -> Result<Principal, IdentityError> {
         let raw_key = raw_key.trim();
         if !raw_key.starts_with(API_KEY_PREFIX) {
@@ -183,6 +232,17 @@ impl IdentityService {
             .await?
             .ok_or(IdentityError::InvalidApiKey)?;
         if organization.status == OrganizationStatus::Suspended {
+            return Err(IdentityError::InvalidApiKey);
+        }
+        let now = self.now();
+        if api_key
+            .expires_at
+            .is_some_and(|expires_at| expires_at <= now)
+        {
+            return Err(IdentityError::InvalidApiKey);
+        }
+        if !self.creator_can_act(&api_key, &organization).await? {
+            tracing::info!(api_key_id = %api_key.id, "API key held: its creator can no longer act");
             return Err(IdentityError::InvalidApiKey);
         }
         self.api_keys

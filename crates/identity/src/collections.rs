@@ -1,5 +1,5 @@
 //! The collections this crate owns, with the seed's indexes and validators (seed 000, sections 1
-//! and 11) plus the collections identity adds: `sessions`, `api_keys`, `outbox`, `login_attempts`.
+//! and 11) plus the collections identity adds: `sessions`, `api_keys`, `outbox`, `rate_limits`.
 
 use std::time::Duration;
 
@@ -18,14 +18,15 @@ pub const SESSIONS: &str = "sessions";
 pub const API_KEYS: &str = "api_keys";
 /// Emails waiting for delivery by the notifications domain.
 pub const OUTBOX: &str = "outbox";
-/// Failed logins, counted per account and per client address for throttling.
-pub const LOGIN_ATTEMPTS: &str = "login_attempts";
+/// Request budgets (login guesses, second-factor codes, registrations, reset e-mails), one
+/// document per key and window (`rate_limit`).
+pub const RATE_LIMITS: &str = "rate_limits";
 
 /// Sessions are kept this long after they expire, so a late replay of a rotated token is still
 /// recognised as reuse rather than as an unknown token.
 const SESSION_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
-/// Failed-login records are kept one day; the throttle window is far shorter.
-const LOGIN_ATTEMPT_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+/// Budgets are kept one day after their window started; every window is far shorter.
+const RATE_LIMIT_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 
 fn index(keys: Document) -> IndexModel {
     IndexModel::builder().keys(keys).build()
@@ -139,13 +140,16 @@ pub fn specs() -> Vec<CollectionSpec> {
             .index(index(doc! { "organization_id": 1, "created_at": -1 })),
         CollectionSpec::new(OUTBOX)
             .index(index(doc! { "status": 1, "created_at": 1 }))
-            .index(index(doc! { "user_id": 1, "created_at": -1 })),
-        CollectionSpec::new(LOGIN_ATTEMPTS)
-            .index(index(doc! { "key": 1, "at": 1 }))
+            .index(index(doc! { "user_id": 1, "created_at": -1 }))
+            // A message whose link expired is useless and must not linger.
             .index(index_with(
-                doc! { "at": 1 },
-                expire_after(LOGIN_ATTEMPT_RETENTION),
+                doc! { "expires_at": 1 },
+                expire_after(Duration::ZERO),
             )),
+        CollectionSpec::new(RATE_LIMITS).index(index_with(
+            doc! { "window_start": 1 },
+            expire_after(RATE_LIMIT_RETENTION),
+        )),
     ]
 }
 
@@ -206,7 +210,7 @@ mod tests {
                 SESSIONS,
                 API_KEYS,
                 OUTBOX,
-                LOGIN_ATTEMPTS
+                RATE_LIMITS
             ]
         );
     }

@@ -2,7 +2,7 @@
 //! password reset, TOTP two-factor authentication, organizations and partner API keys.
 //!
 //! [`IdentityService`] is the only entry point and the only code that touches the collections this
-//! crate owns (`users`, `organizations`, `sessions`, `api_keys`, `outbox`, `login_attempts`; see
+//! crate owns (`users`, `organizations`, `sessions`, `api_keys`, `outbox`, `rate_limits`; see
 //! [`IdentityService::collections`]). It knows nothing about GraphQL or HTTP: callers pass typed
 //! inputs and an authenticated [`Principal`], and get typed values or an [`IdentityError`] back.
 //! Authorization decisions are plain functions in [`authorization`]. A tester's Stripe Connect
@@ -13,13 +13,13 @@ pub mod api_key;
 pub mod authorization;
 pub mod collections;
 pub mod error;
-pub mod login_throttle;
 pub mod organization;
 pub mod outbox;
 pub mod password;
 pub mod payout_account;
 pub mod principal;
 pub mod privacy;
+pub mod rate_limit;
 pub mod recovery;
 pub mod secret_box;
 pub mod service;
@@ -43,7 +43,8 @@ pub use privacy::UserDataExport;
 pub use service::IdentityService;
 pub use session::{AuthTokens, ClientInfo, LoginInput, SecondFactor, Session};
 pub use settings::{
-    IdentitySettings, LoginThrottleSettings, PasswordHashingSettings, PlanLimitsTable,
+    AccountRequestLimits, IdentitySettings, LoginThrottleSettings, PasswordHashingSettings,
+    PlanLimitsTable,
 };
 pub use two_factor::TwoFactorEnrollment;
 pub use user::{

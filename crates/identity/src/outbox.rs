@@ -1,6 +1,14 @@
-//! The email outbox: messages identity wants sent (verification, password reset), stored for the
-//! notifications domain to deliver later. Writing to the outbox instead of sending inline keeps
-//! registration and reset fast and lets delivery be retried.
+//! The email outbox: messages identity wants sent (verification, password reset, two-factor
+//! changes), stored for the notifications domain to deliver later. Writing to the outbox instead
+//! of sending inline keeps registration and reset fast and lets delivery be retried.
+//!
+//! A stored message holds only what sending needs: recipient, kind, and — for link e-mails — the
+//! single-use token sealed with AES-256-GCM (`SecretBox`), never a clear link or body. The text is
+//! rendered when the delivery worker reads it ([`IdentityService::pending_outbox_messages`]). A
+//! message is deleted once sent, and a TTL index deletes it when its link expires (notices get
+//! [`NOTICE_DELIVERY_WINDOW`]), so the collection never keeps live links around.
+
+use std::time::Duration;
 
 use bson::oid::ObjectId;
 use bson::{doc, DateTime, Document};
@@ -12,6 +20,10 @@ use crate::error::IdentityError;
 use crate::service::IdentityService;
 use crate::user::User;
 
+/// How long a notice without a link (two-factor turned on or off) waits for delivery before it
+/// is dropped.
+pub const NOTICE_DELIVERY_WINDOW: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
 /// What an outbox message is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -20,14 +32,16 @@ pub enum OutboxKind {
     EmailVerification,
     /// "Reset your password" with a 1-hour link.
     PasswordReset,
+    /// "Two-factor authentication was turned on" (no link).
+    TwoFactorEnabled,
+    /// "Two-factor authentication was turned off" (no link).
+    TwoFactorDisabled,
 }
 
-/// One queued email. It contains the raw single-use token inside `link`, because delivering the
-/// link is its whole purpose; the users collection only keeps the token's hash.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One queued email as the delivery worker sees it, rendered from the stored message.
+#[derive(Debug, Clone, PartialEq)]
 pub struct OutboxMessage {
     /// Identifier.
-    #[serde(rename = "_id")]
     pub id: ObjectId,
     /// Purpose.
     pub kind: OutboxKind,
@@ -39,52 +53,78 @@ pub struct OutboxMessage {
     pub subject: String,
     /// Plain-text body.
     pub body: String,
-    /// The action link (contains the token).
-    pub link: String,
-    /// `pending` until delivered, then `sent`.
-    pub status: String,
+    /// The action link (contains the token), for verification and reset e-mails.
+    pub link: Option<String>,
     /// Delivery attempts so far.
     pub attempts: i64,
-    /// When the link stops working.
+    /// When the link stops working (and the message is dropped).
     pub expires_at: DateTime,
     /// When queued.
     pub created_at: DateTime,
 }
 
+/// The stored form: no link, no body, the token sealed.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredMessage {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    kind: OutboxKind,
+    user_id: ObjectId,
+    to: String,
+    recipient_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed_token: Option<String>,
+    status: String,
+    attempts: i64,
+    expires_at: DateTime,
+    created_at: DateTime,
+}
+
+/// Subject, page of the front end the link opens (if any) and the sentence of the body.
+fn wording(kind: OutboxKind) -> (&'static str, Option<&'static str>, &'static str) {
+    match kind {
+        OutboxKind::EmailVerification => (
+            "Confirm your email address",
+            Some("verify-email"),
+            "Open this link to confirm your email address:",
+        ),
+        OutboxKind::PasswordReset => (
+            "Reset your password",
+            Some("reset-password"),
+            "Open this link to choose a new password:",
+        ),
+        OutboxKind::TwoFactorEnabled => (
+            "Two-factor authentication was turned on",
+            None,
+            "Two-factor authentication was just turned on for your account.",
+        ),
+        OutboxKind::TwoFactorDisabled => (
+            "Two-factor authentication was turned off",
+            None,
+            "Two-factor authentication was just turned off for your account.",
+        ),
+    }
+}
+
 impl IdentityService {
+    /// Queues an e-mail of `kind` to `user`; `token` (sealed before storing) for link e-mails.
     pub(crate) async fn enqueue_email(
         &self,
         kind: OutboxKind,
         user: &User,
-        token: &str,
+        token: Option<&str>,
         expires_at: DateTime,
     ) -> Result<(), IdentityError> {
-        let base = self.settings.public_base_url.trim_end_matches('/');
-        let (subject, path, action) = match kind {
-            OutboxKind::EmailVerification => (
-                "Confirm your email address",
-                "verify-email",
-                "confirm your email address",
-            ),
-            OutboxKind::PasswordReset => (
-                "Reset your password",
-                "reset-password",
-                "choose a new password",
-            ),
-        };
-        let link = format!("{base}/{path}?token={token}");
-        let body = format!(
-            "Hello {},\n\nOpen this link to {action}:\n{link}\n\nIf you did not ask for this, ignore this email.\n",
-            user.full_name
-        );
-        let message = OutboxMessage {
+        let sealed_token = token
+            .map(|token| self.secret_box.seal(token.as_bytes()))
+            .transpose()?;
+        let message = StoredMessage {
             id: ObjectId::new(),
             kind,
             user_id: user.id,
             to: user.email.clone(),
-            subject: subject.to_owned(),
-            body,
-            link,
+            recipient_name: user.full_name.clone(),
+            sealed_token,
             status: "pending".to_owned(),
             attempts: 0,
             expires_at,
@@ -94,7 +134,51 @@ impl IdentityService {
         Ok(())
     }
 
-    /// Pending outbox messages, oldest first, for the delivery worker.
+    /// Queues a notice without a link (a security change the user must hear about).
+    pub(crate) async fn enqueue_notice(
+        &self,
+        kind: OutboxKind,
+        user: &User,
+    ) -> Result<(), IdentityError> {
+        let expires_at = foundation::clock::add_duration(self.now(), NOTICE_DELIVERY_WINDOW);
+        self.enqueue_email(kind, user, None, expires_at).await
+    }
+
+    fn render(&self, stored: StoredMessage) -> Result<OutboxMessage, IdentityError> {
+        let (subject, page, sentence) = wording(stored.kind);
+        let link = match (page, &stored.sealed_token) {
+            (Some(page), Some(sealed)) => {
+                let token = String::from_utf8(self.secret_box.open(sealed)?)
+                    .map_err(|_| IdentityError::Internal("sealed token is not text".into()))?;
+                let base = self.settings.public_base_url.trim_end_matches('/');
+                Some(format!("{base}/{page}?token={token}"))
+            }
+            _ => None,
+        };
+        let mut body = format!("Hello {},\n\n{sentence}\n", stored.recipient_name);
+        match &link {
+            Some(link) => body.push_str(&format!(
+                "{link}\n\nIf you did not ask for this, ignore this email.\n"
+            )),
+            None => body.push_str(
+                "\nIf this was not you, reset your password and contact support at once.\n",
+            ),
+        }
+        Ok(OutboxMessage {
+            id: stored.id,
+            kind: stored.kind,
+            user_id: stored.user_id,
+            to: stored.to,
+            subject: subject.to_owned(),
+            body,
+            link,
+            attempts: stored.attempts,
+            expires_at: stored.expires_at,
+            created_at: stored.created_at,
+        })
+    }
+
+    /// Pending, unexpired outbox messages, oldest first, rendered for the delivery worker.
     pub async fn pending_outbox_messages(
         &self,
         limit: i64,
@@ -105,28 +189,23 @@ impl IdentityService {
             .build();
         let documents: Vec<Document> = self
             .outbox
-            .find(doc! { "status": "pending" })
+            .find(doc! { "status": "pending", "expires_at": { "$gt": self.now() } })
             .with_options(options)
             .await?
             .try_collect()
             .await?;
         documents
             .into_iter()
-            .map(|document| bson::from_document(document).map_err(IdentityError::from))
+            .map(|document| self.render(bson::from_document(document)?))
             .collect()
     }
 
-    /// Marks an outbox message as delivered.
+    /// Records that a message was delivered: it is deleted, with its sealed token, at once.
     pub async fn mark_outbox_message_sent(
         &self,
         message_id: ObjectId,
     ) -> Result<(), IdentityError> {
-        self.outbox
-            .update_one(
-                doc! { "_id": message_id },
-                doc! { "$set": { "status": "sent", "sent_at": self.now() }, "$inc": { "attempts": 1_i64 } },
-            )
-            .await?;
+        self.outbox.delete_one(doc! { "_id": message_id }).await?;
         Ok(())
     }
 }

@@ -57,7 +57,7 @@ impl IdentityService {
         let emails: Vec<Document> = self
             .outbox
             .find(doc! { "user_id": user.id })
-            .projection(doc! { "link": 0, "body": 0 })
+            .projection(doc! { "sealed_token": 0 })
             .await?
             .try_collect()
             .await?;
@@ -138,7 +138,7 @@ impl IdentityService {
         self.outbox
             .delete_many(doc! { "user_id": user.id, "status": "pending" })
             .await?;
-        self.clear_login_failures(&user.email).await?;
+        self.clear_login_budgets(&user.email).await?;
         tracing::info!(user_id = %user.id, "account erased");
         Ok(())
     }

@@ -11,7 +11,9 @@ use crate::error::IdentityError;
 use crate::outbox::OutboxKind;
 use crate::password;
 use crate::principal::Principal;
+use crate::rate_limit::{address_or_unknown, Budget};
 use crate::service::IdentityService;
+use crate::session::ClientInfo;
 use crate::user::{normalize_email, User, UserStatus};
 
 impl IdentityService {
@@ -60,13 +62,52 @@ impl IdentityService {
     /// Starts a password reset: queues a reset email with a 1-hour single-use link. Always
     /// succeeds for well-formed addresses, whether or not an account exists, so the answer does
     /// not reveal which emails are registered. Suspended accounts get no email.
-    pub async fn request_password_reset(&self, email: &str) -> Result<(), IdentityError> {
+    ///
+    /// Limited per client address and per target address (`account_requests`), reserved before
+    /// anything else; the same address in many aliases of one request spends the same budget.
+    /// The account lookup and the e-mail happen after the answer, in a task of their own, so the
+    /// answer takes the same time for known and unknown addresses.
+    pub async fn request_password_reset(
+        &self,
+        email: &str,
+        client: &ClientInfo,
+    ) -> Result<(), IdentityError> {
         let email = normalize_email(email)?;
-        let Some(found) = self.users.find_one(doc! { "email": &email }).await? else {
+        let limits = self.settings.account_requests;
+        let address = address_or_unknown(client.ip.as_deref());
+        let from_address = self
+            .reserve_attempt(&Budget {
+                key: format!("reset-address:{address}"),
+                limit: limits.password_resets_per_address,
+                window: limits.window,
+            })
+            .await?;
+        if let Err(error) = self
+            .reserve_attempt(&Budget {
+                key: format!("reset-email:{email}"),
+                limit: limits.password_resets_per_email,
+                window: limits.window,
+            })
+            .await
+        {
+            self.release_attempt(&from_address).await?;
+            return Err(error);
+        }
+        let service = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = service.send_password_reset(&email).await {
+                tracing::error!(error = %error, "queueing a password reset e-mail failed");
+            }
+        });
+        Ok(())
+    }
+
+    async fn send_password_reset(&self, email: &str) -> Result<(), IdentityError> {
+        let Some(found) = self.users.find_one(doc! { "email": email }).await? else {
             return Ok(());
         };
         let user: User = bson::from_document(found)?;
-        if user.status == UserStatus::Suspended {
+        if user.status == UserStatus::Suspended || user.deleted_at.is_some() {
             return Ok(());
         }
         let token = generate_token();
@@ -77,7 +118,7 @@ impl IdentityService {
                 doc! { "$set": { "password_reset_token": hash_token(&token), "password_reset_expires": expires } },
             )
             .await?;
-        self.enqueue_email(OutboxKind::PasswordReset, &user, &token, expires)
+        self.enqueue_email(OutboxKind::PasswordReset, &user, Some(&token), expires)
             .await
     }
 
@@ -113,7 +154,7 @@ impl IdentityService {
             return Err(IdentityError::InvalidPasswordResetToken);
         }
         let revoked = self.revoke_all_sessions(user.id, "password_reset").await?;
-        self.clear_login_failures(&user.email).await?;
+        self.clear_login_budgets(&user.email).await?;
         tracing::info!(user_id = %user.id, revoked_sessions = revoked, "password reset");
         Ok(())
     }

@@ -8,6 +8,7 @@ use argon2::Argon2;
 use bson::{DateTime, Document};
 use foundation::{Clock, CollectionSpec};
 use mongodb::{Collection, Database};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::access_token::AccessTokenKeys;
 use crate::collections;
@@ -24,7 +25,7 @@ pub struct IdentityService {
     pub(crate) sessions: Collection<Document>,
     pub(crate) api_keys: Collection<Document>,
     pub(crate) outbox: Collection<Document>,
-    pub(crate) login_attempts: Collection<Document>,
+    pub(crate) rate_limits: Collection<Document>,
     pub(crate) settings: Arc<IdentitySettings>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) access_tokens: AccessTokenKeys,
@@ -33,6 +34,9 @@ pub struct IdentityService {
     /// A hash of a random password, verified against when the email is unknown so that unknown
     /// emails and wrong passwords take the same time.
     pub(crate) dummy_password_hash: Arc<String>,
+    /// Slots for argon2 computations; each takes `memory_kib` of memory, so the slots bound the
+    /// memory a burst of logins can take.
+    pub(crate) hashing_slots: Arc<Semaphore>,
 }
 
 impl IdentityService {
@@ -52,10 +56,15 @@ impl IdentityService {
             sessions: database.collection(collections::SESSIONS),
             api_keys: database.collection(collections::API_KEYS),
             outbox: database.collection(collections::OUTBOX),
-            login_attempts: database.collection(collections::LOGIN_ATTEMPTS),
-            access_tokens: AccessTokenKeys::new(&settings.jwt_secret, &settings.jwt_issuer),
+            rate_limits: database.collection(collections::RATE_LIMITS),
+            access_tokens: AccessTokenKeys::new(
+                &settings.jwt_secret,
+                &settings.jwt_issuer,
+                &settings.jwt_audience,
+            ),
             secret_box: SecretBox::new(&settings.totp_encryption_key),
             hasher: Arc::new(hasher),
+            hashing_slots: Arc::new(Semaphore::new(settings.max_concurrent_password_hashes)),
             dummy_password_hash: Arc::new(dummy_password_hash),
             settings: Arc::new(settings),
             clock,
@@ -88,13 +97,34 @@ impl IdentityService {
         self.clock.now().timestamp_millis().div_euclid(1_000)
     }
 
+    /// A slot to run one argon2 computation in, waiting at most `password_hash_wait`; past that
+    /// the request is refused with `RateLimited` instead of queueing without bound.
+    async fn hashing_slot(&self) -> Result<OwnedSemaphorePermit, IdentityError> {
+        let slots = Arc::clone(&self.hashing_slots);
+        match tokio::time::timeout(self.settings.password_hash_wait, slots.acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_closed)) => Err(IdentityError::Internal("hashing slots closed".into())),
+            Err(_elapsed) => {
+                tracing::warn!("password hashing saturated; request refused");
+                Err(IdentityError::RateLimited {
+                    retry_after_secs: 1,
+                })
+            }
+        }
+    }
+
     /// Hashes on the blocking pool: argon2id is deliberately slow and must not stall the runtime.
+    /// The slot is held by the blocking task itself, so a cancelled request cannot free it early.
     pub(crate) async fn hash_password(&self, plain: &str) -> Result<String, IdentityError> {
+        let permit = self.hashing_slot().await?;
         let hasher = Arc::clone(&self.hasher);
         let plain = plain.to_owned();
-        tokio::task::spawn_blocking(move || password::hash(&hasher, &plain))
-            .await
-            .map_err(|error| IdentityError::Internal(format!("hashing task failed: {error}")))?
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            password::hash(&hasher, &plain)
+        })
+        .await
+        .map_err(|error| IdentityError::Internal(format!("hashing task failed: {error}")))?
     }
 
     /// Verifies on the blocking pool; `stored = None` verifies against the dummy hash and fails.
@@ -107,12 +137,13 @@ impl IdentityService {
         let plain = plain.to_owned();
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| self.dummy_password_hash.as_str().to_owned());
-        let matched =
-            tokio::task::spawn_blocking(move || password::verify(&hasher, &plain, &stored))
-                .await
-                .map_err(|error| {
-                    IdentityError::Internal(format!("verification task failed: {error}"))
-                })?;
+        let permit = self.hashing_slot().await?;
+        let matched = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            password::verify(&hasher, &plain, &stored)
+        })
+        .await
+        .map_err(|error| IdentityError::Internal(format!("verification task failed: {error}")))?;
         Ok(known && matched)
     }
 }

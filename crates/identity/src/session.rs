@@ -3,7 +3,9 @@
 //!
 //! A session is one refresh-token family: created by a login on a device, it holds the hash of the
 //! current refresh token and the hashes of every token it rotated away. Presenting a rotated token
-//! again means two parties hold the family's tokens, so the whole family is revoked.
+//! again means two parties hold the family's tokens, so the whole family is revoked. A session
+//! ends `session_max_lifetime` (30 days) after its login however often it is refreshed, and it
+//! remembers only the last [`ROTATED_TOKEN_HISTORY`] rotated hashes.
 
 use bson::oid::ObjectId;
 use bson::{doc, DateTime, Document};
@@ -15,8 +17,14 @@ use serde::Deserialize;
 
 use crate::error::IdentityError;
 use crate::principal::{Principal, UserPrincipal};
+use crate::rate_limit::{address_or_unknown, Budget};
 use crate::service::IdentityService;
 use crate::user::{normalize_email, Role, UserStatus};
+
+/// How many rotated refresh-token hashes a session remembers for reuse detection. A session
+/// rotating more often than this within its lifetime forgets its oldest tokens, which then
+/// count as unknown (refused) rather than reused (refused and the family revoked).
+pub const ROTATED_TOKEN_HISTORY: i64 = 64;
 
 /// Where a request comes from; recorded on sessions and used for throttling.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -107,6 +115,9 @@ struct StoredSession {
     created_at: DateTime,
     last_used_at: DateTime,
     expires_at: DateTime,
+    /// The session's absolute end; absent on sessions stored before it existed.
+    #[serde(default)]
+    ends_at: Option<DateTime>,
     #[serde(default)]
     revoked: bool,
 }
@@ -146,15 +157,70 @@ fn bounded(text: &Option<String>, max: usize) -> Option<String> {
 
 impl IdentityService {
     /// Logs in with email and password (and a second factor when the account has 2FA). Unknown
-    /// email and wrong password both give `InvalidCredentials` after the same argon2 work. Failures
-    /// are counted per account and per client address; past the limit, `RateLimited`.
+    /// email and wrong password both give `InvalidCredentials` after the same argon2 work.
+    ///
+    /// Before anything is evaluated the attempt is reserved against two budgets (`rate_limit`):
+    /// the (account, client address) pair and the client address. A reservation that turns out
+    /// not to be a wrong guess is given back, so only failures count; past either limit the
+    /// answer is `RateLimited` whatever the password, and concurrent guesses cannot overshoot.
+    /// An attacker elsewhere spends their own pair's budget, never the owner's.
     pub async fn login(&self, input: LoginInput) -> Result<AuthTokens, IdentityError> {
-        let email =
+        let mut email =
             normalize_email(&input.email).unwrap_or_else(|_| input.email.trim().to_lowercase());
-        let ip = input.client.ip.clone();
-        self.check_login_allowed(&email, ip.as_deref()).await?;
+        // No account has a longer address; the key stays small whatever the client sends.
+        email.truncate(email.floor_char_boundary(254));
+        let address = address_or_unknown(input.client.ip.as_deref()).to_owned();
+        let limits = self.settings.login_throttle;
+        let pair_key = format!("login:{email}|{address}");
+        let pair = self
+            .reserve_attempt(&Budget {
+                key: pair_key.clone(),
+                limit: limits.max_failures_per_account_and_address,
+                window: limits.window,
+            })
+            .await?;
+        let from_address = match self
+            .reserve_attempt(&Budget {
+                key: format!("login-address:{address}"),
+                limit: limits.max_failures_per_address,
+                window: limits.window,
+            })
+            .await
+        {
+            Ok(reservation) => reservation,
+            Err(error) => {
+                self.release_attempt(&pair).await?;
+                return Err(error);
+            }
+        };
+        let outcome = self.evaluate_login(&email, &input).await;
+        match &outcome {
+            Ok(_) => {
+                // The owner got in from here: this pair's failures are forgiven. The address
+                // only gets this attempt back, so one good password does not refill an
+                // attacker's budget against other accounts.
+                self.clear_budget(&pair_key).await?;
+                self.release_attempt(&from_address).await?;
+            }
+            Err(IdentityError::InvalidCredentials | IdentityError::InvalidTwoFactorCode) => {
+                tracing::info!("login failed; attempt counted");
+            }
+            Err(_) => {
+                // Not a wrong guess (suspended, second factor missing, hashing saturated, a
+                // database failure): the attempt does not count.
+                self.release_attempt(&pair).await?;
+                self.release_attempt(&from_address).await?;
+            }
+        }
+        outcome
+    }
 
-        let stored = self.users.find_one(doc! { "email": &email }).await?;
+    async fn evaluate_login(
+        &self,
+        email: &str,
+        input: &LoginInput,
+    ) -> Result<AuthTokens, IdentityError> {
+        let stored = self.users.find_one(doc! { "email": email }).await?;
         let credentials: Option<Credentials> = stored.map(bson::from_document).transpose()?;
         let password_ok = self
             .verify_password(
@@ -166,10 +232,7 @@ impl IdentityService {
             .await?;
         let credentials = match credentials {
             Some(credentials) if password_ok => credentials,
-            _ => {
-                self.record_login_failure(&email, ip.as_deref()).await?;
-                return Err(IdentityError::InvalidCredentials);
-            }
+            _ => return Err(IdentityError::InvalidCredentials),
         };
         // Suspension is only revealed to someone who knows the password.
         if credentials.status == UserStatus::Suspended {
@@ -179,15 +242,9 @@ impl IdentityService {
             let Some(second_factor) = &input.second_factor else {
                 return Err(IdentityError::TwoFactorRequired);
             };
-            if !self
-                .check_second_factor(credentials.id, second_factor)
-                .await?
-            {
-                self.record_login_failure(&email, ip.as_deref()).await?;
-                return Err(IdentityError::InvalidTwoFactorCode);
-            }
+            self.check_second_factor_counted(credentials.id, second_factor)
+                .await?;
         }
-        self.clear_login_failures(&email).await?;
         let now = self.now();
         self.users
             .update_one(
@@ -209,7 +266,8 @@ impl IdentityService {
         let now = self.now();
         let session_id = ObjectId::new();
         let refresh_token = generate_token();
-        let refresh_expires_at = add_duration(now, self.settings.refresh_token_ttl);
+        let ends_at = add_duration(now, self.settings.session_max_lifetime);
+        let refresh_expires_at = add_duration(now, self.settings.refresh_token_ttl).min(ends_at);
         let session = doc! {
             "_id": session_id,
             "family_id": session_id,
@@ -222,6 +280,7 @@ impl IdentityService {
             "created_at": now,
             "last_used_at": now,
             "expires_at": refresh_expires_at,
+            "ends_at": ends_at,
             "revoked": false,
         };
         self.sessions.insert_one(session).await?;
@@ -270,7 +329,10 @@ impl IdentityService {
             return self.refuse_unknown_refresh_token(&presented_hash).await;
         };
         let session: StoredSession = bson::from_document(stored)?;
-        if session.revoked || session.expires_at <= now {
+        let ends_at = session.ends_at.unwrap_or_else(|| {
+            add_duration(session.created_at, self.settings.session_max_lifetime)
+        });
+        if session.revoked || session.expires_at <= now || ends_at <= now {
             return Err(IdentityError::InvalidRefreshToken);
         }
         let user = self
@@ -281,7 +343,8 @@ impl IdentityService {
             return Err(IdentityError::AccountSuspended);
         }
         let next_token = generate_token();
-        let refresh_expires_at = add_duration(now, self.settings.refresh_token_ttl);
+        // Rotation slides the refresh token's expiry, never the session's end.
+        let refresh_expires_at = add_duration(now, self.settings.refresh_token_ttl).min(ends_at);
         let mut sets = doc! {
             "current_token_hash": hash_token(&next_token),
             "last_used_at": now,
@@ -299,7 +362,10 @@ impl IdentityService {
             .sessions
             .update_one(
                 doc! { "_id": session.id, "current_token_hash": &presented_hash, "revoked": false },
-                doc! { "$set": sets, "$push": { "rotated_token_hashes": &presented_hash } },
+                doc! { "$set": sets, "$push": { "rotated_token_hashes": {
+                    "$each": [&presented_hash],
+                    "$slice": -ROTATED_TOKEN_HISTORY,
+                } } },
             )
             .await?;
         if rotated.matched_count == 0 {

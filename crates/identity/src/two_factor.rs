@@ -3,13 +3,21 @@
 //! disabling. The secret is stored AES-256-GCM encrypted in the seed's `two_factor_secret` field;
 //! recovery codes are stored as SHA-256 hashes and removed when used. A TOTP code's time step is
 //! remembered so the same code cannot be replayed.
+//!
+//! Every change (enrolling, confirming, disabling) needs the account's password again, as GitHub
+//! asks for "sudo mode": a stolen access token alone cannot touch the second factor. Wrong codes
+//! on every path (login, confirm, disable) and wrong passwords on the change paths are counted
+//! against one per-account budget (`rate_limit`), reserved before anything is checked, so aliased
+//! or concurrent guesses stop at the limit. Turning two-factor on or off e-mails the user.
 
 use bson::oid::ObjectId;
 use bson::{doc, Document};
 use foundation::secret::{hash_token, random_bytes};
 
 use crate::error::IdentityError;
+use crate::outbox::OutboxKind;
 use crate::principal::Principal;
+use crate::rate_limit::{Budget, Reservation};
 use crate::service::IdentityService;
 use crate::session::SecondFactor;
 use crate::totp;
@@ -62,15 +70,75 @@ impl IdentityService {
         self.secret_box.open(sealed)
     }
 
-    /// Starts enrolment: generates and stores (encrypted) a new secret, not yet active.
+    fn second_factor_budget(&self, user_id: ObjectId) -> Budget {
+        let limits = self.settings.login_throttle;
+        Budget {
+            key: format!("two-factor:{user_id}"),
+            limit: limits.max_second_factor_failures,
+            window: limits.window,
+        }
+    }
+
+    /// Settles a reserved second-factor attempt: a wrong password or code keeps it counted,
+    /// anything else gives it back.
+    async fn settle_attempt<T>(
+        &self,
+        reservation: &Reservation,
+        outcome: Result<T, IdentityError>,
+    ) -> Result<T, IdentityError> {
+        match &outcome {
+            Err(IdentityError::InvalidCredentials | IdentityError::InvalidTwoFactorCode) => {
+                tracing::info!("second-factor attempt failed; counted");
+            }
+            _ => self.release_attempt(reservation).await?,
+        }
+        outcome
+    }
+
+    /// `InvalidCredentials` unless `password` is the account's password.
+    async fn reauthenticate(&self, user_id: ObjectId, password: &str) -> Result<(), IdentityError> {
+        let state = self.two_factor_state(user_id).await?;
+        let stored = state.get_str("password_hash").ok().map(str::to_owned);
+        if self.verify_password(password, stored).await? {
+            Ok(())
+        } else {
+            Err(IdentityError::InvalidCredentials)
+        }
+    }
+
+    /// Checks a login's second factor against the account's budget of wrong codes.
+    pub(crate) async fn check_second_factor_counted(
+        &self,
+        user_id: ObjectId,
+        factor: &SecondFactor,
+    ) -> Result<(), IdentityError> {
+        let reservation = self
+            .reserve_attempt(&self.second_factor_budget(user_id))
+            .await?;
+        let outcome = match self.check_second_factor(user_id, factor).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(IdentityError::InvalidTwoFactorCode),
+            Err(error) => Err(error),
+        };
+        self.settle_attempt(&reservation, outcome).await
+    }
+
+    /// Starts enrolment after checking the password: generates and stores (encrypted) a new
+    /// secret, not yet active.
     pub async fn begin_two_factor_enrollment(
         &self,
         actor: &Principal,
+        password: &str,
     ) -> Result<TwoFactorEnrollment, IdentityError> {
         let user = self.require_user(actor.require_user()?.user_id).await?;
         if user.two_factor_enabled {
             return Err(IdentityError::TwoFactorAlreadyEnabled);
         }
+        let reservation = self
+            .reserve_attempt(&self.second_factor_budget(user.id))
+            .await?;
+        let checked = self.reauthenticate(user.id, password).await;
+        self.settle_attempt(&reservation, checked).await?;
         let secret = random_bytes(totp::SECRET_BYTES);
         let sealed = self.secret_box.seal(&secret)?;
         let result = self
@@ -89,14 +157,34 @@ impl IdentityService {
         })
     }
 
-    /// Confirms enrolment with a current code: two-factor becomes required at login and 10
-    /// recovery codes are returned. They are shown once and stored only as hashes.
+    /// Confirms enrolment with the password and a current code: two-factor becomes required at
+    /// login, the user is e-mailed, and 10 recovery codes are returned. They are shown once and
+    /// stored only as hashes.
     pub async fn confirm_two_factor_enrollment(
         &self,
         actor: &Principal,
+        password: &str,
         code: &str,
     ) -> Result<Vec<String>, IdentityError> {
         let user_id = actor.require_user()?.user_id;
+        let reservation = self
+            .reserve_attempt(&self.second_factor_budget(user_id))
+            .await?;
+        let outcome = self.confirm_checked(user_id, password, code).await;
+        let codes = self.settle_attempt(&reservation, outcome).await?;
+        let user = self.require_user(user_id).await?;
+        self.enqueue_notice(OutboxKind::TwoFactorEnabled, &user)
+            .await?;
+        Ok(codes)
+    }
+
+    async fn confirm_checked(
+        &self,
+        user_id: ObjectId,
+        password: &str,
+        code: &str,
+    ) -> Result<Vec<String>, IdentityError> {
+        self.reauthenticate(user_id, password).await?;
         let state = self.two_factor_state(user_id).await?;
         if state.get_bool("two_factor_enabled").unwrap_or(false) {
             return Err(IdentityError::TwoFactorAlreadyEnabled);
@@ -133,10 +221,12 @@ impl IdentityService {
         Ok(codes)
     }
 
-    /// Turns two-factor off; needs a valid TOTP or recovery code.
+    /// Turns two-factor off; needs the password and a valid TOTP or recovery code, and e-mails
+    /// the user.
     pub async fn disable_two_factor(
         &self,
         actor: &Principal,
+        password: &str,
         code: SecondFactor,
     ) -> Result<(), IdentityError> {
         let user_id = actor.require_user()?.user_id;
@@ -144,10 +234,20 @@ impl IdentityService {
         if !state.get_bool("two_factor_enabled").unwrap_or(false) {
             return Err(IdentityError::TwoFactorNotEnabled);
         }
-        if !self.check_second_factor(user_id, &code).await? {
-            return Err(IdentityError::InvalidTwoFactorCode);
+        let reservation = self
+            .reserve_attempt(&self.second_factor_budget(user_id))
+            .await?;
+        let outcome = async {
+            self.reauthenticate(user_id, password).await?;
+            if self.check_second_factor(user_id, &code).await? {
+                Ok(())
+            } else {
+                Err(IdentityError::InvalidTwoFactorCode)
+            }
         }
-        self.users
+        .await;
+        self.settle_attempt(&reservation, outcome).await?;
+        let result = self.users
             .update_one(
                 doc! { "_id": user_id },
                 doc! {
@@ -157,6 +257,11 @@ impl IdentityService {
                 },
             )
             .await?;
+        if result.modified_count == 1 {
+            let user = self.require_user(user_id).await?;
+            self.enqueue_notice(OutboxKind::TwoFactorDisabled, &user)
+                .await?;
+        }
         Ok(())
     }
 

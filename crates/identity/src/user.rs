@@ -20,7 +20,9 @@ use crate::error::IdentityError;
 use crate::outbox::OutboxKind;
 use crate::password;
 use crate::principal::Principal;
+use crate::rate_limit::{address_or_unknown, Budget};
 use crate::service::IdentityService;
+use crate::session::ClientInfo;
 
 /// A platform role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -638,7 +640,52 @@ impl IdentityService {
     /// Registers a client or tester. The email is normalized; a duplicate gives `EmailTaken`
     /// (decided by the unique index, so two racing registrations cannot both succeed). The account
     /// starts `pending_verification` and a verification email is put in the outbox.
-    pub async fn register(&self, input: RegisterInput) -> Result<User, IdentityError> {
+    ///
+    /// Limited per client address and per e-mail address (`account_requests`), reserved before
+    /// the password is hashed; only malformed input gives its reservation back.
+    pub async fn register(
+        &self,
+        input: RegisterInput,
+        client: &ClientInfo,
+    ) -> Result<User, IdentityError> {
+        let email = normalize_email(&input.email)?;
+        let limits = self.settings.account_requests;
+        let address = address_or_unknown(client.ip.as_deref());
+        let from_address = self
+            .reserve_attempt(&Budget {
+                key: format!("register-address:{address}"),
+                limit: limits.registrations_per_address,
+                window: limits.window,
+            })
+            .await?;
+        let for_email = match self
+            .reserve_attempt(&Budget {
+                key: format!("register-email:{email}"),
+                limit: limits.registrations_per_email,
+                window: limits.window,
+            })
+            .await
+        {
+            Ok(reservation) => reservation,
+            Err(error) => {
+                self.release_attempt(&from_address).await?;
+                return Err(error);
+            }
+        };
+        let outcome = self.register_unthrottled(input).await;
+        if let Err(error) = &outcome {
+            if matches!(
+                error.category(),
+                crate::ErrorCategory::BadUserInput | crate::ErrorCategory::Internal
+            ) {
+                self.release_attempt(&from_address).await?;
+                self.release_attempt(&for_email).await?;
+            }
+        }
+        outcome
+    }
+
+    async fn register_unthrottled(&self, input: RegisterInput) -> Result<User, IdentityError> {
         let user = self
             .insert_account(NewAccount {
                 email: &input.email,
@@ -932,7 +979,7 @@ impl IdentityService {
                 } },
             )
             .await?;
-        self.enqueue_email(OutboxKind::EmailVerification, user, &token, expires)
+        self.enqueue_email(OutboxKind::EmailVerification, user, Some(&token), expires)
             .await
     }
 }

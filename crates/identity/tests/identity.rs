@@ -12,8 +12,8 @@ use foundation::ManualClock;
 use identity::{
     AddMemberInput, ApiKeyScope, AuthTokens, ClientInfo, CreateOrganizationInput, IdentityError,
     IdentityService, IdentitySettings, LoginInput, MemberReference, OrganizationPlan,
-    OrganizationRole, PasswordHashingSettings, Principal, ProfileUpdate, ProvisionUserInput,
-    RegisterInput, RegistrationRole, Role, SecondFactor, User, UserStatus,
+    OrganizationRole, OutboxKind, PasswordHashingSettings, Principal, ProfileUpdate,
+    ProvisionUserInput, RegisterInput, RegistrationRole, Role, SecondFactor, User, UserStatus,
 };
 use mongodb::{Client, Database};
 
@@ -36,8 +36,12 @@ fn test_settings() -> IdentitySettings {
         parallelism: 1,
     };
     settings.plan_limits.team.max_members = 3;
-    settings.login_throttle.max_failures_per_account = 3;
+    settings.login_throttle.max_failures_per_account_and_address = 3;
     settings.login_throttle.max_failures_per_address = 5;
+    // Fixtures register many accounts from one address; the registration limits have their own
+    // test with the defaults.
+    settings.account_requests.registrations_per_address = 1_000;
+    settings.account_requests.registrations_per_email = 1_000;
     settings.public_base_url = "https://app.peertest.test".into();
     settings
 }
@@ -97,7 +101,7 @@ fn login_input(email: &str, password: &str) -> LoginInput {
 impl Fixture {
     async fn register(&self, email: &str, role: RegistrationRole) -> User {
         self.service
-            .register(register_input(email, role))
+            .register(register_input(email, role), &client_at("10.0.0.1"))
             .await
             .expect("registration succeeds")
     }
@@ -156,21 +160,26 @@ impl Fixture {
             .unwrap()
     }
 
-    /// The token inside the newest outbox link of `kind` sent to `email`.
-    async fn outbox_token(&self, email: &str, kind: &str) -> String {
-        let message = self
-            .database
-            .collection::<Document>("outbox")
-            .find_one(doc! { "to": email, "kind": kind })
-            .sort(doc! { "created_at": -1, "_id": -1 })
-            .await
-            .unwrap()
-            .expect("an outbox message exists");
-        let link = message.get_str("link").unwrap();
-        link.split_once("?token=")
-            .expect("link carries a token")
-            .1
-            .to_owned()
+    /// The token inside the newest outbox link of `kind` sent to `email`, as the delivery
+    /// worker reads it. Reset e-mails are queued after the answer, so this waits for one.
+    async fn outbox_token(&self, email: &str, kind: OutboxKind) -> String {
+        for _ in 0..200 {
+            let messages = self.service.pending_outbox_messages(1_000).await.unwrap();
+            if let Some(message) = messages
+                .into_iter()
+                .filter(|message| message.to == email && message.kind == kind)
+                .next_back()
+            {
+                let link = message.link.expect("link e-mails carry a link");
+                return link
+                    .split_once("?token=")
+                    .expect("link carries a token")
+                    .1
+                    .to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no {kind:?} e-mail to {email} was queued");
     }
 }
 
@@ -316,12 +325,15 @@ async fn registration_refuses_malformed_email_weak_password_and_duplicates_witho
     let fx = fixture().await;
     let malformed = fx
         .service
-        .register(register_input("not-an-email", RegistrationRole::Client))
+        .register(
+            register_input("not-an-email", RegistrationRole::Client),
+            &client_at("10.0.0.1"),
+        )
         .await;
     assert!(matches!(malformed, Err(IdentityError::InvalidEmail { .. })));
     let mut weak = register_input("weak@techcorp.com", RegistrationRole::Client);
     weak.password = "password".into();
-    match fx.service.register(weak).await {
+    match fx.service.register(weak, &client_at("10.0.0.1")).await {
         Err(IdentityError::WeakPassword { reason }) => {
             assert_eq!(reason, "must be at least 10 characters")
         }
@@ -330,7 +342,7 @@ async fn registration_refuses_malformed_email_weak_password_and_duplicates_witho
     let mut no_digit = register_input("weak@techcorp.com", RegistrationRole::Client);
     no_digit.password = "onlyletters here".into();
     assert!(matches!(
-        fx.service.register(no_digit).await,
+        fx.service.register(no_digit, &client_at("10.0.0.1")).await,
         Err(IdentityError::WeakPassword { .. })
     ));
     assert_eq!(fx.count("users", doc! {}).await, 0);
@@ -340,10 +352,10 @@ async fn registration_refuses_malformed_email_weak_password_and_duplicates_witho
         .await;
     let duplicate = fx
         .service
-        .register(register_input(
-            " DUP@techcorp.com",
-            RegistrationRole::Tester,
-        ))
+        .register(
+            register_input(" DUP@techcorp.com", RegistrationRole::Tester),
+            &client_at("10.0.0.1"),
+        )
         .await;
     assert!(
         matches!(duplicate, Err(IdentityError::EmailTaken)),
@@ -408,7 +420,7 @@ async fn email_verification_activates_the_account_once_and_expires_after_a_day()
         .register("verify@techcorp.com", RegistrationRole::Client)
         .await;
     let token = fx
-        .outbox_token("verify@techcorp.com", "email_verification")
+        .outbox_token("verify@techcorp.com", OutboxKind::EmailVerification)
         .await;
     let stored = fx.raw_user("verify@techcorp.com").await;
     assert_ne!(
@@ -433,7 +445,7 @@ async fn email_verification_activates_the_account_once_and_expires_after_a_day()
         .register("late@techcorp.com", RegistrationRole::Tester)
         .await;
     let late_token = fx
-        .outbox_token("late@techcorp.com", "email_verification")
+        .outbox_token("late@techcorp.com", OutboxKind::EmailVerification)
         .await;
     fx.clock.advance(Duration::from_secs(24 * 60 * 60 + 1));
     assert!(matches!(
@@ -460,15 +472,15 @@ async fn password_reset_changes_the_password_once_and_revokes_every_session() {
     let phone = fx.login("reset@techcorp.com").await;
     let laptop = fx.login("reset@techcorp.com").await;
     fx.service
-        .request_password_reset("Reset@TechCorp.com")
+        .request_password_reset("Reset@TechCorp.com", &client_at("10.0.0.1"))
         .await
         .unwrap();
     fx.service
-        .request_password_reset("nobody@techcorp.com")
+        .request_password_reset("nobody@techcorp.com", &client_at("10.0.0.1"))
         .await
         .expect("unknown emails look the same");
     let token = fx
-        .outbox_token("reset@techcorp.com", "password_reset")
+        .outbox_token("reset@techcorp.com", OutboxKind::PasswordReset)
         .await;
 
     let weak = fx.service.reset_password(&token, "short").await;
@@ -519,10 +531,12 @@ async fn password_reset_links_expire_after_an_hour() {
     fx.register("slow@techcorp.com", RegistrationRole::Client)
         .await;
     fx.service
-        .request_password_reset("slow@techcorp.com")
+        .request_password_reset("slow@techcorp.com", &client_at("10.0.0.1"))
         .await
         .unwrap();
-    let token = fx.outbox_token("slow@techcorp.com", "password_reset").await;
+    let token = fx
+        .outbox_token("slow@techcorp.com", OutboxKind::PasswordReset)
+        .await;
     fx.clock.advance(Duration::from_secs(60 * 60 + 1));
     assert!(matches!(
         fx.service
@@ -540,7 +554,7 @@ async fn two_factor_login_needs_a_code_and_recovery_codes_work_once() {
         .await;
     let enrollment = fx
         .service
-        .begin_two_factor_enrollment(&principal)
+        .begin_two_factor_enrollment(&principal, PASSWORD)
         .await
         .unwrap();
     assert!(enrollment
@@ -555,7 +569,7 @@ async fn two_factor_login_needs_a_code_and_recovery_codes_work_once() {
 
     let wrong = fx
         .service
-        .confirm_two_factor_enrollment(&principal, "000000")
+        .confirm_two_factor_enrollment(&principal, PASSWORD, "000000")
         .await;
     assert!(
         matches!(wrong, Err(IdentityError::InvalidTwoFactorCode))
@@ -563,7 +577,11 @@ async fn two_factor_login_needs_a_code_and_recovery_codes_work_once() {
     );
     let recovery_codes = fx
         .service
-        .confirm_two_factor_enrollment(&principal, &totp_code(&enrollment.secret_base32, &fx.clock))
+        .confirm_two_factor_enrollment(
+            &principal,
+            PASSWORD,
+            &totp_code(&enrollment.secret_base32, &fx.clock),
+        )
         .await
         .expect("confirmation succeeds");
     assert_eq!(recovery_codes.len(), 10);
@@ -629,6 +647,7 @@ async fn two_factor_login_needs_a_code_and_recovery_codes_work_once() {
     fx.service
         .disable_two_factor(
             &principal,
+            PASSWORD,
             SecondFactor::RecoveryCode(recovery_codes[1].clone()),
         )
         .await
@@ -1020,18 +1039,24 @@ async fn api_keys_act_as_their_organization_with_exactly_their_scope() {
 
     assert!(matches!(
         fx.service
-            .create_api_key(&outsider, organization.id, "ci", ApiKeyScope::Read)
+            .create_api_key(&outsider, organization.id, "ci", ApiKeyScope::Read, None)
             .await,
         Err(IdentityError::Forbidden { .. })
     ));
     let read_only = fx
         .service
-        .create_api_key(&owner, organization.id, "dashboard", ApiKeyScope::Read)
+        .create_api_key(
+            &owner,
+            organization.id,
+            "dashboard",
+            ApiKeyScope::Read,
+            None,
+        )
         .await
         .unwrap();
     let read_write = fx
         .service
-        .create_api_key(&owner, organization.id, "ci", ApiKeyScope::ReadWrite)
+        .create_api_key(&owner, organization.id, "ci", ApiKeyScope::ReadWrite, None)
         .await
         .unwrap();
     assert!(read_only.raw_key.starts_with("ptk_"));
@@ -1127,7 +1152,7 @@ async fn collections_are_created_idempotently_and_the_users_validator_guards_the
         "sessions",
         "api_keys",
         "outbox",
-        "login_attempts",
+        "rate_limits",
     ] {
         assert!(
             names.iter().any(|name| name == expected),
@@ -1152,10 +1177,10 @@ async fn racing_registrations_with_one_email_create_exactly_one_account() {
         let service = fx.service.clone();
         tokio::spawn(async move {
             service
-                .register(register_input(
-                    "race@techcorp.com",
-                    RegistrationRole::Client,
-                ))
+                .register(
+                    register_input("race@techcorp.com", RegistrationRole::Client),
+                    &client_at("10.0.0.1"),
+                )
                 .await
         })
     });
@@ -1352,4 +1377,157 @@ async fn erasing_an_account_removes_personal_data_and_blocks_login() {
     // The address is free again for a new, unrelated account.
     fx.register("erase.me@techcorp.com", RegistrationRole::Client)
         .await;
+}
+
+#[tokio::test]
+async fn concurrent_wrong_logins_reserve_at_most_the_pair_budget_and_spare_other_addresses() {
+    let fx = fixture().await;
+    fx.register("raced@techcorp.com", RegistrationRole::Client)
+        .await;
+    let guesses = (0..50).map(|n| {
+        let service = fx.service.clone();
+        tokio::spawn(async move {
+            service
+                .login(login_input(
+                    "raced@techcorp.com",
+                    &format!("wrong guess {n}"),
+                ))
+                .await
+        })
+    });
+    let outcomes = futures_util::future::join_all(guesses).await;
+    let evaluated = outcomes
+        .iter()
+        .filter(|outcome| {
+            matches!(
+                outcome.as_ref().expect("task"),
+                Err(IdentityError::InvalidCredentials)
+            )
+        })
+        .count();
+    let refused = outcomes
+        .iter()
+        .filter(|outcome| {
+            matches!(
+                outcome.as_ref().expect("task"),
+                Err(IdentityError::RateLimited { .. })
+            )
+        })
+        .count();
+    assert_eq!((evaluated, refused), (3, 47));
+    let mut elsewhere = login_input("raced@techcorp.com", PASSWORD);
+    elsewhere.client = client_at("192.0.2.9");
+    fx.service
+        .login(elsewhere)
+        .await
+        .expect("the owner elsewhere is not locked out");
+}
+
+#[tokio::test]
+async fn sent_outbox_messages_are_deleted_and_expired_ones_are_not_delivered() {
+    let fx = fixture().await;
+    fx.register("mail@techcorp.com", RegistrationRole::Client)
+        .await;
+    let pending = fx.service.pending_outbox_messages(10).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    let message = &pending[0];
+    assert_eq!(message.kind, OutboxKind::EmailVerification);
+    let link = message.link.as_deref().expect("a link");
+    assert!(link.starts_with("https://app.peertest.test/verify-email?token="));
+    assert!(message.body.contains(link));
+    let stored = fx
+        .database
+        .collection::<Document>("outbox")
+        .find_one(doc! {})
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!stored
+        .to_string()
+        .contains(link.split_once("token=").unwrap().1));
+
+    fx.service
+        .mark_outbox_message_sent(message.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        fx.count("outbox", doc! {}).await,
+        0,
+        "sent messages are purged"
+    );
+
+    fx.register("late.mail@techcorp.com", RegistrationRole::Client)
+        .await;
+    fx.clock.advance(Duration::from_secs(24 * 60 * 60 + 1));
+    assert!(
+        fx.service
+            .pending_outbox_messages(10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a message whose link expired is never delivered"
+    );
+}
+
+#[tokio::test]
+async fn registrations_and_reset_requests_are_limited_per_address_and_per_target() {
+    let fx = fixture().await;
+    let mut settings = test_settings();
+    settings.account_requests = identity::AccountRequestLimits::default();
+    let service = IdentityService::new(fx.database.clone(), settings, fx.clock.clone()).unwrap();
+    let from = client_at("198.51.100.1");
+    for n in 0..10 {
+        service
+            .register(
+                register_input(&format!("bulk{n}@techcorp.com"), RegistrationRole::Tester),
+                &from,
+            )
+            .await
+            .expect("within the limit");
+    }
+    assert!(matches!(
+        service
+            .register(
+                register_input("bulk10@techcorp.com", RegistrationRole::Tester),
+                &from
+            )
+            .await,
+        Err(IdentityError::RateLimited { .. })
+    ));
+    // Malformed input is refused without spending the budget.
+    let elsewhere = client_at("198.51.100.2");
+    for _ in 0..12 {
+        assert!(matches!(
+            service
+                .register(
+                    register_input("not-an-email", RegistrationRole::Tester),
+                    &elsewhere
+                )
+                .await,
+            Err(IdentityError::InvalidEmail { .. })
+        ));
+    }
+    for n in 0..3 {
+        service
+            .request_password_reset(
+                "bulk0@techcorp.com",
+                &client_at(&format!("198.51.100.{}", 10 + n)),
+            )
+            .await
+            .expect("within the per-target limit");
+    }
+    assert!(matches!(
+        service
+            .request_password_reset("bulk0@techcorp.com", &client_at("198.51.100.20"))
+            .await,
+        Err(IdentityError::RateLimited { .. })
+    ));
+    fx.clock.advance(Duration::from_secs(60 * 60 + 1));
+    service
+        .register(
+            register_input("bulk10@techcorp.com", RegistrationRole::Tester),
+            &from,
+        )
+        .await
+        .expect("a new window");
 }

@@ -321,7 +321,8 @@ pub struct AccountMutation;
 /// Account mutations.
 #[Object]
 impl AccountMutation {
-    /// Creates a client or tester account and queues a verification e-mail.
+    /// Creates a client or tester account and queues a verification e-mail. `RATE_LIMITED` past
+    /// the limits per client address and per e-mail address.
     async fn register(
         &self,
         ctx: &Context<'_>,
@@ -329,15 +330,18 @@ impl AccountMutation {
     ) -> ApiResult<RegisterPayload> {
         let user = services(ctx)
             .identity()
-            .register(identity::RegisterInput {
-                email: input.email,
-                password: input.password,
-                full_name: input.full_name,
-                role: input.role.into(),
-                profile: input.profile.map(Into::into),
-                client_data: input.client_data.map(Into::into),
-                tester_data: input.tester_data.map(Into::into),
-            })
+            .register(
+                identity::RegisterInput {
+                    email: input.email,
+                    password: input.password,
+                    full_name: input.full_name,
+                    role: input.role.into(),
+                    profile: input.profile.map(Into::into),
+                    client_data: input.client_data.map(Into::into),
+                    tester_data: input.tester_data.map(Into::into),
+                },
+                &client_info(ctx, None),
+            )
             .await?;
         Ok(RegisterPayload {
             user: User::own(user),
@@ -460,7 +464,8 @@ impl AccountMutation {
         Ok(SuccessPayload::done(input.client_mutation_id))
     }
 
-    /// Queues a password-reset e-mail. Answers the same whether or not the address exists.
+    /// Queues a password-reset e-mail. Answers the same, in the same time, whether or not the
+    /// address exists. `RATE_LIMITED` past the limits per client address and per address.
     async fn request_password_reset(
         &self,
         ctx: &Context<'_>,
@@ -468,7 +473,7 @@ impl AccountMutation {
     ) -> ApiResult<SuccessPayload> {
         services(ctx)
             .identity()
-            .request_password_reset(&input.email)
+            .request_password_reset(&input.email, &client_info(ctx, None))
             .await?;
         Ok(SuccessPayload::done(None))
     }

@@ -262,6 +262,17 @@ impl ApiKey {
     async fn revoked_at(&self) -> Option<DateTime> {
         self.0.revoked_at.map(Into::into)
     }
+    /// When it stops authenticating on its own; null: never.
+    async fn expires_at(&self) -> Option<DateTime> {
+        self.0.expires_at.map(Into::into)
+    }
+    /// Who created it. The key only works while they can still manage the organization and are
+    /// not suspended.
+    async fn created_by(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
+        Ok(crate::loaders::load_user(ctx, self.0.created_by_id)
+            .await?
+            .map(User::new))
+    }
 }
 
 /// Input of `createOrganization`.
@@ -334,6 +345,8 @@ pub struct CreateApiKeyInput {
     pub name: String,
     /// What the key may do.
     pub scope: ApiKeyScope,
+    /// When the key stops working; at most 366 days ahead. Omitted: it works until revoked.
+    pub expires_at: Option<DateTime>,
 }
 
 /// Result of `createApiKey`.
@@ -531,7 +544,13 @@ impl OrganizationMutation {
         )?;
         let created = services(ctx)
             .identity()
-            .create_api_key(principal, organization_id, &input.name, input.scope.into())
+            .create_api_key(
+                principal,
+                organization_id,
+                &input.name,
+                input.scope.into(),
+                input.expires_at.map(|at| at.0),
+            )
             .await?;
         Ok(CreateApiKeyPayload {
             api_key: ApiKey(created.api_key),

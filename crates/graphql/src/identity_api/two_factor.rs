@@ -1,9 +1,10 @@
 //! TOTP two-factor authentication: enrol (secret and `otpauth://` URL), confirm with a first code
-//! (which returns the one-time recovery codes), disable.
+//! (which returns the one-time recovery codes), disable. Each needs the account's password again;
+//! wrong passwords and codes count against the account's second-factor budget.
 
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 
-use super::accounts::{EmptyInput, SuccessPayload};
+use super::accounts::SuccessPayload;
 use crate::error::{ApiError, ApiResult};
 use crate::viewer::{viewer, SignedInUser};
 use crate::Services;
@@ -17,9 +18,18 @@ pub struct EnrollTwoFactorPayload {
     pub otpauth_url: String,
 }
 
+/// Input of `enrollTwoFactor`.
+#[derive(InputObject)]
+pub struct EnrollTwoFactorInput {
+    /// The account's password: a stolen access token alone cannot change the second factor.
+    pub password: String,
+}
+
 /// Input of `confirmTwoFactor`.
 #[derive(InputObject)]
 pub struct ConfirmTwoFactorInput {
+    /// The account's password.
+    pub password: String,
     /// The current 6-digit code from the authenticator app.
     pub code: String,
 }
@@ -34,6 +44,8 @@ pub struct ConfirmTwoFactorPayload {
 /// Input of `disableTwoFactor`: a current TOTP code or a recovery code.
 #[derive(InputObject)]
 pub struct DisableTwoFactorInput {
+    /// The account's password.
+    pub password: String,
     /// A current 6-digit code.
     pub totp_code: Option<String>,
     /// A one-time recovery code instead.
@@ -47,19 +59,19 @@ pub struct TwoFactorMutation;
 /// Two-factor mutations.
 #[Object]
 impl TwoFactorMutation {
-    /// Starts enrolment: returns a new secret. Logins need no code until `confirmTwoFactor`.
+    /// Starts enrolment (password required): returns a new secret. Logins need no code until
+    /// `confirmTwoFactor`.
     #[graphql(guard = "SignedInUser")]
     async fn enroll_two_factor(
         &self,
         ctx: &Context<'_>,
-        input: EmptyInput,
+        input: EnrollTwoFactorInput,
     ) -> ApiResult<EnrollTwoFactorPayload> {
-        let _ = input;
         let principal = viewer(ctx).principal()?;
         let enrollment = ctx
             .data_unchecked::<Services>()
             .identity()
-            .begin_two_factor_enrollment(principal)
+            .begin_two_factor_enrollment(principal, &input.password)
             .await?;
         Ok(EnrollTwoFactorPayload {
             secret: enrollment.secret_base32,
@@ -67,7 +79,8 @@ impl TwoFactorMutation {
         })
     }
 
-    /// Finishes enrolment with a code from the app; from now on logins need a second factor.
+    /// Finishes enrolment with the password and a code from the app; from now on logins need a
+    /// second factor, and the user is e-mailed.
     #[graphql(guard = "SignedInUser")]
     async fn confirm_two_factor(
         &self,
@@ -78,12 +91,13 @@ impl TwoFactorMutation {
         let recovery_codes = ctx
             .data_unchecked::<Services>()
             .identity()
-            .confirm_two_factor_enrollment(principal, &input.code)
+            .confirm_two_factor_enrollment(principal, &input.password, &input.code)
             .await?;
         Ok(ConfirmTwoFactorPayload { recovery_codes })
     }
 
-    /// Turns two-factor authentication off; needs a current code or a recovery code.
+    /// Turns two-factor authentication off; needs the password and a current code or a recovery
+    /// code, and e-mails the user. `RATE_LIMITED` after 5 wrong attempts in 15 minutes.
     #[graphql(guard = "SignedInUser")]
     async fn disable_two_factor(
         &self,
@@ -103,7 +117,7 @@ impl TwoFactorMutation {
         };
         ctx.data_unchecked::<Services>()
             .identity()
-            .disable_two_factor(principal, second_factor)
+            .disable_two_factor(principal, &input.password, second_factor)
             .await?;
         Ok(SuccessPayload {
             ok: true,
