@@ -14,5 +14,6 @@ mod marketplace;
 mod marketplace_authorization;
 mod organizations;
 mod payout_accounts;
+mod ratings;
 mod stripe;
 mod webhooks;
