@@ -107,6 +107,14 @@ impl TestGateway {
             .expect("escrow due work runs")
     }
 
+    /// Reveals the ratings whose 14-day window closed (by the gateway's clock); returns how many.
+    pub async fn reveal_due_ratings(&self) -> usize {
+        self.running()
+            .reveal_due_ratings()
+            .await
+            .expect("the reveal sweep runs")
+    }
+
     /// Transfers the due payouts only (no reconcile); returns how many were paid.
     pub async fn release_due_payouts(&self) -> usize {
         self.running()

@@ -14,6 +14,7 @@ mod marketplace;
 mod marketplace_authorization;
 mod organizations;
 mod payout_accounts;
+mod ratings;
 mod sign_in_attacks;
 mod stripe;
 mod webhooks;

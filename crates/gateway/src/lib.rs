@@ -43,6 +43,7 @@ pub struct RunningGateway {
     escrow: escrow::EscrowService,
     marketplace: marketplace::MarketplaceService,
     identity: identity::IdentityService,
+    trust: trust::TrustService,
 }
 
 impl RunningGateway {
@@ -66,6 +67,12 @@ impl RunningGateway {
             address.ip().to_string()
         };
         format!("http://{host}:{}/graphql", address.port())
+    }
+
+    /// Reveals the ratings whose 14-day window has closed (the background work does it on every
+    /// tick); returns how many were revealed. For tests that move the clock.
+    pub async fn reveal_due_ratings(&self) -> Result<usize, trust::TrustError> {
+        self.trust.reveal_due_ratings(&self.marketplace).await
     }
 
     /// Runs the escrow's background work once now (auto-approvals, due transfers, reconcile), as
@@ -167,7 +174,8 @@ pub async fn start_with_clocks(
     let specs = identity::IdentityService::collections()
         .into_iter()
         .chain(marketplace::MarketplaceService::collections())
-        .chain(escrow::EscrowService::collections());
+        .chain(escrow::EscrowService::collections())
+        .chain(trust::TrustService::collections());
     for spec in specs {
         foundation::ensure_collection(&database, &spec)
             .await
@@ -205,6 +213,7 @@ pub async fn start_with_clocks(
         .settings()
         .validate()
         .context("checking the escrow settings")?;
+    let trust = trust::TrustService::new(&database, clock.clone());
     let mut marketplace_settings = marketplace::MarketplaceSettings::new(credentials_key);
     marketplace_settings.previous_credentials_keys =
         secrets::Secrets::previous_derived_keys(&config, "marketplace/credentials");
@@ -226,6 +235,7 @@ pub async fn start_with_clocks(
     let background = tokio::spawn(escrow_due_work(
         escrow.clone(),
         marketplace.clone(),
+        trust.clone(),
         Duration::from_secs(config.escrow_work_interval_seconds),
     ));
     let stripe_webhooks =
@@ -237,12 +247,17 @@ pub async fn start_with_clocks(
                 accounts: stripe_webhooks::IdentityPayoutAccounts(identity.clone()),
             });
     let base_url = config.public_base_url.trim_end_matches('/');
-    let services = graphql::Services::new(identity.clone(), marketplace.clone(), escrow.clone())
-        .with_payout_onboarding(graphql::PayoutOnboarding {
-            accounts: payments.accounts,
-            return_url: format!("{base_url}/payouts/onboarding/done"),
-            refresh_url: format!("{base_url}/payouts/onboarding/expired"),
-        });
+    let services = graphql::Services::new(
+        identity.clone(),
+        marketplace.clone(),
+        escrow.clone(),
+        trust.clone(),
+    )
+    .with_payout_onboarding(graphql::PayoutOnboarding {
+        accounts: payments.accounts,
+        return_url: format!("{base_url}/payouts/onboarding/done"),
+        refresh_url: format!("{base_url}/payouts/onboarding/expired"),
+    });
     if config.demo_data {
         demo::seed(&services).await.context("seeding demo data")?;
     }
@@ -287,6 +302,7 @@ pub async fn start_with_clocks(
         escrow,
         marketplace,
         identity,
+        trust,
     })
 }
 
@@ -325,12 +341,14 @@ struct Payments {
     accounts: Arc<dyn escrow::PayoutAccounts>,
 }
 
-/// The escrow's background work (auto-approvals, due transfers, reconcile) on an interval. It
-/// keeps no state and acts only by compare-and-set, so a restart or a second gateway running it
-/// at the same time never acts twice.
+/// The escrow's background work (auto-approvals, due transfers, reconcile) and the reveal of
+/// ratings whose window closed, on an interval. Both keep no state and act only by
+/// compare-and-set, so a restart or a second gateway running them at the same time never acts
+/// twice.
 async fn escrow_due_work(
     escrow: escrow::EscrowService,
     marketplace: marketplace::MarketplaceService,
+    trust: trust::TrustService,
     every: Duration,
 ) {
     let mut ticks = tokio::time::interval(every);
@@ -341,6 +359,12 @@ async fn escrow_due_work(
             Ok(report) => tracing::debug!(?report, "escrow due work done"),
             Err(error) => {
                 tracing::error!(error = %error, "escrow due work failed; retrying next tick")
+            }
+        }
+        match trust.reveal_due_ratings(&marketplace).await {
+            Ok(revealed) => tracing::debug!(revealed, "due ratings revealed"),
+            Err(error) => {
+                tracing::error!(error = %error, "revealing due ratings failed; retrying next tick")
             }
         }
     }

@@ -229,6 +229,13 @@ impl From<escrow::EscrowError> for ApiError {
     }
 }
 
+impl From<trust::TrustError> for ApiError {
+    fn from(error: trust::TrustError) -> Self {
+        let field = error.field().unwrap_or("input");
+        ApiError::from_category(error.category(), error.to_string(), field)
+    }
+}
+
 /// Result type of every resolver.
 pub type ApiResult<T> = Result<T, ApiError>;
 

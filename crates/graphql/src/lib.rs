@@ -17,6 +17,7 @@ pub mod marketplace_api;
 pub mod node;
 pub mod relay;
 pub mod scalars;
+pub mod trust_api;
 pub mod viewer;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
@@ -30,6 +31,7 @@ pub struct Services {
     identity: identity::IdentityService,
     marketplace: marketplace::MarketplaceService,
     escrow: escrow::EscrowService,
+    trust: trust::TrustService,
     payout_onboarding: Option<PayoutOnboarding>,
 }
 
@@ -51,11 +53,13 @@ impl Services {
         identity: identity::IdentityService,
         marketplace: marketplace::MarketplaceService,
         escrow: escrow::EscrowService,
+        trust: trust::TrustService,
     ) -> Self {
         Services {
             identity,
             marketplace,
             escrow,
+            trust,
             payout_onboarding: None,
         }
     }
@@ -70,6 +74,11 @@ impl Services {
     /// Payout-account onboarding, when configured.
     pub fn payout_onboarding(&self) -> Option<&PayoutOnboarding> {
         self.payout_onboarding.as_ref()
+    }
+
+    /// Ratings (and later disputes and qualification tests).
+    pub fn trust(&self) -> &trust::TrustService {
+        &self.trust
     }
 
     /// Money held for jobs, payouts and refunds.
@@ -95,6 +104,7 @@ pub struct QueryRoot(
     node::NodeQuery,
     identity_api::IdentityQuery,
     marketplace_api::MarketplaceQuery,
+    trust_api::TrustQuery,
 );
 
 /// Every mutation field, one object per domain.
@@ -103,6 +113,7 @@ pub struct QueryRoot(
 pub struct MutationRoot(
     identity_api::IdentityMutation,
     marketplace_api::MarketplaceMutation,
+    trust_api::TrustMutation,
 );
 
 /// The executable schema.

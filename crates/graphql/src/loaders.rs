@@ -112,6 +112,24 @@ batch_loader!(
     |services, keys| services.escrow().escrows_by_job_ids(keys).await?
 );
 
+batch_loader!(
+    /// Every rating of each submission (both sides, hidden or not; resolvers filter).
+    RatingsBySubmissionLoader: Vec<trust::Rating>,
+    |services, keys| services.trust().ratings_by_submission_ids(keys).await?
+);
+
+batch_loader!(
+    /// Each user's revealed public ratings, newest first.
+    PublicRatingsByUserLoader: Vec<trust::Rating>,
+    |services, keys| services.trust().public_ratings_by_user_ids(keys).await?
+);
+
+batch_loader!(
+    /// Each user's summary of revealed ratings received.
+    RatingSummaryLoader: trust::RatingSummary,
+    |services, keys| services.trust().rating_summaries(keys).await?
+);
+
 fn cached<T: Loader<ObjectId>>(loader: T) -> RequestLoader<T> {
     DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
 }
@@ -129,6 +147,9 @@ pub fn install(request: async_graphql::Request, services: &Services) -> async_gr
         .data(cached(SubmissionsByJobLoader(services())))
         .data(cached(TemplateLoader(services())))
         .data(cached(EscrowByJobLoader(services())))
+        .data(cached(RatingsBySubmissionLoader(services())))
+        .data(cached(PublicRatingsByUserLoader(services())))
+        .data(cached(RatingSummaryLoader(services())))
 }
 
 /// Loads one value through the request's loader of type `T`. Outside a request (SDL export,

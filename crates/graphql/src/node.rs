@@ -1,6 +1,6 @@
 //! Relay's `Node` interface and the `node(id:)` query that fetches any object by global ID.
 //!
-//! Users, organizations, projects, jobs, submissions and AI test templates are nodes. Sessions and API keys have global IDs too (so mutations
+//! Users, organizations, projects, jobs, submissions, AI test templates and ratings are nodes. Sessions and API keys have global IDs too (so mutations
 //! can name them) but are reached only through their owner's connections.
 
 use async_graphql::{Context, Interface, Object, ID};
@@ -33,6 +33,8 @@ pub enum Node {
     Submission(Submission),
     /// An AI test template.
     AiTestTemplate(AiTestTemplate),
+    /// A rating.
+    Rating(crate::trust_api::ratings::Rating),
 }
 
 /// The `node` query.
@@ -74,6 +76,9 @@ impl NodeQuery {
             )),
             NodeType::AiTestTemplate => Ok(Node::AiTestTemplate(
                 templates::visible_template(ctx, id.clone()).await?,
+            )),
+            NodeType::Rating => Ok(Node::Rating(
+                crate::trust_api::ratings::visible_rating(ctx, global_id.object_id).await?,
             )),
             NodeType::Session | NodeType::ApiKey => Err(not_found()),
         }

@@ -31,6 +31,8 @@ pub enum NodeType {
     Submission,
     /// An `AiTestTemplate`.
     AiTestTemplate,
+    /// A `Rating`.
+    Rating,
 }
 
 impl NodeType {
@@ -45,6 +47,7 @@ impl NodeType {
             NodeType::Job => "Job",
             NodeType::Submission => "Submission",
             NodeType::AiTestTemplate => "AiTestTemplate",
+            NodeType::Rating => "Rating",
         }
     }
 
@@ -58,6 +61,7 @@ impl NodeType {
             NodeType::Job,
             NodeType::Submission,
             NodeType::AiTestTemplate,
+            NodeType::Rating,
         ]
         .into_iter()
         .find(|candidate| candidate.type_name() == name)

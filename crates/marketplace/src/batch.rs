@@ -154,4 +154,24 @@ impl MarketplaceService {
             .await?;
         Ok(projects)
     }
+
+    /// `(approved, reviewed)` submissions of `tester_id` (reviewed: approved or rejected), the
+    /// figures of the seed's `success_rate`.
+    pub async fn tester_review_counts(
+        &self,
+        tester_id: ObjectId,
+    ) -> Result<(u64, u64), MarketplaceError> {
+        let approved = self
+            .submissions
+            .count_documents(doc! { "tester_id": tester_id, "status": "approved" })
+            .await?;
+        let reviewed = self
+            .submissions
+            .count_documents(doc! {
+                "tester_id": tester_id,
+                "status": { "$in": ["approved", "rejected"] },
+            })
+            .await?;
+        Ok((approved, reviewed))
+    }
 }

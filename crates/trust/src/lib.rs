@@ -1,6 +1,30 @@
-//! The trust domain: ratings between clients and testers, disputes, and tester qualification tests.
+//! The trust domain: ratings between clients and testers (seed section 7).
 //!
-//! This crate will own the `ratings`, `disputes` and `qualification_tests` collections (seed
-//! sections 6, 7 and 10) and the dispute state machine.
+//! **Owns** the `ratings` collection with its indexes and validator
+//! ([`TrustService::collections`]). Ratings are double-blind: hidden from the other side until
+//! both sides rated or 14 days passed since the review, then revealed together by one
+//! compare-and-set inside a transaction that also adds them to the rated users' exact totals
+//! through the [`RatingTotals`] seam ([`UsersRatingTotals`] writes `users.tester_data` /
+//! `client_data`). Events leave through the [`TrustEvents`] seam for the notifications issue.
 //!
-//! It holds no code yet: the trust issue fills it.
+//! **Is not**: a marketplace or identity crate. It reads submissions and jobs through
+//! [`marketplace::MarketplaceService`]'s public API (the caller arrives as a marketplace
+//! [`marketplace::Actor`]), knows nothing of GraphQL or HTTP, and reads no configuration.
+//! Disputes (section 6) and qualification tests (section 10) are not built yet.
+
+pub mod collections;
+mod error;
+mod events;
+mod rating;
+mod service;
+mod totals;
+mod transaction;
+
+pub use error::TrustError;
+pub use events::{NoTrustEvents, TrustEvents};
+pub use rating::{
+    rating_visible_to, reveal_due, validate_rating, DetailRatings, RatedRole, Rating, RatingInput,
+    RatingSummary, MAX_POINTS, MAX_POINT_CHARS, MAX_RESPONSE_CHARS, MAX_REVIEW_CHARS, REVEAL_AFTER,
+};
+pub use service::TrustService;
+pub use totals::{totals_pipeline, RatingTotals, RevealedRating, UsersRatingTotals};

@@ -4,7 +4,7 @@
 use async_graphql::{ComplexObject, Context, Enum, Object, SimpleObject, ID};
 
 use crate::error::ApiResult;
-use crate::relay::{GlobalId, NodeType};
+use crate::relay::{GlobalId, ListConnection, NodeType};
 use crate::scalars::DateTime;
 use crate::viewer::viewer;
 use crate::Services;
@@ -251,6 +251,26 @@ impl User {
             return None;
         }
         crate::marketplace_api::money::PayoutAccountInfo::of(&self.record)
+    }
+    /// Revealed public ratings this user received, newest first.
+    #[graphql(complexity = "crate::relay::page_cost(first, last, child_complexity)")]
+    async fn ratings(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> ApiResult<ListConnection<crate::trust_api::ratings::Rating>> {
+        crate::trust_api::ratings::user_ratings(ctx, self.record.id, first, after, last, before)
+            .await
+    }
+    /// Exact figures of every revealed rating this user received (public or not).
+    async fn rating_summary(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<crate::trust_api::ratings::RatingSummary> {
+        crate::trust_api::ratings::user_rating_summary(ctx, self.record.id).await
     }
     /// Role within the user's organization: `owner`, `admin` or `member`.
     async fn organization_role(&self) -> Option<&str> {

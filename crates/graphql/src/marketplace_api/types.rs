@@ -744,6 +744,14 @@ impl Submission {
         }
         super::escrow_types::submission_payout(ctx, self.0.job_id, self.0.id).await
     }
+    /// Its ratings the caller may see: their own side's always, the other side's once revealed
+    /// (double-blind; a hidden rating is simply absent).
+    async fn ratings(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Vec<crate::trust_api::ratings::Rating>> {
+        crate::trust_api::ratings::submission_ratings(ctx, self.0.id).await
+    }
 }
 
 /// A variable a template's steps use as `{{name}}`.
