@@ -15,4 +15,5 @@ mod marketplace_authorization;
 mod organizations;
 mod payout_accounts;
 mod stripe;
+mod visibility_attacks;
 mod webhooks;
