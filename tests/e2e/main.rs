@@ -17,4 +17,5 @@ mod payout_accounts;
 mod ratings;
 mod sign_in_attacks;
 mod stripe;
+mod visibility_attacks;
 mod webhooks;

@@ -439,6 +439,7 @@ async fn every_invalid_transition_is_a_conflict_and_changes_nothing() {
     let gateway = TestGateway::start().await;
     let (john, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
     let (sarah, _) = gateway.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    let (admin, _) = gateway.login("admin@peertest.io", DEMO_PASSWORD).await;
     let project_id = create_project(&gateway, &john, "Transitions").await;
     let draft_id = gateway
         .ok(
@@ -490,9 +491,11 @@ async fn every_invalid_transition_is_a_conflict_and_changes_nothing() {
     let cancel = "mutation($input: JobMoneyInput!) { cancelJob(input: $input) { job { id } } }";
     // (what, caller, query, variables, collection and id whose document must not change)
     let attempts: Vec<(&str, &str, &str, Value, &str, &str)> = vec![
+        // Drafts are invisible to the client (NOT_FOUND, visibility_attacks); an admin sees the
+        // draft and is refused the transition.
         (
             "approve a draft submission",
-            &john,
+            &admin,
             approve,
             json!({ "input": { "submissionId": submission_id } }),
             "submissions",

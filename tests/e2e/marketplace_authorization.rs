@@ -75,6 +75,10 @@ async fn every_marketplace_operation_for_every_kind_of_caller() {
         &gateway.ok(Some(&li), "{ me { id } }", json!({})).await,
         &["me", "id"],
     );
+    let sarah_id = id_of(
+        &gateway.ok(Some(&sarah), "{ me { id } }", json!({})).await,
+        &["me", "id"],
+    );
 
     let project = create_project(&gateway, &john, "Authz storefront").await;
     let job = open_job(&gateway, &john, &project, 3).await;
@@ -147,6 +151,8 @@ async fn every_marketplace_operation_for_every_kind_of_caller() {
     );
     let (s1, s2, s3) = (submission.clone(), submission.clone(), submission.clone());
     let j10 = job.clone();
+    let (j11, j12) = (job.clone(), job.clone());
+    let sarah_node = sarah_id.clone();
     let (e1, e2, e3) = (job.clone(), job.clone(), job.clone());
     let (s4, s5, s6) = (submission.clone(), submission.clone(), submission.clone());
     let p5 = project.clone();
@@ -154,9 +160,18 @@ async fn every_marketplace_operation_for_every_kind_of_caller() {
     let rows = vec![
         row("query project", "query($id: ID!) { project(id: $id) { name } }",
             move |_| json!({ "id": p1 }), [U, OK, NF, NF, NF, OK, OK]),
+        // Credentials are released while a tester's seat is in progress; Sarah handed in.
         row("field Project.credentials (through the job)",
             "query($id: ID!) { job(id: $id) { project { credentials { password } } } }",
-            move |_| json!({ "id": j1 }), [U, OK, NF, OK, FB, OK, FB]),
+            move |_| json!({ "id": j1 }), [U, OK, NF, FB, FB, OK, FB]),
+        row("field Project.credentialReads (through the job)",
+            "query($id: ID!) { job(id: $id) { project { credentialReads { totalCount } } } }",
+            move |_| json!({ "id": j11 }), [U, OK, NF, FB, FB, OK, FB]),
+        row("field User.assignedJobs of the seated tester (through the job)",
+            "query($id: ID!) { job(id: $id) { assignments { tester { assignedJobs { totalCount } } } } }",
+            move |_| json!({ "id": j12 }), [U, OK, NF, OK, OK, OK, OK]),
+        row("query node (the seated tester)", "query($id: ID!) { node(id: $id) { id } }",
+            move |_| json!({ "id": sarah_node }), [U, NF, NF, OK, NF, OK, NF]),
         row("field Job.totalBudgetCents", "query($id: ID!) { job(id: $id) { totalBudgetCents } }",
             move |_| json!({ "id": j2 }), [U, OK, NF, FB, FB, OK, OK]),
         row("field Job.escrowStatus", "query($id: ID!) { job(id: $id) { escrowStatus } }",
@@ -234,9 +249,10 @@ async fn every_marketplace_operation_for_every_kind_of_caller() {
         row("mutation enhanceSubmissionSummary (handed in)", "mutation($input: SubmissionIdInput!) { enhanceSubmissionSummary(input: $input) { enhancement { enhanced } } }",
             move |_| json!({ "input": { "submissionId": s3 } }),
             [U, FB, FB, C, NF, FB, FB]),
+        // A draft is its tester's (and admins') only: the job's client does not find it.
         row("mutation approveSubmission (a draft)", "mutation($input: SubmissionMoneyInput!) { approveSubmission(input: $input) { submission { id } } }",
             move |_| json!({ "input": { "submissionId": li_draft } }),
-            [U, C, NF, NF, FB, C, FB]),
+            [U, NF, NF, NF, FB, C, FB]),
         row("mutation createAiTestTemplate", "mutation { createAiTestTemplate(input: { name: \"T\", category: GENERAL, scenario: \"S\", steps: [{ actionTemplate: \"a\", expectedResultTemplate: \"b\" }] }) { template { id } } }",
             |_| json!({}), [U, FB, FB, FB, FB, OK, FB]),
         row("mutation setAiTestTemplateActive", "mutation($input: SetAiTestTemplateActiveInput!) { setAiTestTemplateActive(input: $input) { template { id } } }",

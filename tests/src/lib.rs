@@ -52,6 +52,7 @@ pub async fn seed_fan_out(
                     tester_id: *tester,
                     assigned_at: now,
                     status: marketplace::AssignmentStatus::Submitted,
+                    claimed_with: None,
                 })
                 .collect();
             jobs.push(marketplace::Job {
@@ -78,6 +79,7 @@ pub async fn seed_fan_out(
                 tester_level: marketplace::TesterLevel::Any,
                 max_testers: fan as i32,
                 assigned_testers: seats,
+                withdrawn_testers: Vec::new(),
                 budget_per_tester_usd: 1_000,
                 total_budget_usd: 1_000 * fan as i64,
                 deadline: DateTime::from_millis(now.timestamp_millis() + 86_400_000),

@@ -101,6 +101,16 @@ batch_loader!(
 );
 
 batch_loader!(
+    /// The newest credential reads of each project (at most
+    /// `marketplace::CREDENTIAL_TRAIL_LIMIT`), newest first.
+    CredentialReadsByProjectLoader: Vec<marketplace::CredentialRead>,
+    |services, keys| services
+        .marketplace()
+        .credential_reads_by_project_ids(keys, marketplace::CREDENTIAL_TRAIL_LIMIT)
+        .await?
+);
+
+batch_loader!(
     /// AI test templates by id.
     TemplateLoader: marketplace::AiTestTemplate,
     |services, keys| services.marketplace().templates_by_ids(keys).await?
@@ -145,6 +155,7 @@ pub fn install(request: async_graphql::Request, services: &Services) -> async_gr
         .data(cached(JobsByProjectLoader(services())))
         .data(cached(JobsByTesterLoader(services())))
         .data(cached(SubmissionsByJobLoader(services())))
+        .data(cached(CredentialReadsByProjectLoader(services())))
         .data(cached(TemplateLoader(services())))
         .data(cached(EscrowByJobLoader(services())))
         .data(cached(RatingsBySubmissionLoader(services())))

@@ -5,9 +5,12 @@
 
 use async_graphql::{Context, Interface, Object, ID};
 
+use identity::visibility::{user_findable, Reader};
+
 use crate::error::{ApiError, ApiResult};
 use crate::identity_api::organizations::Organization;
 use crate::identity_api::types::User;
+use crate::loaders::load_user;
 use crate::marketplace_api::types::{AiTestTemplate, Job, Project, Submission};
 use crate::marketplace_api::{jobs, projects, submissions, templates};
 use crate::relay::{GlobalId, NodeType};
@@ -44,20 +47,33 @@ pub struct NodeQuery;
 /// The `node` query.
 #[Object]
 impl NodeQuery {
-    /// Fetches any object by its global ID. Users are visible to every signed-in caller (their
-    /// private fields only to themselves and admins); organizations to their members, admins and
-    /// their own API keys. Anything else is `NOT_FOUND`.
+    /// Fetches any object by its global ID. Users to themselves, admins and members (and API
+    /// keys) of their organization, with the fields `User` describes; organizations to their
+    /// members, admins and their own API keys; marketplace objects to whoever may see them.
+    /// Anything else is `NOT_FOUND`, the same answer as for an ID that names nothing.
     #[graphql(guard = "Authenticated")]
     async fn node(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Node> {
         let global_id = GlobalId::decode(&id, "id")?;
         let not_found = || ApiError::NotFound(format!("no object with ID {}", id.as_str()));
         let identity = ctx.data_unchecked::<Services>().identity();
         match global_id.node_type {
-            NodeType::User => identity
-                .user(global_id.object_id)
-                .await?
-                .map(|user| Node::User(User::new(user)))
-                .ok_or_else(not_found),
+            NodeType::User => {
+                let principal = viewer(ctx).principal()?;
+                let reader_record = match principal.user_id() {
+                    Some(id) => load_user(ctx, id).await?,
+                    None => None,
+                };
+                let reader = Reader {
+                    principal,
+                    record: reader_record.as_ref(),
+                };
+                // A hidden user answers exactly like an id that names nobody.
+                load_user(ctx, global_id.object_id)
+                    .await?
+                    .filter(|user| user_findable(reader, user))
+                    .map(|user| Node::User(User::new(user)))
+                    .ok_or_else(not_found)
+            }
             NodeType::Organization => {
                 let principal = viewer(ctx).principal()?;
                 let organization = identity

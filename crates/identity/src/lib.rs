@@ -5,7 +5,8 @@
 //! crate owns (`users`, `organizations`, `sessions`, `api_keys`, `outbox`, `rate_limits`; see
 //! [`IdentityService::collections`]). It knows nothing about GraphQL or HTTP: callers pass typed
 //! inputs and an authenticated [`Principal`], and get typed values or an [`IdentityError`] back.
-//! Authorization decisions are plain functions in [`authorization`]. A tester's Stripe Connect
+//! Authorization decisions are plain functions in [`authorization`]; how much of a user others
+//! may read is decided in [`visibility`]. A tester's Stripe Connect
 //! payout account status is recorded in [`payout_account`].
 
 pub mod access_token;
@@ -28,6 +29,7 @@ pub mod settings;
 pub mod totp;
 pub mod two_factor;
 pub mod user;
+pub mod visibility;
 
 pub use api_key::{ApiKey, ApiKeyScope, CreatedApiKey, API_KEY_PREFIX};
 pub use error::{ErrorCategory, IdentityError};

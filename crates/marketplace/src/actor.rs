@@ -39,20 +39,36 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// Whether the caller owns something created by `client_id` for `organization_id`.
+    ///
+    /// What an organization owns belongs to the organization, not to the member who created it
+    /// (GitHub's rule for organization repositories): its creator keeps access only while they
+    /// are still a member, so a removed member loses it on their next request. What a client
+    /// owns without an organization stays theirs.
+    fn owns(&self, client_id: ObjectId, organization_id: Option<ObjectId>) -> bool {
+        self.user_id == client_id
+            && match organization_id {
+                None => true,
+                Some(theirs) => self.organization.is_some_and(|(mine, _)| mine == theirs),
+            }
+    }
+
     /// Whether the caller may manage something owned by `client_id` (and, when set, by
-    /// `organization_id`): the owner itself, any member of the owning organization, or an admin.
+    /// `organization_id`): its owner (for an organization's things, only while still a member),
+    /// any current member of the owning organization, or an admin.
     pub fn manages(&self, client_id: ObjectId, organization_id: Option<ObjectId>) -> bool {
-        if self.role == ActorRole::Admin || self.user_id == client_id {
+        if self.role == ActorRole::Admin || self.owns(client_id, organization_id) {
             return true;
         }
         matches!((self.organization, organization_id), (Some((mine, _)), Some(theirs)) if mine == theirs)
     }
 
     /// Whether the caller administers something owned by `client_id` (and `organization_id`):
-    /// the owner itself, an owner or admin of the owning organization, or a platform admin.
+    /// its owner (for an organization's things, only while still a member), a current owner or
+    /// admin of the owning organization, or a platform admin.
     pub fn administers(&self, client_id: ObjectId, organization_id: Option<ObjectId>) -> bool {
         self.role == ActorRole::Admin
-            || self.user_id == client_id
+            || self.owns(client_id, organization_id)
             || matches!(
                 (self.organization, organization_id),
                 (Some((mine, OrgRole::Owner | OrgRole::Admin)), Some(theirs)) if mine == theirs
@@ -116,5 +132,42 @@ impl TesterProfile {
     /// Whether the tester passed qualification.
     pub fn is_qualified(&self) -> bool {
         self.qualification_status == "qualified"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(organization: Option<(ObjectId, OrgRole)>) -> Actor {
+        Actor {
+            user_id: ObjectId::new(),
+            role: ActorRole::Client,
+            organization,
+        }
+    }
+
+    #[test]
+    fn a_removed_member_no_longer_manages_the_organization_projects_they_created() {
+        let organization = ObjectId::new();
+        let mut creator = client(Some((organization, OrgRole::Member)));
+        assert!(creator.manages(creator.user_id, Some(organization)));
+        assert!(creator.administers(creator.user_id, Some(organization)));
+        creator.organization = None;
+        assert!(!creator.manages(creator.user_id, Some(organization)));
+        assert!(!creator.administers(creator.user_id, Some(organization)));
+        creator.organization = Some((ObjectId::new(), OrgRole::Owner));
+        assert!(
+            !creator.manages(creator.user_id, Some(organization)),
+            "membership of another organization does not count"
+        );
+    }
+
+    #[test]
+    fn a_client_without_an_organization_keeps_what_they_own() {
+        let owner = client(None);
+        assert!(owner.manages(owner.user_id, None));
+        assert!(owner.administers(owner.user_id, None));
+        assert!(!client(None).manages(owner.user_id, None));
     }
 }

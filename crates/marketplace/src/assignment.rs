@@ -1,6 +1,8 @@
 //! Seats on a job: a tester claims one atomically, withdraws to free it, and moves it through the
 //! assignment lifecycle (assigned → in_progress → submitted → completed), each step a
-//! compare-and-set inside the job document.
+//! compare-and-set inside the job document. A seat records the equipment the tester declared when
+//! claiming it, and a withdrawn seat moves to the job's `withdrawn_testers` history instead of
+//! vanishing; a tester who withdrew cannot claim the same job again.
 
 use bson::oid::ObjectId;
 use bson::{doc, DateTime, Document};
@@ -62,6 +64,39 @@ pub struct Assignment {
     pub assigned_at: DateTime,
     /// Lifecycle status.
     pub status: AssignmentStatus,
+    /// The equipment the tester declared when claiming (what qualified them). Equipment is
+    /// self-declared and editable, so the seat keeps what it was taken with: later profile edits
+    /// change neither the seat nor what its client sees. `None` on seats claimed before it was
+    /// recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_with: Option<SeatEquipment>,
+}
+
+/// The devices, browsers and operating systems a tester declared when claiming a seat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SeatEquipment {
+    /// Devices.
+    pub devices: Vec<String>,
+    /// Browsers.
+    pub browsers: Vec<String>,
+    /// Operating systems.
+    pub os: Vec<String>,
+}
+
+/// A seat its tester gave back (an element of `jobs.withdrawn_testers`): history the client sees.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WithdrawnSeat {
+    /// The tester.
+    pub tester_id: ObjectId,
+    /// When the seat was taken.
+    pub assigned_at: DateTime,
+    /// Where the seat was when given back (assigned or in progress).
+    pub status_at_withdrawal: AssignmentStatus,
+    /// The equipment the seat was claimed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_with: Option<SeatEquipment>,
+    /// When it was given back.
+    pub withdrawn_at: DateTime,
 }
 
 /// Whether `tester` meets the job's requirements and visibility rules (the same rules the claim
@@ -117,8 +152,10 @@ pub(crate) fn qualification_filter(tester: &TesterProfile) -> Vec<Document> {
 impl MarketplaceService {
     /// Takes a seat on an open job for `tester`, in one conditional update: the job must be open,
     /// its deadline not passed (by the service clock), have a free seat, not already seat this
-    /// tester, and the tester must qualify. When the update matches nothing the job is re-read to
-    /// say why (JobNotOpen, DeadlinePassed, AlreadyClaimed, NotQualified, SeatsFull); nothing was
+    /// tester nor have seated them before (a tester who withdrew may not come back, so seats
+    /// cannot be cycled), and the tester must qualify. The seat records the tester's declared
+    /// equipment. When the update matches nothing the job is re-read to say why (JobNotOpen,
+    /// DeadlinePassed, AlreadyClaimed, WithdrewBefore, NotQualified, SeatsFull); nothing was
     /// written.
     pub async fn claim_job(
         &self,
@@ -139,12 +176,18 @@ impl MarketplaceService {
             tester_id: tester.tester_id,
             assigned_at: now,
             status: AssignmentStatus::Assigned,
+            claimed_with: Some(SeatEquipment {
+                devices: tester.devices.clone(),
+                browsers: tester.browsers.clone(),
+                os: tester.os.clone(),
+            }),
         })?;
         let mut conditions = vec![
             doc! { "_id": job_id },
             doc! { "status": JobStatus::Open.as_str() },
             doc! { "deadline": { "$gt": now } },
             doc! { "assigned_testers.tester_id": { "$ne": tester.tester_id } },
+            doc! { "withdrawn_testers.tester_id": { "$ne": tester.tester_id } },
             doc! { "$expr": { "$lt": [ { "$size": "$assigned_testers" }, "$max_testers" ] } },
         ];
         conditions.extend(qualification_filter(tester));
@@ -173,6 +216,12 @@ impl MarketplaceService {
             .any(|seat| seat.tester_id == tester.tester_id)
         {
             MarketplaceError::AlreadyClaimed
+        } else if job
+            .withdrawn_testers
+            .iter()
+            .any(|seat| seat.tester_id == tester.tester_id)
+        {
+            MarketplaceError::WithdrewBefore
         } else if !tester_qualifies(&job, tester) {
             MarketplaceError::NotQualified
         } else {
@@ -181,55 +230,66 @@ impl MarketplaceService {
     }
 
     /// Gives the tester's seat back while the job is open or in progress and the tester has not
-    /// submitted; the seat is free for another tester.
+    /// submitted; the seat is free for another tester and moves, in the same compare-and-set on
+    /// the seat as read, to the job's `withdrawn_testers` history (withdrawing leaves a trace).
     pub async fn withdraw_from_job(
         &self,
         actor: &Actor,
         job_id: ObjectId,
     ) -> Result<Job, MarketplaceError> {
-        let releasable = [
-            AssignmentStatus::Assigned.as_str(),
-            AssignmentStatus::InProgress.as_str(),
-        ];
+        let releasable = [AssignmentStatus::Assigned, AssignmentStatus::InProgress];
+        let job = self.job(job_id).await?;
+        let Some(seat) = job
+            .assigned_testers
+            .iter()
+            .find(|seat| seat.tester_id == actor.user_id)
+        else {
+            return Err(MarketplaceError::NotAssigned);
+        };
+        if !releasable.contains(&seat.status) {
+            return Err(MarketplaceError::InvalidAssignmentTransition {
+                from: seat.status.as_str(),
+                to: "withdrawn",
+            });
+        }
+        let running = [JobStatus::Open.as_str(), JobStatus::InProgress.as_str()];
+        if !running.contains(&job.status.as_str()) {
+            return Err(MarketplaceError::InvalidJobTransition {
+                from: job.status.as_str(),
+                action: "release a seat",
+            });
+        }
+        let now = self.now();
+        let history = bson::to_bson(&WithdrawnSeat {
+            tester_id: seat.tester_id,
+            assigned_at: seat.assigned_at,
+            status_at_withdrawal: seat.status,
+            claimed_with: seat.claimed_with.clone(),
+            withdrawn_at: now,
+        })?;
         let withdrawn = self
             .jobs
             .find_one_and_update(
                 doc! {
                     "_id": job_id,
-                    "status": { "$in": [JobStatus::Open.as_str(), JobStatus::InProgress.as_str()] },
+                    "status": { "$in": running.to_vec() },
                     "assigned_testers": { "$elemMatch": {
                         "tester_id": actor.user_id,
-                        "status": { "$in": releasable.to_vec() },
+                        "status": seat.status.as_str(),
+                        "assigned_at": seat.assigned_at,
                     }},
                 },
                 doc! {
                     "$pull": { "assigned_testers": { "tester_id": actor.user_id } },
-                    "$set": { "updated_at": self.now() },
+                    "$push": { "withdrawn_testers": history },
+                    "$set": { "updated_at": now },
                 },
             )
             .return_document(ReturnDocument::After)
             .await?;
-        if let Some(job) = withdrawn {
-            return Ok(job);
-        }
-        let job = self.job(job_id).await?;
-        match job
-            .assigned_testers
-            .iter()
-            .find(|seat| seat.tester_id == actor.user_id)
-        {
-            None => Err(MarketplaceError::NotAssigned),
-            Some(seat) if !releasable.contains(&seat.status.as_str()) => {
-                Err(MarketplaceError::InvalidAssignmentTransition {
-                    from: seat.status.as_str(),
-                    to: "withdrawn",
-                })
-            }
-            Some(_) => Err(MarketplaceError::InvalidJobTransition {
-                from: job.status.as_str(),
-                action: "release a seat",
-            }),
-        }
+        // A concurrent step moved the seat or the job between the read and the write: the
+        // caller retries against the new state rather than withdrawing from a seat it did not see.
+        withdrawn.ok_or(MarketplaceError::SeatChanged)
     }
 
     /// The tester starts testing: their seat moves assigned → in_progress.
@@ -370,6 +430,7 @@ impl MarketplaceService {
             doc! { "deadline": { "$gt": self.now() } },
             doc! { "visibility": { "$in": ["public", "invited_only"] } },
             doc! { "assigned_testers.tester_id": { "$ne": tester.tester_id } },
+            doc! { "withdrawn_testers.tester_id": { "$ne": tester.tester_id } },
             doc! { "$expr": { "$lt": [ { "$size": "$assigned_testers" }, "$max_testers" ] } },
         ];
         conditions.extend(qualification_filter(tester));

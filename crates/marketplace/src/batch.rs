@@ -136,13 +136,13 @@ impl MarketplaceService {
         text: &str,
         limit: i64,
     ) -> Result<Vec<crate::Project>, MarketplaceError> {
-        let owner = match actor.organization {
-            Some((organization_id, _)) => doc! { "$or": [
-                { "client_id": actor.user_id },
-                { "organization_id": organization_id },
-            ]},
-            None => doc! { "client_id": actor.user_id },
-        };
+        // The caller's own projects outside any organization, plus their current
+        // organization's: projects created for an organization they left are not theirs.
+        let mut owners = vec![doc! { "client_id": actor.user_id, "organization_id": null }];
+        if let Some((organization_id, _)) = actor.organization {
+            owners.push(doc! { "organization_id": organization_id });
+        }
+        let owner = doc! { "$or": owners };
         let projects = self
             .projects
             .find(doc! { "$and": [ { "$text": { "$search": text } }, owner ] })

@@ -1,5 +1,6 @@
 //! The collections the marketplace owns (seed sections 2, 3, 4 and 9, plus the usage counters
-//! behind the organization limits), with their indexes and validators.
+//! behind the organization limits and the credential-read audit trail), with their indexes and
+//! validators.
 
 use bson::{doc, Document};
 use foundation::CollectionSpec;
@@ -18,6 +19,9 @@ pub const AI_TEST_TEMPLATES: &str = "ai_test_templates";
 /// running jobs, so `max_projects` and `max_concurrent_jobs` hold under concurrency. Its `_id`
 /// is the owner's id; the field names are the seed's organization `usage` names.
 pub const USAGE_COUNTERS: &str = "usage_counters";
+/// The audit trail of project credential reads: who read which project's credentials, when and
+/// through which job. Only ever inserted into.
+pub const CREDENTIAL_READS: &str = "credential_reads";
 
 fn index(keys: Document) -> IndexModel {
     IndexModel::builder().keys(keys).build()
@@ -38,6 +42,7 @@ pub fn specs() -> Vec<CollectionSpec> {
         submissions(),
         ai_test_templates(),
         usage_counters(),
+        credential_reads(),
     ]
 }
 
@@ -148,6 +153,23 @@ fn usage_counters() -> CollectionSpec {
                 "projects_count": { "bsonType": "long", "minimum": 0 },
                 "active_jobs_count": { "bsonType": "long", "minimum": 0 },
                 "updated_at": { "bsonType": "date" },
+            },
+        }})
+}
+
+fn credential_reads() -> CollectionSpec {
+    CollectionSpec::new(CREDENTIAL_READS)
+        // The trail of one project, newest first.
+        .index(index(doc! { "project_id": 1, "read_at": -1 }))
+        .validator(doc! { "$jsonSchema": {
+            "bsonType": "object",
+            "required": ["project_id", "reader_id", "reader_kind", "read_at"],
+            "properties": {
+                "project_id": { "bsonType": "objectId" },
+                "job_id": { "bsonType": "objectId" },
+                "reader_id": { "bsonType": "objectId" },
+                "reader_kind": { "enum": ["owner", "admin", "tester"] },
+                "read_at": { "bsonType": "date" },
             },
         }})
 }

@@ -62,6 +62,13 @@ pub enum MarketplaceError {
     /// The tester already holds a seat on this job.
     #[error("you already claimed this job")]
     AlreadyClaimed,
+    /// The tester withdrew from this job before; a seat once given back cannot be claimed again.
+    #[error("you withdrew from this job and cannot claim it again")]
+    WithdrewBefore,
+    /// The seat changed (another step moved it) between reading and writing it; nothing was
+    /// written. Retry against the new state.
+    #[error("your seat changed while withdrawing; try again")]
+    SeatChanged,
     /// The tester does not meet the job's requirements (qualification, level, devices, browsers,
     /// OS) or was not invited to a non-public job.
     #[error("you do not qualify for this job")]
@@ -162,6 +169,8 @@ impl MarketplaceError {
             JobNotOpen
             | SeatsFull
             | AlreadyClaimed
+            | WithdrewBefore
+            | SeatChanged
             | InvalidJobTransition { .. }
             | InvalidAssignmentTransition { .. }
             | InvalidSubmissionTransition { .. }

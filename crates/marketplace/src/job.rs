@@ -8,7 +8,7 @@ use mongodb::ClientSession;
 use serde::{Deserialize, Serialize};
 
 use crate::actor::Actor;
-use crate::assignment::Assignment;
+use crate::assignment::{Assignment, WithdrawnSeat};
 use crate::error::MarketplaceError;
 use crate::funding::FundingReceipt;
 use crate::project::ProjectStatus;
@@ -204,6 +204,10 @@ pub struct Job {
     pub max_testers: i32,
     /// Seats taken, one per tester.
     pub assigned_testers: Vec<Assignment>,
+    /// Seats given back, kept as history the client sees (a withdrawal moves the seat here in
+    /// the same update that frees it).
+    #[serde(default)]
+    pub withdrawn_testers: Vec<WithdrawnSeat>,
     /// Pay per tester in US cents (the seed's name is kept; the unit is minor units).
     pub budget_per_tester_usd: i64,
     /// `budget_per_tester_usd × max_testers`, in US cents.
@@ -424,6 +428,7 @@ impl MarketplaceService {
             tester_level: input.tester_level,
             max_testers: input.max_testers,
             assigned_testers: Vec::new(),
+            withdrawn_testers: Vec::new(),
             budget_per_tester_usd: input.budget_per_tester_cents,
             total_budget_usd: total_budget,
             deadline: input.deadline,

@@ -1,7 +1,7 @@
 //! The marketplace domain: projects, jobs, tester seats, submissions and AI test templates.
 //!
 //! **Owns** the `projects`, `jobs`, `submissions` and `ai_test_templates` collections (seed
-//! sections 2, 3, 4 and 9) and `usage_counters`, with their indexes and validators
+//! sections 2, 3, 4 and 9), `usage_counters` and `credential_reads`, with their indexes and validators
 //! ([`MarketplaceService::collections`]), and the lifecycles on them, each an enum plus one
 //! transition table applied by compare-and-set in MongoDB: jobs ([`JOB_TRANSITIONS`]), seats
 //! ([`ASSIGNMENT_TRANSITIONS`]) and submissions ([`SUBMISSION_TRANSITIONS`]). Claims take a seat in
@@ -9,7 +9,9 @@
 //! submission changes run in a multi-document transaction that also recounts the job's counters,
 //! and a review also checks there that the job still takes reviews ([`REVIEWABLE_JOB_STATUSES`]).
 //! It keeps project credentials sealed with AES-256-GCM, opened only for the owner, the owner's
-//! organization admins and testers seated on one of the project's running jobs.
+//! organization admins and testers whose seat on one of the project's running jobs is in progress,
+//! each opening first recorded in the `credential_reads` audit trail. Read rules (drafts, seats,
+//! the trail) live in [`visibility`].
 //!
 //! **Limits.** The organization's `max_projects` and `max_concurrent_jobs`, handed in as
 //! [`OrganizationLimits`], are kept by one `usage_counters` document per owner (the organization,
@@ -42,6 +44,7 @@ mod actor;
 mod assignment;
 mod batch;
 pub mod collections;
+mod credential_audit;
 mod credentials;
 mod enhance;
 mod error;
@@ -54,12 +57,14 @@ mod submission;
 mod template;
 mod transaction;
 mod usage;
+pub mod visibility;
 
 pub use actor::{Actor, ActorRole, ExperienceLevel, OrgRole, TesterProfile};
 pub use assignment::{
     assignment_transition_allowed, tester_qualifies, Assignment, AssignmentStatus,
-    AvailableJobsFilter, AvailableJobsPage, ASSIGNMENT_TRANSITIONS,
+    AvailableJobsFilter, AvailableJobsPage, SeatEquipment, WithdrawnSeat, ASSIGNMENT_TRANSITIONS,
 };
+pub use credential_audit::{CredentialRead, CredentialReaderKind, CREDENTIAL_TRAIL_LIMIT};
 pub use enhance::{
     EnhancedContent, EnhancedJob, EnhancedSubmission, Enhancement, EnhancementFailure,
     EnhancementProvider, EnhancementRequest, EnhancementSubject, OpenAiCompatible, PassThrough,

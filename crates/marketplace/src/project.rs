@@ -1,7 +1,7 @@
 //! Projects (seed section 2): created, updated and archived by the owning client or members of its
 //! organization by role, limited by the organization's `max_projects`; their credentials are
-//! encrypted at rest and readable only by the owner, the owner's organization admins and testers
-//! currently seated on one of the project's jobs.
+//! encrypted at rest and released only to the owner, the owner's organization admins and testers
+//! testing on one of the project's jobs, each release recorded in the credential audit trail.
 
 use bson::oid::ObjectId;
 use bson::{doc, DateTime};
@@ -343,43 +343,54 @@ impl MarketplaceService {
     }
 
     /// The project's credentials in plain text, for its client, an owner or admin of its
-    /// organization, or a tester currently seated (not yet completed) on one of its running jobs.
-    /// Everyone else: Forbidden.
+    /// organization (current members only), a platform admin, or a tester whose seat on one of
+    /// its running jobs is in progress: credentials are released once testing has started
+    /// (`startAssignment`, or the tester's first draft), not on a mere claim, and no longer once
+    /// the seat is handed in, completed or withdrawn. Every release is first written to the
+    /// audit trail ([`MarketplaceService::credential_reads_by_project_ids`]); no entry, no
+    /// credentials. Everyone else: Forbidden, and nothing is recorded.
     pub async fn project_credentials(
         &self,
         actor: &Actor,
         project_id: ObjectId,
     ) -> Result<Option<ProjectCredentials>, MarketplaceError> {
         let project = self.project(project_id).await?;
-        let allowed = Self::administers(actor, &project)
-            || (actor.role == ActorRole::Tester
-                && self
-                    .jobs
-                    .count_documents(doc! {
-                        "project_id": project_id,
-                        "status": { "$in": ["open", "in_progress", "review"] },
-                        "assigned_testers": { "$elemMatch": {
-                            "tester_id": actor.user_id,
-                            "status": { "$in": ["assigned", "in_progress", "submitted"] },
-                        }},
-                    })
-                    .await?
-                    > 0);
-        if !allowed {
+        let seat_job = if Self::administers(actor, &project) {
+            None
+        } else if actor.role == ActorRole::Tester {
+            let job = self
+                .jobs
+                .find_one(doc! {
+                    "project_id": project_id,
+                    "status": { "$in": ["open", "in_progress", "review"] },
+                    "assigned_testers": { "$elemMatch": {
+                        "tester_id": actor.user_id,
+                        "status": crate::AssignmentStatus::InProgress.as_str(),
+                    }},
+                })
+                .await?;
+            match job {
+                Some(job) => Some(job.id),
+                None => return Err(MarketplaceError::Forbidden {
+                    action:
+                        "read this project's credentials before starting testing on one of its jobs",
+                }),
+            }
+        } else {
             return Err(MarketplaceError::Forbidden {
                 action: "read this project's credentials",
             });
-        }
-        project
-            .credentials
-            .map(|sealed| {
-                Ok(ProjectCredentials {
-                    username: self.credential_cipher.open(&sealed.username)?,
-                    password: self.credential_cipher.open(&sealed.password)?,
-                    additional_info: self.credential_cipher.open(&sealed.additional_info)?,
-                })
-            })
-            .transpose()
+        };
+        let Some(sealed) = project.credentials else {
+            return Ok(None);
+        };
+        self.record_credential_read(actor, project_id, seat_job)
+            .await?;
+        Ok(Some(ProjectCredentials {
+            username: self.credential_cipher.open(&sealed.username)?,
+            password: self.credential_cipher.open(&sealed.password)?,
+            additional_info: self.credential_cipher.open(&sealed.additional_info)?,
+        }))
     }
 
     /// Re-seals every stored credential that is not sealed under the current key (after a key

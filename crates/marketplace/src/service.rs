@@ -28,6 +28,7 @@ pub struct MarketplaceService {
     pub(crate) submissions: Collection<Submission>,
     pub(crate) templates: Collection<Document>,
     pub(crate) usage_counters: Collection<Document>,
+    pub(crate) credential_reads: Collection<crate::credential_audit::CredentialRead>,
     pub(crate) settings: Arc<MarketplaceSettings>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) funding: Arc<dyn JobFunding>,
@@ -50,6 +51,7 @@ impl MarketplaceService {
             submissions: database.collection(collections::SUBMISSIONS),
             templates: database.collection(collections::AI_TEST_TEMPLATES),
             usage_counters: database.collection(collections::USAGE_COUNTERS),
+            credential_reads: database.collection(collections::CREDENTIAL_READS),
             credential_cipher: CredentialCipher::with_previous(
                 &settings.credentials_encryption_key,
                 &settings.previous_credentials_keys,

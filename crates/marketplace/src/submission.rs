@@ -385,7 +385,9 @@ impl MarketplaceService {
         Ok(submission)
     }
 
-    /// The submission with `submission_id`, visible to its tester and to whoever manages the job.
+    /// The submission with `submission_id`, as [`crate::visibility::submission_visible`] allows
+    /// (a draft only to its tester and admins); anyone else gets `SubmissionNotFound`, the same
+    /// answer as for an id that names nothing.
     pub async fn submission(
         &self,
         actor: &Actor,
@@ -400,7 +402,7 @@ impl MarketplaceService {
             return Ok(submission);
         }
         let job = self.job(submission.job_id).await?;
-        if actor.manages(job.client_id, job.organization_id) && actor.role != ActorRole::Tester {
+        if crate::visibility::submission_visible(actor, &submission, &job) {
             Ok(submission)
         } else {
             Err(MarketplaceError::SubmissionNotFound)

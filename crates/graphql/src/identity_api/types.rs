@@ -3,7 +3,10 @@
 
 use async_graphql::{ComplexObject, Context, Enum, Object, SimpleObject, ID};
 
+use identity::visibility::{user_view, Reader, UserView};
+
 use crate::error::ApiResult;
+use crate::loaders::load_user;
 use crate::relay::{GlobalId, ListConnection, NodeType};
 use crate::scalars::DateTime;
 use crate::viewer::viewer;
@@ -98,41 +101,46 @@ impl From<identity::ClientData> for ClientData {
 }
 
 /// What a tester tells about their skills and equipment, plus totals other domains maintain.
+/// The public tester reputation (specializations, experience level, completed jobs, average
+/// rating) is visible to everyone who sees the tester; the other fields are `null` for everyone
+/// but the tester themself and admins.
 #[derive(SimpleObject)]
 pub struct TesterData {
     /// e.g. `web`, `mobile`, `api`, `accessibility`.
     pub specializations: Vec<String>,
     /// `beginner`, `intermediate` or `expert`.
     pub experience_level: Option<String>,
-    /// Devices the tester owns.
-    pub devices: Vec<String>,
-    /// Browsers the tester uses.
-    pub browsers: Vec<String>,
-    /// Hourly rate in US cents.
+    /// Devices the tester owns. Private.
+    pub devices: Option<Vec<String>>,
+    /// Browsers the tester uses. Private.
+    pub browsers: Option<Vec<String>>,
+    /// Hourly rate in US cents. Private.
     pub hourly_rate_usd_cents: Option<i64>,
-    /// `full-time`, `part-time` or `weekends`.
+    /// `full-time`, `part-time` or `weekends`. Private.
     pub availability: Option<String>,
-    /// `pending`, `qualified` or `rejected`.
+    /// `pending`, `qualified` or `rejected`. Private.
     pub qualification_status: Option<String>,
-    /// Lifetime earnings in US cents.
-    pub total_earned_usd_cents: i64,
+    /// Lifetime earnings in US cents. Private.
+    pub total_earned_usd_cents: Option<i64>,
     /// Completed jobs.
     pub total_jobs_completed: i64,
     /// Average rating, 0 to 5.
     pub average_rating: Option<f64>,
 }
 
-impl From<identity::TesterData> for TesterData {
-    fn from(data: identity::TesterData) -> Self {
+impl TesterData {
+    /// The tester's data as a caller with `view` may read it.
+    fn as_seen(data: identity::TesterData, view: UserView) -> Self {
+        let personal = view >= UserView::Personal;
         TesterData {
             specializations: data.specializations,
             experience_level: data.experience_level,
-            devices: data.devices,
-            browsers: data.browsers,
-            hourly_rate_usd_cents: data.hourly_rate_usd,
-            availability: data.availability,
-            qualification_status: data.qualification_status,
-            total_earned_usd_cents: data.total_earned_usd,
+            devices: personal.then_some(data.devices),
+            browsers: personal.then_some(data.browsers),
+            hourly_rate_usd_cents: data.hourly_rate_usd.filter(|_| personal),
+            availability: data.availability.filter(|_| personal),
+            qualification_status: data.qualification_status.filter(|_| personal),
+            total_earned_usd_cents: personal.then_some(data.total_earned_usd),
             total_jobs_completed: data.total_jobs_completed,
             average_rating: data.average_rating,
         }
@@ -194,28 +202,53 @@ impl User {
         }
     }
 
-    /// Whether the viewer may see this user's private fields: the user themself or an admin.
-    fn viewer_is_self_or_admin(&self, ctx: &Context<'_>) -> bool {
-        self.own_account
-            || match viewer(ctx).user() {
-                Ok(user) => user.user_id == self.record.id || user.role == identity::Role::Admin,
-                Err(_) => false,
-            }
+    /// How much of this user the viewer may read (identity's rule; the viewer's own record comes
+    /// from the request's user loader, so a list of users costs no extra query).
+    async fn view(&self, ctx: &Context<'_>) -> ApiResult<UserView> {
+        if self.own_account {
+            return Ok(UserView::Personal);
+        }
+        let Ok(principal) = viewer(ctx).principal() else {
+            return Ok(UserView::Public);
+        };
+        let record = match principal.user_id() {
+            Some(id) => load_user(ctx, id).await?,
+            None => None,
+        };
+        Ok(user_view(
+            Reader {
+                principal,
+                record: record.as_ref(),
+            },
+            &self.record,
+        ))
+    }
+
+    /// Whether the viewer may read fields of level `needed`.
+    async fn sees(&self, ctx: &Context<'_>, needed: UserView) -> ApiResult<bool> {
+        Ok(self.view(ctx).await? >= needed)
     }
 }
 
 /// A person with an account: client, tester or admin.
+///
+/// Others see a public profile: `id`, `fullName`, `role`, `profile`, `createdAt` and the public
+/// tester reputation in `testerData`. Every other field is `null` (never an error) unless the
+/// caller may read it: fields marked "Organization" for the user, their organization's owners and
+/// admins, and platform admins; fields marked "Private" for the user and platform admins only.
 #[Object]
 impl User {
     /// Global ID.
     pub async fn id(&self) -> ID {
         GlobalId::encode(NodeType::User, self.record.id)
     }
-    /// Normalized e-mail address. Visible to the user and admins (organization members see each
-    /// other's through `Organization.members`).
-    async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
-        self.viewer_is_self_or_admin(ctx)
-            .then_some(self.record.email.as_str())
+    /// Normalized e-mail address. Organization (members see each other's through
+    /// `Organization.members`).
+    async fn email(&self, ctx: &Context<'_>) -> ApiResult<Option<&str>> {
+        Ok(self
+            .sees(ctx, UserView::Organization)
+            .await?
+            .then_some(self.record.email.as_str()))
     }
     /// Display name.
     async fn full_name(&self) -> &str {
@@ -225,32 +258,45 @@ impl User {
     async fn role(&self) -> Role {
         self.record.role.into()
     }
-    /// Account status.
-    async fn status(&self) -> UserStatus {
-        self.record.status.into()
+    /// Account status. Organization.
+    async fn status(&self, ctx: &Context<'_>) -> ApiResult<Option<UserStatus>> {
+        Ok(self
+            .sees(ctx, UserView::Organization)
+            .await?
+            .then(|| self.record.status.into()))
     }
     /// Public profile.
     async fn profile(&self) -> Profile {
         self.record.profile.clone().into()
     }
-    /// Company details (clients).
-    async fn client_data(&self) -> Option<ClientData> {
-        self.record.client_data.clone().map(Into::into)
+    /// Company details (clients). Organization.
+    async fn client_data(&self, ctx: &Context<'_>) -> ApiResult<Option<ClientData>> {
+        if !self.sees(ctx, UserView::Organization).await? {
+            return Ok(None);
+        }
+        Ok(self.record.client_data.clone().map(Into::into))
     }
-    /// Skills, equipment and totals (testers).
-    async fn tester_data(&self) -> Option<TesterData> {
-        self.record.tester_data.clone().map(Into::into)
+    /// Skills, equipment and totals (testers): the public reputation for everyone, the rest
+    /// private (see `TesterData`).
+    async fn tester_data(&self, ctx: &Context<'_>) -> ApiResult<Option<TesterData>> {
+        let view = self.view(ctx).await?;
+        Ok(self
+            .record
+            .tester_data
+            .clone()
+            .map(|data| TesterData::as_seen(data, view)))
     }
-    /// The account a tester's payouts are transferred to (`null` until connected, and for
-    /// everyone but the tester and admins).
+    /// The account a tester's payouts are transferred to (`null` until connected). Private.
     async fn payout_account(
         &self,
         ctx: &Context<'_>,
-    ) -> Option<crate::marketplace_api::money::PayoutAccountInfo> {
-        if !self.viewer_is_self_or_admin(ctx) {
-            return None;
+    ) -> ApiResult<Option<crate::marketplace_api::money::PayoutAccountInfo>> {
+        if !self.sees(ctx, UserView::Personal).await? {
+            return Ok(None);
         }
-        crate::marketplace_api::money::PayoutAccountInfo::of(&self.record)
+        Ok(crate::marketplace_api::money::PayoutAccountInfo::of(
+            &self.record,
+        ))
     }
     /// Revealed public ratings this user received, newest first.
     #[graphql(complexity = "crate::relay::page_cost(first, last, child_complexity)")]
@@ -272,36 +318,50 @@ impl User {
     ) -> ApiResult<crate::trust_api::ratings::RatingSummary> {
         crate::trust_api::ratings::user_rating_summary(ctx, self.record.id).await
     }
-    /// Role within the user's organization: `owner`, `admin` or `member`.
-    async fn organization_role(&self) -> Option<&str> {
-        self.record.organization_role.as_deref()
-    }
-    /// Whether the e-mail address was confirmed.
-    async fn email_verified(&self) -> bool {
-        self.record.email_verified
-    }
-    /// Whether logins require a second factor. Visible to the user and admins.
-    async fn two_factor_enabled(&self, ctx: &Context<'_>) -> Option<bool> {
-        self.viewer_is_self_or_admin(ctx)
-            .then_some(self.record.two_factor_enabled)
-    }
-    /// Notification choices. Visible to the user and admins.
-    async fn notification_preferences(&self, ctx: &Context<'_>) -> Option<NotificationPreferences> {
-        self.viewer_is_self_or_admin(ctx)
-            .then(|| self.record.notification_preferences.into())
-    }
-    /// Last successful login. Visible to the user and admins.
-    async fn last_login(&self, ctx: &Context<'_>) -> Option<DateTime> {
-        if self.viewer_is_self_or_admin(ctx) {
-            self.record.last_login.map(Into::into)
-        } else {
-            None
+    /// Role within the user's organization: `owner`, `admin` or `member`. Organization.
+    async fn organization_role(&self, ctx: &Context<'_>) -> ApiResult<Option<&str>> {
+        if !self.sees(ctx, UserView::Organization).await? {
+            return Ok(None);
         }
+        Ok(self.record.organization_role.as_deref())
     }
-    /// Number of successful logins. Visible to the user and admins.
-    async fn login_count(&self, ctx: &Context<'_>) -> Option<i64> {
-        self.viewer_is_self_or_admin(ctx)
-            .then_some(self.record.login_count)
+    /// Whether the e-mail address was confirmed. Organization.
+    async fn email_verified(&self, ctx: &Context<'_>) -> ApiResult<Option<bool>> {
+        Ok(self
+            .sees(ctx, UserView::Organization)
+            .await?
+            .then_some(self.record.email_verified))
+    }
+    /// Whether logins require a second factor. Private.
+    async fn two_factor_enabled(&self, ctx: &Context<'_>) -> ApiResult<Option<bool>> {
+        Ok(self
+            .sees(ctx, UserView::Personal)
+            .await?
+            .then_some(self.record.two_factor_enabled))
+    }
+    /// Notification choices. Private.
+    async fn notification_preferences(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Option<NotificationPreferences>> {
+        Ok(self
+            .sees(ctx, UserView::Personal)
+            .await?
+            .then(|| self.record.notification_preferences.into()))
+    }
+    /// Last successful login. Private.
+    async fn last_login(&self, ctx: &Context<'_>) -> ApiResult<Option<DateTime>> {
+        if !self.sees(ctx, UserView::Personal).await? {
+            return Ok(None);
+        }
+        Ok(self.record.last_login.map(Into::into))
+    }
+    /// Number of successful logins. Private.
+    async fn login_count(&self, ctx: &Context<'_>) -> ApiResult<Option<i64>> {
+        Ok(self
+            .sees(ctx, UserView::Personal)
+            .await?
+            .then_some(self.record.login_count))
     }
     /// When the account was created.
     async fn created_at(&self) -> DateTime {
@@ -328,7 +388,8 @@ impl User {
         )
         .await
     }
-    /// The jobs this tester holds a seat on, newest first, as far as the viewer may see them.
+    /// The jobs this tester holds a seat on, newest first: all of them for the tester and admins,
+    /// a client's own jobs for that client, none for other testers.
     #[graphql(complexity = "crate::relay::page_cost(first, last, child_complexity)")]
     async fn assigned_jobs(
         &self,
@@ -348,7 +409,7 @@ impl User {
         )
         .await
     }
-    /// The organization the user belongs to, when the viewer may see it.
+    /// The organization the user belongs to, when the viewer may see it. Organization.
     async fn organization(
         &self,
         ctx: &Context<'_>,
@@ -356,6 +417,9 @@ impl User {
         let Some(organization_id) = self.record.organization_id else {
             return Ok(None);
         };
+        if !self.sees(ctx, UserView::Organization).await? {
+            return Ok(None);
+        }
         super::organizations::visible_organization(ctx, organization_id).await
     }
 }

@@ -44,7 +44,8 @@ pub async fn visible_job(ctx: &Context<'_>, id: ObjectId) -> ApiResult<Job> {
 }
 
 /// The jobs a tester holds a seat on, newest first (`User.assignedJobs`); the tester themself
-/// and admins see them, and a client sees those of their own jobs.
+/// and admins see them all, a client those of their own jobs, another tester none (claims are
+/// not public: `marketplace::visibility::seat_visible`).
 pub async fn jobs_of_tester(
     ctx: &Context<'_>,
     tester_id: ObjectId,
@@ -58,7 +59,10 @@ pub async fn jobs_of_tester(
         .await?
         .unwrap_or_default()
         .into_iter()
-        .filter(|job| job_visible(&actor, job))
+        .filter(|job| {
+            job_visible(&actor, job)
+                && marketplace::visibility::seat_visible(&actor, tester_id, job)
+        })
         .collect();
     connection_from_list(&page_request(first, after, last, before), jobs, Job)
 }

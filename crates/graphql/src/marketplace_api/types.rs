@@ -12,8 +12,8 @@ use super::visibility::{self, administers, manages};
 use crate::error::{ApiError, ApiResult};
 use crate::identity_api::types::User;
 use crate::loaders::{
-    load, load_user, JobLoader, JobsByProjectLoader, ProjectLoader, SubmissionsByJobLoader,
-    TemplateLoader,
+    load, load_user, CredentialReadsByProjectLoader, JobLoader, JobsByProjectLoader, ProjectLoader,
+    SubmissionsByJobLoader, TemplateLoader,
 };
 use crate::relay::{connection_from_list, page_request, GlobalId, ListConnection, NodeType};
 use crate::scalars::DateTime;
@@ -160,7 +160,8 @@ pub enum Severity {
 }
 
 /// Login details testers need for the product under test. Only the project's client, its
-/// organization's owners and admins, and testers seated on one of its running jobs may read them.
+/// organization's owners and admins, and testers whose seat on one of its running jobs is in
+/// progress may read them; every read is recorded in `Project.credentialReads`.
 #[derive(SimpleObject)]
 pub struct ProjectCredentials {
     /// Login name.
@@ -234,7 +235,9 @@ impl Project {
         self.0.credentials.is_some()
     }
     /// The stored credentials, decrypted. `FORBIDDEN` for anyone but the project's client, its
-    /// organization's owners and admins, and testers seated on one of its running jobs.
+    /// organization's owners and admins, and testers who started testing on one of its running
+    /// jobs (seat `IN_PROGRESS`: after `startAssignment` or their first draft). Each read is
+    /// recorded in `credentialReads` before the credentials are returned.
     async fn credentials(&self, ctx: &Context<'_>) -> ApiResult<Option<ProjectCredentials>> {
         let actor = super::access::actor(ctx).await?;
         let credentials = services(ctx)
@@ -270,6 +273,78 @@ impl Project {
             .filter(|job| visibility::job_visible(&actor, job))
             .collect();
         connection_from_list(&page_request(first, after, last, before), jobs, Job)
+    }
+    /// Who read the project's credentials, when and through which job, newest first (the newest
+    /// 1,000). `FORBIDDEN` for anyone but the project's client, its organization's owners and
+    /// admins, and platform admins.
+    #[graphql(complexity = "crate::relay::page_cost(first, last, child_complexity)")]
+    async fn credential_reads(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> ApiResult<ListConnection<CredentialRead>> {
+        let actor = super::access::actor(ctx).await?;
+        if !marketplace::visibility::credential_reads_visible(&actor, &self.0) {
+            return Err(ApiError::Forbidden(
+                "only the project's client, its organization's owners and admins may read the credential audit trail".to_string(),
+            ));
+        }
+        let reads = load(
+            ctx,
+            CredentialReadsByProjectLoader(services(ctx).clone()),
+            self.0.id,
+        )
+        .await?
+        .unwrap_or_default();
+        connection_from_list(
+            &page_request(first, after, last, before),
+            reads,
+            CredentialRead,
+        )
+    }
+}
+
+/// Why a reader was allowed to read a project's credentials.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "marketplace::CredentialReaderKind")]
+pub enum CredentialReaderKind {
+    /// The project's client or an owner or admin of its organization.
+    Owner,
+    /// A platform admin.
+    Admin,
+    /// A tester testing on one of the project's jobs.
+    Tester,
+}
+
+/// One read of a project's credentials: an entry of the audit trail.
+pub struct CredentialRead(pub marketplace::CredentialRead);
+
+/// One read of a project's credentials: an entry of the audit trail.
+#[Object]
+impl CredentialRead {
+    /// Who read them (their public profile).
+    async fn reader(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
+        user_by_id(ctx, self.0.reader_id).await
+    }
+    /// Why they were allowed to.
+    async fn reader_kind(&self) -> CredentialReaderKind {
+        self.0.reader_kind.into()
+    }
+    /// The job whose seat allowed a tester's read (`null` for owners and admins).
+    async fn job(&self, ctx: &Context<'_>) -> ApiResult<Option<Job>> {
+        let Some(job_id) = self.0.job_id else {
+            return Ok(None);
+        };
+        Ok(load(ctx, JobLoader(services(ctx).clone()), job_id)
+            .await?
+            .map(Job))
+    }
+    /// When.
+    async fn read_at(&self) -> DateTime {
+        self.0.read_at.into()
     }
 }
 
@@ -338,6 +413,60 @@ impl Assignment {
     /// Where the seat is.
     async fn status(&self) -> AssignmentStatus {
         self.0.status.into()
+    }
+    /// The equipment the tester declared when claiming the seat; later profile edits do not
+    /// change it (`null` for seats claimed before it was recorded).
+    async fn claimed_with(&self) -> Option<SeatEquipment> {
+        self.0.claimed_with.clone().map(SeatEquipment::from)
+    }
+}
+
+/// Devices, browsers and operating systems a tester declared when claiming a seat.
+#[derive(SimpleObject)]
+pub struct SeatEquipment {
+    /// Devices.
+    pub devices: Vec<String>,
+    /// Browsers.
+    pub browsers: Vec<String>,
+    /// Operating systems.
+    pub os: Vec<String>,
+}
+
+impl From<marketplace::SeatEquipment> for SeatEquipment {
+    fn from(equipment: marketplace::SeatEquipment) -> Self {
+        SeatEquipment {
+            devices: equipment.devices,
+            browsers: equipment.browsers,
+            os: equipment.os,
+        }
+    }
+}
+
+/// A seat its tester gave back; kept as history.
+pub struct WithdrawnSeat(pub marketplace::WithdrawnSeat);
+
+/// A seat its tester gave back; kept as history.
+#[Object]
+impl WithdrawnSeat {
+    /// The tester who withdrew.
+    async fn tester(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
+        user_by_id(ctx, self.0.tester_id).await
+    }
+    /// When the seat was taken.
+    async fn assigned_at(&self) -> DateTime {
+        self.0.assigned_at.into()
+    }
+    /// Where the seat was when given back.
+    async fn status_at_withdrawal(&self) -> AssignmentStatus {
+        self.0.status_at_withdrawal.into()
+    }
+    /// The equipment the seat was claimed with.
+    async fn claimed_with(&self) -> Option<SeatEquipment> {
+        self.0.claimed_with.clone().map(SeatEquipment::from)
+    }
+    /// When it was given back.
+    async fn withdrawn_at(&self) -> DateTime {
+        self.0.withdrawn_at.into()
     }
 }
 
@@ -497,6 +626,19 @@ impl Job {
             .filter(|seat| everyone || seat.tester_id == actor.user_id)
             .cloned()
             .map(Assignment)
+            .collect())
+    }
+    /// Seats given back, oldest first: all of them for the client, organization and admins; a
+    /// tester sees their own.
+    async fn withdrawn_seats(&self, ctx: &Context<'_>) -> ApiResult<Vec<WithdrawnSeat>> {
+        let actor = super::access::actor(ctx).await?;
+        Ok(self
+            .0
+            .withdrawn_testers
+            .iter()
+            .filter(|seat| marketplace::visibility::seat_visible(&actor, seat.tester_id, &self.0))
+            .cloned()
+            .map(WithdrawnSeat)
             .collect())
     }
     /// Handed-in submissions (not drafts).
