@@ -108,10 +108,12 @@ impl ChangeLog {
         let start = match after {
             None => 0,
             Some(after) if after < self.forgotten_through => {
+                // Labelled as mongod does, so drivers stop resuming instead of looping.
                 return Err(CommandError::new(
                     codes::CHANGE_STREAM_HISTORY_LOST,
                     "Resume of change stream was not possible, as the resume point may no longer be in the oplog.",
-                ))
+                )
+                .with_label("NonResumableChangeStreamError"));
             }
             Some(after) => after,
         };
@@ -232,7 +234,12 @@ mod tests {
                 },
             );
         }
-        assert_eq!(log.since(Some(0), 10).unwrap_err().code, 286);
+        let lost = log.since(Some(0), 10).unwrap_err();
+        assert_eq!(lost.code, 286);
+        assert_eq!(
+            lost.labels,
+            vec!["NonResumableChangeStreamError".to_string()]
+        );
         assert_eq!(log.since(Some(1), 10).unwrap().len(), 2);
     }
 
