@@ -203,6 +203,38 @@ impl TestGateway {
         )
     }
 
+    /// Verifies `email`'s address through the real flow: the token from the verification e-mail
+    /// in the outbox, sent to `verifyEmail`. The account becomes active.
+    pub async fn verify_email(&self, email: &str) {
+        let message = self
+            .database
+            .collection::<bson::Document>("outbox")
+            .find_one(bson::doc! { "to": email, "kind": "email_verification" })
+            .sort(bson::doc! { "created_at": -1 })
+            .await
+            .expect("outbox read")
+            .expect("a verification e-mail was queued");
+        let link = message.get_str("link").expect("the e-mail carries a link");
+        let token = link
+            .split("token=")
+            .nth(1)
+            .expect("the link carries a token");
+        self.ok(
+            None,
+            "mutation($input: VerifyEmailInput!) { verifyEmail(input: $input) { user { id } } }",
+            json!({ "input": { "token": token } }),
+        )
+        .await;
+    }
+
+    /// Registers an account, verifies its e-mail address ([`TestGateway::verify_email`]) and
+    /// returns its access token: an active account, as money steps need.
+    pub async fn register_verified(&self, email: &str, role: &str) -> String {
+        let token = self.register(email, role).await;
+        self.verify_email(email).await;
+        token
+    }
+
     /// Registers an account and returns its access token.
     pub async fn register(&self, email: &str, role: &str) -> String {
         self.ok(

@@ -42,6 +42,7 @@ mod actor;
 mod assignment;
 mod batch;
 pub mod collections;
+mod commitment;
 mod credentials;
 mod enhance;
 mod error;
@@ -55,7 +56,7 @@ mod template;
 mod transaction;
 mod usage;
 
-pub use actor::{Actor, ActorRole, ExperienceLevel, OrgRole, TesterProfile};
+pub use actor::{Actor, ActorRole, ExperienceLevel, OrgRole, PayerStanding, TesterProfile};
 pub use assignment::{
     assignment_transition_allowed, tester_qualifies, Assignment, AssignmentStatus,
     AvailableJobsFilter, AvailableJobsPage, ASSIGNMENT_TRANSITIONS,
@@ -79,7 +80,7 @@ pub use project::{
     NewProject, Project, ProjectCredentials, ProjectStatus, ProjectUpdate, SealedCredentials,
 };
 pub use service::MarketplaceService;
-pub use settings::MarketplaceSettings;
+pub use settings::{MarketplaceSettings, MoneyLimits};
 pub use submission::{
     submission_transition, Bug, ReviewDecision, Severity, StepOutcome, StepResult, Submission,
     SubmissionAction, SubmissionContent, SubmissionStatus, TestEnvironment,
