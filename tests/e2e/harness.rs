@@ -229,6 +229,26 @@ impl TestGateway {
         )
     }
 
+    /// Verifies `email`'s address through the real flow: the token from the verification e-mail
+    /// in the outbox, sent to `verifyEmail`. The account becomes active.
+    pub async fn verify_email(&self, email: &str) {
+        let token = self.outbox_token(email, "email_verification").await;
+        self.ok(
+            None,
+            "mutation($input: VerifyEmailInput!) { verifyEmail(input: $input) { user { id } } }",
+            json!({ "input": { "token": token } }),
+        )
+        .await;
+    }
+
+    /// Registers an account, verifies its e-mail address ([`TestGateway::verify_email`]) and
+    /// returns its access token: an active account, as money steps need.
+    pub async fn register_verified(&self, email: &str, role: &str) -> String {
+        let token = self.register(email, role).await;
+        self.verify_email(email).await;
+        token
+    }
+
     /// Registers an account from an address of its own (registrations are limited per address)
     /// and returns its access token.
     pub async fn register(&self, email: &str, role: &str) -> String {

@@ -12,6 +12,7 @@ mod http_surface;
 mod idempotency;
 mod marketplace;
 mod marketplace_authorization;
+mod money_attacks;
 mod organizations;
 mod payout_accounts;
 mod ratings;

@@ -88,6 +88,7 @@ pub async fn seed_fan_out(
                 visibility: marketplace::Visibility::Public,
                 invited_tester_ids: Vec::new(),
                 escrow_status: None,
+                budget_reserved: false,
                 escrow_transaction_id: None,
                 submission_count: fan as i32,
                 approved_submission_count: 0,

@@ -33,6 +33,11 @@ use marketplace::{
 };
 use mongodb::{Client, Database};
 
+/// An established, verified account: no money rule but the caps applies.
+const PAYER: marketplace::PayerStanding = marketplace::PayerStanding {
+    caller_verified: true,
+    account_created_at: bson::DateTime::from_millis(0),
+};
 const LIMITS: OrganizationLimits = OrganizationLimits {
     max_projects: 100,
     max_concurrent_jobs: 100,
@@ -288,7 +293,7 @@ impl World {
     async fn open_job(&self, owner: &Actor, seats: i32) -> Job {
         let job = self.draft_job(owner, seats).await;
         self.marketplace
-            .publish_job(owner, job.id, LIMITS)
+            .publish_job(owner, job.id, LIMITS, PAYER)
             .await
             .expect("published")
             .job
@@ -670,7 +675,7 @@ async fn a_crash_between_the_provider_and_the_database_is_repaired_by_a_retry_or
     world.provider.captures.store(1, Ordering::SeqCst);
     let refused = world
         .marketplace
-        .publish_job(&owner, draft.id, LIMITS)
+        .publish_job(&owner, draft.id, LIMITS, PAYER)
         .await
         .unwrap_err();
     assert_eq!(refused.category(), ErrorCategory::Conflict);
@@ -684,7 +689,7 @@ async fn a_crash_between_the_provider_and_the_database_is_repaired_by_a_retry_or
     );
     let job = world
         .marketplace
-        .publish_job(&owner, draft.id, LIMITS)
+        .publish_job(&owner, draft.id, LIMITS, PAYER)
         .await
         .unwrap()
         .job;
@@ -1012,7 +1017,7 @@ async fn the_submission_payout_status_follows_a_failed_and_retried_transfer() {
     let owner = client();
     let job = world.draft_job(&owner, 1).await;
     marketplace
-        .publish_job(&owner, job.id, LIMITS)
+        .publish_job(&owner, job.id, LIMITS, PAYER)
         .await
         .unwrap();
     let tester = world.tester().await;
@@ -1150,7 +1155,7 @@ mod random_sequences {
         for step in steps {
             match step {
                 Step::Publish => {
-                    let _ = market.publish_job(&owner, job.id, LIMITS).await;
+                    let _ = market.publish_job(&owner, job.id, LIMITS, PAYER).await;
                 }
                 Step::Claim(t) => {
                     let _ = market

@@ -132,10 +132,126 @@ pub struct Config {
     /// `MONGODB_URI`.
     #[serde(default)]
     pub embedded_test_commands: bool,
+    /// `sandbox` or `stripe`. Unset: Stripe when `STRIPE_SECRET_KEY` is set, else the sandbox,
+    /// except in production, which refuses to start without Stripe keys unless `sandbox` is
+    /// chosen here explicitly (so a forgotten key can never mean money that is not real).
+    #[serde(default)]
+    pub payment_provider: Option<PaymentProviderChoice>,
+    /// The money limits every publish is held to (`[money]`, `MONEY_*`).
+    #[serde(default)]
+    pub money: MoneyConfig,
     /// The AI provider that enhances journeys and submission summaries (`[ai]`). Unset:
     /// enhancement returns the text unchanged and says no AI provider is configured.
     #[serde(default)]
     pub ai: Option<AiConfig>,
+}
+
+/// Which payment provider moves money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentProviderChoice {
+    /// Settles instantly and moves no real money (development, demos, staging).
+    Sandbox,
+    /// Stripe, with `STRIPE_SECRET_KEY`.
+    Stripe,
+}
+
+/// The money limits (`[money]` in the file, `MONEY_*` in the environment); amounts are US cents.
+/// They become marketplace's `MoneyLimits`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoneyConfig {
+    /// Seats one job may have (default 100).
+    #[serde(default = "default_max_seats_per_job")]
+    pub max_seats_per_job: u32,
+    /// The most one job's total budget may be (default 5,000,000 = $50,000).
+    #[serde(default = "default_max_job_budget_cents")]
+    pub max_job_budget_cents: u64,
+    /// The most an organization (or a client without one) may have committed to published jobs
+    /// not yet completed or cancelled (default 25,000,000 = $250,000).
+    #[serde(default = "default_max_account_committed_cents")]
+    pub max_account_committed_cents: u64,
+    /// Accounts younger than this many days are new (default 30).
+    #[serde(default = "default_new_account_days")]
+    pub new_account_days: u64,
+    /// What a new account may fund per UTC day (default 1,000,000 = $10,000).
+    #[serde(default = "default_new_account_daily_funding_cents")]
+    pub new_account_daily_funding_cents: u64,
+}
+
+impl Default for MoneyConfig {
+    fn default() -> Self {
+        Self {
+            max_seats_per_job: default_max_seats_per_job(),
+            max_job_budget_cents: default_max_job_budget_cents(),
+            max_account_committed_cents: default_max_account_committed_cents(),
+            new_account_days: default_new_account_days(),
+            new_account_daily_funding_cents: default_new_account_daily_funding_cents(),
+        }
+    }
+}
+
+/// Amounts above this many cents ($10 billion) are refused: far beyond any job, and far from
+/// where sums of them could overflow.
+const MAX_CONFIGURED_CENTS: u64 = 1_000_000_000_000;
+
+impl MoneyConfig {
+    /// The marketplace's limits, or why these are not usable.
+    pub fn limits(&self) -> Result<marketplace::MoneyLimits, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid(message);
+        if self.max_seats_per_job == 0 || self.max_seats_per_job > 10_000 {
+            return Err(invalid("MONEY_MAX_SEATS_PER_JOB must be 1 to 10000".into()));
+        }
+        for (name, value) in [
+            ("MONEY_MAX_JOB_BUDGET_CENTS", self.max_job_budget_cents),
+            (
+                "MONEY_MAX_ACCOUNT_COMMITTED_CENTS",
+                self.max_account_committed_cents,
+            ),
+            (
+                "MONEY_NEW_ACCOUNT_DAILY_FUNDING_CENTS",
+                self.new_account_daily_funding_cents,
+            ),
+        ] {
+            if value == 0 || value > MAX_CONFIGURED_CENTS {
+                return Err(invalid(format!(
+                    "{name} must be 1 to {MAX_CONFIGURED_CENTS}"
+                )));
+            }
+        }
+        if self.new_account_days > 3_650 {
+            return Err(invalid(
+                "MONEY_NEW_ACCOUNT_DAYS must be at most 3650".into(),
+            ));
+        }
+        let limits = marketplace::MoneyLimits {
+            max_seats_per_job: self.max_seats_per_job as i32,
+            max_job_budget_cents: self.max_job_budget_cents as i64,
+            max_account_committed_cents: self.max_account_committed_cents as i64,
+            new_account_age: Duration::from_secs(self.new_account_days * 86_400),
+            new_account_daily_funding_cents: self.new_account_daily_funding_cents as i64,
+        };
+        limits
+            .validate()
+            .map_err(|reason| invalid(format!("[money]: {reason}")))?;
+        Ok(limits)
+    }
+}
+
+fn default_max_seats_per_job() -> u32 {
+    100
+}
+fn default_max_job_budget_cents() -> u64 {
+    5_000_000
+}
+fn default_max_account_committed_cents() -> u64 {
+    25_000_000
+}
+fn default_new_account_days() -> u64 {
+    30
+}
+fn default_new_account_daily_funding_cents() -> u64 {
+    1_000_000
 }
 
 /// An OpenAI-compatible chat-completions API (`[ai]` in the file, `AI_*` in the environment).
@@ -245,6 +361,8 @@ impl std::fmt::Debug for Config {
                 &self.stripe_webhook_secret.as_ref().map(|_| "<redacted>"),
             )
             .field("embedded_test_commands", &self.embedded_test_commands)
+            .field("payment_provider", &self.payment_provider)
+            .field("money", &self.money)
             .field("ai", &self.ai)
             .finish()
     }
@@ -340,6 +458,12 @@ pub const KEYS: &[(&str, KeyKind)] = &[
     ("stripe_payment_method", KeyKind::Text),
     ("stripe_webhook_secret", KeyKind::Text),
     ("embedded_test_commands", KeyKind::Boolean),
+    ("payment_provider", KeyKind::Text),
+    ("money.max_seats_per_job", KeyKind::Integer),
+    ("money.max_job_budget_cents", KeyKind::Integer),
+    ("money.max_account_committed_cents", KeyKind::Integer),
+    ("money.new_account_days", KeyKind::Integer),
+    ("money.new_account_daily_funding_cents", KeyKind::Integer),
     ("ai.base_url", KeyKind::Text),
     ("ai.model", KeyKind::Text),
     ("ai.api_key", KeyKind::Text),
@@ -459,7 +583,26 @@ impl Config {
             if self.embedded_test_commands {
                 return invalid("EMBEDDED_TEST_COMMANDS is for tests and refused in production");
             }
+            if self.stripe_secret_key.is_none()
+                && self.payment_provider != Some(PaymentProviderChoice::Sandbox)
+            {
+                return invalid(
+                    "production needs STRIPE_SECRET_KEY, or PAYMENT_PROVIDER=sandbox to run without real money on purpose",
+                );
+            }
         }
+        match (self.payment_provider, &self.stripe_secret_key) {
+            (Some(PaymentProviderChoice::Sandbox), Some(_)) => {
+                return invalid(
+                    "PAYMENT_PROVIDER=sandbox and STRIPE_SECRET_KEY contradict each other",
+                );
+            }
+            (Some(PaymentProviderChoice::Stripe), None) => {
+                return invalid("PAYMENT_PROVIDER=stripe needs STRIPE_SECRET_KEY");
+            }
+            _ => {}
+        }
+        self.money.limits()?;
         for key in &self.previous_encryption_keys {
             if key.len() != 64 || hex::decode(key).is_err() {
                 return invalid("PREVIOUS_ENCRYPTION_KEYS must be 64 hex characters each");
@@ -661,10 +804,93 @@ mod tests {
                 ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
                 ("ENCRYPTION_KEY", &key),
                 ("MONGODB_URI", "mongodb://db-1,db-2,db-3/?replicaSet=rs0"),
+                ("PAYMENT_PROVIDER", "sandbox"),
             ]),
         )
         .expect("complete production config");
         assert_eq!(config.environment, Environment::Production);
+    }
+
+    #[test]
+    fn production_without_stripe_keys_refuses_to_start_unless_the_sandbox_is_chosen() {
+        let key = "ab".repeat(32);
+        let production = |extra: &[(&str, &str)]| {
+            let mut variables = env(&[
+                ("ENVIRONMENT", "production"),
+                ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+                ("ENCRYPTION_KEY", &key),
+                ("MONGODB_URI", "mongodb://db-1/?replicaSet=rs0"),
+            ]);
+            variables.extend(env(extra));
+            Config::load(None, variables)
+        };
+        let error = production(&[]).expect_err("no keys, no explicit sandbox");
+        assert!(
+            error.to_string().contains("PAYMENT_PROVIDER=sandbox"),
+            "{error}"
+        );
+        let error =
+            production(&[("PAYMENT_PROVIDER", "stripe")]).expect_err("stripe without a key");
+        assert!(error.to_string().contains("STRIPE_SECRET_KEY"), "{error}");
+        let sandbox = production(&[("PAYMENT_PROVIDER", "sandbox")]).expect("sandbox chosen");
+        assert_eq!(
+            sandbox.payment_provider,
+            Some(PaymentProviderChoice::Sandbox)
+        );
+        assert!(production(&[("PAYMENT_PROVIDER", "paypal")]).is_err());
+        let contradiction = Config::load(
+            None,
+            env(&[
+                ("PAYMENT_PROVIDER", "sandbox"),
+                ("STRIPE_SECRET_KEY", "sk_test_1"),
+            ]),
+        );
+        assert!(contradiction.is_err());
+        // Development keeps running on the sandbox without being told.
+        assert_eq!(
+            Config::load(None, env(&[]))
+                .expect("defaults")
+                .payment_provider,
+            None
+        );
+    }
+
+    #[test]
+    fn money_limits_come_from_the_environment_and_nonsense_is_refused() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("MONEY_MAX_SEATS_PER_JOB", "20"),
+                ("MONEY_MAX_JOB_BUDGET_CENTS", "100000"),
+                ("MONEY_MAX_ACCOUNT_COMMITTED_CENTS", "200000"),
+                ("MONEY_NEW_ACCOUNT_DAYS", "7"),
+                ("MONEY_NEW_ACCOUNT_DAILY_FUNDING_CENTS", "50000"),
+            ]),
+        )
+        .expect("valid limits");
+        let limits = config.money.limits().expect("limits");
+        assert_eq!(limits.max_seats_per_job, 20);
+        assert_eq!(limits.max_job_budget_cents, 100_000);
+        assert_eq!(limits.max_account_committed_cents, 200_000);
+        assert_eq!(limits.new_account_age, Duration::from_secs(7 * 86_400));
+        assert_eq!(limits.new_account_daily_funding_cents, 50_000);
+        assert_eq!(
+            Config::defaults().money.limits().expect("defaults"),
+            marketplace::MoneyLimits::default()
+        );
+        for (key, value) in [
+            ("MONEY_MAX_SEATS_PER_JOB", "0"),
+            ("MONEY_MAX_JOB_BUDGET_CENTS", "0"),
+            ("MONEY_MAX_JOB_BUDGET_CENTS", "99999999999999999"),
+            ("MONEY_MAX_JOB_BUDGET_CENTS", "-5"),
+            ("MONEY_MAX_ACCOUNT_COMMITTED_CENTS", "100"),
+            ("MONEY_NEW_ACCOUNT_DAYS", "100000"),
+        ] {
+            assert!(
+                Config::load(None, env(&[(key, value)])).is_err(),
+                "{key}={value}"
+            );
+        }
     }
 
     #[test]
@@ -826,6 +1052,7 @@ mod tests {
                 ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
                 ("ENCRYPTION_KEY", &key),
                 ("MONGODB_URI", "mongodb://db-1/?replicaSet=rs0"),
+                ("PAYMENT_PROVIDER", "sandbox"),
             ]));
             Config::load(None, variables)
         };

@@ -419,7 +419,7 @@ async fn seed_marketplace(services: &graphql::Services) -> anyhow::Result<()> {
         )
         .await?;
     market
-        .publish_job(&john_actor, checkout_job.id, limits)
+        .publish_job(&john_actor, checkout_job.id, limits, payer_of(&john))
         .await?;
     let desktop_job = market
         .create_job(
@@ -438,7 +438,7 @@ async fn seed_marketplace(services: &graphql::Services) -> anyhow::Result<()> {
         )
         .await?;
     market
-        .publish_job(&john_actor, desktop_job.id, limits)
+        .publish_job(&john_actor, desktop_job.id, limits, payer_of(&john))
         .await?;
     let values = std::collections::HashMap::from([
         ("product".to_string(), "a TechCorp hoodie".to_string()),
@@ -499,8 +499,17 @@ async fn seed_marketplace(services: &graphql::Services) -> anyhow::Result<()> {
         )
         .await?;
     market
-        .publish_job(&maria_actor, delivery_job.id, limits)
+        .publish_job(&maria_actor, delivery_job.id, limits, payer_of(&maria))
         .await?;
     tracing::info!("seeded demo marketplace: 2 templates, 2 projects, 4 jobs");
     Ok(())
+}
+
+/// A demo client's standing for the money rules: seeded accounts are verified and active, and
+/// as young as the seed, so the new-account daily limit applies to the demo jobs too.
+fn payer_of(user: &identity::User) -> marketplace::PayerStanding {
+    marketplace::PayerStanding {
+        caller_verified: user.email_verified && user.status == identity::UserStatus::Active,
+        account_created_at: user.created_at,
+    }
 }

@@ -217,6 +217,7 @@ pub async fn start_with_clocks(
     let mut marketplace_settings = marketplace::MarketplaceSettings::new(credentials_key);
     marketplace_settings.previous_credentials_keys =
         secrets::Secrets::previous_derived_keys(&config, "marketplace/credentials");
+    marketplace_settings.money = config.money.limits()?;
     let marketplace =
         marketplace::MarketplaceService::new(database.clone(), marketplace_settings, clock)
             .with_funding(Arc::new(escrow.clone()))

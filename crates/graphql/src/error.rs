@@ -206,6 +206,10 @@ impl ApiError {
             },
             ErrorCategory::Conflict => ApiError::Conflict(message),
             ErrorCategory::Unavailable => ApiError::ServiceUnavailable(message),
+            ErrorCategory::RateLimited => ApiError::RateLimited {
+                message,
+                retry_after_seconds: None,
+            },
             ErrorCategory::Internal => ApiError::Internal(message),
         }
     }

@@ -76,6 +76,29 @@ impl Actor {
     }
 }
 
+/// What identity knows about who pays for a money step; the caller passes it in, as it passes
+/// organization limits, so the marketplace does not depend on identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PayerStanding {
+    /// The caller's account is active (not pending, not suspended) and its e-mail verified.
+    pub caller_verified: bool,
+    /// When the paying account (the job's organization, or its client without one) was created;
+    /// a young account has a daily funding limit ([`crate::MoneyLimits`]).
+    pub account_created_at: bson::DateTime,
+}
+
+impl PayerStanding {
+    /// Refuses a money step (publish, approve, release, refund) by a caller whose account is not
+    /// active and verified: a throwaway account must not be able to move money.
+    pub fn require_verified(&self) -> Result<(), crate::MarketplaceError> {
+        if self.caller_verified {
+            Ok(())
+        } else {
+            Err(crate::MarketplaceError::AccountNotVerified)
+        }
+    }
+}
+
 /// A tester's experience level, ordered from least to most experienced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

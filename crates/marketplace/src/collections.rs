@@ -152,6 +152,8 @@ fn usage_counters() -> CollectionSpec {
                 "owner_type": { "enum": ["organization", "client"] },
                 "projects_count": { "bsonType": "long", "minimum": 0 },
                 "active_jobs_count": { "bsonType": "long", "minimum": 0 },
+                "committed_cents": { "bsonType": "long", "minimum": 0 },
+                "funded_day_cents": { "bsonType": "long", "minimum": 0 },
                 "updated_at": { "bsonType": "date" },
             },
         }})

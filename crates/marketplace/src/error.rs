@@ -120,6 +120,36 @@ pub enum MarketplaceError {
     /// was stored. The client is told enhancement is unavailable and may retry later.
     #[error("AI enhancement is unavailable: {0}")]
     EnhancementUnavailable(#[from] EnhancementFailure),
+    /// Money steps need an active account with a verified e-mail address; the caller's is not.
+    #[error("verify your e-mail address (and keep the account active) before moving money")]
+    AccountNotVerified,
+    /// Only the owner, organization owners and admins (or platform admins) may take a step that
+    /// moves money; organization members prepare drafts.
+    #[error("only the account's owner or an organization owner or admin may {action}")]
+    MoneyStepNeedsAdmin {
+        /// The refused step, e.g. "publish this job".
+        action: &'static str,
+    },
+    /// Publishing this job would put more than the account's limit in escrow at once.
+    #[error("publishing would commit {requested} cents with {committed} already committed; the account limit is {limit} cents")]
+    AccountBudgetLimitReached {
+        /// Cents committed to the account's running jobs already.
+        committed: i64,
+        /// The job's total budget.
+        requested: i64,
+        /// The limit.
+        limit: i64,
+    },
+    /// A new account already funded its daily limit today.
+    #[error("new accounts may fund at most {limit} cents per day; {funded} were funded today, this job needs {requested}")]
+    DailyFundingLimitReached {
+        /// Cents funded today.
+        funded: i64,
+        /// The job's total budget.
+        requested: i64,
+        /// The daily limit.
+        limit: i64,
+    },
     /// Publishing could not fund the job; nothing was published.
     #[error("funding the job failed: {0}")]
     FundingFailed(String),
@@ -148,6 +178,8 @@ pub enum ErrorCategory {
     BadUserInput,
     /// The request conflicts with current state (CONFLICT).
     Conflict,
+    /// A limit per period was reached; retrying in a later period may succeed (RATE_LIMITED).
+    RateLimited,
     /// A service the operation depends on (the AI enhancement provider) failed or did not answer
     /// in time; retrying later may succeed. The transport picks the code (for example
     /// SERVICE_UNAVAILABLE); it is neither the client's fault nor an internal bug.
@@ -161,7 +193,10 @@ impl MarketplaceError {
     pub fn category(&self) -> ErrorCategory {
         use MarketplaceError::*;
         match self {
-            Forbidden { .. } | NotQualified => ErrorCategory::Forbidden,
+            Forbidden { .. } | NotQualified | AccountNotVerified | MoneyStepNeedsAdmin { .. } => {
+                ErrorCategory::Forbidden
+            }
+            DailyFundingLimitReached { .. } => ErrorCategory::RateLimited,
             InvalidInput { .. } | MissingTemplateVariable { .. } => ErrorCategory::BadUserInput,
             JobNotFound | ProjectNotFound | TemplateNotFound | SubmissionNotFound | NotAssigned => {
                 ErrorCategory::NotFound
@@ -179,6 +214,7 @@ impl MarketplaceError {
             | ProjectArchived
             | ProjectLimitReached { .. }
             | ConcurrentJobLimitReached { .. }
+            | AccountBudgetLimitReached { .. }
             | DeadlinePassed
             | ChangedDuringEnhancement
             | FundingFailed(_) => ErrorCategory::Conflict,

@@ -8,7 +8,9 @@ use mongodb::ClientSession;
 use serde::{Deserialize, Serialize};
 
 use crate::actor::Actor;
+use crate::actor::PayerStanding;
 use crate::assignment::{Assignment, WithdrawnSeat};
+use crate::commitment::job_budget;
 use crate::error::MarketplaceError;
 use crate::funding::FundingReceipt;
 use crate::project::ProjectStatus;
@@ -227,6 +229,10 @@ pub struct Job {
     /// What funding reported on publish.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escrow_status: Option<String>,
+    /// Set from the reservation of the job's budget before funding until the job is completed or
+    /// cancelled: the budget counts against the owner's committed total (see `commitment`).
+    #[serde(default)]
+    pub budget_reserved: bool,
     /// The escrow transaction, once escrow exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escrow_transaction_id: Option<ObjectId>,
@@ -311,8 +317,10 @@ pub struct PublishedJob {
 enum UsageChange {
     /// Take a unit, refusing at `limit`.
     Take { limit: u32 },
-    /// Give a unit back.
+    /// Give a unit back, and the job's reserved budget.
     Release,
+    /// Give the job's reserved budget back (a draft never took a running unit).
+    ReleaseBudgetOnly,
 }
 
 /// One job status change, applied by compare-and-set on `from` in a transaction that also moves
@@ -373,25 +381,11 @@ impl MarketplaceService {
                 reason: "must not be empty".into(),
             });
         }
-        if input.max_testers < 1 {
-            return Err(MarketplaceError::InvalidInput {
-                field: "max_testers",
-                reason: "at least one tester".into(),
-            });
-        }
-        if input.budget_per_tester_cents < 0 {
-            return Err(MarketplaceError::InvalidInput {
-                field: "budget_per_tester_usd",
-                reason: "must not be negative".into(),
-            });
-        }
-        let total_budget = input
-            .budget_per_tester_cents
-            .checked_mul(i64::from(input.max_testers))
-            .ok_or(MarketplaceError::InvalidInput {
-                field: "budget_per_tester_usd",
-                reason: "total budget overflows".into(),
-            })?;
+        let total_budget = job_budget(
+            &self.settings.money,
+            input.max_testers,
+            input.budget_per_tester_cents,
+        )?;
         let now = self.now();
         if input.deadline <= now {
             return Err(MarketplaceError::InvalidInput {
@@ -437,6 +431,7 @@ impl MarketplaceService {
             visibility: input.visibility,
             invited_tester_ids: input.invited_tester_ids,
             escrow_status: None,
+            budget_reserved: false,
             escrow_transaction_id: None,
             submission_count: 0,
             approved_submission_count: 0,
@@ -457,6 +452,27 @@ impl MarketplaceService {
             .find_one(doc! { "_id": job_id })
             .await?
             .ok_or(MarketplaceError::JobNotFound)
+    }
+
+    /// The job, if the caller may take a step on it that moves money: the owner, an owner or
+    /// admin of the owning organization, or a platform admin (organization members prepare
+    /// drafts but move no money).
+    pub(crate) async fn administered_job(
+        &self,
+        actor: &Actor,
+        job_id: ObjectId,
+        action: &'static str,
+    ) -> Result<Job, MarketplaceError> {
+        let job = self.job(job_id).await?;
+        if actor.administers(job.client_id, job.organization_id) {
+            return Ok(job);
+        }
+        if actor.manages(job.client_id, job.organization_id) {
+            return Err(MarketplaceError::MoneyStepNeedsAdmin { action });
+        }
+        Err(MarketplaceError::Forbidden {
+            action: "manage this job",
+        })
     }
 
     pub(crate) async fn managed_job(
@@ -497,30 +513,63 @@ impl MarketplaceService {
             .ok_or(MarketplaceError::JourneyLocked)
     }
 
-    /// Publishes a draft: funds the job through the configured [`crate::JobFunding`], then, in
-    /// one transaction, moves it draft → open by compare-and-set and takes a unit of the owner's
-    /// running-job count, refusing at `limits.max_concurrent_jobs` (so racing publishes cannot
-    /// overrun it). A limit already reached is refused before funding.
+    /// Publishes a draft: checks the money rules, reserves the job's budget against the owner's
+    /// committed and daily limits (see `commitment`), funds the job through the configured
+    /// [`crate::JobFunding`], then, in one transaction, moves it draft → open by compare-and-set
+    /// and takes a unit of the owner's running-job count, refusing at
+    /// `limits.max_concurrent_jobs` (so racing publishes cannot overrun it). A limit already
+    /// reached is refused before funding, and a funding that fails gives the reservation back.
+    /// Only the owner or an organization owner or admin (or a platform admin) may publish, with
+    /// an active, verified account (`payer`).
     pub async fn publish_job(
         &self,
         actor: &Actor,
         job_id: ObjectId,
         limits: OrganizationLimits,
+        payer: PayerStanding,
     ) -> Result<PublishedJob, MarketplaceError> {
-        let job = self.managed_job(actor, job_id).await?;
+        let job = self
+            .administered_job(actor, job_id, "publish this job")
+            .await?;
+        payer.require_verified()?;
         if job_transition(job.status, JobAction::Publish).is_none() {
             return Err(MarketplaceError::InvalidJobTransition {
                 from: job.status.as_str(),
                 action: JobAction::Publish.as_str(),
             });
         }
+        // Drafts written before the limits existed (or were lowered) are held to them too.
+        job_budget(
+            &self.settings.money,
+            job.max_testers,
+            job.budget_per_tester_usd,
+        )?;
         let owner = UsageOwner::of(job.client_id, job.organization_id);
         let limit = limits.max_concurrent_jobs;
         let running = self.usage(owner, UsageCounter::RunningJobs).await?;
         if running.is_some_and(|running| running >= i64::from(limit)) {
             return Err(MarketplaceError::ConcurrentJobLimitReached { limit });
         }
-        let funding = self.funding.fund(&job).await?;
+        let reserved_on = self.reserve_job_budget(&job, payer).await?;
+        if reserved_on.is_none() {
+            // Reserved before (a publish that stopped half-way), or no longer a draft.
+            let current = self.job(job_id).await?;
+            if current.status != JobStatus::Draft {
+                return Err(MarketplaceError::InvalidJobTransition {
+                    from: current.status.as_str(),
+                    action: JobAction::Publish.as_str(),
+                });
+            }
+        }
+        let funding = match self.funding.fund(&job).await {
+            Ok(funding) => funding,
+            Err(error) => {
+                if let Some(day) = reserved_on {
+                    self.release_failed_reservation(&job, day).await?;
+                }
+                return Err(error);
+            }
+        };
         let now = self.now();
         let mut set = doc! {
             "status": JobStatus::Open.as_str(),
@@ -559,7 +608,18 @@ impl MarketplaceService {
                 reason: "publish through publish_job".into(),
             });
         }
-        let job = self.managed_job(actor, job_id).await?;
+        let job = match action {
+            // Completing or cancelling settles the job's money (refunds, payouts).
+            JobAction::Complete => {
+                self.administered_job(actor, job_id, "complete this job")
+                    .await?
+            }
+            JobAction::Cancel => {
+                self.administered_job(actor, job_id, "cancel this job")
+                    .await?
+            }
+            _ => self.managed_job(actor, job_id).await?,
+        };
         let Some(target) = job_transition(job.status, action) else {
             return Err(MarketplaceError::InvalidJobTransition {
                 from: job.status.as_str(),
@@ -574,15 +634,20 @@ impl MarketplaceService {
             _ => None,
         };
         let stops_running = is_running(job.status) && !is_running(target);
+        let owner = UsageOwner::of(job.client_id, job.organization_id);
         let change = CountedJobChange {
             job_id,
             from: job.status,
             action,
             set,
-            usage: stops_running.then_some((
-                UsageOwner::of(job.client_id, job.organization_id),
-                UsageChange::Release,
-            )),
+            usage: if stops_running {
+                Some((owner, UsageChange::Release))
+            } else if target == JobStatus::Cancelled {
+                // A cancelled draft may hold a reservation whose funding stopped half-way.
+                Some((owner, UsageChange::ReleaseBudgetOnly))
+            } else {
+                None
+            },
         };
         let job = self.apply_counted_job_change(&change).await?;
         self.settle_job_transition(actor, &job).await;
@@ -646,6 +711,12 @@ impl MarketplaceService {
             }
             Some((counter, UsageChange::Release)) => {
                 self.release_usage(session, &counter, UsageCounter::RunningJobs)
+                    .await?;
+                self.release_job_budget(session, &counter, job.id, job.status)
+                    .await?;
+            }
+            Some((counter, UsageChange::ReleaseBudgetOnly)) => {
+                self.release_job_budget(session, &counter, job.id, job.status)
                     .await?;
             }
             None => {}

@@ -44,6 +44,7 @@ mod actor;
 mod assignment;
 mod batch;
 pub mod collections;
+mod commitment;
 mod credential_audit;
 mod credentials;
 mod enhance;
@@ -59,7 +60,7 @@ mod transaction;
 mod usage;
 pub mod visibility;
 
-pub use actor::{Actor, ActorRole, ExperienceLevel, OrgRole, TesterProfile};
+pub use actor::{Actor, ActorRole, ExperienceLevel, OrgRole, PayerStanding, TesterProfile};
 pub use assignment::{
     assignment_transition_allowed, tester_qualifies, Assignment, AssignmentStatus,
     AvailableJobsFilter, AvailableJobsPage, SeatEquipment, WithdrawnSeat, ASSIGNMENT_TRANSITIONS,
@@ -84,7 +85,7 @@ pub use project::{
     NewProject, Project, ProjectCredentials, ProjectStatus, ProjectUpdate, SealedCredentials,
 };
 pub use service::MarketplaceService;
-pub use settings::MarketplaceSettings;
+pub use settings::{MarketplaceSettings, MoneyLimits};
 pub use submission::{
     submission_transition, Bug, ReviewDecision, Severity, StepOutcome, StepResult, Submission,
     SubmissionAction, SubmissionContent, SubmissionStatus, TestEnvironment,

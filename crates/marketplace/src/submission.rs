@@ -505,6 +505,14 @@ impl MarketplaceService {
                 action: "review this submission",
             });
         }
+        // Approving pays the tester and rejecting frees the seat's money: both move money, so
+        // they need the owner or an organization owner or admin. A revision request does not.
+        let moves_money = !matches!(decision, ReviewDecision::RequestRevision { .. });
+        if moves_money && !actor.administers(job.client_id, job.organization_id) {
+            return Err(MarketplaceError::MoneyStepNeedsAdmin {
+                action: "approve or reject a submission",
+            });
+        }
         let now = self.now();
         let mut set = doc! { "reviewed_at": now, "updated_at": now };
         let (action, seat_target) = match decision {

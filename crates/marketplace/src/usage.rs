@@ -8,7 +8,8 @@
 //! Racing requests write the same counter document, so MongoDB lets one commit and retries the
 //! others against the new value: a limit cannot be overrun, and the counter always equals the
 //! real count. A counter that does not exist yet (an owner from before the counters, or a new
-//! one) is created inside the same transaction from a count of the owner's documents.
+//! one) is created inside the same transaction from a count of the owner's documents. The same
+//! document holds the money an owner has committed (see `commitment`).
 
 use bson::oid::ObjectId;
 use bson::{doc, Document};
@@ -54,7 +55,7 @@ impl UsageOwner {
 
     /// The filter selecting the owner's projects or jobs (a client's own ones exclude those made
     /// for an organization, which count against that organization).
-    fn owns(self) -> Document {
+    pub(crate) fn owns(self) -> Document {
         match self {
             UsageOwner::Organization(id) => doc! { "organization_id": id },
             UsageOwner::Client(id) => doc! { "client_id": id, "organization_id": null },
@@ -99,6 +100,13 @@ pub(crate) fn is_running(status: JobStatus) -> bool {
 #[derive(Debug)]
 pub(crate) struct ExistingCounter {
     owner: UsageOwner,
+}
+
+impl ExistingCounter {
+    /// The counter document's `_id`.
+    pub(crate) fn id(&self) -> ObjectId {
+        self.owner.id()
+    }
 }
 
 impl MarketplaceService {
@@ -173,7 +181,18 @@ impl MarketplaceService {
             .find_one(doc! { "_id": owner.id() })
             .session(&mut *session)
             .await?;
-        if existing.is_some() {
+        if let Some(existing) = existing {
+            if !existing.contains_key("committed_cents") {
+                // A counter from before money commitments: start from the reserved jobs.
+                let committed = self.committed_cents_of(session, owner).await?;
+                self.usage_counters
+                    .update_one(
+                        doc! { "_id": owner.id(), "committed_cents": { "$exists": false } },
+                        doc! { "$set": { "committed_cents": committed } },
+                    )
+                    .session(&mut *session)
+                    .await?;
+            }
             return Ok(ExistingCounter { owner });
         }
         let mut projects = owner.owns();
@@ -195,12 +214,14 @@ impl MarketplaceService {
             .count_documents(jobs)
             .session(&mut *session)
             .await?;
+        let committed_cents = self.committed_cents_of(session, owner).await?;
         self.usage_counters
             .insert_one(doc! {
                 "_id": owner.id(),
                 "owner_type": owner.owner_type(),
                 "projects_count": projects_count as i64,
                 "active_jobs_count": active_jobs_count as i64,
+                "committed_cents": committed_cents,
                 "updated_at": self.now(),
             })
             .session(&mut *session)

@@ -25,6 +25,11 @@ mod enhancement;
 #[path = "marketplace/limits.rs"]
 mod limits;
 
+/// An established, verified account: no money rule but the caps applies.
+const PAYER: marketplace::PayerStanding = marketplace::PayerStanding {
+    caller_verified: true,
+    account_created_at: bson::DateTime::from_millis(0),
+};
 const LIMITS: OrganizationLimits = OrganizationLimits {
     max_projects: 10,
     max_concurrent_jobs: 10,
@@ -154,7 +159,7 @@ impl Fixture {
             .await
             .expect("draft created");
         self.service
-            .publish_job(owner, job.id, LIMITS)
+            .publish_job(owner, job.id, LIMITS, PAYER)
             .await
             .expect("published")
             .job
@@ -232,7 +237,7 @@ async fn publishing_without_escrow_opens_the_job_unfunded_and_says_so() {
         .unwrap();
     let published = fixture
         .service
-        .publish_job(&owner, job.id, LIMITS)
+        .publish_job(&owner, job.id, LIMITS, PAYER)
         .await
         .unwrap();
     assert_eq!(published.job.status, JobStatus::Open);
@@ -250,7 +255,7 @@ async fn publishing_twice_or_editing_a_published_journey_is_a_conflict_that_chan
     let before = fixture.raw_job(job.id).await;
     let error = fixture
         .service
-        .publish_job(&owner, job.id, LIMITS)
+        .publish_job(&owner, job.id, LIMITS, PAYER)
         .await
         .unwrap_err();
     assert!(matches!(
@@ -335,7 +340,7 @@ async fn another_client_may_not_publish_someone_elses_job() {
         .unwrap();
     let error = fixture
         .service
-        .publish_job(&client(), job.id, LIMITS)
+        .publish_job(&client(), job.id, LIMITS, PAYER)
         .await
         .unwrap_err();
     assert_eq!(error.category(), ErrorCategory::Forbidden);
@@ -360,7 +365,7 @@ async fn publishing_beyond_the_concurrent_job_limit_is_refused() {
         .unwrap();
     fixture
         .service
-        .publish_job(&owner, first.id, limits)
+        .publish_job(&owner, first.id, limits, PAYER)
         .await
         .unwrap();
     let second = fixture
@@ -370,7 +375,7 @@ async fn publishing_beyond_the_concurrent_job_limit_is_refused() {
         .unwrap();
     let error = fixture
         .service
-        .publish_job(&owner, second.id, limits)
+        .publish_job(&owner, second.id, limits, PAYER)
         .await
         .unwrap_err();
     assert!(matches!(
@@ -492,7 +497,7 @@ async fn invited_only_jobs_seat_only_invited_testers() {
     let job = fixture.service.create_job(&owner, input).await.unwrap();
     fixture
         .service
-        .publish_job(&owner, job.id, LIMITS)
+        .publish_job(&owner, job.id, LIMITS, PAYER)
         .await
         .unwrap();
     let error = fixture
@@ -1021,7 +1026,7 @@ async fn project_credentials_are_sealed_at_rest_and_readable_only_by_the_allowed
     let job = fixture.service.create_job(&owner, input).await.unwrap();
     fixture
         .service
-        .publish_job(&owner, job.id, LIMITS)
+        .publish_job(&owner, job.id, LIMITS, PAYER)
         .await
         .unwrap();
     let (seated, seated_profile) = tester();
@@ -1215,7 +1220,7 @@ async fn available_jobs_list_open_qualifying_public_and_invited_jobs_page_by_pag
     let invited = fixture.service.create_job(&owner, invited).await.unwrap();
     fixture
         .service
-        .publish_job(&owner, invited.id, LIMITS)
+        .publish_job(&owner, invited.id, LIMITS, PAYER)
         .await
         .unwrap();
     let mut private = fixture.new_job(&owner, 2).await;
@@ -1224,7 +1229,7 @@ async fn available_jobs_list_open_qualifying_public_and_invited_jobs_page_by_pag
     let private = fixture.service.create_job(&owner, private).await.unwrap();
     fixture
         .service
-        .publish_job(&owner, private.id, LIMITS)
+        .publish_job(&owner, private.id, LIMITS, PAYER)
         .await
         .unwrap();
     let mut expert = fixture.new_job(&owner, 2).await;
@@ -1232,7 +1237,7 @@ async fn available_jobs_list_open_qualifying_public_and_invited_jobs_page_by_pag
     let expert = fixture.service.create_job(&owner, expert).await.unwrap();
     fixture
         .service
-        .publish_job(&owner, expert.id, LIMITS)
+        .publish_job(&owner, expert.id, LIMITS, PAYER)
         .await
         .unwrap();
     let _draft = fixture
@@ -1352,7 +1357,7 @@ async fn racing_publish_and_cancel_let_exactly_one_win() {
         let owner = owner.clone();
         tokio::spawn(async move {
             service
-                .publish_job(&owner, job.id, LIMITS)
+                .publish_job(&owner, job.id, LIMITS, PAYER)
                 .await
                 .map(|p| p.job)
         })

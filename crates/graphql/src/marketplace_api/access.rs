@@ -5,7 +5,9 @@
 
 use async_graphql::Context;
 use bson::oid::ObjectId;
-use marketplace::{Actor, ActorRole, ExperienceLevel, OrgRole, OrganizationLimits, TesterProfile};
+use marketplace::{
+    Actor, ActorRole, ExperienceLevel, OrgRole, OrganizationLimits, PayerStanding, TesterProfile,
+};
 
 use crate::error::{ApiError, ApiResult};
 use crate::loaders::load_user;
@@ -162,6 +164,61 @@ pub async fn limits_of_owner(
         max_projects,
         max_concurrent_jobs,
     })
+}
+
+/// Whether the caller's account is active and its e-mail verified; a partner API key has no
+/// account of its own, so it never is.
+async fn caller_verified(ctx: &Context<'_>) -> ApiResult<bool> {
+    match viewer(ctx).principal()? {
+        identity::Principal::User(user) => {
+            let record = require_user(ctx, user.user_id).await?;
+            Ok(record.email_verified && record.status == identity::UserStatus::Active)
+        }
+        identity::Principal::ApiKey(_) => Ok(false),
+    }
+}
+
+/// What the marketplace's money rules need to know about a money step on something owned by
+/// `client_id` (and `organization_id`): whether the caller may move money, and when the paying
+/// account (the organization, or the client) was created.
+pub async fn payer_standing(
+    ctx: &Context<'_>,
+    organization_id: Option<ObjectId>,
+    client_id: ObjectId,
+) -> ApiResult<PayerStanding> {
+    let caller_verified = caller_verified(ctx).await?;
+    let services = ctx.data_unchecked::<Services>();
+    let organization_created = match organization_id {
+        Some(id) => services
+            .identity()
+            .organization(id)
+            .await?
+            .map(|organization| organization.created_at),
+        None => None,
+    };
+    let account_created_at = match organization_created {
+        Some(created) => created,
+        None => {
+            load_user(ctx, client_id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound("job not found".into()))?
+                .created_at
+        }
+    };
+    Ok(PayerStanding {
+        caller_verified,
+        account_created_at,
+    })
+}
+
+/// Refuses a money step the marketplace does not run itself (approve through review, release,
+/// refund) unless the caller's account is active and verified, by the marketplace's rule.
+pub async fn require_verified_payer(ctx: &Context<'_>) -> ApiResult<()> {
+    let standing = PayerStanding {
+        caller_verified: caller_verified(ctx).await?,
+        account_created_at: bson::DateTime::MIN,
+    };
+    Ok(standing.require_verified()?)
 }
 
 /// Whether the signed-in client may use premium templates: a `pro` or `team` membership tier, or

@@ -9,7 +9,7 @@ use bson::oid::ObjectId;
 use foundation::Cursor;
 use marketplace::JobAction;
 
-use super::access::{actor, limits_of_owner, premium_allowed, tester_profile};
+use super::access::{actor, limits_of_owner, payer_standing, premium_allowed, tester_profile};
 use super::projects::project_id;
 use super::types::{Job, JobVisibility, TestType, TesterLevel};
 use super::visibility::job_visible;
@@ -20,7 +20,7 @@ use crate::relay::{
     connection_from_list, page_error, page_request, ConnectionTotals, GlobalId, ListConnection,
     NodeType,
 };
-use crate::scalars::DateTime;
+use crate::scalars::{Cents, DateTime};
 use crate::viewer::{Authenticated, HasRole, SignedInUser};
 use crate::Services;
 
@@ -203,10 +203,14 @@ pub struct JobDetailsInput {
     /// Experience asked for.
     #[graphql(default_with = "TesterLevel::Any")]
     pub tester_level: TesterLevel,
-    /// Seats (1 to 100).
+    /// Seats (1 to 100 unless the platform configured another limit).
     pub max_testers: i32,
-    /// What each tester earns, in US cents.
-    pub budget_per_tester_cents: i64,
+    /// What each tester earns, in US cents (0 to 2,147,483,647). Give this or `budgetPerTester`.
+    #[graphql(deprecation = "an Int is 32-bit; use budgetPerTester")]
+    pub budget_per_tester_cents: Option<i64>,
+    /// What each tester earns, exact. Give this or `budgetPerTesterCents`. Seats × this may be
+    /// at most the platform's per-job budget limit.
+    pub budget_per_tester: Option<Cents>,
     /// Deadline.
     pub deadline: DateTime,
     /// Expected testing time.
@@ -227,6 +231,20 @@ impl JobDetailsInput {
             .iter()
             .map(|id| GlobalId::decode_as(id, NodeType::User, "details.invitedTesterIds"))
             .collect::<ApiResult<Vec<_>>>()?;
+        let budget_per_tester_cents = match (self.budget_per_tester_cents, self.budget_per_tester) {
+            (Some(cents), None) if (0..=i64::from(i32::MAX)).contains(&cents) => cents,
+            (Some(_), None) => return Err(ApiError::bad_input(
+                "details.budgetPerTesterCents",
+                "must be 0 to 2147483647 (a GraphQL Int); use budgetPerTester for exact amounts",
+            )),
+            (None, Some(Cents(cents))) => cents,
+            _ => {
+                return Err(ApiError::bad_input(
+                    "details.budgetPerTester",
+                    "give exactly one of budgetPerTester and budgetPerTesterCents",
+                ))
+            }
+        };
         let (scenario, steps) = journey.map(JourneyInput::into_parts).unwrap_or_default();
         Ok(marketplace::NewJob {
             project_id,
@@ -240,7 +258,7 @@ impl JobDetailsInput {
             required_os: self.required_os,
             tester_level: self.tester_level.into(),
             max_testers: self.max_testers,
-            budget_per_tester_cents: self.budget_per_tester_cents,
+            budget_per_tester_cents,
             deadline: self.deadline.0,
             estimated_duration_minutes: self.estimated_duration_minutes,
             visibility: self.visibility.into(),
@@ -450,7 +468,9 @@ impl JobMutation {
     }
 
     /// Publishes a draft (DRAFT → OPEN): funds it, then opens it to testers, within the
-    /// organization's `maxConcurrentJobs`.
+    /// organization's `maxConcurrentJobs` and the money limits (seats, the job's budget, the
+    /// account's committed total, a new account's daily funding). Needs an active account with a
+    /// verified e-mail, and the job's client or an organization owner or admin.
     #[graphql(guard = "SignedInUser")]
     async fn publish_job(
         &self,
@@ -465,9 +485,10 @@ impl JobMutation {
                 .await?
                 .ok_or_else(|| ApiError::NotFound("job not found".to_string()))?;
             let limits = limits_of_owner(ctx, job.organization_id, job.client_id).await?;
+            let payer = payer_standing(ctx, job.organization_id, job.client_id).await?;
             let published = services(ctx)
                 .marketplace()
-                .publish_job(&actor, id, limits)
+                .publish_job(&actor, id, limits, payer)
                 .await?;
             Ok(PublishJobPayload {
                 job: Job(published.job),

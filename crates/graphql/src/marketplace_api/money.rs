@@ -7,12 +7,12 @@
 
 use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 
-use super::access::actor;
+use super::access::{actor, require_verified_payer};
 use super::escrow_types::{EscrowRefund, Payout};
 use super::jobs::job_id;
 use super::submissions::submission_id;
 use super::types::{Job, Submission};
-use super::visibility::administers;
+use super::visibility::{administers, manages};
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::{once, step_key};
 use crate::loaders::{load, JobLoader};
@@ -170,6 +170,7 @@ impl MoneyMutation {
             return Err(ApiError::bad_input("amountCents", "must be more than zero"));
         }
         let user = crate::viewer::viewer(ctx).user()?.user_id;
+        require_verified_payer(ctx).await?;
         let arguments = format!("{}\n{}\n{reason}", id.to_hex(), input.amount_cents);
         let key = input.idempotency_key.as_deref();
         let refund_key = step_key(ctx, key, "refund")?;
@@ -293,7 +294,10 @@ impl MoneyMutation {
                 .await?
                 .ok_or_else(not_found("submission"))?;
             if !administers(&actor, job.client_id, job.organization_id) {
-                if actor.user_id == submission.tester_id {
+                // The tester and the organization's plain members know the submission exists.
+                if actor.user_id == submission.tester_id
+                    || manages(&actor, job.client_id, job.organization_id)
+                {
                     return Err(ApiError::Forbidden(
                         "only the job's client, their organization's owners and admins, and admins may release a payout"
                             .to_string(),
@@ -302,6 +306,7 @@ impl MoneyMutation {
                 // Anyone else may not learn the submission exists.
                 return Err(ApiError::NotFound("submission not found".to_string()));
             }
+            require_verified_payer(ctx).await?;
             let payout = services(ctx)
                 .escrow()
                 .release_payout(

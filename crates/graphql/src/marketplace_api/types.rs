@@ -16,7 +16,7 @@ use crate::loaders::{
     SubmissionsByJobLoader, TemplateLoader,
 };
 use crate::relay::{connection_from_list, page_request, GlobalId, ListConnection, NodeType};
-use crate::scalars::DateTime;
+use crate::scalars::{Cents, DateTime};
 use crate::Services;
 
 fn services<'a>(ctx: &Context<'a>) -> &'a Services {
@@ -552,13 +552,24 @@ impl Job {
         (self.0.max_testers - self.0.assigned_testers.len() as i32).max(0)
     }
     /// What each tester earns, in US cents (before the platform fee).
+    #[graphql(deprecation = "an Int is 32-bit and cannot hold every amount; use budgetPerTester")]
     async fn budget_per_tester_cents(&self) -> i64 {
         self.0.budget_per_tester_usd
     }
+    /// What each tester earns (before the platform fee), exact.
+    async fn budget_per_tester(&self) -> Cents {
+        Cents(self.0.budget_per_tester_usd)
+    }
     /// The whole budget in US cents. Client, organization and admins only.
+    #[graphql(deprecation = "an Int is 32-bit and cannot hold every amount; use totalBudget")]
     async fn total_budget_cents(&self, ctx: &Context<'_>) -> ApiResult<i64> {
         self.require_manager(ctx, "the total budget").await?;
         Ok(self.0.total_budget_usd)
+    }
+    /// The whole budget (seats × pay per tester), exact. Client, organization and admins only.
+    async fn total_budget(&self, ctx: &Context<'_>) -> ApiResult<Cents> {
+        self.require_manager(ctx, "the total budget").await?;
+        Ok(Cents(self.0.total_budget_usd))
     }
     /// Where the job's money is: `pending` (not funded), `reserved`, `held`, `released` or
     /// `refunded`, read from its escrow. The same readers as `escrow`.

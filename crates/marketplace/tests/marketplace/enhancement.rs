@@ -444,7 +444,7 @@ async fn only_a_manager_may_enhance_a_journey_and_only_while_the_job_is_a_draft(
 
     fixture
         .service
-        .publish_job(&owner, job, super::LIMITS)
+        .publish_job(&owner, job, super::LIMITS, super::PAYER)
         .await
         .unwrap();
     let before = fixture.raw_job(job).await;

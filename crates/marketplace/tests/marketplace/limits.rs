@@ -123,7 +123,9 @@ async fn concurrent_publishes_open_no_more_jobs_than_the_concurrent_job_limit() 
         let service = fixture.service.clone();
         let owner = owner.clone();
         tasks.push(tokio::spawn(async move {
-            service.publish_job(&owner, job_id, limits).await
+            service
+                .publish_job(&owner, job_id, limits, super::PAYER)
+                .await
         }));
     }
     let (mut published, mut refused) = (0, 0);
@@ -188,12 +190,12 @@ async fn archiving_a_project_and_cancelling_or_completing_a_job_free_their_slots
     }
     fixture
         .service
-        .publish_job(&owner, drafts[0], one_each)
+        .publish_job(&owner, drafts[0], one_each, super::PAYER)
         .await
         .unwrap();
     let busy = fixture
         .service
-        .publish_job(&owner, drafts[1], one_each)
+        .publish_job(&owner, drafts[1], one_each, super::PAYER)
         .await
         .unwrap_err();
     assert!(matches!(
@@ -216,7 +218,7 @@ async fn archiving_a_project_and_cancelling_or_completing_a_job_free_their_slots
     );
     fixture
         .service
-        .publish_job(&owner, drafts[1], one_each)
+        .publish_job(&owner, drafts[1], one_each, super::PAYER)
         .await
         .expect("the cancelled job freed its slot");
     for action in [JobAction::StartTesting, JobAction::BeginReview] {
@@ -228,7 +230,7 @@ async fn archiving_a_project_and_cancelling_or_completing_a_job_free_their_slots
     }
     let reviewing = fixture
         .service
-        .publish_job(&owner, drafts[2], one_each)
+        .publish_job(&owner, drafts[2], one_each, super::PAYER)
         .await
         .unwrap_err();
     assert!(
@@ -245,7 +247,7 @@ async fn archiving_a_project_and_cancelling_or_completing_a_job_free_their_slots
         .unwrap();
     fixture
         .service
-        .publish_job(&owner, drafts[2], one_each)
+        .publish_job(&owner, drafts[2], one_each, super::PAYER)
         .await
         .expect("the completed job freed its slot");
     assert_eq!(
@@ -365,7 +367,7 @@ async fn a_missing_counter_starts_from_the_owners_real_count() {
     forget_counters().await;
     fixture
         .service
-        .publish_job(&owner, drafts[0], limits)
+        .publish_job(&owner, drafts[0], limits, super::PAYER)
         .await
         .unwrap();
     assert_eq!(
@@ -375,7 +377,7 @@ async fn a_missing_counter_starts_from_the_owners_real_count() {
     forget_counters().await;
     let busy = fixture
         .service
-        .publish_job(&owner, drafts[1], limits)
+        .publish_job(&owner, drafts[1], limits, super::PAYER)
         .await
         .unwrap_err();
     assert!(matches!(
