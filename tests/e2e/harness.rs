@@ -285,8 +285,7 @@ impl TestGateway {
                 .expect("the outbox is readable");
             if let Some(message) = messages
                 .into_iter()
-                .filter(|message| message.to == email && message.kind == kind)
-                .next_back()
+                .rfind(|message| message.to == email && message.kind == kind)
             {
                 return message;
             }

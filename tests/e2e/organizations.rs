@@ -81,13 +81,7 @@ async fn organization_create_membership_and_member_limit() {
 
     for index in 2..max_members {
         let email = format!("filler{index}@neworg.io");
-        gateway
-            .ok(
-                None,
-                "mutation($input: RegisterInput!) { register(input: $input) { user { id } } }",
-                json!({ "input": { "email": email, "password": crate::harness::STRONG_PASSWORD, "fullName": "Filler", "role": "TESTER" } }),
-            )
-            .await;
+        gateway.register(&email, "TESTER").await;
         gateway
             .ok(
                 Some(&owner),

@@ -165,10 +165,10 @@ impl IdentityService {
     /// answer is `RateLimited` whatever the password, and concurrent guesses cannot overshoot.
     /// An attacker elsewhere spends their own pair's budget, never the owner's.
     pub async fn login(&self, input: LoginInput) -> Result<AuthTokens, IdentityError> {
-        let mut email =
+        let email =
             normalize_email(&input.email).unwrap_or_else(|_| input.email.trim().to_lowercase());
         // No account has a longer address; the key stays small whatever the client sends.
-        email.truncate(email.floor_char_boundary(254));
+        let email: String = email.chars().take(254).collect();
         let address = address_or_unknown(input.client.ip.as_deref()).to_owned();
         let limits = self.settings.login_throttle;
         let pair_key = format!("login:{email}|{address}");

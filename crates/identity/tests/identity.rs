@@ -167,8 +167,7 @@ impl Fixture {
             let messages = self.service.pending_outbox_messages(1_000).await.unwrap();
             if let Some(message) = messages
                 .into_iter()
-                .filter(|message| message.to == email && message.kind == kind)
-                .next_back()
+                .rfind(|message| message.to == email && message.kind == kind)
             {
                 let link = message.link.expect("link e-mails carry a link");
                 return link
