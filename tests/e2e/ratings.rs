@@ -412,9 +412,10 @@ async fn a_hundred_concurrent_reveals_for_one_tester_leave_exact_sums_counts_and
     let sarah_id = me_id(&gateway, &sarah).await;
     let project = create_project(&gateway, &john, "Many ratings").await;
     let mut submissions = Vec::new();
-    // Ten jobs at a time, each completed, so the organization's running-job limit is never hit.
-    for _ in 0..10 {
-        let batch = join_all((0..10).map(|_| async {
+    // Five jobs at a time, each completed, so the running-job limit (10, some taken by the demo
+    // data) is never hit.
+    for _ in 0..20 {
+        let batch = join_all((0..5).map(|_| async {
             let (job, submission) =
                 reviewed_submission(&gateway, &john, &sarah, &project, true).await;
             for (step, input) in JOB_STEPS {
