@@ -9,8 +9,9 @@ use foundation::ManualClock;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
+use crate::escrow::open_job_for_every_device as open_job;
 use crate::harness::{outcome, TestGateway, DEMO_PASSWORD};
-use crate::marketplace::{create_project, hand_in, open_job};
+use crate::marketplace::{create_project, hand_in};
 
 const RATE: &str = "mutation($input: RateSubmissionInput!) { rateSubmission(input: $input) {
     rating { id overallRating revealed ratedUserRole detailRatings { quality } reviewText } } }";
@@ -25,7 +26,7 @@ const NODE: &str = "query($id: ID!) { node(id: $id) { id } }";
 const USER_RATINGS: &str = "query($id: ID!) { node(id: $id) { ... on User {
     ratings { totalCount edges { node { overallRating responseText } } }
     ratingSummary { averageRating ratingCount ratingSum }
-    testerData { averageRating successRate } } } }";
+    testerData { averageRating } } } }";
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 fn detail(score: i32) -> Value {
@@ -186,7 +187,8 @@ async fn neither_side_sees_the_others_rating_until_both_have_rated_and_then_it_n
         .graphql(Some(&john), RATE, client_rating(&submission, 1))
         .await;
     assert_eq!(outcome(&again), "CONFLICT", "{again}");
-    // Before the reveal, John may change his mind; Sarah may not touch his rating.
+    // Before the reveal, John may change his mind (an edit replaces the whole rating); Sarah
+    // may not touch his rating.
     let edited = gateway
         .ok(
             Some(&john),
@@ -228,7 +230,7 @@ async fn neither_side_sees_the_others_rating_until_both_have_rated_and_then_it_n
     let as_sarah = ratings_seen(&gateway, &sarah, &submission).await;
     assert!(as_sarah
         .iter()
-        .any(|rating| rating["overallRating"] == 4 && rating["reviewText"] == "client says 5"));
+        .any(|rating| rating["overallRating"] == 4 && rating["reviewText"] == ""));
 
     // The aggregates moved exactly once, for both users.
     let sarah_doc = user_document(&gateway, "sarah.tester@gmail.com").await;
@@ -410,9 +412,10 @@ async fn a_hundred_concurrent_reveals_for_one_tester_leave_exact_sums_counts_and
     let sarah_id = me_id(&gateway, &sarah).await;
     let project = create_project(&gateway, &john, "Many ratings").await;
     let mut submissions = Vec::new();
-    // Ten jobs at a time, each completed, so the organization's running-job limit is never hit.
-    for _ in 0..10 {
-        let batch = join_all((0..10).map(|_| async {
+    // Five jobs at a time, each completed, so the running-job limit (10, some taken by the demo
+    // data) is never hit.
+    for _ in 0..20 {
+        let batch = join_all((0..5).map(|_| async {
             let (job, submission) =
                 reviewed_submission(&gateway, &john, &sarah, &project, true).await;
             for (step, input) in JOB_STEPS {
