@@ -120,8 +120,9 @@ async fn a_repeat_with_the_same_key_gets_the_first_answer_and_moves_nothing() {
     assert_eq!(outcome(&invalid), "BAD_USER_INPUT", "{invalid}");
     assert_eq!(escrow(&gateway, &john, &job).await, funded);
 
-    // A request that failed stores nothing: approving before anything is handed in is a
-    // conflict, and the same key works once there is something to approve.
+    // A request that failed stores nothing: approving before anything is handed in finds no
+    // submission (a draft is the tester's alone), and the same key works once there is
+    // something to approve.
     let submission = crate::marketplace::draft_submission(&gateway, &sarah, &job).await;
     let early = gateway
         .graphql(
@@ -130,7 +131,7 @@ async fn a_repeat_with_the_same_key_gets_the_first_answer_and_moves_nothing() {
             json!({ "input": { "submissionId": submission, "idempotencyKey": "approve-1" } }),
         )
         .await;
-    assert_eq!(outcome(&early), "CONFLICT", "{early}");
+    assert_eq!(outcome(&early), "NOT_FOUND", "{early}");
     crate::marketplace::submit_draft(&gateway, &sarah, &submission).await;
     let approved = gateway
         .ok(

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use bson::oid::ObjectId;
 use bson::{doc, DateTime, Document};
+use foundation::transaction_retry::{back_off, MAX_TRANSACTION_ATTEMPTS};
 use foundation::{Clock, CollectionSpec};
 use marketplace::{MarketplaceError, MarketplaceService, SubmissionPayout, SubmissionPayoutStatus};
 use mongodb::{Client, ClientSession, Collection, Database};
-use rand::Rng;
 
 use crate::collections;
 use crate::earnings::{TesterEarnings, UsersTesterTotals};
@@ -23,7 +23,6 @@ use crate::provider::PaymentProvider;
 use crate::settings::EscrowSettings;
 
 /// Attempts of one ledger step against concurrent writers before giving up with `Contended`.
-const MAX_STEP_ATTEMPTS: u32 = 200;
 const TRANSIENT_TRANSACTION_ERROR: &str = "TransientTransactionError";
 const UNKNOWN_COMMIT_RESULT: &str = "UnknownTransactionCommitResult";
 
@@ -143,7 +142,7 @@ impl EscrowService {
         job_id: ObjectId,
         mut step: impl FnMut(&mut EscrowTransaction, DateTime) -> Result<R, EscrowError>,
     ) -> Result<(EscrowTransaction, R), EscrowError> {
-        for attempt in 0..MAX_STEP_ATTEMPTS {
+        for attempt in 0..MAX_TRANSACTION_ATTEMPTS {
             let before = self.escrow_for_job(job_id).await?;
             let mut after = before.clone();
             let outcome = step(&mut after, self.now())?;
@@ -317,11 +316,4 @@ fn is_transient(error: &EscrowError) -> bool {
         }
         _ => false,
     }
-}
-
-/// Waits a little, more after each lost race, with jitter so racing writers spread out.
-async fn back_off(attempt: u32) {
-    let ceiling = 1_u64 << attempt.min(5);
-    let millis = rand::rng().random_range(0..=ceiling);
-    tokio::time::sleep(Duration::from_millis(millis)).await;
 }

@@ -2,7 +2,8 @@
 //!
 //! What lives here: injectable time ([`clock`]), identifier parsing ([`id`]), exact money
 //! ([`money`]), cursor pagination primitives ([`pagination`]), collection creation with validators
-//! and indexes ([`collection`]) and random token secrets ([`secret`]). What deliberately does not:
+//! and indexes ([`collection`]), random token secrets ([`secret`]) and the pacing of transaction retries
+//! ([`transaction_retry`]). What deliberately does not:
 //! anything that knows about users, jobs or payments, and anything that knows about GraphQL or HTTP.
 
 pub mod clock;
@@ -12,6 +13,7 @@ pub mod id;
 pub mod money;
 pub mod pagination;
 pub mod secret;
+pub mod transaction_retry;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use collection::{ensure_collection, CollectionSpec};

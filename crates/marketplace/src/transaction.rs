@@ -12,10 +12,7 @@ use crate::service::MarketplaceService;
 const TRANSIENT_TRANSACTION_ERROR: &str = "TransientTransactionError";
 const UNKNOWN_COMMIT_RESULT: &str = "UnknownTransactionCommitResult";
 
-/// How often a transaction runs before its write conflict is reported. Every round of racing
-/// transactions on one document lets one of them commit, so this bounds how many racers a single
-/// request outlasts, not how long it waits.
-const MAX_TRANSACTION_ATTEMPTS: usize = 32;
+use foundation::transaction_retry::{back_off, MAX_TRANSACTION_ATTEMPTS};
 
 fn is_transient(error: &MarketplaceError) -> bool {
     matches!(error, MarketplaceError::Database(error) if error.contains_label(TRANSIENT_TRANSACTION_ERROR))
@@ -55,6 +52,7 @@ impl MarketplaceService {
             if !(is_transient(&error) && attempt < MAX_TRANSACTION_ATTEMPTS) {
                 return Err(error);
             }
+            back_off(attempt).await;
         }
     }
 }

@@ -715,10 +715,8 @@ async fn approving_a_draft_or_reporting_an_unknown_step_changes_nothing() {
         .review_submission(&owner, draft.id, ReviewDecision::Approve)
         .await
         .unwrap_err();
-    assert!(matches!(
-        error,
-        MarketplaceError::InvalidSubmissionTransition { from: "draft", .. }
-    ));
+    // A draft is the tester's alone: the client does not even find it.
+    assert!(matches!(error, MarketplaceError::SubmissionNotFound));
 
     let mut bad = content(0);
     bad.test_results[0].step_number = 9;
@@ -1033,6 +1031,18 @@ async fn project_credentials_are_sealed_at_rest_and_readable_only_by_the_allowed
     fixture
         .service
         .claim_job(&seated, &seated_profile, job.id)
+        .await
+        .unwrap();
+    // Credentials are released once testing has started, not on a claim.
+    let claimed_only = fixture
+        .service
+        .project_credentials(&seated, project.id)
+        .await
+        .unwrap_err();
+    assert_eq!(claimed_only.category(), ErrorCategory::Forbidden);
+    fixture
+        .service
+        .start_assignment(&seated, job.id)
         .await
         .unwrap();
     let (unseated, _) = tester();

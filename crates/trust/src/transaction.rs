@@ -5,15 +5,14 @@
 //! pause so racers do not keep colliding in lockstep.
 
 use std::future::Future;
-use std::time::Duration;
 
+use foundation::transaction_retry::{back_off, MAX_TRANSACTION_ATTEMPTS};
 use mongodb::{Client, ClientSession};
 
 use crate::error::TrustError;
 
 const TRANSIENT_TRANSACTION_ERROR: &str = "TransientTransactionError";
 const UNKNOWN_COMMIT_RESULT: &str = "UnknownTransactionCommitResult";
-const MAX_TRANSACTION_ATTEMPTS: u32 = 256;
 
 fn is_transient(error: &TrustError) -> bool {
     matches!(error, TrustError::Database(error) if error.contains_label(TRANSIENT_TRANSACTION_ERROR))
@@ -49,11 +48,7 @@ where
         if !(is_transient(&error) && attempt < MAX_TRANSACTION_ATTEMPTS) {
             return Err(error);
         }
-        // A pause that grows and differs per racer (an ObjectId's counter byte is a cheap,
-        // process-unique spread).
-        let spread = u64::from(bson::oid::ObjectId::new().bytes()[11] % 8);
-        let millis = u64::from(attempt.min(20)) + spread;
-        tokio::time::sleep(Duration::from_millis(millis)).await;
+        back_off(attempt).await;
     }
 }
 

@@ -591,7 +591,8 @@ async fn only_the_submitting_tester_may_enhance_a_summary_and_only_while_it_is_e
         .enhance_submission_summary(&owner, submission)
         .await
         .unwrap_err();
-    assert_eq!(by_client.category(), ErrorCategory::Forbidden);
+    // The client does not find a draft at all.
+    assert_eq!(by_client.category(), ErrorCategory::NotFound);
     let (other_tester, _) = tester();
     let by_other = service
         .enhance_submission_summary(&other_tester, submission)
