@@ -4,7 +4,6 @@
 //! submission's `payout_status` and the tester's totals change with it).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bson::oid::ObjectId;
 use bson::{doc, DateTime, Document};
