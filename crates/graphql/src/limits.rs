@@ -313,7 +313,7 @@ impl<'a> Walker<'a> {
             .map(|fragment| &fragment.node.selection_set.node)
     }
 
-    fn root_fields(&self, set: &Positioned<SelectionSet>, visiting: &mut Vec<&'a str>) -> usize {
+    fn root_fields(&self, set: &'a Positioned<SelectionSet>, visiting: &mut Vec<&'a str>) -> usize {
         let mut count = 0;
         let mut seen_fragments = HashSet::new();
         for selection in &set.node.items {
@@ -344,7 +344,7 @@ impl<'a> Walker<'a> {
     /// `max`, so the walk is bounded whatever the document.
     fn depth(
         &self,
-        set: &Positioned<SelectionSet>,
+        set: &'a Positioned<SelectionSet>,
         depth: usize,
         max: usize,
         visiting: &mut Vec<&'a str>,
