@@ -116,9 +116,11 @@ impl Executor for Connection {
         if let Err(refusal) = graphql::admit(api, &mut request, &viewer, &self.meta.request_id) {
             return futures_util::stream::once(future::ready(*refusal)).boxed();
         }
-        let operation = request.parsed_query().ok().and_then(|document| {
-            graphql::operation_type(document, request.operation_name.as_deref())
-        });
+        let operation_name = request.operation_name.clone();
+        let operation = request
+            .parsed_query()
+            .ok()
+            .and_then(|document| graphql::operation_type(document, operation_name.as_deref()));
         if operation != Some(OperationType::Subscription) {
             return futures_util::stream::once(future::ready(self.refuse(only_subscriptions())))
                 .boxed();
