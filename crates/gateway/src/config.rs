@@ -26,6 +26,18 @@ pub enum Environment {
     Production,
 }
 
+/// Who may introspect the schema (`GRAPHQL_INTROSPECTION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntrospectionSetting {
+    /// Every caller.
+    Everyone,
+    /// Partner API keys with the `INTROSPECT` scope.
+    IntrospectKeys,
+    /// Nobody.
+    Nobody,
+}
+
 /// How log lines are written to standard output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -92,6 +104,48 @@ pub struct Config {
     /// Highest complexity (roughly, number of fields resolved) a query may have.
     #[serde(default = "default_graphql_max_complexity")]
     pub graphql_max_complexity: usize,
+    /// Longest GraphQL query text, in bytes.
+    #[serde(default = "default_graphql_max_query_bytes")]
+    pub graphql_max_query_bytes: usize,
+    /// Most lexical tokens in one GraphQL query.
+    #[serde(default = "default_graphql_max_tokens")]
+    pub graphql_max_tokens: usize,
+    /// Most root fields (`__typename` and aliases included) one operation may select.
+    #[serde(default = "default_graphql_max_root_fields")]
+    pub graphql_max_root_fields: usize,
+    /// Most aliased fields one document may hold.
+    #[serde(default = "default_graphql_max_aliases")]
+    pub graphql_max_aliases: usize,
+    /// Who may introspect the schema: `everyone`, `introspect_keys` (API keys with the
+    /// `INTROSPECT` scope) or `nobody`. Unset: `everyone` in development, `introspect_keys` in
+    /// production.
+    #[serde(default)]
+    pub graphql_introspection: Option<IntrospectionSetting>,
+    /// Serve the GraphiQL IDE on `GET /graphql` to browsers. Unset: on in development, off in
+    /// production.
+    #[serde(default)]
+    pub graphiql: Option<bool>,
+    /// Bearer token `GET /metrics` requires (at least 32 characters; a secret, never logged).
+    /// Unset: `/metrics` is open in development and answers 404 in production.
+    #[serde(default)]
+    pub metrics_token: Option<String>,
+    /// Largest request body `/graphql` accepts, in bytes; larger ones get 413 before they are
+    /// read.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Seconds a client has to send a request's headers before the connection is closed.
+    #[serde(default = "default_header_read_timeout_seconds")]
+    pub header_read_timeout_seconds: u64,
+    /// Seconds a client has to send a request's body.
+    #[serde(default = "default_body_read_timeout_seconds")]
+    pub body_read_timeout_seconds: u64,
+    /// Seconds one HTTP request may take, body read included; then it is answered 408.
+    #[serde(default = "default_request_timeout_seconds")]
+    pub request_timeout_seconds: u64,
+    /// Browser origins (`https://app.example.com`) allowed to call `/graphql` across sites
+    /// (CORS) and to open `/graphql/ws`. Empty: no cross-site browser access.
+    #[serde(default)]
+    pub cors_allowed_origins: Vec<String>,
     /// Seconds a shutdown waits for in-flight requests before closing their connections.
     #[serde(default = "default_shutdown_grace_seconds")]
     pub shutdown_grace_seconds: u64,
@@ -336,6 +390,24 @@ impl std::fmt::Debug for Config {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("graphql_max_depth", &self.graphql_max_depth)
             .field("graphql_max_complexity", &self.graphql_max_complexity)
+            .field("graphql_max_query_bytes", &self.graphql_max_query_bytes)
+            .field("graphql_max_tokens", &self.graphql_max_tokens)
+            .field("graphql_max_root_fields", &self.graphql_max_root_fields)
+            .field("graphql_max_aliases", &self.graphql_max_aliases)
+            .field("graphql_introspection", &self.graphql_introspection)
+            .field("graphiql", &self.graphiql)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field(
+                "header_read_timeout_seconds",
+                &self.header_read_timeout_seconds,
+            )
+            .field("body_read_timeout_seconds", &self.body_read_timeout_seconds)
+            .field("request_timeout_seconds", &self.request_timeout_seconds)
+            .field("cors_allowed_origins", &self.cors_allowed_origins)
             .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
             .field(
                 "escrow_work_interval_seconds",
@@ -395,6 +467,30 @@ fn default_graphql_max_depth() -> usize {
 fn default_graphql_max_complexity() -> usize {
     10_000
 }
+fn default_graphql_max_query_bytes() -> usize {
+    graphql::SchemaLimits::default().max_query_bytes
+}
+fn default_graphql_max_tokens() -> usize {
+    graphql::SchemaLimits::default().max_tokens
+}
+fn default_graphql_max_root_fields() -> usize {
+    graphql::SchemaLimits::default().max_root_fields
+}
+fn default_graphql_max_aliases() -> usize {
+    graphql::SchemaLimits::default().max_aliases
+}
+fn default_max_body_bytes() -> usize {
+    1024 * 1024
+}
+fn default_header_read_timeout_seconds() -> u64 {
+    10
+}
+fn default_body_read_timeout_seconds() -> u64 {
+    30
+}
+fn default_request_timeout_seconds() -> u64 {
+    60
+}
 fn default_shutdown_grace_seconds() -> u64 {
     20
 }
@@ -448,6 +544,18 @@ pub const KEYS: &[(&str, KeyKind)] = &[
     ("trusted_proxies", KeyKind::List),
     ("graphql_max_depth", KeyKind::Integer),
     ("graphql_max_complexity", KeyKind::Integer),
+    ("graphql_max_query_bytes", KeyKind::Integer),
+    ("graphql_max_tokens", KeyKind::Integer),
+    ("graphql_max_root_fields", KeyKind::Integer),
+    ("graphql_max_aliases", KeyKind::Integer),
+    ("graphql_introspection", KeyKind::Text),
+    ("graphiql", KeyKind::Boolean),
+    ("metrics_token", KeyKind::Text),
+    ("max_body_bytes", KeyKind::Integer),
+    ("header_read_timeout_seconds", KeyKind::Integer),
+    ("body_read_timeout_seconds", KeyKind::Integer),
+    ("request_timeout_seconds", KeyKind::Integer),
+    ("cors_allowed_origins", KeyKind::List),
     ("shutdown_grace_seconds", KeyKind::Integer),
     ("escrow_work_interval_seconds", KeyKind::Integer),
     ("session_max_lifetime_days", KeyKind::Integer),
@@ -547,6 +655,39 @@ impl Config {
         Ok(config)
     }
 
+    /// Who may introspect, after the environment's default.
+    pub fn introspection_policy(&self) -> graphql::IntrospectionPolicy {
+        let setting = self
+            .graphql_introspection
+            .unwrap_or(match self.environment {
+                Environment::Development => IntrospectionSetting::Everyone,
+                Environment::Production => IntrospectionSetting::IntrospectKeys,
+            });
+        match setting {
+            IntrospectionSetting::Everyone => graphql::IntrospectionPolicy::Everyone,
+            IntrospectionSetting::IntrospectKeys => graphql::IntrospectionPolicy::IntrospectKeys,
+            IntrospectionSetting::Nobody => graphql::IntrospectionPolicy::Nobody,
+        }
+    }
+
+    /// Whether GraphiQL is served, after the environment's default.
+    pub fn graphiql_enabled(&self) -> bool {
+        self.graphiql
+            .unwrap_or(self.environment == Environment::Development)
+    }
+
+    /// The limits every GraphQL document is checked against.
+    pub fn schema_limits(&self) -> graphql::SchemaLimits {
+        graphql::SchemaLimits {
+            max_depth: self.graphql_max_depth,
+            max_complexity: self.graphql_max_complexity,
+            max_query_bytes: self.graphql_max_query_bytes,
+            max_tokens: self.graphql_max_tokens,
+            max_root_fields: self.graphql_max_root_fields,
+            max_aliases: self.graphql_max_aliases,
+        }
+    }
+
     /// Defaults for everything, as a fresh checkout runs.
     pub fn defaults() -> Config {
         Config::deserialize(toml::Value::Table(toml::Table::new()))
@@ -638,6 +779,52 @@ impl Config {
         if self.graphql_max_depth == 0 || self.graphql_max_complexity == 0 {
             return invalid("GRAPHQL_MAX_DEPTH and GRAPHQL_MAX_COMPLEXITY must be positive");
         }
+        if self.graphql_max_query_bytes == 0
+            || self.graphql_max_tokens == 0
+            || self.graphql_max_root_fields == 0
+            || self.graphql_max_aliases == 0
+        {
+            return invalid(
+                "GRAPHQL_MAX_QUERY_BYTES, GRAPHQL_MAX_TOKENS, GRAPHQL_MAX_ROOT_FIELDS and GRAPHQL_MAX_ALIASES must be positive",
+            );
+        }
+        if self.graphql_max_query_bytes > self.max_body_bytes {
+            return invalid("GRAPHQL_MAX_QUERY_BYTES must not exceed MAX_BODY_BYTES");
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.max_body_bytes) {
+            return invalid("MAX_BODY_BYTES must be between 1024 and 67108864");
+        }
+        for (name, seconds) in [
+            (
+                "HEADER_READ_TIMEOUT_SECONDS",
+                self.header_read_timeout_seconds,
+            ),
+            ("BODY_READ_TIMEOUT_SECONDS", self.body_read_timeout_seconds),
+            ("REQUEST_TIMEOUT_SECONDS", self.request_timeout_seconds),
+        ] {
+            if !(1..=3600).contains(&seconds) {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be between 1 and 3600"
+                )));
+            }
+        }
+        if let Some(token) = &self.metrics_token {
+            if token.len() < 32 {
+                return invalid("METRICS_TOKEN must be at least 32 characters");
+            }
+        }
+        for origin in &self.cors_allowed_origins {
+            let scheme_ok = origin.starts_with("https://") || origin.starts_with("http://");
+            if !scheme_ok
+                || origin.ends_with('/')
+                || origin.contains('*')
+                || axum::http::HeaderValue::from_str(origin).is_err()
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "CORS_ALLOWED_ORIGINS holds {origin:?}: each must be an exact origin such as https://app.example.com (no path, no wildcard)"
+                )));
+            }
+        }
         if let Some(ai) = &self.ai {
             ai.validate(self.environment)?;
         }
@@ -716,6 +903,7 @@ mod tests {
         config.previous_encryption_keys = vec!["cd".repeat(32)];
         config.stripe_secret_key = Some("sk_test_secret".into());
         config.stripe_webhook_secret = Some("whsec_signing_value".into());
+        config.metrics_token = Some("metrics-token-value-that-is-long-enough".into());
         config.mongodb_uri = Some("mongodb://user:pw@db".into());
         let printed = format!("{config:?}");
         for secret in [
@@ -724,6 +912,7 @@ mod tests {
             &"cd".repeat(32),
             "sk_test_secret",
             "whsec_signing_value",
+            "metrics-token-value",
             "user:pw",
         ] {
             assert!(!printed.contains(secret), "{printed}");
@@ -931,6 +1120,64 @@ mod tests {
             error.to_string().contains("EMBEDDED_TEST_COMMANDS"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn production_defaults_close_introspection_graphiql_and_metrics() {
+        let development = Config::load(None, env(&[])).expect("defaults are valid");
+        assert_eq!(
+            development.introspection_policy(),
+            graphql::IntrospectionPolicy::Everyone
+        );
+        assert!(development.graphiql_enabled());
+        let key = "ab".repeat(32);
+        let production = Config::load(
+            None,
+            env(&[
+                ("ENVIRONMENT", "production"),
+                ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+                ("ENCRYPTION_KEY", &key),
+                ("MONGODB_URI", "mongodb://db-1/?replicaSet=rs0"),
+                ("PAYMENT_PROVIDER", "sandbox"),
+            ]),
+        )
+        .expect("production");
+        assert_eq!(
+            production.introspection_policy(),
+            graphql::IntrospectionPolicy::IntrospectKeys
+        );
+        assert!(!production.graphiql_enabled());
+        assert_eq!(production.metrics_token, None);
+        assert!(production.cors_allowed_origins.is_empty());
+        assert_eq!(production.max_body_bytes, 1024 * 1024);
+    }
+
+    #[test]
+    fn cors_origins_must_be_exact_origins_and_the_metrics_token_long() {
+        let config = Config::load(
+            None,
+            env(&[(
+                "CORS_ALLOWED_ORIGINS",
+                "https://app.example.com, http://localhost:3000",
+            )]),
+        )
+        .expect("valid");
+        assert_eq!(config.cors_allowed_origins.len(), 2);
+        for bad in ["*", "https://app.example.com/", "app.example.com"] {
+            let error =
+                Config::load(None, env(&[("CORS_ALLOWED_ORIGINS", bad)])).expect_err("refused");
+            assert!(
+                error.to_string().contains("CORS_ALLOWED_ORIGINS"),
+                "{error}"
+            );
+        }
+        let error =
+            Config::load(None, env(&[("METRICS_TOKEN", "short-token")])).expect_err("refused");
+        assert!(error.to_string().contains("METRICS_TOKEN"), "{error}");
+        assert!(!error.to_string().contains("short-token"), "{error}");
+        assert!(Config::load(None, env(&[("GRAPHQL_INTROSPECTION", "sometimes")])).is_err());
+        assert!(Config::load(None, env(&[("MAX_BODY_BYTES", "10")])).is_err());
+        assert!(Config::load(None, env(&[("REQUEST_TIMEOUT_SECONDS", "0")])).is_err());
     }
 
     #[test]

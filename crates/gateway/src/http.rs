@@ -1,19 +1,27 @@
-//! The HTTP surface: the router, the GraphQL endpoint and IDE, health, readiness and metrics,
-//! the Stripe webhook endpoint (`stripe_webhooks`), and the middleware that gives every request an id, a span and a metrics sample.
+//! The HTTP surface: the router, the GraphQL endpoint (`graphql_http` holds its rules) and
+//! IDE, the subscriptions socket (`websocket`), health, readiness and metrics, the Stripe
+//! webhook endpoint (`stripe_webhooks`), the request limits (body size, body and request
+//! timeouts, CORS) and the middleware that gives every request an id, a span and a metrics
+//! sample.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse, GraphQLSubscription};
-use axum::extract::DefaultBodyLimit;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
+use sha2::{Digest, Sha256};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tracing::Instrument;
+
+use crate::graphql_http::{self, ResponseMedia};
 
 use crate::metrics::Metrics;
 
@@ -25,8 +33,8 @@ pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 
 /// What every handler shares.
 pub struct AppState {
-    /// The executable GraphQL schema.
-    pub schema: graphql::AppSchema,
+    /// The executable GraphQL schema with its limits and introspection policy.
+    pub api: graphql::Api,
     /// The domain services, used to resolve the caller's credentials.
     pub services: graphql::Services,
     /// The database, for the readiness probe.
@@ -37,6 +45,68 @@ pub struct AppState {
     pub trusted_proxies: Vec<IpAddr>,
     /// The Stripe webhook endpoint, when a signing secret is configured.
     pub stripe_webhooks: Option<crate::stripe_webhooks::StripeWebhooks>,
+    /// The HTTP-level settings: limits, timeouts, origins, IDE and metrics access.
+    pub surface: Surface,
+}
+
+/// How the HTTP surface is exposed, from the configuration.
+#[derive(Debug, Clone)]
+pub struct Surface {
+    /// Largest `/graphql` body, in bytes.
+    pub max_body_bytes: usize,
+    /// Time a client has to send a body.
+    pub body_read_timeout: Duration,
+    /// Time one request may take.
+    pub request_timeout: Duration,
+    /// Browser origins allowed cross-site (CORS) and on `/graphql/ws`.
+    pub allowed_origins: Vec<HeaderValue>,
+    /// Whether GraphiQL is served.
+    pub graphiql: bool,
+    /// Who may read `/metrics`.
+    pub metrics: MetricsAccess,
+}
+
+/// Who may read `/metrics`.
+#[derive(Clone)]
+pub enum MetricsAccess {
+    /// Anyone who can reach the port (development).
+    Open,
+    /// Callers presenting this bearer token; only its SHA-256 is kept.
+    Token([u8; 32]),
+    /// Nobody: the route answers 404 (production without a token).
+    Hidden,
+}
+
+impl std::fmt::Debug for MetricsAccess {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(match self {
+            MetricsAccess::Open => "Open",
+            MetricsAccess::Token(_) => "Token(<redacted>)",
+            MetricsAccess::Hidden => "Hidden",
+        })
+    }
+}
+
+impl AppState {
+    /// Whether a request's `Origin` may use the socket: no `Origin` (not a browser), the
+    /// gateway's own host, or an allowlisted origin.
+    pub fn origin_allowed(&self, headers: &HeaderMap) -> bool {
+        let Some(origin) = headers.get(header::ORIGIN) else {
+            return true;
+        };
+        if self.surface.allowed_origins.contains(origin) {
+            return true;
+        }
+        let host = headers
+            .get(header::HOST)
+            .and_then(|host| host.to_str().ok());
+        let origin_host = origin
+            .to_str()
+            .ok()
+            .and_then(|origin| origin.split_once("://"))
+            .map(|(_, host)| host);
+        matches!((host, origin_host), (Some(host), Some(origin)) if host.eq_ignore_ascii_case(origin))
+    }
 }
 
 /// The id of the current request, set by [`observe_request`].
@@ -45,13 +115,16 @@ pub struct RequestId(pub String);
 
 /// Builds the router over the shared state.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let surface = state.surface.clone();
+    let graphql_routes = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
-        .route_service(
-            "/graphql/ws",
-            GraphQLSubscription::new(state.schema.clone()),
-        )
-        .route("/graphiql/{asset}", get(graphiql_asset))
+        // tower-http's limit replaces axum's default: it answers 413 from `Content-Length`
+        // before reading, and stops a chunked body at the limit.
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(surface.max_body_bytes));
+    let mut router = Router::new()
+        .merge(graphql_routes)
+        .route("/graphql/ws", get(crate::websocket::upgrade))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -60,7 +133,33 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(crate::stripe_webhooks::receive).layer(DefaultBodyLimit::max(
                 crate::stripe_webhooks::MAX_WEBHOOK_BODY_BYTES,
             )),
-        )
+        );
+    if surface.graphiql {
+        router = router.route("/graphiql/{asset}", get(graphiql_asset));
+    }
+    if !surface.allowed_origins.is_empty() {
+        // Bearer tokens, never cookies: credentials are not allowed cross-site.
+        router = router.layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(surface.allowed_origins.clone()))
+                .allow_methods([Method::GET, Method::POST])
+                .allow_headers([
+                    header::CONTENT_TYPE,
+                    header::AUTHORIZATION,
+                    header::ACCEPT,
+                    header::HeaderName::from_static(IDEMPOTENCY_KEY_HEADER),
+                    header::HeaderName::from_static(REQUEST_ID_HEADER),
+                ])
+                .expose_headers([header::HeaderName::from_static(REQUEST_ID_HEADER)])
+                .max_age(Duration::from_secs(600)),
+        );
+    }
+    router
+        .layer(RequestBodyTimeoutLayer::new(surface.body_read_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            surface.request_timeout,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             observe_request,
@@ -179,7 +278,7 @@ async fn execute_graphql(
     peer: SocketAddr,
     headers: &HeaderMap,
     request: async_graphql::Request,
-) -> Response {
+) -> async_graphql::Response {
     let client_ip = client_ip(peer.ip(), headers, &state.trusted_proxies);
     let viewer = graphql::authenticate(&state.services, bearer_token(headers)).await;
     let user_agent = headers
@@ -198,8 +297,7 @@ async fn execute_graphql(
                 let response = async_graphql::Response::from_errors(vec![
                     async_graphql::Error::from(error).into_server_error(Default::default()),
                 ]);
-                return GraphQLResponse::from(graphql::finish_response(response, &request_id.0))
-                    .into_response();
+                return graphql::finish_response(response, &request_id.0);
             }
         },
     };
@@ -209,47 +307,82 @@ async fn execute_graphql(
         user_agent,
         idempotency_key,
     };
-    let response = graphql::execute(&state.schema, &state.services, request, viewer, meta).await;
-    let retry_after = rate_limited_retry_after(&response);
-    let mut http_response = GraphQLResponse::from(response).into_response();
-    if let Some(seconds) = retry_after {
-        *http_response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-        http_response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    }
-    http_response
+    graphql::execute(&state.api, &state.services, request, viewer, meta).await
 }
 
-/// When a response carries a `RATE_LIMITED` error, the seconds its client should wait (the
-/// longest any of its errors asks for, at least 1): the answer is then HTTP 429 with
-/// `Retry-After`, so clients and proxies that never read GraphQL errors still back off.
-pub fn rate_limited_retry_after(response: &async_graphql::Response) -> Option<u64> {
-    response
-        .errors
-        .iter()
-        .filter_map(|error| error.extensions.as_ref())
-        .filter(|extensions| {
-            matches!(extensions.get("code"), Some(async_graphql::Value::String(code)) if code == "RATE_LIMITED")
-        })
-        .map(|extensions| match extensions.get("retryAfterSeconds") {
-            Some(async_graphql::Value::Number(seconds)) => seconds.as_u64().unwrap_or(1).max(1),
-            _ => 1,
-        })
-        .max()
-}
-
+/// POST runs any operation; only `application/json` bodies are accepted (see `graphql_http`).
 async fn graphql_post(
     State(state): State<Arc<AppState>>,
     Extension(request_id): Extension<RequestId>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    request: GraphQLRequest,
+    request: Request,
 ) -> Response {
-    execute_graphql(&state, &request_id, peer, &headers, request.into_inner()).await
+    let headers = request.headers().clone();
+    let Some(media) = graphql_http::negotiate(&headers) else {
+        return not_acceptable(&request_id);
+    };
+    if !graphql_http::is_json_content_type(&headers) {
+        return graphql_http::refusal(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            media,
+            "content-type",
+            "POST bodies must be application/json",
+            &request_id.0,
+        );
+    }
+    let body = match Bytes::from_request(request, &()).await {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return graphql_http::refusal(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                media,
+                "body",
+                &format!(
+                    "the body is larger than {} bytes",
+                    state.surface.max_body_bytes
+                ),
+                &request_id.0,
+            )
+        }
+        // The body stopped arriving: BODY_READ_TIMEOUT_SECONDS passed, or the client left.
+        Err(_) => {
+            return graphql_http::refusal(
+                StatusCode::REQUEST_TIMEOUT,
+                media,
+                "body",
+                "the body did not arrive in time",
+                &request_id.0,
+            )
+        }
+    };
+    let graphql_request = match graphql_http::parse_post_body(&body) {
+        Ok(graphql_request) => graphql_request,
+        Err(malformed) => {
+            return graphql_http::refusal(
+                StatusCode::BAD_REQUEST,
+                media,
+                malformed.field,
+                &malformed.message,
+                &request_id.0,
+            )
+        }
+    };
+    let response = execute_graphql(&state, &request_id, peer, &headers, graphql_request).await;
+    graphql_http::respond(media, response)
 }
 
-/// GET serves the IDE to browsers and runs queries (never mutations) for everyone else.
+fn not_acceptable(request_id: &RequestId) -> Response {
+    graphql_http::refusal(
+        StatusCode::NOT_ACCEPTABLE,
+        ResponseMedia::Json,
+        "accept",
+        "the response can be application/json or application/graphql-response+json",
+        &request_id.0,
+    )
+}
+
+/// GET serves the IDE to browsers (when enabled) and runs queries (never mutations) for
+/// everyone else.
 async fn graphql_get(
     State(state): State<Arc<AppState>>,
     Extension(request_id): Extension<RequestId>,
@@ -261,13 +394,24 @@ async fn graphql_get(
         .get(header::ACCEPT)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
-    if wants_html {
+    if wants_html && state.surface.graphiql {
         return Html(include_str!("../assets/graphiql.html")).into_response();
     }
+    let Some(media) = graphql_http::negotiate(&headers) else {
+        return not_acceptable(&request_id);
+    };
     let query = request.uri().query().unwrap_or_default();
-    let graphql_request = match async_graphql::http::parse_query_string(query) {
+    let graphql_request = match graphql_http::parse_query_string(query) {
         Ok(graphql_request) => graphql_request,
-        Err(error) => return (StatusCode::BAD_REQUEST, error.to_string()).into_response(),
+        Err(malformed) => {
+            return graphql_http::refusal(
+                StatusCode::BAD_REQUEST,
+                media,
+                malformed.field,
+                &malformed.message,
+                &request_id.0,
+            )
+        }
     };
     if graphql::is_mutation(&graphql_request) {
         return (
@@ -277,7 +421,8 @@ async fn graphql_get(
         )
             .into_response();
     }
-    execute_graphql(&state, &request_id, peer, &headers, graphql_request).await
+    let response = execute_graphql(&state, &request_id, peer, &headers, graphql_request).await;
+    graphql_http::respond(media, response)
 }
 
 /// Serves the IDE's vendored assets; they are compiled into the binary so the IDE works offline.
@@ -333,7 +478,23 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    match &state.surface.metrics {
+        MetricsAccess::Open => {}
+        MetricsAccess::Hidden => return StatusCode::NOT_FOUND.into_response(),
+        MetricsAccess::Token(expected) => {
+            // Comparing digests keeps the comparison's timing independent of the secret.
+            let presented = bearer_token(&headers).map(|token| Sha256::digest(token.as_bytes()));
+            if presented.as_deref() != Some(expected.as_slice()) {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Bearer")],
+                    "metrics need the METRICS_TOKEN bearer token\n",
+                )
+                    .into_response();
+            }
+        }
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
@@ -372,12 +533,15 @@ mod tests {
             error_with(&[code("RATE_LIMITED"), wait(30)]),
             error_with(&[code("RATE_LIMITED"), wait(900)]),
         ]);
-        assert_eq!(rate_limited_retry_after(&response), Some(900));
+        assert_eq!(graphql_http::rate_limited_retry_after(&response), Some(900));
         let without_wait =
             async_graphql::Response::from_errors(vec![error_with(&[code("RATE_LIMITED")])]);
-        assert_eq!(rate_limited_retry_after(&without_wait), Some(1));
+        assert_eq!(
+            graphql_http::rate_limited_retry_after(&without_wait),
+            Some(1)
+        );
         let other = async_graphql::Response::from_errors(vec![error_with(&[code("FORBIDDEN")])]);
-        assert_eq!(rate_limited_retry_after(&other), None);
+        assert_eq!(graphql_http::rate_limited_retry_after(&other), None);
     }
 
     #[test]

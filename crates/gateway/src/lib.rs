@@ -9,10 +9,13 @@
 
 pub mod config;
 pub mod demo;
+pub mod graphql_http;
 pub mod http;
 pub mod metrics;
 pub mod secrets;
+mod serve;
 pub mod stripe_webhooks;
+pub mod websocket;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -262,34 +265,30 @@ pub async fn start_with_clocks(
     if config.demo_data {
         demo::seed(&services).await.context("seeding demo data")?;
     }
-    let schema = graphql::build_schema(
+    let api = graphql::build_schema(
         services.clone(),
-        graphql::SchemaLimits {
-            max_depth: config.graphql_max_depth,
-            max_complexity: config.graphql_max_complexity,
-        },
+        config.schema_limits(),
+        config.introspection_policy(),
     );
     let state = Arc::new(http::AppState {
-        schema,
+        api,
         services,
         database,
         metrics,
         trusted_proxies: config.trusted_proxies.clone(),
         stripe_webhooks,
+        surface: surface(&config)?,
     });
     let listener = tokio::net::TcpListener::bind(config.bind_addr)
         .await
         .with_context(|| format!("binding {}", config.bind_addr))?;
     let local_addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let app = http::router(state);
+    let header_read_timeout = Duration::from_secs(config.header_read_timeout_seconds);
+    let server = tokio::spawn(serve::serve(listener, app, header_read_timeout, async {
+        let _ = stopped.await;
+    }));
     tracing::info!(address = %local_addr, "gateway listening");
     Ok(RunningGateway {
         local_addr,
@@ -304,6 +303,32 @@ pub async fn start_with_clocks(
         marketplace,
         identity,
         trust,
+    })
+}
+
+/// The HTTP surface's settings; production without `METRICS_TOKEN` hides `/metrics`.
+fn surface(config: &Config) -> anyhow::Result<http::Surface> {
+    use sha2::Digest;
+    let metrics = match (&config.metrics_token, config.environment) {
+        (Some(token), _) => {
+            http::MetricsAccess::Token(sha2::Sha256::digest(token.as_bytes()).into())
+        }
+        (None, config::Environment::Development) => http::MetricsAccess::Open,
+        (None, config::Environment::Production) => http::MetricsAccess::Hidden,
+    };
+    let allowed_origins = config
+        .cors_allowed_origins
+        .iter()
+        .map(|origin| axum::http::HeaderValue::from_str(origin))
+        .collect::<Result<Vec<_>, _>>()
+        .context("CORS_ALLOWED_ORIGINS")?;
+    Ok(http::Surface {
+        max_body_bytes: config.max_body_bytes,
+        body_read_timeout: Duration::from_secs(config.body_read_timeout_seconds),
+        request_timeout: Duration::from_secs(config.request_timeout_seconds),
+        allowed_origins,
+        graphiql: config.graphiql_enabled(),
+        metrics,
     })
 }
 

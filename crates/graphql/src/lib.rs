@@ -12,17 +12,21 @@
 pub mod error;
 mod idempotency;
 pub mod identity_api;
+pub mod limits;
 pub mod loaders;
 pub mod marketplace_api;
 pub mod node;
 pub mod relay;
 pub mod scalars;
 pub mod trust_api;
+pub mod variables;
 pub mod viewer;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::parser::types::OperationType;
+use async_graphql::{EmptySubscription, ErrorExtensions, MergedObject, Schema};
 
 pub use error::{finish_response, ApiError, ApiResult, ErrorCode};
+pub use limits::{LimitExceeded, SchemaLimits};
 pub use viewer::{RequestMeta, Viewer};
 
 /// The domain services resolvers call. Cheap to clone.
@@ -119,35 +123,67 @@ pub struct MutationRoot(
 /// The executable schema.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
-/// Limits that keep one query from costing too much.
-#[derive(Debug, Clone, Copy)]
-pub struct SchemaLimits {
-    /// Deepest nesting of selection sets.
-    pub max_depth: usize,
-    /// Highest complexity (every field counts one, connections count their page size).
-    pub max_complexity: usize,
+/// The executable schema with the limits and introspection policy every request goes through.
+#[derive(Clone)]
+pub struct Api {
+    /// The schema.
+    pub schema: AppSchema,
+    /// What one document may ask for.
+    pub limits: SchemaLimits,
+    /// Who may read the schema through introspection.
+    pub introspection: IntrospectionPolicy,
+    /// The input types variables are coerced against before execution.
+    pub input_types: variables::InputTypes,
 }
 
-impl Default for SchemaLimits {
-    fn default() -> Self {
-        SchemaLimits {
-            max_depth: 12,
-            max_complexity: 10_000,
+/// Who may run `__schema` / `__type` queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntrospectionPolicy {
+    /// Every caller, signed in or not (development).
+    Everyone,
+    /// Partner API keys with the `INTROSPECT` scope only (production's default, as public APIs
+    /// that publish their schema elsewhere do).
+    IntrospectKeys,
+    /// Nobody.
+    Nobody,
+}
+
+impl IntrospectionPolicy {
+    fn admits(self, viewer: &Viewer) -> bool {
+        match self {
+            IntrospectionPolicy::Everyone => true,
+            IntrospectionPolicy::Nobody => false,
+            IntrospectionPolicy::IntrospectKeys => matches!(
+                viewer,
+                Viewer::Authenticated(identity::Principal::ApiKey(key))
+                    if key.scope == identity::ApiKeyScope::Introspect
+            ),
         }
     }
 }
 
-/// Builds the schema over the services.
-pub fn build_schema(services: Services, limits: SchemaLimits) -> AppSchema {
-    Schema::build(
+/// Builds the schema over the services. The depth limit is [`limits::check`]'s (it leaves
+/// introspection out); complexity is async-graphql's.
+pub fn build_schema(
+    services: Services,
+    limits: SchemaLimits,
+    introspection: IntrospectionPolicy,
+) -> Api {
+    let schema = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         EmptySubscription,
     )
     .data(services)
-    .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
-    .finish()
+    .finish();
+    let input_types = variables::InputTypes::from_sdl(&schema.sdl());
+    Api {
+        schema,
+        limits,
+        introspection,
+        input_types,
+    }
 }
 
 /// The schema in SDL, as committed in `schema.graphql` (written by `cargo xtask schema`).
@@ -159,7 +195,17 @@ pub fn schema_sdl() -> String {
     )
     .finish()
     .sdl()
+    // async-graphql answers `__schema { description }` with a fixed sentence; the file states
+    // it too, so a schema rebuilt from introspection (with `schemaDescription`) equals the file.
+    .replacen(
+        "\nschema {",
+        &format!("\n\"\"\"\n{SCHEMA_DESCRIPTION}\n\"\"\"\nschema {{"),
+        1,
+    )
 }
+
+/// What async-graphql's introspection reports as the schema's description.
+const SCHEMA_DESCRIPTION: &str = "A GraphQL Schema defines the capabilities of a GraphQL server. It exposes all available types and directives on the server, as well as the entry points for query, mutation, and subscription operations.";
 
 /// Resolves an `Authorization: Bearer` credential (an access token or a `ptk_` API key) into the
 /// request's viewer. Invalid credentials do not fail the request: they make a `Rejected` viewer,
@@ -186,46 +232,111 @@ pub async fn authenticate(services: &Services, bearer: Option<&str>) -> Viewer {
 /// Whether the operation the request selects is a mutation. Unparsable documents answer
 /// `false`: execution reports their errors.
 pub fn is_mutation(request: &async_graphql::Request) -> bool {
-    use async_graphql::parser::types::{DocumentOperations, OperationType};
     let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
         return false;
     };
-    let operation_type = match (&document.operations, &request.operation_name) {
+    operation_type(&document, request.operation_name.as_deref()) == Some(OperationType::Mutation)
+}
+
+/// The type of the operation a request with `operation_name` selects in `document`.
+pub fn operation_type(
+    document: &async_graphql::parser::types::ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<OperationType> {
+    use async_graphql::parser::types::DocumentOperations;
+    match (&document.operations, operation_name) {
         (DocumentOperations::Single(operation), _) => Some(operation.node.ty),
-        (DocumentOperations::Multiple(operations), Some(name)) => operations
-            .get(name.as_str())
-            .map(|operation| operation.node.ty),
+        (DocumentOperations::Multiple(operations), Some(name)) => {
+            operations.get(name).map(|operation| operation.node.ty)
+        }
         (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => operations
             .values()
             .next()
             .map(|operation| operation.node.ty),
         (DocumentOperations::Multiple(_), None) => None,
-    };
-    operation_type == Some(OperationType::Mutation)
+    }
 }
 
-/// Executes one request for `viewer`, enforcing the rule that a read-only API key never runs a
-/// mutation before any resolver runs, and finishes the response (codes, request id).
+/// A request refused before execution: no `data` entry (GraphQL over HTTP's "request error").
+fn request_error(error: async_graphql::Error, request_id: &str) -> async_graphql::Response {
+    let response = async_graphql::Response::from_errors(vec![
+        error.into_server_error(async_graphql::Pos::default())
+    ]);
+    finish_response(response, request_id)
+}
+
+/// Checks `request` against the limits, the introspection policy and its variables' types, and
+/// hands the parsed document to it so it is parsed once; a refusal is the response to send.
+pub fn admit(
+    api: &Api,
+    request: &mut async_graphql::Request,
+    viewer: &Viewer,
+    request_id: &str,
+) -> Result<(), Box<async_graphql::Response>> {
+    let checked = limits::check(
+        &request.query,
+        request.operation_name.as_deref(),
+        &api.limits,
+    )
+    .map_err(|exceeded| {
+        let error = async_graphql::Error::new(exceeded.to_string()).extend_with(|_, extensions| {
+            extensions.set("code", ErrorCode::GraphqlValidationFailed.as_str());
+            extensions.set("limit", exceeded.name());
+            extensions.set("field", "query");
+        });
+        Box::new(request_error(error, request_id))
+    })?;
+    let Some(checked) = checked else {
+        return Ok(());
+    };
+    if checked.introspects && !api.introspection.admits(viewer) {
+        let error: async_graphql::Error = ApiError::Forbidden(
+            "introspection is not available to this caller; use the published schema.graphql or an API key with the INTROSPECT scope".to_string(),
+        )
+        .into();
+        return Err(Box::new(request_error(error, request_id)));
+    }
+    if viewer.is_read_only_key()
+        && operation_type(&checked.document, request.operation_name.as_deref())
+            == Some(OperationType::Mutation)
+    {
+        let error: async_graphql::Error =
+            ApiError::Forbidden("this API key is read-only: mutations are refused".to_string())
+                .into();
+        return Err(Box::new(request_error(error, request_id)));
+    }
+    if let Err(invalid) = api.input_types.check(
+        &checked.document,
+        request.operation_name.as_deref(),
+        &request.variables,
+    ) {
+        let variable = invalid.variable().to_string();
+        let error =
+            async_graphql::Error::from(ApiError::bad_input(invalid.field(), invalid.to_string()))
+                .extend_with(|_, extensions| extensions.set("variable", variable));
+        return Err(Box::new(request_error(error, request_id)));
+    }
+    request.set_parsed_query(checked.document);
+    Ok(())
+}
+
+/// Executes one request for `viewer`: the limits, the introspection policy and the rule that a
+/// read-only API key never runs a mutation are checked before any resolver runs; the response
+/// is finished (codes, request id).
 pub async fn execute(
-    schema: &AppSchema,
+    api: &Api,
     services: &Services,
-    request: async_graphql::Request,
+    mut request: async_graphql::Request,
     viewer: Viewer,
     meta: RequestMeta,
 ) -> async_graphql::Response {
     let request_id = meta.request_id.clone();
-    if viewer.is_read_only_key() && is_mutation(&request) {
-        let error: async_graphql::Error =
-            ApiError::Forbidden("this API key is read-only: mutations are refused".to_string())
-                .into();
-        let response = async_graphql::Response::from_errors(vec![
-            error.into_server_error(async_graphql::Pos::default())
-        ]);
-        return finish_response(response, &request_id);
+    if let Err(refusal) = admit(api, &mut request, &viewer, &request_id) {
+        return *refusal;
     }
     // Loaders per request: their caches must not outlive the request's authorization.
     let request = loaders::install(request.data(viewer).data(meta), services);
-    let response = schema.execute(request).await;
+    let response = api.schema.execute(request).await;
     finish_response(response, &request_id)
 }
 

@@ -39,6 +39,9 @@ pub enum ApiKeyScope {
     Read,
     /// Queries and mutations.
     ReadWrite,
+    /// Queries and schema introspection (for code generators), where the gateway's
+    /// introspection policy admits only such keys.
+    Introspect,
 }
 
 /// A key as listed: never the secret, only its recognisable prefix.

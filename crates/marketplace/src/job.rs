@@ -17,6 +17,10 @@ use crate::project::ProjectStatus;
 use crate::service::MarketplaceService;
 use crate::usage::{is_running, UsageCounter, UsageOwner};
 
+/// Most testers one job may invite: the invite list is read whole with the job, so it is
+/// bounded like any other input.
+pub const MAX_INVITED_TESTERS: usize = 100;
+
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -379,6 +383,12 @@ impl MarketplaceService {
             return Err(MarketplaceError::InvalidInput {
                 field: "title",
                 reason: "must not be empty".into(),
+            });
+        }
+        if input.invited_tester_ids.len() > MAX_INVITED_TESTERS {
+            return Err(MarketplaceError::InvalidInput {
+                field: "invited_tester_ids",
+                reason: format!("at most {MAX_INVITED_TESTERS} testers may be invited"),
             });
         }
         let total_budget = job_budget(

@@ -6,7 +6,9 @@
 //!
 //! The Python tools live in one venv, `target/pymongo-venv`: pymongo and pytest for the embedded
 //! store's suite, and localstripe (a fake Stripe server) for escrow's Stripe provider tests, which
-//! find it through `LOCALSTRIPE_PYTHON`.
+//! find it through `LOCALSTRIPE_PYTHON`. graphql-js (npm, pinned in `tests/graphql-js`) is
+//! installed into `target/graphql-js` for the end-to-end introspection tests, which find it
+//! through `GRAPHQL_JS_MODULES`.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -21,6 +23,8 @@ tasks:
                   then the pymongo suite; prints a summary
   venv            create target/pymongo-venv with pymongo, pytest and localstripe (what the
                   escrow Stripe tests and the pymongo suite need; `test` does it too)
+  node            install graphql-js (tests/graphql-js, npm ci) into target/graphql-js and print
+                  the GRAPHQL_JS_MODULES the introspection tests need (`test` does it too)
   schema          write schema.graphql from the code
   schema --check  fail if schema.graphql differs from the code
   run [ARGS]      run the gateway on the embedded store with demo data (extra ARGS go to it)
@@ -34,6 +38,9 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("venv") => python_venv().map(|venv| {
             println!("xtask: python venv ready in {}", venv.display());
+        }),
+        Some("node") => graphql_js().map(|modules| {
+            println!("export {GRAPHQL_JS_MODULES}={}", modules.display());
         }),
         Some("schema") => schema(arguments.get(1).map(String::as_str) == Some("--check")),
         Some("run") => run(&arguments[1..]),
@@ -218,6 +225,8 @@ fn test() -> anyhow::Result<()> {
     // Escrow's Stripe tests start localstripe from the venv; they fail (never skip) without it,
     // so it is installed before any test runs.
     let venv = python_venv()?;
+    // The introspection tests run graphql-js; they fail (never skip) without it.
+    let graphql_js_modules = graphql_js()?;
 
     println!("xtask: cargo test --workspace --no-fail-fast");
     let mut command = cargo_command();
@@ -225,7 +234,8 @@ fn test() -> anyhow::Result<()> {
     // leave out every binary after it.
     command
         .args(["test", "--workspace", "--no-fail-fast"])
-        .env(LOCALSTRIPE_PYTHON, venv_python(&venv));
+        .env(LOCALSTRIPE_PYTHON, venv_python(&venv))
+        .env(GRAPHQL_JS_MODULES, &graphql_js_modules);
     let (status, tally) = run_and_tally(command, cargo_test_line)?;
     total.add(tally);
     if !status.success() {
@@ -298,6 +308,46 @@ fn pymongo_suite() -> anyhow::Result<PymongoOutcome> {
         succeeded: status.success(),
         tally,
     })
+}
+
+/// The environment variable naming the `node_modules` folder holding graphql-js (read by the
+/// end-to-end introspection tests).
+const GRAPHQL_JS_MODULES: &str = "GRAPHQL_JS_MODULES";
+
+/// Installs graphql-js as pinned by `tests/graphql-js/package-lock.json` into
+/// `target/graphql-js` with `npm ci`, skipping npm when the lock has not changed since the last
+/// install; returns the `node_modules` folder. Fails, rather than skipping, when npm cannot.
+fn graphql_js() -> anyhow::Result<PathBuf> {
+    let source = workspace_root().join("tests/graphql-js");
+    let install = target_dir().join("graphql-js");
+    std::fs::create_dir_all(&install).with_context(|| format!("creating {}", install.display()))?;
+    let mut wanted = String::new();
+    for file in ["package.json", "package-lock.json"] {
+        let text = std::fs::read_to_string(source.join(file))
+            .with_context(|| format!("reading tests/graphql-js/{file}"))?;
+        std::fs::write(install.join(file), &text)
+            .with_context(|| format!("copying {file} into {}", install.display()))?;
+        wanted.push_str(&text);
+    }
+    let modules = install.join("node_modules");
+    let stamp = install.join("installed-lock.json");
+    if modules.join("graphql/package.json").exists()
+        && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str())
+    {
+        return Ok(modules);
+    }
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
+        .current_dir(&install)
+        .status()
+        .context(
+            "starting npm (Node.js 18 or later and npm are needed for the introspection tests)",
+        )?;
+    if !status.success() {
+        bail!("npm ci in {} failed", install.display());
+    }
+    std::fs::write(&stamp, &wanted).context("recording the installed lock")?;
+    Ok(modules)
 }
 
 /// The environment variable naming the Python that can run localstripe (read by `stripe-fake`,

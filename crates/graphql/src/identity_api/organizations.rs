@@ -59,6 +59,10 @@ pub enum ApiKeyScope {
     Read,
     /// Queries and mutations.
     ReadWrite,
+    /// Queries and schema introspection (`__schema`, `__type`), for code generators; every
+    /// mutation is refused. In production only such keys may introspect (unless configured
+    /// otherwise).
+    Introspect,
 }
 
 /// The plan's limits. Members are enforced now; projects and jobs by the marketplace.

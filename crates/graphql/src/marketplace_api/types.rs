@@ -618,13 +618,14 @@ impl Job {
     /// Testers invited to it. Client, organization and admins only.
     async fn invited_testers(&self, ctx: &Context<'_>) -> ApiResult<Vec<User>> {
         self.require_manager(ctx, "the invite list").await?;
-        let mut testers = Vec::new();
-        for id in &self.0.invited_tester_ids {
-            if let Some(user) = user_by_id(ctx, *id).await? {
-                testers.push(user);
-            }
-        }
-        Ok(testers)
+        // All at once, so the loader batches the list into one query instead of one per id.
+        let loads = self
+            .0
+            .invited_tester_ids
+            .iter()
+            .map(|id| user_by_id(ctx, *id));
+        let testers = futures_util::future::try_join_all(loads).await?;
+        Ok(testers.into_iter().flatten().collect())
     }
     /// Seats: all of them for the client, organization and admins; a tester sees their own.
     async fn assignments(&self, ctx: &Context<'_>) -> ApiResult<Vec<Assignment>> {

@@ -1,0 +1,247 @@
+//! `/graphql/ws`: subscriptions only (graphql-transport-ws), behind the same credentials, limits,
+//! error codes and client address as `POST /graphql`, and refused to browser pages from origins
+//! outside the allowlist.
+//!
+//! Queries and mutations are refused there: they belong to the HTTP path, where every request
+//! has its own id, span and throttling. Credentials come in the `connection_init` payload
+//! (`{"Authorization": "Bearer …"}`); invalid ones close the socket with 4403 (Forbidden), as the
+//! protocol says.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use async_graphql::http::{WebSocketProtocols, WsMessage};
+use async_graphql::parser::types::OperationType;
+use async_graphql::{Data, Executor};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use futures_util::stream::BoxStream;
+use futures_util::{future, SinkExt, StreamExt};
+
+use crate::http::{AppState, RequestId};
+
+/// The only subprotocol served.
+const PROTOCOL: &str = "graphql-transport-ws";
+
+/// The close code graphql-transport-ws gives to refused credentials.
+const FORBIDDEN_CLOSE_CODE: u16 = 4403;
+
+/// Upgrades to a subscriptions socket after the Origin check.
+pub async fn upgrade(
+    State(state): State<Arc<AppState>>,
+    Extension(request_id): Extension<RequestId>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if !state.origin_allowed(&headers) {
+        return (
+            StatusCode::FORBIDDEN,
+            "this origin may not open /graphql/ws (CORS_ALLOWED_ORIGINS)\n",
+        )
+            .into_response();
+    }
+    let speaks_protocol = headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.split(',').any(|item| item.trim() == PROTOCOL));
+    if !speaks_protocol {
+        return (
+            StatusCode::BAD_REQUEST,
+            "only the graphql-transport-ws subprotocol is served\n",
+        )
+            .into_response();
+    }
+    let client_ip = crate::http::client_ip(peer.ip(), &headers, &state.trusted_proxies);
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string);
+    let connection = Connection {
+        state: state.clone(),
+        viewer: Arc::new(OnceLock::new()),
+        meta: graphql::RequestMeta {
+            request_id: request_id.0,
+            client_ip,
+            user_agent,
+            idempotency_key: None,
+        },
+    };
+    upgrade
+        .protocols([PROTOCOL])
+        .on_upgrade(move |socket| serve(socket, connection))
+}
+
+/// One socket: who it authenticated as and the request facts every operation carries.
+#[derive(Clone)]
+struct Connection {
+    state: Arc<AppState>,
+    viewer: Arc<OnceLock<graphql::Viewer>>,
+    meta: graphql::RequestMeta,
+}
+
+impl Connection {
+    fn viewer(&self) -> graphql::Viewer {
+        self.viewer
+            .get()
+            .cloned()
+            .unwrap_or(graphql::Viewer::Anonymous)
+    }
+
+    fn refuse(&self, error: graphql::ApiError) -> async_graphql::Response {
+        let error: async_graphql::Error = error.into();
+        let response = async_graphql::Response::from_errors(vec![
+            error.into_server_error(async_graphql::Pos::default())
+        ]);
+        graphql::finish_response(response, &self.meta.request_id)
+    }
+}
+
+impl Executor for Connection {
+    async fn execute(&self, _request: async_graphql::Request) -> async_graphql::Response {
+        self.refuse(only_subscriptions())
+    }
+
+    fn execute_stream(
+        &self,
+        mut request: async_graphql::Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, async_graphql::Response> {
+        let viewer = self.viewer();
+        let api = &self.state.api;
+        if let Err(refusal) = graphql::admit(api, &mut request, &viewer, &self.meta.request_id) {
+            return futures_util::stream::once(future::ready(*refusal)).boxed();
+        }
+        let operation_name = request.operation_name.clone();
+        let operation = request
+            .parsed_query()
+            .ok()
+            .and_then(|document| graphql::operation_type(document, operation_name.as_deref()));
+        if operation != Some(OperationType::Subscription) {
+            return futures_util::stream::once(future::ready(self.refuse(only_subscriptions())))
+                .boxed();
+        }
+        let request_id = self.meta.request_id.clone();
+        let request = graphql::loaders::install(
+            request.data(viewer).data(self.meta.clone()),
+            &self.state.services,
+        );
+        api.schema
+            .execute_stream_with_session_data(request, session_data.unwrap_or_default())
+            .map(move |response| graphql::finish_response(response, &request_id))
+            .boxed()
+    }
+}
+
+fn only_subscriptions() -> graphql::ApiError {
+    graphql::ApiError::bad_input(
+        "query",
+        "only subscriptions are served on /graphql/ws; send queries and mutations to POST /graphql",
+    )
+}
+
+/// Reads the bearer credential of a `connection_init` payload: `Authorization` (any case) or
+/// `authToken`.
+fn payload_bearer(payload: &serde_json::Value) -> Option<String> {
+    let object = payload.as_object()?;
+    let value = object
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case("authorization"))
+        .map(|(_, value)| value)
+        .or_else(|| object.get("authToken"))?
+        .as_str()?
+        .trim();
+    // "Bearer" with nothing after it (trimmed above) is a scheme without a token.
+    if value.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => value,
+    };
+    (!token.is_empty()).then(|| token.to_string())
+}
+
+async fn serve(socket: WebSocket, connection: Connection) {
+    let (mut sink, stream) = socket.split();
+    let input = stream
+        .take_while(|message| future::ready(message.is_ok()))
+        .filter_map(|message| {
+            future::ready(match message {
+                Ok(message @ (Message::Text(_) | Message::Binary(_))) => Some(message.into_data()),
+                _ => None,
+            })
+        });
+    let refused = Arc::new(AtomicBool::new(false));
+    let on_init = {
+        let connection = connection.clone();
+        let refused = refused.clone();
+        move |payload: serde_json::Value| async move {
+            let bearer = payload_bearer(&payload);
+            let viewer = graphql::authenticate(&connection.state.services, bearer.as_deref()).await;
+            if let graphql::Viewer::Rejected(reason) = &viewer {
+                refused.store(true, Ordering::SeqCst);
+                return Err(async_graphql::Error::new(format!("Forbidden: {reason}")));
+            }
+            let _ = connection.viewer.set(viewer);
+            Ok(Data::default())
+        }
+    };
+    let outgoing = async_graphql::http::WebSocket::new(
+        connection.clone(),
+        input,
+        WebSocketProtocols::GraphQLWS,
+    )
+    .on_connection_init(on_init)
+    .map(move |message| match message {
+        WsMessage::Text(text) => Message::Text(text.into()),
+        WsMessage::Close(code, reason) => {
+            let code = if refused.load(Ordering::SeqCst) {
+                FORBIDDEN_CLOSE_CODE
+            } else {
+                code
+            };
+            Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            }))
+        }
+    });
+    futures_util::pin_mut!(outgoing);
+    while let Some(message) = outgoing.next().await {
+        if sink.send(message).await.is_err() {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_init_credentials_are_read_like_the_authorization_header() {
+        let bearer = |payload: serde_json::Value| payload_bearer(&payload);
+        assert_eq!(
+            bearer(serde_json::json!({ "Authorization": "Bearer abc" })),
+            Some("abc".to_string())
+        );
+        assert_eq!(
+            bearer(serde_json::json!({ "authorization": "bearer ptk_x" })),
+            Some("ptk_x".to_string())
+        );
+        assert_eq!(
+            bearer(serde_json::json!({ "authToken": "abc" })),
+            Some("abc".to_string())
+        );
+        assert_eq!(bearer(serde_json::json!({})), None);
+        assert_eq!(
+            bearer(serde_json::json!({ "Authorization": "Bearer " })),
+            None
+        );
+    }
+}
