@@ -316,6 +316,9 @@ async fn run() {
     config.bind_addr = "127.0.0.1:0".parse().expect("address");
     config.data_dir = directory.path().to_path_buf();
     config.demo_data = false;
+    // Load from one user and one address: the per-caller cost budgets would throttle it.
+    config.graphql_cost_per_minute_user = u32::MAX;
+    config.graphql_cost_per_minute_address = u32::MAX;
     let running = gateway::start(config).await.expect("gateway starts");
     let url = format!("http://{}/graphql", running.local_addr());
     let http = reqwest::Client::builder()

@@ -53,6 +53,9 @@ async fn run() {
     let mut config = gateway::Config::defaults();
     config.bind_addr = "127.0.0.1:0".parse().expect("address");
     config.data_dir = data_dir.path().to_path_buf();
+    // Load from one user and one address: the per-caller cost budgets would throttle it.
+    config.graphql_cost_per_minute_user = u32::MAX;
+    config.graphql_cost_per_minute_address = u32::MAX;
     let running = gateway::start(config.clone())
         .await
         .expect("gateway starts");

@@ -5,6 +5,7 @@
 mod accounts;
 mod authorization;
 mod batching;
+mod cost_limits;
 mod enhancement;
 mod escrow;
 mod graphql_over_http;

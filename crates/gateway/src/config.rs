@@ -116,6 +116,18 @@ pub struct Config {
     /// Most aliased fields one document may hold.
     #[serde(default = "default_graphql_max_aliases")]
     pub graphql_max_aliases: usize,
+    /// Complexity a signed-in user may spend per minute (also their largest burst).
+    #[serde(default = "default_graphql_cost_per_minute_user")]
+    pub graphql_cost_per_minute_user: u32,
+    /// Complexity an anonymous caller may spend per minute, per client address.
+    #[serde(default = "default_graphql_cost_per_minute_address")]
+    pub graphql_cost_per_minute_address: u32,
+    /// Complexity an API key of a `team` organization may spend per minute.
+    #[serde(default = "default_graphql_cost_per_minute_team_key")]
+    pub graphql_cost_per_minute_team_key: u32,
+    /// Complexity an API key of an `enterprise` organization may spend per minute.
+    #[serde(default = "default_graphql_cost_per_minute_enterprise_key")]
+    pub graphql_cost_per_minute_enterprise_key: u32,
     /// Who may introspect the schema: `everyone`, `introspect_keys` (API keys with the
     /// `INTROSPECT` scope) or `nobody`. Unset: `everyone` in development, `introspect_keys` in
     /// production.
@@ -394,6 +406,22 @@ impl std::fmt::Debug for Config {
             .field("graphql_max_tokens", &self.graphql_max_tokens)
             .field("graphql_max_root_fields", &self.graphql_max_root_fields)
             .field("graphql_max_aliases", &self.graphql_max_aliases)
+            .field(
+                "graphql_cost_per_minute_user",
+                &self.graphql_cost_per_minute_user,
+            )
+            .field(
+                "graphql_cost_per_minute_address",
+                &self.graphql_cost_per_minute_address,
+            )
+            .field(
+                "graphql_cost_per_minute_team_key",
+                &self.graphql_cost_per_minute_team_key,
+            )
+            .field(
+                "graphql_cost_per_minute_enterprise_key",
+                &self.graphql_cost_per_minute_enterprise_key,
+            )
             .field("graphql_introspection", &self.graphql_introspection)
             .field("graphiql", &self.graphiql)
             .field(
@@ -479,6 +507,18 @@ fn default_graphql_max_root_fields() -> usize {
 fn default_graphql_max_aliases() -> usize {
     graphql::SchemaLimits::default().max_aliases
 }
+fn default_graphql_cost_per_minute_user() -> u32 {
+    graphql::cost::CostBudgets::default().user_per_minute
+}
+fn default_graphql_cost_per_minute_address() -> u32 {
+    graphql::cost::CostBudgets::default().address_per_minute
+}
+fn default_graphql_cost_per_minute_team_key() -> u32 {
+    graphql::cost::CostBudgets::default().team_key_per_minute
+}
+fn default_graphql_cost_per_minute_enterprise_key() -> u32 {
+    graphql::cost::CostBudgets::default().enterprise_key_per_minute
+}
 fn default_max_body_bytes() -> usize {
     1024 * 1024
 }
@@ -548,6 +588,10 @@ pub const KEYS: &[(&str, KeyKind)] = &[
     ("graphql_max_tokens", KeyKind::Integer),
     ("graphql_max_root_fields", KeyKind::Integer),
     ("graphql_max_aliases", KeyKind::Integer),
+    ("graphql_cost_per_minute_user", KeyKind::Integer),
+    ("graphql_cost_per_minute_address", KeyKind::Integer),
+    ("graphql_cost_per_minute_team_key", KeyKind::Integer),
+    ("graphql_cost_per_minute_enterprise_key", KeyKind::Integer),
     ("graphql_introspection", KeyKind::Text),
     ("graphiql", KeyKind::Boolean),
     ("metrics_token", KeyKind::Text),
@@ -685,6 +729,12 @@ impl Config {
             max_tokens: self.graphql_max_tokens,
             max_root_fields: self.graphql_max_root_fields,
             max_aliases: self.graphql_max_aliases,
+            cost: graphql::cost::CostBudgets {
+                user_per_minute: self.graphql_cost_per_minute_user,
+                address_per_minute: self.graphql_cost_per_minute_address,
+                team_key_per_minute: self.graphql_cost_per_minute_team_key,
+                enterprise_key_per_minute: self.graphql_cost_per_minute_enterprise_key,
+            },
         }
     }
 
@@ -787,6 +837,32 @@ impl Config {
             return invalid(
                 "GRAPHQL_MAX_QUERY_BYTES, GRAPHQL_MAX_TOKENS, GRAPHQL_MAX_ROOT_FIELDS and GRAPHQL_MAX_ALIASES must be positive",
             );
+        }
+        for (name, budget) in [
+            (
+                "GRAPHQL_COST_PER_MINUTE_USER",
+                self.graphql_cost_per_minute_user,
+            ),
+            (
+                "GRAPHQL_COST_PER_MINUTE_ADDRESS",
+                self.graphql_cost_per_minute_address,
+            ),
+            (
+                "GRAPHQL_COST_PER_MINUTE_TEAM_KEY",
+                self.graphql_cost_per_minute_team_key,
+            ),
+            (
+                "GRAPHQL_COST_PER_MINUTE_ENTERPRISE_KEY",
+                self.graphql_cost_per_minute_enterprise_key,
+            ),
+        ] {
+            // A budget below the complexity limit would refuse, forever, queries the limit admits.
+            if (budget as usize) < self.graphql_max_complexity {
+                return invalid(&format!(
+                    "{name} must be at least GRAPHQL_MAX_COMPLEXITY ({})",
+                    self.graphql_max_complexity
+                ));
+            }
         }
         if self.graphql_max_query_bytes > self.max_body_bytes {
             return invalid("GRAPHQL_MAX_QUERY_BYTES must not exceed MAX_BODY_BYTES");

@@ -11,6 +11,9 @@
 //! | executed (field errors included) | 200 | `data` (maybe `null`) and `errors` |
 //! | any error is `RATE_LIMITED` | 429 with `Retry-After` | as above |
 //!
+//! Every answer that ran through the cost budget (`graphql::cost`) carries the IETF
+//! `RateLimit-Policy` and `RateLimit` header fields.
+//!
 //! Only `application/json` POST bodies are accepted because `text/plain`, form and multipart
 //! posts are "simple" requests a cross-site page may send without a CORS preflight.
 
@@ -243,6 +246,7 @@ pub fn respond(media: ResponseMedia, response: async_graphql::Response) -> Respo
         }
     }
     let retry_after = rate_limited_retry_after(&response);
+    let cost = operation_cost(&response);
     let status = if retry_after.is_some() {
         StatusCode::TOO_MANY_REQUESTS
     } else if request_error && media == ResponseMedia::GraphqlResponseJson {
@@ -264,7 +268,49 @@ pub fn respond(media: ResponseMedia, response: async_graphql::Response) -> Respo
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
+    if let Some(cost) = cost {
+        // The IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers): the policy
+        // (quota per window) and what is left of it now.
+        let policy = format!("\"cost\";q={};w={}", cost.limit, cost.window_seconds);
+        let current = format!("\"cost\";r={};t={}", cost.remaining, cost.reset_seconds);
+        for (name, value) in [("ratelimit-policy", policy), ("ratelimit", current)] {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                answer.headers_mut().insert(name, value);
+            }
+        }
+    }
     answer
+}
+
+/// The numbers of `extensions.cost` (an executed operation) or of a refusal's error.
+struct OperationCost {
+    limit: u64,
+    remaining: u64,
+    reset_seconds: u64,
+    window_seconds: u64,
+}
+
+fn operation_cost(response: &async_graphql::Response) -> Option<OperationCost> {
+    let cost = response.extensions.get("cost").or_else(|| {
+        response
+            .errors
+            .iter()
+            .filter_map(|error| error.extensions.as_ref())
+            .find_map(|extensions| extensions.get("cost"))
+    })?;
+    let async_graphql::Value::Object(cost) = cost else {
+        return None;
+    };
+    let number = |name: &str| match cost.get(name) {
+        Some(async_graphql::Value::Number(number)) => number.as_u64(),
+        _ => None,
+    };
+    Some(OperationCost {
+        limit: number("limit")?,
+        remaining: number("remaining")?,
+        reset_seconds: number("resetSeconds")?,
+        window_seconds: number("windowSeconds")?,
+    })
 }
 
 /// When a response carries a `RATE_LIMITED` error, the seconds its client should wait (the

@@ -9,6 +9,7 @@
 //! The crate never sees HTTP: the gateway passes a [`Viewer`] and [`RequestMeta`] with each
 //! request and calls [`execute`].
 
+pub mod cost;
 pub mod error;
 mod idempotency;
 pub mod identity_api;
@@ -176,6 +177,9 @@ pub fn build_schema(
     )
     .data(services)
     .limit_complexity(limits.max_complexity)
+    .extension(cost::CostCharging(std::sync::Arc::new(
+        cost::CostLimiter::new(limits.cost),
+    )))
     .finish();
     let input_types = variables::InputTypes::from_sdl(&schema.sdl());
     Api {
@@ -316,6 +320,9 @@ pub fn admit(
                 .extend_with(|_, extensions| extensions.set("variable", variable));
         return Err(Box::new(request_error(error, request_id)));
     }
+    request
+        .data
+        .insert(cost::TypenameSelections(checked.typenames));
     request.set_parsed_query(checked.document);
     Ok(())
 }

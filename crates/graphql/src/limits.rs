@@ -28,6 +28,8 @@ pub struct SchemaLimits {
     pub max_root_fields: usize,
     /// Most aliased fields in the whole document.
     pub max_aliases: usize,
+    /// What each kind of caller may spend, in complexity, per minute (`crate::cost`).
+    pub cost: crate::cost::CostBudgets,
 }
 
 impl Default for SchemaLimits {
@@ -39,6 +41,7 @@ impl Default for SchemaLimits {
             max_tokens: 4_000,
             max_root_fields: 32,
             max_aliases: 64,
+            cost: crate::cost::CostBudgets::default(),
         }
     }
 }
@@ -140,9 +143,11 @@ pub fn check(
         }
     }
     let introspects = uses_introspection(&document);
+    let typenames = count_typenames(&document);
     Ok(Some(CheckedDocument {
         document,
         introspects,
+        typenames,
     }))
 }
 
@@ -152,6 +157,38 @@ pub struct CheckedDocument {
     pub document: ExecutableDocument,
     /// Whether any selection reads `__schema` or `__type`.
     pub introspects: bool,
+    /// How many `__typename` selections the document holds: async-graphql's complexity leaves
+    /// them out, the cost budget counts them.
+    pub typenames: usize,
+}
+
+fn count_typenames(document: &ExecutableDocument) -> usize {
+    fn in_set(set: &SelectionSet) -> usize {
+        set.items
+            .iter()
+            .map(|selection| match &selection.node {
+                Selection::Field(field) => {
+                    usize::from(field.node.name.node.as_str() == "__typename")
+                        + in_set(&field.node.selection_set.node)
+                }
+                Selection::InlineFragment(fragment) => in_set(&fragment.node.selection_set.node),
+                Selection::FragmentSpread(_) => 0,
+            })
+            .sum()
+    }
+    let in_operations: usize = match &document.operations {
+        DocumentOperations::Single(operation) => in_set(&operation.node.selection_set.node),
+        DocumentOperations::Multiple(operations) => operations
+            .values()
+            .map(|operation| in_set(&operation.node.selection_set.node))
+            .sum(),
+    };
+    in_operations
+        + document
+            .fragments
+            .values()
+            .map(|fragment| in_set(&fragment.node.selection_set.node))
+            .sum::<usize>()
 }
 
 fn uses_introspection(document: &ExecutableDocument) -> bool {

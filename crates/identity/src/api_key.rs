@@ -258,6 +258,7 @@ impl IdentityService {
             api_key_id: api_key.id,
             organization_id: api_key.organization_id,
             scope: api_key.scope,
+            plan: organization.plan,
         }))
     }
 }

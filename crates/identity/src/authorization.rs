@@ -158,6 +158,7 @@ mod tests {
             api_key_id: ObjectId::new(),
             organization_id: org.id,
             scope: ApiKeyScope::ReadWrite,
+            plan: crate::organization::OrganizationPlan::Team,
         });
         let table = [
             (&owner, true, true, true),

@@ -7,6 +7,7 @@ use bson::oid::ObjectId;
 
 use crate::api_key::ApiKeyScope;
 use crate::error::IdentityError;
+use crate::organization::OrganizationPlan;
 use crate::user::Role;
 
 /// An authenticated caller.
@@ -38,6 +39,8 @@ pub struct ApiKeyPrincipal {
     pub organization_id: ObjectId,
     /// What the key may do.
     pub scope: ApiKeyScope,
+    /// The organization's plan, which sets the key's request budget.
+    pub plan: OrganizationPlan,
 }
 
 impl Principal {

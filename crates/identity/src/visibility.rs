@@ -155,6 +155,7 @@ mod tests {
             api_key_id: ObjectId::new(),
             organization_id: organization,
             scope: ApiKeyScope::ReadWrite,
+            plan: crate::organization::OrganizationPlan::Team,
         });
         let reader = Reader {
             principal: &key,
