@@ -322,7 +322,10 @@ impl IdentityService {
             .collect()
     }
 
-    async fn require_organization(&self, id: ObjectId) -> Result<Organization, IdentityError> {
+    pub(crate) async fn require_organization(
+        &self,
+        id: ObjectId,
+    ) -> Result<Organization, IdentityError> {
         self.organization(id)
             .await?
             .ok_or(IdentityError::OrganizationNotFound)
