@@ -13,6 +13,7 @@ mod idempotency;
 mod marketplace;
 mod marketplace_authorization;
 mod money_attacks;
+mod organization_invitations;
 mod organizations;
 mod payout_accounts;
 mod ratings;
