@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bson::doc;
 use foundation::ManualClock;
+use futures_util::future::join_all;
 use serde_json::{json, Value};
 
 use crate::harness::{outcome, TestGateway, STRONG_PASSWORD};
@@ -614,5 +615,62 @@ async fn the_deprecated_add_organization_member_no_longer_adds_a_member() {
         2,
         "they join by accepting"
     );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_invitations_to_one_address_in_any_case_keep_one_pending_invitation() {
+    let gateway = TestGateway::start().await;
+    let (owner, organization) = organization_with_owner(&gateway, "race").await;
+    let answers = join_all((0..10).map(|index| {
+        let email = if index % 2 == 0 {
+            "Twice@Race.io"
+        } else {
+            "twice@race.io"
+        };
+        invite(&gateway, &owner, &organization, email)
+    }))
+    .await;
+    for answer in &answers {
+        assert_eq!(outcome(answer), "OK", "{answer}");
+    }
+    assert_eq!(
+        stored_invitations(&gateway).await,
+        1,
+        "one pending invitation per address"
+    );
+    let view = organization_view(&gateway, &owner, &organization).await;
+    assert_eq!(view["invitations"]["totalCount"], 1);
+    assert_eq!(
+        view["invitations"]["edges"][0]["node"]["email"],
+        "twice@race.io"
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_acceptances_of_one_invitation_add_the_member_once() {
+    let gateway = TestGateway::start().await;
+    let (owner, organization) = organization_with_owner(&gateway, "twice").await;
+    let invitee = gateway.register_verified("eager@twice.io", "TESTER").await;
+    invite(&gateway, &owner, &organization, "eager@twice.io").await;
+    let token = gateway
+        .outbox_token("eager@twice.io", "organization_invitation")
+        .await;
+    let answers =
+        join_all((0..8).map(|_| gateway.graphql(Some(&invitee), ACCEPT, accept_variables(&token))))
+            .await;
+    let joined = answers
+        .iter()
+        .filter(|answer| outcome(answer) == "OK")
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|answer| outcome(answer) == "CONFLICT")
+        .count();
+    assert_eq!((joined, refused), (1, 7), "{answers:?}");
+    let view = organization_view(&gateway, &owner, &organization).await;
+    assert_eq!(view["usage"]["memberCount"], 2);
+    assert_eq!(view["members"]["totalCount"], 2);
     gateway.stop().await;
 }
