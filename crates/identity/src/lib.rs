@@ -41,9 +41,9 @@ pub use invitation::{
     InvitationReference, InvitationStatus, InviteMemberInput, OrganizationInvitation,
 };
 pub use organization::{
-    AddMemberInput, CreateOrganizationInput, MemberReference, Organization, OrganizationLimits,
-    OrganizationMember, OrganizationPlan, OrganizationRole, OrganizationSettings,
-    OrganizationStatus, OrganizationUsage,
+    CreateOrganizationInput, Organization, OrganizationLimits, OrganizationMember,
+    OrganizationPlan, OrganizationRole, OrganizationSettings, OrganizationStatus,
+    OrganizationUsage,
 };
 pub use outbox::{OutboxKind, OutboxMessage};
 pub use payout_account::{PayoutAccountRecorded, PayoutAccountStatus};
