@@ -238,6 +238,35 @@ mod tests {
     }
 
     #[test]
+    fn one_pending_invitation_per_organization_and_address_is_a_unique_partial_index() {
+        let specs = specs();
+        let invitations = specs
+            .iter()
+            .find(|spec| spec.name == ORGANIZATION_INVITATIONS)
+            .expect("the invitations spec");
+        let pending = invitations
+            .indexes
+            .iter()
+            .find(|index| index.keys == doc! { "organization_id": 1, "email": 1 })
+            .and_then(|index| index.options.as_ref())
+            .expect("the pending-invitation index");
+        assert_eq!(pending.unique, Some(true));
+        assert_eq!(
+            pending.partial_filter_expression,
+            Some(doc! { "status": "pending" }),
+            "answered invitations do not block a new one"
+        );
+        let token = invitations
+            .indexes
+            .iter()
+            .find(|index| index.keys == doc! { "token_hash": 1 })
+            .and_then(|index| index.options.as_ref())
+            .expect("the token index");
+        assert_eq!(token.unique, Some(true));
+        assert!(invitations.validator.is_some());
+    }
+
+    #[test]
     fn every_owned_collection_has_a_spec() {
         let names: Vec<String> = specs().into_iter().map(|spec| spec.name).collect();
         assert_eq!(
