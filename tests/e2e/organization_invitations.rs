@@ -264,6 +264,14 @@ async fn a_different_signed_in_user_cannot_accept_someone_elses_invitation_with_
         .graphql(Some(&unconfirmed), ACCEPT, accept_variables(&token))
         .await;
     assert_eq!(outcome(&refused), "NOT_FOUND");
+    let unconfirmed_me = gateway
+        .ok(Some(&unconfirmed), MY_INVITATIONS, json!({}))
+        .await;
+    assert_eq!(
+        unconfirmed_me["me"]["organizationInvitations"],
+        json!([]),
+        "an unconfirmed address lists no invitations"
+    );
 
     let view = organization_view(&gateway, &owner, &organization).await;
     assert_eq!(view["usage"]["memberCount"], 1, "nobody joined");
@@ -329,6 +337,14 @@ async fn an_expired_invitation_is_refused_and_changes_nothing() {
         .outbox_token("slow@late.io", "organization_invitation")
         .await;
     assert_ne!(fresh, token);
+    let old_link = gateway
+        .graphql(Some(&invitee), ACCEPT, accept_variables(&token))
+        .await;
+    assert_eq!(
+        outcome(&old_link),
+        "NOT_FOUND",
+        "a refresh kills the old link"
+    );
     let accepted = gateway
         .ok(Some(&invitee), ACCEPT, accept_variables(&fresh))
         .await;
