@@ -541,6 +541,24 @@ impl IdentityService {
             .await
     }
 
+    /// Forgets what invitations hold about an erased user: invitations to their address (and
+    /// their queued e-mails) are deleted, and their name on invitations they sent is replaced.
+    pub(crate) async fn forget_invitations_of(&self, user: &User) -> Result<(), IdentityError> {
+        self.invitations
+            .delete_many(doc! { "email": &user.email })
+            .await?;
+        self.outbox
+            .delete_many(doc! { "to": &user.email, "kind": "organization_invitation" })
+            .await?;
+        self.invitations
+            .update_many(
+                doc! { "invited_by_id": user.id },
+                doc! { "$set": { "invited_by_name": "Erased user" } },
+            )
+            .await?;
+        Ok(())
+    }
+
     async fn pending_invitations(
         &self,
         mut filter: Document,

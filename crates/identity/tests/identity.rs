@@ -1608,3 +1608,70 @@ async fn registrations_and_reset_requests_are_limited_per_address_and_per_target
         .await
         .expect("a new window");
 }
+
+#[tokio::test]
+async fn erasing_an_account_forgets_invitations_to_its_address_and_its_name_on_those_it_sent() {
+    let fx = fixture().await;
+    let (_, owner) = fx
+        .signed_in("owner@erase.io", RegistrationRole::Client)
+        .await;
+    let organization = fx
+        .service
+        .create_organization(&owner, organization_input("erase"))
+        .await
+        .unwrap();
+    let (_, invitee) = fx
+        .signed_in("invitee@erase.io", RegistrationRole::Tester)
+        .await;
+    let invite = |email: &str| InviteMemberInput {
+        organization_id: organization.id,
+        email: email.to_owned(),
+        role: OrganizationRole::Member,
+    };
+    fx.service
+        .invite_organization_member(&owner, invite("invitee@erase.io"))
+        .await
+        .unwrap();
+    fx.service.erase_account(&invitee, PASSWORD).await.unwrap();
+    assert_eq!(
+        fx.count(
+            "organization_invitations",
+            doc! { "email": "invitee@erase.io" }
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        fx.count(
+            "outbox",
+            doc! { "to": "invitee@erase.io", "kind": "organization_invitation" }
+        )
+        .await,
+        0
+    );
+
+    let (admin_user, admin) = fx
+        .signed_in("admin@erase.io", RegistrationRole::Client)
+        .await;
+    fx.invite_and_accept(
+        &owner,
+        organization.id,
+        "admin@erase.io",
+        OrganizationRole::Admin,
+    )
+    .await
+    .unwrap();
+    fx.service
+        .invite_organization_member(&admin, invite("someone@erase.io"))
+        .await
+        .unwrap();
+    fx.service.erase_account(&admin, PASSWORD).await.unwrap();
+    let sent = fx
+        .service
+        .pending_organization_invitations(&owner, organization.id)
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].invited_by_id, admin_user.id);
+    assert_eq!(sent[0].invited_by_name, "Erased user");
+}
