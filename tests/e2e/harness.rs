@@ -294,6 +294,47 @@ impl TestGateway {
         panic!("no {kind:?} e-mail to {email} was queued");
     }
 
+    /// Makes the account `member_email` (signed in as `member`) a member of `organization_id`
+    /// the way people join: `inviter` invites the address with `role`, the member confirms the
+    /// address if it is not yet confirmed, and accepts with the token from the invitation
+    /// e-mail. Returns the data of `acceptOrganizationInvitation`.
+    pub async fn join_organization(
+        &self,
+        inviter: &str,
+        organization_id: &str,
+        member: &str,
+        member_email: &str,
+        role: &str,
+    ) -> Value {
+        self.ok(
+            Some(inviter),
+            "mutation($input: InviteOrganizationMemberInput!) { inviteOrganizationMember(input: $input) { invitation { id } } }",
+            json!({ "input": { "organizationId": organization_id, "email": member_email, "role": role } }),
+        )
+        .await;
+        let confirmed = self
+            .ok(Some(member), "{ me { emailVerified } }", json!({}))
+            .await;
+        if confirmed["me"]["emailVerified"] != json!(true) {
+            self.verify_email(member_email).await;
+        }
+        let token = self
+            .outbox_token(member_email, "organization_invitation")
+            .await;
+        // The e-mail is delivered: a later invitation to the address is then the newest.
+        self.database
+            .collection::<bson::Document>("outbox")
+            .delete_many(bson::doc! { "to": member_email, "kind": "organization_invitation" })
+            .await
+            .expect("the outbox is writable");
+        self.ok(
+            Some(member),
+            "mutation($input: AcceptOrganizationInvitationInput!) { acceptOrganizationInvitation(input: $input) { organization { id usage { memberCount } } } }",
+            json!({ "input": { "token": token } }),
+        )
+        .await
+    }
+
     /// The token in the link of the newest pending e-mail of `kind` to `email`.
     pub async fn outbox_token(&self, email: &str, kind: &str) -> String {
         let link = self

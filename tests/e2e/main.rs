@@ -16,6 +16,7 @@ mod introspection;
 mod marketplace;
 mod marketplace_authorization;
 mod money_attacks;
+mod organization_invitations;
 mod organizations;
 mod payout_accounts;
 mod ratings;

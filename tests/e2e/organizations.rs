@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::harness::{outcome, TestGateway, DEMO_PASSWORD};
 
 const ORGANIZATION: &str = "query($id: ID!) { organization(id: $id) { name slug viewerRole usage { memberCount } limits { maxMembers } members(first: 50) { totalCount edges { node { role email user { fullName } } } } } }";
-const ADD_MEMBER: &str = "mutation($input: AddOrganizationMemberInput!) { addOrganizationMember(input: $input) { organization { usage { memberCount } } } }";
+const INVITE: &str = "mutation($input: InviteOrganizationMemberInput!) { inviteOrganizationMember(input: $input) { invitation { id } } }";
 
 #[tokio::test]
 async fn organization_create_membership_and_member_limit() {
@@ -38,14 +38,16 @@ async fn organization_create_membership_and_member_limit() {
     assert_eq!(outcome(&taken), "CONFLICT", "slugs are unique");
 
     let added = gateway
-        .ok(
-            Some(&owner),
-            ADD_MEMBER,
-            json!({ "input": { "organizationId": organization_id, "email": "second@neworg.io" } }),
+        .join_organization(
+            &owner,
+            &organization_id,
+            &second,
+            "second@neworg.io",
+            "MEMBER",
         )
         .await;
     assert_eq!(
-        added["addOrganizationMember"]["organization"]["usage"]["memberCount"],
+        added["acceptOrganizationInvitation"]["organization"]["usage"]["memberCount"],
         2
     );
     let seen_by_member = gateway
@@ -69,32 +71,40 @@ async fn organization_create_membership_and_member_limit() {
     let by_member = gateway
         .graphql(
             Some(&second),
-            ADD_MEMBER,
+            INVITE,
             json!({ "input": { "organizationId": organization_id, "email": "outsider@elsewhere.io" } }),
         )
         .await;
     assert_eq!(
         outcome(&by_member),
         "FORBIDDEN",
-        "plain members cannot add members"
+        "plain members cannot invite members"
     );
 
     for index in 2..max_members {
         let email = format!("filler{index}@neworg.io");
-        gateway.register(&email, "TESTER").await;
+        let filler = gateway.register(&email, "TESTER").await;
         gateway
-            .ok(
-                Some(&owner),
-                ADD_MEMBER,
-                json!({ "input": { "organizationId": organization_id, "email": email } }),
-            )
+            .join_organization(&owner, &organization_id, &filler, &email, "MEMBER")
             .await;
     }
+    // Inviting is free; joining a full organization is refused.
+    gateway
+        .ok(
+            Some(&owner),
+            INVITE,
+            json!({ "input": { "organizationId": organization_id, "email": "outsider@elsewhere.io" } }),
+        )
+        .await;
+    gateway.verify_email("outsider@elsewhere.io").await;
+    let token = gateway
+        .outbox_token("outsider@elsewhere.io", "organization_invitation")
+        .await;
     let full = gateway
         .graphql(
-            Some(&owner),
-            ADD_MEMBER,
-            json!({ "input": { "organizationId": organization_id, "email": "outsider@elsewhere.io" } }),
+            Some(&outsider),
+            "mutation($input: AcceptOrganizationInvitationInput!) { acceptOrganizationInvitation(input: $input) { organization { id } } }",
+            json!({ "input": { "token": token } }),
         )
         .await;
     assert_eq!(
@@ -155,7 +165,7 @@ async fn read_only_api_key_reads_but_cannot_mutate() {
     let mutation = gateway
         .graphql(
             Some(&secret),
-            ADD_MEMBER,
+            INVITE,
             json!({ "input": { "organizationId": organization_id, "email": "li.wei@testers.dev" } }),
         )
         .await;

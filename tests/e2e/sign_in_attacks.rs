@@ -708,7 +708,6 @@ async fn an_access_token_for_another_audience_is_refused() {
 }
 
 const CREATE_ORGANIZATION: &str = "mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }";
-const ADD_MEMBER: &str = "mutation($input: AddOrganizationMemberInput!) { addOrganizationMember(input: $input) { organization { id } } }";
 const REMOVE_MEMBER: &str = "mutation($input: RemoveOrganizationMemberInput!) { removeOrganizationMember(input: $input) { organization { id } } }";
 const CREATE_KEY: &str = "mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret apiKey { expiresAt createdBy { fullName } } } }";
 const MEMBER_EMAILS: &str =
@@ -738,7 +737,7 @@ async fn a_removed_admins_api_key_is_held_until_they_are_restored() {
         .expect("id")
         .to_string();
     gateway
-        .ok(Some(&owner), ADD_MEMBER, json!({ "input": { "organizationId": organization, "userId": admin_id, "role": "ADMIN" } }))
+        .join_organization(&owner, &organization, &admin, "admin@keys.io", "ADMIN")
         .await;
     let created = gateway
         .ok(Some(&admin), CREATE_KEY, json!({ "input": { "organizationId": organization, "name": "export", "scope": "READ" } }))
@@ -780,7 +779,7 @@ async fn a_removed_admins_api_key_is_held_until_they_are_restored() {
     assert!(held.body["data"].is_null() || held.body["data"]["organization"].is_null());
 
     gateway
-        .ok(Some(&owner), ADD_MEMBER, json!({ "input": { "organizationId": organization, "userId": admin_id, "role": "ADMIN" } }))
+        .join_organization(&owner, &organization, &admin, "admin@keys.io", "ADMIN")
         .await;
     let restored = post(
         &gateway,

@@ -62,11 +62,7 @@ async fn a_removed_member_can_no_longer_read_credentials_of_or_change_the_projec
     let organization = organization_of(&gateway, &john).await;
     let dev = gateway.register("dev@techcorp.com", "CLIENT").await;
     gateway
-        .ok(
-            Some(&john),
-            "mutation($input: AddOrganizationMemberInput!) { addOrganizationMember(input: $input) { organization { id } } }",
-            json!({ "input": { "organizationId": organization, "email": "dev@techcorp.com" } }),
-        )
+        .join_organization(&john, &organization, &dev, "dev@techcorp.com", "MEMBER")
         .await;
     let project = create_project(&gateway, &dev, "Dev's org project").await;
     let while_member = gateway
@@ -326,10 +322,12 @@ async fn user_ids_cannot_be_enumerated_a_hidden_user_answers_like_a_missing_one(
     let organization = organization_of(&gateway, &john).await;
     let colleague = gateway.register("colleague@techcorp.com", "CLIENT").await;
     gateway
-        .ok(
-            Some(&john),
-            "mutation($input: AddOrganizationMemberInput!) { addOrganizationMember(input: $input) { organization { id } } }",
-            json!({ "input": { "organizationId": organization, "email": "colleague@techcorp.com" } }),
+        .join_organization(
+            &john,
+            &organization,
+            &colleague,
+            "colleague@techcorp.com",
+            "MEMBER",
         )
         .await;
     let john_id = my_id(&gateway, &john).await;

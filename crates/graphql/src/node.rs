@@ -96,7 +96,9 @@ impl NodeQuery {
             NodeType::Rating => Ok(Node::Rating(
                 crate::trust_api::ratings::visible_rating(ctx, global_id.object_id).await?,
             )),
-            NodeType::Session | NodeType::ApiKey => Err(not_found()),
+            NodeType::Session | NodeType::ApiKey | NodeType::OrganizationInvitation => {
+                Err(not_found())
+            }
         }
     }
 }

@@ -33,6 +33,8 @@ pub enum NodeType {
     AiTestTemplate,
     /// A `Rating`.
     Rating,
+    /// An `OrganizationInvitation`.
+    OrganizationInvitation,
 }
 
 impl NodeType {
@@ -48,6 +50,7 @@ impl NodeType {
             NodeType::Submission => "Submission",
             NodeType::AiTestTemplate => "AiTestTemplate",
             NodeType::Rating => "Rating",
+            NodeType::OrganizationInvitation => "OrganizationInvitation",
         }
     }
 
@@ -62,6 +65,7 @@ impl NodeType {
             NodeType::Submission,
             NodeType::AiTestTemplate,
             NodeType::Rating,
+            NodeType::OrganizationInvitation,
         ]
         .into_iter()
         .find(|candidate| candidate.type_name() == name)

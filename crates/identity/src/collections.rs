@@ -1,5 +1,6 @@
 //! The collections this crate owns, with the seed's indexes and validators (seed 000, sections 1
-//! and 11) plus the collections identity adds: `sessions`, `api_keys`, `outbox`, `rate_limits`.
+//! and 11) plus the collections identity adds: `sessions`, `api_keys`, `outbox`, `rate_limits`,
+//! `organization_invitations`.
 
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ pub const SESSIONS: &str = "sessions";
 pub const API_KEYS: &str = "api_keys";
 /// Emails waiting for delivery by the notifications domain.
 pub const OUTBOX: &str = "outbox";
+/// Invitations to join an organization (`invitation`).
+pub const ORGANIZATION_INVITATIONS: &str = "organization_invitations";
 /// Request budgets (login guesses, second-factor codes, registrations, reset e-mails), one
 /// document per key and window (`rate_limit`).
 pub const RATE_LIMITS: &str = "rate_limits";
@@ -103,6 +106,26 @@ pub fn organizations_validator() -> Document {
     }
 }
 
+/// The invitations validator: the fields the lifecycle relies on, with their closed sets.
+pub fn organization_invitations_validator() -> Document {
+    doc! {
+        "$jsonSchema": {
+            "bsonType": "object",
+            "required": ["organization_id", "email", "role", "status", "token_hash", "invited_by_id", "created_at", "expires_at"],
+            "properties": {
+                "organization_id": { "bsonType": "objectId" },
+                "email": { "bsonType": "string", "minLength": 3, "maxLength": 254 },
+                "role": { "enum": ["owner", "admin", "member"] },
+                "status": { "enum": ["pending", "accepted", "declined", "revoked"] },
+                "token_hash": { "bsonType": "string", "minLength": 64, "maxLength": 64 },
+                "invited_by_id": { "bsonType": "objectId" },
+                "created_at": { "bsonType": "date" },
+                "expires_at": { "bsonType": "date" }
+            }
+        }
+    }
+}
+
 /// Every owned collection.
 pub fn specs() -> Vec<CollectionSpec> {
     vec![
@@ -145,6 +168,21 @@ pub fn specs() -> Vec<CollectionSpec> {
             .index(index_with(
                 doc! { "expires_at": 1 },
                 expire_after(Duration::ZERO),
+            )),
+        CollectionSpec::new(ORGANIZATION_INVITATIONS)
+            .validator(organization_invitations_validator())
+            // One pending invitation per (organization, address): a repeat invite refreshes it.
+            .index(index_with(
+                doc! { "organization_id": 1, "email": 1 },
+                IndexOptions::builder()
+                    .unique(true)
+                    .partial_filter_expression(doc! { "status": "pending" })
+                    .build(),
+            ))
+            .index(index_with(doc! { "token_hash": 1 }, unique()))
+            .index(index(doc! { "email": 1, "status": 1, "created_at": -1 }))
+            .index(index(
+                doc! { "organization_id": 1, "status": 1, "created_at": -1 },
             )),
         CollectionSpec::new(RATE_LIMITS).index(index_with(
             doc! { "window_start": 1 },
@@ -200,6 +238,35 @@ mod tests {
     }
 
     #[test]
+    fn one_pending_invitation_per_organization_and_address_is_a_unique_partial_index() {
+        let specs = specs();
+        let invitations = specs
+            .iter()
+            .find(|spec| spec.name == ORGANIZATION_INVITATIONS)
+            .expect("the invitations spec");
+        let pending = invitations
+            .indexes
+            .iter()
+            .find(|index| index.keys == doc! { "organization_id": 1, "email": 1 })
+            .and_then(|index| index.options.as_ref())
+            .expect("the pending-invitation index");
+        assert_eq!(pending.unique, Some(true));
+        assert_eq!(
+            pending.partial_filter_expression,
+            Some(doc! { "status": "pending" }),
+            "answered invitations do not block a new one"
+        );
+        let token = invitations
+            .indexes
+            .iter()
+            .find(|index| index.keys == doc! { "token_hash": 1 })
+            .and_then(|index| index.options.as_ref())
+            .expect("the token index");
+        assert_eq!(token.unique, Some(true));
+        assert!(invitations.validator.is_some());
+    }
+
+    #[test]
     fn every_owned_collection_has_a_spec() {
         let names: Vec<String> = specs().into_iter().map(|spec| spec.name).collect();
         assert_eq!(
@@ -210,6 +277,7 @@ mod tests {
                 SESSIONS,
                 API_KEYS,
                 OUTBOX,
+                ORGANIZATION_INVITATIONS,
                 RATE_LIMITS
             ]
         );

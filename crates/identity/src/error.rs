@@ -104,6 +104,19 @@ pub enum IdentityError {
     /// The user is not a member of this organization.
     #[error("user is not a member of this organization")]
     NotAMember,
+    /// No invitation with that token or id is addressed to the caller (or it does not exist):
+    /// one answer for both, so a token in the wrong hands reveals nothing.
+    #[error("invitation not found")]
+    InvitationNotFound,
+    /// The invitation's seven days are over; ask for a new one.
+    #[error("the invitation has expired; ask for a new one")]
+    InvitationExpired,
+    /// An owner or admin withdrew the invitation.
+    #[error("the invitation was revoked")]
+    InvitationRevoked,
+    /// The invitation was already accepted or declined; it works once.
+    #[error("the invitation was already answered")]
+    InvitationAlreadyAnswered,
     /// The change would leave the organization without an owner.
     #[error("an organization must keep at least one owner")]
     LastOwner,
@@ -165,14 +178,16 @@ impl IdentityError {
             InvalidCredentials | TwoFactorRequired | InvalidRefreshToken | RefreshTokenReused
             | InvalidAccessToken | SessionRevoked | InvalidApiKey => ErrorCategory::Unauthenticated,
             AccountSuspended | InsufficientScope | Forbidden { .. } => ErrorCategory::Forbidden,
-            UserNotFound | SessionNotFound | OrganizationNotFound | ApiKeyNotFound | NotAMember => {
-                ErrorCategory::NotFound
-            }
+            UserNotFound | SessionNotFound | OrganizationNotFound | ApiKeyNotFound | NotAMember
+            | InvitationNotFound => ErrorCategory::NotFound,
             EmailTaken
             | SlugTaken
             | MemberLimitReached { .. }
             | AlreadyInOrganization
             | LastOwner
+            | InvitationExpired
+            | InvitationRevoked
+            | InvitationAlreadyAnswered
             | VersionConflict
             | TwoFactorAlreadyEnabled
             | TwoFactorNotEnabled => ErrorCategory::Conflict,
@@ -228,6 +243,10 @@ impl IdentityError {
             AlreadyInOrganization => "ALREADY_IN_ORGANIZATION",
             NotAMember => "NOT_A_MEMBER",
             LastOwner => "LAST_OWNER",
+            InvitationNotFound => "INVITATION_NOT_FOUND",
+            InvitationExpired => "INVITATION_EXPIRED",
+            InvitationRevoked => "INVITATION_REVOKED",
+            InvitationAlreadyAnswered => "INVITATION_ALREADY_ANSWERED",
             VersionConflict => "VERSION_CONFLICT",
             InvalidInput { .. } => "INVALID_INPUT",
             InvalidSettings(_) | Internal(_) | Database(_) | Collection(_) => "INTERNAL",

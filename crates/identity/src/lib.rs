@@ -2,11 +2,13 @@
 //! password reset, TOTP two-factor authentication, organizations and partner API keys.
 //!
 //! [`IdentityService`] is the only entry point and the only code that touches the collections this
-//! crate owns (`users`, `organizations`, `sessions`, `api_keys`, `outbox`, `rate_limits`; see
+//! crate owns (`users`, `organizations`, `organization_invitations`, `sessions`, `api_keys`,
+//! `outbox`, `rate_limits`; see
 //! [`IdentityService::collections`]). It knows nothing about GraphQL or HTTP: callers pass typed
 //! inputs and an authenticated [`Principal`], and get typed values or an [`IdentityError`] back.
 //! Authorization decisions are plain functions in [`authorization`]; how much of a user others
-//! may read is decided in [`visibility`]. A tester's Stripe Connect
+//! may read is decided in [`visibility`]; joining an organization goes through an
+//! [`invitation`] the invitee accepts. A tester's Stripe Connect
 //! payout account status is recorded in [`payout_account`].
 
 pub mod access_token;
@@ -14,6 +16,7 @@ pub mod api_key;
 pub mod authorization;
 pub mod collections;
 pub mod error;
+pub mod invitation;
 pub mod organization;
 pub mod outbox;
 pub mod password;
@@ -27,16 +30,20 @@ pub mod service;
 pub mod session;
 pub mod settings;
 pub mod totp;
+mod transaction;
 pub mod two_factor;
 pub mod user;
 pub mod visibility;
 
 pub use api_key::{ApiKey, ApiKeyScope, CreatedApiKey, API_KEY_PREFIX};
 pub use error::{ErrorCategory, IdentityError};
+pub use invitation::{
+    InvitationReference, InvitationStatus, InviteMemberInput, OrganizationInvitation,
+};
 pub use organization::{
-    AddMemberInput, CreateOrganizationInput, MemberReference, Organization, OrganizationLimits,
-    OrganizationMember, OrganizationPlan, OrganizationRole, OrganizationSettings,
-    OrganizationStatus, OrganizationUsage,
+    CreateOrganizationInput, Organization, OrganizationLimits, OrganizationMember,
+    OrganizationPlan, OrganizationRole, OrganizationSettings, OrganizationStatus,
+    OrganizationUsage,
 };
 pub use outbox::{OutboxKind, OutboxMessage};
 pub use payout_account::{PayoutAccountRecorded, PayoutAccountStatus};

@@ -1,5 +1,6 @@
 //! Organizations (seed section 11): creation (the creator becomes owner), membership with roles
-//! owner/admin/member, plan limits and usage counters.
+//! owner/admin/member, plan limits and usage counters. Nobody is added directly: people join by
+//! accepting an invitation (`invitation`).
 //!
 //! Membership lives in the organization document as a `members` array, and `usage.member_count` is
 //! written from that same array in the same single-document update, guarded by a compare-and-set on
@@ -217,26 +218,6 @@ pub struct CreateOrganizationInput {
     pub billing_email: Option<String>,
 }
 
-/// Who to add: an existing user by id or by email.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MemberReference {
-    /// By user id.
-    UserId(ObjectId),
-    /// By email (normalized).
-    Email(String),
-}
-
-/// Input to add a member.
-#[derive(Debug, Clone)]
-pub struct AddMemberInput {
-    /// The organization.
-    pub organization_id: ObjectId,
-    /// The user to add.
-    pub member: MemberReference,
-    /// Their role.
-    pub role: OrganizationRole,
-}
-
 const SIZES: [&str; 5] = ["1-10", "11-50", "51-200", "201-1000", "1000+"];
 
 /// Checks a slug: 1 to 63 lower-case letters, digits and dashes, not starting or ending with a dash.
@@ -322,7 +303,10 @@ impl IdentityService {
             .collect()
     }
 
-    async fn require_organization(&self, id: ObjectId) -> Result<Organization, IdentityError> {
+    pub(crate) async fn require_organization(
+        &self,
+        id: ObjectId,
+    ) -> Result<Organization, IdentityError> {
         self.organization(id)
             .await?
             .ok_or(IdentityError::OrganizationNotFound)
@@ -472,77 +456,6 @@ impl IdentityService {
             )
             .await?;
         Ok(result.matched_count == 1)
-    }
-
-    /// Adds an existing user to an organization. Only owners/admins (and platform admins) may;
-    /// adding an owner needs an owner. Refused with `MemberLimitReached` at the plan's limit.
-    pub async fn add_organization_member(
-        &self,
-        actor: &Principal,
-        input: AddMemberInput,
-    ) -> Result<Organization, IdentityError> {
-        actor.require_write()?;
-        let organization = self.require_organization(input.organization_id).await?;
-        authorization::require(
-            can_manage_org(actor, &organization),
-            "manage organization members",
-        )?;
-        if input.role == OrganizationRole::Owner {
-            authorization::require(can_manage_owners(actor, &organization), "grant ownership")?;
-        }
-        let user = match &input.member {
-            MemberReference::UserId(id) => self.require_user(*id).await?,
-            MemberReference::Email(email) => self
-                .user_by_email(email)
-                .await?
-                .ok_or(IdentityError::UserNotFound)?,
-        };
-        if organization.member(user.id).is_some() || user.organization_id.is_some() {
-            return Err(IdentityError::AlreadyInOrganization);
-        }
-        self.claim_user_for(user.id, organization.id, input.role)
-            .await?;
-        let outcome = self.append_member(organization, user.id, input.role).await;
-        if outcome.is_err() {
-            self.release_user_from(user.id, input.organization_id)
-                .await?;
-        }
-        outcome
-    }
-
-    async fn append_member(
-        &self,
-        mut organization: Organization,
-        user_id: ObjectId,
-        role: OrganizationRole,
-    ) -> Result<Organization, IdentityError> {
-        for _ in 0..MEMBERSHIP_RETRIES {
-            if organization.member(user_id).is_some() {
-                return Err(IdentityError::AlreadyInOrganization);
-            }
-            let max_members = organization.limits.max_members;
-            if i64::try_from(organization.members.len()).unwrap_or(i64::MAX) >= max_members {
-                return Err(IdentityError::MemberLimitReached { max_members });
-            }
-            let mut members = organization.members.clone();
-            members.push(OrganizationMember {
-                user_id,
-                role,
-                joined_at: self.now(),
-            });
-            if self
-                .write_members(
-                    &organization,
-                    &members,
-                    doc! { "usage.member_count": { "$lt": max_members } },
-                )
-                .await?
-            {
-                return self.require_organization(organization.id).await;
-            }
-            organization = self.require_organization(organization.id).await?;
-        }
-        Err(IdentityError::VersionConflict)
     }
 
     /// Removes a member. Owners/admins manage members; anyone may leave; removing an owner needs an

@@ -1,5 +1,5 @@
 //! The email outbox: messages identity wants sent (verification, password reset, two-factor
-//! changes), stored for the notifications domain to deliver later. Writing to the outbox instead
+//! changes, organization invitations), stored for the notifications domain to deliver later. Writing to the outbox instead
 //! of sending inline keeps registration and reset fast and lets delivery be retried.
 //!
 //! A stored message holds only what sending needs: recipient, kind, and — for link e-mails — the
@@ -36,6 +36,9 @@ pub enum OutboxKind {
     TwoFactorEnabled,
     /// "Two-factor authentication was turned off" (no link).
     TwoFactorDisabled,
+    /// "You are invited to join an organization" with a 7-day link; sent to an address, which
+    /// may or may not have an account.
+    OrganizationInvitation,
 }
 
 /// One queued email as the delivery worker sees it, rendered from the stored message.
@@ -45,8 +48,9 @@ pub struct OutboxMessage {
     pub id: ObjectId,
     /// Purpose.
     pub kind: OutboxKind,
-    /// Recipient user.
-    pub user_id: ObjectId,
+    /// Recipient user; `None` for an e-mail to an address (an invitation), which is sent the
+    /// same whether or not an account uses it.
+    pub user_id: Option<ObjectId>,
     /// Recipient address.
     pub to: String,
     /// Subject line.
@@ -69,9 +73,11 @@ struct StoredMessage {
     #[serde(rename = "_id")]
     id: ObjectId,
     kind: OutboxKind,
-    user_id: ObjectId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_id: Option<ObjectId>,
     to: String,
-    recipient_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    recipient_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sealed_token: Option<String>,
     status: String,
@@ -103,6 +109,13 @@ fn wording(kind: OutboxKind) -> (&'static str, Option<&'static str>, &'static st
             None,
             "Two-factor authentication was just turned off for your account.",
         ),
+        OutboxKind::OrganizationInvitation => (
+            "You are invited to join an organization on PeerTest Hub",
+            Some("accept-invitation"),
+            "You were invited to join an organization on PeerTest Hub. Sign in with this e-mail \
+             address (or create an account with it and confirm it), then open this link to \
+             accept or decline:",
+        ),
     }
 }
 
@@ -115,15 +128,48 @@ impl IdentityService {
         token: Option<&str>,
         expires_at: DateTime,
     ) -> Result<(), IdentityError> {
+        self.store_message(
+            kind,
+            Some(user.id),
+            &user.email,
+            Some(&user.full_name),
+            token,
+            expires_at,
+        )
+        .await
+    }
+
+    /// Queues a link e-mail of `kind` to an address, without looking up who uses it (an
+    /// invitation must be the same work whether or not the address has an account).
+    pub(crate) async fn enqueue_email_to_address(
+        &self,
+        kind: OutboxKind,
+        to: &str,
+        token: &str,
+        expires_at: DateTime,
+    ) -> Result<(), IdentityError> {
+        self.store_message(kind, None, to, None, Some(token), expires_at)
+            .await
+    }
+
+    async fn store_message(
+        &self,
+        kind: OutboxKind,
+        user_id: Option<ObjectId>,
+        to: &str,
+        recipient_name: Option<&str>,
+        token: Option<&str>,
+        expires_at: DateTime,
+    ) -> Result<(), IdentityError> {
         let sealed_token = token
             .map(|token| self.secret_box.seal(token.as_bytes()))
             .transpose()?;
         let message = StoredMessage {
             id: ObjectId::new(),
             kind,
-            user_id: user.id,
-            to: user.email.clone(),
-            recipient_name: user.full_name.clone(),
+            user_id,
+            to: to.to_owned(),
+            recipient_name: recipient_name.map(str::to_owned),
             sealed_token,
             status: "pending".to_owned(),
             attempts: 0,
@@ -155,7 +201,10 @@ impl IdentityService {
             }
             _ => None,
         };
-        let mut body = format!("Hello {},\n\n{sentence}\n", stored.recipient_name);
+        let mut body = match &stored.recipient_name {
+            Some(name) => format!("Hello {name},\n\n{sentence}\n"),
+            None => format!("Hello,\n\n{sentence}\n"),
+        };
         match &link {
             Some(link) => body.push_str(&format!(
                 "{link}\n\nIf you did not ask for this, ignore this email.\n"

@@ -138,6 +138,7 @@ impl IdentityService {
         self.outbox
             .delete_many(doc! { "user_id": user.id, "status": "pending" })
             .await?;
+        self.forget_invitations_of(&user).await?;
         self.clear_login_budgets(&user.email).await?;
         tracing::info!(user_id = %user.id, "account erased");
         Ok(())

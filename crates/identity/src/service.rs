@@ -26,6 +26,7 @@ pub struct IdentityService {
     pub(crate) api_keys: Collection<Document>,
     pub(crate) outbox: Collection<Document>,
     pub(crate) rate_limits: Collection<Document>,
+    pub(crate) invitations: Collection<Document>,
     pub(crate) settings: Arc<IdentitySettings>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) access_tokens: AccessTokenKeys,
@@ -57,6 +58,7 @@ impl IdentityService {
             api_keys: database.collection(collections::API_KEYS),
             outbox: database.collection(collections::OUTBOX),
             rate_limits: database.collection(collections::RATE_LIMITS),
+            invitations: database.collection(collections::ORGANIZATION_INVITATIONS),
             access_tokens: AccessTokenKeys::new(
                 &settings.jwt_secret,
                 &settings.jwt_issuer,

@@ -10,8 +10,8 @@ use bson::{doc, DateTime, Document};
 use embedded_mongo::{EmbeddedMongo, ServerConfig};
 use foundation::ManualClock;
 use identity::{
-    AddMemberInput, ApiKeyScope, AuthTokens, ClientInfo, CreateOrganizationInput, IdentityError,
-    IdentityService, IdentitySettings, LoginInput, MemberReference, OrganizationPlan,
+    ApiKeyScope, AuthTokens, ClientInfo, CreateOrganizationInput, IdentityError, IdentityService,
+    IdentitySettings, InviteMemberInput, LoginInput, Organization, OrganizationPlan,
     OrganizationRole, OutboxKind, PasswordHashingSettings, Principal, ProfileUpdate,
     ProvisionUserInput, RegisterInput, RegistrationRole, Role, SecondFactor, User, UserStatus,
 };
@@ -158,6 +158,73 @@ impl Fixture {
             .count_documents(filter)
             .await
             .unwrap()
+    }
+
+    /// The token of the newest invitation e-mail to `email`, taken as the delivery worker takes
+    /// it: the message is then marked sent, so a later invitation's e-mail is the one found next.
+    async fn invitation_token(&self, email: &str) -> String {
+        let message = self
+            .service
+            .pending_outbox_messages(1_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .rfind(|message| {
+                message.to == email && message.kind == OutboxKind::OrganizationInvitation
+            })
+            .expect("an invitation e-mail was queued");
+        self.service
+            .mark_outbox_message_sent(message.id)
+            .await
+            .unwrap();
+        message
+            .link
+            .expect("invitations carry a link")
+            .split_once("?token=")
+            .expect("link carries a token")
+            .1
+            .to_owned()
+    }
+
+    /// Confirms `email` with the token from its verification e-mail.
+    async fn confirm_email(&self, email: &str) {
+        let token = self
+            .outbox_token(email, OutboxKind::EmailVerification)
+            .await;
+        self.service
+            .verify_email(&token)
+            .await
+            .expect("the address is confirmed");
+    }
+
+    /// `inviter` invites `email`; its user confirms the address if needed, signs in and accepts
+    /// the invitation with the e-mail's token: how people join an organization.
+    async fn invite_and_accept(
+        &self,
+        inviter: &Principal,
+        organization_id: ObjectId,
+        email: &str,
+        role: OrganizationRole,
+    ) -> Result<Organization, IdentityError> {
+        self.service
+            .invite_organization_member(
+                inviter,
+                InviteMemberInput {
+                    organization_id,
+                    email: email.to_owned(),
+                    role,
+                },
+            )
+            .await?;
+        let token = self.invitation_token(email).await;
+        let user = self.service.user_by_email(email).await.unwrap().unwrap();
+        if !user.email_verified {
+            self.confirm_email(email).await;
+        }
+        let invitee = self.principal(&self.login(email).await).await;
+        self.service
+            .accept_organization_invitation(&invitee, &token)
+            .await
     }
 
     /// The token inside the newest outbox link of `kind` sent to `email`, as the delivery
@@ -882,14 +949,11 @@ async fn organizations_track_members_roles_and_the_member_limit() {
         .signed_in("lead@techcorp.com", RegistrationRole::Client)
         .await;
     let with_admin = fx
-        .service
-        .add_organization_member(
+        .invite_and_accept(
             &owner_principal,
-            AddMemberInput {
-                organization_id: organization.id,
-                member: MemberReference::Email("LEAD@techcorp.com".into()),
-                role: OrganizationRole::Admin,
-            },
+            organization.id,
+            "lead@techcorp.com",
+            OrganizationRole::Admin,
         )
         .await
         .unwrap();
@@ -898,20 +962,24 @@ async fn organizations_track_members_roles_and_the_member_limit() {
     let member = fx
         .register("member@techcorp.com", RegistrationRole::Client)
         .await;
-    let member_input = |id| AddMemberInput {
+    let invite_input = |email: &str| InviteMemberInput {
         organization_id: organization.id,
-        member: MemberReference::UserId(id),
+        email: email.to_owned(),
         role: OrganizationRole::Member,
     };
     assert!(matches!(
         fx.service
-            .add_organization_member(&rival, member_input(member.id))
+            .invite_organization_member(&rival, invite_input("member@techcorp.com"))
             .await,
         Err(IdentityError::Forbidden { .. })
     ));
     let full = fx
-        .service
-        .add_organization_member(&admin_principal, member_input(member.id))
+        .invite_and_accept(
+            &admin_principal,
+            organization.id,
+            "member@techcorp.com",
+            OrganizationRole::Member,
+        )
         .await
         .unwrap();
     assert_eq!(full.usage.member_count, 3);
@@ -921,8 +989,12 @@ async fn organizations_track_members_roles_and_the_member_limit() {
         .register("extra@techcorp.com", RegistrationRole::Client)
         .await;
     match fx
-        .service
-        .add_organization_member(&owner_principal, member_input(extra.id))
+        .invite_and_accept(
+            &owner_principal,
+            organization.id,
+            "extra@techcorp.com",
+            OrganizationRole::Member,
+        )
         .await
     {
         Err(IdentityError::MemberLimitReached { max_members }) => assert_eq!(max_members, 3),
@@ -938,9 +1010,13 @@ async fn organizations_track_members_roles_and_the_member_limit() {
         None
     );
     assert!(matches!(
-        fx.service
-            .add_organization_member(&owner_principal, member_input(member.id))
-            .await,
+        fx.invite_and_accept(
+            &owner_principal,
+            organization.id,
+            "member@techcorp.com",
+            OrganizationRole::Member,
+        )
+        .await,
         Err(IdentityError::AlreadyInOrganization)
     ));
 
@@ -1014,8 +1090,12 @@ async fn organizations_track_members_roles_and_the_member_limit() {
             .unwrap()
     );
     let now_fits = fx
-        .service
-        .add_organization_member(&owner_principal, member_input(extra.id))
+        .invite_and_accept(
+            &owner_principal,
+            organization.id,
+            "extra@techcorp.com",
+            OrganizationRole::Member,
+        )
         .await
         .unwrap();
     assert_eq!(now_fits.usage.member_count, 3);
@@ -1078,16 +1158,13 @@ async fn api_keys_act_as_their_organization_with_exactly_their_scope() {
         .organization_for(&reader, organization.id)
         .await
         .is_ok());
-    let new_user = fx
-        .register("new@partner.io", RegistrationRole::Client)
-        .await;
     let denied = fx
         .service
-        .add_organization_member(
+        .invite_organization_member(
             &reader,
-            AddMemberInput {
+            InviteMemberInput {
                 organization_id: organization.id,
-                member: MemberReference::UserId(new_user.id),
+                email: "new@partner.io".into(),
                 role: OrganizationRole::Member,
             },
         )
@@ -1228,7 +1305,7 @@ async fn racing_refreshes_of_one_token_never_both_rotate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn racing_member_additions_cannot_overshoot_the_limit() {
+async fn racing_acceptances_cannot_overshoot_the_member_limit() {
     let fx = fixture().await;
     let (_, owner) = fx
         .signed_in("owner@race.io", RegistrationRole::Client)
@@ -1240,28 +1317,29 @@ async fn racing_member_additions_cannot_overshoot_the_limit() {
         .unwrap();
     let mut candidates = Vec::new();
     for index in 0..4 {
-        candidates.push(
-            fx.register(
-                &format!("candidate{index}@race.io"),
-                RegistrationRole::Client,
+        let email = format!("candidate{index}@race.io");
+        fx.register(&email, RegistrationRole::Client).await;
+        fx.confirm_email(&email).await;
+        fx.service
+            .invite_organization_member(
+                &owner,
+                InviteMemberInput {
+                    organization_id: organization.id,
+                    email: email.clone(),
+                    role: OrganizationRole::Member,
+                },
             )
             .await
-            .id,
-        );
+            .unwrap();
+        let token = fx.invitation_token(&email).await;
+        let principal = fx.principal(&fx.login(&email).await).await;
+        candidates.push((principal, token));
     }
-    let attempts = candidates.iter().map(|&user_id| {
+    let attempts = candidates.into_iter().map(|(principal, token)| {
         let service = fx.service.clone();
-        let owner = owner.clone();
         tokio::spawn(async move {
             service
-                .add_organization_member(
-                    &owner,
-                    AddMemberInput {
-                        organization_id: organization.id,
-                        member: MemberReference::UserId(user_id),
-                        role: OrganizationRole::Member,
-                    },
-                )
+                .accept_organization_invitation(&principal, &token)
                 .await
         })
     });
@@ -1529,4 +1607,71 @@ async fn registrations_and_reset_requests_are_limited_per_address_and_per_target
         )
         .await
         .expect("a new window");
+}
+
+#[tokio::test]
+async fn erasing_an_account_forgets_invitations_to_its_address_and_its_name_on_those_it_sent() {
+    let fx = fixture().await;
+    let (_, owner) = fx
+        .signed_in("owner@erase.io", RegistrationRole::Client)
+        .await;
+    let organization = fx
+        .service
+        .create_organization(&owner, organization_input("erase"))
+        .await
+        .unwrap();
+    let (_, invitee) = fx
+        .signed_in("invitee@erase.io", RegistrationRole::Tester)
+        .await;
+    let invite = |email: &str| InviteMemberInput {
+        organization_id: organization.id,
+        email: email.to_owned(),
+        role: OrganizationRole::Member,
+    };
+    fx.service
+        .invite_organization_member(&owner, invite("invitee@erase.io"))
+        .await
+        .unwrap();
+    fx.service.erase_account(&invitee, PASSWORD).await.unwrap();
+    assert_eq!(
+        fx.count(
+            "organization_invitations",
+            doc! { "email": "invitee@erase.io" }
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        fx.count(
+            "outbox",
+            doc! { "to": "invitee@erase.io", "kind": "organization_invitation" }
+        )
+        .await,
+        0
+    );
+
+    let (admin_user, admin) = fx
+        .signed_in("admin@erase.io", RegistrationRole::Client)
+        .await;
+    fx.invite_and_accept(
+        &owner,
+        organization.id,
+        "admin@erase.io",
+        OrganizationRole::Admin,
+    )
+    .await
+    .unwrap();
+    fx.service
+        .invite_organization_member(&admin, invite("someone@erase.io"))
+        .await
+        .unwrap();
+    fx.service.erase_account(&admin, PASSWORD).await.unwrap();
+    let sent = fx
+        .service
+        .pending_organization_invitations(&owner, organization.id)
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].invited_by_id, admin_user.id);
+    assert_eq!(sent[0].invited_by_name, "Erased user");
 }

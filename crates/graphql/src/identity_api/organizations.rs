@@ -1,6 +1,6 @@
 //! Organizations and partner API keys: create, the organization query with its members
-//! connection, membership changes, and API keys (created with their secret shown once, listed,
-//! revoked).
+//! connection, invitations (sent, accepted or declined by the invitee, revoked), membership
+//! changes, and API keys (created with their secret shown once, listed, revoked).
 
 use async_graphql::{ComplexObject, Context, Enum, InputObject, Object, SimpleObject, ID};
 use bson::oid::ObjectId;
@@ -210,6 +210,83 @@ impl Organization {
             .await?;
         connection_from_list(&page_request(first, after, last, before), keys, ApiKey)
     }
+    /// Pending, unexpired invitations, newest first. Owners and admins only (`FORBIDDEN` for
+    /// others).
+    async fn invitations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> ApiResult<ListConnection<OrganizationInvitation>> {
+        let principal = viewer(ctx).principal()?;
+        let invitations = services(ctx)
+            .identity()
+            .pending_organization_invitations(principal, self.0.id)
+            .await?;
+        connection_from_list(
+            &page_request(first, after, last, before),
+            invitations,
+            OrganizationInvitation,
+        )
+    }
+}
+
+/// Where an invitation is in its life.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "identity::InvitationStatus")]
+pub enum InvitationStatus {
+    /// Sent, not yet answered (see `expiresAt`).
+    Pending,
+    /// The invitee accepted and became a member.
+    Accepted,
+    /// The invitee declined.
+    Declined,
+    /// An owner or admin withdrew it.
+    Revoked,
+}
+
+/// An invitation to join an organization, as its organization's owners and admins and the
+/// invitee see it. It names an address, never an account: whether the address has one is not
+/// shown.
+pub struct OrganizationInvitation(pub identity::OrganizationInvitation);
+
+/// An invitation to join an organization. It names an address, never an account.
+#[Object]
+impl OrganizationInvitation {
+    /// Global ID.
+    async fn id(&self) -> ID {
+        GlobalId::encode(NodeType::OrganizationInvitation, self.0.id)
+    }
+    /// The invited address (normalized).
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+    /// The role the invitee gets on accepting.
+    async fn role(&self) -> OrganizationRole {
+        self.0.role.into()
+    }
+    /// Where it is in its life.
+    async fn status(&self) -> InvitationStatus {
+        self.0.status.into()
+    }
+    /// The organization's name (the invitee cannot read the organization before joining).
+    async fn organization_name(&self) -> &str {
+        &self.0.organization_name
+    }
+    /// Display name of whoever sent it last.
+    async fn invited_by_name(&self) -> &str {
+        &self.0.invited_by_name
+    }
+    /// When it was first sent.
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
+    }
+    /// When it can no longer be accepted.
+    async fn expires_at(&self) -> DateTime {
+        self.0.expires_at.into()
+    }
 }
 
 /// The organization `id` if the viewer may see it; `None` (not an error) otherwise, so that a
@@ -307,17 +384,60 @@ pub struct OrganizationPayload {
     pub organization: Organization,
 }
 
-/// Input of `addOrganizationMember`: the user by ID or by e-mail.
+/// Input of the deprecated `addOrganizationMember`: an e-mail address to invite. `userId` is
+/// refused (adding someone by id, without their consent, is what it no longer does).
 #[derive(InputObject)]
 pub struct AddOrganizationMemberInput {
     /// The organization's global ID.
     pub organization_id: ID,
-    /// The user's global ID (or give `email`).
+    /// Refused with `BAD_USER_INPUT`: invite by `email` instead.
     pub user_id: Option<ID>,
-    /// The user's e-mail address (or give `userId`).
+    /// The address to invite.
     pub email: Option<String>,
-    /// Their role; `MEMBER` when omitted.
+    /// The role they get on accepting; `MEMBER` when omitted.
     pub role: Option<OrganizationRole>,
+}
+
+/// Input of `inviteOrganizationMember`.
+#[derive(InputObject)]
+pub struct InviteOrganizationMemberInput {
+    /// The organization's global ID.
+    pub organization_id: ID,
+    /// The address to invite (at most 254 characters).
+    pub email: String,
+    /// The role they get on accepting; `MEMBER` when omitted. `OWNER` needs an owner.
+    pub role: Option<OrganizationRole>,
+}
+
+/// Result of the invitation mutations.
+#[derive(SimpleObject)]
+pub struct OrganizationInvitationPayload {
+    /// The invitation after the change.
+    pub invitation: OrganizationInvitation,
+}
+
+/// Input of `acceptOrganizationInvitation`.
+#[derive(InputObject)]
+pub struct AcceptOrganizationInvitationInput {
+    /// The token from the invitation e-mail's link.
+    pub token: String,
+}
+
+/// Input of `declineOrganizationInvitation`: the e-mail's token or the invitation's ID (as
+/// listed in `me.organizationInvitations`), exactly one.
+#[derive(InputObject)]
+pub struct DeclineOrganizationInvitationInput {
+    /// The token from the invitation e-mail's link.
+    pub token: Option<String>,
+    /// The invitation's global ID.
+    pub invitation_id: Option<ID>,
+}
+
+/// Input of `revokeOrganizationInvitation`.
+#[derive(InputObject)]
+pub struct RevokeOrganizationInvitationInput {
+    /// The invitation's global ID.
+    pub invitation_id: ID,
 }
 
 /// Input of `removeOrganizationMember`.
@@ -386,6 +506,28 @@ pub struct ApiKeyPayload {
     pub api_key: ApiKey,
 }
 
+/// Sends an invitation as the viewer (shared by `inviteOrganizationMember` and the deprecated
+/// `addOrganizationMember`, so both do exactly the same work).
+async fn invite(
+    ctx: &Context<'_>,
+    organization_id: ObjectId,
+    email: String,
+    role: Option<OrganizationRole>,
+) -> ApiResult<identity::OrganizationInvitation> {
+    let principal = viewer(ctx).principal()?;
+    Ok(services(ctx)
+        .identity()
+        .invite_organization_member(
+            principal,
+            identity::InviteMemberInput {
+                organization_id,
+                email,
+                role: role.map_or(identity::OrganizationRole::Member, Into::into),
+            },
+        )
+        .await?)
+}
+
 /// Organization queries.
 #[derive(Default)]
 pub struct OrganizationQuery;
@@ -445,9 +587,106 @@ impl OrganizationMutation {
         })
     }
 
-    /// Adds an existing user. Owners and admins only; granting ownership needs an owner.
-    /// `CONFLICT` when the plan's member limit is reached.
+    /// Invites an e-mail address to the organization; the person joins only when they accept.
+    /// Owners and admins only; inviting an `OWNER` needs an owner; API keys are refused. The
+    /// answer is the same whether or not the address has an account. Inviting a pending address
+    /// again sends a fresh link (the old one stops working). At most 50 invitations per
+    /// organization per day (`RATE_LIMITED`).
     #[graphql(guard = "Authenticated")]
+    async fn invite_organization_member(
+        &self,
+        ctx: &Context<'_>,
+        input: InviteOrganizationMemberInput,
+    ) -> ApiResult<OrganizationInvitationPayload> {
+        let organization_id = GlobalId::decode_as(
+            &input.organization_id,
+            NodeType::Organization,
+            "organizationId",
+        )?;
+        let invitation = invite(ctx, organization_id, input.email, input.role).await?;
+        Ok(OrganizationInvitationPayload {
+            invitation: OrganizationInvitation(invitation),
+        })
+    }
+
+    /// Accepts an invitation with the token from its e-mail and joins the organization. The
+    /// caller's confirmed e-mail address must be the invited one (`NOT_FOUND` otherwise, as for
+    /// an unknown token); an expired, revoked or already answered invitation is `CONFLICT`.
+    #[graphql(guard = "SignedInUser")]
+    async fn accept_organization_invitation(
+        &self,
+        ctx: &Context<'_>,
+        input: AcceptOrganizationInvitationInput,
+    ) -> ApiResult<OrganizationPayload> {
+        let principal = viewer(ctx).principal()?;
+        let organization = services(ctx)
+            .identity()
+            .accept_organization_invitation(principal, &input.token)
+            .await?;
+        Ok(OrganizationPayload {
+            organization: Organization(organization),
+        })
+    }
+
+    /// Declines an invitation addressed to the caller's confirmed e-mail address.
+    #[graphql(guard = "SignedInUser")]
+    async fn decline_organization_invitation(
+        &self,
+        ctx: &Context<'_>,
+        input: DeclineOrganizationInvitationInput,
+    ) -> ApiResult<OrganizationInvitationPayload> {
+        let principal = viewer(ctx).principal()?;
+        let reference = match (input.token, input.invitation_id) {
+            (Some(token), None) => identity::InvitationReference::Token(token),
+            (None, Some(id)) => identity::InvitationReference::Id(GlobalId::decode_as(
+                &id,
+                NodeType::OrganizationInvitation,
+                "invitationId",
+            )?),
+            _ => {
+                return Err(ApiError::bad_input(
+                    "invitationId",
+                    "give exactly one of token and invitationId",
+                ))
+            }
+        };
+        let invitation = services(ctx)
+            .identity()
+            .decline_organization_invitation(principal, reference)
+            .await?;
+        Ok(OrganizationInvitationPayload {
+            invitation: OrganizationInvitation(invitation),
+        })
+    }
+
+    /// Revokes a pending invitation; its link stops working. Owners and admins only.
+    #[graphql(guard = "Authenticated")]
+    async fn revoke_organization_invitation(
+        &self,
+        ctx: &Context<'_>,
+        input: RevokeOrganizationInvitationInput,
+    ) -> ApiResult<OrganizationInvitationPayload> {
+        let principal = viewer(ctx).principal()?;
+        let invitation_id = GlobalId::decode_as(
+            &input.invitation_id,
+            NodeType::OrganizationInvitation,
+            "invitationId",
+        )?;
+        let invitation = services(ctx)
+            .identity()
+            .revoke_organization_invitation(principal, invitation_id)
+            .await?;
+        Ok(OrganizationInvitationPayload {
+            invitation: OrganizationInvitation(invitation),
+        })
+    }
+
+    /// Invites `email` exactly like `inviteOrganizationMember` and returns the organization
+    /// unchanged: nobody becomes a member without accepting. `userId` is refused.
+    #[graphql(
+        guard = "Authenticated",
+        deprecation = "adds no one without consent any more: use inviteOrganizationMember; the invitee joins by accepting"
+    )]
     async fn add_organization_member(
         &self,
         ctx: &Context<'_>,
@@ -459,27 +698,19 @@ impl OrganizationMutation {
             NodeType::Organization,
             "organizationId",
         )?;
-        let member = match (input.user_id, input.email) {
-            (Some(user_id), _) => identity::MemberReference::UserId(GlobalId::decode_as(
-                &user_id,
-                NodeType::User,
+        if input.user_id.is_some() {
+            return Err(ApiError::bad_input(
                 "userId",
-            )?),
-            (None, Some(email)) => identity::MemberReference::Email(email),
-            (None, None) => return Err(ApiError::bad_input("userId", "give userId or email")),
+                "members can no longer be added by id: invite their e-mail address with inviteOrganizationMember",
+            ));
+        }
+        let Some(email) = input.email else {
+            return Err(ApiError::bad_input("email", "give the address to invite"));
         };
+        invite(ctx, organization_id, email, input.role).await?;
         let organization = services(ctx)
             .identity()
-            .add_organization_member(
-                principal,
-                identity::AddMemberInput {
-                    organization_id,
-                    member,
-                    role: input
-                        .role
-                        .map_or(identity::OrganizationRole::Member, Into::into),
-                },
-            )
+            .organization_for(principal, organization_id)
             .await?;
         Ok(OrganizationPayload {
             organization: Organization(organization),

@@ -318,6 +318,31 @@ impl User {
     ) -> ApiResult<crate::trust_api::ratings::RatingSummary> {
         crate::trust_api::ratings::user_rating_summary(ctx, self.record.id).await
     }
+    /// Pending, unexpired invitations to join an organization addressed to this user's
+    /// confirmed e-mail address, newest first (empty while it is unconfirmed). Only for the
+    /// user themself: `null` for everyone else, platform admins included.
+    async fn organization_invitations(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Option<Vec<super::organizations::OrganizationInvitation>>> {
+        let Ok(principal) = viewer(ctx).principal() else {
+            return Ok(None);
+        };
+        if principal.user_id() != Some(self.record.id) {
+            return Ok(None);
+        }
+        let invitations = ctx
+            .data_unchecked::<crate::Services>()
+            .identity()
+            .my_organization_invitations(principal)
+            .await?;
+        Ok(Some(
+            invitations
+                .into_iter()
+                .map(super::organizations::OrganizationInvitation)
+                .collect(),
+        ))
+    }
     /// Role within the user's organization: `owner`, `admin` or `member`. Organization.
     async fn organization_role(&self, ctx: &Context<'_>) -> ApiResult<Option<&str>> {
         if !self.sees(ctx, UserView::Organization).await? {
