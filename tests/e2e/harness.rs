@@ -14,6 +14,10 @@ pub const DEMO_PASSWORD: &str = gateway::demo::DEMO_PASSWORD;
 /// A password that satisfies the policy, for accounts the tests register.
 pub const STRONG_PASSWORD: &str = "Correct-Horse-Battery-9";
 
+/// The document `TestGateway::login` sends.
+pub const LOGIN_DOCUMENT: &str =
+    "mutation($input: LoginInput!) { login(input: $input) { accessToken refreshToken } }";
+
 /// A running gateway plus what the tests need around it.
 pub struct TestGateway {
     running: Option<RunningGateway>,
@@ -213,7 +217,7 @@ impl TestGateway {
         let data = self
             .ok(
                 None,
-                "mutation($input: LoginInput!) { login(input: $input) { accessToken refreshToken } }",
+                LOGIN_DOCUMENT,
                 json!({ "input": { "email": email, "password": password } }),
             )
             .await;

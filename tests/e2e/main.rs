@@ -19,6 +19,7 @@ mod money_attacks;
 mod organization_invitations;
 mod organizations;
 mod payout_accounts;
+mod persisted_documents;
 mod ratings;
 mod request_limits;
 mod sign_in_attacks;

@@ -38,6 +38,16 @@ pub enum IntrospectionSetting {
     Nobody,
 }
 
+/// Who must send registered documents (`GRAPHQL_TRUSTED_DOCUMENTS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrustedDocumentsSetting {
+    /// Any caller may send any document.
+    Off,
+    /// Users and anonymous callers only the manifest's documents; API keys any.
+    FirstParty,
+}
+
 /// How log lines are written to standard output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -133,6 +143,14 @@ pub struct Config {
     /// production.
     #[serde(default)]
     pub graphql_introspection: Option<IntrospectionSetting>,
+    /// `first_party`: users and anonymous callers may only run the documents of
+    /// `GRAPHQL_TRUSTED_DOCUMENTS_FILE`; API keys any. `off` (default): any caller any document.
+    #[serde(default)]
+    pub graphql_trusted_documents: Option<TrustedDocumentsSetting>,
+    /// The trusted-documents manifest written when the single-page app is built: a JSON object
+    /// of SHA-256 hash (hex) to document text. Its documents also answer APQ lookups.
+    #[serde(default)]
+    pub graphql_trusted_documents_file: Option<PathBuf>,
     /// Serve the GraphiQL IDE on `GET /graphql` to browsers. Unset: on in development, off in
     /// production.
     #[serde(default)]
@@ -423,6 +441,11 @@ impl std::fmt::Debug for Config {
                 &self.graphql_cost_per_minute_enterprise_key,
             )
             .field("graphql_introspection", &self.graphql_introspection)
+            .field("graphql_trusted_documents", &self.graphql_trusted_documents)
+            .field(
+                "graphql_trusted_documents_file",
+                &self.graphql_trusted_documents_file,
+            )
             .field("graphiql", &self.graphiql)
             .field(
                 "metrics_token",
@@ -593,6 +616,8 @@ pub const KEYS: &[(&str, KeyKind)] = &[
     ("graphql_cost_per_minute_team_key", KeyKind::Integer),
     ("graphql_cost_per_minute_enterprise_key", KeyKind::Integer),
     ("graphql_introspection", KeyKind::Text),
+    ("graphql_trusted_documents", KeyKind::Text),
+    ("graphql_trusted_documents_file", KeyKind::Text),
     ("graphiql", KeyKind::Boolean),
     ("metrics_token", KeyKind::Text),
     ("max_body_bytes", KeyKind::Integer),
@@ -697,6 +722,32 @@ impl Config {
             .map_err(|error| ConfigError::Invalid(error.to_string()))?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The trusted manifest (read from `GRAPHQL_TRUSTED_DOCUMENTS_FILE`) and the APQ table.
+    pub fn persisted_documents(
+        &self,
+    ) -> Result<graphql::persisted::PersistedDocuments, ConfigError> {
+        let mode = match self.graphql_trusted_documents {
+            Some(TrustedDocumentsSetting::FirstParty) => {
+                graphql::persisted::TrustedDocumentsMode::FirstParty
+            }
+            Some(TrustedDocumentsSetting::Off) | None => {
+                graphql::persisted::TrustedDocumentsMode::Off
+            }
+        };
+        let manifest = match &self.graphql_trusted_documents_file {
+            None => String::new(),
+            Some(path) => std::fs::read_to_string(path).map_err(|error| {
+                ConfigError::Invalid(format!(
+                    "GRAPHQL_TRUSTED_DOCUMENTS_FILE {}: {error}",
+                    path.display()
+                ))
+            })?,
+        };
+        graphql::persisted::PersistedDocuments::new(mode, &manifest).map_err(|message| {
+            ConfigError::Invalid(format!("GRAPHQL_TRUSTED_DOCUMENTS_FILE: {message}"))
+        })
     }
 
     /// Who may introspect, after the environment's default.
@@ -836,6 +887,13 @@ impl Config {
         {
             return invalid(
                 "GRAPHQL_MAX_QUERY_BYTES, GRAPHQL_MAX_TOKENS, GRAPHQL_MAX_ROOT_FIELDS and GRAPHQL_MAX_ALIASES must be positive",
+            );
+        }
+        if self.graphql_trusted_documents == Some(TrustedDocumentsSetting::FirstParty)
+            && self.graphql_trusted_documents_file.is_none()
+        {
+            return invalid(
+                "GRAPHQL_TRUSTED_DOCUMENTS=first_party needs GRAPHQL_TRUSTED_DOCUMENTS_FILE",
             );
         }
         for (name, budget) in [

@@ -113,18 +113,35 @@ fn malformed(field: &'static str, message: impl Into<String>) -> MalformedReques
     }
 }
 
-/// Builds the GraphQL request from its three parameters as they arrived (JSON values).
+/// Builds the GraphQL request from its parameters as they arrived (JSON values). `query` may be
+/// left out only when `extensions.persistedQuery` names the document by hash (APQ).
 pub fn graphql_request(
     query: Option<&Value>,
     operation_name: Option<&Value>,
     variables: Option<&Value>,
+    extensions: Option<&Value>,
 ) -> Result<async_graphql::Request, MalformedRequest> {
+    let extensions = match extensions {
+        None | Some(Value::Null) => serde_json::Map::new(),
+        Some(Value::Object(object)) => object.clone(),
+        Some(_) => return Err(malformed("extensions", "`extensions` must be an object")),
+    };
     let query = match query {
         Some(Value::String(query)) => query.clone(),
         Some(_) => return Err(malformed("query", "`query` must be a string")),
+        None if extensions.contains_key("persistedQuery") => String::new(),
         None => return Err(malformed("query", "`query` is required")),
     };
     let mut request = async_graphql::Request::new(query);
+    for (name, value) in extensions {
+        let value = async_graphql::Value::from_json(value).map_err(|_| {
+            malformed(
+                "extensions",
+                "`extensions` holds a value GraphQL cannot carry",
+            )
+        })?;
+        request.extensions.insert(name, value);
+    }
     match operation_name {
         None | Some(Value::Null) => {}
         Some(Value::String(name)) => request = request.operation_name(name.clone()),
@@ -156,15 +173,11 @@ pub fn parse_post_body(body: &[u8]) -> Result<async_graphql::Request, MalformedR
             "the body must be one JSON object (batches are not accepted)",
         ));
     };
-    if let Some(extensions) = object.get("extensions") {
-        if !(extensions.is_object() || extensions.is_null()) {
-            return Err(malformed("extensions", "`extensions` must be an object"));
-        }
-    }
     graphql_request(
         object.get("query"),
         object.get("operationName"),
         object.get("variables"),
+        object.get("extensions"),
     )
 }
 
@@ -185,10 +198,18 @@ pub fn parse_query_string(query_string: &str) -> Result<async_graphql::Request, 
                 .map_err(|_| malformed("variables", "`variables` must be a JSON-encoded object"))?,
         ),
     };
+    let extensions =
+        match find("extensions") {
+            None => None,
+            Some(text) => Some(serde_json::from_str::<Value>(&text).map_err(|_| {
+                malformed("extensions", "`extensions` must be a JSON-encoded object")
+            })?),
+        };
     graphql_request(
         find("query").map(Value::String).as_ref(),
         find("operationName").map(Value::String).as_ref(),
         variables.as_ref(),
+        extensions.as_ref(),
     )
 }
 

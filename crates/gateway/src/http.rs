@@ -413,7 +413,28 @@ async fn graphql_get(
             )
         }
     };
-    if graphql::is_mutation(&graphql_request) {
+    // A hash-only (APQ) request is judged by the document its hash names.
+    let persisted_text = graphql_request
+        .extensions
+        .get("persistedQuery")
+        .and_then(|persisted| match persisted {
+            async_graphql::Value::Object(object) => match object.get("sha256Hash") {
+                Some(async_graphql::Value::String(hash)) if graphql_request.query.is_empty() => {
+                    state.api.persisted.lookup(hash)
+                }
+                _ => None,
+            },
+            _ => None,
+        });
+    let is_mutation = match persisted_text {
+        Some(text) => {
+            let mut probe = async_graphql::Request::new(text.to_string());
+            probe.operation_name = graphql_request.operation_name.clone();
+            graphql::is_mutation(&probe)
+        }
+        None => graphql::is_mutation(&graphql_request),
+    };
+    if is_mutation {
         return (
             StatusCode::METHOD_NOT_ALLOWED,
             [(header::ALLOW, "POST")],

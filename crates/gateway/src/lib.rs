@@ -269,6 +269,7 @@ pub async fn start_with_clocks(
         services.clone(),
         config.schema_limits(),
         config.introspection_policy(),
+        config.persisted_documents()?,
     );
     let state = Arc::new(http::AppState {
         api,

@@ -17,6 +17,7 @@ pub mod limits;
 pub mod loaders;
 pub mod marketplace_api;
 pub mod node;
+pub mod persisted;
 pub mod relay;
 pub mod scalars;
 pub mod trust_api;
@@ -135,6 +136,8 @@ pub struct Api {
     pub introspection: IntrospectionPolicy,
     /// The input types variables are coerced against before execution.
     pub input_types: variables::InputTypes,
+    /// Documents known by hash: the trusted manifest and those registered through APQ.
+    pub persisted: std::sync::Arc<persisted::PersistedDocuments>,
 }
 
 /// Who may run `__schema` / `__type` queries.
@@ -169,6 +172,7 @@ pub fn build_schema(
     services: Services,
     limits: SchemaLimits,
     introspection: IntrospectionPolicy,
+    persisted: persisted::PersistedDocuments,
 ) -> Api {
     let schema = Schema::build(
         QueryRoot::default(),
@@ -187,6 +191,7 @@ pub fn build_schema(
         limits,
         introspection,
         input_types,
+        persisted: std::sync::Arc::new(persisted),
     }
 }
 
@@ -277,6 +282,10 @@ pub fn admit(
     viewer: &Viewer,
     request_id: &str,
 ) -> Result<(), Box<async_graphql::Response>> {
+    let resolved = api
+        .persisted
+        .resolve(request, viewer)
+        .map_err(|error| Box::new(request_error(error, request_id)))?;
     let checked = limits::check(
         &request.query,
         request.operation_name.as_deref(),
@@ -323,6 +332,9 @@ pub fn admit(
     request
         .data
         .insert(cost::TypenameSelections(checked.typenames));
+    if let Some(hash) = resolved.register {
+        api.persisted.register(hash, &request.query);
+    }
     request.set_parsed_query(checked.document);
     Ok(())
 }

@@ -45,6 +45,11 @@ impl Viewer {
     pub fn is_read_only_key(&self) -> bool {
         matches!(self, Viewer::Authenticated(principal) if !principal.can_write())
     }
+
+    /// Whether a partner API key is calling (not a user, not an anonymous caller).
+    pub fn is_api_key(&self) -> bool {
+        matches!(self, Viewer::Authenticated(identity::Principal::ApiKey(_)))
+    }
 }
 
 /// Facts about the HTTP request the resolvers need (throttling, session labels, logs).
