@@ -14,6 +14,7 @@ mod marketplace;
 mod marketplace_authorization;
 mod money_attacks;
 mod organizations;
+mod payment_methods;
 mod payout_accounts;
 mod ratings;
 mod sign_in_attacks;

@@ -17,6 +17,7 @@ pub mod error;
 pub mod organization;
 pub mod outbox;
 pub mod password;
+pub mod payment_method;
 pub mod payout_account;
 pub mod principal;
 pub mod privacy;

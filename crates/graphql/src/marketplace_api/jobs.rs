@@ -9,7 +9,9 @@ use bson::oid::ObjectId;
 use foundation::Cursor;
 use marketplace::JobAction;
 
-use super::access::{actor, limits_of_owner, payer_standing, premium_allowed, tester_profile};
+use super::access::{
+    actor, limits_of_owner, payer_standing, payment_source, premium_allowed, tester_profile,
+};
 use super::projects::project_id;
 use super::types::{Job, JobVisibility, TestType, TesterLevel};
 use super::visibility::job_visible;
@@ -486,9 +488,10 @@ impl JobMutation {
                 .ok_or_else(|| ApiError::NotFound("job not found".to_string()))?;
             let limits = limits_of_owner(ctx, job.organization_id, job.client_id).await?;
             let payer = payer_standing(ctx, job.organization_id, job.client_id).await?;
+            let source = payment_source(ctx, &actor, job.client_id).await?;
             let published = services(ctx)
                 .marketplace()
-                .publish_job(&actor, id, limits, payer)
+                .publish_job(&actor, id, limits, payer, source.as_ref())
                 .await?;
             Ok(PublishJobPayload {
                 job: Job(published.job),
