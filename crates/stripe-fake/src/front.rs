@@ -219,8 +219,9 @@ impl StripeFront {
             .post(format!(
                 "{upstream}/v1/setup_intents/{setup_intent_id}/confirm"
             ))
-            .basic_auth("pk_test_browser", Some(""))
+            // Stripe.js authenticates with the publishable key in the form, never a secret key.
             .form(&[
+                ("key", "pk_test_browser"),
                 ("client_secret", client_secret),
                 ("payment_method", payment_method),
             ])
