@@ -282,3 +282,58 @@ async fn on_the_sandbox_a_setup_intent_is_already_succeeded_and_publishing_charg
     assert_eq!(escrow.get_i64("captured_usd").unwrap(), 10_000);
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn an_organization_admin_who_publishes_pays_with_their_own_card_never_the_owners() {
+    let gateway = TestGateway::start().await;
+    let (john, _) = gateway
+        .login("john.doe@techcorp.com", crate::harness::DEMO_PASSWORD)
+        .await;
+    let admin_email = "paying.admin@techcorp.com";
+    let admin = gateway.register_verified(admin_email, "CLIENT").await;
+    let organization = gateway
+        .ok(Some(&john), "{ me { organization { id } } }", json!({}))
+        .await["me"]["organization"]["id"]
+        .as_str()
+        .expect("john's organization")
+        .to_string();
+    gateway
+        .ok(
+            Some(&john),
+            "mutation($input: AddOrganizationMemberInput!) { addOrganizationMember(input: $input) { organization { id } } }",
+            json!({ "input": { "organizationId": organization, "email": admin_email, "role": "ADMIN" } }),
+        )
+        .await;
+    let project = create_project(&gateway, &john, "Paid by the publisher").await;
+    let job = draft_job_for_every_device(&gateway, &john, &project, 2).await;
+
+    // John (the owner) has a card; the admin has none: the admin's publish is refused.
+    let refused = gateway
+        .graphql(Some(&admin), PUBLISH, json!({ "input": { "jobId": job } }))
+        .await;
+    assert_eq!(outcome(&refused), "FAILED_PRECONDITION", "{refused}");
+    assert_eq!(escrow_count(&gateway, &job).await, 0);
+
+    let admins_card = gateway.save_sandbox_card(&admin).await;
+    let johns_card = client_data(&gateway, "john.doe@techcorp.com")
+        .await
+        .get_str("default_payment_method_id")
+        .expect("the demo owner's card")
+        .to_string();
+    assert_ne!(admins_card, johns_card);
+    gateway
+        .ok(Some(&admin), PUBLISH, json!({ "input": { "jobId": job } }))
+        .await;
+    let escrow = gateway
+        .database
+        .collection::<Document>("escrow_transactions")
+        .find_one(doc! { "job_id": object_id(&job) })
+        .await
+        .expect("escrow read")
+        .expect("an escrow");
+    assert_eq!(
+        escrow.get_str("stripe_payment_method_id").ok(),
+        Some(admins_card.as_str())
+    );
+    gateway.stop().await;
+}
