@@ -472,7 +472,10 @@ impl JobMutation {
     /// Publishes a draft (DRAFT → OPEN): funds it, then opens it to testers, within the
     /// organization's `maxConcurrentJobs` and the money limits (seats, the job's budget, the
     /// account's committed total, a new account's daily funding). Needs an active account with a
-    /// verified e-mail, and the job's client or an organization owner or admin.
+    /// verified e-mail, and the job's client or an organization owner or admin. The budget is
+    /// charged to the publisher's own saved payment method (`savePaymentMethod`; when a platform
+    /// admin publishes, the job's client's); without one, `FAILED_PRECONDITION` and nothing is
+    /// reserved or charged.
     #[graphql(guard = "SignedInUser")]
     async fn publish_job(
         &self,
