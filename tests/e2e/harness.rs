@@ -245,6 +245,32 @@ impl TestGateway {
         .await;
     }
 
+    /// Saves a payment method for the client signed in with `token` on the sandbox provider,
+    /// through the client's own steps: `createPaymentSetupIntent` (the sandbox's SetupIntent is
+    /// already succeeded, so no browser step) and `savePaymentMethod`. Returns the method's id.
+    pub async fn save_sandbox_card(&self, token: &str) -> String {
+        let intent = self
+            .ok(
+                Some(token),
+                crate::payment_methods::CREATE_SETUP_INTENT,
+                json!({}),
+            )
+            .await;
+        let setup_intent = &intent["createPaymentSetupIntent"];
+        assert_eq!(setup_intent["status"], "succeeded", "{intent}");
+        let saved = self
+            .ok(
+                Some(token),
+                crate::payment_methods::SAVE_PAYMENT_METHOD,
+                json!({ "input": { "setupIntentId": setup_intent["setupIntentId"] } }),
+            )
+            .await;
+        saved["savePaymentMethod"]["paymentMethodId"]
+            .as_str()
+            .expect("a payment method id")
+            .to_string()
+    }
+
     /// Registers an account, verifies its e-mail address ([`TestGateway::verify_email`]) and
     /// returns its access token: an active account, as money steps need.
     pub async fn register_verified(&self, email: &str, role: &str) -> String {

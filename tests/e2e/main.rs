@@ -18,6 +18,7 @@ mod marketplace_authorization;
 mod money_attacks;
 mod organization_invitations;
 mod organizations;
+mod payment_methods;
 mod payout_accounts;
 mod persisted_documents;
 mod ratings;

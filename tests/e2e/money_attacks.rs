@@ -141,8 +141,9 @@ async fn an_unverified_client_cannot_publish_and_nothing_is_charged() {
     assert_eq!(stored_status(&gateway, &job).await, "draft");
     assert_eq!(escrows_of(&gateway, &job).await, 0, "nothing was charged");
 
-    // The same client, once verified, publishes the same draft.
+    // The same client, once verified and with a card saved, publishes the same draft.
     gateway.verify_email(email).await;
+    gateway.save_sandbox_card(&token).await;
     let published = gateway
         .ok(Some(&token), PUBLISH, json!({ "input": { "jobId": job } }))
         .await;
@@ -157,6 +158,7 @@ async fn seats_beyond_a_hundred_and_budgets_beyond_the_job_cap_are_refused_and_n
     let token = gateway
         .register_verified("big.spender@example.com", "CLIENT")
         .await;
+    gateway.save_sandbox_card(&token).await;
     let project = create_project(&gateway, &token, "Big spender").await;
     let jobs = gateway.database.collection::<bson::Document>("jobs");
     let stored_before = jobs.count_documents(doc! {}).await.expect("count");
@@ -232,6 +234,7 @@ async fn concurrent_publishes_of_a_new_account_cannot_fund_past_its_daily_limit(
     let token = gateway
         .register_verified("fresh.org@example.com", "CLIENT")
         .await;
+    gateway.save_sandbox_card(&token).await;
     create_organization(&gateway, &token, "fresh-org").await;
     let project = create_project(&gateway, &token, "Fresh").await;
     // Eight jobs of 2,000 cents: only five fit in 10,000 a day.
@@ -290,6 +293,7 @@ async fn concurrent_publishes_cannot_commit_past_the_account_limit_and_closing_a
     let token = gateway
         .register_verified("committed.org@example.com", "CLIENT")
         .await;
+    gateway.save_sandbox_card(&token).await;
     create_organization(&gateway, &token, "committed-org").await;
     let project = create_project(&gateway, &token, "Committed").await;
     let drafts = one_seat_drafts(&gateway, &token, &project, 2_000, 6).await;

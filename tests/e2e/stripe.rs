@@ -13,7 +13,7 @@ use foundation::{Clock, ManualClock};
 use serde_json::Value;
 use stripe_fake::{connected_account, AccountState, Localstripe, StripeFront, WebhookSigner};
 
-use crate::harness::TestGateway;
+use crate::harness::{TestGateway, DEMO_PASSWORD};
 
 /// The webhook endpoint's signing secret in these tests.
 pub const WEBHOOK_SECRET: &str = "whsec_e2e_signing_secret";
@@ -68,14 +68,13 @@ impl World {
         let front_url = front.url();
         let gateway = TestGateway::start_with_clock(clock.clone(), |config| {
             config.stripe_secret_key = Some("sk_test_e2e".into());
-            config.stripe_payment_method = Some("pm_card_visa".into());
             config.stripe_api_base = front_url;
             config.stripe_webhook_secret = Some(WEBHOOK_SECRET.into());
             config.embedded_test_commands = true;
             config.escrow_work_interval_seconds = NEVER;
         })
         .await;
-        World {
+        let world = World {
             gateway,
             clock,
             signer: WebhookSigner::new(WEBHOOK_SECRET),
@@ -83,7 +82,51 @@ impl World {
                 front,
                 _localstripe: localstripe,
             }),
+        };
+        // The demo clients save a card the way a client does, so the money flows can publish.
+        for email in ["john.doe@techcorp.com", "maria.garcia@shoplane.io"] {
+            let (token, _) = world.gateway.login(email, DEMO_PASSWORD).await;
+            world.save_card(&token, "pm_card_visa").await;
         }
+        world
+    }
+
+    /// Saves `test_card` as the payment method of the client signed in with `token`, through
+    /// the whole flow: `createPaymentSetupIntent`, the browser's confirmation at Stripe with the
+    /// `clientSecret` (what Stripe.js does), then `savePaymentMethod`. Returns
+    /// `(setupIntentId, paymentMethodId)`.
+    pub async fn save_card(&self, token: &str, test_card: &str) -> (String, String) {
+        let intent = self
+            .gateway
+            .ok(
+                Some(token),
+                crate::payment_methods::CREATE_SETUP_INTENT,
+                serde_json::json!({}),
+            )
+            .await;
+        let intent = &intent["createPaymentSetupIntent"];
+        assert_eq!(intent["status"], "requires_payment_method", "{intent}");
+        let id = intent["setupIntentId"].as_str().expect("an id").to_string();
+        let secret = intent["clientSecret"].as_str().expect("a secret");
+        let confirmed = self
+            .front()
+            .confirm_setup_intent_in_browser(&id, secret, test_card)
+            .await;
+        assert_eq!(confirmed["status"], "succeeded", "{confirmed}");
+        let saved = self
+            .gateway
+            .ok(
+                Some(token),
+                crate::payment_methods::SAVE_PAYMENT_METHOD,
+                serde_json::json!({ "input": { "setupIntentId": &id } }),
+            )
+            .await;
+        let method = saved["savePaymentMethod"]["paymentMethodId"]
+            .as_str()
+            .expect("a payment method id")
+            .to_string();
+        assert_eq!(confirmed["payment_method"], method.as_str());
+        (id, method)
     }
 
     /// Stops the gateway gracefully.

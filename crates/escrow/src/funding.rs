@@ -12,7 +12,7 @@
 
 use foundation::Money;
 use futures_util::future::BoxFuture;
-use marketplace::{FundingReceipt, Job, JobFunding, MarketplaceError};
+use marketplace::{FundingReceipt, Job, JobFunding, MarketplaceError, PaymentSource};
 
 use crate::error::EscrowError;
 use crate::idempotency::IdempotencyKey;
@@ -24,26 +24,39 @@ use crate::provider::{
 use crate::service::EscrowService;
 
 impl EscrowService {
-    /// Funds `job` (its whole `total_budget_usd`): idempotent per job, so a repeated or racing
-    /// publish funds it once. A declined payment may be retried by publishing again.
+    /// Funds `job` (its whole `total_budget_usd`) by charging `source`, the paying account's
+    /// own customer and saved payment method: idempotent per job, so a repeated or racing
+    /// publish funds it once. A declined payment may be retried by publishing again, and that
+    /// new attempt charges the method given then.
     pub async fn fund_job(
         &self,
         job: &Job,
+        source: &PaymentSource,
         actor: EscrowActor,
     ) -> Result<EscrowTransaction, EscrowError> {
+        if source.customer_id.is_empty() || source.payment_method_id.is_empty() {
+            return Err(MarketplaceError::PaymentMethodRequired.into());
+        }
         let key = IdempotencyKey::for_funding(job.id);
+        // The source is not part of the arguments: once funded, publishing again is the same
+        // request whatever card is saved now.
         let arguments = format!(
             "{}|{}|{}",
             job.id, job.total_budget_usd, job.budget_per_tester_usd
         );
         self.remember(&key, "fund_job", arguments, async {
-            self.create_escrow(job, actor).await?;
-            self.drive_funding(job.id, actor, true).await
+            self.create_escrow(job, source, actor).await?;
+            self.drive_funding(job.id, actor, Some(source)).await
         })
         .await
     }
 
-    async fn create_escrow(&self, job: &Job, actor: EscrowActor) -> Result<(), EscrowError> {
+    async fn create_escrow(
+        &self,
+        job: &Job,
+        source: &PaymentSource,
+        actor: EscrowActor,
+    ) -> Result<(), EscrowError> {
         if job.total_budget_usd < 0 || job.budget_per_tester_usd < 0 {
             return Err(EscrowError::InvalidAmount {
                 reason: "a job's budget cannot be negative".into(),
@@ -59,6 +72,8 @@ impl EscrowService {
                 budget_per_tester: job.budget_per_tester_usd,
                 currency: self.settings.currency.code().to_owned(),
                 platform_fee_basis_points: i64::from(self.settings.platform_fee_basis_points),
+                customer_id: source.customer_id.clone(),
+                payment_method_id: source.payment_method_id.clone(),
                 expires_at: foundation::clock::add_duration(
                     now,
                     self.settings.authorization_validity,
@@ -74,14 +89,15 @@ impl EscrowService {
         }
     }
 
-    /// Moves the job's escrow forward until it is captured (or fails). With `restart_declined`,
-    /// a failed or expired escrow starts a new funding attempt; without it (reconcile), it is
-    /// left alone.
+    /// Moves the job's escrow forward until it is captured (or fails). With a `restart` source
+    /// (a publish), a failed or expired escrow starts a new funding attempt charging it; without
+    /// (reconcile), it is left alone. An attempt charges the customer and payment method stored
+    /// on the escrow for it.
     pub(crate) async fn drive_funding(
         &self,
         job_id: bson::oid::ObjectId,
         actor: EscrowActor,
-        restart_declined: bool,
+        restart: Option<&PaymentSource>,
     ) -> Result<EscrowTransaction, EscrowError> {
         loop {
             let escrow = self.escrow_for_job(job_id).await?;
@@ -89,14 +105,17 @@ impl EscrowService {
             let amount = Money::new(escrow.amount_usd, self.settings.currency.clone());
             match escrow.status {
                 status if status.is_funded() => return Ok(escrow),
-                EscrowStatus::Failed | EscrowStatus::Expired if restart_declined => {
+                EscrowStatus::Failed | EscrowStatus::Expired if restart.is_some() => {
+                    let Some(source) = restart else {
+                        unreachable!("matched on a restart source")
+                    };
                     let validity = self.settings.authorization_validity;
                     self.change(None, job_id, |escrow, now| {
                         if matches!(escrow.status, EscrowStatus::Failed | EscrowStatus::Expired)
                             && escrow.funding_attempt == attempt
                         {
                             let expires = foundation::clock::add_duration(now, validity);
-                            escrow.retry_funding(expires, now, actor)?;
+                            escrow.retry_funding(source, expires, now, actor)?;
                         }
                         Ok(())
                     })
@@ -109,6 +128,14 @@ impl EscrowService {
                     )))
                 }
                 EscrowStatus::Pending => {
+                    let (Some(customer_id), Some(payment_method_id)) = (
+                        escrow.stripe_customer_id.clone(),
+                        escrow.stripe_payment_method_id.clone(),
+                    ) else {
+                        // Written before payers paid with their own methods: never charge
+                        // anyone else instead.
+                        return Err(MarketplaceError::PaymentMethodRequired.into());
+                    };
                     let answer = self
                         .provider
                         .authorize(AuthorizeRequest {
@@ -117,6 +144,8 @@ impl EscrowService {
                             funding_attempt: attempt,
                             job_id,
                             client_id: escrow.client_id,
+                            customer_id,
+                            payment_method_id,
                             amount,
                             transfer_group: ProviderKeys::transfer_group(job_id),
                         })
@@ -221,13 +250,28 @@ impl EscrowService {
 }
 
 impl JobFunding for EscrowService {
-    /// Funds the job through escrow; the job records `escrow_status: "held"` and the escrow id.
-    fn fund<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<FundingReceipt, MarketplaceError>> {
+    fn charges_payer(&self) -> bool {
+        true
+    }
+
+    /// Funds the job through escrow, charged to `source`; the job records
+    /// `escrow_status: "held"` and the escrow id.
+    fn fund<'a>(
+        &'a self,
+        job: &'a Job,
+        source: Option<&'a PaymentSource>,
+    ) -> BoxFuture<'a, Result<FundingReceipt, MarketplaceError>> {
         Box::pin(async move {
+            let source = source.ok_or(MarketplaceError::PaymentMethodRequired)?;
             let escrow = self
-                .fund_job(job, EscrowActor::User(job.client_id))
+                .fund_job(job, source, EscrowActor::User(source.payer_id))
                 .await
-                .map_err(|error| MarketplaceError::FundingFailed(error.to_string()))?;
+                .map_err(|error| match error {
+                    EscrowError::Marketplace(MarketplaceError::PaymentMethodRequired) => {
+                        MarketplaceError::PaymentMethodRequired
+                    }
+                    error => MarketplaceError::FundingFailed(error.to_string()),
+                })?;
             let held = Money::new(escrow.captured_usd, self.settings.currency.clone());
             Ok(FundingReceipt {
                 escrow_status: "held".into(),

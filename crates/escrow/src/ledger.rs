@@ -21,6 +21,7 @@ use std::collections::HashSet;
 
 use bson::oid::ObjectId;
 use bson::DateTime;
+use marketplace::PaymentSource;
 use serde::{Deserialize, Serialize};
 
 use crate::error::EscrowError;
@@ -202,6 +203,13 @@ pub struct EscrowTransaction {
     /// The provider's charge id.
     #[serde(default)]
     pub stripe_charge_id: Option<String>,
+    /// The paying customer the current funding attempt charges (the payer's own, never the
+    /// platform's); absent on escrows funded before clients paid with their own methods.
+    #[serde(default)]
+    pub stripe_customer_id: Option<String>,
+    /// The payment method saved on that customer that the current funding attempt charges.
+    #[serde(default)]
+    pub stripe_payment_method_id: Option<String>,
     /// Lifecycle status.
     pub status: EscrowStatus,
     /// Funding attempts started (a declined payment may be retried with a new attempt).
@@ -261,6 +269,8 @@ pub(crate) struct NewEscrow {
     pub budget_per_tester: i64,
     pub currency: String,
     pub platform_fee_basis_points: i64,
+    pub customer_id: String,
+    pub payment_method_id: String,
     pub expires_at: DateTime,
 }
 
@@ -277,6 +287,8 @@ impl EscrowTransaction {
             currency: input.currency,
             stripe_payment_intent_id: None,
             stripe_charge_id: None,
+            stripe_customer_id: Some(input.customer_id),
+            stripe_payment_method_id: Some(input.payment_method_id),
             status: EscrowStatus::Pending,
             funding_attempt: 1,
             captured_usd: 0,
@@ -465,6 +477,7 @@ impl EscrowTransaction {
     /// failed | expired → pending, as a new funding attempt (new provider keys).
     pub(crate) fn retry_funding(
         &mut self,
+        source: &PaymentSource,
         expires_at: DateTime,
         now: DateTime,
         actor: EscrowActor,
@@ -473,6 +486,10 @@ impl EscrowTransaction {
         self.funding_attempt += 1;
         self.stripe_payment_intent_id = None;
         self.stripe_charge_id = None;
+        // A new attempt charges the method saved now (the client may have replaced a declined
+        // card before publishing again).
+        self.stripe_customer_id = Some(source.customer_id.clone());
+        self.stripe_payment_method_id = Some(source.payment_method_id.clone());
         self.expires_at = expires_at;
         self.record(
             EscrowEventType::FundingRetried,
@@ -1233,6 +1250,8 @@ mod tests {
                 budget_per_tester: per_seat,
                 currency: "USD".into(),
                 platform_fee_basis_points: 1_500,
+                customer_id: "cus_1".into(),
+                payment_method_id: "pm_1".into(),
                 expires_at: at(1_000_000),
             },
             at(0),
@@ -1488,17 +1507,27 @@ mod tests {
                 budget_per_tester: 100,
                 currency: "USD".into(),
                 platform_fee_basis_points: 1_500,
+                customer_id: "cus_1".into(),
+                payment_method_id: "pm_declined".into(),
                 expires_at: at(10),
             },
             at(0),
             USER,
         );
         declined.fail("insufficient funds", at(1), USER).unwrap();
-        declined.retry_funding(at(20), at(2), USER).unwrap();
+        let new_card = PaymentSource {
+            payer_id: ObjectId::new(),
+            customer_id: "cus_1".into(),
+            payment_method_id: "pm_new".into(),
+        };
+        declined
+            .retry_funding(&new_card, at(20), at(2), USER)
+            .unwrap();
         assert_eq!(
             (declined.status, declined.funding_attempt),
             (EscrowStatus::Pending, 2)
         );
+        assert_eq!(declined.stripe_payment_method_id.as_deref(), Some("pm_new"));
         check_invariant(&declined).unwrap();
     }
 }

@@ -58,6 +58,7 @@ mod funding;
 mod idempotency;
 mod ledger;
 mod lifecycle;
+mod payment_methods;
 mod payout;
 mod payout_accounts;
 mod provider;
@@ -82,6 +83,10 @@ pub use lifecycle::{
     derived_funded_status, escrow_transition_allowed, payout_transition, EscrowAction,
     EscrowStatus, PayoutAction, PayoutStatus, RefundStatus, ESCROW_TRANSITIONS, PAYOUT_TRANSITIONS,
     REFUND_TRANSITIONS,
+};
+pub use payment_methods::{
+    customer_key, CreateCustomerRequest, PaymentMethods, SetupIntent, SetupIntentRefusal,
+    MAX_SETUP_INTENT_ID_LENGTH,
 };
 pub use payout_accounts::{
     payout_account_key, CreatePayoutAccountRequest, OnboardingLinkRequest, PayoutAccount,

@@ -13,7 +13,9 @@ use bson::doc;
 use bson::oid::ObjectId;
 use foundation::Money;
 use futures_util::TryStreamExt;
-use marketplace::{MarketplaceError, MarketplaceService, Submission, SubmissionStatus};
+use marketplace::{
+    MarketplaceError, MarketplaceService, PayerStanding, Submission, SubmissionStatus,
+};
 
 use crate::error::EscrowError;
 use crate::fee::split_payout;
@@ -89,15 +91,18 @@ impl EscrowService {
     /// `waive_dispute_window`: the client gives up their right to dispute it (or an admin
     /// decides), which the ledger records. Returns the payout as it ends up: paid, failed when
     /// the provider refused, or held again when the tester cannot receive transfers yet. The
-    /// same key returns the same answer; a frozen payout is refused.
+    /// same key returns the same answer; a frozen payout is refused. The caller releasing it
+    /// must be active and verified (`payer`), whatever transport they came through.
     pub async fn release_payout(
         &self,
         marketplace: &MarketplaceService,
         submission_id: ObjectId,
         waive_dispute_window: bool,
         actor: EscrowActor,
+        payer: PayerStanding,
         key: &IdempotencyKey,
     ) -> Result<Payout, EscrowError> {
+        payer.require_verified()?;
         let job_id = self.escrow_for_submission(submission_id).await?.job_id;
         let arguments = format!("{}|{waive_dispute_window}", submission_id.to_hex());
         self.remember(key, "release_payout", arguments, async move {

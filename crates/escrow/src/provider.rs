@@ -4,7 +4,7 @@
 //! and moves no money twice.
 //!
 //! The shape follows what a Stripe implementation needs: `authorize` creates and confirms a
-//! PaymentIntent with manual capture, `capture` captures it, `cancel_authorization` cancels it,
+//! PaymentIntent with manual capture on the payer's own customer and saved payment method, `capture` captures it, `cancel_authorization` cancels it,
 //! `refund` refunds (part of) the charge, and `transfer` makes a Connect transfer to the tester's
 //! connected account with `transfer_group` set to the job. A provider resolves a tester's
 //! connected account itself (a Stripe provider is built with a lookup), so the trait carries our
@@ -48,8 +48,12 @@ pub struct AuthorizeRequest {
     pub funding_attempt: i32,
     /// The job funded.
     pub job_id: ObjectId,
-    /// The paying client (the provider maps it to its customer).
+    /// The job's client (kept in the payment's metadata).
     pub client_id: ObjectId,
+    /// The paying customer at the provider (the payer's `client_data.stripe_customer_id`).
+    pub customer_id: String,
+    /// The payment method saved on that customer, charged off-session.
+    pub payment_method_id: String,
     /// The amount.
     pub amount: Money,
     /// Groups the payment with the job's transfers (`job_<id>`).

@@ -122,7 +122,7 @@ impl EscrowService {
             escrow.status,
             EscrowStatus::Pending | EscrowStatus::Authorized
         ) {
-            self.drive_funding(job_id, actor, false).await?;
+            self.drive_funding(job_id, actor, None).await?;
         }
         for refund in &escrow.refunds {
             if refund.status == RefundStatus::Pending {

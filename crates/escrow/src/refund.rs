@@ -11,7 +11,7 @@
 
 use bson::oid::ObjectId;
 use foundation::Money;
-use marketplace::{JobStatus, MarketplaceService, SubmissionStatus};
+use marketplace::{JobStatus, MarketplaceService, PayerStanding, SubmissionStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::error::EscrowError;
@@ -38,15 +38,18 @@ pub struct JobSettlementSummary {
 
 impl EscrowService {
     /// Refunds `amount` cents of the job's unreleased escrow to the client (a goodwill refund, a
-    /// dispute's partial refund). The same key returns the same refund.
+    /// dispute's partial refund). The same key returns the same refund. The caller must be
+    /// active and verified (`payer`), whatever transport they came through.
     pub async fn refund(
         &self,
         job_id: ObjectId,
         amount: i64,
         reason: &str,
         actor: EscrowActor,
+        payer: PayerStanding,
         key: &IdempotencyKey,
     ) -> Result<Refund, EscrowError> {
+        payer.require_verified()?;
         let arguments = format!("{job_id}|{amount}");
         self.remember(key, "refund", arguments, async {
             let (_, refund) = self

@@ -3,7 +3,8 @@
 //!
 //! | escrow call            | Stripe request                                                  |
 //! |------------------------|-----------------------------------------------------------------|
-//! | `authorize`            | `POST /v1/payment_intents` (`capture_method=manual`, `confirm`) |
+//! | `authorize`            | `POST /v1/payment_intents` (`capture_method=manual`, `confirm`, |
+//! |                        | `customer`, `payment_method`, `off_session`)                    |
 //! | `capture`              | `POST /v1/payment_intents/{id}/capture` (`amount_to_capture`)   |
 //! | `cancel_authorization` | `POST /v1/payment_intents/{id}/cancel`                          |
 //! | `refund`               | `POST /v1/refunds` (`payment_intent`, `amount`)                 |
@@ -39,7 +40,9 @@ use stripe::{
     StripeRequest,
 };
 use stripe_connect::transfer::CreateTransfer;
-use stripe_core::payment_intent::{CancelPaymentIntent, CapturePaymentIntent, CreatePaymentIntent};
+use stripe_core::payment_intent::{
+    CancelPaymentIntent, CapturePaymentIntent, CreatePaymentIntent, CreatePaymentIntentOffSession,
+};
 use stripe_core::refund::CreateRefund;
 use stripe_core::PaymentIntentCaptureMethod;
 
@@ -81,9 +84,6 @@ pub struct StripeSettings {
     pub secret_key: StripeSecretKey,
     /// Where the API is ([`STRIPE_API_BASE`]); tests point it at a local fake.
     pub api_base: String,
-    /// The payment method each authorization is confirmed with (in test mode a test method
-    /// such as `pm_card_visa`).
-    pub payment_method: String,
     /// How long one request may take before it counts as unavailable (and is retried later
     /// with the same key).
     pub request_timeout: Duration,
@@ -91,11 +91,10 @@ pub struct StripeSettings {
 
 impl StripeSettings {
     /// Settings for Stripe's own API with a 30-second request timeout.
-    pub fn new(secret_key: StripeSecretKey, payment_method: impl Into<String>) -> Self {
+    pub fn new(secret_key: StripeSecretKey) -> Self {
         Self {
             secret_key,
             api_base: STRIPE_API_BASE.to_owned(),
-            payment_method: payment_method.into(),
             request_timeout: Duration::from_secs(30),
         }
     }
@@ -105,7 +104,6 @@ impl StripeSettings {
 pub struct StripeProvider {
     client: Client,
     api_base: String,
-    payment_method: String,
     accounts: Arc<dyn ConnectedAccounts>,
 }
 
@@ -115,7 +113,6 @@ impl fmt::Debug for StripeProvider {
         formatter
             .debug_struct("StripeProvider")
             .field("api_base", &self.api_base)
-            .field("payment_method", &self.payment_method)
             .field("accounts", &self.accounts)
             .finish_non_exhaustive()
     }
@@ -133,11 +130,6 @@ impl StripeProvider {
                 "the Stripe secret key is empty".into(),
             ));
         }
-        if settings.payment_method.is_empty() {
-            return Err(EscrowError::InvalidSettings(
-                "the Stripe payment method is empty".into(),
-            ));
-        }
         // async-stripe appends `v1/...` to the base, so it must end with a slash.
         let mut api_base = settings.api_base;
         if !api_base.ends_with('/') {
@@ -153,7 +145,6 @@ impl StripeProvider {
         Ok(Self {
             client,
             api_base,
-            payment_method: settings.payment_method,
             accounts,
         })
     }
@@ -177,6 +168,17 @@ impl StripeProvider {
             .map_err(|error| provider_error(error, key))
     }
 
+    /// Reads an object once (a GET changes nothing, so it carries no idempotency key).
+    pub(crate) async fn get(&self, request: impl StripeRequest) -> Result<Value, ProviderError> {
+        request
+            .build()
+            .customize::<Value>()
+            .request_strategy(RequestStrategy::Once)
+            .send(&self.client)
+            .await
+            .map_err(|error| provider_error(error, ""))
+    }
+
     async fn authorize_payment(
         &self,
         request: AuthorizeRequest,
@@ -185,7 +187,11 @@ impl StripeProvider {
         let create = CreatePaymentIntent::new(amount, stripe_currency(&request.amount))
             .capture_method(PaymentIntentCaptureMethod::Manual)
             .confirm(true)
-            .payment_method(self.payment_method.clone())
+            // The payer's own customer and the method they saved on it, charged while they are
+            // not at the keyboard: never a platform-wide card.
+            .customer(request.customer_id)
+            .payment_method(request.payment_method_id)
+            .off_session(CreatePaymentIntentOffSession::Bool(true))
             .transfer_group(request.transfer_group)
             .metadata(HashMap::from([
                 ("escrow_id".to_owned(), request.escrow_id.to_hex()),
@@ -351,7 +357,7 @@ fn stripe_currency(amount: &Money) -> stripe_types::Currency {
     currency
 }
 
-fn string_field<'a>(object: &'a Value, name: &str) -> Option<&'a str> {
+pub(crate) fn string_field<'a>(object: &'a Value, name: &str) -> Option<&'a str> {
     match object {
         Value::Object(fields) => match fields.get(name) {
             Some(Value::String(text)) => Some(text),
@@ -370,7 +376,7 @@ pub(crate) fn required_string(object: &Value, name: &str) -> Result<String, Prov
 }
 
 /// A field Stripe sends as an id, or as the object itself when expanded.
-fn expandable_id(object: &Value, name: &str) -> Option<String> {
+pub(crate) fn expandable_id(object: &Value, name: &str) -> Option<String> {
     match object {
         Value::Object(fields) => match fields.get(name) {
             Some(Value::String(id)) => Some(id.clone()),
@@ -441,7 +447,7 @@ mod tests {
 
     #[test]
     fn the_secret_key_never_shows_in_debug_output() {
-        let settings = StripeSettings::new(StripeSecretKey::new("sk_test_secret123"), "pm_x");
+        let settings = StripeSettings::new(StripeSecretKey::new("sk_test_secret123"));
         let shown = format!("{settings:?}");
         assert!(!shown.contains("sk_test_secret123"), "{shown}");
         assert!(shown.contains("<redacted>"), "{shown}");

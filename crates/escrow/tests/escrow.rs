@@ -109,6 +109,24 @@ struct World {
     payments: Arc<dyn PaymentProvider>,
     escrow: EscrowService,
     marketplace: MarketplaceService,
+    /// The saved payment method every client of this world pays with; by default each client's
+    /// sandbox customer and method.
+    stripe_card: Option<(String, String)>,
+}
+
+impl World {
+    /// What `owner`'s publishes are charged to.
+    fn card(&self, owner: &Actor) -> marketplace::PaymentSource {
+        let (customer_id, payment_method_id) = self.stripe_card.clone().unwrap_or_else(|| {
+            let hex = owner.user_id.to_hex();
+            (format!("cus_sandbox_{hex}"), format!("pm_sandbox_{hex}"))
+        });
+        marketplace::PaymentSource {
+            payer_id: owner.user_id,
+            customer_id,
+            payment_method_id,
+        }
+    }
 }
 
 async fn world() -> World {
@@ -147,6 +165,7 @@ async fn world_paying_through(
         payments,
         escrow,
         marketplace,
+        stripe_card: None,
     }
 }
 
@@ -293,7 +312,7 @@ impl World {
     async fn open_job(&self, owner: &Actor, seats: i32) -> Job {
         let job = self.draft_job(owner, seats).await;
         self.marketplace
-            .publish_job(owner, job.id, LIMITS, PAYER)
+            .publish_job(owner, job.id, LIMITS, PAYER, Some(&self.card(owner)))
             .await
             .expect("published")
             .job
@@ -319,7 +338,7 @@ impl World {
 
     async fn review(&self, owner: &Actor, submission_id: ObjectId, decision: ReviewDecision) {
         self.marketplace
-            .review_submission(owner, submission_id, decision)
+            .review_submission(owner, submission_id, decision, PAYER)
             .await
             .unwrap();
     }
@@ -519,7 +538,7 @@ async fn a_hundred_concurrent_duplicate_approvals_pay_exactly_once() {
         let owner = owner.clone();
         reviews.push(tokio::spawn(async move {
             marketplace
-                .review_submission(&owner, submission, ReviewDecision::Approve)
+                .review_submission(&owner, submission, ReviewDecision::Approve, PAYER)
                 .await
         }));
     }
@@ -568,6 +587,7 @@ async fn a_hundred_concurrent_duplicate_approvals_pay_exactly_once() {
             submission,
             false,
             EscrowActor::Platform("test"),
+            PAYER,
             &IdempotencyKey::from_client(owner.user_id, "too-early").unwrap(),
         )
         .await;
@@ -591,6 +611,7 @@ async fn a_hundred_concurrent_duplicate_approvals_pay_exactly_once() {
                     submission,
                     false,
                     EscrowActor::Platform("test"),
+                    PAYER,
                     &key,
                 )
                 .await
@@ -675,7 +696,7 @@ async fn a_crash_between_the_provider_and_the_database_is_repaired_by_a_retry_or
     world.provider.captures.store(1, Ordering::SeqCst);
     let refused = world
         .marketplace
-        .publish_job(&owner, draft.id, LIMITS, PAYER)
+        .publish_job(&owner, draft.id, LIMITS, PAYER, Some(&world.card(&owner)))
         .await
         .unwrap_err();
     assert_eq!(refused.category(), ErrorCategory::Conflict);
@@ -689,7 +710,7 @@ async fn a_crash_between_the_provider_and_the_database_is_repaired_by_a_retry_or
     );
     let job = world
         .marketplace
-        .publish_job(&owner, draft.id, LIMITS, PAYER)
+        .publish_job(&owner, draft.id, LIMITS, PAYER, Some(&world.card(&owner)))
         .await
         .unwrap()
         .job;
@@ -766,7 +787,7 @@ async fn reconcile_pays_approvals_and_refunds_cancellations_whose_hook_was_lost(
         world.clock.clone(),
     );
     forgetful
-        .review_submission(&owner, submission, ReviewDecision::Approve)
+        .review_submission(&owner, submission, ReviewDecision::Approve, PAYER)
         .await
         .unwrap();
     forgetful
@@ -803,18 +824,18 @@ async fn a_repeated_refund_returns_the_first_and_other_arguments_under_its_key_a
     let actor = EscrowActor::User(owner.user_id);
     let first = world
         .escrow
-        .refund(job.id, 1_000, "goodwill", actor, &key)
+        .refund(job.id, 1_000, "goodwill", actor, PAYER, &key)
         .await
         .unwrap();
     let again = world
         .escrow
-        .refund(job.id, 1_000, "goodwill", actor, &key)
+        .refund(job.id, 1_000, "goodwill", actor, PAYER, &key)
         .await
         .unwrap();
     assert_eq!(first, again);
     let other = world
         .escrow
-        .refund(job.id, 1_200, "goodwill", actor, &key)
+        .refund(job.id, 1_200, "goodwill", actor, PAYER, &key)
         .await
         .unwrap_err();
     assert!(
@@ -829,6 +850,7 @@ async fn a_repeated_refund_returns_the_first_and_other_arguments_under_its_key_a
             5_000,
             "goodwill",
             actor,
+            PAYER,
             &IdempotencyKey::from_client(owner.user_id, "goodwill-2").unwrap(),
         )
         .await
@@ -1017,13 +1039,13 @@ async fn the_submission_payout_status_follows_a_failed_and_retried_transfer() {
     let owner = client();
     let job = world.draft_job(&owner, 1).await;
     marketplace
-        .publish_job(&owner, job.id, LIMITS, PAYER)
+        .publish_job(&owner, job.id, LIMITS, PAYER, Some(&world.card(&owner)))
         .await
         .unwrap();
     let tester = world.tester().await;
     let submission = world.submit(job.id, &tester).await;
     marketplace
-        .review_submission(&owner, submission, ReviewDecision::Approve)
+        .review_submission(&owner, submission, ReviewDecision::Approve, PAYER)
         .await
         .unwrap();
     world.clock.advance(3 * DAY);
@@ -1039,6 +1061,92 @@ async fn the_submission_payout_status_follows_a_failed_and_retried_transfer() {
     assert_eq!(second.payouts_paid.len(), 1);
     assert_eq!(second.payouts_paid[0].transfer_attempts, 2);
     assert_eq!(world.totals(&tester).await, (2_125, 1));
+}
+
+#[tokio::test]
+async fn an_unverified_caller_cannot_approve_release_or_refund_whoever_calls_the_domain() {
+    let world = world().await;
+    let owner = client();
+    let job = world.open_job(&owner, 2).await;
+    let tester = world.tester().await;
+    let submission = world.submit(job.id, &tester).await;
+    let unverified = marketplace::PayerStanding::of_caller(false);
+
+    let approve = world
+        .marketplace
+        .review_submission(&owner, submission, ReviewDecision::Approve, unverified)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(approve, marketplace::MarketplaceError::AccountNotVerified),
+        "{approve:?}"
+    );
+    assert_eq!(approve.category(), ErrorCategory::Forbidden);
+    assert!(world.escrow_of(job.id).await.payouts.is_empty());
+
+    world
+        .review(&owner, submission, ReviewDecision::Approve)
+        .await;
+    world.clock.advance(3 * DAY);
+    let release = world
+        .escrow
+        .release_payout(
+            &world.marketplace,
+            submission,
+            true,
+            EscrowActor::User(owner.user_id),
+            unverified,
+            &IdempotencyKey::from_client(owner.user_id, "release-unverified").unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(release.category(), ErrorCategory::Forbidden, "{release:?}");
+    let refund = world
+        .escrow
+        .refund(
+            job.id,
+            1_000,
+            "goodwill",
+            EscrowActor::User(owner.user_id),
+            unverified,
+            &IdempotencyKey::from_client(owner.user_id, "refund-unverified").unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refund.category(), ErrorCategory::Forbidden, "{refund:?}");
+    // Nothing moved: the payout is still held and nothing was refunded.
+    let escrow = world.escrow_of(job.id).await;
+    assert_eq!(escrow.payouts.len(), 1);
+    assert_eq!(escrow.payouts[0].status, PayoutStatus::Held);
+    assert_eq!(escrow.refunded_usd, 0);
+    assert!(escrow.refunds.is_empty());
+}
+
+#[tokio::test]
+async fn publishing_without_a_payment_method_reserves_and_charges_nothing() {
+    let world = world().await;
+    let owner = client();
+    let draft = world.draft_job(&owner, 2).await;
+    let refused = world
+        .marketplace
+        .publish_job(&owner, draft.id, LIMITS, PAYER, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            marketplace::MarketplaceError::PaymentMethodRequired
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(refused.category(), ErrorCategory::FailedPrecondition);
+    assert_eq!(world.provider.sandbox.movements(), vec![]);
+    assert!(matches!(
+        world.escrow.escrow_for_job(draft.id).await,
+        Err(EscrowError::EscrowNotFound)
+    ));
+    let still = world.marketplace.job(draft.id).await.unwrap();
+    assert_eq!(still.status, marketplace::JobStatus::Draft);
 }
 
 mod random_sequences {
@@ -1155,7 +1263,9 @@ mod random_sequences {
         for step in steps {
             match step {
                 Step::Publish => {
-                    let _ = market.publish_job(&owner, job.id, LIMITS, PAYER).await;
+                    let _ = market
+                        .publish_job(&owner, job.id, LIMITS, PAYER, Some(&world.card(&owner)))
+                        .await;
                 }
                 Step::Claim(t) => {
                     let _ = market
@@ -1182,7 +1292,7 @@ mod random_sequences {
                         },
                     };
                     if let Some(id) = submissions[t] {
-                        let _ = market.review_submission(&owner, id, decision).await;
+                        let _ = market.review_submission(&owner, id, decision, PAYER).await;
                     }
                 }
                 Step::StartTesting | Step::BeginReview | Step::Complete | Step::Cancel => {
@@ -1204,6 +1314,7 @@ mod random_sequences {
                             amount,
                             "goodwill",
                             EscrowActor::User(owner.user_id),
+                            PAYER,
                             &key,
                         )
                         .await;

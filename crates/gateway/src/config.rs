@@ -202,10 +202,6 @@ pub struct Config {
     /// Stripe's API base URL (a test double's in tests).
     #[serde(default = "default_stripe_api_base")]
     pub stripe_api_base: String,
-    /// The payment method job budgets are charged to (one per platform until clients store their
-    /// own).
-    #[serde(default)]
-    pub stripe_payment_method: Option<String>,
     /// The signing secret (`whsec_…`) of the Stripe webhook endpoint `POST /webhooks/stripe`.
     /// Set: Stripe's events are verified with it and applied (payments, refunds, transfers,
     /// connected accounts). Unset: the endpoint answers 404. A secret: never logged.
@@ -478,7 +474,6 @@ impl std::fmt::Debug for Config {
                 &self.stripe_secret_key.as_ref().map(|_| "<redacted>"),
             )
             .field("stripe_api_base", &self.stripe_api_base)
-            .field("stripe_payment_method", &self.stripe_payment_method)
             .field(
                 "stripe_webhook_secret",
                 &self.stripe_webhook_secret.as_ref().map(|_| "<redacted>"),
@@ -632,7 +627,6 @@ pub const KEYS: &[(&str, KeyKind)] = &[
     ("password_hashing_wait_milliseconds", KeyKind::Integer),
     ("stripe_secret_key", KeyKind::Text),
     ("stripe_api_base", KeyKind::Text),
-    ("stripe_payment_method", KeyKind::Text),
     ("stripe_webhook_secret", KeyKind::Text),
     ("embedded_test_commands", KeyKind::Boolean),
     ("payment_provider", KeyKind::Text),
@@ -646,6 +640,15 @@ pub const KEYS: &[(&str, KeyKind)] = &[
     ("ai.api_key", KeyKind::Text),
     ("ai.timeout_seconds", KeyKind::Integer),
 ];
+
+/// Keys that existed once, with why they went: a deployment that still sets one (in the file or
+/// the environment) is refused at start with that reason, rather than having it silently ignored.
+pub const REMOVED_KEYS: &[(&str, &str)] = &[(
+    "stripe_payment_method",
+    "was removed (#10): job budgets are no longer charged to one platform-wide payment method but \
+     to each client's own Stripe customer and the payment method they saved \
+     (createPaymentSetupIntent, then savePaymentMethod); delete the setting",
+)];
 
 /// The environment variable of a key in [`KEYS`]: upper case, a section's dot as `_`
 /// (`ai.base_url` is `AI_BASE_URL`).
@@ -692,6 +695,17 @@ impl Config {
         };
         let variables: std::collections::HashMap<String, String> =
             environment.into_iter().collect();
+        for (key, reason) in REMOVED_KEYS {
+            let in_environment = variables.contains_key(&env_name(key));
+            if in_environment || table.contains_key(*key) {
+                let name = if in_environment {
+                    env_name(key)
+                } else {
+                    key.to_string()
+                };
+                return Err(ConfigError::Invalid(format!("{name} {reason}")));
+            }
+        }
         for (key, kind) in KEYS {
             let Some(raw) = variables.get(&env_name(key)) else {
                 continue;
@@ -849,9 +863,6 @@ impl Config {
             if key.len() != 64 || hex::decode(key).is_err() {
                 return invalid("PREVIOUS_ENCRYPTION_KEYS must be 64 hex characters each");
             }
-        }
-        if self.stripe_secret_key.is_some() != self.stripe_payment_method.is_some() {
-            return invalid("STRIPE_SECRET_KEY and STRIPE_PAYMENT_METHOD are set together");
         }
         if let Some(secret) = &self.stripe_webhook_secret {
             if !secret.starts_with("whsec_") || secret.len() <= "whsec_".len() {
@@ -1098,6 +1109,29 @@ mod tests {
             .expect("write");
         let error = Config::load(Some(&path), env(&[])).expect_err("typo rejected");
         assert!(error.to_string().contains("mongo_uri"), "{error}");
+    }
+
+    #[test]
+    fn the_removed_platform_payment_method_refuses_to_start_and_says_why() {
+        let from_environment =
+            Config::load(None, env(&[("STRIPE_PAYMENT_METHOD", "pm_card_visa")]))
+                .expect_err("an old deployment's variable is refused");
+        let message = from_environment.to_string();
+        assert!(message.contains("STRIPE_PAYMENT_METHOD"), "{message}");
+        assert!(message.contains("was removed"), "{message}");
+        assert!(message.contains("savePaymentMethod"), "{message}");
+        // Even set empty: an old deployment must notice, not have it ignored.
+        assert!(Config::load(None, env(&[("STRIPE_PAYMENT_METHOD", "")])).is_err());
+
+        let directory = tempfile::tempdir().expect("temp dir");
+        let path = directory.path().join("gateway.toml");
+        std::fs::write(&path, "stripe_payment_method = \"pm_card_visa\"\n").expect("write");
+        let from_file = Config::load(Some(&path), env(&[])).expect_err("refused in the file too");
+        let message = from_file.to_string();
+        assert!(
+            message.contains("stripe_payment_method") && message.contains("was removed"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -315,6 +315,7 @@ fn job_details(
 async fn seed_marketplace(services: &graphql::Services) -> anyhow::Result<()> {
     let market = services.marketplace();
     let john = demo_user(services, "john.doe@techcorp.com").await?;
+    let johns_card = demo_payment_method(services, &john).await?;
     if !market
         .projects_by_client_ids(&[john.id], 1)
         .await?
@@ -418,9 +419,15 @@ async fn seed_marketplace(services: &graphql::Services) -> anyhow::Result<()> {
             ),
         )
         .await?;
-    market
-        .publish_job(&john_actor, checkout_job.id, limits, payer_of(&john))
-        .await?;
+    publish_demo_job(
+        market,
+        &john_actor,
+        checkout_job.id,
+        limits,
+        &john,
+        &johns_card,
+    )
+    .await?;
     let desktop_job = market
         .create_job(
             &john_actor,
@@ -437,9 +444,15 @@ async fn seed_marketplace(services: &graphql::Services) -> anyhow::Result<()> {
             ),
         )
         .await?;
-    market
-        .publish_job(&john_actor, desktop_job.id, limits, payer_of(&john))
-        .await?;
+    publish_demo_job(
+        market,
+        &john_actor,
+        desktop_job.id,
+        limits,
+        &john,
+        &johns_card,
+    )
+    .await?;
     let values = std::collections::HashMap::from([
         ("product".to_string(), "a TechCorp hoodie".to_string()),
         ("payment_method".to_string(), "PayPal".to_string()),
@@ -461,6 +474,7 @@ async fn seed_marketplace(services: &graphql::Services) -> anyhow::Result<()> {
         )
         .await?;
     let maria = demo_user(services, "maria.garcia@shoplane.io").await?;
+    let marias_card = demo_payment_method(services, &maria).await?;
     let maria_actor = graphql::marketplace_api::access::actor_of(&maria);
     let app = market
         .create_project(
@@ -498,10 +512,80 @@ async fn seed_marketplace(services: &graphql::Services) -> anyhow::Result<()> {
             ),
         )
         .await?;
-    market
-        .publish_job(&maria_actor, delivery_job.id, limits, payer_of(&maria))
-        .await?;
+    publish_demo_job(
+        market,
+        &maria_actor,
+        delivery_job.id,
+        limits,
+        &maria,
+        &marias_card,
+    )
+    .await?;
     tracing::info!("seeded demo marketplace: 2 templates, 2 projects, 4 jobs");
+    Ok(())
+}
+
+/// Saves a demo client's payment method through the same steps a client takes (their customer,
+/// a SetupIntent, the method it set up), when the provider's SetupIntent succeeds without a
+/// browser: the sandbox's does. On Stripe a card needs the client's browser (Stripe.js), so the
+/// demo clients have none and their demo jobs stay drafts.
+async fn demo_payment_method(
+    services: &graphql::Services,
+    user: &identity::User,
+) -> anyhow::Result<Option<marketplace::PaymentSource>> {
+    let Some(methods) = services.payment_methods() else {
+        return Ok(None);
+    };
+    let customer = methods
+        .create_customer(escrow::CreateCustomerRequest {
+            idempotency_key: escrow::customer_key(user.id),
+            user_id: user.id,
+            email: user.email.clone(),
+            name: user.full_name.clone(),
+        })
+        .await?;
+    let user = services
+        .identity()
+        .attach_stripe_customer(user.id, &customer)
+        .await?;
+    let customer = user
+        .client_data
+        .and_then(|data| data.stripe_customer_id)
+        .context("the demo client's customer was not recorded")?;
+    let key = format!("demo:{}:setup_intent", user.id.to_hex());
+    let intent = methods.create_setup_intent(customer.clone(), key).await?;
+    let Ok(payment_method) = intent.saved_method_for(&customer) else {
+        tracing::info!(
+            status = %intent.status,
+            "demo clients' SetupIntents need a browser on this provider: demo jobs stay drafts"
+        );
+        return Ok(None);
+    };
+    services
+        .identity()
+        .save_default_payment_method(user.id, &customer, payment_method)
+        .await?;
+    Ok(Some(marketplace::PaymentSource {
+        payer_id: user.id,
+        customer_id: customer,
+        payment_method_id: payment_method.to_owned(),
+    }))
+}
+
+/// Publishes a demo job charged to `card`; without one it stays a draft.
+async fn publish_demo_job(
+    market: &marketplace::MarketplaceService,
+    actor: &marketplace::Actor,
+    job_id: bson::oid::ObjectId,
+    limits: marketplace::OrganizationLimits,
+    owner: &identity::User,
+    card: &Option<marketplace::PaymentSource>,
+) -> anyhow::Result<()> {
+    if card.is_some() {
+        market
+            .publish_job(actor, job_id, limits, payer_of(owner), card.as_ref())
+            .await?;
+    }
     Ok(())
 }
 

@@ -261,7 +261,8 @@ pub async fn start_with_clocks(
         accounts: payments.accounts,
         return_url: format!("{base_url}/payouts/onboarding/done"),
         refresh_url: format!("{base_url}/payouts/onboarding/expired"),
-    });
+    })
+    .with_payment_methods(payments.methods);
     if config.demo_data {
         demo::seed(&services).await.context("seeding demo data")?;
     }
@@ -336,18 +337,16 @@ fn surface(config: &Config) -> anyhow::Result<http::Surface> {
 /// Stripe when a secret key is configured (the sandbox is then never used), else the sandbox,
 /// which settles instantly and says so (`provider: SANDBOX`) on every escrow it creates.
 fn payment_provider(config: &Config, database: &mongodb::Database) -> anyhow::Result<Payments> {
-    let (Some(key), Some(payment_method)) =
-        (&config.stripe_secret_key, &config.stripe_payment_method)
-    else {
+    let Some(key) = &config.stripe_secret_key else {
         tracing::warn!("no Stripe key configured: money moves through the SANDBOX provider");
         let sandbox = Arc::new(escrow::Sandbox::new());
         return Ok(Payments {
             provider: sandbox.clone(),
-            accounts: sandbox,
+            accounts: sandbox.clone(),
+            methods: sandbox,
         });
     };
-    let mut settings =
-        escrow::StripeSettings::new(escrow::StripeSecretKey::new(key.clone()), payment_method);
+    let mut settings = escrow::StripeSettings::new(escrow::StripeSecretKey::new(key.clone()));
     settings.api_base = config.stripe_api_base.clone();
     let provider = Arc::new(
         escrow::StripeProvider::new(
@@ -358,14 +357,17 @@ fn payment_provider(config: &Config, database: &mongodb::Database) -> anyhow::Re
     );
     Ok(Payments {
         provider: provider.clone(),
-        accounts: provider,
+        accounts: provider.clone(),
+        methods: provider,
     })
 }
 
-/// The payment provider, and its connected accounts for tester payouts (one object).
+/// The payment provider, its connected accounts for tester payouts and its customers and
+/// SetupIntents for clients' payment methods (one object).
 struct Payments {
     provider: Arc<dyn escrow::PaymentProvider>,
     accounts: Arc<dyn escrow::PayoutAccounts>,
+    methods: Arc<dyn escrow::PaymentMethods>,
 }
 
 /// The escrow's background work (auto-approvals, due transfers, reconcile) and the reveal of
@@ -441,7 +443,6 @@ mod tests {
         let fallback = payment_provider(&config, &database).expect("sandbox");
         assert_eq!(fallback.provider.name(), escrow::ProviderName::Sandbox);
         config.stripe_secret_key = Some("sk_test_123".into());
-        config.stripe_payment_method = Some("pm_card_visa".into());
         let stripe = payment_provider(&config, &database).expect("stripe");
         assert_eq!(stripe.provider.name(), escrow::ProviderName::Stripe);
     }

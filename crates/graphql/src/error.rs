@@ -21,6 +21,9 @@ pub enum ErrorCode {
     BadUserInput,
     /// The request conflicts with the current state (duplicate email, used token...).
     Conflict,
+    /// Something must be set up first (a saved payment method before publishing); doing it and
+    /// retrying succeeds.
+    FailedPrecondition,
     /// Too many attempts; retry later.
     RateLimited,
     /// A service the request depends on (the AI provider, the payment provider) failed or timed
@@ -41,6 +44,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::BadUserInput => "BAD_USER_INPUT",
             ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::FailedPrecondition => "FAILED_PRECONDITION",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
@@ -76,6 +80,9 @@ pub enum ApiError {
     /// `CONFLICT` with this message.
     #[error("{0}")]
     Conflict(String),
+    /// `FAILED_PRECONDITION` with this message, which says what to set up first.
+    #[error("{0}")]
+    FailedPrecondition(String),
     /// `RATE_LIMITED` with this message and, when known, `extensions.retryAfterSeconds`.
     #[error("{message}")]
     RateLimited {
@@ -109,6 +116,7 @@ impl ApiError {
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::BadUserInput { .. } => ErrorCode::BadUserInput,
             ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::FailedPrecondition(_) => ErrorCode::FailedPrecondition,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
             ApiError::ServiceUnavailable(_) => ErrorCode::ServiceUnavailable,
             ApiError::Internal(_) => ErrorCode::Internal,
@@ -205,6 +213,7 @@ impl ApiError {
                 message,
             },
             ErrorCategory::Conflict => ApiError::Conflict(message),
+            ErrorCategory::FailedPrecondition => ApiError::FailedPrecondition(message),
             ErrorCategory::Unavailable => ApiError::ServiceUnavailable(message),
             ErrorCategory::RateLimited => ApiError::RateLimited {
                 message,

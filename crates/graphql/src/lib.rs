@@ -39,6 +39,7 @@ pub struct Services {
     escrow: escrow::EscrowService,
     trust: trust::TrustService,
     payout_onboarding: Option<PayoutOnboarding>,
+    payment_methods: Option<std::sync::Arc<dyn escrow::PaymentMethods>>,
 }
 
 /// Where testers connect the account their payouts go to: the provider's connected accounts and
@@ -67,7 +68,24 @@ impl Services {
             escrow,
             trust,
             payout_onboarding: None,
+            payment_methods: None,
         }
+    }
+
+    /// The same services, letting clients save the payment method their jobs are charged to
+    /// through `methods` (without it, `createPaymentSetupIntent` and `savePaymentMethod` answer
+    /// `SERVICE_UNAVAILABLE`).
+    pub fn with_payment_methods(
+        mut self,
+        methods: std::sync::Arc<dyn escrow::PaymentMethods>,
+    ) -> Self {
+        self.payment_methods = Some(methods);
+        self
+    }
+
+    /// Clients' customers and SetupIntents at the payment provider, when configured.
+    pub fn payment_methods(&self) -> Option<&std::sync::Arc<dyn escrow::PaymentMethods>> {
+        self.payment_methods.as_ref()
     }
 
     /// The same services, letting testers connect payout accounts through `onboarding`

@@ -20,6 +20,7 @@ pub mod invitation;
 pub mod organization;
 pub mod outbox;
 pub mod password;
+pub mod payment_method;
 pub mod payout_account;
 pub mod principal;
 pub mod privacy;

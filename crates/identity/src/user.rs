@@ -136,9 +136,14 @@ pub struct ClientData {
     /// `starter`, `pro` or `team`; changed by billing, not by the user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub membership_tier: Option<String>,
-    /// Payment provider customer id; set by billing.
+    /// Payment provider customer id; recorded once, the first time the client pays
+    /// (`IdentityService::attach_stripe_customer`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stripe_customer_id: Option<String>,
+    /// The payment method saved on that customer that job budgets are charged to; recorded only
+    /// after the provider confirmed it was set up for that customer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_payment_method_id: Option<String>,
 }
 
 /// Tester-specific data. Totals and qualification are maintained by other domains.
@@ -579,6 +584,7 @@ fn initial_role_data(
                     team_size: update.team_size,
                     membership_tier: Some("starter".to_owned()),
                     stripe_customer_id: None,
+                    default_payment_method_id: None,
                 }),
                 None,
             ))

@@ -1675,3 +1675,78 @@ async fn erasing_an_account_forgets_invitations_to_its_address_and_its_name_on_t
     assert_eq!(sent[0].invited_by_id, admin_user.id);
     assert_eq!(sent[0].invited_by_name, "Erased user");
 }
+
+#[tokio::test]
+async fn a_clients_first_recorded_customer_stays_and_a_method_is_saved_only_for_it() {
+    let fx = fixture().await;
+    let client = fx
+        .register("payer@techcorp.com", RegistrationRole::Client)
+        .await;
+    let tester = fx
+        .register("tester@gmail.com", RegistrationRole::Tester)
+        .await;
+
+    let first = fx
+        .service
+        .attach_stripe_customer(client.id, "cus_first")
+        .await
+        .unwrap();
+    // A racing request that created another customer gets the user with the first.
+    let second = fx
+        .service
+        .attach_stripe_customer(client.id, "cus_second")
+        .await
+        .unwrap();
+    for user in [&first, &second] {
+        assert_eq!(
+            user.client_data
+                .as_ref()
+                .unwrap()
+                .stripe_customer_id
+                .as_deref(),
+            Some("cus_first")
+        );
+    }
+
+    // Not for another customer, not for a tester, not an unbounded id: nothing stored.
+    let other = fx
+        .service
+        .save_default_payment_method(client.id, "cus_second", "pm_1")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(other, IdentityError::Forbidden { .. }),
+        "{other:?}"
+    );
+    assert!(matches!(
+        fx.service
+            .attach_stripe_customer(tester.id, "cus_tester")
+            .await,
+        Err(IdentityError::Forbidden { .. })
+    ));
+    assert!(matches!(
+        fx.service
+            .save_default_payment_method(client.id, "cus_first", &"p".repeat(1_000))
+            .await,
+        Err(IdentityError::InvalidInput { .. })
+    ));
+    let unchanged = fx.service.require_user(client.id).await.unwrap();
+    assert_eq!(
+        unchanged.client_data.unwrap().default_payment_method_id,
+        None
+    );
+
+    let saved = fx
+        .service
+        .save_default_payment_method(client.id, "cus_first", "pm_1")
+        .await
+        .unwrap();
+    assert_eq!(
+        saved
+            .client_data
+            .unwrap()
+            .default_payment_method_id
+            .as_deref(),
+        Some("pm_1")
+    );
+}

@@ -88,6 +88,15 @@ pub struct PayerStanding {
 }
 
 impl PayerStanding {
+    /// The standing of a caller for a money step that reserves nothing against the account's
+    /// limits (approve, release, refund), where the paying account's age does not matter.
+    pub fn of_caller(caller_verified: bool) -> Self {
+        Self {
+            caller_verified,
+            account_created_at: bson::DateTime::MIN,
+        }
+    }
+
     /// Refuses a money step (publish, approve, release, refund) by a caller whose account is not
     /// active and verified: a throwaway account must not be able to move money.
     pub fn require_verified(&self) -> Result<(), crate::MarketplaceError> {

@@ -150,6 +150,11 @@ pub enum MarketplaceError {
         /// The daily limit.
         limit: i64,
     },
+    /// Publishing charges the paying account's own saved payment method, and it has none (or
+    /// the one saved is no longer usable); nothing was reserved or charged. The client saves one
+    /// with `createPaymentSetupIntent` and `savePaymentMethod`.
+    #[error("the paying account has no saved payment method: save one (createPaymentSetupIntent, then savePaymentMethod) before publishing")]
+    PaymentMethodRequired,
     /// Publishing could not fund the job; nothing was published.
     #[error("funding the job failed: {0}")]
     FundingFailed(String),
@@ -180,6 +185,9 @@ pub enum ErrorCategory {
     Conflict,
     /// A limit per period was reached; retrying in a later period may succeed (RATE_LIMITED).
     RateLimited,
+    /// Something the caller must set up first is missing (a saved payment method before
+    /// publishing); doing it and retrying succeeds (FAILED_PRECONDITION).
+    FailedPrecondition,
     /// A service the operation depends on (the AI enhancement provider) failed or did not answer
     /// in time; retrying later may succeed. The transport picks the code (for example
     /// SERVICE_UNAVAILABLE); it is neither the client's fault nor an internal bug.
@@ -218,6 +226,7 @@ impl MarketplaceError {
             | DeadlinePassed
             | ChangedDuringEnhancement
             | FundingFailed(_) => ErrorCategory::Conflict,
+            PaymentMethodRequired => ErrorCategory::FailedPrecondition,
             EnhancementUnavailable(_) => ErrorCategory::Unavailable,
             Internal(_) | Database(_) | Collection(_) => ErrorCategory::Internal,
         }

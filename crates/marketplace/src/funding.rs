@@ -29,12 +29,35 @@ pub struct FundingReceipt {
     pub note: String,
 }
 
+/// Who pays for a job and with what: the paying account's customer at the payment provider and
+/// the payment method saved on it (`client_data.stripe_customer_id` and
+/// `client_data.default_payment_method_id` of the paying user). The caller builds it from identity
+/// after the provider confirmed the method belongs to that customer; funding charges nothing
+/// else, so no client can spend another's card or the platform's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentSource {
+    /// The user whose customer pays (the job's client, or the organization's owner).
+    pub payer_id: ObjectId,
+    /// The provider's customer (`cus_…`).
+    pub customer_id: String,
+    /// The provider's payment method saved on that customer (`pm_…`).
+    pub payment_method_id: String,
+}
+
 /// Funds a job when it is published. Called before the draft → open compare-and-set; an
 /// implementation must be idempotent per job id, because a publish that loses a race to another
 /// publish (or cancel) of the same job has already called it.
 pub trait JobFunding: Send + Sync + std::fmt::Debug {
-    /// Reserves `job.total_budget_usd` (cents) for the job.
-    fn fund<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<FundingReceipt, MarketplaceError>>;
+    /// Whether funding charges the payer's saved payment method, so a publish without a
+    /// [`PaymentSource`] is refused before anything is reserved.
+    fn charges_payer(&self) -> bool;
+
+    /// Reserves `job.total_budget_usd` (cents) for the job, charged to `source`.
+    fn fund<'a>(
+        &'a self,
+        job: &'a Job,
+        source: Option<&'a PaymentSource>,
+    ) -> BoxFuture<'a, Result<FundingReceipt, MarketplaceError>>;
 }
 
 /// No escrow configured: records no money movement and reports the job as unfunded.
@@ -42,9 +65,14 @@ pub trait JobFunding: Send + Sync + std::fmt::Debug {
 pub struct NoFunding;
 
 impl JobFunding for NoFunding {
+    fn charges_payer(&self) -> bool {
+        false
+    }
+
     fn fund<'a>(
         &'a self,
         _job: &'a Job,
+        _source: Option<&'a PaymentSource>,
     ) -> BoxFuture<'a, Result<FundingReceipt, MarketplaceError>> {
         Box::pin(async {
             Ok(FundingReceipt {

@@ -12,7 +12,7 @@ use crate::actor::PayerStanding;
 use crate::assignment::{Assignment, WithdrawnSeat};
 use crate::commitment::job_budget;
 use crate::error::MarketplaceError;
-use crate::funding::FundingReceipt;
+use crate::funding::{FundingReceipt, PaymentSource};
 use crate::project::ProjectStatus;
 use crate::service::MarketplaceService;
 use crate::usage::{is_running, UsageCounter, UsageOwner};
@@ -530,18 +530,25 @@ impl MarketplaceService {
     /// `limits.max_concurrent_jobs` (so racing publishes cannot overrun it). A limit already
     /// reached is refused before funding, and a funding that fails gives the reservation back.
     /// Only the owner or an organization owner or admin (or a platform admin) may publish, with
-    /// an active, verified account (`payer`).
+    /// an active, verified account (`payer`). The budget is charged to `source`, the paying
+    /// account's saved payment method; when funding charges a payer and there is none, the
+    /// publish is refused ([`MarketplaceError::PaymentMethodRequired`]) before anything is
+    /// reserved.
     pub async fn publish_job(
         &self,
         actor: &Actor,
         job_id: ObjectId,
         limits: OrganizationLimits,
         payer: PayerStanding,
+        source: Option<&PaymentSource>,
     ) -> Result<PublishedJob, MarketplaceError> {
         let job = self
             .administered_job(actor, job_id, "publish this job")
             .await?;
         payer.require_verified()?;
+        if source.is_none() && self.funding.charges_payer() {
+            return Err(MarketplaceError::PaymentMethodRequired);
+        }
         if job_transition(job.status, JobAction::Publish).is_none() {
             return Err(MarketplaceError::InvalidJobTransition {
                 from: job.status.as_str(),
@@ -571,7 +578,7 @@ impl MarketplaceService {
                 });
             }
         }
-        let funding = match self.funding.fund(&job).await {
+        let funding = match self.funding.fund(&job, source).await {
             Ok(funding) => funding,
             Err(error) => {
                 if let Some(day) = reserved_on {

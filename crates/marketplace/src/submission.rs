@@ -11,7 +11,7 @@ use mongodb::options::ReturnDocument;
 use mongodb::ClientSession;
 use serde::{Deserialize, Serialize};
 
-use crate::actor::{Actor, ActorRole};
+use crate::actor::{Actor, ActorRole, PayerStanding};
 use crate::assignment::AssignmentStatus;
 use crate::error::MarketplaceError;
 use crate::funding::SubmissionPayoutStatus;
@@ -492,11 +492,15 @@ impl MarketplaceService {
     /// also writes the job, so a racing cancel or completion either lands first and refuses the
     /// review, or waits for it. An approval or rejection is then told to the settlement seam
     /// (payout, refund).
+    ///
+    /// Approving pays a tester, so it needs an active, verified caller (`payer`, the same rule as
+    /// publishing): checked here, so no caller of this function can skip it.
     pub async fn review_submission(
         &self,
         actor: &Actor,
         submission_id: ObjectId,
         decision: ReviewDecision,
+        payer: PayerStanding,
     ) -> Result<Submission, MarketplaceError> {
         let submission = self.submission(actor, submission_id).await?;
         let job = self.job(submission.job_id).await?;
@@ -512,6 +516,9 @@ impl MarketplaceService {
             return Err(MarketplaceError::MoneyStepNeedsAdmin {
                 action: "approve or reject a submission",
             });
+        }
+        if matches!(decision, ReviewDecision::Approve) {
+            payer.require_verified()?;
         }
         let now = self.now();
         let mut set = doc! { "reviewed_at": now, "updated_at": now };

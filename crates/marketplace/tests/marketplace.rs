@@ -30,6 +30,8 @@ const PAYER: marketplace::PayerStanding = marketplace::PayerStanding {
     caller_verified: true,
     account_created_at: bson::DateTime::from_millis(0),
 };
+/// Publishing without escrow (`NoFunding`) charges nobody, so no payment method is needed.
+const SOURCE: Option<&marketplace::PaymentSource> = None;
 const LIMITS: OrganizationLimits = OrganizationLimits {
     max_projects: 10,
     max_concurrent_jobs: 10,
@@ -159,7 +161,7 @@ impl Fixture {
             .await
             .expect("draft created");
         self.service
-            .publish_job(owner, job.id, LIMITS, PAYER)
+            .publish_job(owner, job.id, LIMITS, PAYER, SOURCE)
             .await
             .expect("published")
             .job
@@ -237,7 +239,7 @@ async fn publishing_without_escrow_opens_the_job_unfunded_and_says_so() {
         .unwrap();
     let published = fixture
         .service
-        .publish_job(&owner, job.id, LIMITS, PAYER)
+        .publish_job(&owner, job.id, LIMITS, PAYER, SOURCE)
         .await
         .unwrap();
     assert_eq!(published.job.status, JobStatus::Open);
@@ -255,7 +257,7 @@ async fn publishing_twice_or_editing_a_published_journey_is_a_conflict_that_chan
     let before = fixture.raw_job(job.id).await;
     let error = fixture
         .service
-        .publish_job(&owner, job.id, LIMITS, PAYER)
+        .publish_job(&owner, job.id, LIMITS, PAYER, SOURCE)
         .await
         .unwrap_err();
     assert!(matches!(
@@ -340,7 +342,7 @@ async fn another_client_may_not_publish_someone_elses_job() {
         .unwrap();
     let error = fixture
         .service
-        .publish_job(&client(), job.id, LIMITS, PAYER)
+        .publish_job(&client(), job.id, LIMITS, PAYER, SOURCE)
         .await
         .unwrap_err();
     assert_eq!(error.category(), ErrorCategory::Forbidden);
@@ -365,7 +367,7 @@ async fn publishing_beyond_the_concurrent_job_limit_is_refused() {
         .unwrap();
     fixture
         .service
-        .publish_job(&owner, first.id, limits, PAYER)
+        .publish_job(&owner, first.id, limits, PAYER, SOURCE)
         .await
         .unwrap();
     let second = fixture
@@ -375,7 +377,7 @@ async fn publishing_beyond_the_concurrent_job_limit_is_refused() {
         .unwrap();
     let error = fixture
         .service
-        .publish_job(&owner, second.id, limits, PAYER)
+        .publish_job(&owner, second.id, limits, PAYER, SOURCE)
         .await
         .unwrap_err();
     assert!(matches!(
@@ -497,7 +499,7 @@ async fn invited_only_jobs_seat_only_invited_testers() {
     let job = fixture.service.create_job(&owner, input).await.unwrap();
     fixture
         .service
-        .publish_job(&owner, job.id, LIMITS, PAYER)
+        .publish_job(&owner, job.id, LIMITS, PAYER, SOURCE)
         .await
         .unwrap();
     let error = fixture
@@ -655,6 +657,7 @@ async fn submission_review_with_revision_keeps_counters_equal_to_submissions() {
             ReviewDecision::RequestRevision {
                 notes: "Add the console log".into(),
             },
+            PAYER,
         )
         .await
         .unwrap();
@@ -680,7 +683,7 @@ async fn submission_review_with_revision_keeps_counters_equal_to_submissions() {
 
     let approved = fixture
         .service
-        .review_submission(&owner, draft.id, ReviewDecision::Approve)
+        .review_submission(&owner, draft.id, ReviewDecision::Approve, PAYER)
         .await
         .unwrap();
     assert_eq!(approved.status, SubmissionStatus::Approved);
@@ -712,7 +715,7 @@ async fn approving_a_draft_or_reporting_an_unknown_step_changes_nothing() {
 
     let error = fixture
         .service
-        .review_submission(&owner, draft.id, ReviewDecision::Approve)
+        .review_submission(&owner, draft.id, ReviewDecision::Approve, PAYER)
         .await
         .unwrap_err();
     // A draft is the tester's alone: the client does not even find it.
@@ -776,6 +779,7 @@ async fn a_rejected_submission_keeps_feedback_and_counts_as_submitted_not_approv
             ReviewDecision::Reject {
                 feedback: "Steps not followed".into(),
             },
+            PAYER,
         )
         .await
         .unwrap();
@@ -786,7 +790,7 @@ async fn a_rejected_submission_keeps_feedback_and_counts_as_submitted_not_approv
     assert_eq!(fixture.assert_counters_match(job.id).await, (1, 0, 1));
     let tester_review = fixture
         .service
-        .review_submission(&actor, draft.id, ReviewDecision::Approve)
+        .review_submission(&actor, draft.id, ReviewDecision::Approve, PAYER)
         .await
         .unwrap_err();
     assert_eq!(tester_review.category(), ErrorCategory::Forbidden);
@@ -1024,7 +1028,7 @@ async fn project_credentials_are_sealed_at_rest_and_readable_only_by_the_allowed
     let job = fixture.service.create_job(&owner, input).await.unwrap();
     fixture
         .service
-        .publish_job(&owner, job.id, LIMITS, PAYER)
+        .publish_job(&owner, job.id, LIMITS, PAYER, SOURCE)
         .await
         .unwrap();
     let (seated, seated_profile) = tester();
@@ -1230,7 +1234,7 @@ async fn available_jobs_list_open_qualifying_public_and_invited_jobs_page_by_pag
     let invited = fixture.service.create_job(&owner, invited).await.unwrap();
     fixture
         .service
-        .publish_job(&owner, invited.id, LIMITS, PAYER)
+        .publish_job(&owner, invited.id, LIMITS, PAYER, SOURCE)
         .await
         .unwrap();
     let mut private = fixture.new_job(&owner, 2).await;
@@ -1239,7 +1243,7 @@ async fn available_jobs_list_open_qualifying_public_and_invited_jobs_page_by_pag
     let private = fixture.service.create_job(&owner, private).await.unwrap();
     fixture
         .service
-        .publish_job(&owner, private.id, LIMITS, PAYER)
+        .publish_job(&owner, private.id, LIMITS, PAYER, SOURCE)
         .await
         .unwrap();
     let mut expert = fixture.new_job(&owner, 2).await;
@@ -1247,7 +1251,7 @@ async fn available_jobs_list_open_qualifying_public_and_invited_jobs_page_by_pag
     let expert = fixture.service.create_job(&owner, expert).await.unwrap();
     fixture
         .service
-        .publish_job(&owner, expert.id, LIMITS, PAYER)
+        .publish_job(&owner, expert.id, LIMITS, PAYER, SOURCE)
         .await
         .unwrap();
     let _draft = fixture
@@ -1337,7 +1341,9 @@ async fn racing_reviews_of_one_submission_let_exactly_one_decision_win() {
         let service = fixture.service.clone();
         let owner = owner.clone();
         tasks.push(tokio::spawn(async move {
-            service.review_submission(&owner, draft.id, decision).await
+            service
+                .review_submission(&owner, draft.id, decision, PAYER)
+                .await
         }));
     }
     let mut winners = 0;
@@ -1367,7 +1373,7 @@ async fn racing_publish_and_cancel_let_exactly_one_win() {
         let owner = owner.clone();
         tokio::spawn(async move {
             service
-                .publish_job(&owner, job.id, LIMITS, PAYER)
+                .publish_job(&owner, job.id, LIMITS, PAYER, SOURCE)
                 .await
                 .map(|p| p.job)
         })
@@ -1551,7 +1557,7 @@ async fn approvals_rejections_and_closed_jobs_are_told_to_the_settlement_seam_af
     let revised = fixture.submitted_by_new_tester(job.id).await;
     let service = &fixture.service;
     service
-        .review_submission(&owner, approved, ReviewDecision::Approve)
+        .review_submission(&owner, approved, ReviewDecision::Approve, PAYER)
         .await
         .unwrap();
     service
@@ -1561,6 +1567,7 @@ async fn approvals_rejections_and_closed_jobs_are_told_to_the_settlement_seam_af
             ReviewDecision::Reject {
                 feedback: "Off topic".into(),
             },
+            PAYER,
         )
         .await
         .unwrap();
@@ -1571,6 +1578,7 @@ async fn approvals_rejections_and_closed_jobs_are_told_to_the_settlement_seam_af
             ReviewDecision::RequestRevision {
                 notes: "Add screenshots".into(),
             },
+            PAYER,
         )
         .await
         .unwrap();

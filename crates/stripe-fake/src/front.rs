@@ -91,6 +91,10 @@ struct FrontState {
     upstream: Option<String>,
     requests: Mutex<Vec<RecordedRequest>>,
     answers: Mutex<HashMap<String, StoredAnswer>>,
+    /// One lock per idempotency key: a request waits while another with its key runs, then gets
+    /// that request's stored answer, so racing duplicates create one object (Stripe answers the
+    /// later one 409 instead; a retry then gets the first answer).
+    key_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     queued_transfer_errors: Mutex<Vec<(StatusCode, String)>>,
     transfers: Mutex<Vec<Value>>,
     hooks: Mutex<Vec<(Arc<RequestMatcher>, ExchangeHook)>>,
@@ -195,6 +199,39 @@ impl StripeFront {
             .await
             .expect("localstripe answers JSON")
     }
+
+    /// Does what Stripe.js does in the client's browser with a SetupIntent's `client_secret`:
+    /// confirms it at localstripe with `payment_method` (a test card such as `pm_card_visa`).
+    /// Returns the SetupIntent as localstripe answers it.
+    pub async fn confirm_setup_intent_in_browser(
+        &self,
+        setup_intent_id: &str,
+        client_secret: &str,
+        payment_method: &str,
+    ) -> Value {
+        let upstream = self
+            .state
+            .upstream
+            .as_ref()
+            .expect("a localstripe upstream");
+        self.state
+            .http
+            .post(format!(
+                "{upstream}/v1/setup_intents/{setup_intent_id}/confirm"
+            ))
+            // Stripe.js authenticates with the publishable key in the form, never a secret key.
+            .form(&[
+                ("key", "pk_test_browser"),
+                ("client_secret", client_secret),
+                ("payment_method", payment_method),
+            ])
+            .send()
+            .await
+            .expect("localstripe answers")
+            .json()
+            .await
+            .expect("localstripe answers JSON")
+    }
 }
 
 fn json_response(status: StatusCode, body: Bytes, replayed: bool) -> Response {
@@ -233,6 +270,18 @@ async fn answer(
     parameters.sort_unstable();
     let fingerprint = format!("{method} {uri} {}", parameters.join("&"));
     let is_post = method == Method::POST;
+    let key_lock = idempotency_key.as_ref().filter(|_| is_post).map(|key| {
+        state
+            .key_locks
+            .lock()
+            .entry(key.clone())
+            .or_default()
+            .clone()
+    });
+    let _running = match &key_lock {
+        Some(lock) => Some(lock.lock().await),
+        None => None,
+    };
     if let Some(key) = idempotency_key.as_ref().filter(|_| is_post) {
         let stored = state.answers.lock().get(key).cloned();
         if let Some(stored) = stored {

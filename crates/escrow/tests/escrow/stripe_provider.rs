@@ -10,9 +10,10 @@ use std::time::Duration;
 use bson::oid::ObjectId;
 use bson::{doc, Document};
 use escrow::{
-    AuthorizeRequest, CancelAuthorizationRequest, CaptureRequest, ConnectedAccounts, EscrowError,
-    EscrowStatus, PaymentProvider, PayoutStatus, ProviderError, ProviderKeys, RefundRequest,
-    StripeProvider, StripeSecretKey, StripeSettings, TransferRequest, UsersConnectedAccounts,
+    customer_key, AuthorizeRequest, CancelAuthorizationRequest, CaptureRequest, ConnectedAccounts,
+    CreateCustomerRequest, EscrowError, EscrowStatus, PaymentMethods, PaymentProvider,
+    PayoutStatus, ProviderError, ProviderKeys, RefundRequest, StripeProvider, StripeSecretKey,
+    StripeSettings, TransferRequest, UsersConnectedAccounts,
 };
 use foundation::{Currency, Money};
 use futures_util::future::BoxFuture;
@@ -46,30 +47,78 @@ fn usd(cents: i64) -> Money {
 
 pub(crate) fn provider_at(
     api_base: String,
-    payment_method: &str,
     accounts: Arc<dyn ConnectedAccounts>,
 ) -> StripeProvider {
-    let mut settings = StripeSettings::new(StripeSecretKey::new("sk_test_escrow"), payment_method);
+    let mut settings = StripeSettings::new(StripeSecretKey::new("sk_test_escrow"));
     settings.api_base = api_base;
     settings.request_timeout = Duration::from_secs(10);
     StripeProvider::new(settings, accounts).expect("valid Stripe settings")
 }
 
-/// localstripe behind a front, and a provider paying with `payment_method` through it.
-async fn localstripe_provider(payment_method: &str) -> (Localstripe, StripeFront, StripeProvider) {
+/// localstripe behind a front, and a provider talking to it.
+async fn localstripe_provider() -> (Localstripe, StripeFront, StripeProvider) {
     let localstripe = Localstripe::start();
     let front = StripeFront::start(Some(localstripe.url())).await;
-    let provider = provider_at(front.url(), payment_method, Arc::new(NoConnectedAccounts));
+    let provider = provider_at(front.url(), Arc::new(NoConnectedAccounts));
     (localstripe, front, provider)
 }
 
-fn authorize_request(escrow_id: ObjectId, job_id: ObjectId, cents: i64) -> AuthorizeRequest {
+/// A paying client's card as it is saved: their customer, a SetupIntent on it confirmed in the
+/// "browser" with the test card `test_card`, and the payment method it set up.
+pub(crate) async fn saved_card(
+    front: &StripeFront,
+    provider: &StripeProvider,
+    user_id: ObjectId,
+    test_card: &str,
+) -> SavedCard {
+    let customer_id = provider
+        .create_customer(CreateCustomerRequest {
+            idempotency_key: customer_key(user_id),
+            user_id,
+            email: "client@example.com".into(),
+            name: "Client".into(),
+        })
+        .await
+        .expect("a customer");
+    let intent = provider
+        .create_setup_intent(customer_id.clone(), format!("setup:{}", ObjectId::new()))
+        .await
+        .expect("a SetupIntent");
+    assert_eq!(intent.customer_id.as_deref(), Some(customer_id.as_str()));
+    front
+        .confirm_setup_intent_in_browser(&intent.id, &intent.client_secret, test_card)
+        .await;
+    let confirmed = provider.setup_intent(intent.id).await.expect("read back");
+    let payment_method_id = confirmed
+        .saved_method_for(&customer_id)
+        .expect("a succeeded SetupIntent of this customer")
+        .to_owned();
+    SavedCard {
+        customer_id,
+        payment_method_id,
+    }
+}
+
+/// A customer and the payment method saved on it.
+pub(crate) struct SavedCard {
+    pub customer_id: String,
+    pub payment_method_id: String,
+}
+
+fn authorize_request(
+    escrow_id: ObjectId,
+    job_id: ObjectId,
+    cents: i64,
+    card: &SavedCard,
+) -> AuthorizeRequest {
     AuthorizeRequest {
         idempotency_key: ProviderKeys::authorize(escrow_id, 1),
         escrow_id,
         funding_attempt: 1,
         job_id,
         client_id: ObjectId::new(),
+        customer_id: card.customer_id.clone(),
+        payment_method_id: card.payment_method_id.clone(),
         amount: usd(cents),
         transfer_group: ProviderKeys::transfer_group(job_id),
     }
@@ -77,11 +126,12 @@ fn authorize_request(escrow_id: ObjectId, job_id: ObjectId, cents: i64) -> Autho
 
 #[tokio::test]
 async fn an_authorization_is_a_confirmed_manual_capture_payment_intent_that_capture_settles() {
-    let (_localstripe, front, provider) = localstripe_provider(TEST_CARD).await;
+    let (_localstripe, front, provider) = localstripe_provider().await;
+    let card = saved_card(&front, &provider, ObjectId::new(), TEST_CARD).await;
     let (escrow_id, job_id) = (ObjectId::new(), ObjectId::new());
 
     let authorization = provider
-        .authorize(authorize_request(escrow_id, job_id, 7_500))
+        .authorize(authorize_request(escrow_id, job_id, 7_500, &card))
         .await
         .expect("authorized");
     assert!(authorization.payment_id.starts_with("pi_"));
@@ -94,7 +144,13 @@ async fn an_authorization_is_a_confirmed_manual_capture_payment_intent_that_capt
     assert_eq!(sent.form_value("currency"), Some("usd"));
     assert_eq!(sent.form_value("capture_method"), Some("manual"));
     assert_eq!(sent.form_value("confirm"), Some("true"));
-    assert_eq!(sent.form_value("payment_method"), Some(TEST_CARD));
+    // The client's own customer and saved card, charged off-session: never a platform card.
+    assert_eq!(sent.form_value("customer"), Some(card.customer_id.as_str()));
+    assert_eq!(
+        sent.form_value("payment_method"),
+        Some(card.payment_method_id.as_str())
+    );
+    assert_eq!(sent.form_value("off_session"), Some("true"));
     let group = ProviderKeys::transfer_group(job_id);
     assert_eq!(sent.form_value("transfer_group"), Some(group.as_str()));
     let intent_path = format!("/v1/payment_intents/{}", authorization.payment_id);
@@ -102,6 +158,8 @@ async fn an_authorization_is_a_confirmed_manual_capture_payment_intent_that_capt
     assert_eq!(intent["status"], "requires_capture");
     assert_eq!(intent["amount"], 7_500);
     assert_eq!(intent["capture_method"], "manual");
+    assert_eq!(intent["customer"], card.customer_id.as_str());
+    assert_eq!(intent["payment_method"], card.payment_method_id.as_str());
     // Our ids travel with the PaymentIntent, so its webhooks can be matched to the escrow.
     assert_eq!(intent["metadata"]["escrow_id"], escrow_id.to_hex());
     assert_eq!(intent["metadata"]["funding_attempt"], "1");
@@ -131,10 +189,11 @@ async fn an_authorization_is_a_confirmed_manual_capture_payment_intent_that_capt
 
 #[tokio::test]
 async fn cancelling_an_authorization_cancels_the_payment_intent() {
-    let (_localstripe, front, provider) = localstripe_provider(TEST_CARD).await;
+    let (_localstripe, front, provider) = localstripe_provider().await;
+    let card = saved_card(&front, &provider, ObjectId::new(), TEST_CARD).await;
     let escrow_id = ObjectId::new();
     let authorization = provider
-        .authorize(authorize_request(escrow_id, ObjectId::new(), 5_000))
+        .authorize(authorize_request(escrow_id, ObjectId::new(), 5_000, &card))
         .await
         .unwrap();
     provider
@@ -152,10 +211,11 @@ async fn cancelling_an_authorization_cancels_the_payment_intent() {
 
 #[tokio::test]
 async fn a_refund_returns_part_of_a_captured_payment() {
-    let (_localstripe, front, provider) = localstripe_provider(TEST_CARD).await;
+    let (_localstripe, front, provider) = localstripe_provider().await;
+    let card = saved_card(&front, &provider, ObjectId::new(), TEST_CARD).await;
     let escrow_id = ObjectId::new();
     let authorization = provider
-        .authorize(authorize_request(escrow_id, ObjectId::new(), 7_500))
+        .authorize(authorize_request(escrow_id, ObjectId::new(), 7_500, &card))
         .await
         .unwrap();
     let capture = provider
@@ -201,9 +261,21 @@ async fn a_refund_returns_part_of_a_captured_payment() {
 
 #[tokio::test]
 async fn a_declined_card_is_a_definite_decline_the_client_sees_as_a_conflict() {
-    let (_localstripe, _front, provider) = localstripe_provider("pm_card_chargeCustomerFail").await;
+    let (_localstripe, front, provider) = localstripe_provider().await;
+    let card = saved_card(
+        &front,
+        &provider,
+        ObjectId::new(),
+        "pm_card_chargeCustomerFail",
+    )
+    .await;
     let answer = provider
-        .authorize(authorize_request(ObjectId::new(), ObjectId::new(), 5_000))
+        .authorize(authorize_request(
+            ObjectId::new(),
+            ObjectId::new(),
+            5_000,
+            &card,
+        ))
         .await;
     let Err(ProviderError::Declined { reason }) = answer else {
         panic!("expected a decline, got {answer:?}");
@@ -216,9 +288,10 @@ async fn a_declined_card_is_a_definite_decline_the_client_sees_as_a_conflict() {
 
 #[tokio::test]
 async fn a_repeated_key_creates_one_payment_intent_and_the_key_with_another_amount_is_refused() {
-    let (_localstripe, front, provider) = localstripe_provider(TEST_CARD).await;
+    let (_localstripe, front, provider) = localstripe_provider().await;
+    let card = saved_card(&front, &provider, ObjectId::new(), TEST_CARD).await;
     let escrow_id = ObjectId::new();
-    let request = authorize_request(escrow_id, ObjectId::new(), 5_000);
+    let request = authorize_request(escrow_id, ObjectId::new(), 5_000, &card);
     let first = provider.authorize(request.clone()).await.unwrap();
     // The same request again (a retry after a timeout) gets the first answer.
     let again = provider.authorize(request.clone()).await.unwrap();
@@ -287,7 +360,7 @@ async fn a_transfer_goes_to_the_testers_connected_account_in_the_jobs_transfer_g
     let world = world_paying_through(|_| None).await;
     let (tester_id, account, accounts) = tester_with_account(&world.database, "verified").await;
     let front = StripeFront::start(None).await;
-    let provider = provider_at(front.url(), TEST_CARD, accounts);
+    let provider = provider_at(front.url(), accounts);
     let (payout_id, job_id) = (ObjectId::new(), ObjectId::new());
 
     let transfer = provider
@@ -321,7 +394,7 @@ async fn a_tester_without_a_verified_account_is_not_ready_and_nothing_is_sent() 
     let world = world_paying_through(|_| None).await;
     let (tester_id, _, accounts) = tester_with_account(&world.database, "pending").await;
     let front = StripeFront::start(None).await;
-    let provider = provider_at(front.url(), TEST_CARD, accounts);
+    let provider = provider_at(front.url(), accounts);
     let answer = provider
         .transfer(transfer_request(
             tester_id,
@@ -344,7 +417,7 @@ async fn stripe_error_answers_map_to_declined_unavailable_and_key_reuse() {
     let world = world_paying_through(|_| None).await;
     let (tester_id, _, accounts) = tester_with_account(&world.database, "verified").await;
     let front = StripeFront::start(None).await;
-    let provider = provider_at(front.url(), TEST_CARD, accounts.clone());
+    let provider = provider_at(front.url(), accounts.clone());
     let job_id = ObjectId::new();
 
     // Stripe's documented answer when the platform balance cannot cover a transfer.
@@ -402,7 +475,7 @@ async fn stripe_error_answers_map_to_declined_unavailable_and_key_reuse() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed_url = format!("http://{}/", closed.local_addr().unwrap());
     drop(closed);
-    let unreachable = provider_at(closed_url, TEST_CARD, accounts);
+    let unreachable = provider_at(closed_url, accounts);
     let answer = unreachable
         .transfer(transfer_request(tester_id, ObjectId::new(), job_id))
         .await;
@@ -417,16 +490,15 @@ async fn the_three_seat_flow_settles_through_stripe_and_a_payout_waits_for_a_ver
     let localstripe = Localstripe::start();
     let front = StripeFront::start(Some(localstripe.url())).await;
     let front_url = front.url();
-    let world = world_paying_through(|database| {
-        let provider = provider_at(
-            front_url,
-            TEST_CARD,
-            Arc::new(UsersConnectedAccounts::new(database)),
-        );
+    let owner = client();
+    let setup = provider_at(front.url(), Arc::new(NoConnectedAccounts));
+    let card = saved_card(&front, &setup, owner.user_id, TEST_CARD).await;
+    let mut world = world_paying_through(|database| {
+        let provider = provider_at(front_url, Arc::new(UsersConnectedAccounts::new(database)));
         Some(Arc::new(provider))
     })
     .await;
-    let owner = client();
+    world.stripe_card = Some((card.customer_id.clone(), card.payment_method_id.clone()));
     let job = world.open_job(&owner, 3).await;
     let escrow = world.escrow_of(job.id).await;
     assert_eq!(escrow.provider, "STRIPE");
@@ -441,6 +513,12 @@ async fn the_three_seat_flow_settles_through_stripe_and_a_payout_waits_for_a_ver
         .await;
     assert_eq!(intent["status"], "succeeded");
     assert_eq!(intent["amount"], 7_500);
+    assert_eq!(intent["customer"], card.customer_id.as_str());
+    assert_eq!(intent["payment_method"], card.payment_method_id.as_str());
+    assert_eq!(
+        escrow.stripe_payment_method_id.as_deref(),
+        Some(card.payment_method_id.as_str())
+    );
     assert_eq!(
         escrow.stripe_charge_id.as_deref(),
         intent["latest_charge"]["id"].as_str()

@@ -17,7 +17,7 @@ use marketplace::{JobAction, ReviewDecision};
 use serde_json::{json, Value};
 use stripe_fake::{Localstripe, StripeFront, WebhookSigner};
 
-use super::stripe_provider::provider_at;
+use super::stripe_provider::{provider_at, saved_card};
 use super::{buckets, client, world_paying_through, World, DAY};
 
 /// No tester accounts in these tests.
@@ -54,14 +54,20 @@ async fn stripe_world() -> (Localstripe, StripeFront, World) {
     let localstripe = Localstripe::start();
     let front = StripeFront::start(Some(localstripe.url())).await;
     let front_url = front.url();
-    let world = world_paying_through(|database| {
+    let mut world = world_paying_through(|database| {
         Some(Arc::new(provider_at(
             front_url,
-            "pm_card_visa",
             Arc::new(UsersConnectedAccounts::new(database)),
         )))
     })
     .await;
+    // The client's card, saved as a client saves it.
+    let setup = provider_at(
+        front.url(),
+        Arc::new(UsersConnectedAccounts::new(&world.database)),
+    );
+    let card = saved_card(&front, &setup, ObjectId::new(), "pm_card_visa").await;
+    world.stripe_card = Some((card.customer_id, card.payment_method_id));
     (localstripe, front, world)
 }
 

@@ -6,7 +6,8 @@
 use async_graphql::Context;
 use bson::oid::ObjectId;
 use marketplace::{
-    Actor, ActorRole, ExperienceLevel, OrgRole, OrganizationLimits, PayerStanding, TesterProfile,
+    Actor, ActorRole, ExperienceLevel, OrgRole, OrganizationLimits, PayerStanding, PaymentSource,
+    TesterProfile,
 };
 
 use crate::error::{ApiError, ApiResult};
@@ -211,14 +212,40 @@ pub async fn payer_standing(
     })
 }
 
-/// Refuses a money step the marketplace does not run itself (approve through review, release,
-/// refund) unless the caller's account is active and verified, by the marketplace's rule.
-pub async fn require_verified_payer(ctx: &Context<'_>) -> ApiResult<()> {
-    let standing = PayerStanding {
-        caller_verified: caller_verified(ctx).await?,
-        account_created_at: bson::DateTime::MIN,
+/// The caller's standing for a money step that reserves nothing (approve, release, refund); the
+/// domain call refuses it unless the caller is active and verified.
+pub async fn caller_standing(ctx: &Context<'_>) -> ApiResult<PayerStanding> {
+    Ok(PayerStanding::of_caller(caller_verified(ctx).await?))
+}
+
+/// What publishing a job owned by `client_id` charges, by the "Money and accounts" policy: the
+/// publishing client's own saved payment method (for an organization's job, the owner or admin
+/// who publishes it, so nobody spends another member's card); when a platform admin publishes
+/// for a client, the job's client's. `None` when that user has not saved one.
+pub async fn payment_source(
+    ctx: &Context<'_>,
+    actor: &Actor,
+    client_id: ObjectId,
+) -> ApiResult<Option<PaymentSource>> {
+    let payer_id = if actor.role == ActorRole::Admin {
+        client_id
+    } else {
+        actor.user_id
     };
-    Ok(standing.require_verified()?)
+    let Some(payer) = load_user(ctx, payer_id).await? else {
+        return Ok(None);
+    };
+    let data = payer.client_data.unwrap_or_default();
+    Ok(
+        match (data.stripe_customer_id, data.default_payment_method_id) {
+            (Some(customer_id), Some(payment_method_id)) => Some(PaymentSource {
+                payer_id,
+                customer_id,
+                payment_method_id,
+            }),
+            _ => None,
+        },
+    )
 }
 
 /// Whether the signed-in client may use premium templates: a `pro` or `team` membership tier, or

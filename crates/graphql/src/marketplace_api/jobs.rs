@@ -9,7 +9,9 @@ use bson::oid::ObjectId;
 use foundation::Cursor;
 use marketplace::JobAction;
 
-use super::access::{actor, limits_of_owner, payer_standing, premium_allowed, tester_profile};
+use super::access::{
+    actor, limits_of_owner, payer_standing, payment_source, premium_allowed, tester_profile,
+};
 use super::projects::project_id;
 use super::types::{Job, JobVisibility, TestType, TesterLevel};
 use super::visibility::job_visible;
@@ -470,7 +472,10 @@ impl JobMutation {
     /// Publishes a draft (DRAFT → OPEN): funds it, then opens it to testers, within the
     /// organization's `maxConcurrentJobs` and the money limits (seats, the job's budget, the
     /// account's committed total, a new account's daily funding). Needs an active account with a
-    /// verified e-mail, and the job's client or an organization owner or admin.
+    /// verified e-mail, and the job's client or an organization owner or admin. The budget is
+    /// charged to the publisher's own saved payment method (`savePaymentMethod`; when a platform
+    /// admin publishes, the job's client's); without one, `FAILED_PRECONDITION` and nothing is
+    /// reserved or charged.
     #[graphql(guard = "SignedInUser")]
     async fn publish_job(
         &self,
@@ -486,9 +491,10 @@ impl JobMutation {
                 .ok_or_else(|| ApiError::NotFound("job not found".to_string()))?;
             let limits = limits_of_owner(ctx, job.organization_id, job.client_id).await?;
             let payer = payer_standing(ctx, job.organization_id, job.client_id).await?;
+            let source = payment_source(ctx, &actor, job.client_id).await?;
             let published = services(ctx)
                 .marketplace()
-                .publish_job(&actor, id, limits, payer)
+                .publish_job(&actor, id, limits, payer, source.as_ref())
                 .await?;
             Ok(PublishJobPayload {
                 job: Job(published.job),

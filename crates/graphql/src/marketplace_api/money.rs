@@ -3,11 +3,13 @@
 //! client, or an admin, pays an approved tester now instead of at the end of the dispute window,
 //! or retries a failed transfer). Both take an idempotency key ([`crate::idempotency`]).
 //! Who may see the results follows `Job.escrow` and `Submission.payout`. And
-//! `connectPayoutAccount`: a tester connects the account their payouts are transferred to.
+//! `connectPayoutAccount`: a tester connects the account their payouts are transferred to. And
+//! the client's side: `createPaymentSetupIntent` and `savePaymentMethod` save the payment method
+//! their jobs are charged to, on their own customer at the provider.
 
 use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 
-use super::access::{actor, require_verified_payer};
+use super::access::{actor, caller_standing};
 use super::escrow_types::{EscrowRefund, Payout};
 use super::jobs::job_id;
 use super::submissions::submission_id;
@@ -142,6 +144,75 @@ pub struct ConnectPayoutAccountPayload {
     pub onboarding_url: Option<String>,
 }
 
+/// A SetupIntent the browser confirms with Stripe.js (`stripe.confirmCardSetup(clientSecret)`).
+/// On the sandbox provider it is already `succeeded`: there is no card to enter, so
+/// `savePaymentMethod` can follow at once.
+#[derive(SimpleObject)]
+pub struct CreatePaymentSetupIntentPayload {
+    /// The SetupIntent's id, given back to `savePaymentMethod`.
+    pub setup_intent_id: String,
+    /// For Stripe.js in the caller's browser only; it is never stored.
+    pub client_secret: String,
+    /// The provider's status (`requires_payment_method` until the browser confirms it).
+    pub status: String,
+}
+
+/// Input of `savePaymentMethod`.
+#[derive(InputObject)]
+pub struct SavePaymentMethodInput {
+    /// A SetupIntent made by `createPaymentSetupIntent` for the caller and confirmed in the
+    /// browser. A raw payment method id is never accepted.
+    pub setup_intent_id: String,
+}
+
+/// The payment method jobs are charged to after `savePaymentMethod`.
+#[derive(SimpleObject)]
+pub struct SavePaymentMethodPayload {
+    /// The provider's payment method id, now the caller's default.
+    pub payment_method_id: String,
+}
+
+/// A client's own account, active with a verified e-mail: the only one who may save the payment
+/// method their jobs are charged to.
+async fn verified_client(ctx: &Context<'_>) -> ApiResult<identity::User> {
+    let user_id = crate::viewer::viewer(ctx).user()?.user_id;
+    let user = services(ctx).identity().require_user(user_id).await?;
+    if !user.email_verified || user.status != identity::UserStatus::Active {
+        return Err(ApiError::Forbidden(
+            "verify your e-mail address (and keep the account active) before saving a payment method"
+                .to_string(),
+        ));
+    }
+    Ok(user)
+}
+
+fn payment_methods<'a>(
+    ctx: &Context<'a>,
+) -> ApiResult<&'a std::sync::Arc<dyn escrow::PaymentMethods>> {
+    services(ctx).payment_methods().ok_or_else(|| {
+        ApiError::ServiceUnavailable("payments are not configured on this server".to_string())
+    })
+}
+
+/// A SetupIntent id as the provider spells them (`seti_` and letters, digits, `_`), so nothing
+/// else reaches the provider's URL.
+fn setup_intent_id(raw: &str) -> ApiResult<String> {
+    let id = raw.trim();
+    let well_formed = id.len() <= escrow::MAX_SETUP_INTENT_ID_LENGTH
+        && id.len() > "seti_".len()
+        && id.starts_with("seti_")
+        && id
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_');
+    if !well_formed {
+        return Err(ApiError::bad_input(
+            "setupIntentId",
+            "must be a SetupIntent id (`seti_…`) from createPaymentSetupIntent",
+        ));
+    }
+    Ok(id.to_string())
+}
+
 /// Escrow mutations.
 #[derive(Default)]
 pub struct MoneyMutation;
@@ -170,7 +241,7 @@ impl MoneyMutation {
             return Err(ApiError::bad_input("amountCents", "must be more than zero"));
         }
         let user = crate::viewer::viewer(ctx).user()?.user_id;
-        require_verified_payer(ctx).await?;
+        let standing = caller_standing(ctx).await?;
         let arguments = format!("{}\n{}\n{reason}", id.to_hex(), input.amount_cents);
         let key = input.idempotency_key.as_deref();
         let refund_key = step_key(ctx, key, "refund")?;
@@ -182,6 +253,7 @@ impl MoneyMutation {
                     input.amount_cents,
                     &reason,
                     escrow::EscrowActor::User(user),
+                    standing,
                     &refund_key,
                 )
                 .await?;
@@ -197,6 +269,104 @@ impl MoneyMutation {
             })
         };
         once(ctx, key, "refundEscrow", arguments, run).await
+    }
+
+    /// Starts saving the signed-in client's payment method: creates their customer at the
+    /// payment provider the first time (never a second one, even for racing requests) and an
+    /// off-session SetupIntent on it. The browser confirms it with Stripe.js and the returned
+    /// `clientSecret`, then calls `savePaymentMethod`. Clients with a verified e-mail only. On
+    /// the sandbox provider the SetupIntent is already `succeeded`.
+    #[graphql(guard = "HasRole(identity::Role::Client)")]
+    async fn create_payment_setup_intent(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<CreatePaymentSetupIntentPayload> {
+        let methods = payment_methods(ctx)?;
+        let user = verified_client(ctx).await?;
+        let stored = user
+            .client_data
+            .as_ref()
+            .and_then(|data| data.stripe_customer_id.clone());
+        let customer_id = match stored {
+            Some(customer_id) => customer_id,
+            None => {
+                let created = methods
+                    .create_customer(escrow::CreateCustomerRequest {
+                        idempotency_key: escrow::customer_key(user.id),
+                        user_id: user.id,
+                        email: user.email.clone(),
+                        name: user.full_name.clone(),
+                    })
+                    .await
+                    .map_err(escrow::EscrowError::from)?;
+                // The first id stored wins; a racing request's answer is the same user.
+                services(ctx)
+                    .identity()
+                    .attach_stripe_customer(user.id, &created)
+                    .await?
+                    .client_data
+                    .and_then(|data| data.stripe_customer_id)
+                    .ok_or_else(|| {
+                        ApiError::Internal("the customer was not recorded".to_string())
+                    })?
+            }
+        };
+        // Each SetupIntent is a fresh request: the browser may abandon one and ask again.
+        let key = format!("setup_intent:{}", bson::oid::ObjectId::new().to_hex());
+        let intent = methods
+            .create_setup_intent(customer_id, key)
+            .await
+            .map_err(escrow::EscrowError::from)?;
+        Ok(CreatePaymentSetupIntentPayload {
+            setup_intent_id: intent.id,
+            client_secret: intent.client_secret,
+            status: intent.status,
+        })
+    }
+
+    /// Saves the payment method a confirmed SetupIntent set up as the signed-in client's
+    /// default, which their jobs are charged to. The server reads the SetupIntent from the
+    /// provider and accepts it only when it was made for the caller's own customer and has
+    /// succeeded; anything else is refused and nothing is stored. Clients with a verified e-mail
+    /// only.
+    #[graphql(guard = "HasRole(identity::Role::Client)")]
+    async fn save_payment_method(
+        &self,
+        ctx: &Context<'_>,
+        input: SavePaymentMethodInput,
+    ) -> ApiResult<SavePaymentMethodPayload> {
+        let id = setup_intent_id(&input.setup_intent_id)?;
+        let methods = payment_methods(ctx)?;
+        let user = verified_client(ctx).await?;
+        let not_yours =
+            || ApiError::Forbidden("this SetupIntent was not made for your account".to_string());
+        let customer_id = user
+            .client_data
+            .as_ref()
+            .and_then(|data| data.stripe_customer_id.clone())
+            .ok_or_else(not_yours)?;
+        let intent = match methods.setup_intent(id).await {
+            Ok(intent) => intent,
+            Err(escrow::ProviderError::Declined { .. }) => {
+                return Err(ApiError::NotFound("SetupIntent not found".to_string()))
+            }
+            Err(error) => return Err(escrow::EscrowError::from(error).into()),
+        };
+        let payment_method_id = match intent.saved_method_for(&customer_id) {
+            Ok(method) => method.to_string(),
+            Err(escrow::SetupIntentRefusal::NotYours) => return Err(not_yours()),
+            Err(escrow::SetupIntentRefusal::NotSucceeded) => {
+                return Err(ApiError::Conflict(format!(
+                    "the SetupIntent is `{}`, not `succeeded`: confirm it in the browser first",
+                    intent.status
+                )))
+            }
+        };
+        services(ctx)
+            .identity()
+            .save_default_payment_method(user.id, &customer_id, &payment_method_id)
+            .await?;
+        Ok(SavePaymentMethodPayload { payment_method_id })
     }
 
     /// Connects the signed-in tester's payout account: creates it at the payment provider the
@@ -306,7 +476,7 @@ impl MoneyMutation {
                 // Anyone else may not learn the submission exists.
                 return Err(ApiError::NotFound("submission not found".to_string()));
             }
-            require_verified_payer(ctx).await?;
+            let standing = caller_standing(ctx).await?;
             let payout = services(ctx)
                 .escrow()
                 .release_payout(
@@ -314,6 +484,7 @@ impl MoneyMutation {
                     id,
                     true,
                     escrow::EscrowActor::User(actor.user_id),
+                    standing,
                     &release_key,
                 )
                 .await?;

@@ -5,7 +5,7 @@ use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 use bson::oid::ObjectId;
 use marketplace::ReviewDecision;
 
-use super::access::{actor, require_verified_payer};
+use super::access::{actor, caller_standing};
 use super::jobs::job_id;
 use super::types::{Severity, StepOutcome, Submission};
 use crate::error::ApiResult;
@@ -197,13 +197,11 @@ async fn review(
 ) -> ApiResult<SubmissionPayload> {
     let id = submission_id(id, "submissionId")?;
     let actor = actor(ctx).await?;
-    if matches!(decision, ReviewDecision::Approve) {
-        require_verified_payer(ctx).await?;
-    }
+    let standing = caller_standing(ctx).await?;
     Ok(payload(
         services(ctx)
             .marketplace()
-            .review_submission(&actor, id, decision)
+            .review_submission(&actor, id, decision, standing)
             .await?,
     ))
 }

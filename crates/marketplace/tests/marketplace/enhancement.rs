@@ -444,7 +444,7 @@ async fn only_a_manager_may_enhance_a_journey_and_only_while_the_job_is_a_draft(
 
     fixture
         .service
-        .publish_job(&owner, job, super::LIMITS, super::PAYER)
+        .publish_job(&owner, job, super::LIMITS, super::PAYER, super::SOURCE)
         .await
         .unwrap();
     let before = fixture.raw_job(job).await;
@@ -636,6 +636,7 @@ async fn only_the_submitting_tester_may_enhance_a_summary_and_only_while_it_is_e
             ReviewDecision::RequestRevision {
                 notes: "say which card".into(),
             },
+            super::PAYER,
         )
         .await
         .unwrap();

@@ -124,7 +124,7 @@ async fn concurrent_publishes_open_no_more_jobs_than_the_concurrent_job_limit() 
         let owner = owner.clone();
         tasks.push(tokio::spawn(async move {
             service
-                .publish_job(&owner, job_id, limits, super::PAYER)
+                .publish_job(&owner, job_id, limits, super::PAYER, super::SOURCE)
                 .await
         }));
     }
@@ -190,12 +190,12 @@ async fn archiving_a_project_and_cancelling_or_completing_a_job_free_their_slots
     }
     fixture
         .service
-        .publish_job(&owner, drafts[0], one_each, super::PAYER)
+        .publish_job(&owner, drafts[0], one_each, super::PAYER, super::SOURCE)
         .await
         .unwrap();
     let busy = fixture
         .service
-        .publish_job(&owner, drafts[1], one_each, super::PAYER)
+        .publish_job(&owner, drafts[1], one_each, super::PAYER, super::SOURCE)
         .await
         .unwrap_err();
     assert!(matches!(
@@ -218,7 +218,7 @@ async fn archiving_a_project_and_cancelling_or_completing_a_job_free_their_slots
     );
     fixture
         .service
-        .publish_job(&owner, drafts[1], one_each, super::PAYER)
+        .publish_job(&owner, drafts[1], one_each, super::PAYER, super::SOURCE)
         .await
         .expect("the cancelled job freed its slot");
     for action in [JobAction::StartTesting, JobAction::BeginReview] {
@@ -230,7 +230,7 @@ async fn archiving_a_project_and_cancelling_or_completing_a_job_free_their_slots
     }
     let reviewing = fixture
         .service
-        .publish_job(&owner, drafts[2], one_each, super::PAYER)
+        .publish_job(&owner, drafts[2], one_each, super::PAYER, super::SOURCE)
         .await
         .unwrap_err();
     assert!(
@@ -247,7 +247,7 @@ async fn archiving_a_project_and_cancelling_or_completing_a_job_free_their_slots
         .unwrap();
     fixture
         .service
-        .publish_job(&owner, drafts[2], one_each, super::PAYER)
+        .publish_job(&owner, drafts[2], one_each, super::PAYER, super::SOURCE)
         .await
         .expect("the completed job freed its slot");
     assert_eq!(
@@ -367,7 +367,7 @@ async fn a_missing_counter_starts_from_the_owners_real_count() {
     forget_counters().await;
     fixture
         .service
-        .publish_job(&owner, drafts[0], limits, super::PAYER)
+        .publish_job(&owner, drafts[0], limits, super::PAYER, super::SOURCE)
         .await
         .unwrap();
     assert_eq!(
@@ -377,7 +377,7 @@ async fn a_missing_counter_starts_from_the_owners_real_count() {
     forget_counters().await;
     let busy = fixture
         .service
-        .publish_job(&owner, drafts[1], limits, super::PAYER)
+        .publish_job(&owner, drafts[1], limits, super::PAYER, super::SOURCE)
         .await
         .unwrap_err();
     assert!(matches!(
@@ -455,7 +455,7 @@ async fn reviews_are_refused_once_the_job_is_cancelled_or_completed() {
     );
     let error = fixture
         .service
-        .review_submission(&owner, submission, ReviewDecision::Approve)
+        .review_submission(&owner, submission, ReviewDecision::Approve, super::PAYER)
         .await
         .unwrap_err();
     assert!(
@@ -492,7 +492,7 @@ async fn reviews_are_refused_once_the_job_is_cancelled_or_completed() {
     }
     let approved = fixture
         .service
-        .review_submission(&owner, reviewed, ReviewDecision::Approve)
+        .review_submission(&owner, reviewed, ReviewDecision::Approve, super::PAYER)
         .await
         .unwrap();
     assert_eq!(approved.status, SubmissionStatus::Approved);
@@ -509,6 +509,7 @@ async fn reviews_are_refused_once_the_job_is_cancelled_or_completed() {
             ReviewDecision::Reject {
                 feedback: "too late".into(),
             },
+            super::PAYER,
         )
         .await
         .unwrap_err();
