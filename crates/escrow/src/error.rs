@@ -78,7 +78,8 @@ pub enum EscrowError {
     #[error("the payment was declined: {0}")]
     PaymentDeclined(String),
     /// The payment provider could not be reached or did not answer; nothing is lost, the
-    /// operation is completed by a retry or by `reconcile`. Client sees a generic message.
+    /// operation is completed by a retry or by `reconcile`. Client sees SERVICE_UNAVAILABLE with
+    /// a generic message (the provider's detail is only logged).
     #[error("the payment provider is unavailable: {0}")]
     ProviderUnavailable(String),
     /// The tester has no connected payout account able to receive transfers yet; the payout
@@ -131,8 +132,9 @@ impl EscrowError {
             | PayoutAccountNotReady(_)
             | Contended => ErrorCategory::Conflict,
             Marketplace(error) => error.category(),
-            ProviderUnavailable(_)
-            | AccountUpdateFailed(_)
+            // Not the client's fault and not a bug: retrying later (same idempotency key) works.
+            ProviderUnavailable(_) => ErrorCategory::Unavailable,
+            AccountUpdateFailed(_)
             | InvariantViolated(_)
             | InvalidSettings(_)
             | Internal(_)

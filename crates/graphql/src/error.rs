@@ -238,6 +238,14 @@ impl From<marketplace::MarketplaceError> for ApiError {
 
 impl From<escrow::EscrowError> for ApiError {
     fn from(error: escrow::EscrowError) -> Self {
+        if let escrow::EscrowError::ProviderUnavailable(detail) = &error {
+            // The provider's own wording stays in the logs.
+            tracing::warn!(%detail, "payment provider unavailable");
+            return ApiError::ServiceUnavailable(
+                "the payment provider did not answer; retry later with the same Idempotency-Key"
+                    .to_string(),
+            );
+        }
         ApiError::from_category(error.category(), error.to_string(), "input")
     }
 }

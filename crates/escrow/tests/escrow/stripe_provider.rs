@@ -453,7 +453,7 @@ async fn stripe_error_answers_map_to_declined_unavailable_and_key_reuse() {
             "{status}: {answer:?}"
         );
         let error = EscrowError::from(answer.unwrap_err());
-        assert_eq!(error.category(), ErrorCategory::Internal);
+        assert_eq!(error.category(), ErrorCategory::Unavailable);
     }
 
     // The same transfer key with another amount.
