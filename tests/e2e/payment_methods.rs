@@ -298,11 +298,7 @@ async fn an_organization_admin_who_publishes_pays_with_their_own_card_never_the_
         .expect("john's organization")
         .to_string();
     gateway
-        .ok(
-            Some(&john),
-            "mutation($input: AddOrganizationMemberInput!) { addOrganizationMember(input: $input) { organization { id } } }",
-            json!({ "input": { "organizationId": organization, "email": admin_email, "role": "ADMIN" } }),
-        )
+        .join_organization(&john, &organization, &admin, admin_email, "ADMIN")
         .await;
     let project = create_project(&gateway, &john, "Paid by the publisher").await;
     let job = draft_job_for_every_device(&gateway, &john, &project, 2).await;
