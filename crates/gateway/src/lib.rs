@@ -9,6 +9,8 @@
 
 pub mod config;
 pub mod demo;
+#[cfg(test)]
+mod deploy_files;
 pub mod graphql_http;
 pub mod http;
 pub mod metrics;
