@@ -4,6 +4,7 @@
 
 mod accounts;
 mod authorization;
+mod bad_input;
 mod batching;
 mod cost_limits;
 mod enhancement;

@@ -88,6 +88,27 @@ pub fn command_error_code(error: &mongodb::error::Error) -> Option<i32> {
     }
 }
 
+/// Whether a write was refused by a collection's validator (code 121). Domain checks come
+/// first; this is the backstop the API reports as bad input, never as an internal error.
+pub fn is_validation_failure(error: &mongodb::error::Error) -> bool {
+    // MongoDB's DocumentValidationFailure: a write broke a collection's `$jsonSchema`.
+    const DOCUMENT_VALIDATION_FAILURE: i32 = 121;
+    match error.kind.as_ref() {
+        ErrorKind::Write(mongodb::error::WriteFailure::WriteError(write)) => {
+            write.code == DOCUMENT_VALIDATION_FAILURE
+        }
+        ErrorKind::Command(command) => command.code == DOCUMENT_VALIDATION_FAILURE,
+        ErrorKind::InsertMany(insert_many) => {
+            insert_many.write_errors.as_ref().is_some_and(|errors| {
+                errors
+                    .iter()
+                    .any(|write| write.code == DOCUMENT_VALIDATION_FAILURE)
+            })
+        }
+        _ => false,
+    }
+}
+
 /// Whether `error` is a duplicate-key violation of a unique index (code 11000), in any of the
 /// shapes the driver reports it. Domain crates turn it into conflicts like "email taken".
 pub fn is_duplicate_key(error: &mongodb::error::Error) -> bool {

@@ -175,6 +175,11 @@ pub fn camel_case_field(field: &str) -> String {
 impl From<identity::IdentityError> for ApiError {
     fn from(error: identity::IdentityError) -> Self {
         use identity::ErrorCategory;
+        if let identity::IdentityError::Database(database) = &error {
+            if let Some(refused) = refused_by_validator(database) {
+                return refused;
+            }
+        }
         let message = error.to_string();
         match error.category() {
             ErrorCategory::Unauthenticated => ApiError::Unauthenticated(message),
@@ -224,8 +229,25 @@ impl ApiError {
     }
 }
 
+/// A write the database's validator refused: the domain checks missed a bound. Reported as
+/// bad input (the detail is logged), never as an internal error.
+fn refused_by_validator(error: &mongodb::error::Error) -> Option<ApiError> {
+    foundation::collection::is_validation_failure(error).then(|| {
+        tracing::warn!(detail = %error, "a write was refused by a collection validator");
+        ApiError::bad_input(
+            "input",
+            "a value is outside what the record allows (empty, too long or not one of the allowed values)",
+        )
+    })
+}
+
 impl From<marketplace::MarketplaceError> for ApiError {
     fn from(error: marketplace::MarketplaceError) -> Self {
+        if let marketplace::MarketplaceError::Database(database) = &error {
+            if let Some(refused) = refused_by_validator(database) {
+                return refused;
+            }
+        }
         use marketplace::MarketplaceError;
         let field = match &error {
             MarketplaceError::InvalidInput { field, .. } => field,
@@ -238,6 +260,11 @@ impl From<marketplace::MarketplaceError> for ApiError {
 
 impl From<escrow::EscrowError> for ApiError {
     fn from(error: escrow::EscrowError) -> Self {
+        if let escrow::EscrowError::Database(database) = &error {
+            if let Some(refused) = refused_by_validator(database) {
+                return refused;
+            }
+        }
         if let escrow::EscrowError::ProviderUnavailable(detail) = &error {
             // The provider's own wording stays in the logs.
             tracing::warn!(%detail, "payment provider unavailable");
@@ -252,6 +279,11 @@ impl From<escrow::EscrowError> for ApiError {
 
 impl From<trust::TrustError> for ApiError {
     fn from(error: trust::TrustError) -> Self {
+        if let trust::TrustError::Database(database) = &error {
+            if let Some(refused) = refused_by_validator(database) {
+                return refused;
+            }
+        }
         let field = error.field().unwrap_or("input");
         ApiError::from_category(error.category(), error.to_string(), field)
     }

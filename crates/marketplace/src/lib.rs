@@ -43,6 +43,7 @@
 mod actor;
 mod assignment;
 mod batch;
+pub mod bounds;
 pub mod collections;
 mod commitment;
 mod credential_audit;

@@ -11,6 +11,7 @@ use mongodb::ClientSession;
 use serde::{Deserialize, Serialize};
 
 use crate::actor::{Actor, ActorRole};
+use crate::bounds;
 use crate::error::MarketplaceError;
 use crate::job::OrganizationLimits;
 use crate::service::MarketplaceService;
@@ -160,12 +161,21 @@ impl MarketplaceService {
                 action: "create projects",
             });
         }
-        if input.name.trim().is_empty() {
-            return Err(MarketplaceError::InvalidInput {
-                field: "name",
-                reason: "must not be empty".into(),
-            });
-        }
+        bounds::text("name", &input.name, true, bounds::MAX_NAME_CHARS)?;
+        bounds::text(
+            "description",
+            &input.description,
+            false,
+            bounds::MAX_DESCRIPTION_CHARS,
+        )?;
+        bounds::web_url("url", &input.url, false)?;
+        bounds::labels("target_devices", &input.target_devices, bounds::MAX_TARGETS)?;
+        bounds::labels(
+            "target_browsers",
+            &input.target_browsers,
+            bounds::MAX_TARGETS,
+        )?;
+        bounds::labels("target_os", &input.target_os, bounds::MAX_TARGETS)?;
         let organization_id = actor.organization.map(|(id, _)| id);
         let owner = UsageOwner::of(actor.user_id, organization_id);
         let used = self.usage(owner, UsageCounter::Projects).await?;
@@ -251,6 +261,29 @@ impl MarketplaceService {
         project_id: ObjectId,
         update: ProjectUpdate,
     ) -> Result<Project, MarketplaceError> {
+        if let Some(name) = &update.name {
+            bounds::text("name", name, true, bounds::MAX_NAME_CHARS)?;
+        }
+        if let Some(description) = &update.description {
+            bounds::text(
+                "description",
+                description,
+                false,
+                bounds::MAX_DESCRIPTION_CHARS,
+            )?;
+        }
+        if let Some(url) = &update.url {
+            bounds::web_url("url", url, false)?;
+        }
+        for (field, list) in [
+            ("target_devices", &update.target_devices),
+            ("target_browsers", &update.target_browsers),
+            ("target_os", &update.target_os),
+        ] {
+            if let Some(list) = list {
+                bounds::labels(field, list, bounds::MAX_TARGETS)?;
+            }
+        }
         let project = self.project(project_id).await?;
         if actor.role == ActorRole::Tester
             || !actor.manages(project.client_id, project.organization_id)

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 use crate::actor::{Actor, ActorRole};
+use crate::bounds;
 use crate::error::MarketplaceError;
 use crate::job::{Job, NewJob};
 use crate::service::MarketplaceService;
@@ -126,6 +127,83 @@ pub fn fill_placeholders(
     Ok(filled)
 }
 
+/// The bounds of a template's texts and lists (see `crate::bounds`).
+fn validate_template(input: &NewTemplate) -> Result<(), MarketplaceError> {
+    bounds::text("name", &input.name, true, bounds::MAX_NAME_CHARS)?;
+    bounds::text(
+        "description",
+        &input.description,
+        false,
+        bounds::MAX_DESCRIPTION_CHARS,
+    )?;
+    bounds::text(
+        "template_type",
+        &input.template_type,
+        true,
+        bounds::MAX_LABEL_CHARS,
+    )?;
+    let journey = &input.journey_template;
+    bounds::text(
+        "scenario",
+        &journey.scenario,
+        true,
+        bounds::MAX_LONG_TEXT_CHARS,
+    )?;
+    if journey.steps.is_empty() || journey.steps.len() > bounds::MAX_TEMPLATE_STEPS {
+        return Err(MarketplaceError::InvalidInput {
+            field: "steps",
+            reason: format!("1 to {} steps", bounds::MAX_TEMPLATE_STEPS),
+        });
+    }
+    for step in &journey.steps {
+        bounds::text(
+            "steps",
+            &step.action_template,
+            true,
+            bounds::MAX_LONG_TEXT_CHARS,
+        )?;
+        bounds::text(
+            "steps",
+            &step.expected_result_template,
+            true,
+            bounds::MAX_LONG_TEXT_CHARS,
+        )?;
+    }
+    if journey.variables.len() > bounds::MAX_TEMPLATE_VARIABLES {
+        return Err(MarketplaceError::InvalidInput {
+            field: "variables",
+            reason: format!("at most {} variables", bounds::MAX_TEMPLATE_VARIABLES),
+        });
+    }
+    for variable in &journey.variables {
+        bounds::text("variables", &variable.name, true, bounds::MAX_LABEL_CHARS)?;
+        bounds::text(
+            "variables",
+            &variable.description,
+            false,
+            bounds::MAX_DESCRIPTION_CHARS,
+        )?;
+        bounds::text(
+            "variables",
+            &variable.example,
+            false,
+            bounds::MAX_DESCRIPTION_CHARS,
+        )?;
+    }
+    bounds::text(
+        "openai_system_prompt",
+        &input.openai_system_prompt,
+        false,
+        bounds::MAX_LONG_TEXT_CHARS,
+    )?;
+    bounds::text(
+        "enhancement_instructions",
+        &input.enhancement_instructions,
+        false,
+        bounds::MAX_LONG_TEXT_CHARS,
+    )
+}
+
 impl MarketplaceService {
     /// Creates an active template; admins only.
     pub async fn create_template(
@@ -138,6 +216,7 @@ impl MarketplaceService {
                 action: "manage test templates",
             });
         }
+        validate_template(&input)?;
         let now = self.now();
         let template = AiTestTemplate {
             id: ObjectId::new(),
