@@ -138,6 +138,9 @@ pub struct Config {
     /// Complexity an API key of an `enterprise` organization may spend per minute.
     #[serde(default = "default_graphql_cost_per_minute_enterprise_key")]
     pub graphql_cost_per_minute_enterprise_key: u32,
+    /// Memory for parsed and validated documents kept by hash, in bytes; 0 keeps none.
+    #[serde(default = "default_graphql_document_cache_bytes")]
+    pub graphql_document_cache_bytes: usize,
     /// Who may introspect the schema: `everyone`, `introspect_keys` (API keys with the
     /// `INTROSPECT` scope) or `nobody`. Unset: `everyone` in development, `introspect_keys` in
     /// production.
@@ -436,6 +439,10 @@ impl std::fmt::Debug for Config {
                 "graphql_cost_per_minute_enterprise_key",
                 &self.graphql_cost_per_minute_enterprise_key,
             )
+            .field(
+                "graphql_document_cache_bytes",
+                &self.graphql_document_cache_bytes,
+            )
             .field("graphql_introspection", &self.graphql_introspection)
             .field("graphql_trusted_documents", &self.graphql_trusted_documents)
             .field(
@@ -537,6 +544,9 @@ fn default_graphql_cost_per_minute_team_key() -> u32 {
 fn default_graphql_cost_per_minute_enterprise_key() -> u32 {
     graphql::cost::CostBudgets::default().enterprise_key_per_minute
 }
+fn default_graphql_document_cache_bytes() -> usize {
+    graphql::SchemaLimits::default().document_cache_bytes
+}
 fn default_max_body_bytes() -> usize {
     1024 * 1024
 }
@@ -610,6 +620,7 @@ pub const KEYS: &[(&str, KeyKind)] = &[
     ("graphql_cost_per_minute_address", KeyKind::Integer),
     ("graphql_cost_per_minute_team_key", KeyKind::Integer),
     ("graphql_cost_per_minute_enterprise_key", KeyKind::Integer),
+    ("graphql_document_cache_bytes", KeyKind::Integer),
     ("graphql_introspection", KeyKind::Text),
     ("graphql_trusted_documents", KeyKind::Text),
     ("graphql_trusted_documents_file", KeyKind::Text),
@@ -800,6 +811,7 @@ impl Config {
                 team_key_per_minute: self.graphql_cost_per_minute_team_key,
                 enterprise_key_per_minute: self.graphql_cost_per_minute_enterprise_key,
             },
+            document_cache_bytes: self.graphql_document_cache_bytes,
         }
     }
 

@@ -136,6 +136,31 @@ impl Metrics {
     }
 }
 
+/// The Prometheus text of the GraphQL document cache's lookups (`graphql::documents`).
+pub fn render_document_cache(counts: graphql::documents::CacheCounts) -> String {
+    let mut out = String::new();
+    out.push_str("# HELP graphql_document_cache_lookups_total Documents looked up by hash before parsing, by outcome (a hit is neither parsed nor validated).\n");
+    out.push_str("# TYPE graphql_document_cache_lookups_total counter\n");
+    let _ = writeln!(
+        out,
+        "graphql_document_cache_lookups_total{{outcome=\"hit\"}} {}",
+        counts.hits
+    );
+    let _ = writeln!(
+        out,
+        "graphql_document_cache_lookups_total{{outcome=\"miss\"}} {}",
+        counts.misses
+    );
+    out.push_str("# HELP graphql_document_preparation_seconds_total Time spent looking up, parsing, checking and validating GraphQL documents.\n");
+    out.push_str("# TYPE graphql_document_preparation_seconds_total counter\n");
+    let _ = writeln!(
+        out,
+        "graphql_document_preparation_seconds_total {}",
+        counts.preparing_nanos as f64 / 1e9
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@
 //! request and calls [`execute`].
 
 pub mod cost;
+pub mod documents;
 pub mod error;
 mod idempotency;
 pub mod identity_api;
@@ -156,6 +157,8 @@ pub struct Api {
     pub input_types: variables::InputTypes,
     /// Documents known by hash: the trusted manifest and those registered through APQ.
     pub persisted: std::sync::Arc<persisted::PersistedDocuments>,
+    /// Validated documents by hash, so a repeated document is parsed and validated once.
+    pub documents: std::sync::Arc<documents::DocumentCache>,
 }
 
 /// Who may run `__schema` / `__type` queries.
@@ -192,6 +195,7 @@ pub fn build_schema(
     introspection: IntrospectionPolicy,
     persisted: persisted::PersistedDocuments,
 ) -> Api {
+    let documents = std::sync::Arc::new(documents::DocumentCache::new(limits.document_cache_bytes));
     let schema = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
@@ -199,9 +203,11 @@ pub fn build_schema(
     )
     .data(services)
     .limit_complexity(limits.max_complexity)
+    // The cost extension runs first so that it charges cached validations as well.
     .extension(cost::CostCharging(std::sync::Arc::new(
         cost::CostLimiter::new(limits.cost),
     )))
+    .extension(documents::CachedValidation(documents.clone()))
     .finish();
     let input_types = variables::InputTypes::from_sdl(&schema.sdl());
     Api {
@@ -210,6 +216,7 @@ pub fn build_schema(
         introspection,
         input_types,
         persisted: std::sync::Arc::new(persisted),
+        documents,
     }
 }
 
@@ -304,20 +311,34 @@ pub fn admit(
         .persisted
         .resolve(request, viewer)
         .map_err(|error| Box::new(request_error(error, request_id)))?;
-    let checked = limits::check(
-        &request.query,
-        request.operation_name.as_deref(),
-        &api.limits,
-    )
-    .map_err(|exceeded| {
-        let error = async_graphql::Error::new(exceeded.to_string()).extend_with(|_, extensions| {
-            extensions.set("code", ErrorCode::GraphqlValidationFailed.as_str());
-            extensions.set("limit", exceeded.name());
-            extensions.set("field", "query");
-        });
-        Box::new(request_error(error, request_id))
-    })?;
-    let Some(checked) = checked else {
+    let preparing = std::time::Instant::now();
+    let key = documents::key(&request.query, request.operation_name.as_deref());
+    let (cached, fresh) = match api.documents.get(&key) {
+        Some(cached) => (Some(cached), None),
+        None => {
+            let checked = limits::check(
+                &request.query,
+                request.operation_name.as_deref(),
+                &api.limits,
+            )
+            .map_err(|exceeded| {
+                let error =
+                    async_graphql::Error::new(exceeded.to_string()).extend_with(|_, extensions| {
+                        extensions.set("code", ErrorCode::GraphqlValidationFailed.as_str());
+                        extensions.set("limit", exceeded.name());
+                        extensions.set("field", "query");
+                    });
+                Box::new(request_error(error, request_id))
+            })?;
+            (None, checked)
+        }
+    };
+    api.documents.spent_preparing(preparing.elapsed());
+    let Some(checked) = cached
+        .as_deref()
+        .map(documents::CachedDocument::checked)
+        .or(fresh.as_ref())
+    else {
         return Ok(());
     };
     if checked.introspects && !api.introspection.admits(viewer) {
@@ -350,10 +371,17 @@ pub fn admit(
     request
         .data
         .insert(cost::TypenameSelections(checked.typenames));
+    let document = checked.document.clone();
+    let pending = match (cached, fresh) {
+        (Some(cached), _) => documents::PendingDocument::hit(key, &request.variables, cached),
+        (None, Some(fresh)) => documents::PendingDocument::miss(key, &request.variables, fresh),
+        (None, None) => return Ok(()),
+    };
+    request.data.insert(pending);
     if let Some(hash) = resolved.register {
         api.persisted.register(hash, &request.query);
     }
-    request.set_parsed_query(checked.document);
+    request.set_parsed_query(document);
     Ok(())
 }
 

@@ -30,6 +30,8 @@ pub struct SchemaLimits {
     pub max_aliases: usize,
     /// What each kind of caller may spend, in complexity, per minute (`crate::cost`).
     pub cost: crate::cost::CostBudgets,
+    /// Memory for validated documents kept by hash (`crate::documents`), in bytes; 0 keeps none.
+    pub document_cache_bytes: usize,
 }
 
 impl Default for SchemaLimits {
@@ -42,6 +44,7 @@ impl Default for SchemaLimits {
             max_root_fields: 32,
             max_aliases: 64,
             cost: crate::cost::CostBudgets::default(),
+            document_cache_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -148,10 +151,12 @@ pub fn check(
         document,
         introspects,
         typenames,
+        text_bytes: query.len(),
     }))
 }
 
 /// A parsed document within the limits.
+#[derive(Clone)]
 pub struct CheckedDocument {
     /// The parsed document, handed to async-graphql so it is not parsed twice.
     pub document: ExecutableDocument,
@@ -160,6 +165,8 @@ pub struct CheckedDocument {
     /// How many `__typename` selections the document holds: async-graphql's complexity leaves
     /// them out, the cost budget counts them.
     pub typenames: usize,
+    /// The length of the document's text (what `crate::documents` budgets by).
+    pub text_bytes: usize,
 }
 
 fn count_typenames(document: &ExecutableDocument) -> usize {

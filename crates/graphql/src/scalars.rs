@@ -74,6 +74,21 @@ impl ScalarType for Cents {
     }
 }
 
+/// Coerces a variable's value for the custom scalar `name` as its resolver will, so a value that
+/// does not parse is refused before execution (`crate::variables`); `None` for other types.
+pub fn coerce_input(name: &str, value: &Value) -> Option<Result<(), String>> {
+    fn coerce<T: ScalarType + async_graphql::InputType>(value: &Value) -> Result<(), String> {
+        <T as ScalarType>::parse(value.clone())
+            .map(|_| ())
+            .map_err(|error| error.into_server_error(Default::default()).message)
+    }
+    match name {
+        "Cents" => Some(coerce::<Cents>(value)),
+        "DateTime" => Some(coerce::<DateTime>(value)),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

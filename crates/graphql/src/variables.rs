@@ -5,8 +5,9 @@
 //!
 //! async-graphql coerces a variable only when a resolver reads the argument it feeds, and not
 //! at all when it feeds nothing. The input types are read once from the schema's own SDL.
-//! Custom scalars (`DateTime`, `Cents`, ...) keep their parsing in the scalar: here they only
-//! refuse lists and objects where none can be.
+//! Custom scalars (`DateTime`, `Cents`) are parsed by the scalar's own `parse`
+//! (`scalars::coerce_input`). Because every value is coerced here on every request, a document's
+//! validation outcome can be reused whatever its variables (`crate::documents`).
 
 use std::collections::HashMap;
 
@@ -239,7 +240,10 @@ impl InputTypes {
                 (_, ConstValue::List(_) | ConstValue::Object(_)) => {
                     fail(format!("`{type_name}` is a scalar, not a list or object"))
                 }
-                _ => Ok(()),
+                (custom, value) => match crate::scalars::coerce_input(custom, value) {
+                    Some(Err(message)) => fail(message),
+                    Some(Ok(())) | None => Ok(()),
+                },
             },
             InputKind::Enum(values) => match enum_text(value) {
                 Some(text) if values.iter().any(|candidate| candidate == text) => Ok(()),
@@ -394,5 +398,44 @@ mod tests {
             ),
             Some("$r.when".into())
         );
+    }
+
+    #[test]
+    fn custom_scalars_are_parsed_by_their_own_rules() {
+        let register = "query($r: Register!) { a }";
+        let when = |value: serde_json::Value| {
+            check(
+                register,
+                serde_json::json!({ "r": { "email": "a", "role": "CLIENT", "when": value } }),
+            )
+            .err()
+            .map(|error| error.path)
+        };
+        assert_eq!(when(serde_json::json!("2026-01-01T00:00:00Z")), None);
+        assert_eq!(
+            when(serde_json::json!("next tuesday")),
+            Some("$r.when".into())
+        );
+        assert_eq!(when(serde_json::json!(5)), Some("$r.when".into()));
+    }
+
+    #[test]
+    fn every_custom_scalar_of_the_schema_is_coerced_before_execution() {
+        let sdl = crate::schema_sdl();
+        let scalars: Vec<&str> = sdl
+            .lines()
+            .filter_map(|line| line.strip_prefix("scalar "))
+            .map(str::trim)
+            .collect();
+        assert!(
+            scalars.contains(&"Cents"),
+            "the SDL lists its scalars: {scalars:?}"
+        );
+        for name in scalars {
+            assert!(
+                crate::scalars::coerce_input(name, &ConstValue::Null).is_some(),
+                "scalar {name} has no coercion in scalars::coerce_input"
+            );
+        }
     }
 }
