@@ -84,6 +84,19 @@ impl Variables {
         self
     }
 
+    /// A copy with a command's `let` bound. Each value is an expression evaluated once, before
+    /// any document is read (a field path sees no document), and sees the system variables but
+    /// not its sibling definitions, as on mongod.
+    pub fn with_let(&self, definitions: &Document) -> CommandResult<Variables> {
+        let mut variables = self.clone();
+        for (name, definition) in definitions {
+            validate_variable_name(name)?;
+            let value = Expression::parse(definition)?.evaluate(&Document::new(), self)?;
+            variables.bind(name, value);
+        }
+        Ok(variables)
+    }
+
     /// The value bound to `name` (without `$$`).
     pub fn get(&self, name: &str) -> Option<&Bson> {
         match self.lookup(name) {

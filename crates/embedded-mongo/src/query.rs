@@ -20,6 +20,8 @@ pub struct ParseOptions {
     /// Fields covered by the collection's text index, with their weights; `$text` is an error
     /// (code 27, IndexNotFound) when this is `None`.
     pub text_fields: Option<Vec<(String, i32)>>,
+    /// Variables `$expr` sees besides the system ones (a command's `let`).
+    pub variables: Option<Variables>,
 }
 
 /// A parsed filter.
@@ -27,6 +29,7 @@ pub struct ParseOptions {
 pub struct Matcher {
     root: Node,
     has_text: bool,
+    variables: Option<Variables>,
 }
 
 /// What a successful match learned about the document.
@@ -1379,7 +1382,11 @@ impl Matcher {
         };
         let root = parse_filter(filter, &mut context, 0)?;
         let has_text = root.contains_text();
-        Ok(Matcher { root, has_text })
+        Ok(Matcher {
+            root,
+            has_text,
+            variables: options.variables.clone(),
+        })
     }
 
     /// True when the document matches.
@@ -1394,9 +1401,11 @@ impl Matcher {
 
     /// Matches and reports details (the positional array index), or `None` when it does not match.
     pub fn match_details(&self, document: &Document) -> Option<MatchDetails> {
-        self.root
-            .evaluate(document, &Variables::new())
-            .map(|array_position| MatchDetails { array_position })
+        let evaluated = match &self.variables {
+            Some(variables) => self.root.evaluate(document, variables),
+            None => self.root.evaluate(document, &Variables::new()),
+        };
+        evaluated.map(|array_position| MatchDetails { array_position })
     }
 
     /// Top-level constraints (from the root and from a root `$and`) that an index can use,
@@ -2320,6 +2329,7 @@ mod tests {
     fn text_matches_terms_phrases_and_exclusions() {
         let options = ParseOptions {
             text_fields: Some(vec![("subject".to_string(), 1), ("tags".to_string(), 1)]),
+            variables: None,
         };
         let text = |search: &str, document: Document| {
             let matcher =
@@ -2636,7 +2646,7 @@ mod tests {
     proptest! {
         #[test]
         fn random_filters_and_documents_never_panic(filter in document(), target in document()) {
-            let options = ParseOptions { text_fields: Some(vec![("a".to_string(), 1)]) };
+            let options = ParseOptions { text_fields: Some(vec![("a".to_string(), 1)]), variables: None };
             if let Ok(matcher) = Matcher::parse_with(&filter, &options) {
                 let _ = matcher.match_details(&target);
                 let _ = matcher.index_bounds();

@@ -544,6 +544,16 @@ impl Context<'_> {
         format!("{}.{collection}", self.database)
     }
 
+    /// The command's `let` (variables for `$expr` and pipeline updates), each evaluated once.
+    fn let_variables(&self) -> CommandResult<Option<crate::expression::Variables>> {
+        match self.document("let")? {
+            Some(definitions) => crate::expression::Variables::new()
+                .with_let(&definitions)
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+
     fn document(&self, field: &str) -> CommandResult<Option<Document>> {
         match self.body.get(field) {
             None | Some(Bson::Null) => Ok(None),

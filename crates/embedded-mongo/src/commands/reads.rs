@@ -28,6 +28,7 @@ pub fn find(
         projection,
         skip,
         limit,
+        variables: context.let_variables()?,
     };
     let documents =
         context
@@ -290,11 +291,14 @@ pub fn aggregate(
             "{aggregate: 1} is only supported with $changeStream; a collection is required",
         ));
     };
-    let documents =
-        context
-            .state
-            .store
-            .aggregate(transaction, context.database, &collection, &pipeline)?;
+    let variables = context.let_variables()?.unwrap_or_default();
+    let documents = context.state.store.aggregate(
+        transaction,
+        context.database,
+        &collection,
+        &pipeline,
+        &variables,
+    )?;
     Ok(first_batch_reply(
         &context.state.cursors,
         &context.namespace(&collection),

@@ -72,7 +72,6 @@ const fn refused(name: &'static str, code: i32, why: &'static str) -> OptionSupp
 
 const COLLATION: &str = "collation is not implemented; string comparison is binary";
 const HINT: &str = "index hints are not implemented; the planner picks indexes itself";
-const LET: &str = "command-level `let` variables are not implemented";
 const VIEWS: &str = "views are not implemented";
 const TIME_SERIES: &str = "time-series collections are out of scope";
 const CAPPED: &str = "capped collections are not implemented";
@@ -99,7 +98,7 @@ pub const SURFACE: &[CommandSurface] = &[
             inert("oplogReplay", "deprecated; mongod 4.4+ ignores it"),
             missing("collation", COLLATION),
             missing("hint", HINT),
-            missing("let", LET),
+            implemented("let", "conformance/let_variables.rs::find_let_variables_reach_expr"),
             missing("min", "index bounds `min`/`max` are not implemented"),
             missing("max", "index bounds `min`/`max` are not implemented"),
             missing("returnKey", "`returnKey` is not implemented"),
@@ -125,7 +124,7 @@ pub const SURFACE: &[CommandSurface] = &[
             implemented("updates", "conformance/commands.rs::update_reply_reports_matched_modified_and_upserted"),
             implemented("ordered", "conformance/surface.rs::an_unordered_update_applies_the_statements_after_a_failed_one"),
             implemented("bypassDocumentValidation", "conformance/validation.rs::bypass_document_validation_skips_the_validator"),
-            missing("let", LET),
+            implemented("let", "conformance/let_variables.rs::update_let_variables_reach_the_filter_and_a_pipeline_update"),
             implemented("updates.q", "conformance/commands.rs::update_one_versus_update_many"),
             implemented("updates.u", "conformance/commands.rs::update_one_versus_update_many"),
             implemented("updates.multi", "conformance/commands.rs::update_one_versus_update_many"),
@@ -143,7 +142,7 @@ pub const SURFACE: &[CommandSurface] = &[
         options: &[
             implemented("deletes", "conformance/commands.rs::delete_reply_counts_and_limit_one_deletes_one"),
             implemented("ordered", "conformance/surface.rs::an_unordered_delete_applies_the_statements_after_a_failed_one"),
-            missing("let", LET),
+            implemented("let", "conformance/let_variables.rs::delete_let_variables_reach_expr"),
             implemented("deletes.q", "conformance/commands.rs::delete_reply_counts_and_limit_one_deletes_one"),
             implemented("deletes.limit", "conformance/commands.rs::delete_reply_counts_and_limit_one_deletes_one"),
             missing("deletes.collation", COLLATION),
@@ -165,7 +164,7 @@ pub const SURFACE: &[CommandSurface] = &[
             implemented("bypassDocumentValidation", "conformance/surface.rs::find_and_modify_can_bypass_the_validator"),
             missing("collation", COLLATION),
             missing("hint", HINT),
-            missing("let", LET),
+            implemented("let", "conformance/let_variables.rs::find_and_modify_let_variables_reach_the_query_and_a_pipeline_update"),
         ],
     },
     CommandSurface {
@@ -179,7 +178,7 @@ pub const SURFACE: &[CommandSurface] = &[
             refused("explain", codes::COMMAND_NOT_SUPPORTED, "explain is not implemented"),
             missing("collation", COLLATION),
             missing("hint", HINT),
-            missing("let", LET),
+            implemented("let", "conformance/let_variables.rs::aggregate_let_variables_reach_every_stage"),
         ],
     },
     CommandSurface {

@@ -127,9 +127,10 @@ pub fn update(
     let raw = context.documents("updates")?;
     check_batch_size(raw.len())?;
     let ordered = context.boolean("ordered")?.unwrap_or(true);
+    let variables = context.let_variables()?;
     let statements = raw
         .iter()
-        .map(parse_update_statement)
+        .map(|statement| parse_update_statement(statement, variables.as_ref()))
         .collect::<CommandResult<Vec<_>>>()?;
     let in_transaction = transaction.is_some();
     let write_options = WriteOptions {
@@ -154,7 +155,10 @@ fn bypasses_validation(context: &Context<'_>) -> CommandResult<bool> {
         .unwrap_or(false))
 }
 
-fn parse_update_statement(statement: &Document) -> CommandResult<UpdateStatement> {
+fn parse_update_statement(
+    statement: &Document,
+    variables: Option<&crate::expression::Variables>,
+) -> CommandResult<UpdateStatement> {
     let filter = match statement.get("q") {
         Some(Bson::Document(filter)) => filter.clone(),
         Some(other) => return Err(wrong_type("update.updates", "q", other, "object")),
@@ -177,6 +181,7 @@ fn parse_update_statement(statement: &Document) -> CommandResult<UpdateStatement
         upsert: optional_boolean("update.updates", "upsert", statement.get("upsert"))?
             .unwrap_or(false),
         array_filters: array_filters("update.updates", statement.get("arrayFilters"))?,
+        variables: variables.cloned(),
     })
 }
 
@@ -202,6 +207,7 @@ pub fn delete(
     let raw = context.documents("deletes")?;
     check_batch_size(raw.len())?;
     let ordered = context.boolean("ordered")?.unwrap_or(true);
+    let variables = context.let_variables()?;
     let statements = raw
         .iter()
         .map(|statement| {
@@ -220,7 +226,11 @@ pub fn delete(
                     }
                     None => return Err(missing_field("delete.deletes", "limit")),
                 };
-            Ok(DeleteStatement { filter, limit })
+            Ok(DeleteStatement {
+                filter,
+                limit,
+                variables: variables.clone(),
+            })
         })
         .collect::<CommandResult<Vec<_>>>()?;
     let in_transaction = transaction.is_some();
@@ -283,6 +293,7 @@ pub fn find_and_modify(
         return_new,
         upsert,
         array_filters: array_filters(context.name, context.body.get("arrayFilters"))?,
+        variables: context.let_variables()?,
     };
     let outcome = context.state.store.find_and_modify_with(
         transaction,
@@ -360,12 +371,12 @@ mod tests {
     fn an_update_pipeline_with_a_forbidden_stage_fails_the_statement_parse() {
         let statement = doc! {"q": {}, "u": [{"$match": {"a": 1}}]};
         assert_eq!(
-            parse_update_statement(&statement).unwrap_err().code,
+            parse_update_statement(&statement, None).unwrap_err().code,
             codes::INVALID_OPTIONS
         );
         let statement = doc! {"q": {}, "u": [{"$nope": {}}]};
         assert_eq!(
-            parse_update_statement(&statement).unwrap_err().code,
+            parse_update_statement(&statement, None).unwrap_err().code,
             codes::UNRECOGNIZED_PIPELINE_STAGE
         );
     }
@@ -373,7 +384,7 @@ mod tests {
     #[test]
     fn update_statements_without_u_miss_a_required_field() {
         let statement = doc! {"q": {}, "limit": 2};
-        let error = parse_update_statement(&statement).unwrap_err();
+        let error = parse_update_statement(&statement, None).unwrap_err();
         assert_eq!(error.code, 40414);
     }
 }

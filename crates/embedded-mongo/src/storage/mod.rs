@@ -23,6 +23,7 @@ use bson::{Bson, Document};
 
 use crate::aggregate;
 use crate::error::{CommandError, CommandResult};
+use crate::expression::Variables;
 use catalog::{Catalog, Op};
 use change_log::PendingEvent;
 use engine::Engine;
@@ -85,6 +86,8 @@ pub struct FindRequest {
     pub skip: u64,
     /// 0 means no limit.
     pub limit: u64,
+    /// The command's `let`, seen by `$expr`.
+    pub variables: Option<Variables>,
 }
 
 /// One statement of an `update` command.
@@ -96,6 +99,8 @@ pub struct UpdateStatement {
     pub multi: bool,
     pub upsert: bool,
     pub array_filters: Vec<Document>,
+    /// The command's `let`, seen by `$expr` in `q` and by a pipeline `u`.
+    pub variables: Option<Variables>,
 }
 
 /// One statement of a `delete` command.
@@ -104,6 +109,8 @@ pub struct DeleteStatement {
     pub filter: Document,
     /// 0 deletes every match, 1 deletes at most one.
     pub limit: u32,
+    /// The command's `let`, seen by `$expr`.
+    pub variables: Option<Variables>,
 }
 
 /// The result of a batch write; statement errors are reported per statement index.
@@ -142,6 +149,8 @@ pub struct FindAndModifyRequest {
     pub return_new: bool,
     pub upsert: bool,
     pub array_filters: Vec<Document>,
+    /// The command's `let`, seen by `$expr` in `query` and by a pipeline `update`.
+    pub variables: Option<Variables>,
 }
 
 /// What `findAndModify` did.
@@ -865,7 +874,7 @@ impl Store {
     ) -> CommandResult<Vec<Document>> {
         self.read(txn, |catalog| {
             let target = catalog.collection(database, collection);
-            let filter = plan::Filter::parse(&request.filter, target)?;
+            let filter = plan::Filter::parse(&request.filter, target, request.variables.as_ref())?;
             let sort = parse_sort(&request.sort)?;
             let projection = parse_projection(&request.projection)?;
             let Some(target) = target else {
@@ -929,7 +938,7 @@ impl Store {
     ) -> CommandResult<u64> {
         self.read(txn, |catalog| {
             let target = catalog.collection(database, collection);
-            let filter = plan::Filter::parse(filter, target)?;
+            let filter = plan::Filter::parse(filter, target, None)?;
             let Some(target) = target else {
                 return Ok(0);
             };
@@ -965,7 +974,7 @@ impl Store {
     ) -> CommandResult<Vec<Bson>> {
         self.read(txn, |catalog| {
             let target = catalog.collection(database, collection);
-            let filter = plan::Filter::parse(filter, target)?;
+            let filter = plan::Filter::parse(filter, target, None)?;
             let Some(target) = target else {
                 return Ok(Vec::new());
             };
@@ -986,6 +995,7 @@ impl Store {
         database: &str,
         collection: &str,
         pipeline: &[Bson],
+        variables: &Variables,
     ) -> CommandResult<Vec<Document>> {
         self.read(txn, |catalog| {
             let pipeline = aggregate::Pipeline::parse(pipeline)?;
@@ -993,7 +1003,7 @@ impl Store {
                 None => Vec::new(),
                 Some(target) => {
                     let filter = match pipeline.leading_match() {
-                        Some(filter) => plan::Filter::parse(filter, Some(target))?,
+                        Some(filter) => plan::Filter::parse(filter, Some(target), Some(variables))?,
                         None => plan::Filter::All,
                     };
                     plan::matching(target, &filter, &self.engine.examined, None)
@@ -1003,7 +1013,7 @@ impl Store {
                 }
             };
             let view = DatabaseView { catalog, database };
-            pipeline.run(input, &view, &crate::expression::Variables::new())
+            pipeline.run(input, &view, variables)
         })
     }
 

@@ -11,6 +11,7 @@ use bson::{Bson, Document};
 
 use crate::compare::{compare_bson, OrderedBson};
 use crate::error::CommandResult;
+use crate::expression::Variables;
 use crate::query::{FieldBound, MatchDetails, Matcher, ParseOptions};
 use crate::storage::catalog::Collection;
 use crate::storage::index::{Index, IndexKey};
@@ -23,13 +24,19 @@ pub(crate) enum Filter {
 }
 
 impl Filter {
-    /// Parses `filter`, making the collection's text index available to `$text`.
-    pub fn parse(filter: &Document, collection: Option<&Collection>) -> CommandResult<Filter> {
+    /// Parses `filter`, making the collection's text index available to `$text` and
+    /// `variables` (a command's `let`) to `$expr`.
+    pub fn parse(
+        filter: &Document,
+        collection: Option<&Collection>,
+        variables: Option<&Variables>,
+    ) -> CommandResult<Filter> {
         if filter.is_empty() {
             return Ok(Filter::All);
         }
         let options = ParseOptions {
             text_fields: collection.and_then(Collection::text_fields),
+            variables: variables.cloned(),
         };
         Ok(Filter::Matching(Box::new(Matcher::parse_with(
             filter, &options,

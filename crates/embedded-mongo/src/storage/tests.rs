@@ -483,6 +483,7 @@ fn delete_with_limit_one_removes_a_single_document() {
         &[DeleteStatement {
             filter: doc! {},
             limit: 1,
+            variables: None,
         }],
         true,
     );
@@ -498,6 +499,7 @@ fn delete_with_limit_one_removes_a_single_document() {
         &[DeleteStatement {
             filter: doc! {},
             limit: 0,
+            variables: None,
         }],
         true,
     );
@@ -547,6 +549,7 @@ fn change_events_record_inserts_deletes_and_drops_in_order() {
         &[DeleteStatement {
             filter: doc! {},
             limit: 0,
+            variables: None,
         }],
         true,
     );
@@ -683,6 +686,7 @@ fn writing_a_document_changed_after_the_snapshot_conflicts_immediately() {
         &[DeleteStatement {
             filter: doc! {},
             limit: 0,
+            variables: None,
         }],
         true,
     );
@@ -693,6 +697,7 @@ fn writing_a_document_changed_after_the_snapshot_conflicts_immediately() {
         &[DeleteStatement {
             filter: doc! {},
             limit: 1,
+            variables: None,
         }],
         true,
     );
@@ -728,6 +733,7 @@ fn acknowledged_writes_survive_reopening_and_a_torn_tail_is_ignored() {
             &[DeleteStatement {
                 filter: doc! {},
                 limit: 1,
+                variables: None,
             }],
             true,
         );
@@ -902,6 +908,7 @@ fn update(
             multi,
             upsert,
             array_filters: Vec::new(),
+            variables: None,
         }],
         true,
     )

@@ -11,6 +11,7 @@ use bson::{doc, oid::ObjectId, Bson, Document};
 use crate::aggregate::SortSpec;
 use crate::compare::OrderedBson;
 use crate::error::{codes, CommandError, CommandResult};
+use crate::expression::Variables;
 use crate::projection::Projection;
 use crate::query::validation_failure_details;
 use crate::storage::catalog::{document_size, Catalog, Collection, Op};
@@ -468,9 +469,10 @@ impl WriteScope<'_> {
         collection: &str,
         filter: &Document,
         stop_after: Option<usize>,
+        variables: Option<&Variables>,
     ) -> CommandResult<Vec<Found>> {
         let target = self.catalog.collection(database, collection);
-        let parsed = Filter::parse(filter, target)?;
+        let parsed = Filter::parse(filter, target, variables)?;
         Ok(match target {
             Some(target) => matching(target, &parsed, self.examined, stop_after),
             None => Vec::new(),
@@ -478,7 +480,12 @@ impl WriteScope<'_> {
     }
 
     /// The document an upsert inserts when nothing matched.
-    fn upsert_document(&self, filter: &Document, spec: &UpdateSpec) -> CommandResult<Document> {
+    fn upsert_document(
+        &self,
+        filter: &Document,
+        spec: &UpdateSpec,
+        variables: Option<&Variables>,
+    ) -> CommandResult<Document> {
         let seed = upsert_seed(filter)?;
         let mut document = if spec.is_replacement() {
             match seed.get("_id") {
@@ -495,6 +502,7 @@ impl WriteScope<'_> {
                 array_position: None,
                 inserting: true,
                 now: self.now,
+                variables: variables.cloned(),
             },
         )?;
         if let (Some(id), false) = (original_id, document.contains_key("_id")) {
@@ -518,12 +526,19 @@ impl WriteScope<'_> {
         check_namespace(database, collection)?;
         let spec = UpdateSpec::parse(&statement.update, &statement.array_filters)?;
         let limit = if statement.multi { None } else { Some(1) };
-        let found = self.find_matching(database, collection, &statement.filter, limit)?;
+        let found = self.find_matching(
+            database,
+            collection,
+            &statement.filter,
+            limit,
+            statement.variables.as_ref(),
+        )?;
         if found.is_empty() {
             if !statement.upsert {
                 return Ok(None);
             }
-            let document = self.upsert_document(&statement.filter, &spec)?;
+            let document =
+                self.upsert_document(&statement.filter, &spec, statement.variables.as_ref())?;
             let id = self.insert_one(database, collection, document)?;
             counts.0 += 1;
             return Ok(Some(id));
@@ -541,6 +556,7 @@ impl WriteScope<'_> {
                     array_position: hit.details.array_position,
                     inserting: false,
                     now: self.now,
+                    variables: statement.variables.clone(),
                 },
             )?;
             if changed {
@@ -568,7 +584,13 @@ impl WriteScope<'_> {
     ) -> CommandResult<u64> {
         check_namespace(database, collection)?;
         let limit = if statement.limit == 1 { Some(1) } else { None };
-        let found = self.find_matching(database, collection, &statement.filter, limit)?;
+        let found = self.find_matching(
+            database,
+            collection,
+            &statement.filter,
+            limit,
+            statement.variables.as_ref(),
+        )?;
         let mut deleted = 0;
         for hit in found {
             self.delete_one(database, collection, hit.record, &hit.document)?;
@@ -600,7 +622,13 @@ impl WriteScope<'_> {
             _ => None,
         };
         let limit = if sort.is_some() { None } else { Some(1) };
-        let mut found = self.find_matching(database, collection, &request.filter, limit)?;
+        let mut found = self.find_matching(
+            database,
+            collection,
+            &request.filter,
+            limit,
+            request.variables.as_ref(),
+        )?;
         if let Some(sort) = &sort {
             found.sort_by(|a, b| sort.compare(&a.document, &b.document));
         }
@@ -630,6 +658,7 @@ impl WriteScope<'_> {
                         array_position: hit.details.array_position,
                         inserting: false,
                         now: self.now,
+                        variables: request.variables.clone(),
                     },
                 )?;
                 let operation = if spec.is_replacement() {
@@ -663,7 +692,8 @@ impl WriteScope<'_> {
                 })
             }
             None if request.upsert => {
-                let document = self.upsert_document(&request.filter, &spec)?;
+                let document =
+                    self.upsert_document(&request.filter, &spec, request.variables.as_ref())?;
                 let id = self.insert_one(database, collection, document)?;
                 let value = if request.return_new {
                     match self.catalog.document_by_id(database, collection, &id) {

@@ -112,6 +112,8 @@ pub struct ApplyContext {
     pub inserting: bool,
     /// The time `$currentDate` and `$$NOW` use.
     pub now: DateTime,
+    /// The command's `let`, seen by a pipeline update.
+    pub variables: Option<Variables>,
 }
 
 impl UpdateSpec {
@@ -160,7 +162,11 @@ impl UpdateSpec {
                 working
             }
             UpdateKind::Pipeline(pipeline) => {
-                let variables = Variables::new().with_now(context.now);
+                let variables = context
+                    .variables
+                    .clone()
+                    .unwrap_or_default()
+                    .with_now(context.now);
                 let mut output =
                     pipeline.run(vec![document.clone()], &DetachedDocument, &variables)?;
                 if output.len() != 1 {

@@ -10,6 +10,7 @@ fn context() -> ApplyContext {
         array_position: None,
         inserting: false,
         now: DateTime::from_millis(1_700_000_000_000),
+        variables: None,
     }
 }
 

@@ -9,6 +9,7 @@ mod connection;
 mod fail_points;
 mod fixture;
 mod indexes;
+mod let_variables;
 mod query_operators;
 mod surface;
 mod transactions;

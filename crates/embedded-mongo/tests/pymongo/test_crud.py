@@ -105,3 +105,29 @@ def test_raw_find_and_modify_reply_shape(db):
     assert reply["value"] == {"_id": 1, "n": 2}
     assert reply["lastErrorObject"]["n"] == 1
     assert reply["lastErrorObject"]["updatedExisting"] is True
+
+
+def test_command_let_variables_reach_expr_and_pipeline_updates(db):
+    db.lets.insert_many([{"_id": n, "x": n} for n in range(1, 5)])
+    found = [d["_id"] for d in db.lets.find({"$expr": {"$gte": ["$x", "$$min"]}}, let={"min": 3})]
+    assert sorted(found) == [3, 4]
+    result = db.lets.update_many(
+        {"$expr": {"$lt": ["$x", "$$limit"]}},
+        [{"$set": {"tag": "$$tag"}}],
+        let={"limit": 2, "tag": "first"},
+    )
+    assert (result.matched_count, result.modified_count) == (1, 1)
+    assert db.lets.find_one({"_id": 1})["tag"] == "first"
+    updated = db.lets.find_one_and_update(
+        {"$expr": {"$eq": ["$x", "$$target"]}},
+        [{"$set": {"x": {"$multiply": ["$x", "$$factor"]}}}],
+        let={"target": 4, "factor": 10},
+        return_document=ReturnDocument.AFTER,
+    )
+    assert updated["x"] == 40
+    scaled = [d["s"] for d in db.lets.aggregate(
+        [{"$match": {"$expr": {"$eq": ["$_id", "$$id"]}}}, {"$project": {"s": {"$add": ["$x", "$$plus"]}}}],
+        let={"id": 2, "plus": 100},
+    )]
+    assert scaled == [102]
+    assert db.lets.delete_many({"$expr": {"$gt": ["$x", "$$over"]}}, let={"over": 3}).deleted_count == 1
