@@ -423,10 +423,15 @@ impl Stage {
         variables: &Variables,
     ) -> CommandResult<Vec<Document>> {
         match self {
-            Stage::Match { matcher, .. } => Ok(documents
-                .into_iter()
-                .filter(|document| matcher.matches_with(document, variables))
-                .collect()),
+            Stage::Match { matcher, .. } => {
+                let mut kept = Vec::with_capacity(documents.len());
+                for document in documents {
+                    if matcher.try_matches_with(&document, variables)? {
+                        kept.push(document);
+                    }
+                }
+                Ok(kept)
+            }
             Stage::Shape(shape) => documents
                 .into_iter()
                 .map(|document| shape.apply(&document, variables))

@@ -14,6 +14,14 @@ use crate::schema::JsonSchema;
 /// MongoDB enforces the same limit so that a hostile filter cannot exhaust the stack.
 pub const MAX_QUERY_DEPTH: usize = 100;
 
+thread_local! {
+    /// The first error an `$expr` raised during the current evaluation on this thread. Matching
+    /// answers "no match" through the tree; [`Matcher::try_match_details`] turns a recorded
+    /// error into the command's failure, as on mongod.
+    static EXPRESSION_ERROR: std::cell::RefCell<Option<CommandError>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// Options that change how a filter parses.
 #[derive(Debug, Clone, Default)]
 pub struct ParseOptions {
@@ -1108,10 +1116,15 @@ impl Node {
             Node::Field { path, predicate } => {
                 predicate.evaluate(&candidates(document, path), variables)
             }
-            Node::Expr(expression) => {
-                let value = expression.evaluate(document, variables).ok()?;
-                is_truthy(value.as_ref()).then_some(None)
-            }
+            Node::Expr(expression) => match expression.evaluate(document, variables) {
+                Ok(value) => is_truthy(value.as_ref()).then_some(None),
+                Err(error) => {
+                    EXPRESSION_ERROR.with(|slot| {
+                        slot.borrow_mut().get_or_insert(error);
+                    });
+                    None
+                }
+            },
             Node::Schema(schema) => schema.is_valid(document).then_some(None),
             Node::Text(query) => query.matches(document).then_some(None),
             Node::Constant(result) => result.then_some(None),
@@ -1387,6 +1400,30 @@ impl Matcher {
             has_text,
             variables: options.variables.clone(),
         })
+    }
+
+    /// Match details when the document matches, or the error an `$expr` raised on it.
+    pub fn try_match_details(&self, document: &Document) -> CommandResult<Option<MatchDetails>> {
+        EXPRESSION_ERROR.with(|slot| slot.borrow_mut().take());
+        let details = self.match_details(document);
+        match EXPRESSION_ERROR.with(|slot| slot.borrow_mut().take()) {
+            Some(error) => Err(error),
+            None => Ok(details),
+        }
+    }
+
+    /// [`Matcher::matches_with`], failing with the error an `$expr` raised.
+    pub fn try_matches_with(
+        &self,
+        document: &Document,
+        variables: &Variables,
+    ) -> CommandResult<bool> {
+        EXPRESSION_ERROR.with(|slot| slot.borrow_mut().take());
+        let matched = self.matches_with(document, variables);
+        match EXPRESSION_ERROR.with(|slot| slot.borrow_mut().take()) {
+            Some(error) => Err(error),
+            None => Ok(matched),
+        }
     }
 
     /// True when the document matches.

@@ -897,7 +897,7 @@ impl Store {
                     parts.iter().any(|part| matches!(part, SortPart::TextScore))
                 });
             let mut found: Vec<(plan::Found, Option<f64>)> =
-                plan::matching(target, &filter, &self.engine.examined, stop_after)
+                plan::matching(target, &filter, &self.engine.examined, stop_after)?
                     .into_iter()
                     .map(|hit| {
                         let score = if wants_score {
@@ -954,7 +954,7 @@ impl Store {
             let stop_after = (limit > 0)
                 .then(|| usize::try_from(skip.saturating_add(limit)).unwrap_or(usize::MAX));
             let matched =
-                plan::matching(target, &filter, &self.engine.examined, stop_after).len() as u64;
+                plan::matching(target, &filter, &self.engine.examined, stop_after)?.len() as u64;
             let after_skip = matched.saturating_sub(skip);
             Ok(if limit == 0 {
                 after_skip
@@ -979,7 +979,7 @@ impl Store {
                 return Ok(Vec::new());
             };
             let mut values = std::collections::BTreeSet::new();
-            for hit in plan::matching(target, &filter, &self.engine.examined, None) {
+            for hit in plan::matching(target, &filter, &self.engine.examined, None)? {
                 for value in index::path_values(&hit.document, key) {
                     values.insert(crate::compare::OrderedBson(value));
                 }
@@ -1006,7 +1006,7 @@ impl Store {
                         Some(filter) => plan::Filter::parse(filter, Some(target), Some(variables))?,
                         None => plan::Filter::All,
                     };
-                    plan::matching(target, &filter, &self.engine.examined, None)
+                    plan::matching(target, &filter, &self.engine.examined, None)?
                         .into_iter()
                         .map(|hit| (*hit.document).clone())
                         .collect()

@@ -43,11 +43,11 @@ impl Filter {
         )?)))
     }
 
-    /// Match details when `document` matches.
-    pub fn match_details(&self, document: &Document) -> Option<MatchDetails> {
+    /// Match details when `document` matches; an error an `$expr` raised fails the command.
+    pub fn match_details(&self, document: &Document) -> CommandResult<Option<MatchDetails>> {
         match self {
-            Filter::All => Some(MatchDetails::default()),
-            Filter::Matching(matcher) => matcher.match_details(document),
+            Filter::All => Ok(Some(MatchDetails::default())),
+            Filter::Matching(matcher) => matcher.try_match_details(document),
         }
     }
 
@@ -236,28 +236,28 @@ pub(crate) fn matching(
     filter: &Filter,
     examined: &AtomicU64,
     stop_after: Option<usize>,
-) -> Vec<Found> {
+) -> CommandResult<Vec<Found>> {
     let mut found = Vec::new();
     let limit = stop_after.unwrap_or(usize::MAX);
     if limit == 0 {
-        return found;
+        return Ok(found);
     }
-    let mut consider = |record: u64, document: &Arc<Document>| -> bool {
+    let mut consider = |record: u64, document: &Arc<Document>| -> CommandResult<bool> {
         examined.fetch_add(1, Ordering::Relaxed);
-        if let Some(details) = filter.match_details(document) {
+        if let Some(details) = filter.match_details(document)? {
             found.push(Found {
                 record,
                 document: document.clone(),
                 details,
             });
         }
-        found.len() < limit
+        Ok(found.len() < limit)
     };
     match candidates(collection, filter) {
         Some(records) => {
             for record in records {
                 if let Some(stored) = collection.records.get(&record) {
-                    if !consider(record, &stored.document) {
+                    if !consider(record, &stored.document)? {
                         break;
                     }
                 }
@@ -265,11 +265,11 @@ pub(crate) fn matching(
         }
         None => {
             for (record, stored) in collection.records.iter() {
-                if !consider(*record, &stored.document) {
+                if !consider(*record, &stored.document)? {
                     break;
                 }
             }
         }
     }
-    found
+    Ok(found)
 }

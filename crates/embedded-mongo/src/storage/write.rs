@@ -474,7 +474,7 @@ impl WriteScope<'_> {
         let target = self.catalog.collection(database, collection);
         let parsed = Filter::parse(filter, target, variables)?;
         Ok(match target {
-            Some(target) => matching(target, &parsed, self.examined, stop_after),
+            Some(target) => matching(target, &parsed, self.examined, stop_after)?,
             None => Vec::new(),
         })
     }

@@ -216,4 +216,41 @@ async fn let_refuses_what_mongod_refuses() {
         .await
         .unwrap_err();
     assert_eq!(server_error(&not_a_document).code, 14);
+    let undefined = test
+        .run(doc! {"find": "c", "filter": {"$expr": {"$eq": ["$x", "$$nobody"]}}})
+        .await
+        .unwrap_err();
+    assert_eq!(server_error(&undefined).code, 17276);
+}
+
+#[tokio::test]
+async fn an_expression_error_in_a_filter_fails_the_command_instead_of_matching_nothing() {
+    let test = TestServer::start().await;
+    seeded(&test).await;
+    let dividing = doc! {"$expr": {"$gt": [{"$divide": [10, {"$subtract": ["$x", 2]}]}, 0]}};
+    for command in [
+        doc! {"find": "c", "filter": dividing.clone()},
+        doc! {"count": "c", "query": dividing.clone()},
+        doc! {"delete": "c", "deletes": [{"q": dividing.clone(), "limit": 0}]},
+        doc! {"aggregate": "c", "pipeline": [{"$sort": {"_id": 1}}, {"$match": dividing.clone()}], "cursor": {}},
+    ] {
+        let name = command.keys().next().unwrap().to_string();
+        let reply = test.run(command).await;
+        match reply {
+            Err(error) => assert_eq!(server_error(&error).code, 2, "{name}"),
+            // A write command reports the failure as a write error.
+            Ok(reply) => assert_eq!(
+                crate::fixture::write_error_codes(&reply)
+                    .first()
+                    .map(|(_, code)| *code),
+                Some(2),
+                "{name}: {reply}"
+            ),
+        }
+    }
+    assert_eq!(
+        test.collection("c").count_documents(doc! {}).await.unwrap(),
+        3,
+        "nothing was deleted"
+    );
 }

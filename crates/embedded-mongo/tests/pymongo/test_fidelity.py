@@ -19,15 +19,18 @@ def test_collation_is_refused_with_not_implemented(db):
     assert refused.value.code == 238
 
 
-def test_let_variables_are_refused_not_ignored(db):
-    db.c.insert_one({"_id": 1, "x": 1})
-    with pytest.raises(OperationFailure) as refused:
-        list(db.c.find({"$expr": {"$eq": ["$x", "$$one"]}}, let={"one": 1}))
-    assert refused.value.code == 238
-    with pytest.raises(OperationFailure) as refused:
-        db.c.update_one({"$expr": {"$eq": ["$x", "$$one"]}}, {"$set": {"y": 1}}, let={"one": 1})
-    assert refused.value.code == 238
-    assert db.c.find_one({"_id": 1}) == {"_id": 1, "x": 1}
+def test_let_variables_are_honoured_and_expression_errors_fail_the_command(db):
+    db.c.insert_many([{"_id": 1, "x": 1}, {"_id": 2, "x": 2}])
+    assert [d["_id"] for d in db.c.find({"$expr": {"$eq": ["$x", "$$one"]}}, let={"one": 1})] == [1]
+    db.c.update_one({"$expr": {"$eq": ["$x", "$$one"]}}, {"$set": {"y": 1}}, let={"one": 1})
+    assert db.c.find_one({"_id": 1}) == {"_id": 1, "x": 1, "y": 1}
+    # mongod fails the command when $expr raises; it never silently matches nothing.
+    with pytest.raises(OperationFailure) as failed:
+        list(db.c.find({"$expr": {"$divide": [1, {"$subtract": ["$x", 1]}]}}))
+    assert failed.value.code == 2
+    with pytest.raises(OperationFailure) as failed:
+        list(db.c.find({"$expr": {"$eq": ["$x", "$$undefined"]}}))
+    assert failed.value.code == 17276
 
 
 def test_an_unknown_option_is_40415_and_sort_on_update_is_unknown_on_7_0(db):
