@@ -544,6 +544,52 @@ impl Context<'_> {
         format!("{}.{collection}", self.database)
     }
 
+    /// Checks the command's `hint` against the collection's indexes, as mongod's planner does:
+    /// a name or key pattern of an existing index, or `{$natural: ±1}`. A hint cannot change a
+    /// result (the store plans its own scans), so a valid one needs nothing more; a collection
+    /// that does not exist has nothing to check, as on mongod (an empty result).
+    fn check_hint(&self, collection: &str) -> CommandResult<()> {
+        let Some(hint) = self.body.get("hint") else {
+            return Ok(());
+        };
+        let Ok(indexes) = self.state.store.list_indexes(self.database, collection) else {
+            return Ok(());
+        };
+        let same_key = |key: &Document, wanted: &Document| {
+            key.len() == wanted.len()
+                && key.iter().zip(wanted.iter()).all(|((a, x), (b, y))| {
+                    a == b && crate::compare::compare_bson(x, y) == std::cmp::Ordering::Equal
+                })
+        };
+        let known = match hint {
+            Bson::String(name) => indexes
+                .iter()
+                .any(|index| index.get_str("name").ok() == Some(name.as_str())),
+            Bson::Document(wanted) => {
+                let natural = wanted.len() == 1
+                    && matches!(
+                        wanted.get("$natural"),
+                        Some(Bson::Int32(1 | -1)) | Some(Bson::Int64(1 | -1))
+                    )
+                    || matches!(wanted.get("$natural"), Some(Bson::Double(value)) if wanted.len() == 1 && (*value == 1.0 || *value == -1.0));
+                natural
+                    || indexes.iter().any(|index| {
+                        index
+                            .get_document("key")
+                            .is_ok_and(|key| same_key(key, wanted))
+                    })
+            }
+            other => return Err(wrong_type(self.name, "hint", other, "object")),
+        };
+        if known {
+            Ok(())
+        } else {
+            Err(CommandError::bad_value(
+                "error processing query: planner returned error :: caused by :: hint provided does not correspond to an existing index",
+            ))
+        }
+    }
+
     /// The command's `let` (variables for `$expr` and pipeline updates), each evaluated once.
     fn let_variables(&self) -> CommandResult<Option<crate::expression::Variables>> {
         match self.document("let")? {

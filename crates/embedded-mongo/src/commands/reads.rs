@@ -12,6 +12,7 @@ pub fn find(
     transaction: Option<&mut Transaction>,
 ) -> CommandResult<Document> {
     let collection = context.collection()?;
+    context.check_hint(&collection)?;
     let namespace = context.namespace(&collection);
     let filter = context.document("filter")?.unwrap_or_default();
     let sort = context.document("sort")?.filter(|sort| !sort.is_empty());
@@ -174,6 +175,7 @@ pub fn count(
     transaction: Option<&mut Transaction>,
 ) -> CommandResult<Document> {
     let collection = context.collection()?;
+    context.check_hint(&collection)?;
     let filter = context.document("query")?.unwrap_or_default();
     let skip = match context.integer("skip")? {
         Some(skip) if skip < 0 => {
@@ -200,6 +202,7 @@ pub fn distinct(
     transaction: Option<&mut Transaction>,
 ) -> CommandResult<Document> {
     let collection = context.collection()?;
+    context.check_hint(&collection)?;
     let key = match context.body.get("key") {
         Some(Bson::String(key)) => key.clone(),
         Some(other) => return Err(wrong_type("distinct", "key", other, "string")),
@@ -291,6 +294,7 @@ pub fn aggregate(
             "{aggregate: 1} is only supported with $changeStream; a collection is required",
         ));
     };
+    context.check_hint(&collection)?;
     let variables = context.let_variables()?.unwrap_or_default();
     let documents = context.state.store.aggregate(
         transaction,

@@ -71,7 +71,7 @@ const fn refused(name: &'static str, code: i32, why: &'static str) -> OptionSupp
 }
 
 const COLLATION: &str = "collation is not implemented; string comparison is binary";
-const HINT: &str = "index hints are not implemented; the planner picks indexes itself";
+const HINT: &str = "hints on update and delete statements are not implemented (command-level hints are checked)";
 const VIEWS: &str = "views are not implemented";
 const TIME_SERIES: &str = "time-series collections are out of scope";
 const CAPPED: &str = "capped collections are not implemented";
@@ -97,7 +97,7 @@ pub const SURFACE: &[CommandSurface] = &[
             inert("allowPartialResults", "only meaningful on sharded clusters; mongod ignores it"),
             inert("oplogReplay", "deprecated; mongod 4.4+ ignores it"),
             missing("collation", COLLATION),
-            missing("hint", HINT),
+            implemented("hint", "conformance/hints.rs::a_hint_naming_an_existing_index_is_accepted_and_changes_no_result"),
             implemented("let", "conformance/let_variables.rs::find_let_variables_reach_expr"),
             missing("min", "index bounds `min`/`max` are not implemented"),
             missing("max", "index bounds `min`/`max` are not implemented"),
@@ -163,7 +163,7 @@ pub const SURFACE: &[CommandSurface] = &[
             implemented("arrayFilters", "conformance/surface.rs::find_and_modify_applies_array_filters"),
             implemented("bypassDocumentValidation", "conformance/surface.rs::find_and_modify_can_bypass_the_validator"),
             missing("collation", COLLATION),
-            missing("hint", HINT),
+            implemented("hint", "conformance/hints.rs::a_hint_naming_an_existing_index_is_accepted_and_changes_no_result"),
             implemented("let", "conformance/let_variables.rs::find_and_modify_let_variables_reach_the_query_and_a_pipeline_update"),
         ],
     },
@@ -177,7 +177,7 @@ pub const SURFACE: &[CommandSurface] = &[
             inert("bypassDocumentValidation", "no implemented stage writes ($out and $merge are refused)"),
             refused("explain", codes::COMMAND_NOT_SUPPORTED, "explain is not implemented"),
             missing("collation", COLLATION),
-            missing("hint", HINT),
+            implemented("hint", "conformance/hints.rs::a_hint_naming_an_existing_index_is_accepted_and_changes_no_result"),
             implemented("let", "conformance/let_variables.rs::aggregate_let_variables_reach_every_stage"),
         ],
     },
@@ -189,7 +189,7 @@ pub const SURFACE: &[CommandSurface] = &[
             implemented("skip", "conformance/commands.rs::count_command_replies_n_and_honours_query_skip_limit"),
             implemented("limit", "conformance/commands.rs::count_command_replies_n_and_honours_query_skip_limit"),
             missing("collation", COLLATION),
-            missing("hint", HINT),
+            implemented("hint", "conformance/hints.rs::a_hint_naming_an_existing_index_is_accepted_and_changes_no_result"),
         ],
     },
     CommandSurface {
@@ -199,7 +199,7 @@ pub const SURFACE: &[CommandSurface] = &[
             implemented("key", "conformance/commands.rs::distinct_returns_unique_values_flattening_arrays"),
             implemented("query", "conformance/surface.rs::distinct_honours_its_query"),
             missing("collation", COLLATION),
-            missing("hint", HINT),
+            implemented("hint", "conformance/hints.rs::a_hint_naming_an_existing_index_is_accepted_and_changes_no_result"),
         ],
     },
     CommandSurface {

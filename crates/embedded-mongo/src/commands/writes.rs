@@ -249,6 +249,7 @@ pub fn find_and_modify(
     transaction: Option<&mut Transaction>,
 ) -> CommandResult<Document> {
     let collection = context.collection()?;
+    context.check_hint(&collection)?;
     let remove = context.boolean("remove")?.unwrap_or(false);
     let update = match context.body.get("update") {
         None | Some(Bson::Null) => None,

@@ -8,6 +8,7 @@ mod commands;
 mod connection;
 mod fail_points;
 mod fixture;
+mod hints;
 mod indexes;
 mod let_variables;
 mod query_operators;

@@ -132,3 +132,14 @@ def test_read_concern_snapshot_is_accepted_on_find(db):
     db.c.insert_one({"_id": 1})
     reply = db.command({"find": "c", "readConcern": {"level": "snapshot"}})
     assert "atClusterTime" in reply["cursor"]
+
+
+def test_a_hint_must_name_an_index_and_changes_no_result(db):
+    db.c.insert_many([{"_id": 1, "x": 2}, {"_id": 2, "x": 1}])
+    db.c.create_index([("x", 1)], name="x_1")
+    assert [d["_id"] for d in db.c.find({"x": {"$gte": 1}}).hint("x_1").sort("_id", 1)] == [1, 2]
+    assert [d["_id"] for d in db.c.find().hint([("x", 1)]).sort("_id", 1)] == [1, 2]
+    assert db.c.count_documents({}, hint="_id_") == 2
+    with pytest.raises(OperationFailure) as refused:
+        list(db.c.find().hint("no_such_index"))
+    assert refused.value.code == 2
