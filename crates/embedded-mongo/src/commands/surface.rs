@@ -71,7 +71,8 @@ const fn refused(name: &'static str, code: i32, why: &'static str) -> OptionSupp
 }
 
 const COLLATION: &str = "collation is not implemented; string comparison is binary";
-const HINT: &str = "hints on update and delete statements are not implemented (command-level hints are checked)";
+const HINT: &str =
+    "hints on update and delete statements are not implemented (command-level hints are checked)";
 const VIEWS: &str = "views are not implemented";
 const TIME_SERIES: &str = "time-series collections are out of scope";
 const CAPPED: &str = "capped collections are not implemented";
@@ -132,7 +133,7 @@ pub const SURFACE: &[CommandSurface] = &[
             implemented("updates.arrayFilters", "conformance/commands.rs::update_with_array_filters_updates_only_matching_elements"),
             missing("updates.collation", COLLATION),
             missing("updates.hint", HINT),
-            missing("updates.c", "constants (`c`) for pipeline updates are not implemented"),
+            implemented("updates.c", "conformance/let_variables.rs::pipeline_update_constants_are_seen_as_variables"),
             refused("updates.sort", codes::UNKNOWN_FIELD, SORT_8_0),
         ],
     },

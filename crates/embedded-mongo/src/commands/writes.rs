@@ -173,6 +173,25 @@ fn parse_update_statement(
         Some(other) => return Err(wrong_type("update.updates", "u", other, "object")),
         None => return Err(missing_field("update.updates", "u")),
     };
+    // `c`: constants a pipeline update reads as `$$name`, bound over the command's `let`.
+    let variables = match statement.get("c") {
+        None | Some(Bson::Null) => variables.cloned(),
+        Some(Bson::Document(constants)) => {
+            if !matches!(update, Bson::Array(_)) {
+                return Err(CommandError::new(
+                    51198,
+                    "Constant values may only be specified for pipeline updates",
+                ));
+            }
+            let mut bound = variables.cloned().unwrap_or_default();
+            for (name, value) in constants {
+                crate::expression::validate_variable_name(name)?;
+                bound = bound.with(name, value.clone());
+            }
+            Some(bound)
+        }
+        Some(other) => return Err(wrong_type("update.updates", "c", other, "object")),
+    };
     Ok(UpdateStatement {
         filter,
         update,
@@ -181,7 +200,7 @@ fn parse_update_statement(
         upsert: optional_boolean("update.updates", "upsert", statement.get("upsert"))?
             .unwrap_or(false),
         array_filters: array_filters("update.updates", statement.get("arrayFilters"))?,
-        variables: variables.cloned(),
+        variables,
     })
 }
 

@@ -254,3 +254,37 @@ async fn an_expression_error_in_a_filter_fails_the_command_instead_of_matching_n
         "nothing was deleted"
     );
 }
+
+#[tokio::test]
+async fn pipeline_update_constants_are_seen_as_variables() {
+    let test = TestServer::start().await;
+    seeded(&test).await;
+    let reply = test
+        .run(doc! {
+            "update": "c",
+            "updates": [{
+                "q": {"$expr": {"$eq": ["$x", "$$which"]}},
+                "u": [{"$set": {"label": {"$concat": ["$label", "$$suffix"]}}}],
+                "c": {"suffix": "-c"},
+            }],
+            "let": {"which": 2, "suffix": "-let"},
+        })
+        .await
+        .unwrap();
+    assert_eq!(reply.get_i32("nModified").unwrap(), 1, "{reply}");
+    let changed = test
+        .collection("c")
+        .find_one(doc! {"_id": 2})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(changed.get_str("label").unwrap(), "two-c", "c shadows let");
+    let not_a_pipeline = test
+        .run(doc! {
+            "update": "c",
+            "updates": [{"q": {}, "u": {"$set": {"y": 1}}, "c": {"k": 1}}],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(server_error(&not_a_pipeline).code, 51198);
+}
