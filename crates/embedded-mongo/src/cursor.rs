@@ -444,7 +444,7 @@ impl ChangeStream {
             ChangeStreamScope::Database(_) => event.operation == ChangeOperation::DropDatabase,
             ChangeStreamScope::Collection { .. } => matches!(
                 event.operation,
-                ChangeOperation::Drop | ChangeOperation::DropDatabase
+                ChangeOperation::Drop | ChangeOperation::DropDatabase | ChangeOperation::Rename
             ),
         }
     }
@@ -457,6 +457,7 @@ impl ChangeStream {
             ChangeOperation::Delete => "delete",
             ChangeOperation::Drop => "drop",
             ChangeOperation::DropDatabase => "dropDatabase",
+            ChangeOperation::Rename => "rename",
         };
         let mut document = doc! {
             "_id": resume_token(event.sequence),
@@ -493,6 +494,9 @@ impl ChangeStream {
         document.insert("ns", namespace);
         if let Some(key) = &event.document_key {
             document.insert("documentKey", key.clone());
+        }
+        if let Some(to) = &event.to {
+            document.insert("to", to.clone());
         }
         if event.operation == ChangeOperation::Update {
             let description = event.update_description.clone().unwrap_or_else(|| {

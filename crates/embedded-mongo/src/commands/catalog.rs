@@ -1,10 +1,10 @@
 //! Catalog commands: databases, collections and indexes (`listDatabases`, `listCollections`,
-//! `create`, `collMod`, `drop`, `dropDatabase`, `createIndexes`, `listIndexes`, `dropIndexes`)
-//! and the size statistics `dbStats`/`collStats`.
+//! `create`, `collMod`, `drop`, `dropDatabase`, `renameCollection`, `createIndexes`,
+//! `listIndexes`, `dropIndexes`) and the size statistics `dbStats`/`collStats`.
 
 use bson::{doc, Bson, Document};
 
-use super::{missing_field, Context};
+use super::{missing_field, wrong_type, Context};
 use crate::cursor::first_batch_reply;
 use crate::error::{codes, CommandError, CommandResult};
 use crate::query::Matcher;
@@ -153,6 +153,45 @@ pub fn drop(context: &Context<'_>, _: Option<&mut Transaction>) -> CommandResult
         },
         _ => doc! {"ok": 1.0},
     })
+}
+
+/// `renameCollection` (against `admin`): `{renameCollection: "db.from", to: "db.to",
+/// dropTarget}`, across databases too, as mongod allows.
+pub fn rename_collection(
+    context: &Context<'_>,
+    _: Option<&mut Transaction>,
+) -> CommandResult<Document> {
+    if context.database != "admin" {
+        return Err(CommandError::new(
+            codes::UNAUTHORIZED,
+            "renameCollection may only be run against the admin database.",
+        ));
+    }
+    let namespace = |field: &str| -> CommandResult<(String, String)> {
+        match context.body.get(field) {
+            Some(Bson::String(namespace)) => namespace
+                .split_once('.')
+                .filter(|(database, collection)| !database.is_empty() && !collection.is_empty())
+                .map(|(database, collection)| (database.to_string(), collection.to_string()))
+                .ok_or_else(|| {
+                    CommandError::new(
+                        codes::INVALID_NAMESPACE,
+                        format!("Invalid {field} namespace: {namespace}"),
+                    )
+                }),
+            Some(other) => Err(wrong_type("renameCollection", field, other, "string")),
+            None => Err(missing_field("renameCollection", field)),
+        }
+    };
+    let (database, collection) = namespace("renameCollection")?;
+    let (to_database, to_collection) = namespace("to")?;
+    let drop_target = context.boolean("dropTarget")?.unwrap_or(false);
+    context.state.store.rename_collection(
+        (&database, &collection),
+        (&to_database, &to_collection),
+        drop_target,
+    )?;
+    Ok(doc! {"ok": 1.0})
 }
 
 pub fn drop_database(

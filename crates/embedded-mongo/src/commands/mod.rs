@@ -143,6 +143,7 @@ fn command(name: &str) -> Option<Command> {
         "collMod" => plain(catalog::coll_mod),
         "drop" => plain(catalog::drop),
         "dropDatabase" => plain(catalog::drop_database),
+        "renameCollection" => plain(catalog::rename_collection),
         "createIndexes" => transactional(catalog::create_indexes),
         "listIndexes" => plain(catalog::list_indexes),
         "dropIndexes" | "deleteIndexes" => plain(catalog::drop_indexes),

@@ -336,6 +336,14 @@ pub const SURFACE: &[CommandSurface] = &[
         statements: &[],
         options: &[],
     },
+    CommandSurface {
+        command: "renameCollection",
+        statements: &[],
+        options: &[
+            implemented("to", "conformance/rename.rs::rename_moves_documents_indexes_and_options"),
+            implemented("dropTarget", "conformance/rename.rs::an_existing_target_is_refused_unless_drop_target"),
+        ],
+    },
 ];
 
 /// Arguments any command may carry; they are checked by the session and read-concern rules,

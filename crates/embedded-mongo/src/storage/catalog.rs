@@ -29,6 +29,15 @@ pub(crate) enum Op {
     DropDatabase {
         database: String,
     },
+    /// Moves a collection (documents, indexes, options, uuid) to another name, possibly in
+    /// another database; with `drop_target` an existing target is dropped first.
+    RenameCollection {
+        database: String,
+        collection: String,
+        to_database: String,
+        to_collection: String,
+        drop_target: bool,
+    },
     /// Builds an index over the existing documents (unique violations fail the op).
     CreateIndex {
         database: String,
@@ -314,6 +323,40 @@ impl Catalog {
             }
             Op::DropDatabase { database } => {
                 self.databases.remove(database);
+            }
+            Op::RenameCollection {
+                database,
+                collection,
+                to_database,
+                to_collection,
+                drop_target,
+            } => {
+                if self.collection(database, collection).is_none() {
+                    return Err(CommandError::new(
+                        codes::NAMESPACE_NOT_FOUND,
+                        format!("Source collection {database}.{collection} does not exist"),
+                    ));
+                }
+                if self.collection(to_database, to_collection).is_some() && !drop_target {
+                    return Err(CommandError::new(
+                        codes::NAMESPACE_EXISTS,
+                        "target namespace exists",
+                    ));
+                }
+                let mut moved = None;
+                if let Some(db) = self.databases.get_mut(database) {
+                    moved = db.collections.remove(collection);
+                    if db.collections.is_empty() {
+                        self.databases.remove(database);
+                    }
+                }
+                if let Some(moved) = moved {
+                    self.databases
+                        .entry(to_database.clone())
+                        .or_default()
+                        .collections
+                        .insert(to_collection.clone(), moved);
+                }
             }
             Op::CreateIndex {
                 database,

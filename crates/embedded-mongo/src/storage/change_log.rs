@@ -23,6 +23,8 @@ pub(crate) struct PendingEvent {
     pub document_key: Option<Document>,
     pub full_document: Option<Arc<Document>>,
     pub update_description: Option<Document>,
+    /// `{db, coll}` a `rename` event moved the collection to.
+    pub to: Option<Document>,
 }
 
 /// Hands out strictly increasing cluster times: `(unix seconds, increment)`.
@@ -95,6 +97,7 @@ impl ChangeLog {
             document_key: pending.document_key,
             full_document: pending.full_document,
             update_description: pending.update_description,
+            to: pending.to,
         });
         while self.events.len() > self.capacity {
             if let Some(dropped) = self.events.pop_front() {
@@ -183,6 +186,7 @@ mod tests {
             document_key: None,
             full_document: None,
             update_description: None,
+            to: None,
         }
     }
 

@@ -112,6 +112,16 @@ fn encode_op(op: &Op) -> Document {
             collection,
         } => doc! {"o": "dc", "d": database, "c": collection},
         Op::DropDatabase { database } => doc! {"o": "dd", "d": database},
+        Op::RenameCollection {
+            database,
+            collection,
+            to_database,
+            to_collection,
+            drop_target,
+        } => doc! {
+            "o": "rn", "d": database, "c": collection,
+            "td": to_database, "tc": to_collection, "dt": *drop_target,
+        },
         Op::CreateIndex {
             database,
             collection,
@@ -168,6 +178,13 @@ fn decode_op(encoded: &Document) -> Option<Op> {
             collection: collection()?,
         },
         "dd" => Op::DropDatabase { database },
+        "rn" => Op::RenameCollection {
+            database,
+            collection: collection()?,
+            to_database: encoded.get_str("td").ok()?.to_string(),
+            to_collection: encoded.get_str("tc").ok()?.to_string(),
+            drop_target: encoded.get_bool("dt").ok()?,
+        },
         "ci" => Op::CreateIndex {
             database,
             collection: collection()?,

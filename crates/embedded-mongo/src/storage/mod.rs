@@ -185,6 +185,7 @@ pub enum ChangeOperation {
     Delete,
     Drop,
     DropDatabase,
+    Rename,
 }
 
 /// One entry of the change log, the source of `$changeStream`.
@@ -205,6 +206,8 @@ pub struct ChangeEvent {
     pub full_document: Option<Arc<Document>>,
     /// `{updatedFields, removedFields, truncatedArrays}` for updates.
     pub update_description: Option<Document>,
+    /// `{db, coll}` for `rename`: where the collection went.
+    pub to: Option<Document>,
 }
 
 /// An open multi-document transaction: reads see its snapshot plus its own writes; its writes
@@ -617,8 +620,68 @@ impl Store {
                 document_key: None,
                 full_document: None,
                 update_description: None,
+                to: None,
             });
             Ok(true)
+        })
+    }
+
+    /// `renameCollection`: moves `database.collection` to `to_database.to_collection` with its
+    /// documents and indexes in one atomic step. A watcher of the source sees `rename` (and is
+    /// invalidated); with `drop_target`, a watcher of an existing target sees `drop` first.
+    pub fn rename_collection(
+        &self,
+        (database, collection): (&str, &str),
+        (to_database, to_collection): (&str, &str),
+        drop_target: bool,
+    ) -> CommandResult<()> {
+        write::check_namespace(database, collection)?;
+        write::check_namespace(to_database, to_collection)?;
+        if to_collection.starts_with("system.") {
+            return Err(CommandError::new(
+                crate::error::codes::ILLEGAL_OPERATION,
+                format!("Cannot rename to a system collection: {to_database}.{to_collection}"),
+            ));
+        }
+        if (database, collection) == (to_database, to_collection) {
+            return Err(CommandError::new(
+                crate::error::codes::ILLEGAL_OPERATION,
+                "Can't rename a collection to itself",
+            ));
+        }
+        self.engine.write(None, |scope| {
+            let target_existed = scope
+                .catalog
+                .collection(to_database, to_collection)
+                .is_some();
+            scope.apply_ddl(Op::RenameCollection {
+                database: database.to_string(),
+                collection: collection.to_string(),
+                to_database: to_database.to_string(),
+                to_collection: to_collection.to_string(),
+                drop_target,
+            })?;
+            if target_existed {
+                scope.push_event(PendingEvent {
+                    operation: ChangeOperation::Drop,
+                    database: to_database.to_string(),
+                    collection: to_collection.to_string(),
+                    document_key: None,
+                    full_document: None,
+                    update_description: None,
+                    to: None,
+                });
+            }
+            scope.push_event(PendingEvent {
+                operation: ChangeOperation::Rename,
+                database: database.to_string(),
+                collection: collection.to_string(),
+                document_key: None,
+                full_document: None,
+                update_description: None,
+                to: Some(bson::doc! {"db": to_database, "coll": to_collection}),
+            });
+            Ok(())
         })
     }
 
@@ -639,6 +702,7 @@ impl Store {
                     document_key: None,
                     full_document: None,
                     update_description: None,
+                    to: None,
                 });
             }
             scope.push_event(PendingEvent {
@@ -648,6 +712,7 @@ impl Store {
                 document_key: None,
                 full_document: None,
                 update_description: None,
+                to: None,
             });
             Ok(())
         })

@@ -1368,3 +1368,33 @@ fn text_search_sorts_and_projects_by_score() {
     assert!(scores[0] >= scores[1], "{scores:?}");
     assert!(scores.iter().all(|score| *score > 0.0));
 }
+
+#[test]
+fn a_renamed_collection_keeps_its_name_documents_and_indexes_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = disk_store(dir.path());
+        store
+            .create_indexes(
+                None,
+                "db",
+                "old",
+                &[doc! {"key": {"email": 1}, "name": "email_1", "unique": true}],
+            )
+            .unwrap();
+        insert(&store, "old", vec![doc! {"_id": 1, "email": "a"}]);
+        insert(&store, "target", vec![doc! {"_id": "gone"}]);
+        store
+            .rename_collection(("db", "old"), ("db", "target"), true)
+            .unwrap();
+    }
+    let store = disk_store(dir.path());
+    assert_eq!(
+        all(&store, None, "target"),
+        vec![doc! {"_id": 1, "email": "a"}]
+    );
+    assert!(all(&store, None, "old").is_empty());
+    assert_eq!(store.list_indexes("db", "target").unwrap().len(), 2);
+    let duplicate = insert(&store, "target", vec![doc! {"_id": 2, "email": "a"}]);
+    assert_eq!(duplicate.errors[0].1.code, 11000);
+}

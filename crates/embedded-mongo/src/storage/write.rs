@@ -373,6 +373,7 @@ impl WriteScope<'_> {
             document_key: Some(doc! {"_id": id.clone()}),
             full_document: Some(Arc::clone(&document)),
             update_description: None,
+            to: None,
         });
         Ok(id)
     }
@@ -431,6 +432,7 @@ impl WriteScope<'_> {
             document_key: Some(doc! {"_id": id}),
             full_document: Some(Arc::clone(&document)),
             update_description: description,
+            to: None,
         });
         Ok(())
     }
@@ -458,6 +460,7 @@ impl WriteScope<'_> {
             document_key: Some(doc! {"_id": id}),
             full_document: None,
             update_description: None,
+            to: None,
         });
         Ok(())
     }

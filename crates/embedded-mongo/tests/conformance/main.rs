@@ -12,6 +12,7 @@ mod hints;
 mod indexes;
 mod let_variables;
 mod query_operators;
+mod rename;
 mod surface;
 mod transactions;
 mod update_operators;

@@ -36,6 +36,9 @@ fn base_body(command: &str, collection: &str) -> Document {
         "dropIndexes" => doc! {"dropIndexes": collection, "index": "*"},
         "drop" => doc! {"drop": collection},
         "dropDatabase" => doc! {"dropDatabase": 1},
+        "renameCollection" => {
+            doc! {"renameCollection": format!("conformance.{collection}"), "to": format!("conformance.{collection}_renamed")}
+        }
         "$changeStream" => {
             doc! {"aggregate": collection, "pipeline": [{"$changeStream": {}}], "cursor": {}}
         }
@@ -86,7 +89,7 @@ fn with_option(mut body: Document, option: &str, value: Bson) -> Document {
 }
 
 fn database_for(command: &str) -> &'static str {
-    if command == "listDatabases" {
+    if matches!(command, "listDatabases" | "renameCollection") {
         "admin"
     } else {
         "conformance"

@@ -143,3 +143,18 @@ def test_a_hint_must_name_an_index_and_changes_no_result(db):
     with pytest.raises(OperationFailure) as refused:
         list(db.c.find().hint("no_such_index"))
     assert refused.value.code == 2
+
+
+def test_rename_collection_moves_documents_and_indexes(db):
+    db.src.insert_many([{"_id": 1, "k": "a"}, {"_id": 2, "k": "b"}])
+    db.src.create_index("k", unique=True)
+    db.src.rename("dst")
+    assert sorted(d["_id"] for d in db.dst.find()) == [1, 2]
+    assert "src" not in db.list_collection_names()
+    assert "k_1" in db.dst.index_information()
+    db.other.insert_one({"_id": "x"})
+    with pytest.raises(OperationFailure) as refused:
+        db.dst.rename("other")
+    assert refused.value.code == 48
+    db.dst.rename("other", dropTarget=True)
+    assert db.other.count_documents({}) == 2
