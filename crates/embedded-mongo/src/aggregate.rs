@@ -390,9 +390,11 @@ fn parse_stage(stage: &Document, depth: usize, in_facet: bool) -> CommandResult<
             40602,
             "$changeStream is only valid as the first stage in a pipeline",
         )),
+        // The command runs a final `$out`/`$merge` itself (`storage::output`); anywhere else
+        // they are misplaced.
         "$out" | "$merge" => Err(error(
-            codes::COMMAND_NOT_SUPPORTED,
-            format!("{name} is not supported by this store"),
+            40601,
+            format!("{name} can only be the final stage in the pipeline"),
         )),
         other => Err(error(
             codes::UNRECOGNIZED_PIPELINE_STAGE,

@@ -296,6 +296,56 @@ pub fn aggregate(
     };
     context.check_hint(&collection)?;
     let variables = context.let_variables()?.unwrap_or_default();
+    let last = match pipeline.last() {
+        Some(Bson::Document(stage)) if stage.len() == 1 => stage
+            .iter()
+            .next()
+            .filter(|(name, _)| matches!(name.as_str(), "$out" | "$merge"))
+            .map(|(name, spec)| (name.clone(), spec.clone())),
+        _ => None,
+    };
+    if let Some((name, spec)) = last {
+        if transaction.is_some() {
+            return Err(CommandError::new(
+                codes::OPERATION_NOT_SUPPORTED_IN_TRANSACTION,
+                format!("Operation not permitted in transaction :: caused by :: {name} cannot be used in a transaction"),
+            ));
+        }
+        let bypass = context
+            .boolean("bypassDocumentValidation")?
+            .unwrap_or(false);
+        let leading = &pipeline[..pipeline.len() - 1];
+        let store = &context.state.store;
+        if name == "$out" {
+            let (database, target) = crate::storage::output::parse_out(&spec)?;
+            let database = database.unwrap_or_else(|| context.database.to_string());
+            store.aggregate_out(
+                context.database,
+                &collection,
+                leading,
+                &variables,
+                (&database, &target),
+                bypass,
+            )?;
+        } else {
+            let merge = crate::storage::output::parse_merge(&spec)?;
+            store.aggregate_merge(
+                context.database,
+                &collection,
+                leading,
+                &variables,
+                &merge,
+                bypass,
+            )?;
+        }
+        return Ok(first_batch_reply(
+            &context.state.cursors,
+            &context.namespace(&collection),
+            Vec::new(),
+            batch_size,
+            true,
+        ));
+    }
     let documents = context.state.store.aggregate(
         transaction,
         context.database,

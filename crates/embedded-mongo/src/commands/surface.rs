@@ -175,7 +175,7 @@ pub const SURFACE: &[CommandSurface] = &[
             implemented("pipeline", "conformance/commands.rs::aggregate_reply_is_a_cursor"),
             implemented("cursor", "conformance/commands.rs::aggregate_with_batch_size_continues_with_get_more"),
             inert("allowDiskUse", "results never spill to disk, so every value behaves the same"),
-            inert("bypassDocumentValidation", "no implemented stage writes ($out and $merge are refused)"),
+            implemented("bypassDocumentValidation", "conformance/output_stages.rs::out_respects_the_target_validator_unless_bypassed"),
             refused("explain", codes::COMMAND_NOT_SUPPORTED, "explain is not implemented"),
             missing("collation", COLLATION),
             implemented("hint", "conformance/hints.rs::a_hint_naming_an_existing_index_is_accepted_and_changes_no_result"),

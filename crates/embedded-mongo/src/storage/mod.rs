@@ -9,6 +9,7 @@ mod change_log;
 mod engine;
 mod index;
 mod journal;
+pub mod output;
 mod plan;
 mod transaction;
 mod ttl;
@@ -1079,6 +1080,44 @@ impl Store {
             };
             let view = DatabaseView { catalog, database };
             pipeline.run(input, &view, variables)
+        })
+    }
+
+    /// `aggregate` ending in `$out`: runs `pipeline` over the source, then replaces the target
+    /// with the results in one write (options and indexes kept).
+    #[allow(clippy::too_many_arguments)]
+    pub fn aggregate_out(
+        &self,
+        database: &str,
+        collection: &str,
+        pipeline: &[Bson],
+        variables: &Variables,
+        (to_database, to_collection): (&str, &str),
+        bypass_document_validation: bool,
+    ) -> CommandResult<()> {
+        let documents = self.aggregate(None, database, collection, pipeline, variables)?;
+        self.engine.write(None, |scope| {
+            scope.bypass_validation = bypass_document_validation;
+            scope.replace_collection(to_database, to_collection, documents)
+        })
+    }
+
+    /// `aggregate` ending in `$merge`: runs `pipeline` over the source, then folds the results
+    /// into the target in one write.
+    pub fn aggregate_merge(
+        &self,
+        database: &str,
+        collection: &str,
+        pipeline: &[Bson],
+        variables: &Variables,
+        merge: &output::MergeSpec,
+        bypass_document_validation: bool,
+    ) -> CommandResult<()> {
+        let documents = self.aggregate(None, database, collection, pipeline, variables)?;
+        let target_database = merge.database.as_deref().unwrap_or(database);
+        self.engine.write(None, |scope| {
+            scope.bypass_validation = bypass_document_validation;
+            scope.merge_into(target_database, merge, documents, variables)
         })
     }
 

@@ -60,3 +60,14 @@ def test_aggregate_batches_across_get_more(db):
     db.numbers.insert_many([{"_id": n} for n in range(120)])
     found = [document["_id"] for document in db.numbers.aggregate([{"$sort": {"_id": -1}}], batchSize=10)]
     assert found == list(range(119, -1, -1))
+
+
+def test_out_and_merge_write_their_results(db):
+    db.src.insert_many([{"_id": 1, "q": 1}, {"_id": 2, "q": 2}])
+    assert list(db.src.aggregate([{"$match": {"q": {"$gt": 1}}}, {"$out": "copy"}])) == []
+    assert list(db.copy.find()) == [{"_id": 2, "q": 2}]
+    db.src.aggregate([{"$set": {"seen": True}}, {"$merge": {"into": "copy", "whenMatched": "merge"}}])
+    assert list(db.copy.find().sort("_id", 1)) == [
+        {"_id": 1, "q": 1, "seen": True},
+        {"_id": 2, "q": 2, "seen": True},
+    ]
