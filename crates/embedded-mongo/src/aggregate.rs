@@ -392,6 +392,10 @@ fn parse_stage(stage: &Document, depth: usize, in_facet: bool) -> CommandResult<
         )),
         // The command runs a final `$out`/`$merge` itself (`storage::output`); anywhere else
         // they are misplaced.
+        "$documents" => Err(error(
+            codes::FAILED_TO_PARSE,
+            "$documents is only valid as the first stage of a database-level aggregate ({aggregate: 1})",
+        )),
         "$out" | "$merge" => Err(error(
             40601,
             format!("{name} can only be the final stage in the pipeline"),

@@ -289,9 +289,53 @@ pub fn aggregate(
         );
     }
     let Some(collection) = collection else {
-        return Err(CommandError::new(
-            codes::INVALID_NAMESPACE,
-            "{aggregate: 1} is only supported with $changeStream; a collection is required",
+        let documents = match pipeline.first() {
+            Some(Bson::Document(first)) => first.get("$documents").cloned(),
+            _ => None,
+        };
+        let Some(documents) = documents else {
+            return Err(CommandError::new(
+                codes::INVALID_NAMESPACE,
+                "{aggregate: 1} is only supported with $changeStream or $documents; a collection is required",
+            ));
+        };
+        let variables = context.let_variables()?.unwrap_or_default();
+        let input = match crate::expression::Expression::parse(&documents)?
+            .evaluate(&Document::new(), &variables)?
+        {
+            Some(Bson::Array(items)) => items
+                .into_iter()
+                .map(|item| match item {
+                    Bson::Document(document) => Ok(document),
+                    other => Err(CommandError::new(
+                        codes::TYPE_MISMATCH,
+                        format!(
+                            "$documents elements must be objects, found {}",
+                            type_name(&other)
+                        ),
+                    )),
+                })
+                .collect::<CommandResult<Vec<_>>>()?,
+            _ => {
+                return Err(CommandError::new(
+                    codes::TYPE_MISMATCH,
+                    "$documents requires an array of objects",
+                ))
+            }
+        };
+        let results = context.state.store.aggregate_documents(
+            transaction,
+            context.database,
+            input,
+            &pipeline[1..],
+            &variables,
+        )?;
+        return Ok(first_batch_reply(
+            &context.state.cursors,
+            &format!("{}.$cmd.aggregate", context.database),
+            results,
+            batch_size,
+            false,
         ));
     };
     context.check_hint(&collection)?;

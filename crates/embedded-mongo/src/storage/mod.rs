@@ -1054,6 +1054,23 @@ impl Store {
         })
     }
 
+    /// Runs a pipeline over documents the command supplied (a database-level aggregate that
+    /// starts with `$documents`); `$lookup` and `$unionWith` read `database`.
+    pub fn aggregate_documents(
+        &self,
+        txn: Option<&mut Transaction>,
+        database: &str,
+        input: Vec<Document>,
+        pipeline: &[Bson],
+        variables: &Variables,
+    ) -> CommandResult<Vec<Document>> {
+        self.read(txn, |catalog| {
+            let pipeline = aggregate::Pipeline::parse(pipeline)?;
+            let view = DatabaseView { catalog, database };
+            pipeline.run(input, &view, variables)
+        })
+    }
+
     /// Runs a pipeline (without `$changeStream`, which the command layer serves) over a collection.
     pub fn aggregate(
         &self,

@@ -847,3 +847,48 @@ async fn aggregate_on_a_missing_collection_returns_nothing() {
     let result = run_pipeline(&test, "absent", vec![doc! { "$match": {} }]).await;
     assert_eq!(result, Vec::<Document>::new());
 }
+
+#[tokio::test]
+async fn a_database_aggregate_runs_over_documents_and_may_look_up_collections() {
+    let test = TestServer::start().await;
+    test.collection("prices")
+        .insert_many(vec![
+            doc! {"_id": "a", "price": 3},
+            doc! {"_id": "b", "price": 5},
+        ])
+        .await
+        .unwrap();
+    let results: Vec<Document> = test
+        .client
+        .database("conformance")
+        .aggregate(vec![
+            doc! {"$documents": [{"sku": "a", "n": 2}, {"sku": "b", "n": "$$three"}]},
+            doc! {"$lookup": {"from": "prices", "localField": "sku", "foreignField": "_id", "as": "price"}},
+            doc! {"$project": {"_id": 0, "sku": 1, "total": {"$multiply": ["$n", {"$first": "$price.price"}]}}},
+        ])
+        .let_vars(doc! {"three": 3})
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        results,
+        vec![
+            doc! {"sku": "a", "total": 6},
+            doc! {"sku": "b", "total": 15}
+        ]
+    );
+    let misplaced = test
+        .run(doc! {"aggregate": "prices", "pipeline": [{"$documents": []}], "cursor": {}})
+        .await
+        .unwrap_err();
+    assert_eq!(server_error(&misplaced).code, 9);
+    let not_objects = test
+        .client
+        .database("conformance")
+        .run_command(doc! {"aggregate": 1, "pipeline": [{"$documents": [1, 2]}], "cursor": {}})
+        .await
+        .unwrap_err();
+    assert_eq!(server_error(&not_objects).code, 14);
+}
