@@ -116,6 +116,19 @@ pub fn code_name(code: i32) -> String {
         DUPLICATE_KEY => "DuplicateKey",
         BSON_OBJECT_TOO_LARGE => "BSONObjectTooLarge",
         INTERRUPTED => "Interrupted",
+        // Codes a fail point may inject (the retryable and transient ones drivers act on).
+        6 => "HostUnreachable",
+        7 => "HostNotFound",
+        89 => "NetworkTimeout",
+        91 => "ShutdownInProgress",
+        189 => "PrimarySteppedDown",
+        262 => "ExceededTimeLimit",
+        9001 => "SocketException",
+        10107 => "NotWritablePrimary",
+        11600 => "InterruptedAtShutdown",
+        11602 => "InterruptedDueToReplStateChange",
+        13435 => "NotPrimaryNoSecondaryOk",
+        13436 => "NotPrimaryOrSecondary",
         other => return format!("Location{other}"),
     };
     name.to_string()

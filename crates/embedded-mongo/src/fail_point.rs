@@ -23,18 +23,26 @@
 //! that `writeConcernError`. Without `errorLabels`, the labels are the ones mongod adds itself:
 //! `TransientTransactionError` on a transient code inside a transaction, `RetryableWriteError`
 //! on a retryable code of a retryable write or a commit/abort. `{times: n}` fires on the next `n`
-//! matching commands and then turns itself off. `configureFailPoint` itself is never failed.
-//! Not implemented: `{skip: n}`, `activationProbability` and the other fail points
-//! (`onPrimaryTransactionalWrite`, `failGetMoreAfterCursorCheckout`); they are refused, not
-//! ignored.
+//! matching commands and then turns itself off; `{skip: n}` lets the next `n` pass and then fires
+//! on every one. `configureFailPoint` itself is never failed.
+//!
+//! `onPrimaryTransactionalWrite` (what the retryable-writes tests use) acts on retryable writes
+//! only (a write with a `txnNumber` outside a transaction): with `failBeforeCommitExceptionCode`
+//! the write fails with that code and is not applied; with `closeConnection` the write is applied
+//! and remembered for its retry, then the connection closes without a reply.
+//! Not implemented: `activationProbability` and `failGetMoreAfterCursorCheckout`; they are
+//! refused, not ignored.
 
 use bson::{doc, Bson, Document};
 use parking_lot::Mutex;
 
 use crate::error::{codes, CommandError, CommandResult};
 
-/// The only fail point this server knows.
+/// The fail point that fails or answers chosen commands.
 pub const FAIL_COMMAND: &str = "failCommand";
+
+/// The fail point that acts on retryable writes.
+pub const ON_PRIMARY_TRANSACTIONAL_WRITE: &str = "onPrimaryTransactionalWrite";
 
 /// The message `mongod` sends when no `errmsg` is configured.
 const DEFAULT_MESSAGE: &str = "Failing command via 'failCommand' failpoint";
@@ -46,6 +54,35 @@ enum Mode {
     AlwaysOn,
     /// On the next `n` matching commands.
     Times(u64),
+    /// Not on the next `n` matching commands, then on every one.
+    Skip(u64),
+}
+
+impl Mode {
+    /// Counts one matching command; whether the fail point fires on it, and whether it is
+    /// spent afterwards.
+    fn step(&mut self) -> (bool, bool) {
+        match self {
+            Mode::AlwaysOn => (true, false),
+            Mode::Times(left) => {
+                *left = left.saturating_sub(1);
+                (true, *left == 0)
+            }
+            Mode::Skip(0) => (true, false),
+            Mode::Skip(left) => {
+                *left -= 1;
+                (false, false)
+            }
+        }
+    }
+}
+
+/// A configured `onPrimaryTransactionalWrite`.
+#[derive(Debug, Clone, PartialEq)]
+struct TransactionalWrite {
+    mode: Mode,
+    close_connection: bool,
+    fail_before_commit: Option<i32>,
 }
 
 /// What a configured `failCommand` does.
@@ -77,6 +114,8 @@ pub enum Injected {
     WriteConcernError(Document),
     /// Run the command normally (the fail point only blocked it).
     Run,
+    /// Run the command (so a retry finds it done), then close the connection without replying.
+    RunThenClose,
 }
 
 /// An injection: how long to block the connection first, then what to do.
@@ -136,6 +175,7 @@ pub fn label_as_mongod(mut error: CommandError, body: &Document) -> CommandError
 #[derive(Debug, Default)]
 pub struct FailPoints {
     fail_command: Mutex<Option<FailCommand>>,
+    transactional_write: Mutex<Option<TransactionalWrite>>,
     /// How many commands the fail point failed since the server started (`count` in the reply).
     fired: Mutex<u64>,
 }
@@ -151,9 +191,9 @@ impl FailPoints {
                 ))
             }
         };
-        if name != FAIL_COMMAND {
+        if name != FAIL_COMMAND && name != ON_PRIMARY_TRANSACTIONAL_WRITE {
             return Err(CommandError::bad_value(format!(
-                "Cannot find failpoint: {name} (this server only has {FAIL_COMMAND})"
+                "Cannot find failpoint: {name} (this server has {FAIL_COMMAND} and {ON_PRIMARY_TRANSACTIONAL_WRITE})"
             )));
         }
         let mode = match body.get("mode") {
@@ -162,11 +202,20 @@ impl FailPoints {
             Some(Bson::Document(mode)) => Some(times(mode)?),
             Some(other) => {
                 return Err(CommandError::bad_value(format!(
-                    "mode must be \"off\", \"alwaysOn\" or {{times: n}}, not {other}"
+                    "mode must be \"off\", \"alwaysOn\", {{times: n}} or {{skip: n}}, not {other}"
                 )))
             }
             None => return Err(CommandError::bad_value("configureFailPoint needs a mode")),
         };
+        if name == ON_PRIMARY_TRANSACTIONAL_WRITE {
+            let configured = match mode {
+                None | Some(Mode::Times(0)) => None,
+                Some(mode) => Some(transactional_write(mode, body.get("data"))?),
+            };
+            *self.transactional_write.lock() = configured;
+            let count = *self.fired.lock();
+            return Ok(doc! { "count": i64::try_from(count).unwrap_or(i64::MAX), "ok": 1.0 });
+        }
         let configured = match mode {
             None | Some(Mode::Times(0)) => None,
             Some(mode) => Some(fail_command(mode, body.get("data"))?),
@@ -174,6 +223,46 @@ impl FailPoints {
         *self.fail_command.lock() = configured;
         let count = *self.fired.lock();
         Ok(doc! { "count": i64::try_from(count).unwrap_or(i64::MAX), "ok": 1.0 })
+    }
+
+    /// What `onPrimaryTransactionalWrite` does to the command `body`, if it is a retryable write
+    /// and the fail point fires on it.
+    pub fn intercept_write(&self, body: &Document) -> Option<Injection> {
+        let name = body.keys().next().map(String::as_str).unwrap_or_default();
+        let retryable_write = body.contains_key("txnNumber")
+            && !body.contains_key("autocommit")
+            && matches!(
+                name,
+                "insert" | "update" | "delete" | "findAndModify" | "findandmodify"
+            );
+        if !retryable_write {
+            return None;
+        }
+        let mut slot = self.transactional_write.lock();
+        let point = slot.as_mut()?;
+        let (fires, spent) = point.mode.step();
+        let injected = match (fires, point.fail_before_commit, point.close_connection) {
+            (false, _, _) => None,
+            (true, Some(code), _) => Some(Injected::Fail {
+                error: CommandError::new(
+                    code,
+                    "Failing write via 'onPrimaryTransactionalWrite' failpoint",
+                ),
+                labels_configured: false,
+            }),
+            (true, None, true) => Some(Injected::RunThenClose),
+            (true, None, false) => Some(Injected::Run),
+        };
+        if spent {
+            *slot = None;
+        }
+        if injected.is_some() {
+            *self.fired.lock() += 1;
+        }
+        injected.map(|injected| Injection {
+            block: None,
+            injected,
+        })
     }
 
     /// What to do instead of running `command` for a client named `app_name`, if the fail point
@@ -194,6 +283,10 @@ impl FailPoints {
         {
             return None;
         }
+        let (fires, spent) = fail.mode.step();
+        if !fires {
+            return None;
+        }
         let injected = if fail.close_connection {
             Injected::CloseConnection
         } else if let Some(code) = fail.error_code {
@@ -212,11 +305,8 @@ impl FailPoints {
             block: fail.block,
             injected,
         };
-        if let Mode::Times(left) = &mut fail.mode {
-            *left -= 1;
-            if *left == 0 {
-                *slot = None;
-            }
+        if spent {
+            *slot = None;
         }
         *self.fired.lock() += 1;
         Some(injected)
@@ -225,20 +315,63 @@ impl FailPoints {
 
 fn times(mode: &Document) -> CommandResult<Mode> {
     let mut keys = mode.keys();
-    match (keys.next().map(String::as_str), keys.next()) {
-        (Some("times"), None) => {}
+    let kind = match (keys.next().map(String::as_str), keys.next()) {
+        (Some(kind @ ("times" | "skip")), None) => kind,
         _ => {
             return Err(CommandError::bad_value(format!(
-                "only {{times: n}} is supported as a mode document, not {mode}"
+                "only {{times: n}} and {{skip: n}} are supported as a mode document, not {mode}"
             )))
         }
+    };
+    let field = format!("mode.{kind}");
+    match crate::commands::whole_number("configureFailPoint", &field, mode.get(kind))? {
+        Some(count) if count >= 0 && kind == "times" => Ok(Mode::Times(count as u64)),
+        Some(count) if count >= 0 => Ok(Mode::Skip(count as u64)),
+        _ => Err(CommandError::bad_value(format!(
+            "{field} must be a non-negative integer"
+        ))),
     }
-    match crate::commands::whole_number("configureFailPoint", "mode.times", mode.get("times"))? {
-        Some(times) if times >= 0 => Ok(Mode::Times(times as u64)),
-        _ => Err(CommandError::bad_value(
-            "mode.times must be a non-negative integer",
-        )),
+}
+
+fn transactional_write(mode: Mode, data: Option<&Bson>) -> CommandResult<TransactionalWrite> {
+    let mut point = TransactionalWrite {
+        mode,
+        close_connection: false,
+        fail_before_commit: None,
+    };
+    let empty = Document::new();
+    let data = match data {
+        Some(Bson::Document(data)) => data,
+        None => &empty,
+        Some(_) => {
+            return Err(CommandError::bad_value(
+                "onPrimaryTransactionalWrite data must be a document",
+            ))
+        }
+    };
+    for (key, value) in data {
+        match (key.as_str(), value) {
+            ("closeConnection", Bson::Boolean(close)) => point.close_connection = *close,
+            ("failBeforeCommitExceptionCode", value) => {
+                let code = crate::commands::whole_number(
+                    "onPrimaryTransactionalWrite",
+                    "failBeforeCommitExceptionCode",
+                    Some(value),
+                )?
+                .and_then(|code| i32::try_from(code).ok())
+                .ok_or_else(|| {
+                    CommandError::bad_value("failBeforeCommitExceptionCode must be an int")
+                })?;
+                point.fail_before_commit = Some(code);
+            }
+            (other, _) => {
+                return Err(CommandError::bad_value(format!(
+                    "onPrimaryTransactionalWrite data field `{other}` is not supported here (or has the wrong type)"
+                )))
+            }
+        }
     }
+    Ok(point)
 }
 
 fn fail_command(mode: Mode, data: Option<&Bson>) -> CommandResult<FailCommand> {
@@ -402,7 +535,7 @@ mod tests {
         let points = FailPoints::default();
         for body in [
             doc! { "configureFailPoint": "otherPoint", "mode": "alwaysOn" },
-            doc! { "configureFailPoint": "failCommand", "mode": { "skip": 1 },
+            doc! { "configureFailPoint": "failCommand", "mode": { "activationProbability": 0.5 },
             "data": { "failCommands": ["find"], "errorCode": 2 } },
             doc! { "configureFailPoint": "failCommand", "mode": "alwaysOn",
             "data": { "failCommands": ["find"] } },
@@ -410,7 +543,9 @@ mod tests {
             "data": { "failCommands": ["find"], "errorCode": 2, "blockConnection": true } },
             doc! { "configureFailPoint": "failCommand", "mode": "alwaysOn",
             "data": { "failCommands": ["find"], "writeConcernError": { "errmsg": "x" } } },
-            doc! { "configureFailPoint": "onPrimaryTransactionalWrite", "mode": "alwaysOn" },
+            doc! { "configureFailPoint": "onPrimaryTransactionalWrite", "mode": "alwaysOn",
+            "data": { "closeConnection": "yes" } },
+            doc! { "configureFailPoint": "failGetMoreAfterCursorCheckout", "mode": "alwaysOn" },
         ] {
             assert!(configure(&points, body.clone()).is_err(), "{body}");
         }

@@ -348,7 +348,10 @@ async fn respond(
             let injected = if state.config.enable_test_commands {
                 let name = body.keys().next().map(String::as_str).unwrap_or_default();
                 let app_name = connection.app_name.lock().clone();
-                state.fail_points.intercept(name, app_name.as_deref())
+                state
+                    .fail_points
+                    .intercept(name, app_name.as_deref())
+                    .or_else(|| state.fail_points.intercept_write(&body))
             } else {
                 None
             };
@@ -383,6 +386,10 @@ async fn respond(
                         reply.insert("writeConcernError", write_concern_error);
                     }
                     reply
+                }
+                Some(Injected::RunThenClose) => {
+                    commands::execute(state.clone(), connection.clone(), body).await;
+                    return Err("closed by the onPrimaryTransactionalWrite fail point");
                 }
                 Some(Injected::Run) | None => {
                     commands::execute(state.clone(), connection.clone(), body).await

@@ -255,3 +255,115 @@ async fn get_parameter_reports_enable_test_commands_as_mongod_does() {
         assert_eq!(reply.get_bool("enableTestCommands").unwrap(), expected);
     }
 }
+
+/// A test-commands server the driver sees as a replica-set primary, so it retries writes.
+async fn retrying_server() -> TestServer {
+    let server = embedded_mongo::EmbeddedMongo::start(embedded_mongo::ServerConfig {
+        enable_test_commands: true,
+        ..embedded_mongo::ServerConfig::default()
+    })
+    .await
+    .expect("the embedded server starts");
+    let client = crate::fixture::connect(&crate::fixture::replica_set_uri(&server)).await;
+    let db = client.database(crate::fixture::DATABASE);
+    TestServer { server, client, db }
+}
+
+async fn configure_point(server: &TestServer, command: Document) {
+    server
+        .client
+        .database("admin")
+        .run_command(command)
+        .await
+        .expect("configureFailPoint is accepted");
+}
+
+#[tokio::test]
+async fn skip_lets_the_first_commands_pass_then_fails_every_one() {
+    let server = TestServer::start_with_test_commands().await;
+    configure(
+        &server,
+        mongodb::bson::Bson::Document(doc! { "skip": 2 }),
+        doc! { "failCommands": ["count"], "errorCode": 2 },
+    )
+    .await;
+    let collection = server.collection("c");
+    let count = || server.run(doc! {"count": "c"});
+    assert!(count().await.is_ok());
+    assert!(count().await.is_ok());
+    for _ in 0..3 {
+        assert_eq!(server_error(&count().await.unwrap_err()).code, 2);
+    }
+    assert!(
+        collection.find_one(doc! {}).await.is_ok(),
+        "other commands pass"
+    );
+}
+
+#[tokio::test]
+async fn a_write_whose_connection_closes_after_it_applied_is_retried_once_and_not_applied_twice() {
+    let server = retrying_server().await;
+    configure_point(
+        &server,
+        doc! { "configureFailPoint": "onPrimaryTransactionalWrite", "mode": { "times": 1 },
+        "data": { "closeConnection": true } },
+    )
+    .await;
+    let collection = server.collection("c");
+    collection
+        .insert_one(doc! {"_id": 1})
+        .await
+        .expect("the driver retries and the server answers with the first write's reply");
+    assert_eq!(collection.count_documents(doc! {}).await.unwrap(), 1);
+    collection
+        .update_one(doc! {"_id": 1}, doc! {"$inc": {"n": 1}})
+        .await
+        .unwrap();
+    let stored = collection.find_one(doc! {"_id": 1}).await.unwrap().unwrap();
+    assert_eq!(
+        stored.get_i32("n").unwrap(),
+        1,
+        "the fail point fired only once"
+    );
+    let reply = server
+        .client
+        .database("admin")
+        .run_command(doc! { "configureFailPoint": "onPrimaryTransactionalWrite", "mode": "off" })
+        .await
+        .unwrap();
+    assert_eq!(
+        reply.get_i64("count").unwrap(),
+        1,
+        "it did fire on the insert"
+    );
+}
+
+#[tokio::test]
+async fn a_write_failed_before_commit_is_not_applied_and_a_retryable_code_is_retried() {
+    let server = retrying_server().await;
+    configure_point(
+        &server,
+        doc! { "configureFailPoint": "onPrimaryTransactionalWrite", "mode": { "times": 1 },
+        "data": { "failBeforeCommitExceptionCode": 89 } },
+    )
+    .await;
+    let collection = server.collection("c");
+    collection
+        .insert_one(doc! {"_id": 1})
+        .await
+        .expect("89 is retryable: the retry succeeds");
+    assert_eq!(collection.count_documents(doc! {}).await.unwrap(), 1);
+    configure_point(
+        &server,
+        doc! { "configureFailPoint": "onPrimaryTransactionalWrite", "mode": { "times": 1 },
+        "data": { "failBeforeCommitExceptionCode": 2 } },
+    )
+    .await;
+    let error = collection.insert_one(doc! {"_id": 2}).await.unwrap_err();
+    assert_eq!(server_error(&error).code, 2);
+    assert_eq!(
+        collection.count_documents(doc! {}).await.unwrap(),
+        1,
+        "nothing applied"
+    );
+}

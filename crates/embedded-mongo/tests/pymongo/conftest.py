@@ -59,8 +59,7 @@ class Server:
         return MongoClient(uri or self.uri(), **kwargs)
 
 
-@pytest.fixture(scope="session")
-def server():
+def _running_server(*extra_arguments):
     binary = os.environ.get("EMBEDDED_MONGO_BIN")
     if not binary:
         raise RuntimeError("set EMBEDDED_MONGO_BIN to the path of the embedded-mongo binary")
@@ -68,7 +67,8 @@ def server():
         port = _free_port()
         log = open(os.path.join(data_dir, "server.log"), "wb")
         process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--data-dir", os.path.join(data_dir, "data")],
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--data-dir", os.path.join(data_dir, "data"),
+             *extra_arguments],
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
@@ -79,6 +79,18 @@ def server():
             process.kill()
             process.wait(timeout=10)
             log.close()
+
+
+@pytest.fixture(scope="session")
+def server():
+    yield from _running_server()
+
+
+@pytest.fixture(scope="session")
+def test_commands_server():
+    """A second server started with --enable-test-commands (fail points), as mongod's test
+    suites start theirs."""
+    yield from _running_server("--enable-test-commands")
 
 
 @pytest.fixture(scope="session")
