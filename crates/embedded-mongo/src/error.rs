@@ -58,6 +58,10 @@ pub mod codes {
     pub const INTERRUPTED: i32 = 11601;
     /// An IDL-parsed command carrying a field it does not define; MongoDB gives it no name.
     pub const UNKNOWN_FIELD: i32 = 40415;
+    pub const VIEW_DEPTH_LIMIT_EXCEEDED: i32 = 149;
+    pub const COMMAND_NOT_SUPPORTED_ON_VIEW: i32 = 166;
+    pub const OPTION_NOT_SUPPORTED_ON_VIEW: i32 = 167;
+    pub const GRAPH_CONTAINS_CYCLE: i32 = 150;
     pub const UNRECOGNIZED_PIPELINE_STAGE: i32 = 40324;
 }
 
@@ -116,6 +120,10 @@ pub fn code_name(code: i32) -> String {
         DUPLICATE_KEY => "DuplicateKey",
         BSON_OBJECT_TOO_LARGE => "BSONObjectTooLarge",
         INTERRUPTED => "Interrupted",
+        VIEW_DEPTH_LIMIT_EXCEEDED => "ViewDepthLimitExceeded",
+        COMMAND_NOT_SUPPORTED_ON_VIEW => "CommandNotSupportedOnView",
+        OPTION_NOT_SUPPORTED_ON_VIEW => "OptionNotSupportedOnView",
+        GRAPH_CONTAINS_CYCLE => "GraphContainsCycle",
         // Codes a fail point may inject (the retryable and transient ones drivers act on).
         6 => "HostUnreachable",
         7 => "HostNotFound",

@@ -69,12 +69,23 @@ pub fn list_collections(
     let batch_size = context.cursor_batch_size()?;
     let mut entries = Vec::new();
     for collection in context.state.store.list_collections(context.database) {
-        let entry = doc! {
-            "name": collection.name.clone(),
-            "type": "collection",
-            "options": collection.options,
-            "info": {"readOnly": false, "uuid": bson::Binary::from_uuid(collection.uuid)},
-            "idIndex": {"v": 2, "key": {"_id": 1}, "name": "_id_"},
+        let is_view = collection.options.contains_key("viewOn");
+        let kind = if is_view { "view" } else { "collection" };
+        let entry = if is_view {
+            doc! {
+                "name": collection.name.clone(),
+                "type": kind,
+                "options": collection.options,
+                "info": {"readOnly": true},
+            }
+        } else {
+            doc! {
+                "name": collection.name.clone(),
+                "type": kind,
+                "options": collection.options,
+                "info": {"readOnly": false, "uuid": bson::Binary::from_uuid(collection.uuid)},
+                "idIndex": {"v": 2, "key": {"_id": 1}, "name": "_id_"},
+            }
         };
         if filter
             .as_ref()
@@ -83,7 +94,7 @@ pub fn list_collections(
             continue;
         }
         entries.push(if name_only {
-            doc! {"name": collection.name, "type": "collection"}
+            doc! {"name": collection.name, "type": kind}
         } else {
             entry
         });
@@ -105,10 +116,18 @@ pub fn create(
     let collection = context.collection()?;
     let options = context.options();
     if options.contains_key("viewOn") || options.contains_key("pipeline") {
-        return Err(CommandError::new(
-            codes::COMMAND_NOT_SUPPORTED,
-            "views are not supported by embedded-mongo",
-        ));
+        if transaction.is_some() {
+            return Err(CommandError::new(
+                codes::OPERATION_NOT_SUPPORTED_IN_TRANSACTION,
+                "Cannot create a view in a multi-document transaction.",
+            ));
+        }
+        let view = view_options(&options)?;
+        context
+            .state
+            .store
+            .create_collection(None, context.database, &collection, &view)?;
+        return Ok(doc! {"ok": 1.0});
     }
     if options.contains_key("timeseries") {
         return Err(CommandError::new(
@@ -121,6 +140,53 @@ pub fn create(
         .store
         .create_collection(transaction, context.database, &collection, &options)?;
     Ok(doc! {"ok": 1.0})
+}
+
+/// A view's definition from `create`'s options: `viewOn` (a collection or view of the same
+/// database) and `pipeline` (stages that may not write); nothing else goes with them.
+fn view_options(options: &Document) -> CommandResult<Document> {
+    let source = match options.get("viewOn") {
+        Some(Bson::String(source)) if !source.is_empty() => source.clone(),
+        Some(Bson::String(_)) => {
+            return Err(CommandError::new(
+                codes::INVALID_NAMESPACE,
+                "invalid name for 'viewOn'",
+            ))
+        }
+        Some(other) => return Err(wrong_type("create", "viewOn", other, "string")),
+        None => {
+            return Err(CommandError::bad_value(
+                "'pipeline' requires 'viewOn' to also be specified",
+            ))
+        }
+    };
+    let stages = match options.get("pipeline") {
+        None => Vec::new(),
+        Some(Bson::Array(stages)) => stages.clone(),
+        Some(other) => return Err(wrong_type("create", "pipeline", other, "array")),
+    };
+    for stage in &stages {
+        let Bson::Document(stage) = stage else {
+            return Err(wrong_type("create", "pipeline", stage, "object"));
+        };
+        if stage.contains_key("$out") || stage.contains_key("$merge") {
+            return Err(CommandError::new(
+                codes::OPTION_NOT_SUPPORTED_ON_VIEW,
+                "$out and $merge cannot be used in a view definition",
+            ));
+        }
+    }
+    crate::aggregate::Pipeline::parse(&stages)?;
+    if let Some(other) = options
+        .keys()
+        .find(|key| !matches!(key.as_str(), "viewOn" | "pipeline"))
+    {
+        return Err(CommandError::new(
+            codes::INVALID_OPTIONS,
+            format!("option '{other}' cannot be used with a view"),
+        ));
+    }
+    Ok(doc! {"viewOn": source, "pipeline": stages})
 }
 
 pub fn coll_mod(context: &Context<'_>, _: Option<&mut Transaction>) -> CommandResult<Document> {
@@ -140,7 +206,14 @@ pub fn drop(context: &Context<'_>, _: Option<&mut Transaction>) -> CommandResult
     let store = &context.state.store;
     let indexes = match store.list_indexes(context.database, &collection) {
         Ok(indexes) => Some(indexes.len() as i32),
-        Err(error) if error.code == codes::NAMESPACE_NOT_FOUND => None,
+        Err(error)
+            if matches!(
+                error.code,
+                codes::NAMESPACE_NOT_FOUND | codes::COMMAND_NOT_SUPPORTED_ON_VIEW
+            ) =>
+        {
+            None
+        }
         Err(error) => return Err(error),
     };
     let existed = store.drop_collection(context.database, &collection)?;

@@ -268,6 +268,17 @@ pub fn aggregate(
         _ => None,
     };
     if let Some(options) = change_stream {
+        if let Some(collection) = &collection {
+            if context.state.store.is_view(context.database, collection) {
+                return Err(CommandError::new(
+                    codes::COMMAND_NOT_SUPPORTED_ON_VIEW,
+                    format!(
+                        "Namespace {}.{collection} is a view. $changeStream cannot run on a view",
+                        context.database
+                    ),
+                ));
+            }
+        }
         if transaction.is_some() {
             return Err(CommandError::new(
                 codes::OPERATION_NOT_SUPPORTED_IN_TRANSACTION,

@@ -73,7 +73,8 @@ const fn refused(name: &'static str, code: i32, why: &'static str) -> OptionSupp
 const COLLATION: &str = "collation is not implemented; string comparison is binary";
 const HINT: &str =
     "hints on update and delete statements are not implemented (command-level hints are checked)";
-const VIEWS: &str = "views are not implemented";
+const VIEWS: &str =
+    "changing a view's definition with collMod is not implemented (drop and create it)";
 const TIME_SERIES: &str = "time-series collections are out of scope";
 const CAPPED: &str = "capped collections are not implemented";
 const TAILABLE: &str = "tailable cursors need capped collections, which are not implemented";
@@ -247,8 +248,8 @@ pub const SURFACE: &[CommandSurface] = &[
             implemented("validator", "conformance/commands.rs::create_with_validator_stores_it_in_list_collections_options"),
             implemented("validationLevel", "conformance/validation.rs::moderate_validation_level_allows_updates_to_already_invalid_documents"),
             implemented("validationAction", "conformance/validation.rs::validation_action_warn_accepts_invalid_documents"),
-            refused("viewOn", codes::COMMAND_NOT_SUPPORTED, VIEWS),
-            refused("pipeline", codes::COMMAND_NOT_SUPPORTED, VIEWS),
+            implemented("viewOn", "conformance/views.rs::a_view_shows_its_pipeline_over_its_source_to_every_read"),
+            implemented("pipeline", "conformance/views.rs::a_view_shows_its_pipeline_over_its_source_to_every_read"),
             refused("timeseries", codes::COMMAND_NOT_SUPPORTED, TIME_SERIES),
             refused("expireAfterSeconds", codes::COMMAND_NOT_SUPPORTED, TIME_SERIES),
             missing("capped", CAPPED),

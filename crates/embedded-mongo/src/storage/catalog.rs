@@ -119,7 +119,25 @@ pub(crate) fn document_size(document: &Document) -> u64 {
     }
 }
 
+/// The refusal of a write, index or stream on a view.
+pub(crate) fn not_on_view(database: &str, collection: &str) -> CommandError {
+    CommandError::new(
+        codes::COMMAND_NOT_SUPPORTED_ON_VIEW,
+        format!("Namespace {database}.{collection} is a view, not a collection"),
+    )
+}
+
 impl Collection {
+    /// The source and pipeline when this is a view (`create` with `viewOn`).
+    pub fn view(&self) -> Option<(&str, &[Bson])> {
+        let source = self.options.get_str("viewOn").ok()?;
+        let pipeline = match self.options.get("pipeline") {
+            Some(Bson::Array(stages)) => stages.as_slice(),
+            _ => &[],
+        };
+        Some((source, pipeline))
+    }
+
     /// An empty collection; the validator (if any) is compiled here.
     pub fn new(uuid: bson::Uuid, options: Document) -> CommandResult<Collection> {
         let mut collection = Collection {
@@ -366,6 +384,9 @@ impl Catalog {
                 let namespace = format!("{database}.{collection}");
                 let parsed = IndexSpec::parse(spec)?;
                 let target = self.collection_mut(database, collection)?;
+                if target.view().is_some() {
+                    return Err(not_on_view(database, collection));
+                }
                 if target
                     .indexes
                     .iter()

@@ -233,8 +233,78 @@ struct DatabaseView<'a> {
     database: &'a str,
 }
 
+/// Most views stacked on views, as in mongod.
+const MAX_VIEW_DEPTH: usize = 20;
+
+/// When `collection` is a view (views on views followed): the collection it reads and the
+/// whole pipeline, innermost view first.
+fn resolve_view(
+    catalog: &Catalog,
+    database: &str,
+    collection: &str,
+) -> CommandResult<Option<(String, Vec<Bson>)>> {
+    let mut name = collection.to_string();
+    let mut stages: Vec<Bson> = Vec::new();
+    let mut depth = 0;
+    while let Some((source, pipeline)) = catalog
+        .collection(database, &name)
+        .and_then(catalog::Collection::view)
+    {
+        depth += 1;
+        if depth > MAX_VIEW_DEPTH {
+            return Err(CommandError::new(
+                crate::error::codes::VIEW_DEPTH_LIMIT_EXCEEDED,
+                format!(
+                    "View depth too deep or view cycle detected. Maximum depth is {MAX_VIEW_DEPTH}"
+                ),
+            ));
+        }
+        let mut combined = pipeline.to_vec();
+        combined.append(&mut stages);
+        stages = combined;
+        name = source.to_string();
+    }
+    Ok((depth > 0).then_some((name, stages)))
+}
+
+/// The stages a `find`, `count` or `distinct` on a view adds after the view's pipeline.
+fn query_stages(
+    filter: &Document,
+    sort: Option<&Document>,
+    skip: u64,
+    limit: u64,
+    projection: Option<&Document>,
+) -> Vec<Bson> {
+    let mut stages = Vec::new();
+    if !filter.is_empty() {
+        stages.push(Bson::Document(bson::doc! {"$match": filter.clone()}));
+    }
+    if let Some(sort) = sort.filter(|sort| !sort.is_empty()) {
+        stages.push(Bson::Document(bson::doc! {"$sort": sort.clone()}));
+    }
+    if skip > 0 {
+        stages.push(Bson::Document(
+            bson::doc! {"$skip": i64::try_from(skip).unwrap_or(i64::MAX)},
+        ));
+    }
+    if limit > 0 {
+        stages.push(Bson::Document(
+            bson::doc! {"$limit": i64::try_from(limit).unwrap_or(i64::MAX)},
+        ));
+    }
+    if let Some(projection) = projection.filter(|projection| !projection.is_empty()) {
+        stages.push(Bson::Document(bson::doc! {"$project": projection.clone()}));
+    }
+    stages
+}
+
 impl aggregate::PipelineContext for DatabaseView<'_> {
     fn collection_documents(&self, collection: &str) -> CommandResult<Vec<Document>> {
+        if let Some((source, stages)) = resolve_view(self.catalog, self.database, collection)? {
+            let pipeline = aggregate::Pipeline::parse(&stages)?;
+            let input = self.collection_documents(&source)?;
+            return pipeline.run(input, self, &Variables::new());
+        }
         Ok(self
             .catalog
             .collection(self.database, collection)
@@ -460,6 +530,14 @@ impl Store {
                 }
             })
             .collect()
+    }
+
+    /// Whether `database.collection` is a view.
+    pub fn is_view(&self, database: &str, collection: &str) -> bool {
+        self.engine
+            .current()
+            .collection(database, collection)
+            .is_some_and(|target| target.view().is_some())
     }
 
     pub fn list_collections(&self, database: &str) -> Vec<CollectionInfo> {
@@ -829,10 +907,13 @@ impl Store {
     /// `listIndexes`; a missing collection is code 26 (NamespaceNotFound).
     pub fn list_indexes(&self, database: &str, collection: &str) -> CommandResult<Vec<Document>> {
         let catalog = self.engine.current();
-        catalog
-            .collection(database, collection)
-            .map(|target| target.index_documents())
-            .ok_or_else(|| namespace_not_found(database, collection))
+        match catalog.collection(database, collection) {
+            Some(target) if target.view().is_some() => {
+                Err(catalog::not_on_view(database, collection))
+            }
+            Some(target) => Ok(target.index_documents()),
+            None => Err(namespace_not_found(database, collection)),
+        }
     }
 
     /// `dropIndexes` with `index` as "*", a name, a key pattern or an array of names; returns
@@ -854,6 +935,9 @@ impl Store {
                         format!("ns not found {database}.{collection}"),
                     )
                 })?;
+            if target.view().is_some() {
+                return Err(catalog::not_on_view(database, collection));
+            }
             let was = target.indexes.len() as i32 + 1;
             let cannot_drop_id = || CommandError::new(INVALID_OPTIONS, "cannot drop _id index");
             let by_name = |name: &str| -> CommandResult<String> {
@@ -939,6 +1023,17 @@ impl Store {
         request: &FindRequest,
     ) -> CommandResult<Vec<Document>> {
         self.read(txn, |catalog| {
+            if resolve_view(catalog, database, collection)?.is_some() {
+                let stages = query_stages(
+                    &request.filter,
+                    request.sort.as_ref(),
+                    request.skip,
+                    request.limit,
+                    request.projection.as_ref(),
+                );
+                let variables = request.variables.clone().unwrap_or_default();
+                return self.run_pipeline(catalog, database, collection, &stages, &variables);
+            }
             let target = catalog.collection(database, collection);
             let filter = plan::Filter::parse(&request.filter, target, request.variables.as_ref())?;
             let sort = parse_sort(&request.sort)?;
@@ -1003,6 +1098,12 @@ impl Store {
         limit: u64,
     ) -> CommandResult<u64> {
         self.read(txn, |catalog| {
+            if resolve_view(catalog, database, collection)?.is_some() {
+                let stages = query_stages(filter, None, skip, limit, None);
+                let counted =
+                    self.run_pipeline(catalog, database, collection, &stages, &Variables::new())?;
+                return Ok(counted.len() as u64);
+            }
             let target = catalog.collection(database, collection);
             let filter = plan::Filter::parse(filter, target, None)?;
             let Some(target) = target else {
@@ -1039,6 +1140,18 @@ impl Store {
         filter: &Document,
     ) -> CommandResult<Vec<Bson>> {
         self.read(txn, |catalog| {
+            if resolve_view(catalog, database, collection)?.is_some() {
+                let stages = query_stages(filter, None, 0, 0, None);
+                let shown =
+                    self.run_pipeline(catalog, database, collection, &stages, &Variables::new())?;
+                let mut values = std::collections::BTreeSet::new();
+                for document in &shown {
+                    for value in index::path_values(document, key) {
+                        values.insert(crate::compare::OrderedBson(value));
+                    }
+                }
+                return Ok(values.into_iter().map(|value| value.0).collect());
+            }
             let target = catalog.collection(database, collection);
             let filter = plan::Filter::parse(filter, target, None)?;
             let Some(target) = target else {
@@ -1081,7 +1194,30 @@ impl Store {
         variables: &Variables,
     ) -> CommandResult<Vec<Document>> {
         self.read(txn, |catalog| {
-            let pipeline = aggregate::Pipeline::parse(pipeline)?;
+            self.run_pipeline(catalog, database, collection, pipeline, variables)
+        })
+    }
+
+    /// Runs `pipeline` over a collection of `catalog`, or over what a view shows.
+    fn run_pipeline(
+        &self,
+        catalog: &Catalog,
+        database: &str,
+        collection: &str,
+        pipeline: &[Bson],
+        variables: &Variables,
+    ) -> CommandResult<Vec<Document>> {
+        let resolved = resolve_view(catalog, database, collection)?;
+        let (collection, stages) = match resolved {
+            Some((source, mut stages)) => {
+                stages.extend(pipeline.iter().cloned());
+                (source, std::borrow::Cow::Owned(stages))
+            }
+            None => (collection.to_string(), std::borrow::Cow::Borrowed(pipeline)),
+        };
+        let collection = collection.as_str();
+        {
+            let pipeline = aggregate::Pipeline::parse(&stages)?;
             let input = match catalog.collection(database, collection) {
                 None => Vec::new(),
                 Some(target) => {
@@ -1097,7 +1233,7 @@ impl Store {
             };
             let view = DatabaseView { catalog, database };
             pipeline.run(input, &view, variables)
-        })
+        }
     }
 
     /// `aggregate` ending in `$out`: runs `pipeline` over the source, then replaces the target

@@ -179,6 +179,13 @@ impl WriteScope<'_> {
         documents: Vec<Document>,
     ) -> CommandResult<()> {
         check_namespace(database, collection)?;
+        if self
+            .catalog
+            .collection(database, collection)
+            .is_some_and(|target| target.view().is_some())
+        {
+            return Err(crate::storage::catalog::not_on_view(database, collection));
+        }
         let existing = self.catalog.collection(database, collection).map(|target| {
             (
                 target.options.clone(),

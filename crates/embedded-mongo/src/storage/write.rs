@@ -287,7 +287,10 @@ impl WriteScope<'_> {
     /// Creates the collection (and database) on first write.
     pub fn ensure_collection(&mut self, database: &str, collection: &str) -> CommandResult<bool> {
         check_namespace(database, collection)?;
-        if self.catalog.collection(database, collection).is_some() {
+        if let Some(existing) = self.catalog.collection(database, collection) {
+            if existing.view().is_some() {
+                return Err(crate::storage::catalog::not_on_view(database, collection));
+            }
             return Ok(false);
         }
         self.apply(Op::CreateCollection {
@@ -475,6 +478,9 @@ impl WriteScope<'_> {
         variables: Option<&Variables>,
     ) -> CommandResult<Vec<Found>> {
         let target = self.catalog.collection(database, collection);
+        if target.is_some_and(|target| target.view().is_some()) {
+            return Err(crate::storage::catalog::not_on_view(database, collection));
+        }
         let parsed = Filter::parse(filter, target, variables)?;
         Ok(match target {
             Some(target) => matching(target, &parsed, self.examined, stop_after)?,

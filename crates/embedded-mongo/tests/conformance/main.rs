@@ -18,3 +18,4 @@ mod surface;
 mod transactions;
 mod update_operators;
 mod validation;
+mod views;

@@ -158,3 +158,15 @@ def test_rename_collection_moves_documents_and_indexes(db):
     assert refused.value.code == 48
     db.dst.rename("other", dropTarget=True)
     assert db.other.count_documents({}) == 2
+
+
+def test_a_view_is_read_only_and_shows_its_pipeline(db):
+    db.orders.insert_many([{"_id": 1, "paid": True}, {"_id": 2, "paid": False}])
+    db.create_collection("paid_orders", viewOn="orders", pipeline=[{"$match": {"paid": True}}])
+    assert [d["_id"] for d in db.paid_orders.find()] == [1]
+    assert db.paid_orders.count_documents({}) == 1
+    info = next(db.list_collections(filter={"name": "paid_orders"}))
+    assert info["type"] == "view"
+    with pytest.raises(OperationFailure) as refused:
+        db.paid_orders.insert_one({"_id": 3})
+    assert refused.value.code == 166
