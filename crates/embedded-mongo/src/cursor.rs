@@ -213,17 +213,37 @@ pub enum FullDocumentMode {
     Required,
 }
 
+/// `fullDocumentBeforeChange`: whether events carry the pre-image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BeforeChangeMode {
+    Off,
+    WhenAvailable,
+    Required,
+}
+
 /// A tailable change-stream cursor: its position in the store's change log and the stages
 /// applied to each event.
 pub struct ChangeStream {
     pub namespace: String,
     pub scope: ChangeStreamScope,
     pub full_document: FullDocumentMode,
+    pub before_change: BeforeChangeMode,
     stages: Option<Pipeline>,
     /// The sequence of the last change event examined; the next batch starts after it.
     pub position: u64,
     /// Set once an `invalidate` event was returned; the cursor then closes.
     pub invalidated: bool,
+}
+
+/// The error of a stream that requires an image an event does not have (47, as on mongod).
+fn image_not_found(image: &str, event: &ChangeEvent) -> CommandError {
+    CommandError::new(
+        codes::NO_MATCHING_DOCUMENT,
+        format!(
+            "Change stream was configured to require a {image} for all update, delete and replace events, but the {image} was not found for event on {}.{}",
+            event.database, event.collection
+        ),
+    )
 }
 
 /// Encodes a change-log sequence as a resume token `{_data: "<hex>"}`.
@@ -252,6 +272,7 @@ impl ChangeStream {
         later_stages: &[Bson],
     ) -> CommandResult<ChangeStream> {
         let mut full_document = FullDocumentMode::Default;
+        let mut before_change = BeforeChangeMode::Off;
         let mut start: Option<u64> = None;
         let mut all_changes_for_cluster = false;
         let mut start_at_time: Option<bson::Timestamp> = None;
@@ -270,8 +291,18 @@ impl ChangeStream {
                         }
                     }
                 }
-                // Pre-images are not kept, so only their absence can be asked for.
-                ("fullDocumentBeforeChange", Bson::String(mode)) if mode == "off" => {}
+                ("fullDocumentBeforeChange", Bson::String(mode)) => {
+                    before_change = match mode.as_str() {
+                        "off" => BeforeChangeMode::Off,
+                        "whenAvailable" => BeforeChangeMode::WhenAvailable,
+                        "required" => BeforeChangeMode::Required,
+                        other => {
+                            return Err(CommandError::bad_value(format!(
+                                "unknown fullDocumentBeforeChange mode: {other}"
+                            )))
+                        }
+                    }
+                }
                 ("resumeAfter" | "startAfter", token) => {
                     if start.is_some() {
                         return Err(CommandError::new(
@@ -362,6 +393,7 @@ impl ChangeStream {
             namespace,
             scope,
             full_document,
+            before_change,
             stages,
             position,
             invalidated: false,
@@ -475,17 +507,38 @@ impl ChangeStream {
             ChangeOperation::Update => match self.full_document {
                 FullDocumentMode::Default => None,
                 FullDocumentMode::UpdateLookup => Some(self.look_up(store, event)?),
-                FullDocumentMode::WhenAvailable | FullDocumentMode::Required => Some(
-                    event
-                        .full_document
-                        .as_deref()
-                        .map_or(Bson::Null, |full| Bson::Document(full.clone())),
-                ),
+                // Post-images exist only where the collection keeps images, as on mongod.
+                FullDocumentMode::WhenAvailable | FullDocumentMode::Required => {
+                    match event.full_document.as_deref().filter(|_| event.images) {
+                        Some(full) => Some(Bson::Document(full.clone())),
+                        None if self.full_document == FullDocumentMode::Required => {
+                            return Err(image_not_found("post-image", event))
+                        }
+                        None => Some(Bson::Null),
+                    }
+                }
             },
             _ => None,
         };
         if let Some(full_document) = full_document {
             document.insert("fullDocument", full_document);
+        }
+        let changes_a_document = matches!(
+            event.operation,
+            ChangeOperation::Update | ChangeOperation::Replace | ChangeOperation::Delete
+        );
+        if changes_a_document && self.before_change != BeforeChangeMode::Off {
+            match event.before_change.as_deref() {
+                Some(before) => {
+                    document.insert("fullDocumentBeforeChange", before.clone());
+                }
+                None if self.before_change == BeforeChangeMode::Required => {
+                    return Err(image_not_found("pre-image", event))
+                }
+                None => {
+                    document.insert("fullDocumentBeforeChange", Bson::Null);
+                }
+            }
         }
         let mut namespace = doc! {"db": event.database.clone()};
         if !event.collection.is_empty() {

@@ -59,6 +59,7 @@ pub mod codes {
     /// An IDL-parsed command carrying a field it does not define; MongoDB gives it no name.
     pub const UNKNOWN_FIELD: i32 = 40415;
     pub const VIEW_DEPTH_LIMIT_EXCEEDED: i32 = 149;
+    pub const NO_MATCHING_DOCUMENT: i32 = 47;
     pub const COMMAND_NOT_SUPPORTED_ON_VIEW: i32 = 166;
     pub const OPTION_NOT_SUPPORTED_ON_VIEW: i32 = 167;
     pub const GRAPH_CONTAINS_CYCLE: i32 = 150;
@@ -121,6 +122,7 @@ pub fn code_name(code: i32) -> String {
         BSON_OBJECT_TOO_LARGE => "BSONObjectTooLarge",
         INTERRUPTED => "Interrupted",
         VIEW_DEPTH_LIMIT_EXCEEDED => "ViewDepthLimitExceeded",
+        NO_MATCHING_DOCUMENT => "NoMatchingDocument",
         COMMAND_NOT_SUPPORTED_ON_VIEW => "CommandNotSupportedOnView",
         OPTION_NOT_SUPPORTED_ON_VIEW => "OptionNotSupportedOnView",
         GRAPH_CONTAINS_CYCLE => "GraphContainsCycle",

@@ -25,6 +25,11 @@ pub(crate) struct PendingEvent {
     pub update_description: Option<Document>,
     /// `{db, coll}` a `rename` event moved the collection to.
     pub to: Option<Document>,
+    /// The document before an update, replacement or delete, kept only when the collection
+    /// has `changeStreamPreAndPostImages` enabled.
+    pub before_change: Option<Arc<Document>>,
+    /// Whether the collection kept pre- and post-images when the event happened.
+    pub images: bool,
 }
 
 /// Hands out strictly increasing cluster times: `(unix seconds, increment)`.
@@ -98,6 +103,8 @@ impl ChangeLog {
             full_document: pending.full_document,
             update_description: pending.update_description,
             to: pending.to,
+            before_change: pending.before_change,
+            images: pending.images,
         });
         while self.events.len() > self.capacity {
             if let Some(dropped) = self.events.pop_front() {
@@ -187,6 +194,8 @@ mod tests {
             full_document: None,
             update_description: None,
             to: None,
+            before_change: None,
+            images: false,
         }
     }
 

@@ -209,6 +209,10 @@ pub struct ChangeEvent {
     pub update_description: Option<Document>,
     /// `{db, coll}` for `rename`: where the collection went.
     pub to: Option<Document>,
+    /// The pre-image (update, replace, delete) when the collection keeps images.
+    pub before_change: Option<Arc<Document>>,
+    /// Whether the collection kept pre- and post-images when the event happened.
+    pub images: bool,
 }
 
 /// An open multi-document transaction: reads see its snapshot plus its own writes; its writes
@@ -392,6 +396,37 @@ fn check_collection_options(options: &Document) -> CommandResult<()> {
                 "BSON field 'validator' is the wrong type '{}', expected type 'object'",
                 type_name(validator)
             )));
+        }
+    }
+    if let Some(images) = options.get("changeStreamPreAndPostImages") {
+        let Bson::Document(images) = images else {
+            return Err(CommandError::type_mismatch(format!(
+                "BSON field 'changeStreamPreAndPostImages' is the wrong type '{}', expected type 'object'",
+                type_name(images)
+            )));
+        };
+        for (key, value) in images {
+            match (key.as_str(), value) {
+                ("enabled", Bson::Boolean(_)) => {}
+                ("enabled", other) => {
+                    return Err(CommandError::type_mismatch(format!(
+                        "BSON field 'changeStreamPreAndPostImages.enabled' is the wrong type '{}', expected type 'bool'",
+                        type_name(other)
+                    )))
+                }
+                (other, _) => {
+                    return Err(CommandError::new(
+                        crate::error::codes::UNKNOWN_FIELD,
+                        format!("BSON field 'changeStreamPreAndPostImages.{other}' is an unknown field."),
+                    ))
+                }
+            }
+        }
+        if !images.contains_key("enabled") {
+            return Err(CommandError::new(
+                crate::error::codes::NO_SUCH_KEY,
+                "BSON field 'changeStreamPreAndPostImages.enabled' is missing but a required field",
+            ));
         }
     }
     check_enumeration(options, "validationLevel", &["off", "strict", "moderate"])?;
@@ -598,7 +633,10 @@ impl Store {
             let mut index_change = None;
             for (key, value) in changes {
                 match key.as_str() {
-                    "validator" | "validationLevel" | "validationAction" => {
+                    "validator"
+                    | "validationLevel"
+                    | "validationAction"
+                    | "changeStreamPreAndPostImages" => {
                         options.insert(key.clone(), value.clone());
                         options_changed = true;
                     }
@@ -700,6 +738,8 @@ impl Store {
                 full_document: None,
                 update_description: None,
                 to: None,
+                before_change: None,
+                images: false,
             });
             Ok(true)
         })
@@ -749,6 +789,8 @@ impl Store {
                     full_document: None,
                     update_description: None,
                     to: None,
+                    before_change: None,
+                    images: false,
                 });
             }
             scope.push_event(PendingEvent {
@@ -759,6 +801,8 @@ impl Store {
                 full_document: None,
                 update_description: None,
                 to: Some(bson::doc! {"db": to_database, "coll": to_collection}),
+                before_change: None,
+                images: false,
             });
             Ok(())
         })
@@ -782,6 +826,8 @@ impl Store {
                     full_document: None,
                     update_description: None,
                     to: None,
+                    before_change: None,
+                    images: false,
                 });
             }
             scope.push_event(PendingEvent {
@@ -792,6 +838,8 @@ impl Store {
                 full_document: None,
                 update_description: None,
                 to: None,
+                before_change: None,
+                images: false,
             });
             Ok(())
         })

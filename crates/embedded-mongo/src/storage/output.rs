@@ -210,6 +210,8 @@ impl WriteScope<'_> {
                     full_document: None,
                     update_description: None,
                     to: None,
+                    before_change: None,
+                    images: false,
                 });
                 existing
             }

@@ -307,6 +307,20 @@ impl WriteScope<'_> {
         self.apply(op)
     }
 
+    /// Whether change events on the collection keep pre- and post-images
+    /// (`changeStreamPreAndPostImages: {enabled: true}`).
+    fn keeps_images(&self, database: &str, collection: &str) -> bool {
+        self.catalog
+            .collection(database, collection)
+            .and_then(|target| {
+                target
+                    .options
+                    .get_document("changeStreamPreAndPostImages")
+                    .ok()
+            })
+            .is_some_and(|images| images.get_bool("enabled") == Ok(true))
+    }
+
     /// Records an event produced by a schema-level change.
     pub fn push_event(&mut self, event: PendingEvent) {
         self.events.push(event);
@@ -377,6 +391,8 @@ impl WriteScope<'_> {
             full_document: Some(Arc::clone(&document)),
             update_description: None,
             to: None,
+            before_change: None,
+            images: false,
         });
         Ok(id)
     }
@@ -417,6 +433,7 @@ impl WriteScope<'_> {
             )?;
         }
         self.touch(database, collection, &id)?;
+        let images = self.keeps_images(database, collection);
         let description = match operation {
             ChangeOperation::Update => Some(update_description(previous, &document)),
             _ => None,
@@ -436,6 +453,8 @@ impl WriteScope<'_> {
             full_document: Some(Arc::clone(&document)),
             update_description: description,
             to: None,
+            before_change: images.then(|| Arc::clone(previous)),
+            images,
         });
         Ok(())
     }
@@ -450,6 +469,7 @@ impl WriteScope<'_> {
     ) -> CommandResult<()> {
         let id = previous.get("_id").cloned().unwrap_or(Bson::Null);
         self.touch(database, collection, &id)?;
+        let images = self.keeps_images(database, collection);
         self.apply(Op::Delete {
             database: database.to_string(),
             collection: collection.to_string(),
@@ -464,6 +484,8 @@ impl WriteScope<'_> {
             full_document: None,
             update_description: None,
             to: None,
+            before_change: images.then(|| Arc::new(previous.clone())),
+            images,
         });
         Ok(())
     }

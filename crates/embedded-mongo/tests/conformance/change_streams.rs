@@ -446,3 +446,84 @@ async fn change_streams_work_with_replica_set_discovery() {
         Some(doc! { "_id": 1, "via": "replicaSet" })
     );
 }
+
+#[tokio::test]
+async fn pre_and_post_images_are_kept_once_enabled_and_streams_may_require_them() {
+    let test = TestServer::start_replica_set().await;
+    let collection = test.collection("imaged");
+    collection
+        .insert_one(doc! {"_id": 1, "v": 0})
+        .await
+        .unwrap();
+    // Without images: whenAvailable gives null, required fails the stream with 47.
+    let mut available = collection
+        .watch()
+        .full_document(FullDocumentType::WhenAvailable)
+        .full_document_before_change(mongodb::options::FullDocumentBeforeChangeType::WhenAvailable)
+        .await
+        .unwrap();
+    let mut required = collection
+        .watch()
+        .full_document_before_change(mongodb::options::FullDocumentBeforeChangeType::Required)
+        .await
+        .unwrap();
+    collection
+        .update_one(doc! {"_id": 1}, doc! {"$set": {"v": 1}})
+        .await
+        .unwrap();
+    let event = next_event(&mut available).await;
+    assert_eq!(event.operation_type, OperationType::Update);
+    assert!(event.full_document.is_none(), "no post-image was kept");
+    assert!(
+        event.full_document_before_change.is_none(),
+        "no pre-image was kept"
+    );
+    let failure = tokio::time::timeout(Duration::from_secs(10), required.next())
+        .await
+        .expect("the stream answers")
+        .expect("an item")
+        .unwrap_err();
+    assert_eq!(crate::fixture::server_error(&failure).code, 47);
+    // Enabled: update, replace and delete carry the document before, updates the one after.
+    test.run(doc! {"collMod": "imaged", "changeStreamPreAndPostImages": {"enabled": true}})
+        .await
+        .unwrap();
+    let mut imaged = collection
+        .watch()
+        .full_document(FullDocumentType::Required)
+        .full_document_before_change(mongodb::options::FullDocumentBeforeChangeType::Required)
+        .await
+        .unwrap();
+    collection
+        .update_one(doc! {"_id": 1}, doc! {"$set": {"v": 2}})
+        .await
+        .unwrap();
+    collection
+        .replace_one(doc! {"_id": 1}, doc! {"v": 3})
+        .await
+        .unwrap();
+    collection.delete_one(doc! {"_id": 1}).await.unwrap();
+    let update = next_event(&mut imaged).await;
+    assert_eq!(
+        update.full_document_before_change,
+        Some(doc! {"_id": 1, "v": 1})
+    );
+    assert_eq!(update.full_document, Some(doc! {"_id": 1, "v": 2}));
+    let replace = next_event(&mut imaged).await;
+    assert_eq!(
+        replace.full_document_before_change,
+        Some(doc! {"_id": 1, "v": 2})
+    );
+    let delete = next_event(&mut imaged).await;
+    assert_eq!(delete.operation_type, OperationType::Delete);
+    assert_eq!(
+        delete.full_document_before_change,
+        Some(doc! {"_id": 1, "v": 3})
+    );
+    // The option is checked.
+    let wrong = test
+        .run(doc! {"create": "bad", "changeStreamPreAndPostImages": {"enabled": "yes"}})
+        .await
+        .unwrap_err();
+    assert_eq!(crate::fixture::server_error(&wrong).code, 14);
+}

@@ -106,10 +106,13 @@ def test_an_invalid_update_pipeline_stage_fails_the_command(db):
     assert db.c.find_one({"_id": 1}) == {"_id": 1, "x": 1}
 
 
-def test_pre_images_and_expanded_events_are_refused(db):
-    with pytest.raises(OperationFailure) as refused:
-        db.c.watch(full_document_before_change="required")
-    assert refused.value.code == 238
+def test_expanded_events_are_refused_and_pre_images_need_enabling(db):
+    db.create_collection("imaged", changeStreamPreAndPostImages={"enabled": True})
+    db.imaged.insert_one({"_id": 1, "v": 0})
+    with db.imaged.watch(full_document_before_change="required") as stream:
+        db.imaged.update_one({"_id": 1}, {"$set": {"v": 1}})
+        event = stream.next()
+        assert event["fullDocumentBeforeChange"] == {"_id": 1, "v": 0}
     with pytest.raises(OperationFailure) as refused:
         db.c.watch(show_expanded_events=True)
     assert refused.value.code == 238
