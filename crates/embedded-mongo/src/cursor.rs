@@ -228,6 +228,8 @@ pub struct ChangeStream {
     pub scope: ChangeStreamScope,
     pub full_document: FullDocumentMode,
     pub before_change: BeforeChangeMode,
+    /// `showExpandedEvents`: DDL events and `operationDescription`.
+    pub expanded: bool,
     stages: Option<Pipeline>,
     /// The sequence of the last change event examined; the next batch starts after it.
     pub position: u64,
@@ -273,6 +275,7 @@ impl ChangeStream {
     ) -> CommandResult<ChangeStream> {
         let mut full_document = FullDocumentMode::Default;
         let mut before_change = BeforeChangeMode::Off;
+        let mut expanded = false;
         let mut start: Option<u64> = None;
         let mut all_changes_for_cluster = false;
         let mut start_at_time: Option<bson::Timestamp> = None;
@@ -314,7 +317,7 @@ impl ChangeStream {
                 }
                 ("startAtOperationTime", Bson::Timestamp(time)) => start_at_time = Some(*time),
                 ("allChangesForCluster", Bson::Boolean(flag)) => all_changes_for_cluster = *flag,
-                ("showExpandedEvents", Bson::Boolean(false)) => {}
+                ("showExpandedEvents", Bson::Boolean(flag)) => expanded = *flag,
                 (other, _) => {
                     return Err(crate::commands::surface::refusal("$changeStream", other)
                         .unwrap_or_else(|| {
@@ -394,6 +397,7 @@ impl ChangeStream {
             scope,
             full_document,
             before_change,
+            expanded,
             stages,
             position,
             invalidated: false,
@@ -456,6 +460,9 @@ impl ChangeStream {
     }
 
     fn in_scope(&self, event: &ChangeEvent) -> bool {
+        if event.operation.is_expanded() && !self.expanded {
+            return false;
+        }
         match &self.scope {
             ChangeStreamScope::Cluster => true,
             ChangeStreamScope::Database(database) => &event.database == database,
@@ -490,6 +497,10 @@ impl ChangeStream {
             ChangeOperation::Drop => "drop",
             ChangeOperation::DropDatabase => "dropDatabase",
             ChangeOperation::Rename => "rename",
+            ChangeOperation::Create => "create",
+            ChangeOperation::CreateIndexes => "createIndexes",
+            ChangeOperation::DropIndexes => "dropIndexes",
+            ChangeOperation::Modify => "modify",
         };
         let mut document = doc! {
             "_id": resume_token(event.sequence),
@@ -548,8 +559,15 @@ impl ChangeStream {
         if let Some(key) = &event.document_key {
             document.insert("documentKey", key.clone());
         }
-        if let Some(to) = &event.to {
-            document.insert("to", to.clone());
+        if event.operation == ChangeOperation::Rename {
+            if let Some(to) = event.description.as_ref().and_then(|d| d.get("to")) {
+                document.insert("to", to.clone());
+            }
+        }
+        if self.expanded {
+            if let Some(description) = &event.description {
+                document.insert("operationDescription", description.clone());
+            }
         }
         if event.operation == ChangeOperation::Update {
             let description = event.update_description.clone().unwrap_or_else(|| {

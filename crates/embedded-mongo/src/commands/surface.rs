@@ -319,7 +319,7 @@ pub const SURFACE: &[CommandSurface] = &[
             implemented("startAtOperationTime", "conformance/surface.rs::a_change_stream_started_at_an_operation_time_sees_the_writes_after_it"),
             implemented("allChangesForCluster", "conformance/change_streams.rs::deployment_stream_sees_every_database"),
             implemented("fullDocumentBeforeChange", "conformance/change_streams.rs::pre_and_post_images_are_kept_once_enabled_and_streams_may_require_them"),
-            missing("showExpandedEvents", "expanded events (create, createIndexes, ...) are not implemented; only false is accepted"),
+            implemented("showExpandedEvents", "conformance/change_streams.rs::expanded_events_report_schema_changes_with_their_description"),
         ],
     },
     CommandSurface {

@@ -23,8 +23,9 @@ pub(crate) struct PendingEvent {
     pub document_key: Option<Document>,
     pub full_document: Option<Arc<Document>>,
     pub update_description: Option<Document>,
-    /// `{db, coll}` a `rename` event moved the collection to.
-    pub to: Option<Document>,
+    /// `operationDescription` of a DDL event (`{to: {db, coll}}` for `rename`, the index specs
+    /// for `createIndexes`/`dropIndexes`, ...).
+    pub description: Option<Document>,
     /// The document before an update, replacement or delete, kept only when the collection
     /// has `changeStreamPreAndPostImages` enabled.
     pub before_change: Option<Arc<Document>>,
@@ -102,7 +103,7 @@ impl ChangeLog {
             document_key: pending.document_key,
             full_document: pending.full_document,
             update_description: pending.update_description,
-            to: pending.to,
+            description: pending.description,
             before_change: pending.before_change,
             images: pending.images,
         });
@@ -193,7 +194,7 @@ mod tests {
             document_key: None,
             full_document: None,
             update_description: None,
-            to: None,
+            description: None,
             before_change: None,
             images: false,
         }

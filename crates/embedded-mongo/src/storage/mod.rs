@@ -187,6 +187,24 @@ pub enum ChangeOperation {
     Drop,
     DropDatabase,
     Rename,
+    /// The expanded events (`showExpandedEvents: true`).
+    Create,
+    CreateIndexes,
+    DropIndexes,
+    Modify,
+}
+
+impl ChangeOperation {
+    /// Whether only streams with `showExpandedEvents: true` see it.
+    pub fn is_expanded(self) -> bool {
+        matches!(
+            self,
+            ChangeOperation::Create
+                | ChangeOperation::CreateIndexes
+                | ChangeOperation::DropIndexes
+                | ChangeOperation::Modify
+        )
+    }
 }
 
 /// One entry of the change log, the source of `$changeStream`.
@@ -207,8 +225,8 @@ pub struct ChangeEvent {
     pub full_document: Option<Arc<Document>>,
     /// `{updatedFields, removedFields, truncatedArrays}` for updates.
     pub update_description: Option<Document>,
-    /// `{db, coll}` for `rename`: where the collection went.
-    pub to: Option<Document>,
+    /// `operationDescription` of a DDL event (`{to: {db, coll}}` for `rename`).
+    pub description: Option<Document>,
     /// The pre-image (update, replace, delete) when the collection keeps images.
     pub before_change: Option<Arc<Document>>,
     /// Whether the collection kept pre- and post-images when the event happened.
@@ -737,7 +755,7 @@ impl Store {
                 document_key: None,
                 full_document: None,
                 update_description: None,
-                to: None,
+                description: None,
                 before_change: None,
                 images: false,
             });
@@ -788,7 +806,7 @@ impl Store {
                     document_key: None,
                     full_document: None,
                     update_description: None,
-                    to: None,
+                    description: None,
                     before_change: None,
                     images: false,
                 });
@@ -800,7 +818,7 @@ impl Store {
                 document_key: None,
                 full_document: None,
                 update_description: None,
-                to: Some(bson::doc! {"db": to_database, "coll": to_collection}),
+                description: Some(bson::doc! {"to": {"db": to_database, "coll": to_collection}}),
                 before_change: None,
                 images: false,
             });
@@ -825,7 +843,7 @@ impl Store {
                     document_key: None,
                     full_document: None,
                     update_description: None,
-                    to: None,
+                    description: None,
                     before_change: None,
                     images: false,
                 });
@@ -837,7 +855,7 @@ impl Store {
                 document_key: None,
                 full_document: None,
                 update_description: None,
-                to: None,
+                description: None,
                 before_change: None,
                 images: false,
             });

@@ -209,7 +209,7 @@ impl WriteScope<'_> {
                     document_key: None,
                     full_document: None,
                     update_description: None,
-                    to: None,
+                    description: None,
                     before_change: None,
                     images: false,
                 });

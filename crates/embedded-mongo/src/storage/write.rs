@@ -277,9 +277,102 @@ fn validate(
     ))
 }
 
+/// The expanded change event a schema change makes (`create`, `createIndexes`, `dropIndexes`,
+/// `modify`); streams show it only with `showExpandedEvents: true`.
+fn expanded_event(op: &Op, dropped_index: Option<Document>) -> Option<PendingEvent> {
+    let (operation, database, collection, description) = match op {
+        Op::CreateCollection {
+            database,
+            collection,
+            options,
+            ..
+        } => {
+            let description = if options.contains_key("viewOn") {
+                doc! {"viewOn": options.get("viewOn").cloned().unwrap_or(Bson::Null), "pipeline": options.get("pipeline").cloned().unwrap_or(Bson::Array(Vec::new()))}
+            } else {
+                doc! {"idIndex": {"v": 2, "key": {"_id": 1}, "name": "_id_"}}
+            };
+            (ChangeOperation::Create, database, collection, description)
+        }
+        Op::CreateIndex {
+            database,
+            collection,
+            spec,
+        } => (
+            ChangeOperation::CreateIndexes,
+            database,
+            collection,
+            doc! {"indexes": [spec.clone()]},
+        ),
+        Op::DropIndex {
+            database,
+            collection,
+            ..
+        } => (
+            ChangeOperation::DropIndexes,
+            database,
+            collection,
+            doc! {"indexes": [dropped_index.unwrap_or_default()]},
+        ),
+        Op::SetOptions {
+            database,
+            collection,
+            options,
+        } => (
+            ChangeOperation::Modify,
+            database,
+            collection,
+            options.clone(),
+        ),
+        Op::SetIndexExpiry {
+            database,
+            collection,
+            name,
+            seconds,
+        } => (
+            ChangeOperation::Modify,
+            database,
+            collection,
+            doc! {"index": {"name": name.clone(), "expireAfterSeconds": *seconds}},
+        ),
+        _ => return None,
+    };
+    Some(PendingEvent {
+        operation,
+        database: database.clone(),
+        collection: collection.clone(),
+        document_key: None,
+        full_document: None,
+        update_description: None,
+        description: Some(description),
+        before_change: None,
+        images: false,
+    })
+}
+
 impl WriteScope<'_> {
     fn apply(&mut self, op: Op) -> CommandResult<()> {
+        let dropped_index = match &op {
+            Op::DropIndex {
+                database,
+                collection,
+                name,
+            } => self
+                .catalog
+                .collection(database, collection)
+                .and_then(|target| {
+                    target
+                        .indexes
+                        .iter()
+                        .find(|index| index.spec.name == *name)
+                        .map(|index| index.spec.to_document())
+                }),
+            _ => None,
+        };
         self.catalog.apply(&op)?;
+        if let Some(event) = expanded_event(&op, dropped_index) {
+            self.events.push(event);
+        }
         self.ops.push(op);
         Ok(())
     }
@@ -390,7 +483,7 @@ impl WriteScope<'_> {
             document_key: Some(doc! {"_id": id.clone()}),
             full_document: Some(Arc::clone(&document)),
             update_description: None,
-            to: None,
+            description: None,
             before_change: None,
             images: false,
         });
@@ -452,7 +545,7 @@ impl WriteScope<'_> {
             document_key: Some(doc! {"_id": id}),
             full_document: Some(Arc::clone(&document)),
             update_description: description,
-            to: None,
+            description: None,
             before_change: images.then(|| Arc::clone(previous)),
             images,
         });
@@ -483,7 +576,7 @@ impl WriteScope<'_> {
             document_key: Some(doc! {"_id": id}),
             full_document: None,
             update_description: None,
-            to: None,
+            description: None,
             before_change: images.then(|| Arc::new(previous.clone())),
             images,
         });

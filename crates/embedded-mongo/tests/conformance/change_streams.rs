@@ -527,3 +527,63 @@ async fn pre_and_post_images_are_kept_once_enabled_and_streams_may_require_them(
         .unwrap_err();
     assert_eq!(crate::fixture::server_error(&wrong).code, 14);
 }
+
+#[tokio::test]
+async fn expanded_events_report_schema_changes_with_their_description() {
+    use futures_util::TryStreamExt;
+    let test = TestServer::start_replica_set().await;
+    // The driver's typed events predate these operation types: read the raw stream.
+    let mut expanded = test
+        .db
+        .aggregate(vec![doc! {"$changeStream": {"showExpandedEvents": true}}])
+        .await
+        .unwrap();
+    let mut plain = test.db.watch().await.unwrap();
+    test.run(doc! {"create": "fresh"}).await.unwrap();
+    test.run(doc! {"createIndexes": "fresh", "indexes": [{"key": {"a": 1}, "name": "a_1"}]})
+        .await
+        .unwrap();
+    test.run(doc! {"collMod": "fresh", "validator": {"a": {"$type": "int"}}})
+        .await
+        .unwrap();
+    test.run(doc! {"dropIndexes": "fresh", "index": "a_1"})
+        .await
+        .unwrap();
+    test.collection("fresh")
+        .insert_one(doc! {"_id": 1, "a": 1})
+        .await
+        .unwrap();
+    let mut events = Vec::new();
+    while events.len() < 5 {
+        let event = tokio::time::timeout(Duration::from_secs(10), expanded.try_next())
+            .await
+            .expect("events arrive within 10 s")
+            .unwrap()
+            .expect("the stream is open");
+        events.push(event);
+    }
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|event| event.get_str("operationType").unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["create", "createIndexes", "modify", "dropIndexes", "insert"]
+    );
+    let created_index = events[1].get_document("operationDescription").unwrap();
+    let index = created_index.get_array("indexes").unwrap()[0]
+        .as_document()
+        .unwrap();
+    assert_eq!(index.get_str("name").unwrap(), "a_1");
+    assert!(events[2]
+        .get_document("operationDescription")
+        .unwrap()
+        .contains_key("validator"));
+    assert_eq!(
+        events[0].get_document("ns").unwrap(),
+        &doc! {"db": "conformance", "coll": "fresh"}
+    );
+    // Without showExpandedEvents the same changes show only the insert.
+    let first_plain = next_event(&mut plain).await;
+    assert_eq!(first_plain.operation_type, OperationType::Insert);
+}

@@ -634,21 +634,3 @@ async fn a_change_stream_started_at_an_operation_time_sees_the_writes_after_it()
     let key = event.document_key.unwrap();
     assert_eq!(key.get_i32("_id").unwrap(), 2);
 }
-
-#[tokio::test]
-async fn expanded_events_are_refused_not_ignored() {
-    let test = TestServer::start().await;
-    let error = test
-        .collection("c")
-        .watch()
-        .show_expanded_events(true)
-        .await
-        .unwrap_err();
-    assert_eq!(server_error(&error).code, 238);
-    assert_eq!(server_error(&error).code_name, "NotImplemented");
-    test.collection("c")
-        .watch()
-        .show_expanded_events(false)
-        .await
-        .expect("asking for no expanded events is what the store does");
-}

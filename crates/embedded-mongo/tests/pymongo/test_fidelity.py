@@ -106,16 +106,18 @@ def test_an_invalid_update_pipeline_stage_fails_the_command(db):
     assert db.c.find_one({"_id": 1}) == {"_id": 1, "x": 1}
 
 
-def test_expanded_events_are_refused_and_pre_images_need_enabling(db):
+def test_pre_images_need_enabling_and_expanded_events_describe_schema_changes(db):
     db.create_collection("imaged", changeStreamPreAndPostImages={"enabled": True})
     db.imaged.insert_one({"_id": 1, "v": 0})
     with db.imaged.watch(full_document_before_change="required") as stream:
         db.imaged.update_one({"_id": 1}, {"$set": {"v": 1}})
         event = stream.next()
         assert event["fullDocumentBeforeChange"] == {"_id": 1, "v": 0}
-    with pytest.raises(OperationFailure) as refused:
-        db.c.watch(show_expanded_events=True)
-    assert refused.value.code == 238
+    with db.watch(show_expanded_events=True) as stream:
+        db.imaged.create_index("v")
+        event = stream.next()
+        assert event["operationType"] == "createIndexes"
+        assert event["operationDescription"]["indexes"][0]["name"] == "v_1"
 
 
 def test_a_future_at_cluster_time_is_snapshot_unavailable_by_name(client):
