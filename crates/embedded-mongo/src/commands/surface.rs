@@ -70,7 +70,7 @@ const fn refused(name: &'static str, code: i32, why: &'static str) -> OptionSupp
     }
 }
 
-const COLLATION: &str = "collation is not implemented; string comparison is binary";
+const COLLATION: &str = "collation is not implemented, except `{locale: \"simple\"}` on reads and writes (binary comparison, what the store always does)";
 const HINT: &str =
     "hints on update and delete statements are not implemented (command-level hints are checked)";
 const VIEWS: &str =
@@ -415,6 +415,25 @@ pub fn refusal(command: &str, option: &str) -> Option<CommandError> {
     check_one(surface, option).err()
 }
 
+/// `{locale: "simple"}` asks for binary comparison, which is what the store does: reads and
+/// writes accept it. Collections and indexes keep refusing it (mongod would record it).
+fn admits_simple_collation(command: &str, value: &Bson) -> bool {
+    let simple = matches!(value, Bson::Document(collation)
+        if collation.len() == 1 && collation.get_str("locale") == Ok("simple"));
+    simple
+        && matches!(
+            command,
+            "find"
+                | "update"
+                | "delete"
+                | "findAndModify"
+                | "findandmodify"
+                | "aggregate"
+                | "count"
+                | "distinct"
+        )
+}
+
 /// Refuses a command body carrying an option that `command`'s surface does not accept. Commands
 /// without a surface are not checked.
 pub fn check(command: &str, body: &Document) -> CommandResult<()> {
@@ -423,6 +442,9 @@ pub fn check(command: &str, body: &Document) -> CommandResult<()> {
     };
     for (key, value) in body.iter().skip(1) {
         if GENERIC_ARGUMENTS.contains(&key.as_str()) {
+            continue;
+        }
+        if key == "collation" && admits_simple_collation(command, value) {
             continue;
         }
         check_one(surface, key)?;
@@ -434,7 +456,10 @@ pub fn check(command: &str, body: &Document) -> CommandResult<()> {
                 let Bson::Document(statement) = statement else {
                     continue;
                 };
-                for field in statement.keys() {
+                for (field, value) in statement {
+                    if field == "collation" && admits_simple_collation(command, value) {
+                        continue;
+                    }
                     check_one(surface, &format!("{key}.{field}"))?;
                 }
             }

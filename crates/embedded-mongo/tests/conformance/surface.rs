@@ -207,6 +207,54 @@ async fn collation_on_find_is_refused_not_ignored() {
 }
 
 #[tokio::test]
+async fn the_simple_collation_is_binary_comparison_on_every_read_and_write() {
+    let test = TestServer::start().await;
+    test.collection("people")
+        .insert_many([doc! {"_id": 1, "name": "b"}, doc! {"_id": 2, "name": "A"}])
+        .await
+        .unwrap();
+    let simple = doc! {"locale": "simple"};
+    let found = test
+        .run(doc! {"find": "people", "filter": {"name": "a"}, "sort": {"name": 1}, "collation": simple.clone()})
+        .await
+        .unwrap();
+    let batch = found
+        .get_document("cursor")
+        .unwrap()
+        .get_array("firstBatch")
+        .unwrap();
+    assert!(batch.is_empty(), "binary comparison: 'a' is not 'A'");
+    for command in [
+        doc! {"count": "people", "query": {"name": "A"}, "collation": simple.clone()},
+        doc! {"distinct": "people", "key": "name", "collation": simple.clone()},
+        doc! {"aggregate": "people", "pipeline": [], "cursor": {}, "collation": simple.clone()},
+        doc! {"update": "people", "updates": [{"q": {"name": "A"}, "u": {"$set": {"seen": true}}, "collation": simple.clone()}]},
+        doc! {"findAndModify": "people", "query": {"name": "b"}, "update": {"$set": {"seen": true}}, "collation": simple.clone()},
+        doc! {"delete": "people", "deletes": [{"q": {"name": "nobody"}, "limit": 0, "collation": simple.clone()}]},
+    ] {
+        let name = command.keys().next().unwrap().to_string();
+        let reply = test.run(command).await;
+        assert!(reply.is_ok(), "{name}: {reply:?}");
+    }
+    let counted = test
+        .run(doc! {"count": "people", "query": {"name": "A"}, "collation": simple.clone()})
+        .await
+        .unwrap();
+    assert_eq!(counted.get_i32("n").unwrap(), 1);
+    // Anything else is still refused, and so is a simple collation on a collection.
+    let english = test
+        .run(doc! {"count": "people", "collation": {"locale": "simple", "strength": 2}})
+        .await
+        .unwrap_err();
+    assert_eq!(server_error(&english).code, 238);
+    let on_create = test
+        .run(doc! {"create": "sorted", "collation": simple})
+        .await
+        .unwrap_err();
+    assert_eq!(server_error(&on_create).code, 238);
+}
+
+#[tokio::test]
 async fn sort_on_an_update_statement_is_an_unknown_field_on_a_7_0_server_and_changes_nothing() {
     let test = TestServer::start().await;
     test.collection("c")

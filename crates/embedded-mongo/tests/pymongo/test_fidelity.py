@@ -17,6 +17,9 @@ def test_collation_is_refused_with_not_implemented(db):
     with pytest.raises(OperationFailure) as refused:
         db.people.count_documents({"name": "a"}, collation=Collation(locale="en", strength=2))
     assert refused.value.code == 238
+    # The simple collation is binary comparison, what the store does.
+    assert db.people.count_documents({"name": "a"}, collation=Collation(locale="simple")) == 0
+    assert [d["name"] for d in db.people.find({}, collation=Collation(locale="simple")).sort("name", 1)] == ["A", "b"]
 
 
 def test_let_variables_are_honoured_and_expression_errors_fail_the_command(db):
