@@ -155,6 +155,16 @@ async fn every_operation_for_every_kind_of_caller() {
         row("mutation resetPassword", "mutation { resetPassword(input: { token: \"not-a-token\", newPassword: \"Brand-New-Passw0rd\" }) { ok } }",
             |_| json!({}),
             [BAD_USER_INPUT, BAD_USER_INPUT, BAD_USER_INPUT, BAD_USER_INPUT, BAD_USER_INPUT, BAD_USER_INPUT, FORBIDDEN]),
+        // The account operations act on the caller only; a wrong password passes authorization
+        // and then fails on the data, so no row changes an account.
+        row("query exportMyData", "{ exportMyData { json } }", |_| json!({}),
+            [UNAUTHENTICATED, OK, OK, OK, OK, FORBIDDEN, FORBIDDEN]),
+        row("mutation changePassword", "mutation($input: ChangePasswordInput!) { changePassword(input: $input) { ok } }",
+            |_| json!({ "input": { "currentPassword": "Not-The-Password-1", "newPassword": "Brand-New-Passw0rd" } }),
+            [UNAUTHENTICATED, BAD_USER_INPUT, BAD_USER_INPUT, BAD_USER_INPUT, BAD_USER_INPUT, FORBIDDEN, FORBIDDEN]),
+        row("mutation eraseMyAccount", "mutation($input: EraseMyAccountInput!) { eraseMyAccount(input: $input) { ok } }",
+            |_| json!({ "input": { "password": "Not-The-Password-1" } }),
+            [UNAUTHENTICATED, BAD_USER_INPUT, BAD_USER_INPUT, BAD_USER_INPUT, BAD_USER_INPUT, FORBIDDEN, FORBIDDEN]),
         row("mutation enrollTwoFactor", "mutation($input: EnrollTwoFactorInput!) { enrollTwoFactor(input: $input) { secret } }",
             |_| json!({ "input": { "password": DEMO_PASSWORD } }),
             [UNAUTHENTICATED, OK, OK, OK, OK, FORBIDDEN, FORBIDDEN]),

@@ -52,6 +52,7 @@ mod enhance;
 mod error;
 mod funding;
 mod job;
+mod personal_data;
 mod project;
 mod service;
 mod settings;
@@ -82,6 +83,7 @@ pub use job::{
     job_transition, Job, JobAction, JobStatus, JourneyStep, NewJob, OrganizationLimits,
     PublishedJob, TestType, TesterLevel, UserJourney, Visibility, JOB_TRANSITIONS,
 };
+pub use personal_data::{ErasureBlocker, MarketplacePersonalData};
 pub use project::{
     NewProject, Project, ProjectCredentials, ProjectStatus, ProjectUpdate, SealedCredentials,
 };

@@ -1,0 +1,351 @@
+//! The account operations a person runs on their own account over HTTP: changing the password,
+//! exporting everything held about them, and erasing the account (refused while money is still
+//! owed to them).
+
+use serde_json::{json, Value};
+
+use crate::harness::{outcome, TestGateway, DEMO_PASSWORD, STRONG_PASSWORD};
+use crate::marketplace::{create_project, hand_in, open_job};
+use crate::stripe::object_id;
+
+const CHANGE_PASSWORD: &str = "mutation($input: ChangePasswordInput!) { changePassword(input: $input) { ok clientMutationId } }";
+const ERASE: &str =
+    "mutation($input: EraseMyAccountInput!) { eraseMyAccount(input: $input) { ok } }";
+const EXPORT: &str = "{ exportMyData { json } }";
+const REFRESH: &str = "mutation($input: RefreshInput!) { refresh(input: $input) { accessToken } }";
+const ME: &str = "{ me { email fullName } }";
+
+fn field(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["field"]
+        .as_str()
+        .unwrap_or("")
+}
+
+async fn login_outcome(gateway: &TestGateway, email: &str, password: &str) -> String {
+    outcome(
+        &gateway
+            .graphql(
+                None,
+                crate::harness::LOGIN_DOCUMENT,
+                json!({ "input": { "email": email, "password": password } }),
+            )
+            .await,
+    )
+}
+
+async fn refresh_outcome(gateway: &TestGateway, refresh_token: &str) -> String {
+    outcome(
+        &gateway
+            .graphql(
+                None,
+                REFRESH,
+                json!({ "input": { "refreshToken": refresh_token } }),
+            )
+            .await,
+    )
+}
+
+#[tokio::test]
+async fn a_wrong_current_password_or_a_weak_new_one_changes_nothing() {
+    let gateway = TestGateway::start().await;
+    let email = "changer@example.com";
+    gateway.register_verified(email, "TESTER").await;
+    let (access, _) = gateway.login(email, STRONG_PASSWORD).await;
+
+    let wrong = gateway
+        .graphql(
+            Some(&access),
+            CHANGE_PASSWORD,
+            json!({ "input": { "currentPassword": "Not-The-Password-1", "newPassword": "Another-Good-Passw0rd" } }),
+        )
+        .await;
+    assert_eq!(outcome(&wrong), "BAD_USER_INPUT", "{wrong}");
+    assert_eq!(field(&wrong), "currentPassword", "{wrong}");
+
+    for (weak, why) in [
+        ("short1", "too short"),
+        ("no digits at all here", "no digit"),
+        ("changer@example.com", "the e-mail address"),
+        (&*"a1".repeat(200), "over 256 characters"),
+    ] {
+        let refused = gateway
+            .graphql(
+                Some(&access),
+                CHANGE_PASSWORD,
+                json!({ "input": { "currentPassword": STRONG_PASSWORD, "newPassword": weak } }),
+            )
+            .await;
+        assert_eq!(outcome(&refused), "BAD_USER_INPUT", "{why}: {refused}");
+        assert_eq!(field(&refused), "newPassword", "{why}: {refused}");
+    }
+    // The password is still the old one.
+    assert_eq!(login_outcome(&gateway, email, STRONG_PASSWORD).await, "OK");
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn changing_the_password_revokes_the_other_sessions_and_keeps_this_one() {
+    let gateway = TestGateway::start().await;
+    let email = "rotator@example.com";
+    gateway.register_verified(email, "CLIENT").await;
+    let (here, here_refresh) = gateway.login(email, STRONG_PASSWORD).await;
+    let (elsewhere, elsewhere_refresh) = gateway.login(email, STRONG_PASSWORD).await;
+
+    let changed = gateway
+        .ok(
+            Some(&here),
+            CHANGE_PASSWORD,
+            json!({ "input": { "currentPassword": STRONG_PASSWORD, "newPassword": "Fresh-Passphrase-42", "clientMutationId": "c1" } }),
+        )
+        .await;
+    assert_eq!(
+        changed["changePassword"],
+        json!({ "ok": true, "clientMutationId": "c1" })
+    );
+
+    assert_eq!(
+        outcome(&gateway.graphql(Some(&here), ME, json!({})).await),
+        "OK"
+    );
+    assert_eq!(
+        outcome(&gateway.graphql(Some(&elsewhere), ME, json!({})).await),
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(
+        refresh_outcome(&gateway, &elsewhere_refresh).await,
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(refresh_outcome(&gateway, &here_refresh).await, "OK");
+    assert_eq!(
+        login_outcome(&gateway, email, STRONG_PASSWORD).await,
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(
+        login_outcome(&gateway, email, "Fresh-Passphrase-42").await,
+        "OK"
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn guessing_the_current_password_with_a_stolen_token_is_rate_limited() {
+    let gateway = TestGateway::start().await;
+    let email = "guessed@example.com";
+    gateway.register_verified(email, "TESTER").await;
+    let (access, _) = gateway.login(email, STRONG_PASSWORD).await;
+    let mut outcomes = Vec::new();
+    for attempt in 0..8 {
+        let body = gateway
+            .graphql(
+                Some(&access),
+                CHANGE_PASSWORD,
+                json!({ "input": { "currentPassword": format!("Guess-number-{attempt}"), "newPassword": "Taken-Over-Passw0rd" } }),
+            )
+            .await;
+        outcomes.push(outcome(&body));
+    }
+    assert_eq!(outcomes[0], "BAD_USER_INPUT");
+    assert_eq!(
+        outcomes.last().map(String::as_str),
+        Some("RATE_LIMITED"),
+        "{outcomes:?}"
+    );
+    // Even the right password is refused while the budget is spent.
+    let right = gateway
+        .graphql(
+            Some(&access),
+            CHANGE_PASSWORD,
+            json!({ "input": { "currentPassword": STRONG_PASSWORD, "newPassword": "Taken-Over-Passw0rd" } }),
+        )
+        .await;
+    assert_eq!(outcome(&right), "RATE_LIMITED", "{right}");
+    assert_eq!(login_outcome(&gateway, email, STRONG_PASSWORD).await, "OK");
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn the_export_holds_the_persons_jobs_and_submissions_and_no_secret() {
+    let gateway = TestGateway::start().await;
+    let (john, john_refresh) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let (sarah, sarah_refresh) = gateway.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    let project = create_project(&gateway, &john, "Export shop").await;
+    let job = open_job(&gateway, &john, &project, 1).await;
+    let submission = hand_in(&gateway, &sarah, &job).await;
+
+    let tester_export = gateway.ok(Some(&sarah), EXPORT, json!({})).await;
+    let text = tester_export["exportMyData"]["json"]
+        .as_str()
+        .expect("json text");
+    let parsed: Value = serde_json::from_str(text).expect("the export is JSON");
+    assert_eq!(parsed["account"]["user"]["email"], "sarah.tester@gmail.com");
+    let submissions = parsed["marketplace"]["submissions"]
+        .as_array()
+        .expect("submissions");
+    assert!(
+        submissions
+            .iter()
+            .any(|s| s["_id"]["$oid"] == object_id(&submission).to_hex()),
+        "the export names the submission: {submissions:?}"
+    );
+    assert!(parsed["marketplace"]["jobs_as_tester"]
+        .as_array()
+        .expect("seats")
+        .iter()
+        .any(|id| id["$oid"] == object_id(&job).to_hex()));
+
+    let client_export = gateway.ok(Some(&john), EXPORT, json!({})).await;
+    let client_text = client_export["exportMyData"]["json"]
+        .as_str()
+        .expect("json text");
+    let client: Value = serde_json::from_str(client_text).expect("the export is JSON");
+    assert!(client["marketplace"]["jobs_as_client"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .any(|j| j["_id"]["$oid"] == object_id(&job).to_hex()));
+    assert!(client["escrow"]
+        .as_array()
+        .expect("escrow rows")
+        .iter()
+        .any(|e| e["job_id"]["$oid"] == object_id(&job).to_hex()));
+
+    for (export, tokens) in [
+        (text, [sarah.as_str(), sarah_refresh.as_str()]),
+        (client_text, [john.as_str(), john_refresh.as_str()]),
+    ] {
+        for secret_marker in [
+            "password_hash",
+            "$argon2",
+            "token_hash",
+            "two_factor_secret",
+            "sealed",
+            "ciphertext",
+        ] {
+            assert!(
+                !export.contains(secret_marker),
+                "the export holds `{secret_marker}`"
+            );
+        }
+        for token in tokens {
+            assert!(!export.contains(token), "the export holds a live token");
+        }
+    }
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn an_erasure_while_a_payout_is_held_is_refused_and_changes_nothing() {
+    let gateway = TestGateway::start().await;
+    let (john, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let (sarah, sarah_refresh) = gateway.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    let project = create_project(&gateway, &john, "Held shop").await;
+    let job = open_job(&gateway, &john, &project, 1).await;
+    let submission = hand_in(&gateway, &sarah, &job).await;
+
+    // Handed in, not reviewed: it may still be paid.
+    let awaiting = gateway
+        .graphql(
+            Some(&sarah),
+            ERASE,
+            json!({ "input": { "password": DEMO_PASSWORD } }),
+        )
+        .await;
+    assert_eq!(outcome(&awaiting), "FAILED_PRECONDITION", "{awaiting}");
+    let message = awaiting["errors"][0]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains(&object_id(&submission).to_hex()),
+        "{message}"
+    );
+
+    gateway
+        .ok(
+            Some(&john),
+            "mutation($input: SubmissionMoneyInput!) { approveSubmission(input: $input) { submission { status } } }",
+            json!({ "input": { "submissionId": submission } }),
+        )
+        .await;
+    let held = gateway
+        .graphql(
+            Some(&sarah),
+            ERASE,
+            json!({ "input": { "password": DEMO_PASSWORD } }),
+        )
+        .await;
+    assert_eq!(outcome(&held), "FAILED_PRECONDITION", "{held}");
+    let message = held["errors"][0]["message"].as_str().unwrap_or("");
+    assert!(message.contains("held"), "names the held payout: {message}");
+
+    // The client, whose job is still open, is refused too.
+    let running = gateway
+        .graphql(
+            Some(&john),
+            ERASE,
+            json!({ "input": { "password": DEMO_PASSWORD } }),
+        )
+        .await;
+    assert_eq!(outcome(&running), "FAILED_PRECONDITION", "{running}");
+    assert!(running["errors"][0]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains(&object_id(&job).to_hex()));
+
+    // Nothing changed: same account, same sessions, same password.
+    let me = gateway.ok(Some(&sarah), ME, json!({})).await;
+    assert_eq!(me["me"]["email"], "sarah.tester@gmail.com");
+    assert_eq!(me["me"]["fullName"], "Sarah Johnson");
+    assert_eq!(refresh_outcome(&gateway, &sarah_refresh).await, "OK");
+    assert_eq!(
+        login_outcome(&gateway, "sarah.tester@gmail.com", DEMO_PASSWORD).await,
+        "OK"
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn after_erasure_the_old_password_and_refresh_token_no_longer_work() {
+    let gateway = TestGateway::start().await;
+    let email = "leaving@example.com";
+    gateway.register_verified(email, "TESTER").await;
+    let (access, refresh) = gateway.login(email, STRONG_PASSWORD).await;
+
+    let wrong = gateway
+        .graphql(
+            Some(&access),
+            ERASE,
+            json!({ "input": { "password": "Not-The-Password-1" } }),
+        )
+        .await;
+    assert_eq!(outcome(&wrong), "BAD_USER_INPUT", "{wrong}");
+    assert_eq!(field(&wrong), "password");
+    assert_eq!(
+        outcome(&gateway.graphql(Some(&access), ME, json!({})).await),
+        "OK"
+    );
+
+    let erased = gateway
+        .ok(
+            Some(&access),
+            ERASE,
+            json!({ "input": { "password": STRONG_PASSWORD } }),
+        )
+        .await;
+    assert_eq!(erased["eraseMyAccount"]["ok"], true);
+
+    assert_eq!(
+        login_outcome(&gateway, email, STRONG_PASSWORD).await,
+        "UNAUTHENTICATED"
+    );
+    assert_ne!(refresh_outcome(&gateway, &refresh).await, "OK");
+    assert_ne!(
+        outcome(&gateway.graphql(Some(&access), ME, json!({})).await),
+        "OK"
+    );
+    let stored = gateway
+        .database
+        .collection::<bson::Document>("users")
+        .find_one(bson::doc! { "email": email })
+        .await
+        .expect("read users");
+    assert!(stored.is_none(), "the e-mail address is gone");
+    gateway.stop().await;
+}
