@@ -349,3 +349,368 @@ async fn after_erasure_the_old_password_and_refresh_token_no_longer_work() {
     assert!(stored.is_none(), "the e-mail address is gone");
     gateway.stop().await;
 }
+
+const UPDATE_ORGANIZATION: &str = "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { organization { name settings { requireApprovalForJobs allowExternalTesters } } } }";
+const CREATE_JOB: &str =
+    "mutation($input: CreateJobInput!) { createJob(input: $input) { job { id status } } }";
+const PUBLISH: &str =
+    "mutation($input: JobMoneyInput!) { publishJob(input: $input) { job { status } } }";
+
+/// John's organization with a plain member who has a saved card: (john, member, organization,
+/// project in the organization).
+async fn organization_with_a_member(gateway: &TestGateway) -> (String, String, String, String) {
+    let (john, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let organization = gateway
+        .ok(Some(&john), "{ me { organization { id } } }", json!({}))
+        .await["me"]["organization"]["id"]
+        .as_str()
+        .expect("John's organization")
+        .to_string();
+    let member = gateway
+        .register_verified("plain.member@techcorp.com", "CLIENT")
+        .await;
+    gateway
+        .join_organization(
+            &john,
+            &organization,
+            &member,
+            "plain.member@techcorp.com",
+            "MEMBER",
+        )
+        .await;
+    let (member, _) = gateway
+        .login("plain.member@techcorp.com", STRONG_PASSWORD)
+        .await;
+    gateway.save_sandbox_card(&member).await;
+    let project = create_project(gateway, &john, "Organization shop").await;
+    (john, member, organization, project)
+}
+
+fn job_input(project: &str, visibility: &str) -> Value {
+    let mut details = crate::marketplace::details(project, 1, 5_000);
+    details["visibility"] = json!(visibility);
+    json!({ "input": { "details": details, "journey": crate::marketplace::journey() } })
+}
+
+async fn draft(gateway: &TestGateway, token: &str, project: &str, visibility: &str) -> String {
+    gateway
+        .ok(Some(token), CREATE_JOB, job_input(project, visibility))
+        .await["createJob"]["job"]["id"]
+        .as_str()
+        .expect("job id")
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_plain_member_publishes_only_once_the_organization_stops_requiring_approval() {
+    let gateway = TestGateway::start().await;
+    let (john, member, organization, project) = organization_with_a_member(&gateway).await;
+    let settings = gateway
+        .ok(
+            Some(&john),
+            "query($id: ID!) { organization(id: $id) { settings { requireApprovalForJobs allowExternalTesters } } }",
+            json!({ "id": organization }),
+        )
+        .await;
+    assert_eq!(
+        settings["organization"]["settings"],
+        json!({ "requireApprovalForJobs": true, "allowExternalTesters": true })
+    );
+    let job = draft(&gateway, &member, &project, "PUBLIC").await;
+    let refused = gateway
+        .graphql(Some(&member), PUBLISH, json!({ "input": { "jobId": job } }))
+        .await;
+    assert_eq!(outcome(&refused), "FORBIDDEN", "{refused}");
+
+    // A plain member may not change the rule themselves.
+    let self_service = gateway
+        .graphql(
+            Some(&member),
+            UPDATE_ORGANIZATION,
+            json!({ "input": { "organizationId": organization, "settings": { "requireApprovalForJobs": false } } }),
+        )
+        .await;
+    assert_eq!(outcome(&self_service), "FORBIDDEN", "{self_service}");
+
+    let updated = gateway
+        .ok(
+            Some(&john),
+            UPDATE_ORGANIZATION,
+            json!({ "input": { "organizationId": organization, "name": "TechCorp Labs", "settings": { "requireApprovalForJobs": false } } }),
+        )
+        .await;
+    assert_eq!(
+        updated["updateOrganization"]["organization"],
+        json!({ "name": "TechCorp Labs", "settings": { "requireApprovalForJobs": false, "allowExternalTesters": true } })
+    );
+    let published = gateway
+        .ok(Some(&member), PUBLISH, json!({ "input": { "jobId": job } }))
+        .await;
+    assert_eq!(published["publishJob"]["job"]["status"], "OPEN");
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn an_organization_without_external_testers_cannot_create_or_publish_public_jobs() {
+    let gateway = TestGateway::start().await;
+    let (john, _member, organization, project) = organization_with_a_member(&gateway).await;
+    let public_draft = draft(&gateway, &john, &project, "PUBLIC").await;
+    gateway
+        .ok(
+            Some(&john),
+            UPDATE_ORGANIZATION,
+            json!({ "input": { "organizationId": organization, "settings": { "allowExternalTesters": false } } }),
+        )
+        .await;
+    let jobs_before = gateway
+        .database
+        .collection::<bson::Document>("jobs")
+        .count_documents(bson::doc! {})
+        .await
+        .expect("count jobs");
+    let created = gateway
+        .graphql(Some(&john), CREATE_JOB, job_input(&project, "PUBLIC"))
+        .await;
+    assert_eq!(outcome(&created), "BAD_USER_INPUT", "{created}");
+    assert_eq!(field(&created), "visibility", "{created}");
+    let jobs_after = gateway
+        .database
+        .collection::<bson::Document>("jobs")
+        .count_documents(bson::doc! {})
+        .await
+        .expect("count jobs");
+    assert_eq!(jobs_before, jobs_after, "nothing stored");
+
+    // A public draft written before the change cannot be published now.
+    let published = gateway
+        .graphql(
+            Some(&john),
+            PUBLISH,
+            json!({ "input": { "jobId": public_draft } }),
+        )
+        .await;
+    assert_eq!(outcome(&published), "BAD_USER_INPUT", "{published}");
+    assert_eq!(field(&published), "visibility");
+
+    // Invited-only jobs still go through.
+    let invited = draft(&gateway, &john, &project, "INVITED_ONLY").await;
+    let open = gateway
+        .ok(
+            Some(&john),
+            PUBLISH,
+            json!({ "input": { "jobId": invited } }),
+        )
+        .await;
+    assert_eq!(open["publishJob"]["job"]["status"], "OPEN");
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_suspended_organization_creates_and_publishes_no_jobs_until_reactivated() {
+    let gateway = TestGateway::start().await;
+    let (john, member, organization, project) = organization_with_a_member(&gateway).await;
+    let (admin, _) = gateway.login("admin@peertest.io", DEMO_PASSWORD).await;
+    let waiting = draft(&gateway, &john, &project, "PUBLIC").await;
+
+    let by_owner = gateway
+        .graphql(
+            Some(&john),
+            "mutation($input: OrganizationIdInput!) { suspendOrganization(input: $input) { organization { status } } }",
+            json!({ "input": { "organizationId": organization } }),
+        )
+        .await;
+    assert_eq!(
+        outcome(&by_owner),
+        "FORBIDDEN",
+        "owners cannot suspend: {by_owner}"
+    );
+    let suspended = gateway
+        .ok(
+            Some(&admin),
+            "mutation($input: OrganizationIdInput!) { suspendOrganization(input: $input) { organization { status } } }",
+            json!({ "input": { "organizationId": organization } }),
+        )
+        .await;
+    assert_eq!(
+        suspended["suspendOrganization"]["organization"]["status"],
+        "SUSPENDED"
+    );
+    for token in [&john, &member] {
+        let created = gateway
+            .graphql(Some(token), CREATE_JOB, job_input(&project, "PUBLIC"))
+            .await;
+        assert_eq!(outcome(&created), "FORBIDDEN", "{created}");
+    }
+    let published = gateway
+        .graphql(
+            Some(&john),
+            PUBLISH,
+            json!({ "input": { "jobId": waiting } }),
+        )
+        .await;
+    assert_eq!(outcome(&published), "FORBIDDEN", "{published}");
+
+    let reactivated = gateway
+        .ok(
+            Some(&admin),
+            "mutation($input: OrganizationIdInput!) { reactivateOrganization(input: $input) { organization { status } } }",
+            json!({ "input": { "organizationId": organization } }),
+        )
+        .await;
+    assert_eq!(
+        reactivated["reactivateOrganization"]["organization"]["status"],
+        "ACTIVE"
+    );
+    let open = gateway
+        .ok(
+            Some(&john),
+            PUBLISH,
+            json!({ "input": { "jobId": waiting } }),
+        )
+        .await;
+    assert_eq!(open["publishJob"]["job"]["status"], "OPEN");
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn an_organization_name_is_bounded_and_an_empty_change_is_refused() {
+    let gateway = TestGateway::start().await;
+    let (john, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let organization = gateway
+        .ok(
+            Some(&john),
+            "{ me { organization { id name } } }",
+            json!({}),
+        )
+        .await["me"]["organization"]
+        .clone();
+    let id = organization["id"].as_str().expect("id");
+    for (input, expected_field) in [
+        (json!({ "organizationId": id, "name": "   " }), "name"),
+        (
+            json!({ "organizationId": id, "name": "n".repeat(201) }),
+            "name",
+        ),
+        (json!({ "organizationId": id }), "input"),
+        (
+            json!({ "organizationId": "not-an-id", "name": "x" }),
+            "organizationId",
+        ),
+    ] {
+        let refused = gateway
+            .graphql(Some(&john), UPDATE_ORGANIZATION, json!({ "input": input }))
+            .await;
+        assert_eq!(outcome(&refused), "BAD_USER_INPUT", "{refused}");
+        assert_eq!(field(&refused), expected_field, "{refused}");
+    }
+    let after = gateway
+        .ok(Some(&john), "{ me { organization { name } } }", json!({}))
+        .await;
+    assert_eq!(after["me"]["organization"]["name"], organization["name"]);
+    gateway.stop().await;
+}
+
+const START_REVIEW: &str = "mutation($input: SubmissionIdInput!) { startSubmissionReview(input: $input) { submission { status } } }";
+const SUBMISSION_STATUS: &str =
+    "query($id: ID!) { submission(id: $id) { status payout { status } } }";
+
+#[tokio::test]
+async fn the_client_takes_a_submission_into_review_and_decides_from_there() {
+    let gateway = TestGateway::start().await;
+    let (john, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let (maria, _) = gateway
+        .login("maria.garcia@shoplane.io", DEMO_PASSWORD)
+        .await;
+    let (sarah, _) = gateway.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    let (li, _) = gateway.login("li.wei@testers.dev", DEMO_PASSWORD).await;
+    let project = create_project(&gateway, &john, "Review shop").await;
+    let job = crate::escrow::open_job_for_every_device(&gateway, &john, &project, 2).await;
+    let approved_later = hand_in(&gateway, &sarah, &job).await;
+    let revised_later = hand_in(&gateway, &li, &job).await;
+
+    for (token, who) in [(&sarah, "the tester"), (&maria, "another client")] {
+        let refused = gateway
+            .graphql(
+                Some(token),
+                START_REVIEW,
+                json!({ "input": { "submissionId": approved_later } }),
+            )
+            .await;
+        assert_ne!(outcome(&refused), "OK", "{who}: {refused}");
+    }
+    let started = gateway
+        .ok(
+            Some(&john),
+            START_REVIEW,
+            json!({ "input": { "submissionId": approved_later } }),
+        )
+        .await;
+    assert_eq!(
+        started["startSubmissionReview"]["submission"]["status"],
+        "UNDER_REVIEW"
+    );
+    // The tester sees it is being looked at.
+    let seen = gateway
+        .ok(
+            Some(&sarah),
+            SUBMISSION_STATUS,
+            json!({ "id": approved_later }),
+        )
+        .await;
+    assert_eq!(seen["submission"]["status"], "UNDER_REVIEW");
+    let twice = gateway
+        .graphql(
+            Some(&john),
+            START_REVIEW,
+            json!({ "input": { "submissionId": approved_later } }),
+        )
+        .await;
+    assert_eq!(outcome(&twice), "CONFLICT", "{twice}");
+
+    gateway
+        .ok(
+            Some(&john),
+            "mutation($input: SubmissionMoneyInput!) { approveSubmission(input: $input) { submission { status } } }",
+            json!({ "input": { "submissionId": approved_later } }),
+        )
+        .await;
+    let paid = gateway
+        .ok(
+            Some(&sarah),
+            SUBMISSION_STATUS,
+            json!({ "id": approved_later }),
+        )
+        .await;
+    assert_eq!(
+        paid["submission"],
+        json!({ "status": "APPROVED", "payout": { "status": "HELD" } })
+    );
+    let late = gateway
+        .graphql(
+            Some(&john),
+            START_REVIEW,
+            json!({ "input": { "submissionId": approved_later } }),
+        )
+        .await;
+    assert_eq!(outcome(&late), "CONFLICT", "a decided submission: {late}");
+
+    gateway
+        .ok(
+            Some(&john),
+            START_REVIEW,
+            json!({ "input": { "submissionId": revised_later } }),
+        )
+        .await;
+    let revised = gateway
+        .ok(
+            Some(&john),
+            "mutation($input: RequestSubmissionRevisionInput!) { requestSubmissionRevision(input: $input) { submission { status } } }",
+            json!({ "input": { "submissionId": revised_later, "notes": "Add the device model" } }),
+        )
+        .await;
+    assert_eq!(
+        revised["requestSubmissionRevision"]["submission"]["status"],
+        "REVISION_REQUESTED"
+    );
+    gateway.stop().await;
+}

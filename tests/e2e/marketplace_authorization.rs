@@ -103,6 +103,7 @@ async fn every_marketplace_operation_for_every_kind_of_caller() {
         )
         .await;
     let li_draft = draft_submission(&gateway, &li, &other_job).await;
+    let li_draft_for_review = li_draft.clone();
     let template = gateway
         .ok(
             Some(&john),
@@ -252,6 +253,9 @@ async fn every_marketplace_operation_for_every_kind_of_caller() {
         // A draft is its tester's (and admins') only: the job's client does not find it.
         row("mutation approveSubmission (a draft)", "mutation($input: SubmissionMoneyInput!) { approveSubmission(input: $input) { submission { id } } }",
             move |_| json!({ "input": { "submissionId": li_draft } }),
+            [U, NF, NF, NF, FB, C, FB]),
+        row("mutation startSubmissionReview (a draft)", "mutation($input: SubmissionIdInput!) { startSubmissionReview(input: $input) { submission { id } } }",
+            { let draft = li_draft_for_review.clone(); move |_| json!({ "input": { "submissionId": draft } }) },
             [U, NF, NF, NF, FB, C, FB]),
         row("mutation createAiTestTemplate", "mutation { createAiTestTemplate(input: { name: \"T\", category: GENERAL, scenario: \"S\", steps: [{ actionTemplate: \"a\", expectedResultTemplate: \"b\" }] }) { template { id } } }",
             |_| json!({}), [U, FB, FB, FB, FB, OK, FB]),

@@ -44,7 +44,7 @@ pub use invitation::{
 pub use organization::{
     CreateOrganizationInput, Organization, OrganizationLimits, OrganizationMember,
     OrganizationPlan, OrganizationRole, OrganizationSettings, OrganizationStatus,
-    OrganizationUsage,
+    OrganizationUpdate, OrganizationUsage,
 };
 pub use outbox::{OutboxKind, OutboxMessage};
 pub use payout_account::{PayoutAccountRecorded, PayoutAccountStatus};

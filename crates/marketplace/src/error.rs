@@ -15,6 +15,9 @@ pub enum MarketplaceError {
         /// The refused action, e.g. "publish this job".
         action: &'static str,
     },
+    /// The organization that owns the job is suspended: its members create and publish no jobs.
+    #[error("the organization is suspended; its jobs cannot be created or published")]
+    OrganizationSuspended,
     /// An input field is invalid; `reason` says why in words a user understands.
     #[error("invalid {field}: {reason}")]
     InvalidInput {
@@ -201,9 +204,11 @@ impl MarketplaceError {
     pub fn category(&self) -> ErrorCategory {
         use MarketplaceError::*;
         match self {
-            Forbidden { .. } | NotQualified | AccountNotVerified | MoneyStepNeedsAdmin { .. } => {
-                ErrorCategory::Forbidden
-            }
+            Forbidden { .. }
+            | NotQualified
+            | AccountNotVerified
+            | MoneyStepNeedsAdmin { .. }
+            | OrganizationSuspended => ErrorCategory::Forbidden,
             DailyFundingLimitReached { .. } => ErrorCategory::RateLimited,
             InvalidInput { .. } | MissingTemplateVariable { .. } => ErrorCategory::BadUserInput,
             JobNotFound | ProjectNotFound | TemplateNotFound | SubmissionNotFound | NotAssigned => {

@@ -104,6 +104,30 @@ pub const JOB_TRANSITIONS: &[(JobStatus, JobAction, JobStatus)] = &[
     ),
 ];
 
+/// Refuses what the owning organization's rules forbid the caller: anything while it is
+/// suspended, and a public job when it admits no external testers.
+pub(crate) fn check_organization_rules(
+    actor: &Actor,
+    organization_id: Option<ObjectId>,
+    visibility: Visibility,
+) -> Result<(), MarketplaceError> {
+    let Some(rules) = actor.rules_binding_on(organization_id) else {
+        return Ok(());
+    };
+    if rules.suspended {
+        return Err(MarketplaceError::OrganizationSuspended);
+    }
+    if visibility == Visibility::Public && !rules.external_testers_allowed {
+        return Err(MarketplaceError::InvalidInput {
+            field: "visibility",
+            reason: "the organization admits no external testers: make the job private or \
+                     invited-only"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
 /// The status `action` leads to from `from`, if the table allows it.
 pub fn job_transition(from: JobStatus, action: JobAction) -> Option<JobStatus> {
     JOB_TRANSITIONS
@@ -412,6 +436,7 @@ impl MarketplaceService {
         if project.status == ProjectStatus::Archived {
             return Err(MarketplaceError::ProjectArchived);
         }
+        check_organization_rules(actor, project.organization_id, input.visibility)?;
         let job = Job {
             id: ObjectId::new(),
             project_id: input.project_id,
@@ -542,9 +567,20 @@ impl MarketplaceService {
         payer: PayerStanding,
         source: Option<&PaymentSource>,
     ) -> Result<PublishedJob, MarketplaceError> {
-        let job = self
-            .administered_job(actor, job_id, "publish this job")
-            .await?;
+        let job = self.job(job_id).await?;
+        if !actor.may_publish(job.client_id, job.organization_id) {
+            return Err(if actor.manages(job.client_id, job.organization_id) {
+                MarketplaceError::MoneyStepNeedsAdmin {
+                    action: "publish this job",
+                }
+            } else {
+                MarketplaceError::Forbidden {
+                    action: "manage this job",
+                }
+            });
+        }
+        // The rules may have changed since the draft was written.
+        check_organization_rules(actor, job.organization_id, job.visibility)?;
         payer.require_verified()?;
         if source.is_none() && self.funding.charges_payer() {
             return Err(MarketplaceError::PaymentMethodRequired);

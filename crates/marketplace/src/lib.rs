@@ -62,7 +62,9 @@ mod transaction;
 mod usage;
 pub mod visibility;
 
-pub use actor::{Actor, ActorRole, ExperienceLevel, OrgRole, PayerStanding, TesterProfile};
+pub use actor::{
+    Actor, ActorRole, ExperienceLevel, OrgRole, OrganizationRules, PayerStanding, TesterProfile,
+};
 pub use assignment::{
     assignment_transition_allowed, tester_qualifies, Assignment, AssignmentStatus,
     AvailableJobsFilter, AvailableJobsPage, SeatEquipment, WithdrawnSeat, ASSIGNMENT_TRANSITIONS,

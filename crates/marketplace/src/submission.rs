@@ -486,6 +486,36 @@ impl MarketplaceService {
         .await
     }
 
+    /// The client takes a handed-in submission into review (submitted → under_review), so the
+    /// tester sees it is being looked at; approving, rejecting and asking for a revision work from
+    /// there as from submitted, and the auto-approval of unreviewed work still applies. Whoever
+    /// manages the job may do it (it moves no money), while the job is open, in progress or in
+    /// review. A compare-and-set on the status: a second start, or one racing a decision, is
+    /// refused as an invalid transition.
+    pub async fn start_submission_review(
+        &self,
+        actor: &Actor,
+        submission_id: ObjectId,
+    ) -> Result<Submission, MarketplaceError> {
+        let submission = self.submission(actor, submission_id).await?;
+        let job = self.job(submission.job_id).await?;
+        if actor.role == ActorRole::Tester || !actor.manages(job.client_id, job.organization_id) {
+            return Err(MarketplaceError::Forbidden {
+                action: "review this submission",
+            });
+        }
+        let now = self.now();
+        self.apply_submission_change(SubmissionChange {
+            submission_id,
+            action: SubmissionAction::StartReview,
+            guard: Document::new(),
+            set: doc! { "updated_at": now },
+            seat: None,
+            review: true,
+        })
+        .await
+    }
+
     /// The client's review: approve (seat completed), reject with feedback (seat completed) or
     /// request a revision with notes (seat back to in_progress). Only while the job is open, in
     /// progress or in review ([`REVIEWABLE_JOB_STATUSES`]): checked inside the transaction that
