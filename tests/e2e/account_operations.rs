@@ -714,3 +714,110 @@ async fn the_client_takes_a_submission_into_review_and_decides_from_there() {
     );
     gateway.stop().await;
 }
+
+const UPDATE_DRAFT: &str = "mutation($input: UpdateDraftJobInput!) { updateDraftJob(input: $input) { job { title maxTesters budgetPerTester totalBudget estimatedDurationMinutes visibility } } }";
+const DRAFT_DETAILS: &str = "query($id: ID!) { job(id: $id) { title maxTesters budgetPerTester totalBudget estimatedDurationMinutes visibility deadline } }";
+
+#[tokio::test]
+async fn a_draft_jobs_details_change_within_the_create_bounds_and_never_after_publishing() {
+    let gateway = TestGateway::start().await;
+    let (john, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let (maria, _) = gateway
+        .login("maria.garcia@shoplane.io", DEMO_PASSWORD)
+        .await;
+    let (sarah, _) = gateway.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    let project = create_project(&gateway, &john, "Draft shop").await;
+    let job = crate::marketplace::draft_job(&gateway, &john, &project, 1).await;
+
+    let changed = gateway
+        .ok(
+            Some(&john),
+            UPDATE_DRAFT,
+            json!({ "input": { "jobId": job, "title": "Checkout on Android", "maxTesters": 3,
+                "budgetPerTester": "2500", "estimatedDurationMinutes": 45, "visibility": "INVITED_ONLY",
+                "deadline": crate::marketplace::deadline_in_days(20) } }),
+        )
+        .await;
+    assert_eq!(
+        changed["updateDraftJob"]["job"],
+        json!({ "title": "Checkout on Android", "maxTesters": 3, "budgetPerTester": "2500",
+            "totalBudget": "7500", "estimatedDurationMinutes": 45, "visibility": "INVITED_ONLY" })
+    );
+    let before = gateway
+        .ok(Some(&john), DRAFT_DETAILS, json!({ "id": job }))
+        .await;
+
+    let far = crate::marketplace::deadline_in_days(400);
+    for (change, expected) in [
+        (json!({ "title": "" }), "title"),
+        (json!({ "title": "t".repeat(201) }), "title"),
+        (json!({ "description": "d".repeat(5_001) }), "description"),
+        (
+            json!({ "requiredBrowsers": vec!["Safari"; 51] }),
+            "requiredBrowsers",
+        ),
+        (json!({ "maxTesters": 0 }), "maxTesters"),
+        (json!({ "maxTesters": -1 }), "maxTesters"),
+        (json!({ "maxTesters": i32::MAX }), "maxTesters"),
+        (
+            json!({ "budgetPerTester": "99999999999" }),
+            "budgetPerTesterCents",
+        ),
+        (
+            json!({ "estimatedDurationMinutes": 0 }),
+            "estimatedDurationMinutes",
+        ),
+        (
+            json!({ "estimatedDurationMinutes": i32::MAX }),
+            "estimatedDurationMinutes",
+        ),
+        (json!({ "deadline": "2001-01-01T00:00:00Z" }), "deadline"),
+        (json!({ "deadline": far }), "deadline"),
+        (json!({}), "input"),
+    ] {
+        let mut input = change.clone();
+        input["jobId"] = json!(job);
+        let refused = gateway
+            .graphql(Some(&john), UPDATE_DRAFT, json!({ "input": input }))
+            .await;
+        assert_eq!(outcome(&refused), "BAD_USER_INPUT", "{change}: {refused}");
+        assert_eq!(field(&refused), expected, "{change}: {refused}");
+    }
+    for (token, who) in [(&maria, "another client"), (&sarah, "a tester")] {
+        let refused = gateway
+            .graphql(
+                Some(token),
+                UPDATE_DRAFT,
+                json!({ "input": { "jobId": job, "title": "Mine now" } }),
+            )
+            .await;
+        assert!(
+            ["FORBIDDEN", "NOT_FOUND"].contains(&outcome(&refused).as_str()),
+            "{who}: {refused}"
+        );
+    }
+    let after = gateway
+        .ok(Some(&john), DRAFT_DETAILS, json!({ "id": job }))
+        .await;
+    assert_eq!(before, after, "refused changes left the draft as it was");
+
+    gateway
+        .ok(Some(&john), PUBLISH, json!({ "input": { "jobId": job } }))
+        .await;
+    let published = gateway
+        .graphql(
+            Some(&john),
+            UPDATE_DRAFT,
+            json!({ "input": { "jobId": job, "budgetPerTester": "1" } }),
+        )
+        .await;
+    assert_eq!(outcome(&published), "CONFLICT", "{published}");
+    let open = gateway
+        .ok(Some(&john), DRAFT_DETAILS, json!({ "id": job }))
+        .await;
+    assert_eq!(
+        open["job"]["totalBudget"], "7500",
+        "the funded budget stays"
+    );
+    gateway.stop().await;
+}

@@ -73,7 +73,7 @@ impl Schema {
                     (_, "Float") => json!(1.5),
                     (_, "Boolean") => json!(true),
                     (_, "ID") => json!("VXNlcjo2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY="),
-                    (_, "DateTime") => json!("2030-01-01T00:00:00Z"),
+                    (_, "DateTime") => json!(crate::marketplace::deadline_in_days(30)),
                     (_, "Cents") => json!("100"),
                     _ => json!("plausible text"),
                 }

@@ -2,7 +2,10 @@
 //! list a size, every link a scheme. Checked before anything is written, so a bad value is a
 //! `BAD_USER_INPUT` naming the field rather than a database validator's rejection.
 
+use bson::DateTime;
+
 use crate::error::MarketplaceError;
+use crate::job::{NewJob, MAX_INVITED_TESTERS};
 
 /// Names (projects, templates).
 pub const MAX_NAME_CHARS: usize = 200;
@@ -20,6 +23,12 @@ pub const MAX_LABEL_CHARS: usize = 100;
 pub const MAX_TEMPLATE_STEPS: usize = 100;
 /// Variables of a template.
 pub const MAX_TEMPLATE_VARIABLES: usize = 50;
+/// Steps of a job's journey.
+pub const MAX_JOURNEY_STEPS: usize = 100;
+/// Longest expected effort of one seat, in minutes: a working week.
+pub const MAX_ESTIMATED_MINUTES: i32 = 10_080;
+/// Furthest a job's deadline may be, in days from now.
+pub const MAX_DEADLINE_DAYS_AHEAD: i64 = 366;
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> MarketplaceError {
     MarketplaceError::InvalidInput {
@@ -77,6 +86,70 @@ pub fn web_url(field: &'static str, value: &str, required: bool) -> Result<(), M
     Ok(())
 }
 
+/// A journey: a scenario and at most `MAX_JOURNEY_STEPS` steps, each with an action.
+pub fn journey(scenario: &str, steps: &[(String, String)]) -> Result<(), MarketplaceError> {
+    text("scenario", scenario, false, MAX_LONG_TEXT_CHARS)?;
+    if steps.len() > MAX_JOURNEY_STEPS {
+        return Err(invalid(
+            "steps",
+            format!("at most {MAX_JOURNEY_STEPS} steps"),
+        ));
+    }
+    for (index, (action, expected_result)) in steps.iter().enumerate() {
+        if action.trim().is_empty() {
+            return Err(invalid(
+                "steps",
+                format!("step {} has no action", index + 1),
+            ));
+        }
+        text("steps", action, true, MAX_DESCRIPTION_CHARS)?;
+        text("steps", expected_result, false, MAX_DESCRIPTION_CHARS)?;
+    }
+    Ok(())
+}
+
+/// Everything a job states besides money (seats and pay are `commitment::job_budget`'s): its
+/// texts, requirement lists, invite list, journey, expected effort and a deadline after `now`
+/// and at most `MAX_DEADLINE_DAYS_AHEAD` days ahead.
+pub fn job(input: &NewJob, now: DateTime) -> Result<(), MarketplaceError> {
+    text("title", &input.title, true, MAX_NAME_CHARS)?;
+    text(
+        "description",
+        &input.description,
+        false,
+        MAX_DESCRIPTION_CHARS,
+    )?;
+    labels("required_devices", &input.required_devices, MAX_TARGETS)?;
+    labels("required_browsers", &input.required_browsers, MAX_TARGETS)?;
+    labels("required_os", &input.required_os, MAX_TARGETS)?;
+    if input.invited_tester_ids.len() > MAX_INVITED_TESTERS {
+        return Err(invalid(
+            "invited_tester_ids",
+            format!("at most {MAX_INVITED_TESTERS} testers may be invited"),
+        ));
+    }
+    journey(&input.scenario, &input.steps)?;
+    if let Some(minutes) = input.estimated_duration_minutes {
+        if !(1..=MAX_ESTIMATED_MINUTES).contains(&minutes) {
+            return Err(invalid(
+                "estimated_duration_minutes",
+                format!("must be 1 to {MAX_ESTIMATED_MINUTES} minutes"),
+            ));
+        }
+    }
+    if input.deadline <= now {
+        return Err(invalid("deadline", "must be in the future"));
+    }
+    let furthest = now.timestamp_millis() + MAX_DEADLINE_DAYS_AHEAD * 86_400_000;
+    if input.deadline.timestamp_millis() > furthest {
+        return Err(invalid(
+            "deadline",
+            format!("at most {MAX_DEADLINE_DAYS_AHEAD} days ahead"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +192,94 @@ mod tests {
             field_of(labels("target_os", &[String::new()], MAX_TARGETS)),
             Some("target_os")
         );
+    }
+
+    fn a_job(now: DateTime) -> NewJob {
+        NewJob {
+            project_id: bson::oid::ObjectId::new(),
+            title: "Checkout".into(),
+            description: String::new(),
+            test_type: crate::job::TestType::UserJourney,
+            scenario: "Buy".into(),
+            steps: vec![("Pay".into(), "Paid".into())],
+            required_devices: vec![],
+            required_browsers: vec![],
+            required_os: vec![],
+            tester_level: crate::job::TesterLevel::Any,
+            max_testers: 1,
+            budget_per_tester_cents: 100,
+            deadline: DateTime::from_millis(now.timestamp_millis() + 86_400_000),
+            estimated_duration_minutes: Some(30),
+            visibility: crate::job::Visibility::Public,
+            invited_tester_ids: vec![],
+        }
+    }
+
+    /// One change to a valid job.
+    type JobChange = Box<dyn Fn(&mut NewJob)>;
+
+    #[test]
+    fn a_job_outside_its_bounds_names_the_field() {
+        let now = DateTime::from_millis(1_900_000_000_000);
+        assert_eq!(field_of(job(&a_job(now), now)), None);
+        let cases: Vec<(&str, JobChange)> = vec![
+            ("title", Box::new(|j| j.title = " ".into())),
+            (
+                "title",
+                Box::new(|j| j.title = "t".repeat(MAX_NAME_CHARS + 1)),
+            ),
+            (
+                "description",
+                Box::new(|j| j.description = "d".repeat(MAX_DESCRIPTION_CHARS + 1)),
+            ),
+            (
+                "required_devices",
+                Box::new(|j| j.required_devices = vec!["x".into(); MAX_TARGETS + 1]),
+            ),
+            (
+                "required_os",
+                Box::new(|j| j.required_os = vec![String::new()]),
+            ),
+            (
+                "steps",
+                Box::new(|j| j.steps = vec![("a".into(), "b".into()); MAX_JOURNEY_STEPS + 1]),
+            ),
+            (
+                "steps",
+                Box::new(|j| {
+                    j.steps = vec![("a".repeat(MAX_DESCRIPTION_CHARS + 1), String::new())]
+                }),
+            ),
+            (
+                "scenario",
+                Box::new(|j| j.scenario = "s".repeat(MAX_LONG_TEXT_CHARS + 1)),
+            ),
+            (
+                "estimated_duration_minutes",
+                Box::new(|j| j.estimated_duration_minutes = Some(0)),
+            ),
+            (
+                "estimated_duration_minutes",
+                Box::new(|j| j.estimated_duration_minutes = Some(-5)),
+            ),
+            (
+                "estimated_duration_minutes",
+                Box::new(|j| j.estimated_duration_minutes = Some(i32::MAX)),
+            ),
+            ("deadline", Box::new(move |j| j.deadline = now)),
+            (
+                "deadline",
+                Box::new(move |j| {
+                    j.deadline = DateTime::from_millis(
+                        now.timestamp_millis() + (MAX_DEADLINE_DAYS_AHEAD + 1) * 86_400_000,
+                    )
+                }),
+            ),
+        ];
+        for (expected, change) in cases {
+            let mut input = a_job(now);
+            change(&mut input);
+            assert_eq!(field_of(job(&input, now)), Some(expected));
+        }
     }
 }

@@ -103,6 +103,13 @@ pub enum MarketplaceError {
     /// The user journey can only change while the job is a draft.
     #[error("the journey of a published job cannot change")]
     JourneyLocked,
+    /// A job's details change only while it is a draft that no publish has started on.
+    #[error("only a draft job's details can change")]
+    JobNotDraft,
+    /// The draft changed between reading and writing (another edit or a publish won); reload
+    /// and retry.
+    #[error("the draft changed concurrently; reload and retry")]
+    DraftChanged,
     /// The tester already has a submission for this job; edit that one.
     #[error("a submission for this job already exists")]
     SubmissionExists,
@@ -223,6 +230,8 @@ impl MarketplaceError {
             | InvalidAssignmentTransition { .. }
             | InvalidSubmissionTransition { .. }
             | JourneyLocked
+            | JobNotDraft
+            | DraftChanged
             | SubmissionExists
             | ProjectArchived
             | ProjectLimitReached { .. }

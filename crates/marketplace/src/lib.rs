@@ -82,8 +82,9 @@ pub use funding::{
     SettlementEvent, SubmissionPayout, SubmissionPayoutStatus,
 };
 pub use job::{
-    job_transition, Job, JobAction, JobStatus, JourneyStep, NewJob, OrganizationLimits,
-    PublishedJob, TestType, TesterLevel, UserJourney, Visibility, JOB_TRANSITIONS,
+    job_transition, DraftJobUpdate, Job, JobAction, JobStatus, JourneyStep, NewJob,
+    OrganizationLimits, PublishedJob, TestType, TesterLevel, UserJourney, Visibility,
+    JOB_TRANSITIONS,
 };
 pub use personal_data::{ErasureBlocker, MarketplacePersonalData};
 pub use project::{
