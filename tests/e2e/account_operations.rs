@@ -821,3 +821,79 @@ async fn a_draft_jobs_details_change_within_the_create_bounds_and_never_after_pu
     );
     gateway.stop().await;
 }
+
+const UPDATE_TEMPLATE: &str = "mutation($input: UpdateAiTestTemplateInput!) { updateAiTestTemplate(input: $input) { template { id name isActive steps { actionTemplate } } } }";
+
+fn template_content(name: &str, steps: usize) -> Value {
+    let steps: Vec<Value> = (0..steps)
+        .map(|n| json!({ "actionTemplate": format!("Open {{{{product}}}} page {n}"), "expectedResultTemplate": "It opens" }))
+        .collect();
+    json!({ "name": name, "category": "GENERAL", "scenario": "Try {{product}}",
+        "variables": [{ "name": "product", "description": "What is sold", "example": "a mug" }],
+        "steps": steps })
+}
+
+#[tokio::test]
+async fn an_admin_replaces_a_templates_content_within_the_create_bounds() {
+    let gateway = TestGateway::start().await;
+    let (admin, _) = gateway.login("admin@peertest.io", DEMO_PASSWORD).await;
+    let (john, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let template = gateway
+        .ok(
+            Some(&admin),
+            "mutation($input: CreateAiTestTemplateInput!) { createAiTestTemplate(input: $input) { template { id } } }",
+            json!({ "input": template_content("Checkout", 1) }),
+        )
+        .await["createAiTestTemplate"]["template"]["id"]
+        .as_str()
+        .expect("template id")
+        .to_string();
+
+    let replaced = gateway
+        .ok(
+            Some(&admin),
+            UPDATE_TEMPLATE,
+            json!({ "input": { "templateId": template, "template": template_content("Checkout, revised", 2) } }),
+        )
+        .await;
+    let updated = &replaced["updateAiTestTemplate"]["template"];
+    assert_eq!(updated["name"], "Checkout, revised");
+    assert_eq!(updated["isActive"], true);
+    assert_eq!(updated["steps"].as_array().map(Vec::len), Some(2));
+
+    for (content, expected) in [
+        (template_content("", 1), "name"),
+        (template_content(&"n".repeat(201), 1), "name"),
+        (template_content("Too many steps", 101), "steps"),
+    ] {
+        let refused = gateway
+            .graphql(
+                Some(&admin),
+                UPDATE_TEMPLATE,
+                json!({ "input": { "templateId": template, "template": content } }),
+            )
+            .await;
+        assert_eq!(outcome(&refused), "BAD_USER_INPUT", "{refused}");
+        assert_eq!(field(&refused), expected, "{refused}");
+    }
+    let by_client = gateway
+        .graphql(
+            Some(&john),
+            UPDATE_TEMPLATE,
+            json!({ "input": { "templateId": template, "template": template_content("Mine", 1) } }),
+        )
+        .await;
+    assert_eq!(outcome(&by_client), "FORBIDDEN", "{by_client}");
+    let stored = gateway
+        .ok(
+            Some(&admin),
+            "query($id: ID!) { node(id: $id) { ... on AiTestTemplate { name } } }",
+            json!({ "id": template }),
+        )
+        .await;
+    assert_eq!(
+        stored["node"]["name"], "Checkout, revised",
+        "refused changes stored nothing"
+    );
+    gateway.stop().await;
+}

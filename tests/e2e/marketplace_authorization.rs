@@ -263,6 +263,11 @@ async fn every_marketplace_operation_for_every_kind_of_caller() {
             [U, NF, NF, NF, FB, C, FB]),
         row("mutation createAiTestTemplate", "mutation { createAiTestTemplate(input: { name: \"T\", category: GENERAL, scenario: \"S\", steps: [{ actionTemplate: \"a\", expectedResultTemplate: \"b\" }] }) { template { id } } }",
             |_| json!({}), [U, FB, FB, FB, FB, OK, FB]),
+        // Aimed at a template that does not exist: only the admin passes authorization.
+        row("mutation updateAiTestTemplate", "mutation($input: UpdateAiTestTemplateInput!) { updateAiTestTemplate(input: $input) { template { id } } }",
+            move |_| json!({ "input": { "templateId": template_id_for_toggle(), "template": { "name": "T", "category": "GENERAL", "scenario": "S",
+                "steps": [{ "actionTemplate": "a", "expectedResultTemplate": "b" }] } } }),
+            [U, FB, FB, FB, FB, NF, FB]),
         row("mutation setAiTestTemplateActive", "mutation($input: SetAiTestTemplateActiveInput!) { setAiTestTemplateActive(input: $input) { template { id } } }",
             move |_| json!({ "input": { "templateId": template_id_for_toggle(), "active": true } }),
             [U, FB, FB, FB, FB, NF, FB]),
