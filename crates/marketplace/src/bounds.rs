@@ -6,6 +6,7 @@ use bson::DateTime;
 
 use crate::error::MarketplaceError;
 use crate::job::{NewJob, MAX_INVITED_TESTERS};
+use crate::submission::SubmissionContent;
 
 /// Names (projects, templates).
 pub const MAX_NAME_CHARS: usize = 200;
@@ -29,6 +30,14 @@ pub const MAX_JOURNEY_STEPS: usize = 100;
 pub const MAX_ESTIMATED_MINUTES: i32 = 10_080;
 /// Furthest a job's deadline may be, in days from now.
 pub const MAX_DEADLINE_DAYS_AHEAD: i64 = 366;
+/// Bug reports in one submission.
+pub const MAX_BUGS: usize = 100;
+/// Steps to reproduce one bug.
+pub const MAX_REPRODUCTION_STEPS: usize = 50;
+/// Screenshots attached to one step result or bug.
+pub const MAX_SCREENSHOTS: usize = 20;
+/// Time a tester may report for one submission, in minutes.
+pub const MAX_TIME_SPENT_MINUTES: i32 = MAX_ESTIMATED_MINUTES;
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> MarketplaceError {
     MarketplaceError::InvalidInput {
@@ -84,6 +93,110 @@ pub fn web_url(field: &'static str, value: &str, required: bool) -> Result<(), M
         return Err(invalid(field, "must be a link with a host and no spaces"));
     }
     Ok(())
+}
+
+/// An `https` link with a host and no spaces, at most `MAX_URL_CHARS`: attachments are shown
+/// to clients, so plain `http` and other schemes are refused.
+pub fn https_url(field: &'static str, value: &str) -> Result<(), MarketplaceError> {
+    if !value.starts_with("https://") {
+        return Err(invalid(field, "must be an https:// link"));
+    }
+    web_url(field, value, true)
+}
+
+/// A submission's content: summary, step results, bug reports (texts, reproduction steps,
+/// https attachments, lists), environment and time spent.
+pub fn submission(content: &SubmissionContent) -> Result<(), MarketplaceError> {
+    text("summary", &content.summary, false, MAX_LONG_TEXT_CHARS)?;
+    if content.test_results.len() > MAX_JOURNEY_STEPS {
+        return Err(invalid(
+            "test_results",
+            format!("at most {MAX_JOURNEY_STEPS} step results"),
+        ));
+    }
+    for result in &content.test_results {
+        text(
+            "test_results.notes",
+            &result.notes,
+            false,
+            MAX_DESCRIPTION_CHARS,
+        )?;
+        screenshots("test_results.screenshots", &result.screenshots)?;
+    }
+    if content.bugs.len() > MAX_BUGS {
+        return Err(invalid("bugs", format!("at most {MAX_BUGS} bug reports")));
+    }
+    for bug in &content.bugs {
+        text("bugs.title", &bug.title, true, MAX_NAME_CHARS)?;
+        text(
+            "bugs.description",
+            &bug.description,
+            false,
+            MAX_DESCRIPTION_CHARS,
+        )?;
+        if bug.steps_to_reproduce.len() > MAX_REPRODUCTION_STEPS {
+            return Err(invalid(
+                "bugs.steps_to_reproduce",
+                format!("at most {MAX_REPRODUCTION_STEPS} steps"),
+            ));
+        }
+        for step in &bug.steps_to_reproduce {
+            text("bugs.steps_to_reproduce", step, true, MAX_DESCRIPTION_CHARS)?;
+        }
+        text(
+            "bugs.expected_behavior",
+            &bug.expected_behavior,
+            false,
+            MAX_DESCRIPTION_CHARS,
+        )?;
+        text(
+            "bugs.actual_behavior",
+            &bug.actual_behavior,
+            false,
+            MAX_DESCRIPTION_CHARS,
+        )?;
+        screenshots("bugs.screenshots", &bug.screenshots)?;
+        if let Some(video) = &bug.video_url {
+            https_url("bugs.video_url", video)?;
+        }
+        labels("bugs.affected_devices", &bug.affected_devices, MAX_TARGETS)?;
+        labels(
+            "bugs.affected_browsers",
+            &bug.affected_browsers,
+            MAX_TARGETS,
+        )?;
+    }
+    let environment = &content.environment;
+    for (field, value) in [
+        ("environment.device_used", &environment.device_used),
+        ("environment.browser_used", &environment.browser_used),
+        ("environment.browser_version", &environment.browser_version),
+        ("environment.os_used", &environment.os_used),
+        ("environment.os_version", &environment.os_version),
+        (
+            "environment.screen_resolution",
+            &environment.screen_resolution,
+        ),
+    ] {
+        text(field, value, false, MAX_LABEL_CHARS)?;
+    }
+    if !(0..=MAX_TIME_SPENT_MINUTES).contains(&content.time_spent_minutes) {
+        return Err(invalid(
+            "time_spent_minutes",
+            format!("must be 0 to {MAX_TIME_SPENT_MINUTES} minutes"),
+        ));
+    }
+    Ok(())
+}
+
+fn screenshots(field: &'static str, links: &[String]) -> Result<(), MarketplaceError> {
+    if links.len() > MAX_SCREENSHOTS {
+        return Err(invalid(
+            field,
+            format!("at most {MAX_SCREENSHOTS} screenshots"),
+        ));
+    }
+    links.iter().try_for_each(|link| https_url(field, link))
 }
 
 /// A journey: a scenario and at most `MAX_JOURNEY_STEPS` steps, each with an action.

@@ -417,6 +417,7 @@ impl MarketplaceService {
         submission_id: ObjectId,
         content: SubmissionContent,
     ) -> Result<Submission, MarketplaceError> {
+        crate::bounds::submission(&content)?;
         let current = self.submission(actor, submission_id).await?;
         let job = self.job(current.job_id).await?;
         let mut seen = Vec::new();
@@ -439,12 +440,6 @@ impl MarketplaceService {
                 });
             }
             seen.push(result.step_number);
-        }
-        if content.time_spent_minutes < 0 {
-            return Err(MarketplaceError::InvalidInput {
-                field: "time_spent_minutes",
-                reason: "must not be negative".into(),
-            });
         }
         let mut set = bson::to_document(&content.environment)?;
         if content.summary != current.summary {
