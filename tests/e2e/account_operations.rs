@@ -897,3 +897,52 @@ async fn an_admin_replaces_a_templates_content_within_the_create_bounds() {
     );
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn a_tester_holding_a_seat_cannot_erase_the_account_until_they_withdraw() {
+    let gateway = TestGateway::start().await;
+    let (john, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let (li, _) = gateway.login("li.wei@testers.dev", DEMO_PASSWORD).await;
+    let project = create_project(&gateway, &john, "Seat shop").await;
+    let job = crate::escrow::open_job_for_every_device(&gateway, &john, &project, 1).await;
+    gateway
+        .ok(
+            Some(&li),
+            "mutation($input: JobIdInput!) { claimJob(input: $input) { job { id } } }",
+            json!({ "input": { "jobId": job } }),
+        )
+        .await;
+    let refused = gateway
+        .graphql(
+            Some(&li),
+            ERASE,
+            json!({ "input": { "password": DEMO_PASSWORD } }),
+        )
+        .await;
+    assert_eq!(outcome(&refused), "FAILED_PRECONDITION", "{refused}");
+    let message = refused["errors"][0]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("seat") && message.contains(&object_id(&job).to_hex()),
+        "{message}"
+    );
+    gateway
+        .ok(
+            Some(&li),
+            "mutation($input: JobIdInput!) { withdrawFromJob(input: $input) { job { id } } }",
+            json!({ "input": { "jobId": job } }),
+        )
+        .await;
+    let erased = gateway
+        .ok(
+            Some(&li),
+            ERASE,
+            json!({ "input": { "password": DEMO_PASSWORD } }),
+        )
+        .await;
+    assert_eq!(erased["eraseMyAccount"]["ok"], true);
+    assert_eq!(
+        login_outcome(&gateway, "li.wei@testers.dev", DEMO_PASSWORD).await,
+        "UNAUTHENTICATED"
+    );
+    gateway.stop().await;
+}
