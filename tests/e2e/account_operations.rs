@@ -946,3 +946,65 @@ async fn a_tester_holding_a_seat_cannot_erase_the_account_until_they_withdraw() 
     );
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn a_budget_edit_racing_a_publish_never_funds_an_amount_other_than_the_stored_budget() {
+    let gateway = TestGateway::start().await;
+    let (john, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let project = create_project(&gateway, &john, "Race shop").await;
+    let mut outcomes = Vec::new();
+    // The edit is sent a little later each round, so some rounds land it inside the publish
+    // (between its read of the draft and its reservation).
+    for round in 0..24u64 {
+        let job = crate::marketplace::draft_job(&gateway, &john, &project, 1).await;
+        let publish = gateway.graphql(Some(&john), PUBLISH, json!({ "input": { "jobId": job } }));
+        let edit = async {
+            tokio::time::sleep(std::time::Duration::from_micros(round * 400)).await;
+            gateway
+                .graphql(
+                    Some(&john),
+                    UPDATE_DRAFT,
+                    json!({ "input": { "jobId": job, "budgetPerTester": format!("{}", 2_000 + round) } }),
+                )
+                .await
+        };
+        let (published, edited) = tokio::join!(publish, edit);
+        outcomes.push((outcome(&published), outcome(&edited)));
+        let state = gateway
+            .ok(
+                Some(&john),
+                "query($id: ID!) { job(id: $id) { status totalBudget escrow { capturedCents } } }",
+                json!({ "id": job }),
+            )
+            .await;
+        let total: i64 = state["job"]["totalBudget"]
+            .as_str()
+            .and_then(|cents| cents.parse().ok())
+            .expect("total budget");
+        match state["job"]["status"].as_str() {
+            Some("OPEN") => assert_eq!(
+                state["job"]["escrow"]["capturedCents"].as_i64(),
+                Some(total),
+                "round {round}: what was funded is what the job says: {state}"
+            ),
+            Some("DRAFT") => assert!(
+                state["job"]["escrow"].is_null()
+                    || state["job"]["escrow"]["capturedCents"] == json!(0),
+                "round {round}: an unpublished draft holds no money: {state}"
+            ),
+            other => panic!("round {round}: unexpected status {other:?}"),
+        }
+    }
+    for (published, edited) in &outcomes {
+        assert!(
+            published == "OK" || edited == "OK",
+            "one of the two wins: {outcomes:?}"
+        );
+        assert!(
+            ["OK", "CONFLICT"].contains(&published.as_str())
+                && ["OK", "CONFLICT"].contains(&edited.as_str()),
+            "{outcomes:?}"
+        );
+    }
+    gateway.stop().await;
+}

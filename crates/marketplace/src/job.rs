@@ -732,13 +732,17 @@ impl MarketplaceService {
         }
         let reserved_on = self.reserve_job_budget(&job, payer).await?;
         if reserved_on.is_none() {
-            // Reserved before (a publish that stopped half-way), or no longer a draft.
+            // Reserved before (a publish that stopped half-way), no longer a draft, or edited
+            // since it was read (`update_draft_job`): only the first may go on to funding.
             let current = self.job(job_id).await?;
             if current.status != JobStatus::Draft {
                 return Err(MarketplaceError::InvalidJobTransition {
                     from: current.status.as_str(),
                     action: JobAction::Publish.as_str(),
                 });
+            }
+            if !current.budget_reserved || current.total_budget_usd != job.total_budget_usd {
+                return Err(MarketplaceError::DraftChanged);
             }
         }
         let funding = match self.funding.fund(&job, source).await {
