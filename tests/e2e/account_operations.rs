@@ -761,7 +761,7 @@ async fn a_draft_jobs_details_change_within_the_create_bounds_and_never_after_pu
         (json!({ "maxTesters": i32::MAX }), "maxTesters"),
         (
             json!({ "budgetPerTester": "99999999999" }),
-            "budgetPerTesterCents",
+            "budgetPerTester",
         ),
         (
             json!({ "estimatedDurationMinutes": 0 }),

@@ -512,7 +512,14 @@ impl JobMutation {
                     visibility: input.visibility.map(Into::into),
                 },
             )
-            .await?;
+            .await
+            .map_err(|error| match ApiError::from(error) {
+                // This input names the exact amount `budgetPerTester`, not the Int variant.
+                ApiError::BadUserInput { field, message } if field == "budgetPerTesterCents" => {
+                    ApiError::bad_input("budgetPerTester", message)
+                }
+                other => other,
+            })?;
         Ok(JobPayload { job: Job(job) })
     }
 
