@@ -78,6 +78,13 @@ async fn every_operation_for_every_kind_of_caller() {
         base64::engine::general_purpose::STANDARD
             .encode(format!("Session:{}", bson::oid::ObjectId::new().to_hex()))
     };
+    let unknown_organization_id = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "Organization:{}",
+            bson::oid::ObjectId::new().to_hex()
+        ))
+    };
     let credentials: [Option<String>; 7] = [
         None,
         Some(john.clone()),
@@ -155,6 +162,16 @@ async fn every_operation_for_every_kind_of_caller() {
         row("mutation resetPassword", "mutation { resetPassword(input: { token: \"not-a-token\", newPassword: \"Brand-New-Passw0rd\" }) { ok } }",
             |_| json!({}),
             [BAD_USER_INPUT, BAD_USER_INPUT, BAD_USER_INPUT, BAD_USER_INPUT, BAD_USER_INPUT, BAD_USER_INPUT, FORBIDDEN]),
+        // The account operations act on the caller only; a wrong password passes authorization
+        // and then fails on the data, so no row changes an account.
+        row("query exportMyData", "{ exportMyData { json } }", |_| json!({}),
+            [UNAUTHENTICATED, OK, OK, OK, OK, FORBIDDEN, FORBIDDEN]),
+        row("mutation changePassword", "mutation($input: ChangePasswordInput!) { changePassword(input: $input) { ok } }",
+            |_| json!({ "input": { "currentPassword": "Not-The-Password-1", "newPassword": "Brand-New-Passw0rd" } }),
+            [UNAUTHENTICATED, BAD_USER_INPUT, BAD_USER_INPUT, BAD_USER_INPUT, BAD_USER_INPUT, FORBIDDEN, FORBIDDEN]),
+        row("mutation eraseMyAccount", "mutation($input: EraseMyAccountInput!) { eraseMyAccount(input: $input) { ok } }",
+            |_| json!({ "input": { "password": "Not-The-Password-1" } }),
+            [UNAUTHENTICATED, BAD_USER_INPUT, BAD_USER_INPUT, BAD_USER_INPUT, BAD_USER_INPUT, FORBIDDEN, FORBIDDEN]),
         row("mutation enrollTwoFactor", "mutation($input: EnrollTwoFactorInput!) { enrollTwoFactor(input: $input) { secret } }",
             |_| json!({ "input": { "password": DEMO_PASSWORD } }),
             [UNAUTHENTICATED, OK, OK, OK, OK, FORBIDDEN, FORBIDDEN]),
@@ -185,6 +202,17 @@ async fn every_operation_for_every_kind_of_caller() {
         row("mutation changeOrganizationMemberRole", "mutation($input: ChangeOrganizationMemberRoleInput!) { changeOrganizationMemberRole(input: $input) { organization { id } } }",
             move |_| json!({ "input": { "organizationId": org5, "userId": li4, "role": "ADMIN" } }),
             [UNAUTHENTICATED, NOT_FOUND, FORBIDDEN, FORBIDDEN, NOT_FOUND, FORBIDDEN, FORBIDDEN]),
+        // Re-sets the default, so later rows see the same organization.
+        row("mutation updateOrganization", "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { organization { id } } }",
+            { let org = org6.clone(); move |_| json!({ "input": { "organizationId": org, "settings": { "requireApprovalForJobs": true } } }) },
+            [UNAUTHENTICATED, OK, NOT_FOUND, NOT_FOUND, OK, FORBIDDEN, FORBIDDEN]),
+        // Aimed at an organization that does not exist: only the admin gets past the guard.
+        row("mutation suspendOrganization", "mutation($input: OrganizationIdInput!) { suspendOrganization(input: $input) { organization { id } } }",
+            { let unknown = unknown_organization_id.clone(); move |_| json!({ "input": { "organizationId": unknown } }) },
+            [UNAUTHENTICATED, FORBIDDEN, FORBIDDEN, FORBIDDEN, NOT_FOUND, FORBIDDEN, FORBIDDEN]),
+        row("mutation reactivateOrganization", "mutation($input: OrganizationIdInput!) { reactivateOrganization(input: $input) { organization { id } } }",
+            { let unknown = unknown_organization_id.clone(); move |_| json!({ "input": { "organizationId": unknown } }) },
+            [UNAUTHENTICATED, FORBIDDEN, FORBIDDEN, FORBIDDEN, NOT_FOUND, FORBIDDEN, FORBIDDEN]),
         row("mutation createApiKey", "mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret } }",
             move |_| json!({ "input": { "organizationId": org6, "name": "table", "scope": "READ" } }),
             [UNAUTHENTICATED, OK, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN, FORBIDDEN]),

@@ -1,7 +1,8 @@
 //! Bad input is never INTERNAL: every mutation the schema has (found through introspection, so
 //! new ones are walked too) is sent by an admin with each of its text inputs empty, huge and
-//! malformed in turn. No answer may be a 5xx or carry `INTERNAL`; named cases must also be
-//! `BAD_USER_INPUT` naming the field and change nothing.
+//! malformed, and each of its numbers negative, zero, `i32::MAX` and `i32::MIN`, in turn. No
+//! answer may be a 5xx or carry `INTERNAL`; named cases must also be `BAD_USER_INPUT` naming the
+//! field and change nothing.
 
 use std::collections::HashMap;
 
@@ -73,7 +74,7 @@ impl Schema {
                     (_, "Float") => json!(1.5),
                     (_, "Boolean") => json!(true),
                     (_, "ID") => json!("VXNlcjo2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY="),
-                    (_, "DateTime") => json!("2030-01-01T00:00:00Z"),
+                    (_, "DateTime") => json!(crate::marketplace::deadline_in_days(30)),
                     (_, "Cents") => json!("100"),
                     _ => json!("plausible text"),
                 }
@@ -81,21 +82,22 @@ impl Schema {
         }
     }
 
-    /// Paths (from the argument) of every `String` an input of type `ty` may carry, one level
-    /// of optional fields included.
-    fn string_paths(
+    /// Paths (from the argument) of every `scalar` (`String`, `Int`) an input of type `ty` may
+    /// carry, one level of optional fields included.
+    fn scalar_paths(
         &self,
+        scalar: &str,
         ty: &Value,
         prefix: Vec<String>,
         depth: usize,
         out: &mut Vec<Vec<String>>,
     ) {
         match ty["kind"].as_str() {
-            Some("NON_NULL") => self.string_paths(&ty["ofType"], prefix, depth, out),
+            Some("NON_NULL") => self.scalar_paths(scalar, &ty["ofType"], prefix, depth, out),
             Some("LIST") => {}
             _ => {
                 let name = ty["name"].as_str().expect("named");
-                if name == "String" {
+                if name == scalar {
                     out.push(prefix);
                     return;
                 }
@@ -104,7 +106,7 @@ impl Schema {
                     for field in definition["inputFields"].as_array().expect("fields") {
                         let mut path = prefix.clone();
                         path.push(field["name"].as_str().expect("name").to_string());
-                        self.string_paths(&field["type"], path, depth + 1, out);
+                        self.scalar_paths(scalar, &field["type"], path, depth + 1, out);
                     }
                 }
             }
@@ -130,7 +132,8 @@ fn set_path(value: &mut Value, path: &[String], replacement: Value) {
 }
 
 #[tokio::test]
-async fn every_mutation_answers_empty_huge_and_malformed_text_without_internal_errors() {
+async fn every_mutation_answers_empty_huge_and_malformed_text_and_extreme_numbers_without_internal_errors(
+) {
     let gateway = TestGateway::start().await;
     let schema = schema(&gateway).await;
     let (mut admin, _) = gateway.login("admin@peertest.io", DEMO_PASSWORD).await;
@@ -177,14 +180,29 @@ async fn every_mutation_answers_empty_huge_and_malformed_text_without_internal_e
         };
         let mut baseline = Map::new();
         let mut paths = Vec::new();
+        let mut number_paths = Vec::new();
         for arg in args {
             let arg_name = arg["name"].as_str().expect("name").to_string();
             baseline.insert(arg_name.clone(), schema.plausible(&arg["type"], 0));
-            schema.string_paths(&arg["type"], vec![arg_name], 0, &mut paths);
+            schema.scalar_paths(
+                "String",
+                &arg["type"],
+                vec![arg_name.clone()],
+                0,
+                &mut paths,
+            );
+            schema.scalar_paths("Int", &arg["type"], vec![arg_name], 0, &mut number_paths);
         }
         let mut cases = vec![Value::Object(baseline.clone())];
         for path in &paths {
             for bad in [json!(""), json!(huge), json!(malformed)] {
+                let mut variables = Value::Object(baseline.clone());
+                set_path(&mut variables, path, bad);
+                cases.push(variables);
+            }
+        }
+        for path in &number_paths {
+            for bad in [json!(-1), json!(0), json!(i32::MAX), json!(i32::MIN)] {
                 let mut variables = Value::Object(baseline.clone());
                 set_path(&mut variables, path, bad);
                 cases.push(variables);
@@ -297,5 +315,168 @@ async fn empty_names_and_bad_links_are_bad_user_input_naming_the_field_and_store
         .await;
     assert_eq!(stored["node"]["name"], "Bounded");
     assert_eq!(stored["node"]["url"], "https://shop.example.com");
+    gateway.stop().await;
+}
+
+/// One change to a valid submission content.
+type ContentChange = Box<dyn FnOnce(&mut Value)>;
+
+fn submission_content(submission: &str, change: impl FnOnce(&mut Value)) -> Value {
+    let mut input = json!({
+        "submissionId": submission,
+        "summary": "Checkout works",
+        "testResults": [{ "stepNumber": 1, "status": "PASSED", "notes": "fine",
+            "screenshots": ["https://cdn.example/step.png"] }],
+        "bugs": [{
+            "title": "Pay does nothing", "severity": "HIGH", "description": "Tap pay",
+            "stepsToReproduce": ["Open the cart", "Tap pay"],
+            "expectedBehavior": "Payment starts", "actualBehavior": "Nothing",
+            "screenshots": ["https://cdn.example/shot.png"],
+            "videoUrl": "https://cdn.example/video.mp4",
+            "affectedDevices": ["iPhone 14 Pro"], "affectedBrowsers": ["Safari"],
+        }],
+        "environment": { "deviceUsed": "iPhone 14 Pro", "browserUsed": "Safari",
+            "browserVersion": "17.2", "osUsed": "iOS", "osVersion": "17.2",
+            "screenResolution": "1179x2556" },
+        "timeSpentMinutes": 40,
+    });
+    change(&mut input);
+    json!({ "input": input })
+}
+
+#[tokio::test]
+async fn bug_reports_and_profile_links_outside_their_bounds_name_the_field_and_store_nothing() {
+    let gateway = TestGateway::start().await;
+    let (john, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let (sarah, _) = gateway.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    let project = crate::marketplace::create_project(&gateway, &john, "Bounded bugs").await;
+    let job = crate::marketplace::open_job(&gateway, &john, &project, 1).await;
+    let submission = crate::marketplace::draft_submission(&gateway, &sarah, &job).await;
+    const SAVE: &str = "mutation($input: SaveSubmissionInput!) { saveSubmission(input: $input) { submission { summary bugs { title } } } }";
+    gateway
+        .ok(Some(&sarah), SAVE, submission_content(&submission, |_| {}))
+        .await;
+    let cases: Vec<(&str, ContentChange)> = vec![
+        (
+            "bugs.screenshots",
+            Box::new(|v| v["bugs"][0]["screenshots"] = json!(["http://cdn.example/a.png"])),
+        ),
+        (
+            "bugs.screenshots",
+            Box::new(|v| {
+                v["bugs"][0]["screenshots"] = json!(vec!["https://cdn.example/a.png"; 21])
+            }),
+        ),
+        (
+            "bugs.videoUrl",
+            Box::new(|v| v["bugs"][0]["videoUrl"] = json!("javascript:alert(1)")),
+        ),
+        (
+            "bugs.title",
+            Box::new(|v| v["bugs"][0]["title"] = json!(" ")),
+        ),
+        (
+            "bugs.stepsToReproduce",
+            Box::new(|v| v["bugs"][0]["stepsToReproduce"] = json!(vec!["step"; 51])),
+        ),
+        (
+            "bugs",
+            Box::new(|v| {
+                let bug = v["bugs"][0].clone();
+                v["bugs"] = json!(vec![bug; 101]);
+            }),
+        ),
+        (
+            "testResults.screenshots",
+            Box::new(|v| v["testResults"][0]["screenshots"] = json!(["ftp://cdn.example/a.png"])),
+        ),
+        (
+            "environment.deviceUsed",
+            Box::new(|v| v["environment"]["deviceUsed"] = json!("d".repeat(101))),
+        ),
+        (
+            "summary",
+            Box::new(|v| v["summary"] = json!("s".repeat(20_001))),
+        ),
+        (
+            "timeSpentMinutes",
+            Box::new(|v| v["timeSpentMinutes"] = json!(-1)),
+        ),
+        (
+            "timeSpentMinutes",
+            Box::new(|v| v["timeSpentMinutes"] = json!(i32::MAX)),
+        ),
+    ];
+    for (field, change) in cases {
+        let refused = gateway
+            .graphql(Some(&sarah), SAVE, submission_content(&submission, change))
+            .await;
+        assert_eq!(outcome(&refused), "BAD_USER_INPUT", "{field}: {refused}");
+        assert_eq!(
+            refused["errors"][0]["extensions"]["field"], field,
+            "{refused}"
+        );
+    }
+    let stored = gateway
+        .ok(
+            Some(&sarah),
+            "query($id: ID!) { submission(id: $id) { summary bugs { title } } }",
+            json!({ "id": submission }),
+        )
+        .await;
+    assert_eq!(stored["submission"]["summary"], "Checkout works");
+    assert_eq!(
+        stored["submission"]["bugs"],
+        json!([{ "title": "Pay does nothing" }])
+    );
+
+    const PROFILE: &str =
+        "mutation($input: UpdateProfileInput!) { updateProfile(input: $input) { user { id } } }";
+    for (input, field) in [
+        (
+            json!({ "profile": { "avatarUrl": "javascript:alert(1)" } }),
+            "profile.avatarUrl",
+        ),
+        (
+            json!({ "profile": { "avatarUrl": "http://cdn.example/me.png" } }),
+            "profile.avatarUrl",
+        ),
+        (
+            json!({ "clientData": { "companyWebsite": "data:text/html,hi" } }),
+            "clientData.companyWebsite",
+        ),
+    ] {
+        let refused = gateway
+            .graphql(Some(&john), PROFILE, json!({ "input": input }))
+            .await;
+        assert_eq!(outcome(&refused), "BAD_USER_INPUT", "{refused}");
+        assert_eq!(
+            refused["errors"][0]["extensions"]["field"], field,
+            "{refused}"
+        );
+    }
+    let refused = gateway
+        .graphql(
+            Some(&sarah),
+            PROFILE,
+            json!({ "input": { "testerData": { "devices": ["iPhone 14 Pro", " "] } } }),
+        )
+        .await;
+    assert_eq!(outcome(&refused), "BAD_USER_INPUT", "{refused}");
+    assert_eq!(
+        refused["errors"][0]["extensions"]["field"],
+        "testerData.devices"
+    );
+    let me = gateway
+        .ok(Some(&sarah), "{ me { testerData { devices } } }", json!({}))
+        .await;
+    assert!(
+        !me["me"]["testerData"]["devices"]
+            .as_array()
+            .expect("devices")
+            .iter()
+            .any(|device| device == " "),
+        "nothing stored"
+    );
     gateway.stop().await;
 }

@@ -2,6 +2,7 @@
 //! the embedded store in a temporary directory, talks to it over HTTP, and reads side effects
 //! through the official driver.
 
+mod account_operations;
 mod accounts;
 mod authorization;
 mod bad_input;

@@ -29,6 +29,14 @@ const SUBMIT: &str = "mutation($input: SubmissionIdInput!) {
 const COUNTERS: &str = "query($id: ID!) { job(id: $id) {
     status submissionCount approvedSubmissionCount bugsFound seatsTaken } }";
 
+/// A deadline `days` from now, as the `DateTime` scalar spells it (deadlines may be at most a
+/// year ahead).
+pub fn deadline_in_days(days: i64) -> String {
+    bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() + days * 86_400_000)
+        .try_to_rfc3339_string()
+        .expect("a representable date")
+}
+
 /// A job's details input for `createJob` / `createJobFromTemplate`.
 pub fn details(project_id: &str, seats: i32, cents: i64) -> Value {
     json!({
@@ -40,7 +48,7 @@ pub fn details(project_id: &str, seats: i32, cents: i64) -> Value {
         "requiredOs": ["iOS"],
         "maxTesters": seats,
         "budgetPerTesterCents": cents,
-        "deadline": "2099-01-01T00:00:00Z",
+        "deadline": deadline_in_days(60),
     })
 }
 

@@ -91,7 +91,7 @@ async fn every_marketplace_operation_for_every_kind_of_caller() {
             "mutation($input: CreateJobInput!) { createJob(input: $input) { job { id } } }",
             json!({ "input": { "details": { "projectId": other_project, "title": "Back office",
                 "requiredBrowsers": ["Chrome"], "maxTesters": 2, "budgetPerTesterCents": 1000,
-                "deadline": "2099-01-01T00:00:00Z" }, "journey": journey() } }),
+                "deadline": crate::marketplace::deadline_in_days(60) }, "journey": journey() } }),
         )
         .await;
     let other_job = id_of(&other_job, &["createJob", "job", "id"]);
@@ -103,6 +103,7 @@ async fn every_marketplace_operation_for_every_kind_of_caller() {
         )
         .await;
     let li_draft = draft_submission(&gateway, &li, &other_job).await;
+    let li_draft_for_review = li_draft.clone();
     let template = gateway
         .ok(
             Some(&john),
@@ -151,6 +152,7 @@ async fn every_marketplace_operation_for_every_kind_of_caller() {
     );
     let (s1, s2, s3) = (submission.clone(), submission.clone(), submission.clone());
     let j10 = job.clone();
+    let j6_for_draft_update = job.clone();
     let (j11, j12) = (job.clone(), job.clone());
     let sarah_node = sarah_id.clone();
     let (e1, e2, e3) = (job.clone(), job.clone(), job.clone());
@@ -243,6 +245,9 @@ async fn every_marketplace_operation_for_every_kind_of_caller() {
         row("mutation updateJobJourney (published job)", "mutation($input: UpdateJobJourneyInput!) { updateJobJourney(input: $input) { job { id } } }",
             move |_| json!({ "input": { "jobId": j6, "journey": journey() } }),
             [U, C, FB, FB, FB, C, FB]),
+        row("mutation updateDraftJob (published job)", "mutation($input: UpdateDraftJobInput!) { updateDraftJob(input: $input) { job { id } } }",
+            move |_| json!({ "input": { "jobId": j6_for_draft_update, "title": "Renamed" } }),
+            [U, C, FB, FB, FB, C, FB]),
         row("mutation enhanceJobJourney (published job)", "mutation($input: JobIdInput!) { enhanceJobJourney(input: $input) { enhancement { enhanced } } }",
             move |_| json!({ "input": { "jobId": j10 } }),
             [U, C, FB, FB, FB, C, FB]),
@@ -253,8 +258,16 @@ async fn every_marketplace_operation_for_every_kind_of_caller() {
         row("mutation approveSubmission (a draft)", "mutation($input: SubmissionMoneyInput!) { approveSubmission(input: $input) { submission { id } } }",
             move |_| json!({ "input": { "submissionId": li_draft } }),
             [U, NF, NF, NF, FB, C, FB]),
+        row("mutation startSubmissionReview (a draft)", "mutation($input: SubmissionIdInput!) { startSubmissionReview(input: $input) { submission { id } } }",
+            { let draft = li_draft_for_review.clone(); move |_| json!({ "input": { "submissionId": draft } }) },
+            [U, NF, NF, NF, FB, C, FB]),
         row("mutation createAiTestTemplate", "mutation { createAiTestTemplate(input: { name: \"T\", category: GENERAL, scenario: \"S\", steps: [{ actionTemplate: \"a\", expectedResultTemplate: \"b\" }] }) { template { id } } }",
             |_| json!({}), [U, FB, FB, FB, FB, OK, FB]),
+        // Aimed at a template that does not exist: only the admin passes authorization.
+        row("mutation updateAiTestTemplate", "mutation($input: UpdateAiTestTemplateInput!) { updateAiTestTemplate(input: $input) { template { id } } }",
+            move |_| json!({ "input": { "templateId": template_id_for_toggle(), "template": { "name": "T", "category": "GENERAL", "scenario": "S",
+                "steps": [{ "actionTemplate": "a", "expectedResultTemplate": "b" }] } } }),
+            [U, FB, FB, FB, FB, NF, FB]),
         row("mutation setAiTestTemplateActive", "mutation($input: SetAiTestTemplateActiveInput!) { setAiTestTemplateActive(input: $input) { template { id } } }",
             move |_| json!({ "input": { "templateId": template_id_for_toggle(), "active": true } }),
             [U, FB, FB, FB, FB, NF, FB]),

@@ -117,6 +117,49 @@ impl EscrowService {
             .collect())
     }
 
+    /// Every escrow naming `user_id`, as the paying client or as a payee tester, for the
+    /// person's data export.
+    pub async fn escrows_naming(
+        &self,
+        user_id: ObjectId,
+    ) -> Result<Vec<EscrowTransaction>, EscrowError> {
+        Ok(futures_util::TryStreamExt::try_collect(
+            self.escrows
+                .find(
+                    doc! { "$or": [ { "client_id": user_id }, { "payouts.tester_id": user_id } ] },
+                )
+                .await?,
+        )
+        .await?)
+    }
+
+    /// The payouts still owed to tester `user_id` (pending, held, frozen, processing or failed):
+    /// while one exists the tester's account cannot be erased, or the money would have nobody to
+    /// go to.
+    pub async fn payouts_owed_to(&self, user_id: ObjectId) -> Result<Vec<Payout>, EscrowError> {
+        let owed: Vec<&str> = [
+            PayoutStatus::Pending,
+            PayoutStatus::Held,
+            PayoutStatus::Frozen,
+            PayoutStatus::Processing,
+            PayoutStatus::Failed,
+        ]
+        .into_iter()
+        .map(PayoutStatus::as_str)
+        .collect();
+        let escrows = self
+            .escrows
+            .find(doc! { "payouts": { "$elemMatch": { "tester_id": user_id, "status": { "$in": owed } } } })
+            .await?;
+        let escrows: Vec<EscrowTransaction> =
+            futures_util::TryStreamExt::try_collect(escrows).await?;
+        Ok(escrows
+            .into_iter()
+            .flat_map(|escrow| escrow.payouts)
+            .filter(|payout| payout.tester_id == user_id && payout.status.is_owed())
+            .collect())
+    }
+
     /// The escrow holding the payout of `submission_id`.
     pub async fn escrow_for_submission(
         &self,

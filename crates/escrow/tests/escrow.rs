@@ -196,6 +196,7 @@ fn client() -> Actor {
         user_id: ObjectId::new(),
         role: ActorRole::Client,
         organization: None,
+        organization_rules: Default::default(),
     }
 }
 
@@ -236,6 +237,7 @@ impl World {
                 user_id: id,
                 role: ActorRole::Tester,
                 organization: None,
+                organization_rules: Default::default(),
             },
             profile: TesterProfile {
                 tester_id: id,

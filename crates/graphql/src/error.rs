@@ -190,6 +190,7 @@ impl From<identity::IdentityError> for ApiError {
                 message,
             },
             ErrorCategory::Conflict => ApiError::Conflict(message),
+            ErrorCategory::FailedPrecondition => ApiError::FailedPrecondition(message),
             ErrorCategory::RateLimited => ApiError::RateLimited {
                 message,
                 retry_after_seconds: match error {

@@ -53,6 +53,18 @@ batch_loader!(
 );
 
 batch_loader!(
+    /// Organizations by id (their settings decide what members may do with jobs).
+    OrganizationLoader: identity::Organization,
+    |services, keys| services
+        .identity()
+        .organizations_by_ids(keys)
+        .await?
+        .into_iter()
+        .map(|organization| (organization.id, organization))
+        .collect()
+);
+
+batch_loader!(
     /// Projects by id.
     ProjectLoader: marketplace::Project,
     |services, keys| services.marketplace().projects_by_ids(keys).await?
@@ -149,6 +161,7 @@ pub fn install(request: async_graphql::Request, services: &Services) -> async_gr
     let services = || services.clone();
     request
         .data(cached(UserLoader(services())))
+        .data(cached(OrganizationLoader(services())))
         .data(cached(ProjectLoader(services())))
         .data(cached(ProjectsByClientLoader(services())))
         .data(cached(JobLoader(services())))

@@ -25,6 +25,13 @@ pub enum IdentityError {
     /// Email or password wrong; deliberately does not say which.
     #[error("invalid email or password")]
     InvalidCredentials,
+    /// A sensitive change re-checked the account's password and it was wrong; `field` names the
+    /// input that held it. Client sees: bad input on that field (the session stays valid).
+    #[error("{field} is not the account's password")]
+    PasswordMismatch {
+        /// The input field holding the password (snake_case domain name).
+        field: &'static str,
+    },
     /// The account is suspended: no login, and existing tokens stop working.
     #[error("account suspended")]
     AccountSuspended,
@@ -120,6 +127,13 @@ pub enum IdentityError {
     /// The change would leave the organization without an owner.
     #[error("an organization must keep at least one owner")]
     LastOwner,
+    /// The account cannot be erased while something in another domain still runs on it; each
+    /// entry says what, and what to do first. Client sees: FAILED_PRECONDITION listing them.
+    #[error("the account cannot be erased yet: {}", blockers.join("; "))]
+    ErasureBlocked {
+        /// What blocks the erasure, in words.
+        blockers: Vec<String>,
+    },
     /// The document changed since the caller read it (optimistic `version` check failed).
     #[error("the record was modified concurrently; reload and retry")]
     VersionConflict,
@@ -158,6 +172,8 @@ pub enum ErrorCategory {
     BadUserInput,
     /// The request conflicts with current state (CONFLICT).
     Conflict,
+    /// Something must be finished first (FAILED_PRECONDITION).
+    FailedPrecondition,
     /// Throttled (RATE_LIMITED).
     RateLimited,
     /// A server-side failure (INTERNAL).
@@ -172,6 +188,7 @@ impl IdentityError {
             InvalidEmail { .. }
             | WeakPassword { .. }
             | InvalidInput { .. }
+            | PasswordMismatch { .. }
             | InvalidTwoFactorCode
             | InvalidEmailVerificationToken
             | InvalidPasswordResetToken => ErrorCategory::BadUserInput,
@@ -191,6 +208,7 @@ impl IdentityError {
             | VersionConflict
             | TwoFactorAlreadyEnabled
             | TwoFactorNotEnabled => ErrorCategory::Conflict,
+            ErasureBlocked { .. } => ErrorCategory::FailedPrecondition,
             RateLimited { .. } => ErrorCategory::RateLimited,
             InvalidSettings(_) | Internal(_) | Database(_) | Collection(_) => {
                 ErrorCategory::Internal
@@ -203,7 +221,8 @@ impl IdentityError {
         match self {
             IdentityError::InvalidEmail { .. } => Some("email"),
             IdentityError::WeakPassword { .. } => Some("password"),
-            IdentityError::InvalidInput { field, .. } => Some(field),
+            IdentityError::InvalidInput { field, .. }
+            | IdentityError::PasswordMismatch { field } => Some(field),
             IdentityError::InvalidTwoFactorCode => Some("code"),
             IdentityError::InvalidEmailVerificationToken
             | IdentityError::InvalidPasswordResetToken => Some("token"),
@@ -219,6 +238,7 @@ impl IdentityError {
             WeakPassword { .. } => "WEAK_PASSWORD",
             EmailTaken => "EMAIL_TAKEN",
             InvalidCredentials => "INVALID_CREDENTIALS",
+            PasswordMismatch { .. } => "PASSWORD_MISMATCH",
             AccountSuspended => "ACCOUNT_SUSPENDED",
             TwoFactorRequired => "TWO_FACTOR_REQUIRED",
             InvalidTwoFactorCode => "INVALID_TWO_FACTOR_CODE",
@@ -248,6 +268,7 @@ impl IdentityError {
             InvitationRevoked => "INVITATION_REVOKED",
             InvitationAlreadyAnswered => "INVITATION_ALREADY_ANSWERED",
             VersionConflict => "VERSION_CONFLICT",
+            ErasureBlocked { .. } => "ERASURE_BLOCKED",
             InvalidInput { .. } => "INVALID_INPUT",
             InvalidSettings(_) | Internal(_) | Database(_) | Collection(_) => "INTERNAL",
         }

@@ -44,12 +44,12 @@ pub use invitation::{
 pub use organization::{
     CreateOrganizationInput, Organization, OrganizationLimits, OrganizationMember,
     OrganizationPlan, OrganizationRole, OrganizationSettings, OrganizationStatus,
-    OrganizationUsage,
+    OrganizationUpdate, OrganizationUsage,
 };
 pub use outbox::{OutboxKind, OutboxMessage};
 pub use payout_account::{PayoutAccountRecorded, PayoutAccountStatus};
 pub use principal::{ApiKeyPrincipal, Principal, UserPrincipal};
-pub use privacy::UserDataExport;
+pub use privacy::{ErasureBlockers, UserDataExport};
 pub use service::IdentityService;
 pub use session::{AuthTokens, ClientInfo, LoginInput, SecondFactor, Session};
 pub use settings::{

@@ -83,7 +83,8 @@ pub struct OrganizationSettings {
 impl Default for OrganizationSettings {
     fn default() -> Self {
         Self {
-            require_approval_for_jobs: false,
+            // Only owners and admins publish until an owner opens it to every member.
+            require_approval_for_jobs: true,
             default_project_visibility: "organization".to_owned(),
             allow_external_testers: true,
             custom_branding: false,
@@ -195,6 +196,18 @@ impl Organization {
             .filter(|member| member.role == OrganizationRole::Owner)
             .count()
     }
+}
+
+/// A change to an organization's name or settings; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct OrganizationUpdate {
+    /// New display name, 1 to 200 characters.
+    pub name: Option<String>,
+    /// Whether only owners and admins may publish the organization's jobs (members draft them).
+    pub require_approval_for_jobs: Option<bool>,
+    /// Whether the organization's jobs may be public (any qualified tester may claim); when
+    /// false, only invited testers may.
+    pub allow_external_testers: Option<bool>,
 }
 
 /// Input to create an organization.
@@ -392,6 +405,91 @@ impl IdentityService {
                 }
             }
         }
+    }
+
+    /// Changes an organization's name or settings (owners and admins of the organization, and
+    /// platform admins), by compare-and-set on its `version`, so two concurrent edits cannot
+    /// silently overwrite each other (`VersionConflict`). A change that sets nothing is refused
+    /// as bad input on `input`.
+    pub async fn update_organization(
+        &self,
+        actor: &Principal,
+        organization_id: ObjectId,
+        update: OrganizationUpdate,
+    ) -> Result<Organization, IdentityError> {
+        actor.require_write()?;
+        let organization = self.organization_for(actor, organization_id).await?;
+        authorization::require(
+            authorization::can_manage_org(actor, &organization),
+            "change this organization",
+        )?;
+        let mut set = doc! {};
+        if let Some(name) = &update.name {
+            let name = name.trim();
+            if name.is_empty() || name.chars().count() > 200 {
+                return Err(IdentityError::InvalidInput {
+                    field: "name",
+                    reason: "must be 1 to 200 characters".into(),
+                });
+            }
+            set.insert("name", name);
+        }
+        if let Some(required) = update.require_approval_for_jobs {
+            set.insert("settings.require_approval_for_jobs", required);
+        }
+        if let Some(allowed) = update.allow_external_testers {
+            set.insert("settings.allow_external_testers", allowed);
+        }
+        if set.is_empty() {
+            return Err(IdentityError::InvalidInput {
+                field: "input",
+                reason: "give a name or a setting to change".into(),
+            });
+        }
+        set.insert("updated_at", self.now());
+        self.write_organization_version(&organization, set).await
+    }
+
+    /// Suspends (`Suspended`) or reactivates (`Active`) an organization; platform admins only.
+    /// While suspended its members cannot create or publish jobs and its API keys are refused.
+    pub async fn set_organization_status(
+        &self,
+        actor: &Principal,
+        organization_id: ObjectId,
+        status: OrganizationStatus,
+    ) -> Result<Organization, IdentityError> {
+        actor.require_write()?;
+        authorization::require(
+            authorization::can_administer_users(actor),
+            "suspend or reactivate organizations",
+        )?;
+        if status == OrganizationStatus::Trial {
+            return Err(IdentityError::InvalidInput {
+                field: "status",
+                reason: "trials are not offered".into(),
+            });
+        }
+        let organization = self.require_organization(organization_id).await?;
+        let set = doc! { "status": bson::to_bson(&status)?, "updated_at": self.now() };
+        self.write_organization_version(&organization, set).await
+    }
+
+    async fn write_organization_version(
+        &self,
+        organization: &Organization,
+        set: Document,
+    ) -> Result<Organization, IdentityError> {
+        let written = self
+            .organizations
+            .update_one(
+                doc! { "_id": organization.id, "version": organization.version },
+                doc! { "$set": set, "$inc": { "version": 1_i64 } },
+            )
+            .await?;
+        if written.matched_count == 0 {
+            return Err(IdentityError::VersionConflict);
+        }
+        self.require_organization(organization.id).await
     }
 
     /// Sets the user's organization mirror if the user belongs to none yet.

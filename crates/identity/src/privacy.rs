@@ -2,10 +2,12 @@
 //! an account. Erasure is a soft delete: the user document stays (other domains reference its id
 //! in jobs, submissions and payments) but every personal field is removed, the email is replaced by
 //! an unroutable placeholder, the password can no longer match, sessions are revoked and
-//! `deleted_at` is set.
+//! `deleted_at` is set. Other domains say through [`ErasureBlockers`] what still runs on the
+//! person (a funded job, a payout owed to them); while anything does, erasure is refused.
 
 use bson::oid::ObjectId;
 use bson::{doc, Document};
+use futures_util::future::BoxFuture;
 use futures_util::TryStreamExt;
 use serde::Serialize;
 
@@ -37,6 +39,14 @@ impl UserDataExport {
         serde_json::to_string_pretty(&value.into_relaxed_extjson())
             .map_err(|error| IdentityError::Internal(format!("export encoding: {error}")))
     }
+}
+
+/// The other domains' answer to "what still runs on this person?": each entry, in words, is
+/// something the person must finish first. Identity knows no jobs or payouts, so the caller
+/// that owns all the domains (the GraphQL layer) implements it.
+pub trait ErasureBlockers: Send + Sync {
+    /// What blocks erasing `user_id`; empty when nothing does.
+    fn blockers(&self, user_id: ObjectId) -> BoxFuture<'_, Result<Vec<String>, IdentityError>>;
 }
 
 impl IdentityService {
@@ -77,22 +87,24 @@ impl IdentityService {
         })
     }
 
-    /// Erases the caller's account after re-checking the password. Refused with `LastOwner` while
-    /// the caller is the only owner of an organization (ownership must be handed over first).
+    /// Erases the caller's account after re-checking the password (`PasswordMismatch` on
+    /// `password` when wrong, counted like other re-authentications). Refused with
+    /// `ErasureBlocked` while `blockers` names anything still running on the person, and with
+    /// `LastOwner` while the caller is the only owner of an organization (ownership must be
+    /// handed over first); a refusal changes nothing.
     pub async fn erase_account(
         &self,
         actor: &Principal,
         password: &str,
+        blockers: &dyn ErasureBlockers,
     ) -> Result<(), IdentityError> {
         let caller = actor.require_user()?;
         let stored = self
-            .users
-            .find_one(doc! { "_id": caller.user_id })
-            .await?
-            .ok_or(IdentityError::UserNotFound)?;
-        let stored_hash = stored.get_str("password_hash").ok().map(str::to_owned);
-        if !self.verify_password(password, stored_hash).await? {
-            return Err(IdentityError::InvalidCredentials);
+            .reauthenticate_counted(caller.user_id, password, "password")
+            .await?;
+        let blocking = blockers.blockers(caller.user_id).await?;
+        if !blocking.is_empty() {
+            return Err(IdentityError::ErasureBlocked { blockers: blocking });
         }
         let user: User = bson::from_document(stored)?;
         if let Some(organization_id) = user.organization_id {

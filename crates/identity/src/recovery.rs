@@ -159,8 +159,12 @@ impl IdentityService {
         Ok(())
     }
 
-    /// Changes the caller's password after checking the current one. Every other session is
-    /// revoked; the session making the change stays signed in.
+    /// Changes the caller's password after re-checking the current one (a wrong one is
+    /// `PasswordMismatch` on `current_password`, counted against the account's budget of wrong
+    /// re-authentications). The new password passes the registration policy (refused as bad
+    /// input on `new_password`). Every other session is revoked; the session making the change
+    /// stays signed in. The write is a compare-and-set on the hash that was checked, so two
+    /// concurrent changes cannot both win.
     pub async fn change_password(
         &self,
         actor: &Principal,
@@ -169,23 +173,27 @@ impl IdentityService {
     ) -> Result<(), IdentityError> {
         let caller = actor.require_user()?;
         let stored = self
-            .users
-            .find_one(doc! { "_id": caller.user_id })
-            .await?
-            .ok_or(IdentityError::UserNotFound)?;
-        let current_hash = stored.get_str("password_hash").ok().map(str::to_owned);
-        if !self.verify_password(current_password, current_hash).await? {
-            return Err(IdentityError::InvalidCredentials);
-        }
+            .reauthenticate_counted(caller.user_id, current_password, "current_password")
+            .await?;
         let email = stored
             .get_str("email")
             .map_err(|_| IdentityError::Internal("user without email".into()))?;
-        password::check_policy(new_password, email)?;
+        password::check_policy(new_password, email).map_err(|error| match error {
+            IdentityError::WeakPassword { reason } => IdentityError::InvalidInput {
+                field: "new_password",
+                reason: format!("password too weak: {reason}"),
+            },
+            other => other,
+        })?;
+        let checked_hash = stored
+            .get_str("password_hash")
+            .map_err(|_| IdentityError::Internal("user without password hash".into()))?;
         let password_hash = self.hash_password(new_password).await?;
         let now = self.now();
-        self.users
+        let changed = self
+            .users
             .update_one(
-                doc! { "_id": caller.user_id },
+                doc! { "_id": caller.user_id, "password_hash": checked_hash },
                 doc! {
                     "$set": { "password_hash": password_hash, "password_changed_at": now, "updated_at": now },
                     "$unset": { "password_reset_token": "", "password_reset_expires": "" },
@@ -193,12 +201,17 @@ impl IdentityService {
                 },
             )
             .await?;
-        self.sessions
+        if changed.matched_count == 0 {
+            return Err(IdentityError::VersionConflict);
+        }
+        let revoked = self
+            .sessions
             .update_many(
                 doc! { "user_id": caller.user_id, "revoked": false, "_id": { "$ne": caller.session_id } },
                 doc! { "$set": { "revoked": true, "revoked_at": now, "revoked_reason": "password_changed" } },
             )
             .await?;
+        tracing::info!(user_id = %caller.user_id, revoked_sessions = revoked.modified_count, "password changed");
         Ok(())
     }
 }

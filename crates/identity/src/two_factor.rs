@@ -106,6 +106,38 @@ impl IdentityService {
         }
     }
 
+    /// Re-checks the account's password before a sensitive change (password change, erasure),
+    /// counting a wrong one against the same per-account budget as wrong second factors, so a
+    /// stolen access token cannot be used to guess the password. A wrong password is
+    /// `PasswordMismatch` naming `field`. Returns the stored account document.
+    pub(crate) async fn reauthenticate_counted(
+        &self,
+        user_id: ObjectId,
+        password: &str,
+        field: &'static str,
+    ) -> Result<Document, IdentityError> {
+        let reservation = self
+            .reserve_attempt(&self.second_factor_budget(user_id))
+            .await?;
+        let outcome = match self.two_factor_state(user_id).await {
+            Ok(state) => {
+                let stored = state.get_str("password_hash").ok().map(str::to_owned);
+                match self.verify_password(password, stored).await {
+                    Ok(true) => Ok(state),
+                    Ok(false) => Err(IdentityError::InvalidCredentials),
+                    Err(error) => Err(error),
+                }
+            }
+            Err(error) => Err(error),
+        };
+        match self.settle_attempt(&reservation, outcome).await {
+            Err(IdentityError::InvalidCredentials) => {
+                Err(IdentityError::PasswordMismatch { field })
+            }
+            other => other,
+        }
+    }
+
     /// Checks a login's second factor against the account's budget of wrong codes.
     pub(crate) async fn check_second_factor_counted(
         &self,

@@ -427,9 +427,33 @@ fn check_list(field: &'static str, values: &[String]) -> Result<(), IdentityErro
             reason: format!("at most {MAX_LIST_LENGTH} entries"),
         });
     }
-    values
-        .iter()
-        .try_for_each(|value| check_text(field, value, 200))
+    values.iter().try_for_each(|value| {
+        if value.trim().is_empty() {
+            return Err(IdentityError::InvalidInput {
+                field,
+                reason: "entries must not be blank".into(),
+            });
+        }
+        check_text(field, value, 200)
+    })
+}
+
+/// A link shown to other people: empty (clears it) or a link with one of `schemes`, a host and
+/// no spaces or control characters, so `javascript:` and the like never reach a browser.
+fn check_link(field: &'static str, value: &str, schemes: &[&str]) -> Result<(), IdentityError> {
+    if value.is_empty() {
+        return Ok(());
+    }
+    let rest = schemes.iter().find_map(|scheme| value.strip_prefix(scheme));
+    let host = rest.and_then(|rest| rest.split(['/', '?', '#']).next());
+    if host.is_none_or(str::is_empty) || value.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(IdentityError::InvalidInput {
+            field,
+            reason: format!("must be a {} link with a host", schemes.join(" or ")),
+        });
+    }
+    Ok(())
 }
 
 fn check_full_name(full_name: &str) -> Result<String, IdentityError> {
@@ -461,7 +485,11 @@ fn check_profile(profile: &Profile) -> Result<(), IdentityError> {
         .try_for_each(|(field, value, max)| match value {
             Some(value) => check_text(field, value, max),
             None => Ok(()),
-        })
+        })?;
+    match &profile.avatar_url {
+        Some(url) => check_link("profile.avatar_url", url, &["https://"]),
+        None => Ok(()),
+    }
 }
 
 fn check_client_data(update: &ClientDataUpdate) -> Result<(), IdentityError> {
@@ -473,6 +501,13 @@ fn check_client_data(update: &ClientDataUpdate) -> Result<(), IdentityError> {
         if let Some(value) = value {
             check_text(field, value, 200)?;
         }
+    }
+    if let Some(website) = &update.company_website {
+        check_link(
+            "client_data.company_website",
+            website,
+            &["https://", "http://"],
+        )?;
     }
     if let Some(team_size) = &update.team_size {
         check_choice("client_data.team_size", team_size, &TEAM_SIZES)?;

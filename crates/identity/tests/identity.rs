@@ -1375,7 +1375,9 @@ async fn changing_the_password_keeps_the_current_session_and_revokes_the_others(
         fx.service
             .change_password(&principal, "not my password 1", "a brand new passphrase 7")
             .await,
-        Err(IdentityError::InvalidCredentials)
+        Err(IdentityError::PasswordMismatch {
+            field: "current_password"
+        })
     ));
     fx.service
         .change_password(&principal, PASSWORD, "a brand new passphrase 7")
@@ -1402,6 +1404,51 @@ async fn changing_the_password_keeps_the_current_session_and_revokes_the_others(
         .is_ok());
 }
 
+/// Other domains with nothing running on anyone.
+struct NothingRunning;
+
+impl identity::ErasureBlockers for NothingRunning {
+    fn blockers(
+        &self,
+        _user_id: bson::oid::ObjectId,
+    ) -> futures_util::future::BoxFuture<'_, Result<Vec<String>, IdentityError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+}
+
+/// Other domains with a payout still held for everyone.
+struct PayoutHeld;
+
+impl identity::ErasureBlockers for PayoutHeld {
+    fn blockers(
+        &self,
+        _user_id: bson::oid::ObjectId,
+    ) -> futures_util::future::BoxFuture<'_, Result<Vec<String>, IdentityError>> {
+        Box::pin(async { Ok(vec!["a payout is held".to_string()]) })
+    }
+}
+
+#[tokio::test]
+async fn an_erasure_something_still_runs_on_is_refused_and_changes_nothing() {
+    let fx = fixture().await;
+    let (user, principal) = fx
+        .signed_in("keep.me@techcorp.com", RegistrationRole::Tester)
+        .await;
+    let refused = fx
+        .service
+        .erase_account(&principal, PASSWORD, &PayoutHeld)
+        .await;
+    match refused {
+        Err(IdentityError::ErasureBlocked { blockers }) => {
+            assert_eq!(blockers, vec!["a payout is held".to_string()])
+        }
+        other => panic!("expected ErasureBlocked, got {other:?}"),
+    }
+    let kept = fx.service.user(user.id).await.unwrap().unwrap();
+    assert_eq!(kept.email, "keep.me@techcorp.com");
+    assert!(kept.deleted_at.is_none());
+}
+
 #[tokio::test]
 async fn erasing_an_account_removes_personal_data_and_blocks_login() {
     let fx = fixture().await;
@@ -1418,12 +1465,12 @@ async fn erasing_an_account_removes_personal_data_and_blocks_login() {
 
     assert!(matches!(
         fx.service
-            .erase_account(&principal, "wrong password 1")
+            .erase_account(&principal, "wrong password 1", &NothingRunning)
             .await,
-        Err(IdentityError::InvalidCredentials)
+        Err(IdentityError::PasswordMismatch { field: "password" })
     ));
     fx.service
-        .erase_account(&principal, PASSWORD)
+        .erase_account(&principal, PASSWORD, &NothingRunning)
         .await
         .unwrap();
     let erased = fx.service.user(user.id).await.unwrap().unwrap();
@@ -1632,7 +1679,10 @@ async fn erasing_an_account_forgets_invitations_to_its_address_and_its_name_on_t
         .invite_organization_member(&owner, invite("invitee@erase.io"))
         .await
         .unwrap();
-    fx.service.erase_account(&invitee, PASSWORD).await.unwrap();
+    fx.service
+        .erase_account(&invitee, PASSWORD, &NothingRunning)
+        .await
+        .unwrap();
     assert_eq!(
         fx.count(
             "organization_invitations",
@@ -1665,7 +1715,10 @@ async fn erasing_an_account_forgets_invitations_to_its_address_and_its_name_on_t
         .invite_organization_member(&admin, invite("someone@erase.io"))
         .await
         .unwrap();
-    fx.service.erase_account(&admin, PASSWORD).await.unwrap();
+    fx.service
+        .erase_account(&admin, PASSWORD, &NothingRunning)
+        .await
+        .unwrap();
     let sent = fx
         .service
         .pending_organization_invitations(&owner, organization.id)

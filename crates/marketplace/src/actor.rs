@@ -36,6 +36,35 @@ pub struct Actor {
     pub role: ActorRole,
     /// The caller's organization and role in it, when the caller belongs to one.
     pub organization: Option<(ObjectId, OrgRole)>,
+    /// The rules of that organization (defaults without one).
+    pub organization_rules: OrganizationRules,
+}
+
+/// An organization's settings and standing that decide what its members may do with its jobs.
+/// Identity stores them; the caller passes them in with the [`Actor`], so the marketplace does
+/// not depend on identity. They bind the organization's own members; platform admins act outside
+/// them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrganizationRules {
+    /// Any member may publish the organization's jobs (identity's `require_approval_for_jobs`
+    /// off); otherwise only owners and admins publish what members draft.
+    pub members_may_publish: bool,
+    /// The organization's jobs may be public (`allow_external_testers`); otherwise every job
+    /// must be private or invited-only, so only invited testers may claim.
+    pub external_testers_allowed: bool,
+    /// The organization is suspended: its members create and publish no jobs.
+    pub suspended: bool,
+}
+
+impl Default for OrganizationRules {
+    /// The rules of a new organization, and of a client without one.
+    fn default() -> Self {
+        OrganizationRules {
+            members_may_publish: false,
+            external_testers_allowed: true,
+            suspended: false,
+        }
+    }
 }
 
 impl Actor {
@@ -67,6 +96,30 @@ impl Actor {
     /// its owner (for an organization's things, only while still a member), a current owner or
     /// admin of the owning organization, or a platform admin.
     pub fn administers(&self, client_id: ObjectId, organization_id: Option<ObjectId>) -> bool {
+        self.administers_by_role(client_id, organization_id)
+    }
+
+    /// Whether the caller may publish something owned by `client_id` (and `organization_id`):
+    /// whoever administers it, and any member of the owning organization when its rules let
+    /// members publish.
+    pub fn may_publish(&self, client_id: ObjectId, organization_id: Option<ObjectId>) -> bool {
+        self.administers(client_id, organization_id)
+            || (self.organization_rules.members_may_publish
+                && organization_id.is_some()
+                && self.manages(client_id, organization_id))
+    }
+
+    /// The organization rules that bind the caller on something of `organization_id`: the
+    /// caller's organization's, when it is the owning one and the caller is not a platform admin.
+    pub fn rules_binding_on(&self, organization_id: Option<ObjectId>) -> Option<OrganizationRules> {
+        match (self.role, self.organization, organization_id) {
+            (ActorRole::Admin, _, _) => None,
+            (_, Some((mine, _)), Some(theirs)) if mine == theirs => Some(self.organization_rules),
+            _ => None,
+        }
+    }
+
+    fn administers_by_role(&self, client_id: ObjectId, organization_id: Option<ObjectId>) -> bool {
         self.role == ActorRole::Admin
             || self.owns(client_id, organization_id)
             || matches!(
@@ -176,7 +229,36 @@ mod tests {
             user_id: ObjectId::new(),
             role: ActorRole::Client,
             organization,
+            organization_rules: OrganizationRules::default(),
         }
+    }
+
+    #[test]
+    fn a_plain_member_publishes_only_when_the_organization_lets_members_publish() {
+        let organization = ObjectId::new();
+        let owner_id = ObjectId::new();
+        let mut member = client(Some((organization, OrgRole::Member)));
+        assert!(!member.may_publish(owner_id, Some(organization)));
+        member.organization_rules.members_may_publish = true;
+        assert!(member.may_publish(owner_id, Some(organization)));
+        assert!(
+            !member.may_publish(owner_id, Some(ObjectId::new())),
+            "another organization's jobs stay out of reach"
+        );
+        assert!(!member.may_publish(owner_id, None));
+    }
+
+    #[test]
+    fn organization_rules_bind_its_members_and_not_platform_admins() {
+        let organization = ObjectId::new();
+        let mut member = client(Some((organization, OrgRole::Member)));
+        member.organization_rules.suspended = true;
+        assert!(member
+            .rules_binding_on(Some(organization))
+            .is_some_and(|r| r.suspended));
+        assert_eq!(member.rules_binding_on(None), None);
+        member.role = ActorRole::Admin;
+        assert_eq!(member.rules_binding_on(Some(organization)), None);
     }
 
     #[test]

@@ -2,7 +2,11 @@
 //! list a size, every link a scheme. Checked before anything is written, so a bad value is a
 //! `BAD_USER_INPUT` naming the field rather than a database validator's rejection.
 
+use bson::DateTime;
+
 use crate::error::MarketplaceError;
+use crate::job::{NewJob, MAX_INVITED_TESTERS};
+use crate::submission::SubmissionContent;
 
 /// Names (projects, templates).
 pub const MAX_NAME_CHARS: usize = 200;
@@ -20,6 +24,20 @@ pub const MAX_LABEL_CHARS: usize = 100;
 pub const MAX_TEMPLATE_STEPS: usize = 100;
 /// Variables of a template.
 pub const MAX_TEMPLATE_VARIABLES: usize = 50;
+/// Steps of a job's journey.
+pub const MAX_JOURNEY_STEPS: usize = 100;
+/// Longest expected effort of one seat, in minutes: a working week.
+pub const MAX_ESTIMATED_MINUTES: i32 = 10_080;
+/// Furthest a job's deadline may be, in days from now.
+pub const MAX_DEADLINE_DAYS_AHEAD: i64 = 366;
+/// Bug reports in one submission.
+pub const MAX_BUGS: usize = 100;
+/// Steps to reproduce one bug.
+pub const MAX_REPRODUCTION_STEPS: usize = 50;
+/// Screenshots attached to one step result or bug.
+pub const MAX_SCREENSHOTS: usize = 20;
+/// Time a tester may report for one submission, in minutes.
+pub const MAX_TIME_SPENT_MINUTES: i32 = MAX_ESTIMATED_MINUTES;
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> MarketplaceError {
     MarketplaceError::InvalidInput {
@@ -77,6 +95,174 @@ pub fn web_url(field: &'static str, value: &str, required: bool) -> Result<(), M
     Ok(())
 }
 
+/// An `https` link with a host and no spaces, at most `MAX_URL_CHARS`: attachments are shown
+/// to clients, so plain `http` and other schemes are refused.
+pub fn https_url(field: &'static str, value: &str) -> Result<(), MarketplaceError> {
+    if !value.starts_with("https://") {
+        return Err(invalid(field, "must be an https:// link"));
+    }
+    web_url(field, value, true)
+}
+
+/// A submission's content: summary, step results, bug reports (texts, reproduction steps,
+/// https attachments, lists), environment and time spent.
+pub fn submission(content: &SubmissionContent) -> Result<(), MarketplaceError> {
+    text("summary", &content.summary, false, MAX_LONG_TEXT_CHARS)?;
+    if content.test_results.len() > MAX_JOURNEY_STEPS {
+        return Err(invalid(
+            "test_results",
+            format!("at most {MAX_JOURNEY_STEPS} step results"),
+        ));
+    }
+    for result in &content.test_results {
+        text(
+            "test_results.notes",
+            &result.notes,
+            false,
+            MAX_DESCRIPTION_CHARS,
+        )?;
+        screenshots("test_results.screenshots", &result.screenshots)?;
+    }
+    if content.bugs.len() > MAX_BUGS {
+        return Err(invalid("bugs", format!("at most {MAX_BUGS} bug reports")));
+    }
+    for bug in &content.bugs {
+        text("bugs.title", &bug.title, true, MAX_NAME_CHARS)?;
+        text(
+            "bugs.description",
+            &bug.description,
+            false,
+            MAX_DESCRIPTION_CHARS,
+        )?;
+        if bug.steps_to_reproduce.len() > MAX_REPRODUCTION_STEPS {
+            return Err(invalid(
+                "bugs.steps_to_reproduce",
+                format!("at most {MAX_REPRODUCTION_STEPS} steps"),
+            ));
+        }
+        for step in &bug.steps_to_reproduce {
+            text("bugs.steps_to_reproduce", step, true, MAX_DESCRIPTION_CHARS)?;
+        }
+        text(
+            "bugs.expected_behavior",
+            &bug.expected_behavior,
+            false,
+            MAX_DESCRIPTION_CHARS,
+        )?;
+        text(
+            "bugs.actual_behavior",
+            &bug.actual_behavior,
+            false,
+            MAX_DESCRIPTION_CHARS,
+        )?;
+        screenshots("bugs.screenshots", &bug.screenshots)?;
+        if let Some(video) = &bug.video_url {
+            https_url("bugs.video_url", video)?;
+        }
+        labels("bugs.affected_devices", &bug.affected_devices, MAX_TARGETS)?;
+        labels(
+            "bugs.affected_browsers",
+            &bug.affected_browsers,
+            MAX_TARGETS,
+        )?;
+    }
+    let environment = &content.environment;
+    for (field, value) in [
+        ("environment.device_used", &environment.device_used),
+        ("environment.browser_used", &environment.browser_used),
+        ("environment.browser_version", &environment.browser_version),
+        ("environment.os_used", &environment.os_used),
+        ("environment.os_version", &environment.os_version),
+        (
+            "environment.screen_resolution",
+            &environment.screen_resolution,
+        ),
+    ] {
+        text(field, value, false, MAX_LABEL_CHARS)?;
+    }
+    if !(0..=MAX_TIME_SPENT_MINUTES).contains(&content.time_spent_minutes) {
+        return Err(invalid(
+            "time_spent_minutes",
+            format!("must be 0 to {MAX_TIME_SPENT_MINUTES} minutes"),
+        ));
+    }
+    Ok(())
+}
+
+fn screenshots(field: &'static str, links: &[String]) -> Result<(), MarketplaceError> {
+    if links.len() > MAX_SCREENSHOTS {
+        return Err(invalid(
+            field,
+            format!("at most {MAX_SCREENSHOTS} screenshots"),
+        ));
+    }
+    links.iter().try_for_each(|link| https_url(field, link))
+}
+
+/// A journey: a scenario and at most `MAX_JOURNEY_STEPS` steps, each with an action.
+pub fn journey(scenario: &str, steps: &[(String, String)]) -> Result<(), MarketplaceError> {
+    text("scenario", scenario, false, MAX_LONG_TEXT_CHARS)?;
+    if steps.len() > MAX_JOURNEY_STEPS {
+        return Err(invalid(
+            "steps",
+            format!("at most {MAX_JOURNEY_STEPS} steps"),
+        ));
+    }
+    for (index, (action, expected_result)) in steps.iter().enumerate() {
+        if action.trim().is_empty() {
+            return Err(invalid(
+                "steps",
+                format!("step {} has no action", index + 1),
+            ));
+        }
+        text("steps", action, true, MAX_DESCRIPTION_CHARS)?;
+        text("steps", expected_result, false, MAX_DESCRIPTION_CHARS)?;
+    }
+    Ok(())
+}
+
+/// Everything a job states besides money (seats and pay are `commitment::job_budget`'s): its
+/// texts, requirement lists, invite list, journey, expected effort and a deadline after `now`
+/// and at most `MAX_DEADLINE_DAYS_AHEAD` days ahead.
+pub fn job(input: &NewJob, now: DateTime) -> Result<(), MarketplaceError> {
+    text("title", &input.title, true, MAX_NAME_CHARS)?;
+    text(
+        "description",
+        &input.description,
+        false,
+        MAX_DESCRIPTION_CHARS,
+    )?;
+    labels("required_devices", &input.required_devices, MAX_TARGETS)?;
+    labels("required_browsers", &input.required_browsers, MAX_TARGETS)?;
+    labels("required_os", &input.required_os, MAX_TARGETS)?;
+    if input.invited_tester_ids.len() > MAX_INVITED_TESTERS {
+        return Err(invalid(
+            "invited_tester_ids",
+            format!("at most {MAX_INVITED_TESTERS} testers may be invited"),
+        ));
+    }
+    journey(&input.scenario, &input.steps)?;
+    if let Some(minutes) = input.estimated_duration_minutes {
+        if !(1..=MAX_ESTIMATED_MINUTES).contains(&minutes) {
+            return Err(invalid(
+                "estimated_duration_minutes",
+                format!("must be 1 to {MAX_ESTIMATED_MINUTES} minutes"),
+            ));
+        }
+    }
+    if input.deadline <= now {
+        return Err(invalid("deadline", "must be in the future"));
+    }
+    let furthest = now.timestamp_millis() + MAX_DEADLINE_DAYS_AHEAD * 86_400_000;
+    if input.deadline.timestamp_millis() > furthest {
+        return Err(invalid(
+            "deadline",
+            format!("at most {MAX_DEADLINE_DAYS_AHEAD} days ahead"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +305,94 @@ mod tests {
             field_of(labels("target_os", &[String::new()], MAX_TARGETS)),
             Some("target_os")
         );
+    }
+
+    fn a_job(now: DateTime) -> NewJob {
+        NewJob {
+            project_id: bson::oid::ObjectId::new(),
+            title: "Checkout".into(),
+            description: String::new(),
+            test_type: crate::job::TestType::UserJourney,
+            scenario: "Buy".into(),
+            steps: vec![("Pay".into(), "Paid".into())],
+            required_devices: vec![],
+            required_browsers: vec![],
+            required_os: vec![],
+            tester_level: crate::job::TesterLevel::Any,
+            max_testers: 1,
+            budget_per_tester_cents: 100,
+            deadline: DateTime::from_millis(now.timestamp_millis() + 86_400_000),
+            estimated_duration_minutes: Some(30),
+            visibility: crate::job::Visibility::Public,
+            invited_tester_ids: vec![],
+        }
+    }
+
+    /// One change to a valid job.
+    type JobChange = Box<dyn Fn(&mut NewJob)>;
+
+    #[test]
+    fn a_job_outside_its_bounds_names_the_field() {
+        let now = DateTime::from_millis(1_900_000_000_000);
+        assert_eq!(field_of(job(&a_job(now), now)), None);
+        let cases: Vec<(&str, JobChange)> = vec![
+            ("title", Box::new(|j| j.title = " ".into())),
+            (
+                "title",
+                Box::new(|j| j.title = "t".repeat(MAX_NAME_CHARS + 1)),
+            ),
+            (
+                "description",
+                Box::new(|j| j.description = "d".repeat(MAX_DESCRIPTION_CHARS + 1)),
+            ),
+            (
+                "required_devices",
+                Box::new(|j| j.required_devices = vec!["x".into(); MAX_TARGETS + 1]),
+            ),
+            (
+                "required_os",
+                Box::new(|j| j.required_os = vec![String::new()]),
+            ),
+            (
+                "steps",
+                Box::new(|j| j.steps = vec![("a".into(), "b".into()); MAX_JOURNEY_STEPS + 1]),
+            ),
+            (
+                "steps",
+                Box::new(|j| {
+                    j.steps = vec![("a".repeat(MAX_DESCRIPTION_CHARS + 1), String::new())]
+                }),
+            ),
+            (
+                "scenario",
+                Box::new(|j| j.scenario = "s".repeat(MAX_LONG_TEXT_CHARS + 1)),
+            ),
+            (
+                "estimated_duration_minutes",
+                Box::new(|j| j.estimated_duration_minutes = Some(0)),
+            ),
+            (
+                "estimated_duration_minutes",
+                Box::new(|j| j.estimated_duration_minutes = Some(-5)),
+            ),
+            (
+                "estimated_duration_minutes",
+                Box::new(|j| j.estimated_duration_minutes = Some(i32::MAX)),
+            ),
+            ("deadline", Box::new(move |j| j.deadline = now)),
+            (
+                "deadline",
+                Box::new(move |j| {
+                    j.deadline = DateTime::from_millis(
+                        now.timestamp_millis() + (MAX_DEADLINE_DAYS_AHEAD + 1) * 86_400_000,
+                    )
+                }),
+            ),
+        ];
+        for (expected, change) in cases {
+            let mut input = a_job(now);
+            change(&mut input);
+            assert_eq!(field_of(job(&input, now)), Some(expected));
+        }
     }
 }

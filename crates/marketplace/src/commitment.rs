@@ -94,10 +94,13 @@ impl MarketplaceService {
         let reserved = self
             .jobs
             .update_one(
+                // The budget as the publish read it: a draft edit that landed since then makes
+                // this match nothing, so a stale amount is never reserved or funded.
                 doc! {
                     "_id": job.id,
                     "status": JobStatus::Draft.as_str(),
                     "budget_reserved": { "$ne": true },
+                    "total_budget_usd": job.total_budget_usd,
                 },
                 doc! { "$set": { "budget_reserved": true, "updated_at": self.now() } },
             )

@@ -15,6 +15,9 @@ pub enum MarketplaceError {
         /// The refused action, e.g. "publish this job".
         action: &'static str,
     },
+    /// The organization that owns the job is suspended: its members create and publish no jobs.
+    #[error("the organization is suspended; its jobs cannot be created or published")]
+    OrganizationSuspended,
     /// An input field is invalid; `reason` says why in words a user understands.
     #[error("invalid {field}: {reason}")]
     InvalidInput {
@@ -100,6 +103,13 @@ pub enum MarketplaceError {
     /// The user journey can only change while the job is a draft.
     #[error("the journey of a published job cannot change")]
     JourneyLocked,
+    /// A job's details change only while it is a draft that no publish has started on.
+    #[error("only a draft job's details can change")]
+    JobNotDraft,
+    /// The draft changed between reading and writing (another edit or a publish won); reload
+    /// and retry.
+    #[error("the draft changed concurrently; reload and retry")]
+    DraftChanged,
     /// The tester already has a submission for this job; edit that one.
     #[error("a submission for this job already exists")]
     SubmissionExists,
@@ -201,9 +211,11 @@ impl MarketplaceError {
     pub fn category(&self) -> ErrorCategory {
         use MarketplaceError::*;
         match self {
-            Forbidden { .. } | NotQualified | AccountNotVerified | MoneyStepNeedsAdmin { .. } => {
-                ErrorCategory::Forbidden
-            }
+            Forbidden { .. }
+            | NotQualified
+            | AccountNotVerified
+            | MoneyStepNeedsAdmin { .. }
+            | OrganizationSuspended => ErrorCategory::Forbidden,
             DailyFundingLimitReached { .. } => ErrorCategory::RateLimited,
             InvalidInput { .. } | MissingTemplateVariable { .. } => ErrorCategory::BadUserInput,
             JobNotFound | ProjectNotFound | TemplateNotFound | SubmissionNotFound | NotAssigned => {
@@ -218,6 +230,8 @@ impl MarketplaceError {
             | InvalidAssignmentTransition { .. }
             | InvalidSubmissionTransition { .. }
             | JourneyLocked
+            | JobNotDraft
+            | DraftChanged
             | SubmissionExists
             | ProjectArchived
             | ProjectLimitReached { .. }

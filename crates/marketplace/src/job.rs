@@ -104,6 +104,30 @@ pub const JOB_TRANSITIONS: &[(JobStatus, JobAction, JobStatus)] = &[
     ),
 ];
 
+/// Refuses what the owning organization's rules forbid the caller: anything while it is
+/// suspended, and a public job when it admits no external testers.
+pub(crate) fn check_organization_rules(
+    actor: &Actor,
+    organization_id: Option<ObjectId>,
+    visibility: Visibility,
+) -> Result<(), MarketplaceError> {
+    let Some(rules) = actor.rules_binding_on(organization_id) else {
+        return Ok(());
+    };
+    if rules.suspended {
+        return Err(MarketplaceError::OrganizationSuspended);
+    }
+    if visibility == Visibility::Public && !rules.external_testers_allowed {
+        return Err(MarketplaceError::InvalidInput {
+            field: "visibility",
+            reason: "the organization admits no external testers: make the job private or \
+                     invited-only"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
 /// The status `action` leads to from `from`, if the table allows it.
 pub fn job_transition(from: JobStatus, action: JobAction) -> Option<JobStatus> {
     JOB_TRANSITIONS
@@ -298,6 +322,34 @@ pub struct NewJob {
     pub invited_tester_ids: Vec<ObjectId>,
 }
 
+/// A change to a draft job's details; `None` keeps the current value. The journey has its own
+/// operation (`update_job_journey`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DraftJobUpdate {
+    /// New title.
+    pub title: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New required devices.
+    pub required_devices: Option<Vec<String>>,
+    /// New required browsers.
+    pub required_browsers: Option<Vec<String>>,
+    /// New required operating systems.
+    pub required_os: Option<Vec<String>>,
+    /// New minimum level.
+    pub tester_level: Option<TesterLevel>,
+    /// New number of seats.
+    pub max_testers: Option<i32>,
+    /// New pay per tester, in US cents.
+    pub budget_per_tester_cents: Option<i64>,
+    /// New deadline.
+    pub deadline: Option<DateTime>,
+    /// New expected effort.
+    pub estimated_duration_minutes: Option<i32>,
+    /// New visibility.
+    pub visibility: Option<Visibility>,
+}
+
 /// Organization limits the caller passes in (identity records them per plan).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrganizationLimits {
@@ -379,30 +431,13 @@ impl MarketplaceService {
                 action: "create jobs",
             });
         }
-        if input.title.trim().is_empty() {
-            return Err(MarketplaceError::InvalidInput {
-                field: "title",
-                reason: "must not be empty".into(),
-            });
-        }
-        if input.invited_tester_ids.len() > MAX_INVITED_TESTERS {
-            return Err(MarketplaceError::InvalidInput {
-                field: "invited_tester_ids",
-                reason: format!("at most {MAX_INVITED_TESTERS} testers may be invited"),
-            });
-        }
+        let now = self.now();
+        crate::bounds::job(&input, now)?;
         let total_budget = job_budget(
             &self.settings.money,
             input.max_testers,
             input.budget_per_tester_cents,
         )?;
-        let now = self.now();
-        if input.deadline <= now {
-            return Err(MarketplaceError::InvalidInput {
-                field: "deadline",
-                reason: "must be in the future".into(),
-            });
-        }
         let project = self.project(input.project_id).await?;
         if !actor.manages(project.client_id, project.organization_id) {
             return Err(MarketplaceError::Forbidden {
@@ -412,6 +447,7 @@ impl MarketplaceService {
         if project.status == ProjectStatus::Archived {
             return Err(MarketplaceError::ProjectArchived);
         }
+        check_organization_rules(actor, project.organization_id, input.visibility)?;
         let job = Job {
             id: ObjectId::new(),
             project_id: input.project_id,
@@ -499,6 +535,121 @@ impl MarketplaceService {
         Ok(job)
     }
 
+    /// Changes a draft job's details, by whoever may edit it (see `managed_job`), under the same
+    /// bounds as creating one (`bounds::job`, `job_budget`, the organization's rules), checked on
+    /// the job as it will be. Written by compare-and-set on the draft as read (its status, its
+    /// `updated_at` and no publish under way), so a racing edit or publish makes this one
+    /// `DraftChanged` or `JobNotDraft` and nothing is half-applied. A change that sets nothing is
+    /// bad input.
+    pub async fn update_draft_job(
+        &self,
+        actor: &Actor,
+        job_id: ObjectId,
+        update: DraftJobUpdate,
+    ) -> Result<Job, MarketplaceError> {
+        if update == DraftJobUpdate::default() {
+            return Err(MarketplaceError::InvalidInput {
+                field: "input",
+                reason: "give at least one detail to change".into(),
+            });
+        }
+        let job = self.managed_job(actor, job_id).await?;
+        if job.status != JobStatus::Draft || job.budget_reserved {
+            return Err(MarketplaceError::JobNotDraft);
+        }
+        let merged = NewJob {
+            project_id: job.project_id,
+            title: update.title.unwrap_or_else(|| job.title.clone()),
+            description: update
+                .description
+                .unwrap_or_else(|| job.description.clone()),
+            test_type: job.test_type,
+            scenario: job.user_journey.scenario.clone(),
+            steps: job
+                .user_journey
+                .steps
+                .iter()
+                .map(|step| (step.action.clone(), step.expected_result.clone()))
+                .collect(),
+            required_devices: update
+                .required_devices
+                .unwrap_or_else(|| job.required_devices.clone()),
+            required_browsers: update
+                .required_browsers
+                .unwrap_or_else(|| job.required_browsers.clone()),
+            required_os: update
+                .required_os
+                .unwrap_or_else(|| job.required_os.clone()),
+            tester_level: update.tester_level.unwrap_or(job.tester_level),
+            max_testers: update.max_testers.unwrap_or(job.max_testers),
+            budget_per_tester_cents: update
+                .budget_per_tester_cents
+                .unwrap_or(job.budget_per_tester_usd),
+            deadline: update.deadline.unwrap_or(job.deadline),
+            estimated_duration_minutes: update
+                .estimated_duration_minutes
+                .or(job.estimated_duration_minutes),
+            visibility: update.visibility.unwrap_or(job.visibility),
+            invited_tester_ids: job.invited_tester_ids.clone(),
+        };
+        let now = self.now();
+        crate::bounds::job(&merged, now)?;
+        let total_budget = job_budget(
+            &self.settings.money,
+            merged.max_testers,
+            merged.budget_per_tester_cents,
+        )?;
+        check_organization_rules(actor, job.organization_id, merged.visibility)?;
+        // The write's own token: strictly later than the one read, even on a frozen clock.
+        let written_at = DateTime::from_millis(
+            now.timestamp_millis()
+                .max(job.updated_at.timestamp_millis() + 1),
+        );
+        let mut set = doc! {
+            "title": &merged.title,
+            "description": &merged.description,
+            "required_devices": &merged.required_devices,
+            "required_browsers": &merged.required_browsers,
+            "required_os": &merged.required_os,
+            "tester_level": bson::to_bson(&merged.tester_level)?,
+            "max_testers": merged.max_testers,
+            "budget_per_tester_usd": merged.budget_per_tester_cents,
+            "total_budget_usd": total_budget,
+            "deadline": merged.deadline,
+            "visibility": bson::to_bson(&merged.visibility)?,
+            "updated_at": written_at,
+        };
+        if let Some(minutes) = merged.estimated_duration_minutes {
+            set.insert("estimated_duration_minutes", minutes);
+        }
+        let updated = self
+            .jobs
+            .find_one_and_update(
+                doc! {
+                    "_id": job_id,
+                    "status": JobStatus::Draft.as_str(),
+                    "updated_at": job.updated_at,
+                    "budget_reserved": { "$ne": true },
+                },
+                doc! { "$set": set },
+            )
+            .return_document(ReturnDocument::After)
+            .await?;
+        match updated {
+            Some(job) => Ok(job),
+            None => {
+                let current = self.job(job_id).await?;
+                Err(
+                    if current.status != JobStatus::Draft || current.budget_reserved {
+                        MarketplaceError::JobNotDraft
+                    } else {
+                        MarketplaceError::DraftChanged
+                    },
+                )
+            }
+        }
+    }
+
     /// Replaces the journey of a draft job. A published job's journey is fixed: JourneyLocked.
     pub async fn update_job_journey(
         &self,
@@ -508,6 +659,7 @@ impl MarketplaceService {
         steps: Vec<(String, String)>,
     ) -> Result<Job, MarketplaceError> {
         self.managed_job(actor, job_id).await?;
+        crate::bounds::journey(&scenario, &steps)?;
         let steps = bson::to_bson(&numbered_steps(steps)?)?;
         self.jobs
             .find_one_and_update(
@@ -542,9 +694,20 @@ impl MarketplaceService {
         payer: PayerStanding,
         source: Option<&PaymentSource>,
     ) -> Result<PublishedJob, MarketplaceError> {
-        let job = self
-            .administered_job(actor, job_id, "publish this job")
-            .await?;
+        let job = self.job(job_id).await?;
+        if !actor.may_publish(job.client_id, job.organization_id) {
+            return Err(if actor.manages(job.client_id, job.organization_id) {
+                MarketplaceError::MoneyStepNeedsAdmin {
+                    action: "publish this job",
+                }
+            } else {
+                MarketplaceError::Forbidden {
+                    action: "manage this job",
+                }
+            });
+        }
+        // The rules may have changed since the draft was written.
+        check_organization_rules(actor, job.organization_id, job.visibility)?;
         payer.require_verified()?;
         if source.is_none() && self.funding.charges_payer() {
             return Err(MarketplaceError::PaymentMethodRequired);
@@ -569,13 +732,17 @@ impl MarketplaceService {
         }
         let reserved_on = self.reserve_job_budget(&job, payer).await?;
         if reserved_on.is_none() {
-            // Reserved before (a publish that stopped half-way), or no longer a draft.
+            // Reserved before (a publish that stopped half-way), no longer a draft, or edited
+            // since it was read (`update_draft_job`): only the first may go on to funding.
             let current = self.job(job_id).await?;
             if current.status != JobStatus::Draft {
                 return Err(MarketplaceError::InvalidJobTransition {
                     from: current.status.as_str(),
                     action: JobAction::Publish.as_str(),
                 });
+            }
+            if !current.budget_reserved || current.total_budget_usd != job.total_budget_usd {
+                return Err(MarketplaceError::DraftChanged);
             }
         }
         let funding = match self.funding.fund(&job, source).await {

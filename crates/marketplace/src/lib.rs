@@ -52,6 +52,7 @@ mod enhance;
 mod error;
 mod funding;
 mod job;
+mod personal_data;
 mod project;
 mod service;
 mod settings;
@@ -61,7 +62,9 @@ mod transaction;
 mod usage;
 pub mod visibility;
 
-pub use actor::{Actor, ActorRole, ExperienceLevel, OrgRole, PayerStanding, TesterProfile};
+pub use actor::{
+    Actor, ActorRole, ExperienceLevel, OrgRole, OrganizationRules, PayerStanding, TesterProfile,
+};
 pub use assignment::{
     assignment_transition_allowed, tester_qualifies, Assignment, AssignmentStatus,
     AvailableJobsFilter, AvailableJobsPage, SeatEquipment, WithdrawnSeat, ASSIGNMENT_TRANSITIONS,
@@ -79,9 +82,11 @@ pub use funding::{
     SettlementEvent, SubmissionPayout, SubmissionPayoutStatus,
 };
 pub use job::{
-    job_transition, Job, JobAction, JobStatus, JourneyStep, NewJob, OrganizationLimits,
-    PublishedJob, TestType, TesterLevel, UserJourney, Visibility, JOB_TRANSITIONS,
+    job_transition, DraftJobUpdate, Job, JobAction, JobStatus, JourneyStep, NewJob,
+    OrganizationLimits, PublishedJob, TestType, TesterLevel, UserJourney, Visibility,
+    JOB_TRANSITIONS,
 };
+pub use personal_data::{ErasureBlocker, MarketplacePersonalData};
 pub use project::{
     NewProject, Project, ProjectCredentials, ProjectStatus, ProjectUpdate, SealedCredentials,
 };

@@ -417,6 +417,7 @@ impl MarketplaceService {
         submission_id: ObjectId,
         content: SubmissionContent,
     ) -> Result<Submission, MarketplaceError> {
+        crate::bounds::submission(&content)?;
         let current = self.submission(actor, submission_id).await?;
         let job = self.job(current.job_id).await?;
         let mut seen = Vec::new();
@@ -439,12 +440,6 @@ impl MarketplaceService {
                 });
             }
             seen.push(result.step_number);
-        }
-        if content.time_spent_minutes < 0 {
-            return Err(MarketplaceError::InvalidInput {
-                field: "time_spent_minutes",
-                reason: "must not be negative".into(),
-            });
         }
         let mut set = bson::to_document(&content.environment)?;
         if content.summary != current.summary {
@@ -482,6 +477,36 @@ impl MarketplaceService {
             set: doc! { "submitted_at": now, "updated_at": now },
             seat: Some((AssignmentStatus::InProgress, AssignmentStatus::Submitted)),
             review: false,
+        })
+        .await
+    }
+
+    /// The client takes a handed-in submission into review (submitted → under_review), so the
+    /// tester sees it is being looked at; approving, rejecting and asking for a revision work from
+    /// there as from submitted, and the auto-approval of unreviewed work still applies. Whoever
+    /// manages the job may do it (it moves no money), while the job is open, in progress or in
+    /// review. A compare-and-set on the status: a second start, or one racing a decision, is
+    /// refused as an invalid transition.
+    pub async fn start_submission_review(
+        &self,
+        actor: &Actor,
+        submission_id: ObjectId,
+    ) -> Result<Submission, MarketplaceError> {
+        let submission = self.submission(actor, submission_id).await?;
+        let job = self.job(submission.job_id).await?;
+        if actor.role == ActorRole::Tester || !actor.manages(job.client_id, job.organization_id) {
+            return Err(MarketplaceError::Forbidden {
+                action: "review this submission",
+            });
+        }
+        let now = self.now();
+        self.apply_submission_change(SubmissionChange {
+            submission_id,
+            action: SubmissionAction::StartReview,
+            guard: Document::new(),
+            set: doc! { "updated_at": now },
+            seat: None,
+            review: true,
         })
         .await
     }

@@ -240,6 +240,43 @@ impl MarketplaceService {
         Ok(template)
     }
 
+    /// Replaces a template's content (name, texts, journey, premium flag) with `input`, under
+    /// the same bounds as creating one; admins only. Its usage count, whether it is offered, and
+    /// who created it stay; jobs already made from it keep their journeys.
+    pub async fn replace_template(
+        &self,
+        actor: &Actor,
+        template_id: ObjectId,
+        input: NewTemplate,
+    ) -> Result<AiTestTemplate, MarketplaceError> {
+        if actor.role != ActorRole::Admin {
+            return Err(MarketplaceError::Forbidden {
+                action: "manage test templates",
+            });
+        }
+        validate_template(&input)?;
+        let updated = self
+            .templates
+            .find_one_and_update(
+                doc! { "_id": template_id },
+                doc! { "$set": {
+                    "name": input.name,
+                    "description": input.description,
+                    "category": input.category,
+                    "template_type": input.template_type,
+                    "journey_template": bson::to_bson(&input.journey_template)?,
+                    "openai_system_prompt": input.openai_system_prompt,
+                    "enhancement_instructions": input.enhancement_instructions,
+                    "is_premium": input.is_premium,
+                    "updated_at": self.now(),
+                } },
+            )
+            .return_document(mongodb::options::ReturnDocument::After)
+            .await?
+            .ok_or(MarketplaceError::TemplateNotFound)?;
+        Ok(bson::from_document(updated)?)
+    }
+
     /// Offers (`true`) or withdraws (`false`) a template; admins only. Jobs already made from it
     /// keep their journeys.
     pub async fn set_template_active(

@@ -75,6 +75,7 @@ fn client() -> Actor {
         user_id: ObjectId::new(),
         role: ActorRole::Client,
         organization: None,
+        organization_rules: Default::default(),
     }
 }
 
@@ -85,6 +86,7 @@ fn tester() -> (Actor, TesterProfile) {
             user_id: id,
             role: ActorRole::Tester,
             organization: None,
+            organization_rules: Default::default(),
         },
         TesterProfile {
             tester_id: id,
@@ -842,6 +844,7 @@ async fn a_job_from_a_template_fills_variables_and_counts_the_use() {
         user_id: ObjectId::new(),
         role: ActorRole::Admin,
         organization: None,
+        organization_rules: Default::default(),
     };
     let template = fixture
         .service
@@ -1003,6 +1006,7 @@ async fn project_credentials_are_sealed_at_rest_and_readable_only_by_the_allowed
         user_id: ObjectId::new(),
         role: ActorRole::Client,
         organization: Some((organization, OrgRole::Member)),
+        organization_rules: Default::default(),
     };
     let project = fixture
         .service
@@ -1054,11 +1058,13 @@ async fn project_credentials_are_sealed_at_rest_and_readable_only_by_the_allowed
         user_id: ObjectId::new(),
         role: ActorRole::Client,
         organization: Some((organization, OrgRole::Admin)),
+        organization_rules: Default::default(),
     };
     let org_member = Actor {
         user_id: ObjectId::new(),
         role: ActorRole::Client,
         organization: Some((organization, OrgRole::Member)),
+        organization_rules: Default::default(),
     };
     let cases = [
         ("owner", &owner, true),
@@ -1099,6 +1105,7 @@ async fn the_project_limit_counts_the_organizations_active_projects() {
         user_id: ObjectId::new(),
         role: ActorRole::Client,
         organization: Some((organization, role)),
+        organization_rules: Default::default(),
     };
     let limits = OrganizationLimits {
         max_projects: 1,
@@ -1475,6 +1482,7 @@ async fn a_withdrawn_template_cannot_seed_jobs() {
         user_id: ObjectId::new(),
         role: ActorRole::Admin,
         organization: None,
+        organization_rules: Default::default(),
     };
     let template = fixture
         .service

@@ -569,6 +569,21 @@ impl TrustService {
         Ok(grouped)
     }
 
+    /// The ratings a person gave, and those they received that are revealed (an unrevealed
+    /// rating stays blind to its subject, even in their data export), oldest first.
+    pub async fn ratings_of_person(&self, user_id: ObjectId) -> Result<Vec<Rating>, TrustError> {
+        Ok(self
+            .ratings
+            .find(doc! { "$or": [
+                { "rated_by_id": user_id },
+                { "rated_user_id": user_id, "revealed_at": { "$ne": null } },
+            ] })
+            .sort(doc! { "created_at": 1, "_id": 1 })
+            .await?
+            .try_collect()
+            .await?)
+    }
+
     /// Each user's revealed public ratings, newest first.
     pub async fn public_ratings_by_user_ids(
         &self,
@@ -632,6 +647,7 @@ mod tests {
             user_id: ObjectId::new(),
             role,
             organization: None,
+            organization_rules: Default::default(),
         }
     }
 

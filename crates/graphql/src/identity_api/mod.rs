@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod organizations;
+pub mod personal_data;
 pub mod two_factor;
 pub mod types;
 
@@ -12,7 +13,11 @@ use async_graphql::MergedObject;
 
 /// Every identity query.
 #[derive(MergedObject, Default)]
-pub struct IdentityQuery(accounts::AccountQuery, organizations::OrganizationQuery);
+pub struct IdentityQuery(
+    accounts::AccountQuery,
+    organizations::OrganizationQuery,
+    personal_data::PersonalDataQuery,
+);
 
 /// Every identity mutation.
 #[derive(MergedObject, Default)]
@@ -20,4 +25,5 @@ pub struct IdentityMutation(
     accounts::AccountMutation,
     two_factor::TwoFactorMutation,
     organizations::OrganizationMutation,
+    personal_data::PersonalDataMutation,
 );

@@ -10,7 +10,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::loaders::load_user;
 use crate::relay::{connection_from_list, page_request, GlobalId, ListConnection, NodeType};
 use crate::scalars::DateTime;
-use crate::viewer::{viewer, Authenticated, SignedInUser};
+use crate::viewer::{viewer, Authenticated, HasRole, SignedInUser};
 use crate::Services;
 
 fn services<'a>(ctx: &Context<'a>) -> &'a Services {
@@ -48,6 +48,9 @@ pub enum OrganizationStatus {
     /// Blocked by the platform; its API keys stop working.
     Suspended,
     /// On a trial.
+    #[graphql(
+        deprecation = "Trials are not offered: no organization is ever in this state and `suspendOrganization`/`reactivateOrganization` never set it."
+    )]
     Trial,
 }
 
@@ -160,6 +163,13 @@ impl Organization {
             max_members: limits.max_members,
             max_concurrent_jobs: limits.max_concurrent_jobs,
             max_projects: limits.max_projects,
+        }
+    }
+    /// Settings the marketplace enforces on the organization's jobs.
+    async fn settings(&self) -> OrganizationSettings {
+        OrganizationSettings {
+            require_approval_for_jobs: self.0.settings.require_approval_for_jobs,
+            allow_external_testers: self.0.settings.allow_external_testers,
         }
     }
     /// Usage counters.
@@ -377,6 +387,45 @@ pub struct CreateOrganizationInput {
     pub billing_email: Option<String>,
 }
 
+/// Settings the marketplace enforces on an organization's jobs.
+#[derive(SimpleObject)]
+pub struct OrganizationSettings {
+    /// Only owners and admins publish the organization's jobs; members write drafts. When
+    /// false, any member may publish (paying with their own saved card).
+    pub require_approval_for_jobs: bool,
+    /// The organization's jobs may be `PUBLIC`. When false every job must be `PRIVATE` or
+    /// `INVITED_ONLY` (creating or publishing a public one is `BAD_USER_INPUT` on `visibility`),
+    /// so only invited testers may claim; jobs already open keep their visibility.
+    pub allow_external_testers: bool,
+}
+
+/// Settings to change; each one left out is kept.
+#[derive(InputObject, Default)]
+pub struct OrganizationSettingsInput {
+    /// See `OrganizationSettings.requireApprovalForJobs`.
+    pub require_approval_for_jobs: Option<bool>,
+    /// See `OrganizationSettings.allowExternalTesters`.
+    pub allow_external_testers: Option<bool>,
+}
+
+/// Input of `updateOrganization`.
+#[derive(InputObject)]
+pub struct UpdateOrganizationInput {
+    /// The organization's global ID.
+    pub organization_id: ID,
+    /// New display name, 1 to 200 characters.
+    pub name: Option<String>,
+    /// Settings to change.
+    pub settings: Option<OrganizationSettingsInput>,
+}
+
+/// Input of `suspendOrganization` and `reactivateOrganization`.
+#[derive(InputObject)]
+pub struct OrganizationIdInput {
+    /// The organization's global ID.
+    pub organization_id: ID,
+}
+
 /// Result of the organization mutations.
 #[derive(SimpleObject)]
 pub struct OrganizationPayload {
@@ -585,6 +634,61 @@ impl OrganizationMutation {
         Ok(OrganizationPayload {
             organization: Organization(organization),
         })
+    }
+
+    /// Changes an organization's name or settings. Owners and admins of the organization (and
+    /// platform admins); API keys are refused. The settings are enforced on the organization's
+    /// jobs from the next request on (see `OrganizationSettings`).
+    #[graphql(guard = "SignedInUser")]
+    async fn update_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateOrganizationInput,
+    ) -> ApiResult<OrganizationPayload> {
+        let principal = viewer(ctx).principal()?;
+        let organization_id = GlobalId::decode_as(
+            &input.organization_id,
+            NodeType::Organization,
+            "organizationId",
+        )?;
+        let settings = input.settings.unwrap_or_default();
+        let organization = services(ctx)
+            .identity()
+            .update_organization(
+                principal,
+                organization_id,
+                identity::OrganizationUpdate {
+                    name: input.name,
+                    require_approval_for_jobs: settings.require_approval_for_jobs,
+                    allow_external_testers: settings.allow_external_testers,
+                },
+            )
+            .await?;
+        Ok(OrganizationPayload {
+            organization: Organization(organization),
+        })
+    }
+
+    /// Suspends an organization: its members can no longer create or publish jobs (jobs
+    /// already running go on, so testers and their pay are not stranded) and its API keys are
+    /// refused. Platform admins only.
+    #[graphql(guard = "HasRole(identity::Role::Admin)")]
+    async fn suspend_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: OrganizationIdInput,
+    ) -> ApiResult<OrganizationPayload> {
+        set_status(ctx, &input, identity::OrganizationStatus::Suspended).await
+    }
+
+    /// Lifts an organization's suspension. Platform admins only.
+    #[graphql(guard = "HasRole(identity::Role::Admin)")]
+    async fn reactivate_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: OrganizationIdInput,
+    ) -> ApiResult<OrganizationPayload> {
+        set_status(ctx, &input, identity::OrganizationStatus::Active).await
     }
 
     /// Invites an e-mail address to the organization; the person joins only when they accept.
@@ -810,4 +914,24 @@ impl OrganizationMutation {
             api_key: ApiKey(api_key),
         })
     }
+}
+
+async fn set_status(
+    ctx: &Context<'_>,
+    input: &OrganizationIdInput,
+    status: identity::OrganizationStatus,
+) -> ApiResult<OrganizationPayload> {
+    let principal = viewer(ctx).principal()?;
+    let organization_id = GlobalId::decode_as(
+        &input.organization_id,
+        NodeType::Organization,
+        "organizationId",
+    )?;
+    let organization = services(ctx)
+        .identity()
+        .set_organization_status(principal, organization_id, status)
+        .await?;
+    Ok(OrganizationPayload {
+        organization: Organization(organization),
+    })
 }

@@ -6,8 +6,8 @@
 use async_graphql::Context;
 use bson::oid::ObjectId;
 use marketplace::{
-    Actor, ActorRole, ExperienceLevel, OrgRole, OrganizationLimits, PayerStanding, PaymentSource,
-    TesterProfile,
+    Actor, ActorRole, ExperienceLevel, OrgRole, OrganizationLimits, OrganizationRules,
+    PayerStanding, PaymentSource, TesterProfile,
 };
 
 use crate::error::{ApiError, ApiResult};
@@ -28,17 +28,45 @@ pub async fn actor(ctx: &Context<'_>) -> ApiResult<Actor> {
     match viewer(ctx).principal()? {
         identity::Principal::User(user) => {
             let record = require_user(ctx, user.user_id).await?;
-            Ok(actor_of(&record))
+            let mut actor = actor_of(&record);
+            if let Some((organization_id, _)) = actor.organization {
+                // Boxed: `actor` is awaited inside most resolvers, so its future stays small.
+                actor.organization_rules =
+                    Box::pin(organization_rules(ctx, organization_id)).await?;
+            }
+            Ok(actor)
         }
         identity::Principal::ApiKey(key) => Ok(Actor {
             user_id: key.api_key_id,
             role: ActorRole::Client,
             organization: Some((key.organization_id, OrgRole::Member)),
+            organization_rules: Box::pin(organization_rules(ctx, key.organization_id)).await?,
         }),
     }
 }
 
-/// The marketplace actor for an identity user record.
+/// The marketplace's view of an organization's settings and standing (identity's
+/// `require_approval_for_jobs`, `allow_external_testers` and status).
+async fn organization_rules(
+    ctx: &Context<'_>,
+    organization_id: ObjectId,
+) -> ApiResult<OrganizationRules> {
+    let services = ctx.data_unchecked::<Services>();
+    let loader = crate::loaders::OrganizationLoader(services.clone());
+    Ok(
+        match crate::loaders::load(ctx, loader, organization_id).await? {
+            Some(organization) => OrganizationRules {
+                members_may_publish: !organization.settings.require_approval_for_jobs,
+                external_testers_allowed: organization.settings.allow_external_testers,
+                suspended: organization.status == identity::OrganizationStatus::Suspended,
+            },
+            None => OrganizationRules::default(),
+        },
+    )
+}
+
+/// The marketplace actor for an identity user record, with default organization rules (the
+/// caller fills them in from the organization).
 pub fn actor_of(user: &identity::User) -> Actor {
     let role = match user.role {
         identity::Role::Client => ActorRole::Client,
@@ -57,6 +85,7 @@ pub fn actor_of(user: &identity::User) -> Actor {
         user_id: user.id,
         role,
         organization,
+        organization_rules: OrganizationRules::default(),
     }
 }
 

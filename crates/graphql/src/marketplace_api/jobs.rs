@@ -308,6 +308,35 @@ pub struct UpdateJobJourneyInput {
     pub journey: JourneyInput,
 }
 
+/// Input of `updateDraftJob`: the draft and the details to change; each one left out is kept.
+#[derive(InputObject)]
+pub struct UpdateDraftJobInput {
+    /// The job (must still be a draft).
+    pub job_id: ID,
+    /// New title (1 to 200 characters).
+    pub title: Option<String>,
+    /// New description (at most 5,000 characters).
+    pub description: Option<String>,
+    /// New required devices (at most 50).
+    pub required_devices: Option<Vec<String>>,
+    /// New required browsers (at most 50).
+    pub required_browsers: Option<Vec<String>>,
+    /// New required operating systems (at most 50).
+    pub required_os: Option<Vec<String>>,
+    /// New minimum experience.
+    pub tester_level: Option<TesterLevel>,
+    /// New number of seats (1 to 100 unless the platform configured another limit).
+    pub max_testers: Option<i32>,
+    /// New pay per tester, exact. Seats × this may be at most the per-job budget limit.
+    pub budget_per_tester: Option<Cents>,
+    /// New deadline: in the future, at most a year ahead.
+    pub deadline: Option<DateTime>,
+    /// New expected testing time (1 to 10,080 minutes).
+    pub estimated_duration_minutes: Option<i32>,
+    /// New visibility.
+    pub visibility: Option<JobVisibility>,
+}
+
 /// Input naming one job.
 #[derive(InputObject)]
 pub struct JobIdInput {
@@ -449,6 +478,48 @@ impl JobMutation {
             .marketplace()
             .create_job_from_template(&actor, template_id, &values, premium, new_job)
             .await?;
+        Ok(JobPayload { job: Job(job) })
+    }
+
+    /// Changes a draft job's details under the same bounds as `createJob` (`BAD_USER_INPUT`
+    /// naming the field, nothing stored), by whoever may edit the job. `CONFLICT` once it is
+    /// published (or a publish is under way), or when another change to the draft landed
+    /// between reading and writing it (reload and retry).
+    #[graphql(guard = "SignedInUser")]
+    async fn update_draft_job(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateDraftJobInput,
+    ) -> ApiResult<JobPayload> {
+        let id = job_id(&input.job_id, "jobId")?;
+        let actor = actor(ctx).await?;
+        let job = services(ctx)
+            .marketplace()
+            .update_draft_job(
+                &actor,
+                id,
+                marketplace::DraftJobUpdate {
+                    title: input.title,
+                    description: input.description,
+                    required_devices: input.required_devices,
+                    required_browsers: input.required_browsers,
+                    required_os: input.required_os,
+                    tester_level: input.tester_level.map(Into::into),
+                    max_testers: input.max_testers,
+                    budget_per_tester_cents: input.budget_per_tester.map(|Cents(cents)| cents),
+                    deadline: input.deadline.map(|deadline| deadline.0),
+                    estimated_duration_minutes: input.estimated_duration_minutes,
+                    visibility: input.visibility.map(Into::into),
+                },
+            )
+            .await
+            .map_err(|error| match ApiError::from(error) {
+                // This input names the exact amount `budgetPerTester`, not the Int variant.
+                ApiError::BadUserInput { field, message } if field == "budgetPerTesterCents" => {
+                    ApiError::bad_input("budgetPerTester", message)
+                }
+                other => other,
+            })?;
         Ok(JobPayload { job: Job(job) })
     }
 

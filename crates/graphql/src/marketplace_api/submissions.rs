@@ -334,6 +334,27 @@ impl SubmissionMutation {
         ))
     }
 
+    /// Takes a handed-in submission into review (SUBMITTED → UNDER_REVIEW), so its tester sees
+    /// it is being looked at. Anyone who manages the job (its client, the organization's
+    /// members, admins); approving, rejecting and asking for a revision work from UNDER_REVIEW
+    /// too, and unreviewed work is still approved automatically after the review window.
+    /// `CONFLICT` when the submission is not SUBMITTED.
+    #[graphql(guard = "SignedInUser")]
+    async fn start_submission_review(
+        &self,
+        ctx: &Context<'_>,
+        input: SubmissionIdInput,
+    ) -> ApiResult<SubmissionPayload> {
+        let id = submission_id(&input.submission_id, "submissionId")?;
+        let actor = actor(ctx).await?;
+        Ok(payload(
+            services(ctx)
+                .marketplace()
+                .start_submission_review(&actor, id)
+                .await?,
+        ))
+    }
+
     /// Accepts a handed-in submission: the job's approved count goes up and the tester's pay
     /// (minus the platform fee) is held for the dispute window, then transferred. Takes an
     /// idempotency key.

@@ -124,6 +124,15 @@ pub struct TemplateStepInput {
     pub expected_result_template: String,
 }
 
+/// Input of `updateAiTestTemplate`.
+#[derive(InputObject)]
+pub struct UpdateAiTestTemplateInput {
+    /// The template.
+    pub template_id: ID,
+    /// Its new content, as for `createAiTestTemplate`.
+    pub template: CreateAiTestTemplateInput,
+}
+
 /// Input of `createAiTestTemplate`.
 #[derive(InputObject)]
 pub struct CreateAiTestTemplateInput {
@@ -188,40 +197,28 @@ impl TemplateMutation {
         let actor = actor(ctx).await?;
         let template = services(ctx)
             .marketplace()
-            .create_template(
-                &actor,
-                marketplace::NewTemplate {
-                    name: input.name,
-                    description: input.description,
-                    category: input.category.as_str().to_string(),
-                    template_type: input.template_type,
-                    journey_template: marketplace::JourneyTemplate {
-                        scenario: input.scenario,
-                        variables: input
-                            .variables
-                            .into_iter()
-                            .map(|variable| marketplace::TemplateVariable {
-                                name: variable.name,
-                                description: variable.description,
-                                example: variable.example,
-                            })
-                            .collect(),
-                        steps: input
-                            .steps
-                            .into_iter()
-                            .enumerate()
-                            .map(|(index, step)| marketplace::TemplateStep {
-                                step_number: index as i32 + 1,
-                                action_template: step.action_template,
-                                expected_result_template: step.expected_result_template,
-                            })
-                            .collect(),
-                    },
-                    is_premium: input.is_premium,
-                    openai_system_prompt: input.openai_system_prompt,
-                    enhancement_instructions: input.enhancement_instructions,
-                },
-            )
+            .create_template(&actor, new_template(input))
+            .await?;
+        Ok(AiTestTemplatePayload {
+            template: AiTestTemplate(template),
+        })
+    }
+
+    /// Replaces a template's content with `template` (the same fields and bounds as
+    /// `createAiTestTemplate`); its usage count and whether it is offered stay, and jobs already
+    /// made from it keep their journeys. Admins only.
+    #[graphql(guard = "HasRole(identity::Role::Admin)")]
+    async fn update_ai_test_template(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateAiTestTemplateInput,
+    ) -> ApiResult<AiTestTemplatePayload> {
+        let template_id =
+            GlobalId::decode_as(&input.template_id, NodeType::AiTestTemplate, "templateId")?;
+        let actor = actor(ctx).await?;
+        let template = services(ctx)
+            .marketplace()
+            .replace_template(&actor, template_id, new_template(input.template))
             .await?;
         Ok(AiTestTemplatePayload {
             template: AiTestTemplate(template),
@@ -245,5 +242,40 @@ impl TemplateMutation {
         Ok(AiTestTemplatePayload {
             template: AiTestTemplate(template),
         })
+    }
+}
+
+/// The domain's template from the create input (also the replacement content of an update).
+fn new_template(input: CreateAiTestTemplateInput) -> marketplace::NewTemplate {
+    marketplace::NewTemplate {
+        name: input.name,
+        description: input.description,
+        category: input.category.as_str().to_string(),
+        template_type: input.template_type,
+        journey_template: marketplace::JourneyTemplate {
+            scenario: input.scenario,
+            variables: input
+                .variables
+                .into_iter()
+                .map(|variable| marketplace::TemplateVariable {
+                    name: variable.name,
+                    description: variable.description,
+                    example: variable.example,
+                })
+                .collect(),
+            steps: input
+                .steps
+                .into_iter()
+                .enumerate()
+                .map(|(index, step)| marketplace::TemplateStep {
+                    step_number: index as i32 + 1,
+                    action_template: step.action_template,
+                    expected_result_template: step.expected_result_template,
+                })
+                .collect(),
+        },
+        is_premium: input.is_premium,
+        openai_system_prompt: input.openai_system_prompt,
+        enhancement_instructions: input.enhancement_instructions,
     }
 }

@@ -36,6 +36,9 @@ pub enum ProjectStatus {
     /// Retired; takes no changes.
     Archived,
     /// Being set up.
+    #[graphql(
+        deprecation = "Projects are created ACTIVE and nothing moves them to DRAFT; a job's own DRAFT status is where work is prepared."
+    )]
     Draft,
 }
 

@@ -57,6 +57,7 @@ mod tests {
             user_id: ObjectId::new(),
             role,
             organization: None,
+            organization_rules: Default::default(),
         }
     }
 

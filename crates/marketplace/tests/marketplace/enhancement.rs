@@ -215,6 +215,7 @@ async fn an_enhanced_journey_replaces_the_steps_renumbered_and_marks_the_job_ai_
         user_id: ObjectId::new(),
         role: marketplace::ActorRole::Admin,
         organization: None,
+        organization_rules: Default::default(),
     };
     let mut template = checkout_template();
     template.openai_system_prompt = "You are a checkout QA expert.".into();

@@ -17,6 +17,7 @@ fn organization_member(organization: ObjectId) -> Actor {
         user_id: ObjectId::new(),
         role: ActorRole::Client,
         organization: Some((organization, OrgRole::Member)),
+        organization_rules: Default::default(),
     }
 }
 
