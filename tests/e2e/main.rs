@@ -24,6 +24,7 @@ mod payout_accounts;
 mod persisted_documents;
 mod ratings;
 mod request_limits;
+mod schema_truth;
 mod sign_in_attacks;
 mod stripe;
 mod visibility_attacks;

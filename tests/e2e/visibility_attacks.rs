@@ -353,7 +353,7 @@ async fn user_ids_cannot_be_enumerated_a_hidden_user_answers_like_a_missing_one(
         )
         .await;
     assert_eq!(owner_view["node"]["email"], "colleague@techcorp.com");
-    assert_eq!(owner_view["node"]["organizationRole"], "member");
+    assert_eq!(owner_view["node"]["organizationRole"], "MEMBER");
     gateway.stop().await;
 }
 

@@ -85,6 +85,10 @@ pub enum EscrowEventType {
     /// tester's account, an operator's act outside escrow). Recorded for the operator; it moves
     /// no ledger bucket and the payout stays paid.
     TransferReversed,
+    /// A stored kind this version does not know (written by a newer version). Never written;
+    /// kept so that one such entry reads as a value instead of failing the whole escrow.
+    #[serde(other)]
+    Other,
 }
 
 /// One entry of the append-only event log (the seed's `events`).

@@ -271,9 +271,9 @@ impl World {
                 NewProject {
                     name: "Shop".into(),
                     description: "Main web shop".into(),
-                    project_type: "web".into(),
+                    project_type: marketplace::ProjectType::Web,
                     url: "https://shop.test".into(),
-                    environment: "staging".into(),
+                    environment: marketplace::ProjectEnvironment::Staging,
                     credentials: None,
                     target_devices: vec![],
                     target_browsers: vec![],

@@ -58,7 +58,7 @@ pub use settings::{
 };
 pub use two_factor::TwoFactorEnrollment;
 pub use user::{
-    ClientData, ClientDataUpdate, NotificationPreferences, Profile, ProfileUpdate,
-    ProvisionUserInput, RegisterInput, RegistrationRole, Role, TesterData, TesterDataUpdate, User,
-    UserStatus,
+    Availability, ClientData, ClientDataUpdate, ExperienceLevel, NotificationPreferences, Profile,
+    ProfileUpdate, ProvisionUserInput, QualificationStatus, RegisterInput, RegistrationRole, Role,
+    TesterData, TesterDataUpdate, User, UserStatus,
 };

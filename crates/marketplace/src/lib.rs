@@ -83,7 +83,8 @@ pub use job::{
     PublishedJob, TestType, TesterLevel, UserJourney, Visibility, JOB_TRANSITIONS,
 };
 pub use project::{
-    NewProject, Project, ProjectCredentials, ProjectStatus, ProjectUpdate, SealedCredentials,
+    NewProject, Project, ProjectCredentials, ProjectEnvironment, ProjectStatus, ProjectType,
+    ProjectUpdate, SealedCredentials,
 };
 pub use service::MarketplaceService;
 pub use settings::{MarketplaceSettings, MoneyLimits};
@@ -93,5 +94,6 @@ pub use submission::{
     REVIEWABLE_JOB_STATUSES, SUBMISSION_TRANSITIONS,
 };
 pub use template::{
-    fill_placeholders, AiTestTemplate, JourneyTemplate, NewTemplate, TemplateStep, TemplateVariable,
+    fill_placeholders, AiTestTemplate, JourneyTemplate, NewTemplate, TemplateCategory,
+    TemplateStep, TemplateType, TemplateVariable,
 };

@@ -800,8 +800,8 @@ fn checkout_template() -> NewTemplate {
     NewTemplate {
         name: "Checkout".into(),
         description: "Buy a product".into(),
-        category: "e-commerce".into(),
-        template_type: "user_journey".into(),
+        category: marketplace::TemplateCategory::ECommerce,
+        template_type: marketplace::TemplateType::UserJourney,
         journey_template: JourneyTemplate {
             scenario: "Buy {{product}} on {{site}}".into(),
             variables: vec![
@@ -981,9 +981,9 @@ fn new_project(with_credentials: bool) -> NewProject {
     NewProject {
         name: "Shop".into(),
         description: "Main web shop".into(),
-        project_type: "web".into(),
+        project_type: marketplace::ProjectType::Web,
         url: "https://shop.test".into(),
-        environment: "staging".into(),
+        environment: marketplace::ProjectEnvironment::Staging,
         credentials: with_credentials.then(|| ProjectCredentials {
             username: "qa@shop.test".into(),
             password: "hunter2".into(),

@@ -108,18 +108,18 @@ impl From<identity::ClientData> for ClientData {
 pub struct TesterData {
     /// e.g. `web`, `mobile`, `api`, `accessibility`.
     pub specializations: Vec<String>,
-    /// `beginner`, `intermediate` or `expert`.
-    pub experience_level: Option<String>,
+    /// Experience level.
+    pub experience_level: Option<super::accounts::ExperienceLevel>,
     /// Devices the tester owns. Private.
     pub devices: Option<Vec<String>>,
     /// Browsers the tester uses. Private.
     pub browsers: Option<Vec<String>>,
     /// Hourly rate in US cents. Private.
     pub hourly_rate_usd_cents: Option<i64>,
-    /// `full-time`, `part-time` or `weekends`. Private.
-    pub availability: Option<String>,
-    /// `pending`, `qualified` or `rejected`. Private.
-    pub qualification_status: Option<String>,
+    /// When the tester can work. Private.
+    pub availability: Option<super::accounts::Availability>,
+    /// Qualification outcome. Private.
+    pub qualification_status: Option<super::accounts::QualificationStatus>,
     /// Lifetime earnings in US cents. Private.
     pub total_earned_usd_cents: Option<i64>,
     /// Completed jobs.
@@ -134,12 +134,15 @@ impl TesterData {
         let personal = view >= UserView::Personal;
         TesterData {
             specializations: data.specializations,
-            experience_level: data.experience_level,
+            experience_level: data.experience_level.map(Into::into),
             devices: personal.then_some(data.devices),
             browsers: personal.then_some(data.browsers),
             hourly_rate_usd_cents: data.hourly_rate_usd.filter(|_| personal),
-            availability: data.availability.filter(|_| personal),
-            qualification_status: data.qualification_status.filter(|_| personal),
+            availability: data.availability.filter(|_| personal).map(Into::into),
+            qualification_status: data
+                .qualification_status
+                .filter(|_| personal)
+                .map(Into::into),
             total_earned_usd_cents: personal.then_some(data.total_earned_usd),
             total_jobs_completed: data.total_jobs_completed,
             average_rating: data.average_rating,
@@ -343,12 +346,15 @@ impl User {
                 .collect(),
         ))
     }
-    /// Role within the user's organization: `owner`, `admin` or `member`. Organization.
-    async fn organization_role(&self, ctx: &Context<'_>) -> ApiResult<Option<&str>> {
+    /// Role within the user's organization. Organization.
+    async fn organization_role(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Option<super::organizations::OrganizationRole>> {
         if !self.sees(ctx, UserView::Organization).await? {
             return Ok(None);
         }
-        Ok(self.record.organization_role.as_deref())
+        Ok(self.record.organization_role.map(Into::into))
     }
     /// Whether the e-mail address was confirmed. Organization.
     async fn email_verified(&self, ctx: &Context<'_>) -> ApiResult<Option<bool>> {

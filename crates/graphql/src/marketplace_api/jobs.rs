@@ -335,11 +335,22 @@ pub struct JobPayload {
 
 /// What publishing did about money.
 #[derive(SimpleObject, serde::Serialize, serde::Deserialize)]
+#[graphql(complex)]
 pub struct JobFunding {
-    /// The job's escrow status after publishing.
-    pub escrow_status: String,
+    /// The escrow's status right after publishing; `None` when no escrow was made.
+    #[graphql(skip)]
+    pub escrow: Option<escrow::EscrowStatus>,
     /// What happened, in words.
     pub note: String,
+}
+
+#[async_graphql::ComplexObject]
+impl JobFunding {
+    /// The job's escrow status after publishing: the same value `Job.escrow.status` had then;
+    /// `PENDING` when the job was published without an escrow (no payment provider wired).
+    async fn escrow_status(&self) -> super::escrow_types::EscrowStatus {
+        self.escrow.unwrap_or(escrow::EscrowStatus::Pending).into()
+    }
 }
 
 /// A published job.
@@ -496,10 +507,21 @@ impl JobMutation {
                 .marketplace()
                 .publish_job(&actor, id, limits, payer, source.as_ref())
                 .await?;
+            // Read back rather than derived from the receipt, so the answer is the escrow's own
+            // status and agrees with `Job.escrow.status`.
+            let escrow = match published.funding.escrow_transaction_id {
+                Some(_) => services(ctx)
+                    .escrow()
+                    .escrows_by_job_ids(&[id])
+                    .await?
+                    .remove(&id)
+                    .map(|escrow| escrow.status),
+                None => None,
+            };
             Ok(PublishJobPayload {
                 job: Job(published.job),
                 funding: JobFunding {
-                    escrow_status: published.funding.escrow_status,
+                    escrow,
                     note: published.funding.note,
                 },
             })

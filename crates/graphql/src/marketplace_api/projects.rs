@@ -95,6 +95,7 @@ impl ProjectQuery {
 
 /// What kind of product a project is.
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "marketplace::ProjectType")]
 pub enum ProjectType {
     /// A website or web app.
     Web,
@@ -104,10 +105,13 @@ pub enum ProjectType {
     Api,
     /// A desktop application.
     Desktop,
+    /// A stored value this API version does not know. Refused as input (`BAD_USER_INPUT`).
+    Other,
 }
 
 /// Where the product under test runs.
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "marketplace::ProjectEnvironment")]
 pub enum ProjectEnvironment {
     /// Live.
     Production,
@@ -115,10 +119,8 @@ pub enum ProjectEnvironment {
     Staging,
     /// A development build.
     Development,
-}
-
-fn lower(value: impl std::fmt::Debug) -> String {
-    format!("{value:?}").to_ascii_lowercase()
+    /// A stored value this API version does not know. Refused as input (`BAD_USER_INPUT`).
+    Other,
 }
 
 /// Login details for the product under test; stored encrypted.
@@ -232,9 +234,9 @@ impl ProjectMutation {
                 marketplace::NewProject {
                     name: input.name,
                     description: input.description,
-                    project_type: lower(input.project_type),
+                    project_type: input.project_type.into(),
                     url: input.url,
-                    environment: lower(input.environment),
+                    environment: input.environment.into(),
                     credentials: input.credentials.map(Into::into),
                     target_devices: input.target_devices,
                     target_browsers: input.target_browsers,
