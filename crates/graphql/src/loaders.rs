@@ -68,6 +68,33 @@ batch_loader!(
 );
 
 batch_loader!(
+    /// Every project made for each organization, newest first.
+    ProjectsByOrganizationLoader: Vec<marketplace::Project>,
+    |services, keys| services
+        .marketplace()
+        .projects_by_organization_ids(keys)
+        .await?
+);
+
+batch_loader!(
+    /// Every job made for each organization, newest first.
+    JobsByOrganizationLoader: Vec<marketplace::Job>,
+    |services, keys| services
+        .marketplace()
+        .jobs_by_organization_ids(keys)
+        .await?
+);
+
+batch_loader!(
+    /// Every submission of each tester, drafts included, newest first.
+    SubmissionsByTesterLoader: Vec<marketplace::Submission>,
+    |services, keys| services
+        .marketplace()
+        .submissions_by_tester_ids(keys)
+        .await?
+);
+
+batch_loader!(
     /// Jobs by id.
     JobLoader: marketplace::Job,
     |services, keys| services.marketplace().jobs_by_ids(keys).await?
@@ -158,6 +185,9 @@ pub fn install(request: async_graphql::Request, services: &Services) -> async_gr
         .data(cached(CredentialReadsByProjectLoader(services())))
         .data(cached(TemplateLoader(services())))
         .data(cached(EscrowByJobLoader(services())))
+        .data(cached(ProjectsByOrganizationLoader(services())))
+        .data(cached(JobsByOrganizationLoader(services())))
+        .data(cached(SubmissionsByTesterLoader(services())))
         .data(cached(RatingsBySubmissionLoader(services())))
         .data(cached(PublicRatingsByUserLoader(services())))
         .data(cached(RatingSummaryLoader(services())))

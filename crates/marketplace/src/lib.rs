@@ -97,3 +97,4 @@ pub use template::{
     fill_placeholders, AiTestTemplate, JourneyTemplate, NewTemplate, TemplateCategory,
     TemplateStep, TemplateType, TemplateVariable,
 };
+pub use usage::OrganizationUsageCounts;

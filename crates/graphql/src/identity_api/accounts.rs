@@ -156,6 +156,9 @@ pub struct RefreshInput {
 #[derive(InputObject, Default)]
 pub struct EmptyInput {
     /// Echoed back unchanged, for clients that correlate mutations.
+    #[graphql(
+        deprecation = "No payload carries clientMutationId (see ARCHITECTURE.md); correlate requests on the client."
+    )]
     pub client_mutation_id: Option<String>,
 }
 
@@ -165,6 +168,9 @@ pub struct SuccessPayload {
     /// Always true; failures are errors.
     pub ok: bool,
     /// The `clientMutationId` given in the input.
+    #[graphql(
+        deprecation = "No payload carries clientMutationId (see ARCHITECTURE.md); correlate requests on the client."
+    )]
     pub client_mutation_id: Option<String>,
 }
 

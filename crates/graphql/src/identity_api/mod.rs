@@ -4,6 +4,7 @@
 //! the identity crate.
 
 pub mod accounts;
+pub mod directory;
 pub mod organizations;
 pub mod two_factor;
 pub mod types;
@@ -12,7 +13,11 @@ use async_graphql::MergedObject;
 
 /// Every identity query.
 #[derive(MergedObject, Default)]
-pub struct IdentityQuery(accounts::AccountQuery, organizations::OrganizationQuery);
+pub struct IdentityQuery(
+    accounts::AccountQuery,
+    organizations::OrganizationQuery,
+    directory::DirectoryQuery,
+);
 
 /// Every identity mutation.
 #[derive(MergedObject, Default)]

@@ -307,9 +307,86 @@ impl JobEscrow {
     async fn refunds(&self) -> Vec<EscrowRefund> {
         self.0.refunds.iter().cloned().map(EscrowRefund).collect()
     }
+    /// Why an operator must look at this escrow (a provider report no automatic step settles),
+    /// or `null` when nothing is flagged. Platform admins only: `null` for everyone else.
+    async fn needs_attention(&self, ctx: &Context<'_>) -> Option<EscrowAttention> {
+        let admin = matches!(
+            crate::viewer::viewer(ctx).user(),
+            Ok(user) if user.role == identity::Role::Admin
+        );
+        self.0
+            .needs_attention
+            .clone()
+            .filter(|_| admin)
+            .map(EscrowAttention)
+    }
+    /// The job the escrow funds, as far as the viewer may see it.
+    async fn job(&self, ctx: &Context<'_>) -> ApiResult<Option<super::types::Job>> {
+        match super::jobs::visible_job(ctx, self.0.job_id).await {
+            Ok(job) => Ok(Some(job)),
+            Err(crate::error::ApiError::NotFound(_)) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
     /// The ledger, oldest first.
     async fn events(&self) -> Vec<EscrowEvent> {
         self.0.events.iter().cloned().map(EscrowEvent).collect()
+    }
+}
+
+/// Why an escrow needs an operator.
+pub struct EscrowAttention(escrow::Attention);
+
+/// Why an escrow needs an operator.
+#[Object]
+impl EscrowAttention {
+    /// The latest provider report no automatic step settles, in words.
+    async fn reason(&self) -> &str {
+        &self.0.reason
+    }
+    /// When the escrow was first flagged.
+    async fn since(&self) -> DateTime {
+        self.0.since.into()
+    }
+    /// When the latest such report arrived.
+    async fn last_reported_at(&self) -> DateTime {
+        self.0.last_reported_at.into()
+    }
+}
+
+/// Escrow queries for operators.
+#[derive(Default)]
+pub struct EscrowQuery;
+
+/// Escrow queries for operators.
+#[Object]
+impl EscrowQuery {
+    /// The escrows an operator must look at (`needsAttention` set), newest escrow first.
+    /// Platform admins only.
+    #[graphql(
+        guard = "crate::viewer::HasRole(identity::Role::Admin)",
+        complexity = "crate::relay::page_cost(Some(first), None, child_complexity)"
+    )]
+    async fn escrows_needing_attention(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20, validator(minimum = 0, maximum = 100))] first: i32,
+        after: Option<String>,
+    ) -> ApiResult<crate::relay::ListConnection<JobEscrow>> {
+        let after_id = after
+            .as_deref()
+            .map(crate::relay::decode_id_cursor)
+            .transpose()?;
+        let page = services(ctx)
+            .escrow()
+            .escrows_needing_attention(after_id, first.unsigned_abs())
+            .await?;
+        Ok(crate::relay::keyset_connection(
+            after.is_some(),
+            page,
+            |escrow| escrow.id,
+            JobEscrow,
+        ))
     }
 }
 

@@ -69,6 +69,35 @@ pub async fn jobs_of_tester(
     connection_from_list(&page_request(first, after, last, before), jobs, Job)
 }
 
+/// The jobs made for an organization, newest first (`Organization.jobs`): for its members and
+/// admins, `FORBIDDEN` for anyone else.
+pub async fn jobs_of_organization(
+    ctx: &Context<'_>,
+    organization_id: ObjectId,
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+) -> ApiResult<ListConnection<Job>> {
+    let actor = actor(ctx).await?;
+    if !super::visibility::organization_listing_visible(&actor, organization_id) {
+        return Err(ApiError::Forbidden(
+            "only the organization's members and admins may list its jobs".to_string(),
+        ));
+    }
+    let jobs = load(
+        ctx,
+        crate::loaders::JobsByOrganizationLoader(services(ctx).clone()),
+        organization_id,
+    )
+    .await?
+    .unwrap_or_default()
+    .into_iter()
+    .filter(|job| job_visible(&actor, job))
+    .collect();
+    connection_from_list(&page_request(first, after, last, before), jobs, Job)
+}
+
 /// Narrows `availableJobs`.
 #[derive(InputObject, Default)]
 pub struct AvailableJobsFilter {

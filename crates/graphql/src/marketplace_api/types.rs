@@ -190,6 +190,17 @@ impl Project {
     async fn description(&self) -> &str {
         &self.0.description
     }
+    /// The organization the project was made for: `null` when it has none or the viewer may
+    /// not see it (only its members, its API keys and platform admins may).
+    async fn organization(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Option<crate::identity_api::organizations::Organization>> {
+        let Some(organization_id) = self.0.organization_id else {
+            return Ok(None);
+        };
+        crate::identity_api::organizations::visible_organization(ctx, organization_id).await
+    }
     /// What kind of product.
     async fn project_type(&self) -> super::projects::ProjectType {
         self.0.project_type.into()
