@@ -969,3 +969,49 @@ async fn no_payload_offers_a_live_client_mutation_id() {
     );
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn a_transfer_reversed_on_stripe_puts_its_escrow_on_the_attention_list() {
+    let world = crate::stripe::World::stripe().await;
+    let gateway = &world.gateway;
+    world.connect_account(SARAH, "verified").await;
+    let (john, _) = gateway.login(JOHN, DEMO_PASSWORD).await;
+    let (sarah, _) = gateway.login(SARAH, DEMO_PASSWORD).await;
+    let (admin, _) = gateway.login(ADMIN, DEMO_PASSWORD).await;
+    let project = create_project(gateway, &john, "Reversal shop").await;
+    let job = open_job(gateway, &john, &project, 1).await;
+    let submission = hand_in(gateway, &sarah, &job).await;
+    gateway
+        .ok(
+            Some(&john),
+            "mutation($input: SubmissionMoneyInput!) { approveSubmission(input: $input) { submission { status } } }",
+            json!({ "input": { "submissionId": submission } }),
+        )
+        .await;
+    world.clock.advance(crate::stripe::PAST_THE_DISPUTE_WINDOW);
+    assert_eq!(gateway.release_due_payouts().await, 1);
+    const LIST: &str = "{ escrowsNeedingAttention { totalCount
+        edges { node { job { id } needsAttention { reason } } } } }";
+    let before = gateway.ok(Some(&admin), LIST, json!({})).await;
+    assert_eq!(before["escrowsNeedingAttention"]["totalCount"], 0);
+
+    let mut transfer = world.front().transfers()[0].clone();
+    let transfer_id = transfer["id"].as_str().expect("transfer id").to_string();
+    transfer["amount_reversed"] = json!(4_250);
+    transfer["reversed"] = json!(true);
+    let (status, answer) = world
+        .deliver(&world.event("transfer.reversed", transfer))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["outcome"], "needs_attention", "{answer}");
+
+    let after = gateway.ok(Some(&admin), LIST, json!({})).await;
+    let list = &after["escrowsNeedingAttention"];
+    assert_eq!(list["totalCount"], 1, "{after}");
+    assert_eq!(list["edges"][0]["node"]["job"]["id"], job.as_str());
+    let reason = list["edges"][0]["node"]["needsAttention"]["reason"]
+        .as_str()
+        .expect("a reason");
+    assert!(reason.contains(&transfer_id), "{reason}");
+    world.stop().await;
+}
