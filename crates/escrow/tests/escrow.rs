@@ -390,7 +390,7 @@ async fn a_three_seat_job_pays_two_approved_testers_and_refunds_the_rejected_sea
     let world = world().await;
     let owner = client();
     let job = world.open_job(&owner, 3).await;
-    assert_eq!(job.escrow_status.as_deref(), Some("held"));
+    assert_eq!(job.escrow_status, Some(marketplace::JobEscrowStatus::Held));
     let escrow = world.escrow_of(job.id).await;
     assert_eq!(Some(escrow.id), job.escrow_transaction_id);
     assert_eq!(escrow.provider, "SANDBOX");

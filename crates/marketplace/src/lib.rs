@@ -75,8 +75,8 @@ pub use enhance::{
 };
 pub use error::{ErrorCategory, MarketplaceError};
 pub use funding::{
-    FundingReceipt, JobFunding, JobSettlement, NoFunding, NoSettlement, PaymentSource,
-    SettlementEvent, SubmissionPayout, SubmissionPayoutStatus,
+    FundingReceipt, JobEscrowStatus, JobFunding, JobSettlement, NoFunding, NoSettlement,
+    PaymentSource, SettlementEvent, SubmissionPayout, SubmissionPayoutStatus,
 };
 pub use job::{
     job_transition, Job, JobAction, JobStatus, JourneyStep, NewJob, OrganizationLimits,

@@ -243,7 +243,10 @@ async fn publishing_without_escrow_opens_the_job_unfunded_and_says_so() {
         .await
         .unwrap();
     assert_eq!(published.job.status, JobStatus::Open);
-    assert_eq!(published.job.escrow_status.as_deref(), Some("pending"));
+    assert_eq!(
+        published.job.escrow_status,
+        Some(marketplace::JobEscrowStatus::Pending)
+    );
     assert_eq!(published.job.escrow_transaction_id, None);
     assert!(published.funding.note.contains("without funding"));
     assert!(published.job.published_at.is_some());
