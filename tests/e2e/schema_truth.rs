@@ -721,7 +721,7 @@ async fn admins_list_users_and_organizations_by_filter_with_a_real_cursor() {
     let organizations = gateway
         .ok(
             Some(&admin),
-            "{ organizations(filter: { search: \"techcorp\", status: ACTIVE }) { totalCount edges { node { name } } } }",
+            "{ organizations(filter: { search: \"techcorp\", status: ACTIVE }) { totalCount edges { node { id name usage { projectsCount } } } } }",
             json!({}),
         )
         .await;
@@ -729,6 +729,17 @@ async fn admins_list_users_and_organizations_by_filter_with_a_real_cursor() {
     assert_eq!(
         organizations["organizations"]["edges"][0]["node"]["name"],
         "TechCorp QA Team"
+    );
+    let techcorp = &organizations["organizations"]["edges"][0]["node"];
+    let techcorp_id = object_id(techcorp["id"].as_str().expect("id"));
+    assert_eq!(
+        techcorp["usage"]["projectsCount"],
+        count(
+            &gateway,
+            "projects",
+            doc! { "organization_id": techcorp_id, "status": { "$in": ["active", "draft"] } },
+        )
+        .await
     );
 
     for (variables, field) in [

@@ -95,6 +95,12 @@ batch_loader!(
 );
 
 batch_loader!(
+    /// Each organization's counted projects and running jobs.
+    OrganizationUsageLoader: marketplace::OrganizationUsageCounts,
+    |services, keys| services.marketplace().organization_usages(keys).await?
+);
+
+batch_loader!(
     /// Jobs by id.
     JobLoader: marketplace::Job,
     |services, keys| services.marketplace().jobs_by_ids(keys).await?
@@ -188,6 +194,7 @@ pub fn install(request: async_graphql::Request, services: &Services) -> async_gr
         .data(cached(ProjectsByOrganizationLoader(services())))
         .data(cached(JobsByOrganizationLoader(services())))
         .data(cached(SubmissionsByTesterLoader(services())))
+        .data(cached(OrganizationUsageLoader(services())))
         .data(cached(RatingsBySubmissionLoader(services())))
         .data(cached(PublicRatingsByUserLoader(services())))
         .data(cached(RatingSummaryLoader(services())))

@@ -176,34 +176,53 @@ impl MarketplaceService {
         Ok(())
     }
 
-    /// The organization's counted projects and running jobs, for display: its counter, which
-    /// always equals the real count, or a count of its documents before the counter's first use.
-    pub async fn organization_usage(
+    /// Each organization's counted projects and running jobs, for display: its counter (one
+    /// `$in` query for all of them), which always equals the real count, or a count of its
+    /// documents before the counter's first use.
+    pub async fn organization_usages(
         &self,
-        organization_id: ObjectId,
-    ) -> Result<OrganizationUsageCounts, MarketplaceError> {
-        let owner = UsageOwner::Organization(organization_id);
-        if let Some(stored) = self
-            .usage_counters
-            .find_one(doc! { "_id": owner.id() })
-            .await?
-        {
-            let number = |counter: UsageCounter| {
-                stored
-                    .get_i64(counter.field())
-                    .or_else(|_| stored.get_i32(counter.field()).map(i64::from))
+        organization_ids: &[ObjectId],
+    ) -> Result<std::collections::HashMap<ObjectId, OrganizationUsageCounts>, MarketplaceError>
+    {
+        let stored: Vec<Document> = futures_util::TryStreamExt::try_collect(
+            self.usage_counters
+                .find(doc! { "_id": { "$in": organization_ids } })
+                .await?,
+        )
+        .await?;
+        let mut usages = std::collections::HashMap::new();
+        for counter in stored {
+            let Ok(id) = counter.get_object_id("_id") else {
+                continue;
+            };
+            let number = |counted: UsageCounter| {
+                counter
+                    .get_i64(counted.field())
+                    .or_else(|_| counter.get_i32(counted.field()).map(i64::from))
                     .unwrap_or(0)
             };
-            return Ok(OrganizationUsageCounts {
-                projects_count: number(UsageCounter::Projects),
-                active_jobs_count: number(UsageCounter::RunningJobs),
-            });
+            usages.insert(
+                id,
+                OrganizationUsageCounts {
+                    projects_count: number(UsageCounter::Projects),
+                    active_jobs_count: number(UsageCounter::RunningJobs),
+                },
+            );
         }
-        let (projects, jobs) = counted_filters(owner)?;
-        Ok(OrganizationUsageCounts {
-            projects_count: self.projects.count_documents(projects).await? as i64,
-            active_jobs_count: self.jobs.count_documents(jobs).await? as i64,
-        })
+        for &organization_id in organization_ids {
+            if usages.contains_key(&organization_id) {
+                continue;
+            }
+            let (projects, jobs) = counted_filters(UsageOwner::Organization(organization_id))?;
+            usages.insert(
+                organization_id,
+                OrganizationUsageCounts {
+                    projects_count: self.projects.count_documents(projects).await? as i64,
+                    active_jobs_count: self.jobs.count_documents(jobs).await? as i64,
+                },
+            );
+        }
+        Ok(usages)
     }
 
     /// The committed value of `counter` for `owner`, or `None` before its first use. Outside a

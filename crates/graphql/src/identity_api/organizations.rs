@@ -165,11 +165,16 @@ impl Organization {
     /// Usage counters: members from the organization, projects and running jobs from the
     /// marketplace's counters behind the plan limits.
     async fn usage(&self, ctx: &Context<'_>) -> ApiResult<OrganizationUsage> {
-        let counted = ctx
-            .data_unchecked::<crate::Services>()
-            .marketplace()
-            .organization_usage(self.0.id)
-            .await?;
+        let counted = crate::loaders::load(
+            ctx,
+            crate::loaders::OrganizationUsageLoader(services(ctx).clone()),
+            self.0.id,
+        )
+        .await?
+        .unwrap_or(marketplace::OrganizationUsageCounts {
+            projects_count: 0,
+            active_jobs_count: 0,
+        });
         Ok(OrganizationUsage {
             member_count: self.0.usage.member_count,
             active_jobs_count: counted.active_jobs_count,
