@@ -28,6 +28,7 @@ const FORBIDDEN: &str = "FORBIDDEN";
 const NOT_FOUND: &str = "NOT_FOUND";
 const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
 const CONFLICT: &str = "CONFLICT";
+const NULL: &str = "NULL";
 
 async fn create_key(
     gateway: &TestGateway,
@@ -118,6 +119,24 @@ async fn every_operation_for_every_kind_of_caller() {
     let li4 = li_wei_id.clone();
     let john_node = john_id.clone();
     let session = unknown_session_id.clone();
+    let john_session = gateway
+        .ok(
+            Some(&john),
+            "{ sessions { edges { node { id current } } } }",
+            json!({}),
+        )
+        .await["sessions"]["edges"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .find(|edge| edge["node"]["current"] == json!(true))
+        .expect("the current session")["node"]["id"]
+        .as_str()
+        .expect("session id")
+        .to_string();
+    let spare_node = spare_key_id.clone();
+    let org8 = organization_id.clone();
+    let org9 = organization_id.clone();
     let spare = spare_key_id.clone();
     let rows = vec![
         row("query me", "{ me { id } }", |_| json!({}),
@@ -134,6 +153,26 @@ async fn every_operation_for_every_kind_of_caller() {
         // to anyone else the id answers like one that names nobody.
         row("query node", "query($id: ID!) { node(id: $id) { id } }",
             move |_| json!({ "id": john_node }),
+            [UNAUTHENTICATED, OK, NULL, NULL, OK, OK, OK]),
+        // A session answers through `node` to its owner only; an API key to its organization's
+        // owners and admins and platform admins (never to keys, which cannot manage keys).
+        row("query node (a session)", "query($id: ID!) { node(id: $id) { id ... on Session { current } } }",
+            move |_| json!({ "id": john_session }),
+            [UNAUTHENTICATED, OK, NULL, NULL, NULL, NULL, NULL]),
+        row("query node (an API key)", "query($id: ID!) { node(id: $id) { id ... on ApiKey { name } } }",
+            move |_| json!({ "id": spare_node }),
+            [UNAUTHENTICATED, OK, NULL, NULL, OK, NULL, NULL]),
+        row("query users (directory)", "{ users(first: 5) { totalCount edges { node { id } } } }",
+            |_| json!({}),
+            [UNAUTHENTICATED, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN, FORBIDDEN]),
+        row("query organizations (directory)", "{ organizations(first: 5) { totalCount edges { node { id } } } }",
+            |_| json!({}),
+            [UNAUTHENTICATED, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN, FORBIDDEN]),
+        row("field Organization.projects", "query($id: ID!) { organization(id: $id) { projects { totalCount } } }",
+            move |_| json!({ "id": org8 }),
+            [UNAUTHENTICATED, OK, NOT_FOUND, NOT_FOUND, OK, OK, OK]),
+        row("field Organization.jobs", "query($id: ID!) { organization(id: $id) { jobs { totalCount } } }",
+            move |_| json!({ "id": org9 }),
             [UNAUTHENTICATED, OK, NOT_FOUND, NOT_FOUND, OK, OK, OK]),
         row("mutation register", "mutation($input: RegisterInput!) { register(input: $input) { user { id } } }",
             |column| json!({ "input": { "email": format!("table{column}@example.com"), "password": STRONG_PASSWORD, "fullName": "Table", "role": "TESTER" } }),

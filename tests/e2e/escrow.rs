@@ -104,8 +104,8 @@ async fn publishing_approving_and_completing_move_exact_amounts_through_the_sand
         .iter()
         .filter_map(|event| event["eventType"].as_str().map(str::to_string))
         .collect();
-    assert!(events.contains(&"Captured".to_string()), "{events:?}");
-    assert!(events.contains(&"Refunded".to_string()), "{events:?}");
+    assert!(events.contains(&"CAPTURED".to_string()), "{events:?}");
+    assert!(events.contains(&"REFUNDED".to_string()), "{events:?}");
     gateway.stop().await;
 }
 

@@ -70,9 +70,9 @@ async fn a_repeat_with_the_same_key_gets_the_first_answer_and_moves_nothing() {
         assert_eq!(repeat["data"], first, "{repeat}");
     }
     let funded = escrow(&gateway, &john, &job).await;
-    assert_eq!(count_events(&funded, "Captured"), 1, "{funded}");
+    assert_eq!(count_events(&funded, "CAPTURED"), 1, "{funded}");
     assert_eq!(funded["escrow"]["capturedCents"], 10_000);
-    assert_eq!(funded["escrowStatus"], "held");
+    assert_eq!(funded["escrowStatus"], "CAPTURED");
 
     // Without a key a repeated publish is a conflict: nothing is captured again.
     let again = gateway
@@ -161,7 +161,7 @@ async fn a_repeat_with_the_same_key_gets_the_first_answer_and_moves_nothing() {
         after_approval["escrow"]["payouts"].as_array().map(Vec::len),
         Some(1)
     );
-    assert_eq!(count_events(&after_approval, "Released"), 1);
+    assert_eq!(count_events(&after_approval, "RELEASED"), 1);
 
     // The key with another submission is refused, and that submission stays as it was.
     let other = hand_in(&gateway, &li, &job).await;
@@ -243,7 +243,7 @@ async fn a_hundred_concurrent_duplicate_approvals_pay_exactly_once() {
         settled["escrow"]["payouts"].as_array().map(Vec::len),
         Some(2)
     );
-    assert_eq!(count_events(&settled, "Released"), 2, "{settled}");
+    assert_eq!(count_events(&settled, "RELEASED"), 2, "{settled}");
     assert_eq!(settled["escrow"]["heldForTestersCents"], 8_500);
     assert_eq!(settled["escrow"]["platformFeeCents"], 1_500);
     assert_eq!(settled["escrow"]["inEscrowCents"], 0);
@@ -268,7 +268,7 @@ async fn a_hundred_concurrent_duplicate_approvals_pay_exactly_once() {
         "credited once"
     );
     let paid = escrow(&gateway, &john, &job).await;
-    assert_eq!(count_events(&paid, "PayoutPaid"), 1, "{paid}");
+    assert_eq!(count_events(&paid, "PAYOUT_PAID"), 1, "{paid}");
     assert_eq!(paid["escrow"]["paidToTestersCents"], 4_250);
     assert_eq!(paid["escrow"]["heldForTestersCents"], 4_250);
     gateway.stop().await;
@@ -320,7 +320,7 @@ async fn refunds_are_for_admins_and_early_releases_for_the_client() {
         refunded["escrow"]["refunds"].as_array().map(Vec::len),
         Some(1)
     );
-    assert_eq!(refunded["escrowStatus"], "held");
+    assert_eq!(refunded["escrowStatus"], "PARTIALLY_REFUNDED");
 
     // Releasing early: the tester may not, another client cannot even see it, the client can.
     let submission = hand_in(&gateway, &sarah, &job).await;
@@ -367,7 +367,7 @@ async fn refunds_are_for_admins_and_early_releases_for_the_client() {
         "PAID"
     );
     let paid = escrow(&gateway, &john, &job).await;
-    assert_eq!(count_events(&paid, "PayoutWindowWaived"), 1, "{paid}");
+    assert_eq!(count_events(&paid, "PAYOUT_WINDOW_WAIVED"), 1, "{paid}");
     assert_eq!(paid["escrow"]["paidToTestersCents"], 4_250);
     assert_eq!(paid["escrow"]["heldForTestersCents"], 0);
     gateway.stop().await;

@@ -27,6 +27,8 @@ mod persisted_documents;
 mod ratings;
 mod request_limits;
 mod schema_evolution;
+
+mod schema_truth;
 mod sign_in_attacks;
 mod stripe;
 mod visibility_attacks;

@@ -209,7 +209,7 @@ async fn a_job_goes_from_template_to_approved_submission_with_counters_right_at_
     let templates = gateway
         .ok(
             Some(&john),
-            "{ aiTestTemplates(category: \"e-commerce\") { totalCount edges { node { id name usageCount variables { name } } } } }",
+            "{ aiTestTemplates(category: E_COMMERCE) { totalCount edges { node { id name usageCount variables { name } } } } }",
             json!({}),
         )
         .await;
@@ -635,7 +635,7 @@ async fn register_tester(gateway: &TestGateway, admin: &str, n: usize) -> String
         .ok(
             Some(&token),
             "mutation($input: UpdateProfileInput!) { updateProfile(input: $input) { user { id } } }",
-            json!({ "input": { "testerData": { "devices": ["iPhone 14 Pro"], "browsers": ["Safari"], "experienceLevel": "intermediate" } } }),
+            json!({ "input": { "testerData": { "devices": ["iPhone 14 Pro"], "browsers": ["Safari"], "experienceLevel": "INTERMEDIATE" } } }),
         )
         .await;
     token

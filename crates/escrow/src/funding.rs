@@ -274,7 +274,7 @@ impl JobFunding for EscrowService {
                 })?;
             let held = Money::new(escrow.captured_usd, self.settings.currency.clone());
             Ok(FundingReceipt {
-                escrow_status: "held".into(),
+                escrow_status: marketplace::JobEscrowStatus::Held,
                 escrow_transaction_id: Some(escrow.id),
                 note: format!("{held} captured by {} and held in escrow", escrow.provider),
             })

@@ -85,6 +85,10 @@ pub enum EscrowEventType {
     /// tester's account, an operator's act outside escrow). Recorded for the operator; it moves
     /// no ledger bucket and the payout stays paid.
     TransferReversed,
+    /// A stored kind this version does not know (written by a newer version). Never written;
+    /// kept so that one such entry reads as a value instead of failing the whole escrow.
+    #[serde(other)]
+    Other,
 }
 
 /// One entry of the append-only event log (the seed's `events`).
@@ -243,8 +247,24 @@ pub struct EscrowTransaction {
     pub updated_at: DateTime,
     /// When the authorization lapses if it is not captured.
     pub expires_at: DateTime,
+    /// Set when the provider reported something no automatic step settles (a refund failed
+    /// after it was recorded, a transfer reversed, a capture of an abandoned attempt); an
+    /// operator must look. Cleared by an operator in the store: the API does not clear it yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_attention: Option<Attention>,
     /// Optimistic concurrency: every write requires the version it read and increments it.
     pub version: i64,
+}
+
+/// Why an escrow needs an operator, and since when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attention {
+    /// The latest report, in words.
+    pub reason: String,
+    /// When it was first flagged.
+    pub since: DateTime,
+    /// When the latest report arrived.
+    pub last_reported_at: DateTime,
 }
 
 /// What a provider's report of a transfer meant for its payout ([`EscrowTransaction`]'s
@@ -305,6 +325,7 @@ impl EscrowTransaction {
             created_at: now,
             updated_at: now,
             expires_at: input.expires_at,
+            needs_attention: None,
             version: 0,
         };
         escrow.record(
@@ -343,6 +364,21 @@ impl EscrowTransaction {
         self.refunds
             .iter()
             .find(|refund| refund.refund_id == refund_id)
+    }
+
+    /// Flags the escrow for an operator with `reason` (keeping when it was first flagged).
+    /// Moves no money, so the invariant is untouched.
+    pub fn flag_attention(&mut self, reason: impl Into<String>, now: DateTime) {
+        let since = self
+            .needs_attention
+            .as_ref()
+            .map_or(now, |attention| attention.since);
+        self.needs_attention = Some(Attention {
+            reason: reason.into(),
+            since,
+            last_reported_at: now,
+        });
+        self.updated_at = now;
     }
 
     fn record(
@@ -1238,6 +1274,21 @@ mod tests {
 
     fn at(millis: i64) -> DateTime {
         DateTime::from_millis(millis)
+    }
+
+    #[test]
+    fn flagging_attention_keeps_the_first_time_and_the_latest_reason_and_moves_no_money() {
+        let mut escrow = funded(2, 5_000);
+        let before = escrow.clone();
+        escrow.flag_attention("refund failed after success", DateTime::from_millis(1_000));
+        escrow.flag_attention("transfer reversed", DateTime::from_millis(2_000));
+        let attention = escrow.needs_attention.clone().expect("flagged");
+        assert_eq!(attention.reason, "transfer reversed");
+        assert_eq!(attention.since, DateTime::from_millis(1_000));
+        assert_eq!(attention.last_reported_at, DateTime::from_millis(2_000));
+        assert_eq!(escrow.in_escrow_usd, before.in_escrow_usd);
+        assert_eq!(escrow.events, before.events);
+        check_invariant(&escrow).expect("no money moved");
     }
 
     fn funded(seats: i64, per_seat: i64) -> EscrowTransaction {

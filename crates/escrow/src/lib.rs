@@ -77,7 +77,8 @@ pub use error::EscrowError;
 pub use fee::{split_payout, FeeSplit};
 pub use idempotency::IdempotencyKey;
 pub use ledger::{
-    check_invariant, EscrowActor, EscrowEvent, EscrowEventType, EscrowTransaction, Payout, Refund,
+    check_invariant, Attention, EscrowActor, EscrowEvent, EscrowEventType, EscrowTransaction,
+    Payout, Refund,
 };
 pub use lifecycle::{
     derived_funded_status, escrow_transition_allowed, payout_transition, EscrowAction,

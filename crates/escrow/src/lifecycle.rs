@@ -37,15 +37,18 @@ impl EscrowStatus {
     /// The job's `escrow_status` (seed section 3: "pending" | "reserved" | "held" | "released" |
     /// "refunded") that this escrow status means: unfunded escrows are `pending`, an
     /// authorization is `reserved`, captured money not yet all paid out or refunded is `held`.
-    pub fn job_escrow_status(self) -> &'static str {
+    pub fn job_escrow_status(self) -> marketplace::JobEscrowStatus {
+        use marketplace::JobEscrowStatus;
         match self {
-            EscrowStatus::Pending | EscrowStatus::Failed | EscrowStatus::Expired => "pending",
-            EscrowStatus::Authorized => "reserved",
+            EscrowStatus::Pending | EscrowStatus::Failed | EscrowStatus::Expired => {
+                JobEscrowStatus::Pending
+            }
+            EscrowStatus::Authorized => JobEscrowStatus::Reserved,
             EscrowStatus::Captured
             | EscrowStatus::PartiallyReleased
-            | EscrowStatus::PartiallyRefunded => "held",
-            EscrowStatus::Released => "released",
-            EscrowStatus::Refunded => "refunded",
+            | EscrowStatus::PartiallyRefunded => JobEscrowStatus::Held,
+            EscrowStatus::Released => JobEscrowStatus::Released,
+            EscrowStatus::Refunded => JobEscrowStatus::Refunded,
         }
     }
 

@@ -160,6 +160,38 @@ impl EscrowService {
             .collect())
     }
 
+    /// A page of the escrows an operator must look at (`needs_attention`), newest
+    /// escrow first by `_id`, after the escrow `after` when given, at
+    /// most `limit`, with how many there are in all. The caller decides who may read it.
+    pub async fn escrows_needing_attention(
+        &self,
+        after: Option<ObjectId>,
+        limit: u32,
+    ) -> Result<foundation::KeysetPage<EscrowTransaction>, EscrowError> {
+        let flagged = doc! { "needs_attention": { "$type": "object" } };
+        let total_count = self.escrows.count_documents(flagged.clone()).await?;
+        let page_filter = match after {
+            Some(after) => doc! { "$and": [flagged, { "_id": { "$lt": after } }] },
+            None => flagged,
+        };
+        // One more than asked tells whether a next page exists.
+        let mut items: Vec<EscrowTransaction> = futures_util::TryStreamExt::try_collect(
+            self.escrows
+                .find(page_filter)
+                .sort(doc! { "_id": -1 })
+                .limit(i64::from(limit) + 1)
+                .await?,
+        )
+        .await?;
+        let has_next_page = items.len() > limit as usize;
+        items.truncate(limit as usize);
+        Ok(foundation::KeysetPage {
+            items,
+            has_next_page,
+            total_count,
+        })
+    }
+
     /// The escrow holding the payout of `submission_id`.
     pub async fn escrow_for_submission(
         &self,

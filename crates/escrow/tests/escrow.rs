@@ -273,9 +273,9 @@ impl World {
                 NewProject {
                     name: "Shop".into(),
                     description: "Main web shop".into(),
-                    project_type: "web".into(),
+                    project_type: marketplace::ProjectType::Web,
                     url: "https://shop.test".into(),
-                    environment: "staging".into(),
+                    environment: marketplace::ProjectEnvironment::Staging,
                     credentials: None,
                     target_devices: vec![],
                     target_browsers: vec![],
@@ -392,7 +392,7 @@ async fn a_three_seat_job_pays_two_approved_testers_and_refunds_the_rejected_sea
     let world = world().await;
     let owner = client();
     let job = world.open_job(&owner, 3).await;
-    assert_eq!(job.escrow_status.as_deref(), Some("held"));
+    assert_eq!(job.escrow_status, Some(marketplace::JobEscrowStatus::Held));
     let escrow = world.escrow_of(job.id).await;
     assert_eq!(Some(escrow.id), job.escrow_transaction_id);
     assert_eq!(escrow.provider, "SANDBOX");

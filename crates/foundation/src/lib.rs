@@ -21,5 +21,5 @@ pub use error::{CollectionError, IdError, MoneyError, PaginationError};
 pub use id::parse_object_id;
 pub use money::{Currency, Money};
 pub use pagination::{
-    Cursor, PageDirection, PageRequest, ValidatedPage, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+    Cursor, KeysetPage, PageDirection, PageRequest, ValidatedPage, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
 };

@@ -61,6 +61,18 @@ impl Cursor {
     }
 }
 
+/// One page of a list read by keyset (the items after a cursor's key), with what a connection
+/// needs around it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeysetPage<T> {
+    /// The items, in the list's order.
+    pub items: Vec<T>,
+    /// Whether more items follow the last one.
+    pub has_next_page: bool,
+    /// How many items the whole list holds.
+    pub total_count: u64,
+}
+
 /// Which way a page is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PageDirection {

@@ -31,7 +31,7 @@ pub enum DemoRole {
         /// Browsers the tester uses.
         browsers: &'static [&'static str],
         /// Experience level.
-        experience_level: &'static str,
+        experience_level: identity::ExperienceLevel,
     },
 }
 
@@ -88,7 +88,7 @@ pub const ACCOUNTS: &[DemoAccount] = &[
         role: DemoRole::Tester {
             devices: &["iPhone 14 Pro", "iPad Air", "MacBook Pro"],
             browsers: &["Safari", "Chrome"],
-            experience_level: "expert",
+            experience_level: identity::ExperienceLevel::Expert,
         },
     },
     DemoAccount {
@@ -97,7 +97,7 @@ pub const ACCOUNTS: &[DemoAccount] = &[
         role: DemoRole::Tester {
             devices: &["Samsung Galaxy S23", "Pixel 8"],
             browsers: &["Chrome", "Samsung Internet"],
-            experience_level: "intermediate",
+            experience_level: identity::ExperienceLevel::Intermediate,
         },
     },
     DemoAccount {
@@ -106,7 +106,7 @@ pub const ACCOUNTS: &[DemoAccount] = &[
         role: DemoRole::Tester {
             devices: &["Windows 11 PC", "Ubuntu 22.04 laptop"],
             browsers: &["Firefox", "Edge"],
-            experience_level: "beginner",
+            experience_level: identity::ExperienceLevel::Beginner,
         },
     },
 ];
@@ -144,7 +144,7 @@ pub async fn seed(services: &graphql::Services) -> anyhow::Result<()> {
                 None,
                 Some(identity::TesterDataUpdate {
                     specializations: Some(vec!["web".to_string(), "mobile".to_string()]),
-                    experience_level: Some(experience_level.to_string()),
+                    experience_level: Some(experience_level),
                     devices: Some(devices.iter().map(|device| device.to_string()).collect()),
                     browsers: Some(browsers.iter().map(|browser| browser.to_string()).collect()),
                     ..Default::default()
@@ -223,12 +223,17 @@ async fn qualify_testers(services: &graphql::Services) -> anyhow::Result<()> {
             let qualified = tester
                 .tester_data
                 .as_ref()
-                .and_then(|data| data.qualification_status.as_deref())
-                == Some("qualified");
+                .and_then(|data| data.qualification_status)
+                == Some(identity::QualificationStatus::Qualified);
             if !qualified {
                 services
                     .identity()
-                    .set_tester_qualification(&admin, tester.id, "qualified", Some(85.0))
+                    .set_tester_qualification(
+                        &admin,
+                        tester.id,
+                        identity::QualificationStatus::Qualified,
+                        Some(85.0),
+                    )
                     .await
                     .with_context(|| format!("qualifying {}", account.email))?;
             }
@@ -239,7 +244,7 @@ async fn qualify_testers(services: &graphql::Services) -> anyhow::Result<()> {
 
 fn template(
     name: &str,
-    category: &str,
+    category: marketplace::TemplateCategory,
     scenario: &str,
     variables: &[(&str, &str)],
     steps: &[(&str, &str)],
@@ -247,9 +252,12 @@ fn template(
 ) -> marketplace::NewTemplate {
     marketplace::NewTemplate {
         name: name.to_string(),
-        description: format!("{scenario} A reusable journey for {category} products."),
-        category: category.to_string(),
-        template_type: "user_journey".to_string(),
+        description: format!(
+            "{scenario} A reusable journey for {} products.",
+            category.as_str()
+        ),
+        category,
+        template_type: marketplace::TemplateType::UserJourney,
         journey_template: marketplace::JourneyTemplate {
             scenario: scenario.to_string(),
             variables: variables
@@ -331,7 +339,7 @@ async fn seed_marketplace(services: &graphql::Services) -> anyhow::Result<()> {
             &admin,
             template(
                 "E-commerce checkout",
-                "e-commerce",
+                marketplace::TemplateCategory::ECommerce,
                 "A shopper buys {{product}} and pays with {{payment_method}}.",
                 &[
                     ("product", "a blue kettle"),
@@ -354,7 +362,7 @@ async fn seed_marketplace(services: &graphql::Services) -> anyhow::Result<()> {
             &admin,
             template(
                 "Accessibility audit (premium)",
-                "general",
+                marketplace::TemplateCategory::General,
                 "A screen-reader user completes {{task}}.",
                 &[("task", "sign-up")],
                 &[
@@ -382,9 +390,9 @@ async fn seed_marketplace(services: &graphql::Services) -> anyhow::Result<()> {
             marketplace::NewProject {
                 name: "TechCorp Storefront".to_string(),
                 description: "The TechCorp web shop: catalogue, cart and checkout.".to_string(),
-                project_type: "web".to_string(),
+                project_type: marketplace::ProjectType::Web,
                 url: "https://staging.techcorp.example".to_string(),
-                environment: "staging".to_string(),
+                environment: marketplace::ProjectEnvironment::Staging,
                 credentials: Some(marketplace::ProjectCredentials {
                     username: "qa@techcorp.example".to_string(),
                     password: "staging-only-pass".to_string(),
@@ -482,9 +490,9 @@ async fn seed_marketplace(services: &graphql::Services) -> anyhow::Result<()> {
             marketplace::NewProject {
                 name: "ShopLane Android app".to_string(),
                 description: "ShopLane's grocery delivery app for Android.".to_string(),
-                project_type: "mobile".to_string(),
+                project_type: marketplace::ProjectType::Mobile,
                 url: "https://play.example/shoplane".to_string(),
-                environment: "production".to_string(),
+                environment: marketplace::ProjectEnvironment::Production,
                 credentials: None,
                 target_devices: vec!["Samsung Galaxy S23".into(), "Pixel 8".into()],
                 target_browsers: Vec::new(),

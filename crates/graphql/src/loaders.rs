@@ -80,6 +80,39 @@ batch_loader!(
 );
 
 batch_loader!(
+    /// Every project made for each organization, newest first.
+    ProjectsByOrganizationLoader: Vec<marketplace::Project>,
+    |services, keys| services
+        .marketplace()
+        .projects_by_organization_ids(keys)
+        .await?
+);
+
+batch_loader!(
+    /// Every job made for each organization, newest first.
+    JobsByOrganizationLoader: Vec<marketplace::Job>,
+    |services, keys| services
+        .marketplace()
+        .jobs_by_organization_ids(keys)
+        .await?
+);
+
+batch_loader!(
+    /// Every submission of each tester, drafts included, newest first.
+    SubmissionsByTesterLoader: Vec<marketplace::Submission>,
+    |services, keys| services
+        .marketplace()
+        .submissions_by_tester_ids(keys)
+        .await?
+);
+
+batch_loader!(
+    /// Each organization's counted projects and running jobs.
+    OrganizationUsageLoader: marketplace::OrganizationUsageCounts,
+    |services, keys| services.marketplace().organization_usages(keys).await?
+);
+
+batch_loader!(
     /// Jobs by id.
     JobLoader: marketplace::Job,
     |services, keys| services.marketplace().jobs_by_ids(keys).await?
@@ -171,6 +204,10 @@ pub fn install(request: async_graphql::Request, services: &Services) -> async_gr
         .data(cached(CredentialReadsByProjectLoader(services())))
         .data(cached(TemplateLoader(services())))
         .data(cached(EscrowByJobLoader(services())))
+        .data(cached(ProjectsByOrganizationLoader(services())))
+        .data(cached(JobsByOrganizationLoader(services())))
+        .data(cached(SubmissionsByTesterLoader(services())))
+        .data(cached(OrganizationUsageLoader(services())))
         .data(cached(RatingsBySubmissionLoader(services())))
         .data(cached(PublicRatingsByUserLoader(services())))
         .data(cached(RatingSummaryLoader(services())))

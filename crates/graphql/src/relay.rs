@@ -158,6 +158,44 @@ pub fn page_request(
     }
 }
 
+/// The cursor of an item in a list ordered by `_id` (keyset paging: the next page starts after
+/// that id, whatever was inserted meanwhile).
+pub fn id_cursor(id: ObjectId) -> String {
+    Cursor::new(id.to_hex()).encode()
+}
+
+/// The `_id` an [`id_cursor`] names; anything else is `BAD_USER_INPUT` on `after`.
+pub fn decode_id_cursor(after: &str) -> Result<ObjectId, ApiError> {
+    let malformed = || ApiError::bad_input("after", "is not a cursor of this list");
+    let cursor = Cursor::decode(after).map_err(|_| malformed())?;
+    ObjectId::parse_str(&cursor.position).map_err(|_| malformed())
+}
+
+/// A connection over one keyset page of a domain directory.
+pub fn keyset_connection<T, N>(
+    has_previous_page: bool,
+    page: foundation::KeysetPage<T>,
+    id_of: impl Fn(&T) -> ObjectId,
+    to_node: impl Fn(T) -> N,
+) -> ListConnection<N>
+where
+    N: async_graphql::OutputType,
+{
+    let mut connection = ListConnection::with_additional_fields(
+        has_previous_page,
+        page.has_next_page,
+        ConnectionTotals {
+            total_count: page.total_count,
+        },
+    );
+    connection.edges = page
+        .items
+        .into_iter()
+        .map(|item| Edge::new(id_cursor(id_of(&item)), to_node(item)))
+        .collect();
+    connection
+}
+
 /// Pages a complete, ordered list in memory; cursors are positions in that list.
 ///
 /// Used for lists that are bounded by design (a user's sessions, an organization's members,

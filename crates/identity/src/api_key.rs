@@ -156,6 +156,23 @@ impl IdentityService {
         Ok(CreatedApiKey { api_key, raw_key })
     }
 
+    /// The key `key_id` when `actor` may manage its organization's keys (its owners and admins,
+    /// platform admins); `None` for anyone else, exactly as for an id that names no key.
+    pub async fn api_key_for(
+        &self,
+        actor: &Principal,
+        key_id: ObjectId,
+    ) -> Result<Option<ApiKey>, IdentityError> {
+        let Some(document) = self.api_keys.find_one(doc! { "_id": key_id }).await? else {
+            return Ok(None);
+        };
+        let key: ApiKey = bson::from_document(document)?;
+        let Some(organization) = self.organization(key.organization_id).await? else {
+            return Ok(None);
+        };
+        Ok(can_manage_org(actor, &organization).then_some(key))
+    }
+
     /// The organization's keys, newest first; owners and admins only.
     pub async fn list_api_keys(
         &self,

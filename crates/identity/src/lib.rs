@@ -15,6 +15,7 @@ pub mod access_token;
 pub mod api_key;
 pub mod authorization;
 pub mod collections;
+pub mod directory;
 pub mod error;
 pub mod invitation;
 pub mod organization;
@@ -37,6 +38,7 @@ pub mod user;
 pub mod visibility;
 
 pub use api_key::{ApiKey, ApiKeyScope, CreatedApiKey, API_KEY_PREFIX};
+pub use directory::{DirectoryPage, OrganizationFilter, UserFilter};
 pub use error::{ErrorCategory, IdentityError};
 pub use invitation::{
     InvitationReference, InvitationStatus, InviteMemberInput, OrganizationInvitation,
@@ -58,7 +60,7 @@ pub use settings::{
 };
 pub use two_factor::TwoFactorEnrollment;
 pub use user::{
-    ClientData, ClientDataUpdate, NotificationPreferences, Profile, ProfileUpdate,
-    ProvisionUserInput, RegisterInput, RegistrationRole, Role, TesterData, TesterDataUpdate, User,
-    UserStatus,
+    Availability, ClientData, ClientDataUpdate, ExperienceLevel, NotificationPreferences, Profile,
+    ProfileUpdate, ProvisionUserInput, QualificationStatus, RegisterInput, RegistrationRole, Role,
+    TesterData, TesterDataUpdate, User, UserStatus,
 };

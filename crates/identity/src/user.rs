@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::authorization;
 use crate::error::IdentityError;
+use crate::organization::OrganizationRole;
 use crate::outbox::OutboxKind;
 use crate::password;
 use crate::principal::Principal;
@@ -146,15 +147,112 @@ pub struct ClientData {
     pub default_payment_method_id: Option<String>,
 }
 
+/// How experienced a tester says they are (seed spelling in MongoDB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExperienceLevel {
+    /// New to testing (`beginner`).
+    Beginner,
+    /// Some track record (`intermediate`).
+    Intermediate,
+    /// Proven track record (`expert`).
+    Expert,
+    /// A stored value this version does not know; never accepted as input. Kept so that one
+    /// odd document reads as a value instead of failing the whole user.
+    #[serde(other)]
+    Other,
+}
+
+impl ExperienceLevel {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExperienceLevel::Beginner => "beginner",
+            ExperienceLevel::Intermediate => "intermediate",
+            ExperienceLevel::Expert => "expert",
+            ExperienceLevel::Other => "other",
+        }
+    }
+}
+
+/// When a tester can work (seed spelling in MongoDB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Availability {
+    /// `full-time`.
+    FullTime,
+    /// `part-time`.
+    PartTime,
+    /// `weekends`.
+    Weekends,
+    /// A stored value this version does not know; never accepted as input.
+    #[serde(other)]
+    Other,
+}
+
+impl Availability {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Availability::FullTime => "full-time",
+            Availability::PartTime => "part-time",
+            Availability::Weekends => "weekends",
+            Availability::Other => "other",
+        }
+    }
+}
+
+/// Where a tester's qualification stands (seed spelling in MongoDB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QualificationStatus {
+    /// Not yet assessed (`pending`).
+    Pending,
+    /// May claim jobs (`qualified`).
+    Qualified,
+    /// Failed the assessment (`rejected`).
+    Rejected,
+    /// A stored value this version does not know; never accepted as input and never qualifies.
+    #[serde(other)]
+    Other,
+}
+
+impl QualificationStatus {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QualificationStatus::Pending => "pending",
+            QualificationStatus::Qualified => "qualified",
+            QualificationStatus::Rejected => "rejected",
+            QualificationStatus::Other => "other",
+        }
+    }
+}
+
+/// Reads a user's `organization_role`; a spelling this version does not know is no role (it
+/// must never grant more than membership), so an odd document still reads.
+fn known_organization_role<'de, D>(deserializer: D) -> Result<Option<OrganizationRole>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let stored = Option::<String>::deserialize(deserializer)?;
+    Ok(match stored.as_deref() {
+        Some("owner") => Some(OrganizationRole::Owner),
+        Some("admin") => Some(OrganizationRole::Admin),
+        Some("member") => Some(OrganizationRole::Member),
+        _ => None,
+    })
+}
+
 /// Tester-specific data. Totals and qualification are maintained by other domains.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TesterData {
     /// e.g. `web`, `mobile`, `api`, `accessibility`.
     #[serde(default)]
     pub specializations: Vec<String>,
-    /// `beginner`, `intermediate` or `expert`.
+    /// Experience level.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub experience_level: Option<String>,
+    pub experience_level: Option<ExperienceLevel>,
     /// Devices the tester owns.
     #[serde(default)]
     pub devices: Vec<String>,
@@ -164,12 +262,12 @@ pub struct TesterData {
     /// Hourly rate in US cents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hourly_rate_usd: Option<i64>,
-    /// `full-time`, `part-time` or `weekends`.
+    /// Availability.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub availability: Option<String>,
-    /// `pending`, `qualified` or `rejected`.
+    pub availability: Option<Availability>,
+    /// Qualification outcome.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub qualification_status: Option<String>,
+    pub qualification_status: Option<QualificationStatus>,
     /// 0 to 100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qualification_score: Option<f64>,
@@ -249,9 +347,14 @@ pub struct User {
     /// The organization the user belongs to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_id: Option<ObjectId>,
-    /// `owner`, `admin` or `member` within that organization.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub organization_role: Option<String>,
+    /// The role within that organization. A stored spelling this version does not know reads
+    /// as no role, which grants nothing.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "known_organization_role"
+    )]
+    pub organization_role: Option<OrganizationRole>,
     /// Whether the email address was confirmed.
     #[serde(default)]
     pub email_verified: bool,
@@ -335,16 +438,16 @@ pub struct ClientDataUpdate {
 pub struct TesterDataUpdate {
     /// New specializations (replaces the list).
     pub specializations: Option<Vec<String>>,
-    /// New experience level (`beginner`, `intermediate`, `expert`).
-    pub experience_level: Option<String>,
+    /// New experience level (`Other` is refused).
+    pub experience_level: Option<ExperienceLevel>,
     /// New device list.
     pub devices: Option<Vec<String>>,
     /// New browser list.
     pub browsers: Option<Vec<String>>,
     /// New hourly rate in US cents (0 to 100 000 00).
     pub hourly_rate_usd: Option<i64>,
-    /// New availability (`full-time`, `part-time`, `weekends`).
-    pub availability: Option<String>,
+    /// New availability (`Other` is refused).
+    pub availability: Option<Availability>,
 }
 
 /// A profile update; fields left `None` are unchanged. Role, status and totals are not editable.
@@ -365,8 +468,6 @@ pub struct ProfileUpdate {
 }
 
 const TEAM_SIZES: [&str; 4] = ["1-10", "11-50", "51-200", "201+"];
-const EXPERIENCE_LEVELS: [&str; 3] = ["beginner", "intermediate", "expert"];
-const AVAILABILITIES: [&str; 3] = ["full-time", "part-time", "weekends"];
 const MAX_TEXT_LENGTH: usize = 2_000;
 const MAX_LIST_LENGTH: usize = 50;
 
@@ -418,6 +519,18 @@ fn check_choice(field: &'static str, value: &str, choices: &[&str]) -> Result<()
             reason: format!("must be one of {}", choices.join(", ")),
         })
     }
+}
+
+/// Refuses the `Other` variant of a closed set as input (`is_other`): it only reports stored
+/// values this version does not know.
+fn check_known(field: &'static str, is_other: bool) -> Result<(), IdentityError> {
+    if is_other {
+        return Err(IdentityError::InvalidInput {
+            field,
+            reason: "OTHER only reports stored values this version does not know".into(),
+        });
+    }
+    Ok(())
 }
 
 fn check_list(field: &'static str, values: &[String]) -> Result<(), IdentityError> {
@@ -525,12 +638,14 @@ fn check_tester_data(update: &TesterDataUpdate) -> Result<(), IdentityError> {
             check_list(field, values)?;
         }
     }
-    if let Some(level) = &update.experience_level {
-        check_choice("tester_data.experience_level", level, &EXPERIENCE_LEVELS)?;
-    }
-    if let Some(availability) = &update.availability {
-        check_choice("tester_data.availability", availability, &AVAILABILITIES)?;
-    }
+    check_known(
+        "tester_data.experience_level",
+        update.experience_level == Some(ExperienceLevel::Other),
+    )?;
+    check_known(
+        "tester_data.availability",
+        update.availability == Some(Availability::Other),
+    )?;
     if let Some(rate) = update.hourly_rate_usd {
         if !(0..=10_000_000).contains(&rate) {
             return Err(IdentityError::InvalidInput {
@@ -568,13 +683,11 @@ fn tester_data_sets(update: &TesterDataUpdate, sets: &mut Document) {
             sets.insert(path, value.clone());
         }
     }
-    for (path, value) in [
-        ("tester_data.experience_level", &update.experience_level),
-        ("tester_data.availability", &update.availability),
-    ] {
-        if let Some(value) = value {
-            sets.insert(path, value.clone());
-        }
+    if let Some(level) = update.experience_level {
+        sets.insert("tester_data.experience_level", level.as_str());
+    }
+    if let Some(availability) = update.availability {
+        sets.insert("tester_data.availability", availability.as_str());
     }
     if let Some(rate) = update.hourly_rate_usd {
         sets.insert("tester_data.hourly_rate_usd", rate);
@@ -642,7 +755,7 @@ fn initial_role_data(
                     browsers: update.browsers.unwrap_or_default(),
                     hourly_rate_usd: update.hourly_rate_usd,
                     availability: update.availability,
-                    qualification_status: Some("pending".to_owned()),
+                    qualification_status: Some(QualificationStatus::Pending),
                     qualification_score: None,
                     stripe_connect_id: None,
                     stripe_connect_status: None,
@@ -940,19 +1053,14 @@ impl IdentityService {
         &self,
         actor: &Principal,
         user_id: ObjectId,
-        status: &str,
+        status: QualificationStatus,
         score: Option<f64>,
     ) -> Result<User, IdentityError> {
         authorization::require(
             authorization::can_administer_users(actor),
             "set tester qualifications",
         )?;
-        if !["pending", "qualified", "rejected"].contains(&status) {
-            return Err(IdentityError::InvalidInput {
-                field: "status",
-                reason: "must be pending, qualified or rejected".into(),
-            });
-        }
+        check_known("status", status == QualificationStatus::Other)?;
         if let Some(score) = score {
             if !(0.0..=100.0).contains(&score) {
                 return Err(IdentityError::InvalidInput {
@@ -962,7 +1070,8 @@ impl IdentityService {
             }
         }
         let now = self.now();
-        let mut set = doc! { "tester_data.qualification_status": status, "updated_at": now };
+        let mut set =
+            doc! { "tester_data.qualification_status": status.as_str(), "updated_at": now };
         if let Some(score) = score {
             set.insert("tester_data.qualification_score", score);
         }
@@ -1067,8 +1176,8 @@ mod tests {
         let (client, tester) = initial_role_data(Role::Tester, None, None).unwrap();
         assert!(client.is_none());
         assert_eq!(
-            tester.unwrap().qualification_status.as_deref(),
-            Some("pending")
+            tester.unwrap().qualification_status,
+            Some(QualificationStatus::Pending)
         );
         assert!(initial_role_data(Role::Client, None, Some(&TesterDataUpdate::default())).is_err());
     }
@@ -1076,7 +1185,7 @@ mod tests {
     #[test]
     fn tester_choices_are_checked() {
         let update = TesterDataUpdate {
-            experience_level: Some("guru".into()),
+            experience_level: Some(ExperienceLevel::Other),
             ..Default::default()
         };
         assert!(matches!(

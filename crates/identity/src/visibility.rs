@@ -15,6 +15,7 @@
 
 use bson::oid::ObjectId;
 
+use crate::organization::OrganizationRole;
 use crate::principal::Principal;
 use crate::user::{Role, User};
 
@@ -54,8 +55,10 @@ impl Reader<'_> {
         matches!(self.principal, Principal::User(_))
             && self
                 .record
-                .and_then(|record| record.organization_role.as_deref())
-                .is_some_and(|role| role == "owner" || role == "admin")
+                .and_then(|record| record.organization_role)
+                .is_some_and(|role| {
+                    matches!(role, OrganizationRole::Owner | OrganizationRole::Admin)
+                })
     }
 }
 

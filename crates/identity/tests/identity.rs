@@ -276,12 +276,8 @@ async fn register_login_refresh_rotates_and_reusing_a_rotated_token_revokes_the_
     assert_eq!(user.role, Role::Tester);
     assert_eq!(user.status, UserStatus::PendingVerification);
     assert_eq!(
-        user.tester_data
-            .as_ref()
-            .unwrap()
-            .qualification_status
-            .as_deref(),
-        Some("pending")
+        user.tester_data.as_ref().unwrap().qualification_status,
+        Some(identity::QualificationStatus::Pending)
     );
     assert!(user.client_data.is_none());
     let stored = fx.raw_user("sarah.tester@gmail.com").await;
@@ -831,7 +827,10 @@ async fn profile_updates_touch_only_editable_fields_and_respect_the_version() {
     let tester = updated.tester_data.unwrap();
     assert_eq!(tester.devices, vec!["iPhone 14 Pro".to_string()]);
     assert_eq!(tester.hourly_rate_usd, Some(3_500));
-    assert_eq!(tester.qualification_status.as_deref(), Some("pending"));
+    assert_eq!(
+        tester.qualification_status,
+        Some(identity::QualificationStatus::Pending)
+    );
     assert_eq!(updated.version, user.version + 1);
 
     let stale = ProfileUpdate {
@@ -914,7 +913,10 @@ async fn organizations_track_members_roles_and_the_member_limit() {
     assert_eq!(organization.limits.max_members, 3);
     let owner_now = fx.service.user(owner.id).await.unwrap().unwrap();
     assert_eq!(owner_now.organization_id, Some(organization.id));
-    assert_eq!(owner_now.organization_role.as_deref(), Some("owner"));
+    assert_eq!(
+        owner_now.organization_role,
+        Some(identity::OrganizationRole::Owner)
+    );
 
     let (_, rival) = fx
         .signed_in("rival@othercorp.com", RegistrationRole::Client)

@@ -18,7 +18,7 @@ pub const MAX_LONG_TEXT_CHARS: usize = 20_000;
 pub const MAX_URL_CHARS: usize = 2_048;
 /// Items of a target list (devices, browsers, operating systems).
 pub const MAX_TARGETS: usize = 50;
-/// One item of a target list, or a short code (`template_type`).
+/// One item of a target list.
 pub const MAX_LABEL_CHARS: usize = 100;
 /// Steps of a template.
 pub const MAX_TEMPLATE_STEPS: usize = 100;
@@ -44,6 +44,18 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> MarketplaceError {
         field,
         reason: reason.into(),
     }
+}
+
+/// A closed-set value given as input: the `Other` variant that stands for stored values this
+/// version does not know is refused (`is_other`).
+pub fn known(field: &'static str, is_other: bool) -> Result<(), MarketplaceError> {
+    if is_other {
+        return Err(invalid(
+            field,
+            "OTHER only reports stored values this version does not know; choose a listed value",
+        ));
+    }
+    Ok(())
 }
 
 /// A text of at most `max_chars` characters; `required` ones must have a non-blank character.

@@ -18,11 +18,44 @@ use crate::job::{Job, JobStatus};
 use crate::service::MarketplaceService;
 use crate::submission::{Submission, SubmissionStatus};
 
+/// Where a job's money is, as the job records it (the seed's `escrow_status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobEscrowStatus {
+    /// Not funded (`pending`).
+    Pending,
+    /// The payment is authorized, not captured (`reserved`).
+    Reserved,
+    /// Captured and held (`held`).
+    Held,
+    /// All of it was released (`released`).
+    Released,
+    /// All of it was refunded (`refunded`).
+    Refunded,
+    /// A stored value this version does not know; never written.
+    #[serde(other)]
+    Other,
+}
+
+impl JobEscrowStatus {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobEscrowStatus::Pending => "pending",
+            JobEscrowStatus::Reserved => "reserved",
+            JobEscrowStatus::Held => "held",
+            JobEscrowStatus::Released => "released",
+            JobEscrowStatus::Refunded => "refunded",
+            JobEscrowStatus::Other => "other",
+        }
+    }
+}
+
 /// What funding a job produced; stored on the job as `escrow_status` / `escrow_transaction_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FundingReceipt {
-    /// The seed's `escrow_status`: "pending" | "reserved" | "held" | "released" | "refunded".
-    pub escrow_status: String,
+    /// The job's `escrow_status` after funding.
+    pub escrow_status: JobEscrowStatus,
     /// The escrow transaction that holds the money, when one was made.
     pub escrow_transaction_id: Option<ObjectId>,
     /// A human-readable note on what happened (shown to the client on publish).
@@ -76,7 +109,7 @@ impl JobFunding for NoFunding {
     ) -> BoxFuture<'a, Result<FundingReceipt, MarketplaceError>> {
         Box::pin(async {
             Ok(FundingReceipt {
-                escrow_status: "pending".into(),
+                escrow_status: JobEscrowStatus::Pending,
                 escrow_transaction_id: None,
                 note: "no escrow is configured: the job was published without funding".into(),
             })

@@ -256,7 +256,7 @@ pub struct Job {
     pub invited_tester_ids: Vec<ObjectId>,
     /// What funding reported on publish.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub escrow_status: Option<String>,
+    pub escrow_status: Option<crate::funding::JobEscrowStatus>,
     /// Set from the reservation of the job's budget before funding until the job is completed or
     /// cancelled: the budget counts against the owner's committed total (see `commitment`).
     #[serde(default)]
@@ -759,7 +759,7 @@ impl MarketplaceService {
             "status": JobStatus::Open.as_str(),
             "published_at": now,
             "updated_at": now,
-            "escrow_status": &funding.escrow_status,
+            "escrow_status": funding.escrow_status.as_str(),
         };
         if let Some(transaction_id) = funding.escrow_transaction_id {
             set.insert("escrow_transaction_id", transaction_id);

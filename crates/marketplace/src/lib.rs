@@ -78,8 +78,8 @@ pub use enhance::{
 };
 pub use error::{ErrorCategory, MarketplaceError};
 pub use funding::{
-    FundingReceipt, JobFunding, JobSettlement, NoFunding, NoSettlement, PaymentSource,
-    SettlementEvent, SubmissionPayout, SubmissionPayoutStatus,
+    FundingReceipt, JobEscrowStatus, JobFunding, JobSettlement, NoFunding, NoSettlement,
+    PaymentSource, SettlementEvent, SubmissionPayout, SubmissionPayoutStatus,
 };
 pub use job::{
     job_transition, DraftJobUpdate, Job, JobAction, JobStatus, JourneyStep, NewJob,
@@ -88,7 +88,8 @@ pub use job::{
 };
 pub use personal_data::{ErasureBlocker, MarketplacePersonalData};
 pub use project::{
-    NewProject, Project, ProjectCredentials, ProjectStatus, ProjectUpdate, SealedCredentials,
+    NewProject, Project, ProjectCredentials, ProjectEnvironment, ProjectStatus, ProjectType,
+    ProjectUpdate, SealedCredentials,
 };
 pub use service::MarketplaceService;
 pub use settings::{MarketplaceSettings, MoneyLimits};
@@ -98,5 +99,7 @@ pub use submission::{
     REVIEWABLE_JOB_STATUSES, SUBMISSION_TRANSITIONS,
 };
 pub use template::{
-    fill_placeholders, AiTestTemplate, JourneyTemplate, NewTemplate, TemplateStep, TemplateVariable,
+    fill_placeholders, AiTestTemplate, JourneyTemplate, NewTemplate, TemplateCategory,
+    TemplateStep, TemplateType, TemplateVariable,
 };
+pub use usage::OrganizationUsageCounts;

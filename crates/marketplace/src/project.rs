@@ -29,6 +29,39 @@ pub enum ProjectStatus {
     Draft,
 }
 
+/// What kind of product a project is (seed spelling in MongoDB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProjectType {
+    /// A website or web app (`web`).
+    Web,
+    /// A mobile app (`mobile`).
+    Mobile,
+    /// An API (`api`).
+    Api,
+    /// A desktop application (`desktop`).
+    Desktop,
+    /// A stored value this version does not know; never accepted as input. Kept so that one
+    /// odd document reads as a value rather than failing a whole page.
+    #[serde(other)]
+    Other,
+}
+
+/// Where the product under test runs (seed spelling in MongoDB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProjectEnvironment {
+    /// Live (`production`).
+    Production,
+    /// A staging copy (`staging`).
+    Staging,
+    /// A development build (`development`).
+    Development,
+    /// A stored value this version does not know; never accepted as input.
+    #[serde(other)]
+    Other,
+}
+
 /// Credentials testers need to log into the tested product, in plain text (only ever in memory).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProjectCredentials {
@@ -67,12 +100,12 @@ pub struct Project {
     /// The owning organization, when created on its behalf.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_id: Option<ObjectId>,
-    /// "web" | "mobile" | "api" | "desktop".
-    pub project_type: String,
+    /// What kind of product.
+    pub project_type: ProjectType,
     /// Main URL or app link.
     pub url: String,
-    /// "production" | "staging" | "development".
-    pub environment: String,
+    /// Where it runs.
+    pub environment: ProjectEnvironment,
     /// Sealed credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<SealedCredentials>,
@@ -100,12 +133,12 @@ pub struct NewProject {
     pub name: String,
     /// Description.
     pub description: String,
-    /// Seed spelling: "web" | "mobile" | "api" | "desktop".
-    pub project_type: String,
+    /// What kind of product (`Other` is refused).
+    pub project_type: ProjectType,
     /// Main URL or app link.
     pub url: String,
-    /// Seed spelling: "production" | "staging" | "development".
-    pub environment: String,
+    /// Where it runs (`Other` is refused).
+    pub environment: ProjectEnvironment,
     /// Credentials to seal, if any.
     pub credentials: Option<ProjectCredentials>,
     /// Target devices.
@@ -167,6 +200,11 @@ impl MarketplaceService {
             &input.description,
             false,
             bounds::MAX_DESCRIPTION_CHARS,
+        )?;
+        bounds::known("project_type", input.project_type == ProjectType::Other)?;
+        bounds::known(
+            "environment",
+            input.environment == ProjectEnvironment::Other,
         )?;
         bounds::web_url("url", &input.url, false)?;
         bounds::labels("target_devices", &input.target_devices, bounds::MAX_TARGETS)?;

@@ -45,6 +45,58 @@ pub struct JourneyTemplate {
     pub steps: Vec<TemplateStep>,
 }
 
+/// The catalogue's categories (seed spelling in MongoDB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TemplateCategory {
+    /// Shops, carts, checkouts (`e-commerce`).
+    #[serde(rename = "e-commerce")]
+    ECommerce,
+    /// Software as a service (`saas`).
+    #[serde(rename = "saas")]
+    Saas,
+    /// Mobile apps (`mobile-app`).
+    #[serde(rename = "mobile-app")]
+    MobileApp,
+    /// APIs (`api`).
+    #[serde(rename = "api")]
+    Api,
+    /// Anything else (`general`).
+    #[serde(rename = "general")]
+    General,
+    /// A stored value this version does not know; never accepted as input.
+    #[serde(other, rename = "other")]
+    Other,
+}
+
+impl TemplateCategory {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TemplateCategory::ECommerce => "e-commerce",
+            TemplateCategory::Saas => "saas",
+            TemplateCategory::MobileApp => "mobile-app",
+            TemplateCategory::Api => "api",
+            TemplateCategory::General => "general",
+            TemplateCategory::Other => "other",
+        }
+    }
+}
+
+/// What a template produces (seed spelling in MongoDB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateType {
+    /// A user journey with steps (`user_journey`).
+    UserJourney,
+    /// A checklist (`test_checklist`).
+    TestChecklist,
+    /// A guide for exploratory testing (`exploratory_guide`).
+    ExploratoryGuide,
+    /// A stored value this version does not know; never accepted as input.
+    #[serde(other)]
+    Other,
+}
+
 /// A template as stored in `ai_test_templates`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AiTestTemplate {
@@ -55,10 +107,10 @@ pub struct AiTestTemplate {
     pub name: String,
     /// Description.
     pub description: String,
-    /// "e-commerce" | "saas" | "mobile-app" | "api" | "general".
-    pub category: String,
-    /// "user_journey" | "test_checklist" | "exploratory_guide".
-    pub template_type: String,
+    /// Category.
+    pub category: TemplateCategory,
+    /// Template type.
+    pub template_type: TemplateType,
     /// The journey with placeholders.
     pub journey_template: JourneyTemplate,
     /// System prompt for the enhancement provider (empty: the default).
@@ -86,10 +138,10 @@ pub struct NewTemplate {
     pub name: String,
     /// Description.
     pub description: String,
-    /// Category (seed spelling).
-    pub category: String,
-    /// Template type (seed spelling).
-    pub template_type: String,
+    /// Category (`Other` is refused).
+    pub category: TemplateCategory,
+    /// Template type (`Other` is refused).
+    pub template_type: TemplateType,
     /// The journey with placeholders.
     pub journey_template: JourneyTemplate,
     /// System prompt the enhancement provider gets for journeys of jobs made from this template;
@@ -136,12 +188,8 @@ fn validate_template(input: &NewTemplate) -> Result<(), MarketplaceError> {
         false,
         bounds::MAX_DESCRIPTION_CHARS,
     )?;
-    bounds::text(
-        "template_type",
-        &input.template_type,
-        true,
-        bounds::MAX_LABEL_CHARS,
-    )?;
+    bounds::known("category", input.category == TemplateCategory::Other)?;
+    bounds::known("template_type", input.template_type == TemplateType::Other)?;
     let journey = &input.journey_template;
     bounds::text(
         "scenario",
@@ -262,8 +310,8 @@ impl MarketplaceService {
                 doc! { "$set": {
                     "name": input.name,
                     "description": input.description,
-                    "category": input.category,
-                    "template_type": input.template_type,
+                    "category": bson::to_bson(&input.category)?,
+                    "template_type": bson::to_bson(&input.template_type)?,
                     "journey_template": bson::to_bson(&input.journey_template)?,
                     "openai_system_prompt": input.openai_system_prompt,
                     "enhancement_instructions": input.enhancement_instructions,
@@ -307,12 +355,12 @@ impl MarketplaceService {
     /// catalogue is curated by admins.
     pub async fn list_templates(
         &self,
-        category: Option<&str>,
+        category: Option<TemplateCategory>,
         include_inactive: bool,
     ) -> Result<Vec<AiTestTemplate>, MarketplaceError> {
         let mut filter = doc! {};
         if let Some(category) = category {
-            filter.insert("category", category);
+            filter.insert("category", category.as_str());
         }
         if !include_inactive {
             filter.insert("is_active", true);

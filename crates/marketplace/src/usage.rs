@@ -94,6 +94,29 @@ pub(crate) fn is_running(status: JobStatus) -> bool {
     RUNNING_JOB_STATUSES.contains(&status)
 }
 
+/// The filters selecting the owner's counted projects and running jobs.
+fn counted_filters(owner: UsageOwner) -> Result<(Document, Document), MarketplaceError> {
+    let mut projects = owner.owns();
+    let counted: Vec<_> = COUNTED_PROJECT_STATUSES
+        .iter()
+        .map(bson::to_bson)
+        .collect::<Result<_, _>>()?;
+    projects.insert("status", doc! { "$in": counted });
+    let mut jobs = owner.owns();
+    let running: Vec<&str> = RUNNING_JOB_STATUSES.iter().map(|s| s.as_str()).collect();
+    jobs.insert("status", doc! { "$in": running });
+    Ok((projects, jobs))
+}
+
+/// What an organization uses of its project and job limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrganizationUsageCounts {
+    /// Active and draft projects (counted against `max_projects`).
+    pub projects_count: i64,
+    /// Open, in-progress and in-review jobs (counted against `max_concurrent_jobs`).
+    pub active_jobs_count: i64,
+}
+
 /// The owner's counter, known to exist in the current transaction. Get it with
 /// [`MarketplaceService::usage_counter`] *before* the transaction changes any counted project or
 /// job: a counter created from a count that already sees the change would count it twice.
@@ -153,6 +176,55 @@ impl MarketplaceService {
         Ok(())
     }
 
+    /// Each organization's counted projects and running jobs, for display: its counter (one
+    /// `$in` query for all of them), which always equals the real count, or a count of its
+    /// documents before the counter's first use.
+    pub async fn organization_usages(
+        &self,
+        organization_ids: &[ObjectId],
+    ) -> Result<std::collections::HashMap<ObjectId, OrganizationUsageCounts>, MarketplaceError>
+    {
+        let stored: Vec<Document> = futures_util::TryStreamExt::try_collect(
+            self.usage_counters
+                .find(doc! { "_id": { "$in": organization_ids } })
+                .await?,
+        )
+        .await?;
+        let mut usages = std::collections::HashMap::new();
+        for counter in stored {
+            let Ok(id) = counter.get_object_id("_id") else {
+                continue;
+            };
+            let number = |counted: UsageCounter| {
+                counter
+                    .get_i64(counted.field())
+                    .or_else(|_| counter.get_i32(counted.field()).map(i64::from))
+                    .unwrap_or(0)
+            };
+            usages.insert(
+                id,
+                OrganizationUsageCounts {
+                    projects_count: number(UsageCounter::Projects),
+                    active_jobs_count: number(UsageCounter::RunningJobs),
+                },
+            );
+        }
+        for &organization_id in organization_ids {
+            if usages.contains_key(&organization_id) {
+                continue;
+            }
+            let (projects, jobs) = counted_filters(UsageOwner::Organization(organization_id))?;
+            usages.insert(
+                organization_id,
+                OrganizationUsageCounts {
+                    projects_count: self.projects.count_documents(projects).await? as i64,
+                    active_jobs_count: self.jobs.count_documents(jobs).await? as i64,
+                },
+            );
+        }
+        Ok(usages)
+    }
+
     /// The committed value of `counter` for `owner`, or `None` before its first use. Outside a
     /// transaction, so only good for failing early; the transaction decides.
     pub(crate) async fn usage(
@@ -195,20 +267,12 @@ impl MarketplaceService {
             }
             return Ok(ExistingCounter { owner });
         }
-        let mut projects = owner.owns();
-        let counted: Vec<_> = COUNTED_PROJECT_STATUSES
-            .iter()
-            .map(bson::to_bson)
-            .collect::<Result<_, _>>()?;
-        projects.insert("status", doc! { "$in": counted });
+        let (projects, jobs) = counted_filters(owner)?;
         let projects_count = self
             .projects
             .count_documents(projects)
             .session(&mut *session)
             .await?;
-        let mut jobs = owner.owns();
-        let running: Vec<&str> = RUNNING_JOB_STATUSES.iter().map(|s| s.as_str()).collect();
-        jobs.insert("status", doc! { "$in": running });
         let active_jobs_count = self
             .jobs
             .count_documents(jobs)

@@ -245,7 +245,10 @@ async fn publishing_without_escrow_opens_the_job_unfunded_and_says_so() {
         .await
         .unwrap();
     assert_eq!(published.job.status, JobStatus::Open);
-    assert_eq!(published.job.escrow_status.as_deref(), Some("pending"));
+    assert_eq!(
+        published.job.escrow_status,
+        Some(marketplace::JobEscrowStatus::Pending)
+    );
     assert_eq!(published.job.escrow_transaction_id, None);
     assert!(published.funding.note.contains("without funding"));
     assert!(published.job.published_at.is_some());
@@ -802,8 +805,8 @@ fn checkout_template() -> NewTemplate {
     NewTemplate {
         name: "Checkout".into(),
         description: "Buy a product".into(),
-        category: "e-commerce".into(),
-        template_type: "user_journey".into(),
+        category: marketplace::TemplateCategory::ECommerce,
+        template_type: marketplace::TemplateType::UserJourney,
         journey_template: JourneyTemplate {
             scenario: "Buy {{product}} on {{site}}".into(),
             variables: vec![
@@ -984,9 +987,9 @@ fn new_project(with_credentials: bool) -> NewProject {
     NewProject {
         name: "Shop".into(),
         description: "Main web shop".into(),
-        project_type: "web".into(),
+        project_type: marketplace::ProjectType::Web,
         url: "https://shop.test".into(),
-        environment: "staging".into(),
+        environment: marketplace::ProjectEnvironment::Staging,
         credentials: with_credentials.then(|| ProjectCredentials {
             username: "qa@shop.test".into(),
             password: "hunter2".into(),

@@ -161,13 +161,12 @@ impl EscrowService {
                         PaymentStep::Capture(_),
                         EscrowStatus::Failed | EscrowStatus::Expired,
                     ) => {
-                        return Ok((
-                            WebhookOutcome::NeedsAttention,
-                            Some(format!(
-                                "Stripe captured {payment_id} for a funding attempt the ledger records as {}",
-                                status.as_str()
-                            )),
-                        ))
+                        let detail = format!(
+                            "Stripe captured {payment_id} for a funding attempt the ledger records as {}",
+                            status.as_str()
+                        );
+                        escrow.flag_attention(detail.clone(), now);
+                        return Ok((WebhookOutcome::NeedsAttention, Some(detail)));
                     }
                     (
                         PaymentStep::Fail(reason),
@@ -226,21 +225,23 @@ impl EscrowService {
                         escrow.fail_refund(refund_id, &reason, now, ACTOR)?;
                         Ok((WebhookOutcome::Applied, None))
                     }
-                    (ProviderRefundStatus::Failed, RefundStatus::Succeeded) => Ok((
-                        WebhookOutcome::NeedsAttention,
-                        Some(format!(
+                    (ProviderRefundStatus::Failed, RefundStatus::Succeeded) => {
+                        let detail = format!(
                             "Stripe reports refund {provider_id} failed ({}), but the ledger recorded refund {} as returned to the client",
                             refund.failure_reason.as_deref().unwrap_or("no reason given"),
                             refund_id.to_hex()
-                        )),
-                    )),
-                    (ProviderRefundStatus::Succeeded, RefundStatus::Failed) => Ok((
-                        WebhookOutcome::NeedsAttention,
-                        Some(format!(
+                        );
+                        escrow.flag_attention(detail.clone(), now);
+                        Ok((WebhookOutcome::NeedsAttention, Some(detail)))
+                    }
+                    (ProviderRefundStatus::Succeeded, RefundStatus::Failed) => {
+                        let detail = format!(
                             "Stripe reports refund {provider_id} succeeded, but the ledger recorded refund {} as refused",
                             refund_id.to_hex()
-                        )),
-                    )),
+                        );
+                        escrow.flag_attention(detail.clone(), now);
+                        Ok((WebhookOutcome::NeedsAttention, Some(detail)))
+                    }
                     _ => Ok((WebhookOutcome::NoChange, None)),
                 }
             })
@@ -299,21 +300,24 @@ impl EscrowService {
         let Some((escrow, payout_id)) = self.transfer_payout_of(transfer).await? else {
             return outcome(WebhookOutcome::NotOurs);
         };
+        let detail = format!(
+            "transfer {} of payout {} reversed by {amount_reversed} cents in all; the payout stays paid",
+            transfer.transfer_id,
+            payout_id.to_hex()
+        );
         self.change(None, escrow.job_id, |escrow, now| {
-            escrow.record_transfer_reversal(
+            let recorded = escrow.record_transfer_reversal(
                 payout_id,
                 &transfer.transfer_id,
                 amount_reversed,
                 now,
                 ACTOR,
-            )
+            )?;
+            escrow.flag_attention(detail.clone(), now);
+            Ok(recorded)
         })
         .await?;
-        attention(format!(
-            "transfer {} of payout {} reversed by {amount_reversed} cents in all; the payout stays paid",
-            transfer.transfer_id,
-            payout_id.to_hex()
-        ))
+        attention(detail)
     }
 }
 

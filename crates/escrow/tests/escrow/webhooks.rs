@@ -183,7 +183,23 @@ async fn refund_events_match_our_metadata_and_disagreements_are_left_for_an_oper
         apply(&world, &event("refund.failed", failed)).await,
         WebhookOutcome::NeedsAttention
     );
-    assert_eq!(world.escrow_of(job.id).await, escrow);
+    // No money moves; the escrow is only flagged for an operator, with the provider's reason.
+    let flagged = world.escrow_of(job.id).await;
+    let attention = flagged.needs_attention.clone().expect("flagged");
+    assert!(
+        attention.reason.contains("expired_or_canceled_card"),
+        "{attention:?}"
+    );
+    assert_eq!(
+        escrow::EscrowTransaction {
+            needs_attention: None,
+            version: escrow.version,
+            updated_at: escrow.updated_at,
+            ..flagged.clone()
+        },
+        escrow
+    );
+    let escrow = flagged;
 
     // Objects that are not ours, and types escrow does not act on, change nothing.
     let stranger =

@@ -79,27 +79,27 @@ impl From<ClientDataInput> for identity::ClientDataUpdate {
 pub struct TesterDataInput {
     /// Specializations, e.g. `web`, `mobile`.
     pub specializations: Option<Vec<String>>,
-    /// `beginner`, `intermediate` or `expert`.
-    pub experience_level: Option<String>,
+    /// Experience level.
+    pub experience_level: Option<ExperienceLevel>,
     /// Devices owned.
     pub devices: Option<Vec<String>>,
     /// Browsers used.
     pub browsers: Option<Vec<String>>,
     /// Hourly rate in US cents.
     pub hourly_rate_usd_cents: Option<i64>,
-    /// `full-time`, `part-time` or `weekends`.
-    pub availability: Option<String>,
+    /// Availability.
+    pub availability: Option<Availability>,
 }
 
 impl From<TesterDataInput> for identity::TesterDataUpdate {
     fn from(input: TesterDataInput) -> Self {
         identity::TesterDataUpdate {
             specializations: input.specializations,
-            experience_level: input.experience_level,
+            experience_level: input.experience_level.map(Into::into),
             devices: input.devices,
             browsers: input.browsers,
             hourly_rate_usd: input.hourly_rate_usd_cents,
-            availability: input.availability,
+            availability: input.availability.map(Into::into),
         }
     }
 }
@@ -156,6 +156,9 @@ pub struct RefreshInput {
 #[derive(InputObject, Default)]
 pub struct EmptyInput {
     /// Echoed back unchanged, for clients that correlate mutations.
+    #[graphql(
+        deprecation = "No payload carries clientMutationId (see ARCHITECTURE.md); correlate requests on the client."
+    )]
     pub client_mutation_id: Option<String>,
 }
 
@@ -165,6 +168,9 @@ pub struct SuccessPayload {
     /// Always true; failures are errors.
     pub ok: bool,
     /// The `clientMutationId` given in the input.
+    #[graphql(
+        deprecation = "No payload carries clientMutationId (see ARCHITECTURE.md); correlate requests on the client."
+    )]
     pub client_mutation_id: Option<String>,
 }
 
@@ -255,6 +261,7 @@ pub struct UserIdInput {
 
 /// A tester's qualification outcome.
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "identity::QualificationStatus")]
 pub enum QualificationStatus {
     /// Not yet assessed.
     Pending,
@@ -262,6 +269,37 @@ pub enum QualificationStatus {
     Qualified,
     /// Failed the assessment.
     Rejected,
+    /// A stored value this API version does not know; never qualifies. Refused as input
+    /// (`BAD_USER_INPUT`).
+    Other,
+}
+
+/// How experienced a tester says they are.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "identity::ExperienceLevel")]
+pub enum ExperienceLevel {
+    /// New to testing.
+    Beginner,
+    /// Some track record.
+    Intermediate,
+    /// Proven track record.
+    Expert,
+    /// A stored value this API version does not know. Refused as input (`BAD_USER_INPUT`).
+    Other,
+}
+
+/// When a tester can work.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "identity::Availability")]
+pub enum Availability {
+    /// Full time.
+    FullTime,
+    /// Part time.
+    PartTime,
+    /// Weekends only.
+    Weekends,
+    /// A stored value this API version does not know. Refused as input (`BAD_USER_INPUT`).
+    Other,
 }
 
 /// Input of `setTesterQualification`.
@@ -515,11 +553,7 @@ impl AccountMutation {
     ) -> ApiResult<UserPayload> {
         let principal = viewer(ctx).principal()?;
         let user_id = GlobalId::decode_as(&input.user_id, NodeType::User, "userId")?;
-        let status = match input.status {
-            QualificationStatus::Pending => "pending",
-            QualificationStatus::Qualified => "qualified",
-            QualificationStatus::Rejected => "rejected",
-        };
+        let status = input.status.into();
         let user = services(ctx)
             .identity()
             .set_tester_qualification(principal, user_id, status, input.score)

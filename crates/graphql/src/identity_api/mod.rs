@@ -4,6 +4,7 @@
 //! the identity crate.
 
 pub mod accounts;
+pub mod directory;
 pub mod organizations;
 pub mod personal_data;
 pub mod two_factor;
@@ -17,6 +18,7 @@ pub struct IdentityQuery(
     accounts::AccountQuery,
     organizations::OrganizationQuery,
     personal_data::PersonalDataQuery,
+    directory::DirectoryQuery,
 );
 
 /// Every identity mutation.

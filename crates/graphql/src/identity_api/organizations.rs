@@ -84,9 +84,9 @@ pub struct OrganizationLimits {
 pub struct OrganizationUsage {
     /// Current members.
     pub member_count: i64,
-    /// Jobs currently open.
+    /// Jobs open, in progress or in review (counted against `maxConcurrentJobs`).
     pub active_jobs_count: i64,
-    /// Projects.
+    /// Active and draft projects (counted against `maxProjects`).
     pub projects_count: i64,
 }
 
@@ -172,18 +172,60 @@ impl Organization {
             allow_external_testers: self.0.settings.allow_external_testers,
         }
     }
-    /// Usage counters.
-    async fn usage(&self) -> OrganizationUsage {
-        let usage = self.0.usage;
-        OrganizationUsage {
-            member_count: usage.member_count,
-            active_jobs_count: usage.active_jobs_count,
-            projects_count: usage.projects_count,
-        }
+    /// Usage counters: members from the organization, projects and running jobs from the
+    /// marketplace's counters behind the plan limits.
+    async fn usage(&self, ctx: &Context<'_>) -> ApiResult<OrganizationUsage> {
+        let counted = crate::loaders::load(
+            ctx,
+            crate::loaders::OrganizationUsageLoader(services(ctx).clone()),
+            self.0.id,
+        )
+        .await?
+        .unwrap_or(marketplace::OrganizationUsageCounts {
+            projects_count: 0,
+            active_jobs_count: 0,
+        });
+        Ok(OrganizationUsage {
+            member_count: self.0.usage.member_count,
+            active_jobs_count: counted.active_jobs_count,
+            projects_count: counted.projects_count,
+        })
     }
     /// When it was created.
     async fn created_at(&self) -> DateTime {
         self.0.created_at.into()
+    }
+    /// The projects made for this organization, newest first. Its members (and API keys) and
+    /// platform admins only; anyone else gets `FORBIDDEN`.
+    #[graphql(complexity = "crate::relay::page_cost(first, last, child_complexity)")]
+    async fn projects(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> ApiResult<ListConnection<crate::marketplace_api::types::Project>> {
+        crate::marketplace_api::projects::projects_of_organization(
+            ctx, self.0.id, first, after, last, before,
+        )
+        .await
+    }
+    /// The jobs made for this organization, drafts included, newest first. Its members (and API
+    /// keys) and platform admins only; anyone else gets `FORBIDDEN`.
+    #[graphql(complexity = "crate::relay::page_cost(first, last, child_complexity)")]
+    async fn jobs(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> ApiResult<ListConnection<crate::marketplace_api::types::Job>> {
+        crate::marketplace_api::jobs::jobs_of_organization(
+            ctx, self.0.id, first, after, last, before,
+        )
+        .await
     }
     /// The viewer's role here, if the viewer is a member.
     async fn viewer_role(&self, ctx: &Context<'_>) -> Option<OrganizationRole> {
@@ -320,13 +362,13 @@ pub async fn visible_organization(
 }
 
 /// A partner API key as listed: never its secret.
-pub struct ApiKey(identity::ApiKey);
+pub struct ApiKey(pub identity::ApiKey);
 
 /// A partner API key as listed: never its secret.
 #[Object]
 impl ApiKey {
     /// Global ID.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         GlobalId::encode(NodeType::ApiKey, self.0.id)
     }
     /// Label chosen by its creator.

@@ -102,30 +102,35 @@ impl From<identity::ClientData> for ClientData {
 
 /// What a tester tells about their skills and equipment, plus totals other domains maintain.
 /// The public tester reputation (specializations, experience level, completed jobs, average
-/// rating) is visible to everyone who sees the tester; the other fields are `null` for everyone
+/// rating, success rate) is visible to everyone who sees the tester; the other fields are `null` for everyone
 /// but the tester themself and admins.
 #[derive(SimpleObject)]
 pub struct TesterData {
     /// e.g. `web`, `mobile`, `api`, `accessibility`.
     pub specializations: Vec<String>,
-    /// `beginner`, `intermediate` or `expert`.
-    pub experience_level: Option<String>,
+    /// Experience level.
+    pub experience_level: Option<super::accounts::ExperienceLevel>,
     /// Devices the tester owns. Private.
     pub devices: Option<Vec<String>>,
     /// Browsers the tester uses. Private.
     pub browsers: Option<Vec<String>>,
     /// Hourly rate in US cents. Private.
     pub hourly_rate_usd_cents: Option<i64>,
-    /// `full-time`, `part-time` or `weekends`. Private.
-    pub availability: Option<String>,
-    /// `pending`, `qualified` or `rejected`. Private.
-    pub qualification_status: Option<String>,
+    /// When the tester can work. Private.
+    pub availability: Option<super::accounts::Availability>,
+    /// Qualification outcome. Private.
+    pub qualification_status: Option<super::accounts::QualificationStatus>,
+    /// Qualification score, 0 to 100, when an admin recorded one. Private.
+    pub qualification_score: Option<f64>,
     /// Lifetime earnings in US cents. Private.
     pub total_earned_usd_cents: Option<i64>,
     /// Completed jobs.
     pub total_jobs_completed: i64,
-    /// Average rating, 0 to 5.
+    /// Average of the revealed ratings received, 1 to 5 (`null` before the first).
     pub average_rating: Option<f64>,
+    /// Approved share of the tester's reviewed submissions, 0 to 100, as of the last revealed
+    /// rating (`null` before the first).
+    pub success_rate: Option<f64>,
 }
 
 impl TesterData {
@@ -134,15 +139,20 @@ impl TesterData {
         let personal = view >= UserView::Personal;
         TesterData {
             specializations: data.specializations,
-            experience_level: data.experience_level,
+            experience_level: data.experience_level.map(Into::into),
             devices: personal.then_some(data.devices),
             browsers: personal.then_some(data.browsers),
             hourly_rate_usd_cents: data.hourly_rate_usd.filter(|_| personal),
-            availability: data.availability.filter(|_| personal),
-            qualification_status: data.qualification_status.filter(|_| personal),
+            availability: data.availability.filter(|_| personal).map(Into::into),
+            qualification_status: data
+                .qualification_status
+                .filter(|_| personal)
+                .map(Into::into),
             total_earned_usd_cents: personal.then_some(data.total_earned_usd),
+            qualification_score: data.qualification_score.filter(|_| personal),
             total_jobs_completed: data.total_jobs_completed,
             average_rating: data.average_rating,
+            success_rate: data.success_rate,
         }
     }
 }
@@ -343,12 +353,15 @@ impl User {
                 .collect(),
         ))
     }
-    /// Role within the user's organization: `owner`, `admin` or `member`. Organization.
-    async fn organization_role(&self, ctx: &Context<'_>) -> ApiResult<Option<&str>> {
+    /// Role within the user's organization. Organization.
+    async fn organization_role(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Option<super::organizations::OrganizationRole>> {
         if !self.sees(ctx, UserView::Organization).await? {
             return Ok(None);
         }
-        Ok(self.record.organization_role.as_deref())
+        Ok(self.record.organization_role.map(Into::into))
     }
     /// Whether the e-mail address was confirmed. Organization.
     async fn email_verified(&self, ctx: &Context<'_>) -> ApiResult<Option<bool>> {
@@ -434,6 +447,27 @@ impl User {
         )
         .await
     }
+    /// The tester's own work: their submissions, drafts included, newest first. Private (the
+    /// tester and platform admins; `null` for everyone else).
+    #[graphql(complexity = "crate::relay::page_cost(first, last, child_complexity)")]
+    async fn submissions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> ApiResult<Option<ListConnection<crate::marketplace_api::types::Submission>>> {
+        crate::marketplace_api::submissions::submissions_of_tester(
+            ctx,
+            self.record.id,
+            first,
+            after,
+            last,
+            before,
+        )
+        .await
+    }
     /// The organization the user belongs to, when the viewer may see it. Organization.
     async fn organization(
         &self,
@@ -468,7 +502,7 @@ pub struct Session {
 #[ComplexObject]
 impl Session {
     /// Global ID.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         GlobalId::encode(NodeType::Session, self.record.id)
     }
     /// When the session logged in.

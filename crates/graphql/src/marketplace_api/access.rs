@@ -74,10 +74,10 @@ pub fn actor_of(user: &identity::User) -> Actor {
         identity::Role::Admin => ActorRole::Admin,
     };
     let organization = user.organization_id.map(|id| {
-        let role = match user.organization_role.as_deref() {
-            Some("owner") => OrgRole::Owner,
-            Some("admin") => OrgRole::Admin,
-            _ => OrgRole::Member,
+        let role = match user.organization_role {
+            Some(identity::OrganizationRole::Owner) => OrgRole::Owner,
+            Some(identity::OrganizationRole::Admin) => OrgRole::Admin,
+            Some(identity::OrganizationRole::Member) | None => OrgRole::Member,
         };
         (id, role)
     });
@@ -107,10 +107,12 @@ pub fn tester_profile_of(user: &identity::User) -> Option<TesterProfile> {
         return None;
     }
     let data = user.tester_data.clone().unwrap_or_default();
-    let experience_level = match data.experience_level.as_deref() {
-        Some("expert") => ExperienceLevel::Expert,
-        Some("intermediate") => ExperienceLevel::Intermediate,
-        _ => ExperienceLevel::Beginner,
+    let experience_level = match data.experience_level {
+        Some(identity::ExperienceLevel::Expert) => ExperienceLevel::Expert,
+        Some(identity::ExperienceLevel::Intermediate) => ExperienceLevel::Intermediate,
+        Some(identity::ExperienceLevel::Beginner | identity::ExperienceLevel::Other) | None => {
+            ExperienceLevel::Beginner
+        }
     };
     let mut os = Vec::new();
     for device in &data.devices {
@@ -125,7 +127,9 @@ pub fn tester_profile_of(user: &identity::User) -> Option<TesterProfile> {
         experience_level,
         qualification_status: data
             .qualification_status
-            .unwrap_or_else(|| "pending".to_string()),
+            .unwrap_or(identity::QualificationStatus::Pending)
+            .as_str()
+            .to_string(),
         devices: data.devices,
         browsers: data.browsers,
         os,

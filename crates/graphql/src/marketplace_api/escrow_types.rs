@@ -3,7 +3,7 @@
 //! admins, and platform admins; a payout additionally to the tester it pays. Everyone else gets
 //! `FORBIDDEN`, on every path.
 
-use async_graphql::{Context, Enum, Object, SimpleObject};
+use async_graphql::{Context, Enum, Object};
 use bson::oid::ObjectId;
 
 use crate::error::ApiResult;
@@ -103,19 +103,104 @@ impl EscrowRefund {
     }
 }
 
+/// What an escrow ledger entry records.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "escrow::EscrowEventType")]
+pub enum EscrowEventType {
+    /// The escrow was created for a published job.
+    Created,
+    /// The provider authorized the client's payment.
+    Authorized,
+    /// The provider captured it: the money is held.
+    Captured,
+    /// An approved seat's pay left escrow for its payout.
+    Released,
+    /// Money went back to the client.
+    Refunded,
+    /// The provider declined the payment.
+    Failed,
+    /// The authorization lapsed.
+    Expired,
+    /// Funding started over after a decline or lapse.
+    FundingRetried,
+    /// A payout was set aside for its dispute window.
+    PayoutHeld,
+    /// A dispute froze a payout.
+    PayoutFrozen,
+    /// A dispute ended in the tester's favour.
+    PayoutUnfrozen,
+    /// The rest of the dispute window was given up: the payout is due now.
+    PayoutWindowWaived,
+    /// A transfer to the tester was requested.
+    PayoutProcessing,
+    /// The tester was paid.
+    PayoutPaid,
+    /// A transfer failed.
+    PayoutFailed,
+    /// A payout was taken back; its money goes back to the client.
+    PayoutReversed,
+    /// A refund was requested from the provider.
+    RefundRequested,
+    /// The provider refused a refund; the money is available in escrow again.
+    RefundFailed,
+    /// The provider reports a paid payout's transfer reversed; recorded for an operator.
+    TransferReversed,
+    /// A kind this API version does not know.
+    Other,
+}
+
+/// Who performed an escrow ledger entry.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EscrowEventActorKind {
+    /// A person: `performedBy` names them.
+    User,
+    /// The platform or the payment provider (`process` names which: `reconcile`,
+    /// `stripe_webhook`, ...); `performedBy` is `null`.
+    System,
+}
+
 /// One entry of an escrow's append-only ledger.
-#[derive(SimpleObject)]
-pub struct EscrowEvent {
-    /// What happened (`created`, `captured`, `payout_held`, `refunded`, ...).
-    pub event_type: String,
+pub struct EscrowEvent(pub escrow::EscrowEvent);
+
+/// One entry of an escrow's append-only ledger.
+#[Object]
+impl EscrowEvent {
+    /// What happened.
+    async fn event_type(&self) -> EscrowEventType {
+        self.0.event_type.into()
+    }
     /// Cents moved.
-    pub amount_cents: i64,
+    async fn amount_cents(&self) -> i64 {
+        self.0.amount_usd
+    }
     /// When.
-    pub at: DateTime,
+    async fn at(&self) -> DateTime {
+        self.0.timestamp.into()
+    }
     /// Notes.
-    pub notes: String,
+    async fn notes(&self) -> &str {
+        &self.0.notes
+    }
+    /// Whether a person or the system performed it.
+    async fn actor_kind(&self) -> EscrowEventActorKind {
+        if self.0.performed_by.is_some() {
+            EscrowEventActorKind::User
+        } else {
+            EscrowEventActorKind::System
+        }
+    }
+    /// The person who performed it (the client, an organization admin or a platform admin);
+    /// `null` when the system or the payment provider did. Their fields follow `User`'s rules.
+    async fn performed_by(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
+        let Some(user_id) = self.0.performed_by else {
+            return Ok(None);
+        };
+        Ok(load_user(ctx, user_id).await?.map(User::new))
+    }
     /// The platform process that acted, when no user did.
-    pub process: Option<String>,
+    async fn process(&self) -> Option<&str> {
+        self.0.performed_by_process.as_deref()
+    }
 }
 
 /// A tester's pay for one approved submission.
@@ -222,19 +307,86 @@ impl JobEscrow {
     async fn refunds(&self) -> Vec<EscrowRefund> {
         self.0.refunds.iter().cloned().map(EscrowRefund).collect()
     }
+    /// Why an operator must look at this escrow (a provider report no automatic step settles),
+    /// or `null` when nothing is flagged. Platform admins only: `null` for everyone else.
+    async fn needs_attention(&self, ctx: &Context<'_>) -> Option<EscrowAttention> {
+        let admin = matches!(
+            crate::viewer::viewer(ctx).user(),
+            Ok(user) if user.role == identity::Role::Admin
+        );
+        self.0
+            .needs_attention
+            .clone()
+            .filter(|_| admin)
+            .map(EscrowAttention)
+    }
+    /// The job the escrow funds, as far as the viewer may see it.
+    async fn job(&self, ctx: &Context<'_>) -> ApiResult<Option<super::types::Job>> {
+        match super::jobs::visible_job(ctx, self.0.job_id).await {
+            Ok(job) => Ok(Some(job)),
+            Err(crate::error::ApiError::NotFound(_)) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
     /// The ledger, oldest first.
     async fn events(&self) -> Vec<EscrowEvent> {
-        self.0
-            .events
-            .iter()
-            .map(|event| EscrowEvent {
-                event_type: format!("{:?}", event.event_type),
-                amount_cents: event.amount_usd,
-                at: event.timestamp.into(),
-                notes: event.notes.clone(),
-                process: event.performed_by_process.clone(),
-            })
-            .collect()
+        self.0.events.iter().cloned().map(EscrowEvent).collect()
+    }
+}
+
+/// Why an escrow needs an operator.
+pub struct EscrowAttention(escrow::Attention);
+
+/// Why an escrow needs an operator.
+#[Object]
+impl EscrowAttention {
+    /// The latest provider report no automatic step settles, in words.
+    async fn reason(&self) -> &str {
+        &self.0.reason
+    }
+    /// When the escrow was first flagged.
+    async fn since(&self) -> DateTime {
+        self.0.since.into()
+    }
+    /// When the latest such report arrived.
+    async fn last_reported_at(&self) -> DateTime {
+        self.0.last_reported_at.into()
+    }
+}
+
+/// Escrow queries for operators.
+#[derive(Default)]
+pub struct EscrowQuery;
+
+/// Escrow queries for operators.
+#[Object]
+impl EscrowQuery {
+    /// The escrows an operator must look at (`needsAttention` set), newest escrow first.
+    /// Platform admins only.
+    #[graphql(
+        guard = "crate::viewer::HasRole(identity::Role::Admin)",
+        complexity = "crate::relay::page_cost(Some(first), None, child_complexity)"
+    )]
+    async fn escrows_needing_attention(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20, validator(minimum = 0, maximum = 100))] first: i32,
+        after: Option<String>,
+    ) -> ApiResult<crate::relay::ListConnection<JobEscrow>> {
+        let after_id = after
+            .as_deref()
+            .map(crate::relay::decode_id_cursor)
+            .transpose()?;
+        let page = services(ctx)
+            .escrow()
+            .escrows_needing_attention(after_id, first.unsigned_abs())
+            .await?;
+        Ok(crate::relay::keyset_connection(
+            after.is_some(),
+            page,
+            |escrow| escrow.id,
+            JobEscrow,
+        ))
     }
 }
 

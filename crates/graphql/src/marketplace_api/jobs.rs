@@ -69,6 +69,35 @@ pub async fn jobs_of_tester(
     connection_from_list(&page_request(first, after, last, before), jobs, Job)
 }
 
+/// The jobs made for an organization, newest first (`Organization.jobs`): for its members and
+/// admins, `FORBIDDEN` for anyone else.
+pub async fn jobs_of_organization(
+    ctx: &Context<'_>,
+    organization_id: ObjectId,
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+) -> ApiResult<ListConnection<Job>> {
+    let actor = actor(ctx).await?;
+    if !super::visibility::organization_listing_visible(&actor, organization_id) {
+        return Err(ApiError::Forbidden(
+            "only the organization's members and admins may list its jobs".to_string(),
+        ));
+    }
+    let jobs = load(
+        ctx,
+        crate::loaders::JobsByOrganizationLoader(services(ctx).clone()),
+        organization_id,
+    )
+    .await?
+    .unwrap_or_default()
+    .into_iter()
+    .filter(|job| job_visible(&actor, job))
+    .collect();
+    connection_from_list(&page_request(first, after, last, before), jobs, Job)
+}
+
 /// Narrows `availableJobs`.
 #[derive(InputObject, Default)]
 pub struct AvailableJobsFilter {
@@ -364,11 +393,22 @@ pub struct JobPayload {
 
 /// What publishing did about money.
 #[derive(SimpleObject, serde::Serialize, serde::Deserialize)]
+#[graphql(complex)]
 pub struct JobFunding {
-    /// The job's escrow status after publishing.
-    pub escrow_status: String,
+    /// The escrow's status right after publishing; `None` when no escrow was made.
+    #[graphql(skip)]
+    pub escrow: Option<escrow::EscrowStatus>,
     /// What happened, in words.
     pub note: String,
+}
+
+#[async_graphql::ComplexObject]
+impl JobFunding {
+    /// The job's escrow status after publishing: the same value `Job.escrow.status` had then;
+    /// `PENDING` when the job was published without an escrow (no payment provider wired).
+    async fn escrow_status(&self) -> super::escrow_types::EscrowStatus {
+        self.escrow.unwrap_or(escrow::EscrowStatus::Pending).into()
+    }
 }
 
 /// A published job.
@@ -567,10 +607,21 @@ impl JobMutation {
                 .marketplace()
                 .publish_job(&actor, id, limits, payer, source.as_ref())
                 .await?;
+            // Read back rather than derived from the receipt, so the answer is the escrow's own
+            // status and agrees with `Job.escrow.status`.
+            let escrow = match published.funding.escrow_transaction_id {
+                Some(_) => services(ctx)
+                    .escrow()
+                    .escrows_by_job_ids(&[id])
+                    .await?
+                    .remove(&id)
+                    .map(|escrow| escrow.status),
+                None => None,
+            };
             Ok(PublishJobPayload {
                 job: Job(published.job),
                 funding: JobFunding {
-                    escrow_status: published.funding.escrow_status,
+                    escrow,
                     note: published.funding.note,
                 },
             })

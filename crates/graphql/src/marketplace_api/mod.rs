@@ -24,6 +24,7 @@ pub struct MarketplaceQuery(
     jobs::JobQuery,
     submissions::SubmissionQuery,
     templates::TemplateQuery,
+    escrow_types::EscrowQuery,
 );
 
 /// Every marketplace mutation.

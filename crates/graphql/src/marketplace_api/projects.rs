@@ -6,9 +6,9 @@ use bson::oid::ObjectId;
 
 use super::access::{actor, limits_for};
 use super::types::Project;
-use super::visibility::project_visible;
+use super::visibility::{organization_listing_visible, project_visible};
 use crate::error::{ApiError, ApiResult};
-use crate::loaders::{load, ProjectLoader, ProjectsByClientLoader};
+use crate::loaders::{load, ProjectLoader, ProjectsByClientLoader, ProjectsByOrganizationLoader};
 use crate::relay::{connection_from_list, page_request, GlobalId, ListConnection, NodeType};
 use crate::viewer::{Authenticated, SignedInUser};
 use crate::Services;
@@ -55,6 +55,35 @@ pub async fn projects_of(
     connection_from_list(&page_request(first, after, last, before), projects, Project)
 }
 
+/// The projects made for an organization, newest first (`Organization.projects`): for its
+/// members and admins, `FORBIDDEN` for anyone else.
+pub async fn projects_of_organization(
+    ctx: &Context<'_>,
+    organization_id: ObjectId,
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+) -> ApiResult<ListConnection<Project>> {
+    let actor = actor(ctx).await?;
+    if !organization_listing_visible(&actor, organization_id) {
+        return Err(ApiError::Forbidden(
+            "only the organization's members and admins may list its projects".to_string(),
+        ));
+    }
+    let projects = load(
+        ctx,
+        ProjectsByOrganizationLoader(services(ctx).clone()),
+        organization_id,
+    )
+    .await?
+    .unwrap_or_default()
+    .into_iter()
+    .filter(|project| project_visible(&actor, project))
+    .collect();
+    connection_from_list(&page_request(first, after, last, before), projects, Project)
+}
+
 /// Project queries.
 #[derive(Default)]
 pub struct ProjectQuery;
@@ -69,32 +98,59 @@ impl ProjectQuery {
     }
 
     /// Full-text search over the name and description of the projects the caller (or their
-    /// organization) owns, best match first.
-    #[graphql(guard = "Authenticated")]
+    /// organization) owns, best match first; `after` continues from a cursor of a previous page.
+    #[graphql(
+        guard = "Authenticated",
+        complexity = "crate::relay::page_cost(Some(first), None, child_complexity)"
+    )]
     async fn search_projects(
         &self,
         ctx: &Context<'_>,
         text: String,
         #[graphql(default = 20, validator(minimum = 1, maximum = 100))] first: i32,
+        after: Option<String>,
     ) -> ApiResult<ListConnection<Project>> {
         if text.trim().is_empty() {
             return Err(ApiError::bad_input("text", "must not be empty"));
         }
+        // A cursor is the position of an item in the ranking; the next page starts after it.
+        let offset = match after.as_deref() {
+            Some(after) => foundation::Cursor::decode(after)
+                .and_then(|cursor| cursor.offset())
+                .map_err(|_| ApiError::bad_input("after", "is not a cursor of this search"))?
+                .saturating_add(1),
+            None => 0,
+        };
         let actor = actor(ctx).await?;
-        let projects = services(ctx)
+        let page = services(ctx)
             .marketplace()
-            .search_projects(&actor, &text, i64::from(first))
+            .search_projects_page(&actor, &text, offset, i64::from(first))
             .await?;
-        connection_from_list(
-            &page_request(Some(first), None, None, None),
-            projects,
-            Project,
-        )
+        let mut connection = ListConnection::with_additional_fields(
+            offset > 0,
+            page.has_next_page,
+            crate::relay::ConnectionTotals {
+                total_count: page.total_count,
+            },
+        );
+        connection.edges = page
+            .items
+            .into_iter()
+            .enumerate()
+            .map(|(index, project)| {
+                async_graphql::connection::Edge::new(
+                    foundation::Cursor::from_offset(offset + index as u64).encode(),
+                    Project(project),
+                )
+            })
+            .collect();
+        Ok(connection)
     }
 }
 
 /// What kind of product a project is.
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "marketplace::ProjectType")]
 pub enum ProjectType {
     /// A website or web app.
     Web,
@@ -104,10 +160,13 @@ pub enum ProjectType {
     Api,
     /// A desktop application.
     Desktop,
+    /// A stored value this API version does not know. Refused as input (`BAD_USER_INPUT`).
+    Other,
 }
 
 /// Where the product under test runs.
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "marketplace::ProjectEnvironment")]
 pub enum ProjectEnvironment {
     /// Live.
     Production,
@@ -115,10 +174,8 @@ pub enum ProjectEnvironment {
     Staging,
     /// A development build.
     Development,
-}
-
-fn lower(value: impl std::fmt::Debug) -> String {
-    format!("{value:?}").to_ascii_lowercase()
+    /// A stored value this API version does not know. Refused as input (`BAD_USER_INPUT`).
+    Other,
 }
 
 /// Login details for the product under test; stored encrypted.
@@ -232,9 +289,9 @@ impl ProjectMutation {
                 marketplace::NewProject {
                     name: input.name,
                     description: input.description,
-                    project_type: lower(input.project_type),
+                    project_type: input.project_type.into(),
                     url: input.url,
-                    environment: lower(input.environment),
+                    environment: input.environment.into(),
                     credentials: input.credentials.map(Into::into),
                     target_devices: input.target_devices,
                     target_browsers: input.target_browsers,

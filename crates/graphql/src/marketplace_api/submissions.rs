@@ -31,6 +31,37 @@ pub async fn visible_submission(ctx: &Context<'_>, id: ObjectId) -> ApiResult<Su
     ))
 }
 
+/// A tester's submissions, drafts included, newest first (`User.submissions`): for the tester
+/// and platform admins; `None` for anyone else.
+pub async fn submissions_of_tester(
+    ctx: &Context<'_>,
+    tester_id: ObjectId,
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+) -> ApiResult<Option<crate::relay::ListConnection<Submission>>> {
+    let Ok(actor) = actor(ctx).await else {
+        return Ok(None);
+    };
+    if !super::visibility::tester_work_visible(&actor, tester_id) {
+        return Ok(None);
+    }
+    let submissions = crate::loaders::load(
+        ctx,
+        crate::loaders::SubmissionsByTesterLoader(services(ctx).clone()),
+        tester_id,
+    )
+    .await?
+    .unwrap_or_default();
+    crate::relay::connection_from_list(
+        &crate::relay::page_request(first, after, last, before),
+        submissions,
+        Submission,
+    )
+    .map(Some)
+}
+
 /// Submission queries.
 #[derive(Default)]
 pub struct SubmissionQuery;

@@ -45,7 +45,7 @@ impl TemplateQuery {
     async fn ai_test_templates(
         &self,
         ctx: &Context<'_>,
-        category: Option<String>,
+        category: Option<TemplateCategory>,
         #[graphql(default)] include_inactive: bool,
         first: Option<i32>,
         after: Option<String>,
@@ -59,7 +59,7 @@ impl TemplateQuery {
         }
         let templates = services(ctx)
             .marketplace()
-            .list_templates(category.as_deref(), include_inactive)
+            .list_templates(category.map(Into::into), include_inactive)
             .await?;
         connection_from_list(
             &page_request(first, after, last, before),
@@ -77,29 +77,34 @@ impl TemplateQuery {
 
 /// The catalogue's categories.
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "marketplace::TemplateCategory")]
 pub enum TemplateCategory {
-    /// Shops, carts, checkouts (`e-commerce`).
+    /// Shops, carts, checkouts.
     ECommerce,
-    /// Software as a service (`saas`).
+    /// Software as a service.
     Saas,
-    /// Mobile apps (`mobile-app`).
+    /// Mobile apps.
     MobileApp,
-    /// APIs (`api`).
+    /// APIs.
     Api,
-    /// Anything else (`general`).
+    /// Anything else.
     General,
+    /// A stored value this API version does not know. Refused as input (`BAD_USER_INPUT`).
+    Other,
 }
 
-impl TemplateCategory {
-    fn as_str(self) -> &'static str {
-        match self {
-            TemplateCategory::ECommerce => "e-commerce",
-            TemplateCategory::Saas => "saas",
-            TemplateCategory::MobileApp => "mobile-app",
-            TemplateCategory::Api => "api",
-            TemplateCategory::General => "general",
-        }
-    }
+/// What a template produces.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "marketplace::TemplateType")]
+pub enum TemplateType {
+    /// A user journey: a scenario and numbered steps.
+    UserJourney,
+    /// A checklist.
+    TestChecklist,
+    /// A guide for exploratory testing.
+    ExploratoryGuide,
+    /// A stored value this API version does not know. Refused as input (`BAD_USER_INPUT`).
+    Other,
 }
 
 /// A variable a template's steps use as `{{name}}`.
@@ -144,8 +149,8 @@ pub struct CreateAiTestTemplateInput {
     /// Category.
     pub category: TemplateCategory,
     /// Template type.
-    #[graphql(default_with = "String::from(\"user_journey\")")]
-    pub template_type: String,
+    #[graphql(default_with = "TemplateType::UserJourney")]
+    pub template_type: TemplateType,
     /// The scenario, with `{{variables}}`.
     pub scenario: String,
     /// The variables.
@@ -250,8 +255,8 @@ fn new_template(input: CreateAiTestTemplateInput) -> marketplace::NewTemplate {
     marketplace::NewTemplate {
         name: input.name,
         description: input.description,
-        category: input.category.as_str().to_string(),
-        template_type: input.template_type,
+        category: input.category.into(),
+        template_type: input.template_type.into(),
         journey_template: marketplace::JourneyTemplate {
             scenario: input.scenario,
             variables: input

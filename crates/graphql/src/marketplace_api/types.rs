@@ -193,17 +193,28 @@ impl Project {
     async fn description(&self) -> &str {
         &self.0.description
     }
-    /// `web`, `mobile`, `api` or `desktop`.
-    async fn project_type(&self) -> &str {
-        &self.0.project_type
+    /// The organization the project was made for: `null` when it has none or the viewer may
+    /// not see it (only its members, its API keys and platform admins may).
+    async fn organization(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Option<crate::identity_api::organizations::Organization>> {
+        let Some(organization_id) = self.0.organization_id else {
+            return Ok(None);
+        };
+        crate::identity_api::organizations::visible_organization(ctx, organization_id).await
+    }
+    /// What kind of product.
+    async fn project_type(&self) -> super::projects::ProjectType {
+        self.0.project_type.into()
     }
     /// Where the product runs.
     async fn url(&self) -> &str {
         &self.0.url
     }
-    /// `production`, `staging` or `development`.
-    async fn environment(&self) -> &str {
-        &self.0.environment
+    /// Where the product under test runs.
+    async fn environment(&self) -> super::projects::ProjectEnvironment {
+        self.0.environment.into()
     }
     /// Devices the product targets.
     async fn target_devices(&self) -> &[String] {
@@ -574,9 +585,13 @@ impl Job {
         self.require_manager(ctx, "the total budget").await?;
         Ok(Cents(self.0.total_budget_usd))
     }
-    /// Where the job's money is: `pending` (not funded), `reserved`, `held`, `released` or
-    /// `refunded`, read from its escrow. The same readers as `escrow`.
-    async fn escrow_status(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+    /// Where the job's money is: its escrow's status (always equal to `escrow.status`);
+    /// `PENDING` for a job published without an escrow, `null` for a draft. The same readers
+    /// as `escrow`.
+    async fn escrow_status(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Option<super::escrow_types::EscrowStatus>> {
         let actor = super::access::actor(ctx).await?;
         if !administers(&actor, self.0.client_id, self.0.organization_id) {
             return Err(ApiError::Forbidden(
@@ -586,8 +601,13 @@ impl Job {
         }
         let escrow = super::escrow_types::job_escrow(ctx, self.0.id).await?;
         Ok(match escrow {
-            Some(escrow) => Some(escrow.0.status.job_escrow_status().to_string()),
-            None => self.0.escrow_status.clone(),
+            Some(escrow) => Some(escrow.0.status.into()),
+            // Published without an escrow: nothing was funded, whatever the job records.
+            None => self
+                .0
+                .escrow_status
+                .as_ref()
+                .map(|_| super::escrow_types::EscrowStatus::Pending),
         })
     }
     /// The money held for the job (`null` for a draft): the job's client, their organization's
@@ -951,13 +971,13 @@ impl AiTestTemplate {
     async fn description(&self) -> &str {
         &self.0.description
     }
-    /// Category, e.g. `e-commerce`.
-    async fn category(&self) -> &str {
-        &self.0.category
+    /// Category.
+    async fn category(&self) -> super::templates::TemplateCategory {
+        self.0.category.into()
     }
-    /// Template type, e.g. `user_journey`.
-    async fn template_type(&self) -> &str {
-        &self.0.template_type
+    /// What the template produces.
+    async fn template_type(&self) -> super::templates::TemplateType {
+        self.0.template_type.into()
     }
     /// The scenario, with `{{variables}}`.
     async fn scenario(&self) -> &str {

@@ -7,6 +7,8 @@
 //! | project     | its client, members of its organization, admins; testers only through a job they see |
 //! | job         | its client, members of its organization, admins; testers seated on it, invited to it, or (when OPEN and PUBLIC) any tester |
 //! | submission  | its tester; the job's client, organization members and admins |
+//! | an organization's projects and jobs | its members (and API keys) and admins |
+//! | a tester's submissions (`User.submissions`) | the tester and admins |
 //!
 //! Objects a caller may not see are `NOT_FOUND` (their existence is not revealed).
 
@@ -23,6 +25,21 @@ pub fn manages(actor: &Actor, client_id: ObjectId, organization_id: Option<Objec
 /// owning organization, or a platform admin (the marketplace's own rule).
 pub fn administers(actor: &Actor, client_id: ObjectId, organization_id: Option<ObjectId>) -> bool {
     actor.administers(client_id, organization_id)
+}
+
+/// Whether `actor` may list what an organization owns (`Organization.projects` and `jobs`): its
+/// current members (and its API keys, which act as members) and platform admins.
+pub fn organization_listing_visible(actor: &Actor, organization_id: ObjectId) -> bool {
+    actor.role == ActorRole::Admin
+        || actor
+            .organization
+            .is_some_and(|(member_of, _)| member_of == organization_id)
+}
+
+/// Whether `actor` may list a tester's submissions (`User.submissions`, drafts included): the
+/// tester themself and platform admins.
+pub fn tester_work_visible(actor: &Actor, tester_id: ObjectId) -> bool {
+    actor.role == ActorRole::Admin || actor.user_id == tester_id
 }
 
 /// Whether `actor` may see the project on its own (not through a job).
