@@ -81,8 +81,19 @@ async fn stop_requested() {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Stack of each runtime thread. A GraphQL request nests resolver futures several layers deep;
+/// unoptimised builds make those futures large, and 2 MiB (tokio's default) is not always enough.
+const THREAD_STACK_BYTES: usize = 8 * 1024 * 1024;
+
+fn main() -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(THREAD_STACK_BYTES)
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let Some(arguments) = parse_arguments()? else {
         return Ok(());
     };

@@ -23,8 +23,6 @@ pub struct ChangePasswordInput {
     pub current_password: String,
     /// The new password: the same policy as registration.
     pub new_password: String,
-    /// Echoed back unchanged, for clients that correlate mutations.
-    pub client_mutation_id: Option<String>,
 }
 
 /// Input of `eraseMyAccount`.
@@ -32,8 +30,6 @@ pub struct ChangePasswordInput {
 pub struct EraseMyAccountInput {
     /// The account's password, asked again because erasure cannot be undone.
     pub password: String,
-    /// Echoed back unchanged, for clients that correlate mutations.
-    pub client_mutation_id: Option<String>,
 }
 
 /// Result of `changePassword` and `eraseMyAccount`.
@@ -41,8 +37,6 @@ pub struct EraseMyAccountInput {
 pub struct AccountChangePayload {
     /// Always true; failures are errors.
     pub ok: bool,
-    /// The `clientMutationId` given in the input.
-    pub client_mutation_id: Option<String>,
 }
 
 /// Everything the platform holds about the signed-in person.
@@ -158,10 +152,7 @@ impl PersonalDataMutation {
             .identity()
             .change_password(principal, &input.current_password, &input.new_password)
             .await?;
-        Ok(AccountChangePayload {
-            ok: true,
-            client_mutation_id: input.client_mutation_id,
-        })
+        Ok(AccountChangePayload { ok: true })
     }
 
     /// Erases the signed-in user's account (GDPR erasure): personal fields removed, e-mail
@@ -183,9 +174,6 @@ impl PersonalDataMutation {
             .identity()
             .erase_account(principal, &input.password, &RunningWork { services })
             .await?;
-        Ok(AccountChangePayload {
-            ok: true,
-            client_mutation_id: input.client_mutation_id,
-        })
+        Ok(AccountChangePayload { ok: true })
     }
 }
