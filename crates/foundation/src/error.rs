@@ -77,3 +77,30 @@ pub enum CollectionError {
         source: mongodb::error::Error,
     },
 }
+
+/// How a domain error reaches a client, whatever the domain: every domain crate's error enum
+/// has a `category()` into this one set, and the transport maps each category to one stable code
+/// (the GraphQL layer to `extensions.code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCategory {
+    /// Not authenticated or the credentials are invalid (UNAUTHENTICATED).
+    Unauthenticated,
+    /// Authenticated but not allowed (FORBIDDEN).
+    Forbidden,
+    /// The thing does not exist or is not visible (NOT_FOUND).
+    NotFound,
+    /// The input is invalid; the domain error names the field (BAD_USER_INPUT).
+    BadUserInput,
+    /// The request conflicts with the current state (CONFLICT).
+    Conflict,
+    /// Something the caller must do first is missing; doing it and retrying succeeds
+    /// (FAILED_PRECONDITION).
+    FailedPrecondition,
+    /// A limit per period was reached; retrying later may succeed (RATE_LIMITED).
+    RateLimited,
+    /// A service the operation depends on (a payment or AI provider) failed or did not answer;
+    /// neither the client's fault nor a bug (SERVICE_UNAVAILABLE).
+    Unavailable,
+    /// A server-side failure (INTERNAL).
+    Internal,
+}

@@ -17,7 +17,7 @@ pub mod transaction_retry;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use collection::{ensure_collection, CollectionSpec};
-pub use error::{CollectionError, IdError, MoneyError, PaginationError};
+pub use error::{CollectionError, ErrorCategory, IdError, MoneyError, PaginationError};
 pub use id::parse_object_id;
 pub use money::{Currency, Money};
 pub use pagination::{

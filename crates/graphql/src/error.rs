@@ -174,42 +174,31 @@ pub fn camel_case_field(field: &str) -> String {
 
 impl From<identity::IdentityError> for ApiError {
     fn from(error: identity::IdentityError) -> Self {
-        use identity::ErrorCategory;
         if let identity::IdentityError::Database(database) = &error {
             if let Some(refused) = refused_by_validator(database) {
                 return refused;
             }
         }
-        let message = error.to_string();
-        match error.category() {
-            ErrorCategory::Unauthenticated => ApiError::Unauthenticated(message),
-            ErrorCategory::Forbidden => ApiError::Forbidden(message),
-            ErrorCategory::NotFound => ApiError::NotFound(message),
-            ErrorCategory::BadUserInput => ApiError::BadUserInput {
-                field: camel_case_field(error.field().unwrap_or("input")),
+        let retry_after_seconds = match &error {
+            identity::IdentityError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        };
+        let field = error.field().unwrap_or("input");
+        match ApiError::from_category(error.category(), error.to_string(), field) {
+            ApiError::RateLimited { message, .. } => ApiError::RateLimited {
                 message,
+                retry_after_seconds,
             },
-            ErrorCategory::Conflict => ApiError::Conflict(message),
-            ErrorCategory::FailedPrecondition => ApiError::FailedPrecondition(message),
-            ErrorCategory::RateLimited => ApiError::RateLimited {
-                message,
-                retry_after_seconds: match error {
-                    identity::IdentityError::RateLimited { retry_after_secs } => {
-                        Some(retry_after_secs)
-                    }
-                    _ => None,
-                },
-            },
-            ErrorCategory::Internal => ApiError::Internal(message),
+            other => other,
         }
     }
 }
 
 impl ApiError {
-    /// The error of a marketplace-family domain (marketplace, escrow: they share
-    /// `marketplace::ErrorCategory`), with `field` named when the input is at fault.
-    fn from_category(category: marketplace::ErrorCategory, message: String, field: &str) -> Self {
-        use marketplace::ErrorCategory;
+    /// The error of any domain by its category (`foundation::ErrorCategory`, shared by every
+    /// domain crate), with `field` named when the input is at fault.
+    fn from_category(category: foundation::ErrorCategory, message: String, field: &str) -> Self {
+        use foundation::ErrorCategory;
         match category {
             ErrorCategory::Unauthenticated => ApiError::Unauthenticated(message),
             ErrorCategory::Forbidden => ApiError::Forbidden(message),

@@ -159,26 +159,8 @@ pub enum IdentityError {
     Collection(#[from] foundation::CollectionError),
 }
 
-/// Transport-neutral classification of an [`IdentityError`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCategory {
-    /// Not authenticated or credentials invalid (UNAUTHENTICATED).
-    Unauthenticated,
-    /// Authenticated but not allowed (FORBIDDEN).
-    Forbidden,
-    /// The thing does not exist or is not visible (NOT_FOUND).
-    NotFound,
-    /// The input is invalid; see [`IdentityError::field`] (BAD_USER_INPUT).
-    BadUserInput,
-    /// The request conflicts with current state (CONFLICT).
-    Conflict,
-    /// Something must be finished first (FAILED_PRECONDITION).
-    FailedPrecondition,
-    /// Throttled (RATE_LIMITED).
-    RateLimited,
-    /// A server-side failure (INTERNAL).
-    Internal,
-}
+/// The categories every domain shares (defined once in `foundation`).
+pub use foundation::ErrorCategory;
 
 impl IdentityError {
     /// The category that decides the client-visible error code.

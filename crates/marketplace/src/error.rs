@@ -179,32 +179,8 @@ pub enum MarketplaceError {
     Collection(#[from] foundation::CollectionError),
 }
 
-/// Transport-neutral classification of a [`MarketplaceError`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCategory {
-    /// Not authenticated (UNAUTHENTICATED). The marketplace always receives an authenticated
-    /// [`crate::Actor`], so only the transport produces this; it is here so the mapping is total.
-    Unauthenticated,
-    /// Authenticated but not allowed (FORBIDDEN).
-    Forbidden,
-    /// The thing does not exist or is not visible (NOT_FOUND).
-    NotFound,
-    /// The input is invalid (BAD_USER_INPUT).
-    BadUserInput,
-    /// The request conflicts with current state (CONFLICT).
-    Conflict,
-    /// A limit per period was reached; retrying in a later period may succeed (RATE_LIMITED).
-    RateLimited,
-    /// Something the caller must set up first is missing (a saved payment method before
-    /// publishing); doing it and retrying succeeds (FAILED_PRECONDITION).
-    FailedPrecondition,
-    /// A service the operation depends on (the AI enhancement provider) failed or did not answer
-    /// in time; retrying later may succeed. The transport picks the code (for example
-    /// SERVICE_UNAVAILABLE); it is neither the client's fault nor an internal bug.
-    Unavailable,
-    /// A server-side failure (INTERNAL).
-    Internal,
-}
+/// The categories every domain shares (defined once in `foundation`).
+pub use foundation::ErrorCategory;
 
 impl MarketplaceError {
     /// The category that decides the client-visible error code.
