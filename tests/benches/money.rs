@@ -135,6 +135,11 @@ async fn run() {
     // Load from one user and one address: the per-caller cost budgets would throttle it.
     config.graphql_cost_per_minute_user = u32::MAX;
     config.graphql_cost_per_minute_address = u32::MAX;
+    // Every tester registers from an address of its own (as the e2e harness does), and a job may
+    // have as many seats as the run asks for.
+    config.trusted_proxies = vec!["127.0.0.1".parse().expect("address")];
+    config.money.max_seats_per_job = u32::try_from(testers.max(1)).expect("seats");
+    config.money.new_account_daily_funding_cents = config.money.max_job_budget_cents;
     let running = gateway::start(config).await.expect("gateway starts");
     let client = Client {
         http: reqwest::Client::new(),
@@ -155,6 +160,11 @@ async fn run() {
         .as_str()
         .expect("project")
         .to_string();
+    // Deadlines may be at most a year ahead.
+    let deadline =
+        bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() + 60 * 86_400_000)
+            .try_to_rfc3339_string()
+            .expect("a deadline");
     let mut jobs = Vec::new();
     for _ in 0..2 {
         let job = client
@@ -165,7 +175,7 @@ async fn run() {
                 json!({ "input": {
                     "details": { "projectId": project, "title": "Checkout", "description": "Buy",
                         "maxTesters": testers, "budgetPerTesterCents": 5_000,
-                        "deadline": "2099-01-01T00:00:00Z" },
+                        "deadline": deadline },
                     "journey": { "scenario": "Buy", "steps": [
                         { "action": "Open the shop", "expectedResult": "It opens" }] } } }),
             )
@@ -189,14 +199,21 @@ async fn run() {
     for index in 0..testers {
         let email = format!("bench.tester.{index}@testers.dev");
         let password = "Correct-Horse-Battery-9";
-        let user = client
-            .call(
-                None,
-                None,
-                "mutation($input: RegisterInput!) { register(input: $input) { user { id } } }",
-                json!({ "input": { "email": email, "password": password, "fullName": email, "role": "TESTER" } }),
-            )
-            .await["register"]["user"]["id"]
+        let registered: Value = client
+            .http
+            .post(&client.url)
+            .header("x-forwarded-for", format!("10.9.{}.{}", index / 250, index % 250 + 1))
+            .json(&json!({
+                "query": "mutation($input: RegisterInput!) { register(input: $input) { user { id } } }",
+                "variables": { "input": { "email": email, "password": password, "fullName": email, "role": "TESTER" } },
+            }))
+            .send()
+            .await
+            .expect("register")
+            .json()
+            .await
+            .expect("json");
+        let user = registered["data"]["register"]["user"]["id"]
             .as_str()
             .expect("user")
             .to_string();

@@ -7,6 +7,7 @@ mod accounts;
 mod authorization;
 mod bad_input;
 mod batching;
+mod command_budgets;
 mod cost_limits;
 mod document_cache;
 mod enhancement;

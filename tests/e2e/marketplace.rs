@@ -60,7 +60,7 @@ pub fn journey() -> Value {
     ]})
 }
 
-fn save_input(submission_id: &str, bugs: usize, summary: &str) -> Value {
+pub fn save_input(submission_id: &str, bugs: usize, summary: &str) -> Value {
     let bugs: Vec<Value> = (0..bugs)
         .map(|n| {
             json!({
@@ -617,7 +617,7 @@ async fn every_invalid_transition_is_a_conflict_and_changes_nothing() {
     gateway.stop().await;
 }
 
-async fn register_tester(gateway: &TestGateway, admin: &str, n: usize) -> String {
+pub async fn register_tester(gateway: &TestGateway, admin: &str, n: usize) -> String {
     let email = format!("racer{n}@testers.dev");
     let token = gateway.register(&email, "TESTER").await;
     let id = gateway.ok(Some(&token), "{ me { id } }", json!({})).await["me"]["id"]

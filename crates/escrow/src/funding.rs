@@ -110,7 +110,7 @@ impl EscrowService {
                         unreachable!("matched on a restart source")
                     };
                     let validity = self.settings.authorization_validity;
-                    self.change(None, job_id, |escrow, now| {
+                    self.change_funding(job_id, |escrow, now| {
                         if matches!(escrow.status, EscrowStatus::Failed | EscrowStatus::Expired)
                             && escrow.funding_attempt == attempt
                         {
@@ -152,7 +152,7 @@ impl EscrowService {
                         .await;
                     match answer {
                         Ok(authorization) => {
-                            self.change(None, job_id, |escrow, now| {
+                            self.change_funding(job_id, |escrow, now| {
                                 if escrow.status == EscrowStatus::Pending
                                     && escrow.funding_attempt == attempt
                                 {
@@ -179,7 +179,7 @@ impl EscrowService {
                             payment_id,
                         })
                         .await?;
-                    self.change(None, job_id, |escrow, now| {
+                    self.change_funding(job_id, |escrow, now| {
                         if escrow.status == EscrowStatus::Authorized
                             && escrow.funding_attempt == attempt
                         {
@@ -200,7 +200,7 @@ impl EscrowService {
                         .await;
                     match answer {
                         Ok(capture) => {
-                            self.change(None, job_id, |escrow, now| {
+                            self.change_funding(job_id, |escrow, now| {
                                 if escrow.status == EscrowStatus::Authorized
                                     && escrow.funding_attempt == attempt
                                 {
@@ -230,7 +230,7 @@ impl EscrowService {
     ) -> EscrowError {
         if let ProviderError::Declined { reason } = &error {
             let recorded = self
-                .change(None, job_id, |escrow, now| {
+                .change_funding(job_id, |escrow, now| {
                     if matches!(
                         escrow.status,
                         EscrowStatus::Pending | EscrowStatus::Authorized
@@ -270,7 +270,10 @@ impl JobFunding for EscrowService {
                     EscrowError::Marketplace(MarketplaceError::PaymentMethodRequired) => {
                         MarketplaceError::PaymentMethodRequired
                     }
-                    error => MarketplaceError::FundingFailed(error.to_string()),
+                    error => MarketplaceError::FundingFailed {
+                        category: error.category(),
+                        message: error.to_string(),
+                    },
                 })?;
             let held = Money::new(escrow.captured_usd, self.settings.currency.clone());
             Ok(FundingReceipt {

@@ -226,34 +226,33 @@ impl EscrowService {
         let deadline = Instant::now() + IN_PROGRESS_WAIT;
         let mut pause = Duration::from_millis(10);
         loop {
+            // Insert first: a new key (the common case) costs one command.
+            let now = self.now();
+            let owner = ObjectId::new();
+            let record = IdempotencyRecord {
+                id: ObjectId::new(),
+                key: key.as_str().to_owned(),
+                operation: operation.to_owned(),
+                fingerprint: fingerprint.to_owned(),
+                status: IdempotencyStatus::Started,
+                owner,
+                response: None,
+                created_at: now,
+                started_at: Some(now),
+                expires_at: foundation::clock::add_duration(now, self.settings.idempotency_key_ttl),
+            };
+            match self.idempotency_keys.insert_one(&record).await {
+                Ok(_) => return Ok(Claim::Run(owner)),
+                Err(error) if foundation::collection::is_duplicate_key(&error) => {}
+                Err(error) => return Err(error.into()),
+            }
             let existing = self
                 .idempotency_keys
                 .find_one(doc! { "key": key.as_str() })
                 .await?;
-            let now = self.now();
+            // Gone since the insert failed (expired, or freed by a failed run): try again.
             let Some(record) = existing else {
-                let owner = ObjectId::new();
-                let record = IdempotencyRecord {
-                    id: ObjectId::new(),
-                    key: key.as_str().to_owned(),
-                    operation: operation.to_owned(),
-                    fingerprint: fingerprint.to_owned(),
-                    status: IdempotencyStatus::Started,
-                    owner,
-                    response: None,
-                    created_at: now,
-                    started_at: Some(now),
-                    expires_at: foundation::clock::add_duration(
-                        now,
-                        self.settings.idempotency_key_ttl,
-                    ),
-                };
-                match self.idempotency_keys.insert_one(&record).await {
-                    Ok(_) => return Ok(Claim::Run(owner)),
-                    // Somebody inserted it first: look again.
-                    Err(error) if foundation::collection::is_duplicate_key(&error) => continue,
-                    Err(error) => return Err(error.into()),
-                }
+                continue;
             };
             if record.fingerprint != fingerprint {
                 return Err(EscrowError::IdempotencyKeyReused {

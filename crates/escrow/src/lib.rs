@@ -68,6 +68,7 @@ mod sandbox;
 mod service;
 mod settings;
 mod stripe_provider;
+mod use_cases;
 mod webhooks;
 
 pub use collections::{ESCROW_IDEMPOTENCY_KEYS, ESCROW_TRANSACTIONS};

@@ -65,7 +65,7 @@ impl EscrowService {
     ) -> Result<Payout, EscrowError> {
         let window = self.settings.dispute_window;
         let (_, payout) = self
-            .change(Some(marketplace), submission.job_id, |escrow, now| {
+            .change(marketplace, submission.job_id, |escrow, now| {
                 if let Some(existing) = escrow.payout_for(submission.id) {
                     return Ok(existing.clone());
                 }
@@ -107,7 +107,7 @@ impl EscrowService {
         let arguments = format!("{}|{waive_dispute_window}", submission_id.to_hex());
         self.remember(key, "release_payout", arguments, async move {
             if waive_dispute_window {
-                self.change(Some(marketplace), job_id, |escrow, now| {
+                self.change(marketplace, job_id, |escrow, now| {
                     escrow.waive_dispute_window(submission_id, now, actor)
                 })
                 .await?;
@@ -127,7 +127,7 @@ impl EscrowService {
     ) -> Result<Payout, EscrowError> {
         let max_attempts = i32::try_from(self.settings.max_transfer_attempts).unwrap_or(i32::MAX);
         let (_, payout) = self
-            .change(Some(marketplace), job_id, |escrow, now| {
+            .change(marketplace, job_id, |escrow, now| {
                 escrow.begin_transfer(submission_id, max_attempts, now, actor)
             })
             .await?;
@@ -147,7 +147,7 @@ impl EscrowService {
             .await;
         let (_, payout) = match answer {
             Ok(transfer) => {
-                self.change(Some(marketplace), job_id, |escrow, now| {
+                self.change(marketplace, job_id, |escrow, now| {
                     escrow.settle_transfer(
                         submission_id,
                         attempt,
@@ -159,13 +159,13 @@ impl EscrowService {
                 .await?
             }
             Err(ProviderError::Declined { reason }) => {
-                self.change(Some(marketplace), job_id, |escrow, now| {
+                self.change(marketplace, job_id, |escrow, now| {
                     escrow.fail_transfer(submission_id, attempt, &reason, now, actor)
                 })
                 .await?
             }
             Err(ProviderError::RecipientNotReady { reason }) => {
-                self.change(Some(marketplace), job_id, |escrow, now| {
+                self.change(marketplace, job_id, |escrow, now| {
                     escrow.defer_transfer(submission_id, attempt, &reason, now, actor)
                 })
                 .await?
@@ -233,6 +233,7 @@ impl EscrowService {
     /// transferred until [`EscrowService::unfreeze_payout`] or [`EscrowService::reverse_payout`].
     pub async fn freeze_payout(
         &self,
+        marketplace: &MarketplaceService,
         submission_id: ObjectId,
         dispute_id: ObjectId,
         actor: EscrowActor,
@@ -242,7 +243,7 @@ impl EscrowService {
         let arguments = format!("{submission_id}|{dispute_id}");
         self.remember(key, "freeze_payout", arguments, async {
             let (_, payout) = self
-                .change(None, escrow.job_id, |escrow, now| {
+                .change(marketplace, escrow.job_id, |escrow, now| {
                     escrow.freeze_payout(submission_id, dispute_id, now, actor)
                 })
                 .await?;
@@ -255,6 +256,7 @@ impl EscrowService {
     /// sweep once its window is over.
     pub async fn unfreeze_payout(
         &self,
+        marketplace: &MarketplaceService,
         submission_id: ObjectId,
         actor: EscrowActor,
         key: &IdempotencyKey,
@@ -262,7 +264,7 @@ impl EscrowService {
         let escrow = self.escrow_for_submission(submission_id).await?;
         self.remember(key, "unfreeze_payout", submission_id.to_hex(), async {
             let (_, payout) = self
-                .change(None, escrow.job_id, |escrow, now| {
+                .change(marketplace, escrow.job_id, |escrow, now| {
                     escrow.unfreeze_payout(submission_id, now, actor)
                 })
                 .await?;
@@ -284,11 +286,12 @@ impl EscrowService {
         let job_id = escrow.job_id;
         self.remember(key, "reverse_payout", submission_id.to_hex(), async {
             let (_, refund) = self
-                .change(Some(marketplace), job_id, |escrow, now| {
+                .change(marketplace, job_id, |escrow, now| {
                     escrow.reverse_payout(submission_id, ObjectId::new(), now, actor)
                 })
                 .await?;
-            self.drive_refund(job_id, refund.refund_id, actor).await
+            self.drive_refund(marketplace, job_id, refund.refund_id, actor)
+                .await
         })
         .await
     }

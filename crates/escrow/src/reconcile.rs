@@ -1,11 +1,12 @@
-//! Repair and background work. Escrow learns about marketplace changes from a hook that runs
-//! after the marketplace committed ([`marketplace::JobSettlement`]); a crash, an outage or a
-//! provider timeout can leave the two apart. [`EscrowService::reconcile`] brings every unsettled
+//! Repair and background work. Every marketplace change that moves money commits with its money
+//! step (`use_cases`), but a provider call happens after the commit, so a crash, an outage or a
+//! provider timeout can leave a refund or a transfer pending, and data written before the use
+//! cases existed may lack a payout. [`EscrowService::reconcile`] brings every unsettled
 //! escrow back in line from stored state alone: it finishes interrupted funding, asks the provider
 //! again (same keys) for pending refunds and processing transfers, creates missing payouts for
 //! approved submissions and refunds what closed jobs no longer need. Every repair is idempotent
 //! (ledger compare-and-set, one payout per submission, provider keys from our ids), so running it
-//! twice, or concurrently with the hooks, changes nothing more.
+//! twice, or concurrently with the use cases, changes nothing more.
 //!
 //! [`EscrowService::run_due_work`] is the background job: auto-approval of submissions left
 //! unreviewed, transfers whose dispute window is over, then reconcile. It keeps no state of its
@@ -14,12 +15,10 @@
 
 use bson::doc;
 use bson::oid::ObjectId;
-use futures_util::future::BoxFuture;
 use futures_util::TryStreamExt;
-use marketplace::{JobSettlement, MarketplaceService, SettlementEvent};
+use marketplace::MarketplaceService;
 
 use crate::error::EscrowError;
-use crate::idempotency::IdempotencyKey;
 use crate::ledger::{check_invariant, EscrowActor, EscrowTransaction, Payout};
 use crate::lifecycle::{EscrowStatus, PayoutStatus, RefundStatus};
 use crate::service::EscrowService;
@@ -126,7 +125,8 @@ impl EscrowService {
         }
         for refund in &escrow.refunds {
             if refund.status == RefundStatus::Pending {
-                self.drive_refund(job_id, refund.refund_id, actor).await?;
+                self.drive_refund(marketplace, job_id, refund.refund_id, actor)
+                    .await?;
             }
         }
         for payout in &escrow.payouts {
@@ -142,7 +142,7 @@ impl EscrowService {
     }
 
     /// Approves, as the platform, every submission left unreviewed longer than
-    /// `auto_approve_after` since it was handed in, and creates its payout. Returns the
+    /// `auto_approve_after` since it was handed in, holding its payout in the same transaction. Returns the
     /// submissions approved by this run.
     pub async fn auto_approve_due_submissions(
         &self,
@@ -155,25 +155,15 @@ impl EscrowService {
             .await?;
         let mut approved = Vec::new();
         for submission in due {
-            match marketplace
-                .auto_approve_submission(submission.id, cutoff)
+            let plan = marketplace.plan_auto_approval(&submission, cutoff);
+            match self
+                .review(marketplace, &plan, EscrowActor::Platform("auto_approval"))
                 .await
             {
-                Ok(submission) => {
-                    approved.push(submission.id);
-                    // The settlement hook normally made the payout already; this makes sure
-                    // even when the marketplace was wired without escrow's hook.
-                    self.pay_approved_submission(
-                        marketplace,
-                        submission.id,
-                        EscrowActor::Platform("auto_approval"),
-                        &IdempotencyKey::for_payout(submission.id),
-                    )
-                    .await?;
-                }
+                Ok(submission) => approved.push(submission.id),
                 // Reviewed (or resubmitted) since the query: nothing to do.
                 Err(error) if error.category() == marketplace::ErrorCategory::Conflict => {}
-                Err(error) => return Err(error.into()),
+                Err(error) => return Err(error),
             }
         }
         Ok(approved)
@@ -192,70 +182,6 @@ impl EscrowService {
             auto_approved,
             payouts_paid,
             reconcile,
-        })
-    }
-}
-
-impl JobSettlement for EscrowService {
-    /// Pays an approved submission; settles the job after a rejection, cancellation or
-    /// completion. Failures are logged and left to [`EscrowService::reconcile`].
-    fn settle<'a>(
-        &'a self,
-        marketplace: &'a MarketplaceService,
-        event: SettlementEvent,
-    ) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            let outcome = match event {
-                SettlementEvent::SubmissionApproved {
-                    submission_id,
-                    approved_by,
-                    ..
-                } => {
-                    let actor = approved_by
-                        .map(EscrowActor::User)
-                        .unwrap_or(EscrowActor::Platform("auto_approval"));
-                    let key = IdempotencyKey::for_payout(submission_id);
-                    self.pay_approved_submission(marketplace, submission_id, actor, &key)
-                        .await
-                        .map(|_| ())
-                }
-                SettlementEvent::SubmissionRejected {
-                    job_id,
-                    submission_id,
-                    rejected_by,
-                } => {
-                    let key = IdempotencyKey::for_rejection(submission_id);
-                    self.settle_job(marketplace, job_id, EscrowActor::User(rejected_by), &key)
-                        .await
-                        .map(|_| ())
-                }
-                SettlementEvent::JobCancelled {
-                    job_id,
-                    cancelled_by,
-                } => {
-                    let key = IdempotencyKey::for_cancellation(job_id);
-                    self.settle_job(marketplace, job_id, EscrowActor::User(cancelled_by), &key)
-                        .await
-                        .map(|_| ())
-                }
-                SettlementEvent::JobCompleted {
-                    job_id,
-                    completed_by,
-                } => {
-                    let key = IdempotencyKey::for_completion(job_id);
-                    self.settle_job(marketplace, job_id, EscrowActor::User(completed_by), &key)
-                        .await
-                        .map(|_| ())
-                }
-            };
-            match outcome {
-                Ok(()) | Err(EscrowError::EscrowNotFound) => {}
-                Err(error) => tracing::warn!(
-                    ?event,
-                    %error,
-                    "escrow settlement failed; reconcile will repair it"
-                ),
-            }
         })
     }
 }

@@ -40,8 +40,12 @@ impl EscrowService {
     /// Refunds `amount` cents of the job's unreleased escrow to the client (a goodwill refund, a
     /// dispute's partial refund). The same key returns the same refund. The caller must be
     /// active and verified (`payer`), whatever transport they came through.
+    // Each argument is one fact of the request (who, what, how much, why, on whose standing,
+    // under which key); bundling them would only rename the list.
+    #[allow(clippy::too_many_arguments)]
     pub async fn refund(
         &self,
+        marketplace: &MarketplaceService,
         job_id: ObjectId,
         amount: i64,
         reason: &str,
@@ -53,7 +57,7 @@ impl EscrowService {
         let arguments = format!("{job_id}|{amount}");
         self.remember(key, "refund", arguments, async {
             let (_, refund) = self
-                .change(None, job_id, |escrow, now| {
+                .change(marketplace, job_id, |escrow, now| {
                     escrow.request_refund(
                         ObjectId::new(),
                         amount,
@@ -64,7 +68,8 @@ impl EscrowService {
                     )
                 })
                 .await?;
-            self.drive_refund(job_id, refund.refund_id, actor).await
+            self.drive_refund(marketplace, job_id, refund.refund_id, actor)
+                .await
         })
         .await
     }
@@ -73,6 +78,7 @@ impl EscrowService {
     /// leaves the refund pending (an error for the caller, repaired by `reconcile`).
     pub(crate) async fn drive_refund(
         &self,
+        marketplace: &MarketplaceService,
         job_id: ObjectId,
         refund_id: ObjectId,
         actor: EscrowActor,
@@ -99,13 +105,13 @@ impl EscrowService {
             .await;
         let (_, refund) = match answer {
             Ok(provider_refund) => {
-                self.change(None, job_id, |escrow, now| {
+                self.change(marketplace, job_id, |escrow, now| {
                     escrow.settle_refund(refund_id, provider_refund.refund_id.clone(), now, actor)
                 })
                 .await?
             }
             Err(ProviderError::Declined { reason }) => {
-                self.change(None, job_id, |escrow, now| {
+                self.change(marketplace, job_id, |escrow, now| {
                     escrow.fail_refund(refund_id, &reason, now, actor)
                 })
                 .await?
@@ -172,7 +178,7 @@ impl EscrowService {
         };
         if let Some(seats_reserved) = reserve {
             let (escrow, _) = self
-                .change(None, job_id, |escrow, now| {
+                .change(marketplace, job_id, |escrow, now| {
                     if !escrow.status.is_funded() {
                         return Ok(());
                     }
@@ -193,7 +199,8 @@ impl EscrowService {
                 .await?;
             for refund in &escrow.refunds {
                 if refund.status == RefundStatus::Pending {
-                    self.drive_refund(job_id, refund.refund_id, actor).await?;
+                    self.drive_refund(marketplace, job_id, refund.refund_id, actor)
+                        .await?;
                 }
             }
         }

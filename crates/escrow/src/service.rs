@@ -1,15 +1,18 @@
 //! [`EscrowService`]: construction, the collections it owns, and the one write path every money
-//! step takes: load the escrow, apply a pure ledger step, check the invariant, write it back by
-//! compare-and-set on `version` (inside a transaction when the step also moves a payout, so the
-//! submission's `payout_status` and the tester's totals change with it).
+//! step takes: load the escrow, apply a pure ledger step, check the invariant, write what changed
+//! by compare-and-set on `version` (inside a transaction when the step also moves a payout, so the
+//! submission's `payout_status` and the tester's totals change with it; the use cases in
+//! `use_cases` run the marketplace's step in that same transaction).
 
 use std::sync::Arc;
 
 use bson::oid::ObjectId;
-use bson::{doc, DateTime, Document};
-use foundation::transaction_retry::{back_off, MAX_TRANSACTION_ATTEMPTS};
+use bson::{doc, Bson, DateTime, Document};
+use foundation::transaction_retry::{
+    back_off, in_transaction, is_transient_driver_error, TransactionError, MAX_TRANSACTION_ATTEMPTS,
+};
 use foundation::{Clock, CollectionSpec};
-use marketplace::{MarketplaceError, MarketplaceService, SubmissionPayout, SubmissionPayoutStatus};
+use marketplace::{MarketplaceService, SubmissionPayout, SubmissionPayoutStatus};
 use mongodb::{Client, ClientSession, Collection, Database};
 
 use crate::collections;
@@ -20,10 +23,6 @@ use crate::ledger::{check_invariant, EscrowTransaction, Payout};
 use crate::lifecycle::PayoutStatus;
 use crate::provider::PaymentProvider;
 use crate::settings::EscrowSettings;
-
-/// Attempts of one ledger step against concurrent writers before giving up with `Contended`.
-const TRANSIENT_TRANSACTION_ERROR: &str = "TransientTransactionError";
-const UNKNOWN_COMMIT_RESULT: &str = "UnknownTransactionCommitResult";
 
 /// The escrow domain's API. Cheap to clone (shared handles); create one per process.
 #[derive(Clone, Debug)]
@@ -209,10 +208,11 @@ impl EscrowService {
 
     /// Applies `step` to the escrow of `job_id` and writes the result by compare-and-set on its
     /// version, reloading and re-applying when another writer got there first. A step that
-    /// changes nothing writes nothing. `marketplace` is needed when the step moves a payout.
+    /// changes nothing writes nothing. A step that moves a payout is written in a transaction
+    /// with the submission's payout fields (through `marketplace`) and the tester's totals.
     pub(crate) async fn change<R>(
         &self,
-        marketplace: Option<&MarketplaceService>,
+        marketplace: &MarketplaceService,
         job_id: ObjectId,
         mut step: impl FnMut(&mut EscrowTransaction, DateTime) -> Result<R, EscrowError>,
     ) -> Result<(EscrowTransaction, R), EscrowError> {
@@ -223,102 +223,219 @@ impl EscrowService {
             if after == before {
                 return Ok((after, outcome));
             }
-            if self.commit(&before, &mut after, marketplace).await? {
-                return Ok((after, outcome));
+            let written = if payout_changes(&before, &after).is_empty() {
+                self.write(None, &before, &after).await
+            } else {
+                let (before, after) = (&before, &after);
+                in_transaction(&self.client, |mut session| async move {
+                    let outcome = self
+                        .write_with_payouts(&mut session, marketplace, before, after, None)
+                        .await;
+                    (session, outcome)
+                })
+                .await
+            };
+            match written {
+                Ok(()) => {
+                    after.version = before.version + 1;
+                    return Ok((after, outcome));
+                }
+                Err(EscrowError::Contended) => back_off(attempt).await,
+                Err(error) => return Err(error),
             }
-            back_off(attempt).await;
         }
         Err(EscrowError::Contended)
     }
 
-    /// Writes `after` over `before` if nobody changed it meanwhile; false when somebody did.
-    async fn commit(
+    /// [`EscrowService::change`] for the funding steps (authorize, capture, decline, lapse,
+    /// retry), which run before the money is captured: an unfunded escrow holds no payout (the
+    /// invariant), so they never need the marketplace.
+    pub(crate) async fn change_funding<R>(
         &self,
-        before: &EscrowTransaction,
-        after: &mut EscrowTransaction,
-        marketplace: Option<&MarketplaceService>,
-    ) -> Result<bool, EscrowError> {
-        check_invariant(after).map_err(EscrowError::InvariantViolated)?;
-        if after.events.get(..before.events.len()) != Some(before.events.as_slice()) {
-            return Err(EscrowError::InvariantViolated(
-                "a step edited a recorded event".into(),
-            ));
-        }
-        after.version = before.version + 1;
-        let mut set = bson::to_document(&*after)?;
-        set.remove("_id");
-        set.remove("events");
-        let new_events = bson::to_bson(&after.events[before.events.len()..])?;
-        let filter = doc! { "_id": before.id, "version": before.version };
-        let update = doc! {
-            "$set": set,
-            "$push": { "events": { "$each": new_events } },
-        };
-        let payout_changes = payout_changes(before, after);
-        if payout_changes.is_empty() {
-            let written = self.escrows.update_one(filter, update).await?;
-            return Ok(written.matched_count == 1);
-        }
-        let marketplace = marketplace.ok_or_else(|| {
-            EscrowError::Internal("a payout moved without the marketplace to record it".into())
-        })?;
-        let mut session = self.client.start_session().await?;
-        loop {
-            session.start_transaction().await?;
-            let outcome = self
-                .commit_steps(&mut session, &filter, &update, &payout_changes, marketplace)
-                .await;
-            match outcome {
-                Ok(true) => match commit_transaction(&mut session).await {
-                    Ok(()) => return Ok(true),
-                    Err(error) if is_transient(&error) => continue,
-                    Err(error) => return Err(error),
-                },
-                Ok(false) => {
-                    let _ = session.abort_transaction().await;
-                    return Ok(false);
+        job_id: ObjectId,
+        mut step: impl FnMut(&mut EscrowTransaction, DateTime) -> Result<R, EscrowError>,
+    ) -> Result<(EscrowTransaction, R), EscrowError> {
+        for attempt in 0..MAX_TRANSACTION_ATTEMPTS {
+            let before = self.escrow_for_job(job_id).await?;
+            if before.status.is_funded() {
+                return Err(EscrowError::InvalidEscrowTransition {
+                    from: before.status.as_str(),
+                    action: "fund",
+                });
+            }
+            let mut after = before.clone();
+            let outcome = step(&mut after, self.now())?;
+            if after == before {
+                return Ok((after, outcome));
+            }
+            if !after.payouts.is_empty() {
+                return Err(EscrowError::InvariantViolated(
+                    "a funding step created a payout".into(),
+                ));
+            }
+            match self.write(None, &before, &after).await {
+                Ok(()) => {
+                    after.version = before.version + 1;
+                    return Ok((after, outcome));
                 }
-                Err(error) => {
-                    let _ = session.abort_transaction().await;
-                    if is_transient(&error) {
-                        return Ok(false);
-                    }
-                    return Err(error);
-                }
+                Err(EscrowError::Contended) => back_off(attempt).await,
+                Err(error) => return Err(error),
             }
         }
+        Err(EscrowError::Contended)
     }
 
-    async fn commit_steps(
+    /// The escrow of `job_id` as the transaction of `session` sees it, if there is one.
+    pub(crate) async fn escrow_in(
         &self,
         session: &mut ClientSession,
-        filter: &Document,
-        update: &Document,
-        payout_changes: &[PayoutChange],
-        marketplace: &MarketplaceService,
-    ) -> Result<bool, EscrowError> {
-        let written = self
+        job_id: ObjectId,
+    ) -> Result<Option<EscrowTransaction>, EscrowError> {
+        Ok(self
             .escrows
-            .update_one(filter.clone(), update.clone())
-            .session(&mut *session)
-            .await?;
-        if written.matched_count != 1 {
-            return Ok(false);
-        }
-        for change in payout_changes {
-            marketplace
-                .record_submission_payout(&mut *session, change.submission_id, change.report)
-                .await?;
+            .find_one(doc! { "job_id": job_id })
+            .session(session)
+            .await?)
+    }
+
+    /// Writes `after` over `before` inside the transaction of `session`, with what its payouts'
+    /// changes mean outside escrow: the submissions' `payout_*` fields (except `recorded`'s, which
+    /// the caller wrote itself) and the totals of testers newly paid. A writer that changed the
+    /// escrow since `before` was read makes it [`EscrowError::Contended`], which runs the
+    /// transaction again.
+    pub(crate) async fn write_with_payouts(
+        &self,
+        session: &mut ClientSession,
+        marketplace: &MarketplaceService,
+        before: &EscrowTransaction,
+        after: &EscrowTransaction,
+        recorded: Option<ObjectId>,
+    ) -> Result<(), EscrowError> {
+        self.write(Some(&mut *session), before, after).await?;
+        for change in payout_changes(before, after) {
+            if Some(change.submission_id) != recorded {
+                marketplace
+                    .record_submission_payout(&mut *session, change.submission_id, change.report)
+                    .await?;
+            }
             if change.newly_paid {
                 self.earnings
                     .credit_payout(&mut *session, change.tester_id, change.report.amount_cents)
                     .await?;
             }
         }
-        Ok(true)
+        Ok(())
+    }
+
+    /// Writes `after` over `before` as version `before.version + 1` if nobody changed it
+    /// meanwhile ([`EscrowError::Contended`] when somebody did), after checking the invariant. Only what changed is sent: the counters
+    /// and fields that differ, the payouts and refunds that changed (by position: they are only
+    /// ever appended), and the new events; so a write costs the same on a job of 200 seats as
+    /// on a job of 2.
+    async fn write(
+        &self,
+        session: Option<&mut ClientSession>,
+        before: &EscrowTransaction,
+        after: &EscrowTransaction,
+    ) -> Result<(), EscrowError> {
+        check_invariant(after).map_err(EscrowError::InvariantViolated)?;
+        let mut update = changes_between(before, after)?;
+        update
+            .get_document_mut("$set")
+            .map_err(|error| EscrowError::Internal(error.to_string()))?
+            .insert("version", before.version + 1);
+        let filter = doc! { "_id": before.id, "version": before.version };
+        let write = self.escrows.update_one(filter, update);
+        let written = match session {
+            Some(session) => write.session(session).await?,
+            None => write.await?,
+        };
+        if written.matched_count == 1 {
+            Ok(())
+        } else {
+            Err(EscrowError::Contended)
+        }
     }
 }
 
+/// The update that turns `before` into `after`: `$set` on every top-level field that differs
+/// and on every payout or refund that changed in place, `$push` of new payouts, refunds and
+/// events.
+fn changes_between(
+    before: &EscrowTransaction,
+    after: &EscrowTransaction,
+) -> Result<Document, EscrowError> {
+    let old = bson::to_document(before)?;
+    let new = bson::to_document(after)?;
+    let mut set = Document::new();
+    let mut unset = Document::new();
+    let mut push = Document::new();
+    for (field, value) in &new {
+        match field.as_str() {
+            "_id" => {}
+            "events" | "payouts" | "refunds" => {
+                let (Some(Bson::Array(was)), Bson::Array(now)) = (old.get(field), value) else {
+                    set.insert(field, value.clone());
+                    continue;
+                };
+                if now.len() < was.len() {
+                    return Err(EscrowError::InvariantViolated(format!(
+                        "a step removed {field}"
+                    )));
+                }
+                let changed: Vec<usize> = (0..was.len())
+                    .filter(|&index| was[index] != now[index])
+                    .collect();
+                if field == "events" && !changed.is_empty() {
+                    return Err(EscrowError::InvariantViolated(
+                        "a step edited a recorded event".into(),
+                    ));
+                }
+                let appended = now.len() > was.len();
+                if appended && !changed.is_empty() {
+                    // MongoDB refuses `$set` on an element and `$push` to its array at once.
+                    set.insert(field, value.clone());
+                    continue;
+                }
+                for index in changed {
+                    set.insert(format!("{field}.{index}"), now[index].clone());
+                }
+                if appended {
+                    push.insert(field, doc! { "$each": now[was.len()..].to_vec() });
+                }
+            }
+            _ if old.get(field) != Some(value) => {
+                set.insert(field, value.clone());
+            }
+            _ => {}
+        }
+    }
+    for field in old.keys() {
+        if !new.contains_key(field) {
+            unset.insert(field, "");
+        }
+    }
+    let mut update = doc! { "$set": set };
+    if !push.is_empty() {
+        update.insert("$push", push);
+    }
+    if !unset.is_empty() {
+        update.insert("$unset", unset);
+    }
+    Ok(update)
+}
+
+impl TransactionError for EscrowError {
+    /// A write conflict, or an escrow another writer changed since it was read.
+    fn is_transient(&self) -> bool {
+        match self {
+            EscrowError::Database(error) => is_transient_driver_error(error),
+            EscrowError::Marketplace(error) => error.is_transient(),
+            EscrowError::Contended => true,
+            _ => false,
+        }
+    }
+}
 /// What a payout's change means outside escrow.
 struct PayoutChange {
     submission_id: ObjectId,
@@ -328,7 +445,7 @@ struct PayoutChange {
 }
 
 /// The submission status the seed's `payout_status` shows for a payout.
-fn reported_status(status: PayoutStatus) -> SubmissionPayoutStatus {
+pub(crate) fn reported_status(status: PayoutStatus) -> SubmissionPayoutStatus {
     match status {
         PayoutStatus::Pending | PayoutStatus::Held | PayoutStatus::Frozen => {
             SubmissionPayoutStatus::Pending
@@ -370,24 +487,4 @@ fn payout_changes(before: &EscrowTransaction, after: &EscrowTransaction) -> Vec<
             })
         })
         .collect()
-}
-
-async fn commit_transaction(session: &mut ClientSession) -> Result<(), EscrowError> {
-    loop {
-        match session.commit_transaction().await {
-            Ok(()) => return Ok(()),
-            Err(error) if error.contains_label(UNKNOWN_COMMIT_RESULT) => {}
-            Err(error) => return Err(error.into()),
-        }
-    }
-}
-
-fn is_transient(error: &EscrowError) -> bool {
-    match error {
-        EscrowError::Database(error) => error.contains_label(TRANSIENT_TRANSACTION_ERROR),
-        EscrowError::Marketplace(MarketplaceError::Database(error)) => {
-            error.contains_label(TRANSIENT_TRANSACTION_ERROR)
-        }
-        _ => false,
-    }
 }

@@ -186,8 +186,7 @@ fn services(
         MarketplaceSettings::new([7; 32]),
         clock.clone(),
     )
-    .with_funding(Arc::new(escrow.clone()))
-    .with_settlement(Arc::new(escrow.clone()));
+    .with_funding(Arc::new(escrow.clone()));
     (escrow, marketplace)
 }
 
@@ -339,16 +338,21 @@ impl World {
     }
 
     async fn review(&self, owner: &Actor, submission_id: ObjectId, decision: ReviewDecision) {
-        self.marketplace
-            .review_submission(owner, submission_id, decision, PAYER)
-            .await
-            .unwrap();
+        decide(
+            &self.escrow,
+            &self.marketplace,
+            owner,
+            submission_id,
+            decision,
+            PAYER,
+        )
+        .await
+        .unwrap();
     }
 
     async fn move_job(&self, owner: &Actor, job_id: ObjectId, actions: &[JobAction]) {
         for action in actions {
-            self.marketplace
-                .transition_job(owner, job_id, *action)
+            step_job(&self.escrow, &self.marketplace, owner, job_id, *action)
                 .await
                 .unwrap();
         }
@@ -384,6 +388,48 @@ fn buckets(escrow: &EscrowTransaction) -> (i64, i64, i64, i64, i64) {
 fn rejection() -> ReviewDecision {
     ReviewDecision::Reject {
         feedback: "Steps not followed".into(),
+    }
+}
+
+/// A review as the API gives it: approvals and rejections through escrow's use cases (money in
+/// the same transaction), revision requests through the marketplace.
+async fn decide(
+    escrow: &EscrowService,
+    market: &MarketplaceService,
+    owner: &Actor,
+    submission: ObjectId,
+    decision: ReviewDecision,
+    payer: marketplace::PayerStanding,
+) -> Result<marketplace::Submission, EscrowError> {
+    match decision {
+        ReviewDecision::Approve => {
+            escrow
+                .approve_submission(market, owner, submission, payer)
+                .await
+        }
+        ReviewDecision::Reject { feedback } => {
+            escrow
+                .reject_submission(market, owner, submission, feedback, payer)
+                .await
+        }
+        decision => Ok(market
+            .review_submission(owner, submission, decision, payer)
+            .await?),
+    }
+}
+
+/// A lifecycle step as the API takes it: completing and cancelling through escrow.
+async fn step_job(
+    escrow: &EscrowService,
+    market: &MarketplaceService,
+    owner: &Actor,
+    job: ObjectId,
+    action: JobAction,
+) -> Result<marketplace::Job, EscrowError> {
+    match action {
+        JobAction::Complete => escrow.complete_job(market, owner, job).await,
+        JobAction::Cancel => escrow.cancel_job(market, owner, job).await,
+        action => Ok(market.transition_job(owner, job, action).await?),
     }
 }
 
@@ -536,11 +582,11 @@ async fn a_hundred_concurrent_duplicate_approvals_pay_exactly_once() {
 
     let mut reviews = Vec::new();
     for _ in 0..100 {
-        let marketplace = world.marketplace.clone();
+        let (escrow, marketplace) = (world.escrow.clone(), world.marketplace.clone());
         let owner = owner.clone();
         reviews.push(tokio::spawn(async move {
-            marketplace
-                .review_submission(&owner, submission, ReviewDecision::Approve, PAYER)
+            escrow
+                .approve_submission(&marketplace, &owner, submission, PAYER)
                 .await
         }));
     }
@@ -701,7 +747,8 @@ async fn a_crash_between_the_provider_and_the_database_is_repaired_by_a_retry_or
         .publish_job(&owner, draft.id, LIMITS, PAYER, Some(&world.card(&owner)))
         .await
         .unwrap_err();
-    assert_eq!(refused.category(), ErrorCategory::Conflict);
+    // The provider's answer was lost: an outage (retry later), not a conflict.
+    assert_eq!(refused.category(), ErrorCategory::Unavailable);
     assert_eq!(
         world.escrow_of(draft.id).await.status,
         EscrowStatus::Authorized
@@ -826,18 +873,42 @@ async fn a_repeated_refund_returns_the_first_and_other_arguments_under_its_key_a
     let actor = EscrowActor::User(owner.user_id);
     let first = world
         .escrow
-        .refund(job.id, 1_000, "goodwill", actor, PAYER, &key)
+        .refund(
+            &world.marketplace,
+            job.id,
+            1_000,
+            "goodwill",
+            actor,
+            PAYER,
+            &key,
+        )
         .await
         .unwrap();
     let again = world
         .escrow
-        .refund(job.id, 1_000, "goodwill", actor, PAYER, &key)
+        .refund(
+            &world.marketplace,
+            job.id,
+            1_000,
+            "goodwill",
+            actor,
+            PAYER,
+            &key,
+        )
         .await
         .unwrap();
     assert_eq!(first, again);
     let other = world
         .escrow
-        .refund(job.id, 1_200, "goodwill", actor, PAYER, &key)
+        .refund(
+            &world.marketplace,
+            job.id,
+            1_200,
+            "goodwill",
+            actor,
+            PAYER,
+            &key,
+        )
         .await
         .unwrap_err();
     assert!(
@@ -848,6 +919,7 @@ async fn a_repeated_refund_returns_the_first_and_other_arguments_under_its_key_a
     let too_much = world
         .escrow
         .refund(
+            &world.marketplace,
             job.id,
             5_000,
             "goodwill",
@@ -885,6 +957,7 @@ async fn a_dispute_freezes_a_held_payout_and_its_reversal_refunds_the_client() {
     let frozen = world
         .escrow
         .freeze_payout(
+            &world.marketplace,
             submission,
             dispute,
             admin,
@@ -1036,8 +1109,7 @@ async fn the_submission_payout_status_follows_a_failed_and_retried_transfer() {
     let marketplace = world
         .marketplace
         .clone()
-        .with_funding(Arc::new(escrow.clone()))
-        .with_settlement(Arc::new(escrow.clone()));
+        .with_funding(Arc::new(escrow.clone()));
     let owner = client();
     let job = world.draft_job(&owner, 1).await;
     marketplace
@@ -1046,8 +1118,8 @@ async fn the_submission_payout_status_follows_a_failed_and_retried_transfer() {
         .unwrap();
     let tester = world.tester().await;
     let submission = world.submit(job.id, &tester).await;
-    marketplace
-        .review_submission(&owner, submission, ReviewDecision::Approve, PAYER)
+    escrow
+        .approve_submission(&marketplace, &owner, submission, PAYER)
         .await
         .unwrap();
     world.clock.advance(3 * DAY);
@@ -1075,12 +1147,15 @@ async fn an_unverified_caller_cannot_approve_release_or_refund_whoever_calls_the
     let unverified = marketplace::PayerStanding::of_caller(false);
 
     let approve = world
-        .marketplace
-        .review_submission(&owner, submission, ReviewDecision::Approve, unverified)
+        .escrow
+        .approve_submission(&world.marketplace, &owner, submission, unverified)
         .await
         .unwrap_err();
     assert!(
-        matches!(approve, marketplace::MarketplaceError::AccountNotVerified),
+        matches!(
+            approve,
+            EscrowError::Marketplace(marketplace::MarketplaceError::AccountNotVerified)
+        ),
         "{approve:?}"
     );
     assert_eq!(approve.category(), ErrorCategory::Forbidden);
@@ -1106,6 +1181,7 @@ async fn an_unverified_caller_cannot_approve_release_or_refund_whoever_calls_the
     let refund = world
         .escrow
         .refund(
+            &world.marketplace,
             job.id,
             1_000,
             "goodwill",
@@ -1294,7 +1370,7 @@ mod random_sequences {
                         },
                     };
                     if let Some(id) = submissions[t] {
-                        let _ = market.review_submission(&owner, id, decision, PAYER).await;
+                        let _ = decide(&world.escrow, market, &owner, id, decision, PAYER).await;
                     }
                 }
                 Step::StartTesting | Step::BeginReview | Step::Complete | Step::Cancel => {
@@ -1304,7 +1380,7 @@ mod random_sequences {
                         Step::Complete => JobAction::Complete,
                         _ => JobAction::Cancel,
                     };
-                    let _ = market.transition_job(&owner, job.id, action).await;
+                    let _ = step_job(&world.escrow, market, &owner, job.id, action).await;
                 }
                 Step::Refund(amount) => {
                     let key = IdempotencyKey::from_client(owner.user_id, &ObjectId::new().to_hex())
@@ -1312,6 +1388,7 @@ mod random_sequences {
                     let _ = world
                         .escrow
                         .refund(
+                            market,
                             job.id,
                             amount,
                             "goodwill",

@@ -280,7 +280,8 @@ async fn execute_graphql(
     request: async_graphql::Request,
 ) -> async_graphql::Response {
     let client_ip = client_ip(peer.ip(), headers, &state.trusted_proxies);
-    let viewer = graphql::authenticate(&state.services, bearer_token(headers)).await;
+    let (viewer, viewer_user) =
+        graphql::authenticate_with_user(&state.services, bearer_token(headers)).await;
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|value| value.to_str().ok())
@@ -307,7 +308,15 @@ async fn execute_graphql(
         user_agent,
         idempotency_key,
     };
-    graphql::execute(&state.api, &state.services, request, viewer, meta).await
+    graphql::execute_authenticated(
+        &state.api,
+        &state.services,
+        request,
+        viewer,
+        viewer_user,
+        meta,
+    )
+    .await
 }
 
 /// POST runs any operation; only `application/json` bodies are accepted (see `graphql_http`).

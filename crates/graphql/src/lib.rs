@@ -245,20 +245,31 @@ const SCHEMA_DESCRIPTION: &str = "A GraphQL Schema defines the capabilities of a
 /// request's viewer. Invalid credentials do not fail the request: they make a `Rejected` viewer,
 /// so public operations still work and protected ones answer `UNAUTHENTICATED` with the reason.
 pub async fn authenticate(services: &Services, bearer: Option<&str>) -> Viewer {
+    authenticate_with_user(services, bearer).await.0
+}
+
+/// [`authenticate`], also returning the signed-in user's record as authentication read it, for
+/// [`execute_authenticated`] to hand to the request's user loader (so `me` and every
+/// authorization check reuse it instead of reading the user again).
+pub async fn authenticate_with_user(
+    services: &Services,
+    bearer: Option<&str>,
+) -> (Viewer, Option<identity::User>) {
     let Some(token) = bearer else {
-        return Viewer::Anonymous;
+        return (Viewer::Anonymous, None);
     };
-    match services.identity.authenticate_bearer(token).await {
-        Ok(principal) => Viewer::Authenticated(principal),
+    match services.identity.authenticate_bearer_loaded(token).await {
+        Ok((principal, user)) => (Viewer::Authenticated(principal), user),
         Err(error) => {
             let error = ApiError::from(error);
-            match error {
+            let viewer = match error {
                 ApiError::Internal(detail) => {
                     tracing::error!(detail = %detail, "credential check failed");
                     Viewer::Rejected("credentials could not be checked".to_string())
                 }
                 other => Viewer::Rejected(other.to_string()),
-            }
+            };
+            (viewer, None)
         }
     }
 }
@@ -391,8 +402,21 @@ pub fn admit(
 pub async fn execute(
     api: &Api,
     services: &Services,
+    request: async_graphql::Request,
+    viewer: Viewer,
+    meta: RequestMeta,
+) -> async_graphql::Response {
+    execute_authenticated(api, services, request, viewer, None, meta).await
+}
+
+/// [`execute`] for a viewer whose user record authentication already read
+/// ([`authenticate_with_user`]): the request's user loader starts with it.
+pub async fn execute_authenticated(
+    api: &Api,
+    services: &Services,
     mut request: async_graphql::Request,
     viewer: Viewer,
+    viewer_user: Option<identity::User>,
     meta: RequestMeta,
 ) -> async_graphql::Response {
     let request_id = meta.request_id.clone();
@@ -400,7 +424,8 @@ pub async fn execute(
         return *refusal;
     }
     // Loaders per request: their caches must not outlive the request's authorization.
-    let request = loaders::install(request.data(viewer).data(meta), services);
+    let request =
+        loaders::install_seeded(request.data(viewer).data(meta), services, viewer_user).await;
     let response = api.schema.execute(request).await;
     finish_response(response, &request_id)
 }

@@ -191,9 +191,31 @@ fn cached<T: Loader<ObjectId>>(loader: T) -> RequestLoader<T> {
 
 /// Adds a fresh set of loaders to `request`.
 pub fn install(request: async_graphql::Request, services: &Services) -> async_graphql::Request {
+    install_with_users(request, services, cached(UserLoader(services.clone())))
+}
+
+/// [`install`], with the user loader already holding `viewer_user` (the signed-in user as
+/// authentication read it), so the request does not read that user again.
+pub async fn install_seeded(
+    request: async_graphql::Request,
+    services: &Services,
+    viewer_user: Option<identity::User>,
+) -> async_graphql::Request {
+    let users = cached(UserLoader(services.clone()));
+    if let Some(user) = viewer_user {
+        users.feed_one(user.id, user).await;
+    }
+    install_with_users(request, services, users)
+}
+
+fn install_with_users(
+    request: async_graphql::Request,
+    services: &Services,
+    users: RequestLoader<UserLoader>,
+) -> async_graphql::Request {
     let services = || services.clone();
     request
-        .data(cached(UserLoader(services())))
+        .data(users)
         .data(cached(OrganizationLoader(services())))
         .data(cached(ProjectLoader(services())))
         .data(cached(ProjectsByClientLoader(services())))

@@ -32,8 +32,8 @@ use crate::outbox::OutboxKind;
 use crate::principal::Principal;
 use crate::rate_limit::Budget;
 use crate::service::IdentityService;
-use crate::transaction::in_transaction;
 use crate::user::{normalize_email, User};
+use foundation::transaction_retry::in_transaction;
 
 /// How long an invitation can be accepted (GitHub: 7 days).
 pub const INVITATION_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);

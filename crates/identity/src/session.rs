@@ -19,7 +19,7 @@ use crate::error::IdentityError;
 use crate::principal::{Principal, UserPrincipal};
 use crate::rate_limit::{address_or_unknown, Budget};
 use crate::service::IdentityService;
-use crate::user::{normalize_email, Role, UserStatus};
+use crate::user::{normalize_email, Role, User, UserStatus};
 
 /// How many rotated refresh-token hashes a session remembers for reuse detection. A session
 /// rotating more often than this within its lifetime forgets its oldest tokens, which then
@@ -479,6 +479,15 @@ impl IdentityService {
     /// Verifies an access token and checks that its session is live and its user not suspended.
     /// The returned role is the user's current role.
     pub async fn authenticate_access_token(&self, token: &str) -> Result<Principal, IdentityError> {
+        Ok(self.authenticate_access_token_loaded(token).await?.0)
+    }
+
+    /// [`IdentityService::authenticate_access_token`], also returning the user record it read,
+    /// so the request that follows need not read it again.
+    pub async fn authenticate_access_token_loaded(
+        &self,
+        token: &str,
+    ) -> Result<(Principal, User), IdentityError> {
         let verified = self
             .access_tokens
             .verify(token.trim(), self.now_seconds())?;
@@ -498,21 +507,32 @@ impl IdentityService {
         if user.status == UserStatus::Suspended {
             return Err(IdentityError::AccountSuspended);
         }
-        Ok(Principal::User(UserPrincipal {
+        let principal = Principal::User(UserPrincipal {
             user_id: user.id,
             role: user.role,
             session_id: verified.session_id,
-        }))
+        });
+        Ok((principal, user))
     }
 
     /// Authenticates the value of an `Authorization: Bearer` header: partner API keys start with
     /// `ptk_`, anything else is treated as an access token.
     pub async fn authenticate_bearer(&self, token: &str) -> Result<Principal, IdentityError> {
+        Ok(self.authenticate_bearer_loaded(token).await?.0)
+    }
+
+    /// [`IdentityService::authenticate_bearer`], also returning the signed-in user's record as
+    /// authentication read it (`None` for an API key).
+    pub async fn authenticate_bearer_loaded(
+        &self,
+        token: &str,
+    ) -> Result<(Principal, Option<User>), IdentityError> {
         let token = token.trim();
         if token.starts_with(crate::api_key::API_KEY_PREFIX) {
-            self.authenticate_api_key(token).await
+            Ok((self.authenticate_api_key(token).await?, None))
         } else {
-            self.authenticate_access_token(token).await
+            let (principal, user) = self.authenticate_access_token_loaded(token).await?;
+            Ok((principal, Some(user)))
         }
     }
 }

@@ -1,8 +1,8 @@
-//! The money seams. Publishing a job asks a [`JobFunding`] to fund it; reviews and the end of a
-//! job tell a [`JobSettlement`] so escrow can pay testers and refund clients. Escrow implements
-//! both; until it is plugged in, [`NoFunding`] publishes unfunded (and says so) and
-//! [`NoSettlement`] does nothing. The few marketplace operations escrow needs (recording a
-//! submission's payout, finding submissions left unreviewed) live here too, so everything the
+//! What the money side needs from the marketplace. Publishing a job asks a [`JobFunding`] to fund
+//! it before the job opens (escrow implements it; [`NoFunding`] publishes unfunded and says so).
+//! Everything else that moves money is driven by escrow, which calls the marketplace's planned
+//! steps inside its own transactions; the few operations it needs besides those (recording a
+//! submission's payout fields, finding submissions left unreviewed) live here, so everything the
 //! money side touches is in one place.
 
 use bson::oid::ObjectId;
@@ -12,9 +12,8 @@ use futures_util::TryStreamExt;
 use mongodb::ClientSession;
 use serde::{Deserialize, Serialize};
 
-use crate::actor::Actor;
 use crate::error::MarketplaceError;
-use crate::job::{Job, JobStatus};
+use crate::job::Job;
 use crate::service::MarketplaceService;
 use crate::submission::{Submission, SubmissionStatus};
 
@@ -117,70 +116,6 @@ impl JobFunding for NoFunding {
     }
 }
 
-/// A marketplace change that moves money, told to [`JobSettlement`] after it committed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SettlementEvent {
-    /// A submission was approved: its tester is owed the job's pay per tester.
-    SubmissionApproved {
-        /// The job.
-        job_id: ObjectId,
-        /// The approved submission.
-        submission_id: ObjectId,
-        /// The reviewer; `None` when the platform approved it automatically.
-        approved_by: Option<ObjectId>,
-    },
-    /// A submission was rejected: its seat's money may go back to the client.
-    SubmissionRejected {
-        /// The job.
-        job_id: ObjectId,
-        /// The rejected submission.
-        submission_id: ObjectId,
-        /// The reviewer.
-        rejected_by: ObjectId,
-    },
-    /// The job was cancelled: every unreleased cent goes back to the client.
-    JobCancelled {
-        /// The job.
-        job_id: ObjectId,
-        /// Who cancelled it.
-        cancelled_by: ObjectId,
-    },
-    /// The job was completed: the money of unused seats goes back to the client.
-    JobCompleted {
-        /// The job.
-        job_id: ObjectId,
-        /// Who completed it.
-        completed_by: ObjectId,
-    },
-}
-
-/// Settles money after a marketplace change has committed. It returns nothing on purpose: the
-/// marketplace change stands whatever happens to the money, so an implementation owns its
-/// failures and must be able to repair them later from the marketplace's state (escrow's
-/// `reconcile` does). The marketplace passes itself so the implementation can read the facts.
-pub trait JobSettlement: Send + Sync + std::fmt::Debug {
-    /// Reacts to `event`.
-    fn settle<'a>(
-        &'a self,
-        marketplace: &'a MarketplaceService,
-        event: SettlementEvent,
-    ) -> BoxFuture<'a, ()>;
-}
-
-/// No escrow configured: nothing to settle.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoSettlement;
-
-impl JobSettlement for NoSettlement {
-    fn settle<'a>(
-        &'a self,
-        _marketplace: &'a MarketplaceService,
-        _event: SettlementEvent,
-    ) -> BoxFuture<'a, ()> {
-        Box::pin(async {})
-    }
-}
-
 /// The seed's `submissions.payout_status`, as escrow reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -222,12 +157,6 @@ pub struct SubmissionPayout {
 }
 
 impl MarketplaceService {
-    /// The same service, telling `settlement` about approvals, rejections and closed jobs.
-    pub fn with_settlement(mut self, settlement: std::sync::Arc<dyn JobSettlement>) -> Self {
-        self.settlement = settlement;
-        self
-    }
-
     /// Writes a submission's payout fields inside the caller's transaction, so escrow can move a
     /// payout and the submission's `payout_status` together.
     pub async fn record_submission_payout(
@@ -273,40 +202,25 @@ impl MarketplaceService {
             .try_collect()
             .await?)
     }
+}
 
-    /// Tells the settlement seam about a job that just became cancelled or completed.
-    pub(crate) async fn settle_job_transition(&self, actor: &Actor, job: &Job) {
-        let event = match job.status {
-            JobStatus::Cancelled => SettlementEvent::JobCancelled {
-                job_id: job.id,
-                cancelled_by: actor.user_id,
-            },
-            JobStatus::Completed => SettlementEvent::JobCompleted {
-                job_id: job.id,
-                completed_by: actor.user_id,
-            },
-            _ => return,
-        };
-        self.settlement.settle(self, event).await;
-    }
-
-    /// Tells the settlement seam about a submission that was just approved or rejected.
-    pub(crate) async fn settle_review(&self, reviewer: Option<ObjectId>, submission: &Submission) {
-        let event = match (submission.status, reviewer) {
-            (SubmissionStatus::Approved, approved_by) => SettlementEvent::SubmissionApproved {
-                job_id: submission.job_id,
-                submission_id: submission.id,
-                approved_by,
-            },
-            (SubmissionStatus::Rejected, Some(rejected_by)) => {
-                SettlementEvent::SubmissionRejected {
-                    job_id: submission.job_id,
-                    submission_id: submission.id,
-                    rejected_by,
-                }
-            }
-            _ => return,
-        };
-        self.settlement.settle(self, event).await;
+impl MarketplaceService {
+    /// How many of the job's submissions wait for the client's review (submitted or under
+    /// review), as the transaction of `session` sees them: the seats whose pay a completed job
+    /// still holds in escrow.
+    pub async fn submissions_awaiting_review_on(
+        &self,
+        session: &mut ClientSession,
+        job_id: ObjectId,
+    ) -> Result<u64, MarketplaceError> {
+        let waiting = [
+            SubmissionStatus::Submitted.as_str(),
+            SubmissionStatus::UnderReview.as_str(),
+        ];
+        Ok(self
+            .submissions
+            .count_documents(doc! { "job_id": job_id, "status": { "$in": waiting.to_vec() } })
+            .session(session)
+            .await?)
     }
 }

@@ -379,8 +379,23 @@ enum UsageChange {
     ReleaseBudgetOnly,
 }
 
+/// A lifecycle step the caller may take, found by [`MarketplaceService::plan_job_transition`]
+/// and applied by [`MarketplaceService::apply_job_transition`] inside the caller's transaction.
+#[derive(Debug, Clone)]
+pub struct PlannedJobTransition {
+    change: CountedJobChange,
+}
+
+impl PlannedJobTransition {
+    /// The job.
+    pub fn job_id(&self) -> ObjectId {
+        self.change.job_id
+    }
+}
+
 /// One job status change, applied by compare-and-set on `from` in a transaction that also moves
 /// the owner's running-job count.
+#[derive(Debug, Clone)]
 struct CountedJobChange {
     job_id: ObjectId,
     from: JobStatus,
@@ -776,16 +791,31 @@ impl MarketplaceService {
     }
 
     /// Applies a lifecycle step other than publishing (start testing, begin review, complete,
-    /// cancel) by compare-and-set on the current status. A step that takes the job out of the
-    /// running states (complete, cancel while open or in progress) gives its unit of the owner's
-    /// running-job count back in the same transaction; a cancelled or completed job is then told
-    /// to the settlement seam (refunds).
+    /// cancel) by compare-and-set on the current status, in one transaction of its own. A step
+    /// that takes the job out of the running states (complete, cancel while open or in progress)
+    /// gives its unit of the owner's running-job count back in the same transaction. It moves no
+    /// money: the API completes and cancels through escrow, which runs the same
+    /// [`MarketplaceService::plan_job_transition`] and
+    /// [`MarketplaceService::apply_job_transition`] with the refunds in its transaction.
     pub async fn transition_job(
         &self,
         actor: &Actor,
         job_id: ObjectId,
         action: JobAction,
     ) -> Result<Job, MarketplaceError> {
+        let plan = self.plan_job_transition(actor, job_id, action).await?;
+        self.apply_counted_job_change(&plan.change).await
+    }
+
+    /// Checks that `actor` may take `action` on the job (completing and cancelling need its
+    /// owner or an organization owner or admin), reading it once. The status is checked again
+    /// where it changes ([`MarketplaceService::apply_job_transition`]).
+    pub async fn plan_job_transition(
+        &self,
+        actor: &Actor,
+        job_id: ObjectId,
+        action: JobAction,
+    ) -> Result<PlannedJobTransition, MarketplaceError> {
         if action == JobAction::Publish {
             return Err(MarketplaceError::InvalidInput {
                 field: "action",
@@ -793,7 +823,6 @@ impl MarketplaceService {
             });
         }
         let job = match action {
-            // Completing or cancelling settles the job's money (refunds, payouts).
             JobAction::Complete => {
                 self.administered_job(actor, job_id, "complete this job")
                     .await?
@@ -819,23 +848,32 @@ impl MarketplaceService {
         };
         let stops_running = is_running(job.status) && !is_running(target);
         let owner = UsageOwner::of(job.client_id, job.organization_id);
-        let change = CountedJobChange {
-            job_id,
-            from: job.status,
-            action,
-            set,
-            usage: if stops_running {
-                Some((owner, UsageChange::Release))
-            } else if target == JobStatus::Cancelled {
-                // A cancelled draft may hold a reservation whose funding stopped half-way.
-                Some((owner, UsageChange::ReleaseBudgetOnly))
-            } else {
-                None
+        Ok(PlannedJobTransition {
+            change: CountedJobChange {
+                job_id,
+                from: job.status,
+                action,
+                set,
+                usage: if stops_running {
+                    Some((owner, UsageChange::Release))
+                } else if target == JobStatus::Cancelled {
+                    // A cancelled draft may hold a reservation whose funding stopped half-way.
+                    Some((owner, UsageChange::ReleaseBudgetOnly))
+                } else {
+                    None
+                },
             },
-        };
-        let job = self.apply_counted_job_change(&change).await?;
-        self.settle_job_transition(actor, &job).await;
-        Ok(job)
+        })
+    }
+
+    /// Applies a planned lifecycle step inside the caller's transaction: the job's status by
+    /// compare-and-set, and the owner's running-job count and committed budget with it.
+    pub async fn apply_job_transition(
+        &self,
+        session: &mut ClientSession,
+        plan: &PlannedJobTransition,
+    ) -> Result<Job, MarketplaceError> {
+        self.counted_job_change_steps(session, &plan.change).await
     }
 
     /// Runs `change` in a transaction (retried on write conflicts).

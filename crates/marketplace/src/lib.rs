@@ -28,10 +28,14 @@
 //!
 //! **Is not**: an identity or payments crate. It depends on `foundation` only: the caller arrives
 //! as an [`Actor`] and a tester's qualifications as a [`TesterProfile`], both built by the GraphQL
-//! layer from identity. Publishing funds a job through the [`JobFunding`] seam, and approvals,
-//! rejections, cancellations and completions are told to the [`JobSettlement`] seam after they
-//! commit; escrow implements both, and until it is plugged in [`NoFunding`] publishes unfunded
-//! (and says so) and [`NoSettlement`] does nothing. It knows nothing of GraphQL and serves no
+//! layer from identity. It is not a money crate either: publishing funds a job through the
+//! [`JobFunding`] seam (escrow implements it; [`NoFunding`] publishes unfunded and says so), and
+//! the other steps that move money (approving, rejecting, completing, cancelling, auto-approval)
+//! are escrow's use cases, which run the marketplace's planned steps
+//! ([`MarketplaceService::plan_review`] / [`MarketplaceService::apply_review`],
+//! [`MarketplaceService::plan_job_transition`] / [`MarketplaceService::apply_job_transition`])
+//! inside escrow's own transaction; this crate's own `review_submission` and `transition_job`
+//! run the same steps without money. It knows nothing of GraphQL and serves no
 //! HTTP; its only HTTP is the outbound call of [`OpenAiCompatible`], and it reads no
 //! configuration (the gateway builds the provider). The batch functions
 //! ([`MarketplaceService::jobs_by_ids`], ...) are what the dataloaders call, each one `$in` query
@@ -78,13 +82,13 @@ pub use enhance::{
 };
 pub use error::{ErrorCategory, MarketplaceError};
 pub use funding::{
-    FundingReceipt, JobEscrowStatus, JobFunding, JobSettlement, NoFunding, NoSettlement,
-    PaymentSource, SettlementEvent, SubmissionPayout, SubmissionPayoutStatus,
+    FundingReceipt, JobEscrowStatus, JobFunding, NoFunding, PaymentSource, SubmissionPayout,
+    SubmissionPayoutStatus,
 };
 pub use job::{
     job_transition, DraftJobUpdate, Job, JobAction, JobStatus, JourneyStep, NewJob,
-    OrganizationLimits, PublishedJob, TestType, TesterLevel, UserJourney, Visibility,
-    JOB_TRANSITIONS,
+    OrganizationLimits, PlannedJobTransition, PublishedJob, TestType, TesterLevel, UserJourney,
+    Visibility, JOB_TRANSITIONS,
 };
 pub use personal_data::{ErasureBlocker, MarketplacePersonalData};
 pub use project::{
@@ -94,8 +98,8 @@ pub use project::{
 pub use service::MarketplaceService;
 pub use settings::{MarketplaceSettings, MoneyLimits};
 pub use submission::{
-    submission_transition, Bug, ReviewDecision, Severity, StepOutcome, StepResult, Submission,
-    SubmissionAction, SubmissionContent, SubmissionStatus, TestEnvironment,
+    submission_transition, Bug, PlannedReview, ReviewDecision, Severity, StepOutcome, StepResult,
+    Submission, SubmissionAction, SubmissionContent, SubmissionStatus, TestEnvironment,
     REVIEWABLE_JOB_STATUSES, SUBMISSION_TRANSITIONS,
 };
 pub use template::{

@@ -13,7 +13,7 @@ use crate::collections;
 use crate::credentials::CredentialCipher;
 use crate::enhance::{EnhancementProvider, PassThrough};
 use crate::error::MarketplaceError;
-use crate::funding::{JobFunding, JobSettlement, NoFunding, NoSettlement};
+use crate::funding::{JobFunding, NoFunding};
 use crate::job::Job;
 use crate::project::Project;
 use crate::settings::MarketplaceSettings;
@@ -32,15 +32,13 @@ pub struct MarketplaceService {
     pub(crate) settings: Arc<MarketplaceSettings>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) funding: Arc<dyn JobFunding>,
-    pub(crate) settlement: Arc<dyn JobSettlement>,
     pub(crate) enhancer: Arc<dyn EnhancementProvider>,
     pub(crate) credential_cipher: CredentialCipher,
 }
 
 impl MarketplaceService {
-    /// A service over `database` that publishes jobs without funding ([`NoFunding`]), settles
-    /// nothing ([`NoSettlement`]) and enhances nothing ([`PassThrough`]) until
-    /// [`MarketplaceService::with_funding`], [`MarketplaceService::with_settlement`] and
+    /// A service over `database` that publishes jobs without funding ([`NoFunding`]) and
+    /// enhances nothing ([`PassThrough`]) until [`MarketplaceService::with_funding`] and
     /// [`MarketplaceService::with_enhancer`] plug escrow and an AI provider in. Call
     /// [`MarketplaceService::ensure_collections`] once at start-up.
     pub fn new(database: Database, settings: MarketplaceSettings, clock: Arc<dyn Clock>) -> Self {
@@ -59,7 +57,6 @@ impl MarketplaceService {
             settings: Arc::new(settings),
             clock,
             funding: Arc::new(NoFunding),
-            settlement: Arc::new(NoSettlement),
             enhancer: Arc::new(PassThrough),
         }
     }

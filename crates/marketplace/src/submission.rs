@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::actor::{Actor, ActorRole, PayerStanding};
 use crate::assignment::AssignmentStatus;
 use crate::error::MarketplaceError;
-use crate::funding::SubmissionPayoutStatus;
+use crate::funding::{SubmissionPayout, SubmissionPayoutStatus};
 use crate::job::JobStatus;
 use crate::service::MarketplaceService;
 
@@ -303,6 +303,25 @@ pub enum ReviewDecision {
     },
 }
 
+/// A review the caller may give, found by [`MarketplaceService::plan_review`] (or
+/// [`MarketplaceService::plan_auto_approval`]) and applied by [`MarketplaceService::apply_review`]
+/// inside the caller's transaction.
+#[derive(Debug, Clone)]
+pub struct PlannedReview {
+    /// The submission under review.
+    pub submission_id: ObjectId,
+    /// Its job.
+    pub job_id: ObjectId,
+    /// Its tester.
+    pub tester_id: ObjectId,
+    /// The verdict.
+    pub decision: ReviewDecision,
+    /// The reviewer; `None` when the platform approves automatically.
+    pub reviewer: Option<ObjectId>,
+    /// For an auto-approval: only a submission handed in at or before this is approved.
+    submitted_before: Option<DateTime>,
+}
+
 /// One submission change, applied in a transaction (see the module docs).
 struct SubmissionChange {
     submission_id: ObjectId,
@@ -512,14 +531,10 @@ impl MarketplaceService {
     }
 
     /// The client's review: approve (seat completed), reject with feedback (seat completed) or
-    /// request a revision with notes (seat back to in_progress). Only while the job is open, in
-    /// progress or in review ([`REVIEWABLE_JOB_STATUSES`]): checked inside the transaction that
-    /// also writes the job, so a racing cancel or completion either lands first and refuses the
-    /// review, or waits for it. An approval or rejection is then told to the settlement seam
-    /// (payout, refund).
-    ///
-    /// Approving pays a tester, so it needs an active, verified caller (`payer`, the same rule as
-    /// publishing): checked here, so no caller of this function can skip it.
+    /// request a revision with notes (seat back to in_progress), in one transaction of its own.
+    /// It moves no money: the API and the background work approve and reject through escrow,
+    /// which runs the same [`MarketplaceService::plan_review`] and
+    /// [`MarketplaceService::apply_review`] with the money step in its transaction.
     pub async fn review_submission(
         &self,
         actor: &Actor,
@@ -527,15 +542,45 @@ impl MarketplaceService {
         decision: ReviewDecision,
         payer: PayerStanding,
     ) -> Result<Submission, MarketplaceError> {
-        let submission = self.submission(actor, submission_id).await?;
+        let plan = self
+            .plan_review(actor, submission_id, decision, payer)
+            .await?;
+        let plan = &plan;
+        self.in_transaction(|mut session| async move {
+            let outcome = self.apply_review(&mut session, plan, None).await;
+            (session, outcome)
+        })
+        .await
+    }
+
+    /// Checks that `actor` may give `decision` on `submission_id`, reading the submission and its
+    /// job once. Whoever manages the job may ask for a revision; approving (which pays the tester)
+    /// and rejecting (which frees the seat's money) need the owner or an organization owner or
+    /// admin, and approving an active, verified caller (`payer`, the same rule as publishing).
+    /// The statuses are checked again where they change ([`MarketplaceService::apply_review`]).
+    pub async fn plan_review(
+        &self,
+        actor: &Actor,
+        submission_id: ObjectId,
+        decision: ReviewDecision,
+        payer: PayerStanding,
+    ) -> Result<PlannedReview, MarketplaceError> {
+        let submission = self
+            .submissions
+            .find_one(doc! { "_id": submission_id })
+            .await?
+            .ok_or(MarketplaceError::SubmissionNotFound)?;
         let job = self.job(submission.job_id).await?;
+        if submission.tester_id != actor.user_id
+            && !crate::visibility::submission_visible(actor, &submission, &job)
+        {
+            return Err(MarketplaceError::SubmissionNotFound);
+        }
         if actor.role == ActorRole::Tester || !actor.manages(job.client_id, job.organization_id) {
             return Err(MarketplaceError::Forbidden {
                 action: "review this submission",
             });
         }
-        // Approving pays the tester and rejecting frees the seat's money: both move money, so
-        // they need the owner or an organization owner or admin. A revision request does not.
         let moves_money = !matches!(decision, ReviewDecision::RequestRevision { .. });
         if moves_money && !actor.administers(job.client_id, job.organization_id) {
             return Err(MarketplaceError::MoneyStepNeedsAdmin {
@@ -545,58 +590,173 @@ impl MarketplaceService {
         if matches!(decision, ReviewDecision::Approve) {
             payer.require_verified()?;
         }
+        Ok(PlannedReview {
+            submission_id,
+            job_id: job.id,
+            tester_id: submission.tester_id,
+            decision,
+            reviewer: Some(actor.user_id),
+            submitted_before: None,
+        })
+    }
+
+    /// The platform's approval of `submission`, left unreviewed by its client: applied only if it
+    /// is still submitted or under review and was handed in at or before `submitted_before` (so a
+    /// resubmission racing the sweep is not approved early).
+    pub fn plan_auto_approval(
+        &self,
+        submission: &Submission,
+        submitted_before: DateTime,
+    ) -> PlannedReview {
+        PlannedReview {
+            submission_id: submission.id,
+            job_id: submission.job_id,
+            tester_id: submission.tester_id,
+            decision: ReviewDecision::Approve,
+            reviewer: None,
+            submitted_before: Some(submitted_before),
+        }
+    }
+
+    /// The platform approves a submission its client left unreviewed (see
+    /// [`MarketplaceService::plan_auto_approval`]), in one transaction of its own and without
+    /// money, like [`MarketplaceService::review_submission`]. A second sweep over the same
+    /// submission is a refused transition, never a second approval.
+    pub async fn auto_approve_submission(
+        &self,
+        submission_id: ObjectId,
+        submitted_before: DateTime,
+    ) -> Result<Submission, MarketplaceError> {
+        let submission = self
+            .submissions
+            .find_one(doc! { "_id": submission_id })
+            .await?
+            .ok_or(MarketplaceError::SubmissionNotFound)?;
+        let plan = self.plan_auto_approval(&submission, submitted_before);
+        let plan = &plan;
+        self.in_transaction(|mut session| async move {
+            let outcome = self.apply_review(&mut session, plan, None).await;
+            (session, outcome)
+        })
+        .await
+    }
+
+    /// Applies a planned review inside the caller's transaction, in two writes: the submission's
+    /// status by compare-and-set (with `payout`, the seed's `payout_*` fields, when the caller
+    /// holds a payout for it), then the job in one update that moves the tester's seat, counts an
+    /// approval and checks that the job still takes reviews ([`REVIEWABLE_JOB_STATUSES`]), so a
+    /// racing cancel or completion either lands first and refuses the review, or waits for it.
+    /// The job's submission and bug counts do not change: a review moves a handed-in submission
+    /// between handed-in statuses.
+    pub async fn apply_review(
+        &self,
+        session: &mut ClientSession,
+        plan: &PlannedReview,
+        payout: Option<SubmissionPayout>,
+    ) -> Result<Submission, MarketplaceError> {
         let now = self.now();
         let mut set = doc! { "reviewed_at": now, "updated_at": now };
-        let (action, seat_target) = match decision {
+        let (action, seat_target) = match &plan.decision {
             ReviewDecision::Approve => (SubmissionAction::Approve, AssignmentStatus::Completed),
             ReviewDecision::Reject { feedback } => {
-                set.insert("client_feedback", feedback);
+                set.insert("client_feedback", feedback.as_str());
                 (SubmissionAction::Reject, AssignmentStatus::Completed)
             }
             ReviewDecision::RequestRevision { notes } => {
-                set.insert("revision_notes", notes);
+                set.insert("revision_notes", notes.as_str());
                 (
                     SubmissionAction::RequestRevision,
                     AssignmentStatus::InProgress,
                 )
             }
         };
+        if plan.reviewer.is_none() {
+            set.insert("auto_approved", true);
+        }
+        if let Some(payout) = payout {
+            set.insert("payout_amount_usd", payout.amount_cents);
+            set.insert("payout_status", payout.status.as_str());
+        }
+        let (sources, target) = transitions_for(action);
+        if let Some(target) = target {
+            set.insert("status", target.as_str());
+        }
+        let mut filter = doc! { "_id": plan.submission_id, "status": { "$in": sources } };
+        if let Some(before) = plan.submitted_before {
+            filter.insert("submitted_at", doc! { "$lte": before });
+        }
         let reviewed = self
-            .apply_submission_change(SubmissionChange {
-                submission_id,
-                action,
-                guard: Document::new(),
-                set,
-                seat: Some((AssignmentStatus::Submitted, seat_target)),
-                review: true,
-            })
+            .submissions
+            .find_one_and_update(filter, doc! { "$set": set })
+            .return_document(ReturnDocument::After)
+            .session(&mut *session)
             .await?;
-        self.settle_review(Some(actor.user_id), &reviewed).await;
-        Ok(reviewed)
-    }
-
-    /// The platform approves a submission its client left unreviewed: only if it is still
-    /// submitted or under review and was handed in at or before `submitted_before` (so a
-    /// resubmission racing the sweep is not approved early). The compare-and-set makes a second
-    /// sweep over the same submission a refused transition, never a second approval.
-    pub async fn auto_approve_submission(
-        &self,
-        submission_id: ObjectId,
-        submitted_before: DateTime,
-    ) -> Result<Submission, MarketplaceError> {
-        let now = self.now();
-        let approved = self
-            .apply_submission_change(SubmissionChange {
-                submission_id,
-                action: SubmissionAction::Approve,
-                guard: doc! { "submitted_at": { "$lte": submitted_before } },
-                set: doc! { "reviewed_at": now, "updated_at": now, "auto_approved": true },
-                seat: Some((AssignmentStatus::Submitted, AssignmentStatus::Completed)),
-                review: true,
-            })
+        let Some(reviewed) = reviewed else {
+            let current = self
+                .submissions
+                .find_one(doc! { "_id": plan.submission_id })
+                .session(&mut *session)
+                .await?
+                .ok_or(MarketplaceError::SubmissionNotFound)?;
+            return Err(MarketplaceError::InvalidSubmissionTransition {
+                from: current.status.as_str(),
+                action: action.as_str(),
+            });
+        };
+        let reviewable: Vec<&str> = REVIEWABLE_JOB_STATUSES
+            .iter()
+            .map(|status| status.as_str())
+            .collect();
+        let mut job_update = doc! { "$set": {
+            "assigned_testers.$.status": seat_target.as_str(),
+            "updated_at": now,
+        }};
+        if action == SubmissionAction::Approve {
+            job_update.insert("$inc", doc! { "approved_submission_count": 1 });
+        }
+        let moved = self
+            .jobs
+            .update_one(
+                doc! {
+                    "_id": plan.job_id,
+                    "status": { "$in": reviewable },
+                    "assigned_testers": { "$elemMatch": {
+                        "tester_id": plan.tester_id,
+                        "status": AssignmentStatus::Submitted.as_str(),
+                    } },
+                },
+                job_update,
+            )
+            .session(&mut *session)
             .await?;
-        self.settle_review(None, &approved).await;
-        Ok(approved)
+        if moved.matched_count == 1 {
+            return Ok(reviewed);
+        }
+        let job = self
+            .jobs
+            .find_one(doc! { "_id": plan.job_id })
+            .session(&mut *session)
+            .await?
+            .ok_or(MarketplaceError::JobNotFound)?;
+        if !REVIEWABLE_JOB_STATUSES.contains(&job.status) {
+            return Err(MarketplaceError::InvalidJobTransition {
+                from: job.status.as_str(),
+                action: "review submissions",
+            });
+        }
+        Err(
+            match job
+                .assigned_testers
+                .iter()
+                .find(|seat| seat.tester_id == plan.tester_id)
+            {
+                None => MarketplaceError::NotAssigned,
+                Some(seat) => MarketplaceError::InvalidAssignmentTransition {
+                    from: seat.status.as_str(),
+                    to: seat_target.as_str(),
+                },
+            },
+        )
     }
 
     /// Runs `change` in a transaction, retrying on transient transaction errors (write conflicts

@@ -10,12 +10,12 @@ use bson::{doc, DateTime, Document};
 use embedded_mongo::{EmbeddedMongo, ServerConfig};
 use foundation::ManualClock;
 use marketplace::{
-    Actor, ActorRole, Bug, ErrorCategory, ExperienceLevel, Job, JobAction, JobSettlement,
-    JobStatus, JourneyStep, JourneyTemplate, MarketplaceError, MarketplaceService,
-    MarketplaceSettings, NewJob, NewProject, NewTemplate, OrgRole, OrganizationLimits,
-    ProjectCredentials, ProjectStatus, ProjectUpdate, ReviewDecision, SettlementEvent, Severity,
-    StepOutcome, StepResult, SubmissionContent, SubmissionStatus, TemplateStep, TemplateVariable,
-    TestEnvironment, TestType, TesterLevel, TesterProfile, Visibility,
+    Actor, ActorRole, Bug, ErrorCategory, ExperienceLevel, Job, JobAction, JobStatus, JourneyStep,
+    JourneyTemplate, MarketplaceError, MarketplaceService, MarketplaceSettings, NewJob, NewProject,
+    NewTemplate, OrgRole, OrganizationLimits, ProjectCredentials, ProjectStatus, ProjectUpdate,
+    ReviewDecision, Severity, StepOutcome, StepResult, SubmissionContent, SubmissionPayout,
+    SubmissionPayoutStatus, SubmissionStatus, TemplateStep, TemplateVariable, TestEnvironment,
+    TestType, TesterLevel, TesterProfile, Visibility,
 };
 use mongodb::{Client, Database};
 
@@ -1518,23 +1518,6 @@ async fn a_withdrawn_template_cannot_seed_jobs() {
     assert_eq!(loaded[&template.id].usage_count, 0);
 }
 
-/// Records what the marketplace tells the settlement seam.
-#[derive(Debug, Default)]
-struct RecordingSettlement {
-    events: std::sync::Mutex<Vec<SettlementEvent>>,
-}
-
-impl JobSettlement for RecordingSettlement {
-    fn settle<'a>(
-        &'a self,
-        _marketplace: &'a MarketplaceService,
-        event: SettlementEvent,
-    ) -> futures_util::future::BoxFuture<'a, ()> {
-        self.events.lock().unwrap().push(event);
-        Box::pin(async {})
-    }
-}
-
 impl Fixture {
     /// A tester seated on `job_id` with a submitted submission; returns the submission id.
     async fn submitted_by_new_tester(&self, job_id: ObjectId) -> ObjectId {
@@ -1557,76 +1540,90 @@ impl Fixture {
 }
 
 #[tokio::test]
-async fn approvals_rejections_and_closed_jobs_are_told_to_the_settlement_seam_after_commit() {
-    let mut fixture = fixture().await;
-    let settlement = Arc::new(RecordingSettlement::default());
-    fixture.service = fixture.service.clone().with_settlement(settlement.clone());
+async fn a_planned_review_lands_only_with_the_callers_transaction_and_writes_the_payout_it_is_given(
+) {
+    let fixture = fixture().await;
     let owner = client();
-    let job = fixture.open_job(&owner, 3).await;
-    let approved = fixture.submitted_by_new_tester(job.id).await;
-    let rejected = fixture.submitted_by_new_tester(job.id).await;
-    let revised = fixture.submitted_by_new_tester(job.id).await;
+    let job = fixture.open_job(&owner, 2).await;
+    let submission = fixture.submitted_by_new_tester(job.id).await;
     let service = &fixture.service;
-    service
-        .review_submission(&owner, approved, ReviewDecision::Approve, PAYER)
+    let plan = service
+        .plan_review(&owner, submission, ReviewDecision::Approve, PAYER)
         .await
         .unwrap();
-    service
-        .review_submission(
-            &owner,
-            rejected,
-            ReviewDecision::Reject {
-                feedback: "Off topic".into(),
-            },
-            PAYER,
-        )
+    let payout = SubmissionPayout {
+        amount_cents: 4_250,
+        status: SubmissionPayoutStatus::Pending,
+        paid_at: None,
+    };
+    // The caller's transaction aborts (its money step failed): nothing of the review stays.
+    let mut session = fixture.database.client().start_session().await.unwrap();
+    session.start_transaction().await.unwrap();
+    let reviewed = service
+        .apply_review(&mut session, &plan, Some(payout))
         .await
         .unwrap();
+    assert_eq!(reviewed.status, SubmissionStatus::Approved);
+    session.abort_transaction().await.unwrap();
+    let stored = fixture.raw_submission(submission).await;
+    assert_eq!(stored.get_str("status").unwrap(), "submitted");
+    assert!(stored.get("payout_status").is_none());
+    assert_eq!(fixture.assert_counters_match(job.id).await, (1, 0, 0));
+
+    // Committed, the submission, its payout fields, the seat and the counters change together.
+    session.start_transaction().await.unwrap();
     service
-        .review_submission(
-            &owner,
-            revised,
-            ReviewDecision::RequestRevision {
-                notes: "Add screenshots".into(),
-            },
-            PAYER,
-        )
+        .apply_review(&mut session, &plan, Some(payout))
         .await
         .unwrap();
-    service
-        .transition_job(&owner, job.id, JobAction::StartTesting)
+    session.commit_transaction().await.unwrap();
+    let stored = fixture.raw_submission(submission).await;
+    assert_eq!(stored.get_str("status").unwrap(), "approved");
+    assert_eq!(stored.get_i64("payout_amount_usd").unwrap(), 4_250);
+    assert_eq!(stored.get_str("payout_status").unwrap(), "pending");
+    assert_eq!(fixture.assert_counters_match(job.id).await, (1, 1, 0));
+    let seats = service.job(job.id).await.unwrap().assigned_testers;
+    assert_eq!(seats[0].status, marketplace::AssignmentStatus::Completed);
+
+    // Applying the same plan again is a refused transition, inside any transaction.
+    session.start_transaction().await.unwrap();
+    let again = service
+        .apply_review(&mut session, &plan, Some(payout))
+        .await
+        .unwrap_err();
+    session.abort_transaction().await.unwrap();
+    assert!(conflict(&again), "{again:?}");
+
+    // A cancelled job takes no review, even one planned before it was cancelled.
+    let other = fixture.submitted_by_new_tester(job.id).await;
+    let late = service
+        .plan_review(&owner, other, ReviewDecision::Approve, PAYER)
         .await
         .unwrap();
     service
         .transition_job(&owner, job.id, JobAction::Cancel)
         .await
         .unwrap();
+    session.start_transaction().await.unwrap();
+    let refused = service
+        .apply_review(&mut session, &late, None)
+        .await
+        .unwrap_err();
+    session.abort_transaction().await.unwrap();
+    assert!(conflict(&refused), "{refused:?}");
     assert_eq!(
-        *settlement.events.lock().unwrap(),
-        vec![
-            SettlementEvent::SubmissionApproved {
-                job_id: job.id,
-                submission_id: approved,
-                approved_by: Some(owner.user_id),
-            },
-            SettlementEvent::SubmissionRejected {
-                job_id: job.id,
-                submission_id: rejected,
-                rejected_by: owner.user_id,
-            },
-            SettlementEvent::JobCancelled {
-                job_id: job.id,
-                cancelled_by: owner.user_id,
-            },
-        ]
+        fixture
+            .raw_submission(other)
+            .await
+            .get_str("status")
+            .unwrap(),
+        "submitted"
     );
 }
 
 #[tokio::test]
 async fn auto_approval_approves_only_old_unreviewed_submissions_and_only_once() {
-    let mut fixture = fixture().await;
-    let settlement = Arc::new(RecordingSettlement::default());
-    fixture.service = fixture.service.clone().with_settlement(settlement.clone());
+    let fixture = fixture().await;
     let owner = client();
     let job = fixture.open_job(&owner, 2).await;
     let old = fixture.submitted_by_new_tester(job.id).await;
@@ -1666,14 +1663,11 @@ async fn auto_approval_approves_only_old_unreviewed_submissions_and_only_once() 
         "submitted"
     );
     assert_eq!(fixture.assert_counters_match(job.id).await, (2, 1, 0));
-    assert_eq!(
-        *settlement.events.lock().unwrap(),
-        vec![SettlementEvent::SubmissionApproved {
-            job_id: job.id,
-            submission_id: old,
-            approved_by: None,
-        }]
-    );
+    assert!(fixture
+        .raw_submission(old)
+        .await
+        .get_bool("auto_approved")
+        .unwrap());
 }
 
 #[tokio::test]

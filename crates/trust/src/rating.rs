@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::TrustError;
 use crate::service::{TrustService, LOADER_BATCH_SIZE};
 use crate::totals::RevealedRating;
-use crate::transaction::in_transaction;
+use foundation::transaction_retry::in_transaction;
 
 /// How long after the review a lone rating stays hidden (and the other side may still rate).
 pub const REVEAL_AFTER: Duration = Duration::from_secs(14 * 24 * 60 * 60);

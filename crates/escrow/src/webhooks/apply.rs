@@ -74,22 +74,25 @@ impl EscrowService {
     ) -> Result<Applied, EscrowError> {
         match kind {
             ProviderEventKind::PaymentAuthorized(intent) => {
-                self.apply_payment(intent, PaymentStep::Authorize).await
+                self.apply_payment(marketplace, intent, PaymentStep::Authorize)
+                    .await
             }
             ProviderEventKind::PaymentCaptured { intent, charge_id } => {
-                self.apply_payment(intent, PaymentStep::Capture(charge_id))
+                self.apply_payment(marketplace, intent, PaymentStep::Capture(charge_id))
                     .await
             }
             ProviderEventKind::PaymentFailed { intent, reason } => {
-                self.apply_payment(intent, PaymentStep::Fail(reason)).await
+                self.apply_payment(marketplace, intent, PaymentStep::Fail(reason))
+                    .await
             }
             ProviderEventKind::PaymentCanceled(intent) => {
-                self.apply_payment(intent, PaymentStep::Cancel).await
+                self.apply_payment(marketplace, intent, PaymentStep::Cancel)
+                    .await
             }
             ProviderEventKind::Refunds(refunds) => {
                 let mut combined: Applied = (WebhookOutcome::NotOurs, None);
                 for refund in refunds {
-                    let applied = self.apply_refund(refund).await?;
+                    let applied = self.apply_refund(marketplace, refund).await?;
                     if applied.0.weight() > combined.0.weight() {
                         combined = applied;
                     }
@@ -102,7 +105,10 @@ impl EscrowService {
             ProviderEventKind::TransferReversed {
                 transfer,
                 amount_reversed,
-            } => self.apply_reversal(transfer, *amount_reversed).await,
+            } => {
+                self.apply_reversal(marketplace, transfer, *amount_reversed)
+                    .await
+            }
             ProviderEventKind::AccountUpdated(update) => {
                 match accounts.record_account_update(update).await? {
                     AccountUpdateRecorded::Changed => outcome(WebhookOutcome::Applied),
@@ -126,6 +132,7 @@ impl EscrowService {
 
     async fn apply_payment(
         &self,
+        marketplace: &MarketplaceService,
         intent: &PaymentIntentFacts,
         step: PaymentStep<'_>,
     ) -> Result<Applied, EscrowError> {
@@ -137,7 +144,7 @@ impl EscrowService {
             return outcome(WebhookOutcome::NotOurs);
         };
         let (_, applied) = self
-            .change(None, escrow.job_id, |escrow, now| {
+            .change(marketplace, escrow.job_id, |escrow, now| {
                 if !same_funding_attempt(escrow, intent) {
                     return Ok((
                         WebhookOutcome::NoChange,
@@ -185,7 +192,11 @@ impl EscrowService {
         Ok(applied)
     }
 
-    async fn apply_refund(&self, refund: &RefundFacts) -> Result<Applied, EscrowError> {
+    async fn apply_refund(
+        &self,
+        marketplace: &MarketplaceService,
+        refund: &RefundFacts,
+    ) -> Result<Applied, EscrowError> {
         let filter = match (refund.escrow_id, refund.refund_id) {
             (Some(escrow_id), _) => doc! { "_id": escrow_id },
             (None, Some(refund_id)) => doc! { "refunds.refund_id": refund_id },
@@ -206,7 +217,7 @@ impl EscrowService {
             return outcome(WebhookOutcome::NotOurs);
         };
         let (_, applied) = self
-            .change(None, escrow.job_id, |escrow, now| {
+            .change(marketplace, escrow.job_id, |escrow, now| {
                 let stored = escrow
                     .refund(refund_id)
                     .ok_or(EscrowError::RefundNotFound)?
@@ -281,7 +292,7 @@ impl EscrowService {
             return outcome(WebhookOutcome::NotOurs);
         };
         let (_, confirmation) = self
-            .change(Some(marketplace), escrow.job_id, |escrow, now| {
+            .change(marketplace, escrow.job_id, |escrow, now| {
                 escrow.confirm_transfer(payout_id, &transfer.transfer_id, now, ACTOR)
             })
             .await?;
@@ -294,6 +305,7 @@ impl EscrowService {
 
     async fn apply_reversal(
         &self,
+        marketplace: &MarketplaceService,
         transfer: &TransferFacts,
         amount_reversed: i64,
     ) -> Result<Applied, EscrowError> {
@@ -305,7 +317,7 @@ impl EscrowService {
             transfer.transfer_id,
             payout_id.to_hex()
         );
-        self.change(None, escrow.job_id, |escrow, now| {
+        self.change(marketplace, escrow.job_id, |escrow, now| {
             let recorded = escrow.record_transfer_reversal(
                 payout_id,
                 &transfer.transfer_id,

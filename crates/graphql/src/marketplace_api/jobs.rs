@@ -468,10 +468,25 @@ async fn transition(ctx: &Context<'_>, id: &ID, step: LifecycleStep) -> ApiResul
         LifecycleStep::Complete => JobAction::Complete,
         LifecycleStep::Cancel => JobAction::Cancel,
     };
-    let job = services(ctx)
-        .marketplace()
-        .transition_job(&actor, id, action)
-        .await?;
+    let services = services(ctx);
+    let marketplace = services.marketplace();
+    // Completing and cancelling move money: escrow runs them, with the refund in the same
+    // transaction.
+    let job = match action {
+        JobAction::Complete => {
+            services
+                .escrow()
+                .complete_job(marketplace, &actor, id)
+                .await?
+        }
+        JobAction::Cancel => {
+            services
+                .escrow()
+                .cancel_job(marketplace, &actor, id)
+                .await?
+        }
+        action => marketplace.transition_job(&actor, id, action).await?,
+    };
     Ok(JobPayload { job: Job(job) })
 }
 

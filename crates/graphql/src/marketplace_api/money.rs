@@ -249,6 +249,7 @@ impl MoneyMutation {
             let refund = services(ctx)
                 .escrow()
                 .refund(
+                    services(ctx).marketplace(),
                     id,
                     input.amount_cents,
                     &reason,

@@ -229,12 +229,30 @@ async fn review(
     let id = submission_id(id, "submissionId")?;
     let actor = actor(ctx).await?;
     let standing = caller_standing(ctx).await?;
-    Ok(payload(
-        services(ctx)
-            .marketplace()
-            .review_submission(&actor, id, decision, standing)
-            .await?,
-    ))
+    let services = services(ctx);
+    let marketplace = services.marketplace();
+    // Approvals and rejections move money: escrow runs them, with the money step in the same
+    // transaction. A revision request moves none.
+    let submission = match decision {
+        ReviewDecision::Approve => {
+            services
+                .escrow()
+                .approve_submission(marketplace, &actor, id, standing)
+                .await?
+        }
+        ReviewDecision::Reject { feedback } => {
+            services
+                .escrow()
+                .reject_submission(marketplace, &actor, id, feedback, standing)
+                .await?
+        }
+        decision @ ReviewDecision::RequestRevision { .. } => {
+            marketplace
+                .review_submission(&actor, id, decision, standing)
+                .await?
+        }
+    };
+    Ok(payload(submission))
 }
 
 /// A submission after its summary was enhanced.

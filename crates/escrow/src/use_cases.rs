@@ -1,0 +1,228 @@
+//! The use cases that move money, each one function over `&MarketplaceService` that runs the
+//! marketplace's step and the money step in **one** transaction: approving (the seat's pay
+//! leaves escrow into a held payout, the submission records it), rejecting (the seat's money
+//! stays in escrow until the job ends), auto-approving what a client left unreviewed, completing
+//! (the pay of unused seats is earmarked as a refund) and cancelling (everything unreleased is
+//! earmarked). Control flows one way: GraphQL and the background work call these, these call
+//! the marketplace, and the marketplace never calls back.
+//!
+//! The marketplace plans the step first (who may do it, read once, outside the transaction),
+//! then the transaction reads the escrow, applies the pure ledger step, and writes the
+//! submission or job and the escrow; a racing writer makes it run again from the start. A
+//! refund's provider call happens after the commit (no network call inside a transaction): the
+//! refund is already recorded as pending, so a provider outage leaves it pending and
+//! [`EscrowService::reconcile`] asks again with the same key.
+//!
+//! Idempotency is the caller's one layer (the API's keys, kept by
+//! [`EscrowService::remember`]); underneath, every step is a compare-and-set, so a repeat is a
+//! refused transition and money moves once.
+
+use bson::oid::ObjectId;
+use foundation::transaction_retry::in_transaction;
+use marketplace::{
+    Actor, Job, JobAction, JobStatus, MarketplaceService, PayerStanding, PlannedJobTransition,
+    PlannedReview, ReviewDecision, Submission, SubmissionPayout,
+};
+
+use crate::error::EscrowError;
+use crate::fee::split_payout;
+use crate::ledger::EscrowActor;
+use crate::lifecycle::RefundStatus;
+use crate::service::{reported_status, EscrowService};
+
+impl EscrowService {
+    /// The client approves a submission: in one transaction the submission becomes approved, the
+    /// tester's seat completed, and the seat's pay leaves escrow into a payout held for the
+    /// dispute window (platform fee kept). Needs the job's owner or an organization owner or
+    /// admin with an active, verified account (`payer`).
+    pub async fn approve_submission(
+        &self,
+        marketplace: &MarketplaceService,
+        actor: &Actor,
+        submission_id: ObjectId,
+        payer: PayerStanding,
+    ) -> Result<Submission, EscrowError> {
+        let plan = marketplace
+            .plan_review(actor, submission_id, ReviewDecision::Approve, payer)
+            .await?;
+        self.review(marketplace, &plan, EscrowActor::User(actor.user_id))
+            .await
+    }
+
+    /// The client rejects a submission with feedback: the submission and the seat change in one
+    /// transaction; the seat's money stays in escrow and goes back to the client when the job
+    /// completes (or is cancelled).
+    pub async fn reject_submission(
+        &self,
+        marketplace: &MarketplaceService,
+        actor: &Actor,
+        submission_id: ObjectId,
+        feedback: String,
+        payer: PayerStanding,
+    ) -> Result<Submission, EscrowError> {
+        let plan = marketplace
+            .plan_review(
+                actor,
+                submission_id,
+                ReviewDecision::Reject { feedback },
+                payer,
+            )
+            .await?;
+        self.review(marketplace, &plan, EscrowActor::User(actor.user_id))
+            .await
+    }
+
+    /// Applies a planned review and, for an approval, holds the payout, in one transaction.
+    pub(crate) async fn review(
+        &self,
+        marketplace: &MarketplaceService,
+        plan: &PlannedReview,
+        actor: EscrowActor,
+    ) -> Result<Submission, EscrowError> {
+        let window = self.settings.dispute_window;
+        in_transaction(&self.client, |mut session| async move {
+            let outcome: Result<_, EscrowError> = async {
+                let Some(before) = self.escrow_in(&mut session, plan.job_id).await? else {
+                    // A job published without escrow (`NoFunding`): nothing to pay from.
+                    return Ok(marketplace.apply_review(&mut session, plan, None).await?);
+                };
+                let mut after = before.clone();
+                let payout = match plan.decision {
+                    ReviewDecision::Approve => {
+                        let now = self.now();
+                        let basis_points = u32::try_from(after.platform_fee_basis_points)
+                            .map_err(|_| EscrowError::Internal("stored fee out of range".into()))?;
+                        let split = split_payout(after.budget_per_tester_usd, basis_points)?;
+                        let payout = after.hold_payout(
+                            plan.submission_id,
+                            plan.tester_id,
+                            split,
+                            foundation::clock::add_duration(now, window),
+                            now,
+                            actor,
+                        )?;
+                        Some(SubmissionPayout {
+                            amount_cents: payout.tester_payout_usd,
+                            status: reported_status(payout.status),
+                            paid_at: payout.completed_at,
+                        })
+                    }
+                    _ => None,
+                };
+                let submission = marketplace.apply_review(&mut session, plan, payout).await?;
+                if after != before {
+                    self.write_with_payouts(
+                        &mut session,
+                        marketplace,
+                        &before,
+                        &after,
+                        Some(plan.submission_id),
+                    )
+                    .await?;
+                }
+                Ok(submission)
+            }
+            .await;
+            (session, outcome)
+        })
+        .await
+    }
+
+    /// Completes a job (review → completed): in one transaction the job closes and the pay of
+    /// every seat not waiting for the client's review is earmarked as a refund to the client;
+    /// the provider is then asked for it. Needs the job's owner or an organization owner or
+    /// admin.
+    pub async fn complete_job(
+        &self,
+        marketplace: &MarketplaceService,
+        actor: &Actor,
+        job_id: ObjectId,
+    ) -> Result<Job, EscrowError> {
+        let plan = marketplace
+            .plan_job_transition(actor, job_id, JobAction::Complete)
+            .await?;
+        self.close_job(marketplace, &plan, EscrowActor::User(actor.user_id))
+            .await
+    }
+
+    /// Cancels a job (draft, open or in progress → cancelled): in one transaction the job closes
+    /// and every unreleased cent is earmarked as a refund to the client; the provider is then
+    /// asked for it. Payouts already held for approved submissions stay theirs.
+    pub async fn cancel_job(
+        &self,
+        marketplace: &MarketplaceService,
+        actor: &Actor,
+        job_id: ObjectId,
+    ) -> Result<Job, EscrowError> {
+        let plan = marketplace
+            .plan_job_transition(actor, job_id, JobAction::Cancel)
+            .await?;
+        self.close_job(marketplace, &plan, EscrowActor::User(actor.user_id))
+            .await
+    }
+
+    async fn close_job(
+        &self,
+        marketplace: &MarketplaceService,
+        plan: &PlannedJobTransition,
+        actor: EscrowActor,
+    ) -> Result<Job, EscrowError> {
+        let job_id = plan.job_id();
+        let (job, pending_refunds) = in_transaction(&self.client, |mut session| async move {
+            let outcome: Result<_, EscrowError> = async {
+                let job = marketplace.apply_job_transition(&mut session, plan).await?;
+                let Some(before) = self.escrow_in(&mut session, job_id).await? else {
+                    return Ok((job, Vec::new()));
+                };
+                if !before.status.is_funded() {
+                    return Ok((job, Vec::new()));
+                }
+                let (seats_reserved, reason) = match job.status {
+                    JobStatus::Completed => (
+                        marketplace
+                            .submissions_awaiting_review_on(&mut session, job_id)
+                            .await?,
+                        "unused seats of a completed job",
+                    ),
+                    _ => (0, "job cancelled"),
+                };
+                let mut after = before.clone();
+                let reserved = after.budget_per_tester_usd * seats_reserved as i64;
+                let excess = after.available_usd() - reserved;
+                if excess > 0 {
+                    after.request_refund(
+                        ObjectId::new(),
+                        excess,
+                        reason.to_owned(),
+                        None,
+                        self.now(),
+                        actor,
+                    )?;
+                    self.write_with_payouts(&mut session, marketplace, &before, &after, None)
+                        .await?;
+                }
+                let pending: Vec<ObjectId> = after
+                    .refunds
+                    .iter()
+                    .filter(|refund| refund.status == RefundStatus::Pending)
+                    .map(|refund| refund.refund_id)
+                    .collect();
+                Ok((job, pending))
+            }
+            .await;
+            (session, outcome)
+        })
+        .await?;
+        for refund_id in pending_refunds {
+            // Recorded and earmarked already: a provider outage leaves it pending for
+            // `reconcile`, and the job's change stands.
+            if let Err(error) = self
+                .drive_refund(marketplace, job_id, refund_id, actor)
+                .await
+            {
+                tracing::warn!(%job_id, %refund_id, %error, "refund left pending for reconcile");
+            }
+        }
+        Ok(job)
+    }
+}

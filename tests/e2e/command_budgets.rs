@@ -1,0 +1,162 @@
+//! What each step of a job's life costs in MongoDB commands, counted by `/metrics` around one
+//! HTTP request, authentication and idempotency key included. A budget that grows is a
+//! regression (another read of the same document, a recount, a settlement hook running
+//! underneath): change the number only with the reason in the commit.
+
+use serde_json::{json, Value};
+
+use crate::batching::commands_so_far;
+use crate::harness::{TestGateway, DEMO_PASSWORD};
+use crate::marketplace::{create_project, draft_job, register_tester, save_input};
+
+/// The commands one request costs, and its answer (which must have no errors).
+async fn counted(
+    gateway: &TestGateway,
+    token: &str,
+    query: &str,
+    variables: Value,
+) -> (u64, Value) {
+    let before = commands_so_far(gateway).await;
+    let body = gateway.ok(Some(token), query, variables).await;
+    let after = commands_so_far(gateway).await;
+    (after - before, body)
+}
+
+#[tokio::test]
+async fn every_step_of_a_job_stays_within_its_command_budget() {
+    let gateway = TestGateway::start().await;
+    let (john, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let (admin, _) = gateway.login("admin@peertest.io", DEMO_PASSWORD).await;
+    let project = create_project(&gateway, &john, "Budgets").await;
+    let job = draft_job(&gateway, &john, &project, 3).await;
+    let tester = register_tester(&gateway, &admin, 1).await;
+    let other_tester = register_tester(&gateway, &admin, 2).await;
+    let job_input = json!({ "input": { "jobId": job } });
+
+    let (publish, body) = counted(
+        &gateway,
+        &john,
+        "mutation($input: JobMoneyInput!) { publishJob(input: $input) { job { status } } }",
+        json!({ "input": { "jobId": job, "idempotencyKey": "publish-budget" } }),
+    )
+    .await;
+    assert_eq!(body["publishJob"]["job"]["status"], "OPEN");
+
+    let claim_query =
+        "mutation($input: JobIdInput!) { claimJob(input: $input) { job { seatsTaken } } }";
+    let (claim, body) = counted(&gateway, &tester, claim_query, job_input.clone()).await;
+    assert_eq!(body["claimJob"]["job"]["seatsTaken"], 1);
+    gateway
+        .ok(Some(&other_tester), claim_query, job_input.clone())
+        .await;
+
+    let mut submissions = Vec::new();
+    for token in [&tester, &other_tester] {
+        let submission = gateway
+            .ok(
+                Some(token),
+                "mutation($input: CreateSubmissionInput!) { createSubmission(input: $input) { submission { id } } }",
+                job_input.clone(),
+            )
+            .await["createSubmission"]["submission"]["id"]
+            .as_str()
+            .expect("submission id")
+            .to_owned();
+        gateway
+            .ok(
+                Some(token),
+                "mutation($input: SaveSubmissionInput!) { saveSubmission(input: $input) { submission { id } } }",
+                save_input(&submission, 1, "Paying fails"),
+            )
+            .await;
+        submissions.push(submission);
+    }
+    let submit_query = "mutation($input: SubmissionIdInput!) { submitSubmission(input: $input) { submission { status } } }";
+    let (submit, body) = counted(
+        &gateway,
+        &tester,
+        submit_query,
+        json!({ "input": { "submissionId": submissions[0] } }),
+    )
+    .await;
+    assert_eq!(
+        body["submitSubmission"]["submission"]["status"],
+        "SUBMITTED"
+    );
+    gateway
+        .ok(
+            Some(&other_tester),
+            submit_query,
+            json!({ "input": { "submissionId": submissions[1] } }),
+        )
+        .await;
+
+    let (approve, body) = counted(
+        &gateway,
+        &john,
+        "mutation($input: SubmissionMoneyInput!) { approveSubmission(input: $input) { submission { status } } }",
+        json!({ "input": { "submissionId": submissions[0], "idempotencyKey": "approve-budget" } }),
+    )
+    .await;
+    assert_eq!(
+        body["approveSubmission"]["submission"]["status"],
+        "APPROVED"
+    );
+    let (reject, body) = counted(
+        &gateway,
+        &john,
+        "mutation($input: RejectSubmissionInput!) { rejectSubmission(input: $input) { submission { status } } }",
+        json!({ "input": { "submissionId": submissions[1], "feedback": "Not reproducible",
+            "idempotencyKey": "reject-budget" } }),
+    )
+    .await;
+    assert_eq!(body["rejectSubmission"]["submission"]["status"], "REJECTED");
+
+    for step in ["startJobTesting", "beginJobReview"] {
+        gateway
+            .ok(
+                Some(&john),
+                &format!("mutation($input: JobIdInput!) {{ {step}(input: $input) {{ job {{ status }} }} }}"),
+                job_input.clone(),
+            )
+            .await;
+    }
+    let (complete, body) = counted(
+        &gateway,
+        &john,
+        "mutation($input: JobMoneyInput!) { completeJob(input: $input) { job { status } } }",
+        json!({ "input": { "jobId": job, "idempotencyKey": "complete-budget" } }),
+    )
+    .await;
+    assert_eq!(body["completeJob"]["job"]["status"], "COMPLETED");
+
+    let spent = [
+        ("publishJob", publish),
+        ("claimJob", claim),
+        ("submitSubmission", submit),
+        ("approveSubmission", approve),
+        ("rejectSubmission", reject),
+        ("completeJob", complete),
+    ];
+    eprintln!("commands per mutation: {spent:?}");
+    // Before the money use cases (#12): publish 34, claim 4, submit 8, approve 25, reject 24,
+    // complete 26. An approval now: session and user (authentication), the organization's
+    // rules, the idempotency key's insert, the submission and its job (authorization), then one
+    // transaction (escrow read, submission compare-and-set, job update, escrow write, commit)
+    // and the key's answer.
+    let budgets = [
+        ("publishJob", 31),
+        ("claimJob", 3),
+        ("submitSubmission", 7),
+        ("approveSubmission", 12),
+        ("rejectSubmission", 11),
+        ("completeJob", 18),
+    ];
+    for ((name, used), (_, budget)) in spent.iter().zip(budgets) {
+        assert!(
+            *used <= budget,
+            "{name} used {used} commands, budget {budget}"
+        );
+    }
+    gateway.stop().await;
+}
