@@ -32,7 +32,8 @@ pub async fn fan_out_accounts(
     (client, client_id, tester_ids)
 }
 
-async fn own_id(gateway: &TestGateway, token: &str) -> ObjectId {
+/// The signed-in user's database id, decoded from their global `me.id`.
+pub async fn own_id(gateway: &TestGateway, token: &str) -> ObjectId {
     use base64::Engine;
     let id = gateway.ok(Some(token), "{ me { id } }", json!({})).await["me"]["id"]
         .as_str()

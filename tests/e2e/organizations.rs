@@ -209,3 +209,43 @@ async fn read_only_api_key_reads_but_cannot_mutate() {
     assert_eq!(outcome(&revoked), "UNAUTHENTICATED");
     gateway.stop().await;
 }
+
+/// A client outside any organization gets the limits of their plan (`membership_tier`, set by
+/// billing): three projects on `starter`, twenty on `pro`, and `membershipTier` reads it back.
+#[tokio::test]
+async fn an_individual_clients_plan_decides_how_many_projects_they_may_have() {
+    let gateway = TestGateway::start().await;
+    let client = gateway
+        .register_verified("solo.client@example.com", "CLIENT")
+        .await;
+    let create =
+        "mutation($input: CreateProjectInput!) { createProject(input: $input) { project { id } } }";
+    let project = |n: usize| json!({ "input": { "name": format!("Plan project {n}") } });
+    for n in 0..3 {
+        gateway.ok(Some(&client), create, project(n)).await;
+    }
+    let refused = gateway.graphql(Some(&client), create, project(3)).await;
+    assert_eq!(outcome(&refused), "CONFLICT", "{refused}");
+
+    // Billing moves the client to `pro` (it writes the seed's field; the API offers no way to).
+    let id = crate::batching::own_id(&gateway, &client).await;
+    gateway
+        .database
+        .collection::<bson::Document>("users")
+        .update_one(
+            bson::doc! { "_id": id },
+            bson::doc! { "$set": { "client_data.membership_tier": "pro" } },
+        )
+        .await
+        .expect("plan changed");
+    gateway.ok(Some(&client), create, project(3)).await;
+    let tier = gateway
+        .ok(
+            Some(&client),
+            "{ me { clientData { membershipTier } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(tier["me"]["clientData"]["membershipTier"], "pro");
+    gateway.stop().await;
+}

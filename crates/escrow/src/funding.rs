@@ -11,8 +11,7 @@
 //! `captured` events both exist.
 
 use foundation::Money;
-use futures_util::future::BoxFuture;
-use marketplace::{FundingReceipt, Job, JobFunding, MarketplaceError, PaymentSource};
+use marketplace::{Job, MarketplaceError, PaymentSource};
 
 use crate::error::EscrowError;
 use crate::idempotency::IdempotencyKey;
@@ -246,41 +245,5 @@ impl EscrowService {
             }
         }
         error.into()
-    }
-}
-
-impl JobFunding for EscrowService {
-    fn charges_payer(&self) -> bool {
-        true
-    }
-
-    /// Funds the job through escrow, charged to `source`; the job records
-    /// `escrow_status: "held"` and the escrow id.
-    fn fund<'a>(
-        &'a self,
-        job: &'a Job,
-        source: Option<&'a PaymentSource>,
-    ) -> BoxFuture<'a, Result<FundingReceipt, MarketplaceError>> {
-        Box::pin(async move {
-            let source = source.ok_or(MarketplaceError::PaymentMethodRequired)?;
-            let escrow = self
-                .fund_job(job, source, EscrowActor::User(source.payer_id))
-                .await
-                .map_err(|error| match error {
-                    EscrowError::Marketplace(MarketplaceError::PaymentMethodRequired) => {
-                        MarketplaceError::PaymentMethodRequired
-                    }
-                    error => MarketplaceError::FundingFailed {
-                        category: error.category(),
-                        message: error.to_string(),
-                    },
-                })?;
-            let held = Money::new(escrow.captured_usd, self.settings.currency.clone());
-            Ok(FundingReceipt {
-                escrow_status: marketplace::JobEscrowStatus::Held,
-                escrow_transaction_id: Some(escrow.id),
-                note: format!("{held} captured by {} and held in escrow", escrow.provider),
-            })
-        })
     }
 }

@@ -103,11 +103,10 @@ impl EscrowService {
         &self,
         job_ids: &[ObjectId],
     ) -> Result<std::collections::HashMap<ObjectId, EscrowTransaction>, EscrowError> {
-        let escrows: Vec<EscrowTransaction> = futures_util::TryStreamExt::try_collect(
-            self.escrows
-                .find(doc! { "job_id": { "$in": job_ids } })
-                .batch_size(10_000)
-                .await?,
+        let escrows = foundation::batch::find_batch(
+            &self.escrows,
+            doc! { "job_id": { "$in": job_ids } },
+            None,
         )
         .await?;
         Ok(escrows

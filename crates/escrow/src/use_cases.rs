@@ -1,5 +1,6 @@
-//! The use cases that move money, each one function over `&MarketplaceService` that runs the
-//! marketplace's step and the money step in **one** transaction: approving (the seat's pay
+//! The use cases that move money, each one function over `&MarketplaceService`. Publishing plans
+//! the publish (reserving the budget), funds the job with the provider, then opens it; the
+//! others run the marketplace's step and the money step in **one** transaction: approving (the seat's pay
 //! leaves escrow into a held payout, the submission records it), rejecting (the seat's money
 //! stays in escrow until the job ends), auto-approving what a client left unreviewed, completing
 //! (the pay of unused seats is earmarked as a refund) and cancelling (everything unreleased is
@@ -19,9 +20,11 @@
 
 use bson::oid::ObjectId;
 use foundation::transaction_retry::in_transaction;
+use foundation::Money;
 use marketplace::{
-    Actor, Job, JobAction, JobStatus, MarketplaceService, PayerStanding, PlannedJobTransition,
-    PlannedReview, ReviewDecision, Submission, SubmissionPayout,
+    Actor, FundingReceipt, Job, JobAction, JobEscrowStatus, JobStatus, MarketplaceError,
+    MarketplaceService, OrganizationLimits, PayerStanding, PaymentSource, PlannedJobTransition,
+    PlannedReview, PublishedJob, ReviewDecision, Submission, SubmissionPayout,
 };
 
 use crate::error::EscrowError;
@@ -31,6 +34,46 @@ use crate::lifecycle::RefundStatus;
 use crate::service::{reported_status, EscrowService};
 
 impl EscrowService {
+    /// Publishes a draft (draft → open): the marketplace checks the caller and reserves the
+    /// budget against the owner's limits, escrow captures the whole budget from `source` (the
+    /// paying account's own saved payment method; without one, nothing is reserved or charged),
+    /// and the job opens within the owner's `max_concurrent_jobs`. A funding that fails gives
+    /// the reservation back; a repeated or racing publish funds once (funding is idempotent per
+    /// job, and the draft → open compare-and-set lets one publish open it).
+    pub async fn publish_job(
+        &self,
+        marketplace: &MarketplaceService,
+        actor: &Actor,
+        job_id: ObjectId,
+        limits: OrganizationLimits,
+        payer: PayerStanding,
+        source: Option<&PaymentSource>,
+    ) -> Result<PublishedJob, EscrowError> {
+        let plan = marketplace
+            .plan_publish(actor, job_id, limits, payer, source.is_some())
+            .await?;
+        let Some(source) = source else {
+            return Err(MarketplaceError::PaymentMethodRequired.into());
+        };
+        let funded = self
+            .fund_job(&plan.job, source, EscrowActor::User(source.payer_id))
+            .await;
+        let escrow = match funded {
+            Ok(escrow) => escrow,
+            Err(error) => {
+                marketplace.abandon_publish(&plan).await?;
+                return Err(error);
+            }
+        };
+        let held = Money::new(escrow.captured_usd, self.settings.currency.clone());
+        let receipt = FundingReceipt {
+            escrow_status: JobEscrowStatus::Held,
+            escrow_transaction_id: Some(escrow.id),
+            note: format!("{held} captured by {} and held in escrow", escrow.provider),
+        };
+        Ok(marketplace.open_published_job(&plan, receipt).await?)
+    }
+
     /// The client approves a submission: in one transaction the submission becomes approved, the
     /// tester's seat completed, and the seat's pay leaves escrow into a payout held for the
     /// dispute window (platform fee kept). Needs the job's owner or an organization owner or

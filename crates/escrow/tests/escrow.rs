@@ -185,8 +185,7 @@ fn services(
         database.clone(),
         MarketplaceSettings::new([7; 32]),
         clock.clone(),
-    )
-    .with_funding(Arc::new(escrow.clone()));
+    );
     (escrow, marketplace)
 }
 
@@ -312,8 +311,15 @@ impl World {
 
     async fn open_job(&self, owner: &Actor, seats: i32) -> Job {
         let job = self.draft_job(owner, seats).await;
-        self.marketplace
-            .publish_job(owner, job.id, LIMITS, PAYER, Some(&self.card(owner)))
+        self.escrow
+            .publish_job(
+                &self.marketplace,
+                owner,
+                job.id,
+                LIMITS,
+                PAYER,
+                Some(&self.card(owner)),
+            )
             .await
             .expect("published")
             .job
@@ -743,8 +749,15 @@ async fn a_crash_between_the_provider_and_the_database_is_repaired_by_a_retry_or
     let draft = world.draft_job(&owner, 2).await;
     world.provider.captures.store(1, Ordering::SeqCst);
     let refused = world
-        .marketplace
-        .publish_job(&owner, draft.id, LIMITS, PAYER, Some(&world.card(&owner)))
+        .escrow
+        .publish_job(
+            &world.marketplace,
+            &owner,
+            draft.id,
+            LIMITS,
+            PAYER,
+            Some(&world.card(&owner)),
+        )
         .await
         .unwrap_err();
     // The provider's answer was lost: an outage (retry later), not a conflict.
@@ -758,8 +771,15 @@ async fn a_crash_between_the_provider_and_the_database_is_repaired_by_a_retry_or
         JobStatus::Draft
     );
     let job = world
-        .marketplace
-        .publish_job(&owner, draft.id, LIMITS, PAYER, Some(&world.card(&owner)))
+        .escrow
+        .publish_job(
+            &world.marketplace,
+            &owner,
+            draft.id,
+            LIMITS,
+            PAYER,
+            Some(&world.card(&owner)),
+        )
         .await
         .unwrap()
         .job;
@@ -1106,14 +1126,18 @@ async fn the_submission_payout_status_follows_a_failed_and_retried_transfer() {
         world.clock.clone(),
         provider.clone(),
     );
-    let marketplace = world
-        .marketplace
-        .clone()
-        .with_funding(Arc::new(escrow.clone()));
+    let marketplace = world.marketplace.clone();
     let owner = client();
     let job = world.draft_job(&owner, 1).await;
-    marketplace
-        .publish_job(&owner, job.id, LIMITS, PAYER, Some(&world.card(&owner)))
+    escrow
+        .publish_job(
+            &marketplace,
+            &owner,
+            job.id,
+            LIMITS,
+            PAYER,
+            Some(&world.card(&owner)),
+        )
         .await
         .unwrap();
     let tester = world.tester().await;
@@ -1206,14 +1230,14 @@ async fn publishing_without_a_payment_method_reserves_and_charges_nothing() {
     let owner = client();
     let draft = world.draft_job(&owner, 2).await;
     let refused = world
-        .marketplace
-        .publish_job(&owner, draft.id, LIMITS, PAYER, None)
+        .escrow
+        .publish_job(&world.marketplace, &owner, draft.id, LIMITS, PAYER, None)
         .await
         .unwrap_err();
     assert!(
         matches!(
             refused,
-            marketplace::MarketplaceError::PaymentMethodRequired
+            EscrowError::Marketplace(marketplace::MarketplaceError::PaymentMethodRequired)
         ),
         "{refused:?}"
     );
@@ -1341,8 +1365,16 @@ mod random_sequences {
         for step in steps {
             match step {
                 Step::Publish => {
-                    let _ = market
-                        .publish_job(&owner, job.id, LIMITS, PAYER, Some(&world.card(&owner)))
+                    let _ = world
+                        .escrow
+                        .publish_job(
+                            market,
+                            &owner,
+                            job.id,
+                            LIMITS,
+                            PAYER,
+                            Some(&world.card(&owner)),
+                        )
                         .await;
                 }
                 Step::Claim(t) => {

@@ -6,6 +6,7 @@
 //! ([`transaction_retry`]). What deliberately does not:
 //! anything that knows about users, jobs or payments, and anything that knows about GraphQL or HTTP.
 
+pub mod batch;
 pub mod clock;
 pub mod collection;
 pub mod error;

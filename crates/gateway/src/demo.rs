@@ -428,7 +428,7 @@ async fn seed_marketplace(services: &graphql::Services) -> anyhow::Result<()> {
         )
         .await?;
     publish_demo_job(
-        market,
+        services,
         &john_actor,
         checkout_job.id,
         limits,
@@ -453,7 +453,7 @@ async fn seed_marketplace(services: &graphql::Services) -> anyhow::Result<()> {
         )
         .await?;
     publish_demo_job(
-        market,
+        services,
         &john_actor,
         desktop_job.id,
         limits,
@@ -521,7 +521,7 @@ async fn seed_marketplace(services: &graphql::Services) -> anyhow::Result<()> {
         )
         .await?;
     publish_demo_job(
-        market,
+        services,
         &maria_actor,
         delivery_job.id,
         limits,
@@ -582,7 +582,7 @@ async fn demo_payment_method(
 
 /// Publishes a demo job charged to `card`; without one it stays a draft.
 async fn publish_demo_job(
-    market: &marketplace::MarketplaceService,
+    services: &graphql::Services,
     actor: &marketplace::Actor,
     job_id: bson::oid::ObjectId,
     limits: marketplace::OrganizationLimits,
@@ -590,8 +590,16 @@ async fn publish_demo_job(
     card: &Option<marketplace::PaymentSource>,
 ) -> anyhow::Result<()> {
     if card.is_some() {
-        market
-            .publish_job(actor, job_id, limits, payer_of(owner), card.as_ref())
+        services
+            .escrow()
+            .publish_job(
+                services.marketplace(),
+                actor,
+                job_id,
+                limits,
+                payer_of(owner),
+                card.as_ref(),
+            )
             .await?;
     }
     Ok(())

@@ -225,7 +225,6 @@ pub async fn start_with_clocks(
     marketplace_settings.money = config.money.limits()?;
     let marketplace =
         marketplace::MarketplaceService::new(database.clone(), marketplace_settings, clock)
-            .with_funding(Arc::new(escrow.clone()))
             .with_enhancer(config::enhancement_provider(config.ai.as_ref())?);
     if !config.previous_encryption_keys.is_empty() {
         let resealed = marketplace

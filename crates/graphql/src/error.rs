@@ -250,6 +250,11 @@ impl From<marketplace::MarketplaceError> for ApiError {
 
 impl From<escrow::EscrowError> for ApiError {
     fn from(error: escrow::EscrowError) -> Self {
+        // A use case's marketplace step refused: its own mapping (with the field it names).
+        let error = match error {
+            escrow::EscrowError::Marketplace(marketplace) => return marketplace.into(),
+            error => error,
+        };
         if let escrow::EscrowError::Database(database) = &error {
             if let Some(refused) = refused_by_validator(database) {
                 return refused;

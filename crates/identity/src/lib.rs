@@ -60,7 +60,7 @@ pub use settings::{
 };
 pub use two_factor::TwoFactorEnrollment;
 pub use user::{
-    Availability, ClientData, ClientDataUpdate, ExperienceLevel, NotificationPreferences, Profile,
-    ProfileUpdate, ProvisionUserInput, QualificationStatus, RegisterInput, RegistrationRole, Role,
-    TesterData, TesterDataUpdate, User, UserStatus,
+    Availability, ClientData, ClientDataUpdate, ExperienceLevel, MembershipTier,
+    NotificationPreferences, Profile, ProfileUpdate, ProvisionUserInput, QualificationStatus,
+    RegisterInput, RegistrationRole, Role, TesterData, TesterDataUpdate, User, UserStatus,
 };

@@ -136,7 +136,7 @@ pub struct ClientData {
     pub team_size: Option<String>,
     /// `starter`, `pro` or `team`; changed by billing, not by the user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub membership_tier: Option<String>,
+    pub membership_tier: Option<MembershipTier>,
     /// Payment provider customer id; recorded once, the first time the client pays
     /// (`IdentityService::attach_stripe_customer`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,6 +145,48 @@ pub struct ClientData {
     /// after the provider confirmed it was set up for that customer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_payment_method_id: Option<String>,
+}
+
+/// A client's plan outside any organization (seed `client_data.membership_tier`), and what it
+/// allows: an organization's limits come from the organization instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MembershipTier {
+    /// The free plan every new client starts on (`starter`).
+    Starter,
+    /// `pro`.
+    Pro,
+    /// `team`.
+    Team,
+    /// A stored value this version does not know; allowed what `starter` is.
+    #[serde(other)]
+    Other,
+}
+
+impl MembershipTier {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MembershipTier::Starter => "starter",
+            MembershipTier::Pro => "pro",
+            MembershipTier::Team => "team",
+            MembershipTier::Other => "other",
+        }
+    }
+
+    /// How many projects, and how many jobs running at once, a client on this plan may have.
+    pub fn limits(self) -> (u32, u32) {
+        match self {
+            MembershipTier::Starter | MembershipTier::Other => (3, 2),
+            MembershipTier::Pro => (20, 10),
+            MembershipTier::Team => (50, 25),
+        }
+    }
+
+    /// Whether the plan includes premium AI test templates.
+    pub fn premium_templates(self) -> bool {
+        matches!(self, MembershipTier::Pro | MembershipTier::Team)
+    }
 }
 
 /// How experienced a tester says they are (seed spelling in MongoDB).
@@ -730,7 +772,7 @@ fn initial_role_data(
                     company_website: update.company_website,
                     industry: update.industry,
                     team_size: update.team_size,
-                    membership_tier: Some("starter".to_owned()),
+                    membership_tier: Some(MembershipTier::Starter),
                     stripe_customer_id: None,
                     default_payment_method_id: None,
                 }),
@@ -1171,7 +1213,10 @@ mod tests {
     #[test]
     fn role_data_follows_the_role() {
         let (client, tester) = initial_role_data(Role::Client, None, None).unwrap();
-        assert_eq!(client.unwrap().membership_tier.as_deref(), Some("starter"));
+        assert_eq!(
+            client.unwrap().membership_tier,
+            Some(MembershipTier::Starter)
+        );
         assert!(tester.is_none());
         let (client, tester) = initial_role_data(Role::Tester, None, None).unwrap();
         assert!(client.is_none());
@@ -1195,5 +1240,21 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_plan_decides_an_individual_clients_limits_and_premium_templates() {
+        assert_eq!(MembershipTier::Starter.limits(), (3, 2));
+        assert_eq!(MembershipTier::Pro.limits(), (20, 10));
+        assert_eq!(MembershipTier::Team.limits(), (50, 25));
+        assert_eq!(
+            MembershipTier::Other.limits(),
+            MembershipTier::Starter.limits()
+        );
+        assert!(!MembershipTier::Starter.premium_templates());
+        assert!(MembershipTier::Pro.premium_templates());
+        let stored: MembershipTier = bson::from_bson(bson::Bson::from("platinum")).unwrap();
+        assert_eq!(stored, MembershipTier::Other);
+        assert!(!stored.premium_templates());
     }
 }

@@ -1,10 +1,11 @@
 //! Batch loading for the GraphQL layer's dataloaders: each function is ONE `$in` query on an
-//! indexed field, whatever the number of keys.
+//! indexed field, whatever the number of keys (`foundation::batch`).
 
 use std::collections::HashMap;
 
-use bson::doc;
 use bson::oid::ObjectId;
+use bson::{doc, Document};
+use foundation::batch::{find_batch, group_by_parent};
 use futures_util::TryStreamExt;
 
 use crate::error::MarketplaceError;
@@ -12,9 +13,10 @@ use crate::job::Job;
 use crate::service::MarketplaceService;
 use crate::submission::Submission;
 
-/// Documents asked for in a batch query's first reply, so one batch is one command (not a `find`
-/// plus `getMore`s) up to this many documents or 16 MiB.
-pub(crate) const LOADER_BATCH_SIZE: u32 = 10_000;
+/// Newest first, ties by id: the order of every per-parent list.
+fn newest_first() -> Option<Document> {
+    Some(doc! { "created_at": -1, "_id": -1 })
+}
 
 impl MarketplaceService {
     /// The jobs with these ids (missing ids are absent from the map).
@@ -22,13 +24,7 @@ impl MarketplaceService {
         &self,
         ids: &[ObjectId],
     ) -> Result<HashMap<ObjectId, Job>, MarketplaceError> {
-        let jobs: Vec<Job> = self
-            .jobs
-            .find(doc! { "_id": { "$in": ids } })
-            .batch_size(LOADER_BATCH_SIZE)
-            .await?
-            .try_collect()
-            .await?;
+        let jobs = find_batch(&self.jobs, doc! { "_id": { "$in": ids } }, None).await?;
         Ok(jobs.into_iter().map(|job| (job.id, job)).collect())
     }
 
@@ -38,22 +34,15 @@ impl MarketplaceService {
         project_ids: &[ObjectId],
         per_parent_limit: usize,
     ) -> Result<HashMap<ObjectId, Vec<Job>>, MarketplaceError> {
-        let jobs: Vec<Job> = self
-            .jobs
-            .find(doc! { "project_id": { "$in": project_ids } })
-            .batch_size(LOADER_BATCH_SIZE)
-            .sort(doc! { "created_at": -1, "_id": -1 })
-            .await?
-            .try_collect()
-            .await?;
-        let mut grouped: HashMap<ObjectId, Vec<Job>> = HashMap::new();
-        for job in jobs {
-            let list = grouped.entry(job.project_id).or_default();
-            if list.len() < per_parent_limit {
-                list.push(job);
-            }
-        }
-        Ok(grouped)
+        let jobs = find_batch(
+            &self.jobs,
+            doc! { "project_id": { "$in": project_ids } },
+            newest_first(),
+        )
+        .await?;
+        Ok(group_by_parent(jobs, per_parent_limit, |job| {
+            [job.project_id]
+        }))
     }
 
     /// The submissions with these ids.
@@ -61,13 +50,8 @@ impl MarketplaceService {
         &self,
         ids: &[ObjectId],
     ) -> Result<HashMap<ObjectId, Submission>, MarketplaceError> {
-        let submissions: Vec<Submission> = self
-            .submissions
-            .find(doc! { "_id": { "$in": ids } })
-            .batch_size(LOADER_BATCH_SIZE)
-            .await?
-            .try_collect()
-            .await?;
+        let submissions =
+            find_batch(&self.submissions, doc! { "_id": { "$in": ids } }, None).await?;
         Ok(submissions.into_iter().map(|s| (s.id, s)).collect())
     }
 
@@ -78,22 +62,17 @@ impl MarketplaceService {
         job_ids: &[ObjectId],
         per_parent_limit: usize,
     ) -> Result<HashMap<ObjectId, Vec<Submission>>, MarketplaceError> {
-        let submissions: Vec<Submission> = self
-            .submissions
-            .find(doc! { "job_id": { "$in": job_ids }, "status": { "$ne": "draft" } })
-            .batch_size(LOADER_BATCH_SIZE)
-            .sort(doc! { "created_at": -1, "_id": -1 })
-            .await?
-            .try_collect()
-            .await?;
-        let mut grouped: HashMap<ObjectId, Vec<Submission>> = HashMap::new();
-        for submission in submissions {
-            let list = grouped.entry(submission.job_id).or_default();
-            if list.len() < per_parent_limit {
-                list.push(submission);
-            }
-        }
-        Ok(grouped)
+        let submissions = find_batch(
+            &self.submissions,
+            doc! { "job_id": { "$in": job_ids }, "status": { "$ne": "draft" } },
+            newest_first(),
+        )
+        .await?;
+        Ok(group_by_parent(
+            submissions,
+            per_parent_limit,
+            |submission| [submission.job_id],
+        ))
     }
 }
 
@@ -105,27 +84,19 @@ impl MarketplaceService {
         tester_ids: &[ObjectId],
         per_parent_limit: usize,
     ) -> Result<HashMap<ObjectId, Vec<Job>>, MarketplaceError> {
-        let jobs: Vec<Job> = self
-            .jobs
-            .find(doc! { "assigned_testers.tester_id": { "$in": tester_ids } })
-            .batch_size(LOADER_BATCH_SIZE)
-            .sort(doc! { "created_at": -1, "_id": -1 })
-            .await?
-            .try_collect()
-            .await?;
-        let mut grouped: HashMap<ObjectId, Vec<Job>> = HashMap::new();
-        for job in jobs {
-            for seat in &job.assigned_testers {
-                if !tester_ids.contains(&seat.tester_id) {
-                    continue;
-                }
-                let list = grouped.entry(seat.tester_id).or_default();
-                if list.len() < per_parent_limit {
-                    list.push(job.clone());
-                }
-            }
-        }
-        Ok(grouped)
+        let jobs = find_batch(
+            &self.jobs,
+            doc! { "assigned_testers.tester_id": { "$in": tester_ids } },
+            newest_first(),
+        )
+        .await?;
+        Ok(group_by_parent(jobs, per_parent_limit, |job| {
+            job.assigned_testers
+                .iter()
+                .map(|seat| seat.tester_id)
+                .filter(|tester| tester_ids.contains(tester))
+                .collect::<Vec<_>>()
+        }))
     }
 
     /// Projects owned by the caller's client account or organization whose name or description
@@ -220,21 +191,15 @@ impl MarketplaceService {
         &self,
         organization_ids: &[ObjectId],
     ) -> Result<HashMap<ObjectId, Vec<crate::Project>>, MarketplaceError> {
-        let projects: Vec<crate::Project> = self
-            .projects
-            .find(doc! { "organization_id": { "$in": organization_ids } })
-            .batch_size(LOADER_BATCH_SIZE)
-            .sort(doc! { "created_at": -1, "_id": -1 })
-            .await?
-            .try_collect()
-            .await?;
-        let mut grouped: HashMap<ObjectId, Vec<crate::Project>> = HashMap::new();
-        for project in projects {
-            if let Some(organization_id) = project.organization_id {
-                grouped.entry(organization_id).or_default().push(project);
-            }
-        }
-        Ok(grouped)
+        let projects = find_batch(
+            &self.projects,
+            doc! { "organization_id": { "$in": organization_ids } },
+            newest_first(),
+        )
+        .await?;
+        Ok(group_by_parent(projects, usize::MAX, |project| {
+            project.organization_id
+        }))
     }
 
     /// Every job made for each organization, newest first, one `$in` query on the indexed
@@ -243,21 +208,13 @@ impl MarketplaceService {
         &self,
         organization_ids: &[ObjectId],
     ) -> Result<HashMap<ObjectId, Vec<Job>>, MarketplaceError> {
-        let jobs: Vec<Job> = self
-            .jobs
-            .find(doc! { "organization_id": { "$in": organization_ids } })
-            .batch_size(LOADER_BATCH_SIZE)
-            .sort(doc! { "created_at": -1, "_id": -1 })
-            .await?
-            .try_collect()
-            .await?;
-        let mut grouped: HashMap<ObjectId, Vec<Job>> = HashMap::new();
-        for job in jobs {
-            if let Some(organization_id) = job.organization_id {
-                grouped.entry(organization_id).or_default().push(job);
-            }
-        }
-        Ok(grouped)
+        let jobs = find_batch(
+            &self.jobs,
+            doc! { "organization_id": { "$in": organization_ids } },
+            newest_first(),
+        )
+        .await?;
+        Ok(group_by_parent(jobs, usize::MAX, |job| job.organization_id))
     }
 
     /// Every submission of each tester, drafts included, newest first, one `$in` query on the
@@ -266,21 +223,14 @@ impl MarketplaceService {
         &self,
         tester_ids: &[ObjectId],
     ) -> Result<HashMap<ObjectId, Vec<Submission>>, MarketplaceError> {
-        let submissions: Vec<Submission> = self
-            .submissions
-            .find(doc! { "tester_id": { "$in": tester_ids } })
-            .batch_size(LOADER_BATCH_SIZE)
-            .sort(doc! { "created_at": -1, "_id": -1 })
-            .await?
-            .try_collect()
-            .await?;
-        let mut grouped: HashMap<ObjectId, Vec<Submission>> = HashMap::new();
-        for submission in submissions {
-            grouped
-                .entry(submission.tester_id)
-                .or_default()
-                .push(submission);
-        }
-        Ok(grouped)
+        let submissions = find_batch(
+            &self.submissions,
+            doc! { "tester_id": { "$in": tester_ids } },
+            newest_first(),
+        )
+        .await?;
+        Ok(group_by_parent(submissions, usize::MAX, |submission| {
+            [submission.tester_id]
+        }))
     }
 }

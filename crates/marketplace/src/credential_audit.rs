@@ -86,7 +86,7 @@ impl MarketplaceService {
             .credential_reads
             .find(doc! { "project_id": { "$in": project_ids } })
             .sort(doc! { "read_at": -1, "_id": -1 })
-            .batch_size(crate::batch::LOADER_BATCH_SIZE)
+            .batch_size(foundation::batch::BATCH_REPLY_DOCUMENTS)
             .await?
             .try_collect()
             .await?;

@@ -165,15 +165,6 @@ pub enum MarketplaceError {
     /// with `createPaymentSetupIntent` and `savePaymentMethod`.
     #[error("the paying account has no saved payment method: save one (createPaymentSetupIntent, then savePaymentMethod) before publishing")]
     PaymentMethodRequired,
-    /// Publishing could not fund the job; nothing was published. `category` is the funding
-    /// error's own (a declined card is a conflict, a provider outage unavailable, a bug internal).
-    #[error("funding the job failed: {message}")]
-    FundingFailed {
-        /// What the funding error means for the client.
-        category: ErrorCategory,
-        /// The funding error, in words.
-        message: String,
-    },
     /// A stored document does not have the expected shape. Client sees a generic message.
     #[error("stored document is malformed: {0}")]
     Internal(String),
@@ -221,7 +212,6 @@ impl MarketplaceError {
             | AccountBudgetLimitReached { .. }
             | DeadlinePassed
             | ChangedDuringEnhancement => ErrorCategory::Conflict,
-            FundingFailed { category, .. } => *category,
             PaymentMethodRequired => ErrorCategory::FailedPrecondition,
             EnhancementUnavailable(_) => ErrorCategory::Unavailable,
             Internal(_) | Database(_) | Collection(_) => ErrorCategory::Internal,

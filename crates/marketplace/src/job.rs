@@ -379,6 +379,18 @@ enum UsageChange {
     ReleaseBudgetOnly,
 }
 
+/// A publish the caller may make, found by [`MarketplaceService::plan_publish`] (which reserved
+/// the job's budget), finished by [`MarketplaceService::open_published_job`] once funded or
+/// [`MarketplaceService::abandon_publish`] when funding failed.
+#[derive(Debug, Clone)]
+pub struct PlannedPublish {
+    /// The draft as it was read.
+    pub job: Job,
+    owner: UsageOwner,
+    limit: u32,
+    reserved_on: Option<i64>,
+}
+
 /// A lifecycle step the caller may take, found by [`MarketplaceService::plan_job_transition`]
 /// and applied by [`MarketplaceService::apply_job_transition`] inside the caller's transaction.
 #[derive(Debug, Clone)]
@@ -690,17 +702,12 @@ impl MarketplaceService {
             .ok_or(MarketplaceError::JourneyLocked)
     }
 
-    /// Publishes a draft: checks the money rules, reserves the job's budget against the owner's
-    /// committed and daily limits (see `commitment`), funds the job through the configured
-    /// [`crate::JobFunding`], then, in one transaction, moves it draft → open by compare-and-set
-    /// and takes a unit of the owner's running-job count, refusing at
-    /// `limits.max_concurrent_jobs` (so racing publishes cannot overrun it). A limit already
-    /// reached is refused before funding, and a funding that fails gives the reservation back.
-    /// Only the owner or an organization owner or admin (or a platform admin) may publish, with
-    /// an active, verified account (`payer`). The budget is charged to `source`, the paying
-    /// account's saved payment method; when funding charges a payer and there is none, the
-    /// publish is refused ([`MarketplaceError::PaymentMethodRequired`]) before anything is
-    /// reserved.
+    /// Publishes a draft without escrow: [`MarketplaceService::plan_publish`], then funding
+    /// through this service's [`crate::JobFunding`] ([`crate::NoFunding`] unless
+    /// [`MarketplaceService::with_funding`] says otherwise), then
+    /// [`MarketplaceService::open_published_job`] (or [`MarketplaceService::abandon_publish`]
+    /// when funding fails). The API publishes through escrow's use case, which runs the same
+    /// steps around its own funding.
     pub async fn publish_job(
         &self,
         actor: &Actor,
@@ -709,6 +716,36 @@ impl MarketplaceService {
         payer: PayerStanding,
         source: Option<&PaymentSource>,
     ) -> Result<PublishedJob, MarketplaceError> {
+        let payable = source.is_some() || !self.funding.charges_payer();
+        let plan = self
+            .plan_publish(actor, job_id, limits, payer, payable)
+            .await?;
+        match self.funding.fund(&plan.job, source).await {
+            Ok(funding) => self.open_published_job(&plan, funding).await,
+            Err(error) => {
+                self.abandon_publish(&plan).await?;
+                Err(error)
+            }
+        }
+    }
+
+    /// Checks that `actor` may publish the draft `job_id` and reserves its budget, before it is
+    /// funded: only the owner or an organization owner or admin (or a platform admin), with an
+    /// active, verified account (`payer`), within the organization's rules, the money limits and
+    /// `limits.max_concurrent_jobs` (checked here and taken again, atomically, when the job
+    /// opens). The reservation is a conditional `$inc` against the owner's committed total and a
+    /// new account's daily funding, in one transaction; a second publish that finds it made
+    /// (one that stopped half-way) may go on to funding only while the draft is unchanged.
+    /// Without a way to pay (`payable` false: funding charges the payer and none was given) it
+    /// is refused ([`MarketplaceError::PaymentMethodRequired`]) before anything is reserved.
+    pub async fn plan_publish(
+        &self,
+        actor: &Actor,
+        job_id: ObjectId,
+        limits: OrganizationLimits,
+        payer: PayerStanding,
+        payable: bool,
+    ) -> Result<PlannedPublish, MarketplaceError> {
         let job = self.job(job_id).await?;
         if !actor.may_publish(job.client_id, job.organization_id) {
             return Err(if actor.manages(job.client_id, job.organization_id) {
@@ -724,7 +761,7 @@ impl MarketplaceService {
         // The rules may have changed since the draft was written.
         check_organization_rules(actor, job.organization_id, job.visibility)?;
         payer.require_verified()?;
-        if source.is_none() && self.funding.charges_payer() {
+        if !payable {
             return Err(MarketplaceError::PaymentMethodRequired);
         }
         if job_transition(job.status, JobAction::Publish).is_none() {
@@ -760,15 +797,22 @@ impl MarketplaceService {
                 return Err(MarketplaceError::DraftChanged);
             }
         }
-        let funding = match self.funding.fund(&job, source).await {
-            Ok(funding) => funding,
-            Err(error) => {
-                if let Some(day) = reserved_on {
-                    self.release_failed_reservation(&job, day).await?;
-                }
-                return Err(error);
-            }
-        };
+        Ok(PlannedPublish {
+            job,
+            owner,
+            limit,
+            reserved_on,
+        })
+    }
+
+    /// Opens a planned job once it is funded: in one transaction, draft → open by
+    /// compare-and-set with the funding's `escrow_status`, and a unit of the owner's running-job
+    /// count, refused at the limit (so racing publishes cannot overrun it).
+    pub async fn open_published_job(
+        &self,
+        plan: &PlannedPublish,
+        funding: FundingReceipt,
+    ) -> Result<PublishedJob, MarketplaceError> {
         let now = self.now();
         let mut set = doc! {
             "status": JobStatus::Open.as_str(),
@@ -780,14 +824,22 @@ impl MarketplaceService {
             set.insert("escrow_transaction_id", transaction_id);
         }
         let change = CountedJobChange {
-            job_id,
+            job_id: plan.job.id,
             from: JobStatus::Draft,
             action: JobAction::Publish,
             set,
-            usage: Some((owner, UsageChange::Take { limit })),
+            usage: Some((plan.owner, UsageChange::Take { limit: plan.limit })),
         };
         let job = self.apply_counted_job_change(&change).await?;
         Ok(PublishedJob { job, funding })
+    }
+
+    /// Gives back the reservation a planned publish made, after its funding failed.
+    pub async fn abandon_publish(&self, plan: &PlannedPublish) -> Result<(), MarketplaceError> {
+        match plan.reserved_on {
+            Some(day) => self.release_failed_reservation(&plan.job, day).await,
+            None => Ok(()),
+        }
     }
 
     /// Applies a lifecycle step other than publishing (start testing, begin review, complete,

@@ -87,8 +87,8 @@ pub use funding::{
 };
 pub use job::{
     job_transition, DraftJobUpdate, Job, JobAction, JobStatus, JourneyStep, NewJob,
-    OrganizationLimits, PlannedJobTransition, PublishedJob, TestType, TesterLevel, UserJourney,
-    Visibility, JOB_TRANSITIONS,
+    OrganizationLimits, PlannedJobTransition, PlannedPublish, PublishedJob, TestType, TesterLevel,
+    UserJourney, Visibility, JOB_TRANSITIONS,
 };
 pub use personal_data::{ErasureBlocker, MarketplacePersonalData};
 pub use project::{

@@ -516,7 +516,7 @@ impl MarketplaceService {
         let projects: Vec<Project> = self
             .projects
             .find(doc! { "_id": { "$in": ids } })
-            .batch_size(crate::batch::LOADER_BATCH_SIZE)
+            .batch_size(foundation::batch::BATCH_REPLY_DOCUMENTS)
             .await?
             .try_collect()
             .await?;
@@ -532,7 +532,7 @@ impl MarketplaceService {
         let projects: Vec<Project> = self
             .projects
             .find(doc! { "client_id": { "$in": client_ids } })
-            .batch_size(crate::batch::LOADER_BATCH_SIZE)
+            .batch_size(foundation::batch::BATCH_REPLY_DOCUMENTS)
             .sort(doc! { "created_at": -1, "_id": -1 })
             .await?
             .try_collect()

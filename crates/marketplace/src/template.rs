@@ -386,7 +386,7 @@ impl MarketplaceService {
         let documents: Vec<bson::Document> = futures_util::TryStreamExt::try_collect(
             self.templates
                 .find(doc! { "_id": { "$in": ids } })
-                .batch_size(crate::batch::LOADER_BATCH_SIZE)
+                .batch_size(foundation::batch::BATCH_REPLY_DOCUMENTS)
                 .await?,
         )
         .await?;

@@ -19,8 +19,9 @@ use mongodb::error::{ErrorKind, WriteFailure};
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrustError;
-use crate::service::{TrustService, LOADER_BATCH_SIZE};
+use crate::service::TrustService;
 use crate::totals::RevealedRating;
+use foundation::batch::BATCH_REPLY_DOCUMENTS;
 use foundation::transaction_retry::in_transaction;
 
 /// How long after the review a lone rating stays hidden (and the other side may still rate).
@@ -555,7 +556,7 @@ impl TrustService {
             .ratings
             .find(doc! { "submission_id": { "$in": submission_ids } })
             .sort(doc! { "created_at": 1, "_id": 1 })
-            .batch_size(LOADER_BATCH_SIZE)
+            .batch_size(BATCH_REPLY_DOCUMENTS)
             .await?
             .try_collect()
             .await?;
@@ -597,7 +598,7 @@ impl TrustService {
                 "revealed_at": { "$ne": null },
             })
             .sort(doc! { "revealed_at": -1, "_id": -1 })
-            .batch_size(LOADER_BATCH_SIZE)
+            .batch_size(BATCH_REPLY_DOCUMENTS)
             .await?
             .try_collect()
             .await?;
@@ -620,7 +621,7 @@ impl TrustService {
         let ratings: Vec<Rating> = self
             .ratings
             .find(doc! { "rated_user_id": { "$in": user_ids }, "revealed_at": { "$ne": null } })
-            .batch_size(LOADER_BATCH_SIZE)
+            .batch_size(BATCH_REPLY_DOCUMENTS)
             .await?
             .try_collect()
             .await?;

@@ -13,9 +13,6 @@ use crate::events::{NoTrustEvents, TrustEvents};
 use crate::rating::Rating;
 use crate::totals::{RatingTotals, UsersRatingTotals};
 
-/// Documents asked for in a batch query's first reply, so one batch is one command.
-pub(crate) const LOADER_BATCH_SIZE: u32 = 10_000;
-
 /// The trust domain's API. Cheap to clone (shared handles); create one per process.
 #[derive(Clone, Debug)]
 pub struct TrustService {

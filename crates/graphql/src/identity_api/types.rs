@@ -95,7 +95,7 @@ impl From<identity::ClientData> for ClientData {
             company_website: data.company_website,
             industry: data.industry,
             team_size: data.team_size,
-            membership_tier: data.membership_tier,
+            membership_tier: data.membership_tier.map(|tier| tier.as_str().to_owned()),
         }
     }
 }

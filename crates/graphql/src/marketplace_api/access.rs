@@ -15,10 +15,6 @@ use crate::loaders::load_user;
 use crate::viewer::viewer;
 use crate::Services;
 
-/// Limits of a client who belongs to no organization, by membership tier: (projects, jobs).
-const INDIVIDUAL_LIMITS: &[(&str, u32, u32)] =
-    &[("starter", 3, 2), ("pro", 20, 10), ("team", 50, 25)];
-
 /// The caller as the marketplace sees it.
 ///
 /// A signed-in user acts as themself, with their organization and role in it. A partner API key
@@ -188,12 +184,8 @@ pub async fn limits_of_owner(
         .await?
         .and_then(|user| user.client_data)
         .and_then(|data| data.membership_tier);
-    let tier = tier.as_deref().unwrap_or("starter");
-    let (_, max_projects, max_concurrent_jobs) = INDIVIDUAL_LIMITS
-        .iter()
-        .find(|(name, _, _)| *name == tier)
-        .copied()
-        .unwrap_or(INDIVIDUAL_LIMITS[0]);
+    let (max_projects, max_concurrent_jobs) =
+        tier.unwrap_or(identity::MembershipTier::Starter).limits();
     Ok(OrganizationLimits {
         max_projects,
         max_concurrent_jobs,
@@ -288,12 +280,10 @@ pub async fn premium_allowed(ctx: &Context<'_>, actor: &Actor) -> ApiResult<bool
         return Ok(true);
     }
     let user = require_user(ctx, actor.user_id).await?;
-    Ok(matches!(
-        user.client_data
-            .and_then(|data| data.membership_tier)
-            .as_deref(),
-        Some("pro" | "team")
-    ))
+    Ok(user
+        .client_data
+        .and_then(|data| data.membership_tier)
+        .is_some_and(identity::MembershipTier::premium_templates))
 }
 
 async fn require_user(ctx: &Context<'_>, user_id: ObjectId) -> ApiResult<identity::User> {

@@ -618,9 +618,17 @@ impl JobMutation {
             let limits = limits_of_owner(ctx, job.organization_id, job.client_id).await?;
             let payer = payer_standing(ctx, job.organization_id, job.client_id).await?;
             let source = payment_source(ctx, &actor, job.client_id).await?;
-            let published = services(ctx)
-                .marketplace()
-                .publish_job(&actor, id, limits, payer, source.as_ref())
+            let domains = services(ctx);
+            let published = domains
+                .escrow()
+                .publish_job(
+                    domains.marketplace(),
+                    &actor,
+                    id,
+                    limits,
+                    payer,
+                    source.as_ref(),
+                )
                 .await?;
             // Read back rather than derived from the receipt, so the answer is the escrow's own
             // status and agrees with `Job.escrow.status`.

@@ -1,0 +1,78 @@
+//! The by-ids batch loading every domain's dataloaders share: one query on an indexed field for
+//! every key of the batch, answered in one reply, then grouped by parent in the order the query
+//! sorted them.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use bson::Document;
+use futures_util::TryStreamExt;
+use mongodb::Collection;
+use serde::de::DeserializeOwned;
+
+/// Documents asked for in a batch query's first reply, so one batch is one command (not a `find`
+/// plus `getMore`s) up to this many documents or 16 MiB.
+pub const BATCH_REPLY_DOCUMENTS: u32 = 10_000;
+
+/// Every document of `collection` matching `filter` (typically `{ field: { $in: keys } }` on an
+/// indexed field), in `sort` order when given, in one command for up to
+/// [`BATCH_REPLY_DOCUMENTS`] documents.
+pub async fn find_batch<T>(
+    collection: &Collection<T>,
+    filter: Document,
+    sort: Option<Document>,
+) -> Result<Vec<T>, mongodb::error::Error>
+where
+    T: DeserializeOwned + Send + Sync,
+{
+    let mut find = collection.find(filter).batch_size(BATCH_REPLY_DOCUMENTS);
+    if let Some(sort) = sort {
+        find = find.sort(sort);
+    }
+    find.await?.try_collect().await
+}
+
+/// Groups `items` under each parent `parents_of` names (an item may have several parents, or
+/// none), keeping their order and at most `per_parent_limit` per parent.
+pub fn group_by_parent<T, K, Parents>(
+    items: Vec<T>,
+    per_parent_limit: usize,
+    parents_of: impl Fn(&T) -> Parents,
+) -> HashMap<K, Vec<T>>
+where
+    T: Clone,
+    K: Hash + Eq,
+    Parents: IntoIterator<Item = K>,
+{
+    let mut grouped: HashMap<K, Vec<T>> = HashMap::new();
+    for item in items {
+        for parent in parents_of(&item) {
+            let list = grouped.entry(parent).or_default();
+            if list.len() < per_parent_limit {
+                list.push(item.clone());
+            }
+        }
+    }
+    grouped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_are_grouped_in_order_under_every_parent_up_to_the_limit() {
+        let items = vec![
+            (1, vec!['a']),
+            (2, vec!['a', 'b']),
+            (3, vec!['a']),
+            (4, vec![]),
+        ];
+        let grouped = group_by_parent(items, 2, |(_, parents)| parents.clone());
+        let ids =
+            |parent: char| -> Vec<i32> { grouped[&parent].iter().map(|(id, _)| *id).collect() };
+        assert_eq!(ids('a'), vec![1, 2]);
+        assert_eq!(ids('b'), vec![2]);
+        assert_eq!(grouped.len(), 2);
+    }
+}
