@@ -9,6 +9,7 @@ mod bad_input;
 mod batching;
 mod cost_limits;
 mod document_cache;
+mod email;
 mod enhancement;
 mod escrow;
 mod graphql_over_http;
@@ -30,6 +31,7 @@ mod schema_evolution;
 
 mod schema_truth;
 mod sign_in_attacks;
+mod smtp_server;
 mod stripe;
 mod visibility_attacks;
 mod webhooks;

@@ -367,7 +367,19 @@ impl IdentityService {
                 .with_options(options)
                 .await?;
             let Some(document) = taken else { break };
-            let message = self.render(bson::from_document(document)?)?;
+            let stored: StoredMessage = bson::from_document(document)?;
+            let id = stored.id;
+            let message = match self.render(stored) {
+                Ok(message) => message,
+                Err(error) => {
+                    // A token sealed under a key this instance does not hold can never be sent
+                    // from here; failing it keeps it from blocking every later claim.
+                    tracing::error!(message_id = %id, error = %error, "outbox message cannot be rendered; marked failed");
+                    self.record_outbox_delivery_failure(id, &lease, &error.to_string(), None)
+                        .await?;
+                    continue;
+                }
+            };
             claimed.push(ClaimedOutboxMessage {
                 message,
                 lease,

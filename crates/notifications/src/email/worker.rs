@@ -128,10 +128,11 @@ impl OutboxDelivery {
         Ok(())
     }
 
-    /// Runs [`OutboxDelivery::deliver_due`] every `every`, forever; a failed run is logged and
-    /// the next tick tries again. A full batch is followed at once by the next one.
+    /// Runs [`OutboxDelivery::deliver_due`] every `every` (the first run one interval after
+    /// start), forever; a failed run is logged and the next tick tries again. A full batch is
+    /// followed at once by the next one.
     pub async fn run(self, every: Duration) {
-        let mut ticks = tokio::time::interval(every);
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
