@@ -405,3 +405,35 @@ async fn a_notification_email_reaches_the_smtp_server_with_its_type_and_applicat
     );
     assert_eq!(smtp.received().len(), 1);
 }
+
+#[tokio::test]
+async fn a_server_that_offers_no_encryption_gets_nothing_when_starttls_or_tls_is_required() {
+    // aiosmtpd here speaks plain SMTP only: a man in the middle stripping STARTTLS looks the same.
+    let smtp = SmtpServer::start();
+    for security in [
+        gateway::config::SmtpSecurityChoice::Starttls,
+        gateway::config::SmtpSecurityChoice::Tls,
+    ] {
+        let gateway = TestGateway::start_with(|config| {
+            send_through(&smtp)(config);
+            let server = config.smtp.as_mut().expect("[smtp]");
+            server.security = security;
+            server.username = Some("mailer".into());
+            server.password = Some("smtp-secret".into());
+        })
+        .await;
+        gateway.register("careful@example.com", "CLIENT").await;
+        let report = gateway.deliver_due_emails().await;
+        assert_eq!(
+            (report.sent, report.retrying, report.failed),
+            (0, 1, 0),
+            "{security:?}"
+        );
+        let stored = outbox(&gateway).await;
+        assert_eq!(stored[0].get_str("status"), Ok("pending"));
+        let error = stored[0].get_str("last_error").expect("the error is kept");
+        assert!(!error.contains("smtp-secret"), "{error}");
+        gateway.stop().await;
+    }
+    assert!(smtp.received().is_empty());
+}

@@ -114,7 +114,7 @@ impl Mailer {
                 tracing::info!(
                     to = %email.to,
                     subject = %email.subject,
-                    link = email.link.as_deref().unwrap_or("-"),
+                    link = %email.link.as_deref().unwrap_or("-"),
                     "e-mail written to the log (no SMTP server configured)"
                 );
                 Ok(())

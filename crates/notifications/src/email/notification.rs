@@ -123,8 +123,29 @@ mod tests {
         }
     }
 
+    /// A log writer the test can read back.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log buffer").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
     #[tokio::test]
-    async fn a_notification_without_smtp_goes_to_the_log_and_succeeds() {
+    async fn a_notification_without_smtp_is_written_to_the_log_with_its_subject_and_link() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
         let mailer = mailer();
         assert!(mailer.writes_to_log());
         let sent = mailer
@@ -138,6 +159,14 @@ mod tests {
             })
             .await;
         assert!(matches!(sent, Ok(())), "{sent:?}");
+        let log = String::from_utf8(captured.0.lock().expect("log buffer").clone()).expect("UTF-8");
+        assert!(log.contains("e-mail written to the log"), "{log}");
+        assert!(log.contains("to=tess@example.com"), "{log}");
+        assert!(log.contains("subject=A new job matches you"), "{log}");
+        assert!(
+            log.contains("link=https://app.peertest.test/jobs/abc"),
+            "{log}"
+        );
     }
 
     #[tokio::test]
