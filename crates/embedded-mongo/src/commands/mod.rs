@@ -80,12 +80,14 @@ const COMMAND_NAMES: &[&str] = &[
     "count",
     "create",
     "createIndexes",
+    "createSearchIndexes",
     "dbStats",
     "delete",
     "distinct",
     "drop",
     "dropDatabase",
     "dropIndexes",
+    "dropSearchIndex",
     "endSessions",
     "find",
     "findAndModify",
@@ -113,6 +115,7 @@ const COMMAND_NAMES: &[&str] = &[
     "serverStatus",
     "startSession",
     "update",
+    "updateSearchIndex",
     "whatsmyuri",
 ];
 
@@ -159,6 +162,9 @@ fn command(name: &str) -> Option<Command> {
         "aggregate" => transactional(reads::aggregate),
         "commitTransaction" | "abortTransaction" => transactional(outside_transaction),
         "configureFailPoint" => plain(diagnostics::configure_fail_point),
+        "createSearchIndexes" | "updateSearchIndex" | "dropSearchIndex" => {
+            plain(catalog::search_index_command)
+        }
         _ => return None,
     })
 }

@@ -14,6 +14,7 @@ mod let_variables;
 mod output_stages;
 mod query_operators;
 mod rename;
+mod search_indexes;
 mod surface;
 mod transactions;
 mod update_operators;
