@@ -110,6 +110,11 @@ pub fn get_more(context: &Context<'_>, _: Option<&mut Transaction>) -> CommandRe
     let cursor = cursors
         .check_out(arguments.id, &arguments.namespace)
         .map_err(|error| checkout_error(&arguments, error))?;
+    let change_stream = matches!(cursor, Cursor::ChangeStream(_));
+    if let Some(error) = context.state.fail_points.fail_get_more(change_stream) {
+        cursors.remove(arguments.id);
+        return Err(error);
+    }
     match cursor {
         Cursor::Documents(mut cursor) => {
             let batch = take_batch(&mut cursor.remaining, arguments.batch_size);
