@@ -395,6 +395,10 @@ fn parse_stage(stage: &Document, depth: usize, in_facet: bool) -> CommandResult<
         )),
         // The command runs a final `$out`/`$merge` itself (`storage::output`); anywhere else
         // they are misplaced.
+        "$listLocalSessions" => Err(error(
+            40602,
+            "$listLocalSessions is only valid as the first stage in a pipeline",
+        )),
         "$documents" => Err(error(
             codes::FAILED_TO_PARSE,
             "$documents is only valid as the first stage of a database-level aggregate ({aggregate: 1})",

@@ -64,6 +64,7 @@ pub mod codes {
     pub const OPTION_NOT_SUPPORTED_ON_VIEW: i32 = 167;
     pub const GRAPH_CONTAINS_CYCLE: i32 = 150;
     pub const UNRECOGNIZED_PIPELINE_STAGE: i32 = 40324;
+    pub const TOO_MANY_LOGICAL_SESSIONS: i32 = 261;
 }
 
 /// The `codeName` MongoDB reports for a code; codes without a name are `Location<code>`.
@@ -106,6 +107,7 @@ pub fn code_name(code: i32) -> String {
         INVALID_PIPELINE_OPERATOR => "InvalidPipelineOperator",
         NO_SUCH_SESSION => "NoSuchSession",
         NOT_IMPLEMENTED => "NotImplemented",
+        TOO_MANY_LOGICAL_SESSIONS => "TooManyLogicalSessions",
         SNAPSHOT_TOO_OLD => "SnapshotTooOld",
         SNAPSHOT_UNAVAILABLE => "SnapshotUnavailable",
         TRANSACTION_TOO_OLD => "TransactionTooOld",

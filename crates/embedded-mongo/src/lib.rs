@@ -10,6 +10,7 @@ pub mod cursor;
 pub mod error;
 pub mod expression;
 pub mod fail_point;
+pub mod local_sessions;
 pub mod projection;
 pub mod query;
 pub mod schema;

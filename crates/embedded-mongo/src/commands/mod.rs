@@ -238,6 +238,7 @@ async fn dispatch(
         }
     };
     validate_database_name(&database)?;
+    state.local_sessions.touch(&body)?;
     tracing::debug!(
         connection = connection.id,
         command = %name,

@@ -304,6 +304,43 @@ pub fn aggregate(
             batch_size,
         );
     }
+    let first_stage = match pipeline.first() {
+        Some(Bson::Document(first)) if first.len() == 1 => first.iter().next(),
+        _ => None,
+    };
+    if let Some(("$listLocalSessions", spec)) =
+        first_stage.map(|(name, spec)| (name.as_str(), spec))
+    {
+        if collection.is_some() {
+            return Err(CommandError::new(
+                codes::INVALID_NAMESPACE,
+                "$listLocalSessions must be run against the database with {aggregate: 1}, not a collection",
+            ));
+        }
+        if transaction.is_some() {
+            return Err(CommandError::new(
+                codes::OPERATION_NOT_SUPPORTED_IN_TRANSACTION,
+                "Operation not permitted in transaction :: caused by :: $listLocalSessions",
+            ));
+        }
+        let owners = crate::local_sessions::SessionOwners::parse(spec)?;
+        let variables = context.let_variables()?.unwrap_or_default();
+        let sessions = context.state.local_sessions.list(&owners);
+        let results = context.state.store.aggregate_documents(
+            None,
+            context.database,
+            sessions,
+            &pipeline[1..],
+            &variables,
+        )?;
+        return Ok(first_batch_reply(
+            &context.state.cursors,
+            &format!("{}.$cmd.aggregate", context.database),
+            results,
+            batch_size,
+            false,
+        ));
+    }
     let Some(collection) = collection else {
         let documents = match pipeline.first() {
             Some(Bson::Document(first)) => first.get("$documents").cloned(),
@@ -312,7 +349,7 @@ pub fn aggregate(
         let Some(documents) = documents else {
             return Err(CommandError::new(
                 codes::INVALID_NAMESPACE,
-                "{aggregate: 1} is only supported with $changeStream or $documents; a collection is required",
+                "{aggregate: 1} is only supported with $changeStream, $documents or $listLocalSessions; a collection is required",
             ));
         };
         let variables = context.let_variables()?.unwrap_or_default();

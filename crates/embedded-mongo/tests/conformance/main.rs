@@ -11,6 +11,7 @@ mod fixture;
 mod hints;
 mod indexes;
 mod let_variables;
+mod local_sessions;
 mod output_stages;
 mod query_operators;
 mod rename;
