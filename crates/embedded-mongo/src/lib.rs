@@ -4,6 +4,7 @@
 //! Start it in-process with [`EmbeddedMongo::start`], or run the `embedded-mongo` binary.
 
 pub mod aggregate;
+pub mod collation;
 pub mod commands;
 pub mod compare;
 pub mod cursor;

@@ -342,9 +342,7 @@ pub fn db_stats(context: &Context<'_>, _: Option<&mut Transaction>) -> CommandRe
                 None,
                 context.database,
                 &collection.name,
-                &Document::new(),
-                0,
-                0,
+                &crate::storage::FindRequest::default(),
             )
             .unwrap_or(0) as i64;
         indexes += store

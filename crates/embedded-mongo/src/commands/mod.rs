@@ -599,6 +599,14 @@ impl Context<'_> {
     }
 
     /// The command's `let` (variables for `$expr` and pipeline updates), each evaluated once.
+    /// The command's `collation`, `None` when absent or simple (binary comparison).
+    fn collation(&self) -> CommandResult<Option<crate::collation::Collation>> {
+        match self.body.get("collation") {
+            None => Ok(None),
+            Some(value) => crate::collation::Collation::parse(value),
+        }
+    }
+
     fn let_variables(&self) -> CommandResult<Option<crate::expression::Variables>> {
         match self.document("let")? {
             Some(definitions) => crate::expression::Variables::new()

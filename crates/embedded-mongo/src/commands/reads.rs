@@ -30,6 +30,7 @@ pub fn find(
         skip,
         limit,
         variables: context.let_variables()?,
+        collation: context.collation()?,
     };
     let documents =
         context
@@ -195,9 +196,13 @@ pub fn count(
         transaction,
         context.database,
         &collection,
-        &filter,
-        skip,
-        limit,
+        &FindRequest {
+            filter,
+            skip,
+            limit,
+            collation: context.collation()?,
+            ..FindRequest::default()
+        },
     )?;
     Ok(doc! {"n": count_value(n), "ok": 1.0})
 }

@@ -70,7 +70,7 @@ const fn refused(name: &'static str, code: i32, why: &'static str) -> OptionSupp
     }
 }
 
-const COLLATION: &str = "collation is not implemented, except `{locale: \"simple\"}` on reads and writes (binary comparison, what the store always does)";
+const COLLATION: &str = "collation is implemented on find and count only (locale \"en\", strength 1-3, numericOrdering); elsewhere only `{locale: \"simple\"}` (binary comparison, what the store always does) on reads and writes";
 const HINT: &str =
     "hints on update and delete statements are not implemented (command-level hints are checked)";
 const VIEWS: &str =
@@ -98,7 +98,7 @@ pub const SURFACE: &[CommandSurface] = &[
             inert("allowDiskUse", "results never spill to disk, so every value behaves the same"),
             inert("allowPartialResults", "only meaningful on sharded clusters; mongod ignores it"),
             inert("oplogReplay", "deprecated; mongod 4.4+ ignores it"),
-            missing("collation", COLLATION),
+            implemented("collation", "conformance/collation.rs::find_compares_and_sorts_strings_by_the_english_collation"),
             implemented("hint", "conformance/hints.rs::a_hint_naming_an_existing_index_is_accepted_and_changes_no_result"),
             implemented("let", "conformance/let_variables.rs::find_let_variables_reach_expr"),
             missing("min", "index bounds `min`/`max` are not implemented"),
@@ -190,7 +190,7 @@ pub const SURFACE: &[CommandSurface] = &[
             implemented("query", "conformance/commands.rs::count_command_replies_n_and_honours_query_skip_limit"),
             implemented("skip", "conformance/commands.rs::count_command_replies_n_and_honours_query_skip_limit"),
             implemented("limit", "conformance/commands.rs::count_command_replies_n_and_honours_query_skip_limit"),
-            missing("collation", COLLATION),
+            implemented("collation", "conformance/collation.rs::count_counts_matches_under_the_collation"),
             implemented("hint", "conformance/hints.rs::a_hint_naming_an_existing_index_is_accepted_and_changes_no_result"),
         ],
     },

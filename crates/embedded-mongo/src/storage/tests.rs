@@ -440,10 +440,40 @@ fn count_and_distinct_over_all_documents() {
             doc! {"_id": 5},
         ],
     );
-    assert_eq!(store.count(None, "db", "c", &doc! {}, 1, 0).unwrap(), 4);
-    assert_eq!(store.count(None, "db", "c", &doc! {}, 1, 2).unwrap(), 2);
     assert_eq!(
-        store.count(None, "db", "missing", &doc! {}, 0, 0).unwrap(),
+        store
+            .count(
+                None,
+                "db",
+                "c",
+                &FindRequest {
+                    skip: 1,
+                    limit: 0,
+                    ..FindRequest::default()
+                }
+            )
+            .unwrap(),
+        4
+    );
+    assert_eq!(
+        store
+            .count(
+                None,
+                "db",
+                "c",
+                &FindRequest {
+                    skip: 1,
+                    limit: 2,
+                    ..FindRequest::default()
+                }
+            )
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .count(None, "db", "missing", &FindRequest::default())
+            .unwrap(),
         0
     );
     let values = store.distinct(None, "db", "c", "tags", &doc! {}).unwrap();
@@ -810,7 +840,21 @@ fn concurrent_writers_are_all_durable() {
         store.shutdown();
     }
     let store = disk_store(dir.path());
-    assert_eq!(store.count(None, "db", "c", &doc! {}, 0, 0).unwrap(), 100);
+    assert_eq!(
+        store
+            .count(
+                None,
+                "db",
+                "c",
+                &FindRequest {
+                    skip: 0,
+                    limit: 0,
+                    ..FindRequest::default()
+                }
+            )
+            .unwrap(),
+        100
+    );
 }
 
 #[test]
@@ -842,7 +886,21 @@ fn compaction_writes_a_snapshot_that_recovery_uses() {
     assert_eq!(journals, 1);
     assert!(dir.path().join("snapshot.bin").exists());
     let store = disk_store(dir.path());
-    assert_eq!(store.count(None, "db", "c", &doc! {}, 0, 0).unwrap(), 2501);
+    assert_eq!(
+        store
+            .count(
+                None,
+                "db",
+                "c",
+                &FindRequest {
+                    skip: 0,
+                    limit: 0,
+                    ..FindRequest::default()
+                }
+            )
+            .unwrap(),
+        2501
+    );
     assert_eq!(store.list_indexes("db", "c").unwrap().len(), 2);
     let duplicate = insert(&store, "c", vec![doc! {"_id": 10_000, "n": 7}]);
     assert_eq!(duplicate.errors[0].1.code, 11000);
@@ -868,7 +926,21 @@ fn small_compaction_thresholds_compact_automatically() {
         store.shutdown();
     }
     let store = disk_store(dir.path());
-    assert_eq!(store.count(None, "db", "c", &doc! {}, 0, 0).unwrap(), 200);
+    assert_eq!(
+        store
+            .count(
+                None,
+                "db",
+                "c",
+                &FindRequest {
+                    skip: 0,
+                    limit: 0,
+                    ..FindRequest::default()
+                }
+            )
+            .unwrap(),
+        200
+    );
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 mod aggregation;
 mod change_streams;
+mod collation;
 mod commands;
 mod connection;
 mod fail_points;
