@@ -600,7 +600,7 @@ impl Context<'_> {
 
     /// The command's `let` (variables for `$expr` and pipeline updates), each evaluated once.
     /// The command's `collation`, `None` when absent or simple (binary comparison).
-    fn collation(&self) -> CommandResult<Option<crate::collation::Collation>> {
+    pub(crate) fn collation(&self) -> CommandResult<Option<crate::collation::Collation>> {
         match self.body.get("collation") {
             None => Ok(None),
             Some(value) => crate::collation::Collation::parse(value),

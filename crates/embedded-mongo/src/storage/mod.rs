@@ -104,6 +104,8 @@ pub struct UpdateStatement {
     pub array_filters: Vec<Document>,
     /// The command's `let`, seen by `$expr` in `q` and by a pipeline `u`.
     pub variables: Option<Variables>,
+    /// A non-simple collation for `q`.
+    pub collation: Option<crate::collation::Collation>,
 }
 
 /// One statement of a `delete` command.
@@ -114,6 +116,8 @@ pub struct DeleteStatement {
     pub limit: u32,
     /// The command's `let`, seen by `$expr`.
     pub variables: Option<Variables>,
+    /// A non-simple collation for `q`.
+    pub collation: Option<crate::collation::Collation>,
 }
 
 /// The result of a batch write; statement errors are reported per statement index.
@@ -154,6 +158,8 @@ pub struct FindAndModifyRequest {
     pub array_filters: Vec<Document>,
     /// The command's `let`, seen by `$expr` in `query` and by a pipeline `update`.
     pub variables: Option<Variables>,
+    /// A non-simple collation for `query` and `sort`.
+    pub collation: Option<crate::collation::Collation>,
 }
 
 /// What `findAndModify` did.

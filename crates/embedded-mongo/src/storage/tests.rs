@@ -514,6 +514,7 @@ fn delete_with_limit_one_removes_a_single_document() {
             filter: doc! {},
             limit: 1,
             variables: None,
+            collation: None,
         }],
         true,
     );
@@ -530,6 +531,7 @@ fn delete_with_limit_one_removes_a_single_document() {
             filter: doc! {},
             limit: 0,
             variables: None,
+            collation: None,
         }],
         true,
     );
@@ -580,6 +582,7 @@ fn change_events_record_inserts_deletes_and_drops_in_order() {
             filter: doc! {},
             limit: 0,
             variables: None,
+            collation: None,
         }],
         true,
     );
@@ -719,6 +722,7 @@ fn writing_a_document_changed_after_the_snapshot_conflicts_immediately() {
             filter: doc! {},
             limit: 0,
             variables: None,
+            collation: None,
         }],
         true,
     );
@@ -730,6 +734,7 @@ fn writing_a_document_changed_after_the_snapshot_conflicts_immediately() {
             filter: doc! {},
             limit: 1,
             variables: None,
+            collation: None,
         }],
         true,
     );
@@ -766,6 +771,7 @@ fn acknowledged_writes_survive_reopening_and_a_torn_tail_is_ignored() {
                 filter: doc! {},
                 limit: 1,
                 variables: None,
+                collation: None,
             }],
             true,
         );
@@ -984,6 +990,7 @@ fn update(
             upsert,
             array_filters: Vec::new(),
             variables: None,
+            collation: None,
         }],
         true,
     )

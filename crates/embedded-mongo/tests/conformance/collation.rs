@@ -196,7 +196,7 @@ async fn collation_the_store_cannot_honour_is_refused_with_238_and_changes_nothi
         doc! { "aggregate": "people", "pipeline": [], "cursor": {}, "collation": { "locale": "en", "strength": 2 } },
         doc! { "distinct": "people", "key": "name", "collation": { "locale": "en", "strength": 2 } },
         doc! { "update": "people", "updates": [ { "q": { "name": "cafe" }, "u": { "$set": { "x": 1 } },
-        "multi": true, "collation": { "locale": "en", "strength": 2 } } ] },
+        "multi": true, "collation": { "locale": "de" } } ] },
         doc! { "find": "people", "collation": { "locale": "en", "caseFirst": "upper" } },
         doc! { "find": "people", "collation": { "locale": "en", "strength": 5 } },
     ] {
@@ -212,5 +212,88 @@ async fn collation_the_store_cannot_honour_is_refused_with_238_and_changes_nothi
         people.count_documents(doc! { "x": 1 }).await.unwrap(),
         0,
         "the refused update wrote nothing"
+    );
+}
+
+#[tokio::test]
+async fn updates_deletes_and_find_and_modify_match_by_the_collation() {
+    let server = TestServer::start().await;
+    let people = people(&server).await;
+    let secondary = english(CollationStrength::Secondary);
+
+    let updated = people
+        .update_many(
+            doc! { "name": "CAFE" },
+            doc! { "$set": { "case_blind": true } },
+        )
+        .collation(secondary.clone())
+        .await
+        .unwrap();
+    assert_eq!((updated.matched_count, updated.modified_count), (2, 2));
+    let marked: Vec<i32> = people
+        .find(doc! { "case_blind": true })
+        .sort(doc! { "_id": 1 })
+        .await
+        .unwrap()
+        .try_collect::<Vec<Document>>()
+        .await
+        .unwrap()
+        .iter()
+        .map(|document| document.get_i32("_id").unwrap())
+        .collect();
+    assert_eq!(marked, [6, 7], "cafe and CAFE, not the accented ones");
+
+    // The first by the collation's order: "a" sorts before "A" and "á".
+    let taken = people
+        .find_one_and_update(
+            doc! { "name": { "$lt": "b" } },
+            doc! { "$set": { "first": true } },
+        )
+        .sort(doc! { "name": 1 })
+        .collation(english(CollationStrength::Tertiary))
+        .await
+        .unwrap()
+        .expect("a match");
+    assert_eq!(taken.get_str("name").unwrap(), "a");
+
+    let deleted = people
+        .delete_many(doc! { "name": "A" })
+        .collation(english(CollationStrength::Primary))
+        .await
+        .unwrap();
+    assert_eq!(
+        deleted.deleted_count, 3,
+        "a, A and á are one letter at strength 1"
+    );
+    assert_eq!(people.count_documents(doc! {}).await.unwrap(), 6);
+
+    // arrayFilters would be compared without the collation: refused, nothing written.
+    let refused = people
+        .update_many(doc! {}, doc! { "$set": { "tags.$[t]": "x" } })
+        .array_filters(vec![doc! { "t": "y" }])
+        .collation(secondary)
+        .await
+        .expect_err("refused");
+    assert_eq!(server_error(&refused).code, 238);
+    let upserted = people
+        .update_one(doc! { "name": "Zoë" }, doc! { "$set": { "n": 1 } })
+        .upsert(true)
+        .collation(english(CollationStrength::Primary))
+        .await
+        .unwrap();
+    assert!(
+        upserted.upserted_id.is_some(),
+        "no zoe yet, so one is inserted"
+    );
+    let zoe = people
+        .find_one(doc! { "name": "zoe" })
+        .collation(english(CollationStrength::Primary))
+        .await
+        .unwrap()
+        .expect("found by its base letters");
+    assert_eq!(
+        zoe.get_str("name").unwrap(),
+        "Zoë",
+        "the upsert keeps the filter's own text"
     );
 }

@@ -181,7 +181,7 @@ async fn every_option_of_the_surface_is_implemented_with_a_test_inert_or_refused
 }
 
 #[tokio::test]
-async fn collation_beyond_find_and_count_is_refused_not_ignored() {
+async fn collation_on_aggregate_is_refused_not_ignored() {
     let test = TestServer::start().await;
     test.collection("people")
         .insert_many([doc! {"name": "b"}, doc! {"name": "A"}])
