@@ -219,11 +219,14 @@ pub fn distinct(
         None => return Err(missing_field("distinct", "key")),
     };
     let filter = context.document("query")?.unwrap_or_default();
-    let values =
-        context
-            .state
-            .store
-            .distinct(transaction, context.database, &collection, &key, &filter)?;
+    let values = context.state.store.distinct(
+        transaction,
+        context.database,
+        &collection,
+        &key,
+        &filter,
+        context.collation()?.as_ref(),
+    )?;
     Ok(doc! {"values": values, "ok": 1.0})
 }
 

@@ -70,7 +70,7 @@ const fn refused(name: &'static str, code: i32, why: &'static str) -> OptionSupp
     }
 }
 
-const COLLATION: &str = "collation (locale \"en\", strength 1-3, numericOrdering) is implemented on find, count, update, delete and findAndModify only; here only `{locale: \"simple\"}` (binary comparison, what the store always does) on reads and writes";
+const COLLATION: &str = "collation (locale \"en\", strength 1-3, numericOrdering) is implemented on find, count, distinct, update, delete and findAndModify only; here only `{locale: \"simple\"}` (binary comparison, what the store always does) on reads and writes";
 const HINT: &str =
     "hints on update and delete statements are not implemented (command-level hints are checked)";
 const VIEWS: &str =
@@ -200,7 +200,7 @@ pub const SURFACE: &[CommandSurface] = &[
         options: &[
             implemented("key", "conformance/commands.rs::distinct_returns_unique_values_flattening_arrays"),
             implemented("query", "conformance/surface.rs::distinct_honours_its_query"),
-            missing("collation", COLLATION),
+            implemented("collation", "conformance/collation.rs::distinct_counts_values_the_collation_finds_equal_once"),
             implemented("hint", "conformance/hints.rs::a_hint_naming_an_existing_index_is_accepted_and_changes_no_result"),
         ],
     },

@@ -1287,6 +1287,9 @@ impl Store {
         })
     }
 
+    /// `distinct`: the different values of `key` among the documents matching `filter`. With a
+    /// collation, values its comparison finds equal are one value (the first met, in stored
+    /// order) and the filter compares by it.
     pub fn distinct(
         &self,
         txn: Option<&mut Transaction>,
@@ -1294,7 +1297,25 @@ impl Store {
         collection: &str,
         key: &str,
         filter: &Document,
+        collation: Option<&crate::collation::Collation>,
     ) -> CommandResult<Vec<Bson>> {
+        if let Some(collation) = collation {
+            let request = FindRequest {
+                filter: filter.clone(),
+                collation: Some(*collation),
+                ..FindRequest::default()
+            };
+            let found = self.find(txn, database, collection, &request)?;
+            let mut values = std::collections::BTreeMap::new();
+            for document in &found {
+                for value in index::path_values(document, key) {
+                    values
+                        .entry(crate::compare::OrderedBson(collation.keyed_value(&value)))
+                        .or_insert(value);
+                }
+            }
+            return Ok(values.into_values().collect());
+        }
         self.read(txn, |catalog| {
             if resolve_view(catalog, database, collection)?.is_some() {
                 let stages = query_stages(filter, None, 0, 0, None);

@@ -476,7 +476,9 @@ fn count_and_distinct_over_all_documents() {
             .unwrap(),
         0
     );
-    let values = store.distinct(None, "db", "c", "tags", &doc! {}).unwrap();
+    let values = store
+        .distinct(None, "db", "c", "tags", &doc! {}, None)
+        .unwrap();
     assert_eq!(
         values,
         vec![Bson::Double(1.0), Bson::from("a"), Bson::from("b")]

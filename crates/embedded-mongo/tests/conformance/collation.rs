@@ -194,7 +194,7 @@ async fn collation_the_store_cannot_honour_is_refused_with_238_and_changes_nothi
     assert_eq!(server_error(&regex).code, 238);
     for command in [
         doc! { "aggregate": "people", "pipeline": [], "cursor": {}, "collation": { "locale": "en", "strength": 2 } },
-        doc! { "distinct": "people", "key": "name", "collation": { "locale": "en", "strength": 2 } },
+        doc! { "distinct": "people", "key": "name", "collation": { "locale": "fr" } },
         doc! { "update": "people", "updates": [ { "q": { "name": "cafe" }, "u": { "$set": { "x": 1 } },
         "multi": true, "collation": { "locale": "de" } } ] },
         doc! { "find": "people", "collation": { "locale": "en", "caseFirst": "upper" } },
@@ -295,5 +295,43 @@ async fn updates_deletes_and_find_and_modify_match_by_the_collation() {
         zoe.get_str("name").unwrap(),
         "Zoë",
         "the upsert keeps the filter's own text"
+    );
+}
+
+#[tokio::test]
+async fn distinct_counts_values_the_collation_finds_equal_once() {
+    let server = TestServer::start().await;
+    let people = people(&server).await;
+    let distinct = |filter: Document, collation: Option<Collation>| {
+        let people = people.clone();
+        async move {
+            let values = match collation {
+                Some(collation) => people.distinct("name", filter).collation(collation).await,
+                None => people.distinct("name", filter).await,
+            };
+            values
+                .unwrap()
+                .into_iter()
+                .map(|value| value.as_str().unwrap().to_string())
+                .collect::<Vec<String>>()
+        }
+    };
+    assert_eq!(distinct(doc! {}, None).await.len(), 9);
+    // One value per class, the first stored, in the collation's order; accents still count.
+    assert_eq!(
+        distinct(doc! {}, Some(english(CollationStrength::Secondary))).await,
+        ["a", "á", "b", "cafe", "Café"]
+    );
+    assert_eq!(
+        distinct(doc! {}, Some(english(CollationStrength::Primary))).await,
+        ["a", "b", "Café"]
+    );
+    assert_eq!(
+        distinct(
+            doc! { "name": { "$in": ["B", "CAFE"] } },
+            Some(english(CollationStrength::Secondary))
+        )
+        .await,
+        ["b", "cafe"]
     );
 }

@@ -21,13 +21,14 @@ def test_english_collation_compares_and_sorts_on_find_and_count(db):
     assert [d["name"] for d in db.people.find({}, collation=Collation(locale="simple")).sort("name", 1)] == ["A", "a", "b", "á"]
 
 
-def test_english_collation_matches_updates_deletes_and_find_and_modify(db):
+def test_english_collation_matches_updates_deletes_distinct_and_find_and_modify(db):
     db.people.insert_many([{"_id": 1, "name": "cafe"}, {"_id": 2, "name": "CAFE"}, {"_id": 3, "name": "café"}])
     secondary = Collation(locale="en", strength=2)
     assert db.people.update_many({"name": "Cafe"}, {"$set": {"hit": True}}, collation=secondary).modified_count == 2
     assert sorted(d["_id"] for d in db.people.find({"hit": True})) == [1, 2]
     taken = db.people.find_one_and_update({"name": "CAFÉ"}, {"$set": {"taken": True}}, collation=secondary)
     assert taken["_id"] == 3
+    assert db.people.distinct("name", collation=secondary) == ["cafe", "café"]
     assert db.people.delete_many({"name": "cafe"}, collation=Collation(locale="en", strength=1)).deleted_count == 3
 
 
@@ -38,7 +39,8 @@ def test_collation_the_store_cannot_honour_is_refused_with_not_implemented(db):
         lambda: list(db.people.find({"name": {"$regex": "^a"}}, collation=Collation(locale="en", strength=2))),
         lambda: db.people.count_documents({"name": "a"}, collation=Collation(locale="en", strength=2)),
         lambda: db.people.update_many({"name": "a"}, {"$set": {"x": 1}}, collation=Collation(locale="de")),
-        lambda: db.people.distinct("name", collation=Collation(locale="en", strength=2)),
+        lambda: db.people.distinct("name", collation=Collation(locale="fr")),
+        lambda: list(db.people.aggregate([{"$sort": {"name": 1}}], collation=Collation(locale="en"))),
     ):
         with pytest.raises(OperationFailure) as failure:
             refused()
