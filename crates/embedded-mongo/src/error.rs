@@ -141,6 +141,12 @@ pub fn code_name(code: i32) -> String {
         11602 => "InterruptedDueToReplStateChange",
         13435 => "NotPrimaryNoSecondaryOk",
         13436 => "NotPrimaryOrSecondary",
+        // Codes a fail point may inject that drivers treat specially (change-stream resumes).
+        63 => "StaleShardVersion",
+        133 => "FailedToSatisfyReadPreference",
+        150 => "StaleEpoch",
+        234 => "RetryChangeStream",
+        13388 => "StaleConfig",
         other => return format!("Location{other}"),
     };
     name.to_string()

@@ -648,6 +648,44 @@ mod tests {
     }
 
     #[test]
+    fn every_code_the_fail_points_label_has_mongods_name() {
+        for code in TRANSIENT_TRANSACTION_CODES
+            .iter()
+            .chain(RETRYABLE_WRITE_CODES)
+            .chain(RESUMABLE_CHANGE_STREAM_CODES)
+            .chain(NON_RESUMABLE_CHANGE_STREAM_CODES)
+        {
+            let name = crate::error::code_name(*code);
+            assert!(!name.starts_with("Location"), "{code} has no name: {name}");
+        }
+    }
+
+    #[test]
+    fn a_get_more_fail_point_labels_change_stream_errors_only() {
+        let points = FailPoints::default();
+        let configure_get_more = |code: i32| {
+            configure(
+                &points,
+                doc! { "configureFailPoint": FAIL_GET_MORE_AFTER_CURSOR_CHECKOUT,
+                "mode": { "times": 1 }, "data": { "errorCode": code, "failCommands": ["getMore"] } },
+            )
+            .expect("configured");
+        };
+        configure_get_more(234);
+        let error = points.fail_get_more(true).expect("fires");
+        assert_eq!(
+            (error.code, error.labels.clone()),
+            (234, vec!["ResumableChangeStreamError".to_string()])
+        );
+        assert_eq!(points.fail_get_more(true), None, "spent after one");
+        configure_get_more(6);
+        assert_eq!(
+            points.fail_get_more(false).expect("fires").labels,
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
     fn injected_errors_get_mongods_labels_unless_labels_were_configured() {
         let in_transaction = doc! {"insert": "c", "txnNumber": 1i64, "autocommit": false};
         let error = label_as_mongod(CommandError::new(24, "x"), &in_transaction);
