@@ -62,7 +62,7 @@ pub mod codes {
     pub const NO_MATCHING_DOCUMENT: i32 = 47;
     pub const COMMAND_NOT_SUPPORTED_ON_VIEW: i32 = 166;
     pub const OPTION_NOT_SUPPORTED_ON_VIEW: i32 = 167;
-    pub const GRAPH_CONTAINS_CYCLE: i32 = 150;
+    pub const GRAPH_CONTAINS_CYCLE: i32 = 5;
     pub const UNRECOGNIZED_PIPELINE_STAGE: i32 = 40324;
     pub const TOO_MANY_LOGICAL_SESSIONS: i32 = 261;
 }
@@ -250,6 +250,18 @@ pub type CommandResult<T> = Result<T, CommandError>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_carry_mongods_names() {
+        for (code, name) in [
+            (5, "GraphContainsCycle"),
+            (150, "StaleEpoch"),
+            (234, "RetryChangeStream"),
+            (6047401, "Location6047401"),
+        ] {
+            assert_eq!(code_name(code), name);
+        }
+    }
 
     #[test]
     fn replies_carry_code_name_labels_and_extras() {
