@@ -70,7 +70,7 @@ const fn refused(name: &'static str, code: i32, why: &'static str) -> OptionSupp
     }
 }
 
-const COLLATION: &str = "collation (locale \"en\", strength 1-3, numericOrdering) is implemented on find, count, distinct, update, delete and findAndModify only; here only `{locale: \"simple\"}` (binary comparison, what the store always does) on reads and writes";
+const COLLATION: &str = "collation (locale \"en\", strength 1-3, numericOrdering) is implemented on find, count, distinct, update, delete, findAndModify and simple aggregates only; here only `{locale: \"simple\"}` (binary comparison, what the store always does) on reads and writes";
 const HINT: &str =
     "hints on update and delete statements are not implemented (command-level hints are checked)";
 const VIEWS: &str =
@@ -178,7 +178,7 @@ pub const SURFACE: &[CommandSurface] = &[
             inert("allowDiskUse", "results never spill to disk, so every value behaves the same"),
             implemented("bypassDocumentValidation", "conformance/output_stages.rs::out_respects_the_target_validator_unless_bypassed"),
             refused("explain", codes::COMMAND_NOT_SUPPORTED, "explain is not implemented"),
-            missing("collation", COLLATION),
+            implemented("collation", "conformance/collation.rs::aggregate_takes_a_collation_for_what_drivers_send_and_refuses_the_rest"),
             implemented("hint", "conformance/hints.rs::a_hint_naming_an_existing_index_is_accepted_and_changes_no_result"),
             implemented("let", "conformance/let_variables.rs::aggregate_let_variables_reach_every_stage"),
         ],

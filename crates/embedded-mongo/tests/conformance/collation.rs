@@ -193,7 +193,7 @@ async fn collation_the_store_cannot_honour_is_refused_with_238_and_changes_nothi
         .expect_err("refused");
     assert_eq!(server_error(&regex).code, 238);
     for command in [
-        doc! { "aggregate": "people", "pipeline": [], "cursor": {}, "collation": { "locale": "en", "strength": 2 } },
+        doc! { "aggregate": "people", "pipeline": [ { "$project": { "name": 1 } } ], "cursor": {}, "collation": { "locale": "en", "strength": 2 } },
         doc! { "distinct": "people", "key": "name", "collation": { "locale": "fr" } },
         doc! { "update": "people", "updates": [ { "q": { "name": "cafe" }, "u": { "$set": { "x": 1 } },
         "multi": true, "collation": { "locale": "de" } } ] },
@@ -334,4 +334,71 @@ async fn distinct_counts_values_the_collation_finds_equal_once() {
         .await,
         ["b", "cafe"]
     );
+}
+
+#[tokio::test]
+async fn aggregate_takes_a_collation_for_what_drivers_send_and_refuses_the_rest() {
+    let server = TestServer::start().await;
+    let people = people(&server).await;
+    let secondary = english(CollationStrength::Secondary);
+
+    // count_documents sends [$match, $group {_id: 1, n: {$sum: 1}}].
+    let counted = people
+        .count_documents(doc! { "name": "CAFE" })
+        .collation(secondary.clone())
+        .await
+        .unwrap();
+    assert_eq!(counted, 2);
+    let page: Vec<String> = people
+        .aggregate(vec![
+            doc! { "$match": { "name": { "$lt": "c" } } },
+            doc! { "$sort": { "name": -1, "_id": 1 } },
+            doc! { "$skip": 1 },
+            doc! { "$limit": 3 },
+        ])
+        .collation(english(CollationStrength::Tertiary))
+        .await
+        .unwrap()
+        .try_collect::<Vec<Document>>()
+        .await
+        .unwrap()
+        .iter()
+        .map(|document| document.get_str("name").unwrap().to_string())
+        .collect();
+    assert_eq!(page, ["b", "á", "A"], "descending: B b á A a, one skipped");
+    let counted_stage: Vec<Document> = people
+        .aggregate(vec![
+            doc! { "$match": { "name": "a" } },
+            doc! { "$count": "n" },
+        ])
+        .collation(english(CollationStrength::Primary))
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(counted_stage, [doc! { "n": 3 }]);
+
+    for pipeline in [
+        vec![doc! { "$group": { "_id": "$name" } }],
+        vec![
+            doc! { "$sort": { "name": 1 } },
+            doc! { "$match": { "name": "a" } },
+        ],
+        vec![
+            doc! { "$match": {} },
+            doc! { "$lookup": { "from": "people", "localField": "name", "foreignField": "name", "as": "same" } },
+        ],
+        vec![
+            doc! { "$match": {} },
+            doc! { "$group": { "_id": 1, "names": { "$addToSet": "$name" } } },
+        ],
+    ] {
+        let refused = people
+            .aggregate(pipeline.clone())
+            .collation(secondary.clone())
+            .await
+            .expect_err("refused");
+        assert_eq!(server_error(&refused).code, 238, "{pipeline:?}");
+    }
 }

@@ -181,7 +181,7 @@ async fn every_option_of_the_surface_is_implemented_with_a_test_inert_or_refused
 }
 
 #[tokio::test]
-async fn collation_on_aggregate_is_refused_not_ignored() {
+async fn collation_on_an_aggregate_grouping_strings_is_refused_not_ignored() {
     let test = TestServer::start().await;
     test.collection("people")
         .insert_many([doc! {"name": "b"}, doc! {"name": "A"}])
@@ -189,7 +189,7 @@ async fn collation_on_aggregate_is_refused_not_ignored() {
         .unwrap();
     let error = test
         .collection("people")
-        .aggregate(vec![doc! {"$sort": {"name": 1}}])
+        .aggregate(vec![doc! {"$group": {"_id": "$name"}}])
         .collation(
             mongodb::options::Collation::builder()
                 .locale("en")
