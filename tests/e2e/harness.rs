@@ -70,6 +70,9 @@ impl TestGateway {
         // `x-forwarded-for`, which the gateway believes from loopback only. Requests without the
         // header come from 127.0.0.1, one address, as an attacker's would.
         config.trusted_proxies = vec!["127.0.0.1".parse().expect("address")];
+        // The e-mail worker would take messages out of the outbox that tests read links from;
+        // the e-mail tests run it themselves (`deliver_due_emails`).
+        config.email_delivery_interval_seconds = 365 * 86_400;
         adjust(&mut config);
         let running = gateway::start_with_clocks(config, clock, identity_clock)
             .await
@@ -109,6 +112,19 @@ impl TestGateway {
             .run_escrow_due_work()
             .await
             .expect("escrow due work runs")
+    }
+
+    /// Runs the e-mail delivery worker once (one batch of due outbox messages).
+    pub async fn deliver_due_emails(&self) -> notifications::email::DeliveryReport {
+        self.running()
+            .deliver_due_emails()
+            .await
+            .expect("e-mail delivery runs")
+    }
+
+    /// The connection string of the gateway's store, for a second instance on the same data.
+    pub fn mongodb_uri(&self) -> &str {
+        self.running().mongodb_uri()
     }
 
     /// Reveals the ratings whose 14-day window closed (by the gateway's clock); returns how many.

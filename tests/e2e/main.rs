@@ -10,6 +10,7 @@ mod batching;
 mod command_budgets;
 mod cost_limits;
 mod document_cache;
+mod email;
 mod enhancement;
 mod escrow;
 mod graphql_over_http;
@@ -31,6 +32,7 @@ mod schema_evolution;
 
 mod schema_truth;
 mod sign_in_attacks;
+mod smtp_server;
 mod stripe;
 mod visibility_attacks;
 mod webhooks;

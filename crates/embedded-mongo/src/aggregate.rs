@@ -69,6 +69,9 @@ enum Stage {
     Redact(Expression),
 }
 
+/// The code a community mongod 7.0 answers an Atlas Search stage with (it has no name).
+const ATLAS_ONLY_STAGE: i32 = 6047401;
+
 fn error(code: i32, message: impl Into<String>) -> CommandError {
     CommandError::new(code, message)
 }
@@ -392,9 +395,19 @@ fn parse_stage(stage: &Document, depth: usize, in_facet: bool) -> CommandResult<
         )),
         // The command runs a final `$out`/`$merge` itself (`storage::output`); anywhere else
         // they are misplaced.
+        "$listLocalSessions" => Err(error(
+            40602,
+            "$listLocalSessions is only valid as the first stage in a pipeline",
+        )),
         "$documents" => Err(error(
             codes::FAILED_TO_PARSE,
             "$documents is only valid as the first stage of a database-level aggregate ({aggregate: 1})",
+        )),
+        // Atlas Search stages need mongot, which only Atlas runs; a community mongod 7.0 refuses
+        // them with this code, and so does the store.
+        "$search" | "$searchMeta" | "$vectorSearch" | "$listSearchIndexes" => Err(error(
+            ATLAS_ONLY_STAGE,
+            format!("{name} stage is only allowed on MongoDB Atlas"),
         )),
         "$out" | "$merge" => Err(error(
             40601,

@@ -62,8 +62,9 @@ pub mod codes {
     pub const NO_MATCHING_DOCUMENT: i32 = 47;
     pub const COMMAND_NOT_SUPPORTED_ON_VIEW: i32 = 166;
     pub const OPTION_NOT_SUPPORTED_ON_VIEW: i32 = 167;
-    pub const GRAPH_CONTAINS_CYCLE: i32 = 150;
+    pub const GRAPH_CONTAINS_CYCLE: i32 = 5;
     pub const UNRECOGNIZED_PIPELINE_STAGE: i32 = 40324;
+    pub const TOO_MANY_LOGICAL_SESSIONS: i32 = 261;
 }
 
 /// The `codeName` MongoDB reports for a code; codes without a name are `Location<code>`.
@@ -106,6 +107,7 @@ pub fn code_name(code: i32) -> String {
         INVALID_PIPELINE_OPERATOR => "InvalidPipelineOperator",
         NO_SUCH_SESSION => "NoSuchSession",
         NOT_IMPLEMENTED => "NotImplemented",
+        TOO_MANY_LOGICAL_SESSIONS => "TooManyLogicalSessions",
         SNAPSHOT_TOO_OLD => "SnapshotTooOld",
         SNAPSHOT_UNAVAILABLE => "SnapshotUnavailable",
         TRANSACTION_TOO_OLD => "TransactionTooOld",
@@ -139,6 +141,12 @@ pub fn code_name(code: i32) -> String {
         11602 => "InterruptedDueToReplStateChange",
         13435 => "NotPrimaryNoSecondaryOk",
         13436 => "NotPrimaryOrSecondary",
+        // Codes a fail point may inject that drivers treat specially (change-stream resumes).
+        63 => "StaleShardVersion",
+        133 => "FailedToSatisfyReadPreference",
+        150 => "StaleEpoch",
+        234 => "RetryChangeStream",
+        13388 => "StaleConfig",
         other => return format!("Location{other}"),
     };
     name.to_string()
@@ -242,6 +250,18 @@ pub type CommandResult<T> = Result<T, CommandError>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_carry_mongods_names() {
+        for (code, name) in [
+            (5, "GraphContainsCycle"),
+            (150, "StaleEpoch"),
+            (234, "RetryChangeStream"),
+            (6047401, "Location6047401"),
+        ] {
+            assert_eq!(code_name(code), name);
+        }
+    }
 
     #[test]
     fn replies_carry_code_name_labels_and_extras() {

@@ -30,8 +30,14 @@
 //! only (a write with a `txnNumber` outside a transaction): with `failBeforeCommitExceptionCode`
 //! the write fails with that code and is not applied; with `closeConnection` the write is applied
 //! and remembered for its retry, then the connection closes without a reply.
-//! Not implemented: `activationProbability` and `failGetMoreAfterCursorCheckout`; they are
-//! refused, not ignored.
+//!
+//! `failGetMoreAfterCursorCheckout` (what drivers' change-stream tests use) fails a `getMore`
+//! once its cursor is checked out, with `data.errorCode`; the cursor is killed, as mongod kills a
+//! cursor whose `getMore` failed. On a change stream the error carries the label mongod gives it:
+//! `ResumableChangeStreamError` for a resumable code (so the driver resumes),
+//! `NonResumableChangeStreamError` for 280 and 286. Like mongod it reads only `errorCode` and
+//! ignores the `failCommand` fields tests often pass along (`failCommands`, `closeConnection`).
+//! Not implemented: the `activationProbability` mode; it is refused, not ignored.
 
 use bson::{doc, Bson, Document};
 use parking_lot::Mutex;
@@ -43,6 +49,9 @@ pub const FAIL_COMMAND: &str = "failCommand";
 
 /// The fail point that acts on retryable writes.
 pub const ON_PRIMARY_TRANSACTIONAL_WRITE: &str = "onPrimaryTransactionalWrite";
+
+/// The fail point that fails a `getMore` after its cursor is checked out.
+pub const FAIL_GET_MORE_AFTER_CURSOR_CHECKOUT: &str = "failGetMoreAfterCursorCheckout";
 
 /// The message `mongod` sends when no `errmsg` is configured.
 const DEFAULT_MESSAGE: &str = "Failing command via 'failCommand' failpoint";
@@ -146,6 +155,19 @@ const TRANSIENT_TRANSACTION_CODES: &[i32] = &[
     13436,
 ];
 
+/// Codes mongod labels `ResumableChangeStreamError` on a change stream's `getMore`: the retriable
+/// and network errors, the stale-routing ones, `FailedToSatisfyReadPreference` and
+/// `RetryChangeStream`.
+const RESUMABLE_CHANGE_STREAM_CODES: &[i32] = &[
+    6, 7, 63, 89, 91, 133, 150, 189, 234, 262, 9001, 10107, 11600, 11602, 13388, 13435, 13436,
+];
+
+/// Codes after which a change stream cannot resume (`NonResumableChangeStreamError`).
+const NON_RESUMABLE_CHANGE_STREAM_CODES: &[i32] = &[
+    codes::CHANGE_STREAM_FATAL_ERROR,
+    codes::CHANGE_STREAM_HISTORY_LOST,
+];
+
 /// Codes the retryable-writes specification retries, which mongod labels `RetryableWriteError`.
 const RETRYABLE_WRITE_CODES: &[i32] = &[
     6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436,
@@ -176,6 +198,8 @@ pub fn label_as_mongod(mut error: CommandError, body: &Document) -> CommandError
 pub struct FailPoints {
     fail_command: Mutex<Option<FailCommand>>,
     transactional_write: Mutex<Option<TransactionalWrite>>,
+    /// `failGetMoreAfterCursorCheckout`: when it fires, and the code it fails with.
+    get_more_after_checkout: Mutex<Option<(Mode, i32)>>,
     /// How many commands the fail point failed since the server started (`count` in the reply).
     fired: Mutex<u64>,
 }
@@ -191,9 +215,16 @@ impl FailPoints {
                 ))
             }
         };
-        if name != FAIL_COMMAND && name != ON_PRIMARY_TRANSACTIONAL_WRITE {
+        if ![
+            FAIL_COMMAND,
+            ON_PRIMARY_TRANSACTIONAL_WRITE,
+            FAIL_GET_MORE_AFTER_CURSOR_CHECKOUT,
+        ]
+        .contains(&name)
+        {
             return Err(CommandError::bad_value(format!(
-                "Cannot find failpoint: {name} (this server has {FAIL_COMMAND} and {ON_PRIMARY_TRANSACTIONAL_WRITE})"
+                "Cannot find failpoint: {name} (this server has {FAIL_COMMAND}, \
+                 {ON_PRIMARY_TRANSACTIONAL_WRITE} and {FAIL_GET_MORE_AFTER_CURSOR_CHECKOUT})"
             )));
         }
         let mode = match body.get("mode") {
@@ -207,6 +238,15 @@ impl FailPoints {
             }
             None => return Err(CommandError::bad_value("configureFailPoint needs a mode")),
         };
+        if name == FAIL_GET_MORE_AFTER_CURSOR_CHECKOUT {
+            let configured = match mode {
+                None | Some(Mode::Times(0)) => None,
+                Some(mode) => Some((mode, get_more_error_code(body.get("data"))?)),
+            };
+            *self.get_more_after_checkout.lock() = configured;
+            let count = *self.fired.lock();
+            return Ok(doc! { "count": i64::try_from(count).unwrap_or(i64::MAX), "ok": 1.0 });
+        }
         if name == ON_PRIMARY_TRANSACTIONAL_WRITE {
             let configured = match mode {
                 None | Some(Mode::Times(0)) => None,
@@ -223,6 +263,34 @@ impl FailPoints {
         *self.fail_command.lock() = configured;
         let count = *self.fired.lock();
         Ok(doc! { "count": i64::try_from(count).unwrap_or(i64::MAX), "ok": 1.0 })
+    }
+
+    /// The error a `getMore` whose cursor was just checked out fails with, if
+    /// `failGetMoreAfterCursorCheckout` fires on it; `change_stream` when the cursor is a change
+    /// stream's, which decides the error's label. The caller kills the cursor.
+    pub fn fail_get_more(&self, change_stream: bool) -> Option<CommandError> {
+        let mut slot = self.get_more_after_checkout.lock();
+        let (mode, code) = slot.as_mut()?;
+        let code = *code;
+        let (fires, spent) = mode.step();
+        if spent {
+            *slot = None;
+        }
+        if !fires {
+            return None;
+        }
+        *self.fired.lock() += 1;
+        let mut error = CommandError::new(
+            code,
+            "Failing getMore via 'failGetMoreAfterCursorCheckout' failpoint",
+        );
+        if change_stream && RESUMABLE_CHANGE_STREAM_CODES.contains(&code) {
+            error = error.with_label("ResumableChangeStreamError");
+        }
+        if change_stream && NON_RESUMABLE_CHANGE_STREAM_CODES.contains(&code) {
+            error = error.with_label("NonResumableChangeStreamError");
+        }
+        Some(error)
     }
 
     /// What `onPrimaryTransactionalWrite` does to the command `body`, if it is a retryable write
@@ -331,6 +399,33 @@ fn times(mode: &Document) -> CommandResult<Mode> {
             "{field} must be a non-negative integer"
         ))),
     }
+}
+
+/// The `errorCode` of `failGetMoreAfterCursorCheckout`'s data, which it needs. mongod reads no
+/// other field; the `failCommand` fields tests pass along with it are accepted, as there.
+fn get_more_error_code(data: Option<&Bson>) -> CommandResult<i32> {
+    let Some(Bson::Document(data)) = data else {
+        return Err(CommandError::bad_value(
+            "failGetMoreAfterCursorCheckout needs a data document with errorCode",
+        ));
+    };
+    for key in data.keys() {
+        if !matches!(
+            key.as_str(),
+            "errorCode" | "failCommands" | "closeConnection"
+        ) {
+            return Err(CommandError::bad_value(format!(
+                "failGetMoreAfterCursorCheckout data field `{key}` is not supported here"
+            )));
+        }
+    }
+    crate::commands::whole_number(
+        "failGetMoreAfterCursorCheckout",
+        "errorCode",
+        data.get("errorCode"),
+    )?
+    .and_then(|code| i32::try_from(code).ok())
+    .ok_or_else(|| CommandError::bad_value("failGetMoreAfterCursorCheckout needs an int errorCode"))
 }
 
 fn transactional_write(mode: Mode, data: Option<&Bson>) -> CommandResult<TransactionalWrite> {
@@ -550,6 +645,44 @@ mod tests {
             assert!(configure(&points, body.clone()).is_err(), "{body}");
         }
         assert_eq!(points.intercept("find", None), None);
+    }
+
+    #[test]
+    fn every_code_the_fail_points_label_has_mongods_name() {
+        for code in TRANSIENT_TRANSACTION_CODES
+            .iter()
+            .chain(RETRYABLE_WRITE_CODES)
+            .chain(RESUMABLE_CHANGE_STREAM_CODES)
+            .chain(NON_RESUMABLE_CHANGE_STREAM_CODES)
+        {
+            let name = crate::error::code_name(*code);
+            assert!(!name.starts_with("Location"), "{code} has no name: {name}");
+        }
+    }
+
+    #[test]
+    fn a_get_more_fail_point_labels_change_stream_errors_only() {
+        let points = FailPoints::default();
+        let configure_get_more = |code: i32| {
+            configure(
+                &points,
+                doc! { "configureFailPoint": FAIL_GET_MORE_AFTER_CURSOR_CHECKOUT,
+                "mode": { "times": 1 }, "data": { "errorCode": code, "failCommands": ["getMore"] } },
+            )
+            .expect("configured");
+        };
+        configure_get_more(234);
+        let error = points.fail_get_more(true).expect("fires");
+        assert_eq!(
+            (error.code, error.labels.clone()),
+            (234, vec!["ResumableChangeStreamError".to_string()])
+        );
+        assert_eq!(points.fail_get_more(true), None, "spent after one");
+        configure_get_more(6);
+        assert_eq!(
+            points.fail_get_more(false).expect("fires").labels,
+            Vec::<String>::new()
+        );
     }
 
     #[test]

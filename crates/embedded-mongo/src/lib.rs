@@ -4,12 +4,14 @@
 //! Start it in-process with [`EmbeddedMongo::start`], or run the `embedded-mongo` binary.
 
 pub mod aggregate;
+pub mod collation;
 pub mod commands;
 pub mod compare;
 pub mod cursor;
 pub mod error;
 pub mod expression;
 pub mod fail_point;
+pub mod local_sessions;
 pub mod projection;
 pub mod query;
 pub mod schema;

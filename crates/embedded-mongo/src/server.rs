@@ -63,6 +63,8 @@ pub struct ServerState {
     pub process_id: ObjectId,
     pub cursors: CursorRegistry,
     pub sessions: SessionRegistry,
+    /// Every session seen, for `$listLocalSessions`.
+    pub local_sessions: crate::local_sessions::LocalSessions,
     /// Test fail points; only reachable when `config.enable_test_commands` is set.
     pub fail_points: FailPoints,
     pub started: Instant,
@@ -140,6 +142,7 @@ impl EmbeddedMongo {
             process_id: ObjectId::new(),
             cursors: CursorRegistry::default(),
             sessions: SessionRegistry::default(),
+            local_sessions: Default::default(),
             fail_points: FailPoints::default(),
             started: Instant::now(),
             shutdown,

@@ -227,6 +227,117 @@ pub struct Config {
     /// enhancement returns the text unchanged and says no AI provider is configured.
     #[serde(default)]
     pub ai: Option<AiConfig>,
+    /// The `From` of every e-mail the platform sends, as `Name <address>` or an address.
+    #[serde(default = "default_email_from")]
+    pub email_from: String,
+    /// Seconds between runs of the e-mail delivery worker (outbox: verification, password reset,
+    /// invitations, security notices).
+    #[serde(default = "default_email_delivery_interval_seconds")]
+    pub email_delivery_interval_seconds: u64,
+    /// The SMTP server e-mails go through (`[smtp]`). Unset: every e-mail is written to the log
+    /// (subject and link), which development uses and production refuses.
+    #[serde(default)]
+    pub smtp: Option<SmtpConfig>,
+}
+
+/// How the SMTP connection is secured (`SMTP_SECURITY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurityChoice {
+    /// STARTTLS, required (port 587 by default).
+    Starttls,
+    /// TLS from the first byte (port 465 by default).
+    Tls,
+    /// No encryption, for a local relay or test server (port 25 by default); never with
+    /// credentials.
+    Plain,
+}
+
+/// An SMTP server (`[smtp]` in the file, `SMTP_*` in the environment). Setting any of its keys
+/// requires `host`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Host name (checked against the server's certificate) or address.
+    pub host: String,
+    /// Port. Unset: 587, 465 or 25 after `security`.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// `starttls` (default), `tls` or `plain`.
+    #[serde(default = "default_smtp_security")]
+    pub security: SmtpSecurityChoice,
+    /// User name for authentication, with `password`.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password for authentication. A secret: never logged, `Debug` shows it redacted.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Seconds one message may take to send before the attempt fails and is retried (1-120).
+    #[serde(default = "default_smtp_timeout_seconds")]
+    pub timeout_seconds: u64,
+}
+
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("timeout_seconds", &self.timeout_seconds)
+            .finish()
+    }
+}
+
+impl SmtpConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: &str| Err(ConfigError::Invalid(message.to_string()));
+        if self.host.trim().is_empty() {
+            return invalid("SMTP_HOST must not be empty");
+        }
+        if self.port == Some(0) {
+            return invalid("SMTP_PORT must be between 1 and 65535");
+        }
+        if self.username.is_some() != self.password.is_some() {
+            return invalid("SMTP_USERNAME and SMTP_PASSWORD go together");
+        }
+        if self.security == SmtpSecurityChoice::Plain && self.password.is_some() {
+            return invalid(
+                "SMTP_SECURITY=plain would send SMTP_PASSWORD unencrypted; use starttls or tls",
+            );
+        }
+        if !(1..=120).contains(&self.timeout_seconds) {
+            return invalid("SMTP_TIMEOUT_SECONDS must be between 1 and 120");
+        }
+        Ok(())
+    }
+}
+
+/// The e-mail delivery settings for `config`: SMTP when `[smtp]` is set, else the log.
+pub fn email_settings(config: &Config) -> notifications::email::EmailSettings {
+    use notifications::email::{SmtpPassword, SmtpSecurity, SmtpSettings};
+    let mut settings = notifications::email::EmailSettings::new(
+        config.email_from.clone(),
+        config.public_base_url.clone(),
+    );
+    settings.smtp = config.smtp.as_ref().map(|smtp| {
+        let security = match smtp.security {
+            SmtpSecurityChoice::Starttls => SmtpSecurity::StartTls,
+            SmtpSecurityChoice::Tls => SmtpSecurity::Tls,
+            SmtpSecurityChoice::Plain => SmtpSecurity::Plain,
+        };
+        SmtpSettings {
+            host: smtp.host.clone(),
+            port: smtp.port.unwrap_or_else(|| security.default_port()),
+            security,
+            username: smtp.username.clone(),
+            password: smtp.password.clone().map(SmtpPassword::new),
+            timeout: Duration::from_secs(smtp.timeout_seconds),
+        }
+    });
+    settings
 }
 
 /// Which payment provider moves money.
@@ -489,6 +600,12 @@ impl std::fmt::Debug for Config {
             .field("payment_provider", &self.payment_provider)
             .field("money", &self.money)
             .field("ai", &self.ai)
+            .field("email_from", &self.email_from)
+            .field(
+                "email_delivery_interval_seconds",
+                &self.email_delivery_interval_seconds,
+            )
+            .field("smtp", &self.smtp)
             .finish()
     }
 }
@@ -580,6 +697,18 @@ fn default_stripe_api_base() -> String {
 fn default_ai_timeout_seconds() -> u64 {
     30
 }
+fn default_email_from() -> String {
+    "PeerTest Hub <no-reply@peertest.localhost>".to_string()
+}
+fn default_email_delivery_interval_seconds() -> u64 {
+    10
+}
+fn default_smtp_security() -> SmtpSecurityChoice {
+    SmtpSecurityChoice::Starttls
+}
+fn default_smtp_timeout_seconds() -> u64 {
+    30
+}
 
 /// How an environment variable's text becomes a typed TOML value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -650,6 +779,14 @@ pub const KEYS: &[(&str, KeyKind)] = &[
     ("ai.model", KeyKind::Text),
     ("ai.api_key", KeyKind::Text),
     ("ai.timeout_seconds", KeyKind::Integer),
+    ("email_from", KeyKind::Text),
+    ("email_delivery_interval_seconds", KeyKind::Integer),
+    ("smtp.host", KeyKind::Text),
+    ("smtp.port", KeyKind::Integer),
+    ("smtp.security", KeyKind::Text),
+    ("smtp.username", KeyKind::Text),
+    ("smtp.password", KeyKind::Text),
+    ("smtp.timeout_seconds", KeyKind::Integer),
 ];
 
 /// Keys that existed once, with why they went: a deployment that still sets one (in the file or
@@ -858,6 +995,12 @@ impl Config {
                     "production needs STRIPE_SECRET_KEY, or PAYMENT_PROVIDER=sandbox to run without real money on purpose",
                 );
             }
+            if self.smtp.is_none() {
+                // The log transport writes verification and reset links, live tokens, to the log.
+                return invalid(
+                    "production needs SMTP_HOST: without it e-mails, with their sign-in links, would be written to the log",
+                );
+            }
         }
         match (self.payment_provider, &self.stripe_secret_key) {
             (Some(PaymentProviderChoice::Sandbox), Some(_)) => {
@@ -984,6 +1127,17 @@ impl Config {
         }
         if let Some(ai) = &self.ai {
             ai.validate(self.environment)?;
+        }
+        if let Some(smtp) = &self.smtp {
+            smtp.validate()?;
+        }
+        if self.email_delivery_interval_seconds == 0 {
+            return invalid("EMAIL_DELIVERY_INTERVAL_SECONDS must be positive");
+        }
+        if !self.email_from.contains('@') || self.email_from.chars().any(char::is_control) {
+            return invalid(
+                "EMAIL_FROM must be an address, optionally with a name: Name <address>",
+            );
         }
         Ok(())
     }
@@ -1174,6 +1328,7 @@ mod tests {
                 ("ENCRYPTION_KEY", &key),
                 ("MONGODB_URI", "mongodb://db-1,db-2,db-3/?replicaSet=rs0"),
                 ("PAYMENT_PROVIDER", "sandbox"),
+                ("SMTP_HOST", "smtp.example.com"),
             ]),
         )
         .expect("complete production config");
@@ -1189,6 +1344,7 @@ mod tests {
                 ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
                 ("ENCRYPTION_KEY", &key),
                 ("MONGODB_URI", "mongodb://db-1/?replicaSet=rs0"),
+                ("SMTP_HOST", "smtp.example.com"),
             ]);
             variables.extend(env(extra));
             Config::load(None, variables)
@@ -1318,6 +1474,7 @@ mod tests {
                 ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
                 ("ENCRYPTION_KEY", &key),
                 ("MONGODB_URI", "mongodb://db-1/?replicaSet=rs0"),
+                ("SMTP_HOST", "smtp.example.com"),
                 ("PAYMENT_PROVIDER", "sandbox"),
             ]),
         )
@@ -1366,6 +1523,108 @@ mod tests {
         assert!(Config::load(None, env(&[("SHUTDOWN_GRACE_SECONDS", "-3")])).is_err());
         assert!(Config::load(None, env(&[("ENCRYPTION_KEY", "short")])).is_err());
         assert!(Config::load(None, env(&[("BIND_ADDR", "nowhere")])).is_err());
+    }
+
+    #[test]
+    fn smtp_settings_come_from_the_environment_and_the_password_is_never_shown() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("SMTP_HOST", "smtp.example.com"),
+                ("SMTP_SECURITY", "tls"),
+                ("SMTP_USERNAME", "mailer"),
+                ("SMTP_PASSWORD", "smtp-password-value"),
+                ("EMAIL_FROM", "PeerTest <hello@peertest.example>"),
+            ]),
+        )
+        .expect("an SMTP server");
+        let smtp = config.smtp.as_ref().expect("[smtp]");
+        assert_eq!(smtp.security, SmtpSecurityChoice::Tls);
+        assert_eq!(smtp.password.as_deref(), Some("smtp-password-value"));
+        let settings = email_settings(&config);
+        let server = settings.smtp.as_ref().expect("SMTP, not the log");
+        assert_eq!(
+            (server.host.as_str(), server.port),
+            ("smtp.example.com", 465)
+        );
+        assert_eq!(settings.from, "PeerTest <hello@peertest.example>");
+        for shown in [
+            format!("{config:?}"),
+            format!("{smtp:?}"),
+            format!("{settings:?}"),
+        ] {
+            assert!(!shown.contains("smtp-password-value"), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn without_smtp_e_mail_goes_to_the_log_in_development_and_production_refuses_to_start() {
+        let development = Config::load(None, env(&[])).expect("defaults");
+        assert_eq!(email_settings(&development).smtp, None);
+        let key = "ab".repeat(32);
+        let error = Config::load(
+            None,
+            env(&[
+                ("ENVIRONMENT", "production"),
+                ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+                ("ENCRYPTION_KEY", &key),
+                ("MONGODB_URI", "mongodb://db-1/?replicaSet=rs0"),
+                ("PAYMENT_PROVIDER", "sandbox"),
+            ]),
+        )
+        .expect_err("no SMTP in production");
+        assert!(error.to_string().contains("SMTP_HOST"), "{error}");
+    }
+
+    #[test]
+    fn unusable_smtp_settings_are_refused_naming_the_key() {
+        for (variables, named) in [
+            (vec![("SMTP_PORT", "587")], "missing field `host`"),
+            (
+                vec![("SMTP_HOST", "mail"), ("SMTP_USERNAME", "user")],
+                "SMTP_USERNAME and SMTP_PASSWORD",
+            ),
+            (
+                vec![
+                    ("SMTP_HOST", "mail"),
+                    ("SMTP_SECURITY", "plain"),
+                    ("SMTP_USERNAME", "user"),
+                    ("SMTP_PASSWORD", "secret"),
+                ],
+                "SMTP_SECURITY=plain",
+            ),
+            (
+                vec![("SMTP_HOST", "mail"), ("SMTP_SECURITY", "ssl")],
+                "unknown variant `ssl`",
+            ),
+            (vec![("SMTP_HOST", "mail"), ("SMTP_PORT", "70000")], "70000"),
+            (
+                vec![("SMTP_HOST", "mail"), ("SMTP_TIMEOUT_SECONDS", "0")],
+                "SMTP_TIMEOUT_SECONDS",
+            ),
+            (vec![("EMAIL_FROM", "nobody")], "EMAIL_FROM"),
+            (
+                vec![("EMAIL_DELIVERY_INTERVAL_SECONDS", "0")],
+                "EMAIL_DELIVERY_INTERVAL_SECONDS",
+            ),
+        ] {
+            let error = Config::load(None, env(&variables)).expect_err("refused");
+            assert!(error.to_string().contains(named), "{variables:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn every_key_has_a_row_in_the_readme_configuration_table() {
+        let readme = include_str!("../../../README.md");
+        for (key, _) in KEYS {
+            let row = format!("| `{}` |", env_name(key));
+            assert!(
+                readme.contains(&row),
+                "{} has no row in README's table",
+                env_name(key)
+            );
+        }
     }
 
     #[test]
@@ -1479,6 +1738,7 @@ mod tests {
                 ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
                 ("ENCRYPTION_KEY", &key),
                 ("MONGODB_URI", "mongodb://db-1/?replicaSet=rs0"),
+                ("SMTP_HOST", "smtp.example.com"),
                 ("PAYMENT_PROVIDER", "sandbox"),
             ]));
             Config::load(None, variables)

@@ -117,6 +117,8 @@ fn the_compose_gateway_environment_starts_in_production() {
             "abababababababababababababababababababababababababababababababab",
         ),
         ("PAYMENT_PROVIDER", "sandbox"),
+        ("SMTP_HOST", "smtp.example.com"),
+        ("EMAIL_FROM", "PeerTest Hub <no-reply@example.com>"),
     ]);
     let lines = &services["gateway"];
     let start = lines

@@ -44,6 +44,8 @@ pub struct RunningGateway {
     client: mongodb::Client,
     embedded: Option<EmbeddedMongo>,
     background: JoinHandle<()>,
+    email_delivery: JoinHandle<()>,
+    outbox_delivery: notifications::email::OutboxDelivery,
     grace: Duration,
     escrow: escrow::EscrowService,
     marketplace: marketplace::MarketplaceService,
@@ -94,6 +96,14 @@ impl RunningGateway {
         self.identity.pending_outbox_messages(1_000).await
     }
 
+    /// Runs the e-mail delivery worker once now (up to one batch of due outbox messages), as the
+    /// interval does; for tests that must not wait for the interval.
+    pub async fn deliver_due_emails(
+        &self,
+    ) -> Result<notifications::email::DeliveryReport, notifications::email::EmailError> {
+        self.outbox_delivery.deliver_due().await
+    }
+
     /// Transfers the payouts that are due, without the reconcile that follows in
     /// [`RunningGateway::run_escrow_due_work`]; returns the payouts paid. For tests that look at
     /// what a failed transfer write leaves behind before anything repairs it.
@@ -106,6 +116,7 @@ impl RunningGateway {
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
         self.background.abort();
+        self.email_delivery.abort();
         match tokio::time::timeout(self.grace, self.server).await {
             Ok(Ok(Ok(()))) => tracing::info!("in-flight requests drained"),
             Ok(Ok(Err(error))) => tracing::error!(error = %error, "HTTP server failed"),
@@ -242,6 +253,19 @@ pub async fn start_with_clocks(
         trust.clone(),
         Duration::from_secs(config.escrow_work_interval_seconds),
     ));
+    let outbox_delivery = notifications::email::OutboxDelivery::new(
+        identity.clone(),
+        &config::email_settings(&config),
+    )
+    .context("configuring e-mail delivery")?;
+    if outbox_delivery.mailer().writes_to_log() {
+        tracing::warn!("no SMTP server configured: e-mails are written to the log");
+    }
+    let email_delivery = tokio::spawn(
+        outbox_delivery
+            .clone()
+            .run(Duration::from_secs(config.email_delivery_interval_seconds)),
+    );
     let stripe_webhooks =
         config
             .stripe_webhook_secret
@@ -300,6 +324,8 @@ pub async fn start_with_clocks(
         client,
         embedded,
         background,
+        email_delivery,
+        outbox_delivery,
         grace: Duration::from_secs(config.shutdown_grace_seconds),
         escrow,
         marketplace,

@@ -48,7 +48,7 @@ pub use organization::{
     OrganizationPlan, OrganizationRole, OrganizationSettings, OrganizationStatus,
     OrganizationUpdate, OrganizationUsage,
 };
-pub use outbox::{OutboxKind, OutboxMessage};
+pub use outbox::{ClaimedOutboxMessage, OutboxKind, OutboxMessage, OutboxRetry};
 pub use payout_account::{PayoutAccountRecorded, PayoutAccountStatus};
 pub use principal::{ApiKeyPrincipal, Principal, UserPrincipal};
 pub use privacy::{ErasureBlockers, UserDataExport};

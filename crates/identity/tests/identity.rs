@@ -1805,3 +1805,206 @@ async fn a_clients_first_recorded_customer_stays_and_a_method_is_saved_only_for_
         Some("pm_1")
     );
 }
+
+#[tokio::test]
+async fn a_claimed_outbox_message_is_leased_to_one_worker_until_the_lease_lapses() {
+    let fx = fixture().await;
+    fx.register("lease@techcorp.com", RegistrationRole::Client)
+        .await;
+    let lease_for = Duration::from_secs(300);
+    let first = fx
+        .service
+        .claim_outbox_messages(10, lease_for)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].message.to, "lease@techcorp.com");
+    assert_eq!(
+        first[0].message.lead,
+        "Open this link to confirm your email address:"
+    );
+    assert!(fx
+        .service
+        .claim_outbox_messages(10, lease_for)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // The first worker died: once its lease lapses, another worker takes the message, and the
+    // dead worker's lease can no longer record anything.
+    fx.clock.advance(lease_for + Duration::from_secs(1));
+    let second = fx
+        .service
+        .claim_outbox_messages(10, lease_for)
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 1);
+    assert_ne!(second[0].lease, first[0].lease);
+    assert!(!fx
+        .service
+        .complete_outbox_delivery(first[0].message.id, &first[0].lease)
+        .await
+        .unwrap());
+    assert_eq!(
+        fx.service
+            .record_outbox_delivery_failure(first[0].message.id, &first[0].lease, "late", None)
+            .await
+            .unwrap(),
+        identity::OutboxRetry::LeaseLost
+    );
+    assert!(fx
+        .service
+        .complete_outbox_delivery(second[0].message.id, &second[0].lease)
+        .await
+        .unwrap());
+    assert_eq!(fx.count("outbox", doc! {}).await, 0);
+}
+
+#[tokio::test]
+async fn concurrent_claims_never_hand_one_outbox_message_to_two_workers() {
+    let fx = fixture().await;
+    for number in 0..20 {
+        fx.register(
+            &format!("race{number}@techcorp.com"),
+            RegistrationRole::Client,
+        )
+        .await;
+    }
+    let claims = (0..8).map(|_| {
+        let service = fx.service.clone();
+        tokio::spawn(async move {
+            service
+                .claim_outbox_messages(5, Duration::from_secs(300))
+                .await
+                .unwrap()
+        })
+    });
+    let mut ids: Vec<ObjectId> = Vec::new();
+    for claim in claims {
+        ids.extend(
+            claim
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|claimed| claimed.message.id),
+        );
+    }
+    let claimed = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((claimed, ids.len()), (20, 20));
+}
+
+#[tokio::test]
+async fn a_failed_outbox_message_waits_for_its_retry_time_then_fails_with_the_last_error() {
+    let fx = fixture().await;
+    fx.register("retry@techcorp.com", RegistrationRole::Client)
+        .await;
+    let lease_for = Duration::from_secs(300);
+    let claimed = fx
+        .service
+        .claim_outbox_messages(1, lease_for)
+        .await
+        .unwrap()
+        .remove(0);
+    let retry = fx
+        .service
+        .record_outbox_delivery_failure(
+            claimed.message.id,
+            &claimed.lease,
+            "connection refused",
+            Some(Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
+    let identity::OutboxRetry::Scheduled(at) = retry else {
+        panic!("expected a retry, got {retry:?}");
+    };
+    assert_eq!(
+        at,
+        foundation::clock::add_duration(
+            foundation::Clock::now(fx.clock.as_ref()),
+            Duration::from_secs(60)
+        )
+    );
+    assert!(
+        fx.service
+            .claim_outbox_messages(1, lease_for)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not before its retry time"
+    );
+    fx.clock.advance(Duration::from_secs(61));
+    let again = fx
+        .service
+        .claim_outbox_messages(1, lease_for)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(again.message.attempts, 1);
+    assert_eq!(
+        fx.service
+            .record_outbox_delivery_failure(again.message.id, &again.lease, "mailbox unknown", None)
+            .await
+            .unwrap(),
+        identity::OutboxRetry::Failed
+    );
+    let stored = fx
+        .database
+        .collection::<Document>("outbox")
+        .find_one(doc! {})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.get_str("status").unwrap(), "failed");
+    assert_eq!(stored.get_str("last_error").unwrap(), "mailbox unknown");
+    assert_eq!(stored.get_i64("attempts").unwrap(), 2);
+    fx.clock.advance(Duration::from_secs(3_600));
+    assert!(fx
+        .service
+        .claim_outbox_messages(1, lease_for)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn a_retry_that_would_come_after_the_link_expires_fails_the_message_instead() {
+    let fx = fixture().await;
+    fx.register("expiring@techcorp.com", RegistrationRole::Client)
+        .await;
+    let claimed = fx
+        .service
+        .claim_outbox_messages(1, Duration::from_secs(300))
+        .await
+        .unwrap()
+        .remove(0);
+    // The verification link lasts 24 hours; a retry in 25 would send a dead link.
+    assert_eq!(
+        fx.service
+            .record_outbox_delivery_failure(
+                claimed.message.id,
+                &claimed.lease,
+                "connection refused",
+                Some(Duration::from_secs(25 * 3_600)),
+            )
+            .await
+            .unwrap(),
+        identity::OutboxRetry::Failed
+    );
+}
+
+#[tokio::test]
+async fn an_outbox_message_whose_link_expired_is_never_claimed() {
+    let fx = fixture().await;
+    fx.register("stale@techcorp.com", RegistrationRole::Client)
+        .await;
+    fx.clock.advance(Duration::from_secs(24 * 3_600 + 1));
+    assert!(fx
+        .service
+        .claim_outbox_messages(10, Duration::from_secs(300))
+        .await
+        .unwrap()
+        .is_empty());
+}

@@ -5,8 +5,9 @@
 //! summary line. The `justfile` only calls these.
 //!
 //! The Python tools live in one venv, `target/pymongo-venv`: pymongo and pytest for the embedded
-//! store's suite, and localstripe (a fake Stripe server) for escrow's Stripe provider tests, which
-//! find it through `LOCALSTRIPE_PYTHON`. graphql-js (npm, pinned in `tests/graphql-js`) is
+//! store's suite, localstripe (a fake Stripe server) for escrow's Stripe provider tests, which
+//! find it through `LOCALSTRIPE_PYTHON`, and aiosmtpd (an SMTP server) for the end-to-end e-mail
+//! tests, which use the same Python. graphql-js (npm, pinned in `tests/graphql-js`) is
 //! installed into `target/graphql-js` for the end-to-end introspection tests, which find it
 //! through `GRAPHQL_JS_MODULES`.
 
@@ -21,8 +22,9 @@ const USAGE: &str = "usage: cargo xtask <task>
 tasks:
   test            every test: prepares the Python venv, cargo test --workspace --no-fail-fast,
                   then the pymongo suite; prints a summary
-  venv            create target/pymongo-venv with pymongo, pytest and localstripe (what the
-                  escrow Stripe tests and the pymongo suite need; `test` does it too)
+  venv            create target/pymongo-venv with pymongo, pytest, localstripe and aiosmtpd
+                  (what the escrow Stripe tests, the e-mail tests and the pymongo suite need;
+                  `test` does it too)
   node            install graphql-js (tests/graphql-js, npm ci) into target/graphql-js and print
                   the GRAPHQL_JS_MODULES the introspection tests need (`test` does it too)
   schema          write schema.graphql from the code
@@ -354,11 +356,13 @@ fn graphql_js() -> anyhow::Result<PathBuf> {
 /// which escrow's and the end-to-end tests use).
 const LOCALSTRIPE_PYTHON: &str = "LOCALSTRIPE_PYTHON";
 
-/// Every requirements file the venv is built from: the pymongo suite's and `stripe-fake`'s (localstripe,
-/// pinned there).
+/// Every requirements file the venv is built from: the pymongo suite's, `stripe-fake`'s
+/// (localstripe, pinned there) and the end-to-end e-mail tests' (aiosmtpd, the SMTP server they
+/// start on loopback).
 const PYTHON_REQUIREMENTS: &[&str] = &[
     "crates/embedded-mongo/tests/pymongo/requirements.txt",
     "crates/stripe-fake/localstripe-requirements.txt",
+    "tests/e2e/smtp-requirements.txt",
 ];
 
 fn venv_python(venv: &Path) -> PathBuf {

@@ -342,9 +342,7 @@ pub fn db_stats(context: &Context<'_>, _: Option<&mut Transaction>) -> CommandRe
                 None,
                 context.database,
                 &collection.name,
-                &Document::new(),
-                0,
-                0,
+                &crate::storage::FindRequest::default(),
             )
             .unwrap_or(0) as i64;
         indexes += store
@@ -412,4 +410,17 @@ pub fn coll_stats(context: &Context<'_>, _: Option<&mut Transaction>) -> Command
     reply.insert("scaleFactor", 1);
     reply.insert("ok", 1.0);
     Ok(reply)
+}
+
+/// `createSearchIndexes`, `updateSearchIndex` and `dropSearchIndex`: Atlas Search indexes live in
+/// a separate search server (mongot) that only Atlas runs, so a community mongod 7.0, which this
+/// store reports to be, refuses them with 115 `CommandNotSupported`; so does the store.
+pub fn search_index_command(
+    _: &Context<'_>,
+    _: Option<&mut Transaction>,
+) -> CommandResult<Document> {
+    Err(CommandError::new(
+        codes::COMMAND_NOT_SUPPORTED,
+        "Search index commands are only supported with Atlas.",
+    ))
 }

@@ -358,6 +358,14 @@ pub fn end_sessions(context: &Context<'_>, _: Option<&mut Transaction>) -> Comma
         _ => Vec::new(),
     };
     context.state.sessions.end(&keys);
+    let lsids: Vec<Document> = match context.body.get(context.name) {
+        Some(Bson::Array(items)) => items
+            .iter()
+            .filter_map(|item| item.as_document().cloned())
+            .collect(),
+        _ => Vec::new(),
+    };
+    context.state.local_sessions.end(&lsids);
     Ok(doc! {"ok": 1.0})
 }
 

@@ -80,12 +80,14 @@ const COMMAND_NAMES: &[&str] = &[
     "count",
     "create",
     "createIndexes",
+    "createSearchIndexes",
     "dbStats",
     "delete",
     "distinct",
     "drop",
     "dropDatabase",
     "dropIndexes",
+    "dropSearchIndex",
     "endSessions",
     "find",
     "findAndModify",
@@ -113,6 +115,7 @@ const COMMAND_NAMES: &[&str] = &[
     "serverStatus",
     "startSession",
     "update",
+    "updateSearchIndex",
     "whatsmyuri",
 ];
 
@@ -159,6 +162,9 @@ fn command(name: &str) -> Option<Command> {
         "aggregate" => transactional(reads::aggregate),
         "commitTransaction" | "abortTransaction" => transactional(outside_transaction),
         "configureFailPoint" => plain(diagnostics::configure_fail_point),
+        "createSearchIndexes" | "updateSearchIndex" | "dropSearchIndex" => {
+            plain(catalog::search_index_command)
+        }
         _ => return None,
     })
 }
@@ -232,6 +238,7 @@ async fn dispatch(
         }
     };
     validate_database_name(&database)?;
+    state.local_sessions.touch(&body)?;
     tracing::debug!(
         connection = connection.id,
         command = %name,
@@ -592,6 +599,14 @@ impl Context<'_> {
     }
 
     /// The command's `let` (variables for `$expr` and pipeline updates), each evaluated once.
+    /// The command's `collation`, `None` when absent or simple (binary comparison).
+    pub(crate) fn collation(&self) -> CommandResult<Option<crate::collation::Collation>> {
+        match self.body.get("collation") {
+            None => Ok(None),
+            Some(value) => crate::collation::Collation::parse(value),
+        }
+    }
+
     fn let_variables(&self) -> CommandResult<Option<crate::expression::Variables>> {
         match self.document("let")? {
             Some(definitions) => crate::expression::Variables::new()

@@ -30,6 +30,7 @@ pub fn find(
         skip,
         limit,
         variables: context.let_variables()?,
+        collation: context.collation()?,
     };
     let documents =
         context
@@ -110,6 +111,11 @@ pub fn get_more(context: &Context<'_>, _: Option<&mut Transaction>) -> CommandRe
     let cursor = cursors
         .check_out(arguments.id, &arguments.namespace)
         .map_err(|error| checkout_error(&arguments, error))?;
+    let change_stream = matches!(cursor, Cursor::ChangeStream(_));
+    if let Some(error) = context.state.fail_points.fail_get_more(change_stream) {
+        cursors.remove(arguments.id);
+        return Err(error);
+    }
     match cursor {
         Cursor::Documents(mut cursor) => {
             let batch = take_batch(&mut cursor.remaining, arguments.batch_size);
@@ -190,9 +196,13 @@ pub fn count(
         transaction,
         context.database,
         &collection,
-        &filter,
-        skip,
-        limit,
+        &FindRequest {
+            filter,
+            skip,
+            limit,
+            collation: context.collation()?,
+            ..FindRequest::default()
+        },
     )?;
     Ok(doc! {"n": count_value(n), "ok": 1.0})
 }
@@ -209,11 +219,14 @@ pub fn distinct(
         None => return Err(missing_field("distinct", "key")),
     };
     let filter = context.document("query")?.unwrap_or_default();
-    let values =
-        context
-            .state
-            .store
-            .distinct(transaction, context.database, &collection, &key, &filter)?;
+    let values = context.state.store.distinct(
+        transaction,
+        context.database,
+        &collection,
+        &key,
+        &filter,
+        context.collation()?.as_ref(),
+    )?;
     Ok(doc! {"values": values, "ok": 1.0})
 }
 
@@ -299,6 +312,43 @@ pub fn aggregate(
             batch_size,
         );
     }
+    let first_stage = match pipeline.first() {
+        Some(Bson::Document(first)) if first.len() == 1 => first.iter().next(),
+        _ => None,
+    };
+    if let Some(("$listLocalSessions", spec)) =
+        first_stage.map(|(name, spec)| (name.as_str(), spec))
+    {
+        if collection.is_some() {
+            return Err(CommandError::new(
+                codes::INVALID_NAMESPACE,
+                "$listLocalSessions must be run against the database with {aggregate: 1}, not a collection",
+            ));
+        }
+        if transaction.is_some() {
+            return Err(CommandError::new(
+                codes::OPERATION_NOT_SUPPORTED_IN_TRANSACTION,
+                "Operation not permitted in transaction :: caused by :: $listLocalSessions",
+            ));
+        }
+        let owners = crate::local_sessions::SessionOwners::parse(spec)?;
+        let variables = context.let_variables()?.unwrap_or_default();
+        let sessions = context.state.local_sessions.list(&owners);
+        let results = context.state.store.aggregate_documents(
+            None,
+            context.database,
+            sessions,
+            &pipeline[1..],
+            &variables,
+        )?;
+        return Ok(first_batch_reply(
+            &context.state.cursors,
+            &format!("{}.$cmd.aggregate", context.database),
+            results,
+            batch_size,
+            false,
+        ));
+    }
     let Some(collection) = collection else {
         let documents = match pipeline.first() {
             Some(Bson::Document(first)) => first.get("$documents").cloned(),
@@ -307,7 +357,7 @@ pub fn aggregate(
         let Some(documents) = documents else {
             return Err(CommandError::new(
                 codes::INVALID_NAMESPACE,
-                "{aggregate: 1} is only supported with $changeStream or $documents; a collection is required",
+                "{aggregate: 1} is only supported with $changeStream, $documents or $listLocalSessions; a collection is required",
             ));
         };
         let variables = context.let_variables()?.unwrap_or_default();
@@ -351,6 +401,23 @@ pub fn aggregate(
     };
     context.check_hint(&collection)?;
     let variables = context.let_variables()?.unwrap_or_default();
+    if let Some(collation) = context.collation()? {
+        let documents = collated_aggregate(
+            context,
+            transaction,
+            &collection,
+            &pipeline,
+            collation,
+            &variables,
+        )?;
+        return Ok(first_batch_reply(
+            &context.state.cursors,
+            &context.namespace(&collection),
+            documents,
+            batch_size,
+            false,
+        ));
+    }
     let last = match pipeline.last() {
         Some(Bson::Document(stage)) if stage.len() == 1 => stage
             .iter()
@@ -415,4 +482,114 @@ pub fn aggregate(
         batch_size,
         false,
     ))
+}
+
+/// What a collation on `aggregate` is implemented for.
+const COLLATED_PIPELINES: &str = "a collation on aggregate is implemented for a pipeline of $match, $sort, $skip and $limit (in that order, each at most once) followed by nothing, $count or a $group with a constant _id and constant $sum accumulators (how drivers count documents)";
+
+/// An aggregate with a collation: its leading `$match`, `$sort`, `$skip` and `$limit` run as a
+/// collated `find`; what follows may only be stages no string comparison reaches (`$count`, a
+/// `$group` with a constant `_id` and constant `$sum`s), else it is refused with 238 rather than
+/// run without the collation.
+fn collated_aggregate(
+    context: &Context<'_>,
+    mut transaction: Option<&mut Transaction>,
+    collection: &str,
+    pipeline: &[Bson],
+    collation: crate::collation::Collation,
+    variables: &crate::expression::Variables,
+) -> CommandResult<Vec<Document>> {
+    let not_implemented = || CommandError::new(codes::NOT_IMPLEMENTED, COLLATED_PIPELINES);
+    let mut request = FindRequest {
+        collation: Some(collation),
+        variables: Some(variables.clone()),
+        ..FindRequest::default()
+    };
+    let mut phase = 0;
+    let mut tail_start = pipeline.len();
+    for (index, stage) in pipeline.iter().enumerate() {
+        let Some((name, spec)) = stage.as_document().and_then(|stage| stage.iter().next()) else {
+            return Err(not_implemented());
+        };
+        let stage_phase = match name.as_str() {
+            "$match" => 1,
+            "$sort" => 2,
+            "$skip" => 3,
+            "$limit" => 4,
+            _ => {
+                tail_start = index;
+                break;
+            }
+        };
+        if stage_phase <= phase {
+            return Err(not_implemented());
+        }
+        phase = stage_phase;
+        match (name.as_str(), spec) {
+            ("$match", Bson::Document(filter)) => request.filter = filter.clone(),
+            ("$sort", Bson::Document(sort)) if !sort.is_empty() => {
+                request.sort = Some(sort.clone())
+            }
+            ("$skip", value) => {
+                request.skip =
+                    match crate::commands::whole_number("aggregate", "$skip", Some(value))? {
+                        Some(skip) if skip >= 0 => skip as u64,
+                        _ => {
+                            return Err(CommandError::new(
+                                15956,
+                                "Argument to $skip cannot be negative",
+                            ))
+                        }
+                    }
+            }
+            ("$limit", value) => {
+                request.limit =
+                    match crate::commands::whole_number("aggregate", "$limit", Some(value))? {
+                        Some(limit) if limit > 0 => limit as u64,
+                        _ => return Err(CommandError::new(15958, "the limit must be positive")),
+                    }
+            }
+            _ => return Err(not_implemented()),
+        }
+    }
+    let tail = &pipeline[tail_start..];
+    if !tail.iter().all(collation_free_stage) {
+        return Err(not_implemented());
+    }
+    let found = context.state.store.find(
+        transaction.as_deref_mut(),
+        context.database,
+        collection,
+        &request,
+    )?;
+    if tail.is_empty() {
+        return Ok(found);
+    }
+    context
+        .state
+        .store
+        .aggregate_documents(transaction, context.database, found, tail, variables)
+}
+
+/// A stage whose result no string comparison decides: `$count`, or a `$group` with a constant
+/// `_id` whose accumulators are `$sum`s of constants.
+fn collation_free_stage(stage: &Bson) -> bool {
+    let constant = |value: &Bson| match value {
+        Bson::String(text) => !text.starts_with('$'),
+        Bson::Document(_) | Bson::Array(_) | Bson::JavaScriptCode(_) => false,
+        _ => true,
+    };
+    let Some((name, spec)) = stage.as_document().and_then(|stage| stage.iter().next()) else {
+        return false;
+    };
+    match (name.as_str(), spec) {
+        ("$count", Bson::String(_)) => true,
+        ("$group", Bson::Document(group)) => group.iter().all(|(field, value)| match field.as_str() {
+            "_id" => constant(value),
+            _ => matches!(value, Bson::Document(accumulator)
+                if accumulator.len() == 1
+                    && accumulator.get("$sum").is_some_and(|sum| constant(sum) && !matches!(sum, Bson::String(_)))),
+        }),
+        _ => false,
+    }
 }

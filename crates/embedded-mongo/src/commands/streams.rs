@@ -75,6 +75,10 @@ pub async fn get_more(
         .cursors
         .check_out(arguments.id, &arguments.namespace)
         .map_err(|error| checkout_error(&arguments, error))?;
+    if let Some(error) = state.fail_points.fail_get_more(true) {
+        state.cursors.remove(arguments.id);
+        return Err(error);
+    }
     let mut stream = match cursor {
         Cursor::ChangeStream(stream) => stream,
         other => {

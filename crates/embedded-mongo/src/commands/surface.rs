@@ -70,7 +70,7 @@ const fn refused(name: &'static str, code: i32, why: &'static str) -> OptionSupp
     }
 }
 
-const COLLATION: &str = "collation is not implemented, except `{locale: \"simple\"}` on reads and writes (binary comparison, what the store always does)";
+const COLLATION: &str = "collation (locale \"en\", strength 1-3, numericOrdering) is implemented on find, count, distinct, update, delete, findAndModify and simple aggregates only; here only `{locale: \"simple\"}` (binary comparison, what the store always does) on reads and writes";
 const HINT: &str =
     "hints on update and delete statements are not implemented (command-level hints are checked)";
 const VIEWS: &str =
@@ -98,7 +98,7 @@ pub const SURFACE: &[CommandSurface] = &[
             inert("allowDiskUse", "results never spill to disk, so every value behaves the same"),
             inert("allowPartialResults", "only meaningful on sharded clusters; mongod ignores it"),
             inert("oplogReplay", "deprecated; mongod 4.4+ ignores it"),
-            missing("collation", COLLATION),
+            implemented("collation", "conformance/collation.rs::find_compares_and_sorts_strings_by_the_english_collation"),
             implemented("hint", "conformance/hints.rs::a_hint_naming_an_existing_index_is_accepted_and_changes_no_result"),
             implemented("let", "conformance/let_variables.rs::find_let_variables_reach_expr"),
             missing("min", "index bounds `min`/`max` are not implemented"),
@@ -132,7 +132,7 @@ pub const SURFACE: &[CommandSurface] = &[
             implemented("updates.multi", "conformance/commands.rs::update_one_versus_update_many"),
             implemented("updates.upsert", "conformance/commands.rs::update_reply_reports_matched_modified_and_upserted"),
             implemented("updates.arrayFilters", "conformance/commands.rs::update_with_array_filters_updates_only_matching_elements"),
-            missing("updates.collation", COLLATION),
+            implemented("updates.collation", "conformance/collation.rs::updates_deletes_and_find_and_modify_match_by_the_collation"),
             missing("updates.hint", HINT),
             implemented("updates.c", "conformance/let_variables.rs::pipeline_update_constants_are_seen_as_variables"),
             refused("updates.sort", codes::UNKNOWN_FIELD, SORT_8_0),
@@ -147,7 +147,7 @@ pub const SURFACE: &[CommandSurface] = &[
             implemented("let", "conformance/let_variables.rs::delete_let_variables_reach_expr"),
             implemented("deletes.q", "conformance/commands.rs::delete_reply_counts_and_limit_one_deletes_one"),
             implemented("deletes.limit", "conformance/commands.rs::delete_reply_counts_and_limit_one_deletes_one"),
-            missing("deletes.collation", COLLATION),
+            implemented("deletes.collation", "conformance/collation.rs::updates_deletes_and_find_and_modify_match_by_the_collation"),
             missing("deletes.hint", HINT),
         ],
     },
@@ -164,7 +164,7 @@ pub const SURFACE: &[CommandSurface] = &[
             implemented("upsert", "conformance/commands.rs::find_and_modify_upsert_reports_the_upserted_id"),
             implemented("arrayFilters", "conformance/surface.rs::find_and_modify_applies_array_filters"),
             implemented("bypassDocumentValidation", "conformance/surface.rs::find_and_modify_can_bypass_the_validator"),
-            missing("collation", COLLATION),
+            implemented("collation", "conformance/collation.rs::updates_deletes_and_find_and_modify_match_by_the_collation"),
             implemented("hint", "conformance/hints.rs::a_hint_naming_an_existing_index_is_accepted_and_changes_no_result"),
             implemented("let", "conformance/let_variables.rs::find_and_modify_let_variables_reach_the_query_and_a_pipeline_update"),
         ],
@@ -178,7 +178,7 @@ pub const SURFACE: &[CommandSurface] = &[
             inert("allowDiskUse", "results never spill to disk, so every value behaves the same"),
             implemented("bypassDocumentValidation", "conformance/output_stages.rs::out_respects_the_target_validator_unless_bypassed"),
             refused("explain", codes::COMMAND_NOT_SUPPORTED, "explain is not implemented"),
-            missing("collation", COLLATION),
+            implemented("collation", "conformance/collation.rs::aggregate_takes_a_collation_for_what_drivers_send_and_refuses_the_rest"),
             implemented("hint", "conformance/hints.rs::a_hint_naming_an_existing_index_is_accepted_and_changes_no_result"),
             implemented("let", "conformance/let_variables.rs::aggregate_let_variables_reach_every_stage"),
         ],
@@ -190,7 +190,7 @@ pub const SURFACE: &[CommandSurface] = &[
             implemented("query", "conformance/commands.rs::count_command_replies_n_and_honours_query_skip_limit"),
             implemented("skip", "conformance/commands.rs::count_command_replies_n_and_honours_query_skip_limit"),
             implemented("limit", "conformance/commands.rs::count_command_replies_n_and_honours_query_skip_limit"),
-            missing("collation", COLLATION),
+            implemented("collation", "conformance/collation.rs::count_counts_matches_under_the_collation"),
             implemented("hint", "conformance/hints.rs::a_hint_naming_an_existing_index_is_accepted_and_changes_no_result"),
         ],
     },
@@ -200,7 +200,7 @@ pub const SURFACE: &[CommandSurface] = &[
         options: &[
             implemented("key", "conformance/commands.rs::distinct_returns_unique_values_flattening_arrays"),
             implemented("query", "conformance/surface.rs::distinct_honours_its_query"),
-            missing("collation", COLLATION),
+            implemented("collation", "conformance/collation.rs::distinct_counts_values_the_collation_finds_equal_once"),
             implemented("hint", "conformance/hints.rs::a_hint_naming_an_existing_index_is_accepted_and_changes_no_result"),
         ],
     },
@@ -530,8 +530,7 @@ mod tests {
             "{}",
             error.message
         );
-        let body =
-            doc! {"delete": "c", "deletes": [{"q": {}, "limit": 1, "collation": {"locale": "fr"}}]};
+        let body = doc! {"delete": "c", "deletes": [{"q": {}, "limit": 1, "hint": {"a": 1}}]};
         assert_eq!(
             check("delete", &body).unwrap_err().code,
             codes::NOT_IMPLEMENTED
@@ -542,11 +541,15 @@ mod tests {
     fn generic_arguments_and_implemented_options_pass() {
         let body = doc! {"find": "c", "filter": {}, "lsid": {}, "readConcern": {}, "$db": "x"};
         assert!(check("find", &body).is_ok());
-        assert!(check(
-            "findandmodify",
-            &doc! {"findandmodify": "c", "collation": {}}
-        )
-        .is_err());
+        assert_eq!(
+            check(
+                "findandmodify",
+                &doc! {"findandmodify": "c", "colation": {}}
+            )
+            .unwrap_err()
+            .code,
+            codes::UNKNOWN_FIELD
+        );
     }
 
     const BEGIN: &str = "<!-- support-table:begin (generated by src/commands/surface.rs) -->";

@@ -201,7 +201,16 @@ fn parse_update_statement(
             .unwrap_or(false),
         array_filters: array_filters("update.updates", statement.get("arrayFilters"))?,
         variables,
+        collation: statement_collation(statement)?,
     })
+}
+
+/// A write statement's `collation`, `None` when absent or simple.
+fn statement_collation(statement: &Document) -> CommandResult<Option<crate::collation::Collation>> {
+    match statement.get("collation") {
+        None => Ok(None),
+        Some(value) => crate::collation::Collation::parse(value),
+    }
 }
 
 fn array_filters(command: &str, value: Option<&Bson>) -> CommandResult<Vec<Document>> {
@@ -249,6 +258,7 @@ pub fn delete(
                 filter,
                 limit,
                 variables: variables.clone(),
+                collation: statement_collation(statement)?,
             })
         })
         .collect::<CommandResult<Vec<_>>>()?;
@@ -314,6 +324,7 @@ pub fn find_and_modify(
         upsert,
         array_filters: array_filters(context.name, context.body.get("arrayFilters"))?,
         variables: context.let_variables()?,
+        collation: context.collation()?,
     };
     let outcome = context.state.store.find_and_modify_with(
         transaction,

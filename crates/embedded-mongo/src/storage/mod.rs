@@ -89,6 +89,8 @@ pub struct FindRequest {
     pub limit: u64,
     /// The command's `let`, seen by `$expr`.
     pub variables: Option<Variables>,
+    /// A non-simple collation: strings are compared by it (filter and sort).
+    pub collation: Option<crate::collation::Collation>,
 }
 
 /// One statement of an `update` command.
@@ -102,6 +104,8 @@ pub struct UpdateStatement {
     pub array_filters: Vec<Document>,
     /// The command's `let`, seen by `$expr` in `q` and by a pipeline `u`.
     pub variables: Option<Variables>,
+    /// A non-simple collation for `q`.
+    pub collation: Option<crate::collation::Collation>,
 }
 
 /// One statement of a `delete` command.
@@ -112,6 +116,8 @@ pub struct DeleteStatement {
     pub limit: u32,
     /// The command's `let`, seen by `$expr`.
     pub variables: Option<Variables>,
+    /// A non-simple collation for `q`.
+    pub collation: Option<crate::collation::Collation>,
 }
 
 /// The result of a batch write; statement errors are reported per statement index.
@@ -152,6 +158,8 @@ pub struct FindAndModifyRequest {
     pub array_filters: Vec<Document>,
     /// The command's `let`, seen by `$expr` in `query` and by a pipeline `update`.
     pub variables: Option<Variables>,
+    /// A non-simple collation for `query` and `sort`.
+    pub collation: Option<crate::collation::Collation>,
 }
 
 /// What `findAndModify` did.
@@ -1090,6 +1098,12 @@ impl Store {
     ) -> CommandResult<Vec<Document>> {
         self.read(txn, |catalog| {
             if resolve_view(catalog, database, collection)?.is_some() {
+                if request.collation.is_some() {
+                    return Err(CommandError::new(
+                        crate::error::codes::NOT_IMPLEMENTED,
+                        "collation on a view is not implemented",
+                    ));
+                }
                 let stages = query_stages(
                     &request.filter,
                     request.sort.as_ref(),
@@ -1101,6 +1115,9 @@ impl Store {
                 return self.run_pipeline(catalog, database, collection, &stages, &variables);
             }
             let target = catalog.collection(database, collection);
+            if let Some(collation) = &request.collation {
+                return self.find_collated(target, request, collation);
+            }
             let filter = plan::Filter::parse(&request.filter, target, request.variables.as_ref())?;
             let sort = parse_sort(&request.sort)?;
             let projection = parse_projection(&request.projection)?;
@@ -1154,15 +1171,88 @@ impl Store {
         })
     }
 
+    /// `find` under a collation: every document is compared through its collation-keyed copy
+    /// (filter and sort), so no index answers it (indexes hold binary keys); the originals are
+    /// returned.
+    fn find_collated(
+        &self,
+        target: Option<&catalog::Collection>,
+        request: &FindRequest,
+        collation: &crate::collation::Collation,
+    ) -> CommandResult<Vec<Document>> {
+        let keyed_filter = collation.keyed_filter(&request.filter)?;
+        let filter = plan::Filter::parse(&keyed_filter, target, request.variables.as_ref())?;
+        let sort = parse_sort(&request.sort)?;
+        if sort
+            .as_ref()
+            .is_some_and(|parts| parts.iter().any(|part| matches!(part, SortPart::TextScore)))
+        {
+            return Err(CommandError::new(
+                crate::error::codes::NOT_IMPLEMENTED,
+                "a textScore sort with a collation is not implemented",
+            ));
+        }
+        let projection = parse_projection(&request.projection)?;
+        let Some(target) = target else {
+            return Ok(Vec::new());
+        };
+        let mut found = Vec::new();
+        for (_, stored) in target.records.iter() {
+            self.engine
+                .examined
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let keyed = collation.keyed_document(&stored.document);
+            if let Some(details) = filter.match_details(&keyed)? {
+                found.push((stored.document.clone(), keyed, details));
+            }
+        }
+        if let Some(parts) = &sort {
+            found.sort_by(|left, right| {
+                for part in parts {
+                    if let SortPart::Fields(spec) = part {
+                        let order = spec.compare(&left.1, &right.1);
+                        if order.is_ne() {
+                            return order;
+                        }
+                    }
+                }
+                std::cmp::Ordering::Equal
+            });
+        }
+        let skip = usize::try_from(request.skip).unwrap_or(usize::MAX);
+        let limit = match request.limit {
+            0 => usize::MAX,
+            limit => usize::try_from(limit).unwrap_or(usize::MAX),
+        };
+        found
+            .into_iter()
+            .skip(skip)
+            .take(limit)
+            .map(|(document, _, details)| match &projection {
+                Some(projection) => {
+                    projection.apply_with_text_score(&document, details.array_position, None)
+                }
+                None => Ok((*document).clone()),
+            })
+            .collect()
+    }
+
+    /// `count`: how many documents match `request.filter` (compared by `request.collation` when
+    /// given), after `request.skip`, at most `request.limit` (0: no limit). Sort and projection
+    /// are not used.
     pub fn count(
         &self,
         txn: Option<&mut Transaction>,
         database: &str,
         collection: &str,
-        filter: &Document,
-        skip: u64,
-        limit: u64,
+        request: &FindRequest,
     ) -> CommandResult<u64> {
+        if request.collation.is_some() {
+            return self
+                .find(txn, database, collection, request)
+                .map(|found| found.len() as u64);
+        }
+        let (filter, skip, limit) = (&request.filter, request.skip, request.limit);
         self.read(txn, |catalog| {
             if resolve_view(catalog, database, collection)?.is_some() {
                 let stages = query_stages(filter, None, skip, limit, None);
@@ -1197,6 +1287,9 @@ impl Store {
         })
     }
 
+    /// `distinct`: the different values of `key` among the documents matching `filter`. With a
+    /// collation, values its comparison finds equal are one value (the first met, in stored
+    /// order) and the filter compares by it.
     pub fn distinct(
         &self,
         txn: Option<&mut Transaction>,
@@ -1204,7 +1297,25 @@ impl Store {
         collection: &str,
         key: &str,
         filter: &Document,
+        collation: Option<&crate::collation::Collation>,
     ) -> CommandResult<Vec<Bson>> {
+        if let Some(collation) = collation {
+            let request = FindRequest {
+                filter: filter.clone(),
+                collation: Some(*collation),
+                ..FindRequest::default()
+            };
+            let found = self.find(txn, database, collection, &request)?;
+            let mut values = std::collections::BTreeMap::new();
+            for document in &found {
+                for value in index::path_values(document, key) {
+                    values
+                        .entry(crate::compare::OrderedBson(collation.keyed_value(&value)))
+                        .or_insert(value);
+                }
+            }
+            return Ok(values.into_values().collect());
+        }
         self.read(txn, |catalog| {
             if resolve_view(catalog, database, collection)?.is_some() {
                 let stages = query_stages(filter, None, 0, 0, None);

@@ -440,13 +440,45 @@ fn count_and_distinct_over_all_documents() {
             doc! {"_id": 5},
         ],
     );
-    assert_eq!(store.count(None, "db", "c", &doc! {}, 1, 0).unwrap(), 4);
-    assert_eq!(store.count(None, "db", "c", &doc! {}, 1, 2).unwrap(), 2);
     assert_eq!(
-        store.count(None, "db", "missing", &doc! {}, 0, 0).unwrap(),
+        store
+            .count(
+                None,
+                "db",
+                "c",
+                &FindRequest {
+                    skip: 1,
+                    limit: 0,
+                    ..FindRequest::default()
+                }
+            )
+            .unwrap(),
+        4
+    );
+    assert_eq!(
+        store
+            .count(
+                None,
+                "db",
+                "c",
+                &FindRequest {
+                    skip: 1,
+                    limit: 2,
+                    ..FindRequest::default()
+                }
+            )
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .count(None, "db", "missing", &FindRequest::default())
+            .unwrap(),
         0
     );
-    let values = store.distinct(None, "db", "c", "tags", &doc! {}).unwrap();
+    let values = store
+        .distinct(None, "db", "c", "tags", &doc! {}, None)
+        .unwrap();
     assert_eq!(
         values,
         vec![Bson::Double(1.0), Bson::from("a"), Bson::from("b")]
@@ -484,6 +516,7 @@ fn delete_with_limit_one_removes_a_single_document() {
             filter: doc! {},
             limit: 1,
             variables: None,
+            collation: None,
         }],
         true,
     );
@@ -500,6 +533,7 @@ fn delete_with_limit_one_removes_a_single_document() {
             filter: doc! {},
             limit: 0,
             variables: None,
+            collation: None,
         }],
         true,
     );
@@ -550,6 +584,7 @@ fn change_events_record_inserts_deletes_and_drops_in_order() {
             filter: doc! {},
             limit: 0,
             variables: None,
+            collation: None,
         }],
         true,
     );
@@ -689,6 +724,7 @@ fn writing_a_document_changed_after_the_snapshot_conflicts_immediately() {
             filter: doc! {},
             limit: 0,
             variables: None,
+            collation: None,
         }],
         true,
     );
@@ -700,6 +736,7 @@ fn writing_a_document_changed_after_the_snapshot_conflicts_immediately() {
             filter: doc! {},
             limit: 1,
             variables: None,
+            collation: None,
         }],
         true,
     );
@@ -736,6 +773,7 @@ fn acknowledged_writes_survive_reopening_and_a_torn_tail_is_ignored() {
                 filter: doc! {},
                 limit: 1,
                 variables: None,
+                collation: None,
             }],
             true,
         );
@@ -810,7 +848,21 @@ fn concurrent_writers_are_all_durable() {
         store.shutdown();
     }
     let store = disk_store(dir.path());
-    assert_eq!(store.count(None, "db", "c", &doc! {}, 0, 0).unwrap(), 100);
+    assert_eq!(
+        store
+            .count(
+                None,
+                "db",
+                "c",
+                &FindRequest {
+                    skip: 0,
+                    limit: 0,
+                    ..FindRequest::default()
+                }
+            )
+            .unwrap(),
+        100
+    );
 }
 
 #[test]
@@ -842,7 +894,21 @@ fn compaction_writes_a_snapshot_that_recovery_uses() {
     assert_eq!(journals, 1);
     assert!(dir.path().join("snapshot.bin").exists());
     let store = disk_store(dir.path());
-    assert_eq!(store.count(None, "db", "c", &doc! {}, 0, 0).unwrap(), 2501);
+    assert_eq!(
+        store
+            .count(
+                None,
+                "db",
+                "c",
+                &FindRequest {
+                    skip: 0,
+                    limit: 0,
+                    ..FindRequest::default()
+                }
+            )
+            .unwrap(),
+        2501
+    );
     assert_eq!(store.list_indexes("db", "c").unwrap().len(), 2);
     let duplicate = insert(&store, "c", vec![doc! {"_id": 10_000, "n": 7}]);
     assert_eq!(duplicate.errors[0].1.code, 11000);
@@ -868,7 +934,21 @@ fn small_compaction_thresholds_compact_automatically() {
         store.shutdown();
     }
     let store = disk_store(dir.path());
-    assert_eq!(store.count(None, "db", "c", &doc! {}, 0, 0).unwrap(), 200);
+    assert_eq!(
+        store
+            .count(
+                None,
+                "db",
+                "c",
+                &FindRequest {
+                    skip: 0,
+                    limit: 0,
+                    ..FindRequest::default()
+                }
+            )
+            .unwrap(),
+        200
+    );
 }
 
 #[test]
@@ -912,6 +992,7 @@ fn update(
             upsert,
             array_filters: Vec::new(),
             variables: None,
+            collation: None,
         }],
         true,
     )

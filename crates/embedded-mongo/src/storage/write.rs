@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use crate::collation::Collation;
 use bson::{doc, oid::ObjectId, Bson, Document};
 
 use crate::aggregate::SortSpec;
@@ -107,6 +108,21 @@ impl Drop for HeldLocks {
 }
 
 /// The error a transaction gets when another write got to a document first.
+/// `arrayFilters` are matched by binary comparison; with a collation MongoDB compares them by
+/// it too, so the pair is refused rather than answered differently.
+fn refuse_collated_array_filters(
+    collation: Option<&Collation>,
+    array_filters: &[Document],
+) -> CommandResult<()> {
+    if collation.is_some() && !array_filters.is_empty() {
+        return Err(CommandError::new(
+            crate::error::codes::NOT_IMPLEMENTED,
+            "arrayFilters with a collation are not implemented",
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn write_conflict() -> CommandError {
     CommandError::new(
         codes::WRITE_CONFLICT,
@@ -592,15 +608,54 @@ impl WriteScope<'_> {
         stop_after: Option<usize>,
         variables: Option<&Variables>,
     ) -> CommandResult<Vec<Found>> {
+        self.find_matching_collated(database, collection, filter, stop_after, variables, None)
+    }
+
+    /// [`Self::find_matching`] comparing strings by `collation` when given: every document is
+    /// matched through its collation-keyed copy (no index: they hold binary keys); the hits
+    /// are the stored documents.
+    pub fn find_matching_collated(
+        &self,
+        database: &str,
+        collection: &str,
+        filter: &Document,
+        stop_after: Option<usize>,
+        variables: Option<&Variables>,
+        collation: Option<&Collation>,
+    ) -> CommandResult<Vec<Found>> {
         let target = self.catalog.collection(database, collection);
         if target.is_some_and(|target| target.view().is_some()) {
             return Err(crate::storage::catalog::not_on_view(database, collection));
         }
-        let parsed = Filter::parse(filter, target, variables)?;
-        Ok(match target {
-            Some(target) => matching(target, &parsed, self.examined, stop_after)?,
-            None => Vec::new(),
-        })
+        let Some(collation) = collation else {
+            let parsed = Filter::parse(filter, target, variables)?;
+            return Ok(match target {
+                Some(target) => matching(target, &parsed, self.examined, stop_after)?,
+                None => Vec::new(),
+            });
+        };
+        let parsed = Filter::parse(&collation.keyed_filter(filter)?, target, variables)?;
+        let Some(target) = target else {
+            return Ok(Vec::new());
+        };
+        let limit = stop_after.unwrap_or(usize::MAX);
+        let mut found = Vec::new();
+        for (record, stored) in target.records.iter() {
+            if found.len() >= limit {
+                break;
+            }
+            self.examined
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let keyed = collation.keyed_document(&stored.document);
+            if let Some(details) = parsed.match_details(&keyed)? {
+                found.push(Found {
+                    record: *record,
+                    document: stored.document.clone(),
+                    details,
+                });
+            }
+        }
+        Ok(found)
     }
 
     /// The document an upsert inserts when nothing matched.
@@ -650,12 +705,14 @@ impl WriteScope<'_> {
         check_namespace(database, collection)?;
         let spec = UpdateSpec::parse(&statement.update, &statement.array_filters)?;
         let limit = if statement.multi { None } else { Some(1) };
-        let found = self.find_matching(
+        refuse_collated_array_filters(statement.collation.as_ref(), &statement.array_filters)?;
+        let found = self.find_matching_collated(
             database,
             collection,
             &statement.filter,
             limit,
             statement.variables.as_ref(),
+            statement.collation.as_ref(),
         )?;
         if found.is_empty() {
             if !statement.upsert {
@@ -708,12 +765,13 @@ impl WriteScope<'_> {
     ) -> CommandResult<u64> {
         check_namespace(database, collection)?;
         let limit = if statement.limit == 1 { Some(1) } else { None };
-        let found = self.find_matching(
+        let found = self.find_matching_collated(
             database,
             collection,
             &statement.filter,
             limit,
             statement.variables.as_ref(),
+            statement.collation.as_ref(),
         )?;
         let mut deleted = 0;
         for hit in found {
@@ -746,15 +804,27 @@ impl WriteScope<'_> {
             _ => None,
         };
         let limit = if sort.is_some() { None } else { Some(1) };
-        let mut found = self.find_matching(
+        refuse_collated_array_filters(request.collation.as_ref(), &request.array_filters)?;
+        let mut found = self.find_matching_collated(
             database,
             collection,
             &request.filter,
             limit,
             request.variables.as_ref(),
+            request.collation.as_ref(),
         )?;
         if let Some(sort) = &sort {
-            found.sort_by(|a, b| sort.compare(&a.document, &b.document));
+            match &request.collation {
+                Some(collation) => {
+                    let mut keyed: Vec<(Document, Found)> = found
+                        .into_iter()
+                        .map(|hit| (collation.keyed_document(&hit.document), hit))
+                        .collect();
+                    keyed.sort_by(|a, b| sort.compare(&a.0, &b.0));
+                    found = keyed.into_iter().map(|(_, hit)| hit).collect();
+                }
+                None => found.sort_by(|a, b| sort.compare(&a.document, &b.document)),
+            }
         }
         let first = found.into_iter().next();
         if request.remove {

@@ -367,3 +367,161 @@ async fn a_write_failed_before_commit_is_not_applied_and_a_retryable_code_is_ret
         "nothing applied"
     );
 }
+
+async fn fail_get_more(
+    server: &TestServer,
+    mode: mongodb::bson::Bson,
+    error_code: i32,
+) -> Document {
+    server
+        .client
+        .database("admin")
+        .run_command(doc! {
+            "configureFailPoint": "failGetMoreAfterCursorCheckout",
+            "mode": mode,
+            "data": { "errorCode": error_code },
+        })
+        .await
+        .expect("configureFailPoint is accepted")
+}
+
+fn cursor_id(reply: &Document) -> i64 {
+    reply
+        .get_document("cursor")
+        .and_then(|cursor| cursor.get_i64("id"))
+        .expect("a cursor id")
+}
+
+#[tokio::test]
+async fn fail_get_more_after_cursor_checkout_fails_the_get_more_and_kills_its_cursor() {
+    let server = TestServer::start_with_test_commands().await;
+    let items = server.collection("items");
+    items
+        .insert_many((0..5).map(|n| doc! { "_id": n }))
+        .await
+        .unwrap();
+    let first = server
+        .run(doc! { "find": "items", "batchSize": 1 })
+        .await
+        .unwrap();
+    let id = cursor_id(&first);
+    // Not a code that makes the driver rediscover the server (91 would), so the next command
+    // goes straight to it.
+    fail_get_more(&server, doc! { "times": 1 }.into(), 96).await;
+
+    let error = server
+        .run(doc! { "getMore": id, "collection": "items" })
+        .await
+        .expect_err("the fail point fails the getMore");
+    let error = server_error(&error);
+    assert_eq!(error.code, 96);
+    assert!(
+        error.labels.is_empty(),
+        "a find cursor gets no change-stream label: {:?}",
+        error.labels
+    );
+    let again = server
+        .run(doc! { "getMore": id, "collection": "items" })
+        .await
+        .expect_err("the cursor was killed");
+    assert_eq!(server_error(&again).code, 43);
+
+    // Spent after one: the next cursor runs to its end.
+    let next = server
+        .run(doc! { "find": "items", "batchSize": 1 })
+        .await
+        .unwrap();
+    let more = server
+        .run(doc! { "getMore": cursor_id(&next), "collection": "items" })
+        .await
+        .expect("the fail point is spent");
+    assert_eq!(
+        more.get_document("cursor")
+            .unwrap()
+            .get_array("nextBatch")
+            .unwrap()
+            .len(),
+        4
+    );
+}
+
+#[tokio::test]
+async fn a_change_stream_get_more_failed_by_the_fail_point_is_labelled_as_mongod_labels_it() {
+    let server = TestServer::start_with_test_commands().await;
+    server
+        .collection("items")
+        .insert_one(doc! { "_id": 0 })
+        .await
+        .unwrap();
+    for (code, label) in [
+        (6, Some("ResumableChangeStreamError")),
+        (280, Some("NonResumableChangeStreamError")),
+        (2, None),
+    ] {
+        let opened = server
+            .run(doc! { "aggregate": "items", "pipeline": [ { "$changeStream": {} } ], "cursor": {} })
+            .await
+            .unwrap();
+        fail_get_more(&server, doc! { "times": 1 }.into(), code).await;
+        let error = server
+            .run(doc! { "getMore": cursor_id(&opened), "collection": "items", "maxTimeMS": 50 })
+            .await
+            .expect_err("the fail point fails the getMore");
+        let error = server_error(&error);
+        assert_eq!(error.code, code);
+        assert_eq!(
+            error.labels,
+            label.map(str::to_string).into_iter().collect::<Vec<_>>(),
+            "code {code}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_driver_change_stream_resumes_after_a_resumable_get_more_failure_and_misses_nothing() {
+    use futures_util::StreamExt;
+
+    let server = TestServer::start_with_test_commands().await;
+    let items = server.collection("items");
+    let mut stream = items.watch().await.unwrap();
+    fail_get_more(&server, doc! { "times": 1 }.into(), 6).await;
+    items.insert_one(doc! { "_id": 1 }).await.unwrap();
+    items.insert_one(doc! { "_id": 2 }).await.unwrap();
+
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+            .await
+            .expect("an event within 10 s")
+            .expect("the stream goes on")
+            .expect("the driver resumed instead of failing");
+        keys.push(event.document_key.expect("a document key"));
+    }
+    assert_eq!(keys, [doc! { "_id": 1 }, doc! { "_id": 2 }]);
+    let off = server
+        .client
+        .database("admin")
+        .run_command(doc! { "configureFailPoint": "failGetMoreAfterCursorCheckout", "mode": "off" })
+        .await
+        .unwrap();
+    assert!(
+        off.get_i64("count").unwrap() >= 1,
+        "the fail point fired: {off}"
+    );
+}
+
+#[tokio::test]
+async fn fail_get_more_after_cursor_checkout_needs_an_error_code() {
+    let server = TestServer::start_with_test_commands().await;
+    let error = server
+        .client
+        .database("admin")
+        .run_command(doc! {
+            "configureFailPoint": "failGetMoreAfterCursorCheckout",
+            "mode": "alwaysOn",
+            "data": { "closeConnection": false },
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(server_error(&error).code, 2);
+}

@@ -4,6 +4,7 @@
 
 mod aggregation;
 mod change_streams;
+mod collation;
 mod commands;
 mod connection;
 mod fail_points;
@@ -11,9 +12,11 @@ mod fixture;
 mod hints;
 mod indexes;
 mod let_variables;
+mod local_sessions;
 mod output_stages;
 mod query_operators;
 mod rename;
+mod search_indexes;
 mod surface;
 mod transactions;
 mod update_operators;

@@ -8,18 +8,45 @@ from pymongo.errors import OperationFailure, WriteError
 from pymongo.operations import IndexModel
 
 
-def test_collation_is_refused_with_not_implemented(db):
-    db.people.insert_many([{"name": "b"}, {"name": "A"}])
-    with pytest.raises(OperationFailure) as refused:
-        list(db.people.find({}, collation=Collation(locale="en", strength=2)))
-    assert refused.value.code == 238
-    assert refused.value.details["codeName"] == "NotImplemented"
-    with pytest.raises(OperationFailure) as refused:
-        db.people.count_documents({"name": "a"}, collation=Collation(locale="en", strength=2))
-    assert refused.value.code == 238
+def test_english_collation_compares_and_sorts_on_find_and_count(db):
+    db.people.insert_many([{"_id": 1, "name": "b"}, {"_id": 2, "name": "A"}, {"_id": 3, "name": "a"}, {"_id": 4, "name": "á"}])
+    secondary = Collation(locale="en", strength=2)
+    assert [d["name"] for d in db.people.find({}, collation=Collation(locale="en")).sort([("name", 1), ("_id", 1)])] == [
+        "a", "A", "á", "b"
+    ]
+    assert sorted(d["_id"] for d in db.people.find({"name": "A"}, collation=secondary)) == [2, 3]
+    assert db.command("count", "people", query={"name": "A"}, collation={"locale": "en", "strength": 1})["n"] == 3
     # The simple collation is binary comparison, what the store does.
-    assert db.people.count_documents({"name": "a"}, collation=Collation(locale="simple")) == 0
-    assert [d["name"] for d in db.people.find({}, collation=Collation(locale="simple")).sort("name", 1)] == ["A", "b"]
+    assert db.people.count_documents({"name": "a"}, collation=Collation(locale="simple")) == 1
+    assert [d["name"] for d in db.people.find({}, collation=Collation(locale="simple")).sort("name", 1)] == ["A", "a", "b", "á"]
+
+
+def test_english_collation_matches_updates_deletes_distinct_and_find_and_modify(db):
+    db.people.insert_many([{"_id": 1, "name": "cafe"}, {"_id": 2, "name": "CAFE"}, {"_id": 3, "name": "café"}])
+    secondary = Collation(locale="en", strength=2)
+    assert db.people.update_many({"name": "Cafe"}, {"$set": {"hit": True}}, collation=secondary).modified_count == 2
+    assert sorted(d["_id"] for d in db.people.find({"hit": True})) == [1, 2]
+    taken = db.people.find_one_and_update({"name": "CAFÉ"}, {"$set": {"taken": True}}, collation=secondary)
+    assert taken["_id"] == 3
+    assert db.people.distinct("name", collation=secondary) == ["cafe", "café"]
+    assert db.people.count_documents({"name": "CAFÉ"}, collation=secondary) == 1
+    assert db.people.delete_many({"name": "cafe"}, collation=Collation(locale="en", strength=1)).deleted_count == 3
+
+
+def test_collation_the_store_cannot_honour_is_refused_with_not_implemented(db):
+    db.people.insert_many([{"name": "b"}, {"name": "A"}])
+    for refused in (
+        lambda: list(db.people.find({}, collation=Collation(locale="fr"))),
+        lambda: list(db.people.find({"name": {"$regex": "^a"}}, collation=Collation(locale="en", strength=2))),
+        lambda: db.people.update_many({"name": "a"}, {"$set": {"x": 1}}, collation=Collation(locale="de")),
+        lambda: db.people.distinct("name", collation=Collation(locale="fr")),
+        lambda: list(db.people.aggregate([{"$group": {"_id": "$name"}}], collation=Collation(locale="en"))),
+    ):
+        with pytest.raises(OperationFailure) as failure:
+            refused()
+        assert failure.value.code == 238
+        assert failure.value.details["codeName"] == "NotImplemented"
+    assert db.people.count_documents({"x": 1}) == 0
 
 
 def test_let_variables_are_honoured_and_expression_errors_fail_the_command(db):
