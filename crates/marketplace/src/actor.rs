@@ -218,6 +218,44 @@ impl TesterProfile {
     pub fn is_qualified(&self) -> bool {
         self.qualification_status == "qualified"
     }
+
+    /// The operating systems a tester's devices imply, spelled as jobs require them (an
+    /// "iPhone 14 Pro" runs iOS), each once, in the order of the devices. A device no rule
+    /// recognizes implies none.
+    pub fn operating_systems_of(devices: &[String]) -> Vec<String> {
+        let mut systems: Vec<String> = Vec::new();
+        for device in devices {
+            if let Some(system) = operating_system_of(device) {
+                if !systems.iter().any(|known| known == system) {
+                    systems.push(system.to_owned());
+                }
+            }
+        }
+        systems
+    }
+}
+
+/// The operating system a device name implies.
+fn operating_system_of(device: &str) -> Option<&'static str> {
+    let device = device.to_ascii_lowercase();
+    let rules: &[(&[&str], &str)] = &[
+        (&["iphone", "ipad"], "iOS"),
+        (
+            &["android", "galaxy", "pixel", "oneplus", "xiaomi"],
+            "Android",
+        ),
+        (&["windows", "surface"], "Windows"),
+        (
+            &["macbook", "imac", "mac mini", "mac studio", "macos"],
+            "macOS",
+        ),
+        (&["linux", "ubuntu", "fedora"], "Linux"),
+        (&["chromebook"], "ChromeOS"),
+    ];
+    rules
+        .iter()
+        .find(|(needles, _)| needles.iter().any(|needle| device.contains(needle)))
+        .map(|(_, system)| *system)
 }
 
 #[cfg(test)]
@@ -283,5 +321,14 @@ mod tests {
         assert!(owner.manages(owner.user_id, None));
         assert!(owner.administers(owner.user_id, None));
         assert!(!client(None).manages(owner.user_id, None));
+    }
+
+    #[test]
+    fn devices_imply_their_operating_systems_once_each() {
+        let devices = ["iPhone 14 Pro", "iPad Air", "Pixel 8", "Toaster"].map(String::from);
+        assert_eq!(
+            TesterProfile::operating_systems_of(&devices),
+            vec!["iOS".to_string(), "Android".to_string()]
+        );
     }
 }

@@ -110,14 +110,7 @@ pub fn tester_profile_of(user: &identity::User) -> Option<TesterProfile> {
             ExperienceLevel::Beginner
         }
     };
-    let mut os = Vec::new();
-    for device in &data.devices {
-        if let Some(system) = operating_system_of(device) {
-            if !os.iter().any(|known| known == system) {
-                os.push(system.to_string());
-            }
-        }
-    }
+    let os = TesterProfile::operating_systems_of(&data.devices);
     Some(TesterProfile {
         tester_id: user.id,
         experience_level,
@@ -130,29 +123,6 @@ pub fn tester_profile_of(user: &identity::User) -> Option<TesterProfile> {
         browsers: data.browsers,
         os,
     })
-}
-
-/// The operating system a device name implies, spelled as jobs require it.
-fn operating_system_of(device: &str) -> Option<&'static str> {
-    let device = device.to_ascii_lowercase();
-    let rules: &[(&[&str], &str)] = &[
-        (&["iphone", "ipad"], "iOS"),
-        (
-            &["android", "galaxy", "pixel", "oneplus", "xiaomi"],
-            "Android",
-        ),
-        (&["windows", "surface"], "Windows"),
-        (
-            &["macbook", "imac", "mac mini", "mac studio", "macos"],
-            "macOS",
-        ),
-        (&["linux", "ubuntu", "fedora"], "Linux"),
-        (&["chromebook"], "ChromeOS"),
-    ];
-    rules
-        .iter()
-        .find(|(needles, _)| needles.iter().any(|needle| device.contains(needle)))
-        .map(|(_, system)| *system)
 }
 
 /// The project and concurrent-job limits that apply to what `actor` creates: their
