@@ -35,6 +35,8 @@ pub struct MarketplaceService {
     pub(crate) settlement: Arc<dyn JobSettlement>,
     pub(crate) enhancer: Arc<dyn EnhancementProvider>,
     pub(crate) credential_cipher: CredentialCipher,
+    /// The domain events outbox: claims and hand-ins are recorded there in their transaction.
+    pub(crate) events: foundation::events::DomainEvents,
 }
 
 impl MarketplaceService {
@@ -61,6 +63,7 @@ impl MarketplaceService {
             funding: Arc::new(NoFunding),
             settlement: Arc::new(NoSettlement),
             enhancer: Arc::new(PassThrough),
+            events: foundation::events::DomainEvents::new(&database),
         }
     }
 

@@ -6,6 +6,7 @@
 
 use bson::oid::ObjectId;
 use bson::{doc, DateTime, Document};
+use foundation::events::{DomainEvent, DomainEventKind, RecipientGroup};
 use futures_util::TryStreamExt;
 use mongodb::options::ReturnDocument;
 use mongodb::ClientSession;
@@ -470,15 +471,52 @@ impl MarketplaceService {
         submission_id: ObjectId,
     ) -> Result<Submission, MarketplaceError> {
         let now = self.now();
-        self.apply_submission_change(SubmissionChange {
+        let change = &SubmissionChange {
             submission_id,
             action: SubmissionAction::Submit,
             guard: doc! { "tester_id": actor.user_id },
             set: doc! { "submitted_at": now, "updated_at": now },
             seat: Some((AssignmentStatus::InProgress, AssignmentStatus::Submitted)),
             review: false,
+        };
+        // The hand-in and the `submission_submitted` event commit together.
+        self.in_transaction(|mut session| async move {
+            let outcome = match self.submission_change_steps(&mut session, change).await {
+                Ok(submission) => self
+                    .record_submitted(&mut session, &submission, now)
+                    .await
+                    .map(|()| submission),
+                Err(error) => Err(error),
+            };
+            (session, outcome)
         })
         .await
+    }
+
+    /// Records `submission_submitted` for the job's client and, for an organization's job, its
+    /// owners and admins (identity resolves them when the event is delivered).
+    async fn record_submitted(
+        &self,
+        session: &mut ClientSession,
+        submission: &Submission,
+        now: DateTime,
+    ) -> Result<(), MarketplaceError> {
+        let job = self
+            .jobs
+            .find_one(doc! { "_id": submission.job_id })
+            .session(&mut *session)
+            .await?
+            .ok_or(MarketplaceError::JobNotFound)?;
+        let mut event = DomainEvent::new(DomainEventKind::SubmissionSubmitted, [job.client_id])
+            .with_job(job.id)
+            .with_submission(submission.id)
+            .with_related_user(submission.tester_id)
+            .with_payload(doc! { "job_title": &job.title });
+        if let Some(organization_id) = job.organization_id {
+            event = event.with_group(RecipientGroup::OrganizationManagers { organization_id });
+        }
+        self.events.record(session, event, now).await?;
+        Ok(())
     }
 
     /// The client takes a handed-in submission into review (submitted → under_review), so the

@@ -1,0 +1,270 @@
+//! Live fan-out: ONE change stream per gateway instance on `notifications`, dispatched in memory
+//! to the subscribers of this instance by recipient, so the store carries one stream whatever
+//! the number of subscribers, and a notification created by any instance reaches subscribers on
+//! every instance. The stream's resume token is stored (`change_stream_resume_tokens`, one
+//! document per instance name), so a restarted instance resumes where it stopped.
+//!
+//! Subscribers get [`LiveChange`]s through a bounded queue; one that falls behind is dropped
+//! (its stream ends) instead of slowing the others, and reconnects with its cursor, which replays
+//! what it missed.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bson::oid::ObjectId;
+use bson::{doc, Document};
+use futures_util::StreamExt;
+use mongodb::change_stream::event::{ChangeStreamEvent, OperationType, ResumeToken};
+use mongodb::options::FullDocumentType;
+use mongodb::{Collection, Database};
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+
+use crate::service::{Notification, NOTIFICATIONS};
+
+/// Where each instance keeps its change stream's resume token.
+pub const RESUME_TOKENS: &str = "change_stream_resume_tokens";
+
+/// How many changes wait for a slow subscriber before it is dropped.
+const SUBSCRIBER_QUEUE: usize = 256;
+
+/// What a subscriber hears.
+#[derive(Debug, Clone)]
+pub enum LiveChange {
+    /// A notification for the subscriber was created.
+    Added(Arc<Notification>),
+    /// One of the subscriber's notifications changed (read, dismissed).
+    Changed,
+}
+
+/// The in-memory side of the fan-out. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct LiveNotifications {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    subscribers: Mutex<HashMap<ObjectId, Vec<(u64, mpsc::Sender<LiveChange>)>>>,
+    next_id: AtomicU64,
+    /// Whether the change stream is open (subscriptions wait for nothing else).
+    streaming: std::sync::atomic::AtomicBool,
+}
+
+/// One subscriber's queue; leaving (drop) unregisters it.
+#[derive(Debug)]
+pub struct LiveSubscription {
+    receiver: mpsc::Receiver<LiveChange>,
+    user_id: ObjectId,
+    id: u64,
+    hub: Arc<Inner>,
+}
+
+impl LiveSubscription {
+    /// The next change, or `None` once the subscriber was dropped for falling behind.
+    pub async fn next(&mut self) -> Option<LiveChange> {
+        self.receiver.recv().await
+    }
+}
+
+impl Drop for LiveSubscription {
+    fn drop(&mut self) {
+        let mut subscribers = self.hub.subscribers.lock();
+        if let Some(list) = subscribers.get_mut(&self.user_id) {
+            list.retain(|(id, _)| *id != self.id);
+            if list.is_empty() {
+                subscribers.remove(&self.user_id);
+            }
+        }
+    }
+}
+
+impl LiveNotifications {
+    /// A hub with no subscribers; [`LiveNotifications::run`] feeds it.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers a subscriber for `user_id`'s changes, from now on.
+    pub fn subscribe(&self, user_id: ObjectId) -> LiveSubscription {
+        let (sender, receiver) = mpsc::channel(SUBSCRIBER_QUEUE);
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .subscribers
+            .lock()
+            .entry(user_id)
+            .or_default()
+            .push((id, sender));
+        LiveSubscription {
+            receiver,
+            user_id,
+            id,
+            hub: self.inner.clone(),
+        }
+    }
+
+    /// How many subscribers this instance serves.
+    pub fn subscriber_count(&self) -> usize {
+        self.inner.subscribers.lock().values().map(Vec::len).sum()
+    }
+
+    /// Whether the change stream is open.
+    pub fn is_streaming(&self) -> bool {
+        self.inner.streaming.load(Ordering::SeqCst)
+    }
+
+    /// Hands `change` to `user_id`'s subscribers; one whose queue is full is dropped.
+    pub fn dispatch(&self, user_id: ObjectId, change: LiveChange) {
+        let mut subscribers = self.inner.subscribers.lock();
+        let Some(list) = subscribers.get_mut(&user_id) else {
+            return;
+        };
+        list.retain(|(_, sender)| sender.try_send(change.clone()).is_ok());
+        if list.is_empty() {
+            subscribers.remove(&user_id);
+        }
+    }
+
+    /// Runs the instance's change stream until the process stops, reopening it (from the stored
+    /// token) after an error. `instance` names the token document.
+    pub async fn run(self, database: Database, instance: String) {
+        let tokens: Collection<Document> = database.collection(RESUME_TOKENS);
+        let notifications: Collection<Notification> = database.collection(NOTIFICATIONS);
+        loop {
+            if let Err(error) = self.stream_once(&notifications, &tokens, &instance).await {
+                tracing::warn!(error = %error, "notifications change stream failed; reopening");
+            }
+            self.inner.streaming.store(false, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn stored_token(tokens: &Collection<Document>, instance: &str) -> Option<ResumeToken> {
+        let stored = tokens.find_one(doc! { "_id": instance }).await.ok()??;
+        let token = stored.get("token")?.clone();
+        bson::from_bson(token).ok()
+    }
+
+    async fn stream_once(
+        &self,
+        notifications: &Collection<Notification>,
+        tokens: &Collection<Document>,
+        instance: &str,
+    ) -> Result<(), mongodb::error::Error> {
+        let pipeline = [doc! { "$match": {
+            "operationType": { "$in": ["insert", "update", "replace"] }
+        }}];
+        let open = |token: Option<ResumeToken>| {
+            let mut watch = notifications
+                .watch()
+                .pipeline(pipeline.clone())
+                .full_document(FullDocumentType::UpdateLookup);
+            if let Some(token) = token {
+                watch = watch.resume_after(token);
+            }
+            watch
+        };
+        let mut stream = match Self::stored_token(tokens, instance).await {
+            Some(token) => match open(Some(token)).await {
+                Ok(stream) => stream,
+                // The token is older than the store's history: start from now. Subscribers
+                // reconnect with their cursors, which replay what they missed.
+                Err(error) => {
+                    tracing::warn!(error = %error, "stored resume token refused; streaming from now");
+                    open(None).await?
+                }
+            },
+            None => open(None).await?,
+        };
+        self.inner.streaming.store(true, Ordering::SeqCst);
+        let mut saved_at = Instant::now();
+        let mut unsaved = false;
+        loop {
+            let next = tokio::time::timeout(Duration::from_secs(1), stream.next()).await;
+            match next {
+                Ok(Some(event)) => {
+                    self.dispatch_event(event?);
+                    unsaved = true;
+                }
+                Ok(None) => return Ok(()),
+                Err(_idle) => {}
+            }
+            // At most one token write a second, and none while nothing happens.
+            if unsaved && saved_at.elapsed() >= Duration::from_secs(1) {
+                if let Some(token) = stream.resume_token() {
+                    let token = bson::to_bson(&token)
+                        .map_err(|error| mongodb::error::Error::custom(error.to_string()))?;
+                    tokens
+                        .update_one(
+                            doc! { "_id": instance },
+                            doc! { "$set": { "token": token, "saved_at": bson::DateTime::now() } },
+                        )
+                        .upsert(true)
+                        .await?;
+                }
+                saved_at = Instant::now();
+                unsaved = false;
+            }
+        }
+    }
+
+    fn dispatch_event(&self, event: ChangeStreamEvent<Notification>) {
+        let Some(notification) = event.full_document else {
+            return;
+        };
+        let user_id = notification.user_id;
+        if !notification.shown_in_app {
+            return;
+        }
+        let change = match event.operation_type {
+            OperationType::Insert => LiveChange::Added(Arc::new(notification)),
+            _ => LiveChange::Changed,
+        };
+        self.dispatch(user_id, change);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_reaches_only_its_recipients_subscribers_and_leaving_unregisters() {
+        let hub = LiveNotifications::new();
+        let alice = ObjectId::new();
+        let bob = ObjectId::new();
+        let mut alice_first = hub.subscribe(alice);
+        let mut alice_second = hub.subscribe(alice);
+        let mut bob_only = hub.subscribe(bob);
+        hub.dispatch(alice, LiveChange::Changed);
+        assert!(matches!(
+            alice_first.receiver.try_recv(),
+            Ok(LiveChange::Changed)
+        ));
+        assert!(matches!(
+            alice_second.receiver.try_recv(),
+            Ok(LiveChange::Changed)
+        ));
+        assert!(bob_only.receiver.try_recv().is_err());
+        drop(alice_second);
+        assert_eq!(hub.subscriber_count(), 2);
+    }
+
+    #[test]
+    fn a_subscriber_that_falls_behind_is_dropped_not_waited_for() {
+        let hub = LiveNotifications::new();
+        let user = ObjectId::new();
+        let mut slow = hub.subscribe(user);
+        for _ in 0..=SUBSCRIBER_QUEUE {
+            hub.dispatch(user, LiveChange::Changed);
+        }
+        assert_eq!(hub.subscriber_count(), 0);
+        let mut received = 0;
+        while slow.receiver.try_recv().is_ok() {
+            received += 1;
+        }
+        assert_eq!(received, SUBSCRIBER_QUEUE);
+    }
+}
