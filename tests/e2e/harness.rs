@@ -103,6 +103,20 @@ impl TestGateway {
         self.running.as_ref().expect("the gateway is running")
     }
 
+    /// Turns the recorded domain events into notifications now (the interval does it too);
+    /// returns how many were created.
+    pub async fn deliver_notifications(&self) -> usize {
+        self.running()
+            .deliver_notifications()
+            .await
+            .expect("notifications are delivered")
+    }
+
+    /// The store's connection string, for a second gateway on the same store.
+    pub fn mongodb_uri(&self) -> String {
+        self.running().mongodb_uri().to_string()
+    }
+
     /// Runs the escrow's background work once (auto-approvals, due transfers, reconcile).
     pub async fn run_escrow_due_work(&self) -> escrow::DueWorkReport {
         self.running()

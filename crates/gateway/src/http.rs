@@ -47,6 +47,8 @@ pub struct AppState {
     pub stripe_webhooks: Option<crate::stripe_webhooks::StripeWebhooks>,
     /// The HTTP-level settings: limits, timeouts, origins, IDE and metrics access.
     pub surface: Surface,
+    /// Live-subscription connections: the per-user cap and keep-alive.
+    pub live: crate::live_connections::LiveConnections,
 }
 
 /// How the HTTP surface is exposed, from the configuration.

@@ -13,7 +13,9 @@ pub mod demo;
 mod deploy_files;
 pub mod graphql_http;
 pub mod http;
+pub mod live_connections;
 pub mod metrics;
+pub mod notification_recipients;
 pub mod secrets;
 mod serve;
 pub mod stripe_webhooks;
@@ -44,11 +46,13 @@ pub struct RunningGateway {
     client: mongodb::Client,
     embedded: Option<EmbeddedMongo>,
     background: JoinHandle<()>,
+    notification_work: Vec<JoinHandle<()>>,
     grace: Duration,
     escrow: escrow::EscrowService,
     marketplace: marketplace::MarketplaceService,
     identity: identity::IdentityService,
     trust: trust::TrustService,
+    notifications: notifications::NotificationService,
 }
 
 impl RunningGateway {
@@ -94,6 +98,12 @@ impl RunningGateway {
         self.identity.pending_outbox_messages(1_000).await
     }
 
+    /// Turns the recorded domain events into notifications now, as the interval does; returns
+    /// how many notifications were created. For tests that must not wait for the interval.
+    pub async fn deliver_notifications(&self) -> Result<usize, notifications::NotificationError> {
+        self.notifications.deliver_pending_events().await
+    }
+
     /// Transfers the payouts that are due, without the reconcile that follows in
     /// [`RunningGateway::run_escrow_due_work`]; returns the payouts paid. For tests that look at
     /// what a failed transfer write leaves behind before anything repairs it.
@@ -106,6 +116,9 @@ impl RunningGateway {
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
         self.background.abort();
+        for task in &self.notification_work {
+            task.abort();
+        }
         match tokio::time::timeout(self.grace, self.server).await {
             Ok(Ok(Ok(()))) => tracing::info!("in-flight requests drained"),
             Ok(Ok(Err(error))) => tracing::error!(error = %error, "HTTP server failed"),
@@ -180,7 +193,8 @@ pub async fn start_with_clocks(
         .into_iter()
         .chain(marketplace::MarketplaceService::collections())
         .chain(escrow::EscrowService::collections())
-        .chain(trust::TrustService::collections());
+        .chain(trust::TrustService::collections())
+        .chain(notifications::NotificationService::collections());
     for spec in specs {
         foundation::ensure_collection(&database, &spec)
             .await
@@ -224,7 +238,7 @@ pub async fn start_with_clocks(
         secrets::Secrets::previous_derived_keys(&config, "marketplace/credentials");
     marketplace_settings.money = config.money.limits()?;
     let marketplace =
-        marketplace::MarketplaceService::new(database.clone(), marketplace_settings, clock)
+        marketplace::MarketplaceService::new(database.clone(), marketplace_settings, clock.clone())
             .with_funding(Arc::new(escrow.clone()))
             .with_settlement(Arc::new(escrow.clone()))
             .with_enhancer(config::enhancement_provider(config.ai.as_ref())?);
@@ -244,6 +258,32 @@ pub async fn start_with_clocks(
         trust.clone(),
         Duration::from_secs(config.escrow_work_interval_seconds),
     ));
+    let notifications = notifications::NotificationService::new(
+        &database,
+        notifications::NotificationSettings {
+            retention: Duration::from_secs(
+                config
+                    .notification_retention_days
+                    .saturating_mul(24 * 60 * 60),
+            ),
+            ..Default::default()
+        },
+        clock.clone(),
+        Arc::new(notification_recipients::IdentityRecipients(
+            identity.clone(),
+        )),
+    );
+    let live = notifications::LiveNotifications::new();
+    let notification_work = vec![
+        tokio::spawn(notification_delivery(
+            notifications.clone(),
+            Duration::from_millis(config.notification_work_interval_milliseconds),
+        )),
+        tokio::spawn(
+            live.clone()
+                .run(database.clone(), config.instance_name.clone()),
+        ),
+    ];
     let stripe_webhooks =
         config
             .stripe_webhook_secret
@@ -258,6 +298,8 @@ pub async fn start_with_clocks(
         marketplace.clone(),
         escrow.clone(),
         trust.clone(),
+        notifications.clone(),
+        live,
     )
     .with_payout_onboarding(graphql::PayoutOnboarding {
         accounts: payments.accounts,
@@ -282,6 +324,10 @@ pub async fn start_with_clocks(
         trusted_proxies: config.trusted_proxies.clone(),
         stripe_webhooks,
         surface: surface(&config)?,
+        live: live_connections::LiveConnections::new(
+            usize::try_from(config.subscription_connections_per_user).unwrap_or(usize::MAX),
+            Duration::from_secs(config.subscription_keep_alive_seconds),
+        ),
     });
     let listener = tokio::net::TcpListener::bind(config.bind_addr)
         .await
@@ -302,11 +348,13 @@ pub async fn start_with_clocks(
         client,
         embedded,
         background,
+        notification_work,
         grace: Duration::from_secs(config.shutdown_grace_seconds),
         escrow,
         marketplace,
         identity,
         trust,
+        notifications,
     })
 }
 
@@ -396,6 +444,23 @@ async fn escrow_due_work(
             Ok(revealed) => tracing::debug!(revealed, "due ratings revealed"),
             Err(error) => {
                 tracing::error!(error = %error, "revealing due ratings failed; retrying next tick")
+            }
+        }
+    }
+}
+
+/// The worker turning domain events into notifications, on an interval. Events are claimed by
+/// lease, so several instances running it share the work and each event is delivered once.
+async fn notification_delivery(notifications: notifications::NotificationService, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match notifications.deliver_pending_events().await {
+            Ok(created) if created > 0 => tracing::debug!(created, "notifications delivered"),
+            Ok(_) => {}
+            Err(error) => {
+                tracing::error!(error = %error, "delivering notifications failed; retrying next tick")
             }
         }
     }

@@ -45,9 +45,12 @@ pub struct LiveNotifications {
     inner: Arc<Inner>,
 }
 
+/// One registered subscriber: its number (to unregister it) and its queue.
+type Subscriber = (u64, mpsc::Sender<LiveChange>);
+
 #[derive(Debug, Default)]
 struct Inner {
-    subscribers: Mutex<HashMap<ObjectId, Vec<(u64, mpsc::Sender<LiveChange>)>>>,
+    subscribers: Mutex<HashMap<ObjectId, Vec<Subscriber>>>,
     next_id: AtomicU64,
     /// Whether the change stream is open (subscriptions wait for nothing else).
     streaming: std::sync::atomic::AtomicBool,

@@ -116,6 +116,10 @@ fn shown() -> bool {
     true
 }
 
+/// A user's notification switches by name (`email_new_job`, `in_app_payout_held`, ...); a
+/// name absent is on.
+pub type Switches = BTreeMap<String, bool>;
+
 /// Resolves whom an event is for and what they want, from the domain that knows (identity),
 /// wired by the gateway so this crate depends on no other domain.
 pub trait RecipientDirectory: Send + Sync + Debug {
@@ -130,7 +134,7 @@ pub trait RecipientDirectory: Send + Sync + Debug {
     fn switches<'a>(
         &'a self,
         user_ids: &'a [ObjectId],
-    ) -> BoxFuture<'a, Result<HashMap<ObjectId, BTreeMap<String, bool>>, String>>;
+    ) -> BoxFuture<'a, Result<HashMap<ObjectId, Switches>, String>>;
 }
 
 /// How notifications are kept and delivered.
@@ -641,5 +645,44 @@ impl NotificationService {
             switches.push((change.kind.preference_key(change.channel), change.enabled));
         }
         Ok(switches)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_notification_reads_back_as_written() {
+        let now = DateTime::from_millis(1_000);
+        let notification = Notification {
+            id: ObjectId::new(),
+            user_id: ObjectId::new(),
+            event_id: Some(ObjectId::new()),
+            sequence: 3,
+            kind: NotificationType::JobAssigned,
+            title: "t".into(),
+            message: "m".into(),
+            related_job_id: None,
+            related_submission_id: None,
+            related_user_id: None,
+            action_url: Some("/jobs".into()),
+            action_text: None,
+            is_read: false,
+            read_at: None,
+            email_wanted: true,
+            sent_email: false,
+            email_sent_at: None,
+            shown_in_app: true,
+            priority: Priority::Normal,
+            group_key: None,
+            dismissed_at: None,
+            created_at: now,
+            expires_at: now,
+        };
+        let stored = bson::to_document(&notification).unwrap();
+        assert_eq!(stored.get_str("type").unwrap(), "job_assigned");
+        let read: Notification = bson::from_document(stored).unwrap();
+        assert_eq!(read, notification);
     }
 }

@@ -1,0 +1,478 @@
+//! In-app notifications over HTTP: each event reaches exactly the people it is for (asserted as
+//! each recipient and as strangers), a notification is seen and changed by its recipient only,
+//! preferences are honoured per type and channel, and an event replayed after a lost completion
+//! creates no duplicate.
+
+use serde_json::{json, Value};
+
+use crate::harness::{outcome, TestGateway, DEMO_PASSWORD};
+use crate::marketplace::{create_project, draft_submission, open_job, submit_draft};
+
+const MY_NOTIFICATIONS: &str = "query($first: Int, $after: String, $unreadOnly: Boolean) {
+  me { id unreadNotificationCount
+       notifications(first: $first, after: $after, unreadOnly: $unreadOnly) {
+         totalCount pageInfo { hasNextPage }
+         edges { cursor node { id type title message relatedJobId relatedSubmissionId relatedUserId
+                               actionUrl priority groupKey isRead readAt sentEmail } } } } }";
+const MARK_READ: &str =
+    "mutation($input: NotificationIdInput!) { markNotificationRead(input: $input) {
+  notification { id isRead readAt } unreadCount } }";
+const MARK_ALL: &str =
+    "mutation { markAllNotificationsRead(input: {}) { markedCount unreadCount } }";
+const DISMISS: &str =
+    "mutation($input: NotificationIdInput!) { dismissNotification(input: $input) {
+  notification { id dismissedAt isRead } unreadCount } }";
+const NODE: &str = "query($id: ID!) { node(id: $id) { id ... on Notification { title } } }";
+const PREFERENCES: &str = "mutation($input: UpdateNotificationPreferencesInput!) {
+  updateNotificationPreferences(input: $input) { preferences { type channel enabled } } }";
+
+/// The caller's notifications about `job_id` (newest first) as (type, node).
+async fn about_job(gateway: &TestGateway, token: &str, job_id: &str) -> Vec<Value> {
+    let body = gateway
+        .ok(Some(token), MY_NOTIFICATIONS, json!({ "first": 100 }))
+        .await;
+    body["me"]["notifications"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|edge| edge["node"].clone())
+        .filter(|node| node["relatedJobId"] == json!(job_id))
+        .collect()
+}
+
+fn types(nodes: &[Value]) -> Vec<String> {
+    nodes
+        .iter()
+        .map(|node| node["type"].as_str().expect("type").to_string())
+        .collect()
+}
+
+async fn me_id(gateway: &TestGateway, token: &str) -> String {
+    gateway.ok(Some(token), "{ me { id } }", json!({})).await["me"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string()
+}
+
+async fn techcorp_id(gateway: &TestGateway, john: &str) -> String {
+    gateway
+        .ok(Some(john), "{ me { organization { id } } }", json!({}))
+        .await["me"]["organization"]["id"]
+        .as_str()
+        .expect("john's organization")
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_claim_tells_the_client_and_a_hand_in_tells_the_client_and_the_organizations_admins_only()
+{
+    let gateway = TestGateway::start().await;
+    let (john, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let (sarah, _) = gateway.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    let (li, _) = gateway.login("li.wei@testers.dev", DEMO_PASSWORD).await;
+    let (maria, _) = gateway
+        .login("maria.garcia@shoplane.io", DEMO_PASSWORD)
+        .await;
+    let (admin, _) = gateway.login("admin@peertest.io", DEMO_PASSWORD).await;
+    let organization = techcorp_id(&gateway, &john).await;
+    let manager = gateway.register("ops@techcorp.com", "CLIENT").await;
+    gateway
+        .join_organization(&john, &organization, &manager, "ops@techcorp.com", "ADMIN")
+        .await;
+    let member = gateway.register("dev@techcorp.com", "CLIENT").await;
+    gateway
+        .join_organization(&john, &organization, &member, "dev@techcorp.com", "MEMBER")
+        .await;
+
+    let project = create_project(&gateway, &john, "Notified").await;
+    let job = open_job(&gateway, &john, &project, 2).await;
+    let submission = draft_submission(&gateway, &sarah, &job).await;
+    gateway.deliver_notifications().await;
+
+    let claimed = about_job(&gateway, &john, &job).await;
+    assert_eq!(types(&claimed), ["JOB_ASSIGNED"]);
+    assert_eq!(
+        claimed[0]["relatedUserId"],
+        json!(me_id(&gateway, &sarah).await)
+    );
+    assert_eq!(
+        claimed[0]["actionUrl"]
+            .as_str()
+            .map(|url| url.starts_with("/jobs/")),
+        Some(true)
+    );
+    assert!(claimed[0]["message"]
+        .as_str()
+        .expect("message")
+        .contains("claimed a seat"));
+    assert_eq!(claimed[0]["isRead"], json!(false));
+    assert_eq!(claimed[0]["sentEmail"], json!(false));
+    // The organization's other people hear of a claim only through the client.
+    for other in [&manager, &member, &sarah, &li, &maria, &admin] {
+        assert_eq!(about_job(&gateway, other, &job).await, Vec::<Value>::new());
+    }
+
+    submit_draft(&gateway, &sarah, &submission).await;
+    gateway.deliver_notifications().await;
+    let for_john = about_job(&gateway, &john, &job).await;
+    assert_eq!(types(&for_john), ["SUBMISSION_RECEIVED", "JOB_ASSIGNED"]);
+    assert_eq!(for_john[0]["relatedSubmissionId"], json!(submission));
+    let for_manager = about_job(&gateway, &manager, &job).await;
+    assert_eq!(types(&for_manager), ["SUBMISSION_RECEIVED"]);
+    for stranger in [&member, &sarah, &li, &maria, &admin] {
+        assert_eq!(
+            about_job(&gateway, stranger, &job).await,
+            Vec::<Value>::new()
+        );
+    }
+
+    // Delivering again (the interval runs it too) creates nothing more.
+    gateway.deliver_notifications().await;
+    assert_eq!(about_job(&gateway, &john, &job).await.len(), 2);
+    assert_eq!(about_job(&gateway, &manager, &job).await.len(), 1);
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn only_the_recipient_reads_or_changes_a_notification_and_admins_and_api_keys_see_none() {
+    let gateway = TestGateway::start().await;
+    let (john, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let (sarah, _) = gateway.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    let (admin, _) = gateway.login("admin@peertest.io", DEMO_PASSWORD).await;
+    let project = create_project(&gateway, &john, "Private").await;
+    let job = open_job(&gateway, &john, &project, 1).await;
+    draft_submission(&gateway, &sarah, &job).await;
+    gateway.deliver_notifications().await;
+    let notification = about_job(&gateway, &john, &job).await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let key = gateway
+        .ok(
+            Some(&john),
+            "mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret } }",
+            json!({ "input": { "organizationId": techcorp_id(&gateway, &john).await, "name": "ci", "scope": "READ_WRITE" } }),
+        )
+        .await["createApiKey"]["secret"]
+        .as_str()
+        .expect("secret")
+        .to_string();
+    let john_id = me_id(&gateway, &john).await;
+
+    // Reading: the recipient sees it; the tester, a platform admin and the organization's own
+    // API key get null, as for an id that names nothing.
+    let node = gateway
+        .graphql(Some(&john), NODE, json!({ "id": notification }))
+        .await;
+    assert_eq!(node["data"]["node"]["id"], json!(notification));
+    for other in [&sarah, &admin, &key] {
+        let node = gateway
+            .graphql(Some(other), NODE, json!({ "id": notification }))
+            .await;
+        assert_eq!(node["data"]["node"], Value::Null, "{node}");
+    }
+    // Someone else's list and count are null, admins included.
+    let as_admin = gateway
+        .graphql(
+            Some(&admin),
+            "query($id: ID!) { node(id: $id) { ... on User { notifications { totalCount } unreadNotificationCount notificationSettings { enabled } } } }",
+            json!({ "id": john_id }),
+        )
+        .await;
+    assert_eq!(
+        as_admin["data"]["node"],
+        json!({ "notifications": null, "unreadNotificationCount": null, "notificationSettings": null })
+    );
+
+    // Changing: someone else's is NOT_FOUND and changes nothing; API keys are FORBIDDEN.
+    for other in [&sarah, &admin] {
+        let body = gateway
+            .graphql(
+                Some(other),
+                MARK_READ,
+                json!({ "input": { "id": notification } }),
+            )
+            .await;
+        assert_eq!(outcome(&body), "NOT_FOUND", "{body}");
+        let body = gateway
+            .graphql(
+                Some(other),
+                DISMISS,
+                json!({ "input": { "id": notification } }),
+            )
+            .await;
+        assert_eq!(outcome(&body), "NOT_FOUND", "{body}");
+    }
+    let body = gateway
+        .graphql(
+            Some(&key),
+            MARK_READ,
+            json!({ "input": { "id": notification } }),
+        )
+        .await;
+    assert_eq!(outcome(&body), "FORBIDDEN", "{body}");
+    let body = gateway.graphql(Some(&key), MARK_ALL, json!({})).await;
+    assert_eq!(outcome(&body), "FORBIDDEN", "{body}");
+    let body = gateway.graphql(None, MARK_ALL, json!({})).await;
+    assert_eq!(outcome(&body), "UNAUTHENTICATED", "{body}");
+    let untouched = about_job(&gateway, &john, &job).await;
+    assert_eq!(untouched[0]["isRead"], json!(false));
+    assert_eq!(untouched[0]["readAt"], Value::Null);
+    // A malformed or foreign-typed id is bad input naming the field.
+    let body = gateway
+        .graphql(Some(&john), MARK_READ, json!({ "input": { "id": job } }))
+        .await;
+    assert_eq!(outcome(&body), "BAD_USER_INPUT", "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], json!("id"));
+
+    // The recipient reads, the count follows; reading again changes nothing.
+    let before = gateway.ok(Some(&john), MY_NOTIFICATIONS, json!({})).await["me"]
+        ["unreadNotificationCount"]
+        .as_u64()
+        .expect("count");
+    let read = gateway
+        .ok(
+            Some(&john),
+            MARK_READ,
+            json!({ "input": { "id": notification } }),
+        )
+        .await;
+    assert_eq!(
+        read["markNotificationRead"]["notification"]["isRead"],
+        json!(true)
+    );
+    assert_eq!(
+        read["markNotificationRead"]["unreadCount"],
+        json!(before - 1)
+    );
+    let read_at = read["markNotificationRead"]["notification"]["readAt"].clone();
+    let again = gateway
+        .ok(
+            Some(&john),
+            MARK_READ,
+            json!({ "input": { "id": notification } }),
+        )
+        .await;
+    assert_eq!(
+        again["markNotificationRead"]["notification"]["readAt"],
+        read_at
+    );
+    let unread = gateway
+        .ok(
+            Some(&john),
+            MY_NOTIFICATIONS,
+            json!({ "unreadOnly": true, "first": 100 }),
+        )
+        .await;
+    assert_eq!(
+        unread["me"]["notifications"]["totalCount"],
+        json!(before - 1)
+    );
+
+    // Everything read at once; then dismissing takes it out of the list.
+    let all = gateway.ok(Some(&john), MARK_ALL, json!({})).await;
+    assert_eq!(
+        all["markAllNotificationsRead"]["markedCount"],
+        json!(before - 1)
+    );
+    assert_eq!(all["markAllNotificationsRead"]["unreadCount"], json!(0));
+    let dismissed = gateway
+        .ok(
+            Some(&john),
+            DISMISS,
+            json!({ "input": { "id": notification } }),
+        )
+        .await;
+    assert!(dismissed["dismissNotification"]["notification"]["dismissedAt"].is_string());
+    assert_eq!(about_job(&gateway, &john, &job).await, Vec::<Value>::new());
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_type_turned_off_in_app_is_not_shown_and_preferences_refuse_bad_input() {
+    let gateway = TestGateway::start().await;
+    let (john, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let (sarah, _) = gateway.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    let changed = gateway
+        .ok(
+            Some(&john),
+            PREFERENCES,
+            json!({ "input": { "preferences": [
+                { "type": "JOB_ASSIGNED", "channel": "IN_APP", "enabled": false },
+                { "type": "JOB_ASSIGNED", "channel": "EMAIL", "enabled": false },
+            ] } }),
+        )
+        .await;
+    let preferences = changed["updateNotificationPreferences"]["preferences"]
+        .as_array()
+        .expect("preferences");
+    assert_eq!(preferences.len(), 36, "every type on both channels");
+    let off: Vec<&Value> = preferences
+        .iter()
+        .filter(|preference| preference["enabled"] == json!(false))
+        .collect();
+    assert_eq!(
+        off,
+        [
+            &json!({ "type": "JOB_ASSIGNED", "channel": "IN_APP", "enabled": false }),
+            &json!({ "type": "JOB_ASSIGNED", "channel": "EMAIL", "enabled": false }),
+        ]
+    );
+    // The seed's own switch is the same preference.
+    let seed = gateway
+        .ok(
+            Some(&john),
+            "{ me { notificationPreferences { emailJobAssigned emailNewJob } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        seed["me"]["notificationPreferences"],
+        json!({ "emailJobAssigned": false, "emailNewJob": true })
+    );
+
+    let project = create_project(&gateway, &john, "Quiet").await;
+    let job = open_job(&gateway, &john, &project, 1).await;
+    let submission = draft_submission(&gateway, &sarah, &job).await;
+    submit_draft(&gateway, &sarah, &submission).await;
+    gateway.deliver_notifications().await;
+    // The claim is not shown; the hand-in (still on) is.
+    assert_eq!(
+        types(&about_job(&gateway, &john, &job).await),
+        ["SUBMISSION_RECEIVED"]
+    );
+
+    for (preferences, field) in [
+        (
+            json!([{ "type": "OTHER", "channel": "EMAIL", "enabled": false }]),
+            "preferences.type",
+        ),
+        (
+            json!([
+                { "type": "PAYOUT_HELD", "channel": "EMAIL", "enabled": false },
+                { "type": "PAYOUT_HELD", "channel": "EMAIL", "enabled": true },
+            ]),
+            "preferences",
+        ),
+    ] {
+        let body = gateway
+            .graphql(
+                Some(&john),
+                PREFERENCES,
+                json!({ "input": { "preferences": preferences } }),
+            )
+            .await;
+        assert_eq!(outcome(&body), "BAD_USER_INPUT", "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["field"], json!(field));
+    }
+    let unchanged = gateway
+        .ok(
+            Some(&john),
+            "{ me { notificationSettings { type channel enabled } } }",
+            json!({}),
+        )
+        .await;
+    let payout_email = unchanged["me"]["notificationSettings"]
+        .as_array()
+        .expect("settings")
+        .iter()
+        .find(|preference| {
+            preference["type"] == json!("PAYOUT_HELD") && preference["channel"] == json!("EMAIL")
+        })
+        .cloned();
+    assert_eq!(payout_email.expect("listed")["enabled"], json!(true));
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn suspending_an_account_tells_its_owner_once_and_an_event_replayed_creates_no_duplicate() {
+    let gateway = TestGateway::start().await;
+    let (admin, _) = gateway.login("admin@peertest.io", DEMO_PASSWORD).await;
+    let (li, _) = gateway.login("li.wei@testers.dev", DEMO_PASSWORD).await;
+    let li_id = me_id(&gateway, &li).await;
+    let suspend = "mutation($input: UserIdInput!) { suspendUser(input: $input) { user { id } } }";
+    gateway
+        .ok(
+            Some(&admin),
+            suspend,
+            json!({ "input": { "userId": li_id } }),
+        )
+        .await;
+    // Suspending a suspended account records nothing new.
+    gateway
+        .ok(
+            Some(&admin),
+            suspend,
+            json!({ "input": { "userId": li_id } }),
+        )
+        .await;
+    gateway.deliver_notifications().await;
+    let notifications = gateway
+        .database
+        .collection::<bson::Document>("notifications");
+    let user_id = bson::oid::ObjectId::parse_str(
+        String::from_utf8(base64_decode(&li_id))
+            .expect("utf-8")
+            .split_once(':')
+            .expect("global id")
+            .1,
+    )
+    .expect("object id");
+    let filter = bson::doc! { "user_id": user_id, "type": "account_suspended" };
+    assert_eq!(
+        notifications
+            .count_documents(filter.clone())
+            .await
+            .expect("count"),
+        1
+    );
+    let stored = notifications
+        .find_one(filter.clone())
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.get_str("priority").expect("priority"), "urgent");
+    let ttl = stored
+        .get_datetime("expires_at")
+        .expect("expires")
+        .timestamp_millis()
+        - stored
+            .get_datetime("created_at")
+            .expect("created")
+            .timestamp_millis();
+    assert_eq!(ttl, 30 * 24 * 60 * 60 * 1000);
+
+    // The completion was lost (a crash after the notifications committed, as the worker sees
+    // it): the event is taken again and delivered again, and nothing is duplicated.
+    let events = gateway
+        .database
+        .collection::<bson::Document>("domain_events");
+    let reopened = events
+        .update_many(
+            bson::doc! { "kind": "account_suspended", "recipients": user_id },
+            bson::doc! { "$set": { "processed_at": null, "lease_owner": null, "lease_until": null } },
+        )
+        .await
+        .expect("reopened");
+    assert_eq!(reopened.modified_count, 1);
+    assert_eq!(gateway.deliver_notifications().await, 0);
+    assert_eq!(
+        notifications.count_documents(filter).await.expect("count"),
+        1
+    );
+    assert_eq!(
+        events
+            .count_documents(bson::doc! { "kind": "account_suspended", "processed_at": null })
+            .await
+            .expect("count"),
+        0
+    );
+    gateway.stop().await;
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .expect("base64")
+}

@@ -1,0 +1,389 @@
+//! Live subscriptions against the real gateway: two instances on one store (a change made
+//! through instance A reaches a subscriber on instance B, over graphql-transport-ws and the
+//! legacy graphql-ws), a reconnect with a cursor that gets exactly what it missed and then live
+//! ones, the unread count following reads, and sockets closed with 4401 when their credentials
+//! lapse (session revoked, user suspended, token expired), 4403 for a wrong token, 4429 past the
+//! per-user cap.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::harness::{TestGateway, DEMO_PASSWORD};
+use crate::marketplace::{create_project, open_job};
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const ADDED: &str = "subscription($after: String) { notificationAdded(after: $after) { cursor type relatedJobId } }";
+const CLAIM: &str = "mutation($input: JobIdInput!) { claimJob(input: $input) { job { id } } }";
+
+/// A gateway whose live connections re-check credentials and ping every second and whose
+/// worker delivers events every 50 ms.
+async fn live_gateway(adjust: impl FnOnce(&mut gateway::Config)) -> TestGateway {
+    TestGateway::start_with(|config| {
+        config.subscription_keep_alive_seconds = 1;
+        config.notification_work_interval_milliseconds = 50;
+        adjust(config);
+    })
+    .await
+}
+
+async fn open(gateway: &TestGateway, protocol: &str) -> Socket {
+    let url = format!(
+        "{}/graphql/ws",
+        gateway.base_url.replacen("http://", "ws://", 1)
+    );
+    let mut request = url.into_client_request().expect("request");
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", protocol.parse().expect("header"));
+    tokio_tungstenite::connect_async(request)
+        .await
+        .expect("upgraded")
+        .0
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::Text(message.to_string().into()))
+        .await
+        .expect("sent");
+}
+
+/// The next text or close message within 15 s, skipping pings and graphql-ws keep-alives.
+async fn next(socket: &mut Socket) -> Message {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(15), socket.next())
+            .await
+            .expect("the server answers in time")
+            .expect("the socket is open")
+            .expect("a message");
+        match &message {
+            Message::Text(text) if text.as_str() == r#"{"type":"ka"}"# => continue,
+            Message::Text(_) | Message::Close(_) => return message,
+            _ => continue,
+        }
+    }
+}
+
+fn text(message: &Message) -> Value {
+    match message {
+        Message::Text(text) => serde_json::from_str(text.as_str()).expect("JSON"),
+        other => panic!("expected a text message, got {other:?}"),
+    }
+}
+
+fn close_code(message: &Message) -> u16 {
+    match message {
+        Message::Close(Some(frame)) => u16::from(frame.code),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}
+
+/// Opens a graphql-transport-ws socket as `token` and subscribes `query` as operation "1".
+async fn subscribe(gateway: &TestGateway, token: &str, query: &str, variables: Value) -> Socket {
+    let mut socket = open(gateway, "graphql-transport-ws").await;
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }),
+    )
+    .await;
+    assert_eq!(text(&next(&mut socket).await)["type"], "connection_ack");
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": variables } }),
+    )
+    .await;
+    socket
+}
+
+/// The payload of the next `next` message.
+async fn next_data(socket: &mut Socket) -> Value {
+    let message = text(&next(socket).await);
+    assert_eq!(message["type"], "next", "{message}");
+    assert!(message["payload"].get("errors").is_none(), "{message}");
+    message["payload"]["data"].clone()
+}
+
+/// Publishes `count` one-seat jobs of john's and returns their ids.
+async fn jobs(gateway: &TestGateway, john: &str, count: usize) -> Vec<String> {
+    let project = create_project(gateway, john, "Live").await;
+    let mut jobs = Vec::new();
+    for _ in 0..count {
+        jobs.push(open_job(gateway, john, &project, 1).await);
+    }
+    jobs
+}
+
+async fn claim(gateway: &TestGateway, tester: &str, job: &str) {
+    gateway
+        .ok(Some(tester), CLAIM, json!({ "input": { "jobId": job } }))
+        .await;
+}
+
+#[tokio::test]
+async fn a_claim_made_through_instance_a_reaches_subscribers_on_instance_b_over_both_websocket_protocols(
+) {
+    let a = live_gateway(|_| {}).await;
+    let uri = a.mongodb_uri();
+    let b = live_gateway(|config| {
+        config.mongodb_uri = Some(uri);
+        config.instance_name = "instance-b".to_string();
+    })
+    .await;
+    let (john_a, _) = a.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let (sarah, _) = a.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    let (john_b, _) = b.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let jobs = jobs(&a, &john_a, 1).await;
+
+    let mut modern = subscribe(&b, &john_b, ADDED, json!({})).await;
+    let mut legacy = open(&b, "graphql-ws").await;
+    send(
+        &mut legacy,
+        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {john_b}") } }),
+    )
+    .await;
+    assert_eq!(text(&next(&mut legacy).await)["type"], "connection_ack");
+    send(
+        &mut legacy,
+        json!({ "id": "7", "type": "start", "payload": { "query": ADDED } }),
+    )
+    .await;
+    // Both subscriptions are registered before the change: neither protocol acknowledges a
+    // subscription, so a short pause lets the server take them.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    claim(&a, &sarah, &jobs[0]).await;
+    let received = next_data(&mut modern).await;
+    assert_eq!(received["notificationAdded"]["type"], "JOB_ASSIGNED");
+    assert_eq!(
+        received["notificationAdded"]["relatedJobId"],
+        json!(jobs[0])
+    );
+    let message = text(&next(&mut legacy).await);
+    assert_eq!(message["type"], "data", "{message}");
+    assert_eq!(message["id"], "7");
+    assert_eq!(
+        message["payload"]["data"]["notificationAdded"]["relatedJobId"],
+        json!(jobs[0])
+    );
+    // Sarah (who claimed) hears nothing: a subscription of hers on B stays silent.
+    let (sarah_b, _) = b.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    let mut sarah_socket = subscribe(&b, &sarah_b, ADDED, json!({})).await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(700), next(&mut sarah_socket))
+            .await
+            .is_err(),
+        "no notification for the tester"
+    );
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn a_subscriber_reconnecting_with_its_cursor_gets_exactly_the_five_it_missed_in_order_then_live_ones(
+) {
+    let gateway = live_gateway(|_| {}).await;
+    let (john, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let (sarah, _) = gateway.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    let jobs = jobs(&gateway, &john, 7).await;
+
+    let mut socket = subscribe(&gateway, &john, ADDED, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    claim(&gateway, &sarah, &jobs[0]).await;
+    let first = next_data(&mut socket).await;
+    assert_eq!(first["notificationAdded"]["relatedJobId"], json!(jobs[0]));
+    let cursor = first["notificationAdded"]["cursor"].clone();
+    socket.close(None).await.expect("closed");
+
+    for job in &jobs[1..6] {
+        claim(&gateway, &sarah, job).await;
+    }
+    gateway.deliver_notifications().await;
+
+    let mut socket = subscribe(&gateway, &john, ADDED, json!({ "after": cursor })).await;
+    let mut replayed = Vec::new();
+    for _ in 0..5 {
+        replayed.push(next_data(&mut socket).await["notificationAdded"]["relatedJobId"].clone());
+    }
+    assert_eq!(
+        replayed,
+        jobs[1..6].iter().map(|job| json!(job)).collect::<Vec<_>>()
+    );
+    claim(&gateway, &sarah, &jobs[6]).await;
+    let live = next_data(&mut socket).await;
+    assert_eq!(live["notificationAdded"]["relatedJobId"], json!(jobs[6]));
+    // Nothing twice at the seam.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(700), next(&mut socket))
+            .await
+            .is_err(),
+        "no duplicate after the live one"
+    );
+    // A cursor that is not one is refused, naming the argument.
+    let mut refused = subscribe(
+        &gateway,
+        &john,
+        ADDED,
+        json!({ "after": "bm90LWEtY3Vyc29y" }),
+    )
+    .await;
+    let message = text(&next(&mut refused).await);
+    assert_eq!(message["payload"]["data"], Value::Null, "{message}");
+    let error = &message["payload"]["errors"][0]["extensions"];
+    assert_eq!(error["code"], "BAD_USER_INPUT");
+    assert_eq!(error["field"], "after");
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn the_unread_count_is_pushed_now_and_again_when_notifications_arrive_or_are_read() {
+    let gateway = live_gateway(|_| {}).await;
+    let (john, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let (sarah, _) = gateway.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    gateway
+        .ok(
+            Some(&john),
+            "mutation { markAllNotificationsRead(input: {}) { unreadCount } }",
+            json!({}),
+        )
+        .await;
+    let jobs = jobs(&gateway, &john, 1).await;
+    gateway.deliver_notifications().await;
+    let mut socket = subscribe(
+        &gateway,
+        &john,
+        "subscription { unreadNotificationCountChanged }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        next_data(&mut socket).await["unreadNotificationCountChanged"],
+        0
+    );
+    claim(&gateway, &sarah, &jobs[0]).await;
+    assert_eq!(
+        next_data(&mut socket).await["unreadNotificationCountChanged"],
+        1
+    );
+    gateway
+        .ok(
+            Some(&john),
+            "mutation { markAllNotificationsRead(input: {}) { unreadCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        next_data(&mut socket).await["unreadNotificationCountChanged"],
+        0
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn revoking_the_session_or_suspending_the_user_closes_the_socket_with_4401() {
+    let gateway = live_gateway(|_| {}).await;
+    let (admin, _) = gateway.login("admin@peertest.io", DEMO_PASSWORD).await;
+    let (li, _) = gateway.login("li.wei@testers.dev", DEMO_PASSWORD).await;
+    let (sarah, _) = gateway.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+
+    let mut socket = subscribe(&gateway, &sarah, ADDED, json!({})).await;
+    gateway
+        .ok(
+            Some(&sarah),
+            "mutation { logout(input: {}) { ok } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(close_code(&next(&mut socket).await), 4401);
+
+    let mut socket = subscribe(&gateway, &li, ADDED, json!({})).await;
+    let li_id = gateway.ok(Some(&li), "{ me { id } }", json!({})).await["me"]["id"].clone();
+    gateway
+        .ok(
+            Some(&admin),
+            "mutation($input: UserIdInput!) { suspendUser(input: $input) { user { id } } }",
+            json!({ "input": { "userId": li_id } }),
+        )
+        .await;
+    // The suspension notice may arrive first; then the socket closes.
+    let mut message = next(&mut socket).await;
+    if matches!(message, Message::Text(_)) {
+        assert_eq!(
+            text(&message)["payload"]["data"]["notificationAdded"]["type"],
+            "ACCOUNT_SUSPENDED"
+        );
+        message = next(&mut socket).await;
+    }
+    assert_eq!(close_code(&message), 4401);
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn an_expiring_access_token_closes_the_socket_with_4401() {
+    let identity_clock = Arc::new(foundation::ManualClock::new(bson::DateTime::now()));
+    let gateway = TestGateway::start_with_clocks(
+        Arc::new(foundation::SystemClock),
+        identity_clock.clone(),
+        |config| config.subscription_keep_alive_seconds = 1,
+    )
+    .await;
+    let (sarah, _) = gateway.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    let mut socket = subscribe(&gateway, &sarah, ADDED, json!({})).await;
+    // Still open across a check while the token holds.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1_500), next(&mut socket))
+            .await
+            .is_err()
+    );
+    identity_clock.advance(Duration::from_secs(24 * 60 * 60));
+    assert_eq!(close_code(&next(&mut socket).await), 4401);
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_token_gets_4403_and_no_data_and_a_user_past_the_cap_gets_4429() {
+    let gateway = live_gateway(|config| config.subscription_connections_per_user = 2).await;
+    let mut socket = open(&gateway, "graphql-transport-ws").await;
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "Authorization": "Bearer not-a-token" } }),
+    )
+    .await;
+    assert_eq!(close_code(&next(&mut socket).await), 4403);
+
+    let (john, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let _first = subscribe(&gateway, &john, ADDED, json!({})).await;
+    let second = subscribe(&gateway, &john, ADDED, json!({})).await;
+    let mut third = open(&gateway, "graphql-transport-ws").await;
+    send(
+        &mut third,
+        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {john}") } }),
+    )
+    .await;
+    assert_eq!(close_code(&next(&mut third).await), 4429);
+    // Closing one frees its place.
+    drop(second);
+    let mut freed = None;
+    for _ in 0..50 {
+        let mut again = open(&gateway, "graphql-transport-ws").await;
+        send(
+            &mut again,
+            json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {john}") } }),
+        )
+        .await;
+        let answer = next(&mut again).await;
+        if matches!(answer, Message::Text(_)) {
+            freed = Some(text(&answer)["type"].clone());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(freed, Some(json!("connection_ack")));
+    gateway.stop().await;
+}
