@@ -387,3 +387,63 @@ async fn a_wrong_token_gets_4403_and_no_data_and_a_user_past_the_cap_gets_4429()
     assert_eq!(freed, Some(json!("connection_ack")));
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn job_changed_is_checked_at_subscribe_and_for_every_change() {
+    let gateway = live_gateway(|_| {}).await;
+    let (john, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let (sarah, _) = gateway.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    let (li, _) = gateway.login("li.wei@testers.dev", DEMO_PASSWORD).await;
+    let (maria, _) = gateway
+        .login("maria.garcia@shoplane.io", DEMO_PASSWORD)
+        .await;
+    let project = create_project(&gateway, &john, "Watched").await;
+    let job = open_job(&gateway, &john, &project, 2).await;
+    let watch = "subscription($id: ID!) { jobChanged(id: $id) { id status seatsRemaining } }";
+
+    // Another organization's client may not see the job: refused at subscribe.
+    let mut refused = subscribe(&gateway, &maria, watch, json!({ "id": job })).await;
+    let message = text(&next(&mut refused).await);
+    assert_eq!(
+        message["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{message}"
+    );
+
+    let mut watching_tester = subscribe(&gateway, &li, watch, json!({ "id": job })).await;
+    let mut seated_tester = subscribe(&gateway, &sarah, watch, json!({ "id": job })).await;
+    let mut client = subscribe(&gateway, &john, watch, json!({ "id": job })).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    claim(&gateway, &sarah, &job).await;
+    for socket in [&mut watching_tester, &mut seated_tester, &mut client] {
+        let seen = next_data(socket).await;
+        assert_eq!(seen["jobChanged"]["seatsRemaining"], 1, "{seen}");
+        assert_eq!(seen["jobChanged"]["status"], "OPEN");
+    }
+
+    // Cancelled, the job is no longer listed: the tester without a seat loses sight of it and
+    // is told so once; the seated tester and the client see the change.
+    gateway
+        .ok(
+            Some(&john),
+            "mutation($input: JobMoneyInput!) { cancelJob(input: $input) { job { id } } }",
+            json!({ "input": { "jobId": job } }),
+        )
+        .await;
+    let message = text(&next(&mut watching_tester).await);
+    assert_eq!(
+        message["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{message}"
+    );
+    let done = text(&next(&mut watching_tester).await);
+    assert_eq!(done, json!({ "id": "1", "type": "complete" }));
+    for socket in [&mut seated_tester, &mut client] {
+        let mut status = Value::Null;
+        // A cancellation may take more than one write (the job, then its money): the last
+        // change read shows the cancelled job.
+        while status != json!("CANCELLED") {
+            status = next_data(socket).await["jobChanged"]["status"].clone();
+        }
+    }
+    gateway.stop().await;
+}

@@ -274,7 +274,9 @@ pub async fn start_with_clocks(
         )),
     );
     let live = notifications::LiveNotifications::new();
+    let job_changes = marketplace::JobChanges::new();
     let notification_work = vec![
+        tokio::spawn(job_change_stream(marketplace.clone(), job_changes.clone())),
         tokio::spawn(notification_delivery(
             notifications.clone(),
             Duration::from_millis(config.notification_work_interval_milliseconds),
@@ -300,6 +302,7 @@ pub async fn start_with_clocks(
         trust.clone(),
         notifications.clone(),
         live,
+        job_changes,
     )
     .with_payout_onboarding(graphql::PayoutOnboarding {
         accounts: payments.accounts,
@@ -463,6 +466,19 @@ async fn notification_delivery(notifications: notifications::NotificationService
                 tracing::error!(error = %error, "delivering notifications failed; retrying next tick")
             }
         }
+    }
+}
+
+/// The instance's one change stream on jobs (`jobChanged`), reopened after a failure.
+async fn job_change_stream(
+    marketplace: marketplace::MarketplaceService,
+    changes: marketplace::JobChanges,
+) {
+    loop {
+        if let Err(error) = marketplace.watch_job_changes(&changes).await {
+            tracing::warn!(error = %error, "jobs change stream failed; reopening");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -42,6 +42,7 @@ pub struct Services {
     trust: trust::TrustService,
     notifications: notifications::NotificationService,
     live: notifications::LiveNotifications,
+    job_changes: marketplace::JobChanges,
     payout_onboarding: Option<PayoutOnboarding>,
     payment_methods: Option<std::sync::Arc<dyn escrow::PaymentMethods>>,
 }
@@ -67,6 +68,7 @@ impl Services {
         trust: trust::TrustService,
         notifications: notifications::NotificationService,
         live: notifications::LiveNotifications,
+        job_changes: marketplace::JobChanges,
     ) -> Self {
         Services {
             identity,
@@ -75,6 +77,7 @@ impl Services {
             trust,
             notifications,
             live,
+            job_changes,
             payout_onboarding: None,
             payment_methods: None,
         }
@@ -116,6 +119,11 @@ impl Services {
     /// This instance's live fan-out of notifications.
     pub fn live(&self) -> &notifications::LiveNotifications {
         &self.live
+    }
+
+    /// This instance's live fan-out of job changes.
+    pub fn job_changes(&self) -> &marketplace::JobChanges {
+        &self.job_changes
     }
 
     /// Ratings (and later disputes and qualification tests).

@@ -52,6 +52,7 @@ mod enhance;
 mod error;
 mod funding;
 mod job;
+mod live_jobs;
 mod personal_data;
 mod project;
 mod service;
@@ -86,6 +87,7 @@ pub use job::{
     OrganizationLimits, PublishedJob, TestType, TesterLevel, UserJourney, Visibility,
     JOB_TRANSITIONS,
 };
+pub use live_jobs::{JobChanges, JobSubscription};
 pub use personal_data::{ErasureBlocker, MarketplacePersonalData};
 pub use project::{
     NewProject, Project, ProjectCredentials, ProjectEnvironment, ProjectStatus, ProjectType,

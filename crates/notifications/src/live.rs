@@ -4,31 +4,26 @@
 //! every instance. The stream's resume token is stored (`change_stream_resume_tokens`, one
 //! document per instance name), so a restarted instance resumes where it stopped.
 //!
-//! Subscribers get [`LiveChange`]s through a bounded queue; one that falls behind is dropped
-//! (its stream ends) instead of slowing the others, and reconnects with its cursor, which replays
-//! what it missed.
+//! Subscribers get [`LiveChange`]s through `foundation::fanout`'s bounded queues; one that falls
+//! behind is dropped (its stream ends) instead of slowing the others, and reconnects with its
+//! cursor, which replays what it missed.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bson::oid::ObjectId;
 use bson::{doc, Document};
+use foundation::fanout::{Fanout, Subscription};
 use futures_util::StreamExt;
 use mongodb::change_stream::event::{ChangeStreamEvent, OperationType, ResumeToken};
 use mongodb::options::FullDocumentType;
 use mongodb::{Collection, Database};
-use parking_lot::Mutex;
-use tokio::sync::mpsc;
 
 use crate::service::{Notification, NOTIFICATIONS};
 
 /// Where each instance keeps its change stream's resume token.
 pub const RESUME_TOKENS: &str = "change_stream_resume_tokens";
-
-/// How many changes wait for a slow subscriber before it is dropped.
-const SUBSCRIBER_QUEUE: usize = 256;
 
 /// What a subscriber hears.
 #[derive(Debug, Clone)]
@@ -42,47 +37,13 @@ pub enum LiveChange {
 /// The in-memory side of the fan-out. Cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct LiveNotifications {
-    inner: Arc<Inner>,
+    subscribers: Fanout<ObjectId, LiveChange>,
+    /// Whether the change stream is open.
+    streaming: Arc<AtomicBool>,
 }
 
-/// One registered subscriber: its number (to unregister it) and its queue.
-type Subscriber = (u64, mpsc::Sender<LiveChange>);
-
-#[derive(Debug, Default)]
-struct Inner {
-    subscribers: Mutex<HashMap<ObjectId, Vec<Subscriber>>>,
-    next_id: AtomicU64,
-    /// Whether the change stream is open (subscriptions wait for nothing else).
-    streaming: std::sync::atomic::AtomicBool,
-}
-
-/// One subscriber's queue; leaving (drop) unregisters it.
-#[derive(Debug)]
-pub struct LiveSubscription {
-    receiver: mpsc::Receiver<LiveChange>,
-    user_id: ObjectId,
-    id: u64,
-    hub: Arc<Inner>,
-}
-
-impl LiveSubscription {
-    /// The next change, or `None` once the subscriber was dropped for falling behind.
-    pub async fn next(&mut self) -> Option<LiveChange> {
-        self.receiver.recv().await
-    }
-}
-
-impl Drop for LiveSubscription {
-    fn drop(&mut self) {
-        let mut subscribers = self.hub.subscribers.lock();
-        if let Some(list) = subscribers.get_mut(&self.user_id) {
-            list.retain(|(id, _)| *id != self.id);
-            if list.is_empty() {
-                subscribers.remove(&self.user_id);
-            }
-        }
-    }
-}
+/// One subscriber's queue of its recipient's changes; dropping it unregisters it.
+pub type LiveSubscription = Subscription<ObjectId, LiveChange>;
 
 impl LiveNotifications {
     /// A hub with no subscribers; [`LiveNotifications::run`] feeds it.
@@ -92,42 +53,17 @@ impl LiveNotifications {
 
     /// Registers a subscriber for `user_id`'s changes, from now on.
     pub fn subscribe(&self, user_id: ObjectId) -> LiveSubscription {
-        let (sender, receiver) = mpsc::channel(SUBSCRIBER_QUEUE);
-        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        self.inner
-            .subscribers
-            .lock()
-            .entry(user_id)
-            .or_default()
-            .push((id, sender));
-        LiveSubscription {
-            receiver,
-            user_id,
-            id,
-            hub: self.inner.clone(),
-        }
+        self.subscribers.subscribe(user_id)
     }
 
     /// How many subscribers this instance serves.
     pub fn subscriber_count(&self) -> usize {
-        self.inner.subscribers.lock().values().map(Vec::len).sum()
+        self.subscribers.subscriber_count()
     }
 
     /// Whether the change stream is open.
     pub fn is_streaming(&self) -> bool {
-        self.inner.streaming.load(Ordering::SeqCst)
-    }
-
-    /// Hands `change` to `user_id`'s subscribers; one whose queue is full is dropped.
-    pub fn dispatch(&self, user_id: ObjectId, change: LiveChange) {
-        let mut subscribers = self.inner.subscribers.lock();
-        let Some(list) = subscribers.get_mut(&user_id) else {
-            return;
-        };
-        list.retain(|(_, sender)| sender.try_send(change.clone()).is_ok());
-        if list.is_empty() {
-            subscribers.remove(&user_id);
-        }
+        self.streaming.load(Ordering::SeqCst)
     }
 
     /// Runs the instance's change stream until the process stops, reopening it (from the stored
@@ -139,7 +75,7 @@ impl LiveNotifications {
             if let Err(error) = self.stream_once(&notifications, &tokens, &instance).await {
                 tracing::warn!(error = %error, "notifications change stream failed; reopening");
             }
-            self.inner.streaming.store(false, Ordering::SeqCst);
+            self.streaming.store(false, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -181,7 +117,7 @@ impl LiveNotifications {
             },
             None => open(None).await?,
         };
-        self.inner.streaming.store(true, Ordering::SeqCst);
+        self.streaming.store(true, Ordering::SeqCst);
         let mut saved_at = Instant::now();
         let mut unsaved = false;
         loop {
@@ -225,49 +161,6 @@ impl LiveNotifications {
             OperationType::Insert => LiveChange::Added(Arc::new(notification)),
             _ => LiveChange::Changed,
         };
-        self.dispatch(user_id, change);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_change_reaches_only_its_recipients_subscribers_and_leaving_unregisters() {
-        let hub = LiveNotifications::new();
-        let alice = ObjectId::new();
-        let bob = ObjectId::new();
-        let mut alice_first = hub.subscribe(alice);
-        let mut alice_second = hub.subscribe(alice);
-        let mut bob_only = hub.subscribe(bob);
-        hub.dispatch(alice, LiveChange::Changed);
-        assert!(matches!(
-            alice_first.receiver.try_recv(),
-            Ok(LiveChange::Changed)
-        ));
-        assert!(matches!(
-            alice_second.receiver.try_recv(),
-            Ok(LiveChange::Changed)
-        ));
-        assert!(bob_only.receiver.try_recv().is_err());
-        drop(alice_second);
-        assert_eq!(hub.subscriber_count(), 2);
-    }
-
-    #[test]
-    fn a_subscriber_that_falls_behind_is_dropped_not_waited_for() {
-        let hub = LiveNotifications::new();
-        let user = ObjectId::new();
-        let mut slow = hub.subscribe(user);
-        for _ in 0..=SUBSCRIBER_QUEUE {
-            hub.dispatch(user, LiveChange::Changed);
-        }
-        assert_eq!(hub.subscriber_count(), 0);
-        let mut received = 0;
-        while slow.receiver.try_recv().is_ok() {
-            received += 1;
-        }
-        assert_eq!(received, SUBSCRIBER_QUEUE);
+        self.subscribers.dispatch(&user_id, change);
     }
 }

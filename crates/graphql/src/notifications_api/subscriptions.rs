@@ -1,6 +1,7 @@
 //! The `Subscription` root: `notificationAdded`, `unreadNotificationCountChanged` and
-//! `jobChanged`. They listen to the instance's one notifications change stream through
-//! `notifications::LiveNotifications`, never a stream of their own.
+//! `jobChanged`. They listen to the instance's one change stream on notifications
+//! (`notifications::LiveNotifications`) and on jobs (`marketplace::JobChanges`), never a stream
+//! of their own.
 //!
 //! `notificationAdded(after:)` has no gap and no duplicate at the seam between replay and live:
 //! it registers for live changes FIRST, then replays from the store what follows the cursor, and
@@ -9,14 +10,20 @@
 
 use std::collections::VecDeque;
 
-use async_graphql::{Context, Subscription};
+use async_graphql::{Context, Subscription, ID};
 use bson::oid::ObjectId;
 use futures_util::stream::{self, BoxStream};
 use futures_util::StreamExt;
 use notifications::{LiveChange, LiveSubscription, NotificationService};
 
 use super::{decode_sequence_cursor, recipient, services, Notification};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
+use crate::marketplace_api::access::{actor, actor_of};
+use crate::marketplace_api::jobs::visible_job;
+use crate::marketplace_api::types::Job;
+use crate::marketplace_api::visibility::job_visible;
+use crate::relay::{GlobalId, NodeType};
+use crate::viewer::viewer;
 
 /// Notifications read from the store per query while replaying.
 const REPLAY_BATCH: i64 = 100;
@@ -77,6 +84,63 @@ impl Added {
     }
 }
 
+struct Watched {
+    services: crate::Services,
+    live: marketplace::JobSubscription,
+    actor: marketplace::Actor,
+    user_id: Option<ObjectId>,
+    job_id: ObjectId,
+    ended: bool,
+}
+
+impl Watched {
+    /// Who the viewer is now: a user's role and organization are read again for every change
+    /// (an API key keeps the actor it subscribed with; a revoked key closes the connection).
+    async fn current_actor(&self) -> ApiResult<marketplace::Actor> {
+        let Some(user_id) = self.user_id else {
+            return Ok(self.actor.clone());
+        };
+        let record = self
+            .services
+            .identity()
+            .user(user_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("job not found".to_string()))?;
+        let mut actor = actor_of(&record);
+        actor.organization_rules = self.actor.organization_rules;
+        Ok(actor)
+    }
+
+    async fn next(mut self) -> Option<(ApiResult<Job>, Self)> {
+        if self.ended {
+            return None;
+        }
+        self.live.next().await?;
+        // Changes that arrived meanwhile are answered by this one read.
+        while self.live.try_next().is_some() {}
+        let job = match self.services.marketplace().job(self.job_id).await {
+            Ok(job) => job,
+            Err(error) => {
+                self.ended = true;
+                return Some((Err(error.into()), self));
+            }
+        };
+        let visible = match self.current_actor().await {
+            Ok(actor) => job_visible(&actor, &job),
+            Err(error) => {
+                self.ended = true;
+                return Some((Err(error), self));
+            }
+        };
+        if !visible {
+            // Checked for every change: a viewer who lost sight of the job hears of it no more.
+            self.ended = true;
+            return Some((Err(ApiError::NotFound("job not found".to_string())), self));
+        }
+        Some((Ok(Job(job)), self))
+    }
+}
+
 struct UnreadCount {
     service: NotificationService,
     user_id: ObjectId,
@@ -117,6 +181,17 @@ impl SubscriptionRoot {
         Ok(self.notifications_after(ctx, after).await?)
     }
 
+    /// The job `id` each time it changes (status, seats, submission counters), for whoever may
+    /// see it: checked when subscribing (`NOT_FOUND` otherwise) and again for every change; a
+    /// viewer who may no longer see it gets one `NOT_FOUND` and the stream ends.
+    async fn job_changed(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<BoxStream<'static, ApiResult<Job>>> {
+        Ok(self.job_changes(ctx, id).await?)
+    }
+
     /// The signed-in user's unread count: now, then each time it changes. `FORBIDDEN` for API
     /// keys.
     async fn unread_notification_count_changed(
@@ -136,6 +211,26 @@ impl SubscriptionRoot {
 }
 
 impl SubscriptionRoot {
+    async fn job_changes(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> ApiResult<BoxStream<'static, ApiResult<Job>>> {
+        let job_id = GlobalId::decode_as(&id, NodeType::Job, "id")?;
+        // The same rule as `job(id:)`: a job the caller may not see is NOT_FOUND.
+        visible_job(ctx, job_id).await?;
+        let services = services(ctx).clone();
+        let state = Watched {
+            live: services.job_changes().subscribe(job_id),
+            actor: actor(ctx).await?,
+            user_id: viewer(ctx).principal()?.user_id(),
+            job_id,
+            services,
+            ended: false,
+        };
+        Ok(stream::unfold(state, Watched::next).boxed())
+    }
+
     async fn notifications_after(
         &self,
         ctx: &Context<'_>,
