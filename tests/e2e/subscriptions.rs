@@ -447,3 +447,124 @@ async fn job_changed_is_checked_at_subscribe_and_for_every_change() {
     }
     gateway.stop().await;
 }
+
+/// Reads server-sent events from `response` until `count` `next` events arrived (or the stream
+/// ended); returns (event name, data) pairs, keep-alive comments left out.
+async fn sse_events(response: &mut reqwest::Response, count: usize) -> Vec<(String, Value)> {
+    let mut buffer = String::new();
+    let mut events = Vec::new();
+    loop {
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let mut name = String::new();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(value) = line.strip_prefix("event:") {
+                    name = value.trim().to_string();
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    data.push_str(value.trim());
+                }
+            }
+            if name.is_empty() {
+                continue;
+            }
+            let data = serde_json::from_str(&data).unwrap_or(Value::Null);
+            let done = name == "complete";
+            events.push((name, data));
+            if done || events.iter().filter(|(name, _)| name == "next").count() == count {
+                return events;
+            }
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(15), response.chunk())
+            .await
+            .expect("the server sends in time")
+            .expect("the stream is readable");
+        match chunk {
+            Some(bytes) => buffer.push_str(&String::from_utf8_lossy(&bytes)),
+            None => return events,
+        }
+    }
+}
+
+async fn sse(gateway: &TestGateway, token: Option<&str>, query: &str) -> reqwest::Response {
+    let mut request = gateway
+        .http
+        .post(format!("{}/graphql/stream", gateway.base_url))
+        .header("accept", "text/event-stream")
+        .header("content-type", "application/json")
+        .body(json!({ "query": query }).to_string());
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    request.send().await.expect("answered")
+}
+
+#[tokio::test]
+async fn a_claim_made_through_instance_a_reaches_an_sse_subscriber_on_instance_b() {
+    let a = live_gateway(|_| {}).await;
+    let uri = a.mongodb_uri();
+    let b = live_gateway(|config| {
+        config.mongodb_uri = Some(uri);
+        config.instance_name = "instance-b".to_string();
+    })
+    .await;
+    let (john_a, _) = a.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let (sarah, _) = a.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    let (john_b, _) = b.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let jobs = jobs(&a, &john_a, 1).await;
+
+    let mut stream = sse(&b, Some(&john_b), ADDED).await;
+    assert_eq!(stream.status(), 200);
+    assert_eq!(
+        stream.headers()["content-type"].to_str().expect("type"),
+        "text/event-stream"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    claim(&a, &sarah, &jobs[0]).await;
+    let events = sse_events(&mut stream, 1).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].0, "next");
+    assert_eq!(
+        events[0].1["data"]["notificationAdded"]["relatedJobId"],
+        json!(jobs[0])
+    );
+
+    // The same rules as the other transports: no queries, no bad tokens, no API keys' lists.
+    let query = sse(&b, Some(&john_b), "{ me { id } }").await;
+    assert_eq!(query.status(), 400);
+    let body: Value = query.json().await.expect("JSON");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "query");
+    let refused = sse(&b, Some("not-a-token"), ADDED).await;
+    assert_eq!(refused.status(), 401);
+    let body: Value = refused.json().await.expect("JSON");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn an_sse_subscription_ends_with_unauthenticated_when_its_session_is_revoked() {
+    let gateway = live_gateway(|_| {}).await;
+    let (sarah, _) = gateway.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    let mut stream = sse(&gateway, Some(&sarah), ADDED).await;
+    assert_eq!(stream.status(), 200);
+    gateway
+        .ok(
+            Some(&sarah),
+            "mutation { logout(input: {}) { ok } }",
+            json!({}),
+        )
+        .await;
+    let events = sse_events(&mut stream, 1).await;
+    assert_eq!(events[0].0, "next", "{events:?}");
+    assert_eq!(
+        events[0].1["errors"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
+    let rest = sse_events(&mut stream, 1).await;
+    assert_eq!(
+        rest.first().map(|(name, _)| name.as_str()),
+        Some("complete")
+    );
+    gateway.stop().await;
+}

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod notification_recipients;
 pub mod secrets;
 mod serve;
+pub mod sse;
 pub mod stripe_webhooks;
 pub mod websocket;
 
