@@ -568,3 +568,110 @@ async fn an_sse_subscription_ends_with_unauthenticated_when_its_session_is_revok
     );
     gateway.stop().await;
 }
+
+/// A graphql-ws process, killed when dropped.
+struct NodeClient(std::process::Child);
+
+impl Drop for NodeClient {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// graphql-ws (the reference client, installed by `cargo xtask node`) subscribed to `query` as
+/// `bearer`; its stdout lines arrive on the returned channel.
+fn graphql_ws_client(
+    gateway: &TestGateway,
+    bearer: &str,
+    query: &str,
+    count: usize,
+) -> (NodeClient, tokio::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let modules = std::env::var("GRAPHQL_JS_MODULES").expect(
+        "GRAPHQL_JS_MODULES is not set: run `cargo xtask node` (or `cargo xtask test`) and export what it prints",
+    );
+    let script =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("graphql-js/subscribe.cjs");
+    let url = format!(
+        "{}/graphql/ws",
+        gateway.base_url.replacen("http://", "ws://", 1)
+    );
+    let mut child = std::process::Command::new("node")
+        .arg(script)
+        .arg(url)
+        .arg(bearer)
+        .arg(query)
+        .arg("{}")
+        .arg(count.to_string())
+        .env("GRAPHQL_JS_MODULES", modules)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    let stdout = child.stdout.take().expect("stdout");
+    let (sender, receiver) = tokio::sync::mpsc::channel(64);
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if sender.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (NodeClient(child), receiver)
+}
+
+async fn next_line(lines: &mut tokio::sync::mpsc::Receiver<String>) -> String {
+    tokio::time::timeout(Duration::from_secs(20), lines.recv())
+        .await
+        .expect("graphql-ws reports in time")
+        .expect("graphql-ws is running")
+}
+
+#[tokio::test]
+async fn the_reference_graphql_ws_client_receives_a_claim_made_on_the_other_instance_and_is_closed_on_logout(
+) {
+    let a = live_gateway(|_| {}).await;
+    let uri = a.mongodb_uri();
+    let b = live_gateway(|config| {
+        config.mongodb_uri = Some(uri);
+        config.instance_name = "instance-b".to_string();
+    })
+    .await;
+    let (john_a, _) = a.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let (sarah, _) = a.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    let (john_b, _) = b.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let jobs = jobs(&a, &john_a, 1).await;
+
+    let (child, mut lines) = graphql_ws_client(&b, &john_b, ADDED, 2);
+    assert_eq!(next_line(&mut lines).await, "READY");
+    claim(&a, &sarah, &jobs[0]).await;
+    let line: Value = serde_json::from_str(&next_line(&mut lines).await).expect("JSON line");
+    assert_eq!(
+        line["next"]["data"]["notificationAdded"]["relatedJobId"],
+        json!(jobs[0]),
+        "{line}"
+    );
+    assert_eq!(
+        line["next"]["data"]["notificationAdded"]["type"],
+        "JOB_ASSIGNED"
+    );
+    // Signing out on instance B revokes the session: graphql-ws sees the socket closed with 4401.
+    b.ok(
+        Some(&john_b),
+        "mutation { logout(input: {}) { ok } }",
+        json!({}),
+    )
+    .await;
+    let line: Value = serde_json::from_str(&next_line(&mut lines).await).expect("JSON line");
+    assert_eq!(line, json!({ "closed": 4401 }));
+    drop(child);
+
+    // A wrong token: graphql-ws is refused with 4403 and receives no data.
+    let (child, mut lines) = graphql_ws_client(&b, "not-a-token", ADDED, 1);
+    let line: Value = serde_json::from_str(&next_line(&mut lines).await).expect("JSON line");
+    assert_eq!(line, json!({ "closed": 4403 }));
+    drop(child);
+    b.stop().await;
+    a.stop().await;
+}
