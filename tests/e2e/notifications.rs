@@ -476,3 +476,156 @@ fn base64_decode(text: &str) -> Vec<u8> {
         .decode(text)
         .expect("base64")
 }
+
+/// The authorization table for every notification operation: the recipient (John) and no one
+/// else, whoever asks.
+#[tokio::test]
+async fn every_notification_operation_for_every_kind_of_caller() {
+    use crate::harness::{check_table, row};
+    let gateway = TestGateway::start().await;
+    let (john, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let (maria, _) = gateway
+        .login("maria.garcia@shoplane.io", DEMO_PASSWORD)
+        .await;
+    let (sarah, _) = gateway.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    let (admin, _) = gateway.login("admin@peertest.io", DEMO_PASSWORD).await;
+    let organization = techcorp_id(&gateway, &john).await;
+    let key = |scope: &'static str| {
+        let gateway = &gateway;
+        let john = john.clone();
+        let organization = organization.clone();
+        async move {
+            gateway
+                .ok(
+                    Some(&john),
+                    "mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret } }",
+                    json!({ "input": { "organizationId": organization, "name": scope, "scope": scope } }),
+                )
+                .await["createApiKey"]["secret"]
+                .as_str()
+                .expect("secret")
+                .to_string()
+        }
+    };
+    let read_write = key("READ_WRITE").await;
+    let read_only = key("READ").await;
+    let project = create_project(&gateway, &john, "Table").await;
+    let job = open_job(&gateway, &john, &project, 1).await;
+    draft_submission(&gateway, &sarah, &job).await;
+    gateway.deliver_notifications().await;
+    let notification = about_job(&gateway, &john, &job).await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let credentials: [Option<String>; 7] = [
+        None,
+        Some(john.clone()),
+        Some(maria),
+        Some(sarah),
+        Some(admin),
+        Some(read_write),
+        Some(read_only),
+    ];
+    let callers = [
+        "anonymous",
+        "recipient",
+        "another client",
+        "tester",
+        "admin",
+        "read-write API key",
+        "read-only API key",
+    ];
+    let id = move |_: usize| json!({ "id": notification });
+    let input = {
+        let id = id.clone();
+        move |column: usize| json!({ "input": id(column) })
+    };
+    let rows = [
+        row(
+            "me.unreadNotificationCount",
+            "{ me { unreadNotificationCount notifications(first: 1) { totalCount } } }",
+            |_| json!({}),
+            [
+                "UNAUTHENTICATED",
+                "OK",
+                "OK",
+                "OK",
+                "OK",
+                "FORBIDDEN",
+                "FORBIDDEN",
+            ],
+        ),
+        row(
+            "node(Notification)",
+            NODE,
+            id.clone(),
+            [
+                "UNAUTHENTICATED",
+                "OK",
+                "NULL",
+                "NULL",
+                "NULL",
+                "NULL",
+                "NULL",
+            ],
+        ),
+        row(
+            "markNotificationRead",
+            MARK_READ,
+            input.clone(),
+            [
+                "UNAUTHENTICATED",
+                "OK",
+                "NOT_FOUND",
+                "NOT_FOUND",
+                "NOT_FOUND",
+                "FORBIDDEN",
+                "FORBIDDEN",
+            ],
+        ),
+        row(
+            "markAllNotificationsRead",
+            MARK_ALL,
+            |_| json!({}),
+            [
+                "UNAUTHENTICATED",
+                "OK",
+                "OK",
+                "OK",
+                "OK",
+                "FORBIDDEN",
+                "FORBIDDEN",
+            ],
+        ),
+        row(
+            "updateNotificationPreferences",
+            PREFERENCES,
+            |_| json!({ "input": { "preferences": [{ "type": "RATING_RECEIVED", "channel": "EMAIL", "enabled": true }] } }),
+            [
+                "UNAUTHENTICATED",
+                "OK",
+                "OK",
+                "OK",
+                "OK",
+                "FORBIDDEN",
+                "FORBIDDEN",
+            ],
+        ),
+        row(
+            "dismissNotification",
+            DISMISS,
+            input,
+            [
+                "UNAUTHENTICATED",
+                "OK",
+                "NOT_FOUND",
+                "NOT_FOUND",
+                "NOT_FOUND",
+                "FORBIDDEN",
+                "FORBIDDEN",
+            ],
+        ),
+    ];
+    check_table(&gateway, callers, &credentials, &rows).await;
+    gateway.stop().await;
+}
