@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use crate::harness::{outcome, TestGateway, DEMO_PASSWORD};
 use crate::marketplace::{create_project, draft_submission, open_job, submit_draft};
+use crate::stripe::{arm_fail_point, object_id};
 
 const MY_NOTIFICATIONS: &str = "query($first: Int, $after: String, $unreadOnly: Boolean) {
   me { id unreadNotificationCount
@@ -89,6 +90,22 @@ async fn a_claim_tells_the_client_and_a_hand_in_tells_the_client_and_the_organiz
     let submission = draft_submission(&gateway, &sarah, &job).await;
     gateway.deliver_notifications().await;
 
+    // A refused claim changes nothing, so it records no event either.
+    let again = gateway
+        .graphql(
+            Some(&sarah),
+            "mutation($input: JobIdInput!) { claimJob(input: $input) { job { id } } }",
+            json!({ "input": { "jobId": job } }),
+        )
+        .await;
+    assert_ne!(outcome(&again), "OK", "{again}");
+    let events = gateway
+        .database
+        .collection::<bson::Document>("domain_events")
+        .count_documents(bson::doc! { "kind": "seat_claimed", "job_id": object_id(&job) })
+        .await
+        .expect("count");
+    assert_eq!(events, 1);
     let claimed = about_job(&gateway, &john, &job).await;
     assert_eq!(types(&claimed), ["JOB_ASSIGNED"]);
     assert_eq!(
@@ -410,14 +427,7 @@ async fn suspending_an_account_tells_its_owner_once_and_an_event_replayed_create
     let notifications = gateway
         .database
         .collection::<bson::Document>("notifications");
-    let user_id = bson::oid::ObjectId::parse_str(
-        String::from_utf8(base64_decode(&li_id))
-            .expect("utf-8")
-            .split_once(':')
-            .expect("global id")
-            .1,
-    )
-    .expect("object id");
+    let user_id = object_id(&li_id);
     let filter = bson::doc! { "user_id": user_id, "type": "account_suspended" };
     assert_eq!(
         notifications
@@ -468,13 +478,6 @@ async fn suspending_an_account_tells_its_owner_once_and_an_event_replayed_create
         0
     );
     gateway.stop().await;
-}
-
-fn base64_decode(text: &str) -> Vec<u8> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .expect("base64")
 }
 
 /// The authorization table for every notification operation: the recipient (John) and no one
@@ -627,5 +630,59 @@ async fn every_notification_operation_for_every_kind_of_caller() {
         ),
     ];
     check_table(&gateway, callers, &credentials, &rows).await;
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_delivery_that_dies_before_committing_loses_nothing_and_its_retry_creates_one_notification(
+) {
+    let clock = std::sync::Arc::new(foundation::ManualClock::new(bson::DateTime::now()));
+    let gateway = TestGateway::start_with_clock(clock.clone(), |config| {
+        config.embedded_test_commands = true;
+        // Only this test's own passes deliver.
+        config.notification_work_interval_milliseconds = 3_600_000;
+    })
+    .await;
+    let (john, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let (sarah, _) = gateway.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    let project = create_project(&gateway, &john, "Crash").await;
+    let job = open_job(&gateway, &john, &project, 1).await;
+    gateway.deliver_notifications().await;
+    draft_submission(&gateway, &sarah, &job).await;
+
+    // The worker takes the claim's event and its transaction fails at the insert: nothing is
+    // written, and the event stays taken by the dead worker's lease.
+    arm_fail_point(&gateway.database.client().clone(), "insert").await;
+    assert_eq!(gateway.deliver_notifications().await, 0);
+    assert_eq!(about_job(&gateway, &john, &job).await, Vec::<Value>::new());
+    let events = gateway
+        .database
+        .collection::<bson::Document>("domain_events");
+    let filter = bson::doc! { "kind": "seat_claimed", "job_id": object_id(&job) };
+    let event = events
+        .find_one(filter.clone())
+        .await
+        .expect("read")
+        .expect("the claim recorded its event");
+    assert!(event
+        .get("processed_at")
+        .expect("field")
+        .as_null()
+        .is_some());
+    assert!(event.get_datetime("lease_until").is_ok(), "{event}");
+    // While the lease holds, no other pass takes it.
+    assert_eq!(gateway.deliver_notifications().await, 0);
+
+    // Once the lease has run out, the next pass delivers it, once.
+    clock.advance(std::time::Duration::from_secs(61));
+    assert_eq!(gateway.deliver_notifications().await, 1);
+    assert_eq!(
+        types(&about_job(&gateway, &john, &job).await),
+        ["JOB_ASSIGNED"]
+    );
+    assert_eq!(gateway.deliver_notifications().await, 0);
+    assert_eq!(about_job(&gateway, &john, &job).await.len(), 1);
+    let event = events.find_one(filter).await.expect("read").expect("event");
+    assert!(event.get_datetime("processed_at").is_ok(), "{event}");
     gateway.stop().await;
 }
