@@ -112,6 +112,15 @@ impl TestGateway {
             .expect("notifications are delivered")
     }
 
+    /// Records the deadline reminders that are due (the background work does it too); returns
+    /// how many jobs were reminded about.
+    pub async fn record_deadline_reminders(&self) -> usize {
+        self.running()
+            .record_deadline_reminders()
+            .await
+            .expect("reminders are recorded")
+    }
+
     /// The store's connection string, for a second gateway on the same store.
     pub fn mongodb_uri(&self) -> String {
         self.running().mongodb_uri().to_string()

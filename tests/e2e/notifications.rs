@@ -686,3 +686,49 @@ async fn a_delivery_that_dies_before_committing_loses_nothing_and_its_retry_crea
     assert!(event.get_datetime("processed_at").is_ok(), "{event}");
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn a_day_before_the_deadline_seated_testers_who_have_not_handed_in_are_reminded_once() {
+    let clock = std::sync::Arc::new(foundation::ManualClock::new(bson::DateTime::now()));
+    let gateway = TestGateway::start_with_clock(clock.clone(), |_| {}).await;
+    let (john, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let (sarah, _) = gateway.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    let project = create_project(&gateway, &john, "Deadlines").await;
+    let handed_in = open_job(&gateway, &john, &project, 1).await;
+    let waiting = open_job(&gateway, &john, &project, 1).await;
+    let submission = draft_submission(&gateway, &sarah, &handed_in).await;
+    submit_draft(&gateway, &sarah, &submission).await;
+    draft_submission(&gateway, &sarah, &waiting).await;
+
+    // Two days before the deadline (60 days out): too early.
+    clock.advance(std::time::Duration::from_secs(58 * 24 * 60 * 60));
+    gateway.record_deadline_reminders().await;
+    gateway.deliver_notifications().await;
+    assert_eq!(
+        about_job(&gateway, &sarah, &waiting).await,
+        Vec::<Value>::new()
+    );
+
+    // Within the last 24 hours: the tester still working is reminded; the one who handed in
+    // and the client are not.
+    clock.advance(std::time::Duration::from_secs(25 * 60 * 60));
+    assert!(gateway.record_deadline_reminders().await >= 2);
+    gateway.deliver_notifications().await;
+    let reminded = about_job(&gateway, &sarah, &waiting).await;
+    assert_eq!(types(&reminded), ["DEADLINE_REMINDER"]);
+    assert_eq!(reminded[0]["priority"], "HIGH");
+    assert_eq!(
+        about_job(&gateway, &sarah, &handed_in).await,
+        Vec::<Value>::new()
+    );
+    assert_eq!(
+        types(&about_job(&gateway, &john, &waiting).await),
+        ["JOB_ASSIGNED"]
+    );
+
+    // Once: a second sweep reminds nobody again.
+    assert_eq!(gateway.record_deadline_reminders().await, 0);
+    gateway.deliver_notifications().await;
+    assert_eq!(about_job(&gateway, &sarah, &waiting).await.len(), 1);
+    gateway.stop().await;
+}

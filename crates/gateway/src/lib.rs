@@ -99,6 +99,12 @@ impl RunningGateway {
         self.identity.pending_outbox_messages(1_000).await
     }
 
+    /// Records the deadline reminders that are due now, as the background work does; returns
+    /// how many jobs were reminded about.
+    pub async fn record_deadline_reminders(&self) -> Result<usize, marketplace::MarketplaceError> {
+        self.marketplace.record_deadline_reminders().await
+    }
+
     /// Turns the recorded domain events into notifications now, as the interval does; returns
     /// how many notifications were created. For tests that must not wait for the interval.
     pub async fn deliver_notifications(&self) -> Result<usize, notifications::NotificationError> {
@@ -424,8 +430,8 @@ struct Payments {
     methods: Arc<dyn escrow::PaymentMethods>,
 }
 
-/// The escrow's background work (auto-approvals, due transfers, reconcile) and the reveal of
-/// ratings whose window closed, on an interval. Both keep no state and act only by
+/// The escrow's background work (auto-approvals, due transfers, reconcile), the deadline
+/// reminders and the reveal of ratings whose window closed, on an interval. Both keep no state and act only by
 /// compare-and-set, so a restart or a second gateway running them at the same time never acts
 /// twice.
 async fn escrow_due_work(
@@ -442,6 +448,12 @@ async fn escrow_due_work(
             Ok(report) => tracing::debug!(?report, "escrow due work done"),
             Err(error) => {
                 tracing::error!(error = %error, "escrow due work failed; retrying next tick")
+            }
+        }
+        match marketplace.record_deadline_reminders().await {
+            Ok(reminded) => tracing::debug!(reminded, "deadline reminders recorded"),
+            Err(error) => {
+                tracing::error!(error = %error, "recording deadline reminders failed; retrying next tick")
             }
         }
         match trust.reveal_due_ratings(&marketplace).await {

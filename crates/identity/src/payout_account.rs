@@ -176,10 +176,20 @@ impl IdentityService {
         status: PayoutAccountStatus,
         now: bson::DateTime,
     ) -> Result<bool, IdentityError> {
+        let tester = self
+            .users
+            .find_one(doc! { "tester_data.stripe_connect_id": stripe_account_id })
+            .projection(doc! { "_id": 1 })
+            .session(&mut *session)
+            .await?;
+        let Some(tester_id) = tester.and_then(|user| user.get_object_id("_id").ok()) else {
+            return Ok(false);
+        };
         let updated = self
             .users
-            .find_one_and_update(
+            .update_one(
                 doc! {
+                    "_id": tester_id,
                     "tester_data.stripe_connect_id": stripe_account_id,
                     "tester_data.stripe_connect_status": { "$ne": status.as_str() },
                 },
@@ -188,12 +198,11 @@ impl IdentityService {
                     "updated_at": now,
                 }},
             )
-            .projection(doc! { "_id": 1 })
             .session(&mut *session)
             .await?;
-        let Some(tester_id) = updated.and_then(|user| user.get_object_id("_id").ok()) else {
+        if updated.modified_count == 0 {
             return Ok(false);
-        };
+        }
         let kind = match status {
             PayoutAccountStatus::Verified => Some(DomainEventKind::PayoutAccountVerified),
             PayoutAccountStatus::Restricted => Some(DomainEventKind::PayoutAccountRestricted),

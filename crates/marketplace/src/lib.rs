@@ -55,6 +55,7 @@ mod job;
 mod live_jobs;
 mod personal_data;
 mod project;
+mod reminders;
 mod service;
 mod settings;
 mod submission;
@@ -93,6 +94,7 @@ pub use project::{
     NewProject, Project, ProjectCredentials, ProjectEnvironment, ProjectStatus, ProjectType,
     ProjectUpdate, SealedCredentials,
 };
+pub use reminders::DEADLINE_REMINDER_LEAD;
 pub use service::MarketplaceService;
 pub use settings::{MarketplaceSettings, MoneyLimits};
 pub use submission::{
