@@ -675,3 +675,83 @@ async fn the_reference_graphql_ws_client_receives_a_claim_made_on_the_other_inst
     b.stop().await;
     a.stop().await;
 }
+
+/// When instance `name` last saved its change stream's resume token, polling up to 10 s for one
+/// later than `after`.
+async fn token_saved_after(
+    gateway: &TestGateway,
+    name: &str,
+    after: Option<bson::DateTime>,
+) -> Option<bson::DateTime> {
+    let tokens = gateway
+        .database
+        .collection::<bson::Document>("change_stream_resume_tokens");
+    for _ in 0..100 {
+        let saved = tokens
+            .find_one(bson::doc! { "_id": name })
+            .await
+            .expect("read")
+            .and_then(|token| token.get_datetime("saved_at").ok().copied());
+        if saved.is_some() && saved > after {
+            return saved;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+#[tokio::test]
+async fn a_restarted_instance_resumes_its_change_stream_where_it_stopped() {
+    let a = live_gateway(|_| {}).await;
+    let uri = a.mongodb_uri();
+    let start_b = || {
+        let uri = uri.clone();
+        live_gateway(move |config| {
+            config.mongodb_uri = Some(uri);
+            config.instance_name = "instance-b".to_string();
+        })
+    };
+    let (john, _) = a.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let (sarah, _) = a.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    let jobs = jobs(&a, &john, 2).await;
+
+    let b = start_b().await;
+    claim(&a, &sarah, &jobs[0]).await;
+    let first = token_saved_after(&a, "instance-b", None)
+        .await
+        .expect("instance B saved where its stream was");
+    b.stop().await;
+
+    // A notification is created while B is down; nothing happens after B is back.
+    claim(&a, &sarah, &jobs[1]).await;
+    a.deliver_notifications().await;
+    let b = start_b().await;
+    // B resumed from its token, so it read the change made while it was down (and saved past
+    // it); a stream opened "from now" would have read nothing and saved nothing.
+    assert!(
+        token_saved_after(&a, "instance-b", Some(first))
+            .await
+            .is_some(),
+        "instance B did not resume from its stored token"
+    );
+    b.stop().await;
+
+    // The control: without a stored token, a restart starts from now and, with nothing
+    // happening, has nothing to read or save.
+    a.database
+        .collection::<bson::Document>("change_stream_resume_tokens")
+        .delete_one(bson::doc! { "_id": "instance-b" })
+        .await
+        .expect("deleted");
+    let b = start_b().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let saved = a
+        .database
+        .collection::<bson::Document>("change_stream_resume_tokens")
+        .find_one(bson::doc! { "_id": "instance-b" })
+        .await
+        .expect("read");
+    assert_eq!(saved, None);
+    b.stop().await;
+    a.stop().await;
+}

@@ -42,6 +42,8 @@ impl MarketplaceService {
             .pipeline([
                 doc! { "$match": { "operationType": { "$in": ["insert", "update", "replace"] } } },
             ])
+            // An idle stream asks the store again twice a minute, not every second.
+            .max_await_time(std::time::Duration::from_secs(30))
             .await?;
         while let Some(event) = stream.next().await {
             let event = event?;

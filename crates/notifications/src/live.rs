@@ -22,6 +22,9 @@ use mongodb::{Collection, Database};
 
 use crate::service::{Notification, NOTIFICATIONS};
 
+/// How long a change stream's `getMore` waits on the store when nothing happens.
+pub const IDLE_AWAIT: Duration = Duration::from_secs(30);
+
 /// Where each instance keeps its change stream's resume token.
 pub const RESUME_TOKENS: &str = "change_stream_resume_tokens";
 
@@ -99,7 +102,9 @@ impl LiveNotifications {
             let mut watch = notifications
                 .watch()
                 .pipeline(pipeline.clone())
-                .full_document(FullDocumentType::UpdateLookup);
+                .full_document(FullDocumentType::UpdateLookup)
+                // An idle stream asks the store again twice a minute, not every second.
+                .max_await_time(IDLE_AWAIT);
             if let Some(token) = token {
                 watch = watch.resume_after(token);
             }
@@ -118,20 +123,12 @@ impl LiveNotifications {
             None => open(None).await?,
         };
         self.streaming.store(true, Ordering::SeqCst);
-        let mut saved_at = Instant::now();
-        let mut unsaved = false;
-        loop {
-            let next = tokio::time::timeout(Duration::from_secs(1), stream.next()).await;
-            match next {
-                Ok(Some(event)) => {
-                    self.dispatch_event(event?);
-                    unsaved = true;
-                }
-                Ok(None) => return Ok(()),
-                Err(_idle) => {}
-            }
-            // At most one token write a second, and none while nothing happens.
-            if unsaved && saved_at.elapsed() >= Duration::from_secs(1) {
+        let mut saved_at: Option<Instant> = None;
+        while let Some(event) = stream.next().await {
+            self.dispatch_event(event?);
+            // At most one token write a second: a restart may replay a second's changes, which
+            // subscribers (by sequence) ignore, instead of a write per notification.
+            if saved_at.is_none_or(|saved| saved.elapsed() >= Duration::from_secs(1)) {
                 if let Some(token) = stream.resume_token() {
                     let token = bson::to_bson(&token)
                         .map_err(|error| mongodb::error::Error::custom(error.to_string()))?;
@@ -143,10 +140,10 @@ impl LiveNotifications {
                         .upsert(true)
                         .await?;
                 }
-                saved_at = Instant::now();
-                unsaved = false;
+                saved_at = Some(Instant::now());
             }
         }
+        Ok(())
     }
 
     fn dispatch_event(&self, event: ChangeStreamEvent<Notification>) {
