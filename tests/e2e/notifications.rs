@@ -732,3 +732,50 @@ async fn a_day_before_the_deadline_seated_testers_who_have_not_handed_in_are_rem
     assert_eq!(about_job(&gateway, &sarah, &waiting).await.len(), 1);
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn a_revealed_rating_tells_the_rated_person_once_and_nobody_before_the_reveal() {
+    use crate::ratings::{client_rating, reviewed_submission, tester_rating, RATE};
+    let gateway = TestGateway::start().await;
+    let (john, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let (sarah, _) = gateway.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    let (li, _) = gateway.login("li.wei@testers.dev", DEMO_PASSWORD).await;
+    let project = create_project(&gateway, &john, "Rated").await;
+    let (job, submission) = reviewed_submission(&gateway, &john, &sarah, &project, true).await;
+    let rated = |nodes: Vec<Value>| {
+        nodes
+            .into_iter()
+            .filter(|node| node["type"] == "RATING_RECEIVED")
+            .collect::<Vec<_>>()
+    };
+
+    gateway
+        .ok(Some(&john), RATE, client_rating(&submission, 5))
+        .await;
+    gateway.deliver_notifications().await;
+    // Double-blind: one side's rating tells nobody yet.
+    assert_eq!(
+        rated(about_job(&gateway, &sarah, &job).await),
+        Vec::<Value>::new()
+    );
+
+    gateway
+        .ok(Some(&sarah), RATE, tester_rating(&submission, 4))
+        .await;
+    gateway.deliver_notifications().await;
+    let for_sarah = rated(about_job(&gateway, &sarah, &job).await);
+    assert_eq!(for_sarah.len(), 1);
+    assert_eq!(for_sarah[0]["message"], "You received a 5-star rating.");
+    assert_eq!(
+        for_sarah[0]["relatedUserId"],
+        json!(me_id(&gateway, &john).await)
+    );
+    let for_john = rated(about_job(&gateway, &john, &job).await);
+    assert_eq!(for_john.len(), 1);
+    assert_eq!(for_john[0]["message"], "You received a 4-star rating.");
+    assert_eq!(
+        rated(about_job(&gateway, &li, &job).await),
+        Vec::<Value>::new()
+    );
+    gateway.stop().await;
+}

@@ -318,7 +318,10 @@ pub fn render(event: &RecordedEvent) -> Option<Rendered> {
         ),
         T::RatingReceived => (
             "New rating".into(),
-            format!("You were rated for '{job_title}'."),
+            match event.payload.get_i32("overall_rating") {
+                Ok(stars) => format!("You received a {stars}-star rating."),
+                Err(_) => "You received a rating.".to_string(),
+            },
             "/ratings".into(),
             "View Rating",
         ),
