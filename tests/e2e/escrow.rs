@@ -4,11 +4,12 @@
 //! job, written once and run on the sandbox and on Stripe (localstripe behind the front), with
 //! the exact amounts at every step through to the payouts transferred after the dispute window.
 
-use serde_json::json;
+use serde_json::{json, Value};
 use stripe_fake::AccountState;
 
 use crate::harness::{outcome, TestGateway, DEMO_PASSWORD};
 use crate::marketplace::{create_project, details, hand_in, journey, open_job};
+use crate::notifications::{about_job, types};
 use crate::stripe::{object_id, World, PAST_THE_DISPUTE_WINDOW};
 
 const ESCROW: &str = "query($id: ID!) { job(id: $id) { escrow {
@@ -209,6 +210,17 @@ async fn review(gateway: &TestGateway, token: &str, mutation: &str, input: serde
         .await;
 }
 
+/// The notifications about money among `nodes`.
+fn money(nodes: Vec<Value>) -> Vec<Value> {
+    nodes
+        .into_iter()
+        .filter(|node| {
+            ["PAYMENT_RECEIVED", "PAYOUT_HELD", "REFUND_PROCESSED"]
+                .contains(&node["type"].as_str().unwrap_or_default())
+        })
+        .collect()
+}
+
 /// The whole life of a three-seat job at 5,000 cents a seat, with the exact amounts at every step:
 /// publish captures 15,000; two approvals release 5,000 each (750 fee, 4,250 held for the tester);
 /// a rejection releases nothing; completing refunds the rejected seat's 5,000; after the dispute
@@ -306,6 +318,21 @@ async fn a_three_seat_job_settles_exactly(world: &World) {
     assert!(payout_of(gateway, &tokens[2], &submissions[2])
         .await
         .is_null());
+    // Each verdict reaches its tester, with the pay an approval holds for them.
+    gateway.deliver_notifications().await;
+    for (seat, verdict) in [
+        "SUBMISSION_APPROVED",
+        "SUBMISSION_APPROVED",
+        "SUBMISSION_REJECTED",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert_eq!(
+            types(&about_job(gateway, &tokens[seat], &job).await),
+            [verdict, "JOB_POSTED"]
+        );
+    }
 
     for step in ["startJobTesting", "beginJobReview", "completeJob"] {
         let query = lifecycle_mutation(step);
@@ -319,6 +346,20 @@ async fn a_three_seat_job_settles_exactly(world: &World) {
         escrow_state(gateway, &john, &job).await,
         ("RELEASED".into(), [15_000, 0, 8_500, 0, 1_500, 5_000])
     );
+    // The refund reached John, who hears of it with its amount; no tester does.
+    gateway.deliver_notifications().await;
+    let refunded = money(about_job(gateway, &john, &job).await);
+    assert_eq!(types(&refunded), ["REFUND_PROCESSED"]);
+    assert!(refunded[0]["message"]
+        .as_str()
+        .expect("message")
+        .starts_with("$50.00 for 'Checkout on an iPhone' was refunded"));
+    for token in &tokens {
+        assert_eq!(
+            money(about_job(gateway, token, &job).await),
+            Vec::<Value>::new()
+        );
+    }
 
     // Nothing is transferred inside the dispute window.
     let early = gateway.run_escrow_due_work().await;
@@ -365,10 +406,30 @@ async fn a_three_seat_job_settles_exactly(world: &World) {
         );
     }
     assert_eq!(world.tester_totals(emails[2]).await, totals_before[2]);
+    // Each paid tester hears of the money once; the rejected one and the client do not.
+    gateway.deliver_notifications().await;
+    for token in &tokens[..2] {
+        let paid = money(about_job(gateway, token, &job).await);
+        assert_eq!(types(&paid), ["PAYMENT_RECEIVED"]);
+        assert_eq!(
+            paid[0]["message"],
+            "You were paid $42.50 for 'Checkout on an iPhone'."
+        );
+    }
+    assert_eq!(
+        money(about_job(gateway, &tokens[2], &job).await),
+        Vec::<Value>::new()
+    );
+    assert_eq!(
+        types(&money(about_job(gateway, &john, &job).await)),
+        ["REFUND_PROCESSED"]
+    );
 
-    // Running the work again moves nothing and credits nobody twice.
+    // Running the work again moves nothing, credits nobody twice and tells nobody again.
     let again = gateway.run_escrow_due_work().await;
     assert!(again.payouts_paid.is_empty(), "{again:?}");
+    gateway.deliver_notifications().await;
+    assert_eq!(money(about_job(gateway, &tokens[0], &job).await).len(), 1);
     for seat in 0..2 {
         let (earned, jobs) = totals_before[seat];
         assert_eq!(

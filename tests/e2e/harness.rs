@@ -106,6 +106,24 @@ impl TestGateway {
         self.running.as_ref().expect("the gateway is running")
     }
 
+    /// Turns the recorded domain events into notifications now (the interval does it too);
+    /// returns how many were created.
+    pub async fn deliver_notifications(&self) -> usize {
+        self.running()
+            .deliver_notifications()
+            .await
+            .expect("notifications are delivered")
+    }
+
+    /// Records the deadline reminders that are due (the background work does it too); returns
+    /// how many jobs were reminded about.
+    pub async fn record_deadline_reminders(&self) -> usize {
+        self.running()
+            .record_deadline_reminders()
+            .await
+            .expect("reminders are recorded")
+    }
+
     /// Runs the escrow's background work once (auto-approvals, due transfers, reconcile).
     pub async fn run_escrow_due_work(&self) -> escrow::DueWorkReport {
         self.running()
@@ -123,8 +141,8 @@ impl TestGateway {
     }
 
     /// The connection string of the gateway's store, for a second instance on the same data.
-    pub fn mongodb_uri(&self) -> &str {
-        self.running().mongodb_uri()
+    pub fn mongodb_uri(&self) -> String {
+        self.running().mongodb_uri().to_string()
     }
 
     /// Reveals the ratings whose 14-day window closed (by the gateway's clock); returns how many.

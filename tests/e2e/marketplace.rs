@@ -14,7 +14,7 @@ const CREATE_FROM_TEMPLATE: &str = "mutation($input: CreateJobFromTemplateInput!
       steps { stepNumber action expectedResult } template { id name } } } } }";
 const CREATE_JOB: &str = "mutation($input: CreateJobInput!) {
     createJob(input: $input) { job { id status } } }";
-const PUBLISH: &str = "mutation($input: JobMoneyInput!) {
+pub const PUBLISH: &str = "mutation($input: JobMoneyInput!) {
     publishJob(input: $input) { job { id status publishedAt } funding { escrowStatus note } } }";
 const CLAIM: &str = "mutation($input: JobIdInput!) {
     claimJob(input: $input) { job { id seatsTaken seatsRemaining } } }";

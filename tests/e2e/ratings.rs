@@ -13,7 +13,8 @@ use crate::escrow::open_job_for_every_device as open_job;
 use crate::harness::{outcome, table_outcome, TestGateway, DEMO_PASSWORD};
 use crate::marketplace::{create_project, hand_in};
 
-const RATE: &str = "mutation($input: RateSubmissionInput!) { rateSubmission(input: $input) {
+pub(crate) const RATE: &str =
+    "mutation($input: RateSubmissionInput!) { rateSubmission(input: $input) {
     rating { id overallRating revealed ratedUserRole detailRatings { quality } reviewText } } }";
 const EDIT: &str = "mutation($input: EditRatingInput!) { editRating(input: $input) {
     rating { id overallRating revealed } } }";
@@ -33,13 +34,13 @@ fn detail(score: i32) -> Value {
     json!({ "quality": score, "communication": score, "timeliness": score, "professionalism": score })
 }
 
-fn client_rating(submission: &str, score: i32) -> Value {
+pub(crate) fn client_rating(submission: &str, score: i32) -> Value {
     json!({ "input": { "submissionId": submission, "overallRating": score,
         "detailRatings": detail(score), "reviewText": format!("client says {score}"),
         "pros": ["Clear steps"], "cons": [] } })
 }
 
-fn tester_rating(submission: &str, score: i32) -> Value {
+pub(crate) fn tester_rating(submission: &str, score: i32) -> Value {
     json!({ "input": { "submissionId": submission, "overallRating": score,
         "reviewText": format!("tester says {score}") } })
 }
@@ -52,7 +53,7 @@ async fn me_id(gateway: &TestGateway, token: &str) -> String {
 }
 
 /// Publishes a two-seat job of `client`, has `tester` hand in, and approves (or rejects) it.
-async fn reviewed_submission(
+pub(crate) async fn reviewed_submission(
     gateway: &TestGateway,
     client: &str,
     tester: &str,

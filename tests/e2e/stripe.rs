@@ -25,6 +25,10 @@ const GATEWAY_APP_NAME: &str = "peertest-gateway";
 /// start-up: tests run it themselves, so it cannot repair (or mask) anything behind their back.
 pub const NEVER: u64 = 365 * 86_400;
 
+/// The same for the notification worker (its longest interval, an hour): its writes would
+/// otherwise take the fail points armed for the gateway's next write.
+pub const NOTIFICATIONS_NEVER: u64 = 3_600_000;
+
 /// A dispute window and a minute: payouts approved before are due.
 pub const PAST_THE_DISPUTE_WINDOW: Duration = Duration::from_secs(3 * 86_400 + 60);
 
@@ -50,6 +54,7 @@ impl World {
             config.stripe_webhook_secret = Some(WEBHOOK_SECRET.into());
             config.embedded_test_commands = true;
             config.escrow_work_interval_seconds = NEVER;
+            config.notification_work_interval_milliseconds = NOTIFICATIONS_NEVER;
         })
         .await;
         World {
@@ -72,6 +77,7 @@ impl World {
             config.stripe_webhook_secret = Some(WEBHOOK_SECRET.into());
             config.embedded_test_commands = true;
             config.escrow_work_interval_seconds = NEVER;
+            config.notification_work_interval_milliseconds = NOTIFICATIONS_NEVER;
         })
         .await;
         let world = World {

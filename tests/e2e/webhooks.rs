@@ -11,6 +11,7 @@ use stripe_fake::{AccountState, WebhookSigner};
 
 use crate::harness::{outcome, TestGateway, DEMO_PASSWORD};
 use crate::marketplace::{create_project, details, hand_in, journey, open_job};
+use crate::notifications::{about_job, types};
 use crate::stripe::{World, PAST_THE_DISPUTE_WINDOW};
 
 const SARAH: &str = "sarah.tester@gmail.com";
@@ -471,6 +472,17 @@ async fn account_updated_verifies_a_tester_and_the_next_due_work_transfers_the_h
         .front()
         .requests_to("POST", "/v1/transfers")
         .is_empty());
+    // Sarah learns her payout waits for her account, once however often the sweep retries.
+    let (sarah, _) = gateway.login(SARAH, DEMO_PASSWORD).await;
+    gateway.run_escrow_due_work().await;
+    gateway.deliver_notifications().await;
+    let held = about_job(gateway, &sarah, &job).await;
+    assert_eq!(
+        types(&held),
+        ["PAYOUT_HELD", "SUBMISSION_APPROVED", "JOB_POSTED"]
+    );
+    assert_eq!(held[0]["priority"], "HIGH");
+    assert_eq!(held[0]["actionUrl"], "/settings/payouts");
 
     world
         .account_updated(&account, AccountState::Verified)
@@ -485,6 +497,16 @@ async fn account_updated_verifies_a_tester_and_the_next_due_work_transfers_the_h
     assert_eq!(
         figures(gateway, &john, &job).await,
         [5_000, 0, 0, 4_250, 750, 0]
+    );
+    gateway.deliver_notifications().await;
+    assert_eq!(
+        types(&about_job(gateway, &sarah, &job).await),
+        [
+            "PAYMENT_RECEIVED",
+            "PAYOUT_HELD",
+            "SUBMISSION_APPROVED",
+            "JOB_POSTED"
+        ]
     );
     world.stop().await;
 }

@@ -169,13 +169,24 @@ impl EscrowService {
         Ok(approved)
     }
 
-    /// The background job: auto-approvals, due transfers, then reconcile (see the module docs).
+    /// The background job: auto-approvals, review reminders, due transfers, then reconcile (see the module docs).
     /// The gateway runs it on an interval.
     pub async fn run_due_work(
         &self,
         marketplace: &MarketplaceService,
     ) -> Result<DueWorkReport, EscrowError> {
         let auto_approved = self.auto_approve_due_submissions(marketplace).await?;
+        // Clients hear of a waiting submission before the platform approves it for them.
+        let reminder_window = self
+            .settings
+            .auto_approve_after
+            .saturating_sub(marketplace::REVIEW_REMINDER_LEAD);
+        marketplace
+            .record_review_reminders(foundation::clock::subtract_duration(
+                self.now(),
+                reminder_window,
+            ))
+            .await?;
         let payouts_paid = self.release_due_payouts(marketplace).await?;
         let reconcile = self.reconcile(marketplace).await?;
         Ok(DueWorkReport {

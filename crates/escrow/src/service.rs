@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use bson::oid::ObjectId;
 use bson::{doc, Bson, DateTime, Document};
+use foundation::events::{DomainEvent, DomainEventKind, DomainEvents};
 use foundation::transaction_retry::{
     back_off, in_transaction, is_transient_driver_error, TransactionError, MAX_TRANSACTION_ATTEMPTS,
 };
@@ -19,7 +20,7 @@ use crate::collections;
 use crate::earnings::{TesterEarnings, UsersTesterTotals};
 use crate::error::EscrowError;
 use crate::idempotency::IdempotencyRecord;
-use crate::ledger::{check_invariant, EscrowTransaction, Payout};
+use crate::ledger::{check_invariant, EscrowEventType, EscrowTransaction, Payout};
 use crate::lifecycle::PayoutStatus;
 use crate::provider::PaymentProvider;
 use crate::settings::EscrowSettings;
@@ -35,6 +36,7 @@ pub struct EscrowService {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) provider: Arc<dyn PaymentProvider>,
     pub(crate) earnings: Arc<dyn TesterEarnings>,
+    pub(crate) events: DomainEvents,
 }
 
 impl EscrowService {
@@ -53,6 +55,7 @@ impl EscrowService {
             idempotency_keys: database.collection(collections::ESCROW_IDEMPOTENCY_KEYS),
             webhook_events: database.collection(crate::webhooks::STRIPE_WEBHOOK_EVENTS),
             earnings: Arc::new(UsersTesterTotals::new(&database)),
+            events: DomainEvents::new(&database),
             settings: Arc::new(settings),
             clock,
             provider,
@@ -222,7 +225,9 @@ impl EscrowService {
             if after == before {
                 return Ok((after, outcome));
             }
-            let written = if payout_changes(&before, &after).is_empty() {
+            let written = if payout_changes(&before, &after).is_empty()
+                && money_events(&before, &after).is_empty()
+            {
                 self.write(None, &before, &after).await
             } else {
                 let (before, after) = (&before, &after);
@@ -299,7 +304,8 @@ impl EscrowService {
 
     /// Writes `after` over `before` inside the transaction of `session`, with what its payouts'
     /// changes mean outside escrow: the submissions' `payout_*` fields (except `recorded`'s, which
-    /// the caller wrote itself) and the totals of testers newly paid. A writer that changed the
+    /// the caller wrote itself), the totals of testers newly paid, and the domain events of the
+    /// money that reached someone or waits on them ([`money_events`]). A writer that changed the
     /// escrow since `before` was read makes it [`EscrowError::Contended`], which runs the
     /// transaction again.
     pub(crate) async fn write_with_payouts(
@@ -321,6 +327,26 @@ impl EscrowService {
                 self.earnings
                     .credit_payout(&mut *session, change.tester_id, change.report.amount_cents)
                     .await?;
+            }
+        }
+        let events = money_events(before, after);
+        if !events.is_empty() {
+            let title = marketplace
+                .job_title_in(&mut *session, after.job_id)
+                .await?;
+            let now = self.now();
+            for event in events {
+                let mut payload = doc! { "amount_cents": event.amount_cents };
+                if !title.is_empty() {
+                    payload.insert("job_title", title.as_str());
+                }
+                let mut recorded = DomainEvent::new(event.kind, [event.recipient])
+                    .with_job(after.job_id)
+                    .with_payload(payload);
+                if let Some(submission_id) = event.submission_id {
+                    recorded = recorded.with_submission(submission_id);
+                }
+                self.events.record(&mut *session, recorded, now).await?;
             }
         }
         Ok(())
@@ -486,4 +512,68 @@ fn payout_changes(before: &EscrowTransaction, after: &EscrowTransaction) -> Vec<
             })
         })
         .collect()
+}
+
+/// A person the money of one escrow step concerns, and how.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct MoneyEvent {
+    kind: DomainEventKind,
+    recipient: ObjectId,
+    submission_id: Option<ObjectId>,
+    amount_cents: i64,
+}
+
+/// What the ledger entries a step added mean for people: a payout transferred
+/// (`payment_received`, the tester), a payout deferred for the first time because the tester
+/// cannot receive transfers yet (`payout_held`, once per payout however often the sweep tries
+/// again), a refund that reached the client (`refund_processed`). Read from the ledger's own
+/// events, so every path that moves the money (the API, the sweep, a webhook) tells the same.
+pub(crate) fn money_events(
+    before: &EscrowTransaction,
+    after: &EscrowTransaction,
+) -> Vec<MoneyEvent> {
+    let added = after.events.get(before.events.len()..).unwrap_or_default();
+    let tester_of = |submission_id: Option<ObjectId>| {
+        after
+            .payouts
+            .iter()
+            .find(|payout| Some(payout.submission_id) == submission_id)
+            .map(|payout| payout.tester_id)
+    };
+    let mut events = Vec::new();
+    for entry in added {
+        let (kind, recipient) = match entry.event_type {
+            EscrowEventType::PayoutPaid => (
+                DomainEventKind::PaymentReceived,
+                tester_of(entry.submission_id),
+            ),
+            EscrowEventType::PayoutHeld => {
+                // The hold an approval creates is the payout's first `payout_held` entry; a
+                // deferral adds another. Only the first deferral is news.
+                let earlier = before
+                    .events
+                    .iter()
+                    .filter(|earlier| {
+                        earlier.event_type == EscrowEventType::PayoutHeld
+                            && earlier.submission_id == entry.submission_id
+                    })
+                    .count();
+                if earlier != 1 {
+                    continue;
+                }
+                (DomainEventKind::PayoutHeld, tester_of(entry.submission_id))
+            }
+            EscrowEventType::Refunded => (DomainEventKind::RefundProcessed, Some(after.client_id)),
+            _ => continue,
+        };
+        if let Some(recipient) = recipient {
+            events.push(MoneyEvent {
+                kind,
+                recipient,
+                submission_id: entry.submission_id,
+                amount_cents: entry.amount_usd,
+            });
+        }
+    }
+    events
 }

@@ -3,13 +3,16 @@
 //! What lives here: injectable time ([`clock`]), identifier parsing ([`id`]), exact money
 //! ([`money`]), cursor pagination primitives ([`pagination`]), collection creation with validators
 //! and indexes ([`collection`]), random token secrets ([`secret`]) and the pacing of transaction retries
-//! ([`transaction_retry`]). What deliberately does not:
+//! ([`transaction_retry`]), and the domain events outbox every domain records its changes in
+//! ([`events`]), and the in-memory fan-out of live changes by key ([`fanout`]). What deliberately does not:
 //! anything that knows about users, jobs or payments, and anything that knows about GraphQL or HTTP.
 
 pub mod batch;
 pub mod clock;
 pub mod collection;
 pub mod error;
+pub mod events;
+pub mod fanout;
 pub mod id;
 pub mod money;
 pub mod pagination;

@@ -186,6 +186,23 @@ pub struct Config {
     /// reconcile).
     #[serde(default = "default_escrow_work_interval_seconds")]
     pub escrow_work_interval_seconds: u64,
+    /// Days a notification is kept before MongoDB's TTL index removes it.
+    #[serde(default = "default_notification_retention_days")]
+    pub notification_retention_days: u64,
+    /// Milliseconds between passes of the worker that turns domain events into notifications.
+    #[serde(default = "default_notification_work_interval_milliseconds")]
+    pub notification_work_interval_milliseconds: u64,
+    /// This instance's name: its notifications change stream's resume token is kept under it,
+    /// so a restarted instance resumes where it stopped. Give each instance its own.
+    #[serde(default = "default_instance_name")]
+    pub instance_name: String,
+    /// Most live-subscription connections (WebSocket and SSE together) one user holds open on
+    /// this instance.
+    #[serde(default = "default_subscription_connections_per_user")]
+    pub subscription_connections_per_user: u64,
+    /// Seconds between keep-alive pings on live-subscription connections.
+    #[serde(default = "default_subscription_keep_alive_seconds")]
+    pub subscription_keep_alive_seconds: u64,
     /// Days a sign-in session lasts from its login, however often its refresh token is rotated;
     /// then the user signs in again.
     #[serde(default = "default_session_max_lifetime_days")]
@@ -578,6 +595,23 @@ impl std::fmt::Debug for Config {
                 "escrow_work_interval_seconds",
                 &self.escrow_work_interval_seconds,
             )
+            .field(
+                "notification_retention_days",
+                &self.notification_retention_days,
+            )
+            .field(
+                "notification_work_interval_milliseconds",
+                &self.notification_work_interval_milliseconds,
+            )
+            .field("instance_name", &self.instance_name)
+            .field(
+                "subscription_connections_per_user",
+                &self.subscription_connections_per_user,
+            )
+            .field(
+                "subscription_keep_alive_seconds",
+                &self.subscription_keep_alive_seconds,
+            )
             .field("session_max_lifetime_days", &self.session_max_lifetime_days)
             .field(
                 "password_hashing_concurrency",
@@ -682,6 +716,21 @@ fn default_shutdown_grace_seconds() -> u64 {
 fn default_escrow_work_interval_seconds() -> u64 {
     60
 }
+fn default_notification_retention_days() -> u64 {
+    30
+}
+fn default_notification_work_interval_milliseconds() -> u64 {
+    1_000
+}
+fn default_instance_name() -> String {
+    "gateway".to_string()
+}
+fn default_subscription_connections_per_user() -> u64 {
+    8
+}
+fn default_subscription_keep_alive_seconds() -> u64 {
+    15
+}
 fn default_session_max_lifetime_days() -> u64 {
     30
 }
@@ -762,6 +811,11 @@ pub const KEYS: &[(&str, KeyKind)] = &[
     ("cors_allowed_origins", KeyKind::List),
     ("shutdown_grace_seconds", KeyKind::Integer),
     ("escrow_work_interval_seconds", KeyKind::Integer),
+    ("notification_retention_days", KeyKind::Integer),
+    ("notification_work_interval_milliseconds", KeyKind::Integer),
+    ("instance_name", KeyKind::Text),
+    ("subscription_connections_per_user", KeyKind::Integer),
+    ("subscription_keep_alive_seconds", KeyKind::Integer),
     ("session_max_lifetime_days", KeyKind::Integer),
     ("password_hashing_concurrency", KeyKind::Integer),
     ("password_hashing_wait_milliseconds", KeyKind::Integer),
@@ -1033,6 +1087,29 @@ impl Config {
         }
         if self.escrow_work_interval_seconds == 0 {
             return invalid("ESCROW_WORK_INTERVAL_SECONDS must be positive");
+        }
+        if !(1..=365).contains(&self.notification_retention_days) {
+            return invalid("NOTIFICATION_RETENTION_DAYS must be between 1 and 365");
+        }
+        if !(10..=3_600_000).contains(&self.notification_work_interval_milliseconds) {
+            return invalid(
+                "NOTIFICATION_WORK_INTERVAL_MILLISECONDS must be between 10 and 3600000",
+            );
+        }
+        let name = &self.instance_name;
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || b"-_.".contains(&byte))
+        {
+            return invalid("INSTANCE_NAME must be 1 to 64 letters, digits, '-', '_' or '.'");
+        }
+        if !(1..=1_000).contains(&self.subscription_connections_per_user) {
+            return invalid("SUBSCRIPTION_CONNECTIONS_PER_USER must be between 1 and 1000");
+        }
+        if !(1..=300).contains(&self.subscription_keep_alive_seconds) {
+            return invalid("SUBSCRIPTION_KEEP_ALIVE_SECONDS must be between 1 and 300");
         }
         if !(1..=365).contains(&self.session_max_lifetime_days) {
             return invalid("SESSION_MAX_LIFETIME_DAYS must be between 1 and 365");

@@ -47,6 +47,8 @@ pub struct AppState {
     pub stripe_webhooks: Option<crate::stripe_webhooks::StripeWebhooks>,
     /// The HTTP-level settings: limits, timeouts, origins, IDE and metrics access.
     pub surface: Surface,
+    /// Live-subscription connections: the per-user cap and keep-alive.
+    pub live: crate::live_connections::LiveConnections,
 }
 
 /// How the HTTP surface is exposed, from the configuration.
@@ -118,6 +120,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let surface = state.surface.clone();
     let graphql_routes = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphql/stream", post(crate::sse::subscribe))
         // tower-http's limit replaces axum's default: it answers 413 from `Content-Length`
         // before reading, and stops a chunked body at the limit.
         .layer(DefaultBodyLimit::disable())
@@ -169,9 +172,10 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// Routes whose names may label metrics; anything else is counted as `other` so a scan of
 /// random paths cannot grow the label set.
-const KNOWN_ROUTES: [&str; 7] = [
+const KNOWN_ROUTES: [&str; 8] = [
     "/graphql",
     "/graphql/ws",
+    "/graphql/stream",
     "/healthz",
     "/readyz",
     "/metrics",
@@ -263,7 +267,7 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpAddr]) 
         .unwrap_or(peer)
 }
 
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme

@@ -13,9 +13,12 @@ pub mod demo;
 mod deploy_files;
 pub mod graphql_http;
 pub mod http;
+pub mod live_connections;
 pub mod metrics;
+pub mod notification_recipients;
 pub mod secrets;
 mod serve;
+pub mod sse;
 pub mod stripe_webhooks;
 pub mod websocket;
 
@@ -46,11 +49,13 @@ pub struct RunningGateway {
     background: JoinHandle<()>,
     email_delivery: JoinHandle<()>,
     outbox_delivery: notifications::email::OutboxDelivery,
+    notification_work: Vec<JoinHandle<()>>,
     grace: Duration,
     escrow: escrow::EscrowService,
     marketplace: marketplace::MarketplaceService,
     identity: identity::IdentityService,
     trust: trust::TrustService,
+    notifications: notifications::NotificationService,
 }
 
 impl RunningGateway {
@@ -104,6 +109,18 @@ impl RunningGateway {
         self.outbox_delivery.deliver_due().await
     }
 
+    /// Records the deadline reminders that are due now, as the background work does; returns
+    /// how many jobs were reminded about.
+    pub async fn record_deadline_reminders(&self) -> Result<usize, marketplace::MarketplaceError> {
+        self.marketplace.record_deadline_reminders().await
+    }
+
+    /// Turns the recorded domain events into notifications now, as the interval does; returns
+    /// how many notifications were created. For tests that must not wait for the interval.
+    pub async fn deliver_notifications(&self) -> Result<usize, notifications::NotificationError> {
+        self.notifications.deliver_pending_events().await
+    }
+
     /// Transfers the payouts that are due, without the reconcile that follows in
     /// [`RunningGateway::run_escrow_due_work`]; returns the payouts paid. For tests that look at
     /// what a failed transfer write leaves behind before anything repairs it.
@@ -117,6 +134,9 @@ impl RunningGateway {
         let _ = self.stop.send(());
         self.background.abort();
         self.email_delivery.abort();
+        for task in &self.notification_work {
+            task.abort();
+        }
         match tokio::time::timeout(self.grace, self.server).await {
             Ok(Ok(Ok(()))) => tracing::info!("in-flight requests drained"),
             Ok(Ok(Err(error))) => tracing::error!(error = %error, "HTTP server failed"),
@@ -191,7 +211,8 @@ pub async fn start_with_clocks(
         .into_iter()
         .chain(marketplace::MarketplaceService::collections())
         .chain(escrow::EscrowService::collections())
-        .chain(trust::TrustService::collections());
+        .chain(trust::TrustService::collections())
+        .chain(notifications::NotificationService::collections());
     for spec in specs {
         foundation::ensure_collection(&database, &spec)
             .await
@@ -235,7 +256,7 @@ pub async fn start_with_clocks(
         secrets::Secrets::previous_derived_keys(&config, "marketplace/credentials");
     marketplace_settings.money = config.money.limits()?;
     let marketplace =
-        marketplace::MarketplaceService::new(database.clone(), marketplace_settings, clock)
+        marketplace::MarketplaceService::new(database.clone(), marketplace_settings, clock.clone())
             .with_enhancer(config::enhancement_provider(config.ai.as_ref())?);
     if !config.previous_encryption_keys.is_empty() {
         let resealed = marketplace
@@ -266,6 +287,35 @@ pub async fn start_with_clocks(
             .clone()
             .run(Duration::from_secs(config.email_delivery_interval_seconds)),
     );
+    let notifications = notifications::NotificationService::new(
+        &database,
+        notifications::NotificationSettings {
+            retention: Duration::from_secs(
+                config
+                    .notification_retention_days
+                    .saturating_mul(24 * 60 * 60),
+            ),
+            ..Default::default()
+        },
+        clock.clone(),
+        Arc::new(notification_recipients::IdentityRecipients {
+            identity: identity.clone(),
+            marketplace: marketplace.clone(),
+        }),
+    );
+    let live = notifications::LiveNotifications::new();
+    let job_changes = marketplace::JobChanges::new();
+    let notification_work = vec![
+        tokio::spawn(job_change_stream(marketplace.clone(), job_changes.clone())),
+        tokio::spawn(notification_delivery(
+            notifications.clone(),
+            Duration::from_millis(config.notification_work_interval_milliseconds),
+        )),
+        tokio::spawn(
+            live.clone()
+                .run(database.clone(), config.instance_name.clone()),
+        ),
+    ];
     let stripe_webhooks =
         config
             .stripe_webhook_secret
@@ -280,6 +330,9 @@ pub async fn start_with_clocks(
         marketplace.clone(),
         escrow.clone(),
         trust.clone(),
+        notifications.clone(),
+        live,
+        job_changes,
     )
     .with_payout_onboarding(graphql::PayoutOnboarding {
         accounts: payments.accounts,
@@ -304,6 +357,10 @@ pub async fn start_with_clocks(
         trusted_proxies: config.trusted_proxies.clone(),
         stripe_webhooks,
         surface: surface(&config)?,
+        live: live_connections::LiveConnections::new(
+            usize::try_from(config.subscription_connections_per_user).unwrap_or(usize::MAX),
+            Duration::from_secs(config.subscription_keep_alive_seconds),
+        ),
     });
     let listener = tokio::net::TcpListener::bind(config.bind_addr)
         .await
@@ -326,11 +383,13 @@ pub async fn start_with_clocks(
         background,
         email_delivery,
         outbox_delivery,
+        notification_work,
         grace: Duration::from_secs(config.shutdown_grace_seconds),
         escrow,
         marketplace,
         identity,
         trust,
+        notifications,
     })
 }
 
@@ -396,8 +455,8 @@ struct Payments {
     methods: Arc<dyn escrow::PaymentMethods>,
 }
 
-/// The escrow's background work (auto-approvals, due transfers, reconcile) and the reveal of
-/// ratings whose window closed, on an interval. Both keep no state and act only by
+/// The escrow's background work (auto-approvals, due transfers, reconcile), the deadline
+/// reminders and the reveal of ratings whose window closed, on an interval. Both keep no state and act only by
 /// compare-and-set, so a restart or a second gateway running them at the same time never acts
 /// twice.
 async fn escrow_due_work(
@@ -416,12 +475,48 @@ async fn escrow_due_work(
                 tracing::error!(error = %error, "escrow due work failed; retrying next tick")
             }
         }
+        match marketplace.record_deadline_reminders().await {
+            Ok(reminded) => tracing::debug!(reminded, "deadline reminders recorded"),
+            Err(error) => {
+                tracing::error!(error = %error, "recording deadline reminders failed; retrying next tick")
+            }
+        }
         match trust.reveal_due_ratings(&marketplace).await {
             Ok(revealed) => tracing::debug!(revealed, "due ratings revealed"),
             Err(error) => {
                 tracing::error!(error = %error, "revealing due ratings failed; retrying next tick")
             }
         }
+    }
+}
+
+/// The worker turning domain events into notifications, on an interval. Events are claimed by
+/// lease, so several instances running it share the work and each event is delivered once.
+async fn notification_delivery(notifications: notifications::NotificationService, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match notifications.deliver_pending_events().await {
+            Ok(created) if created > 0 => tracing::debug!(created, "notifications delivered"),
+            Ok(_) => {}
+            Err(error) => {
+                tracing::error!(error = %error, "delivering notifications failed; retrying next tick")
+            }
+        }
+    }
+}
+
+/// The instance's one change stream on jobs (`jobChanged`), reopened after a failure.
+async fn job_change_stream(
+    marketplace: marketplace::MarketplaceService,
+    changes: marketplace::JobChanges,
+) {
+    loop {
+        if let Err(error) = marketplace.watch_job_changes(&changes).await {
+            tracing::warn!(error = %error, "jobs change stream failed; reopening");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -1,14 +1,17 @@
-//! `/graphql/ws`: subscriptions only (graphql-transport-ws), behind the same credentials, limits,
-//! error codes and client address as `POST /graphql`, and refused to browser pages from origins
-//! outside the allowlist.
+//! `/graphql/ws`: subscriptions only, over graphql-transport-ws or the legacy graphql-ws
+//! (subscriptions-transport-ws) subprotocol, behind the same credentials, limits, error codes and
+//! client address as `POST /graphql`, and refused to browser pages from origins outside the
+//! allowlist.
 //!
 //! Queries and mutations are refused there: they belong to the HTTP path, where every request
 //! has its own id, span and throttling. Credentials come in the `connection_init` payload
 //! (`{"Authorization": "Bearer …"}`); invalid ones close the socket with 4403 (Forbidden), as the
-//! protocol says.
+//! protocol says. Once accepted, the credentials are watched (`live_connections`): the socket
+//! closes with 4401 when the access token expires, its session is revoked or its user is
+//! suspended. A user holds at most `SUBSCRIPTION_CONNECTIONS_PER_USER` sockets and streams
+//! (4429 past it); pings keep idle sockets alive through proxies.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use async_graphql::http::{WebSocketProtocols, WsMessage};
@@ -24,11 +27,17 @@ use futures_util::{future, SinkExt, StreamExt};
 
 use crate::http::{AppState, RequestId};
 
-/// The only subprotocol served.
+/// The subprotocol served by preference.
 const PROTOCOL: &str = "graphql-transport-ws";
+/// The legacy subprotocol (Apollo's subscriptions-transport-ws), still spoken by older clients.
+const LEGACY_PROTOCOL: &str = "graphql-ws";
 
 /// The close code graphql-transport-ws gives to refused credentials.
 const FORBIDDEN_CLOSE_CODE: u16 = 4403;
+/// The close code for credentials that stopped holding (expired, revoked, suspended).
+const UNAUTHORIZED_CLOSE_CODE: u16 = 4401;
+/// The close code for a user past the connection cap.
+const TOO_MANY_CLOSE_CODE: u16 = 4429;
 
 /// Upgrades to a subscriptions socket after the Origin check.
 pub async fn upgrade(
@@ -45,17 +54,27 @@ pub async fn upgrade(
         )
             .into_response();
     }
-    let speaks_protocol = headers
+    let offered: Vec<String> = headers
         .get(header::SEC_WEBSOCKET_PROTOCOL)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.split(',').any(|item| item.trim() == PROTOCOL));
-    if !speaks_protocol {
+        .map(|value| {
+            value
+                .split(',')
+                .map(|item| item.trim().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let protocol = if offered.iter().any(|item| item == PROTOCOL) {
+        PROTOCOL
+    } else if offered.iter().any(|item| item == LEGACY_PROTOCOL) {
+        LEGACY_PROTOCOL
+    } else {
         return (
             StatusCode::BAD_REQUEST,
-            "only the graphql-transport-ws subprotocol is served\n",
+            "only the graphql-transport-ws and graphql-ws subprotocols are served\n",
         )
             .into_response();
-    }
+    };
     let client_ip = crate::http::client_ip(peer.ip(), &headers, &state.trusted_proxies);
     let user_agent = headers
         .get(header::USER_AGENT)
@@ -72,8 +91,8 @@ pub async fn upgrade(
         },
     };
     upgrade
-        .protocols([PROTOCOL])
-        .on_upgrade(move |socket| serve(socket, connection))
+        .protocols([protocol])
+        .on_upgrade(move |socket| serve(socket, connection, protocol))
 }
 
 /// One socket: who it authenticated as and the request facts every operation carries.
@@ -166,7 +185,21 @@ fn payload_bearer(payload: &serde_json::Value) -> Option<String> {
     (!token.is_empty()).then(|| token.to_string())
 }
 
-async fn serve(socket: WebSocket, connection: Connection) {
+/// Why the server ends a socket itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    Credentials,
+    TooManyConnections,
+}
+
+/// What `connection_init` accepted: the credential to watch and the connection's slot.
+struct Accepted {
+    bearer: String,
+    user_id: Option<bson::oid::ObjectId>,
+    _slot: Option<crate::live_connections::ConnectionSlot>,
+}
+
+async fn serve(socket: WebSocket, connection: Connection, protocol: &'static str) {
     let (mut sink, stream) = socket.split();
     let input = stream
         .take_while(|message| future::ready(message.is_ok()))
@@ -176,7 +209,9 @@ async fn serve(socket: WebSocket, connection: Connection) {
                 _ => None,
             })
         });
-    let refused = Arc::new(AtomicBool::new(false));
+    let refused = Arc::new(parking_lot::Mutex::new(None::<Refusal>));
+    let (accepted_tx, accepted_rx) = tokio::sync::oneshot::channel::<Accepted>();
+    let accepted_tx = Arc::new(parking_lot::Mutex::new(Some(accepted_tx)));
     let on_init = {
         let connection = connection.clone();
         let refused = refused.clone();
@@ -184,37 +219,111 @@ async fn serve(socket: WebSocket, connection: Connection) {
             let bearer = payload_bearer(&payload);
             let viewer = graphql::authenticate(&connection.state.services, bearer.as_deref()).await;
             if let graphql::Viewer::Rejected(reason) = &viewer {
-                refused.store(true, Ordering::SeqCst);
+                *refused.lock() = Some(Refusal::Credentials);
                 return Err(async_graphql::Error::new(format!("Forbidden: {reason}")));
+            }
+            let user_id = match &viewer {
+                graphql::Viewer::Authenticated(principal) => principal.user_id(),
+                _ => None,
+            };
+            let slot = match user_id {
+                Some(user_id) => match connection.state.live.admit(user_id) {
+                    Some(slot) => Some(slot),
+                    None => {
+                        *refused.lock() = Some(Refusal::TooManyConnections);
+                        return Err(async_graphql::Error::new(
+                            "Too many connections: close another subscription connection first",
+                        ));
+                    }
+                },
+                None => None,
+            };
+            if let Some(bearer) = bearer {
+                if let Some(sender) = accepted_tx.lock().take() {
+                    let _ = sender.send(Accepted {
+                        bearer,
+                        user_id,
+                        _slot: slot,
+                    });
+                }
             }
             let _ = connection.viewer.set(viewer);
             Ok(Data::default())
         }
     };
-    let outgoing = async_graphql::http::WebSocket::new(
-        connection.clone(),
-        input,
-        WebSocketProtocols::GraphQLWS,
-    )
-    .on_connection_init(on_init)
-    .map(move |message| match message {
-        WsMessage::Text(text) => Message::Text(text.into()),
-        WsMessage::Close(code, reason) => {
-            let code = if refused.load(Ordering::SeqCst) {
-                FORBIDDEN_CLOSE_CODE
-            } else {
-                code
-            };
-            Message::Close(Some(CloseFrame {
-                code,
-                reason: reason.into(),
-            }))
-        }
-    });
+    let protocols = if protocol == LEGACY_PROTOCOL {
+        WebSocketProtocols::SubscriptionsTransportWS
+    } else {
+        WebSocketProtocols::GraphQLWS
+    };
+    let outgoing = async_graphql::http::WebSocket::new(connection.clone(), input, protocols)
+        .on_connection_init(on_init)
+        .map(move |message| match message {
+            WsMessage::Text(text) => Message::Text(text.into()),
+            WsMessage::Close(code, reason) => {
+                let code = match *refused.lock() {
+                    Some(Refusal::Credentials) => FORBIDDEN_CLOSE_CODE,
+                    Some(Refusal::TooManyConnections) => TOO_MANY_CLOSE_CODE,
+                    None => code,
+                };
+                Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                }))
+            }
+        });
     futures_util::pin_mut!(outgoing);
-    while let Some(message) = outgoing.next().await {
-        if sink.send(message).await.is_err() {
-            break;
+    let services = connection.state.services.clone();
+    let keep_alive = connection.state.live.keep_alive;
+    // Until `connection_init` is accepted nothing lapses; then the credential is watched.
+    let lapse = async move {
+        match accepted_rx.await {
+            Ok(accepted) => {
+                let lapsed = crate::live_connections::credentials_lapse(
+                    services,
+                    accepted.bearer,
+                    accepted.user_id,
+                    keep_alive,
+                )
+                .await;
+                (lapsed, accepted._slot)
+            }
+            Err(_) => future::pending().await,
+        }
+    };
+    futures_util::pin_mut!(lapse);
+    let mut pings = tokio::time::interval(keep_alive);
+    pings.tick().await;
+    loop {
+        tokio::select! {
+            message = outgoing.next() => {
+                let Some(message) = message else { break };
+                if sink.send(message).await.is_err() {
+                    break;
+                }
+            }
+            (lapsed, _slot) = &mut lapse => {
+                tracing::info!(reason = %lapsed.0, "subscription socket closed: credentials lapsed");
+                let _ = sink
+                    .send(Message::Close(Some(CloseFrame {
+                        code: UNAUTHORIZED_CLOSE_CODE,
+                        reason: "Unauthorized: credentials expired or revoked".into(),
+                    })))
+                    .await;
+                break;
+            }
+            _ = pings.tick() => {
+                // graphql-ws (legacy) clients expect its `ka` message; every other client gets
+                // WebSocket pings, which browsers answer by themselves.
+                let ping = if protocol == LEGACY_PROTOCOL {
+                    Message::Text(r#"{"type":"ka"}"#.into())
+                } else {
+                    Message::Ping(Vec::new().into())
+                };
+                if sink.send(ping).await.is_err() {
+                    break;
+                }
+            }
         }
     }
 }

@@ -272,6 +272,16 @@ impl From<escrow::EscrowError> for ApiError {
     }
 }
 
+impl From<notifications::NotificationError> for ApiError {
+    fn from(error: notifications::NotificationError) -> Self {
+        let field = match &error {
+            notifications::NotificationError::InvalidInput { field, .. } => field,
+            _ => "id",
+        };
+        ApiError::from_category(error.category(), error.to_string(), field)
+    }
+}
+
 impl From<trust::TrustError> for ApiError {
     fn from(error: trust::TrustError) -> Self {
         if let trust::TrustError::Database(database) = &error {

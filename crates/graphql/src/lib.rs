@@ -18,6 +18,7 @@ pub mod limits;
 pub mod loaders;
 pub mod marketplace_api;
 pub mod node;
+pub mod notifications_api;
 pub mod persisted;
 pub mod relay;
 pub mod scalars;
@@ -26,7 +27,7 @@ pub mod variables;
 pub mod viewer;
 
 use async_graphql::parser::types::OperationType;
-use async_graphql::{EmptySubscription, ErrorExtensions, MergedObject, Schema};
+use async_graphql::{ErrorExtensions, MergedObject, Schema};
 
 pub use error::{finish_response, ApiError, ApiResult, ErrorCode};
 pub use limits::{LimitExceeded, SchemaLimits};
@@ -39,6 +40,9 @@ pub struct Services {
     marketplace: marketplace::MarketplaceService,
     escrow: escrow::EscrowService,
     trust: trust::TrustService,
+    notifications: notifications::NotificationService,
+    live: notifications::LiveNotifications,
+    job_changes: marketplace::JobChanges,
     payout_onboarding: Option<PayoutOnboarding>,
     payment_methods: Option<std::sync::Arc<dyn escrow::PaymentMethods>>,
 }
@@ -62,12 +66,18 @@ impl Services {
         marketplace: marketplace::MarketplaceService,
         escrow: escrow::EscrowService,
         trust: trust::TrustService,
+        notifications: notifications::NotificationService,
+        live: notifications::LiveNotifications,
+        job_changes: marketplace::JobChanges,
     ) -> Self {
         Services {
             identity,
             marketplace,
             escrow,
             trust,
+            notifications,
+            live,
+            job_changes,
             payout_onboarding: None,
             payment_methods: None,
         }
@@ -99,6 +109,21 @@ impl Services {
     /// Payout-account onboarding, when configured.
     pub fn payout_onboarding(&self) -> Option<&PayoutOnboarding> {
         self.payout_onboarding.as_ref()
+    }
+
+    /// In-app notifications and their preferences.
+    pub fn notifications(&self) -> &notifications::NotificationService {
+        &self.notifications
+    }
+
+    /// This instance's live fan-out of notifications.
+    pub fn live(&self) -> &notifications::LiveNotifications {
+        &self.live
+    }
+
+    /// This instance's live fan-out of job changes.
+    pub fn job_changes(&self) -> &marketplace::JobChanges {
+        &self.job_changes
     }
 
     /// Ratings (and later disputes and qualification tests).
@@ -139,10 +164,11 @@ pub struct MutationRoot(
     identity_api::IdentityMutation,
     marketplace_api::MarketplaceMutation,
     trust_api::TrustMutation,
+    notifications_api::NotificationMutation,
 );
 
 /// The executable schema.
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, notifications_api::SubscriptionRoot>;
 
 /// The executable schema with the limits and introspection policy every request goes through.
 #[derive(Clone)]
@@ -199,7 +225,7 @@ pub fn build_schema(
     let schema = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        notifications_api::SubscriptionRoot,
     )
     .data(services)
     .limit_complexity(limits.max_complexity)
@@ -225,7 +251,7 @@ pub fn schema_sdl() -> String {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        notifications_api::SubscriptionRoot,
     )
     .finish()
     .sdl()

@@ -1,7 +1,7 @@
 //! Relay's `Node` interface and the `node(id:)` query that fetches any object by global ID.
 //!
 //! Users, organizations, projects, jobs, submissions, AI test templates, ratings, sessions and
-//! API keys are nodes. As Relay expects, `node` answers `null` for an id that names nothing or
+//! API keys and notifications are nodes. As Relay expects, `node` answers `null` for an id that names nothing or
 //! something the caller may not see (the two are indistinguishable); only a malformed id is an
 //! error (`BAD_USER_INPUT`).
 
@@ -44,6 +44,8 @@ pub enum Node {
     Session(crate::identity_api::types::Session),
     /// A partner API key (its organization's owners and admins, platform admins).
     ApiKey(crate::identity_api::organizations::ApiKey),
+    /// A notification (its recipient only).
+    Notification(crate::notifications_api::Notification),
 }
 
 /// The `node` query.
@@ -128,5 +130,10 @@ async fn find_node(ctx: &Context<'_>, id: &ID, global_id: GlobalId) -> ApiResult
             .await?
             .map(|key| Node::ApiKey(crate::identity_api::organizations::ApiKey(key))),
         NodeType::OrganizationInvitation => None,
+        NodeType::Notification => {
+            crate::notifications_api::own_notification(ctx, global_id.object_id)
+                .await?
+                .map(Node::Notification)
+        }
     })
 }

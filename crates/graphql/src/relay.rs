@@ -35,6 +35,8 @@ pub enum NodeType {
     Rating,
     /// An `OrganizationInvitation`.
     OrganizationInvitation,
+    /// A `Notification` (its recipient only).
+    Notification,
 }
 
 impl NodeType {
@@ -51,6 +53,7 @@ impl NodeType {
             NodeType::AiTestTemplate => "AiTestTemplate",
             NodeType::Rating => "Rating",
             NodeType::OrganizationInvitation => "OrganizationInvitation",
+            NodeType::Notification => "Notification",
         }
     }
 
@@ -66,6 +69,7 @@ impl NodeType {
             NodeType::AiTestTemplate,
             NodeType::Rating,
             NodeType::OrganizationInvitation,
+            NodeType::Notification,
         ]
         .into_iter()
         .find(|candidate| candidate.type_name() == name)

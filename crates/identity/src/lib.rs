@@ -18,6 +18,7 @@ pub mod collections;
 pub mod directory;
 pub mod error;
 pub mod invitation;
+pub mod notification_switches;
 pub mod organization;
 pub mod outbox;
 pub mod password;

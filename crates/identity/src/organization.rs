@@ -288,6 +288,30 @@ fn check_create_input(input: &CreateOrganizationInput) -> Result<(), IdentityErr
 }
 
 impl IdentityService {
+    /// The ids of `organization_id`'s owners and admins: who hears about its jobs' submissions.
+    pub async fn organization_manager_ids(
+        &self,
+        organization_id: ObjectId,
+    ) -> Result<Vec<ObjectId>, IdentityError> {
+        let managers: Vec<Document> = self
+            .users
+            .find(doc! {
+                "organization_id": organization_id,
+                "organization_role": { "$in": [
+                    OrganizationRole::Owner.as_str(),
+                    OrganizationRole::Admin.as_str(),
+                ]},
+            })
+            .projection(doc! { "_id": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(managers
+            .iter()
+            .filter_map(|manager| manager.get_object_id("_id").ok())
+            .collect())
+    }
+
     /// One organization by id, without authorization (for other domains and dataloaders).
     pub async fn organization(&self, id: ObjectId) -> Result<Option<Organization>, IdentityError> {
         let found = self.organizations.find_one(doc! { "_id": id }).await?;

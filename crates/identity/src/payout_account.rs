@@ -12,6 +12,7 @@
 
 use bson::doc;
 use bson::oid::ObjectId;
+use foundation::events::{DomainEvent, DomainEventKind};
 
 use crate::error::IdentityError;
 use crate::service::IdentityService;
@@ -136,20 +137,20 @@ impl IdentityService {
         if stripe_account_id.is_empty() {
             return Ok(PayoutAccountRecorded::UnknownAccount);
         }
-        let updated = self
-            .users
-            .update_one(
-                doc! {
-                    "tester_data.stripe_connect_id": stripe_account_id,
-                    "tester_data.stripe_connect_status": { "$ne": status.as_str() },
-                },
-                doc! { "$set": {
-                    "tester_data.stripe_connect_status": status.as_str(),
-                    "updated_at": self.clock.now(),
-                }},
-            )
+        let now = self.clock.now();
+        let service = self.clone();
+        let changed =
+            foundation::transaction_retry::in_transaction(self.users.client(), |mut session| {
+                let service = service.clone();
+                async move {
+                    let outcome = service
+                        .record_status_in_session(&mut session, stripe_account_id, status, now)
+                        .await;
+                    (session, outcome)
+                }
+            })
             .await?;
-        if updated.matched_count == 1 {
+        if changed {
             return Ok(PayoutAccountRecorded::Changed);
         }
         let known = self
@@ -162,6 +163,58 @@ impl IdentityService {
         } else {
             PayoutAccountRecorded::UnknownAccount
         })
+    }
+}
+
+impl IdentityService {
+    /// Sets the status by compare-and-set on a different one and, when it became `verified` or
+    /// `restricted`, records the event for the tester in the same transaction (so a webhook
+    /// delivered twice tells the tester once). Whether it changed.
+    async fn record_status_in_session(
+        &self,
+        session: &mut mongodb::ClientSession,
+        stripe_account_id: &str,
+        status: PayoutAccountStatus,
+        now: bson::DateTime,
+    ) -> Result<bool, IdentityError> {
+        let tester = self
+            .users
+            .find_one(doc! { "tester_data.stripe_connect_id": stripe_account_id })
+            .projection(doc! { "_id": 1 })
+            .session(&mut *session)
+            .await?;
+        let Some(tester_id) = tester.and_then(|user| user.get_object_id("_id").ok()) else {
+            return Ok(false);
+        };
+        let updated = self
+            .users
+            .update_one(
+                doc! {
+                    "_id": tester_id,
+                    "tester_data.stripe_connect_id": stripe_account_id,
+                    "tester_data.stripe_connect_status": { "$ne": status.as_str() },
+                },
+                doc! { "$set": {
+                    "tester_data.stripe_connect_status": status.as_str(),
+                    "updated_at": now,
+                }},
+            )
+            .session(&mut *session)
+            .await?;
+        if updated.modified_count == 0 {
+            return Ok(false);
+        }
+        let kind = match status {
+            PayoutAccountStatus::Verified => Some(DomainEventKind::PayoutAccountVerified),
+            PayoutAccountStatus::Restricted => Some(DomainEventKind::PayoutAccountRestricted),
+            PayoutAccountStatus::Pending => None,
+        };
+        if let Some(kind) = kind {
+            self.events
+                .record(session, DomainEvent::new(kind, [tester_id]), now)
+                .await?;
+        }
+        Ok(true)
     }
 }
 

@@ -27,6 +27,9 @@ pub struct IdentityService {
     pub(crate) outbox: Collection<Document>,
     pub(crate) rate_limits: Collection<Document>,
     pub(crate) invitations: Collection<Document>,
+    /// The domain events outbox: suspensions and payout-account changes are recorded there in
+    /// the transaction that makes them.
+    pub(crate) events: foundation::events::DomainEvents,
     pub(crate) settings: Arc<IdentitySettings>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) access_tokens: AccessTokenKeys,
@@ -59,6 +62,7 @@ impl IdentityService {
             outbox: database.collection(collections::OUTBOX),
             rate_limits: database.collection(collections::RATE_LIMITS),
             invitations: database.collection(collections::ORGANIZATION_INVITATIONS),
+            events: foundation::events::DomainEvents::new(&database),
             access_tokens: AccessTokenKeys::new(
                 &settings.jwt_secret,
                 &settings.jwt_issuer,

@@ -1003,6 +1003,38 @@ impl IdentityService {
             .collect()
     }
 
+    /// Active, qualified testers after `after` in `_id` order, at most `limit` (≤ 10,000): the
+    /// pool a public job's announcement is matched against, page by page (the marketplace
+    /// decides who qualifies for the job).
+    pub async fn qualified_testers_page(
+        &self,
+        after: Option<ObjectId>,
+        limit: i64,
+    ) -> Result<Vec<User>, IdentityError> {
+        let mut filter = doc! {
+            "role": Role::Tester.as_str(),
+            "status": UserStatus::Active.as_str(),
+            "tester_data.qualification_status": QualificationStatus::Qualified.as_str(),
+            "deleted_at": null,
+        };
+        if let Some(after) = after {
+            filter.insert("_id", doc! { "$gt": after });
+        }
+        let documents: Vec<Document> = self
+            .users
+            .find(filter)
+            .sort(doc! { "_id": 1 })
+            .limit(limit.clamp(1, 10_000))
+            .batch_size(10_000)
+            .await?
+            .try_collect()
+            .await?;
+        documents
+            .into_iter()
+            .map(|document| bson::from_document(document).map_err(IdentityError::from))
+            .collect()
+    }
+
     /// Updates the caller's own profile. Only `full_name`, `profile.*`, the editable
     /// `client_data`/`tester_data` fields and notification preferences can change.
     pub async fn update_profile(
@@ -1041,7 +1073,11 @@ impl IdentityService {
             tester_data_sets(tester_update, &mut sets);
         }
         if let Some(preferences) = &update.notification_preferences {
-            sets.insert("notification_preferences", bson::to_bson(preferences)?);
+            // Field by field: the per-type switches kept beside the seed's fields
+            // (`notification_switches`) survive an update of the seed's ones.
+            for (key, value) in bson::to_document(preferences)? {
+                sets.insert(format!("notification_preferences.{key}"), value);
+            }
         }
         sets.insert("updated_at", self.now());
         let mut filter = doc! { "_id": user_id };
@@ -1073,19 +1109,53 @@ impl IdentityService {
             });
         }
         let now = self.now();
+        let service = self.clone();
+        foundation::transaction_retry::in_transaction(self.users.client(), |mut session| {
+            let service = service.clone();
+            async move {
+                let outcome = service.suspend_in_session(&mut session, user_id, now).await;
+                (session, outcome)
+            }
+        })
+        .await?;
+        self.revoke_all_sessions(user_id, "suspended").await?;
+        self.require_user(user_id).await
+    }
+
+    /// Moves the user to suspended and, when that changed their status, records
+    /// `account_suspended` for them in the same transaction; suspending a suspended user changes
+    /// nothing and tells nobody again.
+    async fn suspend_in_session(
+        &self,
+        session: &mut mongodb::ClientSession,
+        user_id: ObjectId,
+        now: DateTime,
+    ) -> Result<(), IdentityError> {
+        let suspended = UserStatus::Suspended.as_str();
         let result = self
             .users
             .update_one(
-                doc! { "_id": user_id },
-                doc! { "$set": { "status": UserStatus::Suspended.as_str(), "suspended_at": now, "updated_at": now },
-                       "$inc": { "version": 1_i64 } },
+                doc! { "_id": user_id, "status": { "$ne": suspended } },
+                doc! { "$set": { "status": suspended, "suspended_at": now, "updated_at": now },
+                "$inc": { "version": 1_i64 } },
             )
+            .session(&mut *session)
             .await?;
-        if result.matched_count == 0 {
-            return Err(IdentityError::UserNotFound);
+        if result.matched_count == 1 {
+            let event = foundation::events::DomainEvent::new(
+                foundation::events::DomainEventKind::AccountSuspended,
+                [user_id],
+            );
+            self.events.record(session, event, now).await?;
+            return Ok(());
         }
-        self.revoke_all_sessions(user_id, "suspended").await?;
-        self.require_user(user_id).await
+        let exists = self
+            .users
+            .find_one(doc! { "_id": user_id })
+            .projection(doc! { "_id": 1 })
+            .session(&mut *session)
+            .await?;
+        exists.map(|_| ()).ok_or(IdentityError::UserNotFound)
     }
 
     /// Admin only: records a tester's qualification outcome (`pending`, `qualified` or

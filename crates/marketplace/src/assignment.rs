@@ -6,6 +6,7 @@
 
 use bson::oid::ObjectId;
 use bson::{doc, DateTime, Document};
+use foundation::events::{DomainEvent, DomainEventKind};
 use mongodb::options::ReturnDocument;
 use serde::{Deserialize, Serialize};
 
@@ -191,16 +192,21 @@ impl MarketplaceService {
             doc! { "$expr": { "$lt": [ { "$size": "$assigned_testers" }, "$max_testers" ] } },
         ];
         conditions.extend(qualification_filter(tester));
+        let filter = doc! { "$and": conditions };
+        let update = doc! {
+            "$push": { "assigned_testers": assignment },
+            "$set": { "updated_at": now },
+        };
+        let (filter, update) = (&filter, &update);
+        let tester_id = tester.tester_id;
+        // One transaction: the seat and the client's `seat_claimed` event commit together.
         let claimed = self
-            .jobs
-            .find_one_and_update(
-                doc! { "$and": conditions },
-                doc! {
-                    "$push": { "assigned_testers": assignment },
-                    "$set": { "updated_at": now },
-                },
-            )
-            .return_document(ReturnDocument::After)
+            .in_transaction(|mut session| async move {
+                let outcome = self
+                    .claim_in_session(&mut session, filter, update, tester_id, now)
+                    .await;
+                (session, outcome)
+            })
             .await?;
         if let Some(job) = claimed {
             return Ok(job);
@@ -227,6 +233,32 @@ impl MarketplaceService {
         } else {
             MarketplaceError::SeatsFull
         })
+    }
+
+    /// The claim's conditional update and, when it seated the tester, the `seat_claimed` event
+    /// for the job's client, inside the caller's transaction.
+    async fn claim_in_session(
+        &self,
+        session: &mut mongodb::ClientSession,
+        filter: &bson::Document,
+        update: &bson::Document,
+        tester_id: ObjectId,
+        now: bson::DateTime,
+    ) -> Result<Option<Job>, MarketplaceError> {
+        let claimed = self
+            .jobs
+            .find_one_and_update(filter.clone(), update.clone())
+            .return_document(ReturnDocument::After)
+            .session(&mut *session)
+            .await?;
+        if let Some(job) = &claimed {
+            let event = DomainEvent::new(DomainEventKind::SeatClaimed, [job.client_id])
+                .with_job(job.id)
+                .with_related_user(tester_id)
+                .with_payload(doc! { "job_title": &job.title });
+            self.events.record(session, event, now).await?;
+        }
+        Ok(claimed)
     }
 
     /// Gives the tester's seat back while the job is open or in progress and the tester has not

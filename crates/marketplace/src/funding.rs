@@ -205,6 +205,25 @@ impl MarketplaceService {
 }
 
 impl MarketplaceService {
+    /// The title of `job_id` as the transaction of `session` sees it, for the words of a money
+    /// notification (a payout paid, a refund processed); empty when the job is gone.
+    pub async fn job_title_in(
+        &self,
+        session: &mut ClientSession,
+        job_id: ObjectId,
+    ) -> Result<String, MarketplaceError> {
+        let job = self
+            .jobs
+            .clone_with_type::<bson::Document>()
+            .find_one(doc! { "_id": job_id })
+            .projection(doc! { "title": 1 })
+            .session(session)
+            .await?;
+        Ok(job
+            .and_then(|job| job.get_str("title").ok().map(str::to_owned))
+            .unwrap_or_default())
+    }
+
     /// How many of the job's submissions wait for the client's review (submitted or under
     /// review), as the transaction of `session` sees them: the seats whose pay a completed job
     /// still holds in escrow.

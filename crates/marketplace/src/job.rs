@@ -3,6 +3,7 @@
 
 use bson::oid::ObjectId;
 use bson::{doc, DateTime};
+use foundation::events::{DomainEvent, DomainEventKind, RecipientGroup};
 use mongodb::options::ReturnDocument;
 use mongodb::ClientSession;
 use serde::{Deserialize, Serialize};
@@ -995,8 +996,29 @@ impl MarketplaceService {
             }
             None => {}
         }
+        if change.action == JobAction::Publish {
+            self.events
+                .record(session, published_event(&job), self.now())
+                .await?;
+        }
         Ok(job)
     }
+}
+
+/// The announcement of a job just opened: to its invited testers, or for a public job to every
+/// tester who qualifies when it is delivered (one notification each, whatever rule matched).
+fn published_event(job: &Job) -> DomainEvent {
+    let event = match job.visibility {
+        Visibility::Public => DomainEvent::new(DomainEventKind::JobPublished, [])
+            .with_group(RecipientGroup::QualifiedTesters { job_id: job.id }),
+        Visibility::Private | Visibility::InvitedOnly => DomainEvent::new(
+            DomainEventKind::JobPublished,
+            job.invited_tester_ids.iter().copied(),
+        ),
+    };
+    event
+        .with_job(job.id)
+        .with_payload(doc! { "job_title": &job.title })
 }
 
 #[cfg(test)]

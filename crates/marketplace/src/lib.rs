@@ -56,8 +56,10 @@ mod enhance;
 mod error;
 mod funding;
 mod job;
+mod live_jobs;
 mod personal_data;
 mod project;
+mod reminders;
 mod service;
 mod settings;
 mod submission;
@@ -90,11 +92,13 @@ pub use job::{
     OrganizationLimits, PlannedJobTransition, PlannedPublish, PublishedJob, TestType, TesterLevel,
     UserJourney, Visibility, JOB_TRANSITIONS,
 };
+pub use live_jobs::{JobChanges, JobSubscription};
 pub use personal_data::{ErasureBlocker, MarketplacePersonalData};
 pub use project::{
     NewProject, Project, ProjectCredentials, ProjectEnvironment, ProjectStatus, ProjectType,
     ProjectUpdate, SealedCredentials,
 };
+pub use reminders::{DEADLINE_REMINDER_LEAD, REVIEW_REMINDER_LEAD};
 pub use service::MarketplaceService;
 pub use settings::{MarketplaceSettings, MoneyLimits};
 pub use submission::{

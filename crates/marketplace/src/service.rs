@@ -34,6 +34,8 @@ pub struct MarketplaceService {
     pub(crate) funding: Arc<dyn JobFunding>,
     pub(crate) enhancer: Arc<dyn EnhancementProvider>,
     pub(crate) credential_cipher: CredentialCipher,
+    /// The domain events outbox: claims and hand-ins are recorded there in their transaction.
+    pub(crate) events: foundation::events::DomainEvents,
 }
 
 impl MarketplaceService {
@@ -58,6 +60,7 @@ impl MarketplaceService {
             clock,
             funding: Arc::new(NoFunding),
             enhancer: Arc::new(PassThrough),
+            events: foundation::events::DomainEvents::new(&database),
         }
     }
 

@@ -6,6 +6,7 @@
 
 use bson::oid::ObjectId;
 use bson::{doc, DateTime, Document};
+use foundation::events::{DomainEvent, DomainEventKind, RecipientGroup};
 use futures_util::TryStreamExt;
 use mongodb::options::ReturnDocument;
 use mongodb::ClientSession;
@@ -335,6 +336,46 @@ struct SubmissionChange {
     review: bool,
 }
 
+/// The event a review records: the tester hears the verdict (an automatic approval also tells
+/// the client, whose window closed); `job` holds the job's `title` and `client_id`.
+fn review_event(
+    plan: &PlannedReview,
+    job: &Document,
+    paid_cents: Option<i64>,
+) -> Result<DomainEvent, MarketplaceError> {
+    let client_id = job
+        .get_object_id("client_id")
+        .map_err(|error| MarketplaceError::Internal(format!("job without client: {error}")))?;
+    let title = job.get_str("title").unwrap_or_default();
+    let (kind, recipients) = match (&plan.decision, plan.reviewer) {
+        (ReviewDecision::Approve, Some(_)) => {
+            (DomainEventKind::SubmissionApproved, vec![plan.tester_id])
+        }
+        (ReviewDecision::Approve, None) => (
+            DomainEventKind::SubmissionAutoApproved,
+            vec![plan.tester_id, client_id],
+        ),
+        (ReviewDecision::Reject { .. }, _) => {
+            (DomainEventKind::SubmissionRejected, vec![plan.tester_id])
+        }
+        (ReviewDecision::RequestRevision { .. }, _) => {
+            (DomainEventKind::RevisionRequested, vec![plan.tester_id])
+        }
+    };
+    let mut payload = doc! { "job_title": title };
+    if let Some(cents) = paid_cents {
+        payload.insert("amount_cents", cents);
+    }
+    let mut event = DomainEvent::new(kind, recipients)
+        .with_job(plan.job_id)
+        .with_submission(plan.submission_id)
+        .with_payload(payload);
+    if let Some(reviewer) = plan.reviewer {
+        event = event.with_related_user(reviewer);
+    }
+    Ok(event)
+}
+
 /// The job statuses in which a client may review submissions: while the job runs and during its
 /// review phase; not on a draft, a cancelled or a completed job.
 pub const REVIEWABLE_JOB_STATUSES: &[JobStatus] =
@@ -489,15 +530,53 @@ impl MarketplaceService {
         submission_id: ObjectId,
     ) -> Result<Submission, MarketplaceError> {
         let now = self.now();
-        self.apply_submission_change(SubmissionChange {
+        let change = &SubmissionChange {
             submission_id,
             action: SubmissionAction::Submit,
             guard: doc! { "tester_id": actor.user_id },
-            set: doc! { "submitted_at": now, "updated_at": now },
+            // A hand-in (or a resubmission) starts a new review window: its reminder is due again.
+            set: doc! { "submitted_at": now, "updated_at": now, "review_reminded_at": null },
             seat: Some((AssignmentStatus::InProgress, AssignmentStatus::Submitted)),
             review: false,
+        };
+        // The hand-in and the `submission_submitted` event commit together.
+        self.in_transaction(|mut session| async move {
+            let outcome = match self.submission_change_steps(&mut session, change).await {
+                Ok(submission) => self
+                    .record_submitted(&mut session, &submission, now)
+                    .await
+                    .map(|()| submission),
+                Err(error) => Err(error),
+            };
+            (session, outcome)
         })
         .await
+    }
+
+    /// Records `submission_submitted` for the job's client and, for an organization's job, its
+    /// owners and admins (identity resolves them when the event is delivered).
+    async fn record_submitted(
+        &self,
+        session: &mut ClientSession,
+        submission: &Submission,
+        now: DateTime,
+    ) -> Result<(), MarketplaceError> {
+        let job = self
+            .jobs
+            .find_one(doc! { "_id": submission.job_id })
+            .session(&mut *session)
+            .await?
+            .ok_or(MarketplaceError::JobNotFound)?;
+        let mut event = DomainEvent::new(DomainEventKind::SubmissionSubmitted, [job.client_id])
+            .with_job(job.id)
+            .with_submission(submission.id)
+            .with_related_user(submission.tester_id)
+            .with_payload(doc! { "job_title": &job.title });
+        if let Some(organization_id) = job.organization_id {
+            event = event.with_group(RecipientGroup::OrganizationManagers { organization_id });
+        }
+        self.events.record(session, event, now).await?;
+        Ok(())
     }
 
     /// The client takes a handed-in submission into review (submitted → under_review), so the
@@ -673,6 +752,7 @@ impl MarketplaceService {
         if plan.reviewer.is_none() {
             set.insert("auto_approved", true);
         }
+        let paid_cents = payout.as_ref().map(|payout| payout.amount_cents);
         if let Some(payout) = payout {
             set.insert("payout_amount_usd", payout.amount_cents);
             set.insert("payout_status", payout.status.as_str());
@@ -714,9 +794,11 @@ impl MarketplaceService {
         if action == SubmissionAction::Approve {
             job_update.insert("$inc", doc! { "approved_submission_count": 1 });
         }
+        // The job's title and client come back with the update, for the tester's notification.
         let moved = self
             .jobs
-            .update_one(
+            .clone_with_type::<Document>()
+            .find_one_and_update(
                 doc! {
                     "_id": plan.job_id,
                     "status": { "$in": reviewable },
@@ -727,9 +809,12 @@ impl MarketplaceService {
                 },
                 job_update,
             )
+            .projection(doc! { "title": 1, "client_id": 1 })
             .session(&mut *session)
             .await?;
-        if moved.matched_count == 1 {
+        if let Some(job) = moved {
+            let event = review_event(plan, &job, paid_cents)?;
+            self.events.record(session, event, now).await?;
             return Ok(reviewed);
         }
         let job = self

@@ -1,8 +1,22 @@
-//! The notifications domain: in-app notifications, delivery of the e-mail outbox, live updates.
+//! The notifications domain: in-app notifications made from the domain events every domain
+//! records in its transactions (`foundation::events`), their live fan-out to subscribers, and
+//! (in `email`, the e-mail issue's part) their delivery by e-mail.
 //!
-//! This crate will own the `notifications` collection (seed section 8) and feed the GraphQL
-//! subscriptions served on `/graphql/ws`. Today it delivers e-mail: [`email`] sends identity's
-//! outbox over SMTP (or to the log when no SMTP server is configured) and is the one entry point
-//! for e-mailing a notification.
+//! It owns the `notifications`, `notification_sequences` and `change_stream_resume_tokens`
+//! collections and consumes `domain_events` through foundation's API. It depends on no other
+//! domain: whom an organization's event is for and what each person wants come through the
+//! [`RecipientDirectory`] seam, which the gateway implements with identity.
 
 pub mod email;
+pub mod error;
+pub mod kind;
+pub mod live;
+pub mod service;
+
+pub use error::NotificationError;
+pub use kind::{Channel, NotificationType, Priority, NOTIFICATION_TYPES};
+pub use live::{LiveChange, LiveNotifications, LiveSubscription};
+pub use service::{
+    Notification, NotificationPage, NotificationService, NotificationSettings, Preference,
+    RecipientDirectory,
+};

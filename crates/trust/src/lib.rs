@@ -5,7 +5,7 @@
 //! both sides rated or 14 days passed since the review, then revealed together by one
 //! compare-and-set inside a transaction that also adds them to the rated users' exact totals
 //! through the [`RatingTotals`] seam ([`UsersRatingTotals`] writes `users.tester_data` /
-//! `client_data`). Events leave through the [`TrustEvents`] seam for the notifications issue.
+//! `client_data`). A revealed rating is recorded as a `rating_received` domain event in the reveal's transaction.
 //!
 //! **Is not**: a marketplace or identity crate. It reads submissions and jobs through
 //! [`marketplace::MarketplaceService`]'s public API (the caller arrives as a marketplace
@@ -14,14 +14,12 @@
 
 pub mod collections;
 mod error;
-mod events;
 mod rating;
 mod service;
 mod totals;
 mod transaction;
 
 pub use error::TrustError;
-pub use events::{NoTrustEvents, TrustEvents};
 pub use rating::{
     rating_visible_to, reveal_due, validate_rating, DetailRatings, RatedRole, Rating, RatingInput,
     RatingSummary, MAX_POINTS, MAX_POINT_CHARS, MAX_RESPONSE_CHARS, MAX_REVIEW_CHARS, REVEAL_AFTER,

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use bson::oid::ObjectId;
 use bson::{doc, DateTime};
+use foundation::events::{DomainEvent, DomainEventKind};
 use futures_util::TryStreamExt;
 use marketplace::{Actor, ActorRole, MarketplaceService, SubmissionStatus};
 use mongodb::error::{ErrorKind, WriteFailure};
@@ -445,9 +446,11 @@ impl TrustService {
         }
         let ratings = self.ratings.clone();
         let totals = self.totals.clone();
+        let events = self.events.clone();
         let revealed = in_transaction(&self.client, |mut session| {
             let ratings = ratings.clone();
             let totals = totals.clone();
+            let events = events.clone();
             let review_counts = review_counts.clone();
             async move {
                 let outcome = async {
@@ -490,6 +493,17 @@ impl TrustService {
                                 },
                             )
                             .await?;
+                        // The rated user hears of it in the reveal's transaction: revealed
+                        // once, told once.
+                        let event = DomainEvent::new(
+                            DomainEventKind::RatingReceived,
+                            [rating.rated_user_id],
+                        )
+                        .with_job(rating.job_id)
+                        .with_submission(rating.submission_id)
+                        .with_related_user(rating.rated_by_id)
+                        .with_payload(doc! { "overall_rating": rating.overall_rating });
+                        events.record(&mut session, event, now).await?;
                     }
                     Ok(hidden
                         .into_iter()
@@ -505,9 +519,6 @@ impl TrustService {
             }
         })
         .await?;
-        for rating in &revealed {
-            self.events.rating_received(rating);
-        }
         Ok(revealed)
     }
 

@@ -9,7 +9,6 @@ use mongodb::{Client, Collection, Database};
 
 use crate::collections;
 use crate::error::TrustError;
-use crate::events::{NoTrustEvents, TrustEvents};
 use crate::rating::Rating;
 use crate::totals::{RatingTotals, UsersRatingTotals};
 
@@ -20,13 +19,13 @@ pub struct TrustService {
     pub(crate) ratings: Collection<Rating>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) totals: Arc<dyn RatingTotals>,
-    pub(crate) events: Arc<dyn TrustEvents>,
+    /// The domain events outbox: a revealed rating is recorded there in the reveal's transaction.
+    pub(crate) events: foundation::events::DomainEvents,
 }
 
 impl TrustService {
     /// A service over `database` that adds revealed ratings to `users` through
-    /// [`UsersRatingTotals`] and sends its events nowhere ([`NoTrustEvents`]) until
-    /// [`TrustService::with_events`] plugs notifications in. Call
+    /// [`UsersRatingTotals`] and records `rating_received` in the domain events outbox. Call
     /// [`TrustService::ensure_collections`] once at start-up.
     pub fn new(database: &Database, clock: Arc<dyn Clock>) -> Self {
         Self {
@@ -34,14 +33,8 @@ impl TrustService {
             ratings: database.collection(collections::RATINGS),
             clock,
             totals: Arc::new(UsersRatingTotals::new(database)),
-            events: Arc::new(NoTrustEvents),
+            events: foundation::events::DomainEvents::new(database),
         }
-    }
-
-    /// The same service, telling its events to `events`.
-    pub fn with_events(mut self, events: Arc<dyn TrustEvents>) -> Self {
-        self.events = events;
-        self
     }
 
     /// The collections this crate owns, with their indexes and validators.

@@ -7,9 +7,9 @@
 //! The Python tools live in one venv, `target/pymongo-venv`: pymongo and pytest for the embedded
 //! store's suite, localstripe (a fake Stripe server) for escrow's Stripe provider tests, which
 //! find it through `LOCALSTRIPE_PYTHON`, and aiosmtpd (an SMTP server) for the end-to-end e-mail
-//! tests, which use the same Python. graphql-js (npm, pinned in `tests/graphql-js`) is
-//! installed into `target/graphql-js` for the end-to-end introspection tests, which find it
-//! through `GRAPHQL_JS_MODULES`.
+//! tests, which use the same Python. graphql-js and the graphql-ws client (npm, pinned in
+//! `tests/graphql-js`) are installed into `target/graphql-js` for the end-to-end introspection
+//! and subscription tests, which find them through `GRAPHQL_JS_MODULES`.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -25,8 +25,9 @@ tasks:
   venv            create target/pymongo-venv with pymongo, pytest, localstripe and aiosmtpd
                   (what the escrow Stripe tests, the e-mail tests and the pymongo suite need;
                   `test` does it too)
-  node            install graphql-js (tests/graphql-js, npm ci) into target/graphql-js and print
-                  the GRAPHQL_JS_MODULES the introspection tests need (`test` does it too)
+  node            install graphql-js and graphql-ws (tests/graphql-js, npm ci) into
+                  target/graphql-js and print the GRAPHQL_JS_MODULES the introspection and
+                  subscription tests need (`test` does it too)
   schema          write schema.graphql from the code
   schema --check  fail if schema.graphql differs from the code
   run [ARGS]      run the gateway on the embedded store with demo data (extra ARGS go to it)

@@ -387,6 +387,34 @@ impl User {
             .await?
             .then(|| self.record.notification_preferences.into()))
     }
+    /// This user's notifications, newest first (dismissed ones left out; `unreadOnly` for the
+    /// unread ones). Only for the user themself: `null` for everyone else, platform admins and
+    /// API keys included.
+    #[graphql(complexity = "crate::relay::page_cost(first, None, child_complexity)")]
+    async fn notifications(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        unread_only: Option<bool>,
+    ) -> ApiResult<Option<crate::relay::ListConnection<crate::notifications_api::Notification>>>
+    {
+        let unread_only = unread_only.unwrap_or(false);
+        crate::notifications_api::notifications_of(ctx, self.record.id, first, after, unread_only)
+            .await
+    }
+    /// How many of this user's notifications are unread. Only for the user themself.
+    async fn unread_notification_count(&self, ctx: &Context<'_>) -> ApiResult<Option<u64>> {
+        crate::notifications_api::unread_count_of(ctx, self.record.id).await
+    }
+    /// Every notification type on every channel with this user's choice (on unless turned
+    /// off). Only for the user themself.
+    async fn notification_settings(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Option<Vec<crate::notifications_api::NotificationPreference>>> {
+        crate::notifications_api::settings_of(ctx, self.record.id).await
+    }
     /// Last successful login. Private.
     async fn last_login(&self, ctx: &Context<'_>) -> ApiResult<Option<DateTime>> {
         if !self.sees(ctx, UserView::Personal).await? {
