@@ -50,6 +50,11 @@ pub async fn own_id(gateway: &TestGateway, token: &str) -> ObjectId {
 
 /// The total of `mongodb_commands_total` in the gateway's `/metrics`.
 pub async fn commands_so_far(gateway: &TestGateway) -> u64 {
+    commands_so_far_except(gateway, &[]).await
+}
+
+/// [`commands_so_far`] without the commands named in `left_out`.
+pub async fn commands_so_far_except(gateway: &TestGateway, left_out: &[&str]) -> u64 {
     let text = gateway
         .http
         .get(format!("{}/metrics", gateway.base_url))
@@ -61,6 +66,11 @@ pub async fn commands_so_far(gateway: &TestGateway) -> u64 {
         .expect("metrics text");
     text.lines()
         .filter(|line| line.starts_with("mongodb_commands_total{"))
+        .filter(|line| {
+            !left_out
+                .iter()
+                .any(|command| line.contains(&format!("command=\"{command}\"")))
+        })
         .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
         .sum()
 }

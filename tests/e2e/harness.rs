@@ -106,9 +106,30 @@ impl TestGateway {
         self.running.as_ref().expect("the gateway is running")
     }
 
-    /// Turns the recorded domain events into notifications now (the interval does it too);
-    /// returns how many were created.
+    /// Turns every recorded domain event into notifications now, waiting for any the
+    /// background worker holds under its lease to finish; returns how many this call's passes
+    /// created. Panics when an event is still pending after 30 s (a delivery that keeps
+    /// failing).
     pub async fn deliver_notifications(&self) -> usize {
+        let events = self.database.collection::<bson::Document>("domain_events");
+        let mut created = 0;
+        for _ in 0..600 {
+            created += self.deliver_notifications_once().await;
+            let pending = events
+                .count_documents(bson::doc! { "processed_at": null })
+                .await
+                .expect("pending events are counted");
+            if pending == 0 {
+                return created;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("domain events are still pending after 30 s");
+    }
+
+    /// One pass of the notification worker (the interval runs it too); returns how many
+    /// notifications it created.
+    pub async fn deliver_notifications_once(&self) -> usize {
         self.running()
             .deliver_notifications()
             .await

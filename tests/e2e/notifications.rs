@@ -127,10 +127,15 @@ async fn a_claim_tells_the_client_and_a_hand_in_tells_the_client_and_the_organiz
         .contains("claimed a seat"));
     assert_eq!(claimed[0]["isRead"], json!(false));
     assert_eq!(claimed[0]["sentEmail"], json!(false));
-    // The organization's other people hear of a claim only through the client.
-    for other in [&manager, &member, &sarah, &li, &maria, &admin] {
+    // The organization's other people hear of a claim only through the client; Sarah heard of
+    // the job when it was published, and of nothing since.
+    for other in [&manager, &member, &li, &maria, &admin] {
         assert_eq!(about_job(&gateway, other, &job).await, Vec::<Value>::new());
     }
+    assert_eq!(
+        types(&about_job(&gateway, &sarah, &job).await),
+        ["JOB_POSTED"]
+    );
 
     submit_draft(&gateway, &sarah, &submission).await;
     gateway.deliver_notifications().await;
@@ -139,12 +144,16 @@ async fn a_claim_tells_the_client_and_a_hand_in_tells_the_client_and_the_organiz
     assert_eq!(for_john[0]["relatedSubmissionId"], json!(submission));
     let for_manager = about_job(&gateway, &manager, &job).await;
     assert_eq!(types(&for_manager), ["SUBMISSION_RECEIVED"]);
-    for stranger in [&member, &sarah, &li, &maria, &admin] {
+    for stranger in [&member, &li, &maria, &admin] {
         assert_eq!(
             about_job(&gateway, stranger, &job).await,
             Vec::<Value>::new()
         );
     }
+    assert_eq!(
+        types(&about_job(&gateway, &sarah, &job).await),
+        ["JOB_POSTED"]
+    );
 
     // Delivering again (the interval runs it too) creates nothing more.
     gateway.deliver_notifications().await;
@@ -656,7 +665,7 @@ async fn a_delivery_that_dies_before_committing_loses_nothing_and_its_retry_crea
     // The worker takes the claim's event and its transaction fails at the insert: nothing is
     // written, and the event stays taken by the dead worker's lease.
     arm_fail_point(&gateway.database.client().clone(), "insert").await;
-    assert_eq!(gateway.deliver_notifications().await, 0);
+    assert_eq!(gateway.deliver_notifications_once().await, 0);
     assert_eq!(about_job(&gateway, &john, &job).await, Vec::<Value>::new());
     let events = gateway
         .database
@@ -674,16 +683,16 @@ async fn a_delivery_that_dies_before_committing_loses_nothing_and_its_retry_crea
         .is_some());
     assert!(event.get_datetime("lease_until").is_ok(), "{event}");
     // While the lease holds, no other pass takes it.
-    assert_eq!(gateway.deliver_notifications().await, 0);
+    assert_eq!(gateway.deliver_notifications_once().await, 0);
 
     // Once the lease has run out, the next pass delivers it, once.
     clock.advance(std::time::Duration::from_secs(61));
-    assert_eq!(gateway.deliver_notifications().await, 1);
+    assert_eq!(gateway.deliver_notifications_once().await, 1);
     assert_eq!(
         types(&about_job(&gateway, &john, &job).await),
         ["JOB_ASSIGNED"]
     );
-    assert_eq!(gateway.deliver_notifications().await, 0);
+    assert_eq!(gateway.deliver_notifications_once().await, 0);
     assert_eq!(about_job(&gateway, &john, &job).await.len(), 1);
     let event = events.find_one(filter).await.expect("read").expect("event");
     assert!(event.get_datetime("processed_at").is_ok(), "{event}");
@@ -708,8 +717,8 @@ async fn a_day_before_the_deadline_seated_testers_who_have_not_handed_in_are_rem
     gateway.record_deadline_reminders().await;
     gateway.deliver_notifications().await;
     assert_eq!(
-        about_job(&gateway, &sarah, &waiting).await,
-        Vec::<Value>::new()
+        types(&about_job(&gateway, &sarah, &waiting).await),
+        ["JOB_POSTED"]
     );
 
     // Within the last 24 hours: the tester still working is reminded; the one who handed in
@@ -718,11 +727,11 @@ async fn a_day_before_the_deadline_seated_testers_who_have_not_handed_in_are_rem
     assert!(gateway.record_deadline_reminders().await >= 2);
     gateway.deliver_notifications().await;
     let reminded = about_job(&gateway, &sarah, &waiting).await;
-    assert_eq!(types(&reminded), ["DEADLINE_REMINDER"]);
+    assert_eq!(types(&reminded), ["DEADLINE_REMINDER", "JOB_POSTED"]);
     assert_eq!(reminded[0]["priority"], "HIGH");
     assert_eq!(
-        about_job(&gateway, &sarah, &handed_in).await,
-        Vec::<Value>::new()
+        types(&about_job(&gateway, &sarah, &handed_in).await),
+        ["JOB_POSTED"]
     );
     assert_eq!(
         types(&about_job(&gateway, &john, &waiting).await),
@@ -732,7 +741,7 @@ async fn a_day_before_the_deadline_seated_testers_who_have_not_handed_in_are_rem
     // Once: a second sweep reminds nobody again.
     assert_eq!(gateway.record_deadline_reminders().await, 0);
     gateway.deliver_notifications().await;
-    assert_eq!(about_job(&gateway, &sarah, &waiting).await.len(), 1);
+    assert_eq!(about_job(&gateway, &sarah, &waiting).await.len(), 2);
     gateway.stop().await;
 }
 

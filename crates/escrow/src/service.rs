@@ -577,3 +577,126 @@ pub(crate) fn money_events(
     }
     events
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fee::split_payout;
+    use crate::ledger::{EscrowActor, NewEscrow};
+
+    const PLATFORM: EscrowActor = EscrowActor::Platform("test");
+
+    fn at(millis: i64) -> DateTime {
+        DateTime::from_millis(millis)
+    }
+
+    fn funded_seat() -> EscrowTransaction {
+        let mut escrow = EscrowTransaction::new(
+            NewEscrow {
+                job_id: ObjectId::new(),
+                client_id: ObjectId::new(),
+                provider: "SANDBOX",
+                amount: 10_000,
+                budget_per_tester: 5_000,
+                currency: "USD".into(),
+                platform_fee_basis_points: 1_500,
+                customer_id: "cus_1".into(),
+                payment_method_id: "pm_1".into(),
+                expires_at: at(1_000_000),
+            },
+            at(0),
+            PLATFORM,
+        );
+        escrow.authorize("pi".into(), at(1), PLATFORM).unwrap();
+        escrow.capture("ch".into(), at(2), PLATFORM).unwrap();
+        escrow
+    }
+
+    /// Applies `step` to a copy of `escrow` and returns the copy with the events it means.
+    fn step(
+        escrow: &EscrowTransaction,
+        step: impl FnOnce(&mut EscrowTransaction),
+    ) -> (EscrowTransaction, Vec<MoneyEvent>) {
+        let mut after = escrow.clone();
+        step(&mut after);
+        let events = money_events(escrow, &after);
+        (after, events)
+    }
+
+    #[test]
+    fn the_money_that_reaches_someone_is_news_once_and_a_hold_or_a_retry_is_not() {
+        let (submission, tester) = (ObjectId::new(), ObjectId::new());
+        let escrow = funded_seat();
+        let split = split_payout(5_000, 1_500).unwrap();
+        // The approval's hold: the approval tells the tester itself (marketplace's event).
+        let (escrow, events) = step(&escrow, |escrow| {
+            escrow
+                .hold_payout(submission, tester, split, at(100), at(10), PLATFORM)
+                .unwrap();
+        });
+        assert_eq!(events, []);
+        // The first deferral (no verified account) is news; the sweep's next one is not.
+        let defer = |escrow: &mut EscrowTransaction| {
+            let attempt = escrow
+                .begin_transfer(submission, 5, at(200), PLATFORM)
+                .unwrap()
+                .transfer_attempts;
+            escrow
+                .defer_transfer(submission, attempt, "not verified", at(201), PLATFORM)
+                .unwrap();
+        };
+        let (escrow, events) = step(&escrow, defer);
+        assert_eq!(
+            events,
+            [MoneyEvent {
+                kind: DomainEventKind::PayoutHeld,
+                recipient: tester,
+                submission_id: Some(submission),
+                amount_cents: 4_250,
+            }]
+        );
+        let (escrow, events) = step(&escrow, defer);
+        assert_eq!(events, []);
+        // Paid: the tester hears of it with the amount that reached them.
+        let (escrow, events) = step(&escrow, |escrow| {
+            let attempt = escrow
+                .begin_transfer(submission, 5, at(300), PLATFORM)
+                .unwrap()
+                .transfer_attempts;
+            escrow
+                .settle_transfer(submission, attempt, "tr_1".into(), at(301), PLATFORM)
+                .unwrap();
+        });
+        assert_eq!(
+            events,
+            [MoneyEvent {
+                kind: DomainEventKind::PaymentReceived,
+                recipient: tester,
+                submission_id: Some(submission),
+                amount_cents: 4_250,
+            }]
+        );
+        // A refund tells the client when it settles, not when it is requested.
+        let refund = ObjectId::new();
+        let (escrow, events) = step(&escrow, |escrow| {
+            escrow
+                .request_refund(refund, 5_000, "unused seat".into(), None, at(400), PLATFORM)
+                .unwrap();
+        });
+        assert_eq!(events, []);
+        let (_, events) = step(&escrow, |escrow| {
+            escrow
+                .settle_refund(refund, "re_1".into(), at(401), PLATFORM)
+                .unwrap();
+        });
+        assert_eq!(
+            events,
+            [MoneyEvent {
+                kind: DomainEventKind::RefundProcessed,
+                recipient: escrow.client_id,
+                submission_id: None,
+                amount_cents: 5_000,
+            }]
+        );
+    }
+}
