@@ -995,6 +995,104 @@ impl EscrowTransaction {
         )
     }
 
+    /// A dispute of a rejection: the seat's pay leaves escrow into a payout for the tester
+    /// (platform fee kept, as on an approval), frozen by `dispute_id` at once, so the money the
+    /// dispute decides about can no longer be refunded with the job's unused seats. Its window
+    /// is already over (`release_after` = now): once a resolution unfreezes it, it is due.
+    /// Asking again for the same dispute returns the payout unchanged.
+    pub(crate) fn hold_disputed_rejection(
+        &mut self,
+        submission_id: ObjectId,
+        tester_id: ObjectId,
+        split: FeeSplit,
+        dispute_id: ObjectId,
+        now: DateTime,
+        actor: EscrowActor,
+    ) -> Result<Payout, EscrowError> {
+        self.hold_payout(submission_id, tester_id, split, now, now, actor)?;
+        self.freeze_payout(submission_id, dispute_id, now, actor)
+    }
+
+    /// A dispute split between the parties: of the frozen payout's seat pay (`amount_usd`),
+    /// `refund_cents` go back to the client and the rest is the tester's, with the platform fee
+    /// taken on the tester's part only, by the fee's rule at `basis_points` (rounded down, the
+    /// fraction to the tester). So `refund + fee + tester = seat pay`, to the cent. The payout
+    /// shrinks to the tester's part and is held again (due at once if its window is over); the
+    /// refund is requested. Asking again returns the refund already requested.
+    pub(crate) fn split_disputed_payout(
+        &mut self,
+        submission_id: ObjectId,
+        refund_cents: i64,
+        basis_points: u32,
+        refund_id: ObjectId,
+        now: DateTime,
+        actor: EscrowActor,
+    ) -> Result<(Payout, Refund), EscrowError> {
+        let request_key = format!("dispute_split:{}", submission_id.to_hex());
+        if let Some(refund) = self
+            .refunds
+            .iter()
+            .find(|refund| refund.request_key.as_deref() == Some(request_key.as_str()))
+        {
+            let refund = refund.clone();
+            let payout = self
+                .payout_for(submission_id)
+                .ok_or(EscrowError::PayoutNotFound)?
+                .clone();
+            return Ok((payout, refund));
+        }
+        let payout = self
+            .payout_for(submission_id)
+            .ok_or(EscrowError::PayoutNotFound)?
+            .clone();
+        if payout.status != PayoutStatus::Frozen {
+            return Err(EscrowError::InvalidPayoutTransition {
+                from: payout.status.as_str(),
+                action: "be split",
+            });
+        }
+        if refund_cents <= 0 || refund_cents >= payout.amount_usd {
+            return Err(EscrowError::InvalidAmount {
+                reason: format!(
+                    "a split refunds between 1 and {} cents of this seat's {}",
+                    payout.amount_usd - 1,
+                    payout.amount_usd
+                ),
+            });
+        }
+        let kept = crate::fee::split_payout(payout.amount_usd - refund_cents, basis_points)?;
+        let stored = self.payout_mut(submission_id)?;
+        stored.amount_usd = kept.gross;
+        stored.platform_fee_usd = kept.platform_fee;
+        stored.tester_payout_usd = kept.tester_payout;
+        stored.updated_at = now;
+        self.held_for_testers_usd -= payout.tester_payout_usd - kept.tester_payout;
+        self.platform_fee_usd -= payout.platform_fee_usd - kept.platform_fee;
+        self.in_escrow_usd += refund_cents;
+        self.follow_ledger(EscrowAction::Reverse, refund_cents)?;
+        self.record(
+            EscrowEventType::PayoutReversed,
+            refund_cents,
+            now,
+            actor,
+            format!(
+                "Dispute split: {refund_cents} back to the client, {} to the tester, {} platform fee",
+                kept.tester_payout, kept.platform_fee
+            ),
+        )
+        .submission_id = Some(submission_id);
+        let refund = self.request_refund(
+            refund_id,
+            refund_cents,
+            "dispute split".into(),
+            Some(request_key),
+            now,
+            actor,
+        )?;
+        let payout = self.unfreeze_payout(submission_id, now, actor)?;
+        Ok((payout, refund))
+    }
+
     /// Earmarks `amount` of the available escrow for a refund to the client (pending until the
     /// provider confirms). With a `request_key` already used, returns that refund instead.
     pub(crate) fn request_refund(
@@ -1320,6 +1418,90 @@ mod tests {
         escrow
             .hold_payout(submission, ObjectId::new(), split, at(100), at(10), USER)
             .unwrap()
+    }
+
+    #[test]
+    fn a_dispute_split_refunds_the_named_cents_and_takes_the_fee_on_the_testers_part_only() {
+        // Seat of 3,333 cents at 15%: refund 1,111, the tester's part 2,222 pays a fee of
+        // 333.3 rounded down to 333, and the tester gets 1,889: 1,111 + 333 + 1,889 = 3,333.
+        let mut escrow = funded(2, 3_333);
+        let (submission, dispute) = (ObjectId::new(), ObjectId::new());
+        approve(&mut escrow, submission);
+        escrow
+            .freeze_payout(submission, dispute, at(20), USER)
+            .unwrap();
+        let (payout, refund) = escrow
+            .split_disputed_payout(submission, 1_111, 1_500, ObjectId::new(), at(30), USER)
+            .unwrap();
+        assert_eq!(refund.amount_usd, 1_111);
+        assert_eq!(
+            (payout.amount_usd, payout.platform_fee_usd, payout.tester_payout_usd),
+            (2_222, 333, 1_889)
+        );
+        assert_eq!(payout.status, PayoutStatus::Held);
+        assert_eq!(
+            refund.amount_usd + payout.platform_fee_usd + payout.tester_payout_usd,
+            3_333
+        );
+        check_invariant(&escrow).unwrap();
+        let again = escrow
+            .split_disputed_payout(submission, 1_111, 1_500, ObjectId::new(), at(40), USER)
+            .unwrap();
+        assert_eq!(again.1.refund_id, refund.refund_id);
+        assert_eq!(escrow.refunds.len(), 1);
+        let settled = escrow
+            .settle_refund(refund.refund_id, "re_1".into(), at(50), USER)
+            .unwrap();
+        assert_eq!(settled.amount_usd, 1_111);
+        assert_eq!(escrow.refunded_usd, 1_111);
+        check_invariant(&escrow).unwrap();
+    }
+
+    #[test]
+    fn a_dispute_split_must_leave_both_parties_something() {
+        let mut escrow = funded(1, 1_000);
+        let submission = ObjectId::new();
+        approve(&mut escrow, submission);
+        assert!(matches!(
+            escrow.split_disputed_payout(submission, 500, 1_500, ObjectId::new(), at(20), USER),
+            Err(EscrowError::InvalidPayoutTransition { from: "held", .. })
+        ));
+        escrow
+            .freeze_payout(submission, ObjectId::new(), at(20), USER)
+            .unwrap();
+        for refund in [0, -1, 1_000, 1_001] {
+            assert!(matches!(
+                escrow.split_disputed_payout(submission, refund, 1_500, ObjectId::new(), at(30), USER),
+                Err(EscrowError::InvalidAmount { .. })
+            ));
+        }
+        check_invariant(&escrow).unwrap();
+    }
+
+    #[test]
+    fn a_disputed_rejection_takes_the_seat_out_of_escrow_into_a_frozen_payout() {
+        let mut escrow = funded(2, 2_000);
+        let (submission, tester, dispute) = (ObjectId::new(), ObjectId::new(), ObjectId::new());
+        let split = split_payout(2_000, 1_500).unwrap();
+        let payout = escrow
+            .hold_disputed_rejection(submission, tester, split, dispute, at(10), USER)
+            .unwrap();
+        assert_eq!(payout.status, PayoutStatus::Frozen);
+        assert_eq!(payout.frozen_by_dispute_id, Some(dispute));
+        assert_eq!(payout.release_after, at(10));
+        assert_eq!(escrow.available_usd(), 2_000);
+        let again = escrow
+            .hold_disputed_rejection(submission, tester, split, dispute, at(11), USER)
+            .unwrap();
+        assert_eq!(again, payout);
+        check_invariant(&escrow).unwrap();
+        // No action: the rejection stands and the whole seat goes back to the client.
+        let refund = escrow
+            .reverse_payout(submission, ObjectId::new(), at(20), USER)
+            .unwrap();
+        assert_eq!(refund.amount_usd, 2_000);
+        assert_eq!((escrow.held_for_testers_usd, escrow.platform_fee_usd), (0, 0));
+        check_invariant(&escrow).unwrap();
     }
 
     #[test]
