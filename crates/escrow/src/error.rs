@@ -38,6 +38,10 @@ pub enum EscrowError {
         /// The refused step.
         action: &'static str,
     },
+    /// The submission's dispute window is over (or its payout is no longer held): it can no
+    /// longer be disputed.
+    #[error("the dispute window of this submission is over")]
+    DisputeWindowClosed,
     /// The payout is still inside its dispute window.
     #[error("the payout is held until the dispute window ends")]
     PayoutStillHeld,
@@ -125,6 +129,7 @@ impl EscrowError {
             | InvalidEscrowTransition { .. }
             | InvalidPayoutTransition { .. }
             | PayoutStillHeld
+            | DisputeWindowClosed
             | InsufficientEscrow { .. }
             | IdempotencyKeyReused { .. }
             | IdempotencyKeyInProgress { .. }

@@ -51,6 +51,7 @@
 
 mod collections;
 mod connected_accounts;
+mod dispute;
 mod earnings;
 mod error;
 mod fee;
@@ -73,6 +74,7 @@ mod webhooks;
 
 pub use collections::{ESCROW_IDEMPOTENCY_KEYS, ESCROW_TRANSACTIONS};
 pub use connected_accounts::{ConnectedAccounts, UsersConnectedAccounts, CONNECT_STATUS_VERIFIED};
+pub use dispute::{DisputeMoney, DisputeSettlement};
 pub use earnings::{TesterEarnings, UsersTesterTotals};
 pub use error::EscrowError;
 pub use fee::{split_payout, FeeSplit};

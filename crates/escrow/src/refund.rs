@@ -176,13 +176,30 @@ impl EscrowService {
             JobStatus::Completed => (Some(awaiting_review), "unused seats of a completed job"),
             _ => (None, ""),
         };
+        // Rejections still inside their dispute window keep their seat's pay (see `close_job`).
+        let disputable_since =
+            foundation::clock::subtract_duration(self.now(), self.settings.dispute_window);
+        let disputable: Vec<ObjectId> = submissions
+            .iter()
+            .filter(|submission| {
+                submission.status == SubmissionStatus::Rejected
+                    && submission
+                        .reviewed_at
+                        .is_some_and(|reviewed_at| reviewed_at > disputable_since)
+            })
+            .map(|submission| submission.id)
+            .collect();
         if let Some(seats_reserved) = reserve {
             let (escrow, _) = self
                 .change(marketplace, job_id, |escrow, now| {
                     if !escrow.status.is_funded() {
                         return Ok(());
                     }
-                    let reserved = escrow.budget_per_tester_usd * seats_reserved;
+                    let disputed_seats = disputable
+                        .iter()
+                        .filter(|submission_id| escrow.payout_for(**submission_id).is_none())
+                        .count() as i64;
+                    let reserved = escrow.budget_per_tester_usd * (seats_reserved + disputed_seats);
                     let excess = escrow.available_usd() - reserved;
                     if excess > 0 {
                         escrow.request_refund(

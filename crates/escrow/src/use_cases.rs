@@ -94,7 +94,7 @@ impl EscrowService {
 
     /// The client rejects a submission with feedback: the submission and the seat change in one
     /// transaction; the seat's money stays in escrow and goes back to the client when the job
-    /// completes (or is cancelled).
+    /// completes (or is cancelled) and the tester's dispute window has passed undisputed.
     pub async fn reject_submission(
         &self,
         marketplace: &MarketplaceService,
@@ -229,8 +229,24 @@ impl EscrowService {
                     ),
                     _ => (0, "job cancelled"),
                 };
+                // A rejection its tester may still dispute keeps its seat's pay in escrow; the
+                // due work refunds it once the window passes undisputed (`converge`).
+                let disputable = marketplace
+                    .rejections_reviewed_after_on(
+                        &mut session,
+                        job_id,
+                        foundation::clock::subtract_duration(
+                            self.now(),
+                            self.settings.dispute_window,
+                        ),
+                    )
+                    .await?
+                    .into_iter()
+                    .filter(|submission_id| before.payout_for(*submission_id).is_none())
+                    .count();
                 let mut after = before.clone();
-                let reserved = after.budget_per_tester_usd * seats_reserved as i64;
+                let reserved =
+                    after.budget_per_tester_usd * (seats_reserved as i64 + disputable as i64);
                 let excess = after.available_usd() - reserved;
                 if excess > 0 {
                     after.request_refund(

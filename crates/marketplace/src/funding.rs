@@ -242,4 +242,33 @@ impl MarketplaceService {
             .session(session)
             .await?)
     }
+
+    /// The job's submissions rejected after `reviewed_after`, as the transaction of `session`
+    /// sees them: rejections their tester may still dispute, whose seat's pay a closing job
+    /// keeps in escrow until the dispute window passes.
+    pub async fn rejections_reviewed_after_on(
+        &self,
+        session: &mut ClientSession,
+        job_id: ObjectId,
+        reviewed_after: DateTime,
+    ) -> Result<Vec<ObjectId>, MarketplaceError> {
+        let rejected: Vec<bson::Document> = self
+            .submissions
+            .clone_with_type::<bson::Document>()
+            .find(doc! {
+                "job_id": job_id,
+                "status": SubmissionStatus::Rejected.as_str(),
+                "reviewed_at": { "$gt": reviewed_after },
+            })
+            .projection(doc! { "_id": 1 })
+            .session(&mut *session)
+            .await?
+            .stream(session)
+            .try_collect()
+            .await?;
+        Ok(rejected
+            .iter()
+            .filter_map(|submission| submission.get_object_id("_id").ok())
+            .collect())
+    }
 }
