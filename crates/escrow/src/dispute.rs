@@ -115,8 +115,11 @@ impl EscrowService {
         settlement: DisputeSettlement,
         actor: EscrowActor,
     ) -> Result<DisputeMoney, EscrowError> {
-        self.dispute_step_in(session, marketplace, job_id, |escrow, now| {
-            match settlement {
+        self.dispute_step_in(
+            session,
+            marketplace,
+            job_id,
+            |escrow, now| match settlement {
                 DisputeSettlement::PayTester => {
                     Ok((escrow.unfreeze_payout(submission_id, now, actor)?, None))
                 }
@@ -142,8 +145,8 @@ impl EscrowService {
                     )?;
                     Ok((payout, Some(refund)))
                 }
-            }
-        })
+            },
+        )
         .await
     }
 

@@ -1435,7 +1435,11 @@ mod tests {
             .unwrap();
         assert_eq!(refund.amount_usd, 1_111);
         assert_eq!(
-            (payout.amount_usd, payout.platform_fee_usd, payout.tester_payout_usd),
+            (
+                payout.amount_usd,
+                payout.platform_fee_usd,
+                payout.tester_payout_usd
+            ),
             (2_222, 333, 1_889)
         );
         assert_eq!(payout.status, PayoutStatus::Held);
@@ -1471,7 +1475,14 @@ mod tests {
             .unwrap();
         for refund in [0, -1, 1_000, 1_001] {
             assert!(matches!(
-                escrow.split_disputed_payout(submission, refund, 1_500, ObjectId::new(), at(30), USER),
+                escrow.split_disputed_payout(
+                    submission,
+                    refund,
+                    1_500,
+                    ObjectId::new(),
+                    at(30),
+                    USER
+                ),
                 Err(EscrowError::InvalidAmount { .. })
             ));
         }
@@ -1500,7 +1511,10 @@ mod tests {
             .reverse_payout(submission, ObjectId::new(), at(20), USER)
             .unwrap();
         assert_eq!(refund.amount_usd, 2_000);
-        assert_eq!((escrow.held_for_testers_usd, escrow.platform_fee_usd), (0, 0));
+        assert_eq!(
+            (escrow.held_for_testers_usd, escrow.platform_fee_usd),
+            (0, 0)
+        );
         check_invariant(&escrow).unwrap();
     }
 

@@ -1,10 +1,13 @@
-//! The collections trust owns, with their indexes and validators: `ratings` (seed section 7).
-//! `disputes` and `qualification_tests` (sections 6 and 10) join when their code does.
+//! The collections trust owns, with their indexes and validators: `ratings` (seed section 7) and
+//! `disputes` (section 6). `qualification_tests` (section 10) joins when its code does.
 
 use bson::{doc, Document};
 use foundation::CollectionSpec;
 use mongodb::options::IndexOptions;
 use mongodb::IndexModel;
+
+/// Disputes about a reviewed submission (seed section 6).
+pub const DISPUTES: &str = "disputes";
 
 /// Ratings between a job's client and a submission's tester (seed section 7).
 pub const RATINGS: &str = "ratings";
@@ -15,7 +18,7 @@ fn index(keys: Document) -> IndexModel {
 
 /// Every collection spec, in creation order.
 pub fn specs() -> Vec<CollectionSpec> {
-    vec![ratings()]
+    vec![ratings(), disputes()]
 }
 
 fn ratings() -> CollectionSpec {
@@ -49,6 +52,66 @@ fn ratings() -> CollectionSpec {
                 "overall_rating": { "bsonType": "int", "minimum": 1, "maximum": 5 },
                 "is_public": { "bsonType": "bool" },
                 "reveal_due_at": { "bsonType": "date" },
+            },
+        }})
+}
+
+fn disputes() -> CollectionSpec {
+    CollectionSpec::new(DISPUTES)
+        // The seed's six indexes.
+        .index(index(doc! { "submission_id": 1 }))
+        .index(index(doc! { "job_id": 1 }))
+        .index(index(doc! { "raised_by_id": 1, "status": 1 }))
+        .index(index(doc! { "assigned_admin_id": 1, "status": 1 }))
+        .index(index(doc! { "status": 1, "priority": 1 }))
+        .index(index(doc! { "created_at": -1 }))
+        // One open (or reviewed) dispute per submission, whoever races to open it.
+        .index(
+            IndexModel::builder()
+                .keys(doc! { "submission_id": 1, "is_active": 1 })
+                .options(
+                    IndexOptions::builder()
+                        .name("one_active_dispute_per_submission".to_owned())
+                        .unique(true)
+                        .partial_filter_expression(doc! { "is_active": true })
+                        .build(),
+                )
+                .build(),
+        )
+        // A party's own disputes (`me.disputes`).
+        .index(index(doc! { "respondent_id": 1 }))
+        .validator(doc! { "$jsonSchema": {
+            "bsonType": "object",
+            "required": [
+                "submission_id", "job_id", "raised_by_id", "raised_by_role", "respondent_id",
+                "client_id", "tester_id", "reason", "description", "evidence", "status",
+                "priority", "is_active", "messages", "created_at", "updated_at",
+            ],
+            "properties": {
+                "submission_id": { "bsonType": "objectId" },
+                "job_id": { "bsonType": "objectId" },
+                "raised_by_id": { "bsonType": "objectId" },
+                "raised_by_role": { "enum": ["client", "tester"] },
+                "respondent_id": { "bsonType": "objectId" },
+                "reason": { "enum": [
+                    "incomplete_work", "unfair_rejection", "payment_issue", "quality_issue", "other",
+                ] },
+                "description": { "bsonType": "string", "maxLength": 5000 },
+                "evidence": { "bsonType": "array", "maxItems": 10, "items": {
+                    "bsonType": "object",
+                    "required": ["type", "url", "uploaded_at"],
+                    "properties": {
+                        "type": { "enum": ["screenshot", "message", "document"] },
+                        "url": { "bsonType": "string", "pattern": "^https://", "maxLength": 2048 },
+                    },
+                } },
+                "status": { "enum": ["open", "under_review", "resolved", "closed"] },
+                "priority": { "enum": ["low", "medium", "high"] },
+                "is_active": { "bsonType": "bool" },
+                "resolution_type": { "enum": [
+                    "refund", "payment_released", "partial_refund", "no_action", null,
+                ] },
+                "messages": { "bsonType": "array", "maxItems": 200 },
             },
         }})
 }

@@ -40,6 +40,31 @@ pub enum TrustError {
     /// No rating with that id, or not visible to the caller.
     #[error("rating not found")]
     RatingNotFound,
+    /// A tester disputes a rejection and a client an approved submission; nothing else is
+    /// disputable.
+    #[error("a tester may dispute a rejection, a client an approved submission")]
+    NotDisputable,
+    /// The submission was already disputed (one dispute per submission).
+    #[error("this submission was already disputed")]
+    AlreadyDisputed,
+    /// No dispute with that id, or not visible to the caller.
+    #[error("dispute not found")]
+    DisputeNotFound,
+    /// The dispute's lifecycle does not allow this from its current status.
+    #[error("a dispute in status `{from}` cannot do that")]
+    DisputeTransitionRefused {
+        /// The status it was in.
+        from: &'static str,
+    },
+    /// Only the party who raised a dispute withdraws it.
+    #[error("only the party who raised the dispute may withdraw it")]
+    NotTheRaiser,
+    /// Only the admin assigned to a dispute decides it (assign yourself first).
+    #[error("only the admin assigned to this dispute may do that; assign yourself first")]
+    NotTheAssignedAdmin,
+    /// Escrow refused or failed the dispute's money step (window over, amount out of range, ...).
+    #[error(transparent)]
+    Escrow(#[from] escrow::EscrowError),
     /// The marketplace refused or failed (submission not found, not visible, ...).
     #[error(transparent)]
     Marketplace(#[from] MarketplaceError),
@@ -60,8 +85,12 @@ impl TrustError {
         use TrustError::*;
         match self {
             InvalidInput { .. } => ErrorCategory::BadUserInput,
-            NotAParty => ErrorCategory::Forbidden,
-            RatingNotFound => ErrorCategory::NotFound,
+            NotAParty | NotTheRaiser | NotTheAssignedAdmin => ErrorCategory::Forbidden,
+            RatingNotFound | DisputeNotFound => ErrorCategory::NotFound,
+            NotDisputable | AlreadyDisputed | DisputeTransitionRefused { .. } => {
+                ErrorCategory::Conflict
+            }
+            Escrow(error) => error.category(),
             SubmissionNotReviewed
             | AlreadyRated
             | RatingWindowClosed
@@ -78,6 +107,7 @@ impl TrustError {
         match self {
             TrustError::InvalidInput { field, .. } => Some(field),
             TrustError::Marketplace(MarketplaceError::InvalidInput { field, .. }) => Some(field),
+            TrustError::Escrow(escrow::EscrowError::InvalidAmount { .. }) => Some("refund_cents"),
             _ => None,
         }
     }

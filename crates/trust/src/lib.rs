@@ -1,6 +1,7 @@
-//! The trust domain: ratings between clients and testers (seed section 7).
+//! The trust domain: ratings between clients and testers (seed section 7) and disputes about a
+//! reviewed submission (section 6).
 //!
-//! **Owns** the `ratings` collection with its indexes and validator
+//! **Owns** the `ratings` and `disputes` collections with their indexes and validators
 //! ([`TrustService::collections`]). Ratings are double-blind: hidden from the other side until
 //! both sides rated or 14 days passed since the review, then revealed together by one
 //! compare-and-set inside a transaction that also adds them to the rated users' exact totals
@@ -10,15 +11,25 @@
 //! **Is not**: a marketplace or identity crate. It reads submissions and jobs through
 //! [`marketplace::MarketplaceService`]'s public API (the caller arrives as a marketplace
 //! [`marketplace::Actor`]), knows nothing of GraphQL or HTTP, and reads no configuration.
-//! Disputes (section 6) and qualification tests (section 10) are not built yet.
+//! A dispute's money moves through escrow (`trust → escrow`), inside the transaction that
+//! changes the dispute (`dispute.rs`). Qualification tests (section 10) are not built yet.
 
 pub mod collections;
+mod dispute;
 mod error;
 mod rating;
 mod service;
 mod totals;
 mod transaction;
 
+pub use dispute::{
+    check_https_url, dispute_transition, dispute_visible_to, settlement_for, validate_new_dispute,
+    Dispute, DisputeAction, DisputeMessage, DisputePriority, DisputeQueueFilter, DisputeReason,
+    DisputeStatus, Evidence, EvidenceInput, EvidenceType, NewDispute, RaisedByRole, Resolution,
+    ResolutionType, DISPUTE_TRANSITIONS, MAX_ATTACHMENTS, MAX_DESCRIPTION_CHARS, MAX_EVIDENCE,
+    MAX_EVIDENCE_DESCRIPTION_CHARS, MAX_MESSAGES, MAX_MESSAGE_CHARS, MAX_RESOLUTION_CHARS,
+    MAX_URL_CHARS,
+};
 pub use error::TrustError;
 pub use rating::{
     rating_visible_to, reveal_due, validate_rating, DetailRatings, RatedRole, Rating, RatingInput,

@@ -1,5 +1,5 @@
 //! [`TrustService`]: construction, the collections it owns, and the seams its operations share.
-//! The operations live in the module of the thing they act on (`rating`).
+//! The operations live in the module of the thing they act on (`rating`, `dispute`).
 
 use std::sync::Arc;
 
@@ -8,6 +8,7 @@ use foundation::{Clock, CollectionSpec};
 use mongodb::{Client, Collection, Database};
 
 use crate::collections;
+use crate::dispute::Dispute;
 use crate::error::TrustError;
 use crate::rating::Rating;
 use crate::totals::{RatingTotals, UsersRatingTotals};
@@ -17,6 +18,7 @@ use crate::totals::{RatingTotals, UsersRatingTotals};
 pub struct TrustService {
     pub(crate) client: Client,
     pub(crate) ratings: Collection<Rating>,
+    pub(crate) disputes: Collection<Dispute>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) totals: Arc<dyn RatingTotals>,
     /// The domain events outbox: a revealed rating is recorded there in the reveal's transaction.
@@ -31,6 +33,7 @@ impl TrustService {
         Self {
             client: database.client().clone(),
             ratings: database.collection(collections::RATINGS),
+            disputes: database.collection(collections::DISPUTES),
             clock,
             totals: Arc::new(UsersRatingTotals::new(database)),
             events: foundation::events::DomainEvents::new(database),

@@ -8,6 +8,12 @@ use crate::error::TrustError;
 
 impl TransactionError for TrustError {
     fn is_transient(&self) -> bool {
-        matches!(self, TrustError::Database(error) if is_transient_driver_error(error))
+        match self {
+            TrustError::Database(error) => is_transient_driver_error(error),
+            // A racing escrow writer or a write conflict inside escrow's step.
+            TrustError::Escrow(error) => error.is_transient(),
+            TrustError::Marketplace(error) => error.is_transient(),
+            _ => false,
+        }
     }
 }
