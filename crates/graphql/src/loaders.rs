@@ -174,6 +174,12 @@ batch_loader!(
 );
 
 batch_loader!(
+    /// Every dispute of each submission, oldest first (resolvers filter).
+    DisputesBySubmissionLoader: Vec<trust::Dispute>,
+    |services, keys| services.trust().disputes_by_submission_ids(keys).await?
+);
+
+batch_loader!(
     /// Each user's revealed public ratings, newest first.
     PublicRatingsByUserLoader: Vec<trust::Rating>,
     |services, keys| services.trust().public_ratings_by_user_ids(keys).await?

@@ -1,6 +1,6 @@
 //! Relay's `Node` interface and the `node(id:)` query that fetches any object by global ID.
 //!
-//! Users, organizations, projects, jobs, submissions, AI test templates, ratings, sessions and
+//! Users, organizations, projects, jobs, submissions, AI test templates, ratings, disputes, sessions and
 //! API keys and notifications are nodes. As Relay expects, `node` answers `null` for an id that names nothing or
 //! something the caller may not see (the two are indistinguishable); only a malformed id is an
 //! error (`BAD_USER_INPUT`).
@@ -40,6 +40,7 @@ pub enum Node {
     AiTestTemplate(AiTestTemplate),
     /// A rating.
     Rating(crate::trust_api::ratings::Rating),
+    Dispute(crate::trust_api::disputes::Dispute),
     /// A signed-in device (its owner only).
     Session(crate::identity_api::types::Session),
     /// A partner API key (its organization's owners and admins, platform admins).
@@ -111,6 +112,9 @@ async fn find_node(ctx: &Context<'_>, id: &ID, global_id: GlobalId) -> ApiResult
         )),
         NodeType::Rating => Some(Node::Rating(
             crate::trust_api::ratings::visible_rating(ctx, global_id.object_id).await?,
+        )),
+        NodeType::Dispute => Some(Node::Dispute(
+            crate::trust_api::disputes::visible_dispute(ctx, global_id.object_id).await?,
         )),
         NodeType::Session => {
             // Only the owner's own live sessions: the list is theirs and short.

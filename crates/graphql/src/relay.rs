@@ -33,6 +33,8 @@ pub enum NodeType {
     AiTestTemplate,
     /// A `Rating`.
     Rating,
+    /// A `Dispute`.
+    Dispute,
     /// An `OrganizationInvitation`.
     OrganizationInvitation,
     /// A `Notification` (its recipient only).
@@ -52,6 +54,7 @@ impl NodeType {
             NodeType::Submission => "Submission",
             NodeType::AiTestTemplate => "AiTestTemplate",
             NodeType::Rating => "Rating",
+            NodeType::Dispute => "Dispute",
             NodeType::OrganizationInvitation => "OrganizationInvitation",
             NodeType::Notification => "Notification",
         }
@@ -68,6 +71,7 @@ impl NodeType {
             NodeType::Submission,
             NodeType::AiTestTemplate,
             NodeType::Rating,
+            NodeType::Dispute,
             NodeType::OrganizationInvitation,
             NodeType::Notification,
         ]

@@ -403,6 +403,17 @@ impl User {
         crate::notifications_api::notifications_of(ctx, self.record.id, first, after, unread_only)
             .await
     }
+    /// The disputes this user raised or answers, oldest first. Only for the user themself
+    /// (`null` for anyone else, platform admins included: they use `disputes`).
+    #[graphql(complexity = "crate::relay::page_cost(first, None, child_complexity)")]
+    async fn disputes(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Option<crate::relay::ListConnection<crate::trust_api::disputes::Dispute>>> {
+        crate::trust_api::disputes::user_disputes(ctx, self.record.id, first, after).await
+    }
     /// How many of this user's notifications are unread. Only for the user themself.
     async fn unread_notification_count(&self, ctx: &Context<'_>) -> ApiResult<Option<u64>> {
         crate::notifications_api::unread_count_of(ctx, self.record.id).await

@@ -929,6 +929,14 @@ impl Submission {
     ) -> ApiResult<Vec<crate::trust_api::ratings::Rating>> {
         crate::trust_api::ratings::submission_ratings(ctx, self.0.id).await
     }
+    /// Its latest dispute, for its tester, its client (and the client organization's owners
+    /// and admins) and platform admins; `null` for everyone else and when there is none.
+    async fn dispute(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Option<crate::trust_api::disputes::Dispute>> {
+        crate::trust_api::disputes::submission_dispute(ctx, self.0.id).await
+    }
 }
 
 /// A variable a template's steps use as `{{name}}`.
