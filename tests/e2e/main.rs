@@ -9,6 +9,7 @@ mod bad_input;
 mod batching;
 mod command_budgets;
 mod cost_limits;
+mod disputes;
 mod document_cache;
 mod email;
 mod enhancement;

@@ -504,21 +504,28 @@ async fn a_three_seat_job_pays_two_approved_testers_and_refunds_the_rejected_sea
             ],
         )
         .await;
+    // The rejected seat stays in escrow while its tester may still dispute the rejection.
     let escrow = world.escrow_of(job.id).await;
-    assert_eq!(escrow.status, EscrowStatus::Released);
-    assert_eq!(buckets(&escrow), (0, 4_250, 0, 750, 2_500));
-    assert_eq!(world.sandbox().total(SandboxMovementKind::Refunded), 2_500);
+    assert_eq!(escrow.status, EscrowStatus::PartiallyReleased);
+    assert_eq!(buckets(&escrow), (2_500, 4_250, 0, 750, 0));
+    assert_eq!(world.sandbox().total(SandboxMovementKind::Refunded), 0);
 
     world.clock.advance(3 * DAY - Duration::from_secs(1));
     let early = world.escrow.run_due_work(&world.marketplace).await.unwrap();
     assert!(early.payouts_paid.is_empty());
+    assert_eq!(
+        buckets(&world.escrow_of(job.id).await),
+        (2_500, 4_250, 0, 750, 0)
+    );
     world.clock.advance(Duration::from_secs(1));
     let due = world.escrow.run_due_work(&world.marketplace).await.unwrap();
     assert_eq!(due.payouts_paid.len(), 2);
     assert!(due.reconcile.problems.is_empty());
 
     let escrow = world.escrow_of(job.id).await;
+    assert_eq!(escrow.status, EscrowStatus::Released);
     assert_eq!(buckets(&escrow), (0, 0, 4_250, 750, 2_500));
+    assert_eq!(world.sandbox().total(SandboxMovementKind::Refunded), 2_500);
     assert_eq!(
         escrow.captured_usd,
         escrow.paid_to_testers_usd

@@ -8,14 +8,14 @@ use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
 use bson::oid::ObjectId;
 
 use crate::error::ApiResult;
-use crate::identity_api::types::User;
 use crate::idempotency::once;
+use crate::identity_api::types::User;
 use crate::loaders::{load, load_user, DisputesBySubmissionLoader};
 use crate::marketplace_api::access::actor;
 use crate::marketplace_api::submissions::submission_id;
 use crate::relay::{GlobalId, ListConnection, NodeType};
 use crate::scalars::{Cents, DateTime};
-use crate::viewer::{viewer, SignedInUser};
+use crate::viewer::{viewer, Authenticated, SignedInUser};
 use crate::Services;
 
 fn services<'a>(ctx: &Context<'a>) -> &'a Services {
@@ -237,7 +237,12 @@ impl Dispute {
     }
     /// Messages, oldest first.
     async fn messages(&self) -> Vec<DisputeMessage> {
-        self.0.messages.iter().cloned().map(DisputeMessage).collect()
+        self.0
+            .messages
+            .iter()
+            .cloned()
+            .map(DisputeMessage)
+            .collect()
     }
     /// Raised.
     async fn created_at(&self) -> DateTime {
@@ -314,8 +319,9 @@ pub struct DisputeQuery;
 /// Dispute queries.
 #[Object]
 impl DisputeQuery {
-    /// One dispute: its parties and platform admins; anyone else gets `NOT_FOUND`.
-    #[graphql(guard = "SignedInUser")]
+    /// One dispute: its parties and platform admins; anyone else (API keys too) gets
+    /// `NOT_FOUND`.
+    #[graphql(guard = "Authenticated")]
     async fn dispute(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Dispute> {
         visible_dispute(ctx, dispute_id(&id, "id")?).await
     }
@@ -545,7 +551,9 @@ impl DisputeMutation {
     ) -> ApiResult<DisputePayload> {
         let id = dispute_id(&input.dispute_id, "disputeId")?;
         let actor = actor(ctx).await?;
-        Ok(payload(services(ctx).trust().assign_dispute(&actor, id).await?))
+        Ok(payload(
+            services(ctx).trust().assign_dispute(&actor, id).await?,
+        ))
     }
 
     /// Posts a message on an open dispute or one under review: its parties and the assigned
@@ -614,6 +622,8 @@ impl DisputeMutation {
     ) -> ApiResult<DisputePayload> {
         let id = dispute_id(&input.dispute_id, "disputeId")?;
         let actor = actor(ctx).await?;
-        Ok(payload(services(ctx).trust().close_dispute(&actor, id).await?))
+        Ok(payload(
+            services(ctx).trust().close_dispute(&actor, id).await?,
+        ))
     }
 }
