@@ -564,18 +564,23 @@ async fn a_three_seat_job_pays_two_approved_testers_and_refunds_the_rejected_sea
             PayoutHeld,
             Released,
             PayoutHeld,
+            // The window passed: the due transfers, then reconcile refunds the rejected seat.
+            PayoutProcessing,
+            PayoutPaid,
+            PayoutProcessing,
+            PayoutPaid,
             RefundRequested,
             Refunded,
-            PayoutProcessing,
-            PayoutPaid,
-            PayoutProcessing,
-            PayoutPaid,
         ]
     );
     assert_eq!(escrow.events[0].performed_by, Some(owner.user_id));
     assert_eq!(
-        escrow.events[9].performed_by_process.as_deref(),
+        escrow.events[7].performed_by_process.as_deref(),
         Some("payout_release")
+    );
+    assert_eq!(
+        escrow.events[11].performed_by_process.as_deref(),
+        Some("reconcile")
     );
 
     // Running the background job again moves nothing.
