@@ -284,8 +284,7 @@ pub async fn submission_dispute(
     .await?
     .unwrap_or_default()
     .into_iter()
-    .filter(|dispute| trust::dispute_visible_to(&actor, dispute))
-    .next_back()
+    .rfind(|dispute| trust::dispute_visible_to(&actor, dispute))
     .map(Dispute))
 }
 
