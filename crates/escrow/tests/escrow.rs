@@ -17,10 +17,10 @@ use bson::{doc, DateTime, Document};
 use embedded_mongo::{EmbeddedMongo, ServerConfig};
 use escrow::{
     check_invariant, Authorization, AuthorizeRequest, CancelAuthorizationRequest, Capture,
-    CaptureRequest, EscrowActor, EscrowError, EscrowEventType, EscrowService, EscrowSettings,
-    EscrowStatus, EscrowTransaction, IdempotencyKey, PaymentProvider, PayoutStatus, ProviderError,
-    ProviderName, ProviderRefund, RefundRequest, RefundStatus, Sandbox, SandboxMovementKind,
-    Transfer, TransferRequest,
+    CaptureRequest, DisputeSettlement, EscrowActor, EscrowError, EscrowEventType, EscrowService,
+    EscrowSettings, EscrowStatus, EscrowTransaction, IdempotencyKey, PaymentProvider, PayoutStatus,
+    ProviderError, ProviderName, ProviderRefund, RefundRequest, RefundStatus, Sandbox,
+    SandboxMovementKind, Transfer, TransferRequest,
 };
 use foundation::{Clock, ManualClock};
 use futures_util::future::BoxFuture;
@@ -1264,7 +1264,8 @@ async fn publishing_without_a_payment_method_reserves_and_charges_nothing() {
 }
 
 mod random_sequences {
-    //! Random sequences of marketplace and escrow operations; after every step every escrow's
+    //! Random sequences of marketplace and escrow operations, disputes opened and settled
+    //! included; after every step every escrow's
     //! ledger adds up and no cent was created or destroyed across the sandbox.
 
     use super::*;
@@ -1284,6 +1285,11 @@ mod random_sequences {
         Cancel,
         Refund(i64),
         AdvanceDays(u32),
+        /// A party disputes tester `t`'s reviewed submission (escrow's side, as trust drives it).
+        Dispute(usize),
+        /// The dispute of tester `t`'s submission is settled: 0 pays the tester, 1 refunds the
+        /// client, 2 splits with the given cents back to the client.
+        Settle(usize, u8, i64),
     }
 
     fn step() -> impl Strategy<Value = Step> {
@@ -1300,6 +1306,9 @@ mod random_sequences {
             1 => Just(Step::Cancel),
             1 => (1..3_000_i64).prop_map(Step::Refund),
             2 => (0..12_u32).prop_map(Step::AdvanceDays),
+            2 => (0..4_usize).prop_map(Step::Dispute),
+            2 => (0..4_usize, 0..3_u8, 1..6_000_i64)
+                .prop_map(|(t, kind, cents)| Step::Settle(t, kind, cents)),
         ]
     }
 
@@ -1441,6 +1450,67 @@ mod random_sequences {
                             &key,
                         )
                         .await;
+                }
+                Step::Dispute(t) | Step::Settle(t, ..) => {
+                    let Some(id) = submissions[t] else {
+                        continue;
+                    };
+                    let submission = market
+                        .submissions_by_ids(&[id])
+                        .await
+                        .unwrap()
+                        .remove(&id)
+                        .unwrap();
+                    let actor = EscrowActor::User(owner.user_id);
+                    let mut session = world.database.client().start_session().await.unwrap();
+                    session.start_transaction().await.unwrap();
+                    let outcome = match step {
+                        Step::Dispute(_) => world
+                            .escrow
+                            .open_dispute_in(
+                                &mut session,
+                                market,
+                                &submission,
+                                ObjectId::new(),
+                                actor,
+                            )
+                            .await
+                            .map(|_| None),
+                        Step::Settle(_, kind, cents) => {
+                            let settlement = match kind {
+                                0 => DisputeSettlement::PayTester,
+                                1 => DisputeSettlement::RefundClient,
+                                _ => DisputeSettlement::Split {
+                                    refund_cents: cents,
+                                },
+                            };
+                            world
+                                .escrow
+                                .settle_dispute_in(
+                                    &mut session,
+                                    market,
+                                    job.id,
+                                    id,
+                                    settlement,
+                                    actor,
+                                )
+                                .await
+                                .map(|money| money.refund.map(|refund| refund.refund_id))
+                        }
+                        _ => unreachable!("matched above"),
+                    };
+                    match outcome {
+                        Ok(refund) => {
+                            session.commit_transaction().await.unwrap();
+                            if let Some(refund_id) = refund {
+                                let _ = world
+                                    .escrow
+                                    .finish_dispute_refund(market, job.id, refund_id, actor)
+                                    .await;
+                            }
+                        }
+                        Err(_) => session.abort_transaction().await.unwrap(),
+                    }
                 }
                 Step::AdvanceDays(days) => {
                     world.clock.advance(DAY * days);
