@@ -17,7 +17,10 @@
 //! implementation; capture timing argued in `funding.rs`). Approving a submission releases one
 //! seat's pay: the platform keeps its fee, the tester's share is held for the dispute window, then
 //! transferred ([`EscrowService::release_due_payouts`]). Cancelling a job refunds every unreleased
-//! cent; completing one refunds the seats nobody will be paid for ([`EscrowService::settle_job`]).
+//! cent; completing one refunds the seats nobody will be paid for ([`EscrowService::settle_job`]),
+//! except a rejected seat its tester may still dispute, refunded once its window passed. A
+//! dispute's money (freeze, pay, refund, split) is stepped by the trust crate inside its own
+//! transaction (`dispute.rs`).
 //! Every step is a pure function on [`EscrowTransaction`] (`ledger.rs`), checked by
 //! [`check_invariant`] (`captured = paid + held + fees + refunded + in escrow`) and written by
 //! compare-and-set on the document's `version`. Payouts are embedded in the escrow document (the
