@@ -220,19 +220,10 @@ impl EscrowService {
                 if !before.status.is_funded() {
                     return Ok((job, Vec::new()));
                 }
-                let (seats_reserved, reason) = match job.status {
-                    JobStatus::Completed => (
-                        marketplace
-                            .submissions_awaiting_review_on(&mut session, job_id)
-                            .await?,
-                        "unused seats of a completed job",
-                    ),
-                    _ => (0, "job cancelled"),
-                };
                 // A rejection its tester may still dispute keeps its seat's pay in escrow; the
                 // due work refunds it once the window passes undisputed (`converge`).
-                let disputable = marketplace
-                    .rejections_reviewed_after_on(
+                let held = marketplace
+                    .seats_still_held_on(
                         &mut session,
                         job_id,
                         foundation::clock::subtract_duration(
@@ -240,9 +231,17 @@ impl EscrowService {
                             self.settings.dispute_window,
                         ),
                     )
-                    .await?
-                    .into_iter()
-                    .filter(|submission_id| before.payout_for(*submission_id).is_none())
+                    .await?;
+                let (seats_reserved, reason) = match job.status {
+                    JobStatus::Completed => {
+                        (held.awaiting_review, "unused seats of a completed job")
+                    }
+                    _ => (0, "job cancelled"),
+                };
+                let disputable = held
+                    .disputable_rejections
+                    .iter()
+                    .filter(|submission_id| before.payout_for(**submission_id).is_none())
                     .count();
                 let mut after = before.clone();
                 let reserved =

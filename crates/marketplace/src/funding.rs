@@ -204,6 +204,15 @@ impl MarketplaceService {
     }
 }
 
+/// The seats whose pay a closing job still holds ([`MarketplaceService::seats_still_held_on`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeatsStillHeld {
+    /// Submissions waiting for the client's review.
+    pub awaiting_review: u64,
+    /// Rejected submissions still inside their dispute window.
+    pub disputable_rejections: Vec<ObjectId>,
+}
+
 impl MarketplaceService {
     /// The title of `job_id` as the transaction of `session` sees it, for the words of a money
     /// notification (a payout paid, a refund processed); empty when the job is gone.
@@ -243,32 +252,50 @@ impl MarketplaceService {
             .await?)
     }
 
-    /// The job's submissions rejected after `reviewed_after`, as the transaction of `session`
-    /// sees them: rejections their tester may still dispute, whose seat's pay a closing job
-    /// keeps in escrow until the dispute window passes.
-    pub async fn rejections_reviewed_after_on(
+    /// The seats whose pay a closing job still holds, as the transaction of `session` sees them,
+    /// in one query: how many submissions wait for the client's review (submitted or under
+    /// review), and the submissions rejected after `rejected_after`, which their tester may still
+    /// dispute.
+    pub async fn seats_still_held_on(
         &self,
         session: &mut ClientSession,
         job_id: ObjectId,
-        reviewed_after: DateTime,
-    ) -> Result<Vec<ObjectId>, MarketplaceError> {
-        let rejected: Vec<bson::Document> = self
+        rejected_after: DateTime,
+    ) -> Result<SeatsStillHeld, MarketplaceError> {
+        let waiting = [
+            SubmissionStatus::Submitted.as_str(),
+            SubmissionStatus::UnderReview.as_str(),
+        ];
+        let found: Vec<bson::Document> = self
             .submissions
             .clone_with_type::<bson::Document>()
             .find(doc! {
                 "job_id": job_id,
-                "status": SubmissionStatus::Rejected.as_str(),
-                "reviewed_at": { "$gt": reviewed_after },
+                "$or": [
+                    { "status": { "$in": waiting.to_vec() } },
+                    {
+                        "status": SubmissionStatus::Rejected.as_str(),
+                        "reviewed_at": { "$gt": rejected_after },
+                    },
+                ],
             })
-            .projection(doc! { "_id": 1 })
+            .projection(doc! { "_id": 1, "status": 1 })
+            .batch_size(foundation::batch::BATCH_REPLY_DOCUMENTS)
             .session(&mut *session)
             .await?
             .stream(session)
             .try_collect()
             .await?;
-        Ok(rejected
-            .iter()
-            .filter_map(|submission| submission.get_object_id("_id").ok())
-            .collect())
+        let mut held = SeatsStillHeld::default();
+        for submission in &found {
+            if submission.get_str("status") == Ok(SubmissionStatus::Rejected.as_str()) {
+                if let Ok(id) = submission.get_object_id("_id") {
+                    held.disputable_rejections.push(id);
+                }
+            } else {
+                held.awaiting_review += 1;
+            }
+        }
+        Ok(held)
     }
 }

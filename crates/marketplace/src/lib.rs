@@ -84,8 +84,8 @@ pub use enhance::{
 };
 pub use error::{ErrorCategory, MarketplaceError};
 pub use funding::{
-    FundingReceipt, JobEscrowStatus, JobFunding, NoFunding, PaymentSource, SubmissionPayout,
-    SubmissionPayoutStatus,
+    FundingReceipt, JobEscrowStatus, JobFunding, NoFunding, PaymentSource, SeatsStillHeld,
+    SubmissionPayout, SubmissionPayoutStatus,
 };
 pub use job::{
     job_transition, DraftJobUpdate, Job, JobAction, JobStatus, JourneyStep, NewJob,
