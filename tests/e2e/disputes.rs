@@ -1,4 +1,5 @@
-//! Disputes over HTTP on the sandbox: each resolution moves exact cents (read through GraphQL at
+//! Disputes over HTTP on the sandbox (and one flow on Stripe through localstripe): each
+//! resolution moves exact cents (read through GraphQL at
 //! every step, with the escrow invariant checked each time), a disputed rejection on a completed
 //! job still pays the tester when resolved for them, a resolution repeated with its idempotency
 //! key moves money once, a second dispute is `CONFLICT`, strangers, the other tester and API keys
@@ -11,6 +12,7 @@ use crate::harness::{check_table, outcome, row, TestGateway, DEMO_PASSWORD};
 use crate::marketplace::{create_project, hand_in};
 use crate::notifications::{about_job, types};
 use crate::stripe::{World, PAST_THE_DISPUTE_WINDOW};
+use stripe_fake::AccountState;
 
 const ESCROW: &str = "query($id: ID!) { job(id: $id) { escrow {
     capturedCents inEscrowCents heldForTestersCents paidToTestersCents platformFeeCents
@@ -273,8 +275,27 @@ async fn a_clients_dispute_of_an_approval_moves_exact_cents_for_each_resolution_
 }
 
 #[tokio::test]
-async fn a_disputed_rejection_on_a_completed_job_still_pays_the_tester_once() {
+async fn a_disputed_rejection_on_a_completed_job_still_pays_the_tester_once_on_the_sandbox() {
     let world = World::sandbox().await;
+    a_disputed_rejection_on_a_completed_job_still_pays_the_tester_once(&world).await;
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn a_disputed_rejection_on_a_completed_job_still_pays_the_tester_once_on_stripe() {
+    let world = World::stripe().await;
+    // Sarah can receive transfers: onboarding stored her account, Stripe verified it.
+    let account = world
+        .connect_account("sarah.tester@gmail.com", "pending")
+        .await;
+    world
+        .account_updated(&account, AccountState::Verified)
+        .await;
+    a_disputed_rejection_on_a_completed_job_still_pays_the_tester_once(&world).await;
+    world.stop().await;
+}
+
+async fn a_disputed_rejection_on_a_completed_job_still_pays_the_tester_once(world: &World) {
     let gateway = &world.gateway;
     let who = people(gateway).await;
     let (job, submission) = reviewed(gateway, &who, false).await;
@@ -380,7 +401,6 @@ async fn a_disputed_rejection_on_a_completed_job_still_pays_the_tester_once() {
         )
         .await;
     assert_eq!(closed["closeDispute"]["dispute"]["status"], "CLOSED");
-    world.stop().await;
 }
 
 #[tokio::test]
