@@ -5,7 +5,7 @@
 //! process of its own (`GATEWAY_BIN`, default `target/release/gateway`: build it first with
 //! `cargo build --release -p gateway`) on A's store, so B's resident memory is the server's
 //! alone and the sockets' two ends do not share one process's descriptor limit.
-//! `BENCH_USERS` accounts (default 100) are registered; `BENCH_SUBSCRIBERS` sockets (default
+//! `BENCH_USERS` accounts (default 1,000, so each has 10 sockets: a person on several devices) are registered; `BENCH_SUBSCRIBERS` sockets (default
 //! 10,000) subscribe to `notificationAdded` on B, spread evenly over the accounts. Then domain
 //! events are recorded (through `foundation::events`, as a domain does, each in its own
 //! transaction) at `BENCH_RATE` per second (default 1,000) for `BENCH_SECONDS` (default 5),
@@ -148,7 +148,7 @@ async fn start(data_dir: &std::path::Path) -> gateway::RunningGateway {
 }
 
 async fn run() {
-    let users = env("BENCH_USERS", 100);
+    let users = env("BENCH_USERS", 1_000);
     let subscribers = env("BENCH_SUBSCRIBERS", 10_000);
     let rate = env("BENCH_RATE", 1_000);
     let seconds = env("BENCH_SECONDS", 5);
@@ -159,38 +159,50 @@ async fn run() {
     let b_graphql = format!("{}/graphql", b.url);
     let http = reqwest::Client::new();
 
-    // Accounts, each from its own address (registrations are limited per address).
-    let mut accounts = Vec::new();
-    for number in 0..users {
-        let email = format!("bench{number}@testers.dev");
-        let forwarded = format!("10.9.{}.{}", number / 250, number % 250 + 1);
-        let registered = graphql(
-            &http,
-            &a.graphql_url(),
-            &forwarded,
-            "mutation($input: RegisterInput!) { register(input: $input) { user { id } } }",
-            json!({ "input": { "email": email, "password": "Correct-Horse-Battery-9", "fullName": "Bench", "role": "TESTER" } }),
-        )
+    // Accounts, each from its own address (registrations are limited per address), a few at
+    // a time (each costs a password hash on A and a verification on B).
+    let registered = std::time::Instant::now();
+    let accounts: Vec<(ObjectId, String)> = futures_util::stream::iter(0..users)
+        .map(|number| {
+            let http = http.clone();
+            let (a_graphql, b_graphql) = (a.graphql_url(), b_graphql.clone());
+            async move {
+                let email = format!("bench{number}@testers.dev");
+                let forwarded = format!("10.9.{}.{}", number / 250, number % 250 + 1);
+                let registered = graphql(
+                    &http,
+                    &a_graphql,
+                    &forwarded,
+                    "mutation($input: RegisterInput!) { register(input: $input) { user { id } } }",
+                    json!({ "input": { "email": email, "password": "Correct-Horse-Battery-9", "fullName": "Bench", "role": "TESTER" } }),
+                )
+                .await;
+                let global = registered["data"]["register"]["user"]["id"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("registered: {registered}"))
+                    .to_string();
+                let login = graphql(
+                    &http,
+                    &b_graphql,
+                    &forwarded,
+                    "mutation($input: LoginInput!) { login(input: $input) { accessToken } }",
+                    json!({ "input": { "email": email, "password": "Correct-Horse-Battery-9" } }),
+                )
+                .await;
+                let token = login["data"]["login"]["accessToken"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("signed in: {login}"))
+                    .to_string();
+                (object_id(&global), token)
+            }
+        })
+        .buffered(4)
+        .collect()
         .await;
-        let global = registered["data"]["register"]["user"]["id"]
-            .as_str()
-            .expect("registered")
-            .to_string();
-        let login = graphql(
-            &http,
-            &b_graphql,
-            &forwarded,
-            "mutation($input: LoginInput!) { login(input: $input) { accessToken } }",
-            json!({ "input": { "email": email, "password": "Correct-Horse-Battery-9" } }),
-        )
-        .await;
-        let token = login["data"]["login"]["accessToken"]
-            .as_str()
-            .expect("token")
-            .to_string();
-        accounts.push((object_id(&global), token));
-    }
-    println!("accounts: {users} registered");
+    println!(
+        "accounts: {users} registered and signed in in {:.1} s",
+        registered.elapsed().as_secs_f64()
+    );
 
     // Subscribers on B, spread over the accounts.
     let ws_url = b_graphql.replacen("http://", "ws://", 1) + "/ws";
@@ -210,7 +222,14 @@ async fn run() {
         sockets.push(tokio::spawn(async move {
             let mut request = url.into_client_request().expect("request");
             request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().expect("header"));
-            let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("upgraded");
+            // Small buffers, as the server's: the client side lives in this process too.
+            let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+                .read_buffer_size(4 * 1024)
+                .write_buffer_size(4 * 1024);
+            let (mut socket, _) =
+                tokio_tungstenite::connect_async_with_config(request, Some(config), false)
+                    .await
+                    .expect("upgraded");
             let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
             socket.send(Message::Text(init.to_string().into())).await.expect("sent");
             let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { notificationAdded { relatedJobId } }" } });

@@ -153,3 +153,41 @@ async fn a_bad_token_at_connection_init_closes_the_socket_with_4403() {
     }
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn a_message_larger_than_a_request_body_may_be_closes_the_socket_with_1009() {
+    let gateway = TestGateway::start_with(|config| config.max_body_bytes = 16 * 1024).await;
+    let mut socket = open(&gateway, None).await.expect("upgraded");
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": {} }),
+    )
+    .await;
+    assert_eq!(text(&next(&mut socket).await)["type"], "connection_ack");
+    // A subscribe message padded past the limit: refused whole, the socket closed.
+    let padding = "x".repeat(17 * 1024);
+    let _ = socket
+        .send(Message::Text(
+            json!({ "id": "1", "type": "subscribe", "payload": {
+                "query": format!("subscription {{ notificationAdded {{ id }} }} # {padding}") } })
+            .to_string()
+            .into(),
+        ))
+        .await;
+    match tokio::time::timeout(Duration::from_secs(10), socket.next()).await {
+        Ok(Some(Ok(Message::Close(Some(frame))))) => assert_eq!(u16::from(frame.code), 1009),
+        // The server may close the connection under the frame it refused before its close
+        // frame is read.
+        Ok(None | Some(Err(_))) => {}
+        other => panic!("expected the socket closed, got {other:?}"),
+    }
+    // A socket of messages within the limit still works.
+    let mut socket = open(&gateway, None).await.expect("upgraded");
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": {} }),
+    )
+    .await;
+    assert_eq!(text(&next(&mut socket).await)["type"], "connection_ack");
+    gateway.stop().await;
+}

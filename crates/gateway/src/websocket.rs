@@ -39,6 +39,12 @@ const UNAUTHORIZED_CLOSE_CODE: u16 = 4401;
 /// The close code for a user past the connection cap.
 const TOO_MANY_CLOSE_CODE: u16 = 4429;
 
+/// The socket's read and write buffers.
+const SOCKET_BUFFER_BYTES: usize = 4 * 1024;
+
+/// What may wait for a client that does not read before its socket fails.
+const MAX_UNREAD_BYTES: usize = 1024 * 1024;
+
 /// Upgrades to a subscriptions socket after the Origin check.
 pub async fn upgrade(
     State(state): State<Arc<AppState>>,
@@ -90,8 +96,17 @@ pub async fn upgrade(
             idempotency_key: None,
         },
     };
+    let max_message = state.surface.max_body_bytes;
     upgrade
         .protocols([protocol])
+        // A subscription socket carries small messages: small buffers keep an idle socket
+        // cheap (tungstenite's defaults are 128 KiB each way), a message is no larger than an
+        // HTTP body may be, and a client that stops reading is dropped once 1 MiB waits for it.
+        .read_buffer_size(SOCKET_BUFFER_BYTES)
+        .write_buffer_size(SOCKET_BUFFER_BYTES)
+        .max_write_buffer_size(MAX_UNREAD_BYTES.max(max_message + SOCKET_BUFFER_BYTES))
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
         .on_upgrade(move |socket| serve(socket, connection, protocol))
 }
 
