@@ -6,7 +6,8 @@
 //! `cargo build --release -p gateway`) on A's store, so B's resident memory is the server's
 //! alone and the sockets' two ends do not share one process's descriptor limit.
 //! `BENCH_USERS` accounts (default 1,000, so each has 10 sockets: a person on several devices) are registered; `BENCH_SUBSCRIBERS` sockets (default
-//! 10,000) subscribe to `notificationAdded` on B, spread evenly over the accounts. Then domain
+//! 10,000) subscribe to `notificationAdded` on B (with tokens A issued: the instances share
+//! `JWT_SECRET` and `ENCRYPTION_KEY`), spread evenly over the accounts. Then domain
 //! events are recorded (through `foundation::events`, as a domain does, each in its own
 //! transaction) at `BENCH_RATE` per second (default 1,000) for `BENCH_SECONDS` (default 5),
 //! each for one account in turn; A's worker turns them into notifications and B's one change
@@ -66,6 +67,10 @@ impl Drop for ChildGateway {
     }
 }
 
+/// The secrets every instance of one deployment shares (tokens signed by A verify on B).
+const JWT_SECRET: &str = "bench-jwt-secret-0123456789abcdef0123456789";
+const ENCRYPTION_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
 async fn spawn_b(mongodb_uri: &str) -> ChildGateway {
     let binary = std::env::var("GATEWAY_BIN").unwrap_or_else(|_| {
         concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/gateway").to_string()
@@ -85,6 +90,8 @@ async fn spawn_b(mongodb_uri: &str) -> ChildGateway {
         .env("BIND_ADDR", format!("127.0.0.1:{port}"))
         .env("DATA_DIR", data_dir.path())
         .env("MONGODB_URI", mongodb_uri)
+        .env("JWT_SECRET", JWT_SECRET)
+        .env("ENCRYPTION_KEY", ENCRYPTION_KEY)
         .env("INSTANCE_NAME", "bench-b")
         .env("TRUSTED_PROXIES", "127.0.0.1")
         .env("GRAPHQL_COST_PER_MINUTE_USER", u32::MAX.to_string())
@@ -93,6 +100,7 @@ async fn spawn_b(mongodb_uri: &str) -> ChildGateway {
         .env("SUBSCRIPTION_KEEP_ALIVE_SECONDS", "60")
         .env("NOTIFICATION_WORK_INTERVAL_MILLISECONDS", "10")
         .env("RUST_LOG", "warn")
+        .envs(std::env::var("MALLOC_ARENA_MAX").map(|value| ("MALLOC_ARENA_MAX", value)))
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("instance B starts");
@@ -140,6 +148,8 @@ async fn start(data_dir: &std::path::Path) -> gateway::RunningGateway {
     config.bind_addr = "127.0.0.1:0".parse().expect("address");
     config.data_dir = data_dir.to_path_buf();
     config.instance_name = "bench-a".to_string();
+    config.jwt_secret = Some(JWT_SECRET.to_string());
+    config.encryption_key = Some(ENCRYPTION_KEY.to_string());
     config.trusted_proxies = vec!["127.0.0.1".parse().expect("address")];
     config.graphql_cost_per_minute_user = u32::MAX;
     config.graphql_cost_per_minute_address = u32::MAX;
@@ -160,12 +170,13 @@ async fn run() {
     let http = reqwest::Client::new();
 
     // Accounts, each from its own address (registrations are limited per address), a few at
-    // a time (each costs a password hash on A and a verification on B).
+    // a time, registered and signed in on A (the instances share their secrets, as one
+    // deployment's do), so B's memory before the sockets open is its idle baseline.
     let registered = std::time::Instant::now();
     let accounts: Vec<(ObjectId, String)> = futures_util::stream::iter(0..users)
         .map(|number| {
             let http = http.clone();
-            let (a_graphql, b_graphql) = (a.graphql_url(), b_graphql.clone());
+            let a_graphql = a.graphql_url();
             async move {
                 let email = format!("bench{number}@testers.dev");
                 let forwarded = format!("10.9.{}.{}", number / 250, number % 250 + 1);
@@ -183,7 +194,7 @@ async fn run() {
                     .to_string();
                 let login = graphql(
                     &http,
-                    &b_graphql,
+                    &a_graphql,
                     &forwarded,
                     "mutation($input: LoginInput!) { login(input: $input) { accessToken } }",
                     json!({ "input": { "email": email, "password": "Correct-Horse-Battery-9" } }),
@@ -208,6 +219,7 @@ async fn run() {
     let ws_url = b_graphql.replacen("http://", "ws://", 1) + "/ws";
     let sent: Shared<HashMap<ObjectId, Instant>> = Arc::default();
     let latencies: Shared<Vec<Duration>> = Arc::default();
+    let fanout: Shared<Vec<f64>> = Arc::default();
     let ready = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let rss_before = rss_kib(&b_pid);
     let client_before = rss_kib("self");
@@ -218,6 +230,7 @@ async fn run() {
         let url = ws_url.clone();
         let sent = sent.clone();
         let latencies = latencies.clone();
+        let fanout = fanout.clone();
         let acknowledged = ready.clone();
         sockets.push(tokio::spawn(async move {
             let mut request = url.into_client_request().expect("request");
@@ -232,7 +245,7 @@ async fn run() {
                     .expect("upgraded");
             let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
             socket.send(Message::Text(init.to_string().into())).await.expect("sent");
-            let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { notificationAdded { relatedJobId } }" } });
+            let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { notificationAdded { relatedJobId createdAt } }" } });
             let mut subscribed = false;
             while let Some(Ok(message)) = socket.next().await {
                 let Message::Text(text) = message else { continue };
@@ -251,6 +264,18 @@ async fn run() {
                         let started = job.and_then(|job| sent.lock().expect("lock").get(&job).copied());
                         if let Some(started) = started {
                             latencies.lock().expect("lock").push(arrived - started);
+                        }
+                        // From the notification's creation (the worker's commit on A) to here:
+                        // the change stream and B's fan-out alone.
+                        let created = message["payload"]["data"]["notificationAdded"]["createdAt"]
+                            .as_str()
+                            .and_then(|text| bson::DateTime::parse_rfc3339_str(text).ok());
+                        if let Some(created) = created {
+                            let now = bson::DateTime::now().timestamp_millis();
+                            fanout
+                                .lock()
+                                .expect("lock")
+                                .push((now - created.timestamp_millis()).max(0) as f64);
                         }
                     }
                     _ => {}
@@ -338,6 +363,20 @@ async fn run() {
         at(0.50),
         at(0.99),
         at(1.0),
+    );
+    let mut fanout = fanout.lock().expect("lock").clone();
+    fanout.sort_by(f64::total_cmp);
+    let at_ms = |quantile: f64| {
+        fanout
+            .get(((fanout.len() as f64 * quantile) as usize).min(fanout.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    println!(
+        "notification created on A -> received from B (change stream and fan-out only, ms clock): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        at_ms(0.50),
+        at_ms(0.99),
+        at_ms(1.0),
     );
     for socket in sockets {
         socket.abort();
