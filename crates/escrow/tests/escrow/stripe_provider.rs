@@ -560,20 +560,25 @@ async fn the_three_seat_flow_settles_through_stripe_and_a_payout_waits_for_a_ver
             ],
         )
         .await;
+    // Cat's rejected seat stays in escrow while she may still dispute the rejection: nothing
+    // is refunded at completion.
     let escrow = world.escrow_of(job.id).await;
-    assert_eq!(escrow.status, EscrowStatus::Released);
-    assert_eq!(buckets(&escrow), (0, 4_250, 0, 750, 2_500));
+    assert_eq!(escrow.status, EscrowStatus::PartiallyReleased);
+    assert_eq!(buckets(&escrow), (2_500, 4_250, 0, 750, 0));
     let refunds = front.upstream_json("/v1/refunds").await;
-    let refunds = refunds["data"].as_array().unwrap();
-    assert_eq!(refunds.len(), 1);
-    assert_eq!(refunds[0]["amount"], 2_500);
-    assert_eq!(refunds[0]["charge"], intent["latest_charge"]["id"]);
+    assert_eq!(refunds["data"].as_array().unwrap().len(), 0);
 
+    // The window passes: Ana is paid, Ben's payout waits, Cat's seat goes back to the client.
     world.clock.advance(3 * DAY);
     let due = world.escrow.run_due_work(&world.marketplace).await.unwrap();
     assert_eq!(due.payouts_paid.len(), 1);
     let escrow = world.escrow_of(job.id).await;
     assert_eq!(buckets(&escrow), (0, 2_125, 2_125, 750, 2_500));
+    let refunds = front.upstream_json("/v1/refunds").await;
+    let refunds = refunds["data"].as_array().unwrap();
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0]["amount"], 2_500);
+    assert_eq!(refunds[0]["charge"], intent["latest_charge"]["id"]);
     assert_eq!(
         escrow.payout_for(ben_submission).unwrap().status,
         PayoutStatus::Held
