@@ -324,8 +324,12 @@ async fn an_address_the_server_refuses_fails_at_once_with_the_servers_reply() {
     gateway.register("bounce.me@example.com", "CLIENT").await;
 
     let report = gateway.deliver_due_emails().await;
-    assert_eq!((report.sent, report.retrying, report.failed), (0, 0, 1));
     let stored = outbox(&gateway).await;
+    assert_eq!(
+        (report.sent, report.retrying, report.failed),
+        (0, 0, 1),
+        "{stored:?}"
+    );
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].get_str("status"), Ok("failed"));
     assert_eq!(stored[0].get_i64("attempts"), Ok(1));

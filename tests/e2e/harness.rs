@@ -86,8 +86,11 @@ impl TestGateway {
             running: Some(running),
             _data_dir: data_dir,
             base_url,
+            // Generous: the gateway's own request timeout answers a slow request; this one only
+            // turns a hung connection into a failure, and a loaded CI machine can stall for tens
+            // of seconds (a check once failed when one request outlived 30 s there).
             http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
+                .timeout(Duration::from_secs(180))
                 .build()
                 .expect("HTTP client"),
             database,

@@ -1,4 +1,5 @@
-"""An SMTP server for the end-to-end e-mail tests: aiosmtpd on 127.0.0.1:<port>, writing every
+"""An SMTP server for the end-to-end e-mail tests: aiosmtpd on 127.0.0.1:<port> (0: any free port; the
+port it listens on is printed as the first line of standard output), writing every
 message it accepts to <directory> as one JSON file (envelope, headers, and the text and HTML parts
 decoded by Python's e-mail parser), so the tests assert what a real server received.
 
@@ -60,6 +61,8 @@ async def main(port, directory):
         host="127.0.0.1",
         port=port,
     )
+    # The port the system chose (the tests pass 0 at first): the parent waits for this line.
+    print(server.sockets[0].getsockname()[1], flush=True)
     async with server:
         await server.serve_forever()
 

@@ -2,10 +2,10 @@
 //! loopback port, recording every message it accepts, which the e-mail tests read back. It can be
 //! stopped and started again on the same port, to show that delivery waits and resumes.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
@@ -58,15 +58,12 @@ pub struct SmtpServer {
 }
 
 impl SmtpServer {
-    /// Starts the server on a free loopback port and waits until it accepts connections.
+    /// Starts the server on a port the system chooses (so no other test can take it between a
+    /// probe and the bind) and waits until it accepts connections.
     pub fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free loopback port")
-            .port();
         let mut server = Self {
             child: None,
-            address: SocketAddr::from(([127, 0, 0, 1], port)),
+            address: SocketAddr::from(([127, 0, 0, 1], 0)),
             mailbox: tempfile::tempdir().expect("a mailbox directory"),
         };
         server.resume();
@@ -89,33 +86,36 @@ impl SmtpServer {
     pub fn resume(&mut self) {
         assert!(self.child.is_none(), "the SMTP server is already running");
         let python = python();
-        let child = Command::new(&python)
+        let mut child = Command::new(&python)
             .args(["-c", SMTP_CAPTURE])
             .arg(self.address.port().to_string())
             .arg(self.mailbox.path())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap_or_else(|error| {
                 panic!("cannot start aiosmtpd with {}: {error}", python.display())
             });
+        // The server prints its port once it listens; end of output first means it exited.
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("the server's standard output");
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let port = line.trim().parse::<u16>().unwrap_or_else(|_| {
+            let status = child.wait().map(|status| status.to_string());
+            panic!(
+                "aiosmtpd exited ({status:?}) before listening on port {}; is it installed in \
+                 the venv? Run `cargo xtask venv`",
+                self.address.port()
+            )
+        });
+        self.address.set_port(port);
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(self.address).is_err() {
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                panic!(
-                    "aiosmtpd exited ({status}) before listening; is it installed in the venv? \
-                     Run `cargo xtask venv`"
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "aiosmtpd did not listen on {} within 30 s",
-                self.address
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        assert!(
+            TcpStream::connect(self.address).is_ok(),
+            "aiosmtpd said it listens on {} but refuses connections",
+            self.address
+        );
     }
 
     /// Every message received so far, oldest first.
