@@ -146,3 +146,36 @@ async fn a_nested_query_costs_one_command_per_level_whatever_the_fan_out() {
     );
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn a_submissions_payout_ratings_and_dispute_cost_one_command_each_whatever_the_fan_out() {
+    let gateway = TestGateway::start_with(|config| {
+        config.notification_work_interval_milliseconds = 3_600_000;
+    })
+    .await;
+    let (small_client, small_id, small_testers) = fan_out_accounts(&gateway, "small", 2).await;
+    let (large_client, large_id, large_testers) = fan_out_accounts(&gateway, "large", 10).await;
+    seed_fan_out(&gateway.database, small_id, &small_testers, 2).await;
+    seed_fan_out(&gateway.database, large_id, &large_testers, 10).await;
+
+    // Five of each at every level: the complexity limit refuses ten with these fields.
+    let (plain, _) = commands_for(&gateway, &small_client, NESTED_QUERY, json!({ "n": 2 })).await;
+    // Each field under the submissions is one more batched lookup: the escrows of the jobs (a
+    // payout; its job, for who may see it, is the one the listing read), the ratings and the
+    // disputes of every submission.
+    let with_trust = NESTED_QUERY.replace(
+        "status tester { fullName }",
+        "status tester { fullName } payout { status } ratings { id } dispute { id }",
+    );
+    assert_ne!(with_trust, NESTED_QUERY);
+    let (small, small_body) =
+        commands_for(&gateway, &small_client, &with_trust, json!({ "n": 2 })).await;
+    let (large, large_body) =
+        commands_for(&gateway, &large_client, &with_trust, json!({ "n": 5 })).await;
+    assert!(small_body.get("errors").is_none(), "{small_body}");
+    assert!(large_body.get("errors").is_none(), "{large_body}");
+    assert_eq!(tester_names(&large_body), 5 * 5 * 5);
+    assert_eq!(small, large, "the cost must not grow with the fan-out");
+    assert_eq!(small - plain, 3, "{small} commands against {plain}");
+    gateway.stop().await;
+}

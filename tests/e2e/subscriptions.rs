@@ -460,6 +460,54 @@ async fn job_changed_is_checked_at_subscribe_and_for_every_change() {
     gateway.stop().await;
 }
 
+#[tokio::test]
+async fn each_job_change_is_resolved_afresh_down_to_its_submissions() {
+    let gateway = live_gateway(|_| {}).await;
+    let (john, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let (sarah, _) = gateway.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    let project = create_project(&gateway, &john, "Watched closely").await;
+    let job = open_job(&gateway, &john, &project, 2).await;
+    let mut client = subscribe(
+        &gateway,
+        &john,
+        "subscription($id: ID!) { jobChanged(id: $id) { seatsTaken submissionCount
+            approvedSubmissionCount submissions { totalCount edges { node { status } } } } }",
+        json!({ "id": job }),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // The claim's change loads the (empty) submission list; the later changes must not be
+    // answered from what that first one read.
+    let submission = crate::marketplace::hand_in(&gateway, &sarah, &job).await;
+    let mut seen = next_data(&mut client).await;
+    assert_eq!(seen["jobChanged"]["seatsTaken"], 1, "{seen}");
+    while seen["jobChanged"]["submissionCount"] != 1 {
+        seen = next_data(&mut client).await;
+    }
+    assert_eq!(seen["jobChanged"]["submissions"]["totalCount"], 1, "{seen}");
+    assert_eq!(
+        seen["jobChanged"]["submissions"]["edges"][0]["node"]["status"], "SUBMITTED",
+        "{seen}"
+    );
+
+    gateway
+        .ok(
+            Some(&john),
+            "mutation($input: SubmissionMoneyInput!) { approveSubmission(input: $input) { submission { id } } }",
+            json!({ "input": { "submissionId": submission } }),
+        )
+        .await;
+    while seen["jobChanged"]["approvedSubmissionCount"] != 1 {
+        seen = next_data(&mut client).await;
+    }
+    assert_eq!(
+        seen["jobChanged"]["submissions"]["edges"][0]["node"]["status"], "APPROVED",
+        "{seen}"
+    );
+    gateway.stop().await;
+}
+
 /// Reads server-sent events from `response` until `count` `next` events arrived (or the stream
 /// ended); returns (event name, data) pairs, keep-alive comments left out.
 async fn sse_events(response: &mut reqwest::Response, count: usize) -> Vec<(String, Value)> {

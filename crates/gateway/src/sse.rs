@@ -126,7 +126,8 @@ pub async fn subscribe(
         user_agent,
         idempotency_key: None,
     };
-    let request = graphql::loaders::install(request.data(viewer).data(meta), &state.services);
+    let request =
+        graphql::loaders::install_for_stream(request.data(viewer).data(meta), &state.services);
     let finish_id = request_id.clone();
     let responses = state
         .api

@@ -160,7 +160,7 @@ impl Executor for Connection {
                 .boxed();
         }
         let request_id = self.meta.request_id.clone();
-        let request = graphql::loaders::install(
+        let request = graphql::loaders::install_for_stream(
             request.data(viewer).data(self.meta.clone()),
             &self.state.services,
         );

@@ -195,9 +195,30 @@ fn cached<T: Loader<ObjectId>>(loader: T) -> RequestLoader<T> {
     DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
 }
 
-/// Adds a fresh set of loaders to `request`.
+/// Adds a fresh set of loaders to `request`, each caching what it read for the rest of the
+/// request.
 pub fn install(request: async_graphql::Request, services: &Services) -> async_graphql::Request {
-    install_with_users(request, services, cached(UserLoader(services.clone())))
+    install_with_users(
+        request,
+        services,
+        cached(UserLoader(services.clone())),
+        Caching::Request,
+    )
+}
+
+/// The loaders of a subscription: they batch the lookups of one event's answer but remember
+/// nothing between events, so every event shows the data as it is when that event is resolved
+/// (a cache would answer a job's tenth change with the submissions its first change read).
+pub fn install_for_stream(
+    request: async_graphql::Request,
+    services: &Services,
+) -> async_graphql::Request {
+    install_with_users(
+        request,
+        services,
+        cached(UserLoader(services.clone())),
+        Caching::None,
+    )
 }
 
 /// [`install`], with the user loader already holding `viewer_user` (the signed-in user as
@@ -211,34 +232,71 @@ pub async fn install_seeded(
     if let Some(user) = viewer_user {
         users.feed_one(user.id, user).await;
     }
-    install_with_users(request, services, users)
+    install_with_users(request, services, users, Caching::Request)
+}
+
+/// How long the loaders of one request keep what they read (also in the request's data, for
+/// [`remember_jobs`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Caching {
+    /// Until the request ends (queries and mutations).
+    Request,
+    /// Not at all (subscription streams, whose events are resolved one after another).
+    None,
 }
 
 fn install_with_users(
     request: async_graphql::Request,
     services: &Services,
     users: RequestLoader<UserLoader>,
+    caching: Caching,
 ) -> async_graphql::Request {
+    fn loader<T: Loader<ObjectId>>(loader: T, caching: Caching) -> RequestLoader<T> {
+        let loader = cached(loader);
+        if caching == Caching::None {
+            loader.enable_all_cache(false);
+        }
+        loader
+    }
+    if caching == Caching::None {
+        users.enable_all_cache(false);
+    }
     let services = || services.clone();
     request
+        .data(caching)
         .data(users)
-        .data(cached(OrganizationLoader(services())))
-        .data(cached(ProjectLoader(services())))
-        .data(cached(ProjectsByClientLoader(services())))
-        .data(cached(JobLoader(services())))
-        .data(cached(JobsByProjectLoader(services())))
-        .data(cached(JobsByTesterLoader(services())))
-        .data(cached(SubmissionsByJobLoader(services())))
-        .data(cached(CredentialReadsByProjectLoader(services())))
-        .data(cached(TemplateLoader(services())))
-        .data(cached(EscrowByJobLoader(services())))
-        .data(cached(ProjectsByOrganizationLoader(services())))
-        .data(cached(JobsByOrganizationLoader(services())))
-        .data(cached(SubmissionsByTesterLoader(services())))
-        .data(cached(OrganizationUsageLoader(services())))
-        .data(cached(RatingsBySubmissionLoader(services())))
-        .data(cached(PublicRatingsByUserLoader(services())))
-        .data(cached(RatingSummaryLoader(services())))
+        .data(loader(OrganizationLoader(services()), caching))
+        .data(loader(ProjectLoader(services()), caching))
+        .data(loader(ProjectsByClientLoader(services()), caching))
+        .data(loader(JobLoader(services()), caching))
+        .data(loader(JobsByProjectLoader(services()), caching))
+        .data(loader(JobsByTesterLoader(services()), caching))
+        .data(loader(SubmissionsByJobLoader(services()), caching))
+        .data(loader(CredentialReadsByProjectLoader(services()), caching))
+        .data(loader(TemplateLoader(services()), caching))
+        .data(loader(EscrowByJobLoader(services()), caching))
+        .data(loader(ProjectsByOrganizationLoader(services()), caching))
+        .data(loader(JobsByOrganizationLoader(services()), caching))
+        .data(loader(SubmissionsByTesterLoader(services()), caching))
+        .data(loader(OrganizationUsageLoader(services()), caching))
+        .data(loader(RatingsBySubmissionLoader(services()), caching))
+        .data(loader(DisputesBySubmissionLoader(services()), caching))
+        .data(loader(PublicRatingsByUserLoader(services()), caching))
+        .data(loader(RatingSummaryLoader(services()), caching))
+}
+
+/// Hands `jobs`, read as a list (a project's, a tester's, an organization's), to the request's
+/// job loader, so a field below them that needs its job by id (a submission's payout) does not
+/// read it again. Nothing is kept where the loaders do not cache (a subscription's events).
+pub async fn remember_jobs(ctx: &Context<'_>, jobs: &[marketplace::Job]) {
+    if ctx.data_opt::<Caching>() != Some(&Caching::Request) {
+        return;
+    }
+    if let Some(loader) = ctx.data_opt::<RequestLoader<JobLoader>>() {
+        loader
+            .feed_many(jobs.iter().map(|job| (job.id, job.clone())))
+            .await;
+    }
 }
 
 /// Loads one value through the request's loader of type `T`. Outside a request (SDL export,

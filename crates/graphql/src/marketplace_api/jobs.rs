@@ -57,7 +57,7 @@ pub async fn jobs_of_tester(
     before: Option<String>,
 ) -> ApiResult<ListConnection<Job>> {
     let actor = actor(ctx).await?;
-    let jobs = load(ctx, JobsByTesterLoader(services(ctx).clone()), tester_id)
+    let jobs: Vec<_> = load(ctx, JobsByTesterLoader(services(ctx).clone()), tester_id)
         .await?
         .unwrap_or_default()
         .into_iter()
@@ -66,6 +66,7 @@ pub async fn jobs_of_tester(
                 && marketplace::visibility::seat_visible(&actor, tester_id, job)
         })
         .collect();
+    crate::loaders::remember_jobs(ctx, &jobs).await;
     connection_from_list(&page_request(first, after, last, before), jobs, Job)
 }
 
@@ -85,7 +86,7 @@ pub async fn jobs_of_organization(
             "only the organization's members and admins may list its jobs".to_string(),
         ));
     }
-    let jobs = load(
+    let jobs: Vec<_> = load(
         ctx,
         crate::loaders::JobsByOrganizationLoader(services(ctx).clone()),
         organization_id,
@@ -95,6 +96,7 @@ pub async fn jobs_of_organization(
     .into_iter()
     .filter(|job| job_visible(&actor, job))
     .collect();
+    crate::loaders::remember_jobs(ctx, &jobs).await;
     connection_from_list(&page_request(first, after, last, before), jobs, Job)
 }
 

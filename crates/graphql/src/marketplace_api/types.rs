@@ -280,12 +280,13 @@ impl Project {
         before: Option<String>,
     ) -> ApiResult<ListConnection<Job>> {
         let actor = super::access::actor(ctx).await?;
-        let jobs = load(ctx, JobsByProjectLoader(services(ctx).clone()), self.0.id)
+        let jobs: Vec<_> = load(ctx, JobsByProjectLoader(services(ctx).clone()), self.0.id)
             .await?
             .unwrap_or_default()
             .into_iter()
             .filter(|job| visibility::job_visible(&actor, job))
             .collect();
+        crate::loaders::remember_jobs(ctx, &jobs).await;
         connection_from_list(&page_request(first, after, last, before), jobs, Job)
     }
     /// Who read the project's credentials, when and through which job, newest first (the newest
