@@ -28,6 +28,7 @@ mod organizations;
 mod payment_methods;
 mod payout_accounts;
 mod persisted_documents;
+mod qualifications;
 mod ratings;
 mod request_limits;
 mod schema_evolution;

@@ -241,6 +241,7 @@ impl World {
                 tester_id: id,
                 experience_level: ExperienceLevel::Expert,
                 qualification_status: "qualified".into(),
+                qualification_expires_at: None,
                 devices: vec!["iPhone".into()],
                 browsers: vec!["Safari".into()],
                 os: vec!["iOS 17".into()],

@@ -334,6 +334,10 @@ async fn seed_marketplace(services: &graphql::Services) -> anyhow::Result<()> {
     let admin = graphql::marketplace_api::access::actor_of(
         &demo_user(services, "admin@peertest.io").await?,
     );
+    services
+        .trust()
+        .publish_question_bank(&admin, demo_question_bank())
+        .await?;
     let checkout = market
         .create_template(
             &admin,
@@ -611,5 +615,51 @@ fn payer_of(user: &identity::User) -> marketplace::PayerStanding {
     marketplace::PayerStanding {
         caller_verified: user.email_verified && user.status == identity::UserStatus::Active,
         account_created_at: user.created_at,
+    }
+}
+
+/// The demo's qualification test: two multiple-choice questions, an essay and a practical task.
+fn demo_question_bank() -> trust::NewQuestionBank {
+    let choice = |id: &str, text: &str, choices: &[&str], correct: &str| trust::BankQuestion {
+        question_id: id.into(),
+        question_text: text.into(),
+        question_type: trust::QuestionType::MultipleChoice,
+        choices: choices.iter().map(|choice| choice.to_string()).collect(),
+        correct_answer: Some(correct.into()),
+        points: 10,
+    };
+    trust::NewQuestionBank {
+        test_version: "v1.0".into(),
+        questions: vec![
+            choice(
+                "q1",
+                "What severity should a bug have that stops users from completing a purchase?",
+                &["low", "medium", "critical"],
+                "critical",
+            ),
+            choice(
+                "q2",
+                "Which is the most important part of a bug report?",
+                &[
+                    "Clear steps to reproduce",
+                    "The tester's opinion",
+                    "A long title",
+                ],
+                "Clear steps to reproduce",
+            ),
+            trust::BankQuestion {
+                question_id: "q3".into(),
+                question_text: "Describe how you would test a password reset flow.".into(),
+                question_type: trust::QuestionType::Essay,
+                choices: Vec::new(),
+                correct_answer: None,
+                points: 20,
+            },
+        ],
+        practical_task: Some(
+            "Test the sample checkout flow and document any bugs you find with screenshots.".into(),
+        ),
+        practical_weight: trust::DEFAULT_PRACTICAL_WEIGHT,
+        passing_score: trust::DEFAULT_PASSING_SCORE,
     }
 }

@@ -42,6 +42,7 @@ impl notifications::RecipientDirectory for IdentityRecipients {
                 .job(job_id)
                 .await
                 .map_err(|error| error.to_string())?;
+            let now = self.marketplace.now();
             let mut qualified = Vec::new();
             let mut after = None;
             loop {
@@ -56,7 +57,7 @@ impl notifications::RecipientDirectory for IdentityRecipients {
                 qualified.extend(
                     page.iter()
                         .filter_map(graphql::marketplace_api::access::tester_profile_of)
-                        .filter(|profile| marketplace::tester_qualifies(&job, profile))
+                        .filter(|profile| marketplace::tester_qualifies(&job, profile, now))
                         .map(|profile| profile.tester_id),
                 );
                 if !full {

@@ -47,6 +47,8 @@ pub enum Node {
     ApiKey(crate::identity_api::organizations::ApiKey),
     /// A notification (its recipient only).
     Notification(crate::notifications_api::Notification),
+    /// A qualification test (its tester and platform admins).
+    QualificationTest(crate::trust_api::qualifications::QualificationTest),
 }
 
 /// The `node` query.
@@ -134,6 +136,10 @@ async fn find_node(ctx: &Context<'_>, id: &ID, global_id: GlobalId) -> ApiResult
             .await?
             .map(|key| Node::ApiKey(crate::identity_api::organizations::ApiKey(key))),
         NodeType::OrganizationInvitation => None,
+        NodeType::QualificationTest => Some(Node::QualificationTest(
+            crate::trust_api::qualifications::visible_qualification_test(ctx, global_id.object_id)
+                .await?,
+        )),
         NodeType::Notification => {
             crate::notifications_api::own_notification(ctx, global_id.object_id)
                 .await?

@@ -39,6 +39,8 @@ pub enum NodeType {
     OrganizationInvitation,
     /// A `Notification` (its recipient only).
     Notification,
+    /// A `QualificationTest` (its tester and platform admins).
+    QualificationTest,
 }
 
 impl NodeType {
@@ -57,6 +59,7 @@ impl NodeType {
             NodeType::Dispute => "Dispute",
             NodeType::OrganizationInvitation => "OrganizationInvitation",
             NodeType::Notification => "Notification",
+            NodeType::QualificationTest => "QualificationTest",
         }
     }
 
@@ -74,6 +77,7 @@ impl NodeType {
             NodeType::Dispute,
             NodeType::OrganizationInvitation,
             NodeType::Notification,
+            NodeType::QualificationTest,
         ]
         .into_iter()
         .find(|candidate| candidate.type_name() == name)

@@ -313,6 +313,15 @@ pub struct TesterData {
     /// 0 to 100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qualification_score: Option<f64>,
+    /// When a qualification from a test ends (trust writes it; none: an admin's does not end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qualification_expires_at: Option<DateTime>,
+    /// The admin who last set the qualification by hand (`setTesterQualification`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qualification_set_by: Option<ObjectId>,
+    /// When they did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qualification_set_at: Option<DateTime>,
     /// Payout account id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stripe_connect_id: Option<String>,
@@ -799,6 +808,9 @@ fn initial_role_data(
                     availability: update.availability,
                     qualification_status: Some(QualificationStatus::Pending),
                     qualification_score: None,
+                    qualification_expires_at: None,
+                    qualification_set_by: None,
+                    qualification_set_at: None,
                     stripe_connect_id: None,
                     stripe_connect_status: None,
                     total_earned_usd: 0,
@@ -1159,8 +1171,7 @@ impl IdentityService {
     }
 
     /// Admin only: records a tester's qualification outcome (`pending`, `qualified` or
-    /// `rejected`, with an optional 0-100 score). Until the qualification-test flow lands this is
-    /// how a tester becomes able to claim jobs.
+    /// `rejected`, with an optional 0-100 score), overriding the qualification tests' outcome.
     pub async fn set_tester_qualification(
         &self,
         actor: &Principal,
@@ -1182,8 +1193,14 @@ impl IdentityService {
             }
         }
         let now = self.now();
-        let mut set =
-            doc! { "tester_data.qualification_status": status.as_str(), "updated_at": now };
+        // The override records who made it, and a qualification an admin gives does not end
+        // (a test's one-year term no longer applies).
+        let mut set = doc! {
+            "tester_data.qualification_status": status.as_str(),
+            "tester_data.qualification_set_by": actor.user_id(),
+            "tester_data.qualification_set_at": now,
+            "updated_at": now,
+        };
         if let Some(score) = score {
             set.insert("tester_data.qualification_score", score);
         }
@@ -1191,7 +1208,11 @@ impl IdentityService {
             .users
             .update_one(
                 doc! { "_id": user_id, "role": Role::Tester.as_str() },
-                doc! { "$set": set, "$inc": { "version": 1_i64 } },
+                doc! {
+                    "$set": set,
+                    "$unset": { "tester_data.qualification_expires_at": "" },
+                    "$inc": { "version": 1_i64 },
+                },
             )
             .await?;
         if result.matched_count == 0 {

@@ -3,6 +3,7 @@
 //! on identity.
 
 use bson::oid::ObjectId;
+use bson::DateTime;
 use serde::{Deserialize, Serialize};
 
 /// The platform role of the caller.
@@ -205,6 +206,8 @@ pub struct TesterProfile {
     pub experience_level: ExperienceLevel,
     /// The tester's qualification status as identity stores it; only `"qualified"` may claim.
     pub qualification_status: String,
+    /// When a qualification from a test ends (none: it does not, like an admin's).
+    pub qualification_expires_at: Option<DateTime>,
     /// Devices the tester owns.
     pub devices: Vec<String>,
     /// Browsers the tester uses.
@@ -214,9 +217,13 @@ pub struct TesterProfile {
 }
 
 impl TesterProfile {
-    /// Whether the tester passed qualification.
-    pub fn is_qualified(&self) -> bool {
+    /// Whether the tester is qualified at `now`: passed and not expired. An expired
+    /// qualification stops new claims; seats already held are kept.
+    pub fn is_qualified_at(&self, now: DateTime) -> bool {
         self.qualification_status == "qualified"
+            && self
+                .qualification_expires_at
+                .is_none_or(|expires_at| expires_at > now)
     }
 
     /// The operating systems a tester's devices imply, spelled as jobs require them (an

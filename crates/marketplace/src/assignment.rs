@@ -101,8 +101,9 @@ pub struct WithdrawnSeat {
 }
 
 /// Whether `tester` meets the job's requirements and visibility rules (the same rules the claim
-/// filter expresses in MongoDB; used to explain a refused claim).
-pub fn tester_qualifies(job: &Job, tester: &TesterProfile) -> bool {
+/// filter expresses in MongoDB; used to explain a refused claim), with the qualification judged
+/// at `now`.
+pub fn tester_qualifies(job: &Job, tester: &TesterProfile, now: DateTime) -> bool {
     let level_ok = match job.tester_level {
         TesterLevel::Any => true,
         TesterLevel::Beginner => true,
@@ -122,7 +123,7 @@ pub fn tester_qualifies(job: &Job, tester: &TesterProfile) -> bool {
         || owns_any(&job.required_os, &tester.os);
     let visible =
         job.visibility == Visibility::Public || job.invited_tester_ids.contains(&tester.tester_id);
-    tester.is_qualified() && level_ok && equipment_ok && visible
+    tester.is_qualified_at(now) && level_ok && equipment_ok && visible
 }
 
 /// The MongoDB conditions under which `tester` qualifies for a job (level, equipment, visibility).
@@ -169,10 +170,10 @@ impl MarketplaceService {
                 action: "claim jobs for someone else",
             });
         }
-        if !tester.is_qualified() {
+        let now = self.now();
+        if !tester.is_qualified_at(now) {
             return Err(MarketplaceError::NotQualified);
         }
-        let now = self.now();
         let assignment = bson::to_bson(&Assignment {
             tester_id: tester.tester_id,
             assigned_at: now,
@@ -228,7 +229,7 @@ impl MarketplaceService {
             .any(|seat| seat.tester_id == tester.tester_id)
         {
             MarketplaceError::WithdrewBefore
-        } else if !tester_qualifies(&job, tester) {
+        } else if !tester_qualifies(&job, tester, self.now()) {
             MarketplaceError::NotQualified
         } else {
             MarketplaceError::SeatsFull
@@ -449,7 +450,7 @@ impl MarketplaceService {
                 .saturating_add(1),
             None => 0,
         };
-        if !tester.is_qualified() {
+        if !tester.is_qualified_at(self.now()) {
             return Ok(AvailableJobsPage {
                 jobs: Vec::new(),
                 start: offset,

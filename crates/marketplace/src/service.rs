@@ -94,7 +94,8 @@ impl MarketplaceService {
         &self.settings
     }
 
-    pub(crate) fn now(&self) -> DateTime {
+    /// The marketplace's time (deadlines, qualifications), from its injected clock.
+    pub fn now(&self) -> DateTime {
         self.clock.now()
     }
 }

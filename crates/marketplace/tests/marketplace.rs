@@ -92,6 +92,7 @@ fn tester() -> (Actor, TesterProfile) {
             tester_id: id,
             experience_level: ExperienceLevel::Intermediate,
             qualification_status: "qualified".into(),
+            qualification_expires_at: None,
             devices: vec!["iPhone".into()],
             browsers: vec!["Safari".into()],
             os: vec!["iOS 17".into()],

@@ -1,5 +1,6 @@
 //! The collections trust owns, with their indexes and validators: `ratings` (seed section 7) and
-//! `disputes` (section 6). `qualification_tests` (section 10) joins when its code does.
+//! `disputes` (section 6), `qualification_tests` (section 10) and the versions of their question
+//! bank, `qualification_question_banks`.
 
 use bson::{doc, Document};
 use foundation::CollectionSpec;
@@ -12,13 +13,24 @@ pub const DISPUTES: &str = "disputes";
 /// Ratings between a job's client and a submission's tester (seed section 7).
 pub const RATINGS: &str = "ratings";
 
+/// Testers' qualification attempts (seed section 10).
+pub const QUALIFICATION_TESTS: &str = "qualification_tests";
+
+/// The versions of the question bank attempts draw from.
+pub const QUALIFICATION_QUESTION_BANKS: &str = "qualification_question_banks";
+
 fn index(keys: Document) -> IndexModel {
     IndexModel::builder().keys(keys).build()
 }
 
 /// Every collection spec, in creation order.
 pub fn specs() -> Vec<CollectionSpec> {
-    vec![ratings(), disputes()]
+    vec![
+        ratings(),
+        disputes(),
+        qualification_tests(),
+        question_banks(),
+    ]
 }
 
 fn ratings() -> CollectionSpec {
@@ -112,6 +124,78 @@ fn disputes() -> CollectionSpec {
                     "refund", "payment_released", "partial_refund", "no_action", null,
                 ] },
                 "messages": { "bsonType": "array", "maxItems": 200 },
+            },
+        }})
+}
+
+fn qualification_tests() -> CollectionSpec {
+    CollectionSpec::new(QUALIFICATION_TESTS)
+        // The seed's five indexes.
+        .index(index(doc! { "tester_id": 1, "test_type": 1 }))
+        .index(index(doc! { "status": 1 }))
+        .index(index(doc! { "passed": 1 }))
+        .index(index(doc! { "evaluated_at": -1 }))
+        .index(index(doc! { "expires_at": 1 }))
+        // One attempt in progress or waiting for evaluation per tester, whoever races to start.
+        .index(
+            IndexModel::builder()
+                .keys(doc! { "tester_id": 1, "is_open": 1 })
+                .options(
+                    IndexOptions::builder()
+                        .name("one_open_attempt_per_tester".to_owned())
+                        .unique(true)
+                        .partial_filter_expression(doc! { "is_open": true })
+                        .build(),
+                )
+                .build(),
+        )
+        .validator(doc! { "$jsonSchema": {
+            "bsonType": "object",
+            "required": [
+                "tester_id", "test_type", "test_version", "questions", "passing_score", "status",
+                "is_open", "started_at",
+            ],
+            "properties": {
+                "tester_id": { "bsonType": "objectId" },
+                "test_type": { "enum": ["initial", "skill_assessment", "recertification"] },
+                "test_version": { "bsonType": "string", "maxLength": 200 },
+                "questions": { "bsonType": "array", "maxItems": 50, "items": {
+                    "bsonType": "object",
+                    "required": ["question_id", "question_text", "question_type", "points"],
+                    "properties": {
+                        "question_type": { "enum": ["multiple_choice", "practical", "essay"] },
+                        "points": { "bsonType": "int", "minimum": 1, "maximum": 100 },
+                    },
+                } },
+                "total_score": { "bsonType": "int", "minimum": 0, "maximum": 100 },
+                "passing_score": { "bsonType": "int", "minimum": 0, "maximum": 100 },
+                "status": { "enum": ["in_progress", "submitted", "evaluated", "passed", "failed"] },
+                "is_open": { "bsonType": "bool" },
+            },
+        }})
+}
+
+fn question_banks() -> CollectionSpec {
+    CollectionSpec::new(QUALIFICATION_QUESTION_BANKS)
+        .index(
+            IndexModel::builder()
+                .keys(doc! { "test_version": 1 })
+                .options(IndexOptions::builder().unique(true).build())
+                .build(),
+        )
+        // The current version is the newest.
+        .index(index(doc! { "created_at": -1 }))
+        .validator(doc! { "$jsonSchema": {
+            "bsonType": "object",
+            "required": [
+                "test_version", "questions", "practical_weight", "passing_score", "created_by",
+                "created_at",
+            ],
+            "properties": {
+                "test_version": { "bsonType": "string", "maxLength": 200 },
+                "questions": { "bsonType": "array", "minItems": 1, "maxItems": 50 },
+                "practical_weight": { "bsonType": "int", "minimum": 0, "maximum": 100 },
+                "passing_score": { "bsonType": "int", "minimum": 0, "maximum": 100 },
             },
         }})
 }

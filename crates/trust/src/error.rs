@@ -62,6 +62,48 @@ pub enum TrustError {
     /// Only the admin assigned to a dispute decides it (assign yourself first).
     #[error("only the admin assigned to this dispute may do that; assign yourself first")]
     NotTheAssignedAdmin,
+    /// Only platform admins may do this (question banks, evaluations).
+    #[error("only platform admins may do this")]
+    AdminsOnly,
+    /// Only testers take qualification tests.
+    #[error("only testers take qualification tests")]
+    TestersOnly,
+    /// A question bank version with that name exists already.
+    #[error("a question bank version with that name exists already")]
+    VersionExists,
+    /// No question bank has been published yet.
+    #[error("no qualification test is available yet")]
+    NoQuestionBank,
+    /// The tester already has an attempt in progress or waiting for evaluation.
+    #[error("you already have a qualification test in progress or waiting for evaluation")]
+    AttemptOpen,
+    /// The last attempt failed too recently.
+    #[error("a retake is possible from {allowed_at}")]
+    RetakeTooSoon {
+        /// When the cooldown ends.
+        allowed_at: bson::DateTime,
+    },
+    /// The tester is qualified and recertification has not opened yet.
+    #[error("you are qualified; recertification opens {recertify_from}")]
+    AlreadyQualified {
+        /// When the recertification window opens.
+        recertify_from: bson::DateTime,
+    },
+    /// No attempt with that id, or not the caller's.
+    #[error("qualification test not found")]
+    QualificationTestNotFound,
+    /// The attempt is no longer being answered.
+    #[error("this qualification test is `{status}`, not in progress")]
+    AttemptNotInProgress {
+        /// Where it stands.
+        status: &'static str,
+    },
+    /// Only a submitted attempt is evaluated.
+    #[error("this qualification test is `{status}`, not waiting for evaluation")]
+    AttemptNotSubmitted {
+        /// Where it stands.
+        status: &'static str,
+    },
     /// Escrow refused or failed the dispute's money step (window over, amount out of range, ...).
     #[error(transparent)]
     Escrow(#[from] escrow::EscrowError),
@@ -85,8 +127,17 @@ impl TrustError {
         use TrustError::*;
         match self {
             InvalidInput { .. } => ErrorCategory::BadUserInput,
-            NotAParty | NotTheRaiser | NotTheAssignedAdmin => ErrorCategory::Forbidden,
-            RatingNotFound | DisputeNotFound => ErrorCategory::NotFound,
+            NotAParty | NotTheRaiser | NotTheAssignedAdmin | AdminsOnly | TestersOnly => {
+                ErrorCategory::Forbidden
+            }
+            RatingNotFound | DisputeNotFound | QualificationTestNotFound => ErrorCategory::NotFound,
+            VersionExists
+            | NoQuestionBank
+            | AttemptOpen
+            | RetakeTooSoon { .. }
+            | AlreadyQualified { .. }
+            | AttemptNotInProgress { .. }
+            | AttemptNotSubmitted { .. } => ErrorCategory::Conflict,
             NotDisputable | AlreadyDisputed | DisputeTransitionRefused { .. } => {
                 ErrorCategory::Conflict
             }

@@ -1,5 +1,5 @@
-//! The trust domain: ratings between clients and testers (seed section 7) and disputes about a
-//! reviewed submission (section 6).
+//! The trust domain: ratings between clients and testers (seed section 7), disputes about a
+//! reviewed submission (section 6) and testers' qualification tests (section 10).
 //!
 //! **Owns** the `ratings` and `disputes` collections with their indexes and validators
 //! ([`TrustService::collections`]). Ratings are double-blind: hidden from the other side until
@@ -12,11 +12,13 @@
 //! [`marketplace::MarketplaceService`]'s public API (the caller arrives as a marketplace
 //! [`marketplace::Actor`]), knows nothing of GraphQL or HTTP, and reads no configuration.
 //! A dispute's money moves through escrow (`trust → escrow`), inside the transaction that
-//! changes the dispute (`dispute.rs`). Qualification tests (section 10) are not built yet.
+//! changes the dispute (`dispute.rs`). Qualification tests (section 10, `qualification.rs`) set
+//! the tester's standing on `users.tester_data` in the evaluation's transaction.
 
 pub mod collections;
 mod dispute;
 mod error;
+mod qualification;
 mod rating;
 mod service;
 mod totals;
@@ -31,6 +33,13 @@ pub use dispute::{
     MAX_URL_CHARS,
 };
 pub use error::TrustError;
+pub use qualification::{
+    qualification_test_visible_to, total_score, validate_question_bank, BankQuestion, Evaluation,
+    NewQuestionBank, PracticalTask, QualificationTest, QuestionBank, QuestionType, TestQuestion,
+    TestStatus, TestType, DEFAULT_PASSING_SCORE, DEFAULT_PRACTICAL_WEIGHT, MAX_ANSWER_CHARS,
+    MAX_CHOICES, MAX_IMPROVEMENTS, MAX_QUESTIONS, MAX_QUESTION_POINTS, MAX_SHORT_CHARS,
+    MAX_TEXT_CHARS, QUALIFICATION_VALIDITY, RECERTIFICATION_WINDOW, RETAKE_COOLDOWN,
+};
 pub use rating::{
     rating_visible_to, reveal_due, validate_rating, DetailRatings, RatedRole, Rating, RatingInput,
     RatingSummary, MAX_POINTS, MAX_POINT_CHARS, MAX_RESPONSE_CHARS, MAX_REVIEW_CHARS, REVEAL_AFTER,

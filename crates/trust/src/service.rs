@@ -17,6 +17,8 @@ use crate::totals::{RatingTotals, UsersRatingTotals};
 #[derive(Clone, Debug)]
 pub struct TrustService {
     pub(crate) client: Client,
+    /// For the collections of qualification tests (and `users`, which their outcome sets).
+    pub(crate) database: Database,
     pub(crate) ratings: Collection<Rating>,
     pub(crate) disputes: Collection<Dispute>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -32,6 +34,7 @@ impl TrustService {
     pub fn new(database: &Database, clock: Arc<dyn Clock>) -> Self {
         Self {
             client: database.client().clone(),
+            database: database.clone(),
             ratings: database.collection(collections::RATINGS),
             disputes: database.collection(collections::DISPUTES),
             clock,

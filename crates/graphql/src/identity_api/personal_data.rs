@@ -45,8 +45,9 @@ pub struct PersonalDataExport {
     /// The export as one JSON document (relaxed extended JSON for ids and dates) with the
     /// sections `account` (the user, sessions, organization role, e-mails sent), `marketplace`
     /// (projects and jobs as a client, seats and submissions as a tester), `escrow` (the escrow
-    /// rows paying or paying out to the person) and `ratings` (given, and received once
-    /// revealed). Password hashes, token hashes, second-factor secrets, e-mail links and project
+    /// rows paying or paying out to the person), `ratings` (given, and received once
+    /// revealed) and `qualification_tests` (the person's attempts and answers, without the
+    /// answer key). Password hashes, token hashes, second-factor secrets, e-mail links and project
     /// credentials are never in it.
     pub json: String,
 }
@@ -57,6 +58,7 @@ struct ExportDocument<'a> {
     marketplace: &'a marketplace::MarketplacePersonalData,
     escrow: &'a [escrow::EscrowTransaction],
     ratings: &'a [trust::Rating],
+    qualification_tests: &'a [trust::QualificationTest],
 }
 
 /// Marketplace and escrow tell identity what still runs on a person.
@@ -116,11 +118,16 @@ impl PersonalDataQuery {
         let marketplace = services.marketplace().personal_data(user_id).await?;
         let escrow = services.escrow().escrows_naming(user_id).await?;
         let ratings = services.trust().ratings_of_person(user_id).await?;
+        let qualification_tests = services
+            .trust()
+            .qualification_tests_of_person(user_id)
+            .await?;
         let document = bson::to_bson(&ExportDocument {
             account: &account,
             marketplace: &marketplace,
             escrow: &escrow,
             ratings: &ratings,
+            qualification_tests: &qualification_tests,
         })
         .map_err(|error| ApiError::Internal(format!("export encoding: {error}")))?;
         let json = serde_json::to_string_pretty(&document.into_relaxed_extjson())

@@ -120,8 +120,13 @@ pub struct TesterData {
     pub availability: Option<super::accounts::Availability>,
     /// Qualification outcome. Private.
     pub qualification_status: Option<super::accounts::QualificationStatus>,
-    /// Qualification score, 0 to 100, when an admin recorded one. Private.
+    /// Qualification score, 0 to 100: the last evaluated qualification test's total, or what an
+    /// admin recorded. Private.
     pub qualification_score: Option<f64>,
+    /// When the qualification a passed test gave ends: from then on no new job can be claimed
+    /// (seats already held are kept) until a recertification passes. `null` when it does not
+    /// end (set by an admin) or there is none. Private.
+    pub qualification_expires_at: Option<crate::scalars::DateTime>,
     /// Lifetime earnings in US cents. Private.
     pub total_earned_usd_cents: Option<i64>,
     /// Completed jobs.
@@ -150,6 +155,10 @@ impl TesterData {
                 .map(Into::into),
             total_earned_usd_cents: personal.then_some(data.total_earned_usd),
             qualification_score: data.qualification_score.filter(|_| personal),
+            qualification_expires_at: data
+                .qualification_expires_at
+                .filter(|_| personal)
+                .map(Into::into),
             total_jobs_completed: data.total_jobs_completed,
             average_rating: data.average_rating,
             success_rate: data.success_rate,
@@ -413,6 +422,25 @@ impl User {
         after: Option<String>,
     ) -> ApiResult<Option<crate::relay::ListConnection<crate::trust_api::disputes::Dispute>>> {
         crate::trust_api::disputes::user_disputes(ctx, self.record.id, first, after).await
+    }
+    /// The qualification tests this user took, newest first. Only for the user themself
+    /// (`null` for anyone else; platform admins use `qualificationTestsToEvaluate` and `node`).
+    #[graphql(complexity = "crate::relay::page_cost(first, None, child_complexity)")]
+    async fn qualification_tests(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<
+        Option<crate::relay::ListConnection<crate::trust_api::qualifications::QualificationTest>>,
+    > {
+        crate::trust_api::qualifications::user_qualification_tests(
+            ctx,
+            self.record.id,
+            first,
+            after,
+        )
+        .await
     }
     /// How many of this user's notifications are unread. Only for the user themself.
     async fn unread_notification_count(&self, ctx: &Context<'_>) -> ApiResult<Option<u64>> {

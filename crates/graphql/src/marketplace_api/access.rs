@@ -119,6 +119,7 @@ pub fn tester_profile_of(user: &identity::User) -> Option<TesterProfile> {
             .unwrap_or(identity::QualificationStatus::Pending)
             .as_str()
             .to_string(),
+        qualification_expires_at: data.qualification_expires_at,
         devices: data.devices,
         browsers: data.browsers,
         os,
