@@ -148,7 +148,8 @@ async fn a_nested_query_costs_one_command_per_level_whatever_the_fan_out() {
 }
 
 #[tokio::test]
-async fn a_submissions_payout_ratings_and_dispute_cost_one_command_each_whatever_the_fan_out() {
+async fn a_jobs_accountability_and_a_submissions_payout_ratings_and_dispute_cost_the_same_whatever_the_fan_out(
+) {
     let gateway = TestGateway::start_with(|config| {
         config.notification_work_interval_milliseconds = 3_600_000;
     })
@@ -163,10 +164,15 @@ async fn a_submissions_payout_ratings_and_dispute_cost_one_command_each_whatever
     // Each field under the submissions is one more batched lookup: the escrows of the jobs (a
     // payout; its job, for who may see it, is the one the listing read), the ratings and the
     // disputes of every submission.
-    let with_trust = NESTED_QUERY.replace(
-        "status tester { fullName }",
-        "status tester { fullName } payout { status } ratings { id } dispute { id }",
-    );
+    let with_trust = NESTED_QUERY
+        .replace(
+            "status tester { fullName }",
+            "status tester { fullName } payout { status } ratings { id } dispute { id }",
+        )
+        .replace(
+            "title submissions",
+            "title clientAccountability { reviewedSubmissions } submissions",
+        );
     assert_ne!(with_trust, NESTED_QUERY);
     let (small, small_body) =
         commands_for(&gateway, &small_client, &with_trust, json!({ "n": 2 })).await;
@@ -176,6 +182,8 @@ async fn a_submissions_payout_ratings_and_dispute_cost_one_command_each_whatever
     assert!(large_body.get("errors").is_none(), "{large_body}");
     assert_eq!(tester_names(&large_body), 5 * 5 * 5);
     assert_eq!(small, large, "the cost must not grow with the fan-out");
-    assert_eq!(small - plain, 3, "{small} commands against {plain}");
+    // And the client's accountability on every job: its jobs, their reviewed submissions and
+    // its decided disputes, once for the whole page.
+    assert_eq!(small - plain, 3 + 3, "{small} commands against {plain}");
     gateway.stop().await;
 }

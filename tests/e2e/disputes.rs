@@ -749,3 +749,75 @@ async fn every_dispute_operation_for_every_kind_of_caller() {
     check_table(gateway, CALLERS, &credentials, &rows).await;
     world.stop().await;
 }
+
+#[tokio::test]
+async fn a_clients_accountability_shows_review_times_rejections_auto_approvals_and_lost_disputes() {
+    let world = World::sandbox().await;
+    let gateway = &world.gateway;
+    let who = people(gateway).await;
+    const FIGURES: &str = "query($id: ID!) { job(id: $id) { clientAccountability {
+        reviewedSubmissions medianReviewHours rejectionRate autoApprovalRate disputesDecided
+        disputesLost } } }";
+    let hours = |n: u64| std::time::Duration::from_secs(n * 3_600);
+
+    let approved_job = open_job(gateway, &who.john, &who.project, 2).await;
+    let before = gateway
+        .ok(Some(&who.li), FIGURES, json!({ "id": approved_job }))
+        .await;
+    assert_eq!(
+        before["job"]["clientAccountability"],
+        json!({ "reviewedSubmissions": 0, "medianReviewHours": null, "rejectionRate": null,
+            "autoApprovalRate": null, "disputesDecided": 0, "disputesLost": 0 })
+    );
+
+    // Reviewed after 2 hours (approved) and 4 hours (rejected, disputed, paid to the tester).
+    let approved = hand_in(gateway, &who.sarah, &approved_job).await;
+    world.clock.advance(hours(2));
+    gateway
+        .ok(
+            Some(&who.john),
+            "mutation($input: SubmissionMoneyInput!) { approveSubmission(input: $input) { submission { id } } }",
+            json!({ "input": { "submissionId": approved } }),
+        )
+        .await;
+    let rejected_job = open_job(gateway, &who.john, &who.project, 2).await;
+    let rejected = hand_in(gateway, &who.sarah, &rejected_job).await;
+    world.clock.advance(hours(4));
+    gateway
+        .ok(
+            Some(&who.john),
+            "mutation($input: RejectSubmissionInput!) { rejectSubmission(input: $input) { submission { id } } }",
+            json!({ "input": { "submissionId": rejected, "feedback": "Steps missing" } }),
+        )
+        .await;
+    let dispute = open(gateway, &who.sarah, &rejected, "UNFAIR_REJECTION").await;
+    assign(gateway, &who.admin, &dispute).await;
+    resolve(
+        gateway,
+        &who.admin,
+        &dispute,
+        "PAYMENT_RELEASED",
+        None,
+        None,
+    )
+    .await;
+
+    // Left unreviewed, Li's is approved automatically ten days after she handed it in.
+    let ignored_job = open_job(gateway, &who.john, &who.project, 2).await;
+    hand_in(gateway, &who.li, &ignored_job).await;
+    world.clock.advance(hours(10 * 24 + 1));
+    gateway.run_escrow_due_work().await;
+
+    let seen = gateway
+        .ok(Some(&who.li), FIGURES, json!({ "id": ignored_job }))
+        .await;
+    let figures = &seen["job"]["clientAccountability"];
+    assert_eq!(figures["reviewedSubmissions"], 3, "{seen}");
+    assert_eq!(figures["medianReviewHours"], 4.0, "{seen}");
+    let third = 100.0 / 3.0;
+    assert_eq!(figures["rejectionRate"], third, "{seen}");
+    assert_eq!(figures["autoApprovalRate"], third, "{seen}");
+    assert_eq!(figures["disputesDecided"], 1, "{seen}");
+    assert_eq!(figures["disputesLost"], 1, "{seen}");
+    world.stop().await;
+}

@@ -191,6 +191,15 @@ batch_loader!(
     |services, keys| services.trust().rating_summaries(keys).await?
 );
 
+batch_loader!(
+    /// Each client's accountability figures.
+    ClientAccountabilityLoader: trust::ClientAccountability,
+    |services, keys| services
+        .trust()
+        .client_accountability(services.marketplace(), keys)
+        .await?
+);
+
 fn cached<T: Loader<ObjectId>>(loader: T) -> RequestLoader<T> {
     DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
 }
@@ -283,6 +292,7 @@ fn install_with_users(
         .data(loader(DisputesBySubmissionLoader(services()), caching))
         .data(loader(PublicRatingsByUserLoader(services()), caching))
         .data(loader(RatingSummaryLoader(services()), caching))
+        .data(loader(ClientAccountabilityLoader(services()), caching))
 }
 
 /// Hands `jobs`, read as a list (a project's, a tester's, an organization's), to the request's

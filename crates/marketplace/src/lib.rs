@@ -44,6 +44,7 @@
 //! Money is integer US cents; the seed's `budget_per_tester_usd` and `total_budget_usd` names are
 //! kept but hold cents.
 
+mod accountability;
 mod actor;
 mod assignment;
 mod batch;
@@ -68,6 +69,7 @@ mod transaction;
 mod usage;
 pub mod visibility;
 
+pub use accountability::{ReviewRecord, ACCOUNTABILITY_JOB_LIMIT, ACCOUNTABILITY_REVIEW_LIMIT};
 pub use actor::{
     Actor, ActorRole, ExperienceLevel, OrgRole, OrganizationRules, PayerStanding, TesterProfile,
 };

@@ -92,6 +92,8 @@ fn disputes() -> CollectionSpec {
         )
         // A party's own disputes (`me.disputes`).
         .index(index(doc! { "respondent_id": 1 }))
+        // A client's decided disputes (client accountability).
+        .index(index(doc! { "client_id": 1, "resolution_type": 1 }))
         .validator(doc! { "$jsonSchema": {
             "bsonType": "object",
             "required": [

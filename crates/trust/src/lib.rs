@@ -1,5 +1,6 @@
 //! The trust domain: ratings between clients and testers (seed section 7), disputes about a
-//! reviewed submission (section 6) and testers' qualification tests (section 10).
+//! reviewed submission (section 6), testers' qualification tests (section 10), and client
+//! accountability (how a client treats testers' work, which testers see on jobs).
 //!
 //! **Owns** the `ratings` and `disputes` collections with their indexes and validators
 //! ([`TrustService::collections`]). Ratings are double-blind: hidden from the other side until
@@ -15,6 +16,7 @@
 //! changes the dispute (`dispute.rs`). Qualification tests (section 10, `qualification.rs`) set
 //! the tester's standing on `users.tester_data` in the evaluation's transaction.
 
+mod accountability;
 pub mod collections;
 mod dispute;
 mod error;
@@ -24,6 +26,9 @@ mod service;
 mod totals;
 mod transaction;
 
+pub use accountability::{
+    client_lost, review_figures, ClientAccountability, ACCOUNTABILITY_DISPUTE_LIMIT,
+};
 pub use dispute::{
     check_https_url, dispute_transition, dispute_visible_to, settlement_for, validate_new_dispute,
     Dispute, DisputeAction, DisputeMessage, DisputePriority, DisputeQueueFilter, DisputeReason,

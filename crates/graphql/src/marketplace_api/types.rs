@@ -709,6 +709,18 @@ impl Job {
     async fn cancelled_at(&self) -> Option<DateTime> {
         self.0.cancelled_at.map(Into::into)
     }
+    /// How this job's client treats testers' work (over their reviewed submissions and decided
+    /// disputes), for everyone who sees the job: testers weigh it before claiming.
+    async fn client_accountability(&self, ctx: &Context<'_>) -> ApiResult<ClientAccountability> {
+        let figures = load(
+            ctx,
+            crate::loaders::ClientAccountabilityLoader(services(ctx).clone()),
+            self.0.client_id,
+        )
+        .await?
+        .unwrap_or_default();
+        Ok(ClientAccountability::from(figures))
+    }
     /// Handed-in submissions, newest first: all of them for the client, organization and admins;
     /// a tester sees only their own.
     #[graphql(complexity = "crate::relay::page_cost(first, last, child_complexity)")]
@@ -1033,5 +1045,40 @@ impl AiTestTemplate {
     /// When it was created.
     async fn created_at(&self) -> DateTime {
         self.0.created_at.into()
+    }
+}
+
+/// How a client treats testers' work. Over their newest 50,000 reviews: the median hours from
+/// hand-in to review, the rejected and auto-approved shares; and their decided disputes, with
+/// those lost: a tester's dispute of a rejection resolved by paying the tester, or the client's
+/// own dispute of an approval resolved with no action or by paying the tester.
+#[derive(SimpleObject)]
+pub struct ClientAccountability {
+    /// Submissions approved or rejected (by hand or automatically).
+    pub reviewed_submissions: i64,
+    /// Median hours from hand-in to review (`null` before the first review).
+    pub median_review_hours: Option<f64>,
+    /// Rejected share of the reviewed, in percent (`null` before the first review).
+    pub rejection_rate: Option<f64>,
+    /// Share of the reviewed left to auto-approval, in percent (`null` before the first
+    /// review).
+    pub auto_approval_rate: Option<f64>,
+    /// Disputes decided by an admin.
+    pub disputes_decided: i64,
+    /// Of those, decided fully against the client.
+    pub disputes_lost: i64,
+}
+
+impl From<trust::ClientAccountability> for ClientAccountability {
+    fn from(figures: trust::ClientAccountability) -> Self {
+        let count = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        ClientAccountability {
+            reviewed_submissions: count(figures.reviewed_submissions),
+            median_review_hours: figures.median_review_hours,
+            rejection_rate: figures.rejection_rate,
+            auto_approval_rate: figures.auto_approval_rate,
+            disputes_decided: count(figures.disputes_decided),
+            disputes_lost: count(figures.disputes_lost),
+        }
     }
 }
