@@ -159,11 +159,12 @@ async fn every_step_of_a_job_stays_within_its_command_budget() {
     // claim 3 → 5 (the claim is a transaction now, so its commit too); submit 7 → 9 (the job's
     // title and client for the event); approve 12 → 13; reject 11 → 12; complete 18 → 21 (the
     // refund's settlement is a transaction with its `refund_processed` event and the job's
-    // title).
+    // title). Submit 9 → 8: the event takes the job's title and client from the seat's move
+    // instead of reading the job again.
     let budgets = [
         ("publishJob", 32),
         ("claimJob", 5),
-        ("submitSubmission", 9),
+        ("submitSubmission", 8),
         ("approveSubmission", 13),
         ("rejectSubmission", 12),
         ("completeJob", 21),

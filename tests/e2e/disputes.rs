@@ -821,3 +821,44 @@ async fn a_clients_accountability_shows_review_times_rejections_auto_approvals_a
     assert_eq!(figures["disputesLost"], 1, "{seen}");
     world.stop().await;
 }
+
+#[tokio::test]
+async fn a_partys_disputes_are_paged_oldest_first_by_cursor() {
+    let world = World::sandbox().await;
+    let gateway = &world.gateway;
+    let who = people(gateway).await;
+    let mut opened = Vec::new();
+    for _ in 0..3 {
+        let (_, submission) = reviewed(gateway, &who, false).await;
+        opened.push(open(gateway, &who.sarah, &submission, "UNFAIR_REJECTION").await);
+    }
+    const PAGE: &str = "query($first: Int, $after: String) { me { disputes(first: $first,
+        after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { id } } } } }";
+    let ids = |page: &Value| -> Vec<String> {
+        page["me"]["disputes"]["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .map(|edge| edge["node"]["id"].as_str().expect("id").to_string())
+            .collect()
+    };
+    for token in [&who.sarah, &who.john] {
+        let first = gateway.ok(Some(token), PAGE, json!({ "first": 2 })).await;
+        assert_eq!(first["me"]["disputes"]["totalCount"], 3, "{first}");
+        assert_eq!(first["me"]["disputes"]["pageInfo"]["hasNextPage"], true);
+        let cursor = first["me"]["disputes"]["pageInfo"]["endCursor"].clone();
+        let second = gateway
+            .ok(Some(token), PAGE, json!({ "first": 2, "after": cursor }))
+            .await;
+        assert_eq!(second["me"]["disputes"]["pageInfo"]["hasNextPage"], false);
+        let mut all = ids(&first);
+        all.extend(ids(&second));
+        assert_eq!(all, opened);
+    }
+    let too_many = gateway
+        .graphql(Some(&who.sarah), PAGE, json!({ "first": 101 }))
+        .await;
+    assert_eq!(outcome(&too_many), "BAD_USER_INPUT", "{too_many}");
+    assert_eq!(too_many["errors"][0]["extensions"]["field"], "first");
+    world.stop().await;
+}

@@ -16,7 +16,7 @@ use crate::actor::{Actor, ActorRole, PayerStanding};
 use crate::assignment::AssignmentStatus;
 use crate::error::MarketplaceError;
 use crate::funding::{SubmissionPayout, SubmissionPayoutStatus};
-use crate::job::JobStatus;
+use crate::job::{Job, JobStatus};
 use crate::service::MarketplaceService;
 
 /// Where a submission is in its life.
@@ -542,8 +542,8 @@ impl MarketplaceService {
         // The hand-in and the `submission_submitted` event commit together.
         self.in_transaction(|mut session| async move {
             let outcome = match self.submission_change_steps(&mut session, change).await {
-                Ok(submission) => self
-                    .record_submitted(&mut session, &submission, now)
+                Ok((submission, job)) => self
+                    .record_submitted(&mut session, &submission, job, now)
                     .await
                     .map(|()| submission),
                 Err(error) => Err(error),
@@ -555,18 +555,24 @@ impl MarketplaceService {
 
     /// Records `submission_submitted` for the job's client and, for an organization's job, its
     /// owners and admins (identity resolves them when the event is delivered).
+    /// `job`: the job as the seat's move returned it, when it did (its title, client and
+    /// organization are all the event needs); read otherwise.
     async fn record_submitted(
         &self,
         session: &mut ClientSession,
         submission: &Submission,
+        job: Option<Job>,
         now: DateTime,
     ) -> Result<(), MarketplaceError> {
-        let job = self
-            .jobs
-            .find_one(doc! { "_id": submission.job_id })
-            .session(&mut *session)
-            .await?
-            .ok_or(MarketplaceError::JobNotFound)?;
+        let job = match job {
+            Some(job) => job,
+            None => self
+                .jobs
+                .find_one(doc! { "_id": submission.job_id })
+                .session(&mut *session)
+                .await?
+                .ok_or(MarketplaceError::JobNotFound)?,
+        };
         let mut event = DomainEvent::new(DomainEventKind::SubmissionSubmitted, [job.client_id])
             .with_job(job.id)
             .with_submission(submission.id)
@@ -852,17 +858,21 @@ impl MarketplaceService {
     ) -> Result<Submission, MarketplaceError> {
         let change = &change;
         self.in_transaction(|mut session| async move {
-            let outcome = self.submission_change_steps(&mut session, change).await;
+            let outcome = self
+                .submission_change_steps(&mut session, change)
+                .await
+                .map(|(submission, _)| submission);
             (session, outcome)
         })
         .await
     }
 
+    /// Returns the changed submission and, when its seat moved, the job as that move left it.
     async fn submission_change_steps(
         &self,
         session: &mut ClientSession,
         change: &SubmissionChange,
-    ) -> Result<Submission, MarketplaceError> {
+    ) -> Result<(Submission, Option<Job>), MarketplaceError> {
         if change.review {
             self.require_reviewable_job(session, change.submission_id)
                 .await?;
@@ -901,18 +911,21 @@ impl MarketplaceService {
                 },
             });
         };
-        if let Some((from, to)) = change.seat {
-            self.move_assignment(
-                Some(&mut *session),
-                submission.job_id,
-                submission.tester_id,
-                from,
-                to,
-            )
-            .await?;
-        }
+        let job = match change.seat {
+            Some((from, to)) => Some(
+                self.move_assignment(
+                    Some(&mut *session),
+                    submission.job_id,
+                    submission.tester_id,
+                    from,
+                    to,
+                )
+                .await?,
+            ),
+            None => None,
+        };
         self.recount_job(session, submission.job_id).await?;
-        Ok(submission)
+        Ok((submission, job))
     }
 
     /// Refuses the review unless the submission's job is in a [`REVIEWABLE_JOB_STATUSES`] status,

@@ -18,7 +18,6 @@ use std::collections::HashMap;
 use bson::oid::ObjectId;
 use bson::{doc, DateTime};
 use escrow::{DisputeSettlement, EscrowActor, EscrowService};
-use foundation::batch::BATCH_REPLY_DOCUMENTS;
 use foundation::events::{DomainEvent, DomainEventKind};
 use foundation::transaction_retry::in_transaction;
 use futures_util::TryStreamExt;
@@ -972,33 +971,49 @@ impl TrustService {
         &self,
         submission_ids: &[ObjectId],
     ) -> Result<HashMap<ObjectId, Vec<Dispute>>, TrustError> {
-        let disputes: Vec<Dispute> = self
+        let disputes = foundation::batch::find_batch(
+            &self.disputes,
+            doc! { "submission_id": { "$in": submission_ids } },
+            Some(doc! { "created_at": 1, "_id": 1 }),
+        )
+        .await?;
+        // A submission has one active dispute at a time; the closed ones before it are few.
+        Ok(foundation::batch::group_by_parent(
+            disputes,
+            usize::MAX,
+            |dispute| [dispute.submission_id],
+        ))
+    }
+
+    /// The disputes a person raised or answers, oldest first: one keyset page of at most
+    /// `limit` after `after`.
+    pub async fn disputes_of_person(
+        &self,
+        user_id: ObjectId,
+        after: Option<ObjectId>,
+        limit: u32,
+    ) -> Result<foundation::KeysetPage<Dispute>, TrustError> {
+        let theirs = doc! { "$or": [ { "raised_by_id": user_id }, { "respondent_id": user_id } ] };
+        let total_count = self.disputes.count_documents(theirs.clone()).await?;
+        let filter = match after {
+            Some(after) => doc! { "$and": [theirs, { "_id": { "$gt": after } }] },
+            None => theirs,
+        };
+        let mut items: Vec<Dispute> = self
             .disputes
-            .find(doc! { "submission_id": { "$in": submission_ids } })
-            .sort(doc! { "created_at": 1, "_id": 1 })
-            .batch_size(BATCH_REPLY_DOCUMENTS)
+            .find(filter)
+            .sort(doc! { "_id": 1 })
+            .limit(i64::from(limit) + 1)
             .await?
             .try_collect()
             .await?;
-        let mut grouped: HashMap<ObjectId, Vec<Dispute>> = HashMap::new();
-        for dispute in disputes {
-            grouped
-                .entry(dispute.submission_id)
-                .or_default()
-                .push(dispute);
-        }
-        Ok(grouped)
-    }
-
-    /// The disputes a person raised or answers, oldest first.
-    pub async fn disputes_of_person(&self, user_id: ObjectId) -> Result<Vec<Dispute>, TrustError> {
-        Ok(self
-            .disputes
-            .find(doc! { "$or": [ { "raised_by_id": user_id }, { "respondent_id": user_id } ] })
-            .sort(doc! { "_id": 1 })
-            .await?
-            .try_collect()
-            .await?)
+        let has_next_page = items.len() > limit as usize;
+        items.truncate(limit as usize);
+        Ok(foundation::KeysetPage {
+            items,
+            has_next_page,
+            total_count,
+        })
     }
 
     /// The admins' queue, oldest first (by id: the order they were raised in), one keyset page

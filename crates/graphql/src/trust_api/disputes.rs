@@ -7,7 +7,7 @@
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
 use bson::oid::ObjectId;
 
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::idempotency::once;
 use crate::identity_api::types::User;
 use crate::loaders::{load, load_user, DisputesBySubmissionLoader};
@@ -299,12 +299,25 @@ pub async fn user_disputes(
     if viewer(ctx).principal()?.user_id() != Some(user) {
         return Ok(None);
     }
-    let disputes = services(ctx).trust().disputes_of_person(user).await?;
-    Ok(Some(crate::relay::connection_from_list(
-        &crate::relay::page_request(first, after, None, None),
-        disputes,
+    let limit = match first {
+        None => foundation::pagination::DEFAULT_PAGE_SIZE,
+        Some(first) if (0..=100).contains(&first) => i64::from(first),
+        Some(_) => return Err(ApiError::bad_input("first", "must be between 0 and 100")),
+    };
+    let after_id = after
+        .as_deref()
+        .map(crate::relay::decode_id_cursor)
+        .transpose()?;
+    let page = services(ctx)
+        .trust()
+        .disputes_of_person(user, after_id, limit.unsigned_abs() as u32)
+        .await?;
+    Ok(Some(crate::relay::keyset_connection(
+        after.is_some(),
+        page,
+        |dispute| dispute.id,
         Dispute,
-    )?))
+    )))
 }
 
 fn dispute_id(id: &ID, field: &str) -> ApiResult<ObjectId> {
