@@ -629,7 +629,7 @@ async fn an_sse_subscription_ends_with_unauthenticated_when_its_session_is_revok
     gateway.stop().await;
 }
 
-/// A graphql-ws process, killed when dropped.
+/// A Node client process (graphql-ws or graphql-sse), killed when dropped.
 struct NodeClient(std::process::Child);
 
 impl Drop for NodeClient {
@@ -647,16 +647,42 @@ fn graphql_ws_client(
     query: &str,
     count: usize,
 ) -> (NodeClient, tokio::sync::mpsc::Receiver<String>) {
-    use std::io::BufRead;
-    let modules = std::env::var("GRAPHQL_JS_MODULES").expect(
-        "GRAPHQL_JS_MODULES is not set: run `cargo xtask node` (or `cargo xtask test`) and export what it prints",
-    );
-    let script =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("graphql-js/subscribe.cjs");
     let url = format!(
         "{}/graphql/ws",
         gateway.base_url.replacen("http://", "ws://", 1)
     );
+    node_client("subscribe.cjs", &url, bearer, query, count)
+}
+
+/// graphql-sse, the reference GraphQL over Server-Sent Events client, subscribed to `query` on
+/// `gateway`'s `/graphql/stream` in distinct-connections mode; its JSON lines arrive on the
+/// receiver (see `tests/graphql-js/sse-subscribe.cjs`).
+fn graphql_sse_client(
+    gateway: &TestGateway,
+    bearer: &str,
+    query: &str,
+    count: usize,
+) -> (NodeClient, tokio::sync::mpsc::Receiver<String>) {
+    let url = format!("{}/graphql/stream", gateway.base_url);
+    node_client("sse-subscribe.cjs", &url, bearer, query, count)
+}
+
+/// Runs one of the `tests/graphql-js` client scripts; its standard output, line by line, arrives
+/// on the receiver.
+fn node_client(
+    script: &str,
+    url: &str,
+    bearer: &str,
+    query: &str,
+    count: usize,
+) -> (NodeClient, tokio::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let modules = std::env::var("GRAPHQL_JS_MODULES").expect(
+        "GRAPHQL_JS_MODULES is not set: run `cargo xtask node` (or `cargo xtask test`) and export what it prints",
+    );
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("graphql-js")
+        .join(script);
     let mut child = std::process::Command::new("node")
         .arg(script)
         .arg(url)
@@ -731,6 +757,61 @@ async fn the_reference_graphql_ws_client_receives_a_claim_made_on_the_other_inst
     let (child, mut lines) = graphql_ws_client(&b, "not-a-token", ADDED, 1);
     let line: Value = serde_json::from_str(&next_line(&mut lines).await).expect("JSON line");
     assert_eq!(line, json!({ "closed": 4403 }));
+    drop(child);
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn the_reference_graphql_sse_client_receives_a_claim_made_on_the_other_instance_and_is_ended_on_logout(
+) {
+    let a = live_gateway(|_| {}).await;
+    let uri = a.mongodb_uri();
+    let b = live_gateway(|config| {
+        config.mongodb_uri = Some(uri);
+        config.instance_name = "instance-b".to_string();
+    })
+    .await;
+    let (john_a, _) = a.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let (sarah, _) = a.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+    let (john_b, _) = b.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let jobs = jobs(&a, &john_a, 1).await;
+
+    let (child, mut lines) = graphql_sse_client(&b, &john_b, ADDED, 3);
+    assert_eq!(next_line(&mut lines).await, "READY");
+    claim(&a, &sarah, &jobs[0]).await;
+    let line: Value = serde_json::from_str(&next_line(&mut lines).await).expect("JSON line");
+    assert_eq!(
+        line["next"]["data"]["notificationAdded"]["relatedJobId"],
+        json!(jobs[0]),
+        "{line}"
+    );
+    // Signing out on instance B revokes the session: the stream's last result says so, then
+    // the server completes it.
+    b.ok(
+        Some(&john_b),
+        "mutation { logout(input: {}) { ok } }",
+        json!({}),
+    )
+    .await;
+    let line: Value = serde_json::from_str(&next_line(&mut lines).await).expect("JSON line");
+    assert_eq!(
+        line["next"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{line}"
+    );
+    let line: Value = serde_json::from_str(&next_line(&mut lines).await).expect("JSON line");
+    assert_eq!(line, json!({ "complete": true }));
+    drop(child);
+
+    // A wrong token: graphql-sse reports the refusal and receives no data.
+    let (child, mut lines) = graphql_sse_client(&b, "not-a-token", ADDED, 1);
+    let mut line = next_line(&mut lines).await;
+    if line == "READY" {
+        line = next_line(&mut lines).await;
+    }
+    let line: Value = serde_json::from_str(&line).expect("JSON line");
+    assert!(line.get("error").is_some(), "{line}");
+    assert!(line.get("next").is_none(), "{line}");
     drop(child);
     b.stop().await;
     a.stop().await;

@@ -33,9 +33,15 @@ pub use error::{finish_response, ApiError, ApiResult, ErrorCode};
 pub use limits::{LimitExceeded, SchemaLimits};
 pub use viewer::{RequestMeta, Viewer};
 
-/// The domain services resolvers call. Cheap to clone.
+/// The domain services resolvers call. Cloning is one reference count: every request loader
+/// holds a clone (about twenty per request and per subscription), and a copy of the services
+/// themselves would be hundreds of bytes each.
 #[derive(Clone)]
-pub struct Services {
+pub struct Services(std::sync::Arc<ServiceSet>);
+
+/// What [`Services`] shares.
+#[derive(Clone)]
+struct ServiceSet {
     identity: identity::IdentityService,
     marketplace: marketplace::MarketplaceService,
     escrow: escrow::EscrowService,
@@ -70,7 +76,7 @@ impl Services {
         live: notifications::LiveNotifications,
         job_changes: marketplace::JobChanges,
     ) -> Self {
-        Services {
+        Services(std::sync::Arc::new(ServiceSet {
             identity,
             marketplace,
             escrow,
@@ -80,7 +86,7 @@ impl Services {
             job_changes,
             payout_onboarding: None,
             payment_methods: None,
-        }
+        }))
     }
 
     /// The same services, letting clients save the payment method their jobs are charged to
@@ -90,60 +96,60 @@ impl Services {
         mut self,
         methods: std::sync::Arc<dyn escrow::PaymentMethods>,
     ) -> Self {
-        self.payment_methods = Some(methods);
+        std::sync::Arc::make_mut(&mut self.0).payment_methods = Some(methods);
         self
     }
 
     /// Clients' customers and SetupIntents at the payment provider, when configured.
     pub fn payment_methods(&self) -> Option<&std::sync::Arc<dyn escrow::PaymentMethods>> {
-        self.payment_methods.as_ref()
+        self.0.payment_methods.as_ref()
     }
 
     /// The same services, letting testers connect payout accounts through `onboarding`
     /// (without it, `connectPayoutAccount` answers `SERVICE_UNAVAILABLE`).
     pub fn with_payout_onboarding(mut self, onboarding: PayoutOnboarding) -> Self {
-        self.payout_onboarding = Some(onboarding);
+        std::sync::Arc::make_mut(&mut self.0).payout_onboarding = Some(onboarding);
         self
     }
 
     /// Payout-account onboarding, when configured.
     pub fn payout_onboarding(&self) -> Option<&PayoutOnboarding> {
-        self.payout_onboarding.as_ref()
+        self.0.payout_onboarding.as_ref()
     }
 
     /// In-app notifications and their preferences.
     pub fn notifications(&self) -> &notifications::NotificationService {
-        &self.notifications
+        &self.0.notifications
     }
 
     /// This instance's live fan-out of notifications.
     pub fn live(&self) -> &notifications::LiveNotifications {
-        &self.live
+        &self.0.live
     }
 
     /// This instance's live fan-out of job changes.
     pub fn job_changes(&self) -> &marketplace::JobChanges {
-        &self.job_changes
+        &self.0.job_changes
     }
 
-    /// Ratings (and later disputes and qualification tests).
+    /// Ratings, disputes, qualification tests and client accountability.
     pub fn trust(&self) -> &trust::TrustService {
-        &self.trust
+        &self.0.trust
     }
 
     /// Money held for jobs, payouts and refunds.
     pub fn escrow(&self) -> &escrow::EscrowService {
-        &self.escrow
+        &self.0.escrow
     }
 
     /// Projects, jobs, seats, submissions and test templates.
     pub fn marketplace(&self) -> &marketplace::MarketplaceService {
-        &self.marketplace
+        &self.0.marketplace
     }
 
     /// Accounts, sessions, organizations and API keys.
     pub fn identity(&self) -> &identity::IdentityService {
-        &self.identity
+        &self.0.identity
     }
 }
 
@@ -284,7 +290,7 @@ pub async fn authenticate_with_user(
     let Some(token) = bearer else {
         return (Viewer::Anonymous, None);
     };
-    match services.identity.authenticate_bearer_loaded(token).await {
+    match services.identity().authenticate_bearer_loaded(token).await {
         Ok((principal, user)) => (Viewer::Authenticated(principal), user),
         Err(error) => {
             let error = ApiError::from(error);
