@@ -155,6 +155,7 @@ async fn every_marketplace_operation_for_every_kind_of_caller() {
     let j10 = job.clone();
     let j6_for_draft_update = job.clone();
     let (j11, j12) = (job.clone(), job.clone());
+    let accountable_job = job.clone();
     let sarah_node = sarah_id.clone();
     let (e1, e2, e3) = (job.clone(), job.clone(), job.clone());
     let (s4, s5, s6) = (submission.clone(), submission.clone(), submission.clone());
@@ -211,6 +212,10 @@ async fn every_marketplace_operation_for_every_kind_of_caller() {
         row("query job (public fields, budget per tester)",
             "query($id: ID!) { job(id: $id) { title budgetPerTesterCents } }",
             move |_| json!({ "id": j5 }), [U, OK, NF, OK, OK, OK, OK]),
+        // The client's accountability is for whoever sees the job (testers weigh it).
+        row("field Job.clientAccountability",
+            "query($id: ID!) { job(id: $id) { clientAccountability { reviewedSubmissions disputesLost } } }",
+            move |_| json!({ "id": accountable_job }), [U, OK, NF, OK, OK, OK, OK]),
         row("query submission", "query($id: ID!) { submission(id: $id) { summary } }",
             move |_| json!({ "id": s1 }), [U, OK, NF, OK, NF, OK, OK]),
         row("query node (submission)", "query($id: ID!) { node(id: $id) { id } }",
