@@ -151,23 +151,26 @@ async fn every_step_of_a_job_stays_within_its_command_budget() {
     ];
     eprintln!("commands per mutation: {spent:?}");
     // Before the money use cases (#12): publish 34, claim 4, submit 8, approve 25, reject 24,
-    // complete 26. An approval now: session and user (authentication), the organization's
-    // rules, the idempotency key's insert, the submission and its job (authorization), then one
-    // transaction (escrow read, submission compare-and-set, job update, escrow write, commit)
-    // and the key's answer.
+    // complete 26. An approval now: authentication (the session with its user and organization),
+    // the idempotency key's insert, the submission with its job (authorization), then one
+    // transaction (escrow read, submission compare-and-set, job update, escrow write, event,
+    // commit) and the key's answer.
     // Each step's domain event (#13) is one insert in the step's transaction: publish 31 → 32;
     // claim 3 → 5 (the claim is a transaction now, so its commit too); submit 7 → 9 (the job's
     // title and client for the event); approve 12 → 13; reject 11 → 12; complete 18 → 21 (the
     // refund's settlement is a transaction with its `refund_processed` event and the job's
     // title). Submit 9 → 8: the event takes the job's title and client from the seat's move
     // instead of reading the job again.
+    // Authentication is one command (the session looks up its user and the organization, which
+    // the request's loaders keep), and a review reads its submission with its job in one: publish
+    // 32 → 30, claim 5 → 4, submit 8 → 7, approve 13 → 10, reject 12 → 9, complete 21 → 19.
     let budgets = [
-        ("publishJob", 32),
-        ("claimJob", 5),
-        ("submitSubmission", 8),
-        ("approveSubmission", 13),
-        ("rejectSubmission", 12),
-        ("completeJob", 21),
+        ("publishJob", 30),
+        ("claimJob", 4),
+        ("submitSubmission", 7),
+        ("approveSubmission", 10),
+        ("rejectSubmission", 9),
+        ("completeJob", 19),
     ];
     for ((name, used), (_, budget)) in spent.iter().zip(budgets) {
         assert!(

@@ -284,8 +284,8 @@ async fn execute_graphql(
     request: async_graphql::Request,
 ) -> async_graphql::Response {
     let client_ip = client_ip(peer.ip(), headers, &state.trusted_proxies);
-    let (viewer, viewer_user) =
-        graphql::authenticate_with_user(&state.services, bearer_token(headers)).await;
+    let (viewer, viewer_records) =
+        graphql::authenticate_with_records(&state.services, bearer_token(headers)).await;
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|value| value.to_str().ok())
@@ -317,7 +317,7 @@ async fn execute_graphql(
         &state.services,
         request,
         viewer,
-        viewer_user,
+        viewer_records,
         meta,
     )
     .await

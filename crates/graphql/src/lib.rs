@@ -277,21 +277,36 @@ const SCHEMA_DESCRIPTION: &str = "A GraphQL Schema defines the capabilities of a
 /// request's viewer. Invalid credentials do not fail the request: they make a `Rejected` viewer,
 /// so public operations still work and protected ones answer `UNAUTHENTICATED` with the reason.
 pub async fn authenticate(services: &Services, bearer: Option<&str>) -> Viewer {
-    authenticate_with_user(services, bearer).await.0
+    authenticate_with_records(services, bearer).await.0
 }
 
-/// [`authenticate`], also returning the signed-in user's record as authentication read it, for
-/// [`execute_authenticated`] to hand to the request's user loader (so `me` and every
-/// authorization check reuse it instead of reading the user again).
-pub async fn authenticate_with_user(
+/// What authentication read on the way (the signed-in user, the organization acted for), for
+/// [`execute_authenticated`] to hand to the request's loaders (so `me` and every authorization
+/// check reuse them instead of reading them again).
+#[derive(Debug, Clone, Default)]
+pub struct ViewerRecords {
+    /// The signed-in user (none for an API key or an anonymous caller).
+    pub user: Option<identity::User>,
+    /// The organization the caller acts for.
+    pub organization: Option<identity::Organization>,
+}
+
+/// [`authenticate`], also returning the records authentication read.
+pub async fn authenticate_with_records(
     services: &Services,
     bearer: Option<&str>,
-) -> (Viewer, Option<identity::User>) {
+) -> (Viewer, ViewerRecords) {
     let Some(token) = bearer else {
-        return (Viewer::Anonymous, None);
+        return (Viewer::Anonymous, ViewerRecords::default());
     };
     match services.identity().authenticate_bearer_loaded(token).await {
-        Ok((principal, user)) => (Viewer::Authenticated(principal), user),
+        Ok(found) => (
+            Viewer::Authenticated(found.principal),
+            ViewerRecords {
+                user: found.user,
+                organization: found.organization,
+            },
+        ),
         Err(error) => {
             let error = ApiError::from(error);
             let viewer = match error {
@@ -301,7 +316,7 @@ pub async fn authenticate_with_user(
                 }
                 other => Viewer::Rejected(other.to_string()),
             };
-            (viewer, None)
+            (viewer, ViewerRecords::default())
         }
     }
 }
@@ -438,7 +453,15 @@ pub async fn execute(
     viewer: Viewer,
     meta: RequestMeta,
 ) -> async_graphql::Response {
-    execute_authenticated(api, services, request, viewer, None, meta).await
+    execute_authenticated(
+        api,
+        services,
+        request,
+        viewer,
+        ViewerRecords::default(),
+        meta,
+    )
+    .await
 }
 
 /// [`execute`] for a viewer whose user record authentication already read
@@ -448,7 +471,7 @@ pub async fn execute_authenticated(
     services: &Services,
     mut request: async_graphql::Request,
     viewer: Viewer,
-    viewer_user: Option<identity::User>,
+    viewer_records: ViewerRecords,
     meta: RequestMeta,
 ) -> async_graphql::Response {
     let request_id = meta.request_id.clone();
@@ -457,7 +480,7 @@ pub async fn execute_authenticated(
     }
     // Loaders per request: their caches must not outlive the request's authorization.
     let request =
-        loaders::install_seeded(request.data(viewer).data(meta), services, viewer_user).await;
+        loaders::install_seeded(request.data(viewer).data(meta), services, viewer_records).await;
     let response = api.schema.execute(request).await;
     finish_response(response, &request_id)
 }

@@ -211,6 +211,7 @@ pub fn install(request: async_graphql::Request, services: &Services) -> async_gr
         request,
         services,
         cached(UserLoader(services.clone())),
+        cached(OrganizationLoader(services.clone())),
         Caching::Request,
     )
 }
@@ -226,22 +227,28 @@ pub fn install_for_stream(
         request,
         services,
         cached(UserLoader(services.clone())),
+        cached(OrganizationLoader(services.clone())),
         Caching::None,
     )
 }
 
-/// [`install`], with the user loader already holding `viewer_user` (the signed-in user as
-/// authentication read it), so the request does not read that user again.
+/// [`install`], with the user and organization loaders already holding what authentication
+/// read (the signed-in user, the organization acted for), so the request does not read them
+/// again.
 pub async fn install_seeded(
     request: async_graphql::Request,
     services: &Services,
-    viewer_user: Option<identity::User>,
+    viewer_records: crate::ViewerRecords,
 ) -> async_graphql::Request {
     let users = cached(UserLoader(services.clone()));
-    if let Some(user) = viewer_user {
+    if let Some(user) = viewer_records.user {
         users.feed_one(user.id, user).await;
     }
-    install_with_users(request, services, users, Caching::Request)
+    let organizations = cached(OrganizationLoader(services.clone()));
+    if let Some(organization) = viewer_records.organization {
+        organizations.feed_one(organization.id, organization).await;
+    }
+    install_with_users(request, services, users, organizations, Caching::Request)
 }
 
 /// How long the loaders of one request keep what they read (also in the request's data, for
@@ -258,6 +265,7 @@ fn install_with_users(
     request: async_graphql::Request,
     services: &Services,
     users: RequestLoader<UserLoader>,
+    organizations: RequestLoader<OrganizationLoader>,
     caching: Caching,
 ) -> async_graphql::Request {
     fn loader<T: Loader<ObjectId>>(loader: T, caching: Caching) -> RequestLoader<T> {
@@ -269,12 +277,13 @@ fn install_with_users(
     }
     if caching == Caching::None {
         users.enable_all_cache(false);
+        organizations.enable_all_cache(false);
     }
     let services = || services.clone();
     request
         .data(caching)
         .data(users)
-        .data(loader(OrganizationLoader(services()), caching))
+        .data(organizations)
         .data(loader(ProjectLoader(services()), caching))
         .data(loader(ProjectsByClientLoader(services()), caching))
         .data(loader(JobLoader(services()), caching))

@@ -236,6 +236,15 @@ impl IdentityService {
     /// organization (an owner or admin of it, or a platform admin) and not be suspended or
     /// erased. Records `last_used_at`.
     pub async fn authenticate_api_key(&self, raw_key: &str) -> Result<Principal, IdentityError> {
+        Ok(self.authenticate_api_key_loaded(raw_key).await?.principal)
+    }
+
+    /// [`IdentityService::authenticate_api_key`], also returning the key's organization as the
+    /// check read it.
+    pub async fn authenticate_api_key_loaded(
+        &self,
+        raw_key: &str,
+    ) -> Result<crate::session::Authentication, IdentityError> {
         let raw_key = raw_key.trim();
         if !raw_key.starts_with(API_KEY_PREFIX) {
             return Err(IdentityError::InvalidApiKey);
@@ -271,11 +280,15 @@ impl IdentityService {
                 doc! { "$set": { "last_used_at": self.now() } },
             )
             .await?;
-        Ok(Principal::ApiKey(ApiKeyPrincipal {
-            api_key_id: api_key.id,
-            organization_id: api_key.organization_id,
-            scope: api_key.scope,
-            plan: organization.plan,
-        }))
+        Ok(crate::session::Authentication {
+            principal: Principal::ApiKey(ApiKeyPrincipal {
+                api_key_id: api_key.id,
+                organization_id: api_key.organization_id,
+                scope: api_key.scope,
+                plan: organization.plan,
+            }),
+            user: None,
+            organization: Some(organization),
+        })
     }
 }

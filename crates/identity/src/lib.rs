@@ -54,7 +54,7 @@ pub use payout_account::{PayoutAccountRecorded, PayoutAccountStatus};
 pub use principal::{ApiKeyPrincipal, Principal, UserPrincipal};
 pub use privacy::{ErasureBlockers, UserDataExport};
 pub use service::IdentityService;
-pub use session::{AuthTokens, ClientInfo, LoginInput, SecondFactor, Session};
+pub use session::{AuthTokens, Authentication, ClientInfo, LoginInput, SecondFactor, Session};
 pub use settings::{
     AccountRequestLimits, IdentitySettings, LoginThrottleSettings, PasswordHashingSettings,
     PlanLimitsTable,

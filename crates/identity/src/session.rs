@@ -16,6 +16,7 @@ use mongodb::options::FindOptions;
 use serde::Deserialize;
 
 use crate::error::IdentityError;
+use crate::organization::Organization;
 use crate::principal::{Principal, UserPrincipal};
 use crate::rate_limit::{address_or_unknown, Budget};
 use crate::service::IdentityService;
@@ -25,6 +26,18 @@ use crate::user::{normalize_email, Role, User, UserStatus};
 /// rotating more often than this within its lifetime forgets its oldest tokens, which then
 /// count as unknown (refused) rather than reused (refused and the family revoked).
 pub const ROTATED_TOKEN_HISTORY: i64 = 64;
+
+/// Who a credential authenticates, with the records the check read on the way, for the request
+/// to reuse.
+#[derive(Debug, Clone)]
+pub struct Authentication {
+    /// The caller.
+    pub principal: Principal,
+    /// The signed-in user's record (`None` for an API key).
+    pub user: Option<User>,
+    /// The organization the caller acts for: the user's, or the API key's.
+    pub organization: Option<Organization>,
+}
 
 /// Where a request comes from; recorded on sessions and used for throttling.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -479,60 +492,84 @@ impl IdentityService {
     /// Verifies an access token and checks that its session is live and its user not suspended.
     /// The returned role is the user's current role.
     pub async fn authenticate_access_token(&self, token: &str) -> Result<Principal, IdentityError> {
-        Ok(self.authenticate_access_token_loaded(token).await?.0)
+        Ok(self
+            .authenticate_access_token_loaded(token)
+            .await?
+            .principal)
     }
 
-    /// [`IdentityService::authenticate_access_token`], also returning the user record it read,
-    /// so the request that follows need not read it again.
+    /// [`IdentityService::authenticate_access_token`], also returning the user record and their
+    /// organization as it read them, so the request that follows need not read them again. The
+    /// session, the user and the organization are one command: an aggregation from the session
+    /// that looks up the other two.
     pub async fn authenticate_access_token_loaded(
         &self,
         token: &str,
-    ) -> Result<(Principal, User), IdentityError> {
+    ) -> Result<Authentication, IdentityError> {
         let verified = self
             .access_tokens
             .verify(token.trim(), self.now_seconds())?;
-        let session = self
-            .sessions
-            .find_one(
-                doc! { "_id": verified.session_id, "user_id": verified.user_id, "revoked": false },
-            )
-            .await?;
-        if session.is_none() {
+        let pipeline = vec![
+            doc! { "$match": {
+                "_id": verified.session_id, "user_id": verified.user_id, "revoked": false,
+            } },
+            doc! { "$limit": 1 },
+            doc! { "$lookup": {
+                "from": crate::collections::USERS, "localField": "user_id",
+                "foreignField": "_id", "as": "user",
+            } },
+            doc! { "$lookup": {
+                "from": crate::collections::ORGANIZATIONS, "localField": "user.organization_id",
+                "foreignField": "_id", "as": "organization",
+            } },
+            doc! { "$project": { "_id": 0, "user": 1, "organization": 1 } },
+        ];
+        let Some(found) = self.sessions.aggregate(pipeline).await?.try_next().await? else {
             return Err(IdentityError::SessionRevoked);
-        }
-        let user = self
-            .user(verified.user_id)
-            .await?
-            .ok_or(IdentityError::InvalidAccessToken)?;
+        };
+        let first = |field: &str| -> Option<Document> {
+            match found.get_array(field) {
+                Ok(array) => array.first().and_then(|value| value.as_document()).cloned(),
+                Err(_) => None,
+            }
+        };
+        let user: User =
+            bson::from_document(first("user").ok_or(IdentityError::InvalidAccessToken)?)?;
         if user.status == UserStatus::Suspended {
             return Err(IdentityError::AccountSuspended);
         }
+        let organization = first("organization")
+            .map(bson::from_document::<Organization>)
+            .transpose()?;
         let principal = Principal::User(UserPrincipal {
             user_id: user.id,
             role: user.role,
             session_id: verified.session_id,
         });
-        Ok((principal, user))
+        Ok(Authentication {
+            principal,
+            user: Some(user),
+            organization,
+        })
     }
 
     /// Authenticates the value of an `Authorization: Bearer` header: partner API keys start with
     /// `ptk_`, anything else is treated as an access token.
     pub async fn authenticate_bearer(&self, token: &str) -> Result<Principal, IdentityError> {
-        Ok(self.authenticate_bearer_loaded(token).await?.0)
+        Ok(self.authenticate_bearer_loaded(token).await?.principal)
     }
 
-    /// [`IdentityService::authenticate_bearer`], also returning the signed-in user's record as
-    /// authentication read it (`None` for an API key).
+    /// [`IdentityService::authenticate_bearer`], also returning the records authentication read
+    /// (the signed-in user, or none for an API key; the organization acted for).
     pub async fn authenticate_bearer_loaded(
         &self,
         token: &str,
-    ) -> Result<(Principal, Option<User>), IdentityError> {
+    ) -> Result<Authentication, IdentityError> {
         let token = token.trim();
         if token.starts_with(crate::api_key::API_KEY_PREFIX) {
-            Ok((self.authenticate_api_key(token).await?, None))
+            self.authenticate_api_key_loaded(token).await
         } else {
-            let (principal, user) = self.authenticate_access_token_loaded(token).await?;
-            Ok((principal, Some(user)))
+            self.authenticate_access_token_loaded(token).await
         }
     }
 }

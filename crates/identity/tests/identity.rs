@@ -2008,3 +2008,51 @@ async fn an_outbox_message_whose_link_expired_is_never_claimed() {
         .unwrap()
         .is_empty());
 }
+
+#[tokio::test]
+async fn authentication_returns_the_user_and_organization_it_read_and_refuses_a_vanished_user() {
+    let fx = fixture().await;
+    let (owner, owner_principal) = fx
+        .signed_in("lead@labs.example", RegistrationRole::Client)
+        .await;
+    let tokens = fx.login("lead@labs.example").await;
+    let before = fx
+        .service
+        .authenticate_bearer_loaded(&tokens.access_token)
+        .await
+        .expect("valid token");
+    assert_eq!(before.user.as_ref().map(|user| user.id), Some(owner.id));
+    assert!(before.organization.is_none(), "no organization yet");
+
+    let organization = fx
+        .service
+        .create_organization(&owner_principal, organization_input("labs"))
+        .await
+        .expect("organization created");
+    let after = fx
+        .service
+        .authenticate_bearer_loaded(&tokens.access_token)
+        .await
+        .expect("valid token");
+    assert_eq!(
+        after.organization.as_ref().map(|found| found.id),
+        Some(organization.id)
+    );
+    assert_eq!(
+        after.user.and_then(|user| user.organization_id),
+        Some(organization.id)
+    );
+
+    // A session whose user record is gone authenticates nobody.
+    fx.database
+        .collection::<Document>("users")
+        .delete_one(doc! { "_id": owner.id })
+        .await
+        .expect("deleted");
+    assert!(matches!(
+        fx.service
+            .authenticate_bearer_loaded(&tokens.access_token)
+            .await,
+        Err(IdentityError::InvalidAccessToken)
+    ));
+}

@@ -445,6 +445,37 @@ impl MarketplaceService {
         Ok(submission)
     }
 
+    /// The submission with `submission_id` and its job, in one command (an aggregation that looks
+    /// the job up), visible or not: the caller decides.
+    pub(crate) async fn submission_with_job(
+        &self,
+        submission_id: ObjectId,
+    ) -> Result<(Submission, Job), MarketplaceError> {
+        let pipeline = vec![
+            doc! { "$match": { "_id": submission_id } },
+            doc! { "$lookup": {
+                "from": crate::collections::JOBS, "localField": "job_id",
+                "foreignField": "_id", "as": "job_of_submission",
+            } },
+        ];
+        let mut found = self
+            .submissions
+            .clone_with_type::<Document>()
+            .aggregate(pipeline)
+            .await?
+            .try_next()
+            .await?
+            .ok_or(MarketplaceError::SubmissionNotFound)?;
+        let job = match found.remove("job_of_submission") {
+            Some(bson::Bson::Array(mut jobs)) if !jobs.is_empty() => match jobs.swap_remove(0) {
+                bson::Bson::Document(job) => bson::from_document::<Job>(job)?,
+                _ => return Err(MarketplaceError::JobNotFound),
+            },
+            _ => return Err(MarketplaceError::JobNotFound),
+        };
+        Ok((bson::from_document(found)?, job))
+    }
+
     /// The submission with `submission_id`, as [`crate::visibility::submission_visible`] allows
     /// (a draft only to its tester and admins); anyone else gets `SubmissionNotFound`, the same
     /// answer as for an id that names nothing.
@@ -596,8 +627,12 @@ impl MarketplaceService {
         actor: &Actor,
         submission_id: ObjectId,
     ) -> Result<Submission, MarketplaceError> {
-        let submission = self.submission(actor, submission_id).await?;
-        let job = self.job(submission.job_id).await?;
+        let (submission, job) = self.submission_with_job(submission_id).await?;
+        if submission.tester_id != actor.user_id
+            && !crate::visibility::submission_visible(actor, &submission, &job)
+        {
+            return Err(MarketplaceError::SubmissionNotFound);
+        }
         if actor.role == ActorRole::Tester || !actor.manages(job.client_id, job.organization_id) {
             return Err(MarketplaceError::Forbidden {
                 action: "review this submission",
@@ -650,12 +685,7 @@ impl MarketplaceService {
         decision: ReviewDecision,
         payer: PayerStanding,
     ) -> Result<PlannedReview, MarketplaceError> {
-        let submission = self
-            .submissions
-            .find_one(doc! { "_id": submission_id })
-            .await?
-            .ok_or(MarketplaceError::SubmissionNotFound)?;
-        let job = self.job(submission.job_id).await?;
+        let (submission, job) = self.submission_with_job(submission_id).await?;
         if submission.tester_id != actor.user_id
             && !crate::visibility::submission_visible(actor, &submission, &job)
         {
