@@ -86,7 +86,7 @@ impl EscrowService {
                     }
                     let basis_points = u32::try_from(escrow.platform_fee_basis_points)
                         .map_err(|_| EscrowError::Internal("stored fee out of range".into()))?;
-                    let split = split_payout(escrow.budget_per_tester_usd, basis_points)?;
+                    let split = split_payout(escrow.budget_per_tester_cents, basis_points)?;
                     escrow.hold_disputed_rejection(
                         submission.id,
                         submission.tester_id,

@@ -41,7 +41,7 @@ impl EscrowService {
         // request whatever card is saved now.
         let arguments = format!(
             "{}|{}|{}",
-            job.id, job.total_budget_usd, job.budget_per_tester_usd
+            job.id, job.total_budget_cents, job.budget_per_tester_cents
         );
         self.remember(&key, "fund_job", arguments, async {
             self.create_escrow(job, source, actor).await?;
@@ -56,7 +56,7 @@ impl EscrowService {
         source: &PaymentSource,
         actor: EscrowActor,
     ) -> Result<(), EscrowError> {
-        if job.total_budget_usd < 0 || job.budget_per_tester_usd < 0 {
+        if job.total_budget_cents < 0 || job.budget_per_tester_cents < 0 {
             return Err(EscrowError::InvalidAmount {
                 reason: "a job's budget cannot be negative".into(),
             });
@@ -67,8 +67,8 @@ impl EscrowService {
                 job_id: job.id,
                 client_id: job.client_id,
                 provider: self.provider.name().as_str(),
-                amount: job.total_budget_usd,
-                budget_per_tester: job.budget_per_tester_usd,
+                amount: job.total_budget_cents,
+                budget_per_tester: job.budget_per_tester_cents,
                 currency: self.settings.currency.code().to_owned(),
                 platform_fee_basis_points: i64::from(self.settings.platform_fee_basis_points),
                 customer_id: source.customer_id.clone(),
@@ -101,7 +101,7 @@ impl EscrowService {
         loop {
             let escrow = self.escrow_for_job(job_id).await?;
             let attempt = escrow.funding_attempt;
-            let amount = Money::new(escrow.amount_usd, self.settings.currency.clone());
+            let amount = Money::new(escrow.amount_cents, self.settings.currency.clone());
             match escrow.status {
                 status if status.is_funded() => return Ok(escrow),
                 EscrowStatus::Failed | EscrowStatus::Expired if restart.is_some() => {

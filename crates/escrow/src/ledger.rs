@@ -13,7 +13,8 @@
 //! most `max_testers` of them, and keeping them in the document that holds the counters makes
 //! every money step one atomic single-document update. **Events** are only ever appended.
 //!
-//! Seed names are kept: amounts end in `_usd` but hold integer cents; `stripe_*_id` fields hold
+//! Stored names are the seed's: amounts end in `_usd` but hold integer cents, so the Rust fields
+//! are named `*_cents` and renamed for serde; `stripe_*_id` fields hold
 //! the ids of whichever provider `provider` names. The seed's `platform_fee_percentage` is stored
 //! as `platform_fee_basis_points` (1500 = 15%) so fractional percentages stay exact.
 
@@ -97,7 +98,8 @@ pub struct EscrowEvent {
     /// What happened.
     pub event_type: EscrowEventType,
     /// The cents it concerned.
-    pub amount_usd: i64,
+    #[serde(rename = "amount_usd")]
+    pub amount_cents: i64,
     /// When.
     pub timestamp: DateTime,
     /// A sentence for humans.
@@ -126,11 +128,14 @@ pub struct Payout {
     /// The approved submission; one payout per submission.
     pub submission_id: ObjectId,
     /// The seat's pay before the fee, in cents.
-    pub amount_usd: i64,
+    #[serde(rename = "amount_usd")]
+    pub amount_cents: i64,
     /// The platform's commission, in cents.
-    pub platform_fee_usd: i64,
+    #[serde(rename = "platform_fee_usd")]
+    pub platform_fee_cents: i64,
     /// What the tester receives, in cents.
-    pub tester_payout_usd: i64,
+    #[serde(rename = "tester_payout_usd")]
+    pub tester_payout_cents: i64,
     /// The provider's transfer id once paid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stripe_transfer_id: Option<String>,
@@ -161,7 +166,8 @@ pub struct Refund {
     /// Our refund id (the provider idempotency key derives from it).
     pub refund_id: ObjectId,
     /// Cents.
-    pub amount_usd: i64,
+    #[serde(rename = "amount_usd")]
+    pub amount_cents: i64,
     /// Why (cancelled job, unused seats, reversed payout, explicit refund).
     pub reason: String,
     /// The idempotency key of the request that asked for it, when one did; a repeat of that
@@ -196,9 +202,11 @@ pub struct EscrowTransaction {
     /// Which provider moves the money (`SANDBOX`, `STRIPE`).
     pub provider: String,
     /// The job's whole budget in cents: what funding captures.
-    pub amount_usd: i64,
+    #[serde(rename = "amount_usd")]
+    pub amount_cents: i64,
     /// One seat's pay in cents, fixed at publication.
-    pub budget_per_tester_usd: i64,
+    #[serde(rename = "budget_per_tester_usd")]
+    pub budget_per_tester_cents: i64,
     /// ISO 4217 currency.
     pub currency: String,
     /// The provider's payment id (PaymentIntent).
@@ -219,20 +227,27 @@ pub struct EscrowTransaction {
     /// Funding attempts started (a declined payment may be retried with a new attempt).
     pub funding_attempt: i32,
     /// Cents captured from the client.
-    pub captured_usd: i64,
+    #[serde(rename = "captured_usd")]
+    pub captured_cents: i64,
     /// Cents not released yet (pending refunds included).
-    pub in_escrow_usd: i64,
+    #[serde(rename = "in_escrow_usd")]
+    pub in_escrow_cents: i64,
     /// Cents owed to testers and not transferred yet.
-    pub held_for_testers_usd: i64,
+    #[serde(rename = "held_for_testers_usd")]
+    pub held_for_testers_cents: i64,
     /// Cents transferred to testers.
-    pub paid_to_testers_usd: i64,
+    #[serde(rename = "paid_to_testers_usd")]
+    pub paid_to_testers_cents: i64,
     /// Cents the platform kept as commission.
-    pub platform_fee_usd: i64,
+    #[serde(rename = "platform_fee_usd")]
+    pub platform_fee_cents: i64,
     /// Cents returned to the client.
-    pub refunded_usd: i64,
+    #[serde(rename = "refunded_usd")]
+    pub refunded_cents: i64,
     /// The provider's processing fee, paid by the platform from its fees (0 on the sandbox);
     /// informational, not part of the escrow ledger.
-    pub stripe_fee_usd: i64,
+    #[serde(rename = "stripe_fee_usd")]
+    pub stripe_fee_cents: i64,
     /// The commission rate at publication, in basis points.
     pub platform_fee_basis_points: i64,
     /// Append-only log.
@@ -302,8 +317,8 @@ impl EscrowTransaction {
             job_id: input.job_id,
             client_id: input.client_id,
             provider: input.provider.into(),
-            amount_usd: input.amount,
-            budget_per_tester_usd: input.budget_per_tester,
+            amount_cents: input.amount,
+            budget_per_tester_cents: input.budget_per_tester,
             currency: input.currency,
             stripe_payment_intent_id: None,
             stripe_charge_id: None,
@@ -311,13 +326,13 @@ impl EscrowTransaction {
             stripe_payment_method_id: Some(input.payment_method_id),
             status: EscrowStatus::Pending,
             funding_attempt: 1,
-            captured_usd: 0,
-            in_escrow_usd: 0,
-            held_for_testers_usd: 0,
-            paid_to_testers_usd: 0,
-            platform_fee_usd: 0,
-            refunded_usd: 0,
-            stripe_fee_usd: 0,
+            captured_cents: 0,
+            in_escrow_cents: 0,
+            held_for_testers_cents: 0,
+            paid_to_testers_cents: 0,
+            platform_fee_cents: 0,
+            refunded_cents: 0,
+            stripe_fee_cents: 0,
             platform_fee_basis_points: input.platform_fee_basis_points,
             events: Vec::new(),
             payouts: Vec::new(),
@@ -339,16 +354,16 @@ impl EscrowTransaction {
     }
 
     /// Cents in escrow that are neither released nor earmarked for a pending refund.
-    pub fn available_usd(&self) -> i64 {
-        self.in_escrow_usd - self.pending_refunds_usd()
+    pub fn available_cents(&self) -> i64 {
+        self.in_escrow_cents - self.pending_refunds_cents()
     }
 
     /// Cents earmarked for refunds the provider has not confirmed.
-    pub fn pending_refunds_usd(&self) -> i64 {
+    pub fn pending_refunds_cents(&self) -> i64 {
         self.refunds
             .iter()
             .filter(|refund| refund.status == RefundStatus::Pending)
-            .map(|refund| refund.amount_usd)
+            .map(|refund| refund.amount_cents)
             .sum()
     }
 
@@ -396,7 +411,7 @@ impl EscrowTransaction {
         self.updated_at = now;
         self.events.push(EscrowEvent {
             event_type,
-            amount_usd: amount,
+            amount_cents: amount,
             timestamp: now,
             notes: notes.into(),
             performed_by,
@@ -424,7 +439,11 @@ impl EscrowTransaction {
         if moved == 0 {
             return Ok(());
         }
-        let to = derived_funded_status(self.captured_usd, self.in_escrow_usd, self.refunded_usd);
+        let to = derived_funded_status(
+            self.captured_cents,
+            self.in_escrow_cents,
+            self.refunded_cents,
+        );
         self.step(action, to)
     }
 
@@ -450,7 +469,7 @@ impl EscrowTransaction {
         self.stripe_payment_intent_id = Some(payment_id);
         self.record(
             EscrowEventType::Authorized,
-            self.amount_usd,
+            self.amount_cents,
             now,
             actor,
             format!("Payment authorized via {}", self.provider),
@@ -467,11 +486,11 @@ impl EscrowTransaction {
     ) -> Result<(), EscrowError> {
         self.step(EscrowAction::Capture, EscrowStatus::Captured)?;
         self.stripe_charge_id = Some(charge_id);
-        self.captured_usd = self.amount_usd;
-        self.in_escrow_usd = self.amount_usd;
+        self.captured_cents = self.amount_cents;
+        self.in_escrow_cents = self.amount_cents;
         self.record(
             EscrowEventType::Captured,
-            self.amount_usd,
+            self.amount_cents,
             now,
             actor,
             "Funds captured when job published",
@@ -489,7 +508,7 @@ impl EscrowTransaction {
         self.step(EscrowAction::Fail, EscrowStatus::Failed)?;
         self.record(
             EscrowEventType::Failed,
-            self.amount_usd,
+            self.amount_cents,
             now,
             actor,
             format!("Payment declined: {reason}"),
@@ -502,7 +521,7 @@ impl EscrowTransaction {
         self.step(EscrowAction::Expire, EscrowStatus::Expired)?;
         self.record(
             EscrowEventType::Expired,
-            self.amount_usd,
+            self.amount_cents,
             now,
             actor,
             "Authorization expired before capture",
@@ -529,7 +548,7 @@ impl EscrowTransaction {
         self.expires_at = expires_at;
         self.record(
             EscrowEventType::FundingRetried,
-            self.amount_usd,
+            self.amount_cents,
             now,
             actor,
             format!("Funding attempt {}", self.funding_attempt),
@@ -557,7 +576,7 @@ impl EscrowTransaction {
                 reason: "the fee split does not add up".into(),
             });
         }
-        let available = self.available_usd();
+        let available = self.available_cents();
         if split.gross > available {
             return Err(EscrowError::InsufficientEscrow {
                 available,
@@ -570,9 +589,9 @@ impl EscrowTransaction {
             payout_id: ObjectId::new(),
             tester_id,
             submission_id,
-            amount_usd: split.gross,
-            platform_fee_usd: split.platform_fee,
-            tester_payout_usd: split.tester_payout,
+            amount_cents: split.gross,
+            platform_fee_cents: split.platform_fee,
+            tester_payout_cents: split.tester_payout,
             stripe_transfer_id: None,
             status,
             transfer_attempts: 0,
@@ -583,9 +602,9 @@ impl EscrowTransaction {
             updated_at: now,
             completed_at: None,
         };
-        self.in_escrow_usd -= split.gross;
-        self.held_for_testers_usd += split.tester_payout;
-        self.platform_fee_usd += split.platform_fee;
+        self.in_escrow_cents -= split.gross;
+        self.held_for_testers_cents += split.tester_payout;
+        self.platform_fee_cents += split.platform_fee;
         self.payouts.push(payout.clone());
         self.follow_ledger(EscrowAction::Release, split.gross)?;
         self.record(
@@ -669,7 +688,7 @@ impl EscrowTransaction {
         let payout = payout.clone();
         self.record(
             EscrowEventType::PayoutProcessing,
-            payout.tester_payout_usd,
+            payout.tester_payout_cents,
             now,
             actor,
             format!("Transfer attempt {} requested", payout.transfer_attempts),
@@ -701,11 +720,11 @@ impl EscrowTransaction {
         payout.completed_at = Some(now);
         payout.failure_reason = None;
         let payout = payout.clone();
-        self.held_for_testers_usd -= payout.tester_payout_usd;
-        self.paid_to_testers_usd += payout.tester_payout_usd;
+        self.held_for_testers_cents -= payout.tester_payout_cents;
+        self.paid_to_testers_cents += payout.tester_payout_cents;
         self.record(
             EscrowEventType::PayoutPaid,
-            payout.tester_payout_usd,
+            payout.tester_payout_cents,
             now,
             actor,
             "Payout transferred to the tester's connected account",
@@ -736,7 +755,7 @@ impl EscrowTransaction {
         let payout = payout.clone();
         self.record(
             EscrowEventType::PayoutFailed,
-            payout.tester_payout_usd,
+            payout.tester_payout_cents,
             now,
             actor,
             format!("Transfer failed: {reason}"),
@@ -769,7 +788,7 @@ impl EscrowTransaction {
         let payout = payout.clone();
         self.record(
             EscrowEventType::PayoutHeld,
-            payout.tester_payout_usd,
+            payout.tester_payout_cents,
             now,
             actor,
             format!("Transfer deferred: {reason}"),
@@ -833,7 +852,7 @@ impl EscrowTransaction {
         let already = self.events.iter().any(|event| {
             event.event_type == EscrowEventType::TransferReversed
                 && event.submission_id == Some(payout.submission_id)
-                && event.amount_usd == amount_reversed
+                && event.amount_cents == amount_reversed
         });
         if !already {
             self.record(
@@ -887,7 +906,7 @@ impl EscrowTransaction {
         let payout = payout.clone();
         self.record(
             EscrowEventType::PayoutWindowWaived,
-            payout.tester_payout_usd,
+            payout.tester_payout_cents,
             now,
             actor,
             "Dispute window waived; released early",
@@ -918,7 +937,7 @@ impl EscrowTransaction {
         let payout = payout.clone();
         self.record(
             EscrowEventType::PayoutFrozen,
-            payout.tester_payout_usd,
+            payout.tester_payout_cents,
             now,
             actor,
             format!("Frozen by dispute {}", dispute_id.to_hex()),
@@ -946,7 +965,7 @@ impl EscrowTransaction {
         let payout = payout.clone();
         self.record(
             EscrowEventType::PayoutUnfrozen,
-            payout.tester_payout_usd,
+            payout.tester_payout_cents,
             now,
             actor,
             "Dispute resolved for the tester",
@@ -973,13 +992,13 @@ impl EscrowTransaction {
             return Ok(refund.clone());
         }
         let payout = self.move_payout(submission_id, PayoutAction::Reverse, now)?;
-        self.held_for_testers_usd -= payout.tester_payout_usd;
-        self.platform_fee_usd -= payout.platform_fee_usd;
-        self.in_escrow_usd += payout.amount_usd;
-        self.follow_ledger(EscrowAction::Reverse, payout.amount_usd)?;
+        self.held_for_testers_cents -= payout.tester_payout_cents;
+        self.platform_fee_cents -= payout.platform_fee_cents;
+        self.in_escrow_cents += payout.amount_cents;
+        self.follow_ledger(EscrowAction::Reverse, payout.amount_cents)?;
         self.record(
             EscrowEventType::PayoutReversed,
-            payout.amount_usd,
+            payout.amount_cents,
             now,
             actor,
             "Payout reversed after a dispute; the seat's pay goes back to the client",
@@ -987,7 +1006,7 @@ impl EscrowTransaction {
         .submission_id = Some(submission_id);
         self.request_refund(
             refund_id,
-            payout.amount_usd,
+            payout.amount_cents,
             "reversed payout".into(),
             Some(request_key),
             now,
@@ -1051,24 +1070,24 @@ impl EscrowTransaction {
                 action: "be split",
             });
         }
-        if refund_cents <= 0 || refund_cents >= payout.amount_usd {
+        if refund_cents <= 0 || refund_cents >= payout.amount_cents {
             return Err(EscrowError::InvalidAmount {
                 reason: format!(
                     "a split refunds between 1 and {} cents of this seat's {}",
-                    payout.amount_usd - 1,
-                    payout.amount_usd
+                    payout.amount_cents - 1,
+                    payout.amount_cents
                 ),
             });
         }
-        let kept = crate::fee::split_payout(payout.amount_usd - refund_cents, basis_points)?;
+        let kept = crate::fee::split_payout(payout.amount_cents - refund_cents, basis_points)?;
         let stored = self.payout_mut(submission_id)?;
-        stored.amount_usd = kept.gross;
-        stored.platform_fee_usd = kept.platform_fee;
-        stored.tester_payout_usd = kept.tester_payout;
+        stored.amount_cents = kept.gross;
+        stored.platform_fee_cents = kept.platform_fee;
+        stored.tester_payout_cents = kept.tester_payout;
         stored.updated_at = now;
-        self.held_for_testers_usd -= payout.tester_payout_usd - kept.tester_payout;
-        self.platform_fee_usd -= payout.platform_fee_usd - kept.platform_fee;
-        self.in_escrow_usd += refund_cents;
+        self.held_for_testers_cents -= payout.tester_payout_cents - kept.tester_payout;
+        self.platform_fee_cents -= payout.platform_fee_cents - kept.platform_fee;
+        self.in_escrow_cents += refund_cents;
         self.follow_ledger(EscrowAction::Reverse, refund_cents)?;
         self.record(
             EscrowEventType::PayoutReversed,
@@ -1119,7 +1138,7 @@ impl EscrowTransaction {
                 reason: "a refund must be more than zero".into(),
             });
         }
-        let available = self.available_usd();
+        let available = self.available_cents();
         if amount > available {
             return Err(EscrowError::InsufficientEscrow {
                 available,
@@ -1128,7 +1147,7 @@ impl EscrowTransaction {
         }
         let refund = Refund {
             refund_id,
-            amount_usd: amount,
+            amount_cents: amount,
             reason: reason.clone(),
             request_key,
             status: RefundStatus::Pending,
@@ -1173,12 +1192,12 @@ impl EscrowTransaction {
         refund.stripe_refund_id = Some(provider_refund_id);
         refund.completed_at = Some(now);
         let refund = refund.clone();
-        self.in_escrow_usd -= refund.amount_usd;
-        self.refunded_usd += refund.amount_usd;
-        self.follow_ledger(EscrowAction::Refund, refund.amount_usd)?;
+        self.in_escrow_cents -= refund.amount_cents;
+        self.refunded_cents += refund.amount_cents;
+        self.follow_ledger(EscrowAction::Refund, refund.amount_cents)?;
         self.record(
             EscrowEventType::Refunded,
-            refund.amount_usd,
+            refund.amount_cents,
             now,
             actor,
             format!("Refunded to the client: {}", refund.reason),
@@ -1205,7 +1224,7 @@ impl EscrowTransaction {
         let refund = refund.clone();
         self.record(
             EscrowEventType::RefundFailed,
-            refund.amount_usd,
+            refund.amount_cents,
             now,
             actor,
             format!("Refund refused: {reason}"),
@@ -1219,12 +1238,12 @@ impl EscrowTransaction {
 /// say, and `captured = paid + held + fees + refunded + in escrow`. Returns the first violation.
 pub fn check_invariant(escrow: &EscrowTransaction) -> Result<(), String> {
     let counters = [
-        ("captured_usd", escrow.captured_usd),
-        ("in_escrow_usd", escrow.in_escrow_usd),
-        ("held_for_testers_usd", escrow.held_for_testers_usd),
-        ("paid_to_testers_usd", escrow.paid_to_testers_usd),
-        ("platform_fee_usd", escrow.platform_fee_usd),
-        ("refunded_usd", escrow.refunded_usd),
+        ("captured_usd", escrow.captured_cents),
+        ("in_escrow_usd", escrow.in_escrow_cents),
+        ("held_for_testers_usd", escrow.held_for_testers_cents),
+        ("paid_to_testers_usd", escrow.paid_to_testers_cents),
+        ("platform_fee_usd", escrow.platform_fee_cents),
+        ("refunded_usd", escrow.refunded_cents),
     ];
     if let Some((name, value)) = counters.iter().find(|(_, value)| *value < 0) {
         return Err(format!("{name} is negative: {value}"));
@@ -1241,26 +1260,26 @@ pub fn check_invariant(escrow: &EscrowTransaction) -> Result<(), String> {
         }
         return Ok(());
     }
-    if escrow.captured_usd != escrow.amount_usd {
+    if escrow.captured_cents != escrow.amount_cents {
         return Err(format!(
             "captured {} but the job's budget is {}",
-            escrow.captured_usd, escrow.amount_usd
+            escrow.captured_cents, escrow.amount_cents
         ));
     }
-    let accounted = escrow.paid_to_testers_usd
-        + escrow.held_for_testers_usd
-        + escrow.platform_fee_usd
-        + escrow.refunded_usd
-        + escrow.in_escrow_usd;
-    if accounted != escrow.captured_usd {
+    let accounted = escrow.paid_to_testers_cents
+        + escrow.held_for_testers_cents
+        + escrow.platform_fee_cents
+        + escrow.refunded_cents
+        + escrow.in_escrow_cents;
+    if accounted != escrow.captured_cents {
         return Err(format!(
             "captured {} but paid {} + held {} + fees {} + refunded {} + in escrow {} = {}",
-            escrow.captured_usd,
-            escrow.paid_to_testers_usd,
-            escrow.held_for_testers_usd,
-            escrow.platform_fee_usd,
-            escrow.refunded_usd,
-            escrow.in_escrow_usd,
+            escrow.captured_cents,
+            escrow.paid_to_testers_cents,
+            escrow.held_for_testers_cents,
+            escrow.platform_fee_cents,
+            escrow.refunded_cents,
+            escrow.in_escrow_cents,
             accounted
         ));
     }
@@ -1273,18 +1292,18 @@ pub fn check_invariant(escrow: &EscrowTransaction) -> Result<(), String> {
                 payout.submission_id
             ));
         }
-        if payout.platform_fee_usd + payout.tester_payout_usd != payout.amount_usd {
+        if payout.platform_fee_cents + payout.tester_payout_cents != payout.amount_cents {
             return Err(format!("payout {} does not add up", payout.payout_id));
         }
         if payout.status.is_owed() {
-            held += payout.tester_payout_usd;
+            held += payout.tester_payout_cents;
         }
         if payout.status == PayoutStatus::Paid {
-            paid += payout.tester_payout_usd;
+            paid += payout.tester_payout_cents;
         }
         if payout.status != PayoutStatus::Reversed {
-            fees += payout.platform_fee_usd;
-            released += payout.amount_usd;
+            fees += payout.platform_fee_cents;
+            released += payout.amount_cents;
         }
     }
     let refunds_total = |status: RefundStatus| -> i64 {
@@ -1292,16 +1311,16 @@ pub fn check_invariant(escrow: &EscrowTransaction) -> Result<(), String> {
             .refunds
             .iter()
             .filter(|refund| refund.status == status)
-            .map(|refund| refund.amount_usd)
+            .map(|refund| refund.amount_cents)
             .sum()
     };
     let checks = [
-        ("held_for_testers_usd", escrow.held_for_testers_usd, held),
-        ("paid_to_testers_usd", escrow.paid_to_testers_usd, paid),
-        ("platform_fee_usd", escrow.platform_fee_usd, fees),
+        ("held_for_testers_usd", escrow.held_for_testers_cents, held),
+        ("paid_to_testers_usd", escrow.paid_to_testers_cents, paid),
+        ("platform_fee_usd", escrow.platform_fee_cents, fees),
         (
             "refunded_usd",
-            escrow.refunded_usd,
+            escrow.refunded_cents,
             refunds_total(RefundStatus::Succeeded),
         ),
     ];
@@ -1310,7 +1329,7 @@ pub fn check_invariant(escrow: &EscrowTransaction) -> Result<(), String> {
             return Err(format!("{name} is {stored} but the records say {computed}"));
         }
     }
-    if refunds_total(RefundStatus::Pending) > escrow.in_escrow_usd {
+    if refunds_total(RefundStatus::Pending) > escrow.in_escrow_cents {
         return Err("pending refunds exceed the money in escrow".into());
     }
     let events_total = |event_type: EscrowEventType| -> i64 {
@@ -1318,14 +1337,14 @@ pub fn check_invariant(escrow: &EscrowTransaction) -> Result<(), String> {
             .events
             .iter()
             .filter(|event| event.event_type == event_type)
-            .map(|event| event.amount_usd)
+            .map(|event| event.amount_cents)
             .sum()
     };
     let event_checks = [
         (
             "captured",
             events_total(EscrowEventType::Captured),
-            escrow.captured_usd,
+            escrow.captured_cents,
         ),
         (
             "released − reversed",
@@ -1335,7 +1354,7 @@ pub fn check_invariant(escrow: &EscrowTransaction) -> Result<(), String> {
         (
             "refunded",
             events_total(EscrowEventType::Refunded),
-            escrow.refunded_usd,
+            escrow.refunded_cents,
         ),
         ("paid", events_total(EscrowEventType::PayoutPaid), paid),
     ];
@@ -1346,11 +1365,11 @@ pub fn check_invariant(escrow: &EscrowTransaction) -> Result<(), String> {
             ));
         }
     }
-    if escrow.captured_usd > 0 {
+    if escrow.captured_cents > 0 {
         let derived = derived_funded_status(
-            escrow.captured_usd,
-            escrow.in_escrow_usd,
-            escrow.refunded_usd,
+            escrow.captured_cents,
+            escrow.in_escrow_cents,
+            escrow.refunded_cents,
         );
         if derived != escrow.status {
             return Err(format!(
@@ -1384,7 +1403,7 @@ mod tests {
         assert_eq!(attention.reason, "transfer reversed");
         assert_eq!(attention.since, DateTime::from_millis(1_000));
         assert_eq!(attention.last_reported_at, DateTime::from_millis(2_000));
-        assert_eq!(escrow.in_escrow_usd, before.in_escrow_usd);
+        assert_eq!(escrow.in_escrow_cents, before.in_escrow_cents);
         assert_eq!(escrow.events, before.events);
         check_invariant(&escrow).expect("no money moved");
     }
@@ -1414,7 +1433,7 @@ mod tests {
     }
 
     fn approve(escrow: &mut EscrowTransaction, submission: ObjectId) -> Payout {
-        let split = split_payout(escrow.budget_per_tester_usd, 1_500).unwrap();
+        let split = split_payout(escrow.budget_per_tester_cents, 1_500).unwrap();
         escrow
             .hold_payout(submission, ObjectId::new(), split, at(100), at(10), USER)
             .unwrap()
@@ -1433,18 +1452,18 @@ mod tests {
         let (payout, refund) = escrow
             .split_disputed_payout(submission, 1_111, 1_500, ObjectId::new(), at(30), USER)
             .unwrap();
-        assert_eq!(refund.amount_usd, 1_111);
+        assert_eq!(refund.amount_cents, 1_111);
         assert_eq!(
             (
-                payout.amount_usd,
-                payout.platform_fee_usd,
-                payout.tester_payout_usd
+                payout.amount_cents,
+                payout.platform_fee_cents,
+                payout.tester_payout_cents
             ),
             (2_222, 333, 1_889)
         );
         assert_eq!(payout.status, PayoutStatus::Held);
         assert_eq!(
-            refund.amount_usd + payout.platform_fee_usd + payout.tester_payout_usd,
+            refund.amount_cents + payout.platform_fee_cents + payout.tester_payout_cents,
             3_333
         );
         check_invariant(&escrow).unwrap();
@@ -1456,8 +1475,8 @@ mod tests {
         let settled = escrow
             .settle_refund(refund.refund_id, "re_1".into(), at(50), USER)
             .unwrap();
-        assert_eq!(settled.amount_usd, 1_111);
-        assert_eq!(escrow.refunded_usd, 1_111);
+        assert_eq!(settled.amount_cents, 1_111);
+        assert_eq!(escrow.refunded_cents, 1_111);
         check_invariant(&escrow).unwrap();
     }
 
@@ -1500,7 +1519,7 @@ mod tests {
         assert_eq!(payout.status, PayoutStatus::Frozen);
         assert_eq!(payout.frozen_by_dispute_id, Some(dispute));
         assert_eq!(payout.release_after, at(10));
-        assert_eq!(escrow.available_usd(), 2_000);
+        assert_eq!(escrow.available_cents(), 2_000);
         let again = escrow
             .hold_disputed_rejection(submission, tester, split, dispute, at(11), USER)
             .unwrap();
@@ -1510,9 +1529,9 @@ mod tests {
         let refund = escrow
             .reverse_payout(submission, ObjectId::new(), at(20), USER)
             .unwrap();
-        assert_eq!(refund.amount_usd, 2_000);
+        assert_eq!(refund.amount_cents, 2_000);
         assert_eq!(
-            (escrow.held_for_testers_usd, escrow.platform_fee_usd),
+            (escrow.held_for_testers_cents, escrow.platform_fee_cents),
             (0, 0)
         );
         check_invariant(&escrow).unwrap();
@@ -1522,16 +1541,16 @@ mod tests {
     fn a_three_seat_job_pays_two_testers_and_refunds_the_third_seat() {
         let mut escrow = funded(3, 2_500);
         assert_eq!(escrow.status, EscrowStatus::Captured);
-        assert_eq!(escrow.in_escrow_usd, 7_500);
+        assert_eq!(escrow.in_escrow_cents, 7_500);
         let (first, second) = (ObjectId::new(), ObjectId::new());
         approve(&mut escrow, first);
         assert_eq!(escrow.status, EscrowStatus::PartiallyReleased);
         approve(&mut escrow, second);
         assert_eq!(
             (
-                escrow.in_escrow_usd,
-                escrow.held_for_testers_usd,
-                escrow.platform_fee_usd
+                escrow.in_escrow_cents,
+                escrow.held_for_testers_cents,
+                escrow.platform_fee_cents
             ),
             (2_500, 4_250, 750)
         );
@@ -1545,7 +1564,7 @@ mod tests {
                 USER,
             )
             .unwrap();
-        assert_eq!(escrow.available_usd(), 0);
+        assert_eq!(escrow.available_cents(), 0);
         check_invariant(&escrow).unwrap();
         escrow
             .settle_refund(refund.refund_id, "re".into(), at(21), USER)
@@ -1565,11 +1584,11 @@ mod tests {
         }
         assert_eq!(
             (
-                escrow.paid_to_testers_usd,
-                escrow.held_for_testers_usd,
-                escrow.platform_fee_usd,
-                escrow.refunded_usd,
-                escrow.in_escrow_usd
+                escrow.paid_to_testers_cents,
+                escrow.held_for_testers_cents,
+                escrow.platform_fee_cents,
+                escrow.refunded_cents,
+                escrow.in_escrow_cents
             ),
             (4_250, 0, 750, 2_500, 0)
         );
@@ -1617,8 +1636,8 @@ mod tests {
         let refund = escrow
             .reverse_payout(submission, ObjectId::new(), at(60), USER)
             .unwrap();
-        assert_eq!(refund.amount_usd, 2_500);
-        assert_eq!(escrow.platform_fee_usd, 0);
+        assert_eq!(refund.amount_cents, 2_500);
+        assert_eq!(escrow.platform_fee_cents, 0);
         check_invariant(&escrow).unwrap();
         escrow
             .settle_refund(refund.refund_id, "re".into(), at(61), USER)
@@ -1642,7 +1661,7 @@ mod tests {
                 USER,
             )
             .unwrap();
-        assert_eq!(escrow.held_for_testers_usd, 2_125);
+        assert_eq!(escrow.held_for_testers_cents, 2_125);
         let second = escrow.begin_transfer(submission, 2, at(102), USER).unwrap();
         assert_eq!(second.transfer_attempts, 2);
         // A late answer for attempt 1 changes nothing.
@@ -1693,7 +1712,7 @@ mod tests {
             Ok(TransferConfirmation::Conflict(_))
         ));
         assert_eq!(escrow, settled);
-        assert_eq!(escrow.paid_to_testers_usd, 2_125);
+        assert_eq!(escrow.paid_to_testers_cents, 2_125);
 
         for _ in 0..2 {
             escrow
@@ -1706,7 +1725,7 @@ mod tests {
             .filter(|event| event.event_type == EscrowEventType::TransferReversed)
             .count();
         assert_eq!(reversals, 1);
-        assert_eq!(escrow.paid_to_testers_usd, 2_125);
+        assert_eq!(escrow.paid_to_testers_cents, 2_125);
         check_invariant(&escrow).unwrap();
     }
 
@@ -1716,11 +1735,11 @@ mod tests {
         let refund = escrow
             .request_refund(ObjectId::new(), 1_500, "goodwill".into(), None, at(5), USER)
             .unwrap();
-        assert_eq!(escrow.available_usd(), 500);
+        assert_eq!(escrow.available_cents(), 500);
         escrow
             .fail_refund(refund.refund_id, "card closed", at(6), USER)
             .unwrap();
-        assert_eq!(escrow.available_usd(), 2_000);
+        assert_eq!(escrow.available_cents(), 2_000);
         assert_eq!(escrow.status, EscrowStatus::Captured);
         check_invariant(&escrow).unwrap();
     }
@@ -1730,14 +1749,14 @@ mod tests {
         let mut escrow = funded(2, 1_000);
         approve(&mut escrow, ObjectId::new());
         let mut minted = escrow.clone();
-        minted.in_escrow_usd += 1;
+        minted.in_escrow_cents += 1;
         assert!(check_invariant(&minted).unwrap_err().contains("captured"));
         let mut lost_fee = escrow.clone();
-        lost_fee.platform_fee_usd -= 1;
-        lost_fee.held_for_testers_usd += 1;
+        lost_fee.platform_fee_cents -= 1;
+        lost_fee.held_for_testers_cents += 1;
         assert!(check_invariant(&lost_fee).is_err());
         let mut edited_event = escrow.clone();
-        edited_event.events[2].amount_usd += 1;
+        edited_event.events[2].amount_cents += 1;
         assert!(check_invariant(&edited_event).is_err());
     }
 

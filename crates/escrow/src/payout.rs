@@ -71,7 +71,7 @@ impl EscrowService {
                 }
                 let basis_points = u32::try_from(escrow.platform_fee_basis_points)
                     .map_err(|_| EscrowError::Internal("stored fee out of range".into()))?;
-                let split = split_payout(escrow.budget_per_tester_usd, basis_points)?;
+                let split = split_payout(escrow.budget_per_tester_cents, basis_points)?;
                 let release_after = foundation::clock::add_duration(now, window);
                 escrow.hold_payout(
                     submission.id,
@@ -141,7 +141,7 @@ impl EscrowService {
                 idempotency_key: ProviderKeys::transfer(payout.payout_id, attempt),
                 payout_id: payout.payout_id,
                 tester_id: payout.tester_id,
-                amount: Money::new(payout.tester_payout_usd, self.settings.currency.clone()),
+                amount: Money::new(payout.tester_payout_cents, self.settings.currency.clone()),
                 transfer_group: ProviderKeys::transfer_group(job_id),
             })
             .await;

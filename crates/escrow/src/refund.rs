@@ -31,9 +31,11 @@ pub struct JobSettlementSummary {
     /// Payouts the escrow holds.
     pub payouts: usize,
     /// Cents returned to the client so far.
-    pub refunded_usd: i64,
+    #[serde(rename = "refunded_usd")]
+    pub refunded_cents: i64,
     /// Cents still in escrow (reserved for submissions awaiting review, or pending refunds).
-    pub in_escrow_usd: i64,
+    #[serde(rename = "in_escrow_usd")]
+    pub in_escrow_cents: i64,
 }
 
 impl EscrowService {
@@ -99,7 +101,7 @@ impl EscrowService {
                 escrow_id: escrow.id,
                 job_id,
                 payment_id: escrow.stripe_payment_intent_id.clone().unwrap_or_default(),
-                amount: Money::new(refund.amount_usd, self.settings.currency.clone()),
+                amount: Money::new(refund.amount_cents, self.settings.currency.clone()),
                 reason: refund.reason.clone(),
             })
             .await;
@@ -199,8 +201,9 @@ impl EscrowService {
                         .iter()
                         .filter(|submission_id| escrow.payout_for(**submission_id).is_none())
                         .count() as i64;
-                    let reserved = escrow.budget_per_tester_usd * (seats_reserved + disputed_seats);
-                    let excess = escrow.available_usd() - reserved;
+                    let reserved =
+                        escrow.budget_per_tester_cents * (seats_reserved + disputed_seats);
+                    let excess = escrow.available_cents() - reserved;
                     if excess > 0 {
                         escrow.request_refund(
                             ObjectId::new(),
@@ -226,8 +229,8 @@ impl EscrowService {
             job_id,
             escrow_status: escrow.status.as_str().to_owned(),
             payouts: escrow.payouts.len(),
-            refunded_usd: escrow.refunded_usd,
-            in_escrow_usd: escrow.in_escrow_usd,
+            refunded_cents: escrow.refunded_cents,
+            in_escrow_cents: escrow.in_escrow_cents,
         })
     }
 }

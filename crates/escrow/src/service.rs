@@ -504,7 +504,7 @@ fn payout_changes(before: &EscrowTransaction, after: &EscrowTransaction) -> Vec<
                 submission_id: payout.submission_id,
                 tester_id: payout.tester_id,
                 report: SubmissionPayout {
-                    amount_cents: payout.tester_payout_usd,
+                    amount_cents: payout.tester_payout_cents,
                     status: reported,
                     paid_at: payout.completed_at,
                 },
@@ -571,7 +571,7 @@ pub(crate) fn money_events(
                 kind,
                 recipient,
                 submission_id: entry.submission_id,
-                amount_cents: entry.amount_usd,
+                amount_cents: entry.amount_cents,
             });
         }
     }

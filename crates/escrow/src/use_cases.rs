@@ -65,7 +65,7 @@ impl EscrowService {
                 return Err(error);
             }
         };
-        let held = Money::new(escrow.captured_usd, self.settings.currency.clone());
+        let held = Money::new(escrow.captured_cents, self.settings.currency.clone());
         let receipt = FundingReceipt {
             escrow_status: JobEscrowStatus::Held,
             escrow_transaction_id: Some(escrow.id),
@@ -135,7 +135,7 @@ impl EscrowService {
                         let now = self.now();
                         let basis_points = u32::try_from(after.platform_fee_basis_points)
                             .map_err(|_| EscrowError::Internal("stored fee out of range".into()))?;
-                        let split = split_payout(after.budget_per_tester_usd, basis_points)?;
+                        let split = split_payout(after.budget_per_tester_cents, basis_points)?;
                         let payout = after.hold_payout(
                             plan.submission_id,
                             plan.tester_id,
@@ -145,7 +145,7 @@ impl EscrowService {
                             actor,
                         )?;
                         Some(SubmissionPayout {
-                            amount_cents: payout.tester_payout_usd,
+                            amount_cents: payout.tester_payout_cents,
                             status: reported_status(payout.status),
                             paid_at: payout.completed_at,
                         })
@@ -245,8 +245,8 @@ impl EscrowService {
                     .count();
                 let mut after = before.clone();
                 let reserved =
-                    after.budget_per_tester_usd * (seats_reserved as i64 + disputable as i64);
-                let excess = after.available_usd() - reserved;
+                    after.budget_per_tester_cents * (seats_reserved as i64 + disputable as i64);
+                let excess = after.available_cents() - reserved;
                 if excess > 0 {
                     after.request_refund(
                         ObjectId::new(),

@@ -384,11 +384,11 @@ impl World {
 /// (in escrow, held for testers, paid, platform fees, refunded)
 fn buckets(escrow: &EscrowTransaction) -> (i64, i64, i64, i64, i64) {
     (
-        escrow.in_escrow_usd,
-        escrow.held_for_testers_usd,
-        escrow.paid_to_testers_usd,
-        escrow.platform_fee_usd,
-        escrow.refunded_usd,
+        escrow.in_escrow_cents,
+        escrow.held_for_testers_cents,
+        escrow.paid_to_testers_cents,
+        escrow.platform_fee_cents,
+        escrow.refunded_cents,
     )
 }
 
@@ -450,7 +450,7 @@ async fn a_three_seat_job_pays_two_approved_testers_and_refunds_the_rejected_sea
     assert_eq!(Some(escrow.id), job.escrow_transaction_id);
     assert_eq!(escrow.provider, "SANDBOX");
     assert_eq!(escrow.status, EscrowStatus::Captured);
-    assert_eq!(escrow.captured_usd, 7_500);
+    assert_eq!(escrow.captured_cents, 7_500);
     assert_eq!(buckets(&escrow), (7_500, 0, 0, 0, 0));
     assert_eq!(world.sandbox().total(SandboxMovementKind::Captured), 7_500);
 
@@ -472,9 +472,9 @@ async fn a_three_seat_job_pays_two_approved_testers_and_refunds_the_rejected_sea
     let payout = escrow.payout_for(ana_submission).unwrap();
     assert_eq!(
         (
-            payout.amount_usd,
-            payout.platform_fee_usd,
-            payout.tester_payout_usd
+            payout.amount_cents,
+            payout.platform_fee_cents,
+            payout.tester_payout_cents
         ),
         (2_500, 375, 2_125)
     );
@@ -528,12 +528,12 @@ async fn a_three_seat_job_pays_two_approved_testers_and_refunds_the_rejected_sea
     assert_eq!(buckets(&escrow), (0, 0, 4_250, 750, 2_500));
     assert_eq!(world.sandbox().total(SandboxMovementKind::Refunded), 2_500);
     assert_eq!(
-        escrow.captured_usd,
-        escrow.paid_to_testers_usd
-            + escrow.held_for_testers_usd
-            + escrow.platform_fee_usd
-            + escrow.refunded_usd
-            + escrow.in_escrow_usd
+        escrow.captured_cents,
+        escrow.paid_to_testers_cents
+            + escrow.held_for_testers_cents
+            + escrow.platform_fee_cents
+            + escrow.refunded_cents
+            + escrow.in_escrow_cents
     );
     assert_eq!(
         world.sandbox().total(SandboxMovementKind::Transferred),
@@ -845,7 +845,7 @@ async fn a_crash_between_the_provider_and_the_database_is_repaired_by_a_retry_or
     world.move_job(&owner, job.id, &[JobAction::Cancel]).await;
     let escrow = world.escrow_of(job.id).await;
     assert_eq!(escrow.refunds[0].status, RefundStatus::Pending);
-    assert_eq!(escrow.available_usd(), 0);
+    assert_eq!(escrow.available_cents(), 0);
     world.escrow.reconcile(&world.marketplace).await.unwrap();
     let escrow = world.escrow_of(job.id).await;
     assert_eq!(escrow.refunds.len(), 1);
@@ -1013,7 +1013,7 @@ async fn a_dispute_freezes_a_held_payout_and_its_reversal_refunds_the_client() {
         .await
         .unwrap();
     assert_eq!(
-        (refund.amount_usd, refund.status),
+        (refund.amount_cents, refund.status),
         (2_500, RefundStatus::Succeeded)
     );
     let escrow = world.escrow_of(job.id).await;
@@ -1233,7 +1233,7 @@ async fn an_unverified_caller_cannot_approve_release_or_refund_whoever_calls_the
     let escrow = world.escrow_of(job.id).await;
     assert_eq!(escrow.payouts.len(), 1);
     assert_eq!(escrow.payouts[0].status, PayoutStatus::Held);
-    assert_eq!(escrow.refunded_usd, 0);
+    assert_eq!(escrow.refunded_cents, 0);
     assert!(escrow.refunds.is_empty());
 }
 
@@ -1332,7 +1332,7 @@ mod random_sequences {
             {
                 assert!(
                     escrow.status.is_funded()
-                        && escrow.available_usd() < escrow.budget_per_tester_usd,
+                        && escrow.available_cents() < escrow.budget_per_tester_cents,
                     "approved submission without a payout: {escrow:?}"
                 );
             }
@@ -1354,8 +1354,8 @@ mod random_sequences {
         for escrow in &escrows {
             check_invariant(escrow).expect("ledger adds up");
             still_ours +=
-                escrow.in_escrow_usd + escrow.held_for_testers_usd + escrow.platform_fee_usd;
-            paid += escrow.paid_to_testers_usd;
+                escrow.in_escrow_cents + escrow.held_for_testers_cents + escrow.platform_fee_cents;
+            paid += escrow.paid_to_testers_cents;
         }
         let sandbox = world.sandbox();
         let captured = sandbox.total(SandboxMovementKind::Captured);

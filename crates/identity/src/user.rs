@@ -7,8 +7,9 @@
 //! `status == active`. Accounts created by [`IdentityService::provision_user`] (seeding, admins) start
 //! `active` and verified.
 //!
-//! Money fields of `tester_data` keep the seed's names (`hourly_rate_usd`, `total_earned_usd`) but hold
-//! integer US cents, per the workspace rule that money is never a float.
+//! Money fields of `tester_data` keep the seed's stored names (`hourly_rate_usd`,
+//! `total_earned_usd`) but hold integer US cents, per the workspace rule that money is never a
+//! float; their Rust names say so (`hourly_rate_cents`, `total_earned_cents`).
 
 use bson::oid::ObjectId;
 use bson::{doc, DateTime, Document};
@@ -303,7 +304,8 @@ pub struct TesterData {
     pub browsers: Vec<String>,
     /// Hourly rate in US cents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hourly_rate_usd: Option<i64>,
+    #[serde(rename = "hourly_rate_usd")]
+    pub hourly_rate_cents: Option<i64>,
     /// Availability.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability: Option<Availability>,
@@ -330,7 +332,8 @@ pub struct TesterData {
     pub stripe_connect_status: Option<String>,
     /// Lifetime earnings in US cents.
     #[serde(default)]
-    pub total_earned_usd: i64,
+    #[serde(rename = "total_earned_usd")]
+    pub total_earned_cents: i64,
     /// Completed jobs.
     #[serde(default)]
     pub total_jobs_completed: i64,
@@ -496,7 +499,7 @@ pub struct TesterDataUpdate {
     /// New browser list.
     pub browsers: Option<Vec<String>>,
     /// New hourly rate in US cents (0 to 100 000 00).
-    pub hourly_rate_usd: Option<i64>,
+    pub hourly_rate_cents: Option<i64>,
     /// New availability (`Other` is refused).
     pub availability: Option<Availability>,
 }
@@ -697,7 +700,7 @@ fn check_tester_data(update: &TesterDataUpdate) -> Result<(), IdentityError> {
         "tester_data.availability",
         update.availability == Some(Availability::Other),
     )?;
-    if let Some(rate) = update.hourly_rate_usd {
+    if let Some(rate) = update.hourly_rate_cents {
         if !(0..=10_000_000).contains(&rate) {
             return Err(IdentityError::InvalidInput {
                 field: "tester_data.hourly_rate_usd",
@@ -740,7 +743,7 @@ fn tester_data_sets(update: &TesterDataUpdate, sets: &mut Document) {
     if let Some(availability) = update.availability {
         sets.insert("tester_data.availability", availability.as_str());
     }
-    if let Some(rate) = update.hourly_rate_usd {
+    if let Some(rate) = update.hourly_rate_cents {
         sets.insert("tester_data.hourly_rate_usd", rate);
     }
 }
@@ -804,7 +807,7 @@ fn initial_role_data(
                     experience_level: update.experience_level,
                     devices: update.devices.unwrap_or_default(),
                     browsers: update.browsers.unwrap_or_default(),
-                    hourly_rate_usd: update.hourly_rate_usd,
+                    hourly_rate_cents: update.hourly_rate_cents,
                     availability: update.availability,
                     qualification_status: Some(QualificationStatus::Pending),
                     qualification_score: None,
@@ -813,7 +816,7 @@ fn initial_role_data(
                     qualification_set_at: None,
                     stripe_connect_id: None,
                     stripe_connect_status: None,
-                    total_earned_usd: 0,
+                    total_earned_cents: 0,
                     total_jobs_completed: 0,
                     average_rating: None,
                     success_rate: None,

@@ -817,7 +817,7 @@ async fn profile_updates_touch_only_editable_fields_and_respect_the_version() {
         full_name: Some("Sarah Johnson".into()),
         tester_data: Some(identity::TesterDataUpdate {
             devices: Some(vec!["iPhone 14 Pro".into()]),
-            hourly_rate_usd: Some(3_500),
+            hourly_rate_cents: Some(3_500),
             ..Default::default()
         }),
         ..Default::default()
@@ -826,7 +826,7 @@ async fn profile_updates_touch_only_editable_fields_and_respect_the_version() {
     assert_eq!(updated.full_name, "Sarah Johnson");
     let tester = updated.tester_data.unwrap();
     assert_eq!(tester.devices, vec!["iPhone 14 Pro".to_string()]);
-    assert_eq!(tester.hourly_rate_usd, Some(3_500));
+    assert_eq!(tester.hourly_rate_cents, Some(3_500));
     assert_eq!(
         tester.qualification_status,
         Some(identity::QualificationStatus::Pending)

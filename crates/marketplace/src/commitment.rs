@@ -100,7 +100,7 @@ impl MarketplaceService {
                     "_id": job.id,
                     "status": JobStatus::Draft.as_str(),
                     "budget_reserved": { "$ne": true },
-                    "total_budget_usd": job.total_budget_usd,
+                    "total_budget_usd": job.total_budget_cents,
                 },
                 doc! { "$set": { "budget_reserved": true, "updated_at": self.now() } },
             )
@@ -111,7 +111,7 @@ impl MarketplaceService {
             // publish's compare-and-set decides which.
             return Ok(None);
         }
-        let amount = job.total_budget_usd;
+        let amount = job.total_budget_cents;
         let room = limits.max_account_committed_cents - amount;
         let taken = self
             .usage_counters
@@ -186,7 +186,7 @@ impl MarketplaceService {
                     self.usage_counters
                         .update_one(
                             doc! { "_id": counter.id(), "funded_day": day },
-                            doc! { "$inc": { "funded_day_cents": -job.total_budget_usd } },
+                            doc! { "$inc": { "funded_day_cents": -job.total_budget_cents } },
                         )
                         .session(&mut session)
                         .await?;
@@ -223,7 +223,7 @@ impl MarketplaceService {
         self.usage_counters
             .update_one(
                 doc! { "_id": counter.id() },
-                doc! { "$inc": { "committed_cents": -job.total_budget_usd } },
+                doc! { "$inc": { "committed_cents": -job.total_budget_cents } },
             )
             .session(&mut *session)
             .await?;
@@ -246,7 +246,7 @@ impl MarketplaceService {
             .stream(&mut *session)
             .try_collect()
             .await?;
-        Ok(jobs.iter().map(|job| job.total_budget_usd).sum())
+        Ok(jobs.iter().map(|job| job.total_budget_cents).sum())
     }
 
     async fn counter_value(

@@ -240,9 +240,11 @@ pub struct Job {
     #[serde(default)]
     pub withdrawn_testers: Vec<WithdrawnSeat>,
     /// Pay per tester in US cents (the seed's name is kept; the unit is minor units).
-    pub budget_per_tester_usd: i64,
+    #[serde(rename = "budget_per_tester_usd")]
+    pub budget_per_tester_cents: i64,
     /// `budget_per_tester_usd × max_testers`, in US cents.
-    pub total_budget_usd: i64,
+    #[serde(rename = "total_budget_usd")]
+    pub total_budget_cents: i64,
     /// When testing must be done.
     pub deadline: DateTime,
     /// Expected effort per tester.
@@ -497,8 +499,8 @@ impl MarketplaceService {
             max_testers: input.max_testers,
             assigned_testers: Vec::new(),
             withdrawn_testers: Vec::new(),
-            budget_per_tester_usd: input.budget_per_tester_cents,
-            total_budget_usd: total_budget,
+            budget_per_tester_cents: input.budget_per_tester_cents,
+            total_budget_cents: total_budget,
             deadline: input.deadline,
             estimated_duration_minutes: input.estimated_duration_minutes,
             status: JobStatus::Draft,
@@ -612,7 +614,7 @@ impl MarketplaceService {
             max_testers: update.max_testers.unwrap_or(job.max_testers),
             budget_per_tester_cents: update
                 .budget_per_tester_cents
-                .unwrap_or(job.budget_per_tester_usd),
+                .unwrap_or(job.budget_per_tester_cents),
             deadline: update.deadline.unwrap_or(job.deadline),
             estimated_duration_minutes: update
                 .estimated_duration_minutes
@@ -775,7 +777,7 @@ impl MarketplaceService {
         job_budget(
             &self.settings.money,
             job.max_testers,
-            job.budget_per_tester_usd,
+            job.budget_per_tester_cents,
         )?;
         let owner = UsageOwner::of(job.client_id, job.organization_id);
         let limit = limits.max_concurrent_jobs;
@@ -794,7 +796,7 @@ impl MarketplaceService {
                     action: JobAction::Publish.as_str(),
                 });
             }
-            if !current.budget_reserved || current.total_budget_usd != job.total_budget_usd {
+            if !current.budget_reserved || current.total_budget_cents != job.total_budget_cents {
                 return Err(MarketplaceError::DraftChanged);
             }
         }

@@ -278,7 +278,8 @@ pub struct Submission {
     /// What the tester receives once approved, in US cents after the platform fee (escrow writes
     /// it through [`MarketplaceService::record_submission_payout`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payout_amount_usd: Option<i64>,
+    #[serde(rename = "payout_amount_usd")]
+    pub payout_amount_cents: Option<i64>,
     /// Where the payout is (escrow writes it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payout_status: Option<SubmissionPayoutStatus>,
@@ -421,7 +422,7 @@ impl MarketplaceService {
             submitted_at: None,
             reviewed_at: None,
             updated_at: now,
-            payout_amount_usd: None,
+            payout_amount_cents: None,
             payout_status: None,
             payout_date: None,
         };

@@ -852,11 +852,14 @@ impl TrustService {
                             money_actor,
                         )
                         .await?;
-                    let refunded = money.refund.as_ref().map_or(0, |refund| refund.amount_usd);
+                    let refunded = money
+                        .refund
+                        .as_ref()
+                        .map_or(0, |refund| refund.amount_cents);
                     let paid = if money.payout.status == escrow::PayoutStatus::Reversed {
                         0
                     } else {
-                        money.payout.tester_payout_usd
+                        money.payout.tester_payout_cents
                     };
                     let updated = disputes
                         .find_one_and_update(

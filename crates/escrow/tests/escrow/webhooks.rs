@@ -149,7 +149,7 @@ async fn a_transfer_event_arriving_before_escrows_own_write_pays_and_credits_onc
     );
     assert!(escrow.events.iter().any(|event| event.event_type
         == EscrowEventType::TransferReversed
-        && event.amount_usd == 2_125));
+        && event.amount_cents == 2_125));
     assert_eq!(world.totals(&tester).await, (2_125, 1));
 }
 

@@ -98,7 +98,7 @@ impl From<TesterDataInput> for identity::TesterDataUpdate {
             experience_level: input.experience_level.map(Into::into),
             devices: input.devices,
             browsers: input.browsers,
-            hourly_rate_usd: input.hourly_rate_usd_cents,
+            hourly_rate_cents: input.hourly_rate_usd_cents,
             availability: input.availability.map(Into::into),
         }
     }

@@ -147,13 +147,13 @@ impl TesterData {
             experience_level: data.experience_level.map(Into::into),
             devices: personal.then_some(data.devices),
             browsers: personal.then_some(data.browsers),
-            hourly_rate_usd_cents: data.hourly_rate_usd.filter(|_| personal),
+            hourly_rate_usd_cents: data.hourly_rate_cents.filter(|_| personal),
             availability: data.availability.filter(|_| personal).map(Into::into),
             qualification_status: data
                 .qualification_status
                 .filter(|_| personal)
                 .map(Into::into),
-            total_earned_usd_cents: personal.then_some(data.total_earned_usd),
+            total_earned_usd_cents: personal.then_some(data.total_earned_cents),
             qualification_score: data.qualification_score.filter(|_| personal),
             qualification_expires_at: data
                 .qualification_expires_at

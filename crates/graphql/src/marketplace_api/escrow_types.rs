@@ -79,7 +79,7 @@ pub struct EscrowRefund(pub escrow::Refund);
 impl EscrowRefund {
     /// Cents returned.
     async fn amount_cents(&self) -> i64 {
-        self.0.amount_usd
+        self.0.amount_cents
     }
     /// Why.
     async fn reason(&self) -> &str {
@@ -171,7 +171,7 @@ impl EscrowEvent {
     }
     /// Cents moved.
     async fn amount_cents(&self) -> i64 {
-        self.0.amount_usd
+        self.0.amount_cents
     }
     /// When.
     async fn at(&self) -> DateTime {
@@ -212,15 +212,15 @@ pub struct Payout(pub escrow::Payout);
 impl Payout {
     /// The seat's pay before the platform fee, in cents.
     async fn gross_cents(&self) -> i64 {
-        self.0.amount_usd
+        self.0.amount_cents
     }
     /// The platform's fee, in cents (rounded down; the tester gets the rest).
     async fn platform_fee_cents(&self) -> i64 {
-        self.0.platform_fee_usd
+        self.0.platform_fee_cents
     }
     /// What the tester receives, in cents.
     async fn tester_payout_cents(&self) -> i64 {
-        self.0.tester_payout_usd
+        self.0.tester_payout_cents
     }
     /// Where it is.
     async fn status(&self) -> PayoutStatus {
@@ -269,31 +269,31 @@ impl JobEscrow {
     }
     /// The job's whole budget, in cents.
     async fn amount_cents(&self) -> i64 {
-        self.0.amount_usd
+        self.0.amount_cents
     }
     /// Captured from the client.
     async fn captured_cents(&self) -> i64 {
-        self.0.captured_usd
+        self.0.captured_cents
     }
     /// Still in escrow.
     async fn in_escrow_cents(&self) -> i64 {
-        self.0.in_escrow_usd
+        self.0.in_escrow_cents
     }
     /// Held for testers during the dispute window.
     async fn held_for_testers_cents(&self) -> i64 {
-        self.0.held_for_testers_usd
+        self.0.held_for_testers_cents
     }
     /// Transferred to testers.
     async fn paid_to_testers_cents(&self) -> i64 {
-        self.0.paid_to_testers_usd
+        self.0.paid_to_testers_cents
     }
     /// Kept by the platform.
     async fn platform_fee_cents(&self) -> i64 {
-        self.0.platform_fee_usd
+        self.0.platform_fee_cents
     }
     /// Refunded to the client.
     async fn refunded_cents(&self) -> i64 {
-        self.0.refunded_usd
+        self.0.refunded_cents
     }
     /// The platform fee rate, in basis points (1500 = 15%).
     async fn platform_fee_basis_points(&self) -> i64 {

@@ -569,22 +569,22 @@ impl Job {
     /// What each tester earns, in US cents (before the platform fee).
     #[graphql(deprecation = "an Int is 32-bit and cannot hold every amount; use budgetPerTester")]
     async fn budget_per_tester_cents(&self) -> i64 {
-        self.0.budget_per_tester_usd
+        self.0.budget_per_tester_cents
     }
     /// What each tester earns (before the platform fee), exact.
     async fn budget_per_tester(&self) -> Cents {
-        Cents(self.0.budget_per_tester_usd)
+        Cents(self.0.budget_per_tester_cents)
     }
     /// The whole budget in US cents. Client, organization and admins only.
     #[graphql(deprecation = "an Int is 32-bit and cannot hold every amount; use totalBudget")]
     async fn total_budget_cents(&self, ctx: &Context<'_>) -> ApiResult<i64> {
         self.require_manager(ctx, "the total budget").await?;
-        Ok(self.0.total_budget_usd)
+        Ok(self.0.total_budget_cents)
     }
     /// The whole budget (seats × pay per tester), exact. Client, organization and admins only.
     async fn total_budget(&self, ctx: &Context<'_>) -> ApiResult<Cents> {
         self.require_manager(ctx, "the total budget").await?;
-        Ok(Cents(self.0.total_budget_usd))
+        Ok(Cents(self.0.total_budget_cents))
     }
     /// Where the job's money is: its escrow's status (always equal to `escrow.status`);
     /// `PENDING` for a job published without an escrow, `null` for a draft. The same readers
