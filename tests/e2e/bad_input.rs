@@ -480,3 +480,91 @@ async fn bug_reports_and_profile_links_outside_their_bounds_name_the_field_and_s
     );
     gateway.stop().await;
 }
+
+/// Literal arguments that do not fit their type: a 64-bit integer given for a 32-bit `Int` inside
+/// an input object (which async-graphql's validation lets through) is `BAD_USER_INPUT` naming
+/// the field before any resolver runs; one given for a paging argument, and a custom scalar's
+/// literal that its own `parse` refuses, fail validation. None of them is INTERNAL, and none
+/// changes anything.
+#[tokio::test]
+async fn literals_that_do_not_fit_their_type_are_refused_naming_the_argument() {
+    let gateway = TestGateway::start().await;
+    let (tester, _) = gateway.login("sarah.tester@gmail.com", DEMO_PASSWORD).await;
+
+    let body = gateway
+        .graphql(
+            Some(&tester),
+            "{ me { submissions(first: 3000000000) { totalCount } } }",
+            json!({}),
+        )
+        .await;
+    // A paging argument is read by the complexity analysis during validation, so it fails
+    // there: a request error without data.
+    assert_eq!(outcome(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
+    assert!(body.get("data").is_none_or(Value::is_null), "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("Int")),
+        "{body}"
+    );
+    // The same number inside an input object names the field inside the argument.
+    let before = gateway
+        .ok(
+            Some(&tester),
+            "{ me { testerData { hourlyRateUsdCents } } }",
+            json!({}),
+        )
+        .await;
+    let body = gateway
+        .graphql(
+            Some(&tester),
+            "mutation { updateProfile(input: { testerData: { hourlyRateUsdCents: -9999999999 } }) { user { id } } }",
+            json!({}),
+        )
+        .await;
+    let error = &body["errors"][0];
+    assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+    assert_eq!(
+        error["extensions"]["field"], "testerData.hourlyRateUsdCents",
+        "{body}"
+    );
+    let after = gateway
+        .ok(
+            Some(&tester),
+            "{ me { testerData { hourlyRateUsdCents } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(before, after, "nothing changed");
+
+    // A custom scalar's literal that its own `parse` refuses fails validation: no data at all,
+    // no resolver ran.
+    let (john, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
+    let jobs_before = gateway
+        .ok(Some(&john), "{ me { projects { totalCount } } }", json!({}))
+        .await;
+    for (query, scalar) in [
+        (
+            "mutation { createJob(input: { details: { projectId: \"x\", title: \"T\", maxTesters: 1, \
+             budgetPerTester: \"12x\", deadline: \"2030-01-01T00:00:00.000Z\" }, \
+             journey: { scenario: \"s\", steps: [] } }) { job { id } } }",
+            "Cents",
+        ),
+        (
+            "mutation { createApiKey(input: { organizationId: \"x\", name: \"ci\", scope: READ, \
+             expiresAt: \"next tuesday\" }) { apiKey { id } } }",
+            "DateTime",
+        ),
+    ] {
+        let body = gateway.graphql(Some(&john), query, json!({})).await;
+        assert_eq!(outcome(&body), "GRAPHQL_VALIDATION_FAILED", "{scalar}: {body}");
+        assert!(body["errors"][0]["message"].as_str().is_some_and(|message| message.contains(scalar)), "{scalar}: {body}");
+        assert!(body.get("data").is_none_or(Value::is_null), "{scalar}: {body}");
+    }
+    let jobs_after = gateway
+        .ok(Some(&john), "{ me { projects { totalCount } } }", json!({}))
+        .await;
+    assert_eq!(jobs_before, jobs_after);
+    gateway.stop().await;
+}

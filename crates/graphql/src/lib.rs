@@ -9,6 +9,7 @@
 //! The crate never sees HTTP: the gateway passes a [`Viewer`] and [`RequestMeta`] with each
 //! request and calls [`execute`].
 
+mod arguments;
 pub mod cost;
 pub mod documents;
 pub mod error;
@@ -240,6 +241,7 @@ pub fn build_schema(
         cost::CostLimiter::new(limits.cost),
     )))
     .extension(documents::CachedValidation(documents.clone()))
+    .extension(arguments::LiteralArguments)
     .finish();
     let input_types = variables::InputTypes::from_sdl(&schema.sdl());
     Api {

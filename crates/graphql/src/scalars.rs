@@ -17,6 +17,11 @@ impl ScalarType for DateTime {
         }
     }
 
+    /// Exactly what `parse` accepts, so a literal that does not parse fails validation.
+    fn is_valid(value: &Value) -> bool {
+        Self::parse(value.clone()).is_ok()
+    }
+
     fn to_value(&self) -> Value {
         Value::String(
             self.0
@@ -65,8 +70,9 @@ impl ScalarType for Cents {
         }
     }
 
+    /// Exactly what `parse` accepts, so a literal that does not parse fails validation.
     fn is_valid(value: &Value) -> bool {
-        matches!(value, Value::String(_))
+        Self::parse(value.clone()).is_ok()
     }
 
     fn to_value(&self) -> Value {

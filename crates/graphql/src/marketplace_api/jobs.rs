@@ -14,7 +14,6 @@ use super::access::{
 };
 use super::projects::project_id;
 use super::types::{Job, JobVisibility, TestType, TesterLevel};
-use super::visibility::job_visible;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::once;
 use crate::loaders::{load, JobLoader, JobsByTesterLoader};
@@ -25,6 +24,7 @@ use crate::relay::{
 use crate::scalars::{Cents, DateTime};
 use crate::viewer::{Authenticated, HasRole, SignedInUser};
 use crate::Services;
+use marketplace::visibility::job_visible;
 
 fn services<'a>(ctx: &Context<'a>) -> &'a Services {
     ctx.data_unchecked::<Services>()
@@ -81,7 +81,7 @@ pub async fn jobs_of_organization(
     before: Option<String>,
 ) -> ApiResult<ListConnection<Job>> {
     let actor = actor(ctx).await?;
-    if !super::visibility::organization_listing_visible(&actor, organization_id) {
+    if !marketplace::visibility::organization_listing_visible(&actor, organization_id) {
         return Err(ApiError::Forbidden(
             "only the organization's members and admins may list its jobs".to_string(),
         ));

@@ -13,7 +13,6 @@ pub mod projects;
 pub mod submissions;
 pub mod templates;
 pub mod types;
-pub mod visibility;
 
 use async_graphql::MergedObject;
 

@@ -14,7 +14,6 @@ use super::escrow_types::{EscrowRefund, Payout};
 use super::jobs::job_id;
 use super::submissions::submission_id;
 use super::types::{Job, Submission};
-use super::visibility::{administers, manages};
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::{once, step_key};
 use crate::loaders::{load, JobLoader};
@@ -464,10 +463,10 @@ impl MoneyMutation {
             let job = load(ctx, JobLoader(services(ctx).clone()), submission.job_id)
                 .await?
                 .ok_or_else(not_found("submission"))?;
-            if !administers(&actor, job.client_id, job.organization_id) {
+            if !actor.administers(job.client_id, job.organization_id) {
                 // The tester and the organization's plain members know the submission exists.
                 if actor.user_id == submission.tester_id
-                    || manages(&actor, job.client_id, job.organization_id)
+                    || actor.manages(job.client_id, job.organization_id)
                 {
                     return Err(ApiError::Forbidden(
                         "only the job's client, their organization's owners and admins, and admins may release a payout"

@@ -6,12 +6,12 @@ use bson::oid::ObjectId;
 
 use super::access::{actor, limits_for};
 use super::types::Project;
-use super::visibility::{organization_listing_visible, project_visible};
 use crate::error::{ApiError, ApiResult};
 use crate::loaders::{load, ProjectLoader, ProjectsByClientLoader, ProjectsByOrganizationLoader};
 use crate::relay::{connection_from_list, page_request, GlobalId, ListConnection, NodeType};
 use crate::viewer::{Authenticated, SignedInUser};
 use crate::Services;
+use marketplace::visibility::{organization_listing_visible, project_visible};
 
 fn services<'a>(ctx: &Context<'a>) -> &'a Services {
     ctx.data_unchecked::<Services>()

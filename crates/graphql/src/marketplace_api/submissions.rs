@@ -44,7 +44,7 @@ pub async fn submissions_of_tester(
     let Ok(actor) = actor(ctx).await else {
         return Ok(None);
     };
-    if !super::visibility::tester_work_visible(&actor, tester_id) {
+    if !marketplace::visibility::tester_work_visible(&actor, tester_id) {
         return Ok(None);
     }
     let submissions = crate::loaders::load(

@@ -8,7 +8,6 @@
 use async_graphql::{Context, Enum, Object, SimpleObject, ID};
 use bson::oid::ObjectId;
 
-use super::visibility::{self, administers, manages};
 use crate::error::{ApiError, ApiResult};
 use crate::identity_api::types::User;
 use crate::loaders::{
@@ -18,6 +17,7 @@ use crate::loaders::{
 use crate::relay::{connection_from_list, page_request, GlobalId, ListConnection, NodeType};
 use crate::scalars::{Cents, DateTime};
 use crate::Services;
+use marketplace::visibility;
 
 fn services<'a>(ctx: &Context<'a>) -> &'a Services {
     ctx.data_unchecked::<Services>()
@@ -493,7 +493,7 @@ pub struct Job(pub marketplace::Job);
 impl Job {
     async fn require_manager(&self, ctx: &Context<'_>, field: &str) -> ApiResult<()> {
         let actor = super::access::actor(ctx).await?;
-        if manages(&actor, self.0.client_id, self.0.organization_id) {
+        if actor.manages(self.0.client_id, self.0.organization_id) {
             Ok(())
         } else {
             Err(ApiError::Forbidden(format!(
@@ -594,7 +594,7 @@ impl Job {
         ctx: &Context<'_>,
     ) -> ApiResult<Option<super::escrow_types::EscrowStatus>> {
         let actor = super::access::actor(ctx).await?;
-        if !administers(&actor, self.0.client_id, self.0.organization_id) {
+        if !actor.administers(self.0.client_id, self.0.organization_id) {
             return Err(ApiError::Forbidden(
                 "only the job's client, their organization's owners and admins, and admins may see its escrow status"
                     .to_string(),
@@ -615,7 +615,7 @@ impl Job {
     /// owners and admins, and platform admins only.
     async fn escrow(&self, ctx: &Context<'_>) -> ApiResult<Option<super::escrow_types::JobEscrow>> {
         let actor = super::access::actor(ctx).await?;
-        if !administers(&actor, self.0.client_id, self.0.organization_id) {
+        if !actor.administers(self.0.client_id, self.0.organization_id) {
             return Err(ApiError::Forbidden(
                 "only the job's client, their organization's owners and admins, and admins may see its escrow"
                     .to_string(),
@@ -654,7 +654,7 @@ impl Job {
     /// Seats: all of them for the client, organization and admins; a tester sees their own.
     async fn assignments(&self, ctx: &Context<'_>) -> ApiResult<Vec<Assignment>> {
         let actor = super::access::actor(ctx).await?;
-        let everyone = manages(&actor, self.0.client_id, self.0.organization_id);
+        let everyone = actor.manages(self.0.client_id, self.0.organization_id);
         Ok(self
             .0
             .assigned_testers
@@ -733,7 +733,7 @@ impl Job {
         before: Option<String>,
     ) -> ApiResult<ListConnection<Submission>> {
         let actor = super::access::actor(ctx).await?;
-        let everyone = manages(&actor, self.0.client_id, self.0.organization_id)
+        let everyone = actor.manages(self.0.client_id, self.0.organization_id)
             && actor.role != marketplace::ActorRole::Tester;
         let submissions = load(
             ctx,
@@ -925,7 +925,7 @@ impl Submission {
             let job = load(ctx, JobLoader(services(ctx).clone()), self.0.job_id)
                 .await?
                 .ok_or_else(|| ApiError::NotFound("job not found".to_string()))?;
-            if !administers(&actor, job.client_id, job.organization_id) {
+            if !actor.administers(job.client_id, job.organization_id) {
                 return Err(ApiError::Forbidden(
                     "only the tester, the job's client and their organization's admins may see this payout"
                         .to_string(),

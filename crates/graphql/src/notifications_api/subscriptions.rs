@@ -21,9 +21,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::marketplace_api::access::{actor, actor_of};
 use crate::marketplace_api::jobs::visible_job;
 use crate::marketplace_api::types::Job;
-use crate::marketplace_api::visibility::job_visible;
 use crate::relay::{GlobalId, NodeType};
 use crate::viewer::viewer;
+use marketplace::visibility::job_visible;
 
 /// Notifications read from the store per query while replaying.
 const REPLAY_BATCH: i64 = 100;
