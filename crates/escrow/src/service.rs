@@ -170,27 +170,14 @@ impl EscrowService {
         limit: u32,
     ) -> Result<foundation::KeysetPage<EscrowTransaction>, EscrowError> {
         let flagged = doc! { "needs_attention": { "$type": "object" } };
-        let total_count = self.escrows.count_documents(flagged.clone()).await?;
-        let page_filter = match after {
-            Some(after) => doc! { "$and": [flagged, { "_id": { "$lt": after } }] },
-            None => flagged,
-        };
-        // One more than asked tells whether a next page exists.
-        let mut items: Vec<EscrowTransaction> = futures_util::TryStreamExt::try_collect(
-            self.escrows
-                .find(page_filter)
-                .sort(doc! { "_id": -1 })
-                .limit(i64::from(limit) + 1)
-                .await?,
+        Ok(foundation::batch::keyset_page(
+            &self.escrows,
+            flagged,
+            foundation::batch::IdOrder::NewestFirst,
+            after,
+            limit,
         )
-        .await?;
-        let has_next_page = items.len() > limit as usize;
-        items.truncate(limit as usize);
-        Ok(foundation::KeysetPage {
-            items,
-            has_next_page,
-            total_count,
-        })
+        .await?)
     }
 
     /// The escrow holding the payout of `submission_id`.

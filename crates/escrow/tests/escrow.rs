@@ -240,7 +240,7 @@ impl World {
             profile: TesterProfile {
                 tester_id: id,
                 experience_level: ExperienceLevel::Expert,
-                qualification_status: "qualified".into(),
+                qualified: true,
                 qualification_expires_at: None,
                 devices: vec!["iPhone".into()],
                 browsers: vec!["Safari".into()],

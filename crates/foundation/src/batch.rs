@@ -76,3 +76,51 @@ mod tests {
         assert_eq!(grouped.len(), 2);
     }
 }
+
+/// Which end of the `_id` order a keyset page starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdOrder {
+    /// Oldest first (`_id` ascending): a queue in the order things arrived.
+    OldestFirst,
+    /// Newest first (`_id` descending).
+    NewestFirst,
+}
+
+/// One keyset page of the documents of `collection` matching `selected`, in `order` by `_id`:
+/// at most `limit` after the document `after` (when given), with how many match in all. Two
+/// commands (a count and a find), whatever the list's length; one more document than asked is
+/// read to tell whether a next page exists.
+pub async fn keyset_page<T>(
+    collection: &Collection<T>,
+    selected: Document,
+    order: IdOrder,
+    after: Option<bson::oid::ObjectId>,
+    limit: u32,
+) -> Result<crate::KeysetPage<T>, mongodb::error::Error>
+where
+    T: DeserializeOwned + Send + Sync,
+{
+    let (beyond, direction) = match order {
+        IdOrder::OldestFirst => ("$gt", 1),
+        IdOrder::NewestFirst => ("$lt", -1),
+    };
+    let total_count = collection.count_documents(selected.clone()).await?;
+    let filter = match after {
+        Some(after) => bson::doc! { "$and": [selected, { "_id": { beyond: after } }] },
+        None => selected,
+    };
+    let mut items: Vec<T> = collection
+        .find(filter)
+        .sort(bson::doc! { "_id": direction })
+        .limit(i64::from(limit) + 1)
+        .await?
+        .try_collect()
+        .await?;
+    let has_next_page = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    Ok(crate::KeysetPage {
+        items,
+        has_next_page,
+        total_count,
+    })
+}

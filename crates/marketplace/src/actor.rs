@@ -204,8 +204,9 @@ pub struct TesterProfile {
     pub tester_id: ObjectId,
     /// The tester's level.
     pub experience_level: ExperienceLevel,
-    /// The tester's qualification status as identity stores it; only `"qualified"` may claim.
-    pub qualification_status: String,
+    /// Whether identity records the tester as qualified (a passed qualification test or an
+    /// admin's decision); pending and rejected testers may not claim. The end is checked apart.
+    pub qualified: bool,
     /// When a qualification from a test ends (none: it does not, like an admin's).
     pub qualification_expires_at: Option<DateTime>,
     /// Devices the tester owns.
@@ -220,7 +221,7 @@ impl TesterProfile {
     /// Whether the tester is qualified at `now`: passed and not expired. An expired
     /// qualification stops new claims; seats already held are kept.
     pub fn is_qualified_at(&self, now: DateTime) -> bool {
-        self.qualification_status == "qualified"
+        self.qualified
             && self
                 .qualification_expires_at
                 .is_none_or(|expires_at| expires_at > now)

@@ -91,7 +91,7 @@ fn tester() -> (Actor, TesterProfile) {
         TesterProfile {
             tester_id: id,
             experience_level: ExperienceLevel::Intermediate,
-            qualification_status: "qualified".into(),
+            qualified: true,
             qualification_expires_at: None,
             devices: vec!["iPhone".into()],
             browsers: vec!["Safari".into()],
@@ -468,7 +468,7 @@ async fn claims_distinguish_closed_already_claimed_and_unqualified() {
     assert!(matches!(no_equipment, MarketplaceError::NotQualified));
 
     let (pending_actor, mut pending) = tester();
-    pending.qualification_status = "pending".into();
+    pending.qualified = false;
     let not_yet = fixture
         .service
         .claim_job(&pending_actor, &pending, job.id)

@@ -20,7 +20,6 @@ use bson::{doc, DateTime};
 use escrow::{DisputeSettlement, EscrowActor, EscrowService};
 use foundation::events::{DomainEvent, DomainEventKind};
 use foundation::transaction_retry::in_transaction;
-use futures_util::TryStreamExt;
 use marketplace::{Actor, ActorRole, MarketplaceService, OrgRole, SubmissionStatus};
 use mongodb::error::{ErrorKind, WriteFailure};
 use serde::{Deserialize, Serialize};
@@ -997,26 +996,14 @@ impl TrustService {
         limit: u32,
     ) -> Result<foundation::KeysetPage<Dispute>, TrustError> {
         let theirs = doc! { "$or": [ { "raised_by_id": user_id }, { "respondent_id": user_id } ] };
-        let total_count = self.disputes.count_documents(theirs.clone()).await?;
-        let filter = match after {
-            Some(after) => doc! { "$and": [theirs, { "_id": { "$gt": after } }] },
-            None => theirs,
-        };
-        let mut items: Vec<Dispute> = self
-            .disputes
-            .find(filter)
-            .sort(doc! { "_id": 1 })
-            .limit(i64::from(limit) + 1)
-            .await?
-            .try_collect()
-            .await?;
-        let has_next_page = items.len() > limit as usize;
-        items.truncate(limit as usize);
-        Ok(foundation::KeysetPage {
-            items,
-            has_next_page,
-            total_count,
-        })
+        Ok(foundation::batch::keyset_page(
+            &self.disputes,
+            theirs,
+            foundation::batch::IdOrder::OldestFirst,
+            after,
+            limit,
+        )
+        .await?)
     }
 
     /// The admins' queue, oldest first (by id: the order they were raised in), one keyset page
@@ -1037,26 +1024,14 @@ impl TrustService {
         if let Some(admin) = filter.assigned_admin_id {
             selected.insert("assigned_admin_id", admin);
         }
-        let total_count = self.disputes.count_documents(selected.clone()).await?;
-        let page_filter = match after {
-            Some(after) => doc! { "$and": [selected, { "_id": { "$gt": after } }] },
-            None => selected,
-        };
-        let mut items: Vec<Dispute> = self
-            .disputes
-            .find(page_filter)
-            .sort(doc! { "_id": 1 })
-            .limit(i64::from(limit) + 1)
-            .await?
-            .try_collect()
-            .await?;
-        let has_next_page = items.len() > limit as usize;
-        items.truncate(limit as usize);
-        Ok(foundation::KeysetPage {
-            items,
-            has_next_page,
-            total_count,
-        })
+        Ok(foundation::batch::keyset_page(
+            &self.disputes,
+            selected,
+            foundation::batch::IdOrder::OldestFirst,
+            after,
+            limit,
+        )
+        .await?)
     }
 }
 

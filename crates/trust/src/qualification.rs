@@ -775,26 +775,14 @@ impl TrustService {
     ) -> Result<foundation::KeysetPage<QualificationTest>, TrustError> {
         require_admin(actor)?;
         let selected = doc! { "status": TestStatus::Submitted.as_str() };
-        let total_count = self.attempts().count_documents(selected.clone()).await?;
-        let filter = match after {
-            Some(after) => doc! { "$and": [selected, { "_id": { "$gt": after } }] },
-            None => selected,
-        };
-        let mut items: Vec<QualificationTest> = self
-            .attempts()
-            .find(filter)
-            .sort(doc! { "_id": 1 })
-            .limit(i64::from(limit) + 1)
-            .await?
-            .try_collect()
-            .await?;
-        let has_next_page = items.len() > limit as usize;
-        items.truncate(limit as usize);
-        Ok(foundation::KeysetPage {
-            items,
-            has_next_page,
-            total_count,
-        })
+        Ok(foundation::batch::keyset_page(
+            &self.attempts(),
+            selected,
+            foundation::batch::IdOrder::OldestFirst,
+            after,
+            limit,
+        )
+        .await?)
     }
 
     /// The caller's own attempts, newest first (at most [`MAX_LISTED_ATTEMPTS`]).

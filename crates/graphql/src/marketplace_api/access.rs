@@ -114,11 +114,7 @@ pub fn tester_profile_of(user: &identity::User) -> Option<TesterProfile> {
     Some(TesterProfile {
         tester_id: user.id,
         experience_level,
-        qualification_status: data
-            .qualification_status
-            .unwrap_or(identity::QualificationStatus::Pending)
-            .as_str()
-            .to_string(),
+        qualified: data.qualification_status == Some(identity::QualificationStatus::Qualified),
         qualification_expires_at: data.qualification_expires_at,
         devices: data.devices,
         browsers: data.browsers,
