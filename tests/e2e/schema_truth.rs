@@ -525,6 +525,80 @@ async fn organization_lists_its_projects_and_jobs_to_members_and_project_links_b
         .await
     );
 
+    // Paged one at a time, forwards and backwards, the lists are the same, newest first (each
+    // page is read by keyset in MongoDB, not cut from the whole list).
+    create_project(&gateway, &john, "Second linked shop").await;
+    let all_projects = gateway
+        .ok(Some(&john), LISTS, json!({ "id": organization_id }))
+        .await["organization"]["projects"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|edge| edge["node"]["id"].as_str().expect("id").to_string())
+        .collect::<Vec<_>>();
+    assert!(all_projects.len() >= 2, "{all_projects:?}");
+    for list in ["projects", "jobs"] {
+        let expected: Vec<String> = if list == "projects" {
+            all_projects.clone()
+        } else {
+            ids("jobs")
+        };
+        for (size, cursor_argument) in [("first", "after"), ("last", "before")] {
+            let query = format!(
+                "query($id: ID!, $cursor: String) {{ organization(id: $id) {{ {list}({size}: 1, {cursor_argument}: $cursor) {{
+                    totalCount pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }}
+                    edges {{ node {{ id }} }} }} }} }}"
+            );
+            let mut seen = Vec::new();
+            let mut cursor = serde_json::Value::Null;
+            loop {
+                let page = gateway
+                    .ok(
+                        Some(&john),
+                        &query,
+                        json!({ "id": organization_id, "cursor": cursor }),
+                    )
+                    .await["organization"][list]
+                    .clone();
+                assert_eq!(page["totalCount"], expected.len(), "{page}");
+                for edge in page["edges"].as_array().expect("edges") {
+                    seen.push(edge["node"]["id"].as_str().expect("id").to_string());
+                }
+                let (more, next) = if size == "first" {
+                    (
+                        page["pageInfo"]["hasNextPage"].clone(),
+                        page["pageInfo"]["endCursor"].clone(),
+                    )
+                } else {
+                    (
+                        page["pageInfo"]["hasPreviousPage"].clone(),
+                        page["pageInfo"]["startCursor"].clone(),
+                    )
+                };
+                if more != json!(true) {
+                    break;
+                }
+                assert!(
+                    seen.len() <= expected.len(),
+                    "paging does not end: {seen:?}"
+                );
+                cursor = next;
+            }
+            if size == "last" {
+                seen.reverse();
+            }
+            assert_eq!(seen, expected, "{list} paged by {size}");
+        }
+    }
+    let bad_cursor = gateway
+        .graphql(
+            Some(&john),
+            "query($id: ID!) { organization(id: $id) { jobs(first: 1, after: \"bm90LWFuLWlk\") { totalCount } } }",
+            json!({ "id": organization_id }),
+        )
+        .await;
+    assert_eq!(outcome(&bad_cursor), "BAD_USER_INPUT", "{bad_cursor}");
+
     // A member of another organization learns nothing; a tester testing one of its jobs sees
     // the job's project but not the organization behind it.
     let outsider = gateway

@@ -10,6 +10,8 @@ use futures_util::TryStreamExt;
 use mongodb::Collection;
 use serde::de::DeserializeOwned;
 
+use crate::PageDirection;
+
 /// Documents asked for in a batch query's first reply, so one batch is one command (not a `find`
 /// plus `getMore`s) up to this many documents or 16 MiB.
 pub const BATCH_REPLY_DOCUMENTS: u32 = 10_000;
@@ -100,24 +102,51 @@ pub async fn keyset_page<T>(
 where
     T: DeserializeOwned + Send + Sync,
 {
-    let (beyond, direction) = match order {
-        IdOrder::OldestFirst => ("$gt", 1),
-        IdOrder::NewestFirst => ("$lt", -1),
-    };
+    keyset_page_towards(
+        collection,
+        selected,
+        order,
+        PageDirection::Forward,
+        after,
+        limit,
+    )
+    .await
+}
+
+/// [`keyset_page`] read either way: `Forward` takes at most `limit` after `cursor`, `Backward`
+/// at most `limit` before it (the last `limit` of the list without one). The items are in the
+/// list's order either way; `has_next_page` tells whether more lie beyond them in the reading
+/// direction (after the last item forward, before the first backward).
+pub async fn keyset_page_towards<T>(
+    collection: &Collection<T>,
+    selected: Document,
+    order: IdOrder,
+    direction: PageDirection,
+    cursor: Option<bson::oid::ObjectId>,
+    limit: u32,
+) -> Result<crate::KeysetPage<T>, mongodb::error::Error>
+where
+    T: DeserializeOwned + Send + Sync,
+{
+    let ascending = (order == IdOrder::OldestFirst) == (direction == PageDirection::Forward);
+    let (beyond, sort) = if ascending { ("$gt", 1) } else { ("$lt", -1) };
     let total_count = collection.count_documents(selected.clone()).await?;
-    let filter = match after {
-        Some(after) => bson::doc! { "$and": [selected, { "_id": { beyond: after } }] },
+    let filter = match cursor {
+        Some(cursor) => bson::doc! { "$and": [selected, { "_id": { beyond: cursor } }] },
         None => selected,
     };
     let mut items: Vec<T> = collection
         .find(filter)
-        .sort(bson::doc! { "_id": direction })
+        .sort(bson::doc! { "_id": sort })
         .limit(i64::from(limit) + 1)
         .await?
         .try_collect()
         .await?;
     let has_next_page = items.len() > limit as usize;
     items.truncate(limit as usize);
+    if direction == PageDirection::Backward {
+        items.reverse();
+    }
     Ok(crate::KeysetPage {
         items,
         has_next_page,

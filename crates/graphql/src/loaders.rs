@@ -80,24 +80,6 @@ batch_loader!(
 );
 
 batch_loader!(
-    /// Every project made for each organization, newest first.
-    ProjectsByOrganizationLoader: Vec<marketplace::Project>,
-    |services, keys| services
-        .marketplace()
-        .projects_by_organization_ids(keys)
-        .await?
-);
-
-batch_loader!(
-    /// Every job made for each organization, newest first.
-    JobsByOrganizationLoader: Vec<marketplace::Job>,
-    |services, keys| services
-        .marketplace()
-        .jobs_by_organization_ids(keys)
-        .await?
-);
-
-batch_loader!(
     /// Every submission of each tester, drafts included, newest first.
     SubmissionsByTesterLoader: Vec<marketplace::Submission>,
     |services, keys| services
@@ -293,8 +275,6 @@ fn install_with_users(
         .data(loader(CredentialReadsByProjectLoader(services()), caching))
         .data(loader(TemplateLoader(services()), caching))
         .data(loader(EscrowByJobLoader(services()), caching))
-        .data(loader(ProjectsByOrganizationLoader(services()), caching))
-        .data(loader(JobsByOrganizationLoader(services()), caching))
         .data(loader(SubmissionsByTesterLoader(services()), caching))
         .data(loader(OrganizationUsageLoader(services()), caching))
         .data(loader(RatingsBySubmissionLoader(services()), caching))

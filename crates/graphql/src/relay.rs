@@ -208,6 +208,54 @@ where
     connection
 }
 
+/// The Relay arguments of a list read by keyset in MongoDB: the direction, the page size and
+/// the `_id` the cursor names (`BAD_USER_INPUT` on `after`/`before` for anything else).
+pub fn keyset_request(
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+) -> Result<(PageDirection, Option<ObjectId>, u32), ApiError> {
+    let page = page_request(first, after, last, before)
+        .validate()
+        .map_err(page_error)?;
+    let argument = match page.direction {
+        PageDirection::Forward => "after",
+        PageDirection::Backward => "before",
+    };
+    let cursor = page
+        .cursor
+        .map(|cursor| {
+            ObjectId::parse_str(&cursor.position)
+                .map_err(|_| ApiError::bad_input(argument, "is not a cursor of this list"))
+        })
+        .transpose()?;
+    let limit = u32::try_from(page.limit).unwrap_or(0);
+    Ok((page.direction, cursor, limit))
+}
+
+/// A connection over one keyset page read in `direction` from `cursor`
+/// ([`foundation::batch::keyset_page_towards`]).
+pub fn keyset_connection_towards<T, N>(
+    direction: PageDirection,
+    cursor: Option<ObjectId>,
+    page: foundation::KeysetPage<T>,
+    id_of: impl Fn(&T) -> ObjectId,
+    to_node: impl Fn(T) -> N,
+) -> ListConnection<N>
+where
+    N: async_graphql::OutputType,
+{
+    let more = page.has_next_page;
+    let (has_previous_page, has_next_page) = match direction {
+        PageDirection::Forward => (cursor.is_some(), more),
+        PageDirection::Backward => (more, cursor.is_some()),
+    };
+    let mut connection = keyset_connection(has_previous_page, page, id_of, to_node);
+    connection.has_next_page = has_next_page;
+    connection
+}
+
 /// Pages a complete, ordered list in memory; cursors are positions in that list.
 ///
 /// Used for lists that are bounded by design (a user's sessions, an organization's members,

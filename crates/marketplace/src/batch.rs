@@ -185,36 +185,46 @@ impl MarketplaceService {
 }
 
 impl MarketplaceService {
-    /// Every project made for each organization, newest first, one `$in` query on the indexed
-    /// `organization_id`. Callers decide who may see them.
-    pub async fn projects_by_organization_ids(
+    /// One keyset page of the projects made for an organization, newest first (by `_id`, on
+    /// the indexed `organization_id`): at most `limit` after (`Forward`) or before
+    /// (`Backward`) the project `cursor`, with how many there are. Callers decide who may see
+    /// them.
+    pub async fn projects_of_organization(
         &self,
-        organization_ids: &[ObjectId],
-    ) -> Result<HashMap<ObjectId, Vec<crate::Project>>, MarketplaceError> {
-        let projects = find_batch(
+        organization_id: ObjectId,
+        direction: foundation::PageDirection,
+        cursor: Option<ObjectId>,
+        limit: u32,
+    ) -> Result<foundation::KeysetPage<crate::Project>, MarketplaceError> {
+        Ok(foundation::batch::keyset_page_towards(
             &self.projects,
-            doc! { "organization_id": { "$in": organization_ids } },
-            newest_first(),
+            doc! { "organization_id": organization_id },
+            foundation::batch::IdOrder::NewestFirst,
+            direction,
+            cursor,
+            limit,
         )
-        .await?;
-        Ok(group_by_parent(projects, usize::MAX, |project| {
-            project.organization_id
-        }))
+        .await?)
     }
 
-    /// Every job made for each organization, newest first, one `$in` query on the indexed
-    /// `organization_id`. Callers decide who may see them.
-    pub async fn jobs_by_organization_ids(
+    /// One keyset page of the jobs made for an organization, newest first, as
+    /// [`MarketplaceService::projects_of_organization`] pages projects.
+    pub async fn jobs_of_organization(
         &self,
-        organization_ids: &[ObjectId],
-    ) -> Result<HashMap<ObjectId, Vec<Job>>, MarketplaceError> {
-        let jobs = find_batch(
+        organization_id: ObjectId,
+        direction: foundation::PageDirection,
+        cursor: Option<ObjectId>,
+        limit: u32,
+    ) -> Result<foundation::KeysetPage<Job>, MarketplaceError> {
+        Ok(foundation::batch::keyset_page_towards(
             &self.jobs,
-            doc! { "organization_id": { "$in": organization_ids } },
-            newest_first(),
+            doc! { "organization_id": organization_id },
+            foundation::batch::IdOrder::NewestFirst,
+            direction,
+            cursor,
+            limit,
         )
-        .await?;
-        Ok(group_by_parent(jobs, usize::MAX, |job| job.organization_id))
+        .await?)
     }
 
     /// Every submission of each tester, drafts included, newest first, one `$in` query on the

@@ -49,7 +49,7 @@ pub fn specs() -> Vec<CollectionSpec> {
 fn projects() -> CollectionSpec {
     CollectionSpec::new(PROJECTS)
         .index(index(doc! { "client_id": 1, "status": 1 }))
-        .index(index(doc! { "organization_id": 1 }))
+        .index(index(doc! { "organization_id": 1, "_id": -1 }))
         .index(index(doc! { "created_at": -1 }))
         .index(index(doc! { "name": "text", "description": "text" }))
         .validator(doc! { "$jsonSchema": {
@@ -76,6 +76,7 @@ fn jobs() -> CollectionSpec {
         .index(index(doc! { "test_type": 1 }))
         .index(index(doc! { "tester_level": 1, "status": 1 }))
         .index(index(doc! { "organization_id": 1, "status": 1 }))
+        .index(index(doc! { "organization_id": 1, "_id": -1 }))
         .validator(doc! { "$jsonSchema": {
             "bsonType": "object",
             "required": [

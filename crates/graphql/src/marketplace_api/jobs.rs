@@ -86,18 +86,21 @@ pub async fn jobs_of_organization(
             "only the organization's members and admins may list its jobs".to_string(),
         ));
     }
-    let jobs: Vec<_> = load(
-        ctx,
-        crate::loaders::JobsByOrganizationLoader(services(ctx).clone()),
-        organization_id,
-    )
-    .await?
-    .unwrap_or_default()
-    .into_iter()
-    .filter(|job| job_visible(&actor, job))
-    .collect();
-    crate::loaders::remember_jobs(ctx, &jobs).await;
-    connection_from_list(&page_request(first, after, last, before), jobs, Job)
+    // Read one page at a time in MongoDB: an organization's jobs grow without bound.
+    let (direction, cursor, limit) = crate::relay::keyset_request(first, after, last, before)?;
+    let mut page = services(ctx)
+        .marketplace()
+        .jobs_of_organization(organization_id, direction, cursor, limit)
+        .await?;
+    page.items.retain(|job| job_visible(&actor, job));
+    crate::loaders::remember_jobs(ctx, &page.items).await;
+    Ok(crate::relay::keyset_connection_towards(
+        direction,
+        cursor,
+        page,
+        |job| job.id,
+        Job,
+    ))
 }
 
 /// Narrows `availableJobs`.

@@ -7,7 +7,7 @@ use bson::oid::ObjectId;
 use super::access::{actor, limits_for};
 use super::types::Project;
 use crate::error::{ApiError, ApiResult};
-use crate::loaders::{load, ProjectLoader, ProjectsByClientLoader, ProjectsByOrganizationLoader};
+use crate::loaders::{load, ProjectLoader, ProjectsByClientLoader};
 use crate::relay::{connection_from_list, page_request, GlobalId, ListConnection, NodeType};
 use crate::viewer::{Authenticated, SignedInUser};
 use crate::Services;
@@ -71,17 +71,21 @@ pub async fn projects_of_organization(
             "only the organization's members and admins may list its projects".to_string(),
         ));
     }
-    let projects = load(
-        ctx,
-        ProjectsByOrganizationLoader(services(ctx).clone()),
-        organization_id,
-    )
-    .await?
-    .unwrap_or_default()
-    .into_iter()
-    .filter(|project| project_visible(&actor, project))
-    .collect();
-    connection_from_list(&page_request(first, after, last, before), projects, Project)
+    // Read one page at a time in MongoDB: an organization's projects grow without bound.
+    let (direction, cursor, limit) = crate::relay::keyset_request(first, after, last, before)?;
+    let mut page = services(ctx)
+        .marketplace()
+        .projects_of_organization(organization_id, direction, cursor, limit)
+        .await?;
+    page.items
+        .retain(|project| project_visible(&actor, project));
+    Ok(crate::relay::keyset_connection_towards(
+        direction,
+        cursor,
+        page,
+        |project| project.id,
+        Project,
+    ))
 }
 
 /// Project queries.
