@@ -73,6 +73,7 @@ mod service;
 mod settings;
 mod stripe_provider;
 mod use_cases;
+pub mod visibility;
 mod webhooks;
 
 pub use collections::{ESCROW_IDEMPOTENCY_KEYS, ESCROW_TRANSACTIONS};

@@ -69,6 +69,13 @@ impl Default for OrganizationRules {
 }
 
 impl Actor {
+    /// Whether the caller may make jobs from premium templates: platform admins, members of an
+    /// organization, and individual clients whose membership tier includes them
+    /// (`tier_includes_premium`, identity's rule for the tier).
+    pub fn may_use_premium_templates(&self, tier_includes_premium: bool) -> bool {
+        self.role == ActorRole::Admin || self.organization.is_some() || tier_includes_premium
+    }
+
     /// Whether the caller owns something created by `client_id` for `organization_id`.
     ///
     /// What an organization owns belongs to the organization, not to the member who created it

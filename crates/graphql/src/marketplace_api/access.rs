@@ -240,17 +240,18 @@ pub async fn payment_source(
     )
 }
 
-/// Whether the signed-in client may use premium templates: a `pro` or `team` membership tier, or
-/// membership of an organization. Admins may use every template.
+/// Whether the signed-in client may use premium templates (the marketplace's rule,
+/// [`Actor::may_use_premium_templates`]); the membership tier is read only when it decides.
 pub async fn premium_allowed(ctx: &Context<'_>, actor: &Actor) -> ApiResult<bool> {
-    if actor.role == ActorRole::Admin || actor.organization.is_some() {
+    if actor.may_use_premium_templates(false) {
         return Ok(true);
     }
     let user = require_user(ctx, actor.user_id).await?;
-    Ok(user
+    let tier_includes_premium = user
         .client_data
         .and_then(|data| data.membership_tier)
-        .is_some_and(identity::MembershipTier::premium_templates))
+        .is_some_and(identity::MembershipTier::premium_templates);
+    Ok(actor.may_use_premium_templates(tier_includes_premium))
 }
 
 async fn require_user(ctx: &Context<'_>, user_id: ObjectId) -> ApiResult<identity::User> {

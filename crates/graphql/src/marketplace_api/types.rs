@@ -594,7 +594,7 @@ impl Job {
         ctx: &Context<'_>,
     ) -> ApiResult<Option<super::escrow_types::EscrowStatus>> {
         let actor = super::access::actor(ctx).await?;
-        if !actor.administers(self.0.client_id, self.0.organization_id) {
+        if !escrow::visibility::escrow_visible(&actor, &self.0) {
             return Err(ApiError::Forbidden(
                 "only the job's client, their organization's owners and admins, and admins may see its escrow status"
                     .to_string(),
@@ -615,7 +615,7 @@ impl Job {
     /// owners and admins, and platform admins only.
     async fn escrow(&self, ctx: &Context<'_>) -> ApiResult<Option<super::escrow_types::JobEscrow>> {
         let actor = super::access::actor(ctx).await?;
-        if !actor.administers(self.0.client_id, self.0.organization_id) {
+        if !escrow::visibility::escrow_visible(&actor, &self.0) {
             return Err(ApiError::Forbidden(
                 "only the job's client, their organization's owners and admins, and admins may see its escrow"
                     .to_string(),
@@ -925,7 +925,7 @@ impl Submission {
             let job = load(ctx, JobLoader(services(ctx).clone()), self.0.job_id)
                 .await?
                 .ok_or_else(|| ApiError::NotFound("job not found".to_string()))?;
-            if !actor.administers(job.client_id, job.organization_id) {
+            if !escrow::visibility::payout_visible(&actor, self.0.tester_id, &job) {
                 return Err(ApiError::Forbidden(
                     "only the tester, the job's client and their organization's admins may see this payout"
                         .to_string(),
