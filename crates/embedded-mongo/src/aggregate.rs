@@ -46,6 +46,12 @@ enum Stage {
         filter: Document,
         matcher: Box<Matcher>,
     },
+    /// A first `$match` with `$text`: the caller answers it with the collection's text index
+    /// before the pipeline runs ([`Pipeline::parse_over_collection`]), so running it keeps its
+    /// input.
+    TextMatch {
+        filter: Document,
+    },
     Shape(Shape),
     Group(Group),
     Sort(SortSpec),
@@ -69,6 +75,9 @@ enum Stage {
     Redact(Expression),
 }
 
+/// mongod's code for a `$match` with `$text` anywhere but first in a pipeline over a collection.
+const TEXT_NOT_FIRST: i32 = 17313;
+
 /// The code a community mongod 7.0 answers an Atlas Search stage with (it has no name).
 const ATLAS_ONLY_STAGE: i32 = 6047401;
 
@@ -77,16 +86,39 @@ fn error(code: i32, message: impl Into<String>) -> CommandError {
 }
 
 impl Pipeline {
-    /// Parses the stages; an unknown stage is code 40324.
+    /// Parses the stages; an unknown stage is code 40324. `$text` is refused anywhere (code
+    /// 17313): only a pipeline over a collection may start with it.
     pub fn parse(stages: &[Bson]) -> CommandResult<Pipeline> {
         parse_pipeline(stages, 0, false)
+    }
+
+    /// [`Pipeline::parse`] for an `aggregate` over a collection, whose first stage may be a
+    /// `$match` with `$text` (as on mongod): the caller must answer
+    /// [`Pipeline::leading_match`] with the collection's text index before running it.
+    pub fn parse_over_collection(stages: &[Bson]) -> CommandResult<Pipeline> {
+        let mut pipeline = Vec::with_capacity(stages.len());
+        for (index, stage) in stages.iter().enumerate() {
+            match parse_pipeline(std::slice::from_ref(stage), 0, false) {
+                Ok(mut parsed) => pipeline.append(&mut parsed.stages),
+                Err(error) if index == 0 && error.code == TEXT_NOT_FIRST => {
+                    let filter = stage
+                        .as_document()
+                        .and_then(|stage| stage.get_document("$match").ok())
+                        .cloned()
+                        .ok_or(error)?;
+                    pipeline.push(Stage::TextMatch { filter });
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(Pipeline { stages: pipeline })
     }
 
     /// The filter of a leading `$match`, which the caller may answer with an index before
     /// running the pipeline (the pipeline still applies it).
     pub fn leading_match(&self) -> Option<&Document> {
         match self.stages.first() {
-            Some(Stage::Match { filter, .. }) => Some(filter),
+            Some(Stage::Match { filter, .. } | Stage::TextMatch { filter }) => Some(filter),
             _ => None,
         }
     }
@@ -167,9 +199,19 @@ fn parse_stage(stage: &Document, depth: usize, in_facet: bool) -> CommandResult<
                     "the match filter must be an expression in an object",
                 ));
             };
+            let matcher = Matcher::parse(filter).map_err(|failure| {
+                if failure.code == codes::INDEX_NOT_FOUND {
+                    error(
+                        TEXT_NOT_FIRST,
+                        "$match with $text is only allowed as the first pipeline stage",
+                    )
+                } else {
+                    failure
+                }
+            })?;
             Ok(Stage::Match {
                 filter: filter.clone(),
-                matcher: Box::new(Matcher::parse(filter)?),
+                matcher: Box::new(matcher),
             })
         }
         "$project" => Ok(Stage::Shape(Shape::parse_project(spec)?)),
@@ -451,6 +493,7 @@ impl Stage {
                 }
                 Ok(kept)
             }
+            Stage::TextMatch { .. } => Ok(documents),
             Stage::Shape(shape) => documents
                 .into_iter()
                 .map(|document| shape.apply(&document, variables))

@@ -772,3 +772,59 @@ async fn coll_stats_counts_documents_and_their_bson_size() {
     assert_eq!(reply.get_i64("nindexes").unwrap(), 1);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_search_counts_and_aggregates_when_its_match_comes_first() {
+    let server = start().await;
+    let client = direct_client(&server).await;
+    let articles = client.database("search").collection::<Document>("articles");
+    articles
+        .create_index(
+            mongodb::IndexModel::builder()
+                .keys(doc! {"title": "text", "body": "text"})
+                .build(),
+        )
+        .await
+        .unwrap();
+    articles
+        .insert_many(vec![
+            doc! {"_id": 1, "title": "Checkout flow", "body": "pay with a card"},
+            doc! {"_id": 2, "title": "Login", "body": "the checkout button is hidden"},
+            doc! {"_id": 3, "title": "Search", "body": "nothing about paying"},
+        ])
+        .await
+        .unwrap();
+    // The driver counts with an aggregation whose first stage is the filter's `$match`.
+    let counted = articles
+        .count_documents(doc! {"$text": {"$search": "checkout"}})
+        .await
+        .unwrap();
+    assert_eq!(counted, 2);
+    let combined = articles
+        .count_documents(doc! {"$and": [{"$text": {"$search": "checkout"}}, {"_id": {"$gt": 1}}]})
+        .await
+        .unwrap();
+    assert_eq!(combined, 1);
+    let grouped: Vec<Document> = articles
+        .aggregate(vec![
+            doc! {"$match": {"$text": {"$search": "checkout"}}},
+            doc! {"$sort": {"_id": 1}},
+            doc! {"$project": {"_id": 1}},
+        ])
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(grouped, vec![doc! {"_id": 1}, doc! {"_id": 2}]);
+    // Anywhere but first it is refused, as mongod refuses it.
+    let later = articles
+        .aggregate(vec![
+            doc! {"$sort": {"_id": 1}},
+            doc! {"$match": {"$text": {"$search": "checkout"}}},
+        ])
+        .await
+        .unwrap_err();
+    assert_eq!(command_code(&later), Some(17313), "{later}");
+    server.shutdown().await;
+}

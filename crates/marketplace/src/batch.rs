@@ -131,18 +131,7 @@ impl MarketplaceService {
             owners.push(doc! { "organization_id": organization_id });
         }
         let filter = doc! { "$and": [ { "$text": { "$search": text } }, { "$or": owners } ] };
-        // Counted by reading the matching ids rather than `countDocuments`: that is an
-        // aggregation, and the embedded store's `$match` has no text index to run `$text` on.
-        // The owner's projects are few (bounded by the plan's `max_projects` plus archives).
-        let matching: Vec<bson::Document> = self
-            .projects
-            .clone_with_type::<bson::Document>()
-            .find(filter.clone())
-            .projection(doc! { "_id": 1 })
-            .await?
-            .try_collect()
-            .await?;
-        let total_count = matching.len() as u64;
+        let total_count = self.projects.count_documents(filter.clone()).await?;
         // One more than asked tells whether a next page exists.
         let mut items: Vec<crate::Project> = self
             .projects

@@ -1394,7 +1394,9 @@ impl Store {
         };
         let collection = collection.as_str();
         {
-            let pipeline = aggregate::Pipeline::parse(&stages)?;
+            // The leading `$match` is answered below with the collection's indexes (its text
+            // index for `$text`), so it may use `$text`.
+            let pipeline = aggregate::Pipeline::parse_over_collection(&stages)?;
             let input = match catalog.collection(database, collection) {
                 None => Vec::new(),
                 Some(target) => {
