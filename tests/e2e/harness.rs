@@ -30,6 +30,72 @@ pub struct TestGateway {
     pub database: mongodb::Database,
     /// Numbers the simulated client addresses of [`TestGateway::register`].
     next_client: AtomicU32,
+    /// This gateway's entry in the [`watchdog`]'s list.
+    watched: u64,
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        watchdog::forget(self.watched);
+    }
+}
+
+/// Ends the whole run, naming the test, when one test's gateway has run for
+/// [`watchdog::LIMIT`]: a test waiting forever (a lost event, a stuck shutdown) becomes a failure
+/// that says where, instead of a run the CI machine kills without a word. No test comes near it
+/// (the slowest take tens of seconds).
+mod watchdog {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, Once};
+    use std::time::{Duration, Instant};
+
+    pub const LIMIT: Duration = Duration::from_secs(10 * 60);
+
+    static RUNNING: Mutex<Option<HashMap<u64, (String, Instant)>>> = Mutex::new(None);
+    static STARTED: Once = Once::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+    /// Records a gateway started by the current test; returns its entry.
+    pub fn watch() -> u64 {
+        STARTED.call_once(|| {
+            std::thread::spawn(|| loop {
+                std::thread::sleep(Duration::from_secs(10));
+                let overdue = RUNNING.lock().ok().and_then(|running| {
+                    running.as_ref()?.values().find_map(|(test, since)| {
+                        (since.elapsed() > LIMIT).then(|| (test.clone(), since.elapsed()))
+                    })
+                });
+                if let Some((test, elapsed)) = overdue {
+                    eprintln!(
+                        "e2e watchdog: {test} has run for {} s (limit {} s); ending the run",
+                        elapsed.as_secs(),
+                        LIMIT.as_secs()
+                    );
+                    std::process::exit(101);
+                }
+            });
+        });
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("an unnamed test")
+            .to_string();
+        if let Ok(mut running) = RUNNING.lock() {
+            running
+                .get_or_insert_with(HashMap::new)
+                .insert(id, (test, Instant::now()));
+        }
+        id
+    }
+
+    /// The gateway's test is over.
+    pub fn forget(id: u64) {
+        if let Ok(mut running) = RUNNING.lock() {
+            if let Some(running) = running.as_mut() {
+                running.remove(&id);
+            }
+        }
+    }
 }
 
 impl TestGateway {
@@ -95,6 +161,7 @@ impl TestGateway {
                 .expect("HTTP client"),
             database,
             next_client: AtomicU32::new(1),
+            watched: watchdog::watch(),
         }
     }
 

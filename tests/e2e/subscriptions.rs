@@ -55,10 +55,12 @@ async fn send(socket: &mut Socket, message: Value) {
         .expect("sent");
 }
 
-/// The next text or close message within 15 s, skipping pings and graphql-ws keep-alives.
+/// The next text or close message within 15 s, skipping pings and graphql-ws keep-alives (which
+/// do not extend the wait: a message that never comes fails the test instead of hanging it).
 async fn next(socket: &mut Socket) -> Message {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let message = tokio::time::timeout(Duration::from_secs(15), socket.next())
+        let message = tokio::time::timeout_at(deadline, socket.next())
             .await
             .expect("the server answers in time")
             .expect("the socket is open")
@@ -513,6 +515,8 @@ async fn each_job_change_is_resolved_afresh_down_to_its_submissions() {
 async fn sse_events(response: &mut reqwest::Response, count: usize) -> Vec<(String, Value)> {
     let mut buffer = String::new();
     let mut events = Vec::new();
+    // Keep-alive comments do not extend the wait.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         while let Some(end) = buffer.find("\n\n") {
             let block: String = buffer.drain(..end + 2).collect();
@@ -535,7 +539,7 @@ async fn sse_events(response: &mut reqwest::Response, count: usize) -> Vec<(Stri
                 return events;
             }
         }
-        let chunk = tokio::time::timeout(Duration::from_secs(15), response.chunk())
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
             .await
             .expect("the server sends in time")
             .expect("the stream is readable");

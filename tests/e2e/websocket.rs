@@ -44,10 +44,11 @@ async fn send(socket: &mut Socket, message: Value) {
         .expect("sent");
 }
 
-/// The next text or close message, within 10 s.
+/// The next text or close message, within 10 s (pings do not extend the wait).
 async fn next(socket: &mut Socket) -> Message {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        let message = tokio::time::timeout_at(deadline, socket.next())
             .await
             .expect("the server answers")
             .expect("the socket is open")

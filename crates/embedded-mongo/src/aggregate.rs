@@ -28,6 +28,19 @@ pub trait PipelineContext {
     /// Every document of `collection` in the pipeline's database, in natural order; an absent
     /// collection is empty.
     fn collection_documents(&self, collection: &str) -> CommandResult<Vec<Document>>;
+
+    /// The documents of `collection` whose `path` holds one of `values` (which are plain values:
+    /// no null, array or regular expression), found through an index when one serves `path` —
+    /// a superset is fine, the caller still compares. `None` when this context cannot narrow
+    /// the read (the caller then reads every document).
+    fn documents_holding(
+        &self,
+        _collection: &str,
+        _path: &str,
+        _values: &[Bson],
+    ) -> CommandResult<Option<Vec<Document>>> {
+        Ok(None)
+    }
 }
 
 /// Pipelines nested deeper than this (through `$lookup`, `$facet`, `$unionWith`) are rejected.
@@ -1027,35 +1040,65 @@ impl Lookup {
         context: &dyn PipelineContext,
         variables: &Variables,
     ) -> CommandResult<Vec<Document>> {
-        let foreign = context.collection_documents(&self.from)?;
-        // The equality keys of every foreign document, computed once for the whole stage.
-        let foreign_keys: Option<Vec<BTreeSet<OrderedBson>>> =
-            self.foreign_field.as_ref().map(|path| {
-                foreign
-                    .iter()
-                    .map(|document| {
-                        let mut values = Vec::new();
-                        document_query_values(document, path, &mut values, true);
-                        values.into_iter().map(OrderedBson).collect()
-                    })
-                    .collect()
-            });
+        // The whole foreign collection with each document's equality keys, read only when a
+        // document's keys cannot be looked up by index (mongod uses the foreign field's index the
+        // same way).
+        let mut everything: Option<ForeignCollection> = None;
+        let keys_of = |document: &Document, path: &[String]| -> BTreeSet<OrderedBson> {
+            let mut values = Vec::new();
+            document_query_values(document, path, &mut values, true);
+            values.into_iter().map(OrderedBson).collect()
+        };
         let mut output = Vec::with_capacity(documents.len());
         for mut document in documents {
-            let candidates: Vec<Document> = match (&self.local_field, &foreign_keys) {
-                (Some(path), Some(keys)) => {
-                    let mut values = Vec::new();
-                    document_query_values(&document, path, &mut values, false);
-                    let wanted: BTreeSet<OrderedBson> =
-                        values.into_iter().map(OrderedBson).collect();
-                    foreign
-                        .iter()
-                        .zip(keys)
-                        .filter(|(_, keys)| wanted.iter().any(|value| keys.contains(value)))
-                        .map(|(foreign_document, _)| foreign_document.clone())
-                        .collect()
+            let wanted: Option<BTreeSet<OrderedBson>> = self.local_field.as_ref().map(|path| {
+                let mut values = Vec::new();
+                document_query_values(&document, path, &mut values, false);
+                values.into_iter().map(OrderedBson).collect()
+            });
+            let narrowed = match (&wanted, &self.foreign_field) {
+                (Some(wanted), Some(path)) if wanted.iter().all(|value| plain_value(&value.0)) => {
+                    let values: Vec<Bson> = wanted.iter().map(|value| value.0.clone()).collect();
+                    context
+                        .documents_holding(&self.from, &path.join("."), &values)?
+                        .map(|found| {
+                            found
+                                .into_iter()
+                                .filter(|candidate| {
+                                    let keys = keys_of(candidate, path);
+                                    wanted.iter().any(|value| keys.contains(value))
+                                })
+                                .collect::<Vec<Document>>()
+                        })
                 }
-                _ => foreign.clone(),
+                _ => None,
+            };
+            let candidates: Vec<Document> = match narrowed {
+                Some(found) => found,
+                None => {
+                    if everything.is_none() {
+                        let foreign = context.collection_documents(&self.from)?;
+                        let keys = self.foreign_field.as_ref().map(|path| {
+                            foreign
+                                .iter()
+                                .map(|document| keys_of(document, path))
+                                .collect()
+                        });
+                        everything = Some((foreign, keys));
+                    }
+                    let Some((foreign, foreign_keys)) = everything.as_ref() else {
+                        unreachable!("read just above")
+                    };
+                    match (&wanted, foreign_keys) {
+                        (Some(wanted), Some(keys)) => foreign
+                            .iter()
+                            .zip(keys)
+                            .filter(|(_, keys)| wanted.iter().any(|value| keys.contains(value)))
+                            .map(|(foreign_document, _)| foreign_document.clone())
+                            .collect(),
+                        _ => foreign.clone(),
+                    }
+                }
             };
             let joined = match &self.pipeline {
                 Some(pipeline) => {
@@ -1077,6 +1120,19 @@ impl Lookup {
         }
         Ok(output)
     }
+}
+
+/// A `$lookup`'s whole foreign collection, with each document's equality keys on the foreign
+/// field (when the stage has one).
+type ForeignCollection = (Vec<Document>, Option<Vec<BTreeSet<OrderedBson>>>);
+
+/// A value an index lookup answers exactly: null (which also matches missing fields), arrays
+/// and regular expressions have semantics an equality lookup does not capture.
+fn plain_value(value: &Bson) -> bool {
+    !matches!(
+        value,
+        Bson::Null | Bson::Undefined | Bson::Array(_) | Bson::RegularExpression(_)
+    )
 }
 
 /// Accumulator operators of `$group` (and `$bucket`'s `output`).

@@ -261,6 +261,8 @@ pub struct Transaction {
 struct DatabaseView<'a> {
     catalog: &'a Catalog,
     database: &'a str,
+    /// The engine's count of documents examined (`documents_examined`).
+    examined: &'a std::sync::atomic::AtomicU64,
 }
 
 /// Most views stacked on views, as in mongod.
@@ -346,6 +348,28 @@ impl aggregate::PipelineContext for DatabaseView<'_> {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    fn documents_holding(
+        &self,
+        collection: &str,
+        path: &str,
+        values: &[Bson],
+    ) -> CommandResult<Option<Vec<Document>>> {
+        if resolve_view(self.catalog, self.database, collection)?.is_some() {
+            return Ok(None);
+        }
+        let Some(target) = self.catalog.collection(self.database, collection) else {
+            return Ok(Some(Vec::new()));
+        };
+        let filter = bson::doc! { path: { "$in": values.to_vec() } };
+        let filter = plan::Filter::parse(&filter, Some(target), None)?;
+        Ok(Some(
+            plan::matching(target, &filter, self.examined, None)?
+                .into_iter()
+                .map(|hit| (*hit.document).clone())
+                .collect(),
+        ))
     }
 }
 
@@ -1356,7 +1380,11 @@ impl Store {
     ) -> CommandResult<Vec<Document>> {
         self.read(txn, |catalog| {
             let pipeline = aggregate::Pipeline::parse(pipeline)?;
-            let view = DatabaseView { catalog, database };
+            let view = DatabaseView {
+                catalog,
+                database,
+                examined: &self.engine.examined,
+            };
             pipeline.run(input, &view, variables)
         })
     }
@@ -1410,7 +1438,11 @@ impl Store {
                         .collect()
                 }
             };
-            let view = DatabaseView { catalog, database };
+            let view = DatabaseView {
+                catalog,
+                database,
+                examined: &self.engine.examined,
+            };
             pipeline.run(input, &view, variables)
         }
     }

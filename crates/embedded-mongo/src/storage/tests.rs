@@ -1053,6 +1053,59 @@ fn indexed_lookups_examine_only_the_matches() {
 }
 
 #[test]
+fn a_lookup_on_an_indexed_field_examines_only_the_matches() {
+    let store = memory_store();
+    let people: Vec<Document> = (0..10_000)
+        .map(|i| doc! {"_id": i, "name": format!("person {i}"), "team": i % 100})
+        .collect();
+    assert_eq!(insert(&store, "people", people).n, 10_000);
+    let orders = vec![
+        doc! {"_id": 1, "buyer": 42},
+        doc! {"_id": 2, "buyer": [7, 9_999]},
+        doc! {"_id": 3},
+    ];
+    insert(&store, "orders", orders);
+    let pipeline = [
+        Bson::Document(doc! {"$match": {"_id": {"$in": [1, 2]}}}),
+        Bson::Document(doc! {"$lookup": {
+            "from": "people", "localField": "buyer", "foreignField": "_id", "as": "people",
+        }}),
+        Bson::Document(doc! {"$project": {"people.name": 1}}),
+    ];
+    let before = store.documents_examined();
+    let joined = store
+        .aggregate(None, "db", "orders", &pipeline, &Variables::new())
+        .unwrap();
+    let examined = store.documents_examined() - before;
+    assert_eq!(
+        joined,
+        vec![
+            doc! {"_id": 1, "people": [{"name": "person 42"}]},
+            doc! {"_id": 2, "people": [{"name": "person 7"}, {"name": "person 9999"}]},
+        ]
+    );
+    // Two orders, then one person for the first and two for the second: not 10,000 people.
+    assert_eq!(examined, 2 + 1 + 2);
+    // A missing local field matches foreign documents without the field (none here): that
+    // reads the collection, as equality on null must.
+    let missing = store
+        .aggregate(
+            None,
+            "db",
+            "orders",
+            &[
+                Bson::Document(doc! {"$match": {"_id": 3}}),
+                Bson::Document(doc! {"$lookup": {
+                    "from": "people", "localField": "buyer", "foreignField": "_id", "as": "people",
+                }}),
+            ],
+            &Variables::new(),
+        )
+        .unwrap();
+    assert_eq!(missing, vec![doc! {"_id": 3, "people": []}]);
+}
+
+#[test]
 fn multikey_ranges_find_documents_whose_elements_straddle_the_bounds() {
     let store = memory_store();
     store
