@@ -150,6 +150,12 @@ batch_loader!(
 );
 
 batch_loader!(
+    /// The payout of each submission (only that payout is read, not its job's whole escrow).
+    PayoutBySubmissionLoader: escrow::Payout,
+    |services, keys| services.escrow().payouts_by_submission_ids(keys).await?
+);
+
+batch_loader!(
     /// Every rating of each submission (both sides, hidden or not; resolvers filter).
     RatingsBySubmissionLoader: Vec<trust::Rating>,
     |services, keys| services.trust().ratings_by_submission_ids(keys).await?
@@ -275,6 +281,7 @@ fn install_with_users(
         .data(loader(CredentialReadsByProjectLoader(services()), caching))
         .data(loader(TemplateLoader(services()), caching))
         .data(loader(EscrowByJobLoader(services()), caching))
+        .data(loader(PayoutBySubmissionLoader(services()), caching))
         .data(loader(SubmissionsByTesterLoader(services()), caching))
         .data(loader(OrganizationUsageLoader(services()), caching))
         .data(loader(RatingsBySubmissionLoader(services()), caching))

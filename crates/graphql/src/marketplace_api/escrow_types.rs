@@ -397,17 +397,20 @@ pub async fn job_escrow(ctx: &Context<'_>, job_id: ObjectId) -> ApiResult<Option
         .map(JobEscrow))
 }
 
-/// The payout of `submission_id` (on job `job_id`), or `None` when it has none (not approved);
-/// it lives in the job's escrow, so a page of submissions costs one batched escrow query.
+/// The payout of `submission_id`, or `None` when it has none (not approved); a page of
+/// submissions costs one batched query that returns only their payouts (not their jobs' whole
+/// escrows, which grow with the seats and the ledger's events).
 pub async fn submission_payout(
     ctx: &Context<'_>,
-    job_id: ObjectId,
     submission_id: ObjectId,
 ) -> ApiResult<Option<Payout>> {
-    Ok(load(ctx, EscrowByJobLoader(services(ctx).clone()), job_id)
-        .await?
-        .and_then(|escrow| escrow.payout_for(submission_id).cloned())
-        .map(Payout))
+    Ok(load(
+        ctx,
+        crate::loaders::PayoutBySubmissionLoader(services(ctx).clone()),
+        submission_id,
+    )
+    .await?
+    .map(Payout))
 }
 
 fn services<'a>(ctx: &Context<'a>) -> &'a Services {

@@ -932,7 +932,7 @@ impl Submission {
                 ));
             }
         }
-        super::escrow_types::submission_payout(ctx, self.0.job_id, self.0.id).await
+        super::escrow_types::submission_payout(ctx, self.0.id).await
     }
     /// Its ratings the caller may see: their own side's always, the other side's once revealed
     /// (double-blind; a hidden rating is simply absent).
