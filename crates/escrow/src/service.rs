@@ -7,8 +7,9 @@
 use std::sync::Arc;
 
 use bson::oid::ObjectId;
-use bson::{doc, Bson, DateTime, Document};
+use bson::{doc, Bson, DateTime, Document, RawBsonRef};
 use foundation::events::{DomainEvent, DomainEventKind, DomainEvents};
+use foundation::hot_keys::HotKeys;
 use foundation::transaction_retry::{
     back_off, in_transaction, is_transient_driver_error, TransactionError, MAX_TRANSACTION_ATTEMPTS,
 };
@@ -37,6 +38,8 @@ pub struct EscrowService {
     pub(crate) provider: Arc<dyn PaymentProvider>,
     pub(crate) earnings: Arc<dyn TesterEarnings>,
     pub(crate) events: DomainEvents,
+    /// Turns for the money transactions of one job (they all write its escrow document).
+    pub(crate) jobs_in_flight: Arc<HotKeys>,
 }
 
 impl EscrowService {
@@ -56,6 +59,7 @@ impl EscrowService {
             webhook_events: database.collection(crate::webhooks::STRIPE_WEBHOOK_EVENTS),
             earnings: Arc::new(UsersTesterTotals::new(&database)),
             events: DomainEvents::new(&database),
+            jobs_in_flight: Arc::new(HotKeys::default()),
             settings: Arc::new(settings),
             clock,
             provider,
@@ -228,7 +232,8 @@ impl EscrowService {
     }
 
     /// Applies `step` to the escrow of `job_id` and writes the result by compare-and-set on its
-    /// version, reloading and re-applying when another writer got there first. A step that
+    /// version, in the job's turn, reloading and re-applying when another writer (in another
+    /// process) got there first. A step that
     /// changes nothing writes nothing. A step that moves a payout is written in a transaction
     /// with the submission's payout fields (through `marketplace`) and the tester's totals.
     pub(crate) async fn change<R>(
@@ -237,6 +242,7 @@ impl EscrowService {
         job_id: ObjectId,
         mut step: impl FnMut(&mut EscrowTransaction, DateTime) -> Result<R, EscrowError>,
     ) -> Result<(EscrowTransaction, R), EscrowError> {
+        let _turn = self.jobs_in_flight.turn(&job_id).await;
         for attempt in 0..MAX_TRANSACTION_ATTEMPTS {
             let before = self.escrow_for_job(job_id).await?;
             let mut after = before.clone();
@@ -404,24 +410,35 @@ impl EscrowService {
 
 /// The update that turns `before` into `after`: `$set` on every top-level field that differs
 /// and on every payout or refund that changed in place, `$push` of new payouts, refunds and
-/// events.
+/// events. Both sides are compared as raw BSON, and only what changed is decoded into the
+/// update, so the diff of a job with 200 payouts allocates what one payout does.
 fn changes_between(
     before: &EscrowTransaction,
     after: &EscrowTransaction,
 ) -> Result<Document, EscrowError> {
-    let old = bson::to_document(before)?;
-    let new = bson::to_document(after)?;
+    let old = bson::to_raw_document_buf(before)?;
+    let new = bson::to_raw_document_buf(after)?;
     let mut set = Document::new();
     let mut unset = Document::new();
     let mut push = Document::new();
-    for (field, value) in &new {
-        match field.as_str() {
+    for element in &new {
+        let (field, value) = element.map_err(raw_error)?;
+        let was = old.get(field).map_err(raw_error)?;
+        match field {
             "_id" => {}
             "events" | "payouts" | "refunds" => {
-                let (Some(Bson::Array(was)), Bson::Array(now)) = (old.get(field), value) else {
-                    set.insert(field, value.clone());
+                let (Some(RawBsonRef::Array(was)), RawBsonRef::Array(now)) = (was, value) else {
+                    set.insert(field, decoded(value)?);
                     continue;
                 };
+                let was: Vec<RawBsonRef> = was
+                    .into_iter()
+                    .collect::<Result<_, _>>()
+                    .map_err(raw_error)?;
+                let now: Vec<RawBsonRef> = now
+                    .into_iter()
+                    .collect::<Result<_, _>>()
+                    .map_err(raw_error)?;
                 if now.len() < was.len() {
                     return Err(EscrowError::InvariantViolated(format!(
                         "a step removed {field}"
@@ -438,24 +455,29 @@ fn changes_between(
                 let appended = now.len() > was.len();
                 if appended && !changed.is_empty() {
                     // MongoDB refuses `$set` on an element and `$push` to its array at once.
-                    set.insert(field, value.clone());
+                    set.insert(field, decoded(value)?);
                     continue;
                 }
                 for index in changed {
-                    set.insert(format!("{field}.{index}"), now[index].clone());
+                    set.insert(format!("{field}.{index}"), decoded(now[index])?);
                 }
                 if appended {
-                    push.insert(field, doc! { "$each": now[was.len()..].to_vec() });
+                    let added = now[was.len()..]
+                        .iter()
+                        .map(|element| decoded(*element))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    push.insert(field, doc! { "$each": added });
                 }
             }
-            _ if old.get(field) != Some(value) => {
-                set.insert(field, value.clone());
+            _ if was != Some(value) => {
+                set.insert(field, decoded(value)?);
             }
             _ => {}
         }
     }
-    for field in old.keys() {
-        if !new.contains_key(field) {
+    for element in &old {
+        let (field, _) = element.map_err(raw_error)?;
+        if new.get(field).map_err(raw_error)?.is_none() {
             unset.insert(field, "");
         }
     }
@@ -467,6 +489,14 @@ fn changes_between(
         update.insert("$unset", unset);
     }
     Ok(update)
+}
+
+fn decoded(value: RawBsonRef<'_>) -> Result<Bson, EscrowError> {
+    Bson::try_from(value.to_raw_bson()).map_err(raw_error)
+}
+
+fn raw_error(error: bson::raw::Error) -> EscrowError {
+    EscrowError::Internal(format!("escrow document: {error}"))
 }
 
 impl TransactionError for EscrowError {

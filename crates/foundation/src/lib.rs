@@ -13,6 +13,7 @@ pub mod collection;
 pub mod error;
 pub mod events;
 pub mod fanout;
+pub mod hot_keys;
 pub mod id;
 pub mod money;
 pub mod pagination;
