@@ -1597,3 +1597,58 @@ async fn a_key_whose_request_died_is_taken_over_after_it_goes_stale_and_a_failur
         Err(EscrowError::IdempotencyKeyReused { ref key }) if key == "transfer-42"
     ));
 }
+
+#[tokio::test]
+async fn concurrent_approvals_of_one_job_from_two_processes_each_hold_one_payout() {
+    let world = world().await;
+    let owner = client();
+    let job = world.open_job(&owner, 8).await;
+    let mut submissions = Vec::new();
+    for _ in 0..8 {
+        let tester = world.tester().await;
+        submissions.push(world.submit(job.id, &tester).await);
+    }
+    // A second gateway process: its own services, so its approvals do not take this one's turns
+    // and meet this process's only as write conflicts in the database.
+    let (other_escrow, other_marketplace) =
+        services(&world.database, &world.clock, world.payments.clone());
+    let mut approvals = Vec::new();
+    for (index, submission) in submissions.iter().copied().enumerate() {
+        let (escrow, marketplace) = if index % 2 == 0 {
+            (world.escrow.clone(), world.marketplace.clone())
+        } else {
+            (other_escrow.clone(), other_marketplace.clone())
+        };
+        let owner = owner.clone();
+        approvals.push(tokio::spawn(async move {
+            escrow
+                .approve_submission(&marketplace, &owner, submission, PAYER)
+                .await
+        }));
+    }
+    for approval in approvals {
+        let approved = approval.await.unwrap().expect("every seat is approved");
+        assert_eq!(approved.status, marketplace::SubmissionStatus::Approved);
+    }
+    let escrow = world.escrow_of(job.id).await;
+    assert_eq!(escrow.payouts.len(), 8);
+    assert_eq!(buckets(&escrow), (0, 8 * 2_125, 0, 8 * 375, 0));
+
+    // The payouts the API reads per submission are exactly the ledger's, and only those asked.
+    let asked = [submissions[0], submissions[5], ObjectId::new()];
+    let read = world
+        .escrow
+        .payouts_by_submission_ids(&asked)
+        .await
+        .expect("payouts read");
+    assert_eq!(read.len(), 2);
+    for submission in &asked[..2] {
+        assert_eq!(read.get(submission), escrow.payout_for(*submission));
+    }
+    assert!(world
+        .escrow
+        .payouts_by_submission_ids(&[])
+        .await
+        .expect("nothing asked")
+        .is_empty());
+}

@@ -178,9 +178,17 @@ pub fn id_cursor(id: ObjectId) -> String {
 
 /// The `_id` an [`id_cursor`] names; anything else is `BAD_USER_INPUT` on `after`.
 pub fn decode_id_cursor(after: &str) -> Result<ObjectId, ApiError> {
-    let malformed = || ApiError::bad_input("after", "is not a cursor of this list");
-    let cursor = Cursor::decode(after).map_err(|_| malformed())?;
-    ObjectId::parse_str(&cursor.position).map_err(|_| malformed())
+    let cursor = Cursor::decode(after).map_err(|_| not_a_cursor("after"))?;
+    cursor_id(&cursor, "after")
+}
+
+/// The `_id` a decoded cursor of a keyset list stands at; `argument` names it in the error.
+fn cursor_id(cursor: &Cursor, argument: &'static str) -> Result<ObjectId, ApiError> {
+    ObjectId::parse_str(&cursor.position).map_err(|_| not_a_cursor(argument))
+}
+
+fn not_a_cursor(argument: &'static str) -> ApiError {
+    ApiError::bad_input(argument, "is not a cursor of this list")
 }
 
 /// A connection over one keyset page of a domain directory.
@@ -225,10 +233,7 @@ pub fn keyset_request(
     };
     let cursor = page
         .cursor
-        .map(|cursor| {
-            ObjectId::parse_str(&cursor.position)
-                .map_err(|_| ApiError::bad_input(argument, "is not a cursor of this list"))
-        })
+        .map(|cursor| cursor_id(&cursor, argument))
         .transpose()?;
     let limit = u32::try_from(page.limit).unwrap_or(0);
     Ok((page.direction, cursor, limit))
