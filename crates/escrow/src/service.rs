@@ -130,6 +130,9 @@ impl EscrowService {
         &self,
         submission_ids: &[ObjectId],
     ) -> Result<std::collections::HashMap<ObjectId, Payout>, EscrowError> {
+        if submission_ids.is_empty() {
+            return Ok(Default::default());
+        }
         let pipeline = vec![
             doc! { "$match": { "payouts.submission_id": { "$in": submission_ids } } },
             doc! { "$project": { "_id": 0, "payouts": { "$filter": {
