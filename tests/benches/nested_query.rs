@@ -43,9 +43,25 @@ async fn graphql(
     query: &str,
     variables: Value,
 ) -> Value {
+    graphql_from(http, url, token, None, query, variables).await
+}
+
+/// [`graphql`] as a caller at `from` (behind the trusted proxy: registrations are limited per
+/// address).
+async fn graphql_from(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    from: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> Value {
     let mut request = http
         .post(url)
         .json(&json!({ "query": query, "variables": variables }));
+    if let Some(from) = from {
+        request = request.header("x-forwarded-for", from);
+    }
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -60,20 +76,28 @@ async fn graphql(
     body["data"].clone()
 }
 
-async fn account(http: &reqwest::Client, url: &str, email: &str, role: &str) -> (String, ObjectId) {
+async fn account(
+    http: &reqwest::Client,
+    url: &str,
+    from: &str,
+    email: &str,
+    role: &str,
+) -> (String, ObjectId) {
     let password = "Correct-Horse-Battery-9";
-    graphql(
+    graphql_from(
         http,
         url,
         None,
+        Some(from),
         "mutation($input: RegisterInput!) { register(input: $input) { user { id } } }",
         json!({ "input": { "email": email, "password": password, "fullName": email, "role": role } }),
     )
     .await;
-    let login = graphql(
+    let login = graphql_from(
         http,
         url,
         None,
+        Some(from),
         "mutation($input: LoginInput!) { login(input: $input) { accessToken user { id } } }",
         json!({ "input": { "email": email, "password": password } }),
     )
@@ -256,6 +280,40 @@ struct Measured {
     requests: usize,
     elapsed: Duration,
     latencies: Vec<Duration>,
+    /// CPU time of this whole process (gateway or baseline, store and load generator) while
+    /// the phase ran.
+    cpu: Duration,
+}
+
+/// This process's CPU time so far (user and system), from `/proc/self/stat`.
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // Fields after the command name (which may hold spaces) start at the state, field 3;
+    // utime and stime are fields 14 and 15, in clock ticks.
+    let after_name = &stat[stat.rfind(')').expect("stat") + 2..];
+    let fields: Vec<&str> = after_name.split(' ').collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    // Linux reports them in USER_HZ, 100 per second on every architecture it exports to.
+    Duration::from_millis(ticks * 10)
+}
+
+/// The total of `mongodb_commands_total` in the gateway's `/metrics`, `getMore`s left out (the
+/// instance's change streams issue those, not the requests).
+async fn commands_so_far(http: &reqwest::Client, metrics_url: &str) -> u64 {
+    let text = http
+        .get(metrics_url)
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .filter(|line| line.starts_with("mongodb_commands_total"))
+        .filter(|line| !line.contains("command=\"getMore\""))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
 }
 
 impl Measured {
@@ -278,6 +336,7 @@ async fn load(
 ) -> Measured {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
+    let cpu_before = process_cpu();
     let workers: Vec<_> = (0..connections)
         .map(|_| {
             let send = send.clone();
@@ -300,11 +359,13 @@ async fn load(
         latencies.extend(worker.await.expect("worker"));
     }
     let elapsed = started.elapsed();
+    let cpu = process_cpu().saturating_sub(cpu_before);
     latencies.sort();
     Measured {
         requests: latencies.len(),
         elapsed,
         latencies,
+        cpu,
     }
 }
 
@@ -319,6 +380,11 @@ async fn run() {
     // Load from one user and one address: the per-caller cost budgets would throttle it.
     config.graphql_cost_per_minute_user = u32::MAX;
     config.graphql_cost_per_minute_address = u32::MAX;
+    // The background workers' passes would count in the commands per request.
+    config.notification_work_interval_milliseconds = 3_600_000;
+    config.escrow_work_interval_seconds = 365 * 86_400;
+    // Each account registers from its own address, as the load balancer forwards it.
+    config.trusted_proxies = vec!["127.0.0.1".parse().expect("address")];
     let running = gateway::start(config).await.expect("gateway starts");
     let url = format!("http://{}/graphql", running.local_addr());
     let http = reqwest::Client::builder()
@@ -326,13 +392,21 @@ async fn run() {
         .build()
         .expect("client");
 
-    let (token, client_id) = account(&http, &url, "bench-client@bench.example", "CLIENT").await;
+    let (token, client_id) = account(
+        &http,
+        &url,
+        "10.9.0.200",
+        "bench-client@bench.example",
+        "CLIENT",
+    )
+    .await;
     let mut testers = Vec::new();
     for n in 0..FAN {
         testers.push(
             account(
                 &http,
                 &url,
+                &format!("10.9.0.{}", n + 1),
                 &format!("bench-tester{n}@bench.example"),
                 "TESTER",
             )
@@ -399,24 +473,38 @@ async fn run() {
     // Warm both up, then measure.
     load(connections, 1, gateway_send.clone()).await;
     load(connections, 1, baseline_send.clone()).await;
+    let metrics_url = url.replace("/graphql", "/metrics");
+    let commands_before = commands_so_far(&http, &metrics_url).await;
     let gateway_run = load(connections, seconds, gateway_send).await;
+    let commands = commands_so_far(&http, &metrics_url).await - commands_before;
     let baseline_run = load(connections, seconds, baseline_send).await;
 
     println!("nested query 1x{FAN}x{FAN}x{FAN} ({} tester names per answer), {connections} connections, {seconds} s each", FAN * FAN * FAN);
     println!(
-        "{:<10} {:>10} {:>10} {:>10} {:>10}",
-        "path", "requests", "req/s", "p50 ms", "p99 ms"
+        "{:<10} {:>10} {:>10} {:>10} {:>10} {:>14}",
+        "path", "requests", "req/s", "p50 ms", "p99 ms", "CPU ms/request"
     );
     for (name, run) in [("gateway", &gateway_run), ("baseline", &baseline_run)] {
         println!(
-            "{:<10} {:>10} {:>10.1} {:>10.2} {:>10.2}",
+            "{:<10} {:>10} {:>10.1} {:>10.2} {:>10.2} {:>14.2}",
             name,
             run.requests,
             run.per_second(),
             run.percentile(0.50).as_secs_f64() * 1000.0,
             run.percentile(0.99).as_secs_f64() * 1000.0,
+            run.cpu.as_secs_f64() * 1000.0 / run.requests.max(1) as f64,
         );
     }
+    println!(
+        "gateway CPU per request beyond the baseline's (same store, same load generator): {:.2} ms",
+        (gateway_run.cpu.as_secs_f64() / gateway_run.requests.max(1) as f64
+            - baseline_run.cpu.as_secs_f64() / baseline_run.requests.max(1) as f64)
+            * 1000.0
+    );
+    println!(
+        "MongoDB commands per gateway request (getMore of the instance's change streams left out): {:.3}",
+        commands as f64 / gateway_run.requests.max(1) as f64
+    );
     println!(
         "gateway / baseline throughput: {:.2}",
         gateway_run.per_second() / baseline_run.per_second()

@@ -48,14 +48,9 @@ pub async fn own_id(gateway: &TestGateway, token: &str) -> ObjectId {
     ObjectId::parse_str(text.split_once(':').expect("typed").1).expect("object id")
 }
 
-/// The total of `mongodb_commands_total` in the gateway's `/metrics`.
-pub async fn commands_so_far(gateway: &TestGateway) -> u64 {
-    commands_so_far_except(gateway, &[]).await
-}
-
-/// [`commands_so_far`] without the commands named in `left_out`.
-pub async fn commands_so_far_except(gateway: &TestGateway, left_out: &[&str]) -> u64 {
-    let text = gateway
+/// The gateway's `/metrics` text.
+async fn metrics_text(gateway: &TestGateway) -> String {
+    gateway
         .http
         .get(format!("{}/metrics", gateway.base_url))
         .send()
@@ -63,9 +58,34 @@ pub async fn commands_so_far_except(gateway: &TestGateway, left_out: &[&str]) ->
         .expect("metrics")
         .text()
         .await
-        .expect("metrics text");
+        .expect("metrics text")
+}
+
+/// `mongodb_commands_total` in the gateway's `/metrics`: every command the driver sent.
+pub async fn commands_so_far(gateway: &TestGateway) -> u64 {
+    let text = metrics_text(gateway).await;
     text.lines()
-        .filter(|line| line.starts_with("mongodb_commands_total{"))
+        .find_map(|line| line.strip_prefix("mongodb_commands_total "))
+        .expect("mongodb_commands_total in /metrics")
+        .parse()
+        .expect("a count")
+}
+
+/// The commands the driver finished, by name, without those named in `left_out`
+/// (`mongodb_commands_by_name_total`: the gateway must count names,
+/// `METRICS_MONGODB_COMMAND_NAMES`).
+pub async fn commands_so_far_except(gateway: &TestGateway, left_out: &[&str]) -> u64 {
+    let text = metrics_text(gateway).await;
+    let by_name: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("mongodb_commands_by_name_total{"))
+        .collect();
+    assert!(
+        !by_name.is_empty(),
+        "the gateway counts commands by name (METRICS_MONGODB_COMMAND_NAMES)"
+    );
+    by_name
+        .into_iter()
         .filter(|line| {
             !left_out
                 .iter()
@@ -145,6 +165,32 @@ async fn a_nested_query_costs_one_command_per_level_whatever_the_fan_out() {
         4,
         "commands beyond authentication: {small} - {overhead}"
     );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn the_command_total_counts_every_command_the_driver_reports_by_name() {
+    // The total comes from the pool's checkouts, names from command monitoring: around a
+    // request that writes nothing (no change stream wakes), both must move by the same count.
+    let gateway = TestGateway::start_with(|config| {
+        config.notification_work_interval_milliseconds = 3_600_000;
+        config.metrics_mongodb_command_names = true;
+    })
+    .await;
+    let (client, client_id, testers) = fan_out_accounts(&gateway, "named", 3).await;
+    seed_fan_out(&gateway.database, client_id, &testers, 3).await;
+    for (query, variables) in [
+        ("{ me { id } }", json!({})),
+        (NESTED_QUERY, json!({ "n": 3 })),
+    ] {
+        let total_before = commands_so_far(&gateway).await;
+        let named_before = commands_so_far_except(&gateway, &[]).await;
+        gateway.ok(Some(&client), query, variables).await;
+        let total = commands_so_far(&gateway).await - total_before;
+        let named = commands_so_far_except(&gateway, &[]).await - named_before;
+        assert!(total > 0, "{query}: some commands");
+        assert_eq!(total, named, "{query}: the total and the names agree");
+    }
     gateway.stop().await;
 }
 

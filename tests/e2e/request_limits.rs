@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::batching::commands_so_far;
 use crate::harness::{outcome, TestGateway, DEMO_PASSWORD};
 use crate::marketplace::{create_project, details, journey};
 
@@ -30,23 +31,6 @@ fn limit(body: &Value) -> &str {
     body["errors"][0]["extensions"]["limit"]
         .as_str()
         .unwrap_or("none")
-}
-
-/// The total of `mongodb_commands_total` in `/metrics`.
-async fn commands_so_far(gateway: &TestGateway) -> u64 {
-    let text = gateway
-        .http
-        .get(format!("{}/metrics", gateway.base_url))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .filter(|line| line.starts_with("mongodb_commands_total{"))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
 }
 
 /// Sends raw bytes on a fresh connection and returns everything the server answers until it
@@ -200,7 +184,12 @@ async fn documents_past_the_text_limits_are_refused_before_parsing() {
 
 #[tokio::test]
 async fn too_many_root_fields_aliases_or_typenames_are_refused_before_any_query() {
-    let gateway = TestGateway::start().await;
+    // The background workers stay quiet after their start-up pass: their commands would count.
+    let gateway = TestGateway::start_with(|config| {
+        config.notification_work_interval_milliseconds = crate::stripe::NOTIFICATIONS_NEVER;
+        config.escrow_work_interval_seconds = crate::stripe::NEVER;
+    })
+    .await;
     let (token, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
     let me = gateway.ok(Some(&token), "{ me { id } }", json!({})).await;
     let id = me["me"]["id"].as_str().expect("id").to_string();
@@ -257,7 +246,11 @@ async fn too_many_root_fields_aliases_or_typenames_are_refused_before_any_query(
 
 #[tokio::test]
 async fn aliased_node_lookups_are_batched_into_one_query() {
-    let gateway = TestGateway::start().await;
+    let gateway = TestGateway::start_with(|config| {
+        config.notification_work_interval_milliseconds = crate::stripe::NOTIFICATIONS_NEVER;
+        config.escrow_work_interval_seconds = crate::stripe::NEVER;
+    })
+    .await;
     let (token, _) = gateway.login("john.doe@techcorp.com", DEMO_PASSWORD).await;
     let me = gateway.ok(Some(&token), "{ me { id } }", json!({})).await;
     let id = me["me"]["id"].as_str().expect("id").to_string();

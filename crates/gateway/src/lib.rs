@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use embedded_mongo::{EmbeddedMongo, ServerConfig};
+use mongodb::event::cmap::CmapEvent;
 use mongodb::event::command::CommandEvent;
 use mongodb::event::EventHandler;
 use mongodb::options::ClientOptions;
@@ -200,7 +201,7 @@ pub async fn start_with_clocks(
             (server.uri(), Some(server))
         }
     };
-    let client = connect(&uri, metrics.clone()).await?;
+    let client = connect(&uri, metrics.clone(), config.metrics_mongodb_command_names).await?;
     let database = client.database(&config.database_name);
     database
         .run_command(bson::doc! { "ping": 1 })
@@ -520,25 +521,38 @@ async fn job_change_stream(
     }
 }
 
-/// Connects the official driver, counting every command by name for `/metrics`.
-async fn connect(uri: &str, metrics: Arc<Metrics>) -> anyhow::Result<mongodb::Client> {
+/// Connects the official driver, counting every command it sends for `/metrics` (and, when
+/// `names`, every command it finishes by name and outcome).
+///
+/// The total comes from the connection pool's checkout events: the driver checks one connection
+/// out per command it sends (retries and cursor `getMore`s included) and builds those events
+/// from a few scalars. Names need command monitoring, under which the driver copies every
+/// command and decodes every reply into a second `Document`, so they are opt-in.
+async fn connect(uri: &str, metrics: Arc<Metrics>, names: bool) -> anyhow::Result<mongodb::Client> {
     let mut options = ClientOptions::parse(uri)
         .await
         .context("parsing MONGODB_URI")?;
     options.app_name = Some("peertest-gateway".to_string());
     options.server_selection_timeout = Some(Duration::from_secs(10));
-    options.command_event_handler =
-        Some(EventHandler::callback(
-            move |event: CommandEvent| match event {
-                CommandEvent::Succeeded(event) => {
-                    metrics.record_mongodb_command(&event.command_name, CommandOutcome::Succeeded)
-                }
-                CommandEvent::Failed(event) => {
-                    metrics.record_mongodb_command(&event.command_name, CommandOutcome::Failed)
-                }
-                _ => {}
-            },
-        ));
+    let sent = metrics.clone();
+    options.cmap_event_handler = Some(EventHandler::callback(move |event: CmapEvent| {
+        if let CmapEvent::ConnectionCheckedOut(_) = event {
+            sent.record_mongodb_command_sent();
+        }
+    }));
+    if names {
+        options.command_event_handler =
+            Some(EventHandler::callback(
+                move |event: CommandEvent| match event {
+                    CommandEvent::Succeeded(event) => metrics
+                        .record_mongodb_command(&event.command_name, CommandOutcome::Succeeded),
+                    CommandEvent::Failed(event) => {
+                        metrics.record_mongodb_command(&event.command_name, CommandOutcome::Failed)
+                    }
+                    _ => {}
+                },
+            ));
+    }
     mongodb::Client::with_options(options).context("configuring the MongoDB client")
 }
 

@@ -1,11 +1,12 @@
-//! Prometheus metrics kept in process: HTTP requests by route and status with latencies, and
-//! MongoDB commands by name as the driver reports them.
+//! Prometheus metrics kept in process: HTTP requests by route and status with latencies, MongoDB
+//! commands sent, and (opt-in) MongoDB commands by name and outcome as the driver reports them.
 //!
 //! The registry is a handful of counters behind a mutex: the gateway's request rate does not
 //! justify a metrics dependency, and the text format is simple to write correctly.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -30,6 +31,8 @@ struct Registry {
 #[derive(Default)]
 pub struct Metrics {
     registry: Mutex<Registry>,
+    /// Commands sent: one per connection the driver checks out of its pool.
+    mongodb_commands_sent: AtomicU64,
 }
 
 /// How a MongoDB command ended, as a label value.
@@ -64,7 +67,14 @@ impl Metrics {
         histogram.sum_seconds += seconds;
     }
 
-    /// Records one MongoDB command the driver finished.
+    /// Records one MongoDB command sent (the driver checked a connection out for it). Lock-free:
+    /// it runs for every command.
+    pub fn record_mongodb_command_sent(&self) {
+        self.mongodb_commands_sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records one MongoDB command the driver finished, by name (opt-in, see
+    /// `Config::metrics_mongodb_command_names`).
     pub fn record_mongodb_command(&self, command_name: &str, outcome: CommandOutcome) {
         let outcome = match outcome {
             CommandOutcome::Succeeded => "succeeded",
@@ -124,12 +134,21 @@ impl Metrics {
                 histogram.count
             );
         }
-        out.push_str("# HELP mongodb_commands_total MongoDB commands sent by the driver, by command name and outcome.\n");
+        out.push_str("# HELP mongodb_commands_total MongoDB commands sent by the driver.\n");
         out.push_str("# TYPE mongodb_commands_total counter\n");
+        let _ = writeln!(
+            out,
+            "mongodb_commands_total {}",
+            self.mongodb_commands_sent.load(Ordering::Relaxed)
+        );
+        if !registry.mongodb_commands.is_empty() {
+            out.push_str("# HELP mongodb_commands_by_name_total MongoDB commands the driver finished, by command name and outcome.\n");
+            out.push_str("# TYPE mongodb_commands_by_name_total counter\n");
+        }
         for ((command, outcome), count) in &registry.mongodb_commands {
             let _ = writeln!(
                 out,
-                "mongodb_commands_total{{command=\"{command}\",outcome=\"{outcome}\"}} {count}"
+                "mongodb_commands_by_name_total{{command=\"{command}\",outcome=\"{outcome}\"}} {count}"
             );
         }
         out
@@ -187,8 +206,22 @@ mod tests {
         metrics.record_mongodb_command("find", CommandOutcome::Succeeded);
         metrics.record_mongodb_command("find", CommandOutcome::Succeeded);
         metrics.record_mongodb_command("insert", CommandOutcome::Failed);
+        metrics.record_mongodb_command_sent();
         let text = metrics.render();
-        assert!(text.contains("mongodb_commands_total{command=\"find\",outcome=\"succeeded\"} 2"));
-        assert!(text.contains("mongodb_commands_total{command=\"insert\",outcome=\"failed\"} 1"));
+        assert!(text
+            .contains("mongodb_commands_by_name_total{command=\"find\",outcome=\"succeeded\"} 2"));
+        assert!(text
+            .contains("mongodb_commands_by_name_total{command=\"insert\",outcome=\"failed\"} 1"));
+        assert!(text.contains("mongodb_commands_total 1\n"));
+    }
+
+    #[test]
+    fn without_names_only_the_total_is_shown() {
+        let metrics = Metrics::default();
+        metrics.record_mongodb_command_sent();
+        metrics.record_mongodb_command_sent();
+        let text = metrics.render();
+        assert!(text.contains("mongodb_commands_total 2\n"));
+        assert!(!text.contains("mongodb_commands_by_name_total"));
     }
 }

@@ -7,11 +7,7 @@
 //! validation with their own `parse`, `crate::scalars`.) So an error without a code reaching
 //! `error::finish_response` is always an internal one.
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
-};
+use async_graphql::extensions::{ExtensionContext, ResolveInfo};
 use async_graphql::registry::{MetaType, MetaTypeName, Registry};
 use async_graphql::{PathSegment, QueryPathNode, QueryPathSegment, ServerResult, Value};
 
@@ -20,62 +16,44 @@ use crate::error::ApiError;
 /// Deepest nesting of lists and input objects followed inside one literal.
 const MAX_LITERAL_DEPTH: usize = 32;
 
-/// The extension (installed once on the schema).
-pub(crate) struct LiteralArguments;
-
-impl ExtensionFactory for LiteralArguments {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(LiteralArgumentsExtension)
+/// Refuses a field whose literal arguments do not fit their declared types, before its
+/// resolver runs (part of [`crate::extension::Gateway`]).
+pub(crate) fn check(ctx: &ExtensionContext<'_>, info: &ResolveInfo<'_>) -> ServerResult<()> {
+    if info.field.arguments.is_empty() {
+        return Ok(());
     }
-}
-
-struct LiteralArgumentsExtension;
-
-#[async_trait::async_trait]
-impl Extension for LiteralArgumentsExtension {
-    async fn resolve(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        info: ResolveInfo<'_>,
-        next: NextResolve<'_>,
-    ) -> ServerResult<Option<Value>> {
-        if !info.field.arguments.is_empty() {
-            let registry = &ctx.schema_env.registry;
-            let declared = registry
-                .types
-                .get(info.parent_type)
-                .and_then(|parent| parent.field_by_name(info.name));
-            if let Some(declared) = declared {
-                for (name, value) in &info.field.arguments {
-                    let Some(argument) = declared.args.get(name.node.as_str()) else {
-                        continue;
-                    };
-                    // Variables inside the literal stand as null here: they are coerced apart.
-                    let Ok(literal) = value
-                        .node
-                        .clone()
-                        .into_const_with(|_| Ok::<_, std::convert::Infallible>(Value::Null));
-                    let mut inside = String::new();
-                    if let Err(message) =
-                        literal_fits(registry, &argument.ty, &literal, &mut inside, 0)
-                    {
-                        // Named as the domain's errors name fields: the path inside the
-                        // argument (`details.budgetPerTester` of `input`), or the argument.
-                        let field = match inside.strip_prefix('.') {
-                            Some(inside) => inside.to_string(),
-                            None => format!("{}{inside}", name.node),
-                        };
-                        let error: async_graphql::Error =
-                            ApiError::bad_input(field, message).into();
-                        let mut error = error.into_server_error(value.pos);
-                        error.path = response_path(info.path_node);
-                        return Err(error);
-                    }
-                }
-            }
+    let registry = &ctx.schema_env.registry;
+    let Some(declared) = registry
+        .types
+        .get(info.parent_type)
+        .and_then(|parent| parent.field_by_name(info.name))
+    else {
+        return Ok(());
+    };
+    for (name, value) in &info.field.arguments {
+        let Some(argument) = declared.args.get(name.node.as_str()) else {
+            continue;
+        };
+        // Variables inside the literal stand as null here: they are coerced apart.
+        let Ok(literal) = value
+            .node
+            .clone()
+            .into_const_with(|_| Ok::<_, std::convert::Infallible>(Value::Null));
+        let mut inside = String::new();
+        if let Err(message) = literal_fits(registry, &argument.ty, &literal, &mut inside, 0) {
+            // Named as the domain's errors name fields: the path inside the argument
+            // (`details.budgetPerTester` of `input`), or the argument.
+            let field = match inside.strip_prefix('.') {
+                Some(inside) => inside.to_string(),
+                None => format!("{}{inside}", name.node),
+            };
+            let error: async_graphql::Error = ApiError::bad_input(field, message).into();
+            let mut error = error.into_server_error(value.pos);
+            error.path = response_path(info.path_node);
+            return Err(error);
         }
-        next.run(ctx, info).await
     }
+    Ok(())
 }
 
 /// Whether the literal `value` (which may hold variables: those are coerced elsewhere) fits the

@@ -11,9 +11,7 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextValidation,
-};
+use async_graphql::extensions::ExtensionContext;
 use async_graphql::{Response, ServerError, ValidationResult, Value};
 use bson::oid::ObjectId;
 use governor::clock::{Clock, DefaultClock};
@@ -212,31 +210,27 @@ impl CostLimiter {
     }
 }
 
-/// The async-graphql extension charging each operation after validation.
-pub struct CostCharging(pub Arc<CostLimiter>);
-
-impl ExtensionFactory for CostCharging {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(OperationCost {
-            limiter: self.0.clone(),
-            report: Mutex::new(None),
-        })
-    }
-}
-
-struct OperationCost {
+/// Charges one request's operation after validation and reports its cost in the response
+/// (one per request, part of [`crate::extension::Gateway`]).
+pub(crate) struct OperationCost {
     limiter: Arc<CostLimiter>,
     report: Mutex<Option<CostReport>>,
 }
 
-#[async_trait::async_trait]
-impl Extension for OperationCost {
-    async fn validation(
+impl OperationCost {
+    pub(crate) fn new(limiter: Arc<CostLimiter>) -> Self {
+        OperationCost {
+            limiter,
+            report: Mutex::new(None),
+        }
+    }
+
+    /// Charges the validated operation to its caller, or refuses it with `RATE_LIMITED`.
+    pub(crate) fn charge(
         &self,
         ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
+        result: ValidationResult,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await?;
         let viewer = ctx.data_opt::<Viewer>();
         let meta = ctx.data_opt::<RequestMeta>();
         let typenames = ctx
@@ -270,20 +264,14 @@ impl Extension for OperationCost {
         }
     }
 
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let mut response = next.run(ctx, operation_name).await;
+    /// Adds `extensions.cost` to an executed operation's response.
+    pub(crate) fn report(&self, response: &mut Response) {
         let report = self.report.lock().ok().and_then(|mut slot| slot.take());
         if let Some(report) = report {
             response
                 .extensions
                 .insert("cost".to_string(), report.to_value());
         }
-        response
     }
 }
 

@@ -13,7 +13,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextValidation};
+use async_graphql::extensions::{ExtensionContext, NextValidation};
 use async_graphql::{ServerError, ValidationResult, Value, Variables};
 use lru::LruCache;
 use sha2::{Digest, Sha256};
@@ -222,52 +222,39 @@ impl DocumentCache {
     }
 }
 
-/// The extension that answers validation from the cache and fills it.
-pub(crate) struct CachedValidation(pub Arc<DocumentCache>);
-
-impl ExtensionFactory for CachedValidation {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(CachedValidationExtension(self.0.clone()))
+/// Answers validation from `cache`, or validates (`next`) and fills it (part of
+/// [`crate::extension::Gateway`]).
+pub(crate) async fn validate_cached(
+    cache: &DocumentCache,
+    ctx: &ExtensionContext<'_>,
+    next: NextValidation<'_>,
+) -> Result<ValidationResult, Vec<ServerError>> {
+    let Some(pending) = ctx.data_opt::<PendingDocument>() else {
+        return next.run(ctx).await;
+    };
+    let started = std::time::Instant::now();
+    if let Some(result) = pending
+        .cached
+        .as_ref()
+        .and_then(|cached| cached.outcome(&pending.signature))
+    {
+        cache.spent_preparing(started.elapsed());
+        return Ok(result);
     }
-}
-
-struct CachedValidationExtension(Arc<DocumentCache>);
-
-#[async_trait::async_trait]
-impl Extension for CachedValidationExtension {
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        let Some(pending) = ctx.data_opt::<PendingDocument>() else {
-            return next.run(ctx).await;
-        };
-        let started = std::time::Instant::now();
-        if let Some(result) = pending
-            .cached
-            .as_ref()
-            .and_then(|cached| cached.outcome(&pending.signature))
-        {
-            self.0.spent_preparing(started.elapsed());
-            return Ok(result);
-        }
-        // The cost extension runs outside this one, so what is timed is validation alone.
-        let outcome = next.run(ctx).await;
-        self.0.spent_preparing(started.elapsed());
-        let result = outcome?;
-        match &pending.cached {
-            Some(cached) => cached.remember(pending.signature.clone(), result),
-            None => {
-                let fresh = pending.fresh.lock().ok().and_then(|mut slot| slot.take());
-                if let Some(checked) = fresh {
-                    self.0
-                        .insert(pending.key, checked, pending.signature.clone(), result);
-                }
+    // The cost is charged after this returns, so what is timed is validation alone.
+    let outcome = next.run(ctx).await;
+    cache.spent_preparing(started.elapsed());
+    let result = outcome?;
+    match &pending.cached {
+        Some(cached) => cached.remember(pending.signature.clone(), result),
+        None => {
+            let fresh = pending.fresh.lock().ok().and_then(|mut slot| slot.take());
+            if let Some(checked) = fresh {
+                cache.insert(pending.key, checked, pending.signature.clone(), result);
             }
         }
-        Ok(result)
     }
+    Ok(result)
 }
 
 #[cfg(test)]

@@ -10,9 +10,11 @@
 //! request and calls [`execute`].
 
 mod arguments;
+pub mod batcher;
 pub mod cost;
 pub mod documents;
 pub mod error;
+mod extension;
 mod idempotency;
 pub mod identity_api;
 pub mod limits;
@@ -236,12 +238,10 @@ pub fn build_schema(
     )
     .data(services)
     .limit_complexity(limits.max_complexity)
-    // The cost extension runs first so that it charges cached validations as well.
-    .extension(cost::CostCharging(std::sync::Arc::new(
-        cost::CostLimiter::new(limits.cost),
-    )))
-    .extension(documents::CachedValidation(documents.clone()))
-    .extension(arguments::LiteralArguments)
+    .extension(extension::Gateway {
+        documents: documents.clone(),
+        costs: std::sync::Arc::new(cost::CostLimiter::new(limits.cost)),
+    })
     .finish();
     let input_types = variables::InputTypes::from_sdl(&schema.sdl());
     Api {
@@ -481,9 +481,15 @@ pub async fn execute_authenticated(
         return *refusal;
     }
     // Loaders per request: their caches must not outlive the request's authorization.
-    let request =
-        loaders::install_seeded(request.data(viewer).data(meta), services, viewer_records).await;
-    let response = api.schema.execute(request).await;
+    let passes = batcher::Passes::default();
+    let request = loaders::install_seeded(
+        request.data(viewer).data(meta),
+        services,
+        viewer_records,
+        passes.clone(),
+    );
+    // Tracked, so that its loaders send each batch once the request has nothing else to do.
+    let response = passes.count(api.schema.execute(request)).await;
     finish_response(response, &request_id)
 }
 

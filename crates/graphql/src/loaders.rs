@@ -6,18 +6,24 @@
 //! are installed by [`install`]. One-to-many loaders return a parent's whole list, newest first;
 //! resolvers page it in memory with [`crate::relay::connection_from_list`], which gives every
 //! parent its own pagination and `totalCount` without a query per parent.
+//!
+//! Batching is [`crate::batcher`]'s: no timer, every lookup of a level in one `$in`, a key in
+//! flight never asked again, values shared (`Arc`) so a user referenced by a thousand
+//! submissions is read and held once.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use async_graphql::Context;
 use bson::oid::ObjectId;
 
+pub use crate::batcher::Caching;
+use crate::batcher::{Batch, Loader, Passes};
 use crate::error::{ApiError, ApiResult};
 use crate::Services;
 
-/// A cached per-request loader.
-pub type RequestLoader<T> = DataLoader<T, HashMapCache>;
+/// A request's loader of one kind (in the request's data).
+pub type RequestLoader<B> = Loader<B>;
 
 /// Declares a loader over one batch function of the services.
 macro_rules! batch_loader {
@@ -25,9 +31,8 @@ macro_rules! batch_loader {
         $(#[$doc])*
         pub struct $name(pub Services);
 
-        impl Loader<ObjectId> for $name {
+        impl Batch for $name {
             type Value = $value;
-            type Error = ApiError;
 
             async fn load(
                 &self,
@@ -188,20 +193,10 @@ batch_loader!(
         .await?
 );
 
-fn cached<T: Loader<ObjectId>>(loader: T) -> RequestLoader<T> {
-    DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
-}
-
 /// Adds a fresh set of loaders to `request`, each caching what it read for the rest of the
 /// request.
 pub fn install(request: async_graphql::Request, services: &Services) -> async_graphql::Request {
-    install_with_users(
-        request,
-        services,
-        cached(UserLoader(services.clone())),
-        cached(OrganizationLoader(services.clone())),
-        Caching::Request,
-    )
+    install_with(request, services, Caching::Request, Passes::default())
 }
 
 /// The loaders of a subscription: they batch the lookups of one event's answer but remember
@@ -211,84 +206,124 @@ pub fn install_for_stream(
     request: async_graphql::Request,
     services: &Services,
 ) -> async_graphql::Request {
-    install_with_users(
-        request,
-        services,
-        cached(UserLoader(services.clone())),
-        cached(OrganizationLoader(services.clone())),
-        Caching::None,
-    )
+    install_with(request, services, Caching::None, Passes::default())
 }
 
 /// [`install`], with the user and organization loaders already holding what authentication
 /// read (the signed-in user, the organization acted for), so the request does not read them
-/// again.
-pub async fn install_seeded(
+/// again, and batching by `passes` (run the request's future under [`Passes::count`]).
+pub fn install_seeded(
     request: async_graphql::Request,
     services: &Services,
     viewer_records: crate::ViewerRecords,
+    passes: Passes,
 ) -> async_graphql::Request {
-    let users = cached(UserLoader(services.clone()));
+    let users = Loader::new(
+        UserLoader(services.clone()),
+        Caching::Request,
+        passes.clone(),
+    );
     if let Some(user) = viewer_records.user {
-        users.feed_one(user.id, user).await;
+        users.feed_many(vec![(user.id, user)]);
     }
-    let organizations = cached(OrganizationLoader(services.clone()));
+    let organizations = Loader::new(
+        OrganizationLoader(services.clone()),
+        Caching::Request,
+        passes.clone(),
+    );
     if let Some(organization) = viewer_records.organization {
-        organizations.feed_one(organization.id, organization).await;
+        organizations.feed_many(vec![(organization.id, organization)]);
     }
-    install_with_users(request, services, users, organizations, Caching::Request)
+    install_rest(
+        request,
+        services,
+        users,
+        organizations,
+        Caching::Request,
+        passes,
+    )
 }
 
-/// How long the loaders of one request keep what they read (also in the request's data, for
-/// [`remember_jobs`]).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Caching {
-    /// Until the request ends (queries and mutations).
-    Request,
-    /// Not at all (subscription streams, whose events are resolved one after another).
-    None,
+fn install_with(
+    request: async_graphql::Request,
+    services: &Services,
+    caching: Caching,
+    passes: Passes,
+) -> async_graphql::Request {
+    let users = Loader::new(UserLoader(services.clone()), caching, passes.clone());
+    let organizations = Loader::new(
+        OrganizationLoader(services.clone()),
+        caching,
+        passes.clone(),
+    );
+    install_rest(request, services, users, organizations, caching, passes)
 }
 
-fn install_with_users(
+fn install_rest(
     request: async_graphql::Request,
     services: &Services,
     users: RequestLoader<UserLoader>,
     organizations: RequestLoader<OrganizationLoader>,
     caching: Caching,
+    passes: Passes,
 ) -> async_graphql::Request {
-    fn loader<T: Loader<ObjectId>>(loader: T, caching: Caching) -> RequestLoader<T> {
-        let loader = cached(loader);
-        if caching == Caching::None {
-            loader.enable_all_cache(false);
-        }
-        loader
-    }
-    if caching == Caching::None {
-        users.enable_all_cache(false);
-        organizations.enable_all_cache(false);
+    fn loader<B: Batch>(batch: B, caching: Caching, passes: &Passes) -> Loader<B> {
+        Loader::new(batch, caching, passes.clone())
     }
     let services = || services.clone();
     request
         .data(caching)
         .data(users)
         .data(organizations)
-        .data(loader(ProjectLoader(services()), caching))
-        .data(loader(ProjectsByClientLoader(services()), caching))
-        .data(loader(JobLoader(services()), caching))
-        .data(loader(JobsByProjectLoader(services()), caching))
-        .data(loader(JobsByTesterLoader(services()), caching))
-        .data(loader(SubmissionsByJobLoader(services()), caching))
-        .data(loader(CredentialReadsByProjectLoader(services()), caching))
-        .data(loader(TemplateLoader(services()), caching))
-        .data(loader(EscrowByJobLoader(services()), caching))
-        .data(loader(PayoutBySubmissionLoader(services()), caching))
-        .data(loader(SubmissionsByTesterLoader(services()), caching))
-        .data(loader(OrganizationUsageLoader(services()), caching))
-        .data(loader(RatingsBySubmissionLoader(services()), caching))
-        .data(loader(DisputesBySubmissionLoader(services()), caching))
-        .data(loader(PublicRatingsByUserLoader(services()), caching))
-        .data(loader(RatingSummaryLoader(services()), caching))
-        .data(loader(ClientAccountabilityLoader(services()), caching))
+        .data(loader(ProjectLoader(services()), caching, &passes))
+        .data(loader(ProjectsByClientLoader(services()), caching, &passes))
+        .data(loader(JobLoader(services()), caching, &passes))
+        .data(loader(JobsByProjectLoader(services()), caching, &passes))
+        .data(loader(JobsByTesterLoader(services()), caching, &passes))
+        .data(loader(SubmissionsByJobLoader(services()), caching, &passes))
+        .data(loader(
+            CredentialReadsByProjectLoader(services()),
+            caching,
+            &passes,
+        ))
+        .data(loader(TemplateLoader(services()), caching, &passes))
+        .data(loader(EscrowByJobLoader(services()), caching, &passes))
+        .data(loader(
+            PayoutBySubmissionLoader(services()),
+            caching,
+            &passes,
+        ))
+        .data(loader(
+            SubmissionsByTesterLoader(services()),
+            caching,
+            &passes,
+        ))
+        .data(loader(
+            OrganizationUsageLoader(services()),
+            caching,
+            &passes,
+        ))
+        .data(loader(
+            RatingsBySubmissionLoader(services()),
+            caching,
+            &passes,
+        ))
+        .data(loader(
+            DisputesBySubmissionLoader(services()),
+            caching,
+            &passes,
+        ))
+        .data(loader(
+            PublicRatingsByUserLoader(services()),
+            caching,
+            &passes,
+        ))
+        .data(loader(RatingSummaryLoader(services()), caching, &passes))
+        .data(loader(
+            ClientAccountabilityLoader(services()),
+            caching,
+            &passes,
+        ))
 }
 
 /// Hands `jobs`, read as a list (a project's, a tester's, an organization's), to the request's
@@ -299,29 +334,43 @@ pub async fn remember_jobs(ctx: &Context<'_>, jobs: &[marketplace::Job]) {
         return;
     }
     if let Some(loader) = ctx.data_opt::<RequestLoader<JobLoader>>() {
-        loader
-            .feed_many(jobs.iter().map(|job| (job.id, job.clone())))
-            .await;
+        loader.feed_many(jobs.iter().map(|job| (job.id, job.clone())).collect());
     }
 }
 
-/// Loads one value through the request's loader of type `T`. Outside a request (SDL export,
-/// unit tests) there is none, and the value is loaded alone.
-pub async fn load<T>(ctx: &Context<'_>, loader: T, key: ObjectId) -> ApiResult<Option<T::Value>>
-where
-    T: Loader<ObjectId, Error = ApiError>,
-{
+/// Loads one value through the request's loader of type `T`, shared with everything else in
+/// the request that asked for it. Outside a request (SDL export, unit tests) there is none,
+/// and the value is loaded alone.
+pub async fn load_shared<T: Batch>(
+    ctx: &Context<'_>,
+    loader: T,
+    key: ObjectId,
+) -> ApiResult<Option<Arc<T::Value>>> {
     match ctx.data_opt::<RequestLoader<T>>() {
         Some(request_loader) => request_loader.load_one(key).await,
-        None => Ok(loader.load(&[key]).await?.remove(&key)),
+        None => Ok(loader.load(&[key]).await?.remove(&key).map(Arc::new)),
     }
+}
+
+/// [`load_shared`], as a value of the caller's own (a copy where the request shares it).
+pub async fn load<T: Batch>(
+    ctx: &Context<'_>,
+    loader: T,
+    key: ObjectId,
+) -> ApiResult<Option<T::Value>>
+where
+    T::Value: Clone,
+{
+    Ok(load_shared(ctx, loader, key)
+        .await?
+        .map(Arc::unwrap_or_clone))
 }
 
 fn services<'a>(ctx: &Context<'a>) -> &'a Services {
     ctx.data_unchecked::<Services>()
 }
 
-/// One user, batched.
-pub async fn load_user(ctx: &Context<'_>, id: ObjectId) -> ApiResult<Option<identity::User>> {
-    load(ctx, UserLoader(services(ctx).clone()), id).await
+/// One user, batched and shared (a user referenced a thousand times is held once).
+pub async fn load_user(ctx: &Context<'_>, id: ObjectId) -> ApiResult<Option<Arc<identity::User>>> {
+    load_shared(ctx, UserLoader(services(ctx).clone()), id).await
 }

@@ -88,7 +88,7 @@ async fn find_node(ctx: &Context<'_>, id: &ID, global_id: GlobalId) -> ApiResult
             };
             let reader = Reader {
                 principal,
-                record: reader_record.as_ref(),
+                record: reader_record.as_deref(),
             };
             load_user(ctx, global_id.object_id)
                 .await?

@@ -106,7 +106,9 @@ impl OrganizationMember {
     }
     /// The member's e-mail address (members of one organization see each other's).
     async fn email(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
-        Ok(load_user(ctx, self.0.user_id).await?.map(|user| user.email))
+        Ok(load_user(ctx, self.0.user_id)
+            .await?
+            .map(|user| user.email.clone()))
     }
     /// The member.
     async fn user(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {

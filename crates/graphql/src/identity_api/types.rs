@@ -1,6 +1,8 @@
 //! The identity domain's output types: users with their profiles, sessions, organizations and
 //! API keys, as GraphQL objects over identity's records.
 
+use std::sync::Arc;
+
 use async_graphql::{ComplexObject, Context, Enum, Object, SimpleObject, ID};
 
 use identity::visibility::{user_view, Reader, UserView};
@@ -198,7 +200,7 @@ impl From<identity::NotificationPreferences> for NotificationPreferences {
 
 /// A person with an account: client, tester or admin.
 pub struct User {
-    record: identity::User,
+    record: Arc<identity::User>,
     /// Set when the payload is the caller's own account even though the request carried no
     /// token (the `user` of `login` and `register`).
     own_account: bool,
@@ -206,17 +208,17 @@ pub struct User {
 
 impl User {
     /// A user as the request's viewer sees it.
-    pub fn new(record: identity::User) -> Self {
+    pub fn new(record: impl Into<Arc<identity::User>>) -> Self {
         User {
-            record,
+            record: record.into(),
             own_account: false,
         }
     }
 
     /// The caller's own account, private fields included.
-    pub fn own(record: identity::User) -> Self {
+    pub fn own(record: impl Into<Arc<identity::User>>) -> Self {
         User {
-            record,
+            record: record.into(),
             own_account: true,
         }
     }
@@ -237,7 +239,7 @@ impl User {
         Ok(user_view(
             Reader {
                 principal,
-                record: record.as_ref(),
+                record: record.as_deref(),
             },
             &self.record,
         ))

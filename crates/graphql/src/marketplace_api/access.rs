@@ -149,8 +149,7 @@ pub async fn limits_of_owner(
     }
     let tier = load_user(ctx, client_id)
         .await?
-        .and_then(|user| user.client_data)
-        .and_then(|data| data.membership_tier);
+        .and_then(|user| user.client_data.as_ref()?.membership_tier);
     let (max_projects, max_concurrent_jobs) =
         tier.unwrap_or(identity::MembershipTier::Starter).limits();
     Ok(OrganizationLimits {
@@ -227,7 +226,7 @@ pub async fn payment_source(
     let Some(payer) = load_user(ctx, payer_id).await? else {
         return Ok(None);
     };
-    let data = payer.client_data.unwrap_or_default();
+    let data = payer.client_data.clone().unwrap_or_default();
     Ok(
         match (data.stripe_customer_id, data.default_payment_method_id) {
             (Some(customer_id), Some(payment_method_id)) => Some(PaymentSource {
@@ -249,12 +248,16 @@ pub async fn premium_allowed(ctx: &Context<'_>, actor: &Actor) -> ApiResult<bool
     let user = require_user(ctx, actor.user_id).await?;
     let tier_includes_premium = user
         .client_data
+        .as_ref()
         .and_then(|data| data.membership_tier)
         .is_some_and(identity::MembershipTier::premium_templates);
     Ok(actor.may_use_premium_templates(tier_includes_premium))
 }
 
-async fn require_user(ctx: &Context<'_>, user_id: ObjectId) -> ApiResult<identity::User> {
+async fn require_user(
+    ctx: &Context<'_>,
+    user_id: ObjectId,
+) -> ApiResult<std::sync::Arc<identity::User>> {
     load_user(ctx, user_id)
         .await?
         .ok_or_else(|| ApiError::Unauthenticated("the signed-in account no longer exists".into()))
