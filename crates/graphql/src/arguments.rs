@@ -1,11 +1,12 @@
 //! Literal arguments that pass validation but could not be coerced: GraphQL's `Int` is 32-bit,
 //! yet async-graphql's validation accepts any 64-bit integer literal for it and only fails when
-//! the resolver reads the argument, with an error that has no code. This extension checks every
-//! literal argument of a field against the field's declared argument types before the resolver
-//! runs, and refuses one that does not fit as `BAD_USER_INPUT` naming the argument. (Variables
-//! are coerced before execution by `crate::variables`; custom scalars check literals during
-//! validation with their own `parse`, `crate::scalars`.) So an error without a code reaching
-//! `error::finish_response` is always an internal one.
+//! the resolver reads the argument, with an error that has no code. [`check`] (run by
+//! `crate::extension` before every field's resolver) checks every literal argument of a field
+//! against the field's declared argument types, and refuses one that does not fit as
+//! `BAD_USER_INPUT` naming the argument. (Variables are coerced before execution by
+//! `crate::variables`; custom scalars check literals during validation with their own `parse`,
+//! `crate::scalars`.) So an error without a code reaching `error::finish_response` is always an
+//! internal one.
 
 use async_graphql::extensions::{ExtensionContext, ResolveInfo};
 use async_graphql::registry::{MetaType, MetaTypeName, Registry};

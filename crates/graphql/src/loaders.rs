@@ -3,9 +3,9 @@
 //! query costs one MongoDB command per level whatever its fan-out.
 //!
 //! Loaders live for one request (their caches must not outlive the request's authorization) and
-//! are installed by [`install`]. One-to-many loaders return a parent's whole list, newest first;
-//! resolvers page it in memory with [`crate::relay::connection_from_list`], which gives every
-//! parent its own pagination and `totalCount` without a query per parent.
+//! are installed by [`install_seeded`]. One-to-many loaders return a parent's whole list, newest
+//! first; resolvers page it in memory with [`crate::relay::connection_from_list`], which gives
+//! every parent its own pagination and `totalCount` without a query per parent.
 //!
 //! Batching is [`crate::batcher`]'s: no timer, every lookup of a level in one `$in`, a key in
 //! flight never asked again, values shared (`Arc`) so a user referenced by a thousand
@@ -17,8 +17,7 @@ use std::sync::Arc;
 use async_graphql::Context;
 use bson::oid::ObjectId;
 
-pub use crate::batcher::Caching;
-use crate::batcher::{Batch, Loader, Passes};
+use crate::batcher::{Batch, Caching, Loader, Passes};
 use crate::error::{ApiError, ApiResult};
 use crate::Services;
 
@@ -193,12 +192,6 @@ batch_loader!(
         .await?
 );
 
-/// Adds a fresh set of loaders to `request`, each caching what it read for the rest of the
-/// request.
-pub fn install(request: async_graphql::Request, services: &Services) -> async_graphql::Request {
-    install_with(request, services, Caching::Request, Passes::default())
-}
-
 /// The loaders of a subscription: they batch the lookups of one event's answer but remember
 /// nothing between events, so every event shows the data as it is when that event is resolved
 /// (a cache would answer a job's tenth change with the submissions its first change read).
@@ -209,9 +202,11 @@ pub fn install_for_stream(
     install_with(request, services, Caching::None, Passes::default())
 }
 
-/// [`install`], with the user and organization loaders already holding what authentication
-/// read (the signed-in user, the organization acted for), so the request does not read them
-/// again, and batching by `passes` (run the request's future under [`Passes::count`]).
+/// Adds a fresh set of loaders to `request`, each caching what it read for the rest of the
+/// request. The user and organization loaders start with what authentication read (the
+/// signed-in user, the organization acted for), so the request does not read them again.
+/// Batches go out when `passes` says the request is idle: run its future under
+/// [`Passes::count`].
 pub fn install_seeded(
     request: async_graphql::Request,
     services: &Services,
