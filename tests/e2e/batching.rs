@@ -48,22 +48,9 @@ pub async fn own_id(gateway: &TestGateway, token: &str) -> ObjectId {
     ObjectId::parse_str(text.split_once(':').expect("typed").1).expect("object id")
 }
 
-/// The gateway's `/metrics` text.
-async fn metrics_text(gateway: &TestGateway) -> String {
-    gateway
-        .http
-        .get(format!("{}/metrics", gateway.base_url))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text")
-}
-
 /// `mongodb_commands_total` in the gateway's `/metrics`: every command the driver sent.
 pub async fn commands_so_far(gateway: &TestGateway) -> u64 {
-    let text = metrics_text(gateway).await;
+    let text = gateway.metrics().await;
     text.lines()
         .find_map(|line| line.strip_prefix("mongodb_commands_total "))
         .expect("mongodb_commands_total in /metrics")
@@ -75,7 +62,7 @@ pub async fn commands_so_far(gateway: &TestGateway) -> u64 {
 /// (`mongodb_commands_by_name_total`: the gateway must count names,
 /// `METRICS_MONGODB_COMMAND_NAMES`).
 pub async fn commands_so_far_except(gateway: &TestGateway, left_out: &[&str]) -> u64 {
-    let text = metrics_text(gateway).await;
+    let text = gateway.metrics().await;
     let by_name: Vec<&str> = text
         .lines()
         .filter(|line| line.starts_with("mongodb_commands_by_name_total{"))

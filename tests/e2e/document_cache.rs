@@ -9,15 +9,7 @@ use crate::harness::{TestGateway, DEMO_PASSWORD};
 
 /// `graphql_document_cache_lookups_total` by outcome, from `/metrics`: (hits, misses).
 async fn lookups(gateway: &TestGateway) -> (u64, u64) {
-    let text = gateway
-        .http
-        .get(format!("{}/metrics", gateway.base_url))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let text = gateway.metrics().await;
     let count = |outcome: &str| {
         let prefix = format!("graphql_document_cache_lookups_total{{outcome=\"{outcome}\"}} ");
         text.lines()

@@ -274,6 +274,18 @@ impl TestGateway {
     }
 
     /// Sends a GraphQL request with an optional bearer credential and returns the JSON body.
+    /// The gateway's `/metrics` text (open: tests run in development).
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base_url))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     pub async fn graphql(&self, bearer: Option<&str>, query: &str, variables: Value) -> Value {
         let mut request = self
             .http

@@ -119,15 +119,7 @@ async fn health_readiness_ide_request_ids_and_metrics() {
         "queries deeper than the limit are refused before running"
     );
 
-    let metrics = gateway
-        .http
-        .get(format!("{}/metrics", gateway.base_url))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = gateway.metrics().await;
     assert!(
         metrics.contains("http_requests_total{route=\"/graphql\",method=\"POST\",status=\"200\"}")
     );
